@@ -1,0 +1,209 @@
+/**
+ * The probe manifest: the `bpf` field of a probe package's `package.json`
+ * (docs/manifest.md). {@linkcode validateBpfManifest} checks a value against
+ * `registry/bpf-manifest.schema.json` with Ajv; the registry runs it at publish and
+ * the client before it packs.
+ *
+ * @example Validate a manifest
+ * ```ts
+ * import { validateBpfManifest } from "./manifest.ts";
+ * const r = validateBpfManifest({ entry: "mod.ts", grants: { helpers: ["send_signal"] } });
+ * if (!r.ok) console.error(r.errors.join("\n"));
+ * ```
+ *
+ * @module
+ */
+import { Ajv, type ErrorObject } from "ajv";
+import schema from "./bpf-manifest.schema.json" with { type: "json" };
+
+/** Every attach kind a grant can name. */
+export const ATTACH_KINDS = [
+  "tracepoint",
+  "raw_tp",
+  "tp_btf",
+  "kprobe",
+  "kretprobe",
+  "fentry",
+  "fexit",
+  "uprobe",
+  "uretprobe",
+  "usdt",
+  "perf_event",
+  "xdp",
+  "tc",
+  "socket_filter",
+  "cgroup",
+  "lsm",
+  "iter",
+] as const;
+
+/** The risky helpers a package must declare before its programs may call them. */
+export const RISKY_HELPERS = [
+  "probe_write_user",
+  "send_signal",
+  "override_return",
+  "packet_rewrite",
+  "packet_redirect",
+  "packet_drop",
+] as const;
+
+/** A BPF attach kind, such as `tracepoint` or `uprobe`. */
+export type AttachKind = typeof ATTACH_KINDS[number];
+
+/** A risky helper, such as `send_signal`. */
+export type RiskyHelper = typeof RISKY_HELPERS[number];
+
+/** One granted attach kind, with an optional target glob (`syscalls:sys_enter_*`). */
+export interface AttachGrant {
+  /** The attach kind. */
+  kind: AttachKind;
+  /** A glob over targets: `cat:event` for tracepoints, `/path/bin:symbol` for uprobes. */
+  target?: string;
+}
+
+/** What a package (or a `BPF.load` call) is allowed to do. */
+export interface Grants {
+  /** Attach kinds, each with an optional target glob. */
+  attach?: AttachGrant[];
+  /** Risky helpers the programs may call. */
+  helpers?: RiskyHelper[];
+  /** Cap on the summed map memory: bytes, or a string such as `"64MiB"`. */
+  mapMemory?: number | string;
+}
+
+/** What the kernel must offer for the probe to run. */
+export interface KernelRequirements {
+  /** Needs `/sys/kernel/btf/vmlinux`. */
+  btf?: boolean;
+  /** Lowest kernel `major.minor`. */
+  minVersion?: string;
+  /** `category:event` tracepoints that must exist. */
+  tracepoints?: string[];
+}
+
+/** The `bpf` field of a probe package's `package.json`. */
+export interface BpfManifest {
+  /** The TypeScript CLI entry, relative to the package root. */
+  entry: string;
+  /** BPF C files the entry loads. */
+  sources?: string[];
+  /** Kernel requirements. */
+  kernel?: KernelRequirements;
+  /** Declared grants. */
+  grants?: Grants;
+  /** Deno permission flags the entry runs with. */
+  deno?: string[];
+}
+
+/** The result of {@linkcode validateBpfManifest}. */
+export type ManifestValidation = { ok: true } | { ok: false; errors: string[] };
+
+const ajv = new Ajv({ allErrors: true, strict: true });
+const validate = ajv.compile(schema);
+
+function describe(e: ErrorObject): string {
+  const where = "bpf" +
+    e.instancePath.replaceAll("/", ".").replace(/\.(\d+)/g, "[$1]");
+  if (e.instancePath === "/grants/mapMemory") {
+    return `${where}: ${describeFormat(e.instancePath)}`;
+  }
+  switch (e.keyword) {
+    case "additionalProperties":
+      return `${where}: unknown field ${
+        JSON.stringify(
+          (e.params as { additionalProperty: string }).additionalProperty,
+        )
+      }`;
+    case "enum":
+      return `${where}: must be one of ${
+        (e.params as { allowedValues: unknown[] }).allowedValues.join(", ")
+      }`;
+    case "pattern":
+      return `${where}: ${describeFormat(e.instancePath)}`;
+    default:
+      return `${where}: ${e.message}`;
+  }
+}
+
+function describeFormat(path: string): string {
+  if (/^\/deno\//.test(path)) {
+    return "must be a Deno flag --allow-(ffi|read|write|env|run|net|sys) with an optional =list";
+  }
+  if (/^\/kernel\/tracepoints\//.test(path)) return "must be category:event";
+  if (path === "/kernel/minVersion") return "must be major.minor, such as 5.8";
+  if (path === "/grants/mapMemory") {
+    return "must be bytes or a size such as 64MiB";
+  }
+  if (path === "/entry" || path.startsWith("/sources/")) {
+    return "must be a relative path inside the package (no leading /, no .., no backslash)";
+  }
+  return "has an invalid format";
+}
+
+/**
+ * Checks a `bpf` manifest against the JSON schema.
+ *
+ * @param value The `bpf` field of a package.json.
+ * @returns `{ ok: true }`, or `{ ok: false, errors }` with one readable line per problem.
+ *
+ * @example
+ * ```ts
+ * validateBpfManifest({ entry: "mod.ts" }); // { ok: true }
+ * validateBpfManifest({}); // { ok: false, errors: ["bpf: must have required property 'entry'"] }
+ * ```
+ */
+export function validateBpfManifest(value: unknown): ManifestValidation {
+  if (validate(value)) return { ok: true };
+  const errors = [
+    ...new Set(
+      (validate.errors ?? []).filter((e) => e.keyword !== "oneOf").map(
+        describe,
+      ),
+    ),
+  ];
+  return {
+    ok: false,
+    errors: errors.length ? errors : ["bpf: invalid manifest"],
+  };
+}
+
+const UNITS: Record<string, number> = {
+  "": 1,
+  B: 1,
+  k: 1024,
+  K: 1024,
+  KB: 1000,
+  kB: 1000,
+  KiB: 1024,
+  M: 1024 ** 2,
+  MB: 1000 ** 2,
+  MiB: 1024 ** 2,
+  G: 1024 ** 3,
+  GB: 1000 ** 3,
+  GiB: 1024 ** 3,
+};
+
+/**
+ * Turns a `grants.mapMemory` value into bytes.
+ *
+ * @param value A byte count or a size string such as `"64MiB"`.
+ * @returns The number of bytes.
+ *
+ * @example
+ * ```ts
+ * parseMapMemory("16MiB"); // 16777216
+ * ```
+ */
+export function parseMapMemory(value: number | string): number {
+  if (typeof value === "number") {
+    if (!Number.isInteger(value) || value < 0) {
+      throw new RangeError(`Invalid map memory ${value}`);
+    }
+    return value;
+  }
+  const m = /^([0-9]+(?:\.[0-9]+)?)\s?([A-Za-z]*)$/.exec(value);
+  if (!m || !(m[2] in UNITS)) {
+    throw new RangeError(`Invalid map memory ${JSON.stringify(value)}`);
+  }
+  return Math.floor(Number(m[1]) * UNITS[m[2]]);
+}
