@@ -1,8 +1,9 @@
 /* bpfpm native layer: the flat C ABI that runtime/_ffi.ts declares.
  *
  * Conventions (libbpf's): names are bpfpm_<object>__<action>; calls return 0 or -errno;
- * constructors return NULL and set errno; a thread-local message says why
- * (bpfpm_last_error). Nothing here ever prints to stdout/stderr. */
+ * constructors return NULL and record why (bpfpm_last_errno, bpfpm_last_error). The
+ * thread-local message says why a call failed; libbpf's own log and the verifier log are
+ * captured, never printed. Nothing here ever prints to stdout/stderr. */
 #ifndef BPFPM_H
 #define BPFPM_H
 #include <stddef.h>
@@ -16,6 +17,99 @@ extern "C" {
 
 /* The message of the last failed call on this thread ("" if none). Valid until the next call. */
 BPFPM_API const char *bpfpm_last_error(void);
+/* The errno (positive) of the last failed call on this thread (0 if none). */
+BPFPM_API int bpfpm_last_errno(void);
+
+/* ---- objects (object.c) ---- */
+
+struct bpfpm_object;
+struct bpf_program;
+struct bpf_map;
+struct bpf_link;
+
+/* Fixed layout read by runtime/_ffi.ts (all little-endian u32/i32, 32 bytes). */
+struct bpfpm_program_info {
+	uint32_t type;                 /* enum bpf_prog_type */
+	uint32_t expected_attach_type; /* enum bpf_attach_type */
+	int32_t fd;                    /* -1 before load */
+	uint32_t id;                   /* kernel program id, 0 before load */
+	uint32_t reserved[4];
+};
+
+/* Fixed layout read by runtime/_ffi.ts (40 bytes). */
+struct bpfpm_map_info {
+	uint32_t type; /* enum bpf_map_type */
+	uint32_t key_size;
+	uint32_t value_size;
+	uint32_t max_entries;
+	uint32_t flags;
+	uint32_t btf_key_type_id;
+	uint32_t btf_value_type_id;
+	int32_t fd; /* -1 before load */
+	uint32_t id; /* kernel map id, 0 before load */
+	uint32_t reserved;
+};
+
+/* Opens an ELF object held in memory (copied; buf may be freed after). btf_path, if not NULL,
+ * replaces /sys/kernel/btf/vmlinux for CO-RE relocations. NULL on error. */
+BPFPM_API struct bpfpm_object *bpfpm_object__open_mem(const void *buf, size_t size, const char *name,
+						      const char *btf_path);
+/* Loads every program and creates every map. On failure nothing stays loaded; the verifier
+ * log (if a program was rejected) is kept: bpfpm_object__verifier_log. */
+BPFPM_API int bpfpm_object__load(struct bpfpm_object *obj);
+/* The verifier log of the program that failed to load ("" if none). */
+BPFPM_API const char *bpfpm_object__verifier_log(const struct bpfpm_object *obj);
+/* The name of the program that failed to load ("" if none). */
+BPFPM_API const char *bpfpm_object__failed_program(const struct bpfpm_object *obj);
+/* Everything libbpf logged (warnings and info) while opening and loading. */
+BPFPM_API const char *bpfpm_object__log(const struct bpfpm_object *obj);
+BPFPM_API int bpfpm_object__program_count(const struct bpfpm_object *obj);
+BPFPM_API struct bpf_program *bpfpm_object__program(const struct bpfpm_object *obj, int index);
+BPFPM_API int bpfpm_object__map_count(const struct bpfpm_object *obj);
+BPFPM_API struct bpf_map *bpfpm_object__map(const struct bpfpm_object *obj, int index);
+/* Unloads the programs, frees the maps and the object (links must be destroyed first). */
+BPFPM_API void bpfpm_object__close(struct bpfpm_object *obj);
+
+BPFPM_API const char *bpfpm_program__name(const struct bpf_program *prog);
+BPFPM_API const char *bpfpm_program__section(const struct bpf_program *prog);
+BPFPM_API int bpfpm_program__info(const struct bpf_program *prog, struct bpfpm_program_info *out);
+/* Chooses whether bpfpm_object__load loads this program (default 1); call before load. */
+BPFPM_API int bpfpm_program__set_autoload(struct bpf_program *prog, int autoload);
+
+BPFPM_API const char *bpfpm_map__name(const struct bpf_map *map);
+BPFPM_API int bpfpm_map__info(const struct bpf_map *map, struct bpfpm_map_info *out);
+
+/* ---- links (attach.c) ---- */
+
+/* Attaches to the tracepoint category:event (tracefs events/<category>/<event>). */
+BPFPM_API struct bpf_link *bpfpm_program__attach_tracepoint(const struct bpf_program *prog,
+							     const char *category, const char *event);
+/* Attaches to the raw tracepoint name (e.g. "sched_switch"). */
+BPFPM_API struct bpf_link *bpfpm_program__attach_raw_tracepoint(const struct bpf_program *prog,
+								 const char *name);
+/* Attaches a BTF-typed program (tp_btf, fentry/fexit, lsm) to the target named at load. */
+BPFPM_API struct bpf_link *bpfpm_program__attach_trace(const struct bpf_program *prog);
+/* Attaches by the program's section name, as libbpf's auto-attach does. */
+BPFPM_API struct bpf_link *bpfpm_program__attach(const struct bpf_program *prog);
+BPFPM_API int bpfpm_link__fd(const struct bpf_link *link);
+/* Detaches and frees the link. */
+BPFPM_API int bpfpm_link__destroy(struct bpf_link *link);
+
+/* ---- tracefs and trace_pipe (trace.c) ---- */
+
+/* Mounts tracefs at path (mount -t tracefs tracefs path). */
+BPFPM_API int bpfpm_tracefs__mount(const char *path);
+
+struct bpfpm_trace_pipe;
+/* Opens path (a trace_pipe) for nonblocking reads. NULL on error. */
+BPFPM_API struct bpfpm_trace_pipe *bpfpm_trace_pipe__open(const char *path);
+/* Waits until data is available or the pipe is cancelled, then reads up to len bytes.
+ * Returns the byte count, 0 once cancelled, or -errno. Blocking: declare it nonblocking in FFI. */
+BPFPM_API int64_t bpfpm_trace_pipe__read(struct bpfpm_trace_pipe *tp, void *buf, uint64_t len);
+/* Wakes a pending read (which then returns 0); later reads return 0 at once. */
+BPFPM_API void bpfpm_trace_pipe__cancel(struct bpfpm_trace_pipe *tp);
+/* Frees the pipe; no read may be pending. */
+BPFPM_API void bpfpm_trace_pipe__close(struct bpfpm_trace_pipe *tp);
 
 #ifdef __cplusplus
 }

@@ -1,11 +1,29 @@
 /* Internal helpers shared by the native sources (not exported). */
 #ifndef BPFPM_INTERNAL_H
 #define BPFPM_INTERNAL_H
+#include <stddef.h>
+
 #include "bpfpm.h"
 
-/* Records the thread's last error message (printf-style) and returns -err (err > 0). */
+/* Records the thread's last error (errno and printf-style message) and returns -err
+ * (err may be given either sign). */
 int bpfpm_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Clears the thread's last error message. */
+/* Clears the thread's last error. */
 void bpfpm_clear_error(void);
+
+/* A growable text buffer. */
+struct bpfpm_text {
+	char *data;
+	size_t len, cap;
+};
+void bpfpm_text_append(struct bpfpm_text *t, const char *s, size_t n);
+void bpfpm_text_free(struct bpfpm_text *t);
+
+/* Routes libbpf's log on this thread into t (warnings and info; debug is dropped) until
+ * bpfpm_log_capture_end. Without a capture in progress libbpf's log is dropped. */
+void bpfpm_log_capture_begin(struct bpfpm_text *t);
+void bpfpm_log_capture_end(void);
+/* The last line libbpf logged during the current capture ("" if none), without "libbpf: ". */
+const char *bpfpm_log_last_line(const struct bpfpm_text *t, char *out, size_t size);
 
 #endif

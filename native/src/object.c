@@ -1,0 +1,228 @@
+/* A BPF object: opened from an ELF in memory, loaded with the verifier log captured,
+ * its programs and maps listed. */
+#define _GNU_SOURCE
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct bpfpm_object {
+	struct bpf_object *obj;
+	struct bpfpm_text log;
+	char *verifier_log;
+	char failed_program[128];
+	int program_count, map_count;
+	struct bpf_program **programs;
+	struct bpf_map **maps;
+};
+
+static const char verifier_begin[] = "-- BEGIN PROG LOAD LOG --\n";
+static const char verifier_end[] = "-- END PROG LOAD LOG --";
+
+/* Everything libbpf logged, minus the verifier log, trimmed to fit an error message. */
+static void log_summary(const struct bpfpm_object *o, char *out, size_t size)
+{
+	out[0] = '\0';
+	if (!o->log.data)
+		return;
+	size_t used = 0;
+	const char *p = o->log.data;
+	while (*p && used + 1 < size) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		const char *begin = memmem(p, n, verifier_begin, sizeof(verifier_begin) - 2);
+		if (begin) {
+			const char *end = strstr(p, verifier_end);
+			if (!end)
+				break;
+			nl = strchr(end, '\n');
+			p = nl ? nl + 1 : end + strlen(end);
+			continue;
+		}
+		const char *line = p;
+		if (n >= 8 && !strncmp(line, "libbpf: ", 8)) {
+			line += 8;
+			n -= 8;
+		}
+		if (n && used + n + 3 < size) {
+			if (used) {
+				memcpy(out + used, "; ", 2);
+				used += 2;
+			}
+			memcpy(out + used, line, n);
+			used += n;
+			out[used] = '\0';
+		}
+		p = nl ? nl + 1 : p + strlen(p);
+	}
+}
+
+static void extract_verifier_log(struct bpfpm_object *o)
+{
+	if (!o->log.data)
+		return;
+	const char *begin = strstr(o->log.data, verifier_begin);
+	if (!begin)
+		return;
+	const char *name = begin;
+	while (name > o->log.data && name[-1] != '\n')
+		name--;
+	const char *q = strstr(name, "prog '");
+	if (q && q < begin) {
+		q += 6;
+		const char *e = strchr(q, '\'');
+		if (e && e < begin && (size_t)(e - q) < sizeof(o->failed_program)) {
+			memcpy(o->failed_program, q, e - q);
+			o->failed_program[e - q] = '\0';
+		}
+	}
+	begin += sizeof(verifier_begin) - 1;
+	const char *end = strstr(begin, verifier_end);
+	size_t n = end ? (size_t)(end - begin) : strlen(begin);
+	o->verifier_log = strndup(begin, n);
+}
+
+BPFPM_API struct bpfpm_object *bpfpm_object__open_mem(const void *buf, size_t size, const char *name,
+						      const char *btf_path)
+{
+	bpfpm_clear_error();
+	struct bpfpm_object *o = calloc(1, sizeof(*o));
+	if (!o) {
+		bpfpm_fail(ENOMEM, "out of memory opening a BPF object");
+		return NULL;
+	}
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name,
+		    .btf_custom_path = btf_path && *btf_path ? btf_path : NULL);
+	bpfpm_log_capture_begin(&o->log);
+	o->obj = bpf_object__open_mem(buf, size, &opts);
+	int err = o->obj ? 0 : errno;
+	bpfpm_log_capture_end();
+	if (!o->obj) {
+		char summary[2048];
+		log_summary(o, summary, sizeof(summary));
+		bpfpm_fail(err ? err : EINVAL, "cannot open the BPF object: %s",
+			   summary[0] ? summary : strerror(err ? err : EINVAL));
+		bpfpm_text_free(&o->log);
+		free(o);
+		return NULL;
+	}
+	struct bpf_program *p;
+	bpf_object__for_each_program(p, o->obj) o->program_count++;
+	struct bpf_map *m;
+	bpf_object__for_each_map(m, o->obj) o->map_count++;
+	o->programs = calloc(o->program_count + 1, sizeof(*o->programs));
+	o->maps = calloc(o->map_count + 1, sizeof(*o->maps));
+	if (!o->programs || !o->maps) {
+		bpfpm_object__close(o);
+		bpfpm_fail(ENOMEM, "out of memory opening a BPF object");
+		return NULL;
+	}
+	int i = 0;
+	bpf_object__for_each_program(p, o->obj) o->programs[i++] = p;
+	i = 0;
+	bpf_object__for_each_map(m, o->obj) o->maps[i++] = m;
+	return o;
+}
+
+BPFPM_API int bpfpm_object__load(struct bpfpm_object *o)
+{
+	bpfpm_clear_error();
+	bpfpm_log_capture_begin(&o->log);
+	int err = bpf_object__load(o->obj);
+	bpfpm_log_capture_end();
+	if (!err)
+		return 0;
+	extract_verifier_log(o);
+	char summary[2048];
+	log_summary(o, summary, sizeof(summary));
+	return bpfpm_fail(err, "%s", summary[0] ? summary : strerror(-err));
+}
+
+BPFPM_API const char *bpfpm_object__verifier_log(const struct bpfpm_object *o)
+{
+	return o->verifier_log ? o->verifier_log : "";
+}
+
+BPFPM_API const char *bpfpm_object__failed_program(const struct bpfpm_object *o) { return o->failed_program; }
+
+BPFPM_API const char *bpfpm_object__log(const struct bpfpm_object *o) { return o->log.data ? o->log.data : ""; }
+
+BPFPM_API int bpfpm_object__program_count(const struct bpfpm_object *o) { return o->program_count; }
+
+BPFPM_API struct bpf_program *bpfpm_object__program(const struct bpfpm_object *o, int index)
+{
+	return index >= 0 && index < o->program_count ? o->programs[index] : NULL;
+}
+
+BPFPM_API int bpfpm_object__map_count(const struct bpfpm_object *o) { return o->map_count; }
+
+BPFPM_API struct bpf_map *bpfpm_object__map(const struct bpfpm_object *o, int index)
+{
+	return index >= 0 && index < o->map_count ? o->maps[index] : NULL;
+}
+
+BPFPM_API void bpfpm_object__close(struct bpfpm_object *o)
+{
+	if (!o)
+		return;
+	bpf_object__close(o->obj);
+	bpfpm_text_free(&o->log);
+	free(o->verifier_log);
+	free(o->programs);
+	free(o->maps);
+	free(o);
+}
+
+BPFPM_API const char *bpfpm_program__name(const struct bpf_program *prog) { return bpf_program__name(prog); }
+
+BPFPM_API const char *bpfpm_program__section(const struct bpf_program *prog)
+{
+	return bpf_program__section_name(prog);
+}
+
+BPFPM_API int bpfpm_program__info(const struct bpf_program *prog, struct bpfpm_program_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->type = bpf_program__type(prog);
+	out->expected_attach_type = bpf_program__expected_attach_type(prog);
+	out->fd = bpf_program__fd(prog);
+	if (out->fd >= 0) {
+		struct bpf_prog_info info = {0};
+		__u32 len = sizeof(info);
+		if (!bpf_obj_get_info_by_fd(out->fd, &info, &len))
+			out->id = info.id;
+	}
+	return 0;
+}
+
+BPFPM_API int bpfpm_program__set_autoload(struct bpf_program *prog, int autoload)
+{
+	int err = bpf_program__set_autoload(prog, autoload != 0);
+	return err ? bpfpm_fail(err, "cannot change autoload of program '%s' after load", bpf_program__name(prog))
+		   : 0;
+}
+
+BPFPM_API const char *bpfpm_map__name(const struct bpf_map *map) { return bpf_map__name(map); }
+
+BPFPM_API int bpfpm_map__info(const struct bpf_map *map, struct bpfpm_map_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->type = bpf_map__type(map);
+	out->key_size = bpf_map__key_size(map);
+	out->value_size = bpf_map__value_size(map);
+	out->max_entries = bpf_map__max_entries(map);
+	out->flags = bpf_map__map_flags(map);
+	out->btf_key_type_id = bpf_map__btf_key_type_id(map);
+	out->btf_value_type_id = bpf_map__btf_value_type_id(map);
+	out->fd = bpf_map__fd(map);
+	if (out->fd >= 0) {
+		struct bpf_map_info info = {0};
+		__u32 len = sizeof(info);
+		if (!bpf_obj_get_info_by_fd(out->fd, &info, &len))
+			out->id = info.id;
+	}
+	return 0;
+}
