@@ -1,0 +1,104 @@
+/* Feature probes for runtime/features.ts: tiny programs and attach attempts that tell which
+ * program, map and attach kinds this kernel has. Each returns 1 (yes), 0 (no) or -errno
+ * (cannot tell); on 0 the last error says why. */
+#include <errno.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <linux/bpf.h>
+
+#include "bpfpm_attach.h"
+#include "internal.h"
+
+BPFPM_API int bpfpm_probe__prog_type(uint32_t type)
+{
+	bpfpm_clear_error();
+	int r = libbpf_probe_bpf_prog_type((enum bpf_prog_type)type, NULL);
+	if (r == 0)
+		bpfpm_fail(EOPNOTSUPP, "this kernel cannot load BPF program type %u", type);
+	return r;
+}
+
+BPFPM_API int bpfpm_probe__map_type(uint32_t type)
+{
+	bpfpm_clear_error();
+	int r = libbpf_probe_bpf_map_type((enum bpf_map_type)type, NULL);
+	if (r == 0)
+		bpfpm_fail(EOPNOTSUPP, "this kernel cannot create BPF map type %u", type);
+	return r;
+}
+
+BPFPM_API int bpfpm_probe__helper(uint32_t prog_type, uint32_t helper)
+{
+	bpfpm_clear_error();
+	return libbpf_probe_bpf_helper((enum bpf_prog_type)prog_type, (enum bpf_func_id)helper, NULL);
+}
+
+/* Loads "r0 = 0; exit" as a tracing program of attach_type on vmlinux function func and
+ * attaches it: 1 if both work. Everything made is closed again. */
+BPFPM_API int bpfpm_probe__tracing(uint32_t attach_type, const char *func)
+{
+	bpfpm_clear_error();
+	struct btf *btf = btf__load_vmlinux_btf();
+	if (!btf)
+		return bpfpm_fail(errno, "cannot read the kernel's BTF (/sys/kernel/btf/vmlinux): %s", strerror(errno));
+	int id = btf__find_by_name_kind(btf, func, BTF_KIND_FUNC);
+	btf__free(btf);
+	if (id < 0)
+		return bpfpm_fail(ENOENT, "kernel function %s has no BTF", func);
+	struct bpf_insn insns[] = {
+		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
+		{.code = BPF_JMP | BPF_EXIT},
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach_type, .attach_btf_id = id);
+	enum bpf_prog_type type = attach_type == BPF_LSM_MAC ? BPF_PROG_TYPE_LSM : BPF_PROG_TYPE_TRACING;
+	int fd = bpf_prog_load(type, "bpfpm_probe", "GPL", insns, 2, &opts);
+	if (fd < 0) {
+		int err = errno;
+		bpfpm_fail(err, "loading a probe program on %s failed: %s", func, strerror(err));
+		return 0;
+	}
+	int lfd = bpf_raw_tracepoint_open(NULL, fd);
+	int err = errno;
+	close(fd);
+	if (lfd < 0) {
+		bpfpm_fail(err, "attaching a probe program to %s failed: %s", func, strerror(err));
+		return 0;
+	}
+	close(lfd);
+	return 1;
+}
+
+/* tcx (6.6+): a link create on ifindex 0 answers ENODEV where the attach type exists and
+ * EINVAL where it does not; nothing is attached either way. */
+BPFPM_API int bpfpm_probe__tcx(void)
+{
+	bpfpm_clear_error();
+	struct bpf_insn insns[] = {
+		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
+		{.code = BPF_JMP | BPF_EXIT},
+	};
+	int fd = bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "bpfpm_probe", "GPL", insns, 2, NULL);
+	if (fd < 0)
+		return bpfpm_fail(errno, "loading a TC probe program failed: %s", strerror(errno));
+	union bpf_attr attr;
+	memset(&attr, 0, sizeof(attr));
+	attr.link_create.prog_fd = fd;
+	attr.link_create.target_fd = 0;
+	attr.link_create.attach_type = 46; /* BPF_TCX_INGRESS */
+	int lfd = syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
+	int err = errno;
+	close(fd);
+	if (lfd >= 0) {
+		close(lfd);
+		return 1;
+	}
+	if (err == ENODEV)
+		return 1;
+	bpfpm_fail(err, "this kernel has no tcx links (6.6+): TC attaches through clsact");
+	return 0;
+}
