@@ -1,0 +1,265 @@
+/**
+ * The compile cache: where it lives, what a key is made of, and entries that are written
+ * atomically and checked before they are used.
+ *
+ * Layout under the cache root (`$BPFPM_CACHE_DIR`, else `$XDG_CACHE_HOME/bpfpm`, else
+ * `~/.cache/bpfpm`):
+ *
+ * - `btf/<boot_id>`: sha256 of /sys/kernel/btf/vmlinux, hashed once per boot (the running
+ *   kernel's BTF cannot change without a reboot), so a warm start reads 2 small files instead
+ *   of hashing 5+ MB.
+ * - `kernel/<btf hash>/vmlinux.h` and `kernel/<btf hash>/pch-<pch key>/`: the generated
+ *   header and its precompiled form (see _pch.ts).
+ * - `obj/<key>.bpfo`: one compiled object per key.
+ *
+ * An object's key is sha256 over: the entry format version, the compiler's identity (size,
+ * mtime and inode of the compiler library and of the libclang/libLLVM it links: a rebuild or
+ * an LLVM upgrade changes them), the kernel BTF hash, the full compiler argument list (cflags
+ * with relative -I made absolute, the PCH path), the C file name and the source text. Headers
+ * are not in the key: each entry lists every file clang read for it (libbpf headers, bpfpm.h,
+ * vmlinux.h, the PCH, user headers) with size, mtime and inode, and a hit is only taken when
+ * all of them are unchanged (ccache's "direct mode"). A hit therefore costs: 2 small reads,
+ * 3 stats, one hash of the source, one read of the entry and a stat per listed file.
+ *
+ * Entry format: magic "BPFPMOB1", u32 header length, u32 object length, 32-byte sha256 of
+ * (header + object), the JSON header ({ key, deps }), the object bytes. A short, oversized or
+ * mismatching entry is deleted and reported as a miss, never returned.
+ *
+ * @module
+ */
+
+const MAGIC = new TextEncoder().encode("BPFPMOB1");
+const PREFIX = MAGIC.length + 4 + 4 + 32;
+const FORMAT_VERSION = 1;
+const BTF_PATH = "/sys/kernel/btf/vmlinux";
+
+/** A file an object was built from, as it was then: [path, size, mtime ms, inode]. */
+export type Dep = [string, number, number, number];
+
+/** The cache root directory. */
+export function cacheRoot(override?: string): string {
+  if (override) return override;
+  const env = (name: string) => {
+    try {
+      return Deno.env.get(name);
+    } catch {
+      return undefined;
+    }
+  };
+  const explicit = env("BPFPM_CACHE_DIR");
+  if (explicit) return explicit;
+  const xdg = env("XDG_CACHE_HOME");
+  if (xdg) return `${xdg}/bpfpm`;
+  return `${env("HOME") || "/root"}/.cache/bpfpm`;
+}
+
+/** Hex sha256 of some bytes or a string. */
+export async function sha256(data: Uint8Array | string): Promise<string> {
+  const bytes = typeof data === "string"
+    ? new TextEncoder().encode(data)
+    : data;
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    bytes as Uint8Array<ArrayBuffer>,
+  );
+  return hex(new Uint8Array(digest));
+}
+
+function hex(bytes: Uint8Array): string {
+  let s = "";
+  for (const b of bytes) s += b.toString(16).padStart(2, "0");
+  return s;
+}
+
+/** The stat fingerprint of a file, or undefined if it cannot be stat'ed. */
+export function fingerprint(path: string): Dep | undefined {
+  try {
+    const st = Deno.statSync(path);
+    return [path, st.size, st.mtime?.getTime() ?? 0, st.ino ?? 0];
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether every file is still as recorded. */
+export function depsUnchanged(deps: readonly Dep[]): boolean {
+  for (const d of deps) {
+    const now = fingerprint(d[0]);
+    if (!now || now[1] !== d[1] || now[2] !== d[2] || now[3] !== d[3]) {
+      return false;
+    }
+  }
+  return true;
+}
+
+/**
+ * The sha256 of the running kernel's BTF, hashed once per boot and remembered in
+ * `btf/<boot_id>`.
+ */
+export async function kernelBtfHash(root: string): Promise<string> {
+  let bootId: string;
+  try {
+    bootId = Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
+  } catch {
+    bootId = "";
+  }
+  const memo = `${root}/btf/${bootId}`;
+  if (bootId) {
+    try {
+      const h = Deno.readTextFileSync(memo).trim();
+      if (/^[0-9a-f]{64}$/.test(h)) return h;
+    } catch {
+      // Not hashed yet this boot.
+    }
+  }
+  let btf: Uint8Array;
+  try {
+    btf = Deno.readFileSync(BTF_PATH);
+  } catch (cause) {
+    if (cause instanceof Deno.errors.NotCapable) {
+      throw new Error(
+        `Cannot read the kernel BTF without read permission: add --allow-read=${BTF_PATH} (or -A)`,
+        { cause },
+      );
+    }
+    throw new Error(
+      `The kernel has no BTF (${BTF_PATH} is unreadable): boot a kernel built with CONFIG_DEBUG_INFO_BTF=y`,
+      { cause },
+    );
+  }
+  const h = await sha256(btf);
+  if (bootId) writeAtomic(memo, new TextEncoder().encode(h + "\n"));
+  return h;
+}
+
+/** The compiler's identity, from stats only (no library load). */
+export function compilerIdentity(libPath: string): string {
+  const parts = [
+    libPath,
+    "/usr/lib/llvm-14/lib/libclang-cpp.so.14",
+    "/usr/lib/llvm-14/lib/libLLVM-14.so",
+  ].map((p) => JSON.stringify(fingerprint(p) ?? [p]));
+  return parts.join(";");
+}
+
+/** The key of an object: see the module comment for what goes in. */
+export function objectKey(parts: {
+  compiler: string;
+  btf: string;
+  args: readonly string[];
+  name: string;
+  source: string;
+}): Promise<string> {
+  return sha256(JSON.stringify([
+    FORMAT_VERSION,
+    parts.compiler,
+    parts.btf,
+    parts.args,
+    parts.name,
+    parts.source,
+  ]));
+}
+
+/** Writes a file atomically (temp file in the same directory, then rename). */
+export function writeAtomic(path: string, data: Uint8Array): void {
+  const dir = path.slice(0, path.lastIndexOf("/"));
+  Deno.mkdirSync(dir, { recursive: true });
+  const tmp = `${path}.${Deno.pid}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  try {
+    Deno.writeFileSync(tmp, data);
+    Deno.renameSync(tmp, path);
+  } catch (e) {
+    try {
+      Deno.removeSync(tmp);
+    } catch {
+      // Nothing to clean.
+    }
+    throw e;
+  }
+}
+
+/** The path of an object entry. */
+export function entryPath(root: string, key: string): string {
+  return `${root}/obj/${key}.bpfo`;
+}
+
+/** Why an entry was not used, for tests and diagnostics. */
+export type Miss = "absent" | "corrupt" | "stale";
+
+/**
+ * Reads an entry; returns the object if it is intact, for this key, and built from files
+ * that are all unchanged. A corrupt entry is deleted.
+ */
+export async function readEntry(
+  root: string,
+  key: string,
+): Promise<{ object: Uint8Array } | { miss: Miss }> {
+  const path = entryPath(root, key);
+  let buf: Uint8Array;
+  try {
+    buf = Deno.readFileSync(path);
+  } catch {
+    return { miss: "absent" };
+  }
+  const parsed = await parseEntry(buf, key);
+  if (!parsed) {
+    try {
+      Deno.removeSync(path);
+    } catch {
+      // Already gone (another process).
+    }
+    return { miss: "corrupt" };
+  }
+  if (!depsUnchanged(parsed.deps)) return { miss: "stale" };
+  return { object: parsed.object };
+}
+
+async function parseEntry(
+  buf: Uint8Array,
+  key: string,
+): Promise<{ object: Uint8Array; deps: Dep[] } | undefined> {
+  if (buf.length < PREFIX) return undefined;
+  for (let i = 0; i < MAGIC.length; i++) {
+    if (buf[i] !== MAGIC[i]) return undefined;
+  }
+  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const headerLen = view.getUint32(MAGIC.length, true);
+  const objectLen = view.getUint32(MAGIC.length + 4, true);
+  if (PREFIX + headerLen + objectLen !== buf.length) return undefined;
+  const sum = hex(buf.subarray(MAGIC.length + 8, PREFIX));
+  const body = buf.subarray(PREFIX);
+  if (sum !== await sha256(body)) return undefined;
+  let header: { key?: unknown; deps?: unknown };
+  try {
+    header = JSON.parse(new TextDecoder().decode(body.subarray(0, headerLen)));
+  } catch {
+    return undefined;
+  }
+  if (header.key !== key || !Array.isArray(header.deps)) return undefined;
+  return {
+    object: body.slice(headerLen),
+    deps: header.deps as Dep[],
+  };
+}
+
+/** Stores an object under its key with the files it was built from. */
+export async function writeEntry(
+  root: string,
+  key: string,
+  object: Uint8Array,
+  deps: readonly Dep[],
+): Promise<void> {
+  const header = new TextEncoder().encode(JSON.stringify({ key, deps }));
+  const body = new Uint8Array(header.length + object.length);
+  body.set(header, 0);
+  body.set(object, header.length);
+  const sum = await crypto.subtle.digest("SHA-256", body);
+  const buf = new Uint8Array(PREFIX + body.length);
+  buf.set(MAGIC, 0);
+  const view = new DataView(buf.buffer);
+  view.setUint32(MAGIC.length, header.length, true);
+  view.setUint32(MAGIC.length + 4, object.length, true);
+  buf.set(new Uint8Array(sum), MAGIC.length + 8);
+  buf.set(body, PREFIX);
+  writeAtomic(entryPath(root, key), buf);
+}

@@ -1,0 +1,125 @@
+/**
+ * The compiler library's symbols (native/include/bpfpm_compiler.h), opened lazily: only a
+ * compile-cache miss loads it, so a warm start never maps LLVM into the process.
+ *
+ * @module
+ */
+
+const SYMBOLS = {
+  // const char *bpfpm_compiler__last_error(void)
+  bpfpm_compiler__last_error: { parameters: [], result: "pointer" },
+  // const char *bpfpm_compiler__version(void)
+  bpfpm_compiler__version: { parameters: [], result: "pointer" },
+  // int bpfpm_compiler__gen_vmlinux_h(const char *btf_path, const char *out_path)
+  bpfpm_compiler__gen_vmlinux_h: {
+    parameters: ["buffer", "buffer"],
+    result: "i32",
+    nonblocking: true,
+  },
+  // struct bpfpm_compile_result *bpfpm_compiler__compile(const char *source,
+  //     size_t source_len, const char *main_name, const char *args, size_t args_len)
+  bpfpm_compiler__compile: {
+    parameters: ["buffer", "usize", "buffer", "buffer", "usize"],
+    result: "pointer",
+    nonblocking: true,
+  },
+  // struct bpfpm_compile_result *bpfpm_compiler__build_pch(const char *header_path,
+  //     const char *pch_path, const char *args, size_t args_len)
+  bpfpm_compiler__build_pch: {
+    parameters: ["buffer", "buffer", "buffer", "usize"],
+    result: "pointer",
+    nonblocking: true,
+  },
+  // int bpfpm_compiler__result_status(const struct bpfpm_compile_result *r)
+  bpfpm_compiler__result_status: { parameters: ["pointer"], result: "i32" },
+  // const uint8_t *bpfpm_compiler__result_data(const struct bpfpm_compile_result *r, int part)
+  bpfpm_compiler__result_data: {
+    parameters: ["pointer", "i32"],
+    result: "pointer",
+  },
+  // size_t bpfpm_compiler__result_size(const struct bpfpm_compile_result *r, int part)
+  bpfpm_compiler__result_size: {
+    parameters: ["pointer", "i32"],
+    result: "usize",
+  },
+  // void bpfpm_compiler__result_free(struct bpfpm_compile_result *r)
+  bpfpm_compiler__result_free: { parameters: ["pointer"], result: "void" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The opened compiler library. */
+export type CompilerLib = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+/** Parts of a compile result (enum bpfpm_compile_part). */
+export const PART = {
+  object: 0,
+  diagnostics: 1,
+  deps: 2,
+  error: 3,
+} as const;
+
+let lib: CompilerLib | undefined;
+
+/** Where the compiler library is: env `BPFPM_COMPILER_LIB`, else the repo's native build. */
+export function compilerLibPath(): string {
+  let fromEnv: string | undefined;
+  try {
+    fromEnv = Deno.env.get("BPFPM_COMPILER_LIB");
+  } catch {
+    // Without --allow-env the default path is used.
+  }
+  return fromEnv ||
+    new URL("../../native/build/libbpfpm_compiler.so", import.meta.url)
+      .pathname;
+}
+
+/** Whether this process has opened the compiler library (i.e. loaded LLVM). */
+export function compilerLibLoaded(): boolean {
+  return lib !== undefined;
+}
+
+/** Opens the compiler library once; throws an Error naming the fix when it cannot. */
+export function compilerLib(): CompilerLib {
+  if (lib) return lib;
+  const path = compilerLibPath();
+  try {
+    Deno.statSync(path);
+  } catch (cause) {
+    if (cause instanceof Deno.errors.NotCapable) {
+      throw new Error(
+        `Cannot read the BPF compiler library ${path} without read permission: add --allow-read=${path} (or -A)`,
+        { cause },
+      );
+    }
+    throw new Error(
+      `The BPF compiler library ${path} is missing: run ./scripts/setup.sh (or make -C native), or set BPFPM_COMPILER_LIB`,
+      { cause },
+    );
+  }
+  try {
+    lib = Deno.dlopen(path, SYMBOLS).symbols;
+  } catch (cause) {
+    if (cause instanceof Deno.errors.NotCapable) {
+      throw new Error(
+        `Cannot load the BPF compiler library without FFI permission: add --allow-ffi=${path} (or -A)`,
+        { cause },
+      );
+    }
+    throw new Error(
+      `Cannot load the BPF compiler library ${path}: ${
+        (cause as Error).message
+      }; run ./scripts/setup.sh to install LLVM 14 and rebuild it`,
+      { cause },
+    );
+  }
+  return lib;
+}
+
+/** A NUL-terminated C string. */
+export function cstr(s: string): Uint8Array<ArrayBuffer> {
+  return new TextEncoder().encode(s + "\0");
+}
+
+/** Reads a C string returned by the library. */
+export function readCString(p: Deno.PointerValue): string {
+  return p ? Deno.UnsafePointerView.getCString(p) : "";
+}

@@ -1,0 +1,210 @@
+/**
+ * BPF C ⇒ BPF ELF object, in-process clang behind a content-addressed cache.
+ *
+ * @module
+ */
+
+import {
+  cacheRoot,
+  compilerIdentity,
+  type Dep,
+  fingerprint,
+  kernelBtfHash,
+  objectKey,
+  readEntry,
+  writeEntry,
+} from "./_cache.ts";
+import { compilerLib, compilerLibLoaded, compilerLibPath } from "./_ffi.ts";
+import { baseArgs, ensurePch, ensureVmlinuxH, pchPath } from "./_pch.ts";
+import { runCompile } from "./_run.ts";
+import { CompileError, mapDiagnostics } from "./compile_error.ts";
+
+/** Options of {@linkcode compile}. */
+export interface CompileOptions {
+  /**
+   * Extra clang flags, given to `clang -cc1` after bpfpm's own (`-target bpf -O2 -g
+   * -D__TARGET_ARCH_x86`): `-DNAME[=V]`, `-UNAME`, `-Idir`, `-W...` and `-w` keep the
+   * precompiled vmlinux.h; other flags (`-O1`, `-std=`, `-f...`) compile without it (slower).
+   * Macros from cflags do not reach vmlinux.h and bpfpm.h, which are precompiled.
+   */
+  cflags?: readonly string[];
+  /** The user's file holding the C (e.g. the .ts); diagnostics are reported against it. */
+  file?: string;
+  /** The line of `file` holding the C's first line (default 1). */
+  lineOffset?: number;
+  /** The column of `file` where the C's first line starts (default 1). */
+  columnOffset?: number;
+  /**
+   * The C file name clang sees: relative `#include "x.h"` resolve from its directory; it
+   * need not exist (default `/bpfpm/script.bpf.c`). Must be absolute.
+   */
+  name?: string;
+  /** The cache root (default: env `BPFPM_CACHE_DIR`, else `$XDG_CACHE_HOME/bpfpm`). */
+  cacheDir?: string;
+  /** Compile even if a cached object exists, and do not store the result. */
+  noCache?: boolean;
+}
+
+/** What {@linkcode compile} returns. */
+export interface CompileResult {
+  /** The BPF ELF object (relocatable, with BTF and CO-RE relocations). */
+  object: Uint8Array;
+  /** Whether it came from the cache (no compiler was run, nor loaded for it). */
+  cached: boolean;
+  /** The cache key (hex sha256). */
+  key: string;
+}
+
+/** Counters of this process's compile activity, for tests and benchmarks. */
+export interface CompilerStats {
+  /** Objects compiled by clang. */
+  compiles: number;
+  /** Objects served from the cache. */
+  cacheHits: number;
+  /** Cache entries found corrupt (deleted, then recompiled). */
+  corruptEntries: number;
+  /** Whether the compiler library (LLVM) has been loaded into this process. */
+  libraryLoaded: boolean;
+}
+
+const stats = { compiles: 0, cacheHits: 0, corruptEntries: 0 };
+
+/**
+ * This process's compile counters: a cache hit leaves `compiles` unchanged and does not load
+ * the compiler library.
+ *
+ * @example Observing a cache hit
+ * ```ts
+ * import { compile, compilerStats } from "./mod.ts";
+ * await compile(`int x;`);
+ * const before = compilerStats().compiles;
+ * await compile(`int x;`);
+ * console.log(compilerStats().compiles === before); // true
+ * ```
+ */
+export function compilerStats(): CompilerStats {
+  return { ...stats, libraryLoaded: compilerLibLoaded() };
+}
+
+const DEFAULT_NAME = "/bpfpm/script.bpf.c";
+const PCH_SAFE = /^-(D|U|I|W|w$)/;
+
+/** Relative -I paths made absolute, so the key does not depend on the working directory. */
+function normalizeCflags(cflags: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < cflags.length; i++) {
+    const f = cflags[i];
+    if (typeof f !== "string") {
+      throw new TypeError(`cflags[${i}] must be a string, got ${typeof f}`);
+    }
+    if (f === "-I" && i + 1 < cflags.length) {
+      out.push(f, absolute(cflags[++i]));
+    } else if (f.startsWith("-I") && f.length > 2) {
+      out.push(`-I${absolute(f.slice(2))}`);
+    } else {
+      out.push(f);
+    }
+  }
+  return out;
+}
+
+function absolute(p: string): string {
+  return p.startsWith("/") ? p : `${Deno.cwd()}/${p}`;
+}
+
+/**
+ * Compiles BPF C to a BPF ELF object (`-target bpf -O2 -g`, CO-RE, vmlinux.h and libbpf's
+ * `bpf_helpers.h`, `bpf_tracing.h`, `bpf_core_read.h`, `bpf_endian.h` already included), using
+ * the compile cache: a hit reads one file and does not load LLVM.
+ *
+ * @param source the C source text
+ * @param options flags, where the source sits in the user's file, cache control
+ * @returns the object, whether it came from the cache, and its cache key
+ * @throws {CompileError} when clang rejects the C (positions mapped into `options.file`)
+ * @throws {TypeError} when an argument has the wrong type
+ *
+ * @example Compiling a tracepoint program
+ * ```ts
+ * import { compile } from "./mod.ts";
+ * const { object, cached } = await compile(`
+ *   SEC("tracepoint/syscalls/sys_enter_getppid")
+ *   int hello(void *ctx) { bpf_printk("hi"); return 0; }
+ *   char LICENSE[] SEC("license") = "GPL";
+ * `);
+ * console.log(object.length > 0, cached);
+ * ```
+ */
+export async function compile(
+  source: string,
+  options: CompileOptions = {},
+): Promise<CompileResult> {
+  if (typeof source !== "string") {
+    throw new TypeError(`source must be a string, got ${typeof source}`);
+  }
+  const name = options.name ?? DEFAULT_NAME;
+  if (!name.startsWith("/")) {
+    throw new RangeError(
+      `options.name must be an absolute path, got "${name}"`,
+    );
+  }
+  for (const k of ["lineOffset", "columnOffset"] as const) {
+    const v = options[k];
+    if (v !== undefined && (!Number.isInteger(v) || v < 1)) {
+      throw new RangeError(`options.${k} must be an integer >= 1, got ${v}`);
+    }
+  }
+  const cflags = normalizeCflags(options.cflags ?? []);
+  const usePch = cflags.every((f) => PCH_SAFE.test(f));
+
+  const root = cacheRoot(options.cacheDir);
+  const libPath = compilerLibPath();
+  const compiler = compilerIdentity(libPath);
+  const btf = await kernelBtfHash(root);
+  const base = baseArgs(root, btf);
+  const pch = usePch ? await pchPath(root, btf, compiler) : undefined;
+  const vmlinuxH = `${base[3]}/vmlinux.h`;
+  const args = pch
+    ? [...base, "-include-pch", pch, ...cflags]
+    : [...base, "-include", vmlinuxH, "-include", "bpfpm.h", ...cflags];
+  const key = await objectKey({ compiler, btf, args, name, source });
+
+  if (!options.noCache) {
+    const hit = await readEntry(root, key);
+    if ("object" in hit) {
+      stats.cacheHits++;
+      return { object: hit.object, cached: true, key };
+    }
+    if (hit.miss === "corrupt") stats.corruptEntries++;
+  }
+
+  const lib = compilerLib();
+  const pchDeps = pch
+    ? await ensurePch(lib, root, btf, pch)
+    : (await ensureVmlinuxH(lib, root, btf), []);
+  const r = await runCompile(lib, "object", { source, name, args });
+  stats.compiles++;
+  if (r.status === -22 /* EINVAL: clang reported errors */) {
+    const mapped = mapDiagnostics(r.diagnostics, {
+      name,
+      file: options.file,
+      lineOffset: options.lineOffset,
+      columnOffset: options.columnOffset,
+    });
+    throw new CompileError(mapped.text, mapped.diagnostics);
+  }
+  if (r.status !== 0) {
+    throw new Error(
+      `The BPF compiler failed to run: ${r.error}; run ./scripts/setup.sh to repair the LLVM 14 install`,
+    );
+  }
+  if (!options.noCache) {
+    const deps = new Map<string, Dep>();
+    for (const d of pchDeps) deps.set(d[0], d);
+    for (const p of r.deps) {
+      const fp = fingerprint(p);
+      if (fp) deps.set(p, fp);
+    }
+    await writeEntry(root, key, r.object, [...deps.values()]);
+  }
+  return { object: r.object, cached: false, key };
+}

@@ -1,0 +1,148 @@
+/**
+ * BPF C that does not compile: clang's diagnostics, mapped to where the C sits in the
+ * user's TypeScript file.
+ *
+ * @module
+ */
+
+/** One clang diagnostic, its position already mapped into the user's file. */
+export interface Diagnostic {
+  /** The user's file (the .ts holding the C) for the main source, else the header's path. */
+  file: string;
+  /** 1-based line. */
+  line: number;
+  /** 1-based column. */
+  column: number;
+  /** "error", "fatal error", "warning", "note" or "remark". */
+  severity: string;
+  /** clang's message, e.g. "use of undeclared identifier 'x'". */
+  message: string;
+}
+
+/** Where the C source sits in the user's file. */
+export interface SourceMapping {
+  /** The C file name clang was given (diagnostics naming it are mapped). */
+  name: string;
+  /** The user's file to report instead (default: `name`). */
+  file?: string;
+  /** The line of `file` that holds the C's line 1 (default 1). */
+  lineOffset?: number;
+  /** The column of `file` where the C's line 1 starts (default 1). */
+  columnOffset?: number;
+}
+
+const DIAG =
+  /^(.+?):(\d+):(\d+): (fatal error|error|warning|note|remark): (.*)$/;
+const INCLUDED = /^(In file included from |\s+from )(.+?):(\d+)([:,])$/;
+
+/**
+ * Maps clang's diagnostics text into the user's file: returns the parsed diagnostics and the
+ * text with every position in the main source rewritten.
+ */
+export function mapDiagnostics(
+  text: string,
+  map: SourceMapping,
+): { diagnostics: Diagnostic[]; text: string } {
+  const file = map.file ?? map.name;
+  const lineOffset = map.lineOffset ?? 1;
+  const columnOffset = map.columnOffset ?? 1;
+  const pos = (line: number, column: number) => ({
+    line: lineOffset + line - 1,
+    column: line === 1 ? columnOffset + column - 1 : column,
+  });
+  const diagnostics: Diagnostic[] = [];
+  const lines = text.split("\n").map((l) => {
+    const d = DIAG.exec(l);
+    if (d) {
+      const main = d[1] === map.name;
+      const p = main
+        ? pos(Number(d[2]), Number(d[3]))
+        : { line: Number(d[2]), column: Number(d[3]) };
+      const diag = {
+        file: main ? file : d[1],
+        ...p,
+        severity: d[4],
+        message: d[5],
+      };
+      diagnostics.push(diag);
+      return `${diag.file}:${diag.line}:${diag.column}: ${diag.severity}: ${diag.message}`;
+    }
+    const inc = INCLUDED.exec(l);
+    if (inc && inc[2] === map.name) {
+      return `${inc[1]}${file}:${pos(Number(inc[3]), 1).line}${inc[4]}`;
+    }
+    return l;
+  });
+  return { diagnostics, text: lines.join("\n") };
+}
+
+/**
+ * BPF C that clang rejected. `message` shows the first errors as `file.ts:LINE:COL: error: …`
+ * with their source lines; `diagnostics` has all of them parsed; `text` is clang's whole
+ * output with positions mapped.
+ *
+ * @example Reporting a compile error
+ * ```ts
+ * import { compile, CompileError } from "./mod.ts";
+ * try {
+ *   await compile("int f( {", { file: "probe.ts", lineOffset: 10 });
+ * } catch (e) {
+ *   if (e instanceof CompileError) console.error(e.diagnostics[0].line); // 10
+ * }
+ * ```
+ */
+export class CompileError extends Error {
+  /** Every diagnostic, positions mapped into the user's file. */
+  readonly diagnostics: Diagnostic[];
+  /** clang's complete output, positions mapped. */
+  readonly text: string;
+
+  /**
+   * @param text clang's diagnostics, already mapped (see mapDiagnostics)
+   * @param diagnostics the parsed diagnostics
+   */
+  constructor(
+    text: string,
+    diagnostics: Diagnostic[],
+    options?: ErrorOptions,
+  ) {
+    super(summarize(text, diagnostics), options);
+    this.name = "CompileError";
+    this.diagnostics = diagnostics;
+    this.text = text;
+  }
+}
+
+const SHOWN = 3;
+
+function summarize(text: string, diagnostics: Diagnostic[]): string {
+  const errors = diagnostics.filter((d) => d.severity.endsWith("error"));
+  const head = errors.length
+    ? `BPF C source does not compile (${errors.length} error${
+      errors.length === 1 ? "" : "s"
+    }): fix the C code at the positions below`
+    : "BPF C source does not compile: fix the C code (clang's output below)";
+  // Each error with the source and caret lines clang printed under it.
+  const blocks: string[] = [];
+  let current: string[] | undefined;
+  for (const l of text.split("\n")) {
+    const d = DIAG.exec(l);
+    if (d) {
+      if (d[4].endsWith("error")) {
+        if (blocks.length >= SHOWN) break;
+        current = [l];
+        blocks.push("");
+      } else if (d[4] !== "note") {
+        current = undefined;
+      }
+      if (d[4] === "note" && current) current.push(l);
+    } else if (current && !/^\d+ (error|warning)s? generated\.?$/.test(l)) {
+      if (l.trim() || current.length > 1) current.push(l);
+    }
+    if (current) blocks[blocks.length - 1] = current.join("\n").trimEnd();
+  }
+  const more = errors.length > SHOWN
+    ? `\n(${errors.length - SHOWN} more errors in .text)`
+    : "";
+  return `${head}\n${blocks.length ? blocks.join("\n") : text.trim()}${more}`;
+}
