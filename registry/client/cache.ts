@@ -1,0 +1,276 @@
+/**
+ * The content-addressed cache: tarballs stored by their sha512
+ * (`content/sha512/ab/abcdef…`), each unpacked once into `pkgs/<sha512-hex>/`, from which
+ * installs hard-link their files. Every write goes to a temporary name and is renamed into
+ * place, so a reader never sees a partial entry and an interrupted write leaves only garbage
+ * that `cache clean` removes.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { dirname, join, resolve, sep } from "node:path";
+import { inspectTarball, type TarballEntry } from "../pack/mod.ts";
+import { IntegrityError } from "./errors.ts";
+
+/** Computes the `sha512-<base64>` integrity of bytes. */
+export function integrityOf(bytes: Uint8Array): string {
+  return "sha512-" + createHash("sha512").update(bytes).digest("base64");
+}
+
+/** The sha1 hex digest npm's `dist.shasum` carries. */
+export function shasumOf(bytes: Uint8Array): string {
+  return createHash("sha1").update(bytes).digest("hex");
+}
+
+/** The hex sha512 of an SRI string's sha512 part, or a TypeError. */
+export function sha512Hex(integrity: string): string {
+  const part = integrity.split(/\s+/).find((p) => p.startsWith("sha512-"));
+  if (!part) {
+    throw new TypeError(
+      `Integrity ${
+        JSON.stringify(integrity)
+      } has no sha512; bpfpm accepts only sha512 integrity`,
+    );
+  }
+  const hex = Buffer.from(part.slice(7), "base64").toString("hex");
+  if (hex.length !== 128) {
+    throw new TypeError(`Integrity ${JSON.stringify(integrity)} is malformed`);
+  }
+  return hex;
+}
+
+let tmpCounter = 0;
+function tmpName(path: string): string {
+  return `${path}.tmp-${Deno.pid}-${++tmpCounter}-${
+    Math.random().toString(36).slice(2, 8)
+  }`;
+}
+
+/** Masks a tarball mode: 0o755 when any execute bit is set, else 0o644. */
+export function maskMode(mode: number): number {
+  return mode & 0o111 ? 0o755 : 0o644;
+}
+
+/**
+ * Writes inspected tarball entries under `root` (stripping `package/`): regular files and
+ * directories only, modes masked, every path checked to stay inside `root`.
+ *
+ * @example
+ * ```ts
+ * import { inspectTarball } from "../pack/mod.ts";
+ * import { writeEntries } from "./cache.ts";
+ * const { entries } = await inspectTarball(await Deno.readFile("x.tgz"));
+ * writeEntries(entries, "/tmp/x");
+ * ```
+ */
+export function writeEntries(entries: TarballEntry[], root: string): void {
+  const base = resolve(root);
+  mkdirSync(base, { recursive: true, mode: 0o755 });
+  for (const e of entries) {
+    const rel = e.path.replace(/^package\//, "");
+    if (!rel || rel === "package") continue;
+    const target = resolve(base, rel);
+    if (!target.startsWith(base + sep)) {
+      throw new RangeError(
+        `Entry ${
+          JSON.stringify(e.path)
+        } would land outside the package directory`,
+      );
+    }
+    if (e.type === "directory") {
+      mkdirSync(target, { recursive: true, mode: 0o755 });
+      continue;
+    }
+    mkdirSync(dirname(target), { recursive: true, mode: 0o755 });
+    writeFileSync(target, e.data ?? new Uint8Array(), {
+      mode: maskMode(e.mode),
+      flag: "wx",
+    });
+  }
+}
+
+/**
+ * The content-addressed tarball cache.
+ *
+ * @example
+ * ```ts
+ * import { ContentCache } from "./cache.ts";
+ * const cache = new ContentCache("/tmp/bpfpm-cache");
+ * const integrity = cache.put(new TextEncoder().encode("hello"));
+ * console.log(cache.get(integrity)?.length);
+ * ```
+ */
+export class ContentCache {
+  #dir: string;
+
+  /** @param dir the cache directory (created on first write) */
+  constructor(dir: string) {
+    if (typeof dir !== "string" || !dir) {
+      throw new TypeError("Cache directory must be a non-empty path");
+    }
+    this.#dir = dir;
+  }
+
+  /** The cache directory. */
+  get dir(): string {
+    return this.#dir;
+  }
+
+  /** Where a tarball with this integrity is stored. */
+  contentPath(integrity: string): string {
+    const hex = sha512Hex(integrity);
+    return join(this.#dir, "content", "sha512", hex.slice(0, 2), hex);
+  }
+
+  /** Where the tarball with this integrity is unpacked. */
+  unpackedPath(integrity: string): string {
+    return join(this.#dir, "pkgs", sha512Hex(integrity));
+  }
+
+  /** Whether the tarball is cached (unverified; `get` verifies). */
+  has(integrity: string): boolean {
+    return existsSync(this.contentPath(integrity));
+  }
+
+  /**
+   * The cached bytes, verified against the integrity; a corrupt entry is removed and
+   * `undefined` returned, so the caller fetches it again.
+   */
+  get(integrity: string): Uint8Array | undefined {
+    const path = this.contentPath(integrity);
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(path);
+    } catch {
+      return undefined;
+    }
+    if (sha512Hex(integrityOf(bytes)) !== sha512Hex(integrity)) {
+      rmSync(path, { force: true });
+      rmSync(this.unpackedPath(integrity), { recursive: true, force: true });
+      return undefined;
+    }
+    return bytes;
+  }
+
+  /**
+   * Stores bytes; with `expected`, refuses (IntegrityError, nothing written) bytes whose
+   * sha512 differs.
+   *
+   * @returns the integrity of the stored bytes
+   */
+  put(
+    bytes: Uint8Array,
+    expected?: { integrity: string; spec: string },
+  ): string {
+    const actual = integrityOf(bytes);
+    if (expected && sha512Hex(expected.integrity) !== sha512Hex(actual)) {
+      throw new IntegrityError(expected.spec, expected.integrity, actual);
+    }
+    const path = this.contentPath(actual);
+    if (!existsSync(path)) {
+      mkdirSync(dirname(path), { recursive: true });
+      const tmp = tmpName(path);
+      writeFileSync(tmp, bytes);
+      renameSync(tmp, path);
+    }
+    return actual;
+  }
+
+  /**
+   * Unpacks a cached tarball once (checked by `inspectTarball`: hostile tarballs throw a
+   * TarballError and nothing is kept) and returns the directory and its package.json.
+   */
+  async unpack(
+    integrity: string,
+    bytes?: Uint8Array,
+  ): Promise<{ dir: string; packageJson: Record<string, unknown> }> {
+    const dir = this.unpackedPath(integrity);
+    const pj = join(dir, "package.json");
+    if (existsSync(pj)) {
+      return { dir, packageJson: JSON.parse(readFileSync(pj, "utf8")) };
+    }
+    const data = bytes ?? this.get(integrity);
+    if (!data) {
+      throw new RangeError(
+        `Tarball ${integrity.slice(0, 20)}… is not in the cache`,
+      );
+    }
+    const { entries, packageJson } = await inspectTarball(data);
+    const tmp = tmpName(dir);
+    try {
+      writeEntries(entries, tmp);
+      mkdirSync(dirname(dir), { recursive: true });
+      try {
+        renameSync(tmp, dir);
+      } catch (e) {
+        // Another process unpacked the same tarball first: theirs is identical.
+        if (!existsSync(pj)) throw e;
+      }
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
+    }
+    return { dir, packageJson };
+  }
+
+  /**
+   * Re-hashes every cached tarball, removing corrupt ones and unpacked trees whose tarball
+   * is gone, and removes leftovers of interrupted writes.
+   *
+   * @returns counts of entries checked and removed
+   */
+  verify(): { checked: number; removed: number } {
+    let checked = 0;
+    let removed = 0;
+    const root = join(this.#dir, "content", "sha512");
+    const valid = new Set<string>();
+    for (const sub of existsSync(root) ? readdirSync(root) : []) {
+      for (const name of readdirSync(join(root, sub))) {
+        const path = join(root, sub, name);
+        checked++;
+        const hex = createHash("sha512").update(readFileSync(path)).digest(
+          "hex",
+        );
+        if (hex !== name) {
+          rmSync(path, { force: true });
+          removed++;
+        } else valid.add(hex);
+      }
+    }
+    const pkgs = join(this.#dir, "pkgs");
+    for (const name of existsSync(pkgs) ? readdirSync(pkgs) : []) {
+      if (!valid.has(name)) {
+        rmSync(join(pkgs, name), { recursive: true, force: true });
+        removed++;
+      }
+    }
+    return { checked, removed };
+  }
+
+  /** Removes the whole cache. */
+  clean(): void {
+    rmSync(this.#dir, { recursive: true, force: true });
+  }
+
+  /** Total bytes of cached tarballs. */
+  size(): number {
+    let total = 0;
+    const root = join(this.#dir, "content", "sha512");
+    for (const sub of existsSync(root) ? readdirSync(root) : []) {
+      for (const name of readdirSync(join(root, sub))) {
+        total += statSync(join(root, sub, name)).size;
+      }
+    }
+    return total;
+  }
+}

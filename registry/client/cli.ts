@@ -1,0 +1,513 @@
+/**
+ * The `bpfpm` command line: parses arguments, prints `--help` per command, and maps every
+ * domain error to one readable line and a non-zero exit status.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { resolve } from "node:path";
+import { loadConfig } from "./config.ts";
+import {
+  info,
+  initPackage,
+  listInstalled,
+  login,
+  logout,
+  outdated,
+  search,
+  verifyInstalled,
+  whoami,
+} from "./commands.ts";
+import {
+  ClientError,
+  IntegrityError,
+  RegistryError,
+  ResolveError,
+  SignatureError,
+} from "./errors.ts";
+import { install } from "./install.ts";
+import { ContentCache } from "./cache.ts";
+import { runPackage } from "./run.ts";
+import { Ui } from "./ui.ts";
+
+type OptSpec = Record<
+  string,
+  { type: "boolean" | "string"; short?: string; multiple?: boolean }
+>;
+
+interface Command {
+  usage: string;
+  summary: string;
+  options: OptSpec;
+  help: string[];
+}
+
+const COMMON: OptSpec = {
+  registry: { type: "string" },
+  help: { type: "boolean", short: "h" },
+  quiet: { type: "boolean", short: "q" },
+};
+const INSTALLISH: OptSpec = {
+  yes: { type: "boolean", short: "y" },
+  "frozen-lockfile": { type: "boolean" },
+  offline: { type: "boolean" },
+  "prefer-offline": { type: "boolean" },
+  "require-signed": { type: "boolean" },
+};
+
+const COMMANDS: Record<string, Command> = {
+  init: {
+    usage: "bpfpm init [dir] [--name NAME]",
+    summary: "scaffold a probe package",
+    options: { name: { type: "string" } },
+    help: [
+      "Writes package.json (with a bpf manifest), probe.bpf.c, mod.ts and README.md.",
+    ],
+  },
+  install: {
+    usage:
+      "bpfpm install [pkg[@range|@tag]...] [--yes] [--frozen-lockfile] [--offline] [--require-signed]",
+    summary: "install packages (no args: from package.json and bpfpm.lock)",
+    options: INSTALLISH,
+    help: [
+      "Resolves ranges, verifies sha512 integrity and signatures, shows each package's grants",
+      "and what changed since the locked version, then switches bpf_modules atomically.",
+      "  --yes               accept new permissions without asking (needed when not on a TTY)",
+      "  --frozen-lockfile   install bpfpm.lock exactly; fail if it does not match package.json",
+      "  --offline           use only the cache;  --prefer-offline: skip metadata revalidation",
+      "  --require-signed    refuse packages without a trusted publisher signature",
+    ],
+  },
+  uninstall: {
+    usage: "bpfpm uninstall <pkg...>",
+    summary: "remove packages",
+    options: INSTALLISH,
+    help: [
+      "Removes the packages from package.json and reinstalls the rest atomically.",
+    ],
+  },
+  update: {
+    usage: "bpfpm update [pkg...]",
+    summary: "move packages to the newest versions their ranges allow",
+    options: INSTALLISH,
+    help: ["Without names, updates every package."],
+  },
+  list: {
+    usage: "bpfpm list [--json]",
+    summary: "list installed packages and their grants",
+    options: { json: { type: "boolean" } },
+    help: [],
+  },
+  outdated: {
+    usage: "bpfpm outdated [--json]",
+    summary: "show direct dependencies with newer versions",
+    options: { json: { type: "boolean" } },
+    help: [],
+  },
+  run: {
+    usage: "bpfpm run <pkg|dir> [--yes] [-- args...]",
+    summary: "run a probe with exactly its declared grants and Deno flags",
+    options: { yes: { type: "boolean", short: "y" } },
+    help: [
+      "Starts `deno run --no-prompt <declared flags> --config <bpfpm>/deno.json <entry> args`",
+      "with BPFPM_GRANTS set to the declared grants; asks first on a TTY unless --yes.",
+    ],
+  },
+  info: {
+    usage: "bpfpm info <pkg[@range]> [--json]",
+    summary: "show a package's versions, tags and grants",
+    options: { json: { type: "boolean" } },
+    help: [],
+  },
+  search: {
+    usage: "bpfpm search <text> [--json]",
+    summary: "search the registry",
+    options: { json: { type: "boolean" } },
+    help: [],
+  },
+  publish: {
+    usage: "bpfpm publish [dir] [--tag TAG] [--no-sign] [--dry-run]",
+    summary: "validate, compile, bundle, sign and upload a probe package",
+    options: {
+      tag: { type: "string" },
+      "no-sign": { type: "boolean" },
+      "dry-run": { type: "boolean" },
+      json: { type: "boolean" },
+    },
+    help: [
+      "Packs by `files` and ignore rules, validates the bpf manifest, compiles each BPF source",
+      "(no root needed), bundles the entry with esbuild-wasm (bpf stays external), signs with",
+      "your ed25519 publisher key and uploads. Prints files, sizes and grants.",
+    ],
+  },
+  pack: {
+    usage: "bpfpm pack [dir] [--out FILE]",
+    summary: "write the tarball publish would upload",
+    options: {
+      out: { type: "string" },
+      "no-sign": { type: "boolean" },
+      json: { type: "boolean" },
+    },
+    help: [],
+  },
+  login: {
+    usage: "bpfpm login --user NAME [--password PW] [--email E]",
+    summary: "log in and save a token for one registry",
+    options: {
+      user: { type: "string" },
+      password: { type: "string" },
+      email: { type: "string" },
+    },
+    help: [
+      "The password may also come from BPFPM_PASSWORD, or is asked for on a TTY.",
+    ],
+  },
+  logout: {
+    usage: "bpfpm logout",
+    summary: "revoke and forget the registry's token",
+    options: {},
+    help: [],
+  },
+  whoami: {
+    usage: "bpfpm whoami",
+    summary: "print the user the registry knows you as",
+    options: {},
+    help: [],
+  },
+  cache: {
+    usage: "bpfpm cache verify|clean|dir",
+    summary: "check or empty the content-addressed cache",
+    options: {},
+    help: [
+      "verify re-hashes every tarball and drops corrupt ones; clean removes the cache.",
+    ],
+  },
+  verify: {
+    usage: "bpfpm verify [--json]",
+    summary: "check installed files, integrity and signatures",
+    options: { json: { type: "boolean" } },
+    help: [],
+  },
+  registry: {
+    usage: "bpfpm registry serve [--port 4873] [--db FILE]",
+    summary: "run the bpfpm registry server",
+    options: {},
+    help: [],
+  },
+};
+
+const ALIASES: Record<string, string> = {
+  i: "install",
+  add: "install",
+  rm: "uninstall",
+  remove: "uninstall",
+  ls: "list",
+  up: "update",
+  view: "info",
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((k) => k.length));
+  return [
+    "bpfpm: install, lock, verify, run and publish BPF probe packages",
+    "",
+    "Usage: bpfpm <command> [options]   (bpfpm <command> --help for details)",
+    "",
+    ...Object.entries(COMMANDS).map(([k, c]) =>
+      `  ${k.padEnd(width)}  ${c.summary}`
+    ),
+    "",
+    "Common options: --registry URL (or BPFPM_REGISTRY), --quiet, --help",
+  ].join("\n");
+}
+
+function commandHelp(name: string): string {
+  const c = COMMANDS[name];
+  return [
+    `${c.usage}`,
+    "",
+    c.summary,
+    ...(c.help.length ? ["", ...c.help] : []),
+  ].join("\n");
+}
+
+/**
+ * Runs the CLI.
+ *
+ * @param argv the arguments after `bpfpm`
+ * @returns the exit status
+ *
+ * @example
+ * ```ts
+ * import { main } from "./cli.ts";
+ * Deno.exit(await main(["list", "--json"]));
+ * ```
+ */
+export async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (!first || first === "--help" || first === "-h" || first === "help") {
+    console.log(usage());
+    return first ? 0 : 2;
+  }
+  if (first === "--version" || first === "-v") {
+    console.log("0.1.0");
+    return 0;
+  }
+  const name = ALIASES[first] ?? first;
+  const cmd = COMMANDS[name];
+  if (!cmd) {
+    console.error(
+      `Unknown command ${
+        JSON.stringify(first)
+      }; bpfpm --help lists the commands`,
+    );
+    return 2;
+  }
+  if (name === "registry") {
+    if (rest[0] === "--help" || rest[0] === "-h") {
+      console.log(commandHelp(name));
+      return 0;
+    }
+    const mod = await import("../server/cli.ts").catch((cause) => {
+      throw new ClientError(
+        "ENOSERVER",
+        "The registry server is not part of this checkout (registry/server/cli.ts)",
+        { cause },
+      );
+    });
+    return await mod.registryCommand(rest) ?? 0;
+  }
+  const dash = rest.indexOf("--");
+  const own = dash < 0 ? rest : rest.slice(0, dash);
+  const passthrough = dash < 0 ? [] : rest.slice(dash + 1);
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: own,
+      options: { ...COMMON, ...cmd.options },
+      allowPositionals: true,
+      strict: true,
+    });
+  } catch (e) {
+    console.error(
+      `${
+        (e as Error).message.split("\n")[0]
+      }; bpfpm ${name} --help shows the options`,
+    );
+    return 2;
+  }
+  const v = parsed.values as Record<string, string | boolean | undefined>;
+  const pos = parsed.positionals;
+  if (v.help) {
+    console.log(commandHelp(name));
+    return 0;
+  }
+  const ui = new Ui({ quiet: v.quiet as boolean | undefined });
+  const config = loadConfig({ registry: v.registry as string | undefined });
+  const json = (x: unknown) => ui.out(JSON.stringify(x, null, 2));
+  try {
+    switch (name) {
+      case "init": {
+        const dir = resolve(pos[0] ?? ".");
+        const files = initPackage(dir, v.name as string | undefined);
+        ui.out(`Created ${files.join(", ")} in ${dir}`);
+        return 0;
+      }
+      case "install":
+      case "uninstall":
+      case "update": {
+        if (name === "uninstall" && !pos.length) {
+          throw new TypeError("uninstall needs at least one package name");
+        }
+        const t0 = performance.now();
+        const r = await install(config, {
+          add: name === "install" ? pos : undefined,
+          remove: name === "uninstall" ? pos : undefined,
+          update: name === "update" ? (pos.length ? pos : "all") : undefined,
+          yes: v.yes as boolean,
+          frozenLockfile: v["frozen-lockfile"] as boolean,
+          offline: v.offline as boolean,
+          preferOffline: v["prefer-offline"] as boolean,
+          requireSigned: v["require-signed"] as boolean,
+          ui,
+        });
+        for (const a of r.added) ui.info(`+ ${a}`);
+        for (const a of r.removed) ui.info(`- ${a}`);
+        const n = Object.keys(r.lock.packages).length;
+        ui.info(
+          `${n} package${
+            n === 1 ? "" : "s"
+          } installed (${r.downloaded} downloaded) in ${
+            Math.round(performance.now() - t0)
+          } ms`,
+        );
+        return 0;
+      }
+      case "list": {
+        const list = listInstalled(config);
+        if (v.json) json(list);
+        else {
+          for (const p of list) {
+            ui.out(
+              `${p.direct ? "" : "  "}${p.name}@${p.version}${
+                p.grants.length ? "  [" + p.grants.join(", ") + "]" : ""
+              }`,
+            );
+          }
+        }
+        return 0;
+      }
+      case "outdated": {
+        const rows = await outdated(config);
+        if (v.json) json(rows);
+        else {for (const r of rows) {
+            ui.out(
+              `${r.name}  current ${r.current ?? "-"}  wanted ${
+                r.wanted ?? "-"
+              }  latest ${r.latest ?? "-"}`,
+            );
+          }}
+        return 0;
+      }
+      case "run": {
+        if (!pos[0]) {
+          throw new TypeError(
+            "run needs a package name or directory: bpfpm run <pkg|dir> [-- args]",
+          );
+        }
+        return await runPackage(config, pos[0], [
+          ...pos.slice(1),
+          ...passthrough,
+        ], { yes: v.yes as boolean, ui });
+      }
+      case "info": {
+        if (!pos[0]) throw new TypeError("info needs a package name");
+        const i = await info(config, pos[0]);
+        if (v.json) json(i);
+        else {
+          ui.out(
+            `${i.name}@${i.version}${
+              i.description ? ": " + i.description : ""
+            }`,
+          );
+          ui.out(
+            `dist-tags: ${
+              Object.entries(i["dist-tags"] as Record<string, string>).map((
+                [k, x],
+              ) => `${k}=${x}`).join(" ")
+            }`,
+          );
+          ui.out(`versions: ${(i.versions as string[]).join(", ")}`);
+          for (const g of i.grants as string[]) ui.out(`  ${g}`);
+          ui.out(`tarball: ${i.tarball}`);
+        }
+        return 0;
+      }
+      case "search": {
+        if (!pos.length) throw new TypeError("search needs some text");
+        const hits = await search(config, pos.join(" "));
+        if (v.json) json(hits);
+        else {for (const h of hits) {
+            ui.out(
+              `${h.name}@${h.version}${
+                h.description ? "  " + h.description : ""
+              }`,
+            );
+          }}
+        return 0;
+      }
+      case "publish":
+      case "pack": {
+        const { pack, publish } = await import("./publish.ts");
+        const dir = resolve(pos[0] ?? ".");
+        if (name === "pack") {
+          const r = await pack(config, dir, {
+            sign: !v["no-sign"],
+            out: v.out as string | undefined,
+            ui,
+          });
+          if (v.json) json(r.summary);
+          else ui.out(r.path!);
+          return 0;
+        }
+        const r = await publish(config, dir, {
+          tag: v.tag as string | undefined,
+          sign: !v["no-sign"],
+          dryRun: v["dry-run"] as boolean,
+          ui,
+        });
+        if (v.json) json(r);
+        return 0;
+      }
+      case "login": {
+        const user = v.user as string | undefined;
+        if (!user) throw new TypeError("login needs --user NAME");
+        let password = (v.password as string | undefined) ??
+          Deno.env.get("BPFPM_PASSWORD");
+        if (!password && ui.interactive) {
+          password = prompt("Password:") ?? undefined;
+        }
+        if (!password) {
+          throw new TypeError(
+            "login needs a password: --password, BPFPM_PASSWORD, or a TTY",
+          );
+        }
+        await login(config, user, password, {
+          email: v.email as string | undefined,
+        });
+        ui.out(`Logged in as ${user} at ${config.registry}`);
+        return 0;
+      }
+      case "logout": {
+        ui.out(
+          (await logout(config))
+            ? `Logged out of ${config.registry}`
+            : `Not logged in to ${config.registry}`,
+        );
+        return 0;
+      }
+      case "whoami": {
+        ui.out(await whoami(config));
+        return 0;
+      }
+      case "cache": {
+        const cache = new ContentCache(config.cacheDir);
+        if (pos[0] === "verify") {
+          const r = cache.verify();
+          ui.out(
+            `Checked ${r.checked} tarballs, removed ${r.removed} corrupt or orphaned entries`,
+          );
+        } else if (pos[0] === "clean") {
+          cache.clean();
+          ui.out(`Removed ${config.cacheDir}`);
+        } else if (pos[0] === "dir") ui.out(config.cacheDir);
+        else throw new TypeError("cache needs verify, clean or dir");
+        return 0;
+      }
+      case "verify": {
+        const r = await verifyInstalled(config);
+        if (v.json) json(r);
+        else {
+          for (const p of r.problems) ui.out(`${p.spec}: ${p.problem}`);
+          ui.out(
+            `${r.checked} packages checked: ${r.problems.length} problems, ${r.registrySigned} registry-signed, ${r.publisherSigned} publisher-signed`,
+          );
+        }
+        return r.problems.length ? 1 : 0;
+      }
+    }
+    return 2;
+  } catch (e) {
+    if (
+      e instanceof ClientError || e instanceof RegistryError ||
+      e instanceof IntegrityError ||
+      e instanceof ResolveError || e instanceof SignatureError ||
+      e instanceof TypeError ||
+      e instanceof RangeError || (e as Error).name === "TarballError"
+    ) {
+      console.error(`bpfpm ${name}: ${(e as Error).message}`);
+      return 1;
+    }
+    throw e;
+  }
+}

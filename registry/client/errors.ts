@@ -1,0 +1,191 @@
+/**
+ * Domain errors of the bpfpm client. Each names its cause and the fix; the CLI prints
+ * `error.message` and exits with a non-zero status.
+ *
+ * @module
+ */
+
+/** Why a registry request failed. */
+export type RegistryErrorCode =
+  | "EUNREACHABLE"
+  | "E404"
+  | "EAUTH"
+  | "EFORBIDDEN"
+  | "EHTTP"
+  | "EOFFLINE";
+
+/**
+ * A registry request failed: unreachable, not found, unauthorized, forbidden, or another
+ * HTTP status.
+ *
+ * @example Telling a missing package from an auth failure
+ * ```ts
+ * import { RegistryError } from "./errors.ts";
+ * try {
+ *   throw new RegistryError("E404", "http://127.0.0.1:4873/nope", 404, "Package nope not found");
+ * } catch (e) {
+ *   if (e instanceof RegistryError && e.code === "E404") console.log(e.url);
+ * }
+ * ```
+ */
+export class RegistryError extends Error {
+  /** The failure class. */
+  readonly code: RegistryErrorCode;
+  /** The URL requested. */
+  readonly url: string;
+  /** The HTTP status, 0 when no response came. */
+  readonly status: number;
+  /**
+   * @param code the failure class
+   * @param url the URL requested
+   * @param status the HTTP status, 0 when no response came
+   * @param message what happened and what to do
+   * @param options the underlying cause
+   */
+  constructor(
+    code: RegistryErrorCode,
+    url: string,
+    status: number,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+    this.name = "RegistryError";
+    this.code = code;
+    this.url = url;
+    this.status = status;
+  }
+}
+
+/**
+ * A tarball's sha512 does not match the integrity the registry or the lockfile recorded.
+ *
+ * @example
+ * ```ts
+ * import { IntegrityError } from "./errors.ts";
+ * const e = new IntegrityError("tcplife@1.0.0", "sha512-a", "sha512-b");
+ * console.log(e.expected !== e.actual);
+ * ```
+ */
+export class IntegrityError extends Error {
+  /** `name@version` of the package. */
+  readonly spec: string;
+  /** The integrity recorded by the registry or lockfile. */
+  readonly expected: string;
+  /** The integrity of the bytes received. */
+  readonly actual: string;
+  /**
+   * @param spec `name@version`
+   * @param expected the recorded integrity
+   * @param actual the computed integrity
+   */
+  constructor(spec: string, expected: string, actual: string) {
+    super(
+      `Integrity mismatch for ${spec}: expected ${
+        expected.slice(0, 24)
+      }… but the tarball hashes to ${
+        actual.slice(0, 24)
+      }…; the registry or a proxy served altered bytes, nothing was installed (run bpfpm cache verify, then retry)`,
+    );
+    this.name = "IntegrityError";
+    this.spec = spec;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/**
+ * No published version satisfies a range, or a dist-tag does not exist.
+ *
+ * @example
+ * ```ts
+ * import { ResolveError } from "./errors.ts";
+ * const e = new ResolveError("tcplife", "^9", ["1.0.0"]);
+ * console.log(e.available);
+ * ```
+ */
+export class ResolveError extends Error {
+  /** The package name. */
+  readonly pkg: string;
+  /** The range or tag asked for. */
+  readonly range: string;
+  /** The versions the registry has. */
+  readonly available: string[];
+  /**
+   * @param pkg the package name
+   * @param range the range or tag asked for
+   * @param available the versions the registry has
+   * @param options the cause
+   */
+  constructor(
+    pkg: string,
+    range: string,
+    available: string[],
+    options?: ErrorOptions,
+  ) {
+    const shown = available.slice(-8).join(", ") || "none";
+    super(
+      `No version of ${pkg} satisfies ${
+        JSON.stringify(range)
+      } (available: ${shown}); choose another range`,
+      options,
+    );
+    this.name = "ResolveError";
+    this.pkg = pkg;
+    this.range = range;
+    this.available = available;
+  }
+}
+
+/**
+ * A registry or publisher signature is missing, made by an unknown key, or does not verify.
+ *
+ * @example
+ * ```ts
+ * import { SignatureError } from "./errors.ts";
+ * const e = new SignatureError("tcplife@1.0.0", "registry", "bad signature");
+ * console.log(e.kind);
+ * ```
+ */
+export class SignatureError extends Error {
+  /** `name@version`. */
+  readonly spec: string;
+  /** Which signature failed. */
+  readonly kind: "registry" | "publisher";
+  /**
+   * @param spec `name@version`
+   * @param kind which signature failed
+   * @param message what is wrong and what to do
+   */
+  constructor(spec: string, kind: "registry" | "publisher", message: string) {
+    super(message);
+    this.name = "SignatureError";
+    this.spec = spec;
+    this.kind = kind;
+  }
+}
+
+/**
+ * The project state does not allow the operation: a frozen lockfile out of date, grants
+ * not accepted, a package that is not installed, a manifest that is invalid.
+ *
+ * @example
+ * ```ts
+ * import { ClientError } from "./errors.ts";
+ * throw new ClientError("ELOCKFILE", "bpfpm.lock is out of date with package.json; run bpfpm install without --frozen-lockfile");
+ * ```
+ */
+export class ClientError extends Error {
+  /** A short machine-readable code. */
+  readonly code: string;
+  /**
+   * @param code a short machine-readable code
+   * @param message what is wrong and what to do
+   * @param options the cause
+   */
+  constructor(code: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ClientError";
+    this.code = code;
+  }
+}

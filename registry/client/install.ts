@@ -1,0 +1,394 @@
+/**
+ * `bpfpm install`, `uninstall` and `update`: resolve (or take the lockfile as is), fetch
+ * and verify every tarball (sha512, registry and publisher signatures, the tarball's own
+ * package.json), show the declared permissions and what changed, then build the complete
+ * new tree in a staging dir and switch to it with one rename. Nothing in the project
+ * changes until every check has passed; no install script is ever run.
+ *
+ * @module
+ */
+import { cpSync, existsSync, linkSync, mkdirSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import semver from "semver";
+import { inspectTarball } from "../pack/mod.ts";
+import { validateBpfManifest } from "../manifest.ts";
+import { type ClientConfig, registryFor } from "./config.ts";
+import { ClientError, SignatureError } from "./errors.ts";
+import { diffGrants, grantLines } from "./grants.ts";
+import {
+  type LockedBpf,
+  type LockEntry,
+  type Lockfile,
+  lockMatches,
+  readLockfile,
+  writeLockfile,
+} from "./lockfile.ts";
+import {
+  collectGarbage,
+  inTree,
+  newTree,
+  readProjectManifest,
+  swapTree,
+  writeProjectManifest,
+} from "./project.ts";
+import { RegistryClient } from "./registry.ts";
+import { parseSpec, resolveTree } from "./resolve.ts";
+import {
+  SIGNATURE_FILE,
+  trustedKeys,
+  verifyPublisherSignature,
+  verifyRegistrySignature,
+} from "./signatures.ts";
+import { Ui } from "./ui.ts";
+
+/** Options of {@linkcode install}. */
+export interface InstallOptions {
+  /** Packages to add (`name`, `name@range`, `name@tag`). */
+  add?: string[];
+  /** Packages to remove. */
+  remove?: string[];
+  /** Re-resolve these (or all) ignoring their locked versions. */
+  update?: string[] | "all";
+  /** Install exactly the lockfile; fail if it does not match package.json. */
+  frozenLockfile?: boolean;
+  /** Accept changed permissions without asking. */
+  yes?: boolean;
+  /** Use only the cache. */
+  offline?: boolean;
+  /** Use cached metadata without revalidating. */
+  preferOffline?: boolean;
+  /** Refuse packages without a valid publisher signature by a trusted key. */
+  requireSigned?: boolean;
+  /** Where to report progress. */
+  ui?: Ui;
+  /** Parallel downloads (default 16). */
+  concurrency?: number;
+}
+
+/** What an install did. */
+export interface InstallResult {
+  /** The lockfile now in effect. */
+  lock: Lockfile;
+  /** `name@version` newly installed. */
+  added: string[];
+  /** `name@version` no longer installed. */
+  removed: string[];
+  /** Tarballs downloaded (not from the cache). */
+  downloaded: number;
+}
+
+async function pool<T>(
+  items: T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let i = 0;
+  const workers = Array.from(
+    { length: Math.min(limit, items.length) },
+    async () => {
+      while (i < items.length) await fn(items[i++]);
+    },
+  );
+  await Promise.all(workers);
+}
+
+function linkInto(src: string, dst: string): void {
+  mkdirSync(dst, { recursive: true });
+  for (const e of readdirSync(src, { withFileTypes: true })) {
+    const s = join(src, e.name);
+    const d = join(dst, e.name);
+    if (e.isDirectory()) linkInto(s, d);
+    else if (e.isFile()) {
+      try {
+        linkSync(s, d);
+      } catch {
+        cpSync(s, d);
+      }
+    }
+  }
+}
+
+/** `name@version` of a lock entry. */
+function id(e: LockEntry): string {
+  return `${e.name}@${e.version}`;
+}
+
+/**
+ * Installs the project's dependencies (plus `add`, minus `remove`).
+ *
+ * @param config the client configuration (its `projectDir` is the project)
+ * @param options what to change and how strictly
+ * @returns the new lockfile and what changed
+ *
+ * @example Add a probe package
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * import { install } from "./install.ts";
+ * const { lock } = await install(loadConfig(), { add: ["tcplife@^1"], yes: true });
+ * console.log(Object.keys(lock.packages));
+ * ```
+ */
+export async function install(
+  config: ClientConfig,
+  options: InstallOptions = {},
+): Promise<InstallResult> {
+  const ui = options.ui ?? new Ui();
+  const dir = config.projectDir;
+  const { manifest } = readProjectManifest(dir);
+  const originalDeps = JSON.stringify(manifest.dependencies ?? {});
+  const deps: Record<string, string> = { ...(manifest.dependencies ?? {}) };
+  const saveAsCaret = new Set<string>();
+  for (const raw of options.add ?? []) {
+    const spec = parseSpec(raw);
+    deps[spec.name] = spec.range;
+    if (!spec.explicit || !semver.validRange(spec.range)) {
+      saveAsCaret.add(spec.name);
+    }
+  }
+  for (const name of options.remove ?? []) {
+    if (!(name in deps)) {
+      throw new ClientError(
+        "ENOTDEP",
+        `${name} is not a dependency of ${dir}; bpfpm list shows what is installed`,
+      );
+    }
+    delete deps[name];
+  }
+  if (
+    options.frozenLockfile &&
+    (options.add?.length || options.remove?.length || options.update)
+  ) {
+    throw new TypeError(
+      "--frozen-lockfile installs the lockfile as is; it cannot add, remove or update packages",
+    );
+  }
+
+  let downloaded = 0;
+  const client = new RegistryClient(config, {
+    offline: options.offline,
+    preferOffline: options.preferOffline,
+    onDownload: () => downloaded++,
+  });
+  const old = readLockfile(dir);
+  let lock: Lockfile;
+  let resolved = false;
+  const early = new Map<string, Promise<Uint8Array>>();
+  const fetchTarball = (
+    e: { name: string; version: string; resolved: string; integrity: string },
+  ) => {
+    let p = early.get(e.integrity);
+    if (!p) {
+      p = client.tarball(e.resolved, e.integrity, `${e.name}@${e.version}`);
+      early.set(e.integrity, p);
+      p.catch(() => {});
+    }
+    return p;
+  };
+  if (options.frozenLockfile) {
+    if (!lockMatches(old, deps)) {
+      throw new ClientError(
+        "ELOCKFILE",
+        old
+          ? "bpfpm.lock does not match package.json's dependencies; run bpfpm install without --frozen-lockfile and commit the new lockfile"
+          : "--frozen-lockfile needs a bpfpm.lock; run bpfpm install once and commit it",
+      );
+    }
+    lock = structuredClone(old);
+  } else if (
+    !options.add?.length && !options.update && lockMatches(old, deps)
+  ) {
+    lock = structuredClone(old);
+  } else {
+    const update = options.update === "all"
+      ? "all"
+      : new Set(options.update ?? []);
+    lock = await resolveTree(client, deps, {
+      previous: old,
+      update,
+      onPick: (m) => {
+        if (m.dist?.tarball && m.dist.integrity) {
+          fetchTarball({
+            name: m.name,
+            version: m.version,
+            resolved: m.dist.tarball,
+            integrity: m.dist.integrity,
+          });
+        }
+      },
+    });
+    resolved = true;
+    for (const name of saveAsCaret) {
+      const v = lock.packages[`bpf_modules/${name}`].version;
+      deps[name] = `^${v}`;
+    }
+    lock.root.dependencies = { ...deps };
+  }
+
+  const entries = Object.entries(lock.packages).sort((
+    [a],
+    [b],
+  ) => (a < b ? -1 : 1));
+  const bar = ui.progress("fetch", entries.length);
+  const unpacked = new Map<string, string>();
+  const trusted = options.requireSigned
+    ? trustedKeys(config.configDir)
+    : new Set<string>();
+  try {
+    await pool(entries, options.concurrency ?? 16, async ([path, e]) => {
+      const spec = id(e);
+      const bytes = await fetchTarball(e);
+      const { dir: src, packageJson } = await client.cache.unpack(
+        e.integrity,
+        bytes,
+      );
+      if (packageJson.name !== e.name || packageJson.version !== e.version) {
+        throw new ClientError(
+          "EMANIFEST",
+          `The tarball of ${spec} contains ${packageJson.name}@${packageJson.version}; the registry serves a mismatched tarball, nothing was installed`,
+        );
+      }
+      if (resolved) {
+        const doc = await client.packument(e.name);
+        const m = doc.versions[e.version];
+        const keys = await client.registryKeys(registryFor(config, e.name));
+        if (m) verifyRegistrySignature(m, keys, e.integrity);
+      }
+      e.publisherKey = undefined;
+      if (existsSync(join(src, SIGNATURE_FILE)) || options.requireSigned) {
+        const { entries: files } = await inspectTarball(bytes);
+        e.publisherKey = verifyPublisherSignature(e.name, e.version, files);
+        if (options.requireSigned) {
+          if (!e.publisherKey) {
+            throw new SignatureError(
+              spec,
+              "publisher",
+              `${spec} has no publisher signature and --require-signed is set; ask its publisher to publish a signed version`,
+            );
+          }
+          if (
+            !trusted.has(e.publisherKey) &&
+            !(await registryVouches(
+              client,
+              registryFor(config, e.name),
+              e.publisherKey,
+            ))
+          ) {
+            throw new SignatureError(
+              spec,
+              "publisher",
+              `${spec} is signed by ${e.publisherKey}, a key neither the registry nor your trusted_keys (${
+                join(config.configDir, "trusted_keys")
+              }) vouches for; add the key id there if you trust it`,
+            );
+          }
+        }
+      }
+      const bpf = packageJson.bpf as Record<string, unknown> | undefined;
+      if (bpf !== undefined) {
+        const v = validateBpfManifest(bpf);
+        if (!v.ok) {
+          throw new ClientError(
+            "EMANIFEST",
+            `${spec} has an invalid bpf manifest: ${
+              v.errors.join("; ")
+            }; nothing was installed`,
+          );
+        }
+        const locked: LockedBpf = { entry: bpf.entry as string };
+        if (bpf.grants) locked.grants = bpf.grants as LockedBpf["grants"];
+        if (bpf.deno) locked.deno = bpf.deno as string[];
+        e.bpf = locked;
+      } else e.bpf = undefined;
+      unpacked.set(path, src);
+      bar.tick();
+    });
+  } finally {
+    bar.done();
+  }
+
+  const oldByName = new Map<string, LockEntry>();
+  for (const e of Object.values(old?.packages ?? {})) oldByName.set(e.name, e);
+  let needsConsent = false;
+  for (const [, e] of entries) {
+    const before = oldByName.get(e.name);
+    const lines = grantLines(e.bpf);
+    if (!lines.length) continue;
+    const diff = diffGrants(before?.bpf, e.bpf);
+    if (
+      !before || before.version !== e.version || diff.added.length ||
+      diff.removed.length
+    ) {
+      ui.info(
+        `${id(e)}${
+          before && before.version !== e.version
+            ? ` (was ${before.version})`
+            : ""
+        } declares:`,
+      );
+      for (const l of lines) {
+        ui.info(`  ${diff.added.includes(l) && before ? "+ " : "  "}${l}`);
+      }
+      for (const l of diff.removed) ui.info(`  - ${l}`);
+      if (diff.added.length) needsConsent = true;
+    }
+  }
+  if (needsConsent && !options.yes) {
+    if (!ui.interactive) {
+      throw new ClientError(
+        "EGRANTS",
+        "These packages declare new permissions; nothing was installed. Review them above and pass --yes to accept",
+      );
+    }
+    if (!ui.confirm("Grant these permissions?")) {
+      throw new ClientError(
+        "EGRANTS",
+        "Permissions not accepted; nothing was installed",
+      );
+    }
+  }
+
+  const tree = newTree(dir);
+  for (const [path] of entries) {
+    linkInto(unpacked.get(path)!, inTree(tree, path));
+  }
+  const oldIds = new Set(Object.values(old?.packages ?? {}).map(id));
+  const newIds = new Set(entries.map(([, e]) => id(e)));
+  writeLockfile(dir, lock);
+  swapTree(dir, tree);
+  if (JSON.stringify(deps) !== originalDeps) {
+    const sorted: Record<string, string> = {};
+    for (const k of Object.keys(deps).sort()) sorted[k] = deps[k];
+    manifest.dependencies = sorted;
+    writeProjectManifest(dir, manifest);
+  }
+  collectGarbage(dir);
+  return {
+    lock,
+    added: [...newIds].filter((x) => !oldIds.has(x)).sort(),
+    removed: [...oldIds].filter((x) => !newIds.has(x)).sort(),
+    downloaded,
+  };
+}
+
+const vouched = new Map<string, Promise<boolean>>();
+/** Whether the registry confirms a publisher key (`GET /-/bpfpm/v1/keys/:keyid` answers 200). */
+function registryVouches(
+  client: RegistryClient,
+  registry: string,
+  keyid: string,
+): Promise<boolean> {
+  const k = registry + keyid;
+  let p = vouched.get(k);
+  if (!p) {
+    p = client.request(
+      `${registry}-/bpfpm/v1/keys/${encodeURIComponent(keyid)}`,
+      { allow: [404, 405, 400] },
+    )
+      .then(async (r) => {
+        await r.body?.cancel();
+        return r.status === 200;
+      }).catch(() => false);
+    vouched.set(k, p);
+  }
+  return p;
+}

@@ -1,0 +1,132 @@
+/**
+ * `bpfpm.lock`: the exact tree an install produced, as JSON with sorted keys so the same
+ * tree always gives the same bytes. Keys of `packages` are install paths
+ * (`bpf_modules/a`, `bpf_modules/a/bpf_modules/b`).
+ *
+ * @module
+ */
+import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Grants } from "../manifest.ts";
+import { ClientError } from "./errors.ts";
+
+/** The lockfile's file name. */
+export const LOCKFILE = "bpfpm.lock";
+
+/** What a locked package declares for `bpfpm run` (from its tarball's package.json). */
+export interface LockedBpf {
+  /** The declared grants. */
+  grants?: Grants;
+  /** The declared Deno flags. */
+  deno?: string[];
+  /** The entry file. */
+  entry?: string;
+}
+
+/** One locked package. */
+export interface LockEntry {
+  /** The package name. */
+  name: string;
+  /** The exact version. */
+  version: string;
+  /** The tarball URL. */
+  resolved: string;
+  /** The tarball's `sha512-…` integrity. */
+  integrity: string;
+  /** The package's declared dependency ranges. */
+  dependencies?: Record<string, string>;
+  /** The probe manifest, when the package is a probe. */
+  bpf?: LockedBpf;
+  /** The publisher key id, when the tarball carries a publisher signature. */
+  publisherKey?: string;
+}
+
+/** The whole lockfile. */
+export interface Lockfile {
+  /** Format version. */
+  lockfileVersion: 1;
+  /** The project's direct dependency ranges the tree was resolved for. */
+  root: { dependencies: Record<string, string> };
+  /** Every installed package by install path. */
+  packages: Record<string, LockEntry>;
+}
+
+/** JSON with object keys sorted at every level, 2-space indented, ending in a newline. */
+export function stableStringify(value: unknown): string {
+  const sort = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(sort);
+    if (v && typeof v === "object") {
+      const out: Record<string, unknown> = {};
+      for (const k of Object.keys(v as Record<string, unknown>).sort()) {
+        const x = (v as Record<string, unknown>)[k];
+        if (x !== undefined) out[k] = sort(x);
+      }
+      return out;
+    }
+    return v;
+  };
+  return JSON.stringify(sort(value), null, 2) + "\n";
+}
+
+/**
+ * Reads `bpfpm.lock` from a project, or undefined when there is none.
+ *
+ * @example
+ * ```ts
+ * import { readLockfile } from "./lockfile.ts";
+ * console.log(Object.keys(readLockfile(Deno.cwd())?.packages ?? {}));
+ * ```
+ */
+export function readLockfile(projectDir: string): Lockfile | undefined {
+  const path = join(projectDir, LOCKFILE);
+  if (!existsSync(path)) return undefined;
+  let lock: Lockfile;
+  try {
+    lock = JSON.parse(readFileSync(path, "utf8"));
+  } catch (cause) {
+    throw new ClientError(
+      "ELOCKFILE",
+      `${path} is not valid JSON; delete it and run bpfpm install to regenerate it`,
+      {
+        cause,
+      },
+    );
+  }
+  if (lock.lockfileVersion !== 1 || !lock.packages || !lock.root) {
+    throw new ClientError(
+      "ELOCKFILE",
+      `${path} has an unknown format; delete it and run bpfpm install`,
+    );
+  }
+  return lock;
+}
+
+/**
+ * Writes `bpfpm.lock` atomically (temporary file, then rename).
+ *
+ * @example
+ * ```ts
+ * import { writeLockfile } from "./lockfile.ts";
+ * writeLockfile("/tmp/project", { lockfileVersion: 1, root: { dependencies: {} }, packages: {} });
+ * ```
+ */
+export function writeLockfile(projectDir: string, lock: Lockfile): void {
+  const path = join(projectDir, LOCKFILE);
+  const tmp = `${path}.${Deno.pid}.tmp`;
+  writeFileSync(tmp, stableStringify(lock));
+  renameSync(tmp, path);
+}
+
+/** Whether a lockfile was resolved for exactly these direct dependencies. */
+export function lockMatches(
+  lock: Lockfile | undefined,
+  deps: Record<string, string>,
+): lock is Lockfile {
+  if (!lock) return false;
+  const a = lock.root.dependencies;
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(deps).length) return false;
+  return ka.every((k) =>
+    deps[k] === a[k] && lock.packages[`bpf_modules/${k}`] !== undefined
+  );
+}

@@ -1,0 +1,144 @@
+/**
+ * The project: its `package.json` (direct dependencies), its `bpf_modules` install dir
+ * (a symlink to a complete tree under `.bpfpm/trees/`, swapped atomically by rename), and
+ * where an installed package lives.
+ *
+ * @module
+ */
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { basename, join } from "node:path";
+import { ClientError } from "./errors.ts";
+
+/** The install directory's name. */
+export const MODULES_DIR = "bpf_modules";
+/** The directory holding install trees and staging areas. */
+export const STATE_DIR = ".bpfpm";
+
+/** A project's package.json, with the parts bpfpm reads. */
+export interface ProjectManifest {
+  name?: string;
+  version?: string;
+  dependencies?: Record<string, string>;
+  [key: string]: unknown;
+}
+
+/**
+ * Reads the project's package.json, or a new one when there is none.
+ *
+ * @example
+ * ```ts
+ * import { readProjectManifest } from "./project.ts";
+ * console.log(readProjectManifest(Deno.cwd()).manifest.dependencies);
+ * ```
+ */
+export function readProjectManifest(
+  dir: string,
+): { manifest: ProjectManifest; text?: string } {
+  const path = join(dir, "package.json");
+  if (!existsSync(path)) {
+    return {
+      manifest: {
+        name: basename(dir).toLowerCase().replace(/[^a-z0-9._-]/g, "-"),
+        private: true,
+      },
+    };
+  }
+  const text = readFileSync(path, "utf8");
+  try {
+    return { manifest: JSON.parse(text), text };
+  } catch (cause) {
+    throw new ClientError(
+      "EMANIFEST",
+      `${path} is not valid JSON; fix it and retry`,
+      { cause },
+    );
+  }
+}
+
+/** Writes package.json atomically, keeping the original's indentation style (2 spaces). */
+export function writeProjectManifest(
+  dir: string,
+  manifest: ProjectManifest,
+): void {
+  const path = join(dir, "package.json");
+  const tmp = `${path}.${Deno.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(manifest, null, 2) + "\n");
+  renameSync(tmp, path);
+}
+
+/** Where an install path (`bpf_modules/a/bpf_modules/b`) lives inside a tree directory. */
+export function inTree(tree: string, lockPath: string): string {
+  return join(tree, lockPath.slice(MODULES_DIR.length + 1));
+}
+
+/**
+ * Makes `tree` the project's `bpf_modules` in one rename(2) of a symlink, so a reader (or
+ * an interrupted install) sees either the whole old tree or the whole new one; then
+ * removes trees no longer referenced.
+ */
+export function swapTree(projectDir: string, tree: string): void {
+  const link = join(projectDir, MODULES_DIR);
+  const state = join(projectDir, STATE_DIR);
+  const rel = join(STATE_DIR, "trees", basename(tree));
+  let st;
+  try {
+    st = lstatSync(link);
+  } catch {
+    st = undefined;
+  }
+  if (st && !st.isSymbolicLink()) {
+    // A plain directory from an older layout: move it aside so the swap stays one rename.
+    renameSync(link, join(state, "trees", `previous-${Date.now()}`));
+  }
+  const tmp = join(state, `link-${Deno.pid}-${Date.now()}`);
+  symlinkSync(rel, tmp);
+  renameSync(tmp, link);
+  collectGarbage(projectDir);
+}
+
+/** The tree `bpf_modules` points at, if any. */
+export function currentTree(projectDir: string): string | undefined {
+  try {
+    return basename(readlinkSync(join(projectDir, MODULES_DIR)));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Removes trees and staging dirs other than the current one (leftovers of interrupted installs). */
+export function collectGarbage(projectDir: string): void {
+  const trees = join(projectDir, STATE_DIR, "trees");
+  const keep = currentTree(projectDir);
+  for (const name of existsSync(trees) ? readdirSync(trees) : []) {
+    if (name !== keep) {
+      rmSync(join(trees, name), { recursive: true, force: true });
+    }
+  }
+  const state = join(projectDir, STATE_DIR);
+  for (const name of existsSync(state) ? readdirSync(state) : []) {
+    if (name.startsWith("link-")) rmSync(join(state, name), { force: true });
+  }
+}
+
+/** A new, empty staging tree directory under `.bpfpm/trees/`. */
+export function newTree(projectDir: string): string {
+  const dir = join(
+    projectDir,
+    STATE_DIR,
+    "trees",
+    `t${Date.now().toString(36)}-${Deno.pid}`,
+  );
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}

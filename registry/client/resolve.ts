@@ -1,0 +1,211 @@
+/**
+ * Resolution: npm semver ranges and dist-tags to exact versions, then a deduplicated tree
+ * laid out like npm's: a package goes to the top-level `bpf_modules/` unless a different
+ * version is already visible from the dependent, in which case it nests under the
+ * dependent. Packuments are fetched level by level in parallel; placement is sequential in
+ * sorted order, so the same inputs always give the same tree.
+ *
+ * @module
+ */
+import semver from "semver";
+import { ResolveError } from "./errors.ts";
+import type { LockEntry, Lockfile } from "./lockfile.ts";
+import type { Packument, RegistryClient, VersionManifest } from "./registry.ts";
+
+/** A request for a package: `name`, `name@range`, `name@tag`, `@scope/name@range`. */
+export interface PackageSpec {
+  /** The package name. */
+  name: string;
+  /** The range or dist-tag; `latest` when none was written. */
+  range: string;
+  /** Whether the user wrote a range. */
+  explicit: boolean;
+}
+
+/**
+ * Parses `name[@range]` (scoped names too).
+ *
+ * @example
+ * ```ts
+ * import { parseSpec } from "./resolve.ts";
+ * parseSpec("@acme/tool@^1.2"); // { name: "@acme/tool", range: "^1.2", explicit: true }
+ * ```
+ */
+export function parseSpec(spec: string): PackageSpec {
+  if (typeof spec !== "string" || !spec) {
+    throw new TypeError("Package spec must be a non-empty string");
+  }
+  const at = spec.indexOf("@", spec.startsWith("@") ? 1 : 0);
+  const name = at < 0 ? spec : spec.slice(0, at);
+  const range = at < 0 ? "" : spec.slice(at + 1);
+  if (!/^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/.test(name)) {
+    throw new TypeError(
+      `Package name ${
+        JSON.stringify(name)
+      } is invalid; use lowercase letters, digits, - . _ and an optional @scope/`,
+    );
+  }
+  return { name, range: range || "latest", explicit: range !== "" };
+}
+
+/**
+ * Picks the version of a packument for a range or dist-tag: a preferred (locked) version
+ * when it satisfies, else `latest` when it satisfies, else the highest satisfying.
+ *
+ * @example
+ * ```ts
+ * import { pickVersion } from "./resolve.ts";
+ * // pickVersion(doc, "^1.0.0") → "1.4.2"
+ * ```
+ */
+export function pickVersion(
+  doc: Packument,
+  range: string,
+  preferred: string[] = [],
+): VersionManifest {
+  const versions = Object.keys(doc.versions);
+  const tags = doc["dist-tags"] ?? {};
+  if (tags[range] && doc.versions[tags[range]]) {
+    return doc.versions[tags[range]];
+  }
+  const valid = semver.validRange(range);
+  if (!valid) {
+    throw new ResolveError(doc.name, range, versions.sort(semver.compareLoose));
+  }
+  for (const v of preferred) {
+    if (doc.versions[v] && semver.satisfies(v, range)) return doc.versions[v];
+  }
+  const latest = tags.latest;
+  if (latest && doc.versions[latest] && semver.satisfies(latest, range)) {
+    return doc.versions[latest];
+  }
+  const best = semver.maxSatisfying(versions, range);
+  if (!best) {
+    throw new ResolveError(doc.name, range, versions.sort(semver.compareLoose));
+  }
+  return doc.versions[best];
+}
+
+function parentOf(path: string): string {
+  const i = path.lastIndexOf("/bpf_modules/");
+  return i < 0 ? "" : path.slice(0, i);
+}
+
+function childPath(parent: string, name: string): string {
+  return parent ? `${parent}/bpf_modules/${name}` : `bpf_modules/${name}`;
+}
+
+/** Options of {@linkcode resolveTree}. */
+export interface ResolveOptions {
+  /** The previous lockfile: its versions are kept when they still satisfy. */
+  previous?: Lockfile;
+  /** Names whose locked versions must be ignored (`bpfpm update`). */
+  update?: Set<string> | "all";
+  /** Called as soon as a version is chosen, to start its download early. */
+  onPick?: (manifest: VersionManifest) => void;
+}
+
+/**
+ * Resolves direct dependency ranges into a lockfile (without `bpf` data, which comes from
+ * the tarballs).
+ *
+ * @param client the registry client
+ * @param deps the direct dependencies, name → range or tag
+ * @param options previous lockfile, update set, early-download hook
+ * @returns the resolved lockfile
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * import { RegistryClient } from "./registry.ts";
+ * import { resolveTree } from "./resolve.ts";
+ * const lock = await resolveTree(new RegistryClient(loadConfig()), { tcplife: "^1.0.0" });
+ * console.log(Object.keys(lock.packages));
+ * ```
+ */
+export async function resolveTree(
+  client: RegistryClient,
+  deps: Record<string, string>,
+  options: ResolveOptions = {},
+): Promise<Lockfile> {
+  const preferredOf = new Map<string, string[]>();
+  if (options.previous) {
+    for (const e of Object.values(options.previous.packages)) {
+      if (options.update === "all" || options.update?.has(e.name)) continue;
+      const list = preferredOf.get(e.name) ?? [];
+      list.push(e.version);
+      preferredOf.set(e.name, list);
+    }
+  }
+  const packages: Record<string, LockEntry> = {};
+  const pick = async (
+    name: string,
+    range: string,
+  ): Promise<VersionManifest> => {
+    const doc = await client.packument(name);
+    const m = pickVersion(doc, range, preferredOf.get(name));
+    options.onPick?.(m);
+    for (const dep of Object.keys(m.dependencies ?? {})) {
+      client.packument(dep).catch(() => {});
+    }
+    return m;
+  };
+  let level: { parent: string; name: string; range: string }[] = Object.keys(
+    deps,
+  ).sort().map((
+    name,
+  ) => ({ parent: "", name, range: deps[name] }));
+  while (level.length) {
+    // Fetch every packument of this level at once; placement below stays sequential.
+    const picks = await Promise.all(level.map((q) => pick(q.name, q.range)));
+    const next: typeof level = [];
+    for (let i = 0; i < level.length; i++) {
+      const q = level[i];
+      const m = picks[i];
+      let visible: string | undefined;
+      for (let p: string | null = q.parent;; p = p ? parentOf(p) : null) {
+        if (p === null) break;
+        const c = childPath(p, q.name);
+        if (packages[c]) {
+          visible = c;
+          break;
+        }
+        if (!p) break;
+      }
+      if (visible && semver.satisfies(packages[visible].version, q.range)) {
+        continue;
+      }
+      if (visible && !semver.validRange(q.range)) {
+        const tagged = (await client.packument(q.name))["dist-tags"]?.[q.range];
+        if (tagged === packages[visible].version) continue;
+      }
+      const path = visible
+        ? childPath(q.parent, q.name)
+        : childPath("", q.name);
+      // The dependent's own slot already holds another version: keep it (npm does the same).
+      if (packages[path]) continue;
+      if (!m.dist?.tarball || !m.dist.integrity) {
+        throw new ResolveError(q.name, q.range, [], {
+          cause: new Error(
+            `${m.name}@${m.version} has no dist.tarball or sha512 integrity`,
+          ),
+        });
+      }
+      const dependencies = { ...(m.dependencies ?? {}) };
+      packages[path] = {
+        name: m.name,
+        version: m.version,
+        resolved: m.dist.tarball,
+        integrity: m.dist.integrity,
+        dependencies: Object.keys(dependencies).length
+          ? dependencies
+          : undefined,
+      };
+      for (const dep of Object.keys(dependencies).sort()) {
+        next.push({ parent: path, name: dep, range: dependencies[dep] });
+      }
+    }
+    level = next;
+  }
+  return { lockfileVersion: 1, root: { dependencies: { ...deps } }, packages };
+}

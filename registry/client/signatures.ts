@@ -1,0 +1,259 @@
+/**
+ * Signatures. Registry signatures are npm's: an ECDSA P-256 (or ed25519) signature over
+ * `${name}@${version}:${integrity}` in `dist.signatures`, checked against the keys at
+ * `/-/npm/v1/keys`. Publisher signatures are bpfpm's: the publisher's ed25519 key (in the
+ * user's config dir) signs the package's name, version and every file's sha512; the
+ * signature travels inside the tarball as `bpfpm-signature.json`, so any npm-compatible
+ * registry carries it unchanged.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  sign,
+  verify,
+} from "node:crypto";
+import {
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  writeFileSync,
+} from "node:fs";
+import { join } from "node:path";
+import type { TarballEntry } from "../pack/mod.ts";
+import { SignatureError } from "./errors.ts";
+import { stableStringify } from "./lockfile.ts";
+import type { RegistryKey, VersionManifest } from "./registry.ts";
+
+/** The file in a package that carries its publisher signature. */
+export const SIGNATURE_FILE = "bpfpm-signature.json";
+
+/** The content of {@linkcode SIGNATURE_FILE}. */
+export interface PublisherSignature {
+  /** Format version. */
+  version: 1;
+  /** `ed25519:<sha256 hex prefix of the public key>`. */
+  keyid: string;
+  /** The public key, SPKI DER in base64. */
+  publicKey: string;
+  /** Base64 ed25519 signature over the canonical payload. */
+  sig: string;
+}
+
+/**
+ * Checks a version's registry signature against the registry's keys. Returns `"unsigned"`
+ * when the registry publishes no keys (Verdaccio), `"verified"` on success, and throws a
+ * SignatureError when a key exists but the signature is missing, unknown or wrong.
+ *
+ * @example
+ * ```ts
+ * import { verifyRegistrySignature } from "./signatures.ts";
+ * // verifyRegistrySignature(manifest, keys) → "verified"
+ * ```
+ */
+export function verifyRegistrySignature(
+  m: Pick<VersionManifest, "name" | "version" | "dist">,
+  keys: RegistryKey[] | null,
+  integrity = m.dist.integrity ?? "",
+): "verified" | "unsigned" {
+  const spec = `${m.name}@${m.version}`;
+  if (!keys || keys.length === 0) return "unsigned";
+  const sigs = m.dist.signatures ?? [];
+  if (sigs.length === 0) {
+    throw new SignatureError(
+      spec,
+      "registry",
+      `${spec} has no registry signature although the registry signs packages; it may have been tampered with, do not install it`,
+    );
+  }
+  const data = Buffer.from(`${m.name}@${m.version}:${integrity}`);
+  for (const s of sigs) {
+    const key = keys.find((k) => k.keyid === s.keyid);
+    if (!key) continue;
+    // An expired key still vouches for what it signed before it expired, and abbreviated
+    // metadata does not say when that was, so expiry is not checked (as npm's client).
+    const pub = createPublicKey({
+      key: Buffer.from(key.key, "base64"),
+      format: "der",
+      type: "spki",
+    });
+    const algo = pub.asymmetricKeyType === "ed25519" ? null : "sha256";
+    if (verify(algo, data, pub, Buffer.from(s.sig, "base64"))) {
+      return "verified";
+    }
+    throw new SignatureError(
+      spec,
+      "registry",
+      `The registry signature of ${spec} does not verify with key ${s.keyid}; the metadata or tarball was altered, do not install it`,
+    );
+  }
+  throw new SignatureError(
+    spec,
+    "registry",
+    `${spec} is signed only by keys the registry does not publish (${
+      sigs.map((s) => s.keyid).join(", ")
+    }); do not install it`,
+  );
+}
+
+/** The publisher key pair of a user, created on first use in `configDir`. */
+export function publisherKey(
+  configDir: string,
+  create = true,
+): { keyid: string; privateKey: KeyObject; publicKeyDer: Buffer } | undefined {
+  const path = join(configDir, "publisher_ed25519.pem");
+  if (!existsSync(path)) {
+    if (!create) return undefined;
+    mkdirSync(configDir, { recursive: true, mode: 0o700 });
+    const { privateKey } = generateKeyPairSync("ed25519");
+    const tmp = `${path}.${Deno.pid}.tmp`;
+    writeFileSync(
+      tmp,
+      privateKey.export({ format: "pem", type: "pkcs8" }) as string,
+      { mode: 0o600 },
+    );
+    renameSync(tmp, path);
+  }
+  const privateKey = createPrivateKey(readFileSync(path, "utf8"));
+  const publicKeyDer = createPublicKey(privateKey).export({
+    format: "der",
+    type: "spki",
+  }) as Buffer;
+  return { keyid: keyidOf(publicKeyDer), privateKey, publicKeyDer };
+}
+
+/** The key id of an ed25519 public key (SPKI DER). */
+export function keyidOf(publicKeyDer: Uint8Array): string {
+  return "ed25519:" +
+    createHash("sha256").update(publicKeyDer).digest("hex").slice(0, 32);
+}
+
+function payload(
+  name: string,
+  version: string,
+  files: { path: string; data: Uint8Array }[],
+): Buffer {
+  const digests: Record<string, string> = {};
+  for (const f of files) {
+    if (f.path === SIGNATURE_FILE) continue;
+    digests[f.path] = createHash("sha512").update(f.data).digest("base64");
+  }
+  return Buffer.from(stableStringify({ name, version, files: digests }));
+}
+
+/**
+ * Signs a package's files with the publisher key.
+ *
+ * @param files paths relative to the package root, with their bytes
+ * @returns the JSON text of {@linkcode SIGNATURE_FILE}
+ *
+ * @example
+ * ```ts
+ * import { publisherKey, signPackage } from "./signatures.ts";
+ * const key = publisherKey("/tmp/bpfpm-config")!;
+ * const text = signPackage("x", "1.0.0", [{ path: "package.json", data: new Uint8Array() }], key);
+ * ```
+ */
+export function signPackage(
+  name: string,
+  version: string,
+  files: { path: string; data: Uint8Array }[],
+  key: { keyid: string; privateKey: KeyObject; publicKeyDer: Uint8Array },
+): string {
+  const sig = sign(null, payload(name, version, files), key.privateKey)
+    .toString("base64");
+  const doc: PublisherSignature = {
+    version: 1,
+    keyid: key.keyid,
+    publicKey: Buffer.from(key.publicKeyDer).toString("base64"),
+    sig,
+  };
+  return stableStringify(doc);
+}
+
+/**
+ * Checks the publisher signature inside a tarball's entries. Returns the key id when the
+ * package is signed and the signature covers exactly its files, undefined when unsigned,
+ * and throws a SignatureError when the signature is malformed or does not verify.
+ *
+ * @example
+ * ```ts
+ * import { inspectTarball } from "../pack/mod.ts";
+ * import { verifyPublisherSignature } from "./signatures.ts";
+ * const { entries } = await inspectTarball(await Deno.readFile("x.tgz"));
+ * console.log(verifyPublisherSignature("x", "1.0.0", entries) ?? "unsigned");
+ * ```
+ */
+export function verifyPublisherSignature(
+  name: string,
+  version: string,
+  entries: TarballEntry[],
+): string | undefined {
+  const spec = `${name}@${version}`;
+  const files = entries.filter((e) => e.type === "file").map((e) => ({
+    path: e.path.replace(/^package\//, ""),
+    data: e.data ?? new Uint8Array(),
+  }));
+  const sigFile = files.find((f) => f.path === SIGNATURE_FILE);
+  if (!sigFile) return undefined;
+  let doc: PublisherSignature;
+  let pub: KeyObject;
+  try {
+    doc = JSON.parse(new TextDecoder().decode(sigFile.data));
+    pub = createPublicKey({
+      key: Buffer.from(doc.publicKey, "base64"),
+      format: "der",
+      type: "spki",
+    });
+  } catch (cause) {
+    throw new SignatureError(
+      spec,
+      "publisher",
+      `The publisher signature of ${spec} is malformed (${
+        (cause as Error).message
+      }); do not install it`,
+    );
+  }
+  if (
+    pub.asymmetricKeyType !== "ed25519" ||
+    keyidOf(Buffer.from(doc.publicKey, "base64")) !== doc.keyid
+  ) {
+    throw new SignatureError(
+      spec,
+      "publisher",
+      `The publisher key of ${spec} is not an ed25519 key matching its key id; do not install it`,
+    );
+  }
+  if (
+    !verify(
+      null,
+      payload(name, version, files),
+      pub,
+      Buffer.from(doc.sig, "base64"),
+    )
+  ) {
+    throw new SignatureError(
+      spec,
+      "publisher",
+      `The publisher signature of ${spec} does not match its files (key ${doc.keyid}); the package was altered after signing, do not install it`,
+    );
+  }
+  return doc.keyid;
+}
+
+/** Public keys the user trusts, from `trusted_keys` in the config dir (one key id a line). */
+export function trustedKeys(configDir: string): Set<string> {
+  const path = join(configDir, "trusted_keys");
+  if (!existsSync(path)) return new Set();
+  return new Set(
+    readFileSync(path, "utf8").split("\n").map((l) => l.trim()).filter((l) =>
+      l && !l.startsWith("#")
+    ),
+  );
+}

@@ -1,0 +1,244 @@
+/**
+ * Test helpers for the client: a real Verdaccio on 127.0.0.1, raw npm publishes, temp
+ * dirs, and the CLI run as a child process.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { createTarball, type PackFile } from "../../registry/pack/mod.ts";
+
+export const REPO = new URL("../../", import.meta.url).pathname;
+export const CLI = join(REPO, "scripts", "bpfpm.ts");
+
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+export function verdaccioBin(): string {
+  const base = Deno.env.get("BPFPM_TOOLS_DIR") ??
+    join(
+      Deno.env.get("XDG_CACHE_HOME") ?? join(homedir(), ".cache"),
+      "bpfpm-tools",
+    );
+  return join(base, "verdaccio", "node_modules", ".bin", "verdaccio");
+}
+
+/** A running Verdaccio with its own storage. */
+export interface Verdaccio extends AsyncDisposable {
+  url: string;
+  token: string;
+  dir: string;
+}
+
+/** Starts Verdaccio 5 on a free loopback port with a temp storage and one user. */
+export async function startVerdaccio(): Promise<Verdaccio> {
+  const dir = await Deno.makeTempDir({ prefix: "bpfpm-verdaccio-" });
+  const port = freePort();
+  await Deno.writeTextFile(
+    join(dir, "config.yaml"),
+    `storage: ${dir}/storage
+auth:
+  htpasswd:
+    file: ${dir}/htpasswd
+    max_users: 100
+uplinks: {}
+packages:
+  '@*/*':
+    access: $all
+    publish: $authenticated
+  '**':
+    access: $all
+    publish: $authenticated
+server:
+  keepAliveTimeout: 60
+max_body_size: 50mb
+log: { type: stdout, format: pretty, level: error }
+`,
+  );
+  const child = new Deno.Command(verdaccioBin(), {
+    args: [
+      "--config",
+      join(dir, "config.yaml"),
+      "--listen",
+      `127.0.0.1:${port}`,
+    ],
+    stdout: "null",
+    stderr: "null",
+    env: { NODE_ENV: "production" },
+  }).spawn();
+  const url = `http://127.0.0.1:${port}/`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const r = await fetch(url + "-/ping");
+      await r.body?.cancel();
+      if (r.ok) break;
+    } catch { /* not up yet */ }
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      await child.status;
+      throw new Error(`Verdaccio did not start on ${url} within 30 s`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const r = await fetch(url + "-/user/org.couchdb.user:tester", {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      name: "tester",
+      password: "tester-pass-1",
+      type: "user",
+      roles: [],
+    }),
+  });
+  const token = (await r.json()).token as string;
+  return {
+    url,
+    token,
+    dir,
+    async [Symbol.asyncDispose]() {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* gone */ }
+      await child.status;
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** Publishes a package to an npm registry with a raw PUT (the npm publish document). */
+export async function publishRaw(
+  registry: string,
+  token: string,
+  pkg: Record<string, unknown> & { name: string; version: string },
+  files: Record<string, string | Uint8Array> = {},
+  tgz?: Uint8Array,
+): Promise<{ integrity: string; tarball: Uint8Array }> {
+  const list: PackFile[] = [{
+    path: "package.json",
+    data: JSON.stringify(pkg, null, 2),
+  }];
+  for (const [path, data] of Object.entries(files)) list.push({ path, data });
+  const tarball = tgz ?? await createTarball(list);
+  const integrity = "sha512-" +
+    createHash("sha512").update(tarball).digest("base64");
+  const base = pkg.name.split("/").pop()!;
+  const fname = `${base}-${pkg.version}.tgz`;
+  const pathName = pkg.name.startsWith("@")
+    ? "@" + encodeURIComponent(pkg.name.slice(1))
+    : pkg.name;
+  const doc = {
+    _id: pkg.name,
+    name: pkg.name,
+    "dist-tags": { latest: pkg.version },
+    versions: {
+      [pkg.version]: {
+        ...pkg,
+        _id: `${pkg.name}@${pkg.version}`,
+        dist: {
+          integrity,
+          shasum: createHash("sha1").update(tarball).digest("hex"),
+          tarball: `${registry}${pkg.name}/-/${fname}`,
+        },
+      },
+    },
+    _attachments: {
+      [fname]: {
+        content_type: "application/octet-stream",
+        data: Buffer.from(tarball).toString("base64"),
+        length: tarball.length,
+      },
+    },
+  };
+  const r = await fetch(registry + pathName, {
+    method: "PUT",
+    headers: {
+      "content-type": "application/json",
+      authorization: `Bearer ${token}`,
+    },
+    body: JSON.stringify(doc),
+  });
+  const text = await r.text();
+  if (!r.ok) {
+    throw new Error(
+      `publish ${pkg.name}@${pkg.version} failed: ${r.status} ${text}`,
+    );
+  }
+  return { integrity, tarball };
+}
+
+/** A temp project, cache and config dir, removed on dispose. */
+export interface Sandbox extends AsyncDisposable {
+  root: string;
+  project: string;
+  cache: string;
+  config: string;
+  env: Record<string, string>;
+}
+
+export async function sandbox(registry?: string): Promise<Sandbox> {
+  const root = await Deno.makeTempDir({ prefix: "bpfpm-client-" });
+  const project = join(root, "project");
+  const cache = join(root, "cache");
+  const config = join(root, "config");
+  await Deno.mkdir(project);
+  const env: Record<string, string> = {
+    BPFPM_CACHE_DIR: cache,
+    BPFPM_CONFIG_DIR: config,
+  };
+  if (registry) env.BPFPM_REGISTRY = registry;
+  return {
+    root,
+    project,
+    cache,
+    config,
+    env,
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(root, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** Runs the CLI as a child process. */
+export async function bpfpm(
+  args: string[],
+  opts: { cwd: string; env: Record<string, string>; stdin?: string },
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", CLI, ...args],
+    cwd: opts.cwd,
+    env: { ...opts.env, NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+  };
+}
+
+/** Reads a file tree into { relativePath: contents } (following the bpf_modules symlink). */
+export async function snapshot(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (d: string, rel: string) => {
+    for await (const e of Deno.readDir(d)) {
+      const p = join(d, e.name);
+      const r = rel ? `${rel}/${e.name}` : e.name;
+      if (e.name === ".bpfpm") continue;
+      const st = await Deno.stat(p);
+      if (st.isDirectory) await walk(p, r);
+      else out[r] = await Deno.readTextFile(p);
+    }
+  };
+  await walk(dir, "");
+  return out;
+}
