@@ -28,6 +28,8 @@
  * @module
  */
 
+import { isPermissionDenied, KernelBtfError } from "../errors.ts";
+
 const MAGIC = new TextEncoder().encode("BPFPMOB1");
 const PREFIX = MAGIC.length + 4 + 4 + 32;
 const FORMAT_VERSION = 1;
@@ -39,18 +41,17 @@ export type Dep = [string, number, number, number];
 /** The cache root directory. */
 export function cacheRoot(override?: string): string {
   if (override) return override;
-  const env = (name: string) => {
-    try {
-      return Deno.env.get(name);
-    } catch {
-      return undefined;
-    }
-  };
-  const explicit = env("BPFPM_CACHE_DIR");
+  const explicit = Deno.env.get("BPFPM_CACHE_DIR");
   if (explicit) return explicit;
-  const xdg = env("XDG_CACHE_HOME");
+  const xdg = Deno.env.get("XDG_CACHE_HOME");
   if (xdg) return `${xdg}/bpfpm`;
-  return `${env("HOME") || "/root"}/.cache/bpfpm`;
+  const home = Deno.env.get("HOME");
+  if (!home) {
+    throw new Error(
+      "Cannot place the BPF compile cache: HOME is not set; set BPFPM_CACHE_DIR or XDG_CACHE_HOME",
+    );
+  }
+  return `${home}/.cache/bpfpm`;
 }
 
 /** Hex sha256 of some bytes or a string. */
@@ -100,7 +101,8 @@ export async function kernelBtfHash(root: string): Promise<string> {
   let bootId: string;
   try {
     bootId = Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
-  } catch {
+  } catch (e) {
+    if (isPermissionDenied(e)) throw e;
     bootId = "";
   }
   const memo = `${root}/btf/${bootId}`;
@@ -116,15 +118,10 @@ export async function kernelBtfHash(root: string): Promise<string> {
   try {
     btf = Deno.readFileSync(BTF_PATH);
   } catch (cause) {
-    if (cause instanceof Deno.errors.NotCapable) {
-      throw new Error(
-        `Cannot read the kernel BTF without read permission: add --allow-read=${BTF_PATH} (or -A)`,
-        { cause },
-      );
-    }
-    throw new Error(
-      `The kernel has no BTF (${BTF_PATH} is unreadable): boot a kernel built with CONFIG_DEBUG_INFO_BTF=y`,
-      { cause },
+    if (isPermissionDenied(cause)) throw cause;
+    throw new KernelBtfError(
+      `The kernel has no BTF (${BTF_PATH} is unreadable), which CO-RE and vmlinux.h need: boot a kernel built with CONFIG_DEBUG_INFO_BTF=y`,
+      { path: BTF_PATH, cause },
     );
   }
   const h = await sha256(btf);

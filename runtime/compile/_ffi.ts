@@ -5,6 +5,8 @@
  * @module
  */
 
+import { isPermissionDenied, NativeLibraryError } from "../errors.ts";
+
 const SYMBOLS = {
   // const char *bpfpm_compiler__last_error(void)
   bpfpm_compiler__last_error: { parameters: [], result: "pointer" },
@@ -61,13 +63,7 @@ let lib: CompilerLib | undefined;
 
 /** Where the compiler library is: env `BPFPM_COMPILER_LIB`, else the repo's native build. */
 export function compilerLibPath(): string {
-  let fromEnv: string | undefined;
-  try {
-    fromEnv = Deno.env.get("BPFPM_COMPILER_LIB");
-  } catch {
-    // Without --allow-env the default path is used.
-  }
-  return fromEnv ||
+  return Deno.env.get("BPFPM_COMPILER_LIB") ||
     new URL("../../native/build/libbpfpm_compiler.so", import.meta.url)
       .pathname;
 }
@@ -77,38 +73,28 @@ export function compilerLibLoaded(): boolean {
   return lib !== undefined;
 }
 
-/** Opens the compiler library once; throws an Error naming the fix when it cannot. */
+/** Opens the compiler library once; throws an error naming the fix when it cannot. */
 export function compilerLib(): CompilerLib {
   if (lib) return lib;
   const path = compilerLibPath();
   try {
     Deno.statSync(path);
   } catch (cause) {
-    if (cause instanceof Deno.errors.NotCapable) {
-      throw new Error(
-        `Cannot read the BPF compiler library ${path} without read permission: add --allow-read=${path} (or -A)`,
-        { cause },
-      );
-    }
-    throw new Error(
+    if (isPermissionDenied(cause)) throw cause;
+    throw new NativeLibraryError(
       `The BPF compiler library ${path} is missing: run ./scripts/setup.sh (or make -C native), or set BPFPM_COMPILER_LIB`,
-      { cause },
+      { path, cause },
     );
   }
   try {
     lib = Deno.dlopen(path, SYMBOLS).symbols;
   } catch (cause) {
-    if (cause instanceof Deno.errors.NotCapable) {
-      throw new Error(
-        `Cannot load the BPF compiler library without FFI permission: add --allow-ffi=${path} (or -A)`,
-        { cause },
-      );
-    }
-    throw new Error(
+    if (isPermissionDenied(cause)) throw cause;
+    throw new NativeLibraryError(
       `Cannot load the BPF compiler library ${path}: ${
         (cause as Error).message
       }; run ./scripts/setup.sh to install LLVM 14 and rebuild it`,
-      { cause },
+      { path, cause },
     );
   }
   return lib;

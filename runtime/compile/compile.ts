@@ -18,6 +18,7 @@ import { compilerLib, compilerLibLoaded, compilerLibPath } from "./_ffi.ts";
 import { baseArgs, ensurePch, ensureVmlinuxH, pchPath } from "./_pch.ts";
 import { runCompile } from "./_run.ts";
 import { CompileError, mapDiagnostics } from "./compile_error.ts";
+import { DenoPermissionError, isPermissionDenied } from "../errors.ts";
 
 /** Options of {@linkcode compile}. */
 export interface CompileOptions {
@@ -137,6 +138,46 @@ function absolute(p: string): string {
 export async function compile(
   source: string,
   options: CompileOptions = {},
+): Promise<CompileResult> {
+  try {
+    return await compileOrThrow(source, options);
+  } catch (error) {
+    throw namePermission(error);
+  }
+}
+
+const ACTION: Record<string, string> = {
+  read: "read",
+  write: "write",
+  env: "read the environment variable",
+  ffi: "load the native library",
+};
+
+/** Deno's missing-permission error, restated with the exact flag that grants it. */
+function namePermission(error: unknown): unknown {
+  if (!isPermissionDenied(error)) return error;
+  const m = /Requires (\w+) access to "([^"]*)"/.exec((error as Error).message);
+  if (!m) return error;
+  if (m[1] === "all") {
+    return new DenoPermissionError(
+      `Deno only lets a script read ${
+        m[2]
+      } (under /proc or /sys) with all permissions, and compiling BPF C needs it: run deno with --allow-all (-A)`,
+      { flag: "--allow-all", cause: error },
+    );
+  }
+  const flag = `--allow-${m[1]}=${m[2]}`;
+  return new DenoPermissionError(
+    `Deno may not ${ACTION[m[1]] ?? m[1]} ${
+      m[2]
+    }, which compiling BPF C needs: run deno with ${flag} (or -A)`,
+    { flag, cause: error },
+  );
+}
+
+async function compileOrThrow(
+  source: string,
+  options: CompileOptions,
 ): Promise<CompileResult> {
   if (typeof source !== "string") {
     throw new TypeError(`source must be a string, got ${typeof source}`);

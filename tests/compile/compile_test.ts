@@ -1,0 +1,274 @@
+// The compile layer against the real in-process clang: objects, the LLVM 14 CO-RE
+// recompile bug, diagnostics mapped into the .ts file, and the cache (hits, corruption,
+// stale headers, flags). No root needed. One cache dir for the file, so vmlinux.h and its
+// PCH are built once.
+import assert from "node:assert/strict";
+import {
+  compile,
+  CompileError,
+  compilerStats,
+} from "../../runtime/compile/mod.ts";
+
+const EM_BPF = 247;
+
+/** Section names of an ELF64 little-endian object, and its e_machine. */
+function elfSections(obj: Uint8Array): { machine: number; sections: string[] } {
+  assert.deepEqual([...obj.subarray(0, 4)], [0x7f, 0x45, 0x4c, 0x46]);
+  const v = new DataView(obj.buffer, obj.byteOffset, obj.byteLength);
+  const shoff = Number(v.getBigUint64(0x28, true));
+  const shentsize = v.getUint16(0x3a, true);
+  const shnum = v.getUint16(0x3c, true);
+  const shstrndx = v.getUint16(0x3e, true);
+  const sh = (i: number) => shoff + i * shentsize;
+  const strOff = Number(v.getBigUint64(sh(shstrndx) + 0x18, true));
+  const sections: string[] = [];
+  for (let i = 1; i < shnum; i++) {
+    let p = strOff + v.getUint32(sh(i), true);
+    let name = "";
+    while (obj[p]) name += String.fromCharCode(obj[p++]);
+    sections.push(name);
+  }
+  return { machine: v.getUint16(18, true), sections };
+}
+
+const TRACEPOINT = `
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int on_getppid(void *ctx)
+{
+	bpf_printk("getppid");
+	return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+`;
+
+// A CO-RE field read: what makes LLVM 14 crash on a second compile in one process.
+const CORE = `
+SEC("raw_tp/sys_enter")
+int on_enter(void *ctx)
+{
+	struct task_struct *t = (void *)bpf_get_current_task();
+	int tgid = BPF_CORE_READ(t, tgid);
+	bpf_printk("tgid %d", tgid);
+	return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+`;
+
+Deno.test("compile", async (t) => {
+  const cacheDir = await Deno.makeTempDir({ prefix: "bpfpm_compile_test_" });
+  try {
+    await t.step(
+      "a tracepoint program becomes a BPF ELF with its section",
+      async () => {
+        const { object, cached } = await compile(TRACEPOINT, { cacheDir });
+        assert.equal(cached, false);
+        const elf = elfSections(object);
+        assert.equal(elf.machine, EM_BPF);
+        assert.ok(
+          elf.sections.includes("tracepoint/syscalls/sys_enter_getppid"),
+        );
+        assert.ok(elf.sections.includes("license"));
+        assert.ok(elf.sections.includes(".BTF"));
+      },
+    );
+
+    await t.step("a CO-RE program compiles twice in one process", async () => {
+      const first = await compile(CORE, { cacheDir, noCache: true });
+      const second = await compile(CORE, { cacheDir, noCache: true });
+      for (const r of [first, second]) {
+        assert.equal(r.cached, false);
+        const { sections } = elfSections(r.object);
+        assert.ok(sections.includes("raw_tp/sys_enter"));
+        assert.ok(
+          sections.includes(".BTF.ext"),
+          "CO-RE relocations are in .BTF.ext",
+        );
+      }
+      assert.deepEqual(second.object, first.object);
+    });
+
+    await t.step("a syntax error maps to the .ts line and column", async () => {
+      // As if the C started at line 20, column 28 of probe.ts (after a backtick).
+      const source = `int ok(void)\n{\n  return missing + 1;\n}\n`;
+      const e = await compile(source, {
+        cacheDir,
+        file: "/home/u/probe.ts",
+        lineOffset: 20,
+        columnOffset: 28,
+      }).catch((x) => x);
+      assert.ok(e instanceof CompileError);
+      const first = e.diagnostics[0];
+      assert.deepEqual(
+        { ...first },
+        {
+          file: "/home/u/probe.ts",
+          line: 22,
+          column: 10,
+          severity: "error",
+          message: "use of undeclared identifier 'missing'",
+        },
+      );
+      assert.match(
+        e.message,
+        /^BPF C source does not compile \(1 error\).*\n\/home\/u\/probe\.ts:22:10: error: use of undeclared identifier 'missing'\n {2}return missing \+ 1;\n +\^/,
+      );
+      assert.ok(!e.text.includes("script.bpf.c"), "every position is mapped");
+    });
+
+    await t.step(
+      "an error on the first C line gets the column offset",
+      async () => {
+        const e = await compile(`int x = ;`, {
+          cacheDir,
+          file: "a.ts",
+          lineOffset: 7,
+          columnOffset: 30,
+        }).catch((x) => x);
+        assert.ok(e instanceof CompileError);
+        assert.equal(e.diagnostics[0].line, 7);
+        assert.equal(e.diagnostics[0].column, 30 + 8);
+      },
+    );
+
+    await t.step("a second compile is a cache hit", async () => {
+      const before = compilerStats();
+      const hit = await compile(TRACEPOINT, { cacheDir });
+      const after = compilerStats();
+      assert.equal(hit.cached, true);
+      assert.equal(after.compiles, before.compiles);
+      assert.equal(after.cacheHits, before.cacheHits + 1);
+    });
+
+    await t.step(
+      "a fresh process with a warm cache does not load LLVM",
+      async () => {
+        const script = `
+        import { compile, compilerStats } from ${
+          JSON.stringify(
+            new URL("../../runtime/compile/mod.ts", import.meta.url).href,
+          )
+        };
+        const r = await compile(${JSON.stringify(TRACEPOINT)}, { cacheDir: ${
+          JSON.stringify(cacheDir)
+        } });
+        const maps = Deno.readTextFileSync("/proc/self/maps");
+        console.log(JSON.stringify({
+          cached: r.cached,
+          stats: compilerStats(),
+          llvmMapped: /libLLVM|libclang-cpp|libbpfpm_compiler/.test(maps),
+        }));
+      `;
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", "-"],
+          stdin: "piped",
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+        const w = out.stdin.getWriter();
+        await w.write(new TextEncoder().encode(script));
+        await w.close();
+        const { code, stdout, stderr } = await out.output();
+        assert.equal(code, 0, new TextDecoder().decode(stderr));
+        const r = JSON.parse(new TextDecoder().decode(stdout));
+        assert.deepEqual(r, {
+          cached: true,
+          stats: {
+            compiles: 0,
+            cacheHits: 1,
+            corruptEntries: 0,
+            libraryLoaded: false,
+          },
+          llvmMapped: false,
+        });
+      },
+    );
+
+    for (
+      const [what, damage] of [
+        ["truncated", (b: Uint8Array) => b.subarray(0, b.length - 100)],
+        ["bit-flipped", (b: Uint8Array) => {
+          const c = b.slice();
+          c[c.length - 200] ^= 0x40;
+          return c;
+        }],
+        ["emptied", () => new Uint8Array(0)],
+      ] as const
+    ) {
+      await t.step(`a ${what} entry is detected and recompiled`, async () => {
+        const good = await compile(TRACEPOINT, { cacheDir });
+        const path = `${cacheDir}/obj/${good.key}.bpfo`;
+        Deno.writeFileSync(path, damage(Deno.readFileSync(path)));
+        const before = compilerStats();
+        const again = await compile(TRACEPOINT, { cacheDir });
+        const after = compilerStats();
+        assert.equal(again.cached, false);
+        assert.equal(after.corruptEntries, before.corruptEntries + 1);
+        assert.equal(after.compiles, before.compiles + 1);
+        assert.deepEqual(again.object, good.object);
+        const healed = await compile(TRACEPOINT, { cacheDir });
+        assert.equal(healed.cached, true, "the recompiled entry was stored");
+      });
+    }
+
+    await t.step("cflags change the key and reach the source", async () => {
+      const src = `
+        SEC("raw_tp/sys_enter") int f(void *ctx) { return VALUE; }
+        char LICENSE[] SEC("license") = "GPL";`;
+      const one = await compile(src, { cacheDir, cflags: ["-DVALUE=1"] });
+      const two = await compile(src, { cacheDir, cflags: ["-DVALUE=2"] });
+      assert.notEqual(one.key, two.key);
+      assert.equal(two.cached, false);
+      assert.notDeepEqual(one.object, two.object);
+      const oneAgain = await compile(src, { cacheDir, cflags: ["-DVALUE=1"] });
+      assert.equal(oneAgain.cached, true);
+      assert.equal(oneAgain.key, one.key);
+    });
+
+    await t.step(
+      "flags that change the language compile without the PCH",
+      async () => {
+        const r = await compile(TRACEPOINT, {
+          cacheDir,
+          cflags: ["-std=gnu11"],
+        });
+        assert.equal(r.cached, false);
+        assert.ok(elfSections(r.object).sections.includes("license"));
+      },
+    );
+
+    await t.step(
+      "an edited header invalidates the objects built from it",
+      async () => {
+        const dir = await Deno.makeTempDir({ dir: cacheDir });
+        const src = `#include "value.h"
+        SEC("raw_tp/sys_enter") int f(void *ctx) { return VALUE; }
+        char LICENSE[] SEC("license") = "GPL";`;
+        await Deno.writeTextFile(`${dir}/value.h`, "#define VALUE 1\n");
+        const one = await compile(src, { cacheDir, name: `${dir}/p.bpf.c` });
+        assert.equal(
+          (await compile(src, { cacheDir, name: `${dir}/p.bpf.c` })).cached,
+          true,
+        );
+        await Deno.writeTextFile(`${dir}/value.h`, "#define VALUE 22\n");
+        const two = await compile(src, { cacheDir, name: `${dir}/p.bpf.c` });
+        assert.equal(two.cached, false);
+        assert.equal(two.key, one.key, "same key, but the header changed");
+        assert.notDeepEqual(two.object, one.object);
+      },
+    );
+
+    await t.step("bad arguments are TypeError/RangeError", async () => {
+      await assert.rejects(compile(42 as unknown as string), TypeError);
+      await assert.rejects(
+        compile("", { name: "rel.c", cacheDir }),
+        RangeError,
+      );
+      await assert.rejects(
+        compile("", { lineOffset: 0, cacheDir }),
+        RangeError,
+      );
+    });
+  } finally {
+    await Deno.remove(cacheDir, { recursive: true });
+  }
+});
