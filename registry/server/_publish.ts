@@ -1,0 +1,431 @@
+/**
+ * Checks a publish document (npm's `PUT /:pkg` body) and prepares the version to
+ * store. Everything slow (base64, gunzip, tar checks, hashes) happens here, before the
+ * transaction. The served manifest is built from the tarball's own package.json, and a
+ * document whose dependencies, scripts, bin or `bpf` disagree with it is refused
+ * (manifest confusion).
+ *
+ * @module
+ */
+import semver from "semver";
+import { validateBpfManifest } from "../manifest.ts";
+import {
+  inspectTarball,
+  TarballError,
+  type TarballLimits,
+} from "../pack/mod.ts";
+import { tarballDigests } from "./_crypto.ts";
+import { BASE } from "./_docs.ts";
+
+/** A request the registry refuses; `status` is the HTTP status to answer with. */
+export class RegistryError extends Error {
+  /** HTTP status. */
+  readonly status: number;
+  /** A stable code, when there is one (such as a tarball reason). */
+  readonly code?: string;
+  /**
+   * @param status The HTTP status.
+   * @param message What is wrong and how to fix it.
+   * @param options A code and the underlying error.
+   */
+  constructor(
+    status: number,
+    message: string,
+    options: { code?: string; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = "RegistryError";
+    this.status = status;
+    this.code = options.code;
+  }
+}
+
+/** Returns why `name` is not a valid package name, or null if it is. */
+export function packageNameProblem(name: string): string | null {
+  if (!name) return "the package name is empty";
+  if (name.length > 214) {
+    return "the package name is longer than 214 characters";
+  }
+  if (name !== name.toLowerCase()) {
+    return "the package name has uppercase letters";
+  }
+  if (/^[._]/.test(name)) return "the package name starts with . or _";
+  if (/[~'!()*\s]/.test(name)) {
+    return "the package name has a character npm forbids";
+  }
+  const m = /^@([^/]+)\/([^/]+)$/.exec(name);
+  const parts = m ? [m[1], m[2]] : [name];
+  for (const p of parts) {
+    if (encodeURIComponent(p) !== p) return "the package name is not URL-safe";
+    if (p === "." || p === ".." || /^[._]/.test(p)) {
+      return "the package name has a . or _ part";
+    }
+  }
+  if (["node_modules", "favicon.ico"].includes(name)) {
+    return "the package name is reserved";
+  }
+  return null;
+}
+
+/** The part after the scope: `@s/x` → `x`. */
+export function basename(name: string): string {
+  return name.startsWith("@") ? name.slice(name.indexOf("/") + 1) : name;
+}
+
+/** The tarball file name npm uses. */
+export function tarballFilename(name: string, version: string): string {
+  return `${basename(name)}-${version}.tgz`;
+}
+
+/** Checks a dist-tag name. */
+export function tagProblem(tag: string): string | null {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(tag)) {
+    return `dist-tag ${
+      JSON.stringify(tag)
+    } must be letters, digits, '.', '_' or '-'`;
+  }
+  if (semver.validRange(tag)) {
+    return `dist-tag ${JSON.stringify(tag)} looks like a version range`;
+  }
+  return null;
+}
+
+/** npm's bin normalisation: a string becomes `{ name: path }`, paths lose `./`. */
+export function normalizeBin(
+  name: string,
+  bin: unknown,
+): Record<string, string> | undefined {
+  if (bin === undefined || bin === null) return undefined;
+  const raw: Record<string, unknown> = typeof bin === "string"
+    ? { [basename(name)]: bin }
+    : bin as Record<string, unknown>;
+  if (typeof raw !== "object" || Array.isArray(raw)) return undefined;
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw)) {
+    if (typeof v !== "string") continue;
+    const key = k.split(/[\\/]/).pop()!.replace(/^\.+/, "");
+    const path = v.replace(/\\/g, "/").split("/").filter((p) => p && p !== ".")
+      .join("/");
+    if (key && path && !path.split("/").includes("..")) out[key] = path;
+  }
+  return out;
+}
+
+function canonical(v: unknown): string {
+  if (v === undefined || v === null) return "null";
+  if (Array.isArray(v)) return `[${v.map(canonical).join(",")}]`;
+  if (typeof v === "object") {
+    const entries = Object.entries(v as Record<string, unknown>).filter((
+      [, x],
+    ) => x !== undefined);
+    if (!entries.length) return "null";
+    return `{${
+      entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, x]) =>
+        `${JSON.stringify(k)}:${canonical(x)}`
+      ).join(",")
+    }}`;
+  }
+  return JSON.stringify(v);
+}
+
+const INSTALL_SCRIPTS = ["preinstall", "install", "postinstall"];
+
+function installScripts(pj: Record<string, unknown>): Record<string, unknown> {
+  const scripts = (pj.scripts ?? {}) as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const s of INSTALL_SCRIPTS) {
+    if (scripts[s] !== undefined) out[s] = scripts[s];
+  }
+  return out;
+}
+
+/** Fields that must agree between the publish document and the tarball's package.json. */
+const CHECKED_FIELDS: [
+  string,
+  (pj: Record<string, unknown>, name: string) => unknown,
+][] = [
+  ["name", (pj) => pj.name],
+  ["version", (pj) => pj.version],
+  ["dependencies", (pj) => pj.dependencies],
+  ["optionalDependencies", (pj) => pj.optionalDependencies],
+  ["peerDependencies", (pj) => pj.peerDependencies],
+  [
+    "bundleDependencies",
+    (pj) => pj.bundleDependencies ?? pj.bundledDependencies,
+  ],
+  ["bin", (pj, name) => normalizeBin(name, pj.bin)],
+  ["install scripts", (pj) => installScripts(pj)],
+  ["bpf", (pj) => pj.bpf],
+  ["engines", (pj) => pj.engines],
+  ["os", (pj) => pj.os],
+  ["cpu", (pj) => pj.cpu],
+];
+
+/** A version ready to be stored. */
+export interface PreparedVersion {
+  /** The package name. */
+  name: string;
+  /** The version. */
+  version: string;
+  /** Tags to set: tag → this version. */
+  tags: string[];
+  /** The served version manifest (without `dist.signatures`, `_npmUser`, `maintainers`). */
+  manifest: Record<string, unknown>;
+  /** The tarball's file name. */
+  filename: string;
+  /** The tarball. */
+  tarball: Uint8Array;
+  /** sha512 SRI. */
+  integrity: string;
+  /** The README found in the tarball. */
+  readme: string;
+  /** A provenance bundle, if one was attached. */
+  attestation?: string;
+}
+
+function decodeBase64(data: unknown, what: string): Uint8Array {
+  if (
+    typeof data !== "string" || data.length % 4 !== 0 ||
+    !/^[A-Za-z0-9+/]*={0,2}$/.test(data)
+  ) {
+    throw new RegistryError(400, `Attachment ${what} is not valid base64`);
+  }
+  return Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+}
+
+/**
+ * Validates a publish document and its tarball.
+ *
+ * @param name The package name from the URL.
+ * @param body The parsed JSON body.
+ * @param limits Tarball caps.
+ * @returns The version to store.
+ * @throws {RegistryError} With a 400 and a reason for every refusal.
+ */
+export async function preparePublish(
+  name: string,
+  body: Record<string, unknown>,
+  limits: Partial<TarballLimits>,
+): Promise<PreparedVersion> {
+  const nameProblem = packageNameProblem(name);
+  if (nameProblem) {
+    throw new RegistryError(
+      400,
+      `Invalid package name ${JSON.stringify(name)}: ${nameProblem}`,
+    );
+  }
+  if (body.name !== undefined && body.name !== name) {
+    throw new RegistryError(
+      400,
+      `The document names ${
+        JSON.stringify(body.name)
+      } but the URL names ${name}`,
+    );
+  }
+  const versions = body.versions as
+    | Record<string, Record<string, unknown>>
+    | undefined;
+  if (
+    !versions || typeof versions !== "object" ||
+    Object.keys(versions).length !== 1
+  ) {
+    throw new RegistryError(
+      400,
+      "A publish document must hold exactly one version",
+    );
+  }
+  const [version] = Object.keys(versions);
+  const docManifest = versions[version];
+  if (semver.valid(version) !== version) {
+    throw new RegistryError(
+      400,
+      `Invalid version ${
+        JSON.stringify(version)
+      }: it must be a full semver such as 1.0.0`,
+    );
+  }
+  const attachments = body._attachments as
+    | Record<string, Record<string, unknown>>
+    | undefined;
+  if (!attachments || typeof attachments !== "object") {
+    throw new RegistryError(400, "The publish document has no _attachments");
+  }
+  const filename = tarballFilename(name, version);
+  const keys = Object.keys(attachments);
+  const tgzKey = keys.find((k) => k.endsWith(".tgz"));
+  const sigKeys = keys.filter((k) => k.endsWith(".sigstore"));
+  if (
+    !tgzKey || keys.length > 2 ||
+    keys.filter((k) => k.endsWith(".tgz")).length !== 1 ||
+    keys.length !== 1 + sigKeys.length
+  ) {
+    throw new RegistryError(
+      400,
+      `Attach exactly one tarball (${filename}) and at most one .sigstore bundle`,
+    );
+  }
+  if (tgzKey !== filename && !tgzKey.endsWith(`/${filename}`)) {
+    throw new RegistryError(
+      400,
+      `The tarball attachment must be named ${filename}, not ${tgzKey}`,
+    );
+  }
+  const att = attachments[tgzKey];
+  const maxCompressed = limits.maxCompressedSize ?? 16 * 1024 * 1024;
+  if (
+    typeof att.data === "string" &&
+    att.data.length > Math.ceil(maxCompressed / 3) * 4 + 4
+  ) {
+    throw new RegistryError(
+      413,
+      `The tarball is over the ${maxCompressed}-byte cap`,
+      {
+        code: "too-large-compressed",
+      },
+    );
+  }
+  const tarball = decodeBase64(att.data, tgzKey);
+  if (att.length !== undefined && att.length !== tarball.length) {
+    throw new RegistryError(
+      400,
+      `Attachment ${tgzKey} says length ${att.length} but holds ${tarball.length} bytes`,
+    );
+  }
+  let inspected;
+  try {
+    inspected = await inspectTarball(tarball, limits);
+  } catch (e) {
+    if (e instanceof TarballError) {
+      throw new RegistryError(
+        e.reason.startsWith("too-large") ? 413 : 400,
+        `Tarball refused (${e.reason}): ${e.message}`,
+        {
+          code: e.reason,
+          cause: e,
+        },
+      );
+    }
+    throw e;
+  }
+  const pj = inspected.packageJson;
+  if (pj.name !== name) {
+    throw new RegistryError(
+      400,
+      `package.json in the tarball names ${
+        JSON.stringify(pj.name)
+      }, not ${name}`,
+      {
+        code: "manifest-confusion",
+      },
+    );
+  }
+  if (pj.version !== version) {
+    throw new RegistryError(
+      400,
+      `package.json in the tarball has version ${
+        JSON.stringify(pj.version)
+      }, not ${version}`,
+      {
+        code: "manifest-confusion",
+      },
+    );
+  }
+  for (const [field, get] of CHECKED_FIELDS) {
+    if (canonical(get(docManifest, name)) !== canonical(get(pj, name))) {
+      throw new RegistryError(
+        400,
+        `Manifest confusion: ${field} in the publish document differs from package.json in the tarball; publish the tarball's own package.json`,
+        { code: "manifest-confusion" },
+      );
+    }
+  }
+  const files = new Map(inspected.entries.map((e) => [e.path, e]));
+  if (pj.bpf !== undefined) {
+    const v = validateBpfManifest(pj.bpf);
+    if (!v.ok) {
+      throw new RegistryError(
+        400,
+        `Invalid bpf manifest in package.json:\n${v.errors.join("\n")}`,
+        {
+          code: "bad-bpf-manifest",
+        },
+      );
+    }
+    const bpf = pj.bpf as { entry: string; sources?: string[] };
+    for (const f of [bpf.entry, ...(bpf.sources ?? [])]) {
+      if (!files.has(`package/${f.replace(/^\.\//, "")}`)) {
+        throw new RegistryError(
+          400,
+          `The bpf manifest names ${f}, which is not in the tarball`,
+          {
+            code: "bad-bpf-manifest",
+          },
+        );
+      }
+    }
+  }
+  let attestation: string | undefined;
+  if (sigKeys.length) {
+    const bytes = decodeBase64(attachments[sigKeys[0]].data, sigKeys[0]);
+    if (bytes.length > 1024 * 1024) {
+      throw new RegistryError(413, "The .sigstore bundle is over 1 MiB");
+    }
+    try {
+      attestation = JSON.stringify(JSON.parse(new TextDecoder().decode(bytes)));
+    } catch {
+      throw new RegistryError(400, "The .sigstore attachment is not JSON");
+    }
+  }
+  const readmeEntry = inspected.entries.find((e) =>
+    e.type === "file" && /^package\/readme(\.(md|markdown|txt))?$/i.test(e.path)
+  );
+  const readme = readmeEntry?.data
+    ? new TextDecoder().decode(readmeEntry.data.subarray(0, 1 << 20))
+    : "";
+
+  const manifest: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(pj)) {
+    if (!k.startsWith("_") && k !== "readme" && k !== "readmeFilename") {
+      manifest[k] = v;
+    }
+  }
+  const bin = normalizeBin(name, pj.bin);
+  if (bin) manifest.bin = bin;
+  manifest._id = `${name}@${version}`;
+  if (Object.keys(installScripts(pj)).length) manifest.hasInstallScript = true;
+  if (files.has("package/npm-shrinkwrap.json")) manifest._hasShrinkwrap = true;
+  const { integrity, shasum } = tarballDigests(tarball);
+  manifest.dist = {
+    integrity,
+    shasum,
+    tarball: `${BASE}/${name}/-/${filename}`,
+    fileCount: inspected.entries.filter((e) => e.type === "file").length,
+    unpackedSize: inspected.entries.reduce((n, e) => n + e.size, 0),
+  };
+  const docTags = body["dist-tags"] as Record<string, unknown> | undefined;
+  const tags =
+    docTags && typeof docTags === "object" && Object.keys(docTags).length
+      ? Object.entries(docTags).filter(([, v]) => v === version).map(([t]) => t)
+      : ["latest"];
+  if (!tags.length) {
+    throw new RegistryError(
+      400,
+      `dist-tags must point at the published version ${version}`,
+    );
+  }
+  for (const t of tags) {
+    const p = tagProblem(t);
+    if (p) throw new RegistryError(400, p);
+  }
+  return {
+    name,
+    version,
+    tags,
+    manifest,
+    filename,
+    tarball,
+    integrity,
+    readme,
+    attestation,
+  };
+}
