@@ -1,0 +1,152 @@
+/**
+ * Test helpers for the attach tests: load a C source into live programs and maps, read a
+ * u64 array map, build a C binary, run commands.
+ *
+ * @module
+ */
+import { compile } from "../../runtime/compile/mod.ts";
+import { cstr, lastError, lib, type ObjectHandle } from "../../runtime/_ffi.ts";
+import { Program } from "../../runtime/program.ts";
+
+/** A loaded object: its programs by name, u64 array reads, close. */
+export interface Loaded extends Disposable {
+  programs: Map<string, Program>;
+  /** Value at index `i` of the u64 array map `name`. */
+  u64(name: string, i?: number): bigint;
+  /** The kernel ids of the loaded programs. */
+  ids(): number[];
+  close(): void;
+}
+
+/** Compiles and loads `source` (libbpf C), attaching nothing. */
+export async function load(source: string): Promise<Loaded> {
+  const { object } = await compile(source);
+  const s = lib();
+  const obj = s.bpfpm_object__open_mem(
+    object,
+    BigInt(object.length),
+    cstr("test"),
+    cstr(""),
+  ) as
+    | ObjectHandle
+    | null;
+  if (obj === null) throw new Error(`open: ${lastError().message}`);
+  if (s.bpfpm_object__load(obj) !== 0) {
+    const msg = lastError().message;
+    s.bpfpm_object__close(obj);
+    throw new Error(`load: ${msg}`);
+  }
+  let open = true;
+  const programs = new Map<string, Program>();
+  for (let i = 0; i < s.bpfpm_object__program_count(obj); i++) {
+    const p = new Program(s.bpfpm_object__program(obj, i) as never, () => open);
+    programs.set(p.name, p);
+  }
+  const mapFd = (name: string) => {
+    for (let i = 0; i < s.bpfpm_object__map_count(obj); i++) {
+      const m = s.bpfpm_object__map(obj, i);
+      const n = Deno.UnsafePointerView.getCString(s.bpfpm_map__name(m)!);
+      if (n === name) {
+        const info = new Uint8Array(40);
+        s.bpfpm_map__info(m, info);
+        return new DataView(info.buffer).getInt32(28, true);
+      }
+    }
+    throw new Error(`no map ${name}`);
+  };
+  const close = () => {
+    if (!open) return;
+    open = false;
+    s.bpfpm_object__close(obj);
+  };
+  return {
+    programs,
+    u64(name, i = 0) {
+      const key = new Uint8Array(4);
+      new DataView(key.buffer).setUint32(0, i, true);
+      const value = new Uint8Array(8);
+      if (s.bpfpm_map__lookup(mapFd(name), key, value, 0n) !== 0) {
+        throw new Error(`lookup ${name}[${i}]: ${lastError().message}`);
+      }
+      return new DataView(value.buffer).getBigUint64(0, true);
+    },
+    ids: () => [...programs.values()].map((p) => p.id),
+    close,
+    [Symbol.dispose]: close,
+  };
+}
+
+/** A one-slot-per-index u64 array map declaration named `name`. */
+export function u64Array(name: string, entries = 1): string {
+  return `struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, ${entries}); __type(key, __u32); __type(value, __u64); } ${name} SEC(".maps");`;
+}
+
+/** Runs a command; throws with its stderr unless it exits 0. */
+export async function run(
+  cmd: string,
+  args: string[],
+  stdin?: string,
+): Promise<string> {
+  const child = new Deno.Command(cmd, {
+    args,
+    stdin: stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (!out.success) {
+    throw new Error(
+      `${cmd} ${args.join(" ")} failed (${out.code}): ${
+        new TextDecoder().decode(out.stderr)
+      }`,
+    );
+  }
+  return text;
+}
+
+/** Builds C source with gcc into a temp dir; returns the binary's path. */
+export async function buildC(
+  dir: string,
+  name: string,
+  source: string,
+  flags: string[] = [],
+) {
+  const src = `${dir}/${name}.c`;
+  await Deno.writeTextFile(src, source);
+  const bin = `${dir}/${name}`;
+  await run("gcc", ["-O1", "-g", "-o", bin, src, ...flags]);
+  return bin;
+}
+
+/** Whether a program id is still loaded in the kernel. */
+export async function progLoaded(id: number): Promise<boolean> {
+  const out = await new Deno.Command("bpftool", {
+    args: ["prog", "show", "id", String(id)],
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  return out.success;
+}
+
+/** Runs `fn`, which must throw an instance of `cls`; returns the error. */
+export function thrown<T extends Error>(
+  fn: () => unknown,
+  // deno-lint-ignore no-explicit-any
+  cls: new (...args: any[]) => T,
+): T {
+  try {
+    fn();
+  } catch (error) {
+    if (error instanceof cls) return error;
+    throw new Error(`expected ${cls.name}, got ${String(error)}`, {
+      cause: error,
+    });
+  }
+  throw new Error(`expected ${cls.name}, nothing was thrown`);
+}
