@@ -1,0 +1,352 @@
+/**
+ * The one place that declares the core native library's symbols (native/include/bpfpm.h) and
+ * opens it. Nothing else calls `Deno.dlopen` for libbpfpm.so; the compiler library has its own
+ * file in runtime/compile/, opened only on a cache miss.
+ *
+ * @module
+ */
+import { DenoPermissionError, NativeLibraryError } from "./errors.ts";
+import { optionalEnv } from "./_env.ts";
+
+declare const brand: unique symbol;
+/** An opaque native handle of kind `K`: a `bpfpm_object` cannot be passed as a `bpf_link`. */
+export type Handle<K extends string> = Deno.PointerObject & {
+  readonly [brand]: K;
+};
+/** `struct bpfpm_object *` */
+export type ObjectHandle = Handle<"bpfpm_object">;
+/** `struct bpf_program *` */
+export type ProgramHandle = Handle<"bpf_program">;
+/** `struct bpf_map *` */
+export type MapHandle = Handle<"bpf_map">;
+/** `struct bpf_link *` */
+export type LinkHandle = Handle<"bpf_link">;
+/** `struct bpfpm_trace_pipe *` */
+export type TracePipeHandle = Handle<"bpfpm_trace_pipe">;
+
+const symbols = {
+  // const char *bpfpm_last_error(void)
+  bpfpm_last_error: { parameters: [], result: "pointer" },
+  // int bpfpm_last_errno(void)
+  bpfpm_last_errno: { parameters: [], result: "i32" },
+
+  // struct bpfpm_object *bpfpm_object__open_mem(const void *buf, size_t size, const char *name,
+  //                                             const char *btf_path)
+  bpfpm_object__open_mem: {
+    parameters: ["buffer", "usize", "buffer", "buffer"],
+    result: "pointer",
+  },
+  // int bpfpm_object__load(struct bpfpm_object *obj)
+  bpfpm_object__load: { parameters: ["pointer"], result: "i32" },
+  // const char *bpfpm_object__verifier_log(const struct bpfpm_object *obj)
+  bpfpm_object__verifier_log: { parameters: ["pointer"], result: "pointer" },
+  // const char *bpfpm_object__failed_program(const struct bpfpm_object *obj)
+  bpfpm_object__failed_program: { parameters: ["pointer"], result: "pointer" },
+  // const char *bpfpm_object__log(const struct bpfpm_object *obj)
+  bpfpm_object__log: { parameters: ["pointer"], result: "pointer" },
+  // int bpfpm_object__program_count(const struct bpfpm_object *obj)
+  bpfpm_object__program_count: { parameters: ["pointer"], result: "i32" },
+  // struct bpf_program *bpfpm_object__program(const struct bpfpm_object *obj, int index)
+  bpfpm_object__program: { parameters: ["pointer", "i32"], result: "pointer" },
+  // int bpfpm_object__map_count(const struct bpfpm_object *obj)
+  bpfpm_object__map_count: { parameters: ["pointer"], result: "i32" },
+  // struct bpf_map *bpfpm_object__map(const struct bpfpm_object *obj, int index)
+  bpfpm_object__map: { parameters: ["pointer", "i32"], result: "pointer" },
+  // void bpfpm_object__close(struct bpfpm_object *obj)
+  bpfpm_object__close: { parameters: ["pointer"], result: "void" },
+
+  // const char *bpfpm_program__name(const struct bpf_program *prog)
+  bpfpm_program__name: { parameters: ["pointer"], result: "pointer" },
+  // const char *bpfpm_program__section(const struct bpf_program *prog)
+  bpfpm_program__section: { parameters: ["pointer"], result: "pointer" },
+  // int bpfpm_program__info(const struct bpf_program *prog, struct bpfpm_program_info *out)
+  bpfpm_program__info: { parameters: ["pointer", "buffer"], result: "i32" },
+  // int bpfpm_program__set_autoload(struct bpf_program *prog, int autoload)
+  bpfpm_program__set_autoload: {
+    parameters: ["pointer", "i32"],
+    result: "i32",
+  },
+
+  // const char *bpfpm_map__name(const struct bpf_map *map)
+  bpfpm_map__name: { parameters: ["pointer"], result: "pointer" },
+  // int bpfpm_map__info(const struct bpf_map *map, struct bpfpm_map_info *out)
+  bpfpm_map__info: { parameters: ["pointer", "buffer"], result: "i32" },
+
+  // struct bpf_link *bpfpm_program__attach_tracepoint(const struct bpf_program *prog,
+  //                                                   const char *category, const char *event)
+  bpfpm_program__attach_tracepoint: {
+    parameters: ["pointer", "buffer", "buffer"],
+    result: "pointer",
+  },
+  // struct bpf_link *bpfpm_program__attach_raw_tracepoint(const struct bpf_program *prog,
+  //                                                       const char *name)
+  bpfpm_program__attach_raw_tracepoint: {
+    parameters: ["pointer", "buffer"],
+    result: "pointer",
+  },
+  // struct bpf_link *bpfpm_program__attach_trace(const struct bpf_program *prog)
+  bpfpm_program__attach_trace: { parameters: ["pointer"], result: "pointer" },
+  // struct bpf_link *bpfpm_program__attach(const struct bpf_program *prog)
+  bpfpm_program__attach: { parameters: ["pointer"], result: "pointer" },
+  // int bpfpm_link__fd(const struct bpf_link *link)
+  bpfpm_link__fd: { parameters: ["pointer"], result: "i32" },
+  // int bpfpm_link__destroy(struct bpf_link *link)
+  bpfpm_link__destroy: { parameters: ["pointer"], result: "i32" },
+
+  // int bpfpm_tracefs__mount(const char *path)
+  bpfpm_tracefs__mount: { parameters: ["buffer"], result: "i32" },
+  // struct bpfpm_trace_pipe *bpfpm_trace_pipe__open(const char *path)
+  bpfpm_trace_pipe__open: { parameters: ["buffer"], result: "pointer" },
+  // int64_t bpfpm_trace_pipe__read(struct bpfpm_trace_pipe *tp, void *buf, uint64_t len)
+  bpfpm_trace_pipe__read: {
+    parameters: ["pointer", "buffer", "u64"],
+    result: "i64",
+    nonblocking: true,
+  },
+  // void bpfpm_trace_pipe__cancel(struct bpfpm_trace_pipe *tp)
+  bpfpm_trace_pipe__cancel: { parameters: ["pointer"], result: "void" },
+  // void bpfpm_trace_pipe__close(struct bpfpm_trace_pipe *tp)
+  bpfpm_trace_pipe__close: { parameters: ["pointer"], result: "void" },
+
+  // --- maps & events ---
+  // int bpfpm_map__create(u32 type, const char *name, u32 key_size, u32 value_size,
+  //                       u32 max_entries, u32 flags, int inner_map_fd, u64 map_extra)
+  bpfpm_map__create: {
+    parameters: ["u32", "buffer", "u32", "u32", "u32", "u32", "i32", "u64"],
+    result: "i32",
+  },
+  // int bpfpm_map__fd_info(int fd, void *out64)
+  bpfpm_map__fd_info: { parameters: ["i32", "buffer"], result: "i32" },
+  // int bpfpm_map__lookup(int fd, const void *key, void *value, u64 flags)
+  bpfpm_map__lookup: {
+    parameters: ["i32", "buffer", "buffer", "u64"],
+    result: "i32",
+  },
+  // int bpfpm_map__update(int fd, const void *key, const void *value, u64 flags)
+  bpfpm_map__update: {
+    parameters: ["i32", "buffer", "buffer", "u64"],
+    result: "i32",
+  },
+  // int bpfpm_map__delete(int fd, const void *key)
+  bpfpm_map__delete: { parameters: ["i32", "buffer"], result: "i32" },
+  // int bpfpm_map__lookup_and_delete(int fd, const void *key, void *value)
+  bpfpm_map__lookup_and_delete: {
+    parameters: ["i32", "buffer", "buffer"],
+    result: "i32",
+  },
+  // int bpfpm_map__next_key(int fd, const void *key, void *next)
+  bpfpm_map__next_key: {
+    parameters: ["i32", "buffer", "buffer"],
+    result: "i32",
+  },
+  // int64_t bpfpm_map__count(int fd, u32 key_size)
+  bpfpm_map__count: { parameters: ["i32", "u32"], result: "i64" },
+  // int bpfpm_map__close(int fd)
+  bpfpm_map__close: { parameters: ["i32"], result: "i32" },
+  // int bpfpm_num_possible_cpus(void)
+  bpfpm_num_possible_cpus: { parameters: [], result: "i32" },
+  // int bpfpm_map__update_many(int fd, const void *keys, const void *values, u32 count,
+  //                            u32 key_size, u32 value_size, u64 flags)
+  bpfpm_map__update_many: {
+    parameters: ["i32", "buffer", "buffer", "u32", "u32", "u32", "u64"],
+    result: "i32",
+  },
+  // int bpfpm_map__delete_many(int fd, const void *keys, u32 count, u32 key_size)
+  bpfpm_map__delete_many: {
+    parameters: ["i32", "buffer", "u32", "u32"],
+    result: "i32",
+  },
+  // struct bpfpm_map_iter *bpfpm_map__iter_new(int fd, u32 key_size, u32 value_size, u32 options)
+  bpfpm_map__iter_new: {
+    parameters: ["i32", "u32", "u32", "u32"],
+    result: "pointer",
+  },
+  // int64_t bpfpm_map__iter_next(struct bpfpm_map_iter *it, void *keys, void *values, u32 cap)
+  bpfpm_map__iter_next: {
+    parameters: ["pointer", "buffer", "buffer", "u32"],
+    result: "i64",
+  },
+  // int bpfpm_map__iter_batched(struct bpfpm_map_iter *it)
+  bpfpm_map__iter_batched: { parameters: ["pointer"], result: "i32" },
+  // void bpfpm_map__iter_free(struct bpfpm_map_iter *it)
+  bpfpm_map__iter_free: { parameters: ["pointer"], result: "void" },
+  // int bpfpm_obj__pin(int fd, const char *path)
+  bpfpm_obj__pin: { parameters: ["i32", "buffer"], result: "i32" },
+  // int bpfpm_obj__unpin(const char *path)
+  bpfpm_obj__unpin: { parameters: ["buffer"], result: "i32" },
+  // int bpfpm_obj__open_pinned(const char *path)
+  bpfpm_obj__open_pinned: { parameters: ["buffer"], result: "i32" },
+  // struct bpfpm_ringbuf *bpfpm_ringbuf__new(int map_fd)
+  bpfpm_ringbuf__new: { parameters: ["i32"], result: "pointer" },
+  // int64_t bpfpm_ringbuf__consume(struct bpfpm_ringbuf *rb, void *buf, u64 cap, u64 *stats)
+  bpfpm_ringbuf__consume: {
+    parameters: ["pointer", "buffer", "u64", "buffer"],
+    result: "i64",
+  },
+  // int64_t bpfpm_ringbuf__wait_drain(struct bpfpm_ringbuf *rb, void *buf, u64 cap,
+  //                                   int timeout_ms, u64 *stats)
+  bpfpm_ringbuf__wait_drain: {
+    parameters: ["pointer", "buffer", "u64", "i32", "buffer"],
+    result: "i64",
+    nonblocking: true,
+  },
+  // int bpfpm_ringbuf__wake(struct bpfpm_ringbuf *rb)
+  bpfpm_ringbuf__wake: { parameters: ["pointer"], result: "i32" },
+  // void bpfpm_ringbuf__free(struct bpfpm_ringbuf *rb)
+  bpfpm_ringbuf__free: { parameters: ["pointer"], result: "void" },
+  // struct bpfpm_perfbuf *bpfpm_perfbuf__new(int map_fd, u32 page_count, u32 wakeup_events)
+  bpfpm_perfbuf__new: { parameters: ["i32", "u32", "u32"], result: "pointer" },
+  // int64_t bpfpm_perfbuf__consume(struct bpfpm_perfbuf *pb, void *buf, u64 cap, u64 *stats)
+  bpfpm_perfbuf__consume: {
+    parameters: ["pointer", "buffer", "u64", "buffer"],
+    result: "i64",
+  },
+  // int64_t bpfpm_perfbuf__wait_drain(struct bpfpm_perfbuf *pb, void *buf, u64 cap,
+  //                                   int timeout_ms, u64 *stats)
+  bpfpm_perfbuf__wait_drain: {
+    parameters: ["pointer", "buffer", "u64", "i32", "buffer"],
+    result: "i64",
+    nonblocking: true,
+  },
+  // int bpfpm_perfbuf__wake(struct bpfpm_perfbuf *pb)
+  bpfpm_perfbuf__wake: { parameters: ["pointer"], result: "i32" },
+  // void bpfpm_perfbuf__free(struct bpfpm_perfbuf *pb)
+  bpfpm_perfbuf__free: { parameters: ["pointer"], result: "void" },
+  // --- attach ---
+  // struct bpfpm_attachment *bpfpm_attach__uprobe(int prog_fd, const char *binary, u64 offset,
+  //                                               i32 pid, u32 flags, u64 ref_ctr_offset, u64 cookie)
+  bpfpm_attach__uprobe: {
+    parameters: ["i32", "buffer", "u64", "i32", "u32", "u64", "u64"],
+    result: "pointer",
+  },
+  // struct bpfpm_attachment *bpfpm_attach__kprobe(int prog_fd, const char *func, u64 offset,
+  //                                               u32 flags, i32 maxactive, u64 cookie)
+  bpfpm_attach__kprobe: {
+    parameters: ["i32", "buffer", "u64", "u32", "i32", "u64"],
+    result: "pointer",
+  },
+  // struct bpfpm_attachment *bpfpm_attach__tracing(int prog_fd, const char *what)
+  bpfpm_attach__tracing: { parameters: ["i32", "buffer"], result: "pointer" },
+  // struct bpfpm_attachment *bpfpm_attach__perf_event(int prog_fd, u32 type, u64 config,
+  //                                                   u64 sample, u32 flags, i32 pid, i32 cpu)
+  bpfpm_attach__perf_event: {
+    parameters: ["i32", "u32", "u64", "u64", "u32", "i32", "i32"],
+    result: "pointer",
+  },
+  // struct bpfpm_attachment *bpfpm_attach__xdp(int prog_fd, const char *ifname, u32 flags)
+  bpfpm_attach__xdp: {
+    parameters: ["i32", "buffer", "u32"],
+    result: "pointer",
+  },
+  // struct bpfpm_attachment *bpfpm_attach__tc(int prog_fd, const char *ifname, u32 flags)
+  bpfpm_attach__tc: { parameters: ["i32", "buffer", "u32"], result: "pointer" },
+  // struct bpfpm_attachment *bpfpm_attach__socket(int prog_fd, const char *ifname, int sock_fd)
+  bpfpm_attach__socket: {
+    parameters: ["i32", "buffer", "i32"],
+    result: "pointer",
+  },
+  // struct bpfpm_attachment *bpfpm_attach__cgroup(int prog_fd, const char *path, u32 attach_type)
+  bpfpm_attach__cgroup: {
+    parameters: ["i32", "buffer", "u32"],
+    result: "pointer",
+  },
+  // struct bpfpm_attachment *bpfpm_attach__iter(int prog_fd)
+  bpfpm_attach__iter: { parameters: ["i32"], result: "pointer" },
+  // struct bpfpm_attachment *bpfpm_attach__usdt(const struct bpf_program *prog, i32 pid,
+  //     const char *binary, const char *provider, const char *name, u64 cookie)
+  bpfpm_attach__usdt: {
+    parameters: ["pointer", "i32", "buffer", "buffer", "buffer", "u64"],
+    result: "pointer",
+  },
+  // int bpfpm_attachment__destroy(struct bpfpm_attachment *a)
+  bpfpm_attachment__destroy: { parameters: ["pointer"], result: "i32" },
+  // int bpfpm_attachment__fd(const struct bpfpm_attachment *a)
+  bpfpm_attachment__fd: { parameters: ["pointer"], result: "i32" },
+  // int bpfpm_attachment__count(const struct bpfpm_attachment *a)
+  bpfpm_attachment__count: { parameters: ["pointer"], result: "i32" },
+  // int64_t bpfpm_attachment__id(const struct bpfpm_attachment *a)
+  bpfpm_attachment__id: { parameters: ["pointer"], result: "i64" },
+  // int bpfpm_attachment__pin(struct bpfpm_attachment *a, const char *path)
+  bpfpm_attachment__pin: { parameters: ["pointer", "buffer"], result: "i32" },
+  // int bpfpm_attachment__unpin(struct bpfpm_attachment *a)
+  bpfpm_attachment__unpin: { parameters: ["pointer"], result: "i32" },
+  // struct bpfpm_attachment *bpfpm_attachment__open_pinned(const char *path)
+  bpfpm_attachment__open_pinned: { parameters: ["buffer"], result: "pointer" },
+  // int bpfpm_attachment__iter_open(const struct bpfpm_attachment *a)
+  bpfpm_attachment__iter_open: { parameters: ["pointer"], result: "i32" },
+  // int64_t bpfpm_iter__read(int fd, u8 *buf, u64 cap)
+  bpfpm_iter__read: { parameters: ["i32", "buffer", "u64"], result: "i64" },
+  // int bpfpm_fd__close(int fd)
+  bpfpm_fd__close: { parameters: ["i32"], result: "i32" },
+  // int bpfpm_probe__prog_type(u32 type)
+  bpfpm_probe__prog_type: { parameters: ["u32"], result: "i32" },
+  // int bpfpm_probe__map_type(u32 type)
+  bpfpm_probe__map_type: { parameters: ["u32"], result: "i32" },
+  // int bpfpm_probe__helper(u32 prog_type, u32 helper)
+  bpfpm_probe__helper: { parameters: ["u32", "u32"], result: "i32" },
+  // int bpfpm_probe__tracing(u32 attach_type, const char *func)
+  bpfpm_probe__tracing: { parameters: ["u32", "buffer"], result: "i32" },
+  // int bpfpm_probe__tcx(void)
+  bpfpm_probe__tcx: { parameters: [], result: "i32" },
+  // int bpfpm_probe__kprobes(void)
+  bpfpm_probe__kprobes: { parameters: [], result: "i32" },
+} as const;
+
+/** The core library's symbols, as `Deno.dlopen` types them. */
+export type Symbols = Deno.DynamicLibrary<typeof symbols>["symbols"];
+
+let library: Deno.DynamicLibrary<typeof symbols> | undefined;
+
+/** The path of libbpfpm.so: `BPFPM_LIB` if set, else `<repo>/native/build/libbpfpm.so`. */
+export function libraryPath(): string {
+  return optionalEnv("BPFPM_LIB") ??
+    decodeURIComponent(
+      new URL("../native/build/libbpfpm.so", import.meta.url).pathname,
+    );
+}
+
+/** Opens the core library on first use and returns its symbols. */
+export function lib(): Symbols {
+  if (library) return library.symbols;
+  const path = libraryPath();
+  try {
+    library = Deno.dlopen(path, symbols);
+  } catch (error) {
+    if (
+      error instanceof Deno.errors.NotCapable ||
+      error instanceof Deno.errors.PermissionDenied
+    ) {
+      throw new DenoPermissionError(
+        `Deno may not load the native library ${path}: run deno with --allow-ffi=${path} (or -A)`,
+        { flag: `--allow-ffi=${path}`, cause: error },
+      );
+    }
+    throw new NativeLibraryError(
+      `Cannot open the native library ${path}: build it with \`make -C native\` (or run ./scripts/setup.sh), or point BPFPM_LIB at a build`,
+      { path, cause: error },
+    );
+  }
+  return library.symbols;
+}
+
+/** A NUL-terminated UTF-8 copy of `s`, for `const char *` parameters. */
+export function cstr(s: string): Uint8Array<ArrayBuffer> {
+  const bytes = new TextEncoder().encode(s);
+  const out = new Uint8Array(bytes.length + 1);
+  out.set(bytes);
+  return out;
+}
+
+/** The C string at `p` ("" for NULL). */
+export function readCString(p: Deno.PointerValue): string {
+  return p === null ? "" : Deno.UnsafePointerView.getCString(p);
+}
+
+/** The last native error on this thread: its errno (positive) and message. */
+export function lastError(): { errno: number; message: string } {
+  const s = lib();
+  return {
+    errno: s.bpfpm_last_errno(),
+    message: readCString(s.bpfpm_last_error()),
+  };
+}

@@ -1,0 +1,88 @@
+/**
+ * Where a script's embedded C sits in its .ts file, so compile diagnostics point at the
+ * user's file, line and column.
+ *
+ * @module
+ */
+
+const RUNTIME_DIR = new URL(".", import.meta.url).href;
+
+/** Where the C starts: file path, 1-based line and column. */
+export interface SourceSite {
+  /** The script's path (or URL when it is not a file). */
+  file: string;
+  /** Line of the C's first character. */
+  lineOffset: number;
+  /** Column of the C's first character. */
+  columnOffset: number;
+}
+
+/** The first stack frame outside runtime/: the script's call into the runtime. */
+export function callerFrame(
+  stack = new Error().stack ?? "",
+): { url: string; line: number; column: number } | undefined {
+  for (const line of stack.split("\n").slice(1)) {
+    const m = /\(?((?:file|https?):\/\/[^\s()]+):(\d+):(\d+)\)?\s*$/.exec(line);
+    if (!m || m[1].startsWith(RUNTIME_DIR)) continue;
+    if (
+      m[1].endsWith("/mod.ts") &&
+      new URL("../mod.ts", RUNTIME_DIR).href === m[1]
+    ) continue;
+    return { url: m[1], line: Number(m[2]), column: Number(m[3]) };
+  }
+  return undefined;
+}
+
+/**
+ * Finds `text` as a template literal in `fileText` at or after the call's line: where its
+ * first character sits. Escapes (`\\n`) make the literal differ from the text, so the match
+ * is done line by line on the first lines that carry no backslash or `${`.
+ */
+export function locateText(
+  fileText: string,
+  text: string,
+  fromLine: number,
+): { line: number; column: number } | undefined {
+  const fileLines = fileText.split("\n");
+  const textLines = text.split("\n");
+  for (let i = Math.max(0, fromLine - 1); i < fileLines.length; i++) {
+    const tick = fileLines[i].indexOf("`");
+    if (tick < 0) continue;
+    const first = fileLines[i].slice(tick + 1);
+    if (!sameLine(first, textLines[0])) continue;
+    let ok = true;
+    for (let k = 1; k < Math.min(textLines.length, 4); k++) {
+      if (!sameLine(fileLines[i + k] ?? "", textLines[k])) ok = false;
+    }
+    if (ok) return { line: i + 1, column: tick + 2 };
+  }
+  return undefined;
+}
+
+function sameLine(fileLine: string, textLine: string): boolean {
+  if (/[\\$]/.test(fileLine) || /[\\$]/.test(textLine)) return true;
+  return fileLine.startsWith(textLine);
+}
+
+/** The site of `text` in the script that called the runtime, when it can be found. */
+export function sourceSite(
+  text: string,
+  stack?: string,
+): SourceSite | undefined {
+  const frame = callerFrame(stack);
+  if (!frame) return undefined;
+  if (!frame.url.startsWith("file://")) {
+    return { file: frame.url, lineOffset: frame.line, columnOffset: 1 };
+  }
+  const file = decodeURIComponent(new URL(frame.url).pathname);
+  let fileText: string;
+  try {
+    fileText = Deno.readTextFileSync(file);
+  } catch {
+    return { file, lineOffset: frame.line, columnOffset: 1 };
+  }
+  const at = locateText(fileText, text, frame.line);
+  return at
+    ? { file, lineOffset: at.line, columnOffset: at.column }
+    : { file, lineOffset: frame.line, columnOffset: 1 };
+}

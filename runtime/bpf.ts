@@ -1,0 +1,476 @@
+/**
+ * The BPF class: compile (cached), check grants, load, auto-attach, trace output, and one
+ * cleanup path for every way the script ends.
+ *
+ * @module
+ */
+import {
+  cstr,
+  lastError,
+  lib,
+  type MapHandle,
+  type ObjectHandle,
+  type ProgramHandle,
+  readCString,
+} from "./_ffi.ts";
+import { compile } from "./compile/mod.ts";
+import {
+  BpfError,
+  CapabilityError,
+  VerifierError,
+  withPermission,
+} from "./errors.ts";
+import {
+  CAPABILITY_FIX,
+  kernelBtfPath,
+  requireCapabilities,
+  requireKernelBtf,
+} from "./_system.ts";
+import { optionalEnv } from "./_env.ts";
+import { sourceSite } from "./_location.ts";
+import { rewrite } from "./source/rewrite.ts";
+import { Program } from "./program.ts";
+import { BpfMap } from "./bpf_map.ts";
+import { autoAttachRule, type Detachable } from "./attach/auto.ts";
+import { attachTracepoint } from "./attach/tracepoint.ts";
+import { attachRawTracepoint } from "./attach/raw_tracepoint.ts";
+import type { Link } from "./attach/link.ts";
+import {
+  type Cancellable,
+  readTraceFields,
+  readTracePipe,
+  type TraceFields,
+} from "./trace/trace_pipe.ts";
+import { summarizeVerifierLog } from "./verifier.ts";
+import { track } from "./lifecycle.ts";
+
+const EPERM = 1;
+const EACCES = 13;
+
+/** Options of {@linkcode BPF.load}. */
+export interface LoadOptions {
+  /** BPF C (libbpf style, or BCC's dialect such as `TRACEPOINT_PROBE`). */
+  text?: string;
+  /** A file holding BPF C, instead of `text`. */
+  file?: string | URL;
+  /** A compiled BPF ELF object, instead of `text` or `file` (no compile). */
+  object?: Uint8Array;
+  /** Extra clang flags, e.g. `["-DFILTER_PID=42"]`. */
+  cflags?: readonly string[];
+  /** BPF permissions granted to this object (docs/manifest.md); checked before load. */
+  grants?: unknown;
+  /** Attach programs by section name (`tracepoint/`, `raw_tp/`, `tp_btf/`, ...); default true. */
+  autoAttach?: boolean;
+}
+
+const objects = new FinalizationRegistry<ObjectHandle>((handle) => {
+  lib().bpfpm_object__close(handle);
+});
+
+/**
+ * A loaded BPF object: its programs and maps, the links that attach them, and its output.
+ * Closing it (or leaving a `using` block, or the script ending in any way) detaches and
+ * frees everything.
+ *
+ * @example BCC's Hello World
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ text: `
+ *   TRACEPOINT_PROBE(syscalls, sys_enter_clone) {
+ *     bpf_trace_printk("Hello, World!\\n");
+ *     return 0;
+ *   }` });
+ * for await (const line of b.tracePrint()) console.log(line);
+ * ```
+ */
+export class BPF implements Disposable {
+  #handle: ObjectHandle | null;
+  #links = new Set<Detachable>();
+  #readers = new Set<Cancellable>();
+  #untrack: () => void;
+  /** The programs, by name. */
+  readonly programs: ReadonlyMap<string, Program>;
+  /** The maps, by name. */
+  readonly maps: ReadonlyMap<string, BpfMap>;
+  /** The loaded ELF object's bytes (for BTF-typed views of maps and events). */
+  readonly object: Uint8Array;
+  /** Whether the object came from the compile cache (nothing was compiled). */
+  readonly cached: boolean;
+
+  private constructor(
+    handle: ObjectHandle,
+    object: Uint8Array,
+    cached: boolean,
+  ) {
+    this.#handle = handle;
+    this.object = object;
+    this.cached = cached;
+    const s = lib();
+    const isOpen = () => this.#handle !== null;
+    const programs = new Map<string, Program>();
+    for (let i = 0; i < s.bpfpm_object__program_count(handle); i++) {
+      const p = new Program(
+        s.bpfpm_object__program(handle, i) as ProgramHandle,
+        isOpen,
+      );
+      programs.set(p.name, p);
+    }
+    const maps = new Map<string, BpfMap>();
+    for (let i = 0; i < s.bpfpm_object__map_count(handle); i++) {
+      const m = new BpfMap(s.bpfpm_object__map(handle, i) as MapHandle);
+      maps.set(m.name, m);
+    }
+    this.programs = programs;
+    this.maps = maps;
+    objects.register(this, handle, this);
+    this.#untrack = track(this);
+  }
+
+  /**
+   * Compiles (through the cache), checks grants, loads and auto-attaches a BPF object.
+   *
+   * @param options The C (`text` or `file`) or a compiled `object`, and how to load it.
+   * @returns The loaded object; dispose or `close()` it to detach.
+   * @throws {CompileError} When the C does not compile (positions in the caller's file).
+   * @throws {VerifierError} When the verifier rejects a program (`log`, `summary`).
+   * @throws {CapabilityError} Without CAP_BPF and CAP_PERFMON.
+   * @throws {KernelBtfError} Without kernel BTF.
+   * @throws {TracepointNotFoundError} When a probed tracepoint does not exist.
+   * @throws {DenoPermissionError} When a Deno permission is missing (names the flag).
+   *
+   * @example Loading libbpf-style C without attaching
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({
+   *   text: `SEC("raw_tp/sys_enter") int on_enter(void *ctx) { return 0; }`,
+   *   autoAttach: false,
+   * });
+   * console.log([...b.programs.keys()]);
+   * ```
+   */
+  static async load(options: LoadOptions): Promise<BPF> {
+    const stack = new Error().stack;
+    checkOptions(options);
+    requireCapabilities();
+    requireKernelBtf();
+
+    let object: Uint8Array;
+    let cached = false;
+    if (options.object) {
+      object = options.object;
+    } else {
+      const { source, site, name } = readSource(options, stack);
+      const { text } = rewrite(source);
+      const result = await compile(text, {
+        cflags: options.cflags,
+        file: site?.file,
+        lineOffset: site?.lineOffset,
+        columnOffset: site?.columnOffset,
+        name,
+      });
+      object = result.object;
+      cached = result.cached;
+    }
+    // Grants (runtime/policy) are checked here: on the ELF bytes, before anything is loaded.
+
+    const s = lib();
+    const btfOverride = optionalEnv("BPFPM_BTF_PATH");
+    const handle = s.bpfpm_object__open_mem(
+      object,
+      BigInt(object.length),
+      cstr("bpfpm"),
+      cstr(btfOverride ? kernelBtfPath() : ""),
+    ) as ObjectHandle | null;
+    if (handle === null) {
+      const { errno, message } = lastError();
+      throw new BpfError(
+        `Cannot open the BPF object (${message}): check that it is a BPF ELF built with -target bpf -g`,
+        { errno: errno || 22 },
+      );
+    }
+    try {
+      if (options.autoAttach !== false) checkAutoAttachTargets(handle);
+      if (s.bpfpm_object__load(handle) !== 0) throw loadError(handle);
+    } catch (error) {
+      s.bpfpm_object__close(handle);
+      throw error;
+    }
+    const b = new BPF(handle, object, cached);
+    if (options.autoAttach !== false) {
+      try {
+        b.#autoAttach();
+      } catch (error) {
+        b.close();
+        throw error;
+      }
+    }
+    return b;
+  }
+
+  #autoAttach(): void {
+    for (const program of this.programs.values()) {
+      const found = autoAttachRule(program.section);
+      if (found) this.adopt(found.rule.attach(program, found.target));
+    }
+  }
+
+  /** Whether the object is still loaded. */
+  get loaded(): boolean {
+    return this.#handle !== null;
+  }
+
+  /**
+   * Attaches a program to the tracepoint `category:event`.
+   *
+   * @param program The program or its name.
+   * @param tracepoint `category:event`, e.g. `syscalls:sys_enter_clone`.
+   * @returns The link; closing this object detaches it too.
+   *
+   * @example
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * b.attachTracepoint("on_clone", "syscalls:sys_enter_clone");
+   * ```
+   */
+  attachTracepoint(program: Program | string, tracepoint: string): Link {
+    return this.adopt(attachTracepoint(this.#program(program), tracepoint));
+  }
+
+  /**
+   * Attaches a program to the raw tracepoint `name` (e.g. `sched_switch`).
+   *
+   * @param program The program or its name.
+   * @param name The tracepoint's event name.
+   * @returns The link; closing this object detaches it too.
+   *
+   * @example
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * b.attachRawTracepoint("on_switch", "sched_switch");
+   * ```
+   */
+  attachRawTracepoint(program: Program | string, name: string): Link {
+    return this.adopt(attachRawTracepoint(this.#program(program), name));
+  }
+
+  /**
+   * Makes `link` this object's: `close()` closes it too (before unloading the programs).
+   * Attach functions of every kind use this.
+   *
+   * @param link A link made for one of this object's programs.
+   * @returns `link`.
+   *
+   * @example
+   * ```ts
+   * import { BPF } from "bpf";
+   * import { attachTracepoint } from "./attach/tracepoint.ts";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * b.adopt(attachTracepoint(b.programs.get("on_clone")!, "syscalls:sys_enter_clone"));
+   * ```
+   */
+  adopt<T extends Detachable>(link: T): T {
+    this.#open();
+    this.#links.add(link);
+    return link;
+  }
+
+  /** The links attached so far (auto-attached and adopted), still open or not. */
+  get links(): readonly Detachable[] {
+    return [...this.#links];
+  }
+
+  /**
+   * trace_pipe's lines (the output of `bpf_trace_printk`), until this object is closed or
+   * the loop ends. trace_pipe is global: it carries every process's BPF printk output.
+   *
+   * @returns An async iterable of lines.
+   *
+   * @example
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ text: `TRACEPOINT_PROBE(syscalls, sys_enter_getppid) { bpf_trace_printk("hi\\n"); return 0; }` });
+   * for await (const line of b.tracePrint()) { console.log(line); break; }
+   * ```
+   */
+  tracePrint(): AsyncGenerator<string, void, undefined> {
+    this.#open();
+    return keepAlive(this, readTracePipe((r) => this.#reader(r)));
+  }
+
+  /**
+   * trace_pipe's events parsed into `{ task, pid, cpu, flags, ts, msg }`, like BCC's
+   * `trace_fields()`.
+   *
+   * @returns An async iterable of parsed events.
+   *
+   * @example
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ text: `TRACEPOINT_PROBE(syscalls, sys_enter_getppid) { bpf_trace_printk("hi\\n"); return 0; }` });
+   * for await (const { pid, msg } of b.traceFields()) { console.log(pid, msg); break; }
+   * ```
+   */
+  traceFields(): AsyncGenerator<TraceFields, void, undefined> {
+    this.#open();
+    return keepAlive(this, readTraceFields((r) => this.#reader(r)));
+  }
+
+  /** Detaches every link, ends trace readers, unloads programs and frees maps; idempotent. */
+  close(): void {
+    const handle = this.#handle;
+    if (handle === null) return;
+    for (const reader of this.#readers) reader.cancel();
+    this.#readers.clear();
+    const errors: unknown[] = [];
+    for (const link of [...this.#links].reverse()) {
+      try {
+        link.close();
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+    this.#handle = null;
+    objects.unregister(this);
+    this.#untrack();
+    lib().bpfpm_object__close(handle);
+    if (errors.length) throw errors[0];
+  }
+
+  /** Same as `close()`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #reader(reader: Cancellable): () => void {
+    this.#readers.add(reader);
+    return () => this.#readers.delete(reader);
+  }
+
+  #program(program: Program | string): Program {
+    this.#open();
+    if (typeof program !== "string") return program;
+    const found = this.programs.get(program);
+    if (!found) {
+      throw new RangeError(
+        `No program named '${program}' in this object: use one of ${
+          [...this.programs.keys()].join(", ")
+        }`,
+      );
+    }
+    return found;
+  }
+
+  #open(): void {
+    if (this.#handle === null) {
+      throw new BpfError("This BPF object is closed: load it again to use it", {
+        errno: 9,
+      });
+    }
+  }
+}
+
+/** The iterator, holding `owner` reachable while it is iterated. */
+async function* keepAlive<T>(
+  owner: BPF,
+  inner: AsyncGenerator<T, void, undefined>,
+): AsyncGenerator<T, void, undefined> {
+  try {
+    for await (const item of inner) {
+      if (!owner.loaded) return;
+      yield item;
+    }
+  } finally {
+    await inner.return();
+  }
+}
+
+function checkOptions(options: LoadOptions): void {
+  if (options === null || typeof options !== "object") {
+    throw new TypeError(
+      "BPF.load needs an options object: { text }, { file } or { object }",
+    );
+  }
+  const given = ["text", "file", "object"].filter((k) =>
+    options[k as keyof LoadOptions] !== undefined
+  );
+  if (given.length !== 1) {
+    throw new TypeError(
+      `BPF.load needs exactly one of text, file or object, got ${
+        given.length ? given.join(", ") : "none"
+      }`,
+    );
+  }
+  if (options.text !== undefined && typeof options.text !== "string") {
+    throw new TypeError(
+      `options.text must be a string, got ${typeof options.text}`,
+    );
+  }
+  if (options.object !== undefined && !(options.object instanceof Uint8Array)) {
+    throw new TypeError(
+      "options.object must be a Uint8Array holding a BPF ELF object",
+    );
+  }
+}
+
+function readSource(
+  options: LoadOptions,
+  stack: string | undefined,
+): {
+  source: string;
+  site?: { file: string; lineOffset: number; columnOffset: number };
+  name?: string;
+} {
+  if (options.text !== undefined) {
+    return { source: options.text, site: sourceSite(options.text, stack) };
+  }
+  const file = options.file!;
+  const path = file instanceof URL ? decodeURIComponent(file.pathname) : file;
+  const absolute = path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
+  const source = withPermission(
+    `--allow-read=${absolute}`,
+    `read the BPF source ${absolute}`,
+    () => Deno.readTextFileSync(absolute),
+  );
+  return {
+    source,
+    site: { file: absolute, lineOffset: 1, columnOffset: 1 },
+    name: absolute,
+  };
+}
+
+function checkAutoAttachTargets(handle: ObjectHandle): void {
+  const s = lib();
+  for (let i = 0; i < s.bpfpm_object__program_count(handle); i++) {
+    const section = readCString(
+      s.bpfpm_program__section(s.bpfpm_object__program(handle, i)),
+    );
+    const found = autoAttachRule(section);
+    found?.rule.check?.(found.target);
+  }
+}
+
+function loadError(handle: ObjectHandle): Error {
+  const s = lib();
+  const { errno, message } = lastError();
+  const log = readCString(s.bpfpm_object__verifier_log(handle));
+  const program = readCString(s.bpfpm_object__failed_program(handle));
+  if ((errno === EPERM || errno === EACCES) && !log.trim()) {
+    return new CapabilityError(
+      `The kernel refused to load BPF programs (${message}): ${CAPABILITY_FIX}`,
+      { missing: ["CAP_BPF", "CAP_PERFMON"], errno },
+    );
+  }
+  if (log.trim()) {
+    const summary = summarizeVerifierLog(log);
+    return new VerifierError(
+      `The verifier rejected program '${program}': ${summary}; change the C so the verifier can prove it safe (the error's .log holds the full verifier log)`,
+      { program, log, summary, errno: errno || 22 },
+    );
+  }
+  return new BpfError(
+    `Cannot load the BPF object: ${message}`,
+    { errno: errno || 22 },
+  );
+}

@@ -1,0 +1,101 @@
+/**
+ * Detaching everything on every way out: `close()`/dispose (by the owner), normal exit
+ * (`unload`), SIGINT and SIGTERM (then exit 130/143), and an uncaught error or unhandled
+ * rejection. Live resources are held weakly, so a FinalizationRegistry in their owner can
+ * still free what a script dropped.
+ *
+ * @module
+ */
+
+/** Something the exit paths must close. */
+export interface Closable {
+  /** Detaches and frees; idempotent; may throw (exit paths ignore errors). */
+  close(): void;
+}
+
+const live = new Set<WeakRef<Closable>>();
+const hooks = new Set<() => void>();
+let installed = false;
+
+function closeAll(): void {
+  const refs = [...live].reverse();
+  live.clear();
+  for (const ref of refs) {
+    try {
+      ref.deref()?.close();
+    } catch {
+      // Exiting: what cannot be closed is freed by the kernel with the process.
+    }
+  }
+  for (const hook of hooks) {
+    try {
+      hook();
+    } catch {
+      // As above.
+    }
+  }
+  uninstall();
+}
+
+const onSigint = () => {
+  closeAll();
+  Deno.exit(130);
+};
+const onSigterm = () => {
+  closeAll();
+  Deno.exit(143);
+};
+
+function install(): void {
+  if (installed) return;
+  installed = true;
+  Deno.addSignalListener("SIGINT", onSigint);
+  Deno.addSignalListener("SIGTERM", onSigterm);
+  globalThis.addEventListener("unload", closeAll);
+  globalThis.addEventListener("error", closeAll);
+  globalThis.addEventListener("unhandledrejection", closeAll);
+}
+
+function uninstall(): void {
+  if (!installed) return;
+  installed = false;
+  Deno.removeSignalListener("SIGINT", onSigint);
+  Deno.removeSignalListener("SIGTERM", onSigterm);
+  globalThis.removeEventListener("unload", closeAll);
+  globalThis.removeEventListener("error", closeAll);
+  globalThis.removeEventListener("unhandledrejection", closeAll);
+}
+
+/**
+ * Closes `resource` on exit, SIGINT, SIGTERM or an uncaught error, unless the returned
+ * function is called first (its owner closed it). Signal handlers exist only while something
+ * is tracked, so a script with nothing loaded exits as usual.
+ *
+ * @param resource What to close.
+ * @returns A function that stops tracking it.
+ */
+export function track(resource: Closable): () => void {
+  const ref = new WeakRef(resource);
+  live.add(ref);
+  install();
+  return () => {
+    live.delete(ref);
+    if (live.size === 0 && hooks.size === 0) uninstall();
+  };
+}
+
+/**
+ * Runs `hook` on every exit path (after closing tracked resources), e.g. to close links
+ * made outside a BPF object.
+ *
+ * @param hook Called at most once per exit.
+ * @returns A function that removes the hook.
+ */
+export function onExit(hook: () => void): () => void {
+  hooks.add(hook);
+  install();
+  return () => {
+    hooks.delete(hook);
+    if (live.size === 0 && hooks.size === 0) uninstall();
+  };
+}

@@ -1,0 +1,66 @@
+/**
+ * A loaded BPF program, as listed by its object.
+ *
+ * @module
+ */
+import { lib, type ProgramHandle, readCString } from "./_ffi.ts";
+import { BpfError } from "./errors.ts";
+
+/**
+ * One program of a loaded object: its name (the C function), section, kind and fd.
+ *
+ * @example Listing programs
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ text: `TRACEPOINT_PROBE(syscalls, sys_enter_getppid) { return 0; }` });
+ * for (const p of b.programs.values()) console.log(p.name, p.section, p.id);
+ * ```
+ */
+export class Program {
+  #handle: ProgramHandle;
+  #isOpen: () => boolean;
+  /** The program's name: its C function name. */
+  readonly name: string;
+  /** Its ELF section, e.g. `tracepoint/syscalls/sys_enter_clone`. */
+  readonly section: string;
+  /** `enum bpf_prog_type`. */
+  readonly type: number;
+  /** `enum bpf_attach_type` it was loaded for. */
+  readonly expectedAttachType: number;
+  /** Its fd (valid while the object is open). */
+  readonly fd: number;
+  /** The kernel's program id (as `bpftool prog show id N` takes it). */
+  readonly id: number;
+
+  /**
+   * Reads a program's description; made by BPF.load only.
+   *
+   * @param handle The native program.
+   * @param isOpen Whether the owning object is still open.
+   */
+  constructor(handle: ProgramHandle, isOpen: () => boolean) {
+    const s = lib();
+    this.#handle = handle;
+    this.#isOpen = isOpen;
+    this.name = readCString(s.bpfpm_program__name(handle));
+    this.section = readCString(s.bpfpm_program__section(handle));
+    const info = new Uint8Array(32);
+    s.bpfpm_program__info(handle, info);
+    const v = new DataView(info.buffer);
+    this.type = v.getUint32(0, true);
+    this.expectedAttachType = v.getUint32(4, true);
+    this.fd = v.getInt32(8, true);
+    this.id = v.getUint32(12, true);
+  }
+
+  /** The libbpf `struct bpf_program *`, for attach functions (throws once the object is closed). */
+  get handle(): ProgramHandle {
+    if (!this.#isOpen()) {
+      throw new BpfError(
+        `Program '${this.name}' belongs to a closed BPF object: load it again to use it`,
+        { errno: 9 },
+      );
+    }
+    return this.#handle;
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * BCC's `TRACEPOINT_PROBE(category, event) { ... args->field ... }`: becomes a
+ * `SEC("tracepoint/category/event")` function whose `args` points at a struct generated from
+ * the tracepoint's format file.
+ *
+ * @module
+ */
+import { readTracepointFormat } from "../trace/tracefs.ts";
+import { findCalls, spliceKeepingLines } from "./_scan.ts";
+import { formatToStruct, tracepointStructName } from "./tracepoint_format.ts";
+import type { RewritePass } from "./rewrite.ts";
+
+const IDENT = /^[A-Za-z_]\w*$/;
+
+/** The pass that expands TRACEPOINT_PROBE. */
+export const tracepointProbe: RewritePass = {
+  name: "TRACEPOINT_PROBE",
+  run(ctx) {
+    const calls = findCalls(ctx.text, ctx.masked(), "TRACEPOINT_PROBE");
+    for (const call of calls.reverse()) {
+      const [category, event] = call.args;
+      if (
+        call.args.length !== 2 || !IDENT.test(category) || !IDENT.test(event)
+      ) {
+        throw new TypeError(
+          `Invalid TRACEPOINT_PROBE(${
+            call.args.join(", ")
+          }): write TRACEPOINT_PROBE(category, event), e.g. TRACEPOINT_PROBE(syscalls, sys_enter_clone)`,
+        );
+      }
+      const struct = tracepointStructName(category, event);
+      ctx.declare(
+        struct,
+        () =>
+          formatToStruct(
+            category,
+            event,
+            readTracepointFormat(category, event),
+          ),
+      );
+      ctx.text = spliceKeepingLines(
+        ctx.text,
+        call.start,
+        call.end,
+        `SEC("tracepoint/${category}/${event}") int ${struct}(struct ${struct} *args)`,
+      );
+    }
+    if (calls.length) ctx.bcc = true;
+  },
+};
