@@ -1,0 +1,321 @@
+/**
+ * Program kinds and attach targets from ELF section names (libbpf's `SEC()` conventions) and
+ * from BCC's function-name prefixes.
+ *
+ * @module
+ */
+
+/**
+ * A program kind. The first seventeen are the attach kinds of the manifest
+ * (docs/manifest.md); the rest are program types that attach in other ways.
+ */
+export type ProgramKind =
+  | "tracepoint"
+  | "raw_tp"
+  | "tp_btf"
+  | "kprobe"
+  | "kretprobe"
+  | "fentry"
+  | "fexit"
+  | "uprobe"
+  | "uretprobe"
+  | "usdt"
+  | "perf_event"
+  | "xdp"
+  | "tc"
+  | "socket_filter"
+  | "cgroup"
+  | "lsm"
+  | "iter"
+  | "fmod_ret"
+  | "freplace"
+  | "sockops"
+  | "sk_skb"
+  | "sk_msg"
+  | "sk_lookup"
+  | "sk_reuseport"
+  | "flow_dissector"
+  | "lirc_mode2"
+  | "lwt"
+  | "netfilter"
+  | "struct_ops"
+  | "syscall"
+  | "unknown";
+
+/** The attach kinds the manifest names, in its order. */
+export const MANIFEST_ATTACH_KINDS: readonly ProgramKind[] = [
+  "tracepoint",
+  "raw_tp",
+  "tp_btf",
+  "kprobe",
+  "kretprobe",
+  "fentry",
+  "fexit",
+  "uprobe",
+  "uretprobe",
+  "usdt",
+  "perf_event",
+  "xdp",
+  "tc",
+  "socket_filter",
+  "cgroup",
+  "lsm",
+  "iter",
+];
+
+/** Every program kind this module can report, manifest kinds first. */
+export const PROGRAM_KINDS: readonly ProgramKind[] = [
+  ...MANIFEST_ATTACH_KINDS,
+  "fmod_ret",
+  "freplace",
+  "sockops",
+  "sk_skb",
+  "sk_msg",
+  "sk_lookup",
+  "sk_reuseport",
+  "flow_dissector",
+  "lirc_mode2",
+  "lwt",
+  "netfilter",
+  "struct_ops",
+  "syscall",
+];
+
+/** What a section name (or BCC function name) says about a program. */
+export interface SectionInfo {
+  /** The program kind. */
+  kind: ProgramKind;
+  /**
+   * The attach target the name carries, if any: `cat:event` for tracepoints, the function for
+   * kprobes/fentry/raw_tp/lsm/iter, `binary:function[+off]` for uprobes, `binary:provider:name`
+   * for USDT, `ingress`/`egress` for tc, the attach point such as `skb/ingress` or `connect4`
+   * for cgroup programs. Empty when the name carries none (then it is given at attach time).
+   */
+  target: string;
+  /** Sleepable variant (`.s` suffix: `fentry.s/`, `uprobe.s/`, `lsm.s/`, `iter.s/`). */
+  sleepable: boolean;
+  /** Variant details libbpf distinguishes: `multi`, `syscall`, `frags`, `devmap`, ... */
+  variant?: string;
+  /** How the kind was recognized. */
+  from: "section" | "bcc-name";
+}
+
+interface Rule {
+  prefix: string;
+  kind: ProgramKind;
+  sleepable?: boolean;
+  variant?: string;
+  target?: (rest: string) => string;
+}
+
+const slashToColon = (rest: string) => rest.replace("/", ":");
+
+// Longest prefixes first within a family so that `kprobe.multi/` wins over `kprobe/`.
+const RULES: Rule[] = [
+  { prefix: "socket", kind: "socket_filter" },
+  { prefix: "sk_reuseport/migrate", kind: "sk_reuseport", variant: "migrate" },
+  { prefix: "sk_reuseport", kind: "sk_reuseport" },
+  { prefix: "kprobe.multi", kind: "kprobe", variant: "multi" },
+  { prefix: "kretprobe.multi", kind: "kretprobe", variant: "multi" },
+  { prefix: "kprobe.session", kind: "kprobe", variant: "session" },
+  { prefix: "kprobe", kind: "kprobe" },
+  { prefix: "kretprobe", kind: "kretprobe" },
+  { prefix: "ksyscall", kind: "kprobe", variant: "syscall" },
+  { prefix: "kretsyscall", kind: "kretprobe", variant: "syscall" },
+  {
+    prefix: "uprobe.multi.s",
+    kind: "uprobe",
+    sleepable: true,
+    variant: "multi",
+  },
+  { prefix: "uprobe.multi", kind: "uprobe", variant: "multi" },
+  {
+    prefix: "uretprobe.multi.s",
+    kind: "uretprobe",
+    sleepable: true,
+    variant: "multi",
+  },
+  { prefix: "uretprobe.multi", kind: "uretprobe", variant: "multi" },
+  {
+    prefix: "uprobe.session.s",
+    kind: "uprobe",
+    sleepable: true,
+    variant: "session",
+  },
+  { prefix: "uprobe.session", kind: "uprobe", variant: "session" },
+  { prefix: "uprobe.s", kind: "uprobe", sleepable: true },
+  { prefix: "uprobe", kind: "uprobe" },
+  { prefix: "uretprobe.s", kind: "uretprobe", sleepable: true },
+  { prefix: "uretprobe", kind: "uretprobe" },
+  { prefix: "usdt.s", kind: "usdt", sleepable: true },
+  { prefix: "usdt", kind: "usdt" },
+  {
+    prefix: "tcx/ingress",
+    kind: "tc",
+    variant: "tcx",
+    target: () => "ingress",
+  },
+  { prefix: "tcx/egress", kind: "tc", variant: "tcx", target: () => "egress" },
+  { prefix: "tc/ingress", kind: "tc", target: () => "ingress" },
+  { prefix: "tc/egress", kind: "tc", target: () => "egress" },
+  {
+    prefix: "netkit/primary",
+    kind: "tc",
+    variant: "netkit",
+    target: () => "primary",
+  },
+  {
+    prefix: "netkit/peer",
+    kind: "tc",
+    variant: "netkit",
+    target: () => "peer",
+  },
+  { prefix: "tc", kind: "tc" },
+  { prefix: "classifier", kind: "tc" },
+  { prefix: "action", kind: "tc", variant: "action" },
+  { prefix: "tracepoint", kind: "tracepoint", target: slashToColon },
+  { prefix: "tp", kind: "tracepoint", target: slashToColon },
+  { prefix: "raw_tracepoint.w", kind: "raw_tp", variant: "writable" },
+  { prefix: "raw_tp.w", kind: "raw_tp", variant: "writable" },
+  { prefix: "raw_tracepoint", kind: "raw_tp" },
+  { prefix: "raw_tp", kind: "raw_tp" },
+  { prefix: "tp_btf", kind: "tp_btf" },
+  { prefix: "fentry.s", kind: "fentry", sleepable: true },
+  { prefix: "fentry", kind: "fentry" },
+  { prefix: "fmod_ret.s", kind: "fmod_ret", sleepable: true },
+  { prefix: "fmod_ret", kind: "fmod_ret" },
+  { prefix: "fexit.s", kind: "fexit", sleepable: true },
+  { prefix: "fexit", kind: "fexit" },
+  { prefix: "freplace", kind: "freplace" },
+  { prefix: "lsm.s", kind: "lsm", sleepable: true },
+  { prefix: "lsm_cgroup", kind: "lsm", variant: "cgroup" },
+  { prefix: "lsm", kind: "lsm" },
+  { prefix: "iter.s", kind: "iter", sleepable: true },
+  { prefix: "iter", kind: "iter" },
+  { prefix: "syscall", kind: "syscall" },
+  { prefix: "xdp.frags/devmap", kind: "xdp", variant: "frags-devmap" },
+  { prefix: "xdp/devmap", kind: "xdp", variant: "devmap" },
+  { prefix: "xdp.frags/cpumap", kind: "xdp", variant: "frags-cpumap" },
+  { prefix: "xdp/cpumap", kind: "xdp", variant: "cpumap" },
+  { prefix: "xdp.frags", kind: "xdp", variant: "frags" },
+  { prefix: "xdp", kind: "xdp" },
+  { prefix: "perf_event", kind: "perf_event" },
+  { prefix: "lwt_in", kind: "lwt", variant: "in" },
+  { prefix: "lwt_out", kind: "lwt", variant: "out" },
+  { prefix: "lwt_xmit", kind: "lwt", variant: "xmit" },
+  { prefix: "lwt_seg6local", kind: "lwt", variant: "seg6local" },
+  { prefix: "sockops", kind: "sockops" },
+  { prefix: "sk_skb/stream_parser", kind: "sk_skb", variant: "stream_parser" },
+  {
+    prefix: "sk_skb/stream_verdict",
+    kind: "sk_skb",
+    variant: "stream_verdict",
+  },
+  { prefix: "sk_skb/verdict", kind: "sk_skb", variant: "verdict" },
+  { prefix: "sk_skb", kind: "sk_skb" },
+  { prefix: "sk_msg", kind: "sk_msg" },
+  { prefix: "lirc_mode2", kind: "lirc_mode2" },
+  { prefix: "flow_dissector", kind: "flow_dissector" },
+  { prefix: "cgroup_skb/ingress", kind: "cgroup", target: () => "skb/ingress" },
+  { prefix: "cgroup_skb/egress", kind: "cgroup", target: () => "skb/egress" },
+  { prefix: "cgroup/skb", kind: "cgroup", target: () => "skb" },
+  { prefix: "cgroup", kind: "cgroup", target: (rest) => rest },
+  { prefix: "struct_ops.s", kind: "struct_ops", sleepable: true },
+  { prefix: "struct_ops", kind: "struct_ops" },
+  { prefix: "sk_lookup", kind: "sk_lookup" },
+  { prefix: "netfilter", kind: "netfilter" },
+];
+
+/**
+ * The kind and target a section name declares. A prefix matches the whole name or the part
+ * before a `/` (so `tpfoo` is not `tp`), following libbpf's section definitions
+ * (`SEC("tracepoint/syscalls/sys_enter_openat")`, `SEC("uprobe//bin/bash:readline")`, ...).
+ *
+ * @param section an ELF section name
+ * @returns what the name says, or `undefined` when it is not a program section libbpf knows
+ *
+ * @example
+ * ```ts
+ * import { kindFromSection } from "./section_kinds.ts";
+ * kindFromSection("tp/sched/sched_switch"); // { kind: "tracepoint", target: "sched:sched_switch", ... }
+ * ```
+ */
+export function kindFromSection(section: string): SectionInfo | undefined {
+  for (const r of RULES) {
+    if (section !== r.prefix && !section.startsWith(r.prefix + "/")) continue;
+    const rest = section === r.prefix ? "" : section.slice(r.prefix.length + 1);
+    const target = r.target ? r.target(rest) : rest;
+    return {
+      kind: r.kind,
+      target,
+      sleepable: r.sleepable ?? false,
+      ...(r.variant ? { variant: r.variant } : {}),
+      from: "section",
+    };
+  }
+  return undefined;
+}
+
+const BCC_PREFIXES: {
+  prefix: string;
+  kind: ProgramKind;
+  target: (rest: string) => string;
+}[] = [
+  { prefix: "kprobe__", kind: "kprobe", target: (r) => r },
+  { prefix: "kretprobe__", kind: "kretprobe", target: (r) => r },
+  {
+    prefix: "tracepoint__",
+    kind: "tracepoint",
+    target: (r) => {
+      const i = r.indexOf("__");
+      return i < 0 ? r : `${r.slice(0, i)}:${r.slice(i + 2)}`;
+    },
+  },
+  { prefix: "raw_tracepoint__", kind: "raw_tp", target: (r) => r },
+  // BCC names KFUNC_PROBE(f) `kfunc__vmlinux__f` (older releases: `kfunc__f`).
+  {
+    prefix: "kfunc__",
+    kind: "fentry",
+    target: (r) => r.replace(/^vmlinux__/, ""),
+  },
+  {
+    prefix: "kretfunc__",
+    kind: "fexit",
+    target: (r) => r.replace(/^vmlinux__/, ""),
+  },
+  {
+    prefix: "kmod_ret__",
+    kind: "fmod_ret",
+    target: (r) => r.replace(/^vmlinux__/, ""),
+  },
+  { prefix: "lsm__", kind: "lsm", target: (r) => r },
+];
+
+/**
+ * The kind and target BCC derives from a function name (`kprobe__do_sys_open`,
+ * `tracepoint__sched__sched_switch`, `kfunc__vmlinux__tcp_sendmsg`, ...).
+ *
+ * @param functionName a C function name
+ * @returns what the name says, or `undefined` when it has no BCC prefix
+ *
+ * @example
+ * ```ts
+ * import { kindFromBccName } from "./section_kinds.ts";
+ * kindFromBccName("tracepoint__sched__sched_switch")?.target; // "sched:sched_switch"
+ * ```
+ */
+export function kindFromBccName(functionName: string): SectionInfo | undefined {
+  for (const p of BCC_PREFIXES) {
+    if (
+      !functionName.startsWith(p.prefix) ||
+      functionName.length === p.prefix.length
+    ) continue;
+    return {
+      kind: p.kind,
+      target: p.target(functionName.slice(p.prefix.length)),
+      sleepable: false,
+      from: "bcc-name",
+    };
+  }
+  return undefined;
+}
