@@ -190,7 +190,10 @@ export async function search(
   );
   return (body.objects ?? []).map((o) => ({
     name: o.package.name,
-    version: o.package.version,
+    version: o.package.version ??
+      (o.package as { "dist-tags"?: Record<string, string> })["dist-tags"]
+        ?.latest ??
+      "",
     description: o.package.description,
   }));
 }
