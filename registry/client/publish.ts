@@ -9,13 +9,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import {
-  existsSync,
-  readdirSync,
-  readFileSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
+import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import {
   basename,
   dirname,
