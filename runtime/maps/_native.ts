@@ -1,0 +1,72 @@
+/**
+ * Thin checked wrappers over the native map calls: errors become BpfError with the native
+ * message, and ENOENT is reported as a value where a missing element is normal.
+ *
+ * @module
+ */
+import { cstr, lastError, lib } from "../_ffi.ts";
+import { BpfError } from "../errors.ts";
+
+export const ENOENT = 2;
+export const E2BIG = 7;
+export const EINVAL = 22;
+export const ECANCELED = 125;
+export const EMSGSIZE = 90;
+
+/** Throws a BpfError for a negative return code; returns non-negative ones. */
+export function check(rc: number | bigint, what: string): number {
+  const n = Number(rc);
+  if (n >= 0) return n;
+  const { message } = lastError();
+  throw new BpfError(`${what}: ${message || `errno ${-n}`}`, { errno: -n });
+}
+
+/** The possible CPUs, as per-CPU maps size their values (cached). */
+let cpus = 0;
+export function possibleCpus(): number {
+  if (cpus === 0) {
+    cpus = check(lib().bpfpm_num_possible_cpus(), "cannot count the CPUs");
+  }
+  return cpus;
+}
+
+/** A map's kernel-side description, read from its fd. */
+export interface FdInfo {
+  type: number;
+  id: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  flags: number;
+  btfId: number;
+  btfKeyTypeId: number;
+  btfValueTypeId: number;
+  name: string;
+}
+
+export function fdInfo(fd: number): FdInfo {
+  const out = new Uint8Array(64);
+  check(
+    lib().bpfpm_map__fd_info(fd, out),
+    `cannot read the map behind fd ${fd}`,
+  );
+  const u = new Uint32Array(out.buffer, 0, 10);
+  const nameBytes = out.subarray(48, 64);
+  const nul = nameBytes.indexOf(0);
+  return {
+    type: u[0],
+    id: u[1],
+    keySize: u[2],
+    valueSize: u[3],
+    maxEntries: u[4],
+    flags: u[5],
+    btfId: u[6],
+    btfKeyTypeId: u[7],
+    btfValueTypeId: u[8],
+    name: new TextDecoder().decode(
+      nul < 0 ? nameBytes : nameBytes.subarray(0, nul),
+    ),
+  };
+}
+
+export { cstr, lib };

@@ -1,0 +1,909 @@
+/**
+ * `BpfMap`: a typed, JS-Map-like view of a BPF map, over native lookup/update/delete and
+ * batch dumps (one syscall for many elements where the kernel has batch operations).
+ *
+ * @module
+ */
+import type { Codec } from "../btf/codec.ts";
+import { checkCodecSize } from "../btf/codec.ts";
+import {
+  formatLinearHist,
+  formatLog2Hist,
+  formatSectionHist,
+  histogramJson,
+  type JsonHistogram,
+} from "../output/histogram.ts";
+import { check, cstr, E2BIG, ENOENT, fdInfo, lib } from "./_native.ts";
+import {
+  isArrayLike,
+  isPerCpu,
+  isQueueLike,
+  MapType,
+  mapTypeName,
+} from "./map_types.ts";
+
+/** What the runtime knows of a map: its fd and the kernel's description. */
+export interface MapInfo {
+  /** The map's fd (owned by the BPF object, or by the BpfMap when it made or opened it). */
+  fd: number;
+  /** The map's name in the object (or as created). */
+  name: string;
+  /** `enum bpf_map_type`. */
+  type: number;
+  /** Key size in bytes. */
+  keySize: number;
+  /** Value size in bytes (of one CPU's value for per-CPU maps). */
+  valueSize: number;
+  /** Capacity. */
+  maxEntries: number;
+  /** `map_flags`. */
+  flags: number;
+  /** BTF type of the key in the object's BTF, 0 if none. */
+  btfKeyTypeId?: number;
+  /** BTF type of the value in the object's BTF, 0 if none. */
+  btfValueTypeId?: number;
+}
+
+/** Thrown when a map is used after it (or the BPF object owning it) was closed. */
+export class MapClosedError extends Error {
+  /** The map's name. */
+  readonly mapName: string;
+  /**
+   * @param mapName the map
+   * @param options the cause
+   */
+  constructor(mapName: string, options: { cause?: unknown } = {}) {
+    super(
+      `Map "${mapName}" is closed (it or its BPF object was closed): read it before calling close()`,
+      { cause: options.cause },
+    );
+    this.name = "MapClosedError";
+    this.mapName = mapName;
+  }
+}
+
+/** How `set` treats an existing or missing element. */
+export type UpdateMode = "any" | "noexist" | "exist";
+const UPDATE_FLAGS: Record<UpdateMode, number> = {
+  any: 0,
+  noexist: 1,
+  exist: 2,
+};
+
+/** Options of `BpfMap` construction (by the runtime; scripts use `b.map(name)`). */
+export interface BpfMapOptions {
+  /** Close the fd with the map (maps created or opened from user space). */
+  ownsFd?: boolean;
+  /** The owner's liveness: false once the BPF object is closed. */
+  isOpen?: () => boolean;
+}
+
+/** Options of the histogram printers, as BCC's `print_log2_hist`. */
+export interface MapHistogramOptions<S = unknown> {
+  /** The column header; default "value". */
+  valType?: string;
+  /** Label of each section of a keyed histogram; default "Bucket ptr". */
+  sectionHeader?: string;
+  /** Formats a section value (BCC's `section_print_fn`). */
+  sectionFormat?: (section: S) => string;
+  /** Maps a key's section field to the section value (BCC's `bucket_fn`). */
+  bucketFn?: (section: S) => unknown;
+  /** Orders sections (BCC's `bucket_sort_fn`). */
+  sectionSort?: (sections: S[]) => S[];
+  /** Leave out leading empty slots (log2 only). */
+  stripLeadingZero?: boolean;
+}
+
+/** Options of a dump. */
+export interface DumpOptions {
+  /** Delete what is read (hash maps; batch lookup-and-delete where the kernel has it). */
+  delete?: boolean;
+  /** Walk with get_next_key + lookup even where batch syscalls exist. */
+  noBatch?: boolean;
+}
+
+const ITER_NO_BATCH = 1;
+const ITER_DELETE = 2;
+/** Dump chunks stay under this many bytes of keys + values. */
+const CHUNK_BYTES = 8 << 20;
+
+function describeType(c: Codec<unknown>): string {
+  return c.describe;
+}
+
+/**
+ * A typed view of a BPF map: JS `Map`-like access with keys and values encoded and decoded
+ * by codecs (from BTF, or given by hand). Sizes are checked when the view is made.
+ *
+ * @typeParam K the decoded key
+ * @typeParam V the decoded value
+ * @typeParam VIn what `set` accepts (the same as V except for per-CPU and fd-holding maps)
+ *
+ * @example Count by key, read in TypeScript
+ * ```ts
+ * import { BpfMap } from "./bpf_map.ts";
+ * import { u32, u64 } from "../btf/codec.ts";
+ * using m = BpfMap.create({ type: "hash", key: u32, value: u64, maxEntries: 64 });
+ * m.set(1, 10n);
+ * for (const [k, v] of m) console.log(k, v);
+ * ```
+ */
+export class BpfMap<K = unknown, V = unknown, VIn = V>
+  implements Iterable<[K, V]> {
+  #fd: number;
+  #info: MapInfo;
+  #key: Codec<K>;
+  #value: Codec<V>;
+  #ownsFd: boolean;
+  #isOpen: () => boolean;
+  #closed = false;
+  #pinned: string | undefined;
+  #kbuf: Uint8Array<ArrayBuffer>;
+  #kview: DataView;
+  #vbuf: Uint8Array<ArrayBuffer>;
+  #vview: DataView;
+
+  /**
+   * Makes a view; the runtime calls this (scripts use `b.map(name)`, {@link BpfMap.create}
+   * or {@link BpfMap.openPinned}).
+   *
+   * @param info the map's fd and description
+   * @param codecs the key codec and the codec of the whole user-space value (per-CPU:
+   *   see `perCpuCodec`)
+   * @param options fd ownership and the owner's liveness
+   */
+  constructor(
+    info: MapInfo,
+    codecs: { key: Codec<K>; value: Codec<V> },
+    options: BpfMapOptions = {},
+  ) {
+    this.#info = { ...info };
+    this.#fd = info.fd;
+    const what = `map "${info.name}" (${mapTypeName(info.type)})`;
+    checkCodecSize(codecs.key, info.keySize, `The key of ${what}`);
+    if (isPerCpu(info.type)) {
+      const el =
+        (codecs.value as unknown as { element?: Codec<unknown> }).element;
+      if (!el) {
+        throw new TypeError(
+          `The value of ${what} is per-CPU: give a perCpuCodec(elementCodec, cpus) value codec`,
+        );
+      }
+      checkCodecSize(el, info.valueSize, `The value of ${what} (per CPU)`);
+    } else {
+      checkCodecSize(codecs.value, info.valueSize, `The value of ${what}`);
+    }
+    this.#key = codecs.key;
+    this.#value = codecs.value;
+    this.#ownsFd = options.ownsFd ?? false;
+    this.#isOpen = options.isOpen ?? (() => true);
+    this.#kbuf = new Uint8Array(Math.max(info.keySize, 1));
+    this.#kview = new DataView(this.#kbuf.buffer);
+    this.#vbuf = new Uint8Array(Math.max(codecs.value.size, 1));
+    this.#vview = new DataView(this.#vbuf.buffer);
+  }
+
+  /** The map's name. */
+  get name(): string {
+    return this.#info.name;
+  }
+
+  /** The map's fd (valid while the map is open). */
+  get fd(): number {
+    this.#live();
+    return this.#fd;
+  }
+
+  /** The map's type name, e.g. `"hash"`. */
+  get type(): string {
+    return mapTypeName(this.#info.type);
+  }
+
+  /** The kernel's description of the map. */
+  get info(): Readonly<MapInfo> {
+    return this.#info;
+  }
+
+  /** The key codec. */
+  get keyCodec(): Codec<K> {
+    return this.#key;
+  }
+
+  /** The (whole) value codec. */
+  get valueCodec(): Codec<V> {
+    return this.#value;
+  }
+
+  /** The capacity. */
+  get maxEntries(): number {
+    return this.#info.maxEntries;
+  }
+
+  #live(): void {
+    if (this.#closed || !this.#isOpen()) {
+      throw new MapClosedError(this.#info.name);
+    }
+  }
+
+  #what(): string {
+    return `map "${this.#info.name}"`;
+  }
+
+  #encodeKey(key: K): Uint8Array<ArrayBuffer> {
+    try {
+      this.#key.encode(key, this.#kview, 0);
+    } catch (e) {
+      throw new RangeError(
+        `Bad key for ${this.#what()}: it takes ${describeType(this.#key)}: ${
+          (e as Error).message
+        }`,
+        { cause: e },
+      );
+    }
+    return this.#kbuf;
+  }
+
+  #encodeValue(value: VIn, view = this.#vview, offset = 0): void {
+    try {
+      this.#value.encode(value as unknown as V, view, offset);
+    } catch (e) {
+      throw new RangeError(
+        `Bad value for ${this.#what()}: it takes ${
+          describeType(this.#value)
+        }: ${(e as Error).message}`,
+        { cause: e },
+      );
+    }
+  }
+
+  /**
+   * The value stored under `key`, or undefined.
+   *
+   * @param key the key
+   * @returns the decoded value (per-CPU maps: one value per CPU)
+   */
+  get(key: K): V | undefined {
+    this.#live();
+    const rc = lib().bpfpm_map__lookup(
+      this.#fd,
+      this.#encodeKey(key),
+      this.#vbuf,
+      0n,
+    );
+    if (rc === -ENOENT) return undefined;
+    check(rc, `Cannot look up a key in ${this.#what()}`);
+    return this.#value.decode(this.#vview, 0);
+  }
+
+  /**
+   * Stores `value` under `key`.
+   *
+   * @param key the key
+   * @param value the value (per-CPU maps: an array with one value per CPU, or one value for all)
+   * @param mode "any" (default), "noexist" (only add) or "exist" (only replace)
+   * @returns this map
+   */
+  set(key: K, value: VIn, mode: UpdateMode = "any"): this {
+    this.#live();
+    const k = this.#encodeKey(key);
+    this.#encodeValue(value);
+    const rc = lib().bpfpm_map__update(
+      this.#fd,
+      k,
+      this.#vbuf,
+      BigInt(UPDATE_FLAGS[mode]),
+    );
+    if (rc < 0) {
+      const msg = rc === -E2BIG
+        ? `${this.#what()} is full (${this.#info.maxEntries} entries): delete entries or make it larger`
+        : `Cannot update ${this.#what()}`;
+      check(rc, msg);
+    }
+    return this;
+  }
+
+  /**
+   * Removes `key`. Array maps cannot remove: their element is zeroed, as BCC does.
+   *
+   * @param key the key
+   * @returns whether the key was there
+   */
+  delete(key: K): boolean {
+    this.#live();
+    const k = this.#encodeKey(key);
+    if (isArrayLike(this.#info.type)) {
+      this.#vbuf.fill(0);
+      check(
+        lib().bpfpm_map__update(this.#fd, k, this.#vbuf, 0n),
+        `Cannot zero an element of ${this.#what()}`,
+      );
+      return true;
+    }
+    const rc = lib().bpfpm_map__delete(this.#fd, k);
+    if (rc === -ENOENT) return false;
+    check(rc, `Cannot delete from ${this.#what()}`);
+    return true;
+  }
+
+  /**
+   * Whether `key` is present.
+   *
+   * @param key the key
+   * @returns true if a lookup finds it
+   */
+  has(key: K): boolean {
+    this.#live();
+    const rc = lib().bpfpm_map__lookup(
+      this.#fd,
+      this.#encodeKey(key),
+      this.#vbuf,
+      0n,
+    );
+    if (rc === -ENOENT) return false;
+    check(rc, `Cannot look up a key in ${this.#what()}`);
+    return true;
+  }
+
+  /**
+   * Takes the value of `key` out of a hash map in one step.
+   *
+   * @param key the key
+   * @returns the value it had, or undefined
+   */
+  take(key: K): V | undefined {
+    this.#live();
+    const rc = lib().bpfpm_map__lookup_and_delete(
+      this.#fd,
+      this.#encodeKey(key),
+      this.#vbuf,
+    );
+    if (rc === -ENOENT) return undefined;
+    check(rc, `Cannot take a key out of ${this.#what()}`);
+    return this.#value.decode(this.#vview, 0);
+  }
+
+  /** Removes every element (array maps: zeroes every element). */
+  clear(): void {
+    this.#live();
+    const keys = this.#dumpRaw({ noBatch: false }).keys;
+    const n = keys.length / Math.max(this.#info.keySize, 1);
+    if (n === 0) return;
+    if (isArrayLike(this.#info.type)) {
+      const zeros = new Uint8Array(n * this.#value.size);
+      check(
+        lib().bpfpm_map__update_many(
+          this.#fd,
+          keys,
+          zeros,
+          n,
+          this.#info.keySize,
+          this.#value.size,
+          0n,
+        ),
+        `Cannot clear ${this.#what()}`,
+      );
+      return;
+    }
+    check(
+      lib().bpfpm_map__delete_many(this.#fd, keys, n, this.#info.keySize),
+      `Cannot clear ${this.#what()}`,
+    );
+  }
+
+  /** The number of elements (array maps: the capacity). */
+  get size(): number {
+    this.#live();
+    if (isArrayLike(this.#info.type)) return this.#info.maxEntries;
+    return check(
+      lib().bpfpm_map__count(this.#fd, this.#info.keySize),
+      `Cannot count the elements of ${this.#what()}`,
+    );
+  }
+
+  /** Raw dump: all keys and values in two byte arrays, and whether batch syscalls were used. */
+  #dumpRaw(
+    options: DumpOptions,
+  ): { keys: Uint8Array; values: Uint8Array; batched: boolean } {
+    if (isQueueLike(this.#info.type) || this.#info.type === MapType.ringbuf) {
+      throw new TypeError(
+        `${this.#what()} is a ${this.type}: it has no keys to walk (use pop/peek or an event reader)`,
+      );
+    }
+    const ks = this.#info.keySize;
+    const vs = this.#value.size;
+    const per = Math.max(ks + vs, 1);
+    const cap = Math.max(
+      1,
+      Math.min(this.#info.maxEntries || 1, Math.floor(CHUNK_BYTES / per)),
+    );
+    const opts = (options.noBatch ? ITER_NO_BATCH : 0) |
+      (options.delete ? ITER_DELETE : 0);
+    const it = lib().bpfpm_map__iter_new(this.#fd, ks, vs, opts);
+    if (it === null) check(-1, `Cannot walk ${this.#what()}`);
+    const kChunks: Uint8Array[] = [];
+    const vChunks: Uint8Array[] = [];
+    let total = 0;
+    let batched = false;
+    try {
+      for (;;) {
+        const keys = new Uint8Array(cap * ks);
+        const values = new Uint8Array(cap * vs);
+        const n = check(
+          lib().bpfpm_map__iter_next(it, keys, values, cap),
+          `Cannot dump ${this.#what()}`,
+        );
+        if (n === 0) break;
+        kChunks.push(n === cap ? keys : keys.subarray(0, n * ks));
+        vChunks.push(n === cap ? values : values.subarray(0, n * vs));
+        total += n;
+        if (n < cap) break;
+      }
+      batched = lib().bpfpm_map__iter_batched(it) === 1;
+    } finally {
+      lib().bpfpm_map__iter_free(it);
+    }
+    if (kChunks.length === 1) {
+      return { keys: kChunks[0], values: vChunks[0], batched };
+    }
+    const keys = new Uint8Array(total * ks);
+    const values = new Uint8Array(total * vs);
+    let ko = 0;
+    let vo = 0;
+    for (let i = 0; i < kChunks.length; i++) {
+      keys.set(kChunks[i], ko);
+      values.set(vChunks[i], vo);
+      ko += kChunks[i].length;
+      vo += vChunks[i].length;
+    }
+    return { keys, values, batched };
+  }
+
+  /**
+   * Every element, read in as few syscalls as the kernel allows (batch lookup, or
+   * get_next_key + lookup for map types without batch operations).
+   *
+   * @param options delete what is read, or force the element-by-element walk
+   * @returns `[key, value]` pairs
+   */
+  dump(options: DumpOptions = {}): [K, V][] {
+    this.#live();
+    const { keys, values } = this.#dumpRaw(options);
+    const ks = this.#info.keySize;
+    const vs = this.#value.size;
+    const n = ks ? keys.length / ks : values.length / Math.max(vs, 1);
+    const kv = new DataView(keys.buffer, keys.byteOffset, keys.byteLength);
+    const vv = new DataView(
+      values.buffer,
+      values.byteOffset,
+      values.byteLength,
+    );
+    const out = new Array<[K, V]>(n);
+    const kc = this.#key;
+    const vc = this.#value;
+    for (let i = 0; i < n; i++) {
+      out[i] = [kc.decode(kv, i * ks), vc.decode(vv, i * vs)];
+    }
+    return out;
+  }
+
+  /**
+   * Whether a dump of this map uses batch syscalls on this kernel.
+   *
+   * @returns true when batch lookup works for this map type
+   */
+  batchSupported(): boolean {
+    this.#live();
+    return this.#dumpRaw({}).batched;
+  }
+
+  /** `[key, value]` pairs of a dump made now. */
+  entries(): IterableIterator<[K, V]> {
+    return this.dump()[Symbol.iterator]();
+  }
+
+  /** The keys of a dump made now. */
+  *keys(): IterableIterator<K> {
+    for (const [k] of this.dump()) yield k;
+  }
+
+  /** The values of a dump made now. */
+  *values(): IterableIterator<V> {
+    for (const [, v] of this.dump()) yield v;
+  }
+
+  /** Same as {@link BpfMap.entries}. */
+  [Symbol.iterator](): IterableIterator<[K, V]> {
+    return this.entries();
+  }
+
+  /**
+   * Calls `fn` for each element of a dump made now.
+   *
+   * @param fn called with value, key and this map
+   */
+  forEach(fn: (value: V, key: K, map: this) => void): void {
+    for (const [k, v] of this.dump()) fn(v, k, this);
+  }
+
+  /**
+   * Looks up many keys (each with one syscall; missing keys give undefined).
+   *
+   * @param keys the keys
+   * @returns the values, in order
+   */
+  getMany(keys: Iterable<K>): (V | undefined)[] {
+    const out: (V | undefined)[] = [];
+    for (const k of keys) out.push(this.get(k));
+    return out;
+  }
+
+  /**
+   * Stores many elements in one batch syscall (element by element where the kernel has none).
+   *
+   * @param entries `[key, value]` pairs
+   * @param mode "any", "noexist" or "exist"
+   */
+  setMany(
+    entries: Iterable<readonly [K, VIn]>,
+    mode: UpdateMode = "any",
+  ): void {
+    this.#live();
+    const list = [...entries];
+    if (list.length === 0) return;
+    const ks = this.#info.keySize;
+    const vs = this.#value.size;
+    const keys = new Uint8Array(list.length * ks);
+    const values = new Uint8Array(list.length * vs);
+    const vv = new DataView(values.buffer);
+    for (let i = 0; i < list.length; i++) {
+      this.#encodeKey(list[i][0]);
+      keys.set(this.#kbuf.subarray(0, ks), i * ks);
+      this.#encodeValue(list[i][1], vv, i * vs);
+    }
+    check(
+      lib().bpfpm_map__update_many(
+        this.#fd,
+        keys,
+        values,
+        list.length,
+        ks,
+        vs,
+        BigInt(UPDATE_FLAGS[mode]),
+      ),
+      `Cannot update ${this.#what()} in a batch`,
+    );
+  }
+
+  /**
+   * Deletes many keys in one batch syscall (element by element where the kernel has none).
+   *
+   * @param keys the keys
+   */
+  deleteMany(keys: Iterable<K>): void {
+    this.#live();
+    const list = [...keys];
+    if (list.length === 0) return;
+    const ks = this.#info.keySize;
+    const buf = new Uint8Array(list.length * ks);
+    for (let i = 0; i < list.length; i++) {
+      buf.set(this.#encodeKey(list[i]).subarray(0, ks), i * ks);
+    }
+    check(
+      lib().bpfpm_map__delete_many(this.#fd, buf, list.length, ks),
+      `Cannot delete from ${this.#what()} in a batch`,
+    );
+  }
+
+  /**
+   * Pins the map in bpffs (mounted at /sys/fs/bpf when absent), so it outlives this process.
+   *
+   * @param path a path under /sys/fs/bpf
+   */
+  pin(path: string): void {
+    this.#live();
+    check(
+      lib().bpfpm_obj__pin(this.#fd, cstr(path)),
+      `Cannot pin ${this.#what()}`,
+    );
+    this.#pinned = path;
+  }
+
+  /**
+   * Removes a pin made by {@link BpfMap.pin} (or the one at `path`).
+   *
+   * @param path the pin; default the last one this view made
+   */
+  unpin(path: string | undefined = this.#pinned): void {
+    if (!path) {
+      throw new TypeError(
+        `${this.#what()} was not pinned by this view: pass the path`,
+      );
+    }
+    BpfMap.unpin(path);
+    if (path === this.#pinned) this.#pinned = undefined;
+  }
+
+  /**
+   * Removes a pinned object's bpffs entry.
+   *
+   * @param path the pin
+   */
+  static unpin(path: string): void {
+    check(lib().bpfpm_obj__unpin(cstr(path)), `Cannot unpin ${path}`);
+  }
+
+  /**
+   * Opens a map pinned in bpffs.
+   *
+   * @param path the pin
+   * @param codecs the key and value codecs (checked against the map's sizes)
+   * @returns a view that owns its fd
+   *
+   * @example
+   * ```ts
+   * import { BpfMap } from "./bpf_map.ts";
+   * import { u32, u64 } from "../btf/codec.ts";
+   * using m = BpfMap.openPinned("/sys/fs/bpf/counts", { key: u32, value: u64 });
+   * console.log(m.size);
+   * ```
+   */
+  static openPinned<K, V, VIn = V>(
+    path: string,
+    codecs: { key: Codec<K>; value: Codec<V> },
+  ): BpfMap<K, V, VIn> {
+    const fd = check(
+      lib().bpfpm_obj__open_pinned(cstr(path)),
+      `Cannot open ${path}`,
+    );
+    try {
+      const i = fdInfo(fd);
+      return new BpfMap<K, V, VIn>({ ...i, fd }, codecs, { ownsFd: true });
+    } catch (e) {
+      lib().bpfpm_map__close(fd);
+      throw e;
+    }
+  }
+
+  /**
+   * Creates a map from user space.
+   *
+   * @param options type, codecs (for per-CPU maps: `perCpuCodec(element, cpus)`),
+   *   capacity, name, flags, inner map (maps of maps), map_extra
+   * @returns a view that owns the new map
+   *
+   * @example
+   * ```ts
+   * import { BpfMap } from "./bpf_map.ts";
+   * import { u32, u64 } from "../btf/codec.ts";
+   * using m = BpfMap.create({ type: "lru_hash", key: u32, value: u64, maxEntries: 1024 });
+   * ```
+   */
+  static create<K, V, VIn = V>(options: {
+    type: keyof typeof MapType | number;
+    key: Codec<K>;
+    value: Codec<V>;
+    maxEntries: number;
+    name?: string;
+    flags?: number;
+    innerMap?: { fd: number };
+    mapExtra?: bigint;
+  }): BpfMap<K, V, VIn> {
+    const type = typeof options.type === "number"
+      ? options.type
+      : MapType[options.type];
+    if (type === undefined) {
+      throw new RangeError(
+        `Unknown map type "${options.type}": use one of ${
+          Object.keys(MapType).join(", ")
+        }`,
+      );
+    }
+    if (!Number.isInteger(options.maxEntries) || options.maxEntries < 1) {
+      throw new RangeError(
+        `maxEntries must be a positive integer, got ${options.maxEntries}`,
+      );
+    }
+    const name = options.name ?? "";
+    if (name.length > 15) {
+      throw new RangeError(
+        `Map names are at most 15 characters, got "${name}"`,
+      );
+    }
+    const el =
+      (options.value as unknown as { element?: Codec<unknown> }).element;
+    const valueSize = isPerCpu(type) && el ? el.size : options.value.size;
+    const fd = check(
+      lib().bpfpm_map__create(
+        type,
+        cstr(name),
+        options.key.size,
+        valueSize,
+        options.maxEntries,
+        options.flags ?? (type === MapType.lpm_trie ? 1 : 0),
+        options.innerMap?.fd ?? -1,
+        options.mapExtra ?? 0n,
+      ),
+      `Cannot create the ${mapTypeName(type)} map ${name}`,
+    );
+    try {
+      const i = fdInfo(fd);
+      return new BpfMap<K, V, VIn>(
+        { ...i, fd, name: name || i.name },
+        options,
+        {
+          ownsFd: true,
+        },
+      );
+    } catch (e) {
+      lib().bpfpm_map__close(fd);
+      throw e;
+    }
+  }
+
+  /** Values as histogram sections: `{section → counts by slot}` or one list of counts. */
+  #histogramData(
+    maxSlots: number,
+    options: MapHistogramOptions,
+  ): {
+    sections?: Map<unknown, (number | bigint)[]>;
+    vals?: (number | bigint)[];
+  } {
+    const count = (v: unknown): number | bigint => {
+      if (typeof v === "number" || typeof v === "bigint") return v;
+      if (Array.isArray(v) && "sum" in v) {
+        return (v as unknown as { sum(): number | bigint }).sum();
+      }
+      if (v && typeof v === "object" && "value" in v) {
+        return count((v as { value: unknown }).value);
+      }
+      throw new TypeError(
+        `${this.#what()} holds ${
+          describeType(this.#value)
+        }: histograms need integer counts`,
+      );
+    };
+    const slotOf = (k: unknown): number => {
+      const n = Number(k);
+      if (!Number.isInteger(n) || n < 0 || n >= maxSlots) {
+        throw new RangeError(
+          `Histogram slot ${
+            String(k)
+          } of ${this.#what()} is out of range (0 to ${maxSlots - 1})`,
+        );
+      }
+      return n;
+    };
+    const entries = this.dump();
+    const first = entries.length ? entries[0][0] : undefined;
+    if (
+      first !== null && typeof first === "object" &&
+      !(first instanceof Uint8Array)
+    ) {
+      const fields = Object.keys(first as object).filter((f) =>
+        !f.startsWith("__pad")
+      );
+      if (fields.length < 2) {
+        throw new TypeError(
+          `Keyed histograms need a key struct { section, slot }: ${this.#what()} has ${
+            describeType(this.#key)
+          }`,
+        );
+      }
+      const [f1, f2] = fields;
+      const sections = new Map<unknown, (number | bigint)[]>();
+      for (const [k, v] of entries) {
+        const rec = k as Record<string, unknown>;
+        let bucket = rec[f1];
+        if (options.bucketFn) bucket = options.bucketFn(bucket);
+        let vals = sections.get(bucket);
+        if (!vals) sections.set(bucket, vals = new Array(maxSlots).fill(0));
+        vals[slotOf(rec[f2])] = count(v);
+      }
+      return { sections };
+    }
+    const vals: (number | bigint)[] = new Array(maxSlots).fill(0);
+    for (const [k, v] of entries) vals[slotOf(k)] = count(v);
+    return { vals };
+  }
+
+  /**
+   * The map as a log2 histogram in BCC's text layout (keys are slots; a struct key
+   * `{ section, slot }` gives a section per section value).
+   *
+   * @param options column and section headers, formatting
+   * @returns the text
+   */
+  log2HistText(options: MapHistogramOptions = {}): string {
+    this.#live();
+    const d = this.#histogramData(65, options);
+    return d.sections
+      ? formatSectionHist(
+        d.sections,
+        "log2",
+        options as MapHistogramOptions<unknown>,
+      )
+      : formatLog2Hist(d.vals!, options);
+  }
+
+  /**
+   * The map as a linear histogram in BCC's text layout.
+   *
+   * @param options column and section headers, formatting
+   * @returns the text
+   */
+  linearHistText(options: MapHistogramOptions = {}): string {
+    this.#live();
+    const d = this.#histogramData(1025, options);
+    return d.sections
+      ? formatSectionHist(
+        d.sections,
+        "linear",
+        options as MapHistogramOptions<unknown>,
+      )
+      : formatLinearHist(d.vals!, options);
+  }
+
+  /**
+   * Prints {@link BpfMap.log2HistText} to stdout, as BCC's `print_log2_hist`.
+   *
+   * @param options column and section headers, formatting
+   *
+   * @example
+   * ```ts
+   * import type { BpfMap } from "./bpf_map.ts";
+   * declare const dist: BpfMap<number, bigint>;
+   * dist.printLog2Hist({ valType: "usecs" });
+   * ```
+   */
+  printLog2Hist(options: MapHistogramOptions = {}): void {
+    const text = this.log2HistText(options);
+    if (text) console.log(text.replace(/\n$/, ""));
+  }
+
+  /**
+   * Prints {@link BpfMap.linearHistText} to stdout, as BCC's `print_linear_hist`.
+   *
+   * @param options column and section headers, formatting
+   */
+  printLinearHist(options: MapHistogramOptions = {}): void {
+    const text = this.linearHistText(options);
+    if (text) console.log(text.replace(/\n$/, ""));
+  }
+
+  /**
+   * The histogram in BCC's JSON form (one object, or one per section for keyed histograms).
+   *
+   * @param options "log2" (default) or "linear", the column header, the section label
+   * @returns plain objects for `JSON.stringify`
+   */
+  histogramJson(
+    options: { kind?: "log2" | "linear" } & MapHistogramOptions = {},
+  ): JsonHistogram[] {
+    this.#live();
+    const kind = options.kind ?? "log2";
+    const d = this.#histogramData(kind === "log2" ? 65 : 1025, options);
+    if (!d.sections) {
+      return [histogramJson(d.vals!, { kind, valType: options.valType })];
+    }
+    const label = options.sectionHeader ?? "Bucket ptr";
+    return [...d.sections].map(([s, vals]) =>
+      histogramJson(vals, {
+        kind,
+        valType: options.valType,
+        section: [label, options.sectionFormat ? options.sectionFormat(s) : s],
+      })
+    );
+  }
+
+  /** Closes the fd if this view owns it; later use throws {@link MapClosedError}. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ownsFd) lib().bpfpm_map__close(this.#fd);
+  }
+
+  /** Same as {@link BpfMap.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
