@@ -55,6 +55,13 @@ BPFPM_API struct bpfpm_attachment *bpfpm_attach__usdt(const struct bpf_program *
 							const char *binary, const char *provider, const char *name,
 							uint64_t cookie);
 
+/* Syscall kprobe fallback: reloads prog's instructions as a tracepoint program and attaches that
+ * twin to the tracepoint whose perf id is tp_id (tracefs events/<cat>/<event>/id). */
+BPFPM_API struct bpfpm_attachment *bpfpm_attach__tracepoint_twin(const struct bpf_program *prog, int tp_id,
+								  const char *tracepoint);
+/* The id of the program the attachment loaded itself (the fallback twin), 0 if none. */
+BPFPM_API int64_t bpfpm_attachment__own_program_id(const struct bpfpm_attachment *a);
+
 BPFPM_API int bpfpm_attachment__destroy(struct bpfpm_attachment *a);
 BPFPM_API int bpfpm_attachment__fd(const struct bpfpm_attachment *a);
 /* How many kernel attachments it groups (per-CPU perf events: one per CPU). */

@@ -898,3 +898,93 @@ BPFPM_API struct bpfpm_attachment *bpfpm_attach__usdt(const struct bpf_program *
 	l->lb = lb;
 	return l;
 }
+
+/* ---- syscall kprobe fallback -------------------------------------------------------------- */
+
+/* Loads a twin of a loaded kprobe program as a tracepoint program (same instructions, map fds
+ * already relocated in them) and attaches it to the tracepoint with perf id tp_id. The twin
+ * is owned by the attachment. Works for programs that do not read pt_regs (the verifier
+ * refuses those: a tracepoint's context is its record, not registers). */
+BPFPM_API struct bpfpm_attachment *bpfpm_attach__tracepoint_twin(const struct bpf_program *prog, int tp_id,
+								  const char *tracepoint)
+{
+	bpfpm_clear_error();
+	const struct bpf_insn *insns = bpf_program__insns(prog);
+	size_t cnt = bpf_program__insn_cnt(prog);
+	int prog_fd = bpf_program__fd(prog);
+	if (!insns || !cnt || prog_fd < 0)
+		return fail_null(EINVAL, "program '%s' has no instructions to reload as a tracepoint program",
+				 bpf_program__name(prog));
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) < 0)
+		return fail_null(errno, "reading program info failed: %s", strerror(errno));
+	static char log[65536];
+	log[0] = '\0';
+	LIBBPF_OPTS(bpf_prog_load_opts, opts, .log_buf = log, .log_size = sizeof(log), .log_level = 1);
+	int twin = bpf_prog_load(BPF_PROG_TYPE_TRACEPOINT, bpf_program__name(prog),
+				 info.gpl_compatible ? "GPL" : "Proprietary", insns, cnt, &opts);
+	if (twin < 0) {
+		int err = errno;
+		/* The verifier's last non-empty line says why. */
+		char *last = NULL, *p = log;
+		for (char *nl; (nl = strchr(p, '\n')); p = nl + 1) {
+			if (nl > p && strncmp(p, "processed ", 10) && strncmp(p, "verification time", 17)) {
+				*nl = '\0';
+				last = p;
+			}
+		}
+		return fail_null(err,
+				 "program '%s' cannot run on tracepoint %s (%s): a syscall tracepoint has no "
+				 "pt_regs, so a kprobe program that reads its arguments from registers cannot fall "
+				 "back; use TRACEPOINT_PROBE(syscalls, ...) and args->... instead",
+				 bpf_program__name(prog), tracepoint, last ? last : strerror(err));
+	}
+	struct perf_event_attr attr;
+	memset(&attr, 0, sizeof(attr));
+	attr.size = sizeof(attr);
+	attr.type = PERF_TYPE_TRACEPOINT;
+	attr.config = tp_id;
+	int pfd = perf_event_open(&attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+	if (pfd < 0) {
+		int err = errno;
+		close(twin);
+		return fail_null(err, "opening tracepoint %s failed: %s", tracepoint, strerror(err));
+	}
+	struct bpfpm_attachment *l = link_new(LINK_FD, 1);
+	if (!l) {
+		close(pfd);
+		close(twin);
+		return fail_null(ENOMEM, "out of memory");
+	}
+	l->nfds = 1;
+	l->prog_fd_dup = twin;
+	int ret = link_perf_event(l, 0, twin, pfd, 0);
+	if (ret < 0) {
+		close(pfd);
+		l->nfds = 0;
+		bpfpm_attachment__destroy(l);
+		if (ret == -EACCES)
+			return fail_null(EACCES,
+					 "program '%s' reads past the record of tracepoint %s: it reads its "
+					 "arguments from pt_regs, which a syscall tracepoint does not have; use "
+					 "TRACEPOINT_PROBE(syscalls, ...) and args->... instead",
+					 bpf_program__name(prog), tracepoint);
+		return fail_null(-ret, "attaching to tracepoint %s failed: %s", tracepoint, strerror(-ret));
+	}
+	return l;
+}
+
+/* The kernel id of the program an attachment loaded for itself (the syscall fallback twin), 0 if none. */
+BPFPM_API int64_t bpfpm_attachment__own_program_id(const struct bpfpm_attachment *l)
+{
+	if (!l || l->kind == LINK_XDP_NETLINK || l->prog_fd_dup < 0)
+		return 0;
+	struct bpf_prog_info info;
+	__u32 len = sizeof(info);
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(l->prog_fd_dup, &info, &len) < 0)
+		return 0;
+	return info.id;
+}

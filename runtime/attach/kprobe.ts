@@ -1,0 +1,239 @@
+/**
+ * kprobes and kretprobes: a program runs at a kernel function's entry (or return). Needs
+ * CONFIG_KPROBES (the kprobe PMU, 4.17+, or tracefs kprobe_events); `maxactive` uses
+ * kprobe_events; `cookie` needs 5.15+.
+ *
+ * On a kernel without kprobes, a syscall kprobe (`kprobe__sys_clone`, `__x64_sys_openat`,
+ * `ksyscall/openat`) falls back to the syscall's tracepoint (`syscalls:sys_enter_clone`,
+ * kretprobes `sys_exit_*`) and says so once on stderr. The fallback reloads the program's
+ * instructions as a tracepoint program, so it works for programs that do not read registers
+ * (counting, pid/comm/stack from helpers); one that reads `PT_REGS_PARMn(ctx)` is refused by
+ * the verifier with a message pointing at `TRACEPOINT_PROBE(syscalls, ...)`.
+ *
+ * @module
+ */
+import { cstr, lastError, lib } from "../_ffi.ts";
+import { AttachError } from "../errors.ts";
+import { tracefsDir } from "../trace/tracefs.ts";
+import {
+  type AttachableProgram,
+  Attachment,
+  type AttachmentHandle,
+  attachNative,
+  checkProgram,
+} from "./attachment.ts";
+
+const EOPNOTSUPP = 95;
+
+/** Where a kprobe goes. Kernel: CONFIG_KPROBES; `cookie` 5.15+. */
+export interface KprobeOptions {
+  /** Bytes past the function's start (kprobe only). */
+  offset?: number | bigint;
+  /** kretprobe: how many instances may be pending at once (uses tracefs kprobe_events). */
+  maxactive?: number;
+  /** A value the program reads with `bpf_get_attach_cookie()` (5.15+). */
+  cookie?: bigint;
+  /**
+   * What to do for a syscall function when the kernel has no kprobes: `"tracepoint"`
+   * (default) attaches to its syscall tracepoint instead; `"error"` throws.
+   */
+  fallback?: "tracepoint" | "error";
+}
+
+const SYSCALL_PREFIXES = [
+  "__x64_sys_",
+  "__ia32_sys_",
+  "__arm64_sys_",
+  "__s390x_sys_",
+  "__riscv_sys_",
+  "__se_sys_",
+  "__do_sys_",
+  "ksys_",
+  "sys_",
+];
+
+/**
+ * The syscall a kernel function name stands for (`__x64_sys_openat`, `sys_clone` → `openat`,
+ * `clone`), or `undefined` when it is not a syscall entry.
+ *
+ * @param func a kernel function name
+ * @returns the syscall's name
+ *
+ * @example
+ * ```ts
+ * import { syscallName } from "./kprobe.ts";
+ * syscallName("__x64_sys_openat"); // "openat"
+ * ```
+ */
+export function syscallName(func: string): string | undefined {
+  for (const p of SYSCALL_PREFIXES) {
+    if (func.startsWith(p) && func.length > p.length) {
+      return func.slice(p.length);
+    }
+  }
+  return undefined;
+}
+
+const warned = new Set<string>();
+
+/** Whether this kernel has kprobes (the kprobe PMU or tracefs kprobe_events). */
+export function haveKprobes(): boolean {
+  return lib().bpfpm_probe__kprobes() === 1;
+}
+
+function fallbackToTracepoint(
+  program: AttachableProgram,
+  func: string,
+  syscall: string,
+  ret: boolean,
+): Attachment {
+  const event = `sys_${ret ? "exit" : "enter"}_${syscall}`;
+  const tracepoint = `syscalls:${event}`;
+  let id: number;
+  try {
+    id = Number(
+      Deno.readTextFileSync(`${tracefsDir()}/events/syscalls/${event}/id`)
+        .trim(),
+    );
+  } catch (error) {
+    throw new AttachError(
+      `Cannot attach program '${program.name}' to ${func}: this kernel has no kprobes (CONFIG_KPROBES is not set) and no tracepoint ${tracepoint} to fall back to`,
+      {
+        program: program.name,
+        target: `kprobe ${func}`,
+        errno: EOPNOTSUPP,
+        cause: error,
+      },
+    );
+  }
+  if (!program.handle) {
+    throw new TypeError(
+      `Program '${program.name}' has no libbpf handle: the syscall fallback needs a program from BPF.load`,
+    );
+  }
+  const handle = lib().bpfpm_attach__tracepoint_twin(
+    program.handle,
+    id,
+    cstr(tracepoint),
+  );
+  if (handle === null) {
+    throw attachFailure(program, ret ? "kretprobe" : "kprobe", func);
+  }
+  if (!warned.has(`${func}:${ret}`)) {
+    warned.add(`${func}:${ret}`);
+    console.error(
+      `bpfpm: this kernel has no kprobes (CONFIG_KPROBES is not set): ${
+        ret ? "kretprobe" : "kprobe"
+      } ${func} of program '${program.name}' is attached to tracepoint ${tracepoint} instead`,
+    );
+  }
+  return new SyscallFallback(handle as AttachmentHandle, {
+    kind: ret ? "kretprobe" : "kprobe",
+    target: tracepoint,
+    program: program.name,
+  });
+}
+
+/** A syscall kprobe that fell back to its tracepoint; `requested` kept the kprobe's target. */
+export class SyscallFallback extends Attachment {
+  /** The kernel id of the tracepoint twin of the program this fallback loaded. */
+  get fallbackProgramId(): number {
+    return Number(lib().bpfpm_attachment__own_program_id(this.nativeHandle()));
+  }
+}
+
+function attachFailure(
+  program: AttachableProgram,
+  kind: string,
+  func: string,
+): AttachError {
+  const { errno, message } = lastError();
+  return new AttachError(
+    `Cannot attach program '${program.name}' as ${kind} to ${func}: ${message}`,
+    { program: program.name, target: `${kind} ${func}`, errno: errno || 22 },
+  );
+}
+
+function attach(
+  program: AttachableProgram,
+  func: string,
+  opts: KprobeOptions,
+  ret: boolean,
+): Attachment {
+  const kind = ret ? "kretprobe" : "kprobe";
+  checkProgram(program, kind);
+  if (typeof func !== "string" || func === "") {
+    throw new TypeError(
+      `${kind}: expected a kernel function name, got ${String(func)}`,
+    );
+  }
+  if (
+    opts.maxactive !== undefined &&
+    (!Number.isInteger(opts.maxactive) || opts.maxactive < 0)
+  ) {
+    throw new RangeError(`${kind}: maxactive must be a non-negative integer`);
+  }
+  const syscall = syscallName(func);
+  if (syscall && !haveKprobes() && opts.fallback !== "error") {
+    return fallbackToTracepoint(program, func, syscall, ret);
+  }
+  const offset = BigInt(opts.offset ?? 0);
+  const target = offset ? `${func}+${offset}` : func;
+  return attachNative(program, kind, target, (fd) =>
+    lib().bpfpm_attach__kprobe(
+      fd,
+      cstr(func),
+      offset,
+      ret ? 1 : 0,
+      opts.maxactive ?? 0,
+      opts.cookie ?? 0n,
+    ));
+}
+
+/**
+ * Attaches a program to a kernel function's entry. On a kernel without kprobes it throws an
+ * AttachError ("this kernel has no kprobes (CONFIG_KPROBES is not set)", errno EOPNOTSUPP),
+ * except for a syscall function, which falls back to its tracepoint.
+ *
+ * @param program a loaded kprobe program
+ * @param func the kernel function, e.g. `do_sys_openat2` or `__x64_sys_openat`
+ * @param opts offset, cookie, fallback
+ * @returns a disposable link
+ *
+ * @example Count clone calls
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ file: "./clone.bpf.c", autoAttach: false });
+ * using link = b.attachKprobe(b.programs.get("on_clone")!, "__x64_sys_clone");
+ * ```
+ */
+export function attachKprobe(
+  program: AttachableProgram,
+  func: string,
+  opts: KprobeOptions = {},
+): Attachment {
+  return attach(program, func, opts, false);
+}
+
+/**
+ * Attaches a program to a kernel function's return (see {@link attachKprobe}).
+ *
+ * @param program a loaded kretprobe program
+ * @param func the kernel function
+ * @param opts maxactive, cookie, fallback
+ * @returns a disposable link
+ *
+ * @example
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ file: "./ret.bpf.c", autoAttach: false });
+ * using link = b.attachKretprobe(b.programs.get("on_ret")!, "do_sys_openat2", { maxactive: 64 });
+ * ```
+ */
+export function attachKretprobe(
+  program: AttachableProgram,
+  func: string,
+  opts: KprobeOptions = {},
+): Attachment {
+  return attach(program, func, opts, true);
+}
