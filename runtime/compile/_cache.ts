@@ -175,6 +175,31 @@ export function writeAtomic(path: string, data: Uint8Array): void {
   }
 }
 
+/**
+ * Refuses a cache root that another user could write to: its objects are loaded into the
+ * kernel, so whoever can write them can choose what runs there.
+ */
+export function checkRootOwnership(root: string): void {
+  let st: Deno.FileInfo;
+  try {
+    st = Deno.statSync(root);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    throw e;
+  }
+  const uid = Deno.uid();
+  const unsafe = (st.mode ?? 0) & 0o022;
+  if ((uid !== null && st.uid !== uid) || unsafe) {
+    throw new Error(
+      `The BPF compile cache ${root} is ${
+        unsafe
+          ? "writable by other users"
+          : `owned by uid ${st.uid}, not ${uid}`
+      }, so its objects cannot be trusted: run chmod go-w ${root} (and chown it), or set BPFPM_CACHE_DIR to a private directory`,
+    );
+  }
+}
+
 /** The path of an object entry. */
 export function entryPath(root: string, key: string): string {
   return `${root}/obj/${key}.bpfo`;
@@ -190,7 +215,7 @@ export type Miss = "absent" | "corrupt" | "stale";
 export async function readEntry(
   root: string,
   key: string,
-): Promise<{ object: Uint8Array } | { miss: Miss }> {
+): Promise<{ object: Uint8Array; diagnostics: string } | { miss: Miss }> {
   const path = entryPath(root, key);
   let buf: Uint8Array;
   try {
@@ -208,13 +233,15 @@ export async function readEntry(
     return { miss: "corrupt" };
   }
   if (!depsUnchanged(parsed.deps)) return { miss: "stale" };
-  return { object: parsed.object };
+  return { object: parsed.object, diagnostics: parsed.diagnostics };
 }
 
 async function parseEntry(
   buf: Uint8Array,
   key: string,
-): Promise<{ object: Uint8Array; deps: Dep[] } | undefined> {
+): Promise<
+  { object: Uint8Array; deps: Dep[]; diagnostics: string } | undefined
+> {
   if (buf.length < PREFIX) return undefined;
   for (let i = 0; i < MAGIC.length; i++) {
     if (buf[i] !== MAGIC[i]) return undefined;
@@ -226,7 +253,7 @@ async function parseEntry(
   const sum = hex(buf.subarray(MAGIC.length + 8, PREFIX));
   const body = buf.subarray(PREFIX);
   if (sum !== await sha256(body)) return undefined;
-  let header: { key?: unknown; deps?: unknown };
+  let header: { key?: unknown; deps?: unknown; diagnostics?: unknown };
   try {
     header = JSON.parse(new TextDecoder().decode(body.subarray(0, headerLen)));
   } catch {
@@ -236,17 +263,25 @@ async function parseEntry(
   return {
     object: body.slice(headerLen),
     deps: header.deps as Dep[],
+    diagnostics: typeof header.diagnostics === "string"
+      ? header.diagnostics
+      : "",
   };
 }
 
-/** Stores an object under its key with the files it was built from. */
+/**
+ * Stores an object under its key with the files it was built from and clang's (warning)
+ * diagnostics.
+ */
 export async function writeEntry(
   root: string,
   key: string,
-  object: Uint8Array,
-  deps: readonly Dep[],
+  entry: { object: Uint8Array; deps: readonly Dep[]; diagnostics: string },
 ): Promise<void> {
-  const header = new TextEncoder().encode(JSON.stringify({ key, deps }));
+  const { object, deps, diagnostics } = entry;
+  const header = new TextEncoder().encode(
+    JSON.stringify({ key, deps, diagnostics }),
+  );
   const body = new Uint8Array(header.length + object.length);
   body.set(header, 0);
   body.set(object, header.length);

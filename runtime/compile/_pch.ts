@@ -88,6 +88,7 @@ export async function ensurePch(
   root: string,
   btf: string,
   pch: string,
+  options: { rebuild?: boolean } = {},
 ): Promise<Dep[]> {
   const dir = pch.slice(0, pch.lastIndexOf("/"));
   const depsFile = `${dir}/deps.json`;
@@ -99,11 +100,11 @@ export async function ensurePch(
       return undefined;
     }
   };
-  const ready = current();
+  const ready = options.rebuild ? undefined : current();
   if (ready) return ready;
   const vmlinuxH = await ensureVmlinuxH(lib, root, btf);
   return await withLock(dir, async () => {
-    const raced = current();
+    const raced = options.rebuild ? undefined : current();
     if (raced) return raced;
     const header = pch.slice(0, -".pch".length);
     writeAtomic(

@@ -6,6 +6,7 @@
 
 import {
   cacheRoot,
+  checkRootOwnership,
   compilerIdentity,
   type Dep,
   fingerprint,
@@ -17,7 +18,11 @@ import {
 import { compilerLib, compilerLibLoaded, compilerLibPath } from "./_ffi.ts";
 import { baseArgs, ensurePch, ensureVmlinuxH, pchPath } from "./_pch.ts";
 import { runCompile } from "./_run.ts";
-import { CompileError, mapDiagnostics } from "./compile_error.ts";
+import {
+  CompileError,
+  type Diagnostic,
+  mapDiagnostics,
+} from "./compile_error.ts";
 import { DenoPermissionError, isPermissionDenied } from "../errors.ts";
 
 /** Options of {@linkcode compile}. */
@@ -54,6 +59,10 @@ export interface CompileResult {
   cached: boolean;
   /** The cache key (hex sha256). */
   key: string;
+  /** clang's warnings (and their notes), positions mapped like a CompileError's. */
+  warnings: Diagnostic[];
+  /** clang's output for those warnings, positions mapped; "" when there are none. */
+  warningText: string;
 }
 
 /** Counters of this process's compile activity, for tests and benchmarks. */
@@ -87,6 +96,8 @@ export function compilerStats(): CompilerStats {
   return { ...stats, libraryLoaded: compilerLibLoaded() };
 }
 
+/** The status of a compile whose C clang rejected. */
+const EINVAL = -22;
 const DEFAULT_NAME = "/bpfpm/script.bpf.c";
 const PCH_SAFE = /^-(D|U|I|W|w$)/;
 
@@ -198,6 +209,7 @@ async function compileOrThrow(
   const usePch = cflags.every((f) => PCH_SAFE.test(f));
 
   const root = cacheRoot(options.cacheDir);
+  checkRootOwnership(root);
   const libPath = compilerLibPath();
   const compiler = compilerIdentity(libPath);
   const btf = await kernelBtfHash(root);
@@ -209,28 +221,50 @@ async function compileOrThrow(
     : [...base, "-include", vmlinuxH, "-include", "bpfpm.h", ...cflags];
   const key = await objectKey({ compiler, btf, args, name, source });
 
+  const mapping = {
+    name,
+    file: options.file,
+    lineOffset: options.lineOffset,
+    columnOffset: options.columnOffset,
+  };
+  const result = (object: Uint8Array, cached: boolean, diagnostics: string) => {
+    const mapped = mapDiagnostics(diagnostics, mapping);
+    return {
+      object,
+      cached,
+      key,
+      warnings: mapped.diagnostics,
+      warningText: mapped.diagnostics.length ? mapped.text : "",
+    };
+  };
+
   if (!options.noCache) {
     const hit = await readEntry(root, key);
     if ("object" in hit) {
       stats.cacheHits++;
-      return { object: hit.object, cached: true, key };
+      return result(hit.object, true, hit.diagnostics);
     }
     if (hit.miss === "corrupt") stats.corruptEntries++;
   }
 
   const lib = compilerLib();
-  const pchDeps = pch
+  let pchDeps = pch
     ? await ensurePch(lib, root, btf, pch)
     : (await ensureVmlinuxH(lib, root, btf), []);
-  const r = await runCompile(lib, "object", { source, name, args });
+  let r = await runCompile(lib, "object", { source, name, args });
   stats.compiles++;
-  if (r.status === -22 /* EINVAL: clang reported errors */) {
-    const mapped = mapDiagnostics(r.diagnostics, {
-      name,
-      file: options.file,
-      lineOffset: options.lineOffset,
-      columnOffset: options.columnOffset,
-    });
+  const pchBroken = r.status === EINVAL
+    ? r.diagnostics.includes(pch ?? "\0")
+    : r.status !== 0;
+  if (pch && pchBroken) {
+    // The PCH is unreadable (damaged, or its inputs changed under it) or clang crashed on
+    // it: rebuild it once and retry.
+    pchDeps = await ensurePch(lib, root, btf, pch, { rebuild: true });
+    r = await runCompile(lib, "object", { source, name, args });
+    stats.compiles++;
+  }
+  if (r.status === EINVAL) {
+    const mapped = mapDiagnostics(r.diagnostics, mapping);
     throw new CompileError(mapped.text, mapped.diagnostics);
   }
   if (r.status !== 0) {
@@ -245,7 +279,11 @@ async function compileOrThrow(
       const fp = fingerprint(p);
       if (fp) deps.set(p, fp);
     }
-    await writeEntry(root, key, r.object, [...deps.values()]);
+    await writeEntry(root, key, {
+      object: r.object,
+      deps: [...deps.values()],
+      diagnostics: r.diagnostics,
+    });
   }
-  return { object: r.object, cached: false, key };
+  return result(r.object, false, r.diagnostics);
 }

@@ -257,6 +257,83 @@ Deno.test("compile", async (t) => {
       },
     );
 
+    await t.step("a damaged PCH is rebuilt", async () => {
+      const [kernel] = [...Deno.readDirSync(`${cacheDir}/kernel`)];
+      const dir = `${cacheDir}/kernel/${kernel.name}`;
+      const pchDir = [...Deno.readDirSync(dir)].find((e) =>
+        e.name.startsWith("pch-")
+      )!;
+      const pch = `${dir}/${pchDir.name}/bpfpm_pch.h.pch`;
+      const before = Deno.statSync(pch);
+      // Same size and mtime, so only clang can notice.
+      const f = Deno.openSync(pch, { read: true, write: true });
+      try {
+        f.writeSync(new TextEncoder().encode("XXXX"));
+      } finally {
+        f.close();
+      }
+      Deno.utimeSync(pch, before.atime!, before.mtime!);
+      const compiles = compilerStats().compiles;
+      const r = await compile(TRACEPOINT + "// new source\n", { cacheDir });
+      assert.equal(r.cached, false);
+      assert.equal(
+        compilerStats().compiles,
+        compiles + 2,
+        "failed once, then rebuilt",
+      );
+      assert.ok(elfSections(r.object).sections.includes("license"));
+      const magic = Deno.readFileSync(pch).subarray(0, 4);
+      assert.equal(new TextDecoder().decode(magic), "CPCH");
+    });
+
+    await t.step(
+      "warnings are returned, mapped, and kept in the cache",
+      async () => {
+        const src = `int unused(void) { int x; return 0; }`;
+        const opts = {
+          cacheDir,
+          file: "w.ts",
+          lineOffset: 3,
+          columnOffset: 5,
+          cflags: ["-Wunused-variable"],
+        };
+        const fresh = await compile(src, opts);
+        const hit = await compile(src, opts);
+        assert.equal(hit.cached, true);
+        for (const r of [fresh, hit]) {
+          assert.deepEqual(
+            r.warnings.map((w) => ({ ...w })),
+            [{
+              file: "w.ts",
+              line: 3,
+              column: 5 + 23,
+              severity: "warning",
+              message: "unused variable 'x' [-Wunused-variable]",
+            }],
+          );
+          assert.match(
+            r.warningText,
+            /^w\.ts:3:28: warning: unused variable 'x'/,
+          );
+        }
+      },
+    );
+
+    await t.step("a cache dir other users can write is refused", async () => {
+      const shared = await Deno.makeTempDir({ dir: cacheDir });
+      Deno.chmodSync(shared, 0o777);
+      await assert.rejects(
+        compile(TRACEPOINT, { cacheDir: shared }),
+        (e: Error) => {
+          assert.equal(
+            e.message,
+            `The BPF compile cache ${shared} is writable by other users, so its objects cannot be trusted: run chmod go-w ${shared} (and chown it), or set BPFPM_CACHE_DIR to a private directory`,
+          );
+          return true;
+        },
+      );
+    });
+
     await t.step("bad arguments are TypeError/RangeError", async () => {
       await assert.rejects(compile(42 as unknown as string), TypeError);
       await assert.rejects(
