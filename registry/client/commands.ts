@@ -27,7 +27,12 @@ import {
 import { ClientError } from "./errors.ts";
 import { grantLines } from "./grants.ts";
 import { readLockfile } from "./lockfile.ts";
-import { inTree, MODULES_DIR, readProjectManifest } from "./project.ts";
+import {
+  inTree,
+  MODULES_DIR,
+  readProjectManifest,
+  recoverProject,
+} from "./project.ts";
 import { RegistryClient } from "./registry.ts";
 import {
   verifyPublisherSignature,
@@ -57,6 +62,7 @@ export interface ListedPackage {
  * ```
  */
 export function listInstalled(config: ClientConfig): ListedPackage[] {
+  recoverProject(config.projectDir);
   const lock = readLockfile(config.projectDir);
   if (!lock) return [];
   return Object.entries(lock.packages).sort(([a], [b]) => (a < b ? -1 : 1)).map(

@@ -28,8 +28,10 @@ import {
   inTree,
   newTree,
   readProjectManifest,
+  recoverProject,
   swapTree,
   writeProjectManifest,
+  writeTreeState,
 } from "./project.ts";
 import { RegistryClient } from "./registry.ts";
 import { parseSpec, resolveTree } from "./resolve.ts";
@@ -134,6 +136,7 @@ export async function install(
 ): Promise<InstallResult> {
   const ui = options.ui ?? new Ui();
   const dir = config.projectDir;
+  recoverProject(dir);
   const { manifest } = readProjectManifest(dir);
   const originalDeps = JSON.stringify(manifest.dependencies ?? {});
   const deps: Record<string, string> = { ...(manifest.dependencies ?? {}) };
@@ -353,11 +356,14 @@ export async function install(
   }
   const oldIds = new Set(Object.values(old?.packages ?? {}).map(id));
   const newIds = new Set(entries.map(([, e]) => id(e)));
-  writeLockfile(dir, lock);
+  const sorted: Record<string, string> = {};
+  for (const k of Object.keys(deps).sort()) sorted[k] = deps[k];
+  writeTreeState(tree, { lock, dependencies: sorted });
+  // The commit point: one rename. What follows is rolled forward by recoverProject if the
+  // process dies before it is done.
   swapTree(dir, tree);
+  writeLockfile(dir, lock);
   if (JSON.stringify(deps) !== originalDeps) {
-    const sorted: Record<string, string> = {};
-    for (const k of Object.keys(deps).sort()) sorted[k] = deps[k];
     manifest.dependencies = sorted;
     writeProjectManifest(dir, manifest);
   }

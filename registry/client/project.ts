@@ -19,11 +19,78 @@ import {
 } from "node:fs";
 import { basename, join } from "node:path";
 import { ClientError } from "./errors.ts";
+import {
+  LOCKFILE,
+  type Lockfile,
+  stableStringify,
+  writeLockfile,
+} from "./lockfile.ts";
 
 /** The install directory's name. */
 export const MODULES_DIR = "bpf_modules";
 /** The directory holding install trees and staging areas. */
 export const STATE_DIR = ".bpfpm";
+
+/**
+ * The file inside each tree recording the lockfile and direct dependencies it was built
+ * for. The tree switch is the commit point of an install; if the process dies after it
+ * but before bpfpm.lock and package.json are rewritten, {@linkcode recoverProject} rolls
+ * them forward from this record.
+ */
+export const TREE_STATE = ".bpfpm-state.json";
+
+/** What {@linkcode TREE_STATE} holds. */
+export interface TreeState {
+  /** The lockfile the tree realises. */
+  lock: Lockfile;
+  /** package.json's dependencies at that point. */
+  dependencies: Record<string, string>;
+}
+
+/** Records the state a tree realises, before it is switched in. */
+export function writeTreeState(tree: string, state: TreeState): void {
+  writeFileSync(join(tree, TREE_STATE), stableStringify(state));
+}
+
+/**
+ * Finishes an install that was interrupted after its tree switch: rewrites bpfpm.lock and
+ * package.json's dependencies from the current tree's record when they differ.
+ *
+ * @returns whether anything was rolled forward
+ *
+ * @example
+ * ```ts
+ * import { recoverProject } from "./project.ts";
+ * recoverProject(Deno.cwd());
+ * ```
+ */
+export function recoverProject(projectDir: string): boolean {
+  const path = join(projectDir, MODULES_DIR, TREE_STATE);
+  if (!existsSync(path)) return false;
+  let state: TreeState;
+  try {
+    state = JSON.parse(readFileSync(path, "utf8"));
+  } catch {
+    return false;
+  }
+  let changed = false;
+  const lockPath = join(projectDir, LOCKFILE);
+  const lockText = existsSync(lockPath) ? readFileSync(lockPath, "utf8") : "";
+  if (lockText !== stableStringify(state.lock)) {
+    writeLockfile(projectDir, state.lock);
+    changed = true;
+  }
+  const { manifest } = readProjectManifest(projectDir);
+  if (
+    stableStringify(manifest.dependencies ?? {}) !==
+      stableStringify(state.dependencies)
+  ) {
+    manifest.dependencies = state.dependencies;
+    writeProjectManifest(projectDir, manifest);
+    changed = true;
+  }
+  return changed;
+}
 
 /** A project's package.json, with the parts bpfpm reads. */
 export interface ProjectManifest {

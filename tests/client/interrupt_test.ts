@@ -1,0 +1,160 @@
+import assert from "node:assert/strict";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { createTarball } from "../../registry/pack/mod.ts";
+import { fakeRegistry } from "./_fake_registry.ts";
+import { bpfpm, CLI, sandbox, snapshot } from "./_helpers.ts";
+
+Deno.test("an install killed mid-download leaves the previous state intact", async () => {
+  const v1 = await createTarball({
+    "package.json": JSON.stringify({ name: "tool", version: "1.0.0" }),
+    "index.js": "v1",
+  });
+  const big = "x".repeat(4096);
+  const v2 = await createTarball({
+    "package.json": JSON.stringify({ name: "tool", version: "2.0.0" }),
+    "index.js": "v2",
+    "big.txt": big,
+  });
+  {
+    await using fast = await fakeRegistry([{
+      name: "tool",
+      version: "1.0.0",
+      tarball: v1,
+    }]);
+    await using s = await sandbox(fast.url);
+    const r1 = await bpfpm(["install", "tool@1.0.0", "--yes"], {
+      cwd: s.project,
+      env: s.env,
+    });
+    assert.equal(r1.code, 0, r1.stderr);
+    const before = await snapshot(s.project);
+    assert.equal(before["bpf_modules/tool/index.js"], "v1");
+
+    await using slow = await fakeRegistry([
+      { name: "tool", version: "1.0.0", tarball: v1 },
+      { name: "tool", version: "2.0.0", tarball: v2 },
+    ], { tarballDelayMs: 40 });
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        CLI,
+        "install",
+        "tool@2.0.0",
+        "--yes",
+        "--registry",
+        slow.url,
+      ],
+      cwd: s.project,
+      env: s.env,
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    await slow.tarballRequested;
+    await new Promise((r) => setTimeout(r, 150));
+    child.kill("SIGKILL");
+    const status = await child.status;
+    assert.equal(status.signal, "SIGKILL");
+    assert.deepEqual(await snapshot(s.project), before);
+
+    // The next install completes and removes what the killed one left behind.
+    const r2 = await bpfpm([
+      "install",
+      "tool@2.0.0",
+      "--yes",
+      "--registry",
+      slow.url,
+    ], { cwd: s.project, env: s.env });
+    assert.equal(r2.code, 0, r2.stderr);
+    const after = await snapshot(s.project);
+    assert.equal(after["bpf_modules/tool/index.js"], "v2");
+    assert.equal(after["bpf_modules/tool/big.txt"], big);
+    assert.equal(
+      JSON.parse(after["bpfpm.lock"]).packages["bpf_modules/tool"].version,
+      "2.0.0",
+    );
+    assert.equal(readdirSync(join(s.project, ".bpfpm", "trees")).length, 1);
+    assert.ok(!existsSync(join(s.project, "bpfpm.lock.tmp")));
+  }
+});
+
+Deno.test("kills at any point leave either the whole old or the whole new install", async () => {
+  const versions = [];
+  for (const v of ["1.0.0", "2.0.0"]) {
+    for (let i = 0; i < 6; i++) {
+      const files: Record<string, string> = {
+        "package.json": JSON.stringify({ name: `p${i}`, version: v }),
+      };
+      for (let f = 0; f < 40; f++) files[`lib/f${f}.js`] = `${v}:${f}`;
+      versions.push({
+        name: `p${i}`,
+        version: v,
+        tarball: await createTarball(files),
+      });
+    }
+  }
+  await using reg = await fakeRegistry(versions);
+  await using s = await sandbox(reg.url);
+  const names = Array.from({ length: 6 }, (_, i) => `p${i}`);
+  const r1 = await bpfpm([
+    "install",
+    ...names.map((n) => `${n}@1.0.0`),
+    "--yes",
+  ], { cwd: s.project, env: s.env });
+  assert.equal(r1.code, 0, r1.stderr);
+  const seen = new Set<string>();
+  for (const delay of [120, 200, 260, 300, 340, 380, 450, 600]) {
+    const target = seen.has("2.0.0") ? "1.0.0" : "2.0.0";
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--quiet",
+        CLI,
+        "install",
+        ...names.map((n) => `${n}@${target}`),
+        "--yes",
+      ],
+      cwd: s.project,
+      env: s.env,
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    await new Promise((r) => setTimeout(r, delay));
+    try {
+      child.kill("SIGKILL");
+    } catch { /* it finished first */ }
+    await child.status;
+    const list = await bpfpm(["list", "--json"], {
+      cwd: s.project,
+      env: s.env,
+    });
+    assert.equal(list.code, 0, list.stderr);
+    const installed = JSON.parse(list.stdout) as {
+      name: string;
+      version: string;
+    }[];
+    const lockVersions = new Set(installed.map((p) => p.version));
+    assert.equal(
+      lockVersions.size,
+      1,
+      `mixed versions after a kill at ${delay} ms: ${list.stdout}`,
+    );
+    const [version] = lockVersions;
+    seen.add(version);
+    const snap = await snapshot(s.project);
+    const deps = JSON.parse(snap["package.json"]).dependencies;
+    for (const n of names) {
+      assert.equal(
+        deps[n],
+        version,
+        `package.json after a kill at ${delay} ms`,
+      );
+      for (let f = 0; f < 40; f++) {
+        assert.equal(snap[`bpf_modules/${n}/lib/f${f}.js`], `${version}:${f}`);
+      }
+    }
+  }
+});

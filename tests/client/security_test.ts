@@ -1,0 +1,287 @@
+import assert from "node:assert/strict";
+import { existsSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import tarStream from "tar-stream";
+import { createTarball } from "../../registry/pack/mod.ts";
+import { loadConfig } from "../../registry/client/config.ts";
+import {
+  IntegrityError,
+  SignatureError,
+} from "../../registry/client/errors.ts";
+import { install } from "../../registry/client/install.ts";
+import { verifyInstalled } from "../../registry/client/commands.ts";
+import { publisherKey, signPackage } from "../../registry/client/signatures.ts";
+import { Ui } from "../../registry/client/ui.ts";
+import { fakeRegistry, sha512 } from "./_fake_registry.ts";
+import { sandbox, snapshot } from "./_helpers.ts";
+
+const quiet = new Ui({ quiet: true, tty: false });
+
+function pkgTgz(
+  name: string,
+  version: string,
+  extra: Record<string, string> = {},
+) {
+  return createTarball({
+    "package.json": JSON.stringify({ name, version }),
+    "index.js": `// ${name}`,
+    ...extra,
+  });
+}
+
+type RawEntry = {
+  header: Partial<tarStream.Header> & { name: string };
+  data?: string;
+};
+async function rawTgz(entries: RawEntry[]): Promise<Uint8Array> {
+  const pack = tarStream.pack();
+  const chunks: Uint8Array[] = [];
+  const done = (async () => {
+    for await (const c of pack as AsyncIterable<Uint8Array>) chunks.push(c);
+  })();
+  for (const e of entries) {
+    await new Promise<void>((res, rej) =>
+      pack.entry(
+        e.header as tarStream.Header,
+        e.data ?? "",
+        (err?: Error | null) => err ? rej(err) : res(),
+      )
+    );
+  }
+  pack.finalize();
+  await done;
+  const gz = new Blob(chunks as BlobPart[]).stream().pipeThrough(
+    new CompressionStream("gzip"),
+  );
+  return new Uint8Array(await new Response(gz).arrayBuffer());
+}
+
+function cacheContent(cache: string): string[] {
+  const root = join(cache, "content", "sha512");
+  if (!existsSync(root)) return [];
+  return readdirSync(root).flatMap((d) => readdirSync(join(root, d)));
+}
+
+Deno.test("a tampered tarball is refused and nothing is written", async () => {
+  const good = await pkgTgz("victim", "1.0.0");
+  const evil = await pkgTgz("victim", "1.0.0", { "index.js": "steal()" });
+  await using reg = await fakeRegistry([{
+    name: "victim",
+    version: "1.0.0",
+    tarball: evil,
+    integrity: sha512(good),
+  }]);
+  await using s = await sandbox(reg.url);
+  const config = loadConfig({ cwd: s.project, env: s.env });
+  const before = await snapshot(s.project);
+  const err = await install(config, { add: ["victim"], yes: true, ui: quiet })
+    .catch((e) => e);
+  assert.ok(err instanceof IntegrityError, String(err));
+  assert.equal(err.spec, "victim@1.0.0");
+  assert.match(err.message, /Integrity mismatch for victim@1\.0\.0/);
+  assert.deepEqual(await snapshot(s.project), before);
+  assert.ok(!existsSync(join(s.project, "bpf_modules")));
+  assert.deepEqual(cacheContent(s.cache), []);
+});
+
+Deno.test("hostile tarballs are refused client-side with nothing installed", async () => {
+  const pj: RawEntry = {
+    header: { name: "package/package.json", type: "file" },
+    data: JSON.stringify({ name: "h", version: "1.0.0" }),
+  };
+  const cases: [string, Uint8Array, RegExp][] = [
+    [
+      "symlink",
+      await rawTgz([pj, {
+        header: { name: "package/x", type: "symlink", linkname: "/etc/passwd" },
+      }]),
+      /link/i,
+    ],
+    [
+      "dot-dot",
+      await rawTgz([pj, {
+        header: { name: "package/../../evil.sh", type: "file" },
+        data: "x",
+      }]),
+      /\.\./,
+    ],
+    [
+      "absolute",
+      await rawTgz([pj, {
+        header: { name: "/etc/evil", type: "file" },
+        data: "x",
+      }]),
+      /absolute|outside/i,
+    ],
+    [
+      "device",
+      await rawTgz([pj, {
+        header: {
+          name: "package/dev",
+          type: "character-device",
+          devmajor: 1,
+          devminor: 3,
+        },
+      }]),
+      /device/i,
+    ],
+  ];
+  for (const [label, tgz, reason] of cases) {
+    await using reg = await fakeRegistry([{
+      name: "h",
+      version: "1.0.0",
+      tarball: tgz,
+    }]);
+    await using s = await sandbox(reg.url);
+    const config = loadConfig({ cwd: s.project, env: s.env });
+    const err = await install(config, { add: ["h"], yes: true, ui: quiet })
+      .catch((e) => e);
+    assert.equal(err?.name, "TarballError", `${label}: ${err}`);
+    assert.match(err.message, reason, label);
+    assert.ok(!existsSync(join(s.project, "bpf_modules")), label);
+    assert.ok(!existsSync(join(s.project, "bpfpm.lock")), label);
+    assert.ok(
+      !existsSync(join(s.root, "evil.sh")) &&
+        !existsSync(join(s.project, "evil.sh")),
+      label,
+    );
+    const pkgs = join(s.cache, "pkgs");
+    assert.deepEqual(existsSync(pkgs) ? readdirSync(pkgs) : [], [], label);
+  }
+});
+
+Deno.test("registry signatures: valid ones verify, wrong or missing ones are refused", async () => {
+  const tgz = await pkgTgz("signed", "1.0.0");
+  {
+    await using reg = await fakeRegistry([{
+      name: "signed",
+      version: "1.0.0",
+      tarball: tgz,
+    }], { signed: true });
+    await using s = await sandbox(reg.url);
+    const config = loadConfig({ cwd: s.project, env: s.env });
+    await install(config, { add: ["signed"], yes: true, ui: quiet });
+    const v = await verifyInstalled(config);
+    assert.deepEqual(v.problems, []);
+    assert.equal(v.registrySigned, 1);
+  }
+  for (const mode of ["wrong", "omit"] as const) {
+    await using reg = await fakeRegistry([{
+      name: "signed",
+      version: "1.0.0",
+      tarball: tgz,
+      signature: mode,
+    }], {
+      signed: true,
+    });
+    await using s = await sandbox(reg.url);
+    const config = loadConfig({ cwd: s.project, env: s.env });
+    const err = await install(config, { add: ["signed"], yes: true, ui: quiet })
+      .catch((e) => e);
+    assert.ok(err instanceof SignatureError, `${mode}: ${err}`);
+    assert.equal(err.kind, "registry");
+    assert.match(
+      err.message,
+      mode === "wrong" ? /does not verify/ : /no registry signature/,
+    );
+    assert.ok(!existsSync(join(s.project, "bpf_modules")));
+  }
+});
+
+Deno.test("publisher signatures: altered files are refused; --require-signed needs a trusted key", async () => {
+  await using s0 = await sandbox();
+  const key = publisherKey(s0.config)!;
+  const files = [
+    {
+      path: "package.json",
+      data: new TextEncoder().encode(
+        JSON.stringify({ name: "pub", version: "1.0.0" }),
+      ),
+    },
+    { path: "index.js", data: new TextEncoder().encode("ok()") },
+  ];
+  const sig = signPackage("pub", "1.0.0", files, key);
+  const signed = await createTarball([...files, {
+    path: "bpfpm-signature.json",
+    data: sig,
+  }]);
+  const unsigned = await pkgTgz("plain", "1.0.0");
+  await using reg = await fakeRegistry([
+    { name: "pub", version: "1.0.0", tarball: signed },
+    { name: "plain", version: "1.0.0", tarball: unsigned },
+  ]);
+  {
+    await using s = await sandbox(reg.url);
+    const config = loadConfig({ cwd: s.project, env: s.env });
+    const untrusted = await install(config, {
+      add: ["pub"],
+      yes: true,
+      requireSigned: true,
+      ui: quiet,
+    }).catch((e) => e);
+    assert.ok(untrusted instanceof SignatureError, String(untrusted));
+    assert.match(
+      untrusted.message,
+      /neither the registry nor your trusted_keys/,
+    );
+    await Deno.mkdir(s.config, { recursive: true });
+    await Deno.writeTextFile(join(s.config, "trusted_keys"), key.keyid + "\n");
+    const r = await install(config, {
+      add: ["pub"],
+      yes: true,
+      requireSigned: true,
+      ui: quiet,
+    });
+    assert.equal(r.lock.packages["bpf_modules/pub"].publisherKey, key.keyid);
+    const unsignedErr = await install(config, {
+      add: ["plain"],
+      yes: true,
+      requireSigned: true,
+      ui: quiet,
+    }).catch((e) => e);
+    assert.ok(unsignedErr instanceof SignatureError);
+    assert.match(
+      unsignedErr.message,
+      /plain@1\.0\.0 has no publisher signature/,
+    );
+    assert.deepEqual(
+      Object.keys(
+        JSON.parse(await Deno.readTextFile(join(s.project, "package.json")))
+          .dependencies,
+      ),
+      ["pub"],
+    );
+  }
+});
+
+Deno.test("a signed package whose files were altered is refused", async () => {
+  await using s0 = await sandbox();
+  const key = publisherKey(s0.config)!;
+  const pj = {
+    path: "package.json",
+    data: new TextEncoder().encode(
+      JSON.stringify({ name: "alt", version: "1.0.0" }),
+    ),
+  };
+  const sig = signPackage("alt", "1.0.0", [pj, {
+    path: "index.js",
+    data: new TextEncoder().encode("ok()"),
+  }], key);
+  const tgz = await createTarball([pj, { path: "index.js", data: "evil()" }, {
+    path: "bpfpm-signature.json",
+    data: sig,
+  }]);
+  await using reg = await fakeRegistry([{
+    name: "alt",
+    version: "1.0.0",
+    tarball: tgz,
+  }]);
+  await using s = await sandbox(reg.url);
+  const config = loadConfig({ cwd: s.project, env: s.env });
+  const err = await install(config, { add: ["alt"], yes: true, ui: quiet })
+    .catch((e) => e);
+  assert.ok(err instanceof SignatureError, String(err));
+  assert.equal(err.kind, "publisher");
+  assert.match(err.message, /does not match its files/);
+  assert.ok(!existsSync(join(s.project, "bpf_modules")));
+});
