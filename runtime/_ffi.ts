@@ -108,6 +108,13 @@ const symbols = {
   // void bpfpm_trace_pipe__close(struct bpfpm_trace_pipe *tp)
   bpfpm_trace_pipe__close: { parameters: ["pointer"], result: "void" },
 
+  // int64_t bpfpm_file__read(const char *path, void *buf, uint64_t cap)
+  bpfpm_file__read: { parameters: ["buffer", "buffer", "u64"], result: "i64" },
+  // int bpfpm_file__exists(const char *path)
+  bpfpm_file__exists: { parameters: ["buffer"], result: "i32" },
+  // int bpfpm_process__effective_caps(uint64_t *out)
+  bpfpm_process__effective_caps: { parameters: ["buffer"], result: "i32" },
+
   // --- maps & events ---
   // int bpfpm_map__create(u32 type, const char *name, u32 key_size, u32 value_size,
   //                       u32 max_entries, u32 flags, int inner_map_fd, u64 map_extra)
@@ -233,16 +240,22 @@ const symbols = {
     parameters: ["i32", "u32", "u64", "u64", "u32", "i32", "i32"],
     result: "pointer",
   },
-  // struct bpfpm_attachment *bpfpm_attach__xdp(int prog_fd, const char *ifname, u32 flags)
+  // struct bpfpm_attachment *bpfpm_attach__xdp(int prog_fd, const char *ifname, u32 flags,
+  //                                            const char *netns)
   bpfpm_attach__xdp: {
-    parameters: ["i32", "buffer", "u32"],
+    parameters: ["i32", "buffer", "u32", "buffer"],
     result: "pointer",
   },
-  // struct bpfpm_attachment *bpfpm_attach__tc(int prog_fd, const char *ifname, u32 flags)
-  bpfpm_attach__tc: { parameters: ["i32", "buffer", "u32"], result: "pointer" },
-  // struct bpfpm_attachment *bpfpm_attach__socket(int prog_fd, const char *ifname, int sock_fd)
+  // struct bpfpm_attachment *bpfpm_attach__tc(int prog_fd, const char *ifname, u32 flags,
+  //                                           const char *netns)
+  bpfpm_attach__tc: {
+    parameters: ["i32", "buffer", "u32", "buffer"],
+    result: "pointer",
+  },
+  // struct bpfpm_attachment *bpfpm_attach__socket(int prog_fd, const char *ifname, int sock_fd,
+  //                                               const char *netns)
   bpfpm_attach__socket: {
-    parameters: ["i32", "buffer", "i32"],
+    parameters: ["i32", "buffer", "i32", "buffer"],
     result: "pointer",
   },
   // struct bpfpm_attachment *bpfpm_attach__cgroup(int prog_fd, const char *path, u32 attach_type)
@@ -258,6 +271,14 @@ const symbols = {
     parameters: ["pointer", "i32", "buffer", "buffer", "buffer", "u64"],
     result: "pointer",
   },
+  // struct bpfpm_attachment *bpfpm_attach__tracepoint_twin(const struct bpf_program *prog,
+  //                                                       int tp_id, const char *tracepoint)
+  bpfpm_attach__tracepoint_twin: {
+    parameters: ["pointer", "i32", "buffer"],
+    result: "pointer",
+  },
+  // int64_t bpfpm_attachment__own_program_id(const struct bpfpm_attachment *a)
+  bpfpm_attachment__own_program_id: { parameters: ["pointer"], result: "i64" },
   // int bpfpm_attachment__destroy(struct bpfpm_attachment *a)
   bpfpm_attachment__destroy: { parameters: ["pointer"], result: "i32" },
   // int bpfpm_attachment__fd(const struct bpfpm_attachment *a)

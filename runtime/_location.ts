@@ -34,9 +34,10 @@ export function callerFrame(
 }
 
 /**
- * Finds `text` as a template literal in `fileText` at or after the call's line: where its
- * first character sits. Escapes (`\\n`) make the literal differ from the text, so the match
- * is done line by line on the first lines that carry no backslash or `${`.
+ * Finds `text` as a template literal in `fileText`, preferring one at or after the call's
+ * line: where its first character sits. Escapes (`\\n`) and `${}` make a literal's lines
+ * differ from the text's, so lines holding a backslash or `$` match loosely; all others must
+ * match exactly.
  */
 export function locateText(
   fileText: string,
@@ -45,14 +46,18 @@ export function locateText(
 ): { line: number; column: number } | undefined {
   const fileLines = fileText.split("\n");
   const textLines = text.split("\n");
-  for (let i = Math.max(0, fromLine - 1); i < fileLines.length; i++) {
-    const tick = fileLines[i].indexOf("`");
-    if (tick < 0) continue;
-    const first = fileLines[i].slice(tick + 1);
-    if (!sameLine(first, textLines[0])) continue;
+  const start = Math.max(0, Math.min(fromLine - 1, fileLines.length));
+  const order = [
+    ...fileLines.keys().drop(start),
+    ...fileLines.keys().take(start),
+  ];
+  for (const i of order) {
+    const tick = fileLines[i].lastIndexOf("`");
+    if (tick < 0 || i + textLines.length > fileLines.length) continue;
+    if (!sameLine(fileLines[i].slice(tick + 1), textLines[0])) continue;
     let ok = true;
-    for (let k = 1; k < Math.min(textLines.length, 4); k++) {
-      if (!sameLine(fileLines[i + k] ?? "", textLines[k])) ok = false;
+    for (let k = 1; k < textLines.length && ok; k++) {
+      ok = sameLine(fileLines[i + k], textLines[k]);
     }
     if (ok) return { line: i + 1, column: tick + 2 };
   }

@@ -4,13 +4,9 @@
  *
  * @module
  */
-import {
-  CapabilityError,
-  isPermissionDenied,
-  KernelBtfError,
-  withPermission,
-} from "./errors.ts";
+import { CapabilityError, KernelBtfError } from "./errors.ts";
 import { optionalEnv } from "./_env.ts";
+import { effectiveCapabilities, kernelPathExists } from "./_kernel_files.ts";
 
 const CAP_SYS_ADMIN = 21n;
 const CAP_PERFMON = 38n;
@@ -21,33 +17,21 @@ export function kernelBtfPath(): string {
   return optionalEnv("BPFPM_BTF_PATH") ?? "/sys/kernel/btf/vmlinux";
 }
 
-/** Throws a KernelBtfError unless the kernel BTF file exists. */
+/** Throws a KernelBtfError unless the kernel BTF file exists; returns its path. */
 export function requireKernelBtf(): string {
   const path = kernelBtfPath();
-  withPermission(
-    `--allow-read=${path}`,
-    `read the kernel BTF at ${path}`,
-    () => {
-      try {
-        Deno.statSync(path);
-      } catch (error) {
-        if (isPermissionDenied(error)) throw error;
-        throw new KernelBtfError(
-          `Kernel BTF not found at ${path}: boot a kernel built with CONFIG_DEBUG_INFO_BTF=y (bpfpm compiles against the running kernel's types)`,
-          { path, cause: error },
-        );
-      }
-    },
-  );
+  if (!kernelPathExists(path)) {
+    throw new KernelBtfError(
+      `Kernel BTF not found at ${path}: boot a kernel built with CONFIG_DEBUG_INFO_BTF=y (bpfpm compiles against the running kernel's types)`,
+      { path },
+    );
+  }
   return path;
 }
 
-/** Capabilities missing for loading tracing programs, from /proc/self/status (CapEff). */
-export function missingCapabilities(status: string): string[] {
-  const match = /^CapEff:\s*([0-9a-f]+)$/m.exec(status);
-  if (!match) return [];
-  const eff = BigInt(`0x${match[1]}`);
-  const has = (bit: bigint) => ((eff >> bit) & 1n) === 1n;
+/** Capabilities missing for loading tracing programs, given an effective set. */
+export function missingCapabilities(effective: bigint): string[] {
+  const has = (bit: bigint) => ((effective >> bit) & 1n) === 1n;
   if (has(CAP_SYS_ADMIN)) return [];
   const missing: string[] = [];
   if (!has(CAP_BPF)) missing.push("CAP_BPF");
@@ -59,18 +43,9 @@ export function missingCapabilities(status: string): string[] {
 export const CAPABILITY_FIX =
   "run as root (sudo) or grant CAP_BPF and CAP_PERFMON, e.g. `sudo setcap cap_bpf,cap_perfmon+ep $(which deno)`";
 
-/**
- * Throws a CapabilityError when the process lacks CAP_BPF or CAP_PERFMON. Without read
- * access to /proc/self/status it checks nothing: the kernel's EPERM is reported the same way.
- */
+/** Throws a CapabilityError when the process lacks CAP_BPF or CAP_PERFMON (and CAP_SYS_ADMIN). */
 export function requireCapabilities(): void {
-  let status: string;
-  try {
-    status = Deno.readTextFileSync("/proc/self/status");
-  } catch {
-    return;
-  }
-  const missing = missingCapabilities(status);
+  const missing = missingCapabilities(effectiveCapabilities());
   if (missing.length) {
     throw new CapabilityError(
       `Loading BPF programs needs ${

@@ -111,6 +111,15 @@ BPFPM_API void bpfpm_trace_pipe__cancel(struct bpfpm_trace_pipe *tp);
 /* Frees the pipe; no read may be pending. */
 BPFPM_API void bpfpm_trace_pipe__close(struct bpfpm_trace_pipe *tp);
 
+/* ---- kernel files and process facts (system.c) ---- */
+
+/* Reads up to cap bytes of the file at path into buf; the byte count or -errno. */
+BPFPM_API int64_t bpfpm_file__read(const char *path, void *buf, uint64_t cap);
+/* 0 if path exists, else -errno. */
+BPFPM_API int bpfpm_file__exists(const char *path);
+/* The calling thread's effective capability set (bit N = capability N). */
+BPFPM_API int bpfpm_process__effective_caps(uint64_t *out);
+
 #ifdef __cplusplus
 }
 #endif

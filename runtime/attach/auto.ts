@@ -13,6 +13,8 @@ import { attachTpBtf } from "./tp_btf.ts";
 
 /** Anything `close()`-able that an attach returns. */
 export interface Detachable extends Disposable {
+  /** True until `close()`. */
+  readonly attached: boolean;
   /** Detaches; idempotent. */
   close(): void;
 }

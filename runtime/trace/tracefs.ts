@@ -5,30 +5,10 @@
  */
 import { cstr, lastError, lib } from "../_ffi.ts";
 import { optionalEnv } from "../_env.ts";
-import {
-  isPermissionDenied,
-  TracefsError,
-  TracepointNotFoundError,
-  withPermission,
-} from "../errors.ts";
+import { TracefsError, TracepointNotFoundError } from "../errors.ts";
+import { kernelPathExists, readKernelFile } from "../_kernel_files.ts";
 
 let resolved: string | undefined;
-
-function exists(path: string, dir: string): boolean {
-  return withPermission(
-    `--allow-read=${dir}`,
-    `read tracefs at ${dir}`,
-    () => {
-      try {
-        Deno.statSync(path);
-        return true;
-      } catch (error) {
-        if (isPermissionDenied(error)) throw error;
-        return false;
-      }
-    },
-  );
-}
 
 /**
  * The tracefs mount point: `BPFPM_TRACEFS` if set (tests), else /sys/kernel/tracing or
@@ -42,12 +22,12 @@ export function tracefsDir(): string {
     ? [override]
     : ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
   for (const dir of candidates) {
-    if (exists(`${dir}/trace_pipe`, dir)) return resolved = dir;
+    if (kernelPathExists(`${dir}/trace_pipe`)) return resolved = dir;
   }
   const target = candidates[0];
   const rc = lib().bpfpm_tracefs__mount(cstr(target));
   const why = rc === 0 ? "" : lastError().message;
-  if (rc === 0 && exists(`${target}/trace_pipe`, target)) {
+  if (rc === 0 && kernelPathExists(`${target}/trace_pipe`)) {
     return resolved = target;
   }
   throw new TracefsError(
@@ -82,7 +62,7 @@ function notFound(category: string, event: string, cause?: unknown) {
 /** Throws a TracepointNotFoundError unless tracefs has `events/<category>/<event>`. */
 export function requireTracepoint(category: string, event: string): void {
   const dir = tracefsDir();
-  if (!exists(`${dir}/events/${category}/${event}`, dir)) {
+  if (!kernelPathExists(`${dir}/events/${category}/${event}`)) {
     throw notFound(category, event);
   }
 }
@@ -91,16 +71,7 @@ export function requireTracepoint(category: string, event: string): void {
 export function readTracepointFormat(category: string, event: string): string {
   const dir = tracefsDir();
   const path = `${dir}/events/${category}/${event}/format`;
-  return withPermission(
-    `--allow-read=${dir}`,
-    `read tracefs at ${dir}`,
-    () => {
-      try {
-        return Deno.readTextFileSync(path);
-      } catch (error) {
-        if (isPermissionDenied(error)) throw error;
-        throw notFound(category, event, error);
-      }
-    },
-  );
+  const format = readKernelFile(path);
+  if (format === undefined) throw notFound(category, event);
+  return format;
 }

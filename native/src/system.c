@@ -1,0 +1,57 @@
+/* Kernel files and process facts the runtime needs before loading. Read natively because
+ * Deno grants /sys and /proc reads only with --allow-all, while --allow-ffi on this library
+ * already implies that access. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+BPFPM_API int64_t bpfpm_file__read(const char *path, void *buf, uint64_t cap)
+{
+	bpfpm_clear_error();
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return bpfpm_fail(errno, "cannot open %s: %s", path, strerror(errno));
+	uint64_t got = 0;
+	while (got < cap) {
+		ssize_t n = read(fd, (char *)buf + got, cap - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int err = errno;
+			close(fd);
+			return bpfpm_fail(err, "cannot read %s: %s", path, strerror(err));
+		}
+		if (n == 0)
+			break;
+		got += n;
+	}
+	close(fd);
+	return (int64_t)got;
+}
+
+BPFPM_API int bpfpm_file__exists(const char *path)
+{
+	bpfpm_clear_error();
+	struct stat st;
+	if (stat(path, &st))
+		return bpfpm_fail(errno, "cannot stat %s: %s", path, strerror(errno));
+	return 0;
+}
+
+BPFPM_API int bpfpm_process__effective_caps(uint64_t *out)
+{
+	bpfpm_clear_error();
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+	struct __user_cap_data_struct data[2];
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capget, &hdr, data))
+		return bpfpm_fail(errno, "capget failed: %s", strerror(errno));
+	*out = (uint64_t)data[0].effective | ((uint64_t)data[1].effective << 32);
+	return 0;
+}

@@ -1,0 +1,142 @@
+/**
+ * Each bad input gives one clear message naming cause and fix, a non-zero exit, and leaves
+ * none of the test's programs loaded. Runs child scripts (uncaught errors, as a user sees).
+ */
+import assert from "node:assert/strict";
+import {
+  assertNoneNamed,
+  FIXTURE,
+  REPO,
+  runFixture,
+  uniqueName,
+} from "./_helpers.ts";
+
+Deno.test("verifier rejection: summary with the failing insn and reason; nothing stays loaded", async () => {
+  const name = uniqueName();
+  const r = await runFixture(["verifier", name]);
+  assert.notEqual(r.code, 0);
+  assert.match(
+    r.stderr,
+    new RegExp(
+      `VerifierError: The verifier rejected program '${name}v': insn \\d+ \\(`,
+    ),
+  );
+  assert.match(r.stderr, /off=100000/);
+  await assertNoneNamed(name);
+});
+
+Deno.test("a tracepoint that does not exist (SEC) is named, with where to list them; nothing loads", async () => {
+  const name = uniqueName();
+  const r = await runFixture(["missing_section", name]);
+  assert.notEqual(r.code, 0);
+  assert.match(
+    r.stderr,
+    new RegExp(
+      `TracepointNotFoundError: Tracepoint syscalls:sys_enter_nope_${name} does not exist on this kernel: list the available ones with .*available_events`,
+    ),
+  );
+  await assertNoneNamed(name);
+});
+
+Deno.test("a tracepoint that does not exist (TRACEPOINT_PROBE) is named before compiling", async () => {
+  const name = uniqueName();
+  const r = await runFixture(["missing_probe", name]);
+  assert.notEqual(r.code, 0);
+  assert.match(
+    r.stderr,
+    new RegExp(`Tracepoint syscalls:sys_enter_nope_${name} does not exist`),
+  );
+});
+
+Deno.test("a raw tracepoint that does not exist fails at attach and unloads every program", async () => {
+  const name = uniqueName();
+  const r = await runFixture(["missing_raw", name]);
+  assert.notEqual(r.code, 0);
+  assert.match(
+    r.stderr,
+    new RegExp(`Raw tracepoint nope_${name} does not exist on this kernel`),
+  );
+  await assertNoneNamed(name);
+});
+
+Deno.test("without CAP_BPF/CAP_PERFMON: says to run as root or grant them", async () => {
+  const name = uniqueName();
+  const r = await runFixture(["ok", name], {
+    prefix: [
+      "setpriv",
+      "--bounding-set=-bpf,-perfmon,-sys_admin",
+      "--inh-caps=-all",
+    ],
+  });
+  assert.notEqual(r.code, 0);
+  assert.match(
+    r.stderr,
+    /CapabilityError: Loading BPF programs needs CAP_BPF and CAP_PERFMON, which this process lacks: run as root \(sudo\) or grant CAP_BPF and CAP_PERFMON/,
+  );
+  await assertNoneNamed(name);
+});
+
+Deno.test("no kernel BTF (BPFPM_BTF_PATH points nowhere): names the path and the kernel option", async () => {
+  const name = uniqueName();
+  const r = await runFixture(["ok", name], {
+    env: { BPFPM_BTF_PATH: `/nonexistent/${name}` },
+  });
+  assert.notEqual(r.code, 0);
+  assert.match(
+    r.stderr,
+    new RegExp(
+      `KernelBtfError: Kernel BTF not found at /nonexistent/${name}: boot a kernel built with CONFIG_DEBUG_INFO_BTF=y`,
+    ),
+  );
+  await assertNoneNamed(name);
+});
+
+Deno.test("tracefs absent and not mountable (BPFPM_TRACEFS points nowhere): says how to mount it", async () => {
+  const name = uniqueName();
+  const r = await runFixture(["ok", name], {
+    env: { BPFPM_TRACEFS: `/nonexistent/${name}` },
+  });
+  assert.notEqual(r.code, 0);
+  assert.match(
+    r.stderr,
+    new RegExp(
+      `TracefsError: tracefs is not mounted at /nonexistent/${name} and mounting it failed \\(cannot mount tracefs at /nonexistent/${name}: No such file or directory\\): mount it as root with \`mount -t tracefs tracefs /nonexistent/${name}\``,
+    ),
+  );
+  await assertNoneNamed(name);
+});
+
+Deno.test("missing --allow-ffi: names the exact flag", async () => {
+  const name = uniqueName();
+  const r = await runFixture(["ok", name], {
+    flags: ["--allow-read", "--allow-env", "--allow-write"],
+  });
+  assert.notEqual(r.code, 0);
+  const lib = `${REPO}native/build/libbpfpm.so`;
+  assert.ok(
+    r.stderr.includes(
+      `DenoPermissionError: Deno may not load the native library ${lib}: run deno with --allow-ffi=${lib} (or -A)`,
+    ),
+    r.stderr,
+  );
+  await assertNoneNamed(name);
+});
+
+Deno.test("C that does not compile: clang's diagnostic at line:column of the .ts file", async () => {
+  const name = uniqueName();
+  const r = await runFixture(["compile", name]);
+  assert.notEqual(r.code, 0);
+  const fixture = await Deno.readTextFile(FIXTURE);
+  const lines = fixture.split("\n");
+  const line =
+    lines.findIndex((l) => l.includes("return not_declared_anywhere;")) + 1;
+  const column = lines[line - 1].indexOf("not_declared_anywhere") + 1;
+  assert.ok(
+    r.stderr.includes(
+      `${FIXTURE}:${line}:${column}: error: use of undeclared identifier 'not_declared_anywhere'`,
+    ),
+    r.stderr,
+  );
+  assert.match(r.stderr, /CompileError/);
+  await assertNoneNamed(name);
+});

@@ -1,0 +1,102 @@
+/**
+ * Everything is detached and unloaded on every way out: dispose, close, normal exit, SIGINT,
+ * SIGTERM and an uncaught error.
+ */
+import assert from "node:assert/strict";
+import { BPF } from "../../mod.ts";
+import { FIXTURE, REPO, uniqueName, waitGone } from "./_helpers.ts";
+
+/** Starts the fixture, waits for READY, returns its program ids and the child. */
+async function startFixture(after: string) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", FIXTURE, "ok", uniqueName(), after],
+    cwd: REPO,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  while (!out.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += value;
+  }
+  const m = /READY (\{.*\})/.exec(out);
+  if (!m) {
+    const err = await new Response(child.stderr).text();
+    throw new Error(`fixture did not get ready: ${out} ${err}`);
+  }
+  const { ids } = JSON.parse(m[1]) as { ids: number[] };
+  return { child, ids, reader };
+}
+
+async function finish(
+  started: Awaited<ReturnType<typeof startFixture>>,
+): Promise<Deno.CommandStatus> {
+  const status = await started.child.status;
+  await started.reader.cancel();
+  await started.child.stderr.cancel();
+  return status;
+}
+
+for (
+  const [signal, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const
+) {
+  Deno.test(`${signal}: the handler detaches and unloads, then exits ${code}`, async () => {
+    const started = await startFixture("wait");
+    assert.ok(started.ids.length > 0);
+    for (const id of started.ids) {
+      const out = await new Deno.Command("bpftool", {
+        args: ["prog", "show", "id", String(id)],
+      })
+        .output();
+      assert.equal(
+        out.code,
+        0,
+        `program ${id} should be loaded while the script runs`,
+      );
+    }
+    started.child.kill(signal);
+    const status = await finish(started);
+    assert.equal(status.code, code);
+    assert.deepEqual(await waitGone(started.ids), []);
+  });
+}
+
+Deno.test("an uncaught error: non-zero exit, nothing left loaded", async () => {
+  const started = await startFixture("throw");
+  const status = await finish(started);
+  assert.equal(status.code, 1);
+  assert.deepEqual(await waitGone(started.ids), []);
+});
+
+Deno.test("normal exit: exit 0, nothing left loaded", async () => {
+  const started = await startFixture("exit");
+  const status = await finish(started);
+  assert.equal(status.code, 0);
+  assert.deepEqual(await waitGone(started.ids), []);
+});
+
+Deno.test("dispose: leaving a using block detaches and unloads; close() is idempotent", async () => {
+  const name = uniqueName();
+  let ids: number[];
+  let b: BPF;
+  {
+    using loaded = await BPF.load({
+      text:
+        `SEC("tracepoint/syscalls/sys_enter_getppid") int ${name}(void *ctx) { return 0; }`,
+    });
+    b = loaded;
+    ids = [...loaded.programs.values()].map((p) => p.id);
+    assert.equal(loaded.links.length, 1);
+    assert.ok(loaded.loaded);
+  }
+  assert.equal(b.loaded, false);
+  assert.equal(b.links[0].attached, false);
+  b.close();
+  assert.deepEqual(await waitGone(ids), []);
+  assert.throws(
+    () => b.tracePrint(),
+    /This BPF object is closed: load it again to use it/,
+  );
+});
