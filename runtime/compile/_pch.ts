@@ -15,6 +15,9 @@ import {
 } from "./_cache.ts";
 import { runCompile } from "./_run.ts";
 
+/** How many vmlinux.h and PCH builds this process did. */
+export const buildStats = { vmlinuxBuilds: 0, pchBuilds: 0 };
+
 /** bpfpm's own headers (bpfpm.h), added to every compile. */
 export const INCLUDE_DIR = new URL("../include", import.meta.url).pathname;
 
@@ -67,6 +70,7 @@ export async function ensureVmlinuxH(
       cstr("/sys/kernel/btf/vmlinux"),
       cstr(path),
     );
+    buildStats.vmlinuxBuilds++;
     if (rc < 0) {
       throw new Error(
         `Cannot generate vmlinux.h from the kernel BTF: ${
@@ -119,6 +123,7 @@ export async function ensurePch(
       pch,
       args: baseArgs(root, btf),
     });
+    buildStats.pchBuilds++;
     if (r.status !== 0) {
       throw new Error(
         `Cannot build the vmlinux.h precompiled header: ${

@@ -16,7 +16,13 @@ import {
   writeEntry,
 } from "./_cache.ts";
 import { compilerLib, compilerLibLoaded, compilerLibPath } from "./_ffi.ts";
-import { baseArgs, ensurePch, ensureVmlinuxH, pchPath } from "./_pch.ts";
+import {
+  baseArgs,
+  buildStats,
+  ensurePch,
+  ensureVmlinuxH,
+  pchPath,
+} from "./_pch.ts";
 import { runCompile } from "./_run.ts";
 import {
   CompileError,
@@ -73,6 +79,10 @@ export interface CompilerStats {
   cacheHits: number;
   /** Cache entries found corrupt (deleted, then recompiled). */
   corruptEntries: number;
+  /** vmlinux.h files this process generated from the kernel BTF. */
+  vmlinuxBuilds: number;
+  /** Precompiled headers this process built. */
+  pchBuilds: number;
   /** Whether the compiler library (LLVM) has been loaded into this process. */
   libraryLoaded: boolean;
 }
@@ -93,7 +103,7 @@ const stats = { compiles: 0, cacheHits: 0, corruptEntries: 0 };
  * ```
  */
 export function compilerStats(): CompilerStats {
-  return { ...stats, libraryLoaded: compilerLibLoaded() };
+  return { ...stats, ...buildStats, libraryLoaded: compilerLibLoaded() };
 }
 
 /** The status of a compile whose C clang rejected. */

@@ -31,6 +31,35 @@ function elfSections(obj: Uint8Array): { machine: number; sections: string[] } {
   return { machine: v.getUint16(18, true), sections };
 }
 
+/** Compiles `source` in a new deno process; returns what that process observed. */
+async function inFreshProcess(cacheDir: string, source: string) {
+  const mod = new URL("../../runtime/compile/mod.ts", import.meta.url).href;
+  const script = `
+    import { compile, compilerStats } from ${JSON.stringify(mod)};
+    const r = await compile(${JSON.stringify(source)}, { cacheDir: ${
+    JSON.stringify(cacheDir)
+  } });
+    const maps = Deno.readTextFileSync("/proc/self/maps");
+    console.log(JSON.stringify({
+      cached: r.cached,
+      stats: compilerStats(),
+      llvmMapped: /libLLVM|libclang-cpp|libbpfpm_compiler/.test(maps),
+    }));
+  `;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "-"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(new TextEncoder().encode(script));
+  await w.close();
+  const { code, stdout, stderr } = await child.output();
+  assert.equal(code, 0, new TextDecoder().decode(stderr));
+  return JSON.parse(new TextDecoder().decode(stdout));
+}
+
 const TRACEPOINT = `
 SEC("tracepoint/syscalls/sys_enter_getppid")
 int on_getppid(void *ctx)
@@ -142,44 +171,34 @@ Deno.test("compile", async (t) => {
     await t.step(
       "a fresh process with a warm cache does not load LLVM",
       async () => {
-        const script = `
-        import { compile, compilerStats } from ${
-          JSON.stringify(
-            new URL("../../runtime/compile/mod.ts", import.meta.url).href,
-          )
-        };
-        const r = await compile(${JSON.stringify(TRACEPOINT)}, { cacheDir: ${
-          JSON.stringify(cacheDir)
-        } });
-        const maps = Deno.readTextFileSync("/proc/self/maps");
-        console.log(JSON.stringify({
-          cached: r.cached,
-          stats: compilerStats(),
-          llvmMapped: /libLLVM|libclang-cpp|libbpfpm_compiler/.test(maps),
-        }));
-      `;
-        const out = await new Deno.Command(Deno.execPath(), {
-          args: ["run", "-A", "-"],
-          stdin: "piped",
-          stdout: "piped",
-          stderr: "piped",
-        }).spawn();
-        const w = out.stdin.getWriter();
-        await w.write(new TextEncoder().encode(script));
-        await w.close();
-        const { code, stdout, stderr } = await out.output();
-        assert.equal(code, 0, new TextDecoder().decode(stderr));
-        const r = JSON.parse(new TextDecoder().decode(stdout));
-        assert.deepEqual(r, {
+        assert.deepEqual(await inFreshProcess(cacheDir, TRACEPOINT), {
           cached: true,
           stats: {
             compiles: 0,
             cacheHits: 1,
             corruptEntries: 0,
+            vmlinuxBuilds: 0,
+            pchBuilds: 0,
             libraryLoaded: false,
           },
           llvmMapped: false,
         });
+      },
+    );
+
+    await t.step(
+      "two processes on an empty cache build the PCH once",
+      async () => {
+        const empty = await Deno.makeTempDir({ dir: cacheDir });
+        const [a, b] = await Promise.all([
+          inFreshProcess(empty, TRACEPOINT),
+          inFreshProcess(empty, CORE),
+        ]);
+        assert.equal(a.cached, false);
+        assert.equal(b.cached, false);
+        assert.equal(a.stats.vmlinuxBuilds + b.stats.vmlinuxBuilds, 1);
+        assert.equal(a.stats.pchBuilds + b.stats.pchBuilds, 1);
+        assert.ok(a.llvmMapped && b.llvmMapped);
       },
     );
 
