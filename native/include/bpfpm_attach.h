@@ -41,12 +41,17 @@ BPFPM_API struct bpfpm_attachment *bpfpm_attach__tracing(int prog_fd, const char
  * pid -1 and cpu -1: one event per online CPU, all in this attachment. */
 BPFPM_API struct bpfpm_attachment *bpfpm_attach__perf_event(int prog_fd, uint32_t type, uint64_t config,
 							     uint64_t sample, uint32_t flags, int32_t pid, int32_t cpu);
-BPFPM_API struct bpfpm_attachment *bpfpm_attach__xdp(int prog_fd, const char *ifname, uint32_t flags);
+/* XDP, TC and socket filters take netns: a name under /var/run/netns (or a path) whose interface
+ * ifname is meant; NULL or "" for this process's namespace. */
+BPFPM_API struct bpfpm_attachment *bpfpm_attach__xdp(int prog_fd, const char *ifname, uint32_t flags,
+						      const char *netns);
 /* TC ingress/egress: a tcx link (6.6+) or a clsact filter through netlink. */
-BPFPM_API struct bpfpm_attachment *bpfpm_attach__tc(int prog_fd, const char *ifname, uint32_t flags);
+BPFPM_API struct bpfpm_attachment *bpfpm_attach__tc(int prog_fd, const char *ifname, uint32_t flags,
+						     const char *netns);
 /* Socket filter on sock_fd, or (sock_fd -1) on a new AF_PACKET raw socket bound to ifname
  * (NULL or "": every interface); bpfpm_attachment__fd is that socket. */
-BPFPM_API struct bpfpm_attachment *bpfpm_attach__socket(int prog_fd, const char *ifname, int sock_fd);
+BPFPM_API struct bpfpm_attachment *bpfpm_attach__socket(int prog_fd, const char *ifname, int sock_fd,
+							 const char *netns);
 /* cgroup program on the cgroup2 directory path with attach_type (enum bpf_attach_type). */
 BPFPM_API struct bpfpm_attachment *bpfpm_attach__cgroup(int prog_fd, const char *path, uint32_t attach_type);
 BPFPM_API struct bpfpm_attachment *bpfpm_attach__iter(int prog_fd);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -59,6 +60,7 @@ struct bpfpm_attachment {
 	struct bpf_tc_opts tc_opts;
 	char kprobe_event[128]; /* legacy kprobe_events entry to remove, "" if none */
 	struct bpf_link *lb; /* a libbpf link (USDT), destroyed with the attachment */
+	int netns_fd;        /* netlink kinds made in another network namespace: detach there */
 	char pin_path[4096];
 };
 
@@ -79,6 +81,7 @@ static struct bpfpm_attachment *link_new(enum link_kind kind, int n)
 	for (int i = 0; i < n; i++)
 		l->fds[i] = l->perf_fds[i] = -1;
 	l->prog_fd_dup = -1;
+	l->netns_fd = -1;
 	return l;
 }
 
@@ -170,6 +173,14 @@ BPFPM_API int bpfpm_attachment__destroy(struct bpfpm_attachment *l)
 		return 0;
 	bpfpm_clear_error();
 	int ret = 0;
+	int saved = -1;
+	if (l->netns_fd >= 0) {
+		saved = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+		if (saved >= 0 && setns(l->netns_fd, CLONE_NEWNET) < 0) {
+			close(saved);
+			saved = -1;
+		}
+	}
 	switch (l->kind) {
 	case LINK_XDP_NETLINK: {
 		LIBBPF_OPTS(bpf_xdp_attach_opts, o, .old_prog_fd = l->prog_fd_dup);
@@ -191,6 +202,12 @@ BPFPM_API int bpfpm_attachment__destroy(struct bpfpm_attachment *l)
 	default:
 		break;
 	}
+	if (saved >= 0) {
+		setns(saved, CLONE_NEWNET);
+		close(saved);
+	}
+	if (l->netns_fd >= 0)
+		close(l->netns_fd);
 	for (int i = 0; i < l->nfds; i++) {
 		if (l->kind == LINK_PERF && l->fds[i] >= 0)
 			ioctl(l->fds[i], PERF_EVENT_IOC_DISABLE, 0);
@@ -551,6 +568,46 @@ BPFPM_API struct bpfpm_attachment *bpfpm_attach__perf_event(int prog_fd, uint32_
 
 /* ---- networking: XDP, TC, socket filters ---------------------------------------------------- */
 
+/* Runs the next steps in network namespace netns (a name under /var/run/netns, or a path):
+ * setns on this thread only, undone by netns_leave. Links made inside keep their device. */
+static int netns_enter(const char *netns, int *saved, int *target)
+{
+	*saved = -1;
+	*target = -1;
+	if (!netns || !*netns)
+		return 0;
+	char path[512];
+	if (netns[0] == '/')
+		snprintf(path, sizeof(path), "%s", netns);
+	else
+		snprintf(path, sizeof(path), "/var/run/netns/%s", netns);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return bpfpm_fail(errno, "network namespace %s does not exist (%s): see ip netns list", netns,
+				  strerror(errno));
+	*saved = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (*saved < 0 || setns(fd, CLONE_NEWNET) < 0) {
+		int err = errno;
+		close(fd);
+		if (*saved >= 0)
+			close(*saved);
+		*saved = -1;
+		return bpfpm_fail(err, "entering network namespace %s failed: %s", netns, strerror(err));
+	}
+	*target = fd;
+	return 0;
+}
+
+static void netns_leave(int saved)
+{
+	if (saved < 0)
+		return;
+	int err = errno;
+	setns(saved, CLONE_NEWNET);
+	close(saved);
+	errno = err;
+}
+
 static int ifindex_of(const char *ifname)
 {
 	unsigned idx = if_nametoindex(ifname);
@@ -560,7 +617,7 @@ static int ifindex_of(const char *ifname)
 }
 
 
-BPFPM_API struct bpfpm_attachment *bpfpm_attach__xdp(int prog_fd, const char *ifname, uint32_t flags)
+static struct bpfpm_attachment *attach_xdp_here(int prog_fd, const char *ifname, uint32_t flags)
 {
 	bpfpm_clear_error();
 	int ifindex = ifindex_of(ifname);
@@ -618,7 +675,7 @@ static int tcx_link_create(int prog_fd, int ifindex, int egress)
 }
 
 
-BPFPM_API struct bpfpm_attachment *bpfpm_attach__tc(int prog_fd, const char *ifname, uint32_t flags)
+static struct bpfpm_attachment *attach_tc_here(int prog_fd, const char *ifname, uint32_t flags)
 {
 	bpfpm_clear_error();
 	int ifindex = ifindex_of(ifname);
@@ -672,7 +729,7 @@ BPFPM_API struct bpfpm_attachment *bpfpm_attach__tc(int prog_fd, const char *ifn
 	return l;
 }
 
-BPFPM_API struct bpfpm_attachment *bpfpm_attach__socket(int prog_fd, const char *ifname, int sock_fd)
+static struct bpfpm_attachment *attach_socket_here(int prog_fd, const char *ifname, int sock_fd)
 {
 	bpfpm_clear_error();
 	int own = sock_fd < 0;
@@ -987,4 +1044,55 @@ BPFPM_API int64_t bpfpm_attachment__own_program_id(const struct bpfpm_attachment
 	if (bpf_obj_get_info_by_fd(l->prog_fd_dup, &info, &len) < 0)
 		return 0;
 	return info.id;
+}
+
+BPFPM_API struct bpfpm_attachment *bpfpm_attach__xdp(int prog_fd, const char *ifname, uint32_t flags, const char *netns)
+{
+	bpfpm_clear_error();
+	int saved, target;
+	if (netns_enter(netns, &saved, &target) < 0) {
+		errno = bpfpm_last_errno();
+		return NULL;
+	}
+	struct bpfpm_attachment *l = attach_xdp_here(prog_fd, ifname, flags);
+	netns_leave(saved);
+	if (l && target >= 0 && (l->kind == LINK_XDP_NETLINK || l->kind == LINK_TC_NETLINK))
+		l->netns_fd = target;
+	else if (target >= 0)
+		close(target);
+	return l;
+}
+
+BPFPM_API struct bpfpm_attachment *bpfpm_attach__tc(int prog_fd, const char *ifname, uint32_t flags, const char *netns)
+{
+	bpfpm_clear_error();
+	int saved, target;
+	if (netns_enter(netns, &saved, &target) < 0) {
+		errno = bpfpm_last_errno();
+		return NULL;
+	}
+	struct bpfpm_attachment *l = attach_tc_here(prog_fd, ifname, flags);
+	netns_leave(saved);
+	if (l && target >= 0 && (l->kind == LINK_XDP_NETLINK || l->kind == LINK_TC_NETLINK))
+		l->netns_fd = target;
+	else if (target >= 0)
+		close(target);
+	return l;
+}
+
+BPFPM_API struct bpfpm_attachment *bpfpm_attach__socket(int prog_fd, const char *ifname, int sock_fd, const char *netns)
+{
+	bpfpm_clear_error();
+	int saved, target;
+	if (netns_enter(netns, &saved, &target) < 0) {
+		errno = bpfpm_last_errno();
+		return NULL;
+	}
+	struct bpfpm_attachment *l = attach_socket_here(prog_fd, ifname, sock_fd);
+	netns_leave(saved);
+	if (l && target >= 0 && (l->kind == LINK_XDP_NETLINK || l->kind == LINK_TC_NETLINK))
+		l->netns_fd = target;
+	else if (target >= 0)
+		close(target);
+	return l;
 }

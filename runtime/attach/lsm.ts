@@ -1,0 +1,52 @@
+/**
+ * BPF LSM programs (`SEC("lsm/file_open")`): security hooks. Kernel 5.7+ with
+ * CONFIG_BPF_LSM and `bpf` in the active LSMs (`lsm=...,bpf` on the kernel command line).
+ *
+ * @module
+ */
+import { cstr, lib } from "../_ffi.ts";
+import { AttachError } from "../errors.ts";
+import {
+  type AttachableProgram,
+  type Attachment,
+  attachNative,
+} from "./attachment.ts";
+
+/** Whether `bpf` is among the active LSMs (/sys/kernel/security/lsm). */
+export function bpfLsmActive(): boolean {
+  try {
+    return Deno.readTextFileSync("/sys/kernel/security/lsm").split(",")
+      .includes("bpf");
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Attaches an LSM program to the hook it was loaded for.
+ *
+ * @param program a loaded `SEC("lsm/<hook>")` program
+ * @returns a disposable link
+ *
+ * @example
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ file: "./lsm.bpf.c", autoAttach: false });
+ * using link = b.attachLsm(b.programs.get("on_file_open")!);
+ * ```
+ */
+export function attachLsm(program: AttachableProgram): Attachment {
+  if (!bpfLsmActive()) {
+    throw new AttachError(
+      `Cannot attach LSM program '${program.name}': the BPF LSM is not active on this kernel (bpf is not in /sys/kernel/security/lsm); boot with CONFIG_BPF_LSM=y and lsm=...,bpf`,
+      { program: program.name, target: `lsm ${program.name}`, errno: 95 },
+    );
+  }
+  return attachNative(
+    program,
+    "lsm",
+    program.name,
+    (fd) =>
+      lib().bpfpm_attach__tracing(fd, cstr(`LSM program '${program.name}'`)),
+  );
+}

@@ -1,0 +1,66 @@
+/**
+ * Socket filters: a program sees every packet a socket receives. By default a new raw
+ * AF_PACKET socket bound to one interface (or all) carries it, as BCC's `attach_raw_socket`
+ * does; the link's `fd` is that socket. Kernel 3.19+.
+ *
+ * @module
+ */
+import { cstr, lib } from "../_ffi.ts";
+import {
+  type AttachableProgram,
+  type Attachment,
+  attachNative,
+} from "./attachment.ts";
+
+/** Which socket. Kernel: 3.19+ (SO_ATTACH_BPF). */
+export interface SocketFilterOptions {
+  /**
+   * The network namespace the interface lives in: a name from `ip netns list` or a path such
+   * as `/proc/<pid>/ns/net` (default: this process's).
+   */
+  netns?: string;
+  /** Bind the new raw socket to this interface (default: every interface). */
+  ifname?: string;
+  /** Attach to this existing socket fd instead of a new raw socket (it stays open on close). */
+  fd?: number;
+}
+
+/**
+ * Attaches a socket filter program to a raw socket.
+ *
+ * @param program a loaded `SEC("socket")` program
+ * @param opts the interface or an existing socket
+ * @returns a disposable link; closing it closes the raw socket it made
+ *
+ * @example Count packets on lo
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ file: "./sock.bpf.c", autoAttach: false });
+ * using link = b.attachSocketFilter(b.programs.get("count")!, { ifname: "lo" });
+ * ```
+ */
+export function attachSocketFilter(
+  program: AttachableProgram,
+  opts: SocketFilterOptions = {},
+): Attachment {
+  if (opts.fd !== undefined && (!Number.isInteger(opts.fd) || opts.fd < 0)) {
+    throw new RangeError(
+      `socket_filter: fd must be a non-negative integer, got ${opts.fd}`,
+    );
+  }
+  const target = opts.fd !== undefined
+    ? `socket fd ${opts.fd}`
+    : `raw socket on ${opts.ifname || "every interface"}`;
+  return attachNative(
+    program,
+    "socket_filter",
+    target,
+    (fd) =>
+      lib().bpfpm_attach__socket(
+        fd,
+        cstr(opts.ifname ?? ""),
+        opts.fd ?? -1,
+        cstr(opts.netns ?? ""),
+      ),
+  );
+}
