@@ -43,6 +43,16 @@ import {
 } from "./trace/trace_pipe.ts";
 import { summarizeVerifierLog } from "./verifier.ts";
 import { track } from "./lifecycle.ts";
+import {
+  type MapOwner,
+  type ObjectEventOptions,
+  openObjectEvents,
+  openObjectMap,
+} from "./maps/object_maps.ts";
+import type { BpfMap as TypedMap } from "./maps/bpf_map.ts";
+import type { QueueMap, StackTraceMap } from "./maps/special_maps.ts";
+import type { Codec } from "./btf/codec.ts";
+import type { EventReader } from "./events/event_reader.ts";
 
 const EPERM = 1;
 const EACCES = 13;
@@ -316,6 +326,149 @@ export class BPF implements Disposable {
     this.#open();
     return keepAlive(this, readTraceFields((r) => this.#reader(r)));
   }
+
+  // --- maps & events ---
+  #mapOwner(): MapOwner {
+    return {
+      maps: this.maps,
+      object: this.object,
+      isOpen: () => this.loaded,
+      register: (r) => this.#reader(r),
+    };
+  }
+
+  /**
+   * A typed view of a map: keys and values decoded from the object's BTF (integers, bigint
+   * for 64-bit, structs as objects, `char[]` as strings), `get/set/delete/has/clear`,
+   * `size`, iteration, batch dumps, histograms. Per-CPU maps give one value per CPU.
+   *
+   * @param name The map's name.
+   * @param codecs Codecs to use instead of the BTF ones.
+   * @returns The view (a `StackTraceMap` for stack trace maps); it fails once this object closes.
+   *
+   * @example
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * for (const [pid, n] of counts) console.log(pid, n);
+   * ```
+   */
+  map<K = unknown, V = unknown, VIn = V>(
+    name: string,
+    codecs: { key?: Codec<K>; value?: Codec<V> } = {},
+  ): TypedMap<K, V, VIn> {
+    const m = openObjectMap(
+      this.#mapOwner(),
+      name,
+      codecs as {
+        key?: Codec<unknown>;
+        value?: Codec<unknown>;
+      },
+    );
+    if (!("dump" in m)) {
+      throw new TypeError(
+        `Map "${name}" is a queue or stack: use b.queue("${name}")`,
+      );
+    }
+    return m as unknown as TypedMap<K, V, VIn>;
+  }
+
+  /**
+   * A stack trace map (`BPF_STACK_TRACE`): stack ids to addresses and symbols.
+   *
+   * @param name The map's name.
+   * @returns The view.
+   *
+   * @example
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./stacks.bpf.c" });
+   * console.log(b.stackTraces("stacks").symbolize(0).join("\n"));
+   * ```
+   */
+  stackTraces(name: string): StackTraceMap {
+    const m = this.map(name);
+    if (!("symbolize" in m)) {
+      throw new TypeError(
+        `Map "${name}" is a ${m.type}, not a stack trace map`,
+      );
+    }
+    return m as unknown as StackTraceMap;
+  }
+
+  /**
+   * A queue or stack map: `push`, `pop`, `peek`.
+   *
+   * @param name The map's name.
+   * @returns The view.
+   *
+   * @example
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./q.bpf.c" });
+   * console.log(b.queue<number>("q").pop());
+   * ```
+   */
+  queue<V = unknown>(name: string): QueueMap<V> {
+    const m = openObjectMap(this.#mapOwner(), name);
+    if ("dump" in m) {
+      throw new TypeError(
+        `Map "${name}" is a ${m.type}, not a queue or stack: use b.map("${name}")`,
+      );
+    }
+    return m as QueueMap<V>;
+  }
+
+  /**
+   * The records of a ring buffer map, decoded, as an async iterable. Native code drains many
+   * records per call; waiting leaves the event loop free. Stop it with `signal`, `close()`,
+   * `using`, or by closing this object.
+   *
+   * @param name The map's name.
+   * @param options `type` names the record's C type (ring buffers carry none), or `codec`.
+   * @returns The reader; `lost`, `records`, `batches()`, `read()`.
+   *
+   * @example
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./exec.bpf.c" });
+   * for await (const e of b.ringbuf<{ pid: number }>("events", { type: "struct event" })) {
+   *   console.log(e.pid);
+   * }
+   * ```
+   */
+  ringbuf<T = Uint8Array>(
+    name: string,
+    options: ObjectEventOptions<T> = {},
+  ): EventReader<T> {
+    return openObjectEvents<T>(this.#mapOwner(), name, "ringbuf", options);
+  }
+
+  /**
+   * The records of a perf event array map (`bpf_perf_event_output`), decoded, as an async
+   * iterable; `lost` counts what the kernel dropped (and each loss is reported).
+   *
+   * @param name The map's name.
+   * @param options `type` or `codec`, `pageCount` per CPU, `wakeupEvents`, `onLost`, `signal`.
+   * @returns The reader.
+   *
+   * @example
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./exec.bpf.c" });
+   * for await (const e of b.perfBuffer<{ pid: number }>("events", { type: "struct event" })) {
+   *   console.log(e.pid);
+   * }
+   * ```
+   */
+  perfBuffer<T = Uint8Array>(
+    name: string,
+    options: ObjectEventOptions<T> = {},
+  ): EventReader<T> {
+    return openObjectEvents<T>(this.#mapOwner(), name, "perf", options);
+  }
+  // --- end maps & events ---
 
   /** Detaches every link, ends trace readers, unloads programs and frees maps; idempotent. */
   close(): void {

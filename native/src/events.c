@@ -4,6 +4,7 @@
  * record. Waiting is epoll on the map (or perf event fds) plus an eventfd that wake() uses to
  * interrupt a blocked wait. */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/perf_event.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,12 +107,21 @@ BPFPM_API struct bpfpm_ringbuf *bpfpm_ringbuf__new(int map_fd)
 		errno = ENOMEM;
 		return NULL;
 	}
-	rb->map_fd = map_fd;
+	rb->map_fd = fcntl(map_fd, F_DUPFD_CLOEXEC, 0);
+	if (rb->map_fd < 0) {
+		int e = errno;
+		free(rb);
+		bpfpm_fail(e, "cannot duplicate the ring buffer's fd: %s", strerror(e));
+		errno = e;
+		return NULL;
+	}
+	map_fd = rb->map_fd;
 	rb->page_size = sysconf(_SC_PAGESIZE);
 	rb->mask = info[4] - 1;
 	void *c = mmap(NULL, rb->page_size, PROT_READ | PROT_WRITE, MAP_SHARED, map_fd, 0);
 	if (c == MAP_FAILED) {
 		int e = errno;
+		close(rb->map_fd);
 		free(rb);
 		bpfpm_fail(e, "cannot map the ring buffer's consumer page: %s", strerror(e));
 		errno = e;
@@ -123,6 +133,7 @@ BPFPM_API struct bpfpm_ringbuf *bpfpm_ringbuf__new(int map_fd)
 	if (p == MAP_FAILED) {
 		int e = errno;
 		munmap(c, rb->page_size);
+		close(rb->map_fd);
 		free(rb);
 		bpfpm_fail(e, "cannot map the ring buffer's data pages: %s", strerror(e));
 		errno = e;
@@ -134,6 +145,7 @@ BPFPM_API struct bpfpm_ringbuf *bpfpm_ringbuf__new(int map_fd)
 	if ((r = make_waiter(&rb->epfd, &rb->evfd))) {
 		munmap(p, rb->ro_len);
 		munmap(c, rb->page_size);
+		close(rb->map_fd);
 		free(rb);
 		bpfpm_fail(-r, "cannot create the ring buffer's epoll/eventfd: %s", strerror(-r));
 		errno = -r;
@@ -216,6 +228,7 @@ BPFPM_API void bpfpm_ringbuf__free(struct bpfpm_ringbuf *rb)
 	close(rb->epfd);
 	munmap(rb->producer_pos, rb->ro_len);
 	munmap(rb->consumer_pos, rb->page_size);
+	close(rb->map_fd);
 	free(rb);
 }
 
@@ -270,11 +283,19 @@ BPFPM_API struct bpfpm_perfbuf *bpfpm_perfbuf__new(int map_fd, uint32_t page_cou
 		errno = ENOMEM;
 		return NULL;
 	}
-	pb->map_fd = map_fd;
+	/* Our own reference: the object may close its fd while we still clear our entries. */
+	pb->map_fd = fcntl(map_fd, F_DUPFD_CLOEXEC, 0);
 	pb->page_size = sysconf(_SC_PAGESIZE);
 	pb->data_size = (size_t)page_count * pb->page_size;
 	pb->mmap_size = pb->data_size + pb->page_size;
 	pb->evfd = pb->epfd = -1;
+	if (pb->map_fd < 0) {
+		int e = errno;
+		bpfpm_perfbuf__free(pb);
+		bpfpm_fail(e, "cannot duplicate the perf event array's fd: %s", strerror(e));
+		errno = e;
+		return NULL;
+	}
 	if ((r = make_waiter(&pb->epfd, &pb->evfd))) {
 		bpfpm_perfbuf__free(pb);
 		bpfpm_fail(-r, "cannot create the perf buffer's epoll/eventfd: %s", strerror(-r));
@@ -316,7 +337,7 @@ BPFPM_API struct bpfpm_perfbuf *bpfpm_perfbuf__new(int map_fd, uint32_t page_cou
 		ring->data = (uint8_t *)m + pb->page_size;
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)cpu };
 		if (ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) ||
-		    bpf_map_update_elem(map_fd, &cpu, &fd, BPF_ANY) ||
+		    bpf_map_update_elem(pb->map_fd, &cpu, &fd, BPF_ANY) ||
 		    epoll_ctl(pb->epfd, EPOLL_CTL_ADD, fd, &ev)) {
 			int e = errno;
 			bpfpm_perfbuf__free(pb);
@@ -433,6 +454,8 @@ BPFPM_API void bpfpm_perfbuf__free(struct bpfpm_perfbuf *pb)
 			munmap(ring->meta, pb->mmap_size);
 		close(ring->fd);
 	}
+	if (pb->map_fd >= 0)
+		close(pb->map_fd);
 	if (pb->evfd >= 0)
 		close(pb->evfd);
 	if (pb->epfd >= 0)

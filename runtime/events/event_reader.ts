@@ -1,0 +1,370 @@
+/**
+ * Readers of ring buffers and perf buffers: the native side drains many records per call
+ * into a buffer this module owns ([u32 len][u32 cpu][bytes, 8-aligned]...), and the reader
+ * decodes them into JS values and hands them out as an async iterator. Busy streams are
+ * drained by a synchronous call (no thread hop); only an empty buffer waits, in a
+ * `nonblocking` call that leaves the event loop free and that close() interrupts.
+ *
+ * @module
+ */
+import type { Codec } from "../btf/codec.ts";
+import { lib } from "../_ffi.ts";
+import { check, ECANCELED, EMSGSIZE } from "../maps/_native.ts";
+
+/** Which kernel mechanism a reader drains. */
+export type EventKind = "ringbuf" | "perf";
+
+/** Options of `b.ringbuf(name)` and `b.perfBuffer(name)`. */
+export interface EventReaderOptions<T> {
+  /** Decodes a record; default: the record's bytes as a `Uint8Array` copy. */
+  codec?: Codec<T>;
+  /** Stops the reader when aborted. */
+  signal?: AbortSignal;
+  /** Bytes drained per native call (default 256 KiB; grows when one record is larger). */
+  batchBytes?: number;
+  /** Perf buffers: data pages per CPU, a power of two (default 64). */
+  pageCount?: number;
+  /** Perf buffers: samples per wakeup (default 1). */
+  wakeupEvents?: number;
+  /**
+   * Called when the kernel reports lost records (perf buffers), with the number lost since
+   * the last report and the total. Without it, a warning goes to stderr: a loss is never silent.
+   */
+  onLost?: (lost: number, total: number) => void;
+}
+
+/** Thrown when a record is shorter than the type it is decoded as. */
+export class RecordSizeError extends Error {
+  /** The record's length in bytes. */
+  readonly length: number;
+  /** The size of the type. */
+  readonly expected: number;
+  /**
+   * @param message what is wrong
+   * @param options record length, expected size, cause
+   */
+  constructor(
+    message: string,
+    options: { length: number; expected: number; cause?: unknown },
+  ) {
+    super(message, { cause: options.cause });
+    this.name = "RecordSizeError";
+    this.length = options.length;
+    this.expected = options.expected;
+  }
+}
+
+type Ptr = Deno.PointerObject;
+
+const ST_LOST = 0;
+const ST_RECORDS = 1;
+const ST_NEED = 2;
+const ST_WAKEUPS = 3;
+
+/**
+ * An async iterable of records from a ring buffer or a perf buffer map.
+ *
+ * @example Read events as they come
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ file: "./exec.bpf.c" });
+ * for await (const ev of b.ringbuf<{ pid: number; comm: string }>("events", { type: "struct event" })) {
+ *   console.log(ev.pid, ev.comm);
+ * }
+ * ```
+ */
+export class EventReader<T = Uint8Array>
+  implements AsyncIterable<T>, Disposable {
+  #kind: EventKind;
+  #name: string;
+  #handle: Ptr | null;
+  #codec: Codec<T> | undefined;
+  #buf: Uint8Array<ArrayBuffer>;
+  #view: DataView;
+  #stats = new BigUint64Array(4);
+  #statsBytes: Uint8Array<ArrayBuffer>;
+  #pending: Promise<unknown> | null = null;
+  #closed = false;
+  #iterating = false;
+  #lostReported = 0;
+  #onLost: ((lost: number, total: number) => void) | undefined;
+  #unlink: (() => void) | undefined;
+  #isOpen: () => boolean;
+  #abort: (() => void) | undefined;
+  #signal: AbortSignal | undefined;
+
+  /**
+   * Opens a reader on a map fd; the runtime calls this (scripts use `b.ringbuf(name)` or
+   * `b.perfBuffer(name)`).
+   *
+   * @param kind "ringbuf" or "perf"
+   * @param map the map's fd and name
+   * @param options codec, signal, sizes, loss handler
+   * @param owner the owner's liveness and a hook it uses to cancel this reader on close
+   */
+  constructor(
+    kind: EventKind,
+    map: { fd: number; name: string },
+    options: EventReaderOptions<T> = {},
+    owner: {
+      isOpen?: () => boolean;
+      register?: (r: { cancel(): void }) => () => void;
+    } = {},
+  ) {
+    const batch = options.batchBytes ?? 256 * 1024;
+    if (!Number.isInteger(batch) || batch < 64) {
+      throw new RangeError(
+        `batchBytes must be an integer of at least 64, got ${batch}`,
+      );
+    }
+    this.#kind = kind;
+    this.#name = map.name;
+    this.#codec = options.codec;
+    this.#onLost = options.onLost;
+    this.#isOpen = owner.isOpen ?? (() => true);
+    this.#buf = new Uint8Array(batch);
+    this.#view = new DataView(this.#buf.buffer);
+    this.#statsBytes = new Uint8Array(this.#stats.buffer);
+    const s = lib();
+    let h: Deno.PointerValue;
+    if (kind === "ringbuf") {
+      h = s.bpfpm_ringbuf__new(map.fd);
+    } else {
+      const pages = options.pageCount ?? 64;
+      if (
+        !Number.isInteger(pages) || pages < 1 || (pages & (pages - 1)) !== 0
+      ) {
+        throw new RangeError(`pageCount must be a power of two, got ${pages}`);
+      }
+      h = s.bpfpm_perfbuf__new(map.fd, pages, options.wakeupEvents ?? 1);
+    }
+    if (h === null) {
+      check(-(s.bpfpm_last_errno() || 22), `Cannot read the ${this.#label()}`);
+    }
+    this.#handle = h as Ptr;
+    this.#unlink = owner.register?.({ cancel: () => this.close() });
+    if (options.signal) {
+      this.#signal = options.signal;
+      if (options.signal.aborted) this.close();
+      else {
+        this.#abort = () => this.close();
+        options.signal.addEventListener("abort", this.#abort, { once: true });
+      }
+    }
+  }
+
+  #label(): string {
+    return `${
+      this.#kind === "ringbuf" ? "ring buffer" : "perf buffer"
+    } "${this.#name}"`;
+  }
+
+  /** Records lost by the kernel so far (perf buffers; a ring buffer's producer sees its own drops). */
+  get lost(): number {
+    return Number(this.#stats[ST_LOST]);
+  }
+
+  /** Records read so far. */
+  get records(): number {
+    return Number(this.#stats[ST_RECORDS]);
+  }
+
+  /** Times a wait was woken by the kernel. */
+  get wakeups(): number {
+    return Number(this.#stats[ST_WAKEUPS]);
+  }
+
+  /** Whether the reader was closed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  #consume(): number {
+    const h = this.#handle!;
+    const s = lib();
+    const n = this.#kind === "ringbuf"
+      ? s.bpfpm_ringbuf__consume(
+        h,
+        this.#buf,
+        BigInt(this.#buf.length),
+        this.#statsBytes,
+      )
+      : s.bpfpm_perfbuf__consume(
+        h,
+        this.#buf,
+        BigInt(this.#buf.length),
+        this.#statsBytes,
+      );
+    return Number(n);
+  }
+
+  async #wait(timeoutMs: number): Promise<number> {
+    const h = this.#handle!;
+    const s = lib();
+    const p = this.#kind === "ringbuf"
+      ? s.bpfpm_ringbuf__wait_drain(
+        h,
+        this.#buf,
+        BigInt(this.#buf.length),
+        timeoutMs,
+        this.#statsBytes,
+      )
+      : s.bpfpm_perfbuf__wait_drain(
+        h,
+        this.#buf,
+        BigInt(this.#buf.length),
+        timeoutMs,
+        this.#statsBytes,
+      );
+    this.#pending = p;
+    try {
+      return Number(await p);
+    } finally {
+      this.#pending = null;
+      if (this.#closed) this.#free();
+    }
+  }
+
+  #grow(): void {
+    const need = Number(this.#stats[ST_NEED]);
+    let size = this.#buf.length * 2;
+    while (size < need) size *= 2;
+    this.#buf = new Uint8Array(size);
+    this.#view = new DataView(this.#buf.buffer);
+  }
+
+  #reportLost(): void {
+    const total = this.lost;
+    if (total === this.#lostReported) return;
+    const delta = total - this.#lostReported;
+    this.#lostReported = total;
+    if (this.#onLost) this.#onLost(delta, total);
+    else {
+      console.warn(
+        `bpfpm: ${this.#label()} lost ${delta} records (${total} in all): read faster, or give it more pageCount`,
+      );
+    }
+  }
+
+  /**
+   * Reads what is available now (up to one batch) or, when nothing is, waits up to
+   * `timeoutMs` (-1: until data comes or the reader is closed).
+   *
+   * @param timeoutMs how long to wait when empty; 0 never waits
+   * @returns the decoded records (empty on timeout or once closed)
+   */
+  async read(timeoutMs = -1): Promise<T[]> {
+    if (this.#pending) {
+      throw new TypeError(
+        `${this.#label()} is already being read: read it from one loop`,
+      );
+    }
+    for (;;) {
+      if (this.#closed || !this.#isOpen()) return [];
+      let n = this.#consume();
+      if (n === 0 && timeoutMs !== 0) n = await this.#wait(timeoutMs);
+      if (this.#closed) return [];
+      this.#reportLost();
+      if (n === -ECANCELED) return [];
+      if (n === -EMSGSIZE) {
+        this.#grow();
+        continue;
+      }
+      if (n < 0) check(n, `Cannot read the ${this.#label()}`);
+      return this.#decode(n);
+    }
+  }
+
+  #decode(n: number): T[] {
+    const out: T[] = [];
+    const view = this.#view;
+    const codec = this.#codec;
+    let off = 0;
+    while (off < n) {
+      const len = view.getUint32(off, true);
+      const at = off + 8;
+      if (codec) {
+        if (len < codec.size) {
+          throw new RecordSizeError(
+            `A ${len}-byte record of the ${this.#label()} is shorter than ${codec.describe}: decode it as a smaller type`,
+            { length: len, expected: codec.size },
+          );
+        }
+        out.push(codec.decode(view, at));
+      } else {
+        out.push(this.#buf.slice(at, at + len) as unknown as T);
+      }
+      off = at + ((len + 7) & ~7);
+    }
+    return out;
+  }
+
+  /**
+   * The records in batches, one array per native drain: the cheapest way to read a busy
+   * stream.
+   *
+   * @returns an async iterable of record arrays; ends when the reader is closed
+   */
+  async *batches(): AsyncGenerator<T[], void, undefined> {
+    if (this.#iterating) {
+      throw new TypeError(
+        `${this.#label()} is already being iterated: use one loop per reader`,
+      );
+    }
+    this.#iterating = true;
+    try {
+      while (!this.#closed && this.#isOpen()) {
+        const recs = await this.read(-1);
+        if (recs.length) yield recs;
+      }
+    } finally {
+      this.#iterating = false;
+    }
+  }
+
+  /** The records one by one; ends when the reader is closed (or its signal aborts). */
+  async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
+    try {
+      for await (const batch of this.batches()) {
+        for (const r of batch) yield r;
+      }
+    } finally {
+      this.close();
+    }
+  }
+
+  #free(): void {
+    const h = this.#handle;
+    if (h === null) return;
+    this.#handle = null;
+    if (this.#kind === "ringbuf") lib().bpfpm_ringbuf__free(h);
+    else lib().bpfpm_perfbuf__free(h);
+  }
+
+  /** Stops the reader: a pending wait returns at once; native resources are freed. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#abort) this.#signal?.removeEventListener("abort", this.#abort);
+    this.#unlink?.();
+    const h = this.#handle;
+    if (h === null) return;
+    if (this.#pending) {
+      // The wait owns the handle until it returns; it frees it then.
+      if (this.#kind === "ringbuf") lib().bpfpm_ringbuf__wake(h);
+      else lib().bpfpm_perfbuf__wake(h);
+    } else this.#free();
+  }
+
+  /** Same as {@link EventReader.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Closes and waits until a pending native wait has returned. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    const p = this.#pending;
+    this.close();
+    if (p) await p.catch(() => {});
+  }
+}

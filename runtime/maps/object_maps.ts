@@ -1,0 +1,163 @@
+/**
+ * Typed views of a loaded object's maps and events, as `b.map(name)`, `b.ringbuf(name)` and
+ * `b.perfBuffer(name)` return them: codecs from the object's BTF, the right view per type.
+ *
+ * @module
+ */
+import type { Codec } from "../btf/codec.ts";
+import {
+  EventReader,
+  type EventReaderOptions,
+} from "../events/event_reader.ts";
+import { BpfMap, type MapInfo } from "./bpf_map.ts";
+import { codecsForMap } from "./codecs.ts";
+import { MapType, mapTypeName } from "./map_types.ts";
+import { codecForName, objectBtf } from "./object_btf.ts";
+import { QueueMap, StackTraceMap } from "./special_maps.ts";
+
+/** What the owner (a loaded BPF object) gives a view. */
+export interface MapOwner {
+  /** All maps of the object, by name. */
+  maps: ReadonlyMap<string, MapInfo>;
+  /** The object's ELF bytes (for BTF). */
+  object: Uint8Array;
+  /** False once the object is closed. */
+  isOpen: () => boolean;
+  /** Registers a reader the owner cancels when it closes; returns the unregister function. */
+  register?: (r: { cancel(): void }) => () => void;
+}
+
+function find(owner: MapOwner, name: string): MapInfo {
+  if (typeof name !== "string") {
+    throw new TypeError(`A map name must be a string, got ${typeof name}`);
+  }
+  const m = owner.maps.get(name);
+  if (!m) {
+    const names = [...owner.maps.keys()];
+    throw new RangeError(
+      `No map named "${name}" in this object: ${
+        names.length ? `use one of ${names.join(", ")}` : "it has no maps"
+      }`,
+    );
+  }
+  return m;
+}
+
+/**
+ * The typed view of one map of a loaded object.
+ *
+ * @param owner the object's maps, ELF bytes and liveness
+ * @param name the map's name
+ * @param codecs override the BTF codecs (key and/or value)
+ * @returns a BpfMap (StackTraceMap for stack trace maps) or a QueueMap for queues/stacks
+ *
+ * @example
+ * ```ts
+ * import { openObjectMap, type MapOwner } from "./object_maps.ts";
+ * declare const owner: MapOwner;
+ * const counts = openObjectMap(owner, "counts");
+ * ```
+ */
+export function openObjectMap(
+  owner: MapOwner,
+  name: string,
+  codecs: { key?: Codec<unknown>; value?: Codec<unknown> } = {},
+): BpfMap<unknown, unknown, unknown> | QueueMap<unknown> {
+  if (!owner.isOpen()) {
+    throw new TypeError(
+      `This BPF object is closed: map "${name}" is gone; load it again`,
+    );
+  }
+  const info = find(owner, name);
+  if (info.type === MapType.ringbuf) {
+    throw new TypeError(
+      `Map "${name}" is a ring buffer: read its records with b.ringbuf("${name}")`,
+    );
+  }
+  if (info.type === MapType.perf_event_array) {
+    throw new TypeError(
+      `Map "${name}" is a perf event array: read its records with b.perfBuffer("${name}")`,
+    );
+  }
+  const btf = objectBtf(owner.object);
+  const opts = { isOpen: owner.isOpen };
+  if (info.type === MapType.queue || info.type === MapType.stack) {
+    const value = codecs.value ??
+      codecsForMap({ ...info, keySize: 0 }, btf).value;
+    return new QueueMap(info, value, opts);
+  }
+  const base = codecsForMap(info, btf);
+  const c = { key: codecs.key ?? base.key, value: codecs.value ?? base.value };
+  if (info.type === MapType.stack_trace) {
+    return new StackTraceMap(
+      info,
+      c as { key: Codec<number>; value: Codec<bigint[]> },
+      opts,
+    );
+  }
+  return new BpfMap(info, c, opts);
+}
+
+/** Options of `b.ringbuf` and `b.perfBuffer`: a reader's options plus the record type. */
+export interface ObjectEventOptions<T> extends EventReaderOptions<T> {
+  /** The C type of a record in the object's BTF, e.g. `"struct event"`. */
+  type?: string;
+}
+
+/**
+ * A reader of a ring buffer or perf event array map of a loaded object.
+ *
+ * @param owner the object's maps, ELF bytes and liveness
+ * @param name the map's name
+ * @param kind "ringbuf" or "perf"
+ * @param options the record type (or codec), signal, sizes, loss handler
+ * @returns the reader (an async iterable of records)
+ *
+ * @example
+ * ```ts
+ * import { openObjectEvents, type MapOwner } from "./object_maps.ts";
+ * declare const owner: MapOwner;
+ * const r = openObjectEvents(owner, "events", "ringbuf", { type: "struct event" });
+ * ```
+ */
+export function openObjectEvents<T>(
+  owner: MapOwner,
+  name: string,
+  kind: "ringbuf" | "perf",
+  options: ObjectEventOptions<T> = {},
+): EventReader<T> {
+  if (!owner.isOpen()) {
+    throw new TypeError(
+      `This BPF object is closed: map "${name}" is gone; load it again`,
+    );
+  }
+  const info = find(owner, name);
+  const want = kind === "ringbuf" ? MapType.ringbuf : MapType.perf_event_array;
+  if (info.type !== want) {
+    throw new TypeError(
+      `Map "${name}" is a ${mapTypeName(info.type)}, not a ${
+        kind === "ringbuf" ? "ring buffer" : "perf event array"
+      }: ${
+        info.type === MapType.ringbuf
+          ? `use b.ringbuf("${name}")`
+          : info.type === MapType.perf_event_array
+          ? `use b.perfBuffer("${name}")`
+          : `use b.map("${name}")`
+      }`,
+    );
+  }
+  let codec = options.codec;
+  if (!codec && options.type) {
+    const btf = objectBtf(owner.object);
+    if (!btf) {
+      throw new TypeError(
+        `The object has no BTF to find "${options.type}" in: compile it with -g, or pass a codec`,
+      );
+    }
+    codec = codecForName<T>(btf, options.type, `records of "${name}"`);
+  }
+  return new EventReader<T>(kind, info, { ...options, codec }, {
+    isOpen: owner.isOpen,
+    register: owner.register,
+  });
+}

@@ -1,0 +1,276 @@
+/**
+ * Map types that are not key/value stores: queues and stacks (push/pop/peek), and stack
+ * trace maps (ids → addresses → symbols).
+ *
+ * @module
+ */
+import type { Codec } from "../btf/codec.ts";
+import { ksym, sym } from "../output/symbols.ts";
+import {
+  BpfMap,
+  type BpfMapOptions,
+  MapClosedError,
+  type MapInfo,
+} from "./bpf_map.ts";
+import { check, E2BIG, ENOENT, lib } from "./_native.ts";
+import { MapType, mapTypeName } from "./map_types.ts";
+import { checkCodecSize } from "../btf/codec.ts";
+
+/**
+ * A queue (FIFO) or stack (LIFO) map: no keys, values pushed and popped.
+ *
+ * @example
+ * ```ts
+ * import { QueueMap } from "./special_maps.ts";
+ * import { u32 } from "../btf/codec.ts";
+ * using q = QueueMap.create({ type: "queue", value: u32, maxEntries: 8 });
+ * q.push(1);
+ * q.pop(); // 1
+ * ```
+ */
+export class QueueMap<V = unknown> implements Disposable {
+  #info: MapInfo;
+  #value: Codec<V>;
+  #buf: Uint8Array<ArrayBuffer>;
+  #view: DataView;
+  #closed = false;
+  #ownsFd: boolean;
+  #isOpen: () => boolean;
+
+  /**
+   * @param info the map
+   * @param value the value codec (checked against the map's value size)
+   * @param options fd ownership and the owner's liveness
+   */
+  constructor(info: MapInfo, value: Codec<V>, options: BpfMapOptions = {}) {
+    if (info.type !== MapType.queue && info.type !== MapType.stack) {
+      throw new TypeError(
+        `Map "${info.name}" is a ${
+          mapTypeName(info.type)
+        }, not a queue or stack`,
+      );
+    }
+    checkCodecSize(
+      value,
+      info.valueSize,
+      `The value of map "${info.name}" (${mapTypeName(info.type)})`,
+    );
+    this.#info = { ...info };
+    this.#value = value;
+    this.#buf = new Uint8Array(Math.max(value.size, 1));
+    this.#view = new DataView(this.#buf.buffer);
+    this.#ownsFd = options.ownsFd ?? false;
+    this.#isOpen = options.isOpen ?? (() => true);
+  }
+
+  /**
+   * Creates a queue or stack map from user space.
+   *
+   * @param options type, value codec, capacity, name
+   * @returns a view that owns the map
+   */
+  static create<V>(
+    options: {
+      type: "queue" | "stack";
+      value: Codec<V>;
+      maxEntries: number;
+      name?: string;
+    },
+  ): QueueMap<V> {
+    const type = MapType[options.type];
+    const fd = check(
+      lib().bpfpm_map__create(
+        type,
+        new TextEncoder().encode((options.name ?? "") + "\0"),
+        0,
+        options.value.size,
+        options.maxEntries,
+        0,
+        -1,
+        0n,
+      ),
+      `Cannot create the ${options.type} map`,
+    );
+    return new QueueMap(
+      {
+        fd,
+        name: options.name ?? "",
+        type,
+        keySize: 0,
+        valueSize: options.value.size,
+        maxEntries: options.maxEntries,
+        flags: 0,
+      },
+      options.value,
+      { ownsFd: true },
+    );
+  }
+
+  /** The map's name. */
+  get name(): string {
+    return this.#info.name;
+  }
+
+  /** The map's fd. */
+  get fd(): number {
+    this.#live();
+    return this.#info.fd;
+  }
+
+  #live(): void {
+    if (this.#closed || !this.#isOpen()) {
+      throw new MapClosedError(this.#info.name);
+    }
+  }
+
+  /**
+   * Adds a value; when full, "exist" drops the oldest to make room, "any" fails.
+   *
+   * @param value the value
+   * @param mode "any" (default) or "exist"
+   */
+  push(value: V, mode: "any" | "exist" = "any"): void {
+    this.#live();
+    try {
+      this.#value.encode(value, this.#view, 0);
+    } catch (e) {
+      throw new RangeError(
+        `Bad value for map "${this.#info.name}": it takes ${this.#value.describe}: ${
+          (e as Error).message
+        }`,
+        { cause: e },
+      );
+    }
+    const rc = lib().bpfpm_map__update(
+      this.#info.fd,
+      null,
+      this.#buf,
+      mode === "exist" ? 2n : 0n,
+    );
+    if (rc === -E2BIG) {
+      check(
+        rc,
+        `Map "${this.#info.name}" is full: pop values, or push with mode "exist"`,
+      );
+    }
+    check(rc, `Cannot push to map "${this.#info.name}"`);
+  }
+
+  /** Removes and returns the next value, or undefined when empty. */
+  pop(): V | undefined {
+    this.#live();
+    const rc = lib().bpfpm_map__lookup_and_delete(
+      this.#info.fd,
+      null,
+      this.#buf,
+    );
+    if (rc === -ENOENT) return undefined;
+    check(rc, `Cannot pop from map "${this.#info.name}"`);
+    return this.#value.decode(this.#view, 0);
+  }
+
+  /** Returns the next value without removing it, or undefined when empty. */
+  peek(): V | undefined {
+    this.#live();
+    const rc = lib().bpfpm_map__lookup(this.#info.fd, null, this.#buf, 0n);
+    if (rc === -ENOENT) return undefined;
+    check(rc, `Cannot peek into map "${this.#info.name}"`);
+    return this.#value.decode(this.#view, 0);
+  }
+
+  /** Pops every value. */
+  *drain(): IterableIterator<V> {
+    for (let v = this.pop(); v !== undefined; v = this.pop()) yield v;
+  }
+
+  /** Closes the fd if this view owns it. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#ownsFd) lib().bpfpm_map__close(this.#info.fd);
+  }
+
+  /** Same as {@link QueueMap.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+/** Where user space ends and the kernel begins on x86-64 and arm64. */
+const KERNEL_START = 0xffff800000000000n;
+
+/** Options of stack symbolization. */
+export interface StackOptions {
+  /** The process of the user addresses (user stacks). */
+  pid?: number;
+  /** Append `+0x<offset>` to each symbol. */
+  offset?: boolean;
+  /** Append ` [module]` to each symbol. */
+  module?: boolean;
+}
+
+/**
+ * Symbolizes a list of addresses: kernel addresses through /proc/kallsyms, user addresses
+ * through the ELF files mapped by `pid`.
+ *
+ * @param addrs the addresses, innermost first
+ * @param options the pid for user addresses, offset and module display
+ * @returns one symbol per address (`[unknown]` where none)
+ *
+ * @example
+ * ```ts
+ * import { symbolizeStack } from "./special_maps.ts";
+ * console.log(symbolizeStack([0xffffffff81000000n]).join("\n"));
+ * ```
+ */
+export function symbolizeStack(
+  addrs: readonly bigint[],
+  options: StackOptions = {},
+): string[] {
+  return addrs.map((a) =>
+    a >= KERNEL_START
+      ? ksym(a, options)
+      : options.pid !== undefined
+      ? sym(a, options.pid, options)
+      : "[unknown]"
+  );
+}
+
+/**
+ * A stack trace map (`BPF_STACK_TRACE`, filled by `bpf_get_stackid`): ids to addresses.
+ *
+ * @example Print the kernel stacks a probe collected
+ * ```ts
+ * import type { StackTraceMap } from "./special_maps.ts";
+ * declare const stacks: StackTraceMap;
+ * declare const id: number;
+ * console.log(stacks.symbolize(id).join("\n"));
+ * ```
+ */
+export class StackTraceMap extends BpfMap<number, bigint[]> {
+  /**
+   * The addresses of a stack, innermost first (empty when the id is unknown).
+   *
+   * @param id a stack id from `bpf_get_stackid`
+   * @returns the addresses
+   */
+  stack(id: number): bigint[] {
+    if (!Number.isInteger(id) || id < 0) {
+      throw new RangeError(
+        `Stack ids are non-negative integers, got ${id} (a negative id from bpf_get_stackid is an error code)`,
+      );
+    }
+    return this.get(id) ?? [];
+  }
+
+  /**
+   * The symbols of a stack, innermost first.
+   *
+   * @param id a stack id
+   * @param options the pid for user stacks, offsets and modules
+   * @returns one symbol per frame
+   */
+  symbolize(id: number, options: StackOptions = {}): string[] {
+    return symbolizeStack(this.stack(id), options);
+  }
+}
