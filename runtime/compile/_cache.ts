@@ -11,6 +11,7 @@
  * - `kernel/<btf hash>/vmlinux.h` and `kernel/<btf hash>/pch-<pch key>/`: the generated
  *   header and its precompiled form (see _pch.ts).
  * - `obj/<key>.bpfo`: one compiled object per key.
+ * - `.pruned`: when _prune.ts last removed unused entries (at most daily, after a miss).
  *
  * An object's key is sha256 over: the entry format version, the compiler's identity (size,
  * mtime and inode of the compiler library and of the libclang/libLLVM it links: a rebuild or
@@ -97,7 +98,9 @@ export function depsUnchanged(deps: readonly Dep[]): boolean {
  * The sha256 of the running kernel's BTF, hashed once per boot and remembered in
  * `btf/<boot_id>`.
  */
-export async function kernelBtfHash(root: string): Promise<string> {
+export async function kernelBtfHash(
+  root: string,
+): Promise<{ btf: string; bootId: string }> {
   let bootId: string;
   try {
     bootId = Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
@@ -109,7 +112,7 @@ export async function kernelBtfHash(root: string): Promise<string> {
   if (bootId) {
     try {
       const h = Deno.readTextFileSync(memo).trim();
-      if (/^[0-9a-f]{64}$/.test(h)) return h;
+      if (/^[0-9a-f]{64}$/.test(h)) return { btf: h, bootId };
     } catch {
       // Not hashed yet this boot.
     }
@@ -126,7 +129,7 @@ export async function kernelBtfHash(root: string): Promise<string> {
   }
   const h = await sha256(btf);
   if (bootId) writeAtomic(memo, new TextEncoder().encode(h + "\n"));
-  return h;
+  return { btf: h, bootId };
 }
 
 /** The compiler's identity, from stats only (no library load). */

@@ -21,9 +21,14 @@ export const buildStats = { vmlinuxBuilds: 0, pchBuilds: 0 };
 /** bpfpm's own headers (bpfpm.h), added to every compile. */
 export const INCLUDE_DIR = new URL("../include", import.meta.url).pathname;
 
+/** The name of a kernel's directory under `kernel/`. */
+export function kernelDirName(btf: string): string {
+  return btf.slice(0, 24);
+}
+
 /** The kernel-specific directory of the cache. */
 export function kernelDir(root: string, btf: string): string {
-  return `${root}/kernel/${btf.slice(0, 24)}`;
+  return `${root}/kernel/${kernelDirName(btf)}`;
 }
 
 /** The PCH path for a kernel and compiler (computable without touching the disk). */

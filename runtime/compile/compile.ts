@@ -21,8 +21,10 @@ import {
   buildStats,
   ensurePch,
   ensureVmlinuxH,
+  kernelDirName,
   pchPath,
 } from "./_pch.ts";
+import { pruneCache } from "./_prune.ts";
 import { runCompile } from "./_run.ts";
 import {
   CompileError,
@@ -222,7 +224,7 @@ async function compileOrThrow(
   checkRootOwnership(root);
   const libPath = compilerLibPath();
   const compiler = compilerIdentity(libPath);
-  const btf = await kernelBtfHash(root);
+  const { btf, bootId } = await kernelBtfHash(root);
   const base = baseArgs(root, btf);
   const pch = usePch ? await pchPath(root, btf, compiler) : undefined;
   const vmlinuxH = `${base[3]}/vmlinux.h`;
@@ -294,6 +296,7 @@ async function compileOrThrow(
       deps: [...deps.values()],
       diagnostics: r.diagnostics,
     });
+    pruneCache(root, { kernel: kernelDirName(btf), bootId });
   }
   return result(r.object, false, r.diagnostics);
 }

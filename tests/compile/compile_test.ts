@@ -353,6 +353,49 @@ Deno.test("compile", async (t) => {
       );
     });
 
+    await t.step("a miss prunes unused entries once a day", async () => {
+      const ago = (days: number) => new Date(Date.now() - days * 86400_000);
+      const plant = (path: string, days: number) => {
+        Deno.mkdirSync(path.slice(0, path.lastIndexOf("/")), {
+          recursive: true,
+        });
+        Deno.writeFileSync(path, new Uint8Array(8));
+        Deno.utimeSync(path, ago(days), ago(days));
+      };
+      plant(`${cacheDir}/obj/${"0".repeat(64)}.bpfo`, 40);
+      plant(`${cacheDir}/obj/${"1".repeat(64)}.bpfo`, 2);
+      plant(`${cacheDir}/obj/x.bpfo.1.tmp`, 1);
+      plant(`${cacheDir}/kernel/${"f".repeat(24)}/vmlinux.h`, 10);
+      plant(`${cacheDir}/btf/00000000-0000-0000-0000-000000000000`, 0);
+      const kept = (await compile(TRACEPOINT, { cacheDir })).key;
+      const [current] = [...Deno.readDirSync(`${cacheDir}/kernel`)]
+        .filter((e) => e.name !== "f".repeat(24));
+      Deno.utimeSync(`${cacheDir}/.pruned`, ago(2), ago(2));
+
+      await compile(TRACEPOINT + "// a miss\n", { cacheDir });
+
+      const exists = (p: string) => {
+        try {
+          Deno.statSync(`${cacheDir}/${p}`);
+          return true;
+        } catch {
+          return false;
+        }
+      };
+      assert.equal(
+        exists(`obj/${"0".repeat(64)}.bpfo`),
+        false,
+        "40 days unused",
+      );
+      assert.equal(exists(`obj/x.bpfo.1.tmp`), false, "stale temp file");
+      assert.equal(exists(`kernel/${"f".repeat(24)}`), false, "another kernel");
+      assert.equal(exists(`btf/00000000-0000-0000-0000-000000000000`), false);
+      assert.equal(exists(`obj/${"1".repeat(64)}.bpfo`), true, "2 days unused");
+      assert.equal(exists(`obj/${kept}.bpfo`), true);
+      assert.equal(exists(`kernel/${current.name}/vmlinux.h`), true);
+      assert.equal((await compile(TRACEPOINT, { cacheDir })).cached, true);
+    });
+
     await t.step("bad arguments are TypeError/RangeError", async () => {
       await assert.rejects(compile(42 as unknown as string), TypeError);
       await assert.rejects(
