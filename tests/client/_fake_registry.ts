@@ -45,7 +45,7 @@ export function sha512(bytes: Uint8Array): string {
   return "sha512-" + createHash("sha512").update(bytes).digest("base64");
 }
 
-export async function fakeRegistry(
+export function fakeRegistry(
   versions: FakeVersion[],
   options: { signed?: boolean; tarballDelayMs?: number } = {},
 ): Promise<FakeRegistry> {
@@ -68,7 +68,7 @@ export async function fakeRegistry(
   let url = "";
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
-    async (req) => {
+    (req) => {
       const u = new URL(req.url);
       const path = decodeURIComponent(u.pathname);
       requests.push({
@@ -159,7 +159,7 @@ export async function fakeRegistry(
     },
   );
   url = `http://127.0.0.1:${server.addr.port}/`;
-  return {
+  return Promise.resolve({
     url,
     requests,
     keyid: key?.keyid,
@@ -167,5 +167,5 @@ export async function fakeRegistry(
     async [Symbol.asyncDispose]() {
       await server.shutdown();
     },
-  };
+  });
 }

@@ -1,0 +1,249 @@
+/**
+ * End to end through the CLI against two real registries on 127.0.0.1: ours (in-process
+ * `startRegistry`) and Verdaccio 5 (an independent npm registry): login, publish (compile,
+ * bundle, sign), install, run, verify, lockfile determinism, frozen offline reinstall,
+ * grant changes on update, and the error messages.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { startRegistry } from "../../registry/server/cli.ts";
+import {
+  bpfpm,
+  freePort,
+  REPO,
+  sandbox,
+  snapshot,
+  startVerdaccio,
+} from "./_helpers.ts";
+
+const C_SOURCE = `#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+SEC("tracepoint/syscalls/sys_enter_execve")
+int on_execve(void *ctx) { return 0; }
+char LICENSE[] SEC("license") = "GPL";
+`;
+
+const ENTRY = `import { tag } from "./lib.ts";
+console.log(JSON.stringify({
+  tag,
+  bpf: import.meta.resolve("bpf"),
+  grants: Deno.env.get("BPFPM_GRANTS"),
+  args: Deno.args,
+  read: await Deno.readTextFile("/etc/hostname").then(() => "allowed", (e) => e.name),
+}));
+`;
+
+async function writePackage(
+  dir: string,
+  pj: Record<string, unknown>,
+  files: Record<string, string>,
+) {
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.writeTextFile(
+    join(dir, "package.json"),
+    JSON.stringify(pj, null, 2),
+  );
+  for (const [k, v] of Object.entries(files)) {
+    await Deno.writeTextFile(join(dir, k), v);
+  }
+}
+
+function probeManifest(version: string, helpers: string[] = []) {
+  return {
+    name: "echo-probe",
+    version,
+    description: "prints what bpfpm run gave it",
+    dependencies: { "lib-a": "^1.0.0" },
+    bpf: {
+      entry: "mod.ts",
+      sources: ["echo.bpf.c"],
+      grants: {
+        attach: [{ kind: "tracepoint", target: "syscalls:sys_enter_execve" }],
+        helpers,
+        mapMemory: "1MiB",
+      },
+      deno: ["--allow-ffi"],
+    },
+  };
+}
+
+async function roundTrip(registry: string, registrySigns: boolean) {
+  await using s = await sandbox(registry);
+  const run = (args: string[], cwd = s.project) =>
+    bpfpm(args, { cwd, env: s.env });
+  const ok = async (args: string[], cwd = s.project) => {
+    const r = await run(args, cwd);
+    assert.equal(r.code, 0, `bpfpm ${args.join(" ")}: ${r.stderr}${r.stdout}`);
+    return r;
+  };
+
+  const anon = await run(["publish", "--no-sign", join(s.root, "nothing")]);
+  assert.equal(anon.code, 1);
+  assert.match(anon.stderr, /has no package\.json/);
+
+  await ok(["login", "--user", "pat", "--password", "pat-secret-99"]);
+  assert.equal((await ok(["whoami"])).stdout.trim(), "pat");
+
+  await writePackage(
+    join(s.root, "lib-a"),
+    { name: "lib-a", version: "1.0.0" },
+    { "index.js": "export const a = 1;\n" },
+  );
+  await ok(["publish", join(s.root, "lib-a")]);
+  const probe = join(s.root, "echo-probe");
+  await writePackage(probe, probeManifest("1.0.0"), {
+    "mod.ts": ENTRY,
+    "lib.ts": `export const tag = "v1";\n`,
+    "echo.bpf.c": C_SOURCE,
+  });
+  const pub = await ok(["publish", probe]);
+  assert.match(pub.stdout, /echo-probe@1\.0\.0/);
+  assert.match(pub.stdout, /mod\.bundle\.js/);
+  assert.match(pub.stdout, /attach tracepoint syscalls:sys_enter_execve/);
+  assert.match(pub.stdout, /compiled: echo\.bpf\.c \((runtime|clang)\)/);
+  assert.match(pub.stdout, /signed by: ed25519:/);
+
+  const broken = join(s.root, "broken");
+  await writePackage(broken, {
+    ...probeManifest("1.0.0"),
+    name: "broken-probe",
+  }, {
+    "mod.ts": ENTRY,
+    "lib.ts": "export const tag = 1;",
+    "echo.bpf.c": "int oops( { return 0 }\n",
+  });
+  const bad = await run(["publish", broken]);
+  assert.equal(bad.code, 1);
+  assert.match(
+    bad.stderr,
+    /echo\.bpf\.c does not compile, so it was not published/,
+  );
+  const missing = await run(["info", "broken-probe"]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /Package broken-probe was not found at/);
+
+  // Install, run, verify.
+  const noYes = await run(["install", "echo-probe"]);
+  assert.equal(noYes.code, 1);
+  assert.match(
+    noYes.stderr,
+    /echo-probe@1\.0\.0 declares:\n {4}attach tracepoint syscalls:sys_enter_execve/,
+  );
+  assert.match(noYes.stderr, /declare new permissions; nothing was installed/);
+  assert.deepEqual(Object.keys(await snapshot(s.project)), []);
+  await ok(["install", "echo-probe", "--yes"]);
+  const lock1 = await Deno.readTextFile(join(s.project, "bpfpm.lock"));
+  assert.deepEqual(Object.keys(JSON.parse(lock1).packages), [
+    "bpf_modules/echo-probe",
+    "bpf_modules/lib-a",
+  ]);
+  const out = await ok(["run", "echo-probe", "--yes", "--", "hello", "--flag"]);
+  const seen = JSON.parse(out.stdout.trim().split("\n").pop()!);
+  assert.equal(seen.tag, "v1");
+  assert.equal(seen.bpf, new URL("mod.ts", "file://" + REPO).href);
+  assert.deepEqual(JSON.parse(seen.grants), probeManifest("1.0.0").bpf.grants);
+  assert.deepEqual(seen.args, ["hello", "--flag"]);
+  assert.equal(seen.read, "NotCapable");
+  const ver = JSON.parse((await ok(["verify", "--json"])).stdout);
+  assert.deepEqual(ver.problems, []);
+  assert.equal(ver.publisherSigned, 2);
+  assert.equal(ver.registrySigned, registrySigns ? 2 : 0);
+
+  const list = JSON.parse((await ok(["list", "--json"])).stdout);
+  assert.deepEqual(
+    list.map((p: { name: string; direct: boolean }) => [p.name, p.direct]),
+    [["echo-probe", true], [
+      "lib-a",
+      false,
+    ]],
+  );
+  const info = JSON.parse((await ok(["info", "echo-probe", "--json"])).stdout);
+  assert.equal(info.version, "1.0.0");
+  assert.equal(info.bpf.entry, "mod.bundle.js");
+
+  // Determinism: a fresh project and cache resolve to the same bytes.
+  await using s2 = await sandbox(registry);
+  await Deno.writeTextFile(
+    join(s2.project, "package.json"),
+    JSON.stringify({ dependencies: { "echo-probe": "^1.0.0" } }),
+  );
+  const r2 = await bpfpm(["install", "--yes"], {
+    cwd: s2.project,
+    env: s2.env,
+  });
+  assert.equal(r2.code, 0, r2.stderr);
+  assert.equal(await Deno.readTextFile(join(s2.project, "bpfpm.lock")), lock1);
+
+  // Frozen and offline from the cache: same tree, no network needed.
+  await Deno.remove(join(s.project, "bpf_modules"));
+  await ok(["install", "--frozen-lockfile", "--offline"]);
+  assert.equal(await Deno.readTextFile(join(s.project, "bpfpm.lock")), lock1);
+  assert.equal(
+    (await snapshot(s.project))["bpf_modules/lib-a/index.js"],
+    "export const a = 1;\n",
+  );
+
+  // A new version asking for more: shown, refused without --yes, accepted with it.
+  await writePackage(probe, probeManifest("1.1.0", ["send_signal"]), {
+    "lib.ts": `export const tag = "v2";\n`,
+  });
+  await ok(["publish", probe]);
+  const od = JSON.parse((await ok(["outdated", "--json"])).stdout);
+  assert.deepEqual(
+    od.map((r: { name: string; wanted: string }) => [r.name, r.wanted]),
+    [["echo-probe", "1.1.0"]],
+  );
+  const before = await snapshot(s.project);
+  const up = await run(["update"]);
+  assert.equal(up.code, 1);
+  assert.match(up.stderr, /echo-probe@1\.1\.0 \(was 1\.0\.0\) declares/);
+  assert.match(up.stderr, /\+ helper send_signal/);
+  assert.deepEqual(await snapshot(s.project), before);
+  await ok(["update", "--yes"]);
+  const seen2 = JSON.parse(
+    (await ok(["run", "echo-probe"])).stdout.trim().split("\n").pop()!,
+  );
+  assert.equal(seen2.tag, "v2");
+  assert.deepEqual(JSON.parse(seen2.grants).helpers, ["send_signal"]);
+
+  // Errors: an unsatisfiable range, a missing package, an unreachable registry.
+  const unsat = await run(["install", "lib-a@^9", "--yes"]);
+  assert.equal(unsat.code, 1);
+  assert.match(
+    unsat.stderr,
+    /No version of lib-a satisfies "\^9" \(available: 1\.0\.0\)/,
+  );
+  const nf = await run(["install", "no-such-pkg", "--yes"]);
+  assert.match(nf.stderr, /Package no-such-pkg was not found/);
+  const down = await run([
+    "install",
+    "lib-a",
+    "--yes",
+    "--registry",
+    `http://127.0.0.1:${freePort()}/`,
+  ]);
+  assert.match(
+    down.stderr,
+    /Cannot reach the registry at http:\/\/127\.0\.0\.1:\d+/,
+  );
+
+  await ok(["uninstall", "echo-probe"]);
+  assert.deepEqual(JSON.parse((await ok(["list", "--json"])).stdout), []);
+  await ok(["logout"]);
+  const who = await run(["whoami"]);
+  assert.match(who.stderr, /Not logged in/);
+}
+
+Deno.test("round trip against the bpfpm registry", async () => {
+  const reg = await startRegistry({ port: 0, db: ":memory:", quiet: true });
+  try {
+    await roundTrip(reg.url + "/", true);
+  } finally {
+    await reg.close();
+  }
+});
+
+Deno.test("round trip against Verdaccio", async () => {
+  await using v = await startVerdaccio();
+  await roundTrip(v.url, false);
+});
