@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { dirname, fromFileUrl, join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { existsSync, readdirSync } from "node:fs";
 
 const here = dirname(fileURLToPath(import.meta.url));
