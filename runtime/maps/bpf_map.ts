@@ -128,12 +128,12 @@ function describeType(c: Codec<unknown>): string {
  * for (const [k, v] of m) console.log(k, v);
  * ```
  */
-export class BpfMap<K = unknown, V = unknown, VIn = V>
+export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
   implements Iterable<[K, V]> {
   #fd: number;
   #info: MapInfo;
-  #key: Codec<K>;
-  #value: Codec<V>;
+  #key: Codec<K, KIn>;
+  #value: Codec<V, VIn>;
   #ownsFd: boolean;
   #isOpen: () => boolean;
   #closed = false;
@@ -154,7 +154,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V>
    */
   constructor(
     info: MapInfo,
-    codecs: { key: Codec<K>; value: Codec<V> },
+    codecs: { key: Codec<K, KIn>; value: Codec<V, VIn> },
     options: BpfMapOptions = {},
   ) {
     this.#info = { ...info };
@@ -205,12 +205,12 @@ export class BpfMap<K = unknown, V = unknown, VIn = V>
   }
 
   /** The key codec. */
-  get keyCodec(): Codec<K> {
+  get keyCodec(): Codec<K, KIn> {
     return this.#key;
   }
 
   /** The (whole) value codec. */
-  get valueCodec(): Codec<V> {
+  get valueCodec(): Codec<V, VIn> {
     return this.#value;
   }
 
@@ -229,7 +229,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V>
     return `map "${this.#info.name}"`;
   }
 
-  #encodeKey(key: K): Uint8Array<ArrayBuffer> {
+  #encodeKey(key: KIn): Uint8Array<ArrayBuffer> {
     try {
       this.#key.encode(key, this.#kview, 0);
     } catch (e) {
@@ -245,7 +245,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V>
 
   #encodeValue(value: VIn, view = this.#vview, offset = 0): void {
     try {
-      this.#value.encode(value as unknown as V, view, offset);
+      this.#value.encode(value, view, offset);
     } catch (e) {
       throw new RangeError(
         `Bad value for ${this.#what()}: it takes ${
@@ -262,7 +262,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V>
    * @param key the key
    * @returns the decoded value (per-CPU maps: one value per CPU)
    */
-  get(key: K): V | undefined {
+  get(key: KIn): V | undefined {
     this.#live();
     const rc = lib().bpfpm_map__lookup(
       this.#fd,
@@ -283,7 +283,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V>
    * @param mode "any" (default), "noexist" (only add) or "exist" (only replace)
    * @returns this map
    */
-  set(key: K, value: VIn, mode: UpdateMode = "any"): this {
+  set(key: KIn, value: VIn, mode: UpdateMode = "any"): this {
     this.#live();
     const k = this.#encodeKey(key);
     this.#encodeValue(value);
@@ -308,7 +308,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V>
    * @param key the key
    * @returns whether the key was there
    */
-  delete(key: K): boolean {
+  delete(key: KIn): boolean {
     this.#live();
     const k = this.#encodeKey(key);
     if (isArrayLike(this.#info.type)) {
@@ -331,7 +331,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V>
    * @param key the key
    * @returns true if a lookup finds it
    */
-  has(key: K): boolean {
+  has(key: KIn): boolean {
     this.#live();
     const rc = lib().bpfpm_map__lookup(
       this.#fd,
@@ -350,7 +350,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V>
    * @param key the key
    * @returns the value it had, or undefined
    */
-  take(key: K): V | undefined {
+  take(key: KIn): V | undefined {
     this.#live();
     const rc = lib().bpfpm_map__lookup_and_delete(
       this.#fd,
@@ -531,7 +531,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V>
    * @param keys the keys
    * @returns the values, in order
    */
-  getMany(keys: Iterable<K>): (V | undefined)[] {
+  getMany(keys: Iterable<KIn>): (V | undefined)[] {
     const out: (V | undefined)[] = [];
     for (const k of keys) out.push(this.get(k));
     return out;
@@ -544,7 +544,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V>
    * @param mode "any", "noexist" or "exist"
    */
   setMany(
-    entries: Iterable<readonly [K, VIn]>,
+    entries: Iterable<readonly [KIn, VIn]>,
     mode: UpdateMode = "any",
   ): void {
     this.#live();
@@ -579,7 +579,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V>
    *
    * @param keys the keys
    */
-  deleteMany(keys: Iterable<K>): void {
+  deleteMany(keys: Iterable<KIn>): void {
     this.#live();
     const list = [...keys];
     if (list.length === 0) return;
@@ -647,17 +647,17 @@ export class BpfMap<K = unknown, V = unknown, VIn = V>
    * console.log(m.size);
    * ```
    */
-  static openPinned<K, V, VIn = V>(
+  static openPinned<K, V, VIn = V, KIn = K>(
     path: string,
-    codecs: { key: Codec<K>; value: Codec<V> },
-  ): BpfMap<K, V, VIn> {
+    codecs: { key: Codec<K, KIn>; value: Codec<V, VIn> },
+  ): BpfMap<K, V, VIn, KIn> {
     const fd = check(
       lib().bpfpm_obj__open_pinned(cstr(path)),
       `Cannot open ${path}`,
     );
     try {
       const i = fdInfo(fd);
-      return new BpfMap<K, V, VIn>({ ...i, fd }, codecs, { ownsFd: true });
+      return new BpfMap<K, V, VIn, KIn>({ ...i, fd }, codecs, { ownsFd: true });
     } catch (e) {
       lib().bpfpm_map__close(fd);
       throw e;
@@ -678,16 +678,16 @@ export class BpfMap<K = unknown, V = unknown, VIn = V>
    * using m = BpfMap.create({ type: "lru_hash", key: u32, value: u64, maxEntries: 1024 });
    * ```
    */
-  static create<K, V, VIn = V>(options: {
+  static create<K, V, VIn = V, KIn = K>(options: {
     type: keyof typeof MapType | number;
-    key: Codec<K>;
-    value: Codec<V>;
+    key: Codec<K, KIn>;
+    value: Codec<V, VIn>;
     maxEntries: number;
     name?: string;
     flags?: number;
     innerMap?: { fd: number };
     mapExtra?: bigint;
-  }): BpfMap<K, V, VIn> {
+  }): BpfMap<K, V, VIn, KIn> {
     const type = typeof options.type === "number"
       ? options.type
       : MapType[options.type];
@@ -727,7 +727,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V>
     );
     try {
       const i = fdInfo(fd);
-      return new BpfMap<K, V, VIn>(
+      return new BpfMap<K, V, VIn, KIn>(
         { ...i, fd, name: name || i.name },
         options,
         {

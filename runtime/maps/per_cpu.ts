@@ -106,10 +106,14 @@ export class PerCpu<T> extends Array<T> {
  * const c = perCpuCodec(u64, 2); // 16 bytes
  * ```
  */
-export function perCpuCodec<T>(
-  element: Codec<T>,
+export function perCpuCodec<T, E = T>(
+  element: Codec<T, E>,
   cpus: number,
-): Codec<PerCpu<T>> & { element: Codec<T>; stride: number; cpus: number } {
+): Codec<PerCpu<T>, E | readonly E[]> & {
+  element: Codec<T, E>;
+  stride: number;
+  cpus: number;
+} {
   const stride = (element.size + 7) & ~7;
   return {
     size: stride * cpus,
@@ -135,7 +139,7 @@ export function perCpuCodec<T>(
       for (let i = 0; i < cpus; i++) {
         const at = offset + i * stride;
         for (let b = element.size; b < stride; b++) view.setUint8(at + b, 0);
-        element.encode(all ? all[i] : (value as unknown as T), view, at);
+        element.encode(all ? all[i] : (value as E), view, at);
       }
     },
   };
