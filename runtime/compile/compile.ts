@@ -55,6 +55,12 @@ export interface CompileOptions {
   name?: string;
   /** The cache root (default: env `BPFPM_CACHE_DIR`, else `$XDG_CACHE_HOME/bpfpm`). */
   cacheDir?: string;
+  /**
+   * C placed before `source` under the file name `<bpfpm prelude>` (e.g. declarations a
+   * source rewriter adds): its diagnostics are not mapped into `file`, and `source` keeps its
+   * own line numbers.
+   */
+  prelude?: string;
   /** Compile even if a cached object exists, and do not store the result. */
   noCache?: boolean;
 }
@@ -112,6 +118,38 @@ export function compilerStats(): CompilerStats {
 const EINVAL = -22;
 const DEFAULT_NAME = "/bpfpm/script.bpf.c";
 const PCH_SAFE = /^-(D|U|I|W|w$)/;
+
+/** The file name diagnostics give the prelude. */
+const PRELUDE_NAME = "<bpfpm prelude>";
+
+/**
+ * The raw text of the template literal starting at line:column of `file` (its content as
+ * written, escapes unprocessed), or undefined when no template literal starts there.
+ */
+function rawLiteral(
+  file: string,
+  line: number,
+  column: number,
+): string | undefined {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(file);
+  } catch {
+    return undefined;
+  }
+  let start = 0;
+  for (let l = 1; l < line; l++) {
+    start = text.indexOf("\n", start) + 1;
+    if (start === 0) return undefined;
+  }
+  start += column - 1;
+  if (text[start - 1] !== "`") return undefined;
+  let end = start;
+  while (end < text.length && text[end] !== "`") {
+    end += text[end] === "\\" ? 2 : 1;
+  }
+  return text.slice(start, end);
+}
 
 /** Relative -I paths made absolute, so the key does not depend on the working directory. */
 function normalizeCflags(cflags: readonly string[]): string[] {
@@ -231,7 +269,12 @@ async function compileOrThrow(
   const args = pch
     ? [...base, "-include-pch", pch, ...cflags]
     : [...base, "-include", vmlinuxH, "-include", "bpfpm.h", ...cflags];
-  const key = await objectKey({ compiler, btf, args, name, source });
+  const text = options.prelude
+    ? `#line 1 "${PRELUDE_NAME}"\n${options.prelude}\n#line 1 ${
+      JSON.stringify(name)
+    }\n${source}`
+    : source;
+  const key = await objectKey({ compiler, btf, args, name, source: text });
 
   const mapping = {
     name,
@@ -263,7 +306,7 @@ async function compileOrThrow(
   let pchDeps = pch
     ? await ensurePch(lib, root, btf, pch)
     : (await ensureVmlinuxH(lib, root, btf), []);
-  let r = await runCompile(lib, "object", { source, name, args });
+  let r = await runCompile(lib, "object", { source: text, name, args });
   stats.compiles++;
   const pchBroken = r.status === EINVAL
     ? r.diagnostics.includes(pch ?? "\0")
@@ -272,11 +315,20 @@ async function compileOrThrow(
     // The PCH is unreadable (damaged, or its inputs changed under it) or clang crashed on
     // it: rebuild it once and retry.
     pchDeps = await ensurePch(lib, root, btf, pch, { rebuild: true });
-    r = await runCompile(lib, "object", { source, name, args });
+    r = await runCompile(lib, "object", { source: text, name, args });
     stats.compiles++;
   }
   if (r.status === EINVAL) {
-    const mapped = mapDiagnostics(r.diagnostics, mapping);
+    const mapped = mapDiagnostics(r.diagnostics, {
+      ...mapping,
+      raw: options.file && options.lineOffset
+        ? rawLiteral(
+          options.file,
+          options.lineOffset,
+          options.columnOffset ?? 1,
+        )
+        : undefined,
+    });
     throw new CompileError(mapped.text, mapped.diagnostics);
   }
   if (r.status !== 0) {

@@ -29,6 +29,36 @@ export interface SourceMapping {
   lineOffset?: number;
   /** The column of `file` where the C's line 1 starts (default 1). */
   columnOffset?: number;
+  /**
+   * The C as written in `file` (a template literal's raw text), when it differs from the
+   * compiled text by escapes such as `\\n`: columns are then counted in the raw text.
+   */
+  raw?: string;
+}
+
+/** How many raw characters the escape at raw[i] (a backslash) spans. */
+function escapeLength(raw: string, i: number): number {
+  const c = raw[i + 1];
+  if (c === "x") return 4;
+  if (c === "u") {
+    if (raw[i + 2] === "{") {
+      const end = raw.indexOf("}", i);
+      return end < 0 ? 2 : end - i + 1;
+    }
+    return 6;
+  }
+  return 2;
+}
+
+/** The raw column (1-based) of cooked column `column` on a raw line; undefined if unknown. */
+function rawColumn(rawLine: string, column: number): number | undefined {
+  let i = 0;
+  for (let cooked = 1; cooked < column; cooked++) {
+    if (i >= rawLine.length) return undefined;
+    if (rawLine[i] === "$" && rawLine[i + 1] === "{") return undefined;
+    i += rawLine[i] === "\\" ? escapeLength(rawLine, i) : 1;
+  }
+  return i + 1;
 }
 
 const DIAG =
@@ -46,10 +76,16 @@ export function mapDiagnostics(
   const file = map.file ?? map.name;
   const lineOffset = map.lineOffset ?? 1;
   const columnOffset = map.columnOffset ?? 1;
-  const pos = (line: number, column: number) => ({
-    line: lineOffset + line - 1,
-    column: line === 1 ? columnOffset + column - 1 : column,
-  });
+  const rawLines = map.raw?.split("\n");
+  const pos = (line: number, column: number) => {
+    const rawLine = rawLines?.[line - 1];
+    const raw = rawLine === undefined ? undefined : rawColumn(rawLine, column);
+    const col = raw ?? column;
+    return {
+      line: lineOffset + line - 1,
+      column: line === 1 ? columnOffset + col - 1 : col,
+    };
+  };
   const diagnostics: Diagnostic[] = [];
   const lines = text.split("\n").map((l) => {
     const d = DIAG.exec(l);

@@ -7,6 +7,7 @@ import {
   compile,
   CompileError,
   compilerStats,
+  type Diagnostic,
 } from "../../runtime/compile/mod.ts";
 
 const EM_BPF = 247;
@@ -156,6 +157,52 @@ Deno.test("compile", async (t) => {
         assert.ok(e instanceof CompileError);
         assert.equal(e.diagnostics[0].line, 7);
         assert.equal(e.diagnostics[0].column, 30 + 8);
+      },
+    );
+
+    await t.step(
+      "columns count a template literal's escapes as written",
+      async () => {
+        const dir = await Deno.makeTempDir({ dir: cacheDir });
+        const file = `${dir}/probe.ts`;
+        // In the .ts, "\\n" is 3 characters; in the C it is 2.
+        const ts =
+          'const text = `int f(void)\n{\n  bpf_printk("a\\\\n"); return nope;\n}`;\n';
+        await Deno.writeTextFile(file, ts);
+        const cooked = 'int f(void)\n{\n  bpf_printk("a\\n"); return nope;\n}';
+        const e = await compile(cooked, {
+          cacheDir,
+          file,
+          lineOffset: 1,
+          columnOffset: 15,
+        }).catch((x) => x);
+        assert.ok(e instanceof CompileError);
+        const line3 = ts.split("\n")[2];
+        assert.equal(e.diagnostics[0].line, 3);
+        assert.equal(e.diagnostics[0].column, line3.indexOf("nope") + 1);
+        assert.equal(
+          e.diagnostics[0].message,
+          "use of undeclared identifier 'nope'",
+        );
+      },
+    );
+
+    await t.step(
+      "a prelude keeps the source's lines and is not blamed on the file",
+      async () => {
+        const e = await compile("int a = VALUE;\nint b = nope;", {
+          cacheDir,
+          file: "p.ts",
+          lineOffset: 10,
+          prelude: "#define VALUE 1\nint c = ;",
+        }).catch((x) => x);
+        assert.ok(e instanceof CompileError);
+        assert.deepEqual(
+          e.diagnostics.map((d: Diagnostic) =>
+            `${d.file}:${d.line}:${d.column}`
+          ),
+          ["<bpfpm prelude>:2:9", "p.ts:11:9"],
+        );
       },
     );
 
