@@ -84,7 +84,7 @@ BPFPM_API int bpfpm_fd__close(int fd);
 BPFPM_API int bpfpm_probe__prog_type(uint32_t type);
 BPFPM_API int bpfpm_probe__map_type(uint32_t type);
 BPFPM_API int bpfpm_probe__helper(uint32_t prog_type, uint32_t helper);
-BPFPM_API int bpfpm_probe__tracing(uint32_t attach_type, const char *func);
+BPFPM_API int bpfpm_probe__tracing(uint32_t attach_type, const char *func, int do_attach);
 BPFPM_API int bpfpm_probe__tcx(void);
 BPFPM_API int bpfpm_probe__kprobes(void);
 

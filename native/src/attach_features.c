@@ -2,6 +2,7 @@
  * program, map and attach kinds this kernel has. Each returns 1 (yes), 0 (no) or -errno
  * (cannot tell); on 0 the last error says why. */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -38,15 +39,23 @@ BPFPM_API int bpfpm_probe__helper(uint32_t prog_type, uint32_t helper)
 	return libbpf_probe_bpf_helper((enum bpf_prog_type)prog_type, (enum bpf_func_id)helper, NULL);
 }
 
-/* Loads "r0 = 0; exit" as a tracing program of attach_type on vmlinux function func and
- * attaches it: 1 if both work. Everything made is closed again. */
-BPFPM_API int bpfpm_probe__tracing(uint32_t attach_type, const char *func)
+/* Loads "r0 = 0; exit" as a tracing program of attach_type on vmlinux function func and, if
+ * do_attach, attaches it: 1 if that works. Everything made is closed again. */
+BPFPM_API int bpfpm_probe__tracing(uint32_t attach_type, const char *func, int do_attach)
 {
 	bpfpm_clear_error();
 	struct btf *btf = btf__load_vmlinux_btf();
 	if (!btf)
 		return bpfpm_fail(errno, "cannot read the kernel's BTF (/sys/kernel/btf/vmlinux): %s", strerror(errno));
-	int id = btf__find_by_name_kind(btf, func, BTF_KIND_FUNC);
+	int id;
+	if (attach_type == BPF_TRACE_RAW_TP) {
+		/* tp_btf targets are the typedefs btf_trace_<tracepoint>. */
+		char name[256];
+		snprintf(name, sizeof(name), "btf_trace_%s", func);
+		id = btf__find_by_name_kind(btf, name, BTF_KIND_TYPEDEF);
+	} else {
+		id = btf__find_by_name_kind(btf, func, BTF_KIND_FUNC);
+	}
 	btf__free(btf);
 	if (id < 0)
 		return bpfpm_fail(ENOENT, "kernel function %s has no BTF", func);
@@ -61,6 +70,10 @@ BPFPM_API int bpfpm_probe__tracing(uint32_t attach_type, const char *func)
 		int err = errno;
 		bpfpm_fail(err, "loading a probe program on %s failed: %s", func, strerror(err));
 		return 0;
+	}
+	if (!do_attach) {
+		close(fd);
+		return 1;
 	}
 	int lfd = bpf_raw_tracepoint_open(NULL, fd);
 	int err = errno;

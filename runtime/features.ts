@@ -1,0 +1,312 @@
+/**
+ * What this kernel offers: program types, map types and attach kinds, found by loading tiny
+ * programs (libbpf's feature probes) and by checking kernel files (the kprobe and uprobe
+ * PMUs, tracefs, cgroup2, the active LSMs). Answers are computed once per process.
+ *
+ * Tests skip with `features().attach[kind].reason` only when the kernel lacks a kind, and
+ * fail when a kind that should exist says no.
+ *
+ * @module
+ */
+import { cstr, lastError, lib } from "./_ffi.ts";
+
+/** enum bpf_prog_type, in order. */
+export const PROGRAM_TYPES = [
+  "unspec",
+  "socket_filter",
+  "kprobe",
+  "sched_cls",
+  "sched_act",
+  "tracepoint",
+  "xdp",
+  "perf_event",
+  "cgroup_skb",
+  "cgroup_sock",
+  "lwt_in",
+  "lwt_out",
+  "lwt_xmit",
+  "sock_ops",
+  "sk_skb",
+  "cgroup_device",
+  "sk_msg",
+  "raw_tracepoint",
+  "cgroup_sock_addr",
+  "lwt_seg6local",
+  "lirc_mode2",
+  "sk_reuseport",
+  "flow_dissector",
+  "cgroup_sysctl",
+  "raw_tracepoint_writable",
+  "cgroup_sockopt",
+  "tracing",
+  "struct_ops",
+  "ext",
+  "lsm",
+  "sk_lookup",
+  "syscall",
+] as const;
+
+/** enum bpf_map_type, in order. */
+export const MAP_TYPES = [
+  "unspec",
+  "hash",
+  "array",
+  "prog_array",
+  "perf_event_array",
+  "percpu_hash",
+  "percpu_array",
+  "stack_trace",
+  "cgroup_array",
+  "lru_hash",
+  "lru_percpu_hash",
+  "lpm_trie",
+  "array_of_maps",
+  "hash_of_maps",
+  "devmap",
+  "sockmap",
+  "cpumap",
+  "xskmap",
+  "sockhash",
+  "cgroup_storage",
+  "reuseport_sockarray",
+  "percpu_cgroup_storage",
+  "queue",
+  "stack",
+  "sk_storage",
+  "devmap_hash",
+  "struct_ops",
+  "ringbuf",
+  "inode_storage",
+  "task_storage",
+  "bloom_filter",
+  "user_ringbuf",
+  "cgrp_storage",
+] as const;
+
+/** The attach kinds of `grants.attach` (docs/manifest.md). */
+export const ATTACH_KINDS = [
+  "tracepoint",
+  "raw_tp",
+  "tp_btf",
+  "kprobe",
+  "kretprobe",
+  "fentry",
+  "fexit",
+  "uprobe",
+  "uretprobe",
+  "usdt",
+  "perf_event",
+  "xdp",
+  "tc",
+  "socket_filter",
+  "cgroup",
+  "lsm",
+  "iter",
+] as const;
+
+/** An attach kind's name. */
+export type AttachKindName = typeof ATTACH_KINDS[number];
+
+/** Whether a kind works here, and why not when it does not. */
+export interface Support {
+  /** True when this kernel can load and attach it. */
+  supported: boolean;
+  /** Why not (the missing kernel feature and what provides it); absent when supported. */
+  reason?: string;
+}
+
+/** The answers of {@link features}. */
+export interface Features {
+  /** Kernel release (`uname -r`). */
+  kernel: string;
+  /** Program types by name (`kprobe`, `xdp`, ...). */
+  programTypes: Record<string, boolean>;
+  /** Map types by name (`hash`, `ringbuf`, ...). */
+  mapTypes: Record<string, boolean>;
+  /** Attach kinds, with the reason for each missing one. */
+  attach: Record<AttachKindName, Support>;
+  /** tcx links (6.6+): TC attaches as a link instead of a clsact filter. */
+  tcx: boolean;
+}
+
+const BPF_TRACE_FENTRY = 24;
+const BPF_TRACE_FEXIT = 25;
+const BPF_TRACE_ITER = 28;
+const BPF_LSM_MAC = 27;
+const BPF_TRACE_RAW_TP = 23;
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function readText(path: string): string {
+  try {
+    return Deno.readTextFileSync(path);
+  } catch {
+    return "";
+  }
+}
+
+function cgroup2Mounted(): boolean {
+  return readText("/proc/self/mounts").split("\n").some((l) =>
+    l.split(" ")[2] === "cgroup2"
+  );
+}
+
+let cached: Features | undefined;
+
+/**
+ * Probes (once) and returns what this kernel offers.
+ *
+ * @returns program types, map types and attach kinds, each with a reason when missing
+ *
+ * @example Skip a test where kprobes are missing
+ * ```ts
+ * import { features } from "bpf";
+ * const kprobe = features().attach.kprobe;
+ * if (!kprobe.supported) console.log(`skipped: ${kprobe.reason}`);
+ * ```
+ */
+export function features(): Features {
+  if (cached) return cached;
+  const s = lib();
+  const programTypes: Record<string, boolean> = {};
+  PROGRAM_TYPES.forEach((name, i) => {
+    if (i > 0) programTypes[name] = s.bpfpm_probe__prog_type(i) === 1;
+  });
+  const mapTypes: Record<string, boolean> = {};
+  MAP_TYPES.forEach((name, i) => {
+    if (i > 0) mapTypes[name] = s.bpfpm_probe__map_type(i) === 1;
+  });
+  const prog = (type: string): Support =>
+    programTypes[type] ? { supported: true } : {
+      supported: false,
+      reason: `this kernel cannot load ${type} programs`,
+    };
+  const both = (a: Support, b: Support): Support => (a.supported ? b : a);
+  const tracing = (
+    attachType: number,
+    func: string,
+    attach: boolean,
+    what: string,
+  ): Support => {
+    if (s.bpfpm_probe__tracing(attachType, cstr(func), attach ? 1 : 0) === 1) {
+      return { supported: true };
+    }
+    const { errno, message } = lastError();
+    const denied = errno === 1 || errno === 524 || errno === 95;
+    return {
+      supported: false,
+      reason: denied && attachType !== BPF_TRACE_ITER
+        ? `this kernel denies ftrace function ops, so ${what} cannot attach (CONFIG_FUNCTION_TRACER and CONFIG_DYNAMIC_FTRACE_WITH_DIRECT_CALLS): ${message}`
+        : `${what} unavailable: ${message}`,
+    };
+  };
+  const kprobes: Support = s.bpfpm_probe__kprobes() === 1
+    ? { supported: true }
+    : {
+      supported: false,
+      reason: "this kernel has no kprobes (CONFIG_KPROBES is not set)",
+    };
+  const uprobes: Support = exists("/sys/bus/event_source/devices/uprobe/type")
+    ? { supported: true }
+    : {
+      supported: false,
+      reason: "this kernel has no uprobe PMU (CONFIG_UPROBE_EVENTS is not set)",
+    };
+  const tracefs: Support = exists("/sys/kernel/tracing/events") ||
+      exists("/sys/kernel/debug/tracing/events") ||
+      exists("/sys/kernel/tracing") // mountable: the runtime mounts it on first use
+    ? { supported: true }
+    : {
+      supported: false,
+      reason: "this kernel has no tracefs (CONFIG_TRACING)",
+    };
+  const btf: Support = exists("/sys/kernel/btf/vmlinux")
+    ? { supported: true }
+    : {
+      supported: false,
+      reason: "this kernel has no BTF (CONFIG_DEBUG_INFO_BTF)",
+    };
+  const lsmActive = readText("/sys/kernel/security/lsm").split(",").includes(
+    "bpf",
+  );
+  const fentry = both(
+    btf,
+    tracing(BPF_TRACE_FENTRY, "bpf_fentry_test1", true, "fentry"),
+  );
+  const fexit = both(
+    btf,
+    tracing(BPF_TRACE_FEXIT, "bpf_fentry_test1", true, "fexit"),
+  );
+  const tpBtf = both(
+    btf,
+    tracing(BPF_TRACE_RAW_TP, "sched_switch", true, "tp_btf"),
+  );
+  const iter = both(
+    btf,
+    tracing(BPF_TRACE_ITER, "bpf_iter_task", false, "iter"),
+  );
+  const attach: Record<AttachKindName, Support> = {
+    tracepoint: both(prog("tracepoint"), tracefs),
+    raw_tp: prog("raw_tracepoint"),
+    tp_btf: tpBtf,
+    kprobe: both(prog("kprobe"), kprobes),
+    kretprobe: both(prog("kprobe"), kprobes),
+    fentry,
+    fexit,
+    uprobe: both(prog("kprobe"), uprobes),
+    uretprobe: both(prog("kprobe"), uprobes),
+    usdt: both(prog("kprobe"), uprobes),
+    perf_event: prog("perf_event"),
+    xdp: prog("xdp"),
+    tc: prog("sched_cls"),
+    socket_filter: prog("socket_filter"),
+    cgroup: both(
+      prog("cgroup_skb"),
+      cgroup2Mounted()
+        ? { supported: true }
+        : { supported: false, reason: "no cgroup2 filesystem is mounted" },
+    ),
+    lsm: both(
+      prog("lsm"),
+      lsmActive ? tracing(BPF_LSM_MAC, "bpf_lsm_file_open", false, "lsm") : {
+        supported: false,
+        reason:
+          "the BPF LSM is not active (bpf is not in /sys/kernel/security/lsm; boot with lsm=...,bpf)",
+      },
+    ),
+    iter,
+  };
+  // libbpf's probe of the tracing type loads an fentry program, which a kernel that denies
+  // ftrace refuses although tp_btf and iterators (also tracing programs) work.
+  if (tpBtf.supported || iter.supported) programTypes.tracing = true;
+  cached = {
+    kernel: readText("/proc/sys/kernel/osrelease").trim(),
+    programTypes,
+    mapTypes,
+    attach,
+    tcx: s.bpfpm_probe__tcx() === 1,
+  };
+  return cached;
+}
+
+/**
+ * Why a program of this section could not load on this kernel, when a probe knows it (an
+ * fentry program where ftrace function ops are denied, an LSM program without the BPF LSM).
+ *
+ * @param section the program's ELF section, e.g. `fentry/do_unlinkat`
+ * @returns the missing feature, or `undefined`
+ */
+export function missingFeatureFor(section: string): string | undefined {
+  const kind = /^(fentry|fexit|fmod_ret|lsm|iter)(\.s)?\//.exec(section)?.[1];
+  if (!kind) return undefined;
+  const f = features().attach;
+  const s = kind === "fmod_ret" ? f.fentry : f[kind as AttachKindName];
+  return s.supported ? undefined : s.reason;
+}
