@@ -50,7 +50,8 @@ export interface CompileOptions {
   columnOffset?: number;
   /**
    * The C file name clang sees: relative `#include "x.h"` resolve from its directory; it
-   * need not exist (default `/bpfpm/script.bpf.c`). Must be absolute.
+   * need not exist (default `/bpfpm/script.bpf.c`); a relative path is taken from the
+   * working directory.
    */
   name?: string;
   /** The cache root (default: env `BPFPM_CACHE_DIR`, else `$XDG_CACHE_HOME/bpfpm`). */
@@ -243,12 +244,12 @@ async function compileOrThrow(
   if (typeof source !== "string") {
     throw new TypeError(`source must be a string, got ${typeof source}`);
   }
-  const name = options.name ?? DEFAULT_NAME;
-  if (!name.startsWith("/")) {
-    throw new RangeError(
-      `options.name must be an absolute path, got "${name}"`,
+  if (options.name !== undefined && typeof options.name !== "string") {
+    throw new TypeError(
+      `options.name must be a string, got ${typeof options.name}`,
     );
   }
+  const name = options.name ? absolute(options.name) : DEFAULT_NAME;
   for (const k of ["lineOffset", "columnOffset"] as const) {
     const v = options[k];
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) {

@@ -446,8 +446,8 @@ Deno.test("compile", async (t) => {
     await t.step("bad arguments are TypeError/RangeError", async () => {
       await assert.rejects(compile(42 as unknown as string), TypeError);
       await assert.rejects(
-        compile("", { name: "rel.c", cacheDir }),
-        RangeError,
+        compile("", { name: 7 as unknown as string, cacheDir }),
+        TypeError,
       );
       await assert.rejects(
         compile("", { lineOffset: 0, cacheDir }),
