@@ -7,6 +7,7 @@
  */
 import { maskC } from "./_scan.ts";
 import { tracepointProbe } from "./tracepoint_probe.ts";
+import { bccPasses } from "./bcc/passes.ts";
 
 /** What a pass sees and edits. */
 export interface RewriteContext {
@@ -29,7 +30,7 @@ export interface RewritePass {
 }
 
 /** The passes, in order. Extend this list to support more of BCC's dialect. */
-export const passes: RewritePass[] = [tracepointProbe];
+export const passes: RewritePass[] = [...bccPasses, tracepointProbe];
 
 /** The result of rewriting. */
 export interface Rewritten {

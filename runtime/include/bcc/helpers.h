@@ -100,6 +100,29 @@
 	__BCC_TABLE_##_table_type(_key_type, _leaf_type, _name, _max_entries, _flags)
 #define BPF_TABLE(_table_type, _key_type, _leaf_type, _name, _max_entries)                     \
 	BPF_F_TABLE(_table_type, _key_type, _leaf_type, _name, _max_entries, 0)
+/* BPF_TABLE_PINNED: the rewriter checked that the path is /sys/fs/bpf/<name>, where libbpf pins
+ * a map by name (an existing pinned map of the same shape is reused). */
+#define __BCC_PINNED_MAP(_type, _key, _leaf, _name, _max, _flags)                               \
+	struct {                                                                                \
+		__uint(type, _type);                                                            \
+		__type(key, _key);                                                              \
+		__type(value, _leaf);                                                           \
+		__uint(max_entries, _max);                                                      \
+		__uint(map_flags, _flags);                                                      \
+		__uint(pinning, LIBBPF_PIN_BY_NAME);                                            \
+	} _name SEC(".maps")
+#define __BCC_PINNED_hash(k, v, n, m, f) __BCC_PINNED_MAP(BPF_MAP_TYPE_HASH, k, v, n, m, f)
+#define __BCC_PINNED_array(k, v, n, m, f) __BCC_PINNED_MAP(BPF_MAP_TYPE_ARRAY, k, v, n, m, f)
+#define __BCC_PINNED_percpu_hash(k, v, n, m, f) __BCC_PINNED_MAP(BPF_MAP_TYPE_PERCPU_HASH, k, v, n, m, f)
+#define __BCC_PINNED_percpu_array(k, v, n, m, f) __BCC_PINNED_MAP(BPF_MAP_TYPE_PERCPU_ARRAY, k, v, n, m, f)
+#define __BCC_PINNED_lru_hash(k, v, n, m, f) __BCC_PINNED_MAP(BPF_MAP_TYPE_LRU_HASH, k, v, n, m, f)
+#define __BCC_PINNED_lru_percpu_hash(k, v, n, m, f) __BCC_PINNED_MAP(BPF_MAP_TYPE_LRU_PERCPU_HASH, k, v, n, m, f)
+#define __BCC_PINNED_lpm_trie(k, v, n, m, f) __BCC_PINNED_MAP(BPF_MAP_TYPE_LPM_TRIE, k, v, n, m, (f) | BPF_F_NO_PREALLOC)
+#define BPF_TABLE_PINNED(_table_type, _key_type, _leaf_type, _name, _max_entries, _pinned)      \
+	__BCC_PINNED_##_table_type(_key_type, _leaf_type, _name, _max_entries, 0)
+#define BPF_TABLE_PINNED7(_table_type, _key_type, _leaf_type, _name, _max_entries, _pinned, _flags) \
+	__BCC_PINNED_##_table_type(_key_type, _leaf_type, _name, _max_entries, _flags)
+
 /* BCC's public/shared tables are process-wide by name; here they are ordinary maps. */
 #define BPF_TABLE_PUBLIC(t, k, v, n, m) BPF_TABLE(t, k, v, n, m)
 #define BPF_TABLE_SHARED(t, k, v, n, m) BPF_TABLE(t, k, v, n, m)

@@ -5,6 +5,7 @@
  * @module
  */
 import type { RewriteContext } from "../rewrite.ts";
+import { maskC } from "../_scan.ts";
 
 /** A map declared with one of BCC's macros (or a libbpf `SEC(".maps")` struct). */
 export interface BccMap {
@@ -60,6 +61,8 @@ export interface BccState {
   programs: BccProgram[];
   /** Whether the source uses BCC's dialect (then the BCC header is included). */
   bcc: boolean;
+  /** Whether the source as written declares sections itself (libbpf style). */
+  hasSec: boolean;
 }
 
 const states = new WeakMap<RewriteContext, BccState>();
@@ -75,6 +78,7 @@ export function bccState(ctx: RewriteContext, options?: BccOptions): BccState {
       userPointerFunctions: new Set(),
       programs: [],
       bcc: false,
+      hasSec: /\bSEC\s*\(/.test(maskC(ctx.text)),
     };
     states.set(ctx, s);
   }

@@ -10,6 +10,7 @@
 import type { RewritePass } from "../rewrite.ts";
 import { BccRewriteError } from "./bcc_rewrite_error.ts";
 import {
+  applyEdits,
   type Edit,
   lineCol,
   matching,
@@ -53,6 +54,7 @@ const TABLES = new Set([
   "BPF_TABLE",
   "BPF_F_TABLE",
   "BPF_TABLE_PINNED",
+  "BPF_TABLE_PINNED7",
   "BPF_TABLE_PUBLIC",
   "BPF_TABLE_SHARED",
 ]);
@@ -170,7 +172,7 @@ export const bccMaps: RewritePass = {
         if (typeTok.k === "str") {
           edits.push({ start: typeTok.s, end: typeTok.e, text: type });
         }
-        if (t.t === "BPF_TABLE_PINNED") {
+        if (t.t.startsWith("BPF_TABLE_PINNED")) {
           const pathTok = tokens[args[5]?.[0] ?? -1];
           const path = pathTok?.k === "str" ? pathTok.t.slice(1, -1) : "";
           if (path !== `${PIN_ROOT}/${name}`) {
@@ -231,14 +233,6 @@ export const bccMaps: RewritePass = {
       });
       i = close;
     }
-    if (edits.length) ctx.text = applyEditsKeep(text, edits);
+    if (edits.length) ctx.text = applyEdits(text, edits);
   },
 };
-
-function applyEditsKeep(text: string, edits: Edit[]): string {
-  let out = text;
-  for (const e of [...edits].sort((a, b) => b.start - a.start)) {
-    out = out.slice(0, e.start) + e.text + out.slice(e.end);
-  }
-  return out;
-}

@@ -1,0 +1,263 @@
+/**
+ * Kernel memory reads: BCC lets C dereference kernel pointers (`task->real_parent->tgid`) and
+ * rewrites them into bpf_probe_read; here they become CO-RE reads. A chain `p->a->b` rooted at
+ * a variable (or a `((struct X *)expr)` cast) whose declared type is a pointer to a kernel
+ * struct becomes `BPF_CORE_READ(p, a, b)` (`BPF_CORE_READ_USER` for a syscall's pointer
+ * arguments), and an array at the end of a chain stays an address (so `task->comm` can be
+ * passed to bpf_probe_read_kernel_str). Not rewritten: writes (`p->x = ...`, `p->x++`), calls
+ * through function pointers, chains in sizeof/typeof/offsetof, `*p`, bitfields, and every
+ * pointer of BTF-typed programs (fentry, fexit, LSM, tp_btf, iter), where direct access works.
+ *
+ * @module
+ */
+import type { RewritePass } from "../rewrite.ts";
+import {
+  applyEdits,
+  type Edit,
+  functions,
+  matching,
+  textOf,
+  type Token,
+  tokenize,
+} from "./_lex.ts";
+import { bccState } from "./_state.ts";
+
+/** Structs that are program contexts or bpfpm's own: never rewritten. */
+const CONTEXT_STRUCTS = new Set([
+  "pt_regs",
+  "__sk_buff",
+  "xdp_md",
+  "bpf_perf_event_data",
+  "bpf_raw_tracepoint_args",
+  "bpf_sock_ops",
+  "bpf_sock",
+  "bpf_sock_addr",
+  "sk_msg_md",
+  "sk_reuseport_md",
+  "bpf_sysctl",
+  "bpf_cgroup_dev_ctx",
+  "bpf_sockopt",
+  "bpf_stacktrace",
+]);
+
+const NO_REWRITE_INSIDE =
+  /^(sizeof|typeof|__typeof__|__typeof|offsetof|__builtin_offsetof|__builtin_preserve_access_index|__bcc_is_array|BPF_CORE_READ\w*|bpf_core_\w+|_Alignof|__alignof__)$/;
+
+const WRITE_OPS = new Set([
+  "=",
+  "+=",
+  "-=",
+  "*=",
+  "/=",
+  "%=",
+  "&=",
+  "|=",
+  "^=",
+  "<<=",
+  ">>=",
+  "++",
+  "--",
+]);
+
+/** Names of the BPF_PROG-style macros whose first argument is the program's name. */
+const NAMING_MACROS = new Set([
+  "BPF_PROG",
+  "BPF_PROG2",
+  "BPF_KPROBE",
+  "BPF_KRETPROBE",
+  "BPF_KSYSCALL",
+  "BPF_UPROBE",
+  "BPF_URETPROBE",
+]);
+
+interface Pointer {
+  user: boolean;
+}
+
+/** The pass turning kernel pointer dereferences into CO-RE reads. */
+export const bccKernelReads: RewritePass = {
+  name: "BCC kernel memory reads",
+  run(ctx) {
+    const state = bccState(ctx);
+    if (state.hasSec && !state.bcc) return;
+    const text = ctx.text;
+    const tokens = tokenize(text);
+    const userStructs = new Set<string>();
+    for (let i = 0; i + 2 < tokens.length; i++) {
+      if (
+        (tokens[i].t === "struct" || tokens[i].t === "union") &&
+        tokens[i + 1].k === "id" && tokens[i + 2].t === "{"
+      ) userStructs.add(tokens[i + 1].t);
+    }
+    const isKernel = (s: string | undefined): s is string =>
+      !!s && !userStructs.has(s) && !CONTEXT_STRUCTS.has(s) &&
+      !s.startsWith("tracepoint__") && !s.startsWith("trace_event_raw_");
+    const edits: Edit[] = [];
+    for (const f of functions(text, tokens)) {
+      let name = f.name;
+      if (NAMING_MACROS.has(name)) name = tokens[f.open + 1]?.t ?? name;
+      if (state.readModes.get(name) === "btf") continue;
+      const isProgram = !!f.section || name === "TRACEPOINT_PROBE";
+      const user = state.userPointerFunctions.has(name);
+      const vars = new Map<string, Pointer>();
+      f.params.forEach((p, i) => {
+        if (i === 0 && isProgram) return;
+        if (isKernel(p.struct) && p.name) vars.set(p.name, { user });
+      });
+      for (const [n, v] of locals(tokens, f.bodyOpen, f.bodyClose, isKernel)) {
+        vars.set(n, v);
+      }
+      chains(text, tokens, f.bodyOpen, f.bodyClose, vars, isKernel, edits);
+    }
+    if (edits.length) ctx.text = applyEdits(text, edits);
+  },
+};
+
+/** `struct X *name` declarations in a body (single pointers to kernel structs). */
+function locals(
+  tokens: Token[],
+  from: number,
+  to: number,
+  isKernel: (s: string | undefined) => boolean,
+): Map<string, Pointer> {
+  const out = new Map<string, Pointer>();
+  for (let i = from; i < to; i++) {
+    if (tokens[i].t !== "struct" || tokens[i + 1]?.k !== "id") continue;
+    const struct = tokens[i + 1].t;
+    if (tokens[i - 1]?.t === "(" && !isDeclStart(tokens, i - 1)) continue;
+    let j = i + 2;
+    for (;;) {
+      let stars = 0;
+      while (tokens[j]?.t === "*" || tokens[j]?.t === "const") {
+        if (tokens[j].t === "*") stars++;
+        j++;
+      }
+      if (tokens[j]?.k !== "id") break;
+      const name = tokens[j].t;
+      if (stars === 1 && isKernel(struct)) out.set(name, { user: false });
+      j++;
+      // Skip an initializer up to the next declarator or the end of the declaration.
+      let depth = 0;
+      while (j < to) {
+        const t = tokens[j].t;
+        if (t === "(" || t === "[" || t === "{") depth++;
+        else if (t === ")" || t === "]" || t === "}") {
+          if (depth === 0) break;
+          depth--;
+        } else if ((t === "," || t === ";") && depth === 0) break;
+        j++;
+      }
+      if (tokens[j]?.t !== ",") break;
+      j++;
+    }
+  }
+  return out;
+}
+
+/** Whether `(` at `i` opens a for-loop header (where declarations may appear). */
+function isDeclStart(tokens: Token[], i: number): boolean {
+  return tokens[i - 1]?.t === "for";
+}
+
+function chains(
+  text: string,
+  tokens: Token[],
+  from: number,
+  to: number,
+  vars: Map<string, Pointer>,
+  isKernel: (s: string | undefined) => boolean,
+  edits: Edit[],
+): void {
+  const skipStack: boolean[] = [];
+  const skipping = () => skipStack.some((s) => s);
+  for (let i = from; i < to; i++) {
+    const t = tokens[i];
+    if (t.t === "(" || t.t === "[") {
+      const prev = tokens[i - 1];
+      // A cast root: ((struct X *)expr)->...
+      const close = matching(tokens, i);
+      if (
+        t.t === "(" && close > 0 && tokens[close + 1]?.t === "->" &&
+        !skipping() &&
+        tokens[i + 1]?.t === "("
+      ) {
+        const cast = textOf(text, tokens, i + 1, close);
+        const m = /^\(\s*(?:const\s+)?struct\s+(\w+)\s*\*\s*\)/.exec(cast);
+        if (m && isKernel(m[1])) {
+          const end = chain(text, tokens, i, close, { user: false }, edits);
+          if (end > 0) {
+            i = end - 1;
+            continue;
+          }
+        }
+      }
+      skipStack.push(prev?.k === "id" && NO_REWRITE_INSIDE.test(prev.t));
+      continue;
+    }
+    if (t.t === ")" || t.t === "]") {
+      skipStack.pop();
+      continue;
+    }
+    if (t.k !== "id" || skipping()) continue;
+    const v = vars.get(t.t);
+    if (!v || tokens[i + 1]?.t !== "->") continue;
+    const prev = tokens[i - 1];
+    if (prev && (prev.t === "." || prev.t === "->")) continue;
+    const end = chain(text, tokens, i, i, v, edits);
+    if (end > 0) i = end - 1;
+  }
+}
+
+/**
+ * Rewrites the chain whose root spans tokens `[rootFrom, rootTo]`; returns the index after
+ * the chain, or 0 when it is left alone.
+ */
+function chain(
+  text: string,
+  tokens: Token[],
+  rootFrom: number,
+  rootTo: number,
+  ptr: Pointer,
+  edits: Edit[],
+): number {
+  const segs: string[] = [];
+  let j = rootTo + 1;
+  while (tokens[j]?.t === "->" && tokens[j + 1]?.k === "id") {
+    const segFrom = j + 1;
+    j += 2;
+    for (;;) {
+      if (tokens[j]?.t === "." && tokens[j + 1]?.k === "id") j += 2;
+      else if (tokens[j]?.t === "[") {
+        const c = matching(tokens, j);
+        if (c < 0) return 0;
+        j = c + 1;
+      } else break;
+    }
+    segs.push(textOf(text, tokens, segFrom, j).replace(/\s+/g, ""));
+  }
+  if (!segs.length) return 0;
+  const next = tokens[j];
+  const before = tokens[rootFrom - 1];
+  if (next && (next.t === "(" || WRITE_OPS.has(next.t))) return j;
+  if (before && (before.t === "++" || before.t === "--")) return j;
+  const root = textOf(text, tokens, rootFrom, rootTo + 1);
+  const read = ptr.user ? "BPF_CORE_READ_USER" : "BPF_CORE_READ";
+  const orig = textOf(text, tokens, rootFrom, j);
+  const last = segs[segs.length - 1];
+  const head = segs.slice(0, -1);
+  const address = head.length
+    ? `(${read}(${root}, ${head.join(", ")}))->${last}`
+    : `${root}->${last}`;
+  let out: string;
+  if (before?.t === "&") {
+    if (!head.length) return j;
+    out = address;
+  } else {
+    out =
+      `__builtin_choose_expr(__bcc_is_array(${orig}), ${address}, ${read}(${root}, ${
+        segs.join(", ")
+      }))`;
+  }
+  edits.push({ start: tokens[rootFrom].s, end: tokens[j - 1].e, text: out });
+  return j;
+}

@@ -1,0 +1,104 @@
+/**
+ * BCC's method syntax on maps: `counts.increment(key)`, `events.perf_submit(ctx, &d, sizeof(d))`,
+ * `rb.ringbuf_reserve(sizeof(*e))`, ... become `__bcc_<method>(&map, args)`, the C macros of
+ * `<bcc/helpers.h>` that call libbpf's helpers.
+ *
+ * @module
+ */
+import type { RewritePass } from "../rewrite.ts";
+import { BccRewriteError } from "./bcc_rewrite_error.ts";
+import { applyEdits, type Edit, lineCol, matching, tokenize } from "./_lex.ts";
+import { bccState } from "./_state.ts";
+
+const KEYED = [
+  "lookup",
+  "lookup_or_init",
+  "lookup_or_try_init",
+  "update",
+  "insert",
+  "delete",
+  "increment",
+  "atomic_increment",
+];
+
+/** The methods each table type has (BCC's set, minus what the kernel has no helper for). */
+export const METHODS: Record<string, string[]> = {
+  hash: KEYED,
+  array: KEYED,
+  histogram: KEYED,
+  percpu_hash: KEYED,
+  percpu_array: KEYED,
+  lru_hash: KEYED,
+  lru_percpu_hash: KEYED,
+  lpm_trie: KEYED,
+  stacktrace: ["get_stackid", "lookup"],
+  perf_output: ["perf_submit", "perf_submit_skb"],
+  perf_array: ["perf_read"],
+  ringbuf: [
+    "ringbuf_output",
+    "ringbuf_reserve",
+    "ringbuf_submit",
+    "ringbuf_discard",
+    "ringbuf_query",
+  ],
+  prog: ["call"],
+  cgroup_array: ["check_current_task"],
+  devmap: ["redirect_map", "lookup"],
+  cpumap: ["redirect_map"],
+  xskmap: ["redirect_map", "lookup"],
+  sockmap: ["lookup", "update", "delete"],
+  sockhash: ["lookup", "update", "delete"],
+  queue: ["push", "pop", "peek"],
+  stack: ["push", "pop", "peek"],
+  array_of_maps: ["lookup"],
+  hash_of_maps: ["lookup", "update", "delete"],
+  task_storage: ["task_storage_get", "task_storage_delete"],
+  sk_storage: ["sk_storage_get", "sk_storage_delete"],
+  inode_storage: ["inode_storage_get", "inode_storage_delete"],
+  cgrp_storage: ["cgrp_storage_get", "cgrp_storage_delete"],
+};
+
+const ALL = new Set(Object.values(METHODS).flat());
+
+/** The pass over method calls on maps. */
+export const bccMethods: RewritePass = {
+  name: "BCC map methods",
+  run(ctx) {
+    const state = bccState(ctx);
+    if (!state.maps.size) return;
+    const text = ctx.text;
+    const tokens = tokenize(text);
+    const edits: Edit[] = [];
+    for (let i = 0; i + 3 < tokens.length; i++) {
+      const t = tokens[i];
+      if (
+        t.k !== "id" || tokens[i + 1].t !== "." || tokens[i + 2].k !== "id" ||
+        tokens[i + 3].t !== "("
+      ) continue;
+      const map = state.maps.get(t.t);
+      if (!map) continue;
+      const prev = tokens[i - 1];
+      if (prev && (prev.t === "." || prev.t === "->")) continue;
+      const method = tokens[i + 2].t;
+      const allowed = map.type ? METHODS[map.type] : [...ALL];
+      if (!allowed.includes(method)) {
+        const { line, column } = lineCol(text, tokens[i + 2].s);
+        throw new BccRewriteError(
+          `The map ${t.t} (${map.macro}${
+            map.type ? `, a ${map.type} table` : ""
+          }) has no method ${method}(): its methods are ${allowed.join(", ")}`,
+          { construct: `${t.t}.${method}()`, line, column },
+        );
+      }
+      const close = matching(tokens, i + 3);
+      const empty = close === i + 4;
+      edits.push({
+        start: t.s,
+        end: tokens[i + 3].e,
+        text: `__bcc_${method}(&${t.t}${empty ? "" : ", "}`,
+      });
+      i += 3;
+    }
+    if (edits.length) ctx.text = applyEdits(text, edits);
+  },
+};

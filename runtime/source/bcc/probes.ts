@@ -1,0 +1,416 @@
+/**
+ * BCC's probe forms: `RAW_TRACEPOINT_PROBE`, `KFUNC_PROBE`/`KRETFUNC_PROBE`, `LSM_PROBE`, the
+ * function-name prefixes (`kprobe__`, `kretprobe__`, `syscall__`, `tracepoint__cat__ev`,
+ * `raw_tracepoint__`, `kfunc__`, `kretfunc__`, `lsm__`) and BCC functions whose context type
+ * says what they are (`struct pt_regs *` → kprobe, `struct xdp_md *` → XDP, ...), each given
+ * its `SEC(...)`. A kprobe function's arguments after `ctx` are read from `PT_REGS_PARMn`
+ * through a generated wrapper. Without kprobes in the kernel, a syscall kprobe becomes a
+ * program on the syscall's tracepoint with the same name, its arguments taken from the
+ * tracepoint's `args[]` and `PT_REGS_RC(ctx)` from its `ret`.
+ *
+ * @module
+ */
+import type { RewritePass } from "../rewrite.ts";
+import { formatToStruct, tracepointStructName } from "../tracepoint_format.ts";
+import { readTracepointFormat } from "../../trace/tracefs.ts";
+import { kernelPathExists } from "../../_kernel_files.ts";
+import { BccRewriteError } from "./bcc_rewrite_error.ts";
+import {
+  applyEdits,
+  type Edit,
+  type FunctionDef,
+  functions,
+  lineCol,
+  type Param,
+  splitArgs,
+  textOf,
+  type Token,
+  tokenize,
+} from "./_lex.ts";
+import { type BccState, bccState } from "./_state.ts";
+
+/** Sections of programs whose pointers are BTF-typed (direct kernel memory access works). */
+const BTF_SECTIONS =
+  /^(fentry|fexit|fmod_ret|lsm|lsm_cgroup|tp_btf|iter|iter\.s|struct_ops|fentry\.s|fexit\.s|lsm\.s)(\/|$)/;
+
+/** The section of an unprefixed BCC function, by its context type. */
+const CONTEXT_SECTIONS: Record<string, string> = {
+  pt_regs: "kprobe",
+  bpf_perf_event_data: "perf_event",
+  xdp_md: "xdp",
+  bpf_raw_tracepoint_args: "raw_tp",
+  bpf_sock_ops: "sockops",
+  bpf_sock: "cgroup/sock",
+  sk_msg_md: "sk_msg",
+  bpf_sysctl: "cgroup/sysctl",
+  bpf_cgroup_dev_ctx: "cgroup/dev",
+  bpf_sockopt: "cgroup/getsockopt",
+};
+
+const PREFIXES =
+  /^(kprobe|kretprobe|syscall|tracepoint|raw_tracepoint|kfunc|kretfunc|lsm)__/;
+
+const SYSCALL = /^(?:sys_|__x64_sys_|__ia32_sys_|__se_sys_|__arm64_sys_)(\w+)$/;
+
+/** Whether the running kernel has kprobes (the kprobe PMU exists). */
+export function kernelHasKprobes(): boolean {
+  return kernelPathExists("/sys/bus/event_source/devices/kprobe");
+}
+
+function returnType(text: string, tokens: Token[], f: FunctionDef): string {
+  const decl = textOf(text, tokens, f.declStart, f.nameIndex)
+    .replace(/\bSEC\s*\(\s*"[^"]*"\s*\)/g, "")
+    .replace(/__attribute__\s*\(\(.*?\)\)/g, "")
+    .replace(/\b(static|inline|__always_inline|__inline|extern)\b/g, "")
+    .trim();
+  return decl || "int";
+}
+
+/** `(T)expr` for a parameter, refusing struct-by-value parameters. */
+function castTo(p: Param, expr: string, fail: (why: string) => never): string {
+  if (/^(?:const\s+)?(struct|union)\s+\w+$/.test(p.type)) {
+    fail(
+      `The parameter ${p.name} is a ${p.type} passed by value, which a register cannot hold: take a pointer`,
+    );
+  }
+  return `(${p.type})${expr}`;
+}
+
+const HIDDEN_PARAMS =
+  [1, 2, 3, 4, 5, 6].map((n) => `unsigned long __bcc_arg${n}`)
+    .join(", ") + ", long __bcc_rc";
+
+/** The pass over BCC's probe forms. */
+export const bccProbes: RewritePass = {
+  name: "BCC probe forms",
+  run(ctx) {
+    const state = bccState(ctx);
+    const text = ctx.text;
+    const tokens = tokenize(text);
+    const edits: Edit[] = [];
+    for (const f of functions(text, tokens)) {
+      const fail = (construct: string, why: string): never => {
+        const { line, column } = lineCol(text, tokens[f.nameIndex].s);
+        throw new BccRewriteError(why, { construct, line, column });
+      };
+      const args = splitArgs(tokens, f.open, f.close).map(([a, b]) =>
+        textOf(text, tokens, a, b)
+      );
+      const head = { start: tokens[f.nameIndex].s, end: tokens[f.close].e };
+      const macro = (section: string, name: string, form: string): void => {
+        const params = args.slice(1);
+        edits.push({
+          ...head,
+          text: `SEC("${section}") int BPF_PROG(${
+            [name, ...params].join(", ")
+          })`,
+        });
+        state.readModes.set(name, "btf");
+        state.programs.push({ name, section, form });
+        state.bcc = true;
+      };
+      switch (f.name) {
+        case "TRACEPOINT_PROBE": {
+          const name = tracepointStructName(args[0] ?? "", args[1] ?? "");
+          state.readModes.set(name, "probe");
+          state.programs.push({
+            name,
+            section: `tracepoint/${args[0]}/${args[1]}`,
+            form: "TRACEPOINT_PROBE",
+          });
+          state.bcc = true;
+          continue;
+        }
+        case "RAW_TRACEPOINT_PROBE": {
+          if (args.length !== 1) {
+            fail(
+              "RAW_TRACEPOINT_PROBE",
+              `RAW_TRACEPOINT_PROBE takes the tracepoint's name, e.g. RAW_TRACEPOINT_PROBE(sched_switch): got ${args.length} arguments`,
+            );
+          }
+          const name = `raw_tracepoint__${args[0]}`;
+          edits.push({
+            ...head,
+            text: `SEC("raw_tp/${
+              args[0]
+            }") int ${name}(struct bpf_raw_tracepoint_args *ctx)`,
+          });
+          state.readModes.set(name, "probe");
+          state.programs.push({
+            name,
+            section: `raw_tp/${args[0]}`,
+            form: "RAW_TRACEPOINT_PROBE",
+          });
+          state.bcc = true;
+          continue;
+        }
+        case "KFUNC_PROBE":
+          macro(`fentry/${args[0]}`, `kfunc__${args[0]}`, "KFUNC_PROBE");
+          continue;
+        case "KRETFUNC_PROBE":
+          macro(`fexit/${args[0]}`, `kretfunc__${args[0]}`, "KRETFUNC_PROBE");
+          continue;
+        case "LSM_PROBE":
+          macro(`lsm/${args[0]}`, `lsm__${args[0]}`, "LSM_PROBE");
+          continue;
+      }
+      if (f.section) {
+        state.readModes.set(
+          f.name,
+          BTF_SECTIONS.test(f.section) ? "btf" : "probe",
+        );
+        continue;
+      }
+      state.readModes.set(f.name, "probe");
+      if (f.isStatic) continue;
+      // libbpf-style sources keep their unsectioned functions as subprograms.
+      if (state.hasSec && !state.bcc && !PREFIXES.test(f.name)) continue;
+      const edit = prefixed(ctx, state, text, tokens, f, fail);
+      if (edit) edits.push(...edit);
+    }
+    if (edits.length) ctx.text = applyEdits(text, edits);
+  },
+};
+
+type Fail = (construct: string, why: string) => never;
+
+/** The edits for a non-static function without SEC: by name prefix, else by context type. */
+function prefixed(
+  ctx: Parameters<RewritePass["run"]>[0],
+  state: BccState,
+  text: string,
+  tokens: Token[],
+  f: FunctionDef,
+  fail: Fail,
+): Edit[] | undefined {
+  const name = f.name;
+  const first = f.params[0];
+  const at = tokens[f.declStart].s;
+  const insert = (section: string, form: string, mode: "probe" | "btf") => {
+    state.readModes.set(name, mode);
+    state.programs.push({ name, section, form });
+    state.bcc = true;
+    return [{ start: at, end: at, text: `SEC("${section}") ` }];
+  };
+  const btfProg = (section: string, form: string): Edit[] => {
+    if (
+      f.params.length === 1 &&
+      /^(?:unsigned long long|u64|__u64)\s*\*$/.test(first.type)
+    ) {
+      return insert(section, form, "btf");
+    }
+    state.readModes.set(name, "btf");
+    state.programs.push({ name, section, form });
+    state.bcc = true;
+    const params = f.params.map((p) =>
+      `${p.type} ${p.name}`.replace(/\*\s+/g, "*")
+    );
+    return [{
+      start: at,
+      end: tokens[f.close].e,
+      text: `SEC("${section}") ${returnType(text, tokens, f)} BPF_PROG(${
+        [name, ...params].join(", ")
+      })`,
+    }];
+  };
+  let m: RegExpExecArray | null;
+  if ((m = /^(kprobe|kretprobe|syscall)__(\w+)$/.exec(name))) {
+    const ret = m[1] === "kretprobe";
+    const target = m[2];
+    const sys = m[1] === "syscall" ? target : SYSCALL.exec(target)?.[1];
+    return kprobe(ctx, state, text, tokens, f, fail, {
+      section: sys ? undefined : `${ret ? "kretprobe" : "kprobe"}/${target}`,
+      syscall: sys,
+      ret,
+      form: `${m[1]}__`,
+    });
+  }
+  if ((m = /^tracepoint__(\w+?)__(\w+)$/.exec(name))) {
+    const [category, event] = [m[1], m[2]];
+    const struct = tracepointStructName(category, event);
+    if (first?.struct === struct) {
+      ctx.declare(
+        struct,
+        () =>
+          formatToStruct(
+            category,
+            event,
+            readTracepointFormat(category, event),
+          ),
+      );
+    }
+    return insert(`tracepoint/${category}/${event}`, "tracepoint__", "probe");
+  }
+  if ((m = /^raw_tracepoint__(\w+)$/.exec(name))) {
+    return insert(`raw_tp/${m[1]}`, "raw_tracepoint__", "probe");
+  }
+  if ((m = /^kfunc__(\w+)$/.exec(name))) {
+    return btfProg(`fentry/${m[1]}`, "kfunc__");
+  }
+  if ((m = /^kretfunc__(\w+)$/.exec(name))) {
+    return btfProg(`fexit/${m[1]}`, "kretfunc__");
+  }
+  if ((m = /^lsm__(\w+)$/.exec(name))) return btfProg(`lsm/${m[1]}`, "lsm__");
+  if (!first?.struct) return undefined;
+  if (first.struct === "pt_regs") {
+    const body = textOf(text, tokens, f.bodyOpen, f.bodyClose + 1);
+    const section = /\bbpf_usdt_readarg/.test(body) ? "usdt" : "kprobe";
+    return kprobe(ctx, state, text, tokens, f, fail, {
+      section,
+      ret: false,
+      form: "pt_regs",
+    });
+  }
+  if (first.struct === "__sk_buff") {
+    const body = textOf(text, tokens, f.bodyOpen, f.bodyClose + 1);
+    const tc =
+      /\bTC_ACT_\w+|\bbpf_skb_(store_bytes|change_|vlan_|set_tunnel|adjust_room)|\bbpf_(clone_)?redirect\b/
+        .test(body);
+    return insert(tc ? "tc" : "socket", "__sk_buff", "probe");
+  }
+  const section = CONTEXT_SECTIONS[first.struct];
+  return section
+    ? insert(section, `struct ${first.struct} *`, "probe")
+    : undefined;
+}
+
+/**
+ * A kprobe-like function: a `SEC` alone when it takes only `ctx`, else a wrapper reading the
+ * arguments from registers (or, for a syscall without kprobes, from the tracepoint record).
+ */
+function kprobe(
+  _ctx: Parameters<RewritePass["run"]>[0],
+  state: BccState,
+  text: string,
+  tokens: Token[],
+  f: FunctionDef,
+  fail: Fail,
+  o: { section?: string; syscall?: string; ret: boolean; form: string },
+): Edit[] {
+  const name = f.name;
+  const ctxParam = f.params[0];
+  const ctxName = ctxParam?.name || "ctx";
+  const extra = f.params.slice(1);
+  const R = returnType(text, tokens, f);
+  const inner = `____${name}`;
+  const bad = (why: string): never => fail(`${name}()`, why);
+  state.bcc = true;
+  if (!o.syscall) {
+    const section = o.section!;
+    state.programs.push({ name, section, form: o.form });
+    state.readModes.set(name, "probe");
+    if (!extra.length) {
+      const at = tokens[f.declStart].s;
+      return [{ start: at, end: at, text: `SEC("${section}") ` }];
+    }
+    if (extra.length > 5) {
+      bad(
+        `${name} takes ${extra.length} arguments after ctx; a kprobe reads at most 5 from registers (PT_REGS_PARM1..5)`,
+      );
+    }
+    state.readModes.set(inner, "probe");
+    const params = [`struct pt_regs *${ctxName}`, ...extra.map(decl)].join(
+      ", ",
+    );
+    const passed = [
+      ctxName,
+      ...extra.map((p, i) =>
+        castTo(p, `PT_REGS_PARM${i + 1}(${ctxName})`, bad)
+      ),
+    ].join(", ");
+    return [{
+      start: tokens[f.declStart].s,
+      end: tokens[f.close].e,
+      text: `static __always_inline ${R} ${inner}(${params}); ` +
+        `SEC("${section}") ${R} ${name}(struct pt_regs *${ctxName}) { return ${inner}(${passed}); } ` +
+        `static __always_inline ${R} ${inner}(${params})`,
+    }];
+  }
+  // A syscall: the inner function gets the arguments and the return value as hidden
+  // parameters, so the body reads them the same way from a kprobe or a tracepoint.
+  const sys = o.syscall;
+  const kprobes = state.options.kprobes ?? kernelHasKprobes();
+  if (extra.length > 6) {
+    bad(
+      `${name} takes ${extra.length} arguments after ctx; a syscall has at most 6`,
+    );
+  }
+  const params = [
+    `struct pt_regs *${ctxName}`,
+    ...extra.map(decl),
+    HIDDEN_PARAMS,
+  ].join(", ");
+  state.readModes.set(name, "probe");
+  state.readModes.set(inner, "probe");
+  state.userPointerFunctions.add(inner);
+  let section: string;
+  let wrapper: string;
+  if (kprobes) {
+    section = `${o.ret ? "kretprobe" : "kprobe"}/__x64_sys_${sys}`;
+    const reg = (n: number) =>
+      o.ret
+        ? "0"
+        : n === 6
+        ? "BPF_CORE_READ(__bcc_regs, r9)"
+        : `PT_REGS_PARM${n}_CORE_SYSCALL(__bcc_regs)`;
+    const passed = [
+      ctxName,
+      ...extra.map((p, i) => castTo(p, reg(i + 1), bad)),
+      ...[1, 2, 3, 4, 5, 6].map(reg),
+      o.ret ? `PT_REGS_RC(${ctxName})` : "0",
+    ].join(", ");
+    wrapper = `SEC("${section}") ${R} ${name}(struct pt_regs *${ctxName}) { ` +
+      (o.ret
+        ? ""
+        : `struct pt_regs *__bcc_regs = (struct pt_regs *)PT_REGS_PARM1(${ctxName}); `) +
+      `return ${inner}(${passed}); }`;
+  } else {
+    const event = `${o.ret ? "sys_exit" : "sys_enter"}_${sys}`;
+    section = `tracepoint/syscalls/${event}`;
+    const record = o.ret
+      ? "trace_event_raw_sys_exit"
+      : "trace_event_raw_sys_enter";
+    const arg = (n: number) => o.ret ? "0" : `__bcc_tp->args[${n - 1}]`;
+    const passed = [
+      `(struct pt_regs *)__bcc_tp`,
+      ...extra.map((p, i) => castTo(p, arg(i + 1), bad)),
+      ...[1, 2, 3, 4, 5, 6].map(arg),
+      o.ret ? "__bcc_tp->ret" : "0",
+    ].join(", ");
+    wrapper =
+      `SEC("${section}") ${R} ${name}(struct ${record} *__bcc_tp) { return ${inner}(${passed}); }`;
+    state.programs.push({
+      name,
+      section,
+      form: o.form,
+      fallback: `syscalls:${event}`,
+    });
+  }
+  if (kprobes) state.programs.push({ name, section, form: o.form });
+  const edits: Edit[] = [{
+    start: tokens[f.declStart].s,
+    end: tokens[f.close].e,
+    text: `static __always_inline ${R} ${inner}(${params}); ${wrapper} ` +
+      `static __always_inline ${R} ${inner}(${params})`,
+  }];
+  // PT_REGS_PARMn(ctx) and PT_REGS_RC(ctx) in the body read the hidden parameters.
+  for (let i = f.bodyOpen; i < f.bodyClose; i++) {
+    const t = tokens[i];
+    const m = /^PT_REGS_(?:PARM([1-6])|RC)(?:_CORE)?$/.exec(t.t);
+    if (
+      t.k !== "id" || !m || tokens[i + 1]?.t !== "(" ||
+      tokens[i + 2]?.t !== ctxName || tokens[i + 3]?.t !== ")"
+    ) continue;
+    edits.push({
+      start: t.s,
+      end: tokens[i + 3].e,
+      text: m[1] ? `__bcc_arg${m[1]}` : "__bcc_rc",
+    });
+    i += 3;
+  }
+  return edits;
+}
+
+function decl(p: Param): string {
+  return `${p.type} ${p.name}`;
+}
