@@ -102,6 +102,26 @@ Deno.test("compile", async (t) => {
       },
     );
 
+    await t.step(
+      "libbpf-style includes of vmlinux.h and bpf headers work",
+      async () => {
+        const { object } = await compile(
+          `#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+SEC("tp_btf/sched_switch")
+int BPF_PROG(on_switch, bool preempt, struct task_struct *prev)
+{
+	return BPF_CORE_READ(prev, pid) == 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+`,
+          { cacheDir },
+        );
+        assert.ok(elfSections(object).sections.includes("tp_btf/sched_switch"));
+      },
+    );
+
     await t.step("a CO-RE program compiles twice in one process", async () => {
       const first = await compile(CORE, { cacheDir, noCache: true });
       const second = await compile(CORE, { cacheDir, noCache: true });
