@@ -13,6 +13,8 @@ export interface Loaded extends Disposable {
   programs: Map<string, Program>;
   /** Value at index `i` of the u64 array map `name`. */
   u64(name: string, i?: number): bigint;
+  /** The `size`-byte value at u32 key `i` of map `name`. */
+  bytes(name: string, i: number, size: number): Uint8Array;
   /** The kernel ids of the loaded programs. */
   ids(): number[];
   close(): void;
@@ -69,6 +71,15 @@ export async function load(source: string): Promise<Loaded> {
         throw new Error(`lookup ${name}[${i}]: ${lastError().message}`);
       }
       return new DataView(value.buffer).getBigUint64(0, true);
+    },
+    bytes(name, i, size) {
+      const key = new Uint8Array(4);
+      new DataView(key.buffer).setUint32(0, i, true);
+      const value = new Uint8Array(size);
+      if (s.bpfpm_map__lookup(mapFd(name), key, value, 0n) !== 0) {
+        throw new Error(`lookup ${name}[${i}]: ${lastError().message}`);
+      }
+      return value;
     },
     ids: () => [...programs.values()].map((p) => p.id),
     close,
