@@ -10,6 +10,7 @@ import type { MapInfo } from "./bpf_map.ts";
 import { holdsFds, isPerCpu, MapType, mapTypeName } from "./map_types.ts";
 import { type PerCpu, perCpuCodec } from "./per_cpu.ts";
 import { possibleCpus } from "./_native.ts";
+import { datasecCodec } from "./object_btf.ts";
 
 /** Something with an fd: a program, a map, a perf event. */
 export interface HasFd {
@@ -96,6 +97,7 @@ export function plainCodec(size: number): Codec<unknown> {
  *
  * @param info the map
  * @param btf the object's BTF, if any
+ * @param object the object's ELF bytes (global-data maps need its symbols)
  * @returns the codecs
  *
  * @example
@@ -108,6 +110,7 @@ export function plainCodec(size: number): Codec<unknown> {
 export function codecsForMap(
   info: MapInfo,
   btf?: Btf,
+  object?: Uint8Array,
 ): { key: Codec<unknown>; value: Codec<unknown> } {
   const name = `map "${info.name}" (${mapTypeName(info.type)})`;
   const key = btf && info.btfKeyTypeId
@@ -119,9 +122,9 @@ export function codecsForMap(
   } else if (info.type === MapType.stack_trace) {
     value = stackCodec(info.valueSize / 8) as Codec<unknown>;
   } else if (btf && info.btfValueTypeId) {
-    value = codecFor(btf, info.btfValueTypeId, {
-      name: `the value of ${name}`,
-    });
+    value = (object &&
+      datasecCodec(btf, info.btfValueTypeId, object, info.valueSize)) ??
+      codecFor(btf, info.btfValueTypeId, { name: `the value of ${name}` });
   } else value = plainCodec(info.valueSize);
   if (isPerCpu(info.type)) {
     value = perCpuCodec(value, possibleCpus()) as Codec<

@@ -5,7 +5,8 @@
  * @module
  */
 import { type Btf, parseBtf } from "../btf/btf.ts";
-import { type Codec, codecFor } from "../btf/codec.ts";
+import { type Codec, codecFor, codecForLayout } from "../btf/codec.ts";
+import { type LayoutField, layoutOf } from "../btf/layout.ts";
 import { readElf } from "../spec/elf.ts";
 
 const cache = new WeakMap<Uint8Array, Btf | null>();
@@ -72,4 +73,57 @@ export function codecForName<T>(
   throw new RangeError(
     `The object's BTF has no type "${cName}" for ${what}: clang only keeps types that globals, maps or functions use, so mention it in a global (e.g. \`${cName} *_keep_${name} __attribute__((unused));\`) or pass a codec`,
   );
+}
+
+/**
+ * A codec for a global-data map's value (`.bss`, `.data`, `.rodata`): a struct with one field
+ * per variable of the BTF data section. Offsets come from the ELF symbols, since clang leaves
+ * them to libbpf to fill in.
+ *
+ * @param btf the object's BTF
+ * @param typeId the DATASEC type
+ * @param object the object's ELF bytes
+ * @param size the map's value size
+ * @returns the codec, or undefined when `typeId` is not a data section
+ *
+ * @example
+ * ```ts
+ * import { datasecCodec, objectBtf } from "./object_btf.ts";
+ * declare const elf: Uint8Array;
+ * declare const typeId: number;
+ * const c = datasecCodec(objectBtf(elf)!, typeId, elf, 8);
+ * ```
+ */
+export function datasecCodec(
+  btf: Btf,
+  typeId: number,
+  object: Uint8Array,
+  size: number,
+): Codec<Record<string, unknown>> | undefined {
+  const sec = btf.type(typeId);
+  if (sec.kind !== "datasec") return undefined;
+  const elf = readElf(object);
+  const section = elf.section(sec.name);
+  const fields: LayoutField[] = [];
+  for (const v of sec.vars) {
+    const vt = btf.type(v.type);
+    if (vt.kind !== "var") continue;
+    let offset = v.offset;
+    if (section) {
+      const s = elf.symbols.find((x) =>
+        x.sectionIndex === section.index && x.name === vt.name
+      );
+      if (s) offset = Number(s.value);
+    }
+    fields.push({ name: vt.name, offset, layout: layoutOf(btf, vt.type) });
+  }
+  fields.sort((a, b) => a.offset - b.offset);
+  return codecForLayout<Record<string, unknown>>({
+    kind: "struct",
+    name: sec.name,
+    cName: `${sec.name} (global data)`,
+    size,
+    align: 8,
+    fields,
+  });
 }

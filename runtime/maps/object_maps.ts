@@ -83,10 +83,10 @@ export function openObjectMap(
   const opts = { isOpen: owner.isOpen };
   if (info.type === MapType.queue || info.type === MapType.stack) {
     const value = codecs.value ??
-      codecsForMap({ ...info, keySize: 0 }, btf).value;
+      codecsForMap({ ...info, keySize: 0 }, btf, owner.object).value;
     return new QueueMap(info, value, opts);
   }
-  const base = codecsForMap(info, btf);
+  const base = codecsForMap(info, btf, owner.object);
   const c = { key: codecs.key ?? base.key, value: codecs.value ?? base.value };
   if (info.type === MapType.stack_trace) {
     return new StackTraceMap(
