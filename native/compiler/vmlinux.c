@@ -17,7 +17,19 @@ static void print_to_file(void *ctx, const char *fmt, va_list args)
 	vfprintf((FILE *)ctx, fmt, args);
 }
 
-BPFPM_API int bpfpm_compiler__gen_vmlinux_h(const char *btf_path, const char *out_path)
+static int gen_vmlinux_h(const char *btf_path, const char *out_path);
+
+BPFPM_API int bpfpm_compiler__gen_vmlinux_h(const char *btf_path, const char *out_path,
+					    char *errbuf, size_t errlen)
+{
+	int err = gen_vmlinux_h(btf_path, out_path);
+
+	if (err && errbuf && errlen)
+		snprintf(errbuf, errlen, "%s", bpfpm_compiler__last_error());
+	return err;
+}
+
+static int gen_vmlinux_h(const char *btf_path, const char *out_path)
 {
 	char tmp[4096];
 	struct btf *btf;

@@ -41,8 +41,11 @@ BPFPM_API const char *bpfpm_compiler__last_error(void);
 BPFPM_API const char *bpfpm_compiler__version(void);
 
 /* Writes a vmlinux.h for the BTF at btf_path (normally /sys/kernel/btf/vmlinux) to out_path,
- * with libbpf's btf_dump; types carry preserve_access_index (CO-RE). Atomic: temp + rename. */
-BPFPM_API int bpfpm_compiler__gen_vmlinux_h(const char *btf_path, const char *out_path);
+ * with libbpf's btf_dump; types carry preserve_access_index (CO-RE). Atomic: temp + rename.
+ * On failure the message also goes to errbuf (errlen bytes, NUL-terminated; may be NULL), for
+ * callers on another thread than the one that reads bpfpm_compiler__last_error. */
+BPFPM_API int bpfpm_compiler__gen_vmlinux_h(const char *btf_path, const char *out_path,
+					    char *errbuf, size_t errlen);
 
 /* Compiles source[0..source_len) as the C file main_name (an absolute path: relative
  * #include "..." resolve from its directory; it need not exist) to a BPF object

@@ -12,9 +12,10 @@ const SYMBOLS = {
   bpfpm_compiler__last_error: { parameters: [], result: "pointer" },
   // const char *bpfpm_compiler__version(void)
   bpfpm_compiler__version: { parameters: [], result: "pointer" },
-  // int bpfpm_compiler__gen_vmlinux_h(const char *btf_path, const char *out_path)
+  // int bpfpm_compiler__gen_vmlinux_h(const char *btf_path, const char *out_path,
+  //     char *errbuf, size_t errlen)
   bpfpm_compiler__gen_vmlinux_h: {
-    parameters: ["buffer", "buffer"],
+    parameters: ["buffer", "buffer", "buffer", "usize"],
     result: "i32",
     nonblocking: true,
   },
@@ -103,9 +104,4 @@ export function compilerLib(): CompilerLib {
 /** A NUL-terminated C string. */
 export function cstr(s: string): Uint8Array<ArrayBuffer> {
   return new TextEncoder().encode(s + "\0");
-}
-
-/** Reads a C string returned by the library. */
-export function readCString(p: Deno.PointerValue): string {
-  return p ? Deno.UnsafePointerView.getCString(p) : "";
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type CompilerLib, cstr, readCString } from "./_ffi.ts";
+import { type CompilerLib, cstr } from "./_ffi.ts";
 import {
   type Dep,
   depsUnchanged,
@@ -71,16 +71,18 @@ export async function ensureVmlinuxH(
   if (fingerprint(path)) return path;
   return await withLock(dir, async () => {
     if (fingerprint(path)) return path;
+    const err = new Uint8Array(1024);
     const rc = await lib.bpfpm_compiler__gen_vmlinux_h(
       cstr("/sys/kernel/btf/vmlinux"),
       cstr(path),
+      err,
+      BigInt(err.length),
     );
     buildStats.vmlinuxBuilds++;
     if (rc < 0) {
+      const message = new TextDecoder().decode(err.subarray(0, err.indexOf(0)));
       throw new Error(
-        `Cannot generate vmlinux.h from the kernel BTF: ${
-          readCString(lib.bpfpm_compiler__last_error())
-        }; check that /sys/kernel/btf/vmlinux is readable and ${dir} is writable`,
+        `Cannot generate vmlinux.h from the kernel BTF: ${message}; check that /sys/kernel/btf/vmlinux is readable and ${dir} is writable`,
       );
     }
     return path;

@@ -344,12 +344,18 @@ async function compileOrThrow(
       const fp = fingerprint(p);
       if (fp) deps.set(p, fp);
     }
-    await writeEntry(root, key, {
-      object: r.object,
-      deps: [...deps.values()],
-      diagnostics: r.diagnostics,
-    });
-    pruneCache(root, { kernel: kernelDirName(btf), bootId });
+    try {
+      await writeEntry(root, key, {
+        object: r.object,
+        deps: [...deps.values()],
+        diagnostics: r.diagnostics,
+      });
+      pruneCache(root, { kernel: kernelDirName(btf), bootId });
+    } catch (error) {
+      // The object is good; a cache that cannot take it (disk full, read-only) only costs
+      // the next start a compile. A missing Deno permission is the user's to fix, though.
+      if (error instanceof Deno.errors.NotCapable) throw error;
+    }
   }
   return result(r.object, false, r.diagnostics);
 }
