@@ -1,0 +1,157 @@
+/**
+ * Shared helpers for the registry tests: accounts, publish documents, and the real npm
+ * CLI run with a throwaway HOME and userconfig (nothing touches the real ~/.npmrc).
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { createTarball } from "../../registry/pack/mod.ts";
+
+/** Creates an account (or logs in) over HTTP and returns its token. */
+export async function signup(
+  fetcher: (req: Request) => Promise<Response>,
+  base: string,
+  name: string,
+  password = `${name}-secret-pw`,
+): Promise<string> {
+  const res = await fetcher(
+    new Request(`${base}/-/user/org.couchdb.user:${name}`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        _id: `org.couchdb.user:${name}`,
+        name,
+        password,
+        email: `${name}@example.test`,
+        type: "user",
+        roles: [],
+      }),
+    }),
+  );
+  const body = await res.json();
+  if (res.status !== 201) {
+    throw new Error(`signup ${name}: ${res.status} ${JSON.stringify(body)}`);
+  }
+  return body.token;
+}
+
+/** A publish document as npm builds it, for `files` (paths relative to the package root). */
+export async function publishDoc(
+  pj: Record<string, unknown>,
+  files: Record<string, string | Uint8Array> = {},
+  opts: {
+    tag?: string;
+    tarball?: Uint8Array;
+    docManifest?: Record<string, unknown>;
+  } = {},
+): Promise<Record<string, unknown>> {
+  const tgz = opts.tarball ??
+    await createTarball({ "package.json": JSON.stringify(pj), ...files });
+  const name = String(pj.name);
+  const version = String(pj.version);
+  const base = name.startsWith("@") ? name.split("/")[1] : name;
+  return {
+    _id: name,
+    name,
+    description: pj.description ?? "",
+    "dist-tags": { [opts.tag ?? "latest"]: version },
+    versions: {
+      [version]: { ...(opts.docManifest ?? pj), _id: `${name}@${version}` },
+    },
+    access: null,
+    _attachments: {
+      [`${base}-${version}.tgz`]: {
+        content_type: "application/octet-stream",
+        data: Buffer.from(tgz).toString("base64"),
+        length: tgz.length,
+      },
+    },
+  };
+}
+
+/** A JSON request with an optional bearer token. */
+export function req(
+  base: string,
+  method: string,
+  path: string,
+  opts: { token?: string; body?: unknown; headers?: Record<string, string> } =
+    {},
+): Request {
+  const headers: Record<string, string> = { ...(opts.headers ?? {}) };
+  if (opts.token) headers.authorization = `Bearer ${opts.token}`;
+  if (opts.body !== undefined) headers["content-type"] = "application/json";
+  return new Request(`${base}${path}`, {
+    method,
+    headers,
+    body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+  });
+}
+
+/** A throwaway npm environment: HOME, cache and a userconfig pointing at `registry`. */
+export class NpmEnv {
+  readonly dir: string;
+  readonly registry: string;
+  constructor(dir: string, registry: string) {
+    this.dir = dir;
+    this.registry = registry;
+  }
+
+  /** Makes the environment; `token` is written for the registry's host. */
+  static async create(registry: string, token?: string): Promise<NpmEnv> {
+    const dir = await Deno.makeTempDir({ prefix: "bpfpm-npm-" });
+    const env = new NpmEnv(dir, registry);
+    await Deno.mkdir(`${dir}/home`);
+    await env.setToken(token);
+    return env;
+  }
+
+  /** Rewrites the userconfig with `token`. */
+  async setToken(token?: string): Promise<void> {
+    const host = this.registry.replace(/^https?:/, "");
+    await Deno.writeTextFile(
+      `${this.dir}/npmrc`,
+      [
+        `registry=${this.registry}/`,
+        token ? `${host}/:_authToken=${token}` : "",
+        "audit=false",
+        "fund=false",
+        "update-notifier=false",
+        "loglevel=error",
+        `cache=${this.dir}/cache`,
+      ].join("\n") + "\n",
+    );
+  }
+
+  /** Runs npm; returns exit status and output. */
+  async npm(
+    args: string[],
+    cwd: string,
+  ): Promise<{ code: number; stdout: string; stderr: string }> {
+    const env: Record<string, string> = {
+      PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+      HOME: `${this.dir}/home`,
+      npm_config_userconfig: `${this.dir}/npmrc`,
+      npm_config_globalconfig: `${this.dir}/global-npmrc`,
+      NO_UPDATE_NOTIFIER: "1",
+    };
+    const out = await new Deno.Command("npm", {
+      args: [...args, "--registry", `${this.registry}/`],
+      cwd,
+      env,
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+      stdin: "null",
+    }).output();
+    return {
+      code: out.code,
+      stdout: new TextDecoder().decode(out.stdout),
+      stderr: new TextDecoder().decode(out.stderr),
+    };
+  }
+
+  /** Removes everything. */
+  async remove(): Promise<void> {
+    await Deno.remove(this.dir, { recursive: true });
+  }
+}
