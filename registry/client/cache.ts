@@ -20,7 +20,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { dirname, join, resolve, sep } from "node:path";
-import { inspectTarball, type TarballEntry } from "../pack/mod.ts";
+import type { TarballEntry } from "../pack/mod.ts";
 import { IntegrityError } from "./errors.ts";
 
 /** Computes the `sha512-<base64>` integrity of bytes. */
@@ -194,7 +194,13 @@ export class ContentCache {
   async unpack(
     integrity: string,
     bytes?: Uint8Array,
-  ): Promise<{ dir: string; packageJson: Record<string, unknown> }> {
+  ): Promise<
+    {
+      dir: string;
+      packageJson: Record<string, unknown>;
+      entries?: TarballEntry[];
+    }
+  > {
     const dir = this.unpackedPath(integrity);
     const pj = join(dir, "package.json");
     if (existsSync(pj)) {
@@ -206,6 +212,8 @@ export class ContentCache {
         `Tarball ${integrity.slice(0, 20)}… is not in the cache`,
       );
     }
+    // Loaded here only: a warm install never parses a tarball.
+    const { inspectTarball } = await import("../pack/mod.ts");
     const { entries, packageJson } = await inspectTarball(data);
     const tmp = tmpName(dir);
     try {
@@ -220,7 +228,30 @@ export class ContentCache {
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
-    return { dir, packageJson };
+    return { dir, packageJson, entries };
+  }
+
+  /** The checks recorded for a tarball (see `writeMeta`), if any. */
+  readMeta<T>(integrity: string): T | undefined {
+    try {
+      return JSON.parse(
+        readFileSync(this.unpackedPath(integrity) + ".json", "utf8"),
+      );
+    } catch {
+      return undefined;
+    }
+  }
+
+  /**
+   * Records the outcome of checks that depend only on a tarball's bytes (manifest
+   * validation, publisher signature), so a warm install need not repeat them.
+   */
+  writeMeta(integrity: string, meta: unknown): void {
+    const path = this.unpackedPath(integrity) + ".json";
+    mkdirSync(dirname(path), { recursive: true });
+    const tmp = tmpName(path);
+    writeFileSync(tmp, JSON.stringify(meta));
+    renameSync(tmp, path);
   }
 
   /**
@@ -249,7 +280,7 @@ export class ContentCache {
     }
     const pkgs = join(this.#dir, "pkgs");
     for (const name of existsSync(pkgs) ? readdirSync(pkgs) : []) {
-      if (!valid.has(name)) {
+      if (!valid.has(name.replace(/\.json$/, ""))) {
         rmSync(join(pkgs, name), { recursive: true, force: true });
         removed++;
       }

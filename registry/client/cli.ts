@@ -8,26 +8,12 @@ import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { loadConfig } from "./config.ts";
 import {
-  info,
-  initPackage,
-  listInstalled,
-  login,
-  logout,
-  outdated,
-  search,
-  verifyInstalled,
-  whoami,
-} from "./commands.ts";
-import {
   ClientError,
   IntegrityError,
   RegistryError,
   ResolveError,
   SignatureError,
 } from "./errors.ts";
-import { install } from "./install.ts";
-import { ContentCache } from "./cache.ts";
-import { runPackage } from "./run.ts";
 import { Ui } from "./ui.ts";
 
 type OptSpec = Record<
@@ -308,6 +294,7 @@ export async function main(argv: string[]): Promise<number> {
   try {
     switch (name) {
       case "init": {
+        const { initPackage } = await import("./commands.ts");
         const dir = resolve(pos[0] ?? ".");
         const files = initPackage(dir, v.name as string | undefined);
         ui.out(`Created ${files.join(", ")} in ${dir}`);
@@ -320,6 +307,7 @@ export async function main(argv: string[]): Promise<number> {
           throw new TypeError("uninstall needs at least one package name");
         }
         const t0 = performance.now();
+        const { install } = await import("./install.ts");
         const r = await install(config, {
           add: name === "install" ? pos : undefined,
           remove: name === "uninstall" ? pos : undefined,
@@ -344,6 +332,7 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case "list": {
+        const { listInstalled } = await import("./commands.ts");
         const list = listInstalled(config);
         if (v.json) json(list);
         else {
@@ -358,6 +347,7 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case "outdated": {
+        const { outdated } = await import("./commands.ts");
         const rows = await outdated(config);
         if (v.json) json(rows);
         else {for (const r of rows) {
@@ -375,6 +365,7 @@ export async function main(argv: string[]): Promise<number> {
             "run needs a package name or directory: bpfpm run <pkg|dir> [-- args]",
           );
         }
+        const { runPackage } = await import("./run.ts");
         return await runPackage(config, pos[0], [
           ...pos.slice(1),
           ...passthrough,
@@ -382,6 +373,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case "info": {
         if (!pos[0]) throw new TypeError("info needs a package name");
+        const { info } = await import("./commands.ts");
         const i = await info(config, pos[0]);
         if (v.json) json(i);
         else {
@@ -405,6 +397,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       case "search": {
         if (!pos.length) throw new TypeError("search needs some text");
+        const { search } = await import("./commands.ts");
         const hits = await search(config, pos.join(" "));
         if (v.json) json(hits);
         else {for (const h of hits) {
@@ -452,6 +445,7 @@ export async function main(argv: string[]): Promise<number> {
             "login needs a password: --password, BPFPM_PASSWORD, or a TTY",
           );
         }
+        const { login } = await import("./commands.ts");
         await login(config, user, password, {
           email: v.email as string | undefined,
         });
@@ -459,6 +453,7 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case "logout": {
+        const { logout } = await import("./commands.ts");
         ui.out(
           (await logout(config))
             ? `Logged out of ${config.registry}`
@@ -467,10 +462,12 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case "whoami": {
+        const { whoami } = await import("./commands.ts");
         ui.out(await whoami(config));
         return 0;
       }
       case "cache": {
+        const { ContentCache } = await import("./cache.ts");
         const cache = new ContentCache(config.cacheDir);
         if (pos[0] === "verify") {
           const r = cache.verify();
@@ -485,6 +482,7 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       }
       case "verify": {
+        const { verifyInstalled } = await import("./commands.ts");
         const r = await verifyInstalled(config);
         if (v.json) json(r);
         else {

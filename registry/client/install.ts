@@ -7,11 +7,9 @@
  *
  * @module
  */
-import { cpSync, existsSync, linkSync, mkdirSync, readdirSync } from "node:fs";
+import { cpSync, linkSync, mkdirSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import semver from "semver";
-import { inspectTarball } from "../pack/mod.ts";
-import { validateBpfManifest } from "../manifest.ts";
+import type { TarballEntry } from "../pack/mod.ts";
 import { type ClientConfig, registryFor } from "./config.ts";
 import { ClientError, SignatureError } from "./errors.ts";
 import { diffGrants, grantLines } from "./grants.ts";
@@ -34,9 +32,7 @@ import {
   writeTreeState,
 } from "./project.ts";
 import { RegistryClient } from "./registry.ts";
-import { parseSpec, resolveTree } from "./resolve.ts";
 import {
-  SIGNATURE_FILE,
   trustedKeys,
   verifyPublisherSignature,
   verifyRegistrySignature,
@@ -141,10 +137,15 @@ export async function install(
   const originalDeps = JSON.stringify(manifest.dependencies ?? {});
   const deps: Record<string, string> = { ...(manifest.dependencies ?? {}) };
   const saveAsCaret = new Set<string>();
+  // The resolver and semver load only when something must be resolved: an install from
+  // the lockfile starts faster without them.
+  const { parseSpec, validRange } = options.add?.length
+    ? await import("./resolve.ts")
+    : { parseSpec: undefined, validRange: undefined };
   for (const raw of options.add ?? []) {
-    const spec = parseSpec(raw);
+    const spec = parseSpec!(raw);
     deps[spec.name] = spec.range;
-    if (!spec.explicit || !semver.validRange(spec.range)) {
+    if (!spec.explicit || !validRange!(spec.range)) {
       saveAsCaret.add(spec.name);
     }
   }
@@ -205,6 +206,7 @@ export async function install(
     const update = options.update === "all"
       ? "all"
       : new Set(options.update ?? []);
+    const { resolveTree } = await import("./resolve.ts");
     lock = await resolveTree(client, deps, {
       previous: old,
       update,
@@ -240,10 +242,8 @@ export async function install(
     await pool(entries, options.concurrency ?? 16, async ([path, e]) => {
       const spec = id(e);
       const bytes = await fetchTarball(e);
-      const { dir: src, packageJson } = await client.cache.unpack(
-        e.integrity,
-        bytes,
-      );
+      const { dir: src, packageJson, entries: fresh } = await client.cache
+        .unpack(e.integrity, bytes);
       if (packageJson.name !== e.name || packageJson.version !== e.version) {
         throw new ClientError(
           "EMANIFEST",
@@ -256,44 +256,43 @@ export async function install(
         const keys = await client.registryKeys(registryFor(config, e.name));
         if (m) verifyRegistrySignature(m, keys, e.integrity);
       }
-      e.publisherKey = undefined;
-      if (existsSync(join(src, SIGNATURE_FILE)) || options.requireSigned) {
-        const { entries: files } = await inspectTarball(bytes);
-        e.publisherKey = verifyPublisherSignature(e.name, e.version, files);
-        if (options.requireSigned) {
-          if (!e.publisherKey) {
-            throw new SignatureError(
-              spec,
-              "publisher",
-              `${spec} has no publisher signature and --require-signed is set; ask its publisher to publish a signed version`,
-            );
-          }
-          if (
-            !trusted.has(e.publisherKey) &&
-            !(await registryVouches(
-              client,
-              registryFor(config, e.name),
-              e.publisherKey,
-            ))
-          ) {
-            throw new SignatureError(
-              spec,
-              "publisher",
-              `${spec} is signed by ${e.publisherKey}, a key neither the registry nor your trusted_keys (${
-                join(config.configDir, "trusted_keys")
-              }) vouches for; add the key id there if you trust it`,
-            );
-          }
+      const checks = await tarballChecks(client, e, packageJson, bytes, fresh);
+      if (checks.publisherError) {
+        throw new SignatureError(spec, "publisher", checks.publisherError);
+      }
+      e.publisherKey = checks.publisherKey ?? undefined;
+      if (options.requireSigned) {
+        if (!e.publisherKey) {
+          throw new SignatureError(
+            spec,
+            "publisher",
+            `${spec} has no publisher signature and --require-signed is set; ask its publisher to publish a signed version`,
+          );
+        }
+        if (
+          !trusted.has(e.publisherKey) &&
+          !(await registryVouches(
+            client,
+            registryFor(config, e.name),
+            e.publisherKey,
+          ))
+        ) {
+          throw new SignatureError(
+            spec,
+            "publisher",
+            `${spec} is signed by ${e.publisherKey}, a key neither the registry nor your trusted_keys (${
+              join(config.configDir, "trusted_keys")
+            }) vouches for; add the key id there if you trust it`,
+          );
         }
       }
       const bpf = packageJson.bpf as Record<string, unknown> | undefined;
       if (bpf !== undefined) {
-        const v = validateBpfManifest(bpf);
-        if (!v.ok) {
+        if (checks.bpfErrors?.length) {
           throw new ClientError(
             "EMANIFEST",
             `${spec} has an invalid bpf manifest: ${
-              v.errors.join("; ")
+              checks.bpfErrors.join("; ")
             }; nothing was installed`,
           );
         }
@@ -374,6 +373,49 @@ export async function install(
     removed: [...oldIds].filter((x) => !newIds.has(x)).sort(),
     downloaded,
   };
+}
+
+/** Outcomes of the checks that depend only on a tarball's bytes, cached beside it. */
+interface TarballChecks {
+  /** The verified publisher key id, or null when unsigned. */
+  publisherKey: string | null;
+  /** Why the publisher signature failed, or null. */
+  publisherError: string | null;
+  /** Problems of the bpf manifest, or null when there is none. */
+  bpfErrors: string[] | null;
+}
+
+async function tarballChecks(
+  client: RegistryClient,
+  e: LockEntry,
+  packageJson: Record<string, unknown>,
+  bytes: Uint8Array,
+  fresh: TarballEntry[] | undefined,
+): Promise<TarballChecks> {
+  const cached = client.cache.readMeta<TarballChecks>(e.integrity);
+  if (cached) return cached;
+  const files = fresh ??
+    (await (await import("../pack/mod.ts")).inspectTarball(bytes)).entries;
+  const checks: TarballChecks = {
+    publisherKey: null,
+    publisherError: null,
+    bpfErrors: null,
+  };
+  try {
+    checks.publisherKey = verifyPublisherSignature(e.name, e.version, files) ??
+      null;
+  } catch (err) {
+    if (!(err instanceof SignatureError)) throw err;
+    checks.publisherError = err.message;
+  }
+  if (packageJson.bpf !== undefined) {
+    // ajv is costly to load: only a tarball seen for the first time pays for it.
+    const { validateBpfManifest } = await import("../manifest.ts");
+    const v = validateBpfManifest(packageJson.bpf);
+    checks.bpfErrors = v.ok ? [] : v.errors;
+  }
+  client.cache.writeMeta(e.integrity, checks);
+  return checks;
 }
 
 const vouched = new Map<string, Promise<boolean>>();

@@ -12,6 +12,11 @@ import { ResolveError } from "./errors.ts";
 import type { LockEntry, Lockfile } from "./lockfile.ts";
 import type { Packument, RegistryClient, VersionManifest } from "./registry.ts";
 
+/** Whether a string is a semver range (as opposed to a dist-tag). */
+export function validRange(range: string): boolean {
+  return semver.validRange(range) !== null;
+}
+
 /** A request for a package: `name`, `name@range`, `name@tag`, `@scope/name@range`. */
 export interface PackageSpec {
   /** The package name. */

@@ -211,7 +211,15 @@ export async function bpfpm(
   opts: { cwd: string; env: Record<string, string>; stdin?: string },
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", CLI, ...args],
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      "--config",
+      join(REPO, "deno.json"),
+      CLI,
+      ...args,
+    ],
     cwd: opts.cwd,
     env: { ...opts.env, NO_COLOR: "1" },
     stdin: "null",

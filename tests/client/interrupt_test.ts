@@ -3,7 +3,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { createTarball } from "../../registry/pack/mod.ts";
 import { fakeRegistry } from "./_fake_registry.ts";
-import { bpfpm, CLI, sandbox, snapshot } from "./_helpers.ts";
+import { bpfpm, CLI, REPO, sandbox, snapshot } from "./_helpers.ts";
 
 Deno.test("an install killed mid-download leaves the previous state intact", async () => {
   const v1 = await createTarball({
@@ -40,6 +40,8 @@ Deno.test("an install killed mid-download leaves the previous state intact", asy
         "run",
         "-A",
         "--quiet",
+        "--config",
+        join(REPO, "deno.json"),
         CLI,
         "install",
         "tool@2.0.0",
@@ -98,6 +100,7 @@ Deno.test("kills at any point leave either the whole old or the whole new instal
   await using reg = await fakeRegistry(versions);
   await using s = await sandbox(reg.url);
   const names = Array.from({ length: 6 }, (_, i) => `p${i}`);
+  const t0 = performance.now();
   const r1 = await bpfpm([
     "install",
     ...names.map((n) => `${n}@1.0.0`),
@@ -105,13 +108,18 @@ Deno.test("kills at any point leave either the whole old or the whole new instal
   ], { cwd: s.project, env: s.env });
   assert.equal(r1.code, 0, r1.stderr);
   const seen = new Set<string>();
-  for (const delay of [120, 200, 260, 300, 340, 380, 450, 600]) {
+  // Kill points spread over one install's duration, from start-up to the end.
+  const took = performance.now() - t0;
+  for (const f of [0.3, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95, 1.1]) {
+    const delay = Math.round(f * took);
     const target = seen.has("2.0.0") ? "1.0.0" : "2.0.0";
     const child = new Deno.Command(Deno.execPath(), {
       args: [
         "run",
         "-A",
         "--quiet",
+        "--config",
+        join(REPO, "deno.json"),
         CLI,
         "install",
         ...names.map((n) => `${n}@${target}`),

@@ -1,0 +1,236 @@
+/**
+ * `deno task bench install`: installs a package with 10 dependencies from a local registry
+ * (the bpfpm registry, in this process, on 127.0.0.1), cold (empty cache, no lockfile) and
+ * warm (cache filled, lockfile present, install dir removed), with `bpfpm install` and with
+ * `npm install` of the same package.json from the same registry, in the same run. Both are
+ * timed as whole CLI processes. Prints medians and ends with
+ * `result install cold_ratio=… warm_ratio=…` (ours / npm).
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { createTarball } from "../registry/pack/mod.ts";
+import { startRegistry } from "../registry/server/cli.ts";
+
+const REPO = new URL("../", import.meta.url).pathname;
+const DEPS = 10;
+const FILES_PER_PACKAGE = 20;
+
+async function publish(
+  registry: string,
+  token: string,
+  pkg: { name: string; version: string; dependencies?: Record<string, string> },
+  files: Record<string, string>,
+) {
+  const tgz = await createTarball({
+    "package.json": JSON.stringify(pkg, null, 2),
+    ...files,
+  });
+  const fname = `${pkg.name}-${pkg.version}.tgz`;
+  const integrity = "sha512-" +
+    createHash("sha512").update(tgz).digest("base64");
+  const body = {
+    _id: pkg.name,
+    name: pkg.name,
+    "dist-tags": { latest: pkg.version },
+    versions: {
+      [pkg.version]: {
+        ...pkg,
+        _id: `${pkg.name}@${pkg.version}`,
+        dist: {
+          integrity,
+          shasum: createHash("sha1").update(tgz).digest("hex"),
+          tarball: `${registry}${pkg.name}/-/${fname}`,
+        },
+      },
+    },
+    _attachments: {
+      [fname]: {
+        content_type: "application/octet-stream",
+        data: Buffer.from(tgz).toString("base64"),
+        length: tgz.length,
+      },
+    },
+  };
+  const r = await fetch(registry + pkg.name, {
+    method: "PUT",
+    headers: {
+      "content-type": "application/json",
+      authorization: `Bearer ${token}`,
+    },
+    body: JSON.stringify(body),
+  });
+  if (!r.ok) {
+    throw new Error(
+      `publish ${pkg.name} failed: ${r.status} ${await r.text()}`,
+    );
+  }
+  await r.body?.cancel();
+}
+
+async function timed(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  env: Record<string, string>,
+): Promise<number> {
+  const t0 = performance.now();
+  const out = await new Deno.Command(cmd, {
+    args,
+    cwd,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const ms = performance.now() - t0;
+  if (!out.success) {
+    throw new Error(
+      `${cmd} ${args.join(" ")} failed in ${cwd}:\n${
+        new TextDecoder().decode(out.stderr)
+      }`,
+    );
+  }
+  return ms;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2
+    ? s[(s.length - 1) / 2]
+    : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/** Runs the benchmark; `--runs N` (default 5). */
+export async function main(args: string[]): Promise<number> {
+  const runsAt = args.indexOf("--runs");
+  const runs = runsAt >= 0 ? Number(args[runsAt + 1]) : 5;
+  const root = await Deno.makeTempDir({ prefix: "bpfpm-bench-install-" });
+  const reg = await startRegistry({
+    port: 0,
+    db: join(root, "registry.db"),
+    quiet: true,
+  });
+  try {
+    const registry = reg.url + "/";
+    const signup = await fetch(registry + "-/user/org.couchdb.user:bench", {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        name: "bench",
+        password: "bench-password-1",
+        type: "user",
+        roles: [],
+      }),
+    });
+    const token = (await signup.json()).token as string;
+    const deps: Record<string, string> = {};
+    for (let i = 0; i < DEPS; i++) {
+      const files: Record<string, string> = {};
+      for (let f = 0; f < FILES_PER_PACKAGE; f++) {
+        files[`lib/f${f}.js`] = `export const v${f} = ${
+          JSON.stringify("x".repeat(1500 + i * 10 + f))
+        };\n`;
+      }
+      await publish(registry, token, {
+        name: `bench-dep-${i}`,
+        version: "1.0.0",
+      }, files);
+      deps[`bench-dep-${i}`] = "^1.0.0";
+    }
+    await publish(registry, token, {
+      name: "bench-app",
+      version: "1.0.0",
+      dependencies: deps,
+    }, { "index.js": "export {};\n" });
+    console.log(
+      `registry ${registry}: bench-app with ${DEPS} dependencies of ${FILES_PER_PACKAGE} files each; ${runs} runs`,
+    );
+
+    const manifest = JSON.stringify({
+      name: "bench-project",
+      version: "1.0.0",
+      private: true,
+      dependencies: { "bench-app": "^1.0.0" },
+    });
+    const env = {
+      ...Deno.env.toObject(),
+      NO_COLOR: "1",
+      npm_config_update_notifier: "false",
+    };
+    const bpfpmArgs = [
+      "run",
+      "-A",
+      "--quiet",
+      "--config",
+      join(REPO, "deno.json"),
+      join(REPO, "scripts", "bpfpm.ts"),
+      "install",
+      "--yes",
+      "--quiet",
+    ];
+    const npmArgs = (
+      cache: string,
+    ) => [
+      "install",
+      "--no-audit",
+      "--no-fund",
+      "--ignore-scripts",
+      "--loglevel=error",
+      "--cache",
+      cache,
+      "--registry",
+      registry,
+    ];
+    const results = {
+      ours: { cold: [] as number[], warm: [] as number[] },
+      npm: { cold: [] as number[], warm: [] as number[] },
+    };
+    for (let r = 0; r < runs; r++) {
+      // Ours.
+      const oursDir = join(root, `ours-${r}`);
+      await Deno.mkdir(oursDir);
+      await Deno.writeTextFile(join(oursDir, "package.json"), manifest);
+      const oursEnv = {
+        ...env,
+        BPFPM_CACHE_DIR: join(root, `ours-cache-${r}`),
+        BPFPM_CONFIG_DIR: join(root, "ours-config"),
+        BPFPM_REGISTRY: registry,
+      };
+      results.ours.cold.push(
+        await timed(Deno.execPath(), bpfpmArgs, oursDir, oursEnv),
+      );
+      await Deno.remove(join(oursDir, "bpf_modules"));
+      await Deno.remove(join(oursDir, ".bpfpm"), { recursive: true });
+      results.ours.warm.push(
+        await timed(Deno.execPath(), bpfpmArgs, oursDir, oursEnv),
+      );
+      // npm.
+      const npmDir = join(root, `npm-${r}`);
+      await Deno.mkdir(npmDir);
+      await Deno.writeTextFile(join(npmDir, "package.json"), manifest);
+      const npmCache = join(root, `npm-cache-${r}`);
+      results.npm.cold.push(await timed("npm", npmArgs(npmCache), npmDir, env));
+      await Deno.remove(join(npmDir, "node_modules"), { recursive: true });
+      results.npm.warm.push(await timed("npm", npmArgs(npmCache), npmDir, env));
+    }
+    const oursCold = median(results.ours.cold);
+    const oursWarm = median(results.ours.warm);
+    const npmCold = median(results.npm.cold);
+    const npmWarm = median(results.npm.warm);
+    const f = (x: number) => x.toFixed(0).padStart(7);
+    console.log("                 cold ms  warm ms   (medians)");
+    console.log(`bpfpm install    ${f(oursCold)}  ${f(oursWarm)}`);
+    console.log(`npm install      ${f(npmCold)}  ${f(npmWarm)}`);
+    console.log(
+      `result install cold_ratio=${
+        (oursCold / npmCold).toFixed(3)
+      } warm_ratio=${(oursWarm / npmWarm).toFixed(3)}`,
+    );
+    return 0;
+  } finally {
+    await reg.close();
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
+}
