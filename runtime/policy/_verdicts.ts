@@ -1,0 +1,216 @@
+/**
+ * The values a program can return, found by constant propagation over its instructions. The
+ * policy uses them to tell an XDP/TC program that only counts (always `XDP_PASS`) from one
+ * that can drop packets.
+ *
+ * @module
+ */
+
+/** A register's possible values: a small set of constants, or `undefined` for unknown. */
+type Value = Set<bigint> | undefined;
+type Regs = Value[];
+
+const MAX_VALUES = 16;
+const U64 = (1n << 64n) - 1n;
+
+function join(a: Value, b: Value): Value {
+  if (!a || !b) return undefined;
+  const out = new Set(a);
+  for (const v of b) out.add(v);
+  return out.size > MAX_VALUES ? undefined : out;
+}
+
+function same(a: Value, b: Value): boolean {
+  if (!a || !b) return a === b;
+  if (a.size !== b.size) return false;
+  for (const v of a) if (!b.has(v)) return false;
+  return true;
+}
+
+function apply(
+  op: number,
+  a: bigint,
+  b: bigint,
+  is64: boolean,
+): bigint | undefined {
+  const width = is64 ? 64 : 32;
+  const mask = is64 ? U64 : 0xffff_ffffn;
+  a &= mask;
+  b &= mask;
+  switch (op) {
+    case 0x00:
+      return (a + b) & mask;
+    case 0x10:
+      return (a - b) & mask;
+    case 0x20:
+      return (a * b) & mask;
+    case 0x40:
+      return a | b;
+    case 0x50:
+      return a & b;
+    case 0x60:
+      return (a << (b % BigInt(width))) & mask;
+    case 0x70:
+      return a >> (b % BigInt(width));
+    case 0x80:
+      return (-a) & mask;
+    case 0xa0:
+      return a ^ b;
+    case 0xc0:
+      return BigInt.asUintN(
+        width,
+        BigInt.asIntN(width, a) >> (b % BigInt(width)),
+      );
+    default:
+      return undefined;
+  }
+}
+
+function combine(op: number, a: Value, b: Value, is64: boolean): Value {
+  if (!a || !b) return undefined;
+  const out = new Set<bigint>();
+  for (const x of a) {
+    for (const y of b) {
+      const r = apply(op, x, y, is64);
+      if (r === undefined) return undefined;
+      out.add(r);
+      if (out.size > MAX_VALUES) return undefined;
+    }
+  }
+  return out;
+}
+
+/**
+ * The values register r0 may hold at the program's `exit` instructions, as unsigned 64-bit
+ * values, or `undefined` when any of them is unknown (loaded from memory, returned by a
+ * helper or subprogram, or computed). Only the program's own instructions are followed;
+ * calls make r0..r5 unknown.
+ *
+ * @param insns the program's instructions, 8 bytes each, little-endian
+ * @returns the possible return values, or `undefined` for "could be anything"
+ */
+export function returnValues(insns: Uint8Array): Set<bigint> | undefined {
+  const n = insns.length / 8;
+  if (n === 0) return new Set();
+  const dv = new DataView(insns.buffer, insns.byteOffset, insns.byteLength);
+  const states: (Regs | undefined)[] = new Array(n);
+  const entry: Regs = new Array(11).fill(undefined);
+  states[0] = entry;
+  const work: number[] = [0];
+  let result: Value = new Set();
+  const flow = (to: number, regs: Regs) => {
+    if (to < 0 || to >= n) return;
+    const old = states[to];
+    if (!old) {
+      states[to] = regs.slice();
+      work.push(to);
+      return;
+    }
+    let changed = false;
+    for (let r = 0; r < 11; r++) {
+      const j = join(old[r], regs[r]);
+      if (!same(j, old[r])) {
+        old[r] = j;
+        changed = true;
+      }
+    }
+    if (changed) work.push(to);
+  };
+  while (work.length) {
+    const pc = work.pop()!;
+    const regs = states[pc]!.slice();
+    const o = pc * 8;
+    const code = insns[o];
+    const dst = insns[o + 1] & 0xf;
+    const src = insns[o + 1] >> 4;
+    const off = dv.getInt16(o + 2, true);
+    const imm = dv.getInt32(o + 4, true);
+    const cls = code & 7;
+    const op = code & 0xf0;
+    const useReg = (code & 0x08) !== 0;
+    switch (cls) {
+      case 0: {
+        // BPF_LD: ld_imm64 (two slots) or the legacy packet loads, which write r0 and may
+        // end the program with 0 when the packet is too short.
+        if (code === 0x18) {
+          if (dst <= 10) {
+            regs[dst] = src === 0
+              ? new Set([
+                (BigInt(dv.getUint32(o + 12, true)) << 32n) |
+                BigInt(dv.getUint32(o + 4, true)),
+              ])
+              : undefined;
+          }
+          flow(pc + 2, regs);
+        } else {
+          result = join(result, new Set([0n]));
+          for (let r = 0; r <= 5; r++) regs[r] = undefined;
+          flow(pc + 1, regs);
+        }
+        break;
+      }
+      case 1: // BPF_LDX
+        if (dst <= 10) regs[dst] = undefined;
+        flow(pc + 1, regs);
+        break;
+      case 2: // BPF_ST
+        flow(pc + 1, regs);
+        break;
+      case 3: // BPF_STX; atomics with BPF_FETCH write the source register, cmpxchg writes r0
+        if ((code & 0xe0) === 0xc0) {
+          if (src <= 10) regs[src] = undefined;
+          regs[0] = undefined;
+        }
+        flow(pc + 1, regs);
+        break;
+      case 4: // BPF_ALU (32-bit)
+      case 7: { // BPF_ALU64
+        const is64 = cls === 7;
+        if (dst > 10) {
+          flow(pc + 1, regs);
+          break;
+        }
+        const b: Value = useReg
+          ? (src <= 10 ? regs[src] : undefined)
+          : new Set([
+            is64 ? BigInt.asUintN(64, BigInt(imm)) : BigInt(imm >>> 0),
+          ]);
+        if (op === 0xb0) {
+          // mov; a sign-extending mov (off != 0) is treated as unknown
+          regs[dst] = off !== 0
+            ? undefined
+            : b && !is64
+            ? new Set([...b].map((v) => v & 0xffff_ffffn))
+            : b;
+        } else if (op === 0xd0) {
+          regs[dst] = undefined; // byte swaps
+        } else {
+          regs[dst] = combine(op, regs[dst], b, is64);
+        }
+        flow(pc + 1, regs);
+        break;
+      }
+      case 5: // BPF_JMP
+      case 6: { // BPF_JMP32
+        if (op === 0x90) {
+          result = join(result, regs[0]);
+          if (!result) return undefined;
+          break;
+        }
+        if (op === 0x80) {
+          for (let r = 0; r <= 5; r++) regs[r] = undefined;
+          flow(pc + 1, regs);
+          break;
+        }
+        if (op === 0x00) {
+          flow(pc + 1 + (cls === 6 ? imm : off), regs);
+          break;
+        }
+        flow(pc + 1, regs);
+        flow(pc + 1 + off, regs);
+        break;
+      }
+    }
+  }
+  return result;
+}
