@@ -21,6 +21,32 @@ export { BPF, type LoadOptions } from "./runtime/bpf.ts";
 export { Program } from "./runtime/program.ts";
 export { BpfMap } from "./runtime/bpf_map.ts";
 export { Link } from "./runtime/attach/link.ts";
+// --- attach ---
+export { type AttachKind, Attachment } from "./runtime/attach/attachment.ts";
+export type { KprobeOptions } from "./runtime/attach/kprobe.ts";
+export type { UprobeOptions } from "./runtime/attach/uprobe.ts";
+export {
+  type UsdtOptions,
+  type UsdtProbe,
+  usdtProbes,
+} from "./runtime/attach/usdt.ts";
+export {
+  PERF_EVENTS,
+  type PerfEventOptions,
+} from "./runtime/attach/perf_event.ts";
+export type { XdpOptions } from "./runtime/attach/xdp.ts";
+export type { TcOptions } from "./runtime/attach/tc.ts";
+export type { SocketFilterOptions } from "./runtime/attach/socket_filter.ts";
+export type { CgroupOptions } from "./runtime/attach/cgroup.ts";
+export { readIter } from "./runtime/attach/iter.ts";
+export { findLibrary } from "./runtime/attach/find_library.ts";
+export {
+  type AttachKindName,
+  type Features,
+  features,
+  type Support,
+} from "./runtime/features.ts";
+// --- end attach ---
 export {
   AttachError,
   BpfError,

@@ -305,8 +305,11 @@ const symbols = {
   bpfpm_probe__map_type: { parameters: ["u32"], result: "i32" },
   // int bpfpm_probe__helper(u32 prog_type, u32 helper)
   bpfpm_probe__helper: { parameters: ["u32", "u32"], result: "i32" },
-  // int bpfpm_probe__tracing(u32 attach_type, const char *func)
-  bpfpm_probe__tracing: { parameters: ["u32", "buffer"], result: "i32" },
+  // int bpfpm_probe__tracing(u32 attach_type, const char *func, int do_attach)
+  bpfpm_probe__tracing: {
+    parameters: ["u32", "buffer", "i32"],
+    result: "i32",
+  },
   // int bpfpm_probe__tcx(void)
   bpfpm_probe__tcx: { parameters: [], result: "i32" },
   // int bpfpm_probe__kprobes(void)

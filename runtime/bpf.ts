@@ -35,6 +35,20 @@ import { autoAttachRule, type Detachable } from "./attach/auto.ts";
 import { attachTracepoint } from "./attach/tracepoint.ts";
 import { attachRawTracepoint } from "./attach/raw_tracepoint.ts";
 import type { Link } from "./attach/link.ts";
+// --- attach ---
+import type { Attachment } from "./attach/attachment.ts";
+import { attachKprobe, attachKretprobe, type KprobeOptions } from "./attach/kprobe.ts";
+import { attachFentry, attachFexit } from "./attach/fentry.ts";
+import { attachUprobe, attachUretprobe, type UprobeOptions } from "./attach/uprobe.ts";
+import { attachUsdt, type UsdtOptions } from "./attach/usdt.ts";
+import { attachPerfEvent, type PerfEventOptions } from "./attach/perf_event.ts";
+import { attachXdp, type XdpOptions } from "./attach/xdp.ts";
+import { attachTc, type TcOptions } from "./attach/tc.ts";
+import { attachSocketFilter, type SocketFilterOptions } from "./attach/socket_filter.ts";
+import { attachCgroup, type CgroupOptions } from "./attach/cgroup.ts";
+import { attachLsm } from "./attach/lsm.ts";
+import { attachIter } from "./attach/iter.ts";
+// --- end attach ---
 import {
   type Cancellable,
   readTraceFields,
@@ -264,6 +278,262 @@ export class BPF implements Disposable {
   attachRawTracepoint(program: Program | string, name: string): Link {
     return this.adopt(attachRawTracepoint(this.#program(program), name));
   }
+
+  // --- attach ---
+  /**
+   * Attaches a program to a kernel function's entry (kprobe). Without kprobes (CONFIG_KPROBES unset)
+   * it throws an AttachError naming that, except that a syscall function falls back to its
+   * syscall tracepoint and says so once on stderr.
+   *
+   * @param program The program or its name.
+   * @param func The kernel function, e.g. `do_sys_openat2` or `__x64_sys_openat`.
+   * @param options Offset, cookie, fallback.
+   * @returns The link; closing this object detaches it too.
+   *
+   * @example
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * b.attachKprobe("on_open", "do_sys_openat2");
+   * ```
+   */
+  attachKprobe(program: Program | string, func: string, options?: KprobeOptions): Attachment {
+    return this.adopt(attachKprobe(this.#program(program), func, options));
+  }
+
+  /**
+   * Attaches a program to a kernel function's return (kretprobe); see `attachKprobe`.
+   *
+   * @param program The program or its name.
+   * @param func The kernel function.
+   * @param options maxactive, cookie, fallback.
+   * @returns The link; closing this object detaches it too.
+   *
+   * @example
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * b.attachKretprobe("on_open_ret", "do_sys_openat2", { maxactive: 64 });
+   * ```
+   */
+  attachKretprobe(program: Program | string, func: string, options?: KprobeOptions): Attachment {
+    return this.adopt(attachKretprobe(this.#program(program), func, options));
+  }
+
+  /**
+   * Attaches an fentry program to the kernel function its section names (`fentry/<function>`).
+   *
+   * @param program The program or its name.
+   * @returns The link; closing this object detaches it too.
+   *
+   * @example
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * b.attachFentry("on_unlink");
+   * ```
+   */
+  attachFentry(program: Program | string): Attachment {
+    return this.adopt(attachFentry(this.#program(program)));
+  }
+
+  /**
+   * Attaches an fexit program to the kernel function its section names (`fexit/<function>`).
+   *
+   * @param program The program or its name.
+   * @returns The link; closing this object detaches it too.
+   *
+   * @example
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * b.attachFexit("on_unlink_ret");
+   * ```
+   */
+  attachFexit(program: Program | string): Attachment {
+    return this.adopt(attachFexit(this.#program(program)));
+  }
+
+  /**
+   * Attaches a program at a function (or offset) of a binary or library (uprobe).
+   *
+   * @param program The program or its name.
+   * @param options `{ binary, symbol | offset, pid? }`; `binary` may be a library name (`c`).
+   * @returns The link; closing this object detaches it too.
+   *
+   * @example
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * b.attachUprobe("on_readline", { binary: "/bin/bash", symbol: "readline" });
+   * ```
+   */
+  attachUprobe(program: Program | string, options: UprobeOptions): Attachment {
+    return this.adopt(attachUprobe(this.#program(program), options));
+  }
+
+  /**
+   * Attaches a program to the return of a function of a binary or library (uretprobe).
+   *
+   * @param program The program or its name.
+   * @param options `{ binary, symbol | offset, pid? }`.
+   * @returns The link; closing this object detaches it too.
+   *
+   * @example
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * b.attachUretprobe("ret_readline", { binary: "bash", symbol: "readline" });
+   * ```
+   */
+  attachUretprobe(program: Program | string, options: UprobeOptions): Attachment {
+    return this.adopt(attachUretprobe(this.#program(program), options));
+  }
+
+  /**
+   * Attaches a `SEC("usdt")` program to a USDT probe (arguments via `bpf_usdt_arg()`).
+   *
+   * @param program The program or its name.
+   * @param options `{ binary, provider, name, pid? }`.
+   * @returns The link; closing this object detaches it too.
+   *
+   * @example
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * b.attachUsdt("on_tick", { binary: "./app", provider: "app", name: "tick" });
+   * ```
+   */
+  attachUsdt(program: Program | string, options: UsdtOptions): Attachment {
+    return this.adopt(attachUsdt(this.#program(program), options));
+  }
+
+  /**
+   * Attaches a perf_event program to a sampling event on every CPU (or one pid/CPU).
+   *
+   * @param program The program or its name.
+   * @param options `{ event | type+config, frequency | period, pid?, cpu? }`.
+   * @returns The link; closing this object detaches it too.
+   *
+   * @example
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * b.attachPerfEvent("on_sample", { event: "cpu-clock", frequency: 99 });
+   * ```
+   */
+  attachPerfEvent(program: Program | string, options: PerfEventOptions): Attachment {
+    return this.adopt(attachPerfEvent(this.#program(program), options));
+  }
+
+  /**
+   * Attaches an XDP program to a network interface (a bpf link unless `replace`).
+   *
+   * @param program The program or its name.
+   * @param ifname The interface.
+   * @param options mode, replace, netns.
+   * @returns The link; closing this object detaches it too.
+   *
+   * @example
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * b.attachXdp("count", "eth0", { mode: "generic" });
+   * ```
+   */
+  attachXdp(program: Program | string, ifname: string, options?: XdpOptions): Attachment {
+    return this.adopt(attachXdp(this.#program(program), ifname, options));
+  }
+
+  /**
+   * Attaches a TC classifier to an interface's ingress or egress (tcx link, else clsact).
+   *
+   * @param program The program or its name.
+   * @param ifname The interface.
+   * @param options direction, clsact, netns.
+   * @returns The link; closing this object detaches it too.
+   *
+   * @example
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * b.attachTc("count", "eth0", { direction: "egress" });
+   * ```
+   */
+  attachTc(program: Program | string, ifname: string, options?: TcOptions): Attachment {
+    return this.adopt(attachTc(this.#program(program), ifname, options));
+  }
+
+  /**
+   * Attaches a socket filter to a new raw socket (bound to `ifname`) or to a socket fd.
+   *
+   * @param program The program or its name.
+   * @param options ifname, fd, netns.
+   * @returns The link; closing this object detaches it too.
+   *
+   * @example
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * b.attachSocketFilter("count", { ifname: "lo" });
+   * ```
+   */
+  attachSocketFilter(program: Program | string, options?: SocketFilterOptions): Attachment {
+    return this.adopt(attachSocketFilter(this.#program(program), options));
+  }
+
+  /**
+   * Attaches a cgroup program (skb, sock, sock_addr, ...) to a cgroup v2 directory.
+   *
+   * @param program The program or its name.
+   * @param options `{ path, attach? }`.
+   * @returns The link; closing this object detaches it too.
+   *
+   * @example
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * b.attachCgroup("egress", { path: "/sys/fs/cgroup/test" });
+   * ```
+   */
+  attachCgroup(program: Program | string, options: CgroupOptions): Attachment {
+    return this.adopt(attachCgroup(this.#program(program), options));
+  }
+
+  /**
+   * Attaches a BPF LSM program to the hook its section names (`lsm/<hook>`).
+   *
+   * @param program The program or its name.
+   * @returns The link; closing this object detaches it too.
+   *
+   * @example
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * b.attachLsm("on_file_open");
+   * ```
+   */
+  attachLsm(program: Program | string): Attachment {
+    return this.adopt(attachLsm(this.#program(program)));
+  }
+
+  /**
+   * Makes an iterator link; `readIter(link)` runs the program once and returns its text.
+   *
+   * @param program The program or its name.
+   * @returns The link; closing this object detaches it too.
+   *
+   * @example
+   * ```ts
+   * import { BPF, readIter } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * console.log(readIter(b.attachIter("dump_task")));
+   * ```
+   */
+  attachIter(program: Program | string): Attachment {
+    return this.adopt(attachIter(this.#program(program)));
+  }
+  // --- end attach ---
 
   /**
    * Makes `link` this object's: `close()` closes it too (before unloading the programs).

@@ -10,6 +10,52 @@ import type { Program } from "../program.ts";
 import { attachRawTracepoint } from "./raw_tracepoint.ts";
 import { attachTracepoint } from "./tracepoint.ts";
 import { attachTpBtf } from "./tp_btf.ts";
+// --- attach ---
+import { AttachError } from "../errors.ts";
+import { features } from "../features.ts";
+import { attachFentry, attachFexit } from "./fentry.ts";
+import { attachKprobe, attachKretprobe } from "./kprobe.ts";
+import { attachLsm } from "./lsm.ts";
+import { attachUprobe, attachUretprobe } from "./uprobe.ts";
+import { attachUsdt } from "./usdt.ts";
+
+/** `func+off` → [func, off]. */
+function splitOffset(target: string): [string, number] {
+  const m = /^(.*)\+(0x[0-9a-f]+|\d+)$/i.exec(target);
+  return m ? [m[1], Number(m[2])] : [target, 0];
+}
+
+/** `binary:symbol[+off]` (the binary may hold colons only before its last one). */
+function splitUprobe(target: string): { binary: string; symbol: string } {
+  const at = target.lastIndexOf(":");
+  if (at <= 0 || at === target.length - 1) {
+    throw new RangeError(
+      `Section target ${target} is not binary:function (e.g. uprobe//bin/bash:readline)`,
+    );
+  }
+  return { binary: target.slice(0, at), symbol: target.slice(at + 1) };
+}
+
+const SYSCALL_PREFIX: Record<string, string> = {
+  x86_64: "__x64_sys_",
+  aarch64: "__arm64_sys_",
+};
+
+/** Refuses before load what this kernel cannot attach (fentry where ftrace is denied, ...). */
+function requireKind(kind: "fentry" | "fexit" | "lsm", target: string): void {
+  const support = features().attach[kind];
+  if (!support.supported) {
+    throw new AttachError(
+      `Cannot attach ${kind} ${target}: ${support.reason}`,
+      {
+        program: "",
+        target: `${kind} ${target}`,
+        errno: 95,
+      },
+    );
+  }
+}
+// --- end attach ---
 
 /** Anything `close()`-able that an attach returns. */
 export interface Detachable extends Disposable {
@@ -49,6 +95,74 @@ export const autoAttachRules: AutoAttachRule[] = [
     prefixes: ["tp_btf/"],
     attach: (program) => attachTpBtf(program),
   },
+  // --- attach ---
+  {
+    prefixes: ["kprobe/"],
+    attach: (program, target) => {
+      const [func, offset] = splitOffset(target);
+      return attachKprobe(program, func, { offset });
+    },
+  },
+  {
+    prefixes: ["kretprobe/"],
+    attach: (program, target) => attachKretprobe(program, target),
+  },
+  {
+    prefixes: ["ksyscall/"],
+    attach: (program, target) =>
+      attachKprobe(
+        program,
+        `${SYSCALL_PREFIX[Deno.build.arch] ?? "sys_"}${target}`,
+      ),
+  },
+  {
+    prefixes: ["kretsyscall/"],
+    attach: (program, target) =>
+      attachKretprobe(
+        program,
+        `${SYSCALL_PREFIX[Deno.build.arch] ?? "sys_"}${target}`,
+      ),
+  },
+  {
+    prefixes: ["uprobe/"],
+    check: (target) => void splitUprobe(target),
+    attach: (program, target) => attachUprobe(program, splitUprobe(target)),
+  },
+  {
+    prefixes: ["uretprobe/"],
+    check: (target) => void splitUprobe(target),
+    attach: (program, target) => attachUretprobe(program, splitUprobe(target)),
+  },
+  {
+    prefixes: ["usdt/"],
+    attach: (program, target) => {
+      const parts = target.split(":");
+      if (parts.length < 3) {
+        throw new RangeError(
+          `Section target ${target} is not binary:provider:name (e.g. usdt/libc:libc:setjmp)`,
+        );
+      }
+      const name = parts.pop()!;
+      const provider = parts.pop()!;
+      return attachUsdt(program, { binary: parts.join(":"), provider, name });
+    },
+  },
+  {
+    prefixes: ["fentry/"],
+    check: (target) => requireKind("fentry", target),
+    attach: (program) => attachFentry(program),
+  },
+  {
+    prefixes: ["fexit/"],
+    check: (target) => requireKind("fexit", target),
+    attach: (program) => attachFexit(program),
+  },
+  {
+    prefixes: ["lsm/"],
+    check: (target) => requireKind("lsm", target),
+    attach: (program) => attachLsm(program),
+  },
+  // --- end attach ---
 ];
 
 /** The rule for a section and the target after its prefix, if any rule matches. */

@@ -20,10 +20,10 @@ import {
  *
  * @example Print every task
  * ```ts
- * import { BPF } from "bpf";
+ * import { BPF, readIter } from "bpf";
  * using b = await BPF.load({ file: "./tasks.bpf.c", autoAttach: false });
  * using it = b.attachIter(b.programs.get("dump_task")!);
- * console.log(b.readIter(it));
+ * console.log(readIter(it));
  * ```
  */
 export function attachIter(program: AttachableProgram): Attachment {

@@ -1,0 +1,96 @@
+import assert from "node:assert/strict";
+import { AttachError, type Attachment, BPF, features } from "bpf";
+import { buildC, thrown } from "./_helpers.ts";
+
+const TARGET = `
+#include <stdlib.h>
+__attribute__((noinline)) int target_fn(int x) { __asm__ volatile(""); return x + 1; }
+int main(int argc, char **argv) { int s = 0; for (int i = 0; i < atoi(argv[1]); i++) s += target_fn(i); return s == -1; }`;
+
+async function runTarget(bin: string, n: number) {
+  assert.ok(
+    (await new Deno.Command(bin, { args: [String(n)] }).output()).success,
+  );
+}
+
+Deno.test("BPF.load auto-attaches uprobe sections; close() detaches", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bpfpm_load_" });
+  try {
+    const bin = await buildC(dir, "target", TARGET);
+    const b = await BPF.load({
+      text: `
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, __u64); } calls SEC(".maps");
+SEC("uprobe/${bin}:target_fn") int on_call(struct pt_regs *ctx) {
+  __u32 k = 0; __u64 *v = bpf_map_lookup_elem(&calls, &k);
+  if (v) __sync_fetch_and_add(v, 1);
+  return 0;
+}
+char LICENSE[] SEC("license") = "GPL";`,
+    });
+    try {
+      const [link] = b.links as readonly Attachment[];
+      assert.equal(link.kind, "uprobe");
+      await runTarget(bin, 6);
+      assert.equal(b.map<number, bigint>("calls").get(0), 6n);
+      b.close();
+      assert.equal(link.attached, false);
+    } finally {
+      b.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("BPF.load: a ksyscall program falls back to the syscall tracepoint", async () => {
+  using b = await BPF.load({
+    text: `
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, __u64); } opens SEC(".maps");
+SEC("ksyscall/openat") int count_openat(void *ctx) {
+  if ((bpf_get_current_pid_tgid() >> 32) != PID) return 0;
+  __u32 k = 0; __u64 *v = bpf_map_lookup_elem(&opens, &k);
+  if (v) __sync_fetch_and_add(v, 1);
+  return 0;
+}
+char LICENSE[] SEC("license") = "GPL";`,
+    cflags: [`-DPID=${Deno.pid}`],
+  });
+  const before = b.map<number, bigint>("opens").get(0)!;
+  for (let i = 0; i < 5; i++) Deno.openSync("/etc/hostname").close();
+  const counted = b.map<number, bigint>("opens").get(0)! - before;
+  assert.ok(counted >= 5n, `counted ${counted}`);
+  const [link] = b.links as readonly Attachment[];
+  assert.equal(link.kind, "kprobe");
+  if (!features().attach.kprobe.supported) {
+    assert.equal(link.target, "syscalls:sys_enter_openat");
+  }
+});
+
+Deno.test("BPF.load refuses an fentry program before loading where ftrace is denied", async () => {
+  const fentry = features().attach.fentry;
+  if (fentry.supported) return; // the kernel has it: nothing to refuse
+  await assert.rejects(
+    BPF.load({
+      text: `
+SEC("fentry/do_unlinkat") int BPF_PROG(on_unlink, int dfd, struct filename *name) { return 0; }
+char LICENSE[] SEC("license") = "GPL";`,
+    }),
+    (e: unknown) =>
+      e instanceof AttachError && /ftrace function ops/.test(e.message),
+  );
+});
+
+Deno.test("b.attachX methods take a program name and tie the link to the object", async () => {
+  using b = await BPF.load({
+    text: `
+SEC("socket") int count(struct __sk_buff *skb) { return 0; }
+SEC("xdp") int pass(struct xdp_md *ctx) { return XDP_PASS; }
+char LICENSE[] SEC("license") = "GPL";`,
+    autoAttach: false,
+  });
+  const link = b.attachSocketFilter("count", { ifname: "lo" });
+  assert.ok(b.links.includes(link));
+  thrown(() => b.attachXdp("pass", "bpfpm_none0"), AttachError);
+  b.close();
+  assert.equal(link.attached, false);
+});
