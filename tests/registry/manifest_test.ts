@@ -1,0 +1,94 @@
+import { assert, assertEquals } from "./_assert.ts";
+import {
+  parseMapMemory,
+  validateBpfManifest,
+} from "../../registry/manifest.ts";
+
+const DOC_EXAMPLE = {
+  entry: "mod.ts",
+  sources: ["tcplife.bpf.c"],
+  kernel: {
+    btf: true,
+    minVersion: "5.8",
+    tracepoints: ["sock:inet_sock_set_state"],
+  },
+  grants: {
+    attach: [{ kind: "tracepoint", target: "sock:inet_sock_set_state" }],
+    helpers: [],
+    mapMemory: "16MiB",
+  },
+  deno: ["--allow-ffi", "--allow-read", "--allow-write=/sys/kernel/tracing"],
+};
+
+Deno.test("the example in docs/manifest.md is valid", () => {
+  assertEquals(validateBpfManifest(DOC_EXAMPLE), { ok: true });
+  assertEquals(validateBpfManifest({ entry: "mod.ts" }), { ok: true });
+  assertEquals(
+    validateBpfManifest({
+      entry: "bin/x.ts",
+      grants: {
+        attach: [{ kind: "uprobe", target: "/bin/bash:readline" }, {
+          kind: "xdp",
+        }],
+        helpers: ["send_signal", "packet_drop"],
+        mapMemory: 1048576,
+      },
+    }),
+    { ok: true },
+  );
+});
+
+Deno.test("validateBpfManifest names every problem", () => {
+  const cases: [unknown, RegExp][] = [
+    [null, /bpf: must be object/],
+    [{}, /required property 'entry'/],
+    [{ entry: "/abs.ts" }, /bpf\.entry: must be a relative path/],
+    [{ entry: "../up.ts" }, /bpf\.entry: must be a relative path/],
+    [{ entry: "a.ts", extra: 1 }, /unknown field "extra"/],
+    [
+      { entry: "a.ts", grants: { attach: [{ kind: "kprobe2" }] } },
+      /attach\[0\]\.kind: must be one of tracepoint/,
+    ],
+    [
+      { entry: "a.ts", grants: { helpers: ["bpf_probe_write_user"] } },
+      /helpers\[0\]: must be one of probe_write_user/,
+    ],
+    [
+      { entry: "a.ts", grants: { mapMemory: "lots" } },
+      /mapMemory: must be bytes or a size/,
+    ],
+    [{ entry: "a.ts", grants: { mapMemory: -1 } }, /mapMemory/],
+    [
+      { entry: "a.ts", grants: { attach: [{ kind: "xdp" }], surprise: true } },
+      /grants: unknown field "surprise"/,
+    ],
+    [{ entry: "a.ts", deno: ["-A"] }, /deno\[0\]: must be a Deno flag/],
+    [
+      { entry: "a.ts", deno: ["--allow-all"] },
+      /deno\[0\]: must be a Deno flag/,
+    ],
+    [
+      { entry: "a.ts", kernel: { minVersion: "5" } },
+      /minVersion: must be major\.minor/,
+    ],
+    [
+      { entry: "a.ts", kernel: { tracepoints: ["sys_enter_open"] } },
+      /tracepoints\[0\]: must be category:event/,
+    ],
+    [{ entry: "a.ts", kernel: { btf: "yes" } }, /btf: must be boolean/],
+  ];
+  for (const [value, re] of cases) {
+    const r = validateBpfManifest(value);
+    assert(!r.ok, `accepted ${JSON.stringify(value)}`);
+    assert(
+      r.errors.some((e) => re.test(e)),
+      `${JSON.stringify(value)}: ${r.errors.join("; ")}`,
+    );
+  }
+});
+
+Deno.test("parseMapMemory understands sizes", () => {
+  assertEquals(parseMapMemory("16MiB"), 16 * 1024 * 1024);
+  assertEquals(parseMapMemory("1GB"), 1e9);
+  assertEquals(parseMapMemory(4096), 4096);
+});
