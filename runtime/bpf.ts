@@ -56,6 +56,8 @@ import {
   type TraceFields,
 } from "./trace/trace_pipe.ts";
 import { summarizeVerifierLog } from "./verifier.ts";
+import { checkGrants, effectiveGrants, type Grants } from "./policy/mod.ts";
+import { inspectObject } from "./spec/object.ts";
 import { track } from "./lifecycle.ts";
 import {
   type MapOwner,
@@ -82,7 +84,7 @@ export interface LoadOptions {
   /** Extra clang flags, e.g. `["-DFILTER_PID=42"]`. */
   cflags?: readonly string[];
   /** BPF permissions granted to this object (docs/manifest.md); checked before load. */
-  grants?: unknown;
+  grants?: Grants;
   /** Attach programs by section name (`tracepoint/`, `raw_tp/`, `tp_btf/`, ...); default true. */
   autoAttach?: boolean;
 }
@@ -175,6 +177,7 @@ export class BPF implements Disposable {
   static async load(options: LoadOptions): Promise<BPF> {
     const stack = new Error().stack;
     checkOptions(options);
+    const grants = effectiveGrants(options.grants);
     requireCapabilities();
     requireKernelBtf();
 
@@ -196,6 +199,7 @@ export class BPF implements Disposable {
       cached = result.cached;
     }
     // Grants (runtime/policy) are checked here: on the ELF bytes, before anything is loaded.
+    checkGrants(inspectObject(object), grants);
 
     const s = lib();
     const btfOverride = optionalEnv("BPFPM_BTF_PATH");
