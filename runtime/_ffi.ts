@@ -319,7 +319,11 @@ const symbols = {
 /** The core library's symbols, as `Deno.dlopen` types them. */
 export type Symbols = Deno.DynamicLibrary<typeof symbols>["symbols"];
 
-let library: Deno.DynamicLibrary<typeof symbols> | undefined;
+type SymbolName = keyof typeof symbols;
+
+let bound: Symbols | undefined;
+/** The libraries opened so far: one per bound symbol, kept so none is ever collected. */
+const opened: Deno.DynamicLibrary<Record<string, Deno.ForeignFunction>>[] = [];
 
 /** The path of libbpfpm.so: `BPFPM_LIB` if set, else `<repo>/native/build/libbpfpm.so`. */
 export function libraryPath(): string {
@@ -329,12 +333,16 @@ export function libraryPath(): string {
     );
 }
 
-/** Opens the core library on first use and returns its symbols. */
-export function lib(): Symbols {
-  if (library) return library.symbols;
-  const path = libraryPath();
+function open<N extends SymbolName>(
+  path: string,
+  name: N,
+): Symbols[N] {
+  let library;
   try {
-    library = Deno.dlopen(path, symbols);
+    library = Deno.dlopen(
+      path,
+      { [name]: symbols[name] } as Pick<typeof symbols, N>,
+    );
   } catch (error) {
     if (
       error instanceof Deno.errors.NotCapable ||
@@ -346,11 +354,39 @@ export function lib(): Symbols {
       );
     }
     throw new NativeLibraryError(
-      `Cannot open the native library ${path}: build it with \`make -C native\` (or run ./scripts/setup.sh), or point BPFPM_LIB at a build`,
+      `Cannot open the native library ${path} (${
+        error instanceof Error ? error.message : String(error)
+      }): build it with \`make -C native\` (or run ./scripts/setup.sh), or point BPFPM_LIB at a build`,
       { path, cause: error },
     );
   }
-  return library.symbols;
+  opened.push(library as unknown as (typeof opened)[number]);
+  return (library.symbols as Symbols)[name];
+}
+
+/**
+ * The core library's symbols. Each is bound on first use: Deno compiles a call stub per
+ * declared symbol (≈ 0.2 ms each), so binding all of them up front would cost a warm start
+ * more than loading and attaching a program.
+ */
+export function lib(): Symbols {
+  if (bound) return bound;
+  const path = libraryPath();
+  open(path, "bpfpm_last_errno");
+  const table = {} as Record<string, unknown>;
+  for (const name of Object.keys(symbols) as SymbolName[]) {
+    Object.defineProperty(table, name, {
+      configurable: true,
+      enumerable: true,
+      get() {
+        const fn = open(path, name);
+        Object.defineProperty(table, name, { value: fn, enumerable: true });
+        return fn;
+      },
+    });
+  }
+  bound = table as Symbols;
+  return bound;
 }
 
 /** A NUL-terminated UTF-8 copy of `s`, for `const char *` parameters. */

@@ -13,7 +13,7 @@ import {
   type ProgramHandle,
   readCString,
 } from "./_ffi.ts";
-import { compile } from "./compile/mod.ts";
+import { compile, CompileError } from "./compile/mod.ts";
 import {
   BpfError,
   CapabilityError,
@@ -27,7 +27,7 @@ import {
   requireKernelBtf,
 } from "./_system.ts";
 import { optionalEnv } from "./_env.ts";
-import { sourceSite } from "./_location.ts";
+import { type SourceSite, sourceSite } from "./_location.ts";
 import { rewrite } from "./source/rewrite.ts";
 import { Program } from "./program.ts";
 import { BpfMap } from "./bpf_map.ts";
@@ -37,14 +37,25 @@ import { attachRawTracepoint } from "./attach/raw_tracepoint.ts";
 import type { Link } from "./attach/link.ts";
 // --- attach ---
 import type { Attachment } from "./attach/attachment.ts";
-import { attachKprobe, attachKretprobe, type KprobeOptions } from "./attach/kprobe.ts";
+import {
+  attachKprobe,
+  attachKretprobe,
+  type KprobeOptions,
+} from "./attach/kprobe.ts";
 import { attachFentry, attachFexit } from "./attach/fentry.ts";
-import { attachUprobe, attachUretprobe, type UprobeOptions } from "./attach/uprobe.ts";
+import {
+  attachUprobe,
+  attachUretprobe,
+  type UprobeOptions,
+} from "./attach/uprobe.ts";
 import { attachUsdt, type UsdtOptions } from "./attach/usdt.ts";
 import { attachPerfEvent, type PerfEventOptions } from "./attach/perf_event.ts";
 import { attachXdp, type XdpOptions } from "./attach/xdp.ts";
 import { attachTc, type TcOptions } from "./attach/tc.ts";
-import { attachSocketFilter, type SocketFilterOptions } from "./attach/socket_filter.ts";
+import {
+  attachSocketFilter,
+  type SocketFilterOptions,
+} from "./attach/socket_filter.ts";
 import { attachCgroup, type CgroupOptions } from "./attach/cgroup.ts";
 import { attachLsm } from "./attach/lsm.ts";
 import { attachIter } from "./attach/iter.ts";
@@ -59,12 +70,7 @@ import { summarizeVerifierLog } from "./verifier.ts";
 import { checkGrants, effectiveGrants, type Grants } from "./policy/mod.ts";
 import { inspectObject } from "./spec/object.ts";
 import { track } from "./lifecycle.ts";
-import {
-  type MapOwner,
-  type ObjectEventOptions,
-  openObjectEvents,
-  openObjectMap,
-} from "./maps/object_maps.ts";
+import type { MapOwner, ObjectEventOptions } from "./maps/object_maps.ts";
 import type { BpfMap as TypedMap } from "./maps/bpf_map.ts";
 import type { QueueMap, StackTraceMap } from "./maps/special_maps.ts";
 import type { Codec } from "./btf/codec.ts";
@@ -72,6 +78,27 @@ import type { EventReader } from "./events/event_reader.ts";
 
 const EPERM = 1;
 const EACCES = 13;
+
+/**
+ * The typed map and event views (runtime/maps, runtime/events, runtime/btf) are imported
+ * only by objects that have maps a script can read: a warm start of a map-less probe (whose
+ * only maps hold its string constants) then skips loading those modules.
+ */
+let objectMapsModule: typeof import("./maps/object_maps.ts") | undefined;
+const READ_ONLY_DATA = /\.(rodata|kconfig)(\.|$)/;
+
+async function loadObjectMaps(): Promise<void> {
+  objectMapsModule ??= await import("./maps/object_maps.ts");
+}
+
+function objectMaps(): typeof import("./maps/object_maps.ts") {
+  if (!objectMapsModule) {
+    throw new RangeError(
+      "This object has no maps a script can read (only read-only data): b.map() and friends need a map",
+    );
+  }
+  return objectMapsModule;
+}
 
 /** Options of {@linkcode BPF.load}. */
 export interface LoadOptions {
@@ -186,15 +213,14 @@ export class BPF implements Disposable {
     if (options.object) {
       object = options.object;
     } else {
-      const { source, site, name } = readSource(options, stack);
+      const { source, site, name } = readSource(options);
       const { text } = rewrite(source);
-      const result = await compile(text, {
-        cflags: options.cflags,
-        file: site?.file,
-        lineOffset: site?.lineOffset,
-        columnOffset: site?.columnOffset,
+      const result = await compileAt(
+        text,
+        options.cflags,
         name,
-      });
+        site ?? (() => sourceSite(source, stack)),
+      );
       object = result.object;
       cached = result.cached;
     }
@@ -224,6 +250,9 @@ export class BPF implements Disposable {
       throw error;
     }
     const b = new BPF(handle, object, cached);
+    if ([...b.maps.keys()].some((name) => !READ_ONLY_DATA.test(name))) {
+      await loadObjectMaps();
+    }
     if (options.autoAttach !== false) {
       try {
         b.#autoAttach();
@@ -301,7 +330,11 @@ export class BPF implements Disposable {
    * b.attachKprobe("on_open", "do_sys_openat2");
    * ```
    */
-  attachKprobe(program: Program | string, func: string, options?: KprobeOptions): Attachment {
+  attachKprobe(
+    program: Program | string,
+    func: string,
+    options?: KprobeOptions,
+  ): Attachment {
     return this.adopt(attachKprobe(this.#program(program), func, options));
   }
 
@@ -320,7 +353,11 @@ export class BPF implements Disposable {
    * b.attachKretprobe("on_open_ret", "do_sys_openat2", { maxactive: 64 });
    * ```
    */
-  attachKretprobe(program: Program | string, func: string, options?: KprobeOptions): Attachment {
+  attachKretprobe(
+    program: Program | string,
+    func: string,
+    options?: KprobeOptions,
+  ): Attachment {
     return this.adopt(attachKretprobe(this.#program(program), func, options));
   }
 
@@ -390,7 +427,10 @@ export class BPF implements Disposable {
    * b.attachUretprobe("ret_readline", { binary: "bash", symbol: "readline" });
    * ```
    */
-  attachUretprobe(program: Program | string, options: UprobeOptions): Attachment {
+  attachUretprobe(
+    program: Program | string,
+    options: UprobeOptions,
+  ): Attachment {
     return this.adopt(attachUretprobe(this.#program(program), options));
   }
 
@@ -426,7 +466,10 @@ export class BPF implements Disposable {
    * b.attachPerfEvent("on_sample", { event: "cpu-clock", frequency: 99 });
    * ```
    */
-  attachPerfEvent(program: Program | string, options: PerfEventOptions): Attachment {
+  attachPerfEvent(
+    program: Program | string,
+    options: PerfEventOptions,
+  ): Attachment {
     return this.adopt(attachPerfEvent(this.#program(program), options));
   }
 
@@ -445,7 +488,11 @@ export class BPF implements Disposable {
    * b.attachXdp("count", "eth0", { mode: "generic" });
    * ```
    */
-  attachXdp(program: Program | string, ifname: string, options?: XdpOptions): Attachment {
+  attachXdp(
+    program: Program | string,
+    ifname: string,
+    options?: XdpOptions,
+  ): Attachment {
     return this.adopt(attachXdp(this.#program(program), ifname, options));
   }
 
@@ -464,7 +511,11 @@ export class BPF implements Disposable {
    * b.attachTc("count", "eth0", { direction: "egress" });
    * ```
    */
-  attachTc(program: Program | string, ifname: string, options?: TcOptions): Attachment {
+  attachTc(
+    program: Program | string,
+    ifname: string,
+    options?: TcOptions,
+  ): Attachment {
     return this.adopt(attachTc(this.#program(program), ifname, options));
   }
 
@@ -482,7 +533,10 @@ export class BPF implements Disposable {
    * b.attachSocketFilter("count", { ifname: "lo" });
    * ```
    */
-  attachSocketFilter(program: Program | string, options?: SocketFilterOptions): Attachment {
+  attachSocketFilter(
+    program: Program | string,
+    options?: SocketFilterOptions,
+  ): Attachment {
     return this.adopt(attachSocketFilter(this.#program(program), options));
   }
 
@@ -632,7 +686,7 @@ export class BPF implements Disposable {
     name: string,
     codecs: { key?: Codec<K>; value?: Codec<V> } = {},
   ): TypedMap<K, V, VIn> {
-    const m = openObjectMap(
+    const m = objectMaps().openObjectMap(
       this.#mapOwner(),
       name,
       codecs as {
@@ -685,7 +739,7 @@ export class BPF implements Disposable {
    * ```
    */
   queue<V = unknown>(name: string): QueueMap<V> {
-    const m = openObjectMap(this.#mapOwner(), name);
+    const m = objectMaps().openObjectMap(this.#mapOwner(), name);
     if ("dump" in m) {
       throw new TypeError(
         `Map "${name}" is a ${m.type}, not a queue or stack: use b.map("${name}")`,
@@ -716,7 +770,12 @@ export class BPF implements Disposable {
     name: string,
     options: ObjectEventOptions<T> = {},
   ): EventReader<T> {
-    return openObjectEvents<T>(this.#mapOwner(), name, "ringbuf", options);
+    return objectMaps().openObjectEvents<T>(
+      this.#mapOwner(),
+      name,
+      "ringbuf",
+      options,
+    );
   }
 
   /**
@@ -740,7 +799,12 @@ export class BPF implements Disposable {
     name: string,
     options: ObjectEventOptions<T> = {},
   ): EventReader<T> {
-    return openObjectEvents<T>(this.#mapOwner(), name, "perf", options);
+    return objectMaps().openObjectEvents<T>(
+      this.#mapOwner(),
+      name,
+      "perf",
+      options,
+    );
   }
   // --- end maps & events ---
 
@@ -841,16 +905,45 @@ function checkOptions(options: LoadOptions): void {
   }
 }
 
+/**
+ * Compiles through the cache. Where embedded C sits in the caller's file is worked out only
+ * when clang reports errors (a warm start never reads the script): the failed compile is then
+ * repeated with the position, which errors never cache.
+ */
+async function compileAt(
+  text: string,
+  cflags: readonly string[] | undefined,
+  name: string | undefined,
+  site: SourceSite | (() => SourceSite | undefined),
+) {
+  const at = typeof site === "function" ? undefined : site;
+  try {
+    return await compile(text, {
+      cflags,
+      name,
+      file: at?.file,
+      lineOffset: at?.lineOffset,
+      columnOffset: at?.columnOffset,
+    });
+  } catch (error) {
+    if (!(error instanceof CompileError) || typeof site !== "function") {
+      throw error;
+    }
+    const found = site();
+    if (!found) throw error;
+    return await compile(text, { cflags, name, ...found });
+  }
+}
+
 function readSource(
   options: LoadOptions,
-  stack: string | undefined,
 ): {
   source: string;
   site?: { file: string; lineOffset: number; columnOffset: number };
   name?: string;
 } {
   if (options.text !== undefined) {
-    return { source: options.text, site: sourceSite(options.text, stack) };
+    return { source: options.text };
   }
   const file = options.file!;
   const path = file instanceof URL ? decodeURIComponent(file.pathname) : file;

@@ -75,7 +75,7 @@ export function rewrite(source: string): Rewritten {
     bcc: false,
   };
   for (const pass of passes) pass.run(ctx);
-  if (!HAS_SEC.test(maskC(source))) ctx.bcc = true;
+  if (!HAS_SEC.test(source) || !HAS_SEC.test(maskC(source))) ctx.bcc = true;
   const prelude = [...(ctx.bcc ? BCC_PRELUDE : []), ...declarations.values()];
   const license = HAS_LICENSE.test(source)
     ? ""

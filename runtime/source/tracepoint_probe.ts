@@ -16,6 +16,7 @@ const IDENT = /^[A-Za-z_]\w*$/;
 export const tracepointProbe: RewritePass = {
   name: "TRACEPOINT_PROBE",
   run(ctx) {
+    if (!ctx.text.includes("TRACEPOINT_PROBE")) return;
     const calls = findCalls(ctx.text, ctx.masked(), "TRACEPOINT_PROBE");
     for (const call of calls.reverse()) {
       const [category, event] = call.args;

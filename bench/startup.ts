@@ -1,0 +1,274 @@
+/**
+ * Startup latency: spawn → first event line, for our runtime (warm cache, cold cache) and
+ * bpftrace, with the same probe (syscalls:sys_enter_getppid, filtered to one helper pid).
+ *
+ * Each run starts a fresh helper process (a tiny C program calling getppid() every 100 µs),
+ * then the tool; the clock stops when the tool's first event line is read from its stdout
+ * (teardown excluded). Warm: the script's object is in the compile cache. Cold: the vmlinux
+ * PCH exists but the script is new (a per-run comment changes its cache key). Our probe
+ * prints for every getppid and the script keeps the lines whose pid is the helper's (the
+ * source stays the same, so the warm runs hit the cache); bpftrace filters in the kernel.
+ * Also reports the peak RSS of a running examples/hello.ts and of bpftrace.
+ *
+ * `deno task bench startup [runs]` (default 11 runs per tool).
+ *
+ * @module
+ */
+
+const REPO = decodeURIComponent(new URL("../", import.meta.url).pathname);
+
+const HELPER_C = `
+#include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+int main(void) {
+  struct timespec ts = {0, 100000};
+  for (;;) { syscall(SYS_getppid); nanosleep(&ts, 0); }
+}
+`;
+
+function probeScript(): string {
+  return `
+import { BPF } from ${JSON.stringify(`${REPO}mod.ts`)};
+const [pid, nonce] = Deno.args;
+using b = await BPF.load({ text: \`\${nonce ? \`// run \${nonce}\\n\` : ""}
+  TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    bpf_trace_printk("getppid\\\\n");
+    return 0;
+  }\` });
+for await (const f of b.traceFields()) {
+  if (String(f.pid) === pid) {
+    console.log(\`EVENT \${f.pid}\`);
+    break;
+  }
+}
+`;
+}
+
+async function sh(
+  cmd: string,
+  args: string[],
+): Promise<{ code: number; out: string }> {
+  const o = await new Deno.Command(cmd, {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return {
+    code: o.code,
+    out: new TextDecoder().decode(o.stdout) +
+      new TextDecoder().decode(o.stderr),
+  };
+}
+
+async function ensureBpftrace(): Promise<string> {
+  const which = await sh("sh", ["-c", "command -v bpftrace"]);
+  if (which.code === 0) return which.out.trim();
+  console.error("bench: installing bpftrace (apt-get)");
+  const r = await sh("sh", [
+    "-c",
+    "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bpftrace >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bpftrace)",
+  ]);
+  if (r.code !== 0) throw new Error(`cannot install bpftrace: ${r.out}`);
+  return (await sh("sh", ["-c", "command -v bpftrace"])).out.trim();
+}
+
+/** Spawns `cmd`, returns ms until a stdout line starting with `EVENT` and the peak RSS (KiB). */
+async function timeToEvent(
+  cmd: string,
+  args: string[],
+  timeoutMs = 20_000,
+): Promise<{ ms: number; rssKb: number }> {
+  const t0 = performance.now();
+  const child = new Deno.Command(cmd, {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+  let buf = "";
+  let ms = NaN;
+  let rssKb = 0;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buf += value;
+      if (/^EVENT/m.test(buf)) {
+        ms = performance.now() - t0;
+        rssKb = peakRss(child.pid);
+        break;
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+    try {
+      child.kill("SIGINT");
+    } catch {
+      // Already exited.
+    }
+    await reader.cancel();
+    const err = await new Response(child.stderr).text();
+    await child.status;
+    if (Number.isNaN(ms)) throw new Error(`${cmd} gave no event: ${buf}${err}`);
+  }
+  return { ms, rssKb };
+}
+
+function peakRss(pid: number): number {
+  try {
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    return Number(/^VmHWM:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+  } catch {
+    return 0;
+  }
+}
+
+async function withHelper<T>(
+  helperBin: string,
+  fn: (pid: number) => Promise<T>,
+): Promise<T> {
+  const helper = new Deno.Command(helperBin, { stdout: "null", stderr: "null" })
+    .spawn();
+  try {
+    return await fn(helper.pid);
+  } finally {
+    helper.kill("SIGKILL");
+    await helper.status;
+  }
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** Peak RSS (KiB) of examples/hello.ts once it has printed its first line. */
+async function helloRss(): Promise<number> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", `${REPO}examples/hello.ts`],
+    cwd: REPO,
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  const kick = setInterval(() => {
+    new Deno.Command("/bin/bash", { args: ["-c", "/bin/true; /bin/true"] })
+      .output();
+  }, 100);
+  const kill = setTimeout(() => child.kill("SIGKILL"), 20_000);
+  try {
+    const { done } = await reader.read();
+    if (done) throw new Error("examples/hello.ts printed nothing");
+    await new Promise((r) => setTimeout(r, 500));
+    return peakRss(child.pid);
+  } finally {
+    clearInterval(kick);
+    clearTimeout(kill);
+    child.kill("SIGINT");
+    await reader.cancel();
+    await child.status;
+  }
+}
+
+/**
+ * Runs the startup benchmark and prints a table and a `result startup ...` line.
+ *
+ * @param args `[runs]`: runs per tool (default 11).
+ * @returns The exit code.
+ */
+export async function main(args: string[]): Promise<number> {
+  const runs = Math.max(10, Number(args[0] ?? 11) || 11);
+  const bpftrace = await ensureBpftrace();
+  const dir = await Deno.makeTempDir({ prefix: "bpfpm-bench-startup-" });
+  try {
+    const helperBin = `${dir}/getppid_loop`;
+    await Deno.writeTextFile(`${dir}/getppid_loop.c`, HELPER_C);
+    const cc = await sh("gcc", [
+      "-O2",
+      "-o",
+      helperBin,
+      `${dir}/getppid_loop.c`,
+    ]);
+    if (cc.code !== 0) throw new Error(`gcc failed: ${cc.out}`);
+    const probe = `${dir}/probe.ts`;
+    await Deno.writeTextFile(probe, probeScript());
+    const deno = Deno.execPath();
+    const ours = (pid: number, nonce = "") =>
+      timeToEvent(deno, ["run", "-A", probe, String(pid), nonce]);
+    const theirs = (pid: number) =>
+      timeToEvent(bpftrace, [
+        "-e",
+        `tracepoint:syscalls:sys_enter_getppid /pid == ${pid}/ { printf("EVENT %d\\n", pid); exit(); }`,
+      ]);
+
+    // Warm-up: Deno's module cache, our compile cache (and the PCH), bpftrace's page cache.
+    await withHelper(helperBin, (pid) => ours(pid));
+    await withHelper(helperBin, (pid) => ours(pid, `warmup-${Date.now()}`));
+    await withHelper(helperBin, (pid) => theirs(pid));
+
+    const warm: number[] = [];
+    const cold: number[] = [];
+    const bt: number[] = [];
+    let warmRss = 0;
+    let btRss = 0;
+    for (let i = 0; i < runs; i++) {
+      const w = await withHelper(helperBin, (pid) => ours(pid));
+      warm.push(w.ms);
+      warmRss = Math.max(warmRss, w.rssKb);
+      const c = await withHelper(
+        helperBin,
+        (pid) => ours(pid, `${Date.now()}-${i}`),
+      );
+      cold.push(c.ms);
+      const b = await withHelper(helperBin, (pid) => theirs(pid));
+      bt.push(b.ms);
+      btRss = Math.max(btRss, b.rssKb);
+    }
+    const helloKb = await helloRss();
+
+    const w = median(warm);
+    const c = median(cold);
+    const b = median(bt);
+    const fmt = (x: number) => x.toFixed(1);
+    console.log(
+      `startup: spawn -> first event line, median of ${runs} runs (ms)`,
+    );
+    console.log("tool                      median    min    max");
+    for (
+      const [name, xs] of [
+        ["bpfpm warm (cache hit)", warm],
+        ["bpfpm cold (PCH, no hit)", cold],
+        ["bpftrace", bt],
+      ] as const
+    ) {
+      console.log(
+        `${name.padEnd(24)} ${fmt(median(xs)).padStart(7)} ${
+          fmt(Math.min(...xs)).padStart(6)
+        } ${fmt(Math.max(...xs)).padStart(6)}`,
+      );
+    }
+    console.log(
+      `peak RSS: examples/hello.ts ${
+        (helloKb / 1024).toFixed(1)
+      } MB, bpfpm probe ${(warmRss / 1024).toFixed(1)} MB, bpftrace ${
+        (btRss / 1024).toFixed(1)
+      } MB`,
+    );
+    console.log(
+      `result startup warm_ms=${fmt(w)} cold_ms=${fmt(c)} bpftrace_ms=${
+        fmt(b)
+      } warm_ratio=${(w / b).toFixed(2)} cold_ratio=${
+        (c / b).toFixed(2)
+      } hello_rss_mb=${(helloKb / 1024).toFixed(1)}`,
+    );
+    return 0;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
