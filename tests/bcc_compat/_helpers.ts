@@ -1,0 +1,115 @@
+/**
+ * Helpers of the BCC-compat tests: the workload child (built once per process) and loads of
+ * BCC-dialect C through the public API.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { BPF, type LoadOptions } from "../../runtime/bpf.ts";
+
+/** The child's comm (its file name, truncated by the kernel to 15 characters). */
+export const CHILD_COMM = "bpfpmbccchild";
+
+let built: Promise<string> | undefined;
+
+/** Builds the workload (tests/bcc_compat/_child.c) into a temp dir once; returns its path. */
+export function childPath(): Promise<string> {
+  built ??= (async () => {
+    const dir = await Deno.makeTempDir({ prefix: "bpfpm_bcc_" });
+    const bin = `${dir}/${CHILD_COMM}`;
+    const src = new URL("./_child.c", import.meta.url).pathname;
+    const out = await new Deno.Command("gcc", {
+      args: ["-O1", "-g", "-fno-omit-frame-pointer", "-o", bin, src],
+    }).output();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    globalThis.addEventListener("unload", () => {
+      try {
+        Deno.removeSync(dir, { recursive: true });
+      } catch { /* already gone */ }
+    });
+    return bin;
+  })();
+  return built;
+}
+
+/** Runs the child with `ops` (e.g. `getpid:5`) to completion; returns its pid. */
+export async function runChild(...ops: string[]): Promise<number> {
+  const bin = await childPath();
+  const child = new Deno.Command(bin, {
+    args: ops,
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const out = await child.output();
+  assert.ok(
+    out.success,
+    `child ${ops.join(" ")} failed: ${new TextDecoder().decode(out.stderr)}`,
+  );
+  return child.pid;
+}
+
+/** Loads BCC-dialect C (kprobes: as detected). */
+export function load(
+  text: string,
+  options: Omit<LoadOptions, "text" | "file"> = {},
+): Promise<BPF> {
+  return BPF.load({ text, ...options });
+}
+
+/** The error `fn` throws (or rejects with), checked to be an instance of `type`. */
+export async function rejects<T extends Error>(
+  fn: () => unknown,
+  type: new (...args: never[]) => T,
+): Promise<T> {
+  try {
+    await fn();
+  } catch (e) {
+    assert.ok(e instanceof type, `expected ${type.name}, got ${e}`);
+    return e as T;
+  }
+  assert.fail(`expected ${type.name}, nothing was thrown`);
+}
+
+/** Whether a BPF program id is still loaded. */
+export async function progLoaded(id: number): Promise<boolean> {
+  const out = await new Deno.Command("bpftool", {
+    args: ["prog", "show", "id", String(id)],
+    stdout: "null",
+    stderr: "null",
+  }).output();
+  return out.success;
+}
+
+/**
+ * Runs the child with its pid put in `pids` (key pid, value 1) before it makes any syscall:
+ * a shell stops itself, the pid is registered, and the shell continues into the child.
+ * For programs that filter on a map of pids (arrays, histograms) rather than key by pid.
+ */
+export async function runRegistered(
+  pids: { set(key: number, value: number): unknown },
+  ...ops: string[]
+): Promise<number> {
+  const bin = await childPath();
+  const sh = new Deno.Command("sh", {
+    args: ["-c", 'kill -STOP $$; exec "$0" "$@"', bin, ...ops],
+    stdout: "null",
+  }).spawn();
+  try {
+    await waitStopped(sh.pid);
+    pids.set(sh.pid, 1);
+  } finally {
+    Deno.kill(sh.pid, "SIGCONT");
+  }
+  const status = await sh.status;
+  assert.ok(status.success, `child ${ops.join(" ")} failed`);
+  return sh.pid;
+}
+
+async function waitStopped(pid: number): Promise<void> {
+  for (let i = 0; i < 1000; i++) {
+    const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+    if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("T")) return;
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  assert.fail(`process ${pid} did not stop`);
+}
