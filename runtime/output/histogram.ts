@@ -12,7 +12,7 @@ export type Count = number | bigint;
 export interface HistogramOptions {
   /** The column header naming what the buckets measure (BCC's `val_type`); default "value". */
   valType?: string;
-  /** Leave out the empty buckets before the first non-empty one (log2 only). */
+  /** Leave out the empty buckets before the first non-empty one. */
   stripLeadingZero?: boolean;
 }
 
@@ -115,6 +115,7 @@ export function formatLinearHist(
   options: HistogramOptions = {},
 ): string {
   const valType = options.valType ?? "value";
+  let strip = options.stripLeadingZero ?? false;
   const { idxMax, valMax } = scan(vals);
   let out = "";
   if (idxMax >= 0) {
@@ -122,6 +123,10 @@ export function formatLinearHist(
   }
   for (let i = 0; i <= idxMax; i++) {
     const val = vals[i];
+    if (strip) {
+      if (!Number(val)) continue;
+      strip = false;
+    }
     out += `        ${String(i).padEnd(10)} : ${String(val).padEnd(8)} |${
       stars(Number(val), valMax, STARS_MAX).padEnd(STARS_MAX)
     }|\n`;
