@@ -23,6 +23,7 @@ export { bccMaps, NAME_FIRST, TABLE_TYPES } from "./maps.ts";
 export { bccMethods, METHODS } from "./methods.ts";
 export { bccProbes, kernelHasKprobes } from "./probes.ts";
 export { bccKernelReads } from "./kernel_reads.ts";
+export { bccKeepTypes } from "./keep_types.ts";
 export { bccPrelude, bccPrintk, kernelVersionCode } from "./printk.ts";
 export type { BccMap, BccOptions, BccProgram } from "./_state.ts";
 export { bccPasses } from "./passes.ts";

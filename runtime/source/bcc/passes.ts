@@ -9,13 +9,15 @@ import { bccMethods } from "./methods.ts";
 import { bccProbes } from "./probes.ts";
 import { bccKernelReads } from "./kernel_reads.ts";
 import { bccPrelude, bccPrintk } from "./printk.ts";
+import { bccKeepTypes } from "./keep_types.ts";
 
-/** Map macros, methods, probe forms, kernel reads, printk checks, then BCC's header. */
+/** Map macros, methods, probe forms, kernel reads, printk checks, event types, BCC's header. */
 export const bccPasses: RewritePass[] = [
   bccMaps,
   bccMethods,
   bccProbes,
   bccKernelReads,
   bccPrintk,
+  bccKeepTypes,
   bccPrelude,
 ];
