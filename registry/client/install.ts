@@ -8,7 +8,7 @@
  * @module
  */
 import { cpSync, linkSync, mkdirSync, readdirSync } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import type { TarballEntry } from "../pack/mod.ts";
 import { type ClientConfig, registryFor } from "./config.ts";
 import { ClientError, SignatureError } from "./errors.ts";
@@ -22,14 +22,15 @@ import {
   writeLockfile,
 } from "./lockfile.ts";
 import {
+  clearJournal,
   collectGarbage,
   inTree,
   newTree,
   readProjectManifest,
   recoverProject,
   swapTree,
+  writeJournal,
   writeProjectManifest,
-  writeTreeState,
 } from "./project.ts";
 import { RegistryClient } from "./registry.ts";
 import {
@@ -357,7 +358,7 @@ export async function install(
   const newIds = new Set(entries.map(([, e]) => id(e)));
   const sorted: Record<string, string> = {};
   for (const k of Object.keys(deps).sort()) sorted[k] = deps[k];
-  writeTreeState(tree, { lock, dependencies: sorted });
+  writeJournal(dir, { tree: basename(tree), lock, dependencies: sorted });
   // The commit point: one rename. What follows is rolled forward by recoverProject if the
   // process dies before it is done.
   swapTree(dir, tree);
@@ -366,6 +367,7 @@ export async function install(
     manifest.dependencies = sorted;
     writeProjectManifest(dir, manifest);
   }
+  clearJournal(dir);
   collectGarbage(dir);
   return {
     lock,

@@ -32,31 +32,41 @@ export const MODULES_DIR = "bpf_modules";
 export const STATE_DIR = ".bpfpm";
 
 /**
- * The file inside each tree recording the lockfile and direct dependencies it was built
- * for. The tree switch is the commit point of an install; if the process dies after it
- * but before bpfpm.lock and package.json are rewritten, {@linkcode recoverProject} rolls
- * them forward from this record.
+ * The install journal, `.bpfpm/pending.json`: written just before the tree switch (the
+ * commit point of an install) and removed once bpfpm.lock and package.json are rewritten.
+ * If the process dies in between, {@linkcode recoverProject} sees the journal and the
+ * switched tree and rolls the two files forward; if the switch never happened, it drops
+ * the journal.
  */
-export const TREE_STATE = ".bpfpm-state.json";
+export const JOURNAL = "pending.json";
 
-/** What {@linkcode TREE_STATE} holds. */
-export interface TreeState {
-  /** The lockfile the tree realises. */
+/** What the journal holds. */
+export interface Journal {
+  /** The tree (a name under `.bpfpm/trees/`) the install switches to. */
+  tree: string;
+  /** The lockfile that tree realises. */
   lock: Lockfile;
   /** package.json's dependencies at that point. */
   dependencies: Record<string, string>;
 }
 
-/** Records the state a tree realises, before it is switched in. */
-export function writeTreeState(tree: string, state: TreeState): void {
-  writeFileSync(join(tree, TREE_STATE), stableStringify(state));
+/** Writes the journal before the switch. */
+export function writeJournal(projectDir: string, journal: Journal): void {
+  const path = join(projectDir, STATE_DIR, JOURNAL);
+  const tmp = `${path}.${Deno.pid}.tmp`;
+  writeFileSync(tmp, stableStringify(journal));
+  renameSync(tmp, path);
+}
+
+/** Removes the journal once the install is complete. */
+export function clearJournal(projectDir: string): void {
+  rmSync(join(projectDir, STATE_DIR, JOURNAL), { force: true });
 }
 
 /**
- * Finishes an install that was interrupted after its tree switch: rewrites bpfpm.lock and
- * package.json's dependencies from the current tree's record when they differ.
+ * Finishes or discards an install that was interrupted around its tree switch.
  *
- * @returns whether anything was rolled forward
+ * @returns whether bpfpm.lock and package.json were rolled forward
  *
  * @example
  * ```ts
@@ -65,31 +75,34 @@ export function writeTreeState(tree: string, state: TreeState): void {
  * ```
  */
 export function recoverProject(projectDir: string): boolean {
-  const path = join(projectDir, MODULES_DIR, TREE_STATE);
+  const path = join(projectDir, STATE_DIR, JOURNAL);
   if (!existsSync(path)) return false;
-  let state: TreeState;
+  let journal: Journal;
   try {
-    state = JSON.parse(readFileSync(path, "utf8"));
+    journal = JSON.parse(readFileSync(path, "utf8"));
   } catch {
+    clearJournal(projectDir);
     return false;
   }
-  let changed = false;
+  if (currentTree(projectDir) !== journal.tree) {
+    clearJournal(projectDir);
+    return false;
+  }
   const lockPath = join(projectDir, LOCKFILE);
   const lockText = existsSync(lockPath) ? readFileSync(lockPath, "utf8") : "";
-  if (lockText !== stableStringify(state.lock)) {
-    writeLockfile(projectDir, state.lock);
-    changed = true;
+  if (lockText !== stableStringify(journal.lock)) {
+    writeLockfile(projectDir, journal.lock);
   }
   const { manifest } = readProjectManifest(projectDir);
   if (
     stableStringify(manifest.dependencies ?? {}) !==
-      stableStringify(state.dependencies)
+      stableStringify(journal.dependencies)
   ) {
-    manifest.dependencies = state.dependencies;
+    manifest.dependencies = journal.dependencies;
     writeProjectManifest(projectDir, manifest);
-    changed = true;
   }
-  return changed;
+  clearJournal(projectDir);
+  return true;
 }
 
 /** A project's package.json, with the parts bpfpm reads. */

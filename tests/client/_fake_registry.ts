@@ -28,6 +28,8 @@ export interface FakeVersion {
 }
 
 export interface LoggedRequest {
+  /** 304 when answered from the client's ETag. */
+  status?: number;
   method: string;
   path: string;
   auth: string | null;
@@ -47,7 +49,11 @@ export function sha512(bytes: Uint8Array): string {
 
 export function fakeRegistry(
   versions: FakeVersion[],
-  options: { signed?: boolean; tarballDelayMs?: number } = {},
+  options: {
+    signed?: boolean;
+    tarballDelayMs?: number;
+    distTags?: Record<string, Record<string, string>>;
+  } = {},
 ): Promise<FakeRegistry> {
   const requests: LoggedRequest[] = [];
   let key: { priv: KeyObject; der: string; keyid: string } | undefined;
@@ -124,7 +130,10 @@ export function fakeRegistry(
       }
       const doc = {
         name,
-        "dist-tags": { latest: list[list.length - 1].version },
+        "dist-tags": {
+          latest: list[list.length - 1].version,
+          ...options.distTags?.[name],
+        },
         versions: Object.fromEntries(list.map((v) => {
           const integrity = v.integrity ?? sha512(v.tarball);
           const signatures = key && v.signature !== "omit"
@@ -155,7 +164,17 @@ export function fakeRegistry(
           }];
         })),
       };
-      return Response.json(doc);
+      const text = JSON.stringify(doc);
+      const etag = `"${
+        createHash("sha256").update(text).digest("hex").slice(0, 16)
+      }"`;
+      if (req.headers.get("if-none-match") === etag) {
+        requests[requests.length - 1].status = 304;
+        return new Response(null, { status: 304, headers: { etag } });
+      }
+      return new Response(text, {
+        headers: { "content-type": "application/json", etag },
+      });
     },
   );
   url = `http://127.0.0.1:${server.addr.port}/`;

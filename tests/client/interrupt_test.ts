@@ -166,3 +166,61 @@ Deno.test("kills at any point leave either the whole old or the whole new instal
     }
   }
 });
+
+Deno.test("a death after the tree switch is rolled forward; one before it is discarded", async () => {
+  const { newTree, recoverProject, swapTree, writeJournal } = await import(
+    "../../registry/client/project.ts"
+  );
+  const { readLockfile, writeLockfile } = await import(
+    "../../registry/client/lockfile.ts"
+  );
+  await using s = await sandbox();
+  const dir = s.project;
+  await Deno.writeTextFile(
+    join(dir, "package.json"),
+    JSON.stringify({ dependencies: { a: "^1" } }),
+  );
+  const oldLock = {
+    lockfileVersion: 1 as const,
+    root: { dependencies: { a: "^1" } },
+    packages: {},
+  };
+  writeLockfile(dir, oldLock);
+  const first = newTree(dir);
+  swapTree(dir, first);
+  const newLock = {
+    lockfileVersion: 1 as const,
+    root: { dependencies: { a: "^1", b: "^2" } },
+    packages: {},
+  };
+
+  // Journal written, switch never happened: nothing changes and the journal goes.
+  const unswitched = newTree(dir);
+  writeJournal(dir, {
+    tree: unswitched.split("/").pop()!,
+    lock: newLock,
+    dependencies: { a: "^1", b: "^2" },
+  });
+  assert.equal(recoverProject(dir), false);
+  assert.deepEqual(readLockfile(dir), oldLock);
+  assert.ok(!existsSync(join(dir, ".bpfpm", "pending.json")));
+
+  // Journal written and switched, then death: the lockfile and package.json roll forward.
+  const switched = newTree(dir);
+  writeJournal(dir, {
+    tree: switched.split("/").pop()!,
+    lock: newLock,
+    dependencies: { a: "^1", b: "^2" },
+  });
+  swapTree(dir, switched);
+  assert.equal(recoverProject(dir), true);
+  assert.deepEqual(readLockfile(dir), newLock);
+  assert.deepEqual(
+    JSON.parse(await Deno.readTextFile(join(dir, "package.json"))).dependencies,
+    { a: "^1", b: "^2" },
+  );
+  assert.ok(!existsSync(join(dir, ".bpfpm", "pending.json")));
+  assert.deepEqual(readdirSync(join(dir, ".bpfpm", "trees")), [
+    switched.split("/").pop(),
+  ]);
+});
