@@ -145,6 +145,7 @@ function exists(path: string): boolean {
 }
 
 function readText(path: string): string {
+  // securityfs may be unmounted; the LSM list is then unknown (treated as without bpf).
   try {
     return Deno.readTextFileSync(path);
   } catch {
@@ -233,9 +234,8 @@ export function features(): Features {
       supported: false,
       reason: "this kernel has no BTF (CONFIG_DEBUG_INFO_BTF)",
     };
-  const lsmActive = readText("/sys/kernel/security/lsm").split(",").includes(
-    "bpf",
-  );
+  // "" when securityfs is not mounted: then the probe decides.
+  const lsmList = readText("/sys/kernel/security/lsm").trim();
   const fentry = both(
     btf,
     tracing(BPF_TRACE_FENTRY, "bpf_fentry_test1", true, "fentry"),
@@ -273,14 +273,13 @@ export function features(): Features {
         ? { supported: true }
         : { supported: false, reason: "no cgroup2 filesystem is mounted" },
     ),
-    lsm: both(
-      prog("lsm"),
-      lsmActive ? tracing(BPF_LSM_MAC, "bpf_lsm_file_open", false, "lsm") : {
+    lsm: lsmList === "" || lsmList.split(",").includes("bpf")
+      ? tracing(BPF_LSM_MAC, "bpf_lsm_file_open", true, "lsm")
+      : {
         supported: false,
         reason:
-          "the BPF LSM is not active (bpf is not in /sys/kernel/security/lsm; boot with lsm=...,bpf)",
+          `the BPF LSM is not active (the active LSMs are ${lsmList}; boot a kernel with CONFIG_BPF_LSM=y and lsm=...,bpf)`,
       },
-    ),
     iter,
   };
   // libbpf's probe of the tracing type loads an fentry program, which a kernel that denies

@@ -36,7 +36,7 @@ export function bpfLsmActive(): boolean {
  * ```
  */
 export function attachLsm(program: AttachableProgram): Attachment {
-  if (!bpfLsmActive()) {
+  if (bpfLsmActive() === false) {
     throw new AttachError(
       `Cannot attach LSM program '${program.name}': the BPF LSM is not active on this kernel (bpf is not in /sys/kernel/security/lsm); boot with CONFIG_BPF_LSM=y and lsm=...,bpf`,
       { program: program.name, target: `lsm ${program.name}`, errno: 95 },

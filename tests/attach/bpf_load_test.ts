@@ -94,3 +94,37 @@ char LICENSE[] SEC("license") = "GPL";`,
   b.close();
   assert.equal(link.attached, false);
 });
+
+Deno.test("BPF.load refuses an LSM program before loading where the kernel cannot attach it", async () => {
+  const lsm = features().attach.lsm;
+  const text = `
+SEC("lsm/file_open") int BPF_PROG(on_open, struct file *file) { return 0; }
+char LICENSE[] SEC("license") = "GPL";`;
+  if (lsm.supported) {
+    using b = await BPF.load({ text });
+    assert.equal((b.links[0] as Attachment).kind, "lsm");
+    return;
+  }
+  await assert.rejects(
+    BPF.load({ text }),
+    (e: unknown) => e instanceof AttachError && e.message.includes(lsm.reason!),
+  );
+});
+
+Deno.test("perf_event: a hardware event on a machine without a PMU says so", async () => {
+  using b = await BPF.load({
+    text: `SEC("perf_event") int s(void *ctx) { return 0; }
+char LICENSE[] SEC("license") = "GPL";`,
+    autoAttach: false,
+  });
+  try {
+    using link = b.attachPerfEvent("s", { event: "cpu-cycles", frequency: 99 });
+    assert.ok(link.count > 0, "this machine has hardware counters");
+  } catch (error) {
+    assert.ok(error instanceof AttachError);
+    assert.match(
+      error.message,
+      /lack hardware counters: use a software event such as cpu-clock/,
+    );
+  }
+});
