@@ -13,14 +13,16 @@
  * - `obj/<key>.bpfo`: one compiled object per key.
  * - `.pruned`: when _prune.ts last removed unused entries (at most daily, after a miss).
  *
- * An object's key is sha256 over: the entry format version, the compiler's identity (size,
- * mtime and inode of the compiler library and of the libclang/libLLVM it links: a rebuild or
- * an LLVM upgrade changes them), the kernel BTF hash, the full compiler argument list (cflags
- * with relative -I made absolute, the PCH path), the C file name and the source text. Headers
- * are not in the key: each entry lists every file clang read for it (libbpf headers, bpfpm.h,
- * vmlinux.h, the PCH, user headers) with size, mtime and inode, and a hit is only taken when
- * all of them are unchanged (ccache's "direct mode"). A hit therefore costs: 2 small reads,
- * 3 stats, one hash of the source, one read of the entry and a stat per listed file.
+ * An object's key is sha256 over: the entry format version; the compiler's identity (size,
+ * mtime and inode of libbpfpm_compiler.so, libbpfpm_clang.so and the libclang/libLLVM they
+ * use: a rebuild or an LLVM upgrade changes them); the kernel BTF hash; the full compiler
+ * argument list (cflags with relative -I made absolute, the PCH path); the C file name; and
+ * the source text (prelude included). Headers are not in the key: each entry lists every
+ * file clang read for it (libbpf headers, bpfpm.h, vmlinux.h, the PCH, user headers) with
+ * size, mtime and inode, and a hit is only taken when all of them are unchanged (ccache's
+ * "direct mode"), which is as strict as hashing the preprocessed source for any edit that
+ * changes a file's size, mtime or inode. A hit therefore costs: 2 small reads, 5 stats,
+ * two hashes of short strings, one read and hash of the entry, a stat per listed file.
  *
  * Entry format: magic "BPFPMOB1", u32 header length, u32 object length, 32-byte sha256 of
  * (header + object), the JSON header ({ key, deps }), the object bytes. A short, oversized or
@@ -136,6 +138,7 @@ export async function kernelBtfHash(
 export function compilerIdentity(libPath: string): string {
   const parts = [
     libPath,
+    libPath.replace(/[^/]*$/, "libbpfpm_clang.so"),
     "/usr/lib/llvm-14/lib/libclang-cpp.so.14",
     "/usr/lib/llvm-14/lib/libLLVM-14.so",
   ].map((p) => JSON.stringify(fingerprint(p) ?? [p]));

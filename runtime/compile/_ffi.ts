@@ -1,6 +1,7 @@
 /**
  * The compiler library's symbols (native/include/bpfpm_compiler.h), opened lazily: only a
- * compile-cache miss loads it, so a warm start never maps LLVM into the process.
+ * compile-cache miss opens it. It is small: clang and LLVM (libbpfpm_clang.so) are loaded
+ * only in the forked child that runs each compile, never in this process.
  *
  * @module
  */
@@ -69,7 +70,7 @@ export function compilerLibPath(): string {
       .pathname;
 }
 
-/** Whether this process has opened the compiler library (i.e. loaded LLVM). */
+/** Whether this process has opened the compiler library. */
 export function compilerLibLoaded(): boolean {
   return lib !== undefined;
 }

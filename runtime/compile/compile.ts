@@ -92,7 +92,7 @@ export interface CompilerStats {
   vmlinuxBuilds: number;
   /** Precompiled headers this process built. */
   pchBuilds: number;
-  /** Whether the compiler library (LLVM) has been loaded into this process. */
+  /** Whether this process opened the compiler library (LLVM itself only runs in children). */
   libraryLoaded: boolean;
 }
 
@@ -178,7 +178,8 @@ function absolute(p: string): string {
 /**
  * Compiles BPF C to a BPF ELF object (`-target bpf -O2 -g`, CO-RE, vmlinux.h and libbpf's
  * `bpf_helpers.h`, `bpf_tracing.h`, `bpf_core_read.h`, `bpf_endian.h` already included), using
- * the compile cache: a hit reads one file and does not load LLVM.
+ * the compile cache: a hit reads one file and opens no compiler library. A miss compiles in
+ * a forked child, so LLVM never enters this process.
  *
  * @param source the C source text
  * @param options flags, where the source sits in the user's file, cache control
