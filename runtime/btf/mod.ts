@@ -18,3 +18,4 @@
 export * from "./btf.ts";
 export * from "./layout.ts";
 export * from "./codec.ts";
+export * from "./gen_types.ts";
