@@ -99,6 +99,7 @@ main{max-width:1000px;margin:24px auto;padding:0 24px}
 aside section{background:#fff;border:1px solid #e2e2e2;border-radius:6px;padding:10px 14px;margin-bottom:14px}
 aside h2{font-size:14px;margin:0 0 6px;text-transform:uppercase;color:#555}
 pre{background:#f0f0f0;padding:10px;overflow:auto;border-radius:4px}
+aside pre{white-space:pre-wrap;word-break:break-all}
 code{font-family:ui-monospace,monospace;font-size:13px}
 .risky{color:#b00020;font-weight:600}table{border-collapse:collapse;width:100%}
 td{padding:2px 6px;border-bottom:1px solid #eee;font-size:13px}
