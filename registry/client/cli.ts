@@ -250,10 +250,6 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (name === "registry") {
-    if (rest[0] === "--help" || rest[0] === "-h") {
-      console.log(commandHelp(name));
-      return 0;
-    }
     const mod = await import("../server/cli.ts").catch((cause) => {
       throw new ClientError(
         "ENOSERVER",
