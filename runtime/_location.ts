@@ -52,14 +52,19 @@ export function locateText(
     ...fileLines.keys().take(start),
   ];
   for (const i of order) {
-    const tick = fileLines[i].lastIndexOf("`");
-    if (tick < 0 || i + textLines.length > fileLines.length) continue;
-    if (!sameLine(fileLines[i].slice(tick + 1), textLines[0])) continue;
-    let ok = true;
-    for (let k = 1; k < textLines.length && ok; k++) {
-      ok = sameLine(fileLines[i + k], textLines[k]);
+    if (i + textLines.length > fileLines.length) continue;
+    for (
+      let tick = fileLines[i].indexOf("`");
+      tick >= 0;
+      tick = fileLines[i].indexOf("`", tick + 1)
+    ) {
+      if (!sameLine(fileLines[i].slice(tick + 1), textLines[0])) continue;
+      let ok = true;
+      for (let k = 1; k < textLines.length && ok; k++) {
+        ok = sameLine(fileLines[i + k], textLines[k]);
+      }
+      if (ok) return { line: i + 1, column: tick + 2 };
     }
-    if (ok) return { line: i + 1, column: tick + 2 };
   }
   return undefined;
 }

@@ -89,10 +89,23 @@ function member(f: FormatField): { text: string; align: number } {
   }
   const words = base.split(/\s+/).filter(Boolean);
   const builtin = words.length > 0 && words.every((w) => BUILTIN.has(w));
-  const type = builtin ? base : intType(f.size, f.signed);
+  // Syscall tracepoints declare `int dfd` with size 8: keep the sign, take the kernel's size.
+  const type = builtin && builtinSize(words) === f.size
+    ? base
+    : intType(f.size, builtin ? !words.includes("unsigned") : f.signed);
   return type
     ? { text: `${type} ${f.name}`, align: Math.min(f.size, 8) }
     : bytes;
+}
+
+/** sizeof of a builtin integer type (LP64). */
+function builtinSize(words: string[]): number {
+  if (words.some((w) => w === "char" || w === "_Bool" || w === "bool")) {
+    return 1;
+  }
+  if (words.includes("short")) return 2;
+  if (words.includes("long")) return 8;
+  return 4;
 }
 
 /** The struct name used for a tracepoint's `args`, as BCC names it. */
