@@ -679,7 +679,7 @@ function readGlobalData(elf: ElfFile, cpus: number): MapSpec[] {
       s.name === ".rodata" ||
       s.name.startsWith(".data.") || s.name.startsWith(".rodata.") ||
       s.name === ".kconfig";
-    if (!isData || s.size === 0 || s.name.startsWith(".rodata.str")) continue;
+    if (!isData || s.size === 0) continue;
     out.push({
       name: s.name,
       type: "array",
