@@ -59,6 +59,12 @@ function requireKind(kind: "fentry" | "fexit" | "lsm", target: string): void {
 
 /** Anything `close()`-able that an attach returns. */
 export interface Detachable extends Disposable {
+  /** The attach kind, e.g. `tracepoint`, `uprobe`. */
+  readonly kind: string;
+  /** What the program is attached to. */
+  readonly target: string;
+  /** The attached program's name. */
+  readonly program: string;
   /** True until `close()`. */
   readonly attached: boolean;
   /** Detaches; idempotent. */
