@@ -59,6 +59,8 @@ import {
 import { attachCgroup, type CgroupOptions } from "./attach/cgroup.ts";
 import { attachLsm } from "./attach/lsm.ts";
 import { attachIter } from "./attach/iter.ts";
+import { missingFeatureFor } from "./features.ts";
+import { AttachError } from "./errors.ts";
 // --- end attach ---
 import {
   type Cancellable,
@@ -976,6 +978,26 @@ function loadError(handle: ObjectHandle): Error {
   const { errno, message } = lastError();
   const log = readCString(s.bpfpm_object__verifier_log(handle));
   const program = readCString(s.bpfpm_object__failed_program(handle));
+  // --- attach ---
+  // fentry/fexit/LSM programs are refused at load where the kernel cannot attach them.
+  for (let i = 0; i < s.bpfpm_object__program_count(handle); i++) {
+    const p = s.bpfpm_object__program(handle, i);
+    const name = readCString(s.bpfpm_program__name(p));
+    if (program && name !== program) continue;
+    const section = readCString(s.bpfpm_program__section(p));
+    const missing = missingFeatureFor(section);
+    if (missing) {
+      return new AttachError(
+        `Cannot load program '${name}' (${section}): ${missing}`,
+        {
+          program: name,
+          target: section,
+          errno: errno || 95,
+        },
+      );
+    }
+  }
+  // --- end attach ---
   if ((errno === EPERM || errno === EACCES) && !log.trim()) {
     return new CapabilityError(
       `The kernel refused to load BPF programs (${message}): ${CAPABILITY_FIX}`,

@@ -128,3 +128,19 @@ char LICENSE[] SEC("license") = "GPL";`,
     );
   }
 });
+
+Deno.test("BPF.load without auto-attach names the missing feature when fentry cannot load", async () => {
+  const fentry = features().attach.fentry;
+  if (fentry.supported) return;
+  await assert.rejects(
+    BPF.load({
+      text: `
+SEC("fentry/do_unlinkat") int BPF_PROG(on_unlink, int dfd, struct filename *name) { return 0; }
+char LICENSE[] SEC("license") = "GPL";`,
+      autoAttach: false,
+    }),
+    (e: unknown) =>
+      e instanceof AttachError && e.program === "on_unlink" &&
+      e.message.includes(fentry.reason!),
+  );
+});
