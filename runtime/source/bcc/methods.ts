@@ -7,7 +7,14 @@
  */
 import type { RewritePass } from "../rewrite.ts";
 import { BccRewriteError } from "./bcc_rewrite_error.ts";
-import { applyEdits, type Edit, lineCol, matching, tokenize } from "./_lex.ts";
+import {
+  applyEdits,
+  type Edit,
+  lineCol,
+  matching,
+  type Token,
+  tokenize,
+} from "./_lex.ts";
 import { bccState } from "./_state.ts";
 
 const KEYED = [
@@ -67,37 +74,47 @@ export const bccMethods: RewritePass = {
     const state = bccState(ctx);
     if (!state.maps.size) return;
     const text = ctx.text;
-    const tokens = tokenize(text);
     const edits: Edit[] = [];
-    for (let i = 0; i + 3 < tokens.length; i++) {
-      const t = tokens[i];
-      if (
-        t.k !== "id" || tokens[i + 1].t !== "." || tokens[i + 2].k !== "id" ||
-        tokens[i + 3].t !== "("
-      ) continue;
-      const map = state.maps.get(t.t);
-      if (!map) continue;
-      const prev = tokens[i - 1];
-      if (prev && (prev.t === "." || prev.t === "->")) continue;
-      const method = tokens[i + 2].t;
-      const allowed = map.type ? METHODS[map.type] : [...ALL];
-      if (!allowed.includes(method)) {
-        const { line, column } = lineCol(text, tokens[i + 2].s);
-        throw new BccRewriteError(
-          `The map ${t.t} (${map.macro}${
-            map.type ? `, a ${map.type} table` : ""
-          }) has no method ${method}(): its methods are ${allowed.join(", ")}`,
-          { construct: `${t.t}.${method}()`, line, column },
-        );
+    const tokens = tokenize(text);
+    const scan = (tokens: Token[], base: number) => {
+      for (let i = 0; i + 3 < tokens.length; i++) {
+        const t = tokens[i];
+        if (
+          t.k !== "id" || tokens[i + 1].t !== "." ||
+          tokens[i + 2].k !== "id" || tokens[i + 3].t !== "("
+        ) continue;
+        const map = state.maps.get(t.t);
+        if (!map) continue;
+        const prev = tokens[i - 1];
+        if (prev && (prev.t === "." || prev.t === "->")) continue;
+        const method = tokens[i + 2].t;
+        const allowed = map.type ? METHODS[map.type] : [...ALL];
+        if (!allowed.includes(method)) {
+          const { line, column } = lineCol(text, base + tokens[i + 2].s);
+          throw new BccRewriteError(
+            `The map ${t.t} (${map.macro}${
+              map.type ? `, a ${map.type} table` : ""
+            }) has no method ${method}(): its methods are ${
+              allowed.join(", ")
+            }`,
+            { construct: `${t.t}.${method}()`, line, column },
+          );
+        }
+        const close = matching(tokens, i + 3);
+        const empty = close === i + 4;
+        edits.push({
+          start: base + t.s,
+          end: base + tokens[i + 3].e,
+          text: `__bcc_${method}(&${t.t}${empty ? "" : ", "}`,
+        });
+        i += 3;
       }
-      const close = matching(tokens, i + 3);
-      const empty = close === i + 4;
-      edits.push({
-        start: t.s,
-        end: tokens[i + 3].e,
-        text: `__bcc_${method}(&${t.t}${empty ? "" : ", "}`,
-      });
-      i += 3;
+    };
+    scan(tokens, 0);
+    // Method calls in macro bodies: `#define COUNT(k) counts.increment(k)`.
+    for (const t of tokens) {
+      const m = t.k === "pp" ? /^#\s*define\s+/.exec(t.t) : null;
+      if (m) scan(tokenize(t.t.slice(m[0].length)), t.s + m[0].length);
     }
     if (edits.length) ctx.text = applyEdits(text, edits);
   },
