@@ -219,3 +219,24 @@ Deno.test("inspectObject refuses files that are not BPF objects", async () => {
       /ELF machine is 62, not EM_BPF \(247\)/.test(e.message),
   );
 });
+
+Deno.test("inspectObject reads legacy maps sections", async () => {
+  const spec = inspectObject(
+    await compileBpf(`#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+struct bpf_map_def_legacy { unsigned int type, key_size, value_size, max_entries, map_flags; };
+struct bpf_map_def_legacy SEC("maps") old_counts = { BPF_MAP_TYPE_HASH, 4, 8, 512, 1 };
+struct bpf_map_def_legacy SEC("maps") old_arr = { BPF_MAP_TYPE_ARRAY, 4, 16, 4, 0 };
+SEC("socket") int s(void *ctx) { return 0; }
+char LICENSE[] SEC("license") = "GPL";
+`),
+    { cpus: 1 },
+  );
+  const legacy = spec.maps.filter((m) => m.source === "legacy").map((
+    m,
+  ) => [m.name, m.type, m.keySize, m.valueSize, m.maxEntries, m.flags]);
+  assert.deepEqual(legacy.sort(), [
+    ["old_arr", "array", 4, 16, 4, 0],
+    ["old_counts", "hash", 4, 8, 512, 1],
+  ]);
+});

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Tools the spec, btf and policy tests use: clang (BPF target), UAPI headers, libbpf's
-# bpf_helpers.h, gcc and binutils (nm). Idempotent.
+# bpf_helpers.h, gcc, binutils (nm) and bpftool (an oracle for BTF). Idempotent.
 set -euo pipefail
-pkgs=(clang libbpf-dev linux-libc-dev gcc binutils)
+pkgs=(clang libbpf-dev linux-libc-dev gcc binutils bpftool)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
