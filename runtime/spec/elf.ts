@@ -158,8 +158,13 @@ export interface ElfFile {
   programHeaders: ElfProgramHeader[];
   /** The first section with this name. */
   section(name: string): ElfSection | undefined;
-  /** Relocation sections (SHT_REL and SHT_RELA), parsed. */
-  relocations(): ElfRelocationSection[];
+  /**
+   * Relocation sections (SHT_REL and SHT_RELA), parsed; with `target`, only those applying to
+   * the sections it accepts (debug sections carry most relocations and are rarely wanted).
+   */
+  relocations(
+    target?: (section: ElfSection) => boolean,
+  ): ElfRelocationSection[];
   /**
    * The load bias base: the lowest `p_vaddr - p_offset` of the PT_LOAD segments, which a
    * symbolizer subtracts from a mapping's start; 0n when there are no PT_LOAD segments.
@@ -400,10 +405,13 @@ export function readElf(bytes: Uint8Array): ElfFile {
     symbols,
     programHeaders,
     section: (name) => byName.get(name),
-    relocations() {
+    relocations(target) {
       const out: ElfRelocationSection[] = [];
       for (const sec of sections) {
         if (sec.type !== SHT.REL && sec.type !== SHT.RELA) continue;
+        if (target && (!sections[sec.info] || !target(sections[sec.info]))) {
+          continue;
+        }
         const rela = sec.type === SHT.RELA;
         const ent = sec.entsize || (rela ? 24 : 16);
         const symSec = sections[sec.link];

@@ -351,6 +351,11 @@ function readPrograms(elf: ElfFile): ProgramSpec[] {
   }
   funcs.sort((a, b) => a.section.index - b.section.index || a.start - b.start);
 
+  const isCode = (index: number) => {
+    const sec = elf.sections[index];
+    return !!sec && sec.type === SHT.PROGBITS &&
+      (sec.flags & BigInt(SHF.EXECINSTR)) !== 0n;
+  };
   // Relocations by (section index, byte offset) to resolve calls across sections.
   const relocs = new Map<
     number,
@@ -364,7 +369,7 @@ function readPrograms(elf: ElfFile): ProgramSpec[] {
       }
     >
   >();
-  for (const rs of elf.relocations()) {
+  for (const rs of elf.relocations((s) => isCode(s.index))) {
     const m = new Map<
       number,
       {
@@ -390,11 +395,6 @@ function readPrograms(elf: ElfFile): ProgramSpec[] {
       f.section.index === sectionIndex && offset >= f.start && offset < f.end
     );
 
-  const isCode = (index: number) => {
-    const sec = elf.sections[index];
-    return !!sec && sec.type === SHT.PROGBITS &&
-      (sec.flags & BigInt(SHF.EXECINSTR)) !== 0n;
-  };
   const scan = (root: Func) => {
     const helpers = new Set<number>();
     const kfuncs = new Set<string>();
