@@ -57,6 +57,14 @@ function tmpName(path: string): string {
   }`;
 }
 
+function countFiles(dir: string): number {
+  let n = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    n += e.isDirectory() ? countFiles(join(dir, e.name)) : 1;
+  }
+  return n;
+}
+
 /** Masks a tarball mode: 0o755 when any execute bit is set, else 0o644. */
 export function maskMode(mode: number): number {
   return mode & 0o111 ? 0o755 : 0o644;
@@ -255,16 +263,18 @@ export class ContentCache {
   }
 
   /**
-   * Re-hashes every cached tarball, removing corrupt ones and unpacked trees whose tarball
-   * is gone, and removes leftovers of interrupted writes.
+   * Re-hashes every cached tarball, removing corrupt ones; compares each unpacked tree with
+   * its tarball (installs hard-link from it, so an installed file edited in place changes
+   * it too), removing trees that differ; removes trees whose tarball is gone and leftovers
+   * of interrupted writes. The next install unpacks afresh what was removed.
    *
-   * @returns counts of entries checked and removed
+   * @returns counts of tarballs checked and of entries removed
    */
-  verify(): { checked: number; removed: number } {
+  async verify(): Promise<{ checked: number; removed: number }> {
     let checked = 0;
     let removed = 0;
     const root = join(this.#dir, "content", "sha512");
-    const valid = new Set<string>();
+    const valid = new Map<string, string>();
     for (const sub of existsSync(root) ? readdirSync(root) : []) {
       for (const name of readdirSync(join(root, sub))) {
         const path = join(root, sub, name);
@@ -275,12 +285,31 @@ export class ContentCache {
         if (hex !== name) {
           rmSync(path, { force: true });
           removed++;
-        } else valid.add(hex);
+        } else valid.set(hex, path);
       }
     }
+    const { inspectTarball } = await import("../pack/mod.ts");
     const pkgs = join(this.#dir, "pkgs");
     for (const name of existsSync(pkgs) ? readdirSync(pkgs) : []) {
-      if (!valid.has(name.replace(/\.json$/, ""))) {
+      const hex = name.replace(/\.json$/, "");
+      const tarball = valid.get(hex);
+      let keep = tarball !== undefined && !name.includes(".tmp-");
+      if (keep && !name.endsWith(".json")) {
+        const { entries } = await inspectTarball(readFileSync(tarball!));
+        const dir = join(pkgs, name);
+        const files = entries.filter((e) => e.type === "file");
+        keep = files.every((e) => {
+          try {
+            return Buffer.from(
+              readFileSync(join(dir, e.path.replace(/^package\//, ""))),
+            )
+              .equals(Buffer.from(e.data ?? new Uint8Array()));
+          } catch {
+            return false;
+          }
+        }) && countFiles(dir) === files.length;
+      }
+      if (!keep) {
         rmSync(join(pkgs, name), { recursive: true, force: true });
         removed++;
       }

@@ -466,7 +466,7 @@ export async function main(argv: string[]): Promise<number> {
         const { ContentCache } = await import("./cache.ts");
         const cache = new ContentCache(config.cacheDir);
         if (pos[0] === "verify") {
-          const r = cache.verify();
+          const r = await cache.verify();
           ui.out(
             `Checked ${r.checked} tarballs, removed ${r.removed} corrupt or orphaned entries`,
           );
@@ -486,6 +486,11 @@ export async function main(argv: string[]): Promise<number> {
           ui.out(
             `${r.checked} packages checked: ${r.problems.length} problems, ${r.registrySigned} registry-signed, ${r.publisherSigned} publisher-signed`,
           );
+          if (r.problems.length) {
+            ui.info(
+              "To repair: bpfpm cache verify, then bpfpm install --frozen-lockfile",
+            );
+          }
         }
         return r.problems.length ? 1 : 0;
       }

@@ -81,14 +81,20 @@ async function roundTrip(registry: string, registrySigns: boolean) {
   assert.equal(anon.code, 1);
   assert.match(anon.stderr, /has no package\.json/);
 
-  await ok(["login", "--user", "pat", "--password", "pat-secret-99"]);
-  assert.equal((await ok(["whoami"])).stdout.trim(), "pat");
-
   await writePackage(
     join(s.root, "lib-a"),
     { name: "lib-a", version: "1.0.0" },
     { "index.js": "export const a = 1;\n" },
   );
+  const unauth = await run(["publish", join(s.root, "lib-a")]);
+  assert.equal(unauth.code, 1);
+  assert.match(
+    unauth.stderr,
+    /needs authentication for Publish of lib-a@1\.0\.0.*run bpfpm login|refused Publish of lib-a@1\.0\.0: forbidden/,
+  );
+
+  await ok(["login", "--user", "pat", "--password", "pat-secret-99"]);
+  assert.equal((await ok(["whoami"])).stdout.trim(), "pat");
   await ok(["publish", join(s.root, "lib-a")]);
   const probe = join(s.root, "echo-probe");
   await writePackage(probe, probeManifest("1.0.0"), {

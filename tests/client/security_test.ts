@@ -285,3 +285,53 @@ Deno.test("a signed package whose files were altered is refused", async () => {
   assert.match(err.message, /does not match its files/);
   assert.ok(!existsSync(join(s.project, "bpf_modules")));
 });
+
+Deno.test("install scripts never run, and verify catches an installed file edited in place", async () => {
+  const marker = join(
+    await Deno.makeTempDir({ prefix: "bpfpm-marker-" }),
+    "ran",
+  );
+  const scripts = {
+    preinstall: `touch ${marker}`,
+    install: `touch ${marker}`,
+    postinstall: `touch ${marker}`,
+  };
+  const tgz = await createTarball({
+    "package.json": JSON.stringify({
+      name: "scripted",
+      version: "1.0.0",
+      scripts,
+    }),
+    "index.js": "original",
+  });
+  await using reg = await fakeRegistry([{
+    name: "scripted",
+    version: "1.0.0",
+    tarball: tgz,
+  }]);
+  await using s = await sandbox(reg.url);
+  try {
+    const config = loadConfig({ cwd: s.project, env: s.env });
+    await install(config, { add: ["scripted"], ui: quiet });
+    assert.ok(!existsSync(marker), "an install script ran");
+    const file = join(s.project, "bpf_modules", "scripted", "index.js");
+    assert.equal(await Deno.readTextFile(file), "original");
+    assert.equal((await Deno.stat(file)).mode! & 0o777, 0o644);
+
+    await Deno.writeTextFile(file, "edited");
+    const bad = await verifyInstalled(config);
+    assert.deepEqual(bad.problems, [{
+      spec: "scripted@1.0.0",
+      problem: "modified file index.js",
+    }]);
+    const { ContentCache } = await import("../../registry/client/cache.ts");
+    const swept = await new ContentCache(s.cache).verify();
+    assert.equal(swept.checked, 1);
+    assert.ok(swept.removed >= 1, "the edited unpacked tree must be dropped");
+    await install(config, { frozenLockfile: true, ui: quiet });
+    assert.equal(await Deno.readTextFile(file), "original");
+    assert.deepEqual((await verifyInstalled(config)).problems, []);
+  } finally {
+    await Deno.remove(join(marker, ".."), { recursive: true });
+  }
+});
