@@ -295,3 +295,79 @@ Deno.test("BPF_TABLE_PINNED: a second load finds the values of the first in /sys
     } catch { /* not pinned */ }
   }
 });
+
+Deno.test("BPF_PROG_ARRAY and call(ctx, index): a tail call into a program set from TypeScript", async () => {
+  using b = await load(`
+    BPF_PROG_ARRAY(jump, 4);
+    BPF_HASH(hits, u32, u64);
+    RAW_TRACEPOINT_PROBE(sys_enter) {
+      if (ctx->args[1] != 39 /* __NR_getpid */) return 0;
+      jump.call(ctx, 2);
+      return 0;
+    }
+    int on_getpid(struct bpf_raw_tracepoint_args *ctx) {
+      ${PID}
+      hits.increment(pid);
+      return 0;
+    }`);
+  const target = b.programs.get("on_getpid")!;
+  assert.equal(target.section, "raw_tp");
+  b.map<number, number>("jump").set(2, target.fd);
+  const pid = await runChild("getpid:3");
+  assert.equal(b.map<number, bigint>("hits").get(pid), 3n);
+});
+
+Deno.test("BPF_SK_STORAGE: sk_storage_get/_delete per socket, on the test's own TCP connection", async () => {
+  using b = await load(`
+    BPF_SK_STORAGE(perSock, u64);
+    BPF_HASH(changes, u16, u64);
+    SEC("tp_btf/inet_sock_set_state")
+    int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate) {
+      u64 *n = perSock.sk_storage_get(sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+      if (!n) return 0;
+      *n += 1;
+      u16 port = sk->__sk_common.skc_num;
+      changes.update(&port, n);
+      if (newstate == TCP_CLOSE) perSock.sk_storage_delete(sk);
+      return 0;
+    }`);
+  assert.equal(b.map("perSock").type, "sk_storage");
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const accepted = listener.accept();
+    const conn = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: (listener.addr as Deno.NetAddr).port,
+    });
+    const local = (conn.localAddr as Deno.NetAddr).port;
+    (await accepted).close();
+    conn.close();
+    // SYN_SENT, ESTABLISHED, then the close's transitions: counted on one socket's storage.
+    assert.ok(b.map<number, bigint>("changes").get(local)! >= 2n);
+  } finally {
+    listener.close();
+  }
+});
+
+Deno.test("BPF_INODE_STORAGE, BPF_DEVMAP with redirect_map: maps of their kinds, an XDP program the verifier accepts", async () => {
+  using b = await load(
+    `
+    BPF_INODE_STORAGE(perInode, u32);
+    BPF_DEVMAP(ports, 4);
+    int xdp_redirect(struct xdp_md *ctx) {
+      return ports.redirect_map(0, XDP_PASS);
+    }`,
+    {
+      autoAttach: false,
+      grants: {
+        attach: [{ kind: "xdp" }],
+        helpers: ["packet_redirect", "packet_drop"],
+      },
+    },
+  );
+  assert.equal(b.map("perInode").type, "inode_storage");
+  assert.equal(b.map("ports").type, "devmap");
+  const p = b.programs.get("xdp_redirect");
+  assert.equal(p?.section, "xdp");
+  assert.ok(p!.fd > 0);
+});
