@@ -61,6 +61,18 @@ import { attachLsm } from "./attach/lsm.ts";
 import { attachIter } from "./attach/iter.ts";
 import { missingFeatureFor } from "./features.ts";
 import { AttachError } from "./errors.ts";
+import { checkAttachTarget } from "./policy/check.ts";
+import { resolveBinary } from "./attach/find_library.ts";
+
+/** The effective grants of each object, for targets given at attach time. */
+const attachGrants = new WeakMap<BPF, Grants>();
+
+/** A uprobe's target as grants name it: `/usr/bin/bash:readline`. */
+function uprobeTarget(o: UprobeOptions): string {
+  if (typeof o?.binary !== "string" || o.binary === "") return "";
+  const path = resolveBinary(o.binary) ?? o.binary;
+  return `${path}:${o.symbol ?? `0x${BigInt(o.offset ?? 0).toString(16)}`}`;
+}
 // --- end attach ---
 import {
   type Cancellable,
@@ -252,6 +264,7 @@ export class BPF implements Disposable {
       throw error;
     }
     const b = new BPF(handle, object, cached);
+    attachGrants.set(b, grants); // --- attach --- (run-time attach targets are checked too)
     if ([...b.maps.keys()].some((name) => !READ_ONLY_DATA.test(name))) {
       await loadObjectMaps();
     }
@@ -337,7 +350,8 @@ export class BPF implements Disposable {
     func: string,
     options?: KprobeOptions,
   ): Attachment {
-    return this.adopt(attachKprobe(this.#program(program), func, options));
+    const p = this.#granted("kprobe", program, func);
+    return this.adopt(attachKprobe(p, func, options));
   }
 
   /**
@@ -360,7 +374,8 @@ export class BPF implements Disposable {
     func: string,
     options?: KprobeOptions,
   ): Attachment {
-    return this.adopt(attachKretprobe(this.#program(program), func, options));
+    const p = this.#granted("kretprobe", program, func);
+    return this.adopt(attachKretprobe(p, func, options));
   }
 
   /**
@@ -412,7 +427,8 @@ export class BPF implements Disposable {
    * ```
    */
   attachUprobe(program: Program | string, options: UprobeOptions): Attachment {
-    return this.adopt(attachUprobe(this.#program(program), options));
+    const p = this.#granted("uprobe", program, uprobeTarget(options));
+    return this.adopt(attachUprobe(p, options));
   }
 
   /**
@@ -433,7 +449,8 @@ export class BPF implements Disposable {
     program: Program | string,
     options: UprobeOptions,
   ): Attachment {
-    return this.adopt(attachUretprobe(this.#program(program), options));
+    const p = this.#granted("uretprobe", program, uprobeTarget(options));
+    return this.adopt(attachUretprobe(p, options));
   }
 
   /**
@@ -451,7 +468,14 @@ export class BPF implements Disposable {
    * ```
    */
   attachUsdt(program: Program | string, options: UsdtOptions): Attachment {
-    return this.adopt(attachUsdt(this.#program(program), options));
+    const p = this.#granted(
+      "usdt",
+      program,
+      `${
+        uprobeTarget({ binary: options?.binary, offset: 0 }).split(":0x")[0]
+      }:${options?.provider}:${options?.name}`,
+    );
+    return this.adopt(attachUsdt(p, options));
   }
 
   /**
@@ -472,7 +496,12 @@ export class BPF implements Disposable {
     program: Program | string,
     options: PerfEventOptions,
   ): Attachment {
-    return this.adopt(attachPerfEvent(this.#program(program), options));
+    const p = this.#granted(
+      "perf_event",
+      program,
+      options.event ?? `${options.type}:${options.config}`,
+    );
+    return this.adopt(attachPerfEvent(p, options));
   }
 
   /**
@@ -495,7 +524,8 @@ export class BPF implements Disposable {
     ifname: string,
     options?: XdpOptions,
   ): Attachment {
-    return this.adopt(attachXdp(this.#program(program), ifname, options));
+    const p = this.#granted("xdp", program, ifname);
+    return this.adopt(attachXdp(p, ifname, options));
   }
 
   /**
@@ -518,7 +548,8 @@ export class BPF implements Disposable {
     ifname: string,
     options?: TcOptions,
   ): Attachment {
-    return this.adopt(attachTc(this.#program(program), ifname, options));
+    const p = this.#granted("tc", program, ifname);
+    return this.adopt(attachTc(p, ifname, options));
   }
 
   /**
@@ -539,7 +570,8 @@ export class BPF implements Disposable {
     program: Program | string,
     options?: SocketFilterOptions,
   ): Attachment {
-    return this.adopt(attachSocketFilter(this.#program(program), options));
+    const p = this.#granted("socket_filter", program, options?.ifname ?? "*");
+    return this.adopt(attachSocketFilter(p, options));
   }
 
   /**
@@ -557,7 +589,8 @@ export class BPF implements Disposable {
    * ```
    */
   attachCgroup(program: Program | string, options: CgroupOptions): Attachment {
-    return this.adopt(attachCgroup(this.#program(program), options));
+    const p = this.#granted("cgroup", program, options.path);
+    return this.adopt(attachCgroup(p, options));
   }
 
   /**
@@ -593,6 +626,14 @@ export class BPF implements Disposable {
   attachIter(program: Program | string): Attachment {
     return this.adopt(attachIter(this.#program(program)));
   }
+  /** The program, after checking a run-time attach target against the grants. */
+  #granted(kind: string, program: Program | string, target: string): Program {
+    const p = this.#program(program);
+    const grants = attachGrants.get(this);
+    if (grants) checkAttachTarget(grants, { program: p.name, kind, target });
+    return p;
+  }
+
   // --- end attach ---
 
   /**

@@ -1,0 +1,50 @@
+import assert from "node:assert/strict";
+import { BPF } from "bpf";
+import { PermissionDeniedError } from "../../runtime/policy/check.ts";
+import { resolveBinary } from "../../runtime/attach/find_library.ts";
+
+const TEXT = `
+SEC("uprobe") int on_call(struct pt_regs *ctx) { return 0; }
+SEC("socket") int on_packet(struct __sk_buff *skb) { return 0; }
+char LICENSE[] SEC("license") = "GPL";`;
+
+Deno.test("targets given at attach time are checked against the grants", async () => {
+  const bash = resolveBinary("bash")!;
+  using b = await BPF.load({
+    text: TEXT,
+    autoAttach: false,
+    grants: {
+      attach: [{ kind: "uprobe", target: `${bash}:*` }, {
+        kind: "socket_filter",
+      }],
+    },
+  });
+  using _ok = b.attachUprobe("on_call", { binary: "bash", symbol: "readline" });
+  await assert.rejects(
+    (async () =>
+      b.attachUprobe("on_call", { binary: "c", symbol: "getpid" }))(),
+    (e: unknown) =>
+      e instanceof PermissionDeniedError &&
+      /outside the granted targets/.test(e.message) &&
+      e.message.includes("libc.so"),
+  );
+  using _sock = b.attachSocketFilter("on_packet", { ifname: "lo" });
+  assert.equal(b.links.length, 2, "the denied attach made no link");
+});
+
+Deno.test("an attach kind that was not granted is refused before anything attaches", async () => {
+  using b = await BPF.load({
+    text: TEXT,
+    autoAttach: false,
+    grants: {
+      attach: [{ kind: "uprobe" }, { kind: "socket_filter", target: "eth*" }],
+    },
+  });
+  await assert.rejects(
+    (async () => b.attachSocketFilter("on_packet", { ifname: "lo" }))(),
+    (e: unknown) =>
+      e instanceof PermissionDeniedError &&
+      e.message.includes("socket_filter lo"),
+  );
+  assert.equal(b.links.length, 0);
+});
