@@ -224,10 +224,15 @@ export class BPF implements Disposable {
 
     let object: Uint8Array;
     let cached = false;
+    let locate: () => LocatedSource | undefined = () => undefined;
     if (options.object) {
       object = options.object;
     } else {
       const { source, site, name } = readSource(options);
+      locate = () => ({
+        name: name ?? DEFAULT_C_NAME,
+        site: site ?? sourceSite(source, stack),
+      });
       const { text } = rewrite(source);
       const result = await compileAt(
         text,
@@ -258,7 +263,9 @@ export class BPF implements Disposable {
     }
     try {
       if (options.autoAttach !== false) checkAutoAttachTargets(handle);
-      if (s.bpfpm_object__load(handle) !== 0) throw loadError(handle);
+      if (s.bpfpm_object__load(handle) !== 0) {
+        throw loadError(handle, locate);
+      }
     } catch (error) {
       s.bpfpm_object__close(handle);
       throw error;
@@ -1014,7 +1021,35 @@ function checkAutoAttachTargets(handle: ObjectHandle): void {
   }
 }
 
-function loadError(handle: ObjectHandle): Error {
+/** The C file name clang is given when the C is not read from a file (compile's default). */
+const DEFAULT_C_NAME = "/bpfpm/script.bpf.c";
+
+/** Where the compiled C came from: clang's file name, and its place in the user's file. */
+interface LocatedSource {
+  name: string;
+  site?: SourceSite;
+}
+
+/**
+ * The verifier names source lines by clang's file name (BTF line info); point them at the
+ * user's file instead.
+ */
+function mapVerifierLines(
+  summary: string,
+  locate: () => LocatedSource | undefined,
+): string {
+  const where = / at ([^\s:]+):(\d+)/.exec(summary);
+  if (!where) return summary;
+  const found = locate();
+  if (!found?.site || !found.name.endsWith(`/${where[1]}`)) return summary;
+  const line = found.site.lineOffset + Number(where[2]) - 1;
+  return summary.replace(where[0], ` at ${found.site.file}:${line}`);
+}
+
+function loadError(
+  handle: ObjectHandle,
+  locate: () => LocatedSource | undefined,
+): Error {
   const s = lib();
   const { errno, message } = lastError();
   const log = readCString(s.bpfpm_object__verifier_log(handle));
@@ -1046,7 +1081,7 @@ function loadError(handle: ObjectHandle): Error {
     );
   }
   if (log.trim()) {
-    const summary = summarizeVerifierLog(log);
+    const summary = mapVerifierLines(summarizeVerifierLog(log), locate);
     return new VerifierError(
       `The verifier rejected program '${program}': ${summary}; change the C so the verifier can prove it safe (the error's .log holds the full verifier log)`,
       { program, log, summary, errno: errno || 22 },

@@ -10,7 +10,7 @@ const TRAILER =
   /^(processed \d+ insns|verification time|stack depth|-- END|Func#|\s*$)/;
 
 /**
- * Summarizes a verifier log as `insn N (<insn>) at "<C line>": <reason>`.
+ * Summarizes a verifier log as `insn N (<insn>) at <file>:<line> ("<C>"): <reason>`.
  *
  * @param log The verifier log, as the kernel wrote it.
  * @returns One line naming the failing instruction and the reason.
@@ -46,6 +46,15 @@ export function summarizeVerifierLog(log: string): string {
       break;
     }
   }
-  const where = insn ? `${insn}${source ? ` at "${source}"` : ""}: ` : "";
+  const where = insn
+    ? `${insn}${source ? ` at ${describeSource(source)}` : ""}: `
+    : "";
   return `${where}${reason}`;
+}
+
+/** `code @ file:line` (BTF line info) as `file:line ("code")`. */
+function describeSource(source: string): string {
+  const m = /^(.*?)\s*@ (\S+:\d+)$/.exec(source);
+  if (!m) return `"${source}"`;
+  return m[1] ? `${m[2]} ("${m[1]}")` : m[2];
 }

@@ -22,6 +22,9 @@ Deno.test("verifier rejection: summary with the failing insn and reason; nothing
     ),
   );
   assert.match(r.stderr, /off=100000/);
+  const line = (await Deno.readTextFile(FIXTURE)).split("\n")
+    .findIndex((l) => l.includes("ctx + 100000")) + 1;
+  assert.ok(r.stderr.includes(` at ${FIXTURE}:${line}: `), r.stderr);
   await assertNoneNamed(name);
 });
 

@@ -54,7 +54,7 @@ Deno.test("summarizeVerifierLog: failing insn, its C line and the reason", () =>
   ].join("\n");
   assert.equal(
     summarizeVerifierLog(log),
-    'insn 1 (r0 = *(u32 *)(r1 +0)) at "return *(int *)((char *)ctx + 100000); @ script.bpf.c:4": dereference of modified ctx ptr R1 off=100000 disallowed',
+    'insn 1 (r0 = *(u32 *)(r1 +0)) at script.bpf.c:4 ("return *(int *)((char *)ctx + 100000);"): dereference of modified ctx ptr R1 off=100000 disallowed',
   );
   assert.equal(summarizeVerifierLog("\n"), "no reason given");
 });
