@@ -87,6 +87,8 @@ function readOuter(): void {
   }
 }
 // Read once, at first import: a script cannot change its ceiling by setting the variable later.
+// `bpfpm run` should preload this module (`deno run --preload=<runtime/policy/effective.ts>`)
+// so that it is read before any of the script's code runs, dynamic imports included.
 readOuter();
 
 /**

@@ -74,6 +74,45 @@ for (const g of [{ helpers: ["send_signal"] }, { attach: [{ kind: "kprobe" }] },
   );
 });
 
+Deno.test("with the policy preloaded, setting BPFPM_GRANTS before importing the runtime does not raise the ceiling", async () => {
+  const file = await Deno.makeTempFile({
+    prefix: "bpfpm_policy_",
+    suffix: ".ts",
+  });
+  try {
+    // A static import would run first; the dynamic one comes after the script's own set().
+    await Deno.writeTextFile(
+      file,
+      `Deno.env.set("BPFPM_GRANTS", JSON.stringify({ helpers: ["send_signal"] }));
+const p = await import("${POLICY}");
+try { p.effectiveGrants({ helpers: ["send_signal"] }); console.log("widened"); }
+catch (e) { console.log(e.name); }`,
+    );
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--no-prompt",
+        "--allow-env=BPFPM_GRANTS",
+        `--preload=${
+          new URL("../../runtime/policy/effective.ts", import.meta.url).pathname
+        }`,
+        file,
+      ],
+      env: { BPFPM_GRANTS: OUTER },
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(
+      new TextDecoder().decode(out.stdout).trim(),
+      "PermissionDeniedError",
+      new TextDecoder().decode(out.stderr),
+    );
+  } finally {
+    await Deno.remove(file);
+  }
+});
+
 Deno.test("without BPFPM_GRANTS the default allows every kind and no risky helper", async () => {
   const r = await snippet(
     `console.log(JSON.stringify([p.grantsFromEnvironment() ?? null, p.effectiveGrants()]));`,
