@@ -207,6 +207,10 @@ export async function install(
     const update = options.update === "all"
       ? "all"
       : new Set(options.update ?? []);
+    // Overlap with the network: the tarball parser and the default registry's keys are
+    // needed as soon as the first tarball arrives.
+    import("../pack/mod.ts").catch(() => {});
+    client.registryKeys(registryFor(config, "")).catch(() => {});
     const { resolveTree } = await import("./resolve.ts");
     lock = await resolveTree(client, deps, {
       previous: old,

@@ -59,6 +59,8 @@ export interface RegistryClientOptions {
   offline?: boolean;
   /** Use cached metadata without revalidating it. */
   preferOffline?: boolean;
+  /** Per-request timeout in milliseconds (default 120 000). */
+  timeoutMs?: number;
   /** Called after each tarball download with its byte count. */
   onDownload?: (bytes: number) => void;
 }
@@ -135,20 +137,40 @@ export class RegistryClient {
       headers.set("authorization", `Bearer ${token}`);
     }
     headers.set("user-agent", "bpfpm/0.1.0");
-    let res: Response;
-    try {
-      res = await fetch(url, { ...init, headers });
-    } catch (cause) {
-      const origin = new URL(url).origin;
-      throw new RegistryError(
-        "EUNREACHABLE",
-        url,
-        0,
-        `Cannot reach the registry at ${origin} (${
-          (cause as Error).message.split("\n")[0]
-        }); check that it runs, or set --registry or BPFPM_REGISTRY`,
-        { cause },
-      );
+    const method = (init.method ?? "GET").toUpperCase();
+    const timeoutMs = this.#options.timeoutMs ?? 120_000;
+    let res: Response | undefined;
+    // Idempotent requests are retried once after a network failure (a reset connection).
+    for (let attempt = 0; !res; attempt++) {
+      try {
+        res = await fetch(url, {
+          ...init,
+          headers,
+          signal: init.signal ?? AbortSignal.timeout(timeoutMs),
+        });
+      } catch (cause) {
+        const timedOut = (cause as Error).name === "TimeoutError";
+        if (
+          !timedOut && attempt === 0 && (method === "GET" || method === "HEAD")
+        ) {
+          await new Promise((r) => setTimeout(r, 150));
+          continue;
+        }
+        const origin = new URL(url).origin;
+        throw new RegistryError(
+          "EUNREACHABLE",
+          url,
+          0,
+          timedOut
+            ? `The registry at ${origin} did not answer within ${
+              timeoutMs / 1000
+            } s; check it, or retry`
+            : `Cannot reach the registry at ${origin} (${
+              (cause as Error).message.split("\n")[0]
+            }); check that it runs, or set --registry or BPFPM_REGISTRY`,
+          { cause },
+        );
+      }
     }
     if (res.ok || res.status === 304 || init.allow?.includes(res.status)) {
       return res;
