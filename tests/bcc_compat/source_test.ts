@@ -200,12 +200,27 @@ Deno.test("constructs that cannot be rewritten are named with their line and the
     assert.equal(e.construct, construct);
     assert.match(e.message, message);
   }
-  // Through BPF.load, the same error.
+  // Through BPF.load, the same error, at its line and column in this file.
   const e = await rejects(
-    () => load("BPF_HASH(c);\nint f(void *ctx) { c.nope(); return 0; }"),
+    () =>
+      BPF.load({
+        text: `BPF_HASH(c);
+        int f(void *ctx) { c.nope(); return 0; }`,
+      }),
     BccRewriteError,
   );
-  assert.equal(e.line, 2);
+  const file = new URL(import.meta.url).pathname;
+  const lines = (await Deno.readTextFile(file)).split("\n");
+  const line =
+    lines.findIndex((l) => l.trim().startsWith("int f(void *ctx) { c.nope()")) +
+    1;
+  assert.equal(e.file, file);
+  assert.equal(e.line, line);
+  assert.equal(e.column, lines[line - 1].indexOf("nope") + 1);
+  assert.match(
+    e.message,
+    new RegExp(`^${file}:${line}:\\d+: The map c \\(BPF_HASH`),
+  );
 });
 
 Deno.test("the rewrite keeps every line of the user's code at its number", () => {

@@ -63,6 +63,8 @@ export interface BccState {
   bcc: boolean;
   /** Whether the source as written declares sections itself (libbpf style). */
   hasSec: boolean;
+  /** The source as the user wrote it. */
+  source: string;
 }
 
 const states = new WeakMap<RewriteContext, BccState>();
@@ -79,6 +81,7 @@ export function bccState(ctx: RewriteContext, options?: BccOptions): BccState {
       programs: [],
       bcc: false,
       hasSec: /\bSEC\s*\(/.test(maskC(ctx.text)),
+      source: ctx.text,
     };
     states.set(ctx, s);
   }

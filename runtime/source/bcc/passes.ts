@@ -10,8 +10,13 @@ import { bccProbes } from "./probes.ts";
 import { bccKernelReads } from "./kernel_reads.ts";
 import { bccPrelude, bccPrintk } from "./printk.ts";
 import { bccKeepTypes } from "./keep_types.ts";
+import { BccRewriteError } from "./bcc_rewrite_error.ts";
+import { bccState } from "./_state.ts";
 
-/** Map macros, methods, probe forms, kernel reads, printk checks, event types, BCC's header. */
+/**
+ * Map macros, methods, probe forms, kernel reads, printk checks, event types, BCC's header.
+ * A construct that cannot be rewritten is reported at its place in the caller's .ts file.
+ */
 export const bccPasses: RewritePass[] = [
   bccMaps,
   bccMethods,
@@ -20,4 +25,14 @@ export const bccPasses: RewritePass[] = [
   bccPrintk,
   bccKeepTypes,
   bccPrelude,
-];
+].map((pass) => ({
+  name: pass.name,
+  run(ctx) {
+    try {
+      pass.run(ctx);
+    } catch (e) {
+      if (e instanceof BccRewriteError) throw e.locate(bccState(ctx).source);
+      throw e;
+    }
+  },
+}));

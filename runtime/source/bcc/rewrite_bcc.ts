@@ -5,7 +5,6 @@
  * @module
  */
 import { passes, rewrite, type RewritePass } from "../rewrite.ts";
-import { bccMaps } from "./maps.ts";
 import { bccPasses } from "./passes.ts";
 import {
   type BccMap,
@@ -51,7 +50,9 @@ export function rewriteBcc(
       seen = bccState(ctx, options);
     },
   };
-  const list = passes.includes(bccMaps) ? passes : [...bccPasses, ...passes];
+  const list = passes.includes(bccPasses[0])
+    ? passes
+    : [...bccPasses, ...passes];
   const saved = [...passes];
   passes.splice(0, passes.length, capture, ...list);
   try {
