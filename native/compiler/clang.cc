@@ -38,9 +38,10 @@ void LLVMInitializeBPFAsmPrinter(void);
 
 namespace {
 
-// What `clang -target bpf -O2 -g -D__TARGET_ARCH_x86 -c` passes to -cc1 (clang 14), minus the
-// arguments that only make sense for a one-shot process (-disable-free, -mllvm ...).
+// What `clang -target bpf -O2 -g -D__TARGET_ARCH_x86 -c` passes to -cc1 (clang 14), minus
+// -mllvm options. -disable-free (skip tearing the AST down) suits a child that exits next.
 const char *const kBaseArgs[] = {
+	"-disable-free",
 	"-triple", "bpf", "-O2", "-debug-info-kind=constructor", "-dwarf-version=5",
 	"-debugger-tuning=gdb", "-mrelocation-model", "static", "-mframe-pointer=all",
 	"-fmath-errno", "-ffp-contract=on", "-fno-rounding-math", "-resource-dir",
