@@ -60,3 +60,4 @@ export {
 } from "./runtime/errors.ts";
 export { CompileError, type Diagnostic } from "./runtime/compile/mod.ts";
 export { parseTraceLine, type TraceFields } from "./runtime/trace/mod.ts";
+export { interrupted } from "./runtime/lifecycle.ts";

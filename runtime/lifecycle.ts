@@ -37,14 +37,22 @@ function closeAll(): void {
   uninstall();
 }
 
-const onSigint = () => {
+let waiters: ((signal: Deno.Signal) => void)[] = [];
+
+/** A signal ends the script, unless it awaits `interrupted()`: then that promise resolves. */
+function onSignal(signal: Deno.Signal, code: number): void {
+  if (waiters.length) {
+    const wake = waiters;
+    waiters = [];
+    for (const w of wake) w(signal);
+    return;
+  }
   closeAll();
-  Deno.exit(130);
-};
-const onSigterm = () => {
-  closeAll();
-  Deno.exit(143);
-};
+  Deno.exit(code);
+}
+
+const onSigint = () => onSignal("SIGINT", 130);
+const onSigterm = () => onSignal("SIGTERM", 143);
 
 function install(): void {
   if (installed) return;
@@ -54,6 +62,10 @@ function install(): void {
   globalThis.addEventListener("unload", closeAll);
   globalThis.addEventListener("error", closeAll);
   globalThis.addEventListener("unhandledrejection", closeAll);
+}
+
+function idle(): boolean {
+  return live.size === 0 && hooks.size === 0 && waiters.length === 0;
 }
 
 function uninstall(): void {
@@ -80,7 +92,7 @@ export function track(resource: Closable): () => void {
   install();
   return () => {
     live.delete(ref);
-    if (live.size === 0 && hooks.size === 0) uninstall();
+    if (idle()) uninstall();
   };
 }
 
@@ -96,6 +108,32 @@ export function onExit(hook: () => void): () => void {
   install();
   return () => {
     hooks.delete(hook);
-    if (live.size === 0 && hooks.size === 0) uninstall();
+    if (idle()) uninstall();
   };
+}
+
+/**
+ * Resolves on the next Ctrl-C (SIGINT) or SIGTERM, which then do not end the script: BCC's
+ * "trace until Ctrl-C, then print" idiom. A second signal, with nobody waiting, ends it as
+ * usual (detaching everything).
+ *
+ * @returns The signal received.
+ *
+ * @example Print a histogram on Ctrl-C
+ * ```ts
+ * import { BPF, interrupted } from "bpf";
+ * using b = await BPF.load({ file: "./biolatency.bpf.c" });
+ * console.log("Tracing... Hit Ctrl-C to end.");
+ * await interrupted();
+ * b.map("dist").printLog2Hist("usecs");
+ * ```
+ */
+export function interrupted(): Promise<Deno.Signal> {
+  install();
+  return new Promise((resolve) => {
+    waiters.push((signal) => {
+      resolve(signal);
+      if (idle()) uninstall();
+    });
+  });
 }

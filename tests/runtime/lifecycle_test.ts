@@ -27,7 +27,7 @@ async function startFixture(after: string) {
     throw new Error(`fixture did not get ready: ${out} ${err}`);
   }
   const { ids } = JSON.parse(m[1]) as { ids: number[] };
-  return { child, ids, reader };
+  return { child, ids, reader, first: out };
 }
 
 async function finish(
@@ -99,4 +99,19 @@ Deno.test("dispose: leaving a using block detaches and unloads; close() is idemp
     () => b.tracePrint(),
     /This BPF object is closed: load it again to use it/,
   );
+});
+
+Deno.test("interrupted(): Ctrl-C resolves it with the programs still loaded, then exit detaches", async () => {
+  const started = await startFixture("interrupted");
+  started.child.kill("SIGINT");
+  let out = started.first;
+  while (!out.includes("INTERRUPTED")) {
+    const { value, done } = await started.reader.read();
+    if (done) break;
+    out += value;
+  }
+  const status = await finish(started);
+  assert.match(out, /INTERRUPTED SIGINT true/);
+  assert.equal(status.code, 0);
+  assert.deepEqual(await waitGone(started.ids), []);
 });
