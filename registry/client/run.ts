@@ -25,6 +25,17 @@ export const RUNTIME_CONFIG: string = join(
   "deno.json",
 );
 
+/**
+ * The runtime module that reads `BPFPM_GRANTS`; preloaded so the ceiling is read before
+ * any of the probe's code runs (a script cannot set the variable and then import `bpf`).
+ */
+export const GRANTS_PRELOAD: string = join(
+  dirname(RUNTIME_CONFIG),
+  "runtime",
+  "policy",
+  "effective.ts",
+);
+
 /** A probe ready to start. */
 export interface RunPlan {
   /** The package directory. */
@@ -109,6 +120,7 @@ export function planRun(
     ...runFlags(bpf),
     "--config",
     RUNTIME_CONFIG,
+    ...(existsSync(GRANTS_PRELOAD) ? ["--preload", GRANTS_PRELOAD] : []),
     entry,
     ...args,
   ];
