@@ -322,15 +322,41 @@ export class EventReader<T = Uint8Array>
     }
   }
 
-  /** The records one by one; ends when the reader is closed (or its signal aborts). */
-  async *[Symbol.asyncIterator](): AsyncGenerator<T, void, undefined> {
-    try {
-      for await (const batch of this.batches()) {
-        for (const r of batch) yield r;
-      }
-    } finally {
-      this.close();
+  /**
+   * The records one by one; ends when the reader is closed (or its signal aborts). Leaving
+   * the loop early (`break`) closes the reader.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<T, undefined> {
+    if (this.#iterating) {
+      throw new TypeError(
+        `${this.#label()} is already being iterated: use one loop per reader`,
+      );
     }
+    this.#iterating = true;
+    // A plain iterator over each drained batch: no generator frame per record.
+    let batch: T[] = [];
+    let i = 0;
+    const done = { value: undefined, done: true } as const;
+    const finish = () => {
+      this.#iterating = false;
+      this.close();
+      return done;
+    };
+    const refill = async (): Promise<IteratorResult<T, undefined>> => {
+      while (!this.#closed && this.#isOpen()) {
+        batch = await this.read(-1);
+        i = 0;
+        if (batch.length) return { value: batch[i++], done: false };
+      }
+      return finish();
+    };
+    return {
+      next: () =>
+        i < batch.length
+          ? Promise.resolve({ value: batch[i++], done: false })
+          : refill(),
+      return: () => Promise.resolve(finish()),
+    };
   }
 
   #free(): void {

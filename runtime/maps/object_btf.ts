@@ -57,6 +57,25 @@ export function codecForName<T>(
   cName: string,
   what: string,
 ): Codec<T> {
+  return codecFor<T>(btf, typeIdForName(btf, cName, what), { name: what });
+}
+
+/**
+ * The BTF type id of a type named as in C (see {@link codecForName}).
+ *
+ * @param btf the object's BTF
+ * @param cName the type's name
+ * @param what what is decoded, for messages
+ * @returns the type id
+ *
+ * @example
+ * ```ts
+ * import { objectBtf, typeIdForName } from "./object_btf.ts";
+ * declare const elf: Uint8Array;
+ * typeIdForName(objectBtf(elf)!, "struct event", "records");
+ * ```
+ */
+export function typeIdForName(btf: Btf, cName: string, what: string): number {
   const m = /^\s*(struct|union|enum)\s+(\w+)\s*$/.exec(cName);
   const name = m ? m[2] : cName.trim();
   const kinds = m ? [m[1]] : [...KINDS, "int"];
@@ -64,10 +83,9 @@ export function codecForName<T>(
     const found = btf.find(name, kind as Parameters<Btf["find"]>[1]);
     const t = found.find((x) =>
       (x as { size?: number }).size !== 0 || kind === "typedef"
-    ) ??
-      found[0];
+    ) ?? found[0];
     if (t) {
-      return codecFor<T>(btf, t.id, { name: what });
+      return t.id;
     }
   }
   throw new RangeError(

@@ -12,7 +12,10 @@ import {
 import { BpfMap, type MapInfo } from "./bpf_map.ts";
 import { codecsForMap } from "./codecs.ts";
 import { MapType, mapTypeName } from "./map_types.ts";
-import { codecForName, objectBtf } from "./object_btf.ts";
+import { objectBtf, typeIdForName } from "./object_btf.ts";
+import { codecFor } from "../btf/codec.ts";
+import { layoutOf } from "../btf/layout.ts";
+import { compileDecoder } from "../events/_fast_decode.ts";
 import { QueueMap, StackTraceMap } from "./special_maps.ts";
 
 /** What the owner (a loaded BPF object) gives a view. */
@@ -154,7 +157,10 @@ export function openObjectEvents<T>(
         `The object has no BTF to find "${options.type}" in: compile it with -g, or pass a codec`,
       );
     }
-    codec = codecForName<T>(btf, options.type, `records of "${name}"`);
+    const what = `records of "${name}"`;
+    const id = typeIdForName(btf, options.type, what);
+    const generic = codecFor<T>(btf, id, { name: what });
+    codec = { ...generic, decode: compileDecoder<T>(layoutOf(btf, id)) };
   }
   return new EventReader<T>(kind, info, { ...options, codec }, {
     isOpen: owner.isOpen,

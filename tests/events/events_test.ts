@@ -70,17 +70,24 @@ interface Globals {
   rseq2: number;
 }
 
-/** Runs `path count` with the program's target set to its pid before it starts. */
+/** Runs `path count` (on one CPU if given) with the program's target set to its pid before it starts. */
 async function runTargeted(
   b: BPF,
   path: string,
   count: number,
   mode: number,
+  cpu?: number,
 ): Promise<number> {
+  const pin = cpu === undefined ? "" : `taskset -c ${cpu} `;
+  // The shell calls getppid() itself while starting: target it only once it is ready.
   const shell = new Deno.Command("sh", {
-    args: ["-c", `read _; exec ${path} ${count}`],
+    args: ["-c", `echo ready; read _; exec ${pin}${path} ${count}`],
     stdin: "piped",
+    stdout: "piped",
   }).spawn();
+  const reader = shell.stdout.getReader();
+  await reader.read();
+  reader.releaseLock();
   const bss = b.map<number, Globals>("bpfpm.bss");
   bss.set(0, {
     ...bss.get(0)!,
@@ -93,6 +100,7 @@ async function runTargeted(
   const w = shell.stdin.getWriter();
   await w.write(new TextEncoder().encode("go\n"));
   await w.close();
+  await shell.stdout.cancel();
   assert.equal((await shell.status).success, true);
   return shell.pid;
 }
@@ -187,7 +195,8 @@ Deno.test("a perf buffer overflow is counted and reported, never silent", async 
       onLost: (lost, total) => reports.push([lost, total]),
     });
     const N = 20_000;
-    await runTargeted(b, prog.path, N, 2);
+    // One CPU, so the loss note lands in the ring the next sample uses.
+    await runTargeted(b, prog.path, N, 2, 0);
     let read = 0;
     const drain = async () => {
       for (;;) {
@@ -198,7 +207,7 @@ Deno.test("a perf buffer overflow is counted and reported, never silent", async 
     };
     await drain();
     // The kernel writes its lost-record note with the next sample that fits.
-    await runTargeted(b, prog.path, 1, 2);
+    await runTargeted(b, prog.path, 1, 2, 0);
     await drain();
     assert.ok(p.lost > 0, "a 4 KiB buffer cannot hold 20,000 records");
     assert.equal(read + p.lost, N + 1);

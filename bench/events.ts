@@ -1,0 +1,248 @@
+/**
+ * `deno task bench events [count]`: ring buffer throughput, our TypeScript reader against a C
+ * libbpf consumer, in the same run and on the same BPF program (bench/events_c/events.bpf.c):
+ * a tight getppid() loop writes 64-byte records into a 256 KiB ring buffer, with a wakeup per
+ * record and with one per 64 records. Both consumers decode every record (C reads fields in
+ * its callback; ours builds a JS object per record). Prints a table and
+ * `result events ours_per_s=… c_per_s=… ratio=… drops=…` for the better policy.
+ *
+ * @module
+ */
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { BPF } from "../runtime/bpf.ts";
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+interface Run {
+  records: number;
+  drops: number;
+  seconds: number;
+  wakeups: number;
+}
+
+interface Cfg {
+  pid: number;
+  policy: number;
+  count: bigint;
+  seq: bigint;
+  drops: bigint;
+}
+
+interface Event {
+  seq: bigint;
+  ts: bigint;
+  pid: number;
+  cpu: number;
+  comm: string;
+  pad: bigint[];
+}
+
+async function exec(
+  cmd: string,
+  args: string[],
+  stdoutTo?: string,
+): Promise<string> {
+  const out = await new Deno.Command(cmd, {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  if (!out.success) {
+    throw new Error(
+      `${cmd} ${args.join(" ")} failed: ${
+        new TextDecoder().decode(out.stderr)
+      }`,
+    );
+  }
+  if (stdoutTo) await Deno.writeFile(stdoutTo, out.stdout);
+  return new TextDecoder().decode(out.stdout);
+}
+
+async function build(
+  dir: string,
+): Promise<{ obj: string; consumer: string; producer: string }> {
+  const src = join(here, "events_c");
+  await exec(
+    "bpftool",
+    ["btf", "dump", "file", "/sys/kernel/btf/vmlinux", "format", "c"],
+    join(dir, "vmlinux.h"),
+  );
+  const obj = join(dir, "events.bpf.o");
+  const arch = Deno.build.arch === "aarch64" ? "arm64" : "x86";
+  await exec("clang", [
+    "-O2",
+    "-g",
+    "-target",
+    "bpf",
+    `-D__TARGET_ARCH_${arch}`,
+    "-I",
+    dir,
+    "-c",
+    join(src, "events.bpf.c"),
+    "-o",
+    obj,
+  ]);
+  const consumer = join(dir, "consumer");
+  await exec("gcc", ["-O2", "-o", consumer, join(src, "consumer.c"), "-lbpf"]);
+  const producer = join(dir, "producer");
+  await exec("gcc", ["-O2", "-o", producer, join(src, "producer.c")]);
+  return { obj, consumer, producer };
+}
+
+async function runC(
+  tools: { obj: string; consumer: string; producer: string },
+  count: number,
+  policy: number,
+): Promise<Run> {
+  const out = await exec(tools.consumer, [
+    tools.obj,
+    tools.producer,
+    String(count),
+    String(policy),
+  ]);
+  const [records, drops, seconds, wakeups] = out.trim().split(/\s+/).map(
+    Number,
+  );
+  return { records, drops, seconds, wakeups };
+}
+
+async function runOurs(
+  b: BPF,
+  producer: string,
+  count: number,
+  policy: number,
+  mode: "iterator" | "batches",
+): Promise<Run> {
+  const reader = b.ringbuf<Event>("events", { type: "struct event" });
+  const config = b.map<number, Cfg>("bench_cfg");
+  const child = new Deno.Command("sh", {
+    args: ["-c", `read _; exec ${producer} ${count}`],
+    stdin: "piped",
+  }).spawn();
+  config.set(0, {
+    pid: child.pid,
+    policy,
+    count: BigInt(count),
+    seq: 0n,
+    drops: 0n,
+  });
+  let exited = false;
+  const status = child.status.then(() => (exited = true));
+  let records = 0;
+  let checksum = 0n;
+  let last = 0;
+  let lastProgress = performance.now();
+  // Stops the reader once the producer is done and the records that were not dropped are in.
+  const watchdog = setInterval(() => {
+    if (!exited) return;
+    const drops = Number(config.get(0)!.drops);
+    if (records + drops >= count || performance.now() - lastProgress > 2000) {
+      reader.close();
+    }
+  }, 20);
+  const w = child.stdin.getWriter();
+  const t0 = performance.now();
+  await w.write(new Uint8Array([10]));
+  await w.close();
+  try {
+    if (mode === "iterator") {
+      for await (const e of reader) {
+        records++;
+        checksum += e.seq;
+        if ((records & 4095) === 0) lastProgress = performance.now();
+        if (records === count) break;
+      }
+      last = performance.now();
+    } else {
+      for await (const batch of reader.batches()) {
+        for (const e of batch) checksum += e.seq;
+        records += batch.length;
+        last = lastProgress = performance.now();
+        if (records === count) break;
+      }
+    }
+  } finally {
+    clearInterval(watchdog);
+    reader.close();
+  }
+  await status;
+  const drops = Number(config.get(0)!.drops);
+  if (checksum < 0n) throw new Error("unreachable");
+  return {
+    records,
+    drops,
+    seconds: (last - t0) / 1000,
+    wakeups: reader.wakeups,
+  };
+}
+
+/**
+ * Runs the benchmark.
+ *
+ * @param args `[count]`, the getppid() calls per run (default 1,000,000)
+ * @returns the exit code
+ *
+ * @example
+ * ```ts
+ * import { main } from "./events.ts";
+ * await main(["200000"]);
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
+  const count = Number(args[0] ?? 1_000_000);
+  const dir = await Deno.makeTempDir({ prefix: "bpfpm_bench_events_" });
+  try {
+    const tools = await build(dir);
+    const source = await Deno.readTextFile(
+      join(here, "events_c", "events.bpf.c"),
+    );
+    using b = await BPF.load({ text: source });
+    const rows: { policy: string; consumer: string; run: Run }[] = [];
+    const best: { ours: Run; c: Run; policy: string }[] = [];
+    for (
+      const [policy, label] of [[0, "wakeup/record"], [1, "wakeup/64"]] as const
+    ) {
+      const c = await runC(tools, count, policy);
+      const ours = await runOurs(b, tools.producer, count, policy, "iterator");
+      const batches = await runOurs(
+        b,
+        tools.producer,
+        count,
+        policy,
+        "batches",
+      );
+      rows.push({ policy: label, consumer: "C libbpf", run: c });
+      rows.push({ policy: label, consumer: "ours (for await)", run: ours });
+      rows.push({ policy: label, consumer: "ours (batches)", run: batches });
+      best.push({ ours, c, policy: label });
+    }
+    const rate = (r: Run) => r.records / r.seconds;
+    console.log(
+      "policy         consumer           records    drops   seconds   M rec/s  wakeups",
+    );
+    for (const { policy, consumer, run } of rows) {
+      console.log(
+        `${policy.padEnd(14)} ${consumer.padEnd(18)} ${
+          String(run.records).padStart(8)
+        } ${String(run.drops).padStart(8)} ${
+          run.seconds.toFixed(3).padStart(9)
+        } ${(rate(run) / 1e6).toFixed(3).padStart(9)} ${
+          String(run.wakeups).padStart(8)
+        }`,
+      );
+    }
+    best.sort((x, y) => rate(y.ours) - rate(x.ours));
+    const { ours, c, policy } = best[0];
+    console.log(`(better policy: ${policy})`);
+    console.log(
+      `result events ours_per_s=${Math.round(rate(ours))} c_per_s=${
+        Math.round(rate(c))
+      } ratio=${(rate(ours) / rate(c)).toFixed(2)} drops=${ours.drops}`,
+    );
+    return 0;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
