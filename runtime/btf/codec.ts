@@ -303,33 +303,51 @@ function enumInner(layout: Layout & { kind: "enum" }): Inner {
 }
 
 function stringInner(size: number, cName: string): Inner {
+  const slowDecode = (v: DataView, o: number) => {
+    const bytes = new Uint8Array(v.buffer, v.byteOffset + o, size);
+    const end = bytes.indexOf(0);
+    return textDecoder.decode(bytes.subarray(0, end < 0 ? size : end));
+  };
+  const tooLong = (n: number) =>
+    fail(
+      RangeError,
+      `expects ${cName} (${size} bytes): a string of at most ${size} bytes in UTF-8, got ${n} bytes`,
+    );
   return {
+    // Names are nearly always ASCII: build them by char code, without views or TextDecoder.
     dec: (v, o) => {
-      const base = v.byteOffset + o;
-      const bytes = new Uint8Array(v.buffer, base, size);
-      let end = 0;
-      let ascii = true;
-      while (end < size && bytes[end] !== 0) {
-        if (bytes[end] >= 0x80) ascii = false;
-        end++;
+      let s = "";
+      for (let i = 0; i < size; i++) {
+        const c = v.getUint8(o + i);
+        if (c === 0) return s;
+        if (c >= 0x80) return slowDecode(v, o);
+        s += String.fromCharCode(c);
       }
-      if (ascii) return String.fromCharCode(...bytes.subarray(0, end));
-      return textDecoder.decode(bytes.subarray(0, end));
+      return s;
     },
     enc: (x, v, o) => {
-      let src: Uint8Array;
-      if (typeof x === "string") src = textEncoder.encode(x);
-      else if (x instanceof Uint8Array) src = x;
-      else {fail(
+      if (typeof x === "string") {
+        let i = 0;
+        for (; i < x.length; i++) {
+          const c = x.charCodeAt(i);
+          if (c >= 0x80) break;
+          if (i >= size) tooLong(textEncoder.encode(x).length);
+          v.setUint8(o + i, c);
+        }
+        if (i === x.length) {
+          for (; i < size; i++) v.setUint8(o + i, 0);
+          return;
+        }
+      } else if (!(x instanceof Uint8Array)) {
+        fail(
           TypeError,
           `expects ${cName} (${size} bytes): a string, got ${show(x)}`,
-        );}
-      if (src.length > size) {
-        fail(
-          RangeError,
-          `expects ${cName} (${size} bytes): a string of at most ${size} bytes in UTF-8, got ${src.length} bytes`,
         );
       }
+      const src = typeof x === "string"
+        ? textEncoder.encode(x)
+        : x as Uint8Array;
+      if (src.length > size) tooLong(src.length);
       const dst = new Uint8Array(v.buffer, v.byteOffset + o, size);
       dst.set(src);
       dst.fill(0, src.length);
@@ -487,6 +505,51 @@ function bitfieldInner(f: LayoutField, cName: string): Inner {
   };
 }
 
+/** A DataView read expression for layouts simple enough to inline, else undefined. */
+function inlineRead(l: Layout, at: string): string | undefined {
+  switch (l.kind) {
+    case "int":
+      if (l.size === 1) {
+        return l.signed ? `v.getInt8(${at})` : `v.getUint8(${at})`;
+      }
+      if (l.size === 2 || l.size === 4) {
+        return `v.get${l.signed ? "Int" : "Uint"}${l.size * 8}(${at}, true)`;
+      }
+      if (l.size === 8) {
+        return `v.getBig${l.signed ? "Int" : "Uint"}64(${at}, true)`;
+      }
+      return undefined;
+    case "pointer":
+      return `v.getBigUint64(${at}, true)`;
+    case "float":
+      return `v.getFloat${l.size * 8}(${at}, true)`;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Decoding a record is the hot path of map dumps and events: one generated object literal of
+ * DataView reads has a fixed shape and runs several times faster than filling an object field
+ * by field. The source is built only from numbers and JSON-quoted field names.
+ */
+function compileRecordDecoder(
+  layout: Layout & { kind: "struct" | "union" },
+  decoders: Dec[],
+): Dec {
+  const parts = layout.fields.map((f, i) => {
+    const at = f.offset === 0 ? "o" : `o + ${f.offset}`;
+    const direct = f.bitSize ? undefined : inlineRead(f.layout, at);
+    return `${JSON.stringify(f.name)}: ${direct ?? `h[${i}](v, ${at})`}`;
+  });
+  return new Function(
+    "h",
+    `"use strict"; return (v, o) => ({ ${parts.join(", ")} });`,
+  )(
+    decoders,
+  ) as Dec;
+}
+
 function recordInner(layout: Layout & { kind: "struct" | "union" }): Inner {
   const fields = layout.fields.map((f) => ({
     name: f.name,
@@ -501,11 +564,7 @@ function recordInner(layout: Layout & { kind: "struct" | "union" }): Inner {
     layout.fields.some((f) => f.bitSize !== undefined);
   const size = layout.size;
   return {
-    dec: (v, o) => {
-      const out: Record<string, unknown> = {};
-      for (const f of fields) out[f.name] = f.codec.dec(v, o + f.offset);
-      return out;
-    },
+    dec: compileRecordDecoder(layout, fields.map((f) => f.codec.dec)),
     enc: (x, v, o) => {
       if (x === null || typeof x !== "object" || Array.isArray(x)) {
         fail(
