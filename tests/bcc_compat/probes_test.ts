@@ -8,6 +8,9 @@ import assert from "node:assert/strict";
 import { AttachError } from "../../runtime/errors.ts";
 import { haveKprobes } from "../../runtime/attach/kprobe.ts";
 import { attachUsdt } from "../../runtime/attach/usdt.ts";
+import { BPF } from "../../runtime/bpf.ts";
+import { compile } from "../../runtime/compile/mod.ts";
+import { rewriteBcc } from "../../runtime/source/bcc/mod.ts";
 import { childPath, load, rejects, runChild } from "./_helpers.ts";
 
 const PID = "u32 pid = bpf_get_current_pid_tgid() >> 32;";
@@ -276,4 +279,47 @@ Deno.test("TP_DATA_LOC_READ_CONST and TP_DATA_LOC_READ_STR: a __data_loc field (
   const e = b.map<number, { a: string; b: string }>("execs").get(pid);
   assert.equal(e?.b, "/bin/true");
   assert.ok(e?.a.startsWith("/bin/true"));
+});
+
+Deno.test("BCC's hello world: int hello(void *ctx) attached with attachKprobe to a syscall", async () => {
+  using b = await load(
+    `
+    BPF_HASH(calls, u32, u64);
+    int hello(void *ctx) {
+      ${PID}
+      calls.increment(pid);
+      return 0;
+    }`,
+    { autoAttach: false },
+  );
+  assert.equal(b.programs.get("hello")?.section, "kprobe");
+  b.attachKprobe("hello", "__x64_sys_getppid");
+  const pid = await runChild("getppid:3");
+  assert.equal(b.map<number, bigint>("calls").get(pid), 3n);
+});
+
+Deno.test("on a kernel with kprobes, syscall probes are kprobes on __x64_sys_X reading the wrapped registers", async () => {
+  const { text, programs } = rewriteBcc(
+    `
+    BPF_HASH(calls, u32, u64);
+    int kprobe__sys_getpid(struct pt_regs *ctx) { ${PID} calls.increment(pid); return 0; }
+    int kretprobe__sys_getpid(struct pt_regs *ctx) { u64 rc = PT_REGS_RC(ctx); calls.increment(rc); return 0; }
+    int syscall__openat(struct pt_regs *ctx, int dfd, const char __user *name, int flags) {
+      u32 k = dfd + flags; calls.increment(k); return 0;
+    }`,
+    { kprobes: true },
+  );
+  assert.deepEqual(programs.map((p) => [p.name, p.section, p.fallback]), [
+    ["kprobe__sys_getpid", "kprobe/__x64_sys_getpid", undefined],
+    ["kretprobe__sys_getpid", "kretprobe/__x64_sys_getpid", undefined],
+    ["syscall__openat", "kprobe/__x64_sys_openat", undefined],
+  ]);
+  const { object } = await compile(text);
+  // kprobe programs load on this kernel too (only attaching needs kprobes).
+  using b = await BPF.load({ object, autoAttach: false });
+  assert.deepEqual([...b.programs.values()].map((p) => p.section).sort(), [
+    "kprobe/__x64_sys_getpid",
+    "kprobe/__x64_sys_openat",
+    "kretprobe/__x64_sys_getpid",
+  ]);
 });

@@ -2,7 +2,7 @@
  * BCC's probe forms: `RAW_TRACEPOINT_PROBE`, `KFUNC_PROBE`/`KRETFUNC_PROBE`, `LSM_PROBE`, the
  * function-name prefixes (`kprobe__`, `kretprobe__`, `syscall__`, `tracepoint__cat__ev`,
  * `raw_tracepoint__`, `kfunc__`, `kretfunc__`, `lsm__`) and BCC functions whose context type
- * says what they are (`struct pt_regs *` → kprobe, `struct xdp_md *` → XDP, ...), each given
+ * says what they are (`struct pt_regs *` or `void *` → kprobe, `struct xdp_md *` → XDP, ...), each given
  * its `SEC(...)`. A kprobe function's arguments after `ctx` are read from `PT_REGS_PARMn`
  * through a generated wrapper. Without kprobes in the kernel, a syscall kprobe becomes a
  * program on the syscall's tracepoint with the same name, its arguments taken from the
@@ -251,6 +251,13 @@ function prefixed(
     return btfProg(`fexit/${m[1]}`, "kretfunc__");
   }
   if ((m = /^lsm__(\w+)$/.exec(name))) return btfProg(`lsm/${m[1]}`, "lsm__");
+  // BCC's `int hello(void *ctx)`: attached later with attach_kprobe (or a uprobe), as in
+  // BCC's hello_world; a kprobe program also falls back to a syscall's tracepoint.
+  if (
+    f.params.length === 1 && /^void\s*\*$/.test(first?.type ?? "") && first.name
+  ) {
+    return insert("kprobe", "void *ctx", "probe");
+  }
   if (!first?.struct) return undefined;
   if (first.struct === "pt_regs") {
     const body = textOf(text, tokens, f.bodyOpen, f.bodyClose + 1);
