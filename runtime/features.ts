@@ -9,6 +9,7 @@
  * @module
  */
 import { cstr, lastError, lib } from "./_ffi.ts";
+import { kernelPathExists, readKernelFile } from "./_kernel_files.ts";
 
 /** enum bpf_prog_type, in order. */
 export const PROGRAM_TYPES = [
@@ -135,19 +136,15 @@ const BPF_TRACE_ITER = 28;
 const BPF_LSM_MAC = 27;
 const BPF_TRACE_RAW_TP = 23;
 
+// Kernel files are read natively: Deno grants /sys and /proc only with --allow-all, while
+// --allow-ffi for libbpfpm.so (which BPF needs anyway) covers these reads.
 function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
+  return kernelPathExists(path);
 }
 
 function readText(path: string): string {
-  // securityfs may be unmounted; the LSM list is then unknown (treated as without bpf).
   try {
-    return Deno.readTextFileSync(path);
+    return readKernelFile(path) ?? "";
   } catch {
     return "";
   }

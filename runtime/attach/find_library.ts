@@ -5,7 +5,11 @@
  *
  * @module
  */
-import { isPermissionDenied, withPermission } from "../errors.ts";
+import {
+  DenoPermissionError,
+  isPermissionDenied,
+  withPermission,
+} from "../errors.ts";
 
 const CACHE_MAGIC = "glibc-ld.so.cache1.1";
 /** ld.so.cache entry flags: the x86-64 ELF class (FLAG_X8664_LIB64). */
@@ -140,9 +144,15 @@ export function findLibrary(name: string): string | undefined {
   for (const dir of STANDARD_DIRS) {
     let names: string[];
     try {
-      names = [...Deno.readDirSync(dir)].map((e) => e.name);
+      names = withPermission(
+        `--allow-read=${dir}`,
+        `list ${dir} to find library ${name}`,
+        () => [...Deno.readDirSync(dir)].map((e) => e.name),
+      );
     } catch (error) {
-      if (isPermissionDenied(error)) throw error;
+      if (isPermissionDenied(error) || error instanceof DenoPermissionError) {
+        throw error;
+      }
       continue;
     }
     const match = names.filter((n) =>

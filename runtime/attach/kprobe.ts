@@ -15,6 +15,7 @@
 import { cstr, lastError, lib } from "../_ffi.ts";
 import { AttachError } from "../errors.ts";
 import { tracefsDir } from "../trace/tracefs.ts";
+import { readKernelFile } from "../_kernel_files.ts";
 import {
   type AttachableProgram,
   Attachment,
@@ -91,10 +92,9 @@ function fallbackToTracepoint(
   const tracepoint = `syscalls:${event}`;
   let id: number;
   try {
-    id = Number(
-      Deno.readTextFileSync(`${tracefsDir()}/events/syscalls/${event}/id`)
-        .trim(),
-    );
+    const text = readKernelFile(`${tracefsDir()}/events/syscalls/${event}/id`);
+    if (text === undefined) throw new Error(`no tracepoint ${tracepoint}`);
+    id = Number(text.trim());
   } catch (error) {
     throw new AttachError(
       `Cannot attach program '${program.name}' to ${func}: this kernel has no kprobes (CONFIG_KPROBES is not set) and no tracepoint ${tracepoint} to fall back to`,

@@ -6,19 +6,23 @@
  */
 import { cstr, lib } from "../_ffi.ts";
 import { AttachError } from "../errors.ts";
+import { readKernelFile } from "../_kernel_files.ts";
 import {
   type AttachableProgram,
   type Attachment,
   attachNative,
 } from "./attachment.ts";
 
-/** Whether `bpf` is among the active LSMs (/sys/kernel/security/lsm). */
-export function bpfLsmActive(): boolean {
+/**
+ * Whether `bpf` is among the active LSMs (/sys/kernel/security/lsm); `undefined` when
+ * securityfs is not mounted and the list cannot be read.
+ */
+export function bpfLsmActive(): boolean | undefined {
   try {
-    return Deno.readTextFileSync("/sys/kernel/security/lsm").split(",")
+    return readKernelFile("/sys/kernel/security/lsm")?.trim().split(",")
       .includes("bpf");
   } catch {
-    return false;
+    return undefined;
   }
 }
 

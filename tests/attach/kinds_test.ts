@@ -132,6 +132,13 @@ SEC("iter/task") int dump_task(struct bpf_iter__task *ctx) {
 char LICENSE[] SEC("license") = "GPL";`);
   const child = new Deno.Command("sleep", { args: ["30"] }).spawn();
   try {
+    // spawn() returns after fork; wait for the exec that makes the comm "sleep".
+    for (let i = 0; i < 100; i++) {
+      if (Deno.readTextFileSync(`/proc/${child.pid}/comm`).trim() === "sleep") {
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
     using it = attachIter(obj.programs.get("dump_task")!);
     const lines = readIter(it).trim().split("\n");
     assert.ok(lines.length > 5, lines.join("\n"));
