@@ -205,7 +205,16 @@ export async function createRegistryHandler(
     30,
     60_000,
   );
-  const cache = new Map<string, { rev: string; base: string; body: string }>();
+  const cache = new Map<
+    string,
+    {
+      rev: string;
+      base: string;
+      body: string;
+      etag: string;
+      generation?: number;
+    }
+  >();
 
   const key = await store.transaction(async (tx) => {
     for (const a of admins) if (await tx.getUser(a)) await tx.setAdmin(a, true);
@@ -213,8 +222,9 @@ export async function createRegistryHandler(
   });
   const signingKey = new SigningKey(key);
 
-  function baseOf(url: URL): string {
-    return (options.publicUrl ?? url.origin).replace(/\/+$/, "");
+  function baseOf(url: URL | string): string {
+    return (options.publicUrl ?? (typeof url === "string" ? url : url.origin))
+      .replace(/\/+$/, "");
   }
 
   async function authenticate(req: Request): Promise<Auth | null> {
@@ -315,45 +325,60 @@ export async function createRegistryHandler(
 
   async function getPackument(
     req: Request,
-    url: URL,
+    origin: string,
+    query: string,
     name: string,
   ): Promise<Response> {
-    const write = url.searchParams.get("write") === "true";
+    const write = /(^|&)write=true(&|$)/.test(query);
     const abbreviated = !write &&
       (req.headers.get("accept") ?? "").includes(
         "application/vnd.npm.install-v1+json",
       );
-    const base = baseOf(url);
-    const rev = await store.getPackageRev(name);
-    if (!rev) return json(404, { error: `Package ${name} not found` });
-    const etag = `"${rev}-${abbreviated ? "a" : "f"}"`;
+    const base = baseOf(origin);
+    const kind = abbreviated ? "a" : "f";
+    const cacheKey = `${kind}:${name}`;
+    const generation = store.localGeneration?.();
+    let hit = cache.get(cacheKey);
+    // A store that only this process writes tells us when anything changed; otherwise
+    // (PostgreSQL) the stored revision is read on every request, so no server is stale.
+    if (
+      !hit || generation === undefined || hit.generation !== generation ||
+      write || hit.base !== base
+    ) {
+      const rev = await store.getPackageRev(name);
+      if (!rev) return json(404, { error: `Package ${name} not found` });
+      if (!hit || hit.rev !== rev || hit.base !== base) {
+        const pkg = await store.getPackage(name);
+        if (!pkg) return json(404, { error: `Package ${name} not found` });
+        const body = (abbreviated ? pkg.abbrevDoc : pkg.fullDoc).replaceAll(
+          BASE,
+          base,
+        );
+        if (cache.size > 2000) cache.delete(cache.keys().next().value!);
+        hit = {
+          rev: pkg.rev,
+          base,
+          body,
+          generation,
+          etag: `"${pkg.rev}-${kind}"`,
+        };
+      } else {
+        hit = { ...hit, generation };
+      }
+      cache.set(cacheKey, hit);
+    }
     const headers = {
       "content-type": abbreviated ? ABBREV_TYPE : JSON_TYPE,
-      etag,
+      etag: hit.etag,
       vary: "accept",
       "cache-control": write
         ? "no-cache"
         : "public, max-age=0, must-revalidate",
     };
-    if (!write && req.headers.get("if-none-match") === etag) {
+    if (!write && req.headers.get("if-none-match") === hit.etag) {
       return new Response(null, { status: 304, headers });
     }
-    const cacheKey = `${abbreviated ? "a" : "f"}:${name}`;
-    const hit = cache.get(cacheKey);
-    if (hit && hit.rev === rev && hit.base === base) {
-      return new Response(hit.body, { headers });
-    }
-    const pkg = await store.getPackage(name);
-    if (!pkg) return json(404, { error: `Package ${name} not found` });
-    const body = (abbreviated ? pkg.abbrevDoc : pkg.fullDoc).replaceAll(
-      BASE,
-      base,
-    );
-    if (cache.size > 2000) cache.delete(cache.keys().next().value!);
-    cache.set(cacheKey, { rev: pkg.rev, base, body });
-    return new Response(body, {
-      headers: { ...headers, etag: `"${pkg.rev}-${abbreviated ? "a" : "f"}"` },
-    });
+    return new Response(hit.body, { headers });
   }
 
   async function getVersion(
@@ -1027,10 +1052,28 @@ export async function createRegistryHandler(
   // ---- the router
 
   async function route(req: Request, info?: RequestInfo): Promise<Response> {
-    const url = new URL(req.url);
-    const ip = info?.remoteAddr?.hostname ?? "unknown";
-    const path = url.pathname;
+    // Split the URL by hand: the hot path (a packument or tarball GET) needs no URL object.
+    const raw = req.url;
+    const slash = raw.indexOf("/", raw.indexOf("//") + 2);
+    const mark = raw.indexOf("?", slash);
+    const origin = raw.slice(0, slash);
+    const path = mark < 0 ? raw.slice(slash) : raw.slice(slash, mark);
+    const query = mark < 0 ? "" : raw.slice(mark + 1);
     const method = req.method;
+    const ip = info?.remoteAddr?.hostname ?? "unknown";
+    if (
+      !path.startsWith("/-/") && path !== "/" &&
+      (method === "GET" || method === "HEAD")
+    ) {
+      const parsed = parsePackagePath(path.slice(1).split("/"));
+      if (parsed && !parsed.rest.length) {
+        return await getPackument(req, origin, query, parsed.name);
+      }
+      if (parsed && parsed.rest.length === 2 && parsed.rest[0] === "-") {
+        return await getTarball(req, parsed.name, parsed.rest[1]);
+      }
+    }
+    const url = new URL(raw);
     if (path === "/" && method === "GET") {
       const q = url.searchParams.get("q") ?? "";
       const { rows, total } = await store.search(q, 100, 0);
@@ -1150,7 +1193,7 @@ export async function createRegistryHandler(
     }
     if (!rest.length) {
       if (method === "GET" || method === "HEAD") {
-        return await getPackument(req, url, name);
+        return await getPackument(req, url.origin, url.search.slice(1), name);
       }
       if (method === "PUT") {
         const body = await readObject(req, maxBody);

@@ -402,6 +402,8 @@ export class SqliteStore extends SqliteReads implements Store {
   #read: DatabaseSync;
   #tx: SqliteTx;
   #queue: Promise<unknown> = Promise.resolve();
+  #lock: DatabaseSync | null;
+  #generation = 0;
 
   /**
    * Opens (and creates) the database file.
@@ -415,6 +417,22 @@ export class SqliteStore extends SqliteReads implements Store {
    * ```
    */
   constructor(path: string) {
+    // One process per file: a second server would miss this one's commits in its cache,
+    // and several servers are what PostgreSQL is for.
+    let lock: DatabaseSync | null = null;
+    if (path !== ":memory:") {
+      lock = new DatabaseSync(`${path}.lock`);
+      lock.exec(`PRAGMA busy_timeout = 0`);
+      try {
+        lock.exec(`BEGIN EXCLUSIVE`);
+      } catch (e) {
+        lock.close();
+        throw new Error(
+          `Another registry process is using ${path}: stop it, or run several servers on PostgreSQL (--database)`,
+          { cause: e },
+        );
+      }
+    }
     const write = new DatabaseSync(path);
     write.exec(`PRAGMA busy_timeout = 10000`);
     if (path !== ":memory:") write.exec(`PRAGMA journal_mode = WAL`);
@@ -434,6 +452,11 @@ export class SqliteStore extends SqliteReads implements Store {
     this.#write = write;
     this.#read = read;
     this.#tx = new SqliteTx(new Statements(write));
+    this.#lock = lock;
+  }
+
+  localGeneration(): number {
+    return this.#generation;
   }
 
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
@@ -442,6 +465,7 @@ export class SqliteStore extends SqliteReads implements Store {
       try {
         const result = await fn(this.#tx);
         this.#write.exec(`COMMIT`);
+        this.#generation++;
         return result;
       } catch (e) {
         if (this.#write.isTransaction) this.#write.exec(`ROLLBACK`);
@@ -456,6 +480,7 @@ export class SqliteStore extends SqliteReads implements Store {
   close(): Promise<void> {
     if (this.#read !== this.#write) this.#read.close();
     this.#write.close();
+    this.#lock?.close();
     return Promise.resolve();
   }
 }

@@ -188,6 +188,13 @@ export interface Store extends StoreReads {
    * (or if the process dies before commit).
    */
   transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T>;
+  /**
+   * A number that changes whenever this store commits, offered only by a store that no
+   * other process can write (SQLite holds a lock file for that); undefined otherwise
+   * (PostgreSQL, where other servers write). It lets the handler serve a cached
+   * packument without asking the database.
+   */
+  localGeneration?(): number;
   /** Closes connections. */
   close(): Promise<void>;
 }

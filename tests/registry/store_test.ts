@@ -8,9 +8,18 @@ import { hasPostgres, startPostgres, type TestPostgres } from "./_pg.ts";
 import { startRegistry } from "../../registry/server/cli.ts";
 import { PostgresStore } from "../../registry/server/postgres_store.ts";
 import { SqliteStore } from "../../registry/server/sqlite_store.ts";
-import { type PackageRow, type Store, StoreConflictError, type VersionRow } from "../../registry/server/store.ts";
+import {
+  type PackageRow,
+  type Store,
+  StoreConflictError,
+  type VersionRow,
+} from "../../registry/server/store.ts";
 
-function pkgRow(name: string, rev: string, extra: Partial<PackageRow> = {}): PackageRow {
+function pkgRow(
+  name: string,
+  rev: string,
+  extra: Partial<PackageRow> = {},
+): PackageRow {
   return {
     name,
     rev,
@@ -28,10 +37,20 @@ function pkgRow(name: string, rev: string, extra: Partial<PackageRow> = {}): Pac
 }
 
 function versionRow(name: string, version: string): VersionRow {
-  return { name, version, manifest: `{"version":"${version}"}`, readme: "# r", published: new Date().toISOString(), deprecated: null };
+  return {
+    name,
+    version,
+    manifest: `{"version":"${version}"}`,
+    readme: "# r",
+    published: new Date().toISOString(),
+    deprecated: null,
+  };
 }
 
-async function rejectsWith(p: Promise<unknown>, cls: new (...a: never[]) => Error): Promise<Error> {
+async function rejectsWith(
+  p: Promise<unknown>,
+  cls: new (...a: never[]) => Error,
+): Promise<Error> {
   try {
     await p;
   } catch (e) {
@@ -61,41 +80,77 @@ async function storeSuite(t: Deno.TestContext, store: Store) {
       await tx.insertVersion(versionRow("atomic", "1.0.0"));
       await tx.putTarball("atomic", "atomic-1.0.0.tgz", bytes);
     });
-    assertEquals((await store.getPackage("atomic"))!.distTags, { latest: "1.0.0" });
+    assertEquals((await store.getPackage("atomic"))!.distTags, {
+      latest: "1.0.0",
+    });
     assertEquals(await store.getPackageRev("atomic"), "1-a");
     assertEquals(await store.getTarball("atomic", "atomic-1.0.0.tgz"), bytes);
   });
 
   await t.step("a version exists once", async () => {
-    await rejectsWith(store.transaction((tx) => tx.insertVersion(versionRow("atomic", "1.0.0"))), StoreConflictError);
+    await rejectsWith(
+      store.transaction((tx) =>
+        tx.insertVersion(versionRow("atomic", "1.0.0"))
+      ),
+      StoreConflictError,
+    );
     assertEquals((await store.getVersions("atomic")).length, 1);
   });
 
-  await t.step("removed versions are remembered; deleting a package removes its rows", async () => {
-    await store.transaction(async (tx) => {
-      await tx.insertVersion(versionRow("atomic", "1.1.0"));
-      await tx.setDeprecated("atomic", "1.1.0", "old");
-    });
-    assertEquals((await store.getVersions("atomic")).find((v) => v.version === "1.1.0")!.deprecated, "old");
-    await store.transaction((tx) => tx.removeVersion("atomic", "1.1.0", "atomic-1.1.0.tgz"));
-    assert(await store.isVersionRemoved("atomic", "1.1.0"));
-    assert(!(await store.isVersionRemoved("atomic", "1.0.0")));
-    await store.transaction((tx) => tx.deletePackage("atomic"));
-    assert(await store.isVersionRemoved("atomic", "1.0.0"));
-    assertEquals(await store.getPackage("atomic"), null);
-    assertEquals(await store.getTarball("atomic", "atomic-1.0.0.tgz"), null);
-  });
+  await t.step(
+    "removed versions are remembered; deleting a package removes its rows",
+    async () => {
+      await store.transaction(async (tx) => {
+        await tx.insertVersion(versionRow("atomic", "1.1.0"));
+        await tx.setDeprecated("atomic", "1.1.0", "old");
+      });
+      assertEquals(
+        (await store.getVersions("atomic")).find((v) => v.version === "1.1.0")!
+          .deprecated,
+        "old",
+      );
+      await store.transaction((tx) =>
+        tx.removeVersion("atomic", "1.1.0", "atomic-1.1.0.tgz")
+      );
+      assert(await store.isVersionRemoved("atomic", "1.1.0"));
+      assert(!(await store.isVersionRemoved("atomic", "1.0.0")));
+      await store.transaction((tx) => tx.deletePackage("atomic"));
+      assert(await store.isVersionRemoved("atomic", "1.0.0"));
+      assertEquals(await store.getPackage("atomic"), null);
+      assertEquals(await store.getTarball("atomic", "atomic-1.0.0.tgz"), null);
+    },
+  );
 
   await t.step("users, tokens, orgs, settings", async () => {
     const n = await store.countUsers();
     await store.transaction(async (tx) => {
-      await tx.createUser({ name: "u1", email: null, passwordHash: "scrypt$x", admin: false, created: "t" });
-      await tx.insertToken({ key: "k1", hash: "h1", username: "u1", readonly: true, created: "t" });
+      await tx.createUser({
+        name: "u1",
+        email: null,
+        passwordHash: "scrypt$x",
+        admin: false,
+        created: "t",
+      });
+      await tx.insertToken({
+        key: "k1",
+        hash: "h1",
+        username: "u1",
+        readonly: true,
+        created: "t",
+      });
       await tx.setOrgMember({ org: "o", username: "u1", role: "developer" });
       await tx.setOrgMember({ org: "o", username: "u1", role: "owner" });
     });
     await rejectsWith(
-      store.transaction((tx) => tx.createUser({ name: "u1", email: null, passwordHash: "x", admin: false, created: "t" })),
+      store.transaction((tx) =>
+        tx.createUser({
+          name: "u1",
+          email: null,
+          passwordHash: "x",
+          admin: false,
+          created: "t",
+        })
+      ),
       StoreConflictError,
     );
     assertEquals(await store.countUsers(), n + 1);
@@ -103,39 +158,67 @@ async function storeSuite(t: Deno.TestContext, store: Store) {
     assertEquals((await store.getUser("u1"))!.admin, true);
     assertEquals((await store.getTokenByHash("h1"))!.readonly, true);
     assertEquals((await store.listTokens("u1")).map((t) => t.key), ["k1"]);
-    assertEquals(await store.getOrgMembers("o"), [{ org: "o", username: "u1", role: "owner" }]);
-    assert(!(await store.transaction((tx) => tx.deleteToken("someone-else", "k1"))));
+    assertEquals(await store.getOrgMembers("o"), [{
+      org: "o",
+      username: "u1",
+      role: "owner",
+    }]);
+    assert(
+      !(await store.transaction((tx) => tx.deleteToken("someone-else", "k1"))),
+    );
     assert(await store.transaction((tx) => tx.deleteToken("u1", "h1")));
     assertEquals(await store.getTokenByHash("h1"), null);
     await store.transaction((tx) => tx.removeOrgMember("o", "u1"));
     assertEquals(await store.getOrgMembers("o"), []);
-    assertEquals(await store.transaction((tx) => tx.setMetaIfAbsent("m", "first")), "first");
-    assertEquals(await store.transaction((tx) => tx.setMetaIfAbsent("m", "second")), "first");
+    assertEquals(
+      await store.transaction((tx) => tx.setMetaIfAbsent("m", "first")),
+      "first",
+    );
+    assertEquals(
+      await store.transaction((tx) => tx.setMetaIfAbsent("m", "second")),
+      "first",
+    );
     assertEquals(await store.getMeta("m"), "first");
   });
 
-  await t.step("search matches name, description and keywords; LIKE wildcards are literal", async () => {
-    await store.transaction(async (tx) => {
-      await tx.putPackage(pkgRow("tcplife", "1-a", { description: "TCP session lifespans" }));
-      await tx.putPackage(pkgRow("execsnoop", "1-b", { description: "Trace exec() calls", keywords: ["process"] }));
-    });
-    assertEquals((await store.search("tcp", 10, 0)).rows.map((r) => r.name), ["tcplife"]);
-    assertEquals((await store.search("PROCESS", 10, 0)).rows.map((r) => r.name), ["execsnoop"]);
-    assertEquals((await store.search("%", 10, 0)).total, 0);
-    assertEquals((await store.search("_", 10, 0)).total, 0);
-    assertEquals((await store.search("", 1, 1)).rows.length, 1);
-  });
+  await t.step(
+    "search matches name, description and keywords; LIKE wildcards are literal",
+    async () => {
+      await store.transaction(async (tx) => {
+        await tx.putPackage(
+          pkgRow("tcplife", "1-a", { description: "TCP session lifespans" }),
+        );
+        await tx.putPackage(
+          pkgRow("execsnoop", "1-b", {
+            description: "Trace exec() calls",
+            keywords: ["process"],
+          }),
+        );
+      });
+      assertEquals((await store.search("tcp", 10, 0)).rows.map((r) => r.name), [
+        "tcplife",
+      ]);
+      assertEquals(
+        (await store.search("PROCESS", 10, 0)).rows.map((r) => r.name),
+        ["execsnoop"],
+      );
+      assertEquals((await store.search("%", 10, 0)).total, 0);
+      assertEquals((await store.search("_", 10, 0)).total, 0);
+      assertEquals((await store.search("", 1, 1)).rows.length, 1);
+    },
+  );
 
   await t.step("writers of one package serialise: no lost update", async () => {
     await store.transaction((tx) => tx.putPackage(pkgRow("counter", "0-x")));
-    await Promise.all(Array.from({ length: 10 }, () =>
-      store.transaction(async (tx) => {
-        await tx.lockPackage("counter");
-        const p = await tx.getPackage("counter");
-        await new Promise((r) => setTimeout(r, 2));
-        await tx.putPackage({ ...p!, rev: `${parseInt(p!.rev) + 1}-x` });
-      })
-    ));
+    await Promise.all(
+      Array.from({ length: 10 }, () =>
+        store.transaction(async (tx) => {
+          await tx.lockPackage("counter");
+          const p = await tx.getPackage("counter");
+          await new Promise((r) => setTimeout(r, 2));
+          await tx.putPackage({ ...p!, rev: `${parseInt(p!.rev) + 1}-x` });
+        })),
+    );
     assertEquals(await store.getPackageRev("counter"), "10-x");
   });
 }
@@ -145,10 +228,27 @@ Deno.test("SQLite store", async (t) => {
   const store = new SqliteStore(`${dir}/s.db`);
   try {
     await storeSuite(t, store);
+    await t.step("a second server on the same file is refused", () => {
+      let message = "";
+      try {
+        new SqliteStore(`${dir}/s.db`);
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      assert(
+        /Another registry process is using .*PostgreSQL/.test(message),
+        message,
+      );
+    });
   } finally {
     await store.close();
-    await Deno.remove(dir, { recursive: true });
   }
+  await t.step("after close, the file can be opened again", async () => {
+    const again = new SqliteStore(`${dir}/s.db`);
+    assertEquals(await again.getPackageRev("counter"), "10-x");
+    await again.close();
+  });
+  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test({
@@ -157,48 +257,95 @@ Deno.test({
   async fn(t) {
     const pg: TestPostgres = await startPostgres();
     try {
-      const store = await PostgresStore.connect(await pg.createDatabase("suite"));
+      const store = await PostgresStore.connect(
+        await pg.createDatabase("suite"),
+      );
       try {
         await storeSuite(t, store);
       } finally {
         await store.close();
       }
-      await t.step("two servers on one database serve consistently", async () => {
-        const url = await pg.createDatabase("multi");
-        const [a, b] = await Promise.all([startRegistry({ database: url }), startRegistry({ database: url })]);
-        try {
-          const f = (r: Request) => fetch(r);
-          const alice = await signup(f, a.url, "alice");
-          const doc = await publishDoc({ name: "shared", version: "1.0.0" }, { "index.js": "" });
-          assertEquals((await fetch(req(a.url, "PUT", "/shared", { token: alice, body: doc }))).status, 201);
-          // Same signing key, same document from either server.
-          const ka = await (await fetch(`${a.url}/-/npm/v1/keys`)).json();
-          const kb = await (await fetch(`${b.url}/-/npm/v1/keys`)).json();
-          assertEquals(ka, kb);
-          const fromB = await (await fetch(`${b.url}/shared`)).json();
-          assertEquals(fromB["dist-tags"].latest, "1.0.0");
-          // A change through A is seen at once through B (B's cache checks the revision).
-          const doc2 = await publishDoc({ name: "shared", version: "1.1.0" }, { "index.js": "" });
-          assertEquals((await fetch(req(b.url, "PUT", "/shared", { token: alice, body: doc2 }))).status, 201);
-          assertEquals((await (await fetch(`${a.url}/shared`)).json())["dist-tags"].latest, "1.1.0");
-          // Concurrent publishes of one version through both servers: exactly one wins.
-          const docs = await Promise.all(Array.from({ length: 10 }, (_, i) =>
-            publishDoc({ name: "shared", version: "2.0.0", description: `try ${i}` }, { "index.js": "" })
-          ));
-          const statuses = await Promise.all(docs.map(async (d, i) => {
-            const res = await fetch(req(i % 2 ? a.url : b.url, "PUT", "/shared", { token: alice, body: d }));
-            await res.body?.cancel();
-            return res.status;
-          }));
-          assertEquals(statuses.filter((s) => s === 201).length, 1, statuses.join(","));
-          assertEquals(statuses.filter((s) => s === 403).length, 9, statuses.join(","));
-          const versions = Object.keys((await (await fetch(`${a.url}/shared`)).json()).versions);
-          assertEquals(versions.sort(), ["1.0.0", "1.1.0", "2.0.0"]);
-        } finally {
-          await a.close();
-          await b.close();
-        }
-      });
+      await t.step(
+        "two servers on one database serve consistently",
+        async () => {
+          const url = await pg.createDatabase("multi");
+          const [a, b] = await Promise.all([
+            startRegistry({ database: url }),
+            startRegistry({ database: url }),
+          ]);
+          try {
+            const f = (r: Request) => fetch(r);
+            const alice = await signup(f, a.url, "alice");
+            const doc = await publishDoc({ name: "shared", version: "1.0.0" }, {
+              "index.js": "",
+            });
+            assertEquals(
+              (await fetch(
+                req(a.url, "PUT", "/shared", { token: alice, body: doc }),
+              )).status,
+              201,
+            );
+            // Same signing key, same document from either server.
+            const ka = await (await fetch(`${a.url}/-/npm/v1/keys`)).json();
+            const kb = await (await fetch(`${b.url}/-/npm/v1/keys`)).json();
+            assertEquals(ka, kb);
+            const fromB = await (await fetch(`${b.url}/shared`)).json();
+            assertEquals(fromB["dist-tags"].latest, "1.0.0");
+            // A change through A is seen at once through B (B's cache checks the revision).
+            const doc2 = await publishDoc(
+              { name: "shared", version: "1.1.0" },
+              { "index.js": "" },
+            );
+            assertEquals(
+              (await fetch(
+                req(b.url, "PUT", "/shared", { token: alice, body: doc2 }),
+              )).status,
+              201,
+            );
+            assertEquals(
+              (await (await fetch(`${a.url}/shared`)).json())["dist-tags"]
+                .latest,
+              "1.1.0",
+            );
+            // Concurrent publishes of one version through both servers: exactly one wins.
+            const docs = await Promise.all(
+              Array.from({ length: 10 }, (_, i) =>
+                publishDoc({
+                  name: "shared",
+                  version: "2.0.0",
+                  description: `try ${i}`,
+                }, { "index.js": "" })),
+            );
+            const statuses = await Promise.all(docs.map(async (d, i) => {
+              const res = await fetch(
+                req(i % 2 ? a.url : b.url, "PUT", "/shared", {
+                  token: alice,
+                  body: d,
+                }),
+              );
+              await res.body?.cancel();
+              return res.status;
+            }));
+            assertEquals(
+              statuses.filter((s) => s === 201).length,
+              1,
+              statuses.join(","),
+            );
+            assertEquals(
+              statuses.filter((s) => s === 403).length,
+              9,
+              statuses.join(","),
+            );
+            const versions = Object.keys(
+              (await (await fetch(`${a.url}/shared`)).json()).versions,
+            );
+            assertEquals(versions.sort(), ["1.0.0", "1.1.0", "2.0.0"]);
+          } finally {
+            await a.close();
+            await b.close();
+          }
+        },
+      );
     } finally {
       await pg.stop();
     }
