@@ -604,6 +604,32 @@ Deno.test("dist-tags and deprecation", async () => {
       await body(await h(req(BASE, "GET", "/-/package/probe/dist-tags"))),
       { latest: "1.0.0" },
     );
+    // The cached packument follows every change.
+    const accept = { accept: "application/vnd.npm.install-v1+json" };
+    const before = await h(req(BASE, "GET", "/probe", { headers: accept }));
+    assertEquals(
+      ((await body(before))["dist-tags"] as Record<string, string>).next,
+      undefined,
+    );
+    assertEquals(
+      (await h(
+        req(BASE, "PUT", "/-/package/probe/dist-tags/next", {
+          token: alice,
+          body: "1.0.0",
+        }),
+      )).status,
+      200,
+    );
+    const after = await h(
+      req(BASE, "GET", "/probe", {
+        headers: { ...accept, "if-none-match": before.headers.get("etag")! },
+      }),
+    );
+    assertEquals(after.status, 200);
+    assertEquals(
+      ((await body(after))["dist-tags"] as Record<string, string>).next,
+      "1.0.0",
+    );
     const w = await body(
       await h(req(BASE, "GET", "/probe?write=true", { token: alice })),
     );
