@@ -19,8 +19,16 @@
  */
 export { BPF, type LoadOptions } from "./runtime/bpf.ts";
 export { Program } from "./runtime/program.ts";
-export { BpfMap } from "./runtime/bpf_map.ts";
+export { ObjectMap } from "./runtime/object_map.ts";
+export type { Handle, ProgramHandle } from "./runtime/_ffi.ts";
+export type { BpfMap } from "./runtime/maps/bpf_map.ts";
+export type { QueueMap, StackTraceMap } from "./runtime/maps/special_maps.ts";
+export type { ObjectEventOptions } from "./runtime/maps/object_maps.ts";
+export type { EventReader } from "./runtime/events/event_reader.ts";
+export type { Codec } from "./runtime/btf/codec.ts";
+export type { Grants } from "./runtime/policy/grants.ts";
 export { Link } from "./runtime/attach/link.ts";
+export type { Detachable } from "./runtime/attach/auto.ts";
 // --- attach ---
 export { type AttachKind, Attachment } from "./runtime/attach/attachment.ts";
 export type { KprobeOptions } from "./runtime/attach/kprobe.ts";

@@ -112,8 +112,9 @@ async function timeToEvent(
     await reader.cancel();
     const err = await new Response(child.stderr).text();
     await child.status;
-    if (Number.isNaN(ms)) throw new Error(`${cmd} gave no event: ${buf}${err}`);
+    if (Number.isNaN(ms)) buf += err;
   }
+  if (Number.isNaN(ms)) throw new Error(`${cmd} gave no event: ${buf}`);
   return { ms, rssKb };
 }
 

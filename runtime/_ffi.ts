@@ -8,10 +8,10 @@
 import { DenoPermissionError, NativeLibraryError } from "./errors.ts";
 import { optionalEnv } from "./_env.ts";
 
-declare const brand: unique symbol;
 /** An opaque native handle of kind `K`: a `bpfpm_object` cannot be passed as a `bpf_link`. */
 export type Handle<K extends string> = Deno.PointerObject & {
-  readonly [brand]: K;
+  /** Type-level brand only: no such property exists at run time. */
+  readonly __bpfpmHandle: K;
 };
 /** `struct bpfpm_object *` */
 export type ObjectHandle = Handle<"bpfpm_object">;

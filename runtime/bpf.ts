@@ -30,7 +30,7 @@ import { optionalEnv } from "./_env.ts";
 import { type SourceSite, sourceSite } from "./_location.ts";
 import { rewrite } from "./source/rewrite.ts";
 import { Program } from "./program.ts";
-import { BpfMap } from "./bpf_map.ts";
+import { ObjectMap } from "./object_map.ts";
 import { autoAttachRule, type Detachable } from "./attach/auto.ts";
 import { attachTracepoint } from "./attach/tracepoint.ts";
 import { attachRawTracepoint } from "./attach/raw_tracepoint.ts";
@@ -158,7 +158,7 @@ export class BPF implements Disposable {
   /** The programs, by name. */
   readonly programs: ReadonlyMap<string, Program>;
   /** The maps, by name. */
-  readonly maps: ReadonlyMap<string, BpfMap>;
+  readonly maps: ReadonlyMap<string, ObjectMap>;
   /** The loaded ELF object's bytes (for BTF-typed views of maps and events). */
   readonly object: Uint8Array;
   /** Whether the object came from the compile cache (nothing was compiled). */
@@ -182,9 +182,9 @@ export class BPF implements Disposable {
       );
       programs.set(p.name, p);
     }
-    const maps = new Map<string, BpfMap>();
+    const maps = new Map<string, ObjectMap>();
     for (let i = 0; i < s.bpfpm_object__map_count(handle); i++) {
-      const m = new BpfMap(s.bpfpm_object__map(handle, i) as MapHandle);
+      const m = new ObjectMap(s.bpfpm_object__map(handle, i) as MapHandle);
       maps.set(m.name, m);
     }
     this.programs = programs;

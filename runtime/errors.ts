@@ -9,6 +9,8 @@ export class BpfError extends Error {
   /** The positive errno the native call returned. */
   readonly errno: number;
   /**
+   * Makes the error.
+   *
    * @param message What failed and how to fix it.
    * @param options `errno` and an optional `cause`.
    */
@@ -41,6 +43,8 @@ export class VerifierError extends BpfError {
   /** The failing instruction and the reason, on one line. */
   readonly summary: string;
   /**
+   * Makes the error.
+   *
    * @param message The error message (includes the summary).
    * @param options The program, log, summary, errno and cause.
    */
@@ -67,6 +71,8 @@ export class CapabilityError extends BpfError {
   /** The capabilities that are missing, e.g. `["CAP_BPF"]`. */
   readonly missing: string[];
   /**
+   * Makes the error.
+   *
    * @param message The error message.
    * @param options The missing capabilities, errno and cause.
    */
@@ -85,6 +91,8 @@ export class KernelBtfError extends Error {
   /** Where BTF was looked for. */
   readonly path: string;
   /**
+   * Makes the error.
+   *
    * @param message The error message.
    * @param options The path and cause.
    */
@@ -100,6 +108,8 @@ export class TracefsError extends Error {
   /** The mount point tried. */
   readonly path: string;
   /**
+   * Makes the error.
+   *
    * @param message The error message.
    * @param options The path and cause.
    */
@@ -117,6 +127,8 @@ export class TracepointNotFoundError extends Error {
   /** The tracepoint's event, e.g. `sys_enter_clone`. */
   readonly event: string;
   /**
+   * Makes the error.
+   *
    * @param message The error message.
    * @param options The category, event and cause.
    */
@@ -138,6 +150,8 @@ export class AttachError extends BpfError {
   /** What it was attached to, e.g. `tracepoint syscalls:sys_enter_clone`. */
   readonly target: string;
   /**
+   * Makes the error.
+   *
    * @param message The error message.
    * @param options The program, target, errno and cause.
    */
@@ -162,6 +176,8 @@ export class DenoPermissionError extends Error {
   /** The exact flag to add, e.g. `--allow-ffi=/path/libbpfpm.so`. */
   readonly flag: string;
   /**
+   * Makes the error.
+   *
    * @param message The error message.
    * @param options The flag and cause.
    */
@@ -177,6 +193,8 @@ export class NativeLibraryError extends Error {
   /** The library path tried. */
   readonly path: string;
   /**
+   * Makes the error.
+   *
    * @param message The error message.
    * @param options The path and cause.
    */

@@ -126,7 +126,11 @@ Deno.test("rewrite: BCC sources get a prelude, #line 1 and a GPL license; libbpf
   );
   assert.equal(bcc.bcc, true);
   const after = bcc.text.slice(bcc.text.indexOf("#line 1\n") + 8);
-  assert.ok(after.startsWith("int hello(void *ctx) {\n  bpf_trace_printk"));
+  assert.equal(
+    after.split("\n")[1],
+    '  bpf_trace_printk("hi\\n");',
+    "user line 2 stays line 2",
+  );
   assert.match(bcc.text, /SEC\("license"\) = "GPL"/);
 });
 

@@ -1,5 +1,6 @@
 /**
- * A map of a loaded object, described: what typed views (runtime/maps) are built from.
+ * A map of a loaded object, described (`b.maps`): what typed views (`b.map()`, runtime/maps)
+ * are built from.
  *
  * @module
  */
@@ -15,7 +16,7 @@ import { lib, type MapHandle, readCString } from "./_ffi.ts";
  * for (const m of b.maps.values()) console.log(m.name, m.type, m.keySize, m.valueSize);
  * ```
  */
-export class BpfMap {
+export class ObjectMap {
   /** The map's name, as libbpf names it (e.g. `counts`, `hello.rodata`). */
   readonly name: string;
   /** `enum bpf_map_type`. */
