@@ -23,17 +23,41 @@ import { dirname, join, resolve, sep } from "node:path";
 import type { TarballEntry } from "../pack/mod.ts";
 import { IntegrityError } from "./errors.ts";
 
-/** Computes the `sha512-<base64>` integrity of bytes. */
+/**
+ * Computes the `sha512-<base64>` integrity of bytes.
+ *
+ * @example
+ * ```ts
+ * import { integrityOf } from "./cache.ts";
+ * integrityOf(new TextEncoder().encode("x")); // "sha512-…"
+ * ```
+ */
 export function integrityOf(bytes: Uint8Array): string {
   return "sha512-" + createHash("sha512").update(bytes).digest("base64");
 }
 
-/** The sha1 hex digest npm's `dist.shasum` carries. */
+/**
+ * The sha1 hex digest npm's `dist.shasum` carries.
+ *
+ * @example
+ * ```ts
+ * import { shasumOf } from "./cache.ts";
+ * shasumOf(new TextEncoder().encode("x")); // 40 hex digits
+ * ```
+ */
 export function shasumOf(bytes: Uint8Array): string {
   return createHash("sha1").update(bytes).digest("hex");
 }
 
-/** The hex sha512 of an SRI string's sha512 part, or a TypeError. */
+/**
+ * The hex sha512 of an SRI string's sha512 part, or a TypeError.
+ *
+ * @example
+ * ```ts
+ * import { integrityOf, sha512Hex } from "./cache.ts";
+ * sha512Hex(integrityOf(new Uint8Array())).length; // 128
+ * ```
+ */
 export function sha512Hex(integrity: string): string {
   const part = integrity.split(/\s+/).find((p) => p.startsWith("sha512-"));
   if (!part) {
@@ -65,7 +89,16 @@ function countFiles(dir: string): number {
   return n;
 }
 
-/** Masks a tarball mode: 0o755 when any execute bit is set, else 0o644. */
+/**
+ * Masks a tarball mode: 0o755 when any execute bit is set, else 0o644.
+ *
+ * @example
+ * ```ts
+ * import { maskMode } from "./cache.ts";
+ * maskMode(0o4777); // 0o755
+ * maskMode(0o666); // 0o644
+ * ```
+ */
 export function maskMode(mode: number): number {
   return mode & 0o111 ? 0o755 : 0o644;
 }
@@ -122,7 +155,11 @@ export function writeEntries(entries: TarballEntry[], root: string): void {
 export class ContentCache {
   #dir: string;
 
-  /** @param dir the cache directory (created on first write) */
+  /**
+   * Opens a cache.
+   *
+   * @param dir the cache directory (created on first write)
+   */
   constructor(dir: string) {
     if (typeof dir !== "string" || !dir) {
       throw new TypeError("Cache directory must be a non-empty path");

@@ -43,7 +43,9 @@ import {
 export interface ListedPackage {
   /** Install path. */
   path: string;
+  /** The package name. */
   name: string;
+  /** The installed version. */
   version: string;
   /** Whether the project depends on it directly. */
   direct: boolean;
@@ -79,6 +81,7 @@ export function listInstalled(config: ClientConfig): ListedPackage[] {
 
 /** One row of `outdated`. */
 export interface OutdatedRow {
+  /** The package name. */
   name: string;
   /** The range in package.json. */
   range: string;
@@ -168,8 +171,11 @@ export async function info(
 
 /** One search hit. */
 export interface SearchHit {
+  /** The package name. */
   name: string;
+  /** Its latest version. */
   version: string;
+  /** Its description. */
   description?: string;
 }
 

@@ -47,7 +47,15 @@ export interface ConfigOptions {
   env?: Record<string, string>;
 }
 
-/** Adds the trailing slash registry URLs need for joining. */
+/**
+ * Adds the trailing slash registry URLs need for joining.
+ *
+ * @example
+ * ```ts
+ * import { normalizeRegistry } from "./config.ts";
+ * normalizeRegistry("http://127.0.0.1:4873"); // "http://127.0.0.1:4873/"
+ * ```
+ */
 export function normalizeRegistry(url: string): string {
   let u: URL;
   try {
@@ -71,6 +79,12 @@ export function normalizeRegistry(url: string): string {
 /**
  * The nerf-dart of a URL: `//host:port/path/` without protocol, query or file part,
  * the key npmrc uses for per-registry credentials.
+ *
+ * @example
+ * ```ts
+ * import { nerfDart } from "./config.ts";
+ * nerfDart("http://127.0.0.1:4873/tcplife"); // "//127.0.0.1:4873/"
+ * ```
  */
 export function nerfDart(url: string): string {
   const u = new URL(url);
@@ -84,7 +98,15 @@ function expand(value: string, env: Record<string, string>): string {
   return value.replace(/\$\{([A-Za-z0-9_]+)\}/g, (_, k) => env[k] ?? "");
 }
 
-/** Parses npmrc-style text into key/value pairs (comments `#`/`;`, `${ENV}` expanded). */
+/**
+ * Parses npmrc-style text into key/value pairs (comments `#`/`;`, `${ENV}` expanded).
+ *
+ * @example
+ * ```ts
+ * import { parseRc } from "./config.ts";
+ * parseRc("registry=http://r/\n//r/:_authToken=${T}", { T: "t" }).get("//r/:_authToken"); // "t"
+ * ```
+ */
 export function parseRc(
   text: string,
   env: Record<string, string> = {},
@@ -103,7 +125,15 @@ export function parseRc(
   return out;
 }
 
-/** The user config directory: `BPFPM_CONFIG_DIR`, `$XDG_CONFIG_HOME/bpfpm` or ~/.config/bpfpm. */
+/**
+ * The user config directory: `BPFPM_CONFIG_DIR`, `$XDG_CONFIG_HOME/bpfpm` or ~/.config/bpfpm.
+ *
+ * @example
+ * ```ts
+ * import { userConfigDir } from "./config.ts";
+ * userConfigDir({ HOME: "/home/me" }); // "/home/me/.config/bpfpm"
+ * ```
+ */
 export function userConfigDir(env: Record<string, string>): string {
   if (env.BPFPM_CONFIG_DIR) return env.BPFPM_CONFIG_DIR;
   return join(
@@ -112,7 +142,15 @@ export function userConfigDir(env: Record<string, string>): string {
   );
 }
 
-/** The cache directory: `BPFPM_CACHE_DIR`, `$XDG_CACHE_HOME/bpfpm` or ~/.cache/bpfpm. */
+/**
+ * The cache directory: `BPFPM_CACHE_DIR`, `$XDG_CACHE_HOME/bpfpm` or ~/.cache/bpfpm.
+ *
+ * @example
+ * ```ts
+ * import { userCacheDir } from "./config.ts";
+ * userCacheDir({ BPFPM_CACHE_DIR: "/tmp/c" }); // "/tmp/c"
+ * ```
+ */
 export function userCacheDir(env: Record<string, string>): string {
   if (env.BPFPM_CACHE_DIR) return env.BPFPM_CACHE_DIR;
   return join(

@@ -36,6 +36,8 @@ export class RegistryError extends Error {
   /** The HTTP status, 0 when no response came. */
   readonly status: number;
   /**
+   * Creates the error.
+   *
    * @param code the failure class
    * @param url the URL requested
    * @param status the HTTP status, 0 when no response came
@@ -75,6 +77,8 @@ export class IntegrityError extends Error {
   /** The integrity of the bytes received. */
   readonly actual: string;
   /**
+   * Creates the error.
+   *
    * @param spec `name@version`
    * @param expected the recorded integrity
    * @param actual the computed integrity
@@ -112,6 +116,8 @@ export class ResolveError extends Error {
   /** The versions the registry has. */
   readonly available: string[];
   /**
+   * Creates the error.
+   *
    * @param pkg the package name
    * @param range the range or tag asked for
    * @param available the versions the registry has
@@ -153,6 +159,8 @@ export class SignatureError extends Error {
   /** Which signature failed. */
   readonly kind: "registry" | "publisher";
   /**
+   * Creates the error.
+   *
    * @param spec `name@version`
    * @param kind which signature failed
    * @param message what is wrong and what to do
@@ -179,6 +187,8 @@ export class ClientError extends Error {
   /** A short machine-readable code. */
   readonly code: string;
   /**
+   * Creates the error.
+   *
    * @param code a short machine-readable code
    * @param message what is wrong and what to do
    * @param options the cause

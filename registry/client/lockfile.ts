@@ -51,7 +51,15 @@ export interface Lockfile {
   packages: Record<string, LockEntry>;
 }
 
-/** JSON with object keys sorted at every level, 2-space indented, ending in a newline. */
+/**
+ * JSON with object keys sorted at every level, 2-space indented, ending in a newline.
+ *
+ * @example
+ * ```ts
+ * import { stableStringify } from "./lockfile.ts";
+ * stableStringify({ b: 1, a: 2 }) === stableStringify({ a: 2, b: 1 }); // true
+ * ```
+ */
 export function stableStringify(value: unknown): string {
   const sort = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(sort);
@@ -117,7 +125,15 @@ export function writeLockfile(projectDir: string, lock: Lockfile): void {
   renameSync(tmp, path);
 }
 
-/** Whether a lockfile was resolved for exactly these direct dependencies. */
+/**
+ * Whether a lockfile was resolved for exactly these direct dependencies.
+ *
+ * @example
+ * ```ts
+ * import { lockMatches, readLockfile } from "./lockfile.ts";
+ * lockMatches(readLockfile(Deno.cwd()), { tcplife: "^1.0.0" });
+ * ```
+ */
 export function lockMatches(
   lock: Lockfile | undefined,
   deps: Record<string, string>,

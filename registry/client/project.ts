@@ -50,7 +50,15 @@ export interface Journal {
   dependencies: Record<string, string>;
 }
 
-/** Writes the journal before the switch. */
+/**
+ * Writes the journal before the switch.
+ *
+ * @example
+ * ```ts
+ * import { writeJournal } from "./project.ts";
+ * writeJournal("/tmp/p", { tree: "t1", lock: { lockfileVersion: 1, root: { dependencies: {} }, packages: {} }, dependencies: {} });
+ * ```
+ */
 export function writeJournal(projectDir: string, journal: Journal): void {
   const path = join(projectDir, STATE_DIR, JOURNAL);
   const tmp = `${path}.${Deno.pid}.tmp`;
@@ -58,7 +66,15 @@ export function writeJournal(projectDir: string, journal: Journal): void {
   renameSync(tmp, path);
 }
 
-/** Removes the journal once the install is complete. */
+/**
+ * Removes the journal once the install is complete.
+ *
+ * @example
+ * ```ts
+ * import { clearJournal } from "./project.ts";
+ * clearJournal("/tmp/p");
+ * ```
+ */
 export function clearJournal(projectDir: string): void {
   rmSync(join(projectDir, STATE_DIR, JOURNAL), { force: true });
 }
@@ -146,7 +162,16 @@ export function readProjectManifest(
   }
 }
 
-/** Writes package.json atomically, keeping the original's indentation style (2 spaces). */
+/**
+ * Writes package.json atomically, keeping the original's indentation style (2 spaces).
+ *
+ * @example
+ * ```ts
+ * import { readProjectManifest, writeProjectManifest } from "./project.ts";
+ * const { manifest } = readProjectManifest("/tmp/p");
+ * writeProjectManifest("/tmp/p", { ...manifest, dependencies: {} });
+ * ```
+ */
 export function writeProjectManifest(
   dir: string,
   manifest: ProjectManifest,
@@ -157,7 +182,15 @@ export function writeProjectManifest(
   renameSync(tmp, path);
 }
 
-/** Where an install path (`bpf_modules/a/bpf_modules/b`) lives inside a tree directory. */
+/**
+ * Where an install path (`bpf_modules/a/bpf_modules/b`) lives inside a tree directory.
+ *
+ * @example
+ * ```ts
+ * import { inTree } from "./project.ts";
+ * inTree("/p/.bpfpm/trees/t1", "bpf_modules/a/bpf_modules/b"); // "/p/.bpfpm/trees/t1/a/bpf_modules/b"
+ * ```
+ */
 export function inTree(tree: string, lockPath: string): string {
   return join(tree, lockPath.slice(MODULES_DIR.length + 1));
 }
@@ -166,6 +199,12 @@ export function inTree(tree: string, lockPath: string): string {
  * Makes `tree` the project's `bpf_modules` in one rename(2) of a symlink, so a reader (or
  * an interrupted install) sees either the whole old tree or the whole new one; then
  * removes trees no longer referenced.
+ *
+ * @example
+ * ```ts
+ * import { newTree, swapTree } from "./project.ts";
+ * swapTree("/tmp/p", newTree("/tmp/p"));
+ * ```
  */
 export function swapTree(projectDir: string, tree: string): void {
   const link = join(projectDir, MODULES_DIR);
@@ -187,7 +226,15 @@ export function swapTree(projectDir: string, tree: string): void {
   collectGarbage(projectDir);
 }
 
-/** The tree `bpf_modules` points at, if any. */
+/**
+ * The tree `bpf_modules` points at, if any.
+ *
+ * @example
+ * ```ts
+ * import { currentTree } from "./project.ts";
+ * currentTree("/tmp/p"); // "t…" or undefined
+ * ```
+ */
 export function currentTree(projectDir: string): string | undefined {
   try {
     return basename(readlinkSync(join(projectDir, MODULES_DIR)));
@@ -196,7 +243,15 @@ export function currentTree(projectDir: string): string | undefined {
   }
 }
 
-/** Removes trees and staging dirs other than the current one (leftovers of interrupted installs). */
+/**
+ * Removes trees and staging dirs other than the current one (leftovers of interrupted installs).
+ *
+ * @example
+ * ```ts
+ * import { collectGarbage } from "./project.ts";
+ * collectGarbage("/tmp/p");
+ * ```
+ */
 export function collectGarbage(projectDir: string): void {
   const trees = join(projectDir, STATE_DIR, "trees");
   const keep = currentTree(projectDir);
@@ -211,7 +266,15 @@ export function collectGarbage(projectDir: string): void {
   }
 }
 
-/** A new, empty staging tree directory under `.bpfpm/trees/`. */
+/**
+ * A new, empty staging tree directory under `.bpfpm/trees/`.
+ *
+ * @example
+ * ```ts
+ * import { newTree } from "./project.ts";
+ * const staging = newTree("/tmp/p");
+ * ```
+ */
 export function newTree(projectDir: string): string {
   const dir = join(
     projectDir,

@@ -50,7 +50,16 @@ const ALWAYS_IGNORED = [
   SIGNATURE_FILE,
 ];
 
-/** Turns a gitignore-style glob into a RegExp over `/`-separated relative paths. */
+/**
+ * Turns a gitignore-style glob into a RegExp over `/`-separated relative paths.
+ *
+ * @example
+ * ```ts
+ * import { globToRegExp } from "./publish.ts";
+ * globToRegExp("lib/").test("lib/a/b.js"); // true
+ * globToRegExp("*.c").test("src/x.c"); // true
+ * ```
+ */
 export function globToRegExp(glob: string): RegExp {
   let g = glob.trim().replace(/^\.\//, "");
   const anchored = g.startsWith("/") || g.slice(0, -1).includes("/");
@@ -126,7 +135,15 @@ export function selectFiles(dir: string): string[] {
   return [...new Set([...chosen, ...always])].sort();
 }
 
-/** Bundles a TypeScript entry into one ESM file with esbuild-wasm; `bpf` stays external. */
+/**
+ * Bundles a TypeScript entry into one ESM file with esbuild-wasm; `bpf` stays external.
+ *
+ * @example
+ * ```ts
+ * import { bundleEntry } from "./publish.ts";
+ * const code = await bundleEntry("probes/tcplife", "mod.ts");
+ * ```
+ */
 export async function bundleEntry(dir: string, entry: string): Promise<string> {
   const esbuild = await import("esbuild-wasm");
   await esbuild.initialize({});
@@ -187,15 +204,25 @@ export interface PackResult {
 
 /** A publish/pack summary. */
 export interface PackSummary {
+  /** The package name. */
   name: string;
+  /** The version. */
   version: string;
+  /** Every packed file with its size in bytes. */
   files: { path: string; size: number }[];
+  /** Sum of the file sizes. */
   unpackedSize: number;
+  /** Size of the `.tgz`. */
   size: number;
+  /** sha512 integrity of the `.tgz`. */
   integrity: string;
+  /** sha1 hex of the `.tgz`. */
   shasum: string;
+  /** The declared permissions, one line each. */
   grants: string[];
+  /** The publisher key id, when signed. */
   signedBy?: string;
+  /** Each BPF source and which compiler checked it. */
   compiled: { source: string; via: string }[];
 }
 

@@ -21,35 +21,52 @@ import { RegistryError } from "./errors.ts";
 
 /** One version in a packument (abbreviated or full). */
 export interface VersionManifest {
+  /** The package name. */
   name: string;
+  /** The exact version. */
   version: string;
+  /** Dependency ranges. */
   dependencies?: Record<string, string>;
+  /** Optional dependency ranges. */
   optionalDependencies?: Record<string, string>;
+  /** The deprecation message, if deprecated. */
   deprecated?: string;
+  /** Where the tarball is and what it hashes to; the registry's signatures. */
   dist: {
     tarball: string;
     integrity?: string;
     shasum?: string;
     signatures?: { keyid: string; sig: string }[];
   };
+  /** Any other field of the version's package.json. */
   [key: string]: unknown;
 }
 
 /** A package document: versions and dist-tags. */
 export interface Packument {
+  /** The package name. */
   name: string;
+  /** Tags (`latest`, …) to versions. */
   "dist-tags": Record<string, string>;
+  /** Every version's manifest. */
   versions: Record<string, VersionManifest>;
+  /** Publish times (full documents only). */
   time?: Record<string, string>;
+  /** Any other field of the document. */
   [key: string]: unknown;
 }
 
 /** One registry signing key from `/-/npm/v1/keys`. */
 export interface RegistryKey {
+  /** The id `dist.signatures` refer to. */
   keyid: string;
+  /** `ecdsa-sha2-nistp256` (npm) or `ed25519`. */
   keytype: string;
+  /** The signature scheme. */
   scheme: string;
+  /** The public key, SPKI DER in base64. */
   key: string;
+  /** When the key stopped signing, or null. */
   expires: string | null;
 }
 
@@ -68,7 +85,15 @@ export interface RegistryClientOptions {
 const ABBREVIATED =
   "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*";
 
-/** The URL path of a package name: `@scope/name` → `@scope%2fname`. */
+/**
+ * The URL path of a package name: `@scope/name` → `@scope%2fname`.
+ *
+ * @example
+ * ```ts
+ * import { packagePath } from "./registry.ts";
+ * packagePath("@acme/tool"); // "@acme%2Ftool"
+ * ```
+ */
 export function packagePath(name: string): string {
   return name.startsWith("@")
     ? "@" + encodeURIComponent(name.slice(1))
@@ -96,6 +121,8 @@ export class RegistryClient {
   #keys = new Map<string, Promise<RegistryKey[] | null>>();
 
   /**
+   * Creates a client.
+   *
    * @param config the client configuration
    * @param options offline modes and a download observer
    */

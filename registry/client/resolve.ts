@@ -12,7 +12,16 @@ import { ResolveError } from "./errors.ts";
 import type { LockEntry, Lockfile } from "./lockfile.ts";
 import type { Packument, RegistryClient, VersionManifest } from "./registry.ts";
 
-/** Whether a string is a semver range (as opposed to a dist-tag). */
+/**
+ * Whether a string is a semver range (as opposed to a dist-tag).
+ *
+ * @example
+ * ```ts
+ * import { validRange } from "./resolve.ts";
+ * validRange("^1.2"); // true
+ * validRange("next"); // false
+ * ```
+ */
 export function validRange(range: string): boolean {
   return semver.validRange(range) !== null;
 }

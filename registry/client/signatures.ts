@@ -102,7 +102,15 @@ export function verifyRegistrySignature(
   );
 }
 
-/** The publisher key pair of a user, created on first use in `configDir`. */
+/**
+ * The publisher key pair of a user, created on first use in `configDir`.
+ *
+ * @example
+ * ```ts
+ * import { publisherKey } from "./signatures.ts";
+ * console.log(publisherKey("/tmp/bpfpm-config")?.keyid);
+ * ```
+ */
 export function publisherKey(
   configDir: string,
   create = true,
@@ -128,7 +136,15 @@ export function publisherKey(
   return { keyid: keyidOf(publicKeyDer), privateKey, publicKeyDer };
 }
 
-/** The key id of an ed25519 public key (SPKI DER). */
+/**
+ * The key id of an ed25519 public key (SPKI DER).
+ *
+ * @example
+ * ```ts
+ * import { keyidOf, publisherKey } from "./signatures.ts";
+ * keyidOf(publisherKey("/tmp/bpfpm-config")!.publicKeyDer); // "ed25519:…"
+ * ```
+ */
 export function keyidOf(publicKeyDer: Uint8Array): string {
   return "ed25519:" +
     createHash("sha256").update(publicKeyDer).digest("hex").slice(0, 32);
@@ -247,7 +263,15 @@ export function verifyPublisherSignature(
   return doc.keyid;
 }
 
-/** Public keys the user trusts, from `trusted_keys` in the config dir (one key id a line). */
+/**
+ * Public keys the user trusts, from `trusted_keys` in the config dir (one key id a line).
+ *
+ * @example
+ * ```ts
+ * import { trustedKeys } from "./signatures.ts";
+ * trustedKeys("/tmp/bpfpm-config").has("ed25519:…");
+ * ```
+ */
 export function trustedKeys(configDir: string): Set<string> {
   const path = join(configDir, "trusted_keys");
   if (!existsSync(path)) return new Set();

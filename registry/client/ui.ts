@@ -34,7 +34,11 @@ export class Ui {
   #stdinTty: boolean;
   #quiet: boolean;
 
-  /** @param options `quiet` silences notices; `tty` overrides terminal detection */
+  /**
+   * Creates the output for one command.
+   *
+   * @param options `quiet` silences notices; `tty` overrides terminal detection
+   */
   constructor(options: { quiet?: boolean; tty?: boolean } = {}) {
     this.#tty = options.tty ?? Deno.stderr.isTerminal();
     this.#stdinTty = options.tty ?? Deno.stdin.isTerminal();

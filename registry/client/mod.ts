@@ -1,0 +1,127 @@
+/**
+ * The bpfpm client as a library: configuration, the registry client and cache,
+ * resolution and the lockfile, atomic installs, running probes with their grants,
+ * packing and publishing, and verification. `scripts/bpfpm.ts` is the CLI over it
+ * (docs/client.md).
+ *
+ * @example Install a probe package and run it
+ * ```ts
+ * import { install, loadConfig, runPackage } from "./mod.ts";
+ * const config = loadConfig({ registry: "http://127.0.0.1:4873/" });
+ * await install(config, { add: ["tcplife@^1"], yes: true });
+ * Deno.exitCode = await runPackage(config, "tcplife", [], { yes: true });
+ * ```
+ *
+ * @module
+ */
+export {
+  ATTACH_KINDS,
+  type AttachGrant,
+  type AttachKind,
+  type Grants,
+  RISKY_HELPERS,
+  type RiskyHelper,
+} from "../manifest.ts";
+export type { TarballEntry } from "../pack/mod.ts";
+export {
+  type ClientConfig,
+  type ConfigOptions,
+  DEFAULT_REGISTRY,
+  loadConfig,
+  nerfDart,
+  normalizeRegistry,
+  parseRc,
+  registryFor,
+  setUserRc,
+  tokenFor,
+  userCacheDir,
+  userConfigDir,
+} from "./config.ts";
+export {
+  ClientError,
+  IntegrityError,
+  RegistryError,
+  type RegistryErrorCode,
+  ResolveError,
+  SignatureError,
+} from "./errors.ts";
+export {
+  ContentCache,
+  integrityOf,
+  maskMode,
+  sha512Hex,
+  shasumOf,
+  writeEntries,
+} from "./cache.ts";
+export {
+  packagePath,
+  type Packument,
+  RegistryClient,
+  type RegistryClientOptions,
+  type RegistryKey,
+  type VersionManifest,
+} from "./registry.ts";
+export {
+  type LockedBpf,
+  type LockEntry,
+  LOCKFILE,
+  type Lockfile,
+  lockMatches,
+  readLockfile,
+  stableStringify,
+  writeLockfile,
+} from "./lockfile.ts";
+export {
+  type PackageSpec,
+  parseSpec,
+  pickVersion,
+  type ResolveOptions,
+  resolveTree,
+  validRange,
+} from "./resolve.ts";
+export { install, type InstallOptions, type InstallResult } from "./install.ts";
+export {
+  GRANTS_PRELOAD,
+  planRun,
+  runPackage,
+  type RunPlan,
+  RUNTIME_CONFIG,
+} from "./run.ts";
+export {
+  bundleEntry,
+  globToRegExp,
+  pack,
+  type PackResult,
+  type PackSummary,
+  publish,
+  selectFiles,
+} from "./publish.ts";
+export { compileCheck, type CompileCheckResult } from "./compile_check.ts";
+export {
+  info,
+  initPackage,
+  type ListedPackage,
+  listInstalled,
+  login,
+  logout,
+  outdated,
+  type OutdatedRow,
+  search,
+  type SearchHit,
+  verifyInstalled,
+  type VerifyProblem,
+  whoami,
+} from "./commands.ts";
+export { diffGrants, type GrantDiff, grantLines, runFlags } from "./grants.ts";
+export {
+  keyidOf,
+  publisherKey,
+  type PublisherSignature,
+  SIGNATURE_FILE,
+  signPackage,
+  trustedKeys,
+  verifyPublisherSignature,
+  verifyRegistrySignature,
+} from "./signatures.ts";
+export { type Progress, Ui } from "./ui.ts";
+export { main } from "./cli.ts";
