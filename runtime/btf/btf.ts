@@ -168,6 +168,8 @@ export class BtfFormatError extends Error {
   /** Byte offset where parsing failed, when known. */
   readonly offset?: number;
   /**
+   * Creates the error with its fields.
+   *
    * @param message what is wrong
    * @param options offset and cause
    */
@@ -196,6 +198,8 @@ export class Btf {
   #strings: Uint8Array;
 
   /**
+   * Wraps parsed types and their string section.
+   *
    * @param types the types, indexed by id (index 0 is void)
    * @param strings the string section
    */
@@ -410,7 +414,13 @@ export function parseBtf(bytes: Uint8Array): Btf {
     );
   }
   const strings = bytes.subarray(strOff, strOff + strLen);
-  const str = (o: number) => stringAt(strings, o);
+  // The string section is deduplicated, so equal names share an offset: decode each once.
+  const seen = new Map<number, string>();
+  const str = (o: number) => {
+    let v = seen.get(o);
+    if (v === undefined) seen.set(o, v = stringAt(strings, o));
+    return v;
+  };
   const types: BtfType[] = [{ id: 0, kind: "void", name: "" }];
   let o = typeOff;
   const end = typeOff + typeLen;

@@ -21,7 +21,8 @@ export interface LayoutField {
   layout: Layout;
 }
 
-interface LayoutBase {
+/** What every layout has. */
+export interface LayoutBase {
   /** Size in bytes. */
   size: number;
   /** Alignment in bytes. */
@@ -32,6 +33,7 @@ interface LayoutBase {
 
 /** An integer of 1, 2, 4, 8 or 16 bytes. JS: `number`, or `bigint` for 8 and 16 bytes. */
 export interface IntLayout extends LayoutBase {
+  /** The layout kind. */
   kind: "int";
   /** Two's complement signed. */
   signed: boolean;
@@ -39,16 +41,19 @@ export interface IntLayout extends LayoutBase {
 
 /** A C `_Bool`. JS: `boolean`. */
 export interface BoolLayout extends LayoutBase {
+  /** The layout kind. */
   kind: "bool";
 }
 
 /** A `float` or `double`. JS: `number`. */
 export interface FloatLayout extends LayoutBase {
+  /** The layout kind. */
   kind: "float";
 }
 
 /** An enum. JS: `{ value, name }` (see the codecs). */
 export interface EnumLayout extends LayoutBase {
+  /** The layout kind. */
   kind: "enum";
   /** Signed values. */
   signed: boolean;
@@ -58,21 +63,25 @@ export interface EnumLayout extends LayoutBase {
 
 /** A pointer. JS: `bigint` (the address). */
 export interface PointerLayout extends LayoutBase {
+  /** The layout kind. */
   kind: "pointer";
 }
 
 /** A `char[N]`. JS: `string` (up to the first NUL). */
 export interface StringLayout extends LayoutBase {
+  /** The layout kind. */
   kind: "string";
 }
 
 /** Opaque bytes (`unsigned char[N]`, `long double`, forward declarations). JS: `Uint8Array`. */
 export interface BytesLayout extends LayoutBase {
+  /** The layout kind. */
   kind: "bytes";
 }
 
 /** A fixed-length array of anything but `char`. JS: an array. */
 export interface ArrayLayout extends LayoutBase {
+  /** The layout kind. */
   kind: "array";
   /** Number of elements. */
   length: number;
@@ -82,6 +91,7 @@ export interface ArrayLayout extends LayoutBase {
 
 /** A struct or union. JS: a plain object with one property per field. */
 export interface RecordLayout extends LayoutBase {
+  /** The layout kind. */
   kind: "struct" | "union";
   /** The struct/union tag, or empty when anonymous. */
   name: string;

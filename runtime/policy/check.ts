@@ -72,6 +72,8 @@ export class PermissionDeniedError extends Error {
   /** Every refusal found, the first one being this error's. */
   readonly denials: Denial[];
   /**
+   * Creates the error with its fields.
+   *
    * @param message the full message
    * @param options the first denial's fields, all denials, and a cause
    */

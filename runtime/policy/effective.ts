@@ -24,6 +24,8 @@ export class GrantsEnvironmentError extends Error {
   /** The variable's raw value. */
   readonly value: string;
   /**
+   * Creates the error with its fields.
+   *
    * @param message what is wrong
    * @param options the raw value and cause
    */

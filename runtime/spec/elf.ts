@@ -177,6 +177,8 @@ export class ElfFormatError extends Error {
   /** Byte offset where reading failed, when known. */
   readonly offset?: number;
   /**
+   * Creates the error with its fields.
+   *
    * @param message what is wrong
    * @param options the offset and cause
    */

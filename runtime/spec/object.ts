@@ -148,6 +148,8 @@ export class ObjectFormatError extends Error {
   /** The section involved, when one is. */
   readonly section?: string;
   /**
+   * Creates the error with its fields.
+   *
    * @param message what is wrong
    * @param options section and cause
    */
