@@ -287,18 +287,23 @@ BPFPM_API int bpfpm_compiler__result_status(const struct bpfpm_compile_result *r
 	return r ? r->status : -EINVAL;
 }
 
-BPFPM_API const uint8_t *bpfpm_compiler__result_data(const struct bpfpm_compile_result *r, int part)
-{
-	if (!r || part < 0 || part >= PARTS)
-		return NULL;
-	return (const uint8_t *)r->parts[part].data;
-}
-
 BPFPM_API size_t bpfpm_compiler__result_size(const struct bpfpm_compile_result *r, int part)
 {
 	if (!r || part < 0 || part >= PARTS)
 		return 0;
 	return r->parts[part].len;
+}
+
+BPFPM_API size_t bpfpm_compiler__result_copy(const struct bpfpm_compile_result *r, int part,
+					     uint8_t *buf, size_t cap)
+{
+	size_t len;
+	if (!r || part < 0 || part >= PARTS)
+		return 0;
+	len = r->parts[part].len;
+	if (buf && cap)
+		memcpy(buf, r->parts[part].data, len < cap ? len : cap);
+	return len;
 }
 
 BPFPM_API void bpfpm_compiler__result_free(struct bpfpm_compile_result *r)

@@ -1,5 +1,6 @@
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "bpfpm_compiler.h"
 #include "compiler_internal.h"
@@ -7,6 +8,14 @@
 static __thread char last_error[4096];
 
 BPFPM_API const char *bpfpm_compiler__last_error(void) { return last_error; }
+
+BPFPM_API size_t bpfpm_compiler__last_error_copy(char *buf, size_t cap)
+{
+	size_t len = strlen(last_error);
+	if (buf && cap)
+		snprintf(buf, cap, "%s", last_error);
+	return len;
+}
 
 void bpfpm_compiler_clear_error(void) { last_error[0] = '\0'; }
 

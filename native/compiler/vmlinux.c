@@ -1,10 +1,13 @@
 /* vmlinux.h from the kernel's BTF with libbpf's btf_dump: what `bpftool btf dump format c`
- * does, without needing bpftool (or kernel headers) at run time. */
+ * does, without needing bpftool (or kernel headers) at run time; and reading the BTF itself
+ * for the cache key. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <bpf/btf.h>
@@ -94,4 +97,40 @@ static int gen_vmlinux_h(const char *btf_path, const char *out_path)
 		return bpfpm_compiler_fail(err, "cannot generate %s: %s", out_path, strerror(err));
 	}
 	return 0;
+}
+
+BPFPM_API int64_t bpfpm_compiler__read_file(const char *path, uint8_t *buf, size_t cap)
+{
+	struct stat st;
+	size_t have = 0;
+	int fd, err;
+
+	bpfpm_compiler_clear_error();
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = errno;
+		return bpfpm_compiler_fail(err, "cannot open %s: %s", path, strerror(err));
+	}
+	if (!buf) {
+		err = fstat(fd, &st) ? errno : 0;
+		close(fd);
+		if (err)
+			return bpfpm_compiler_fail(err, "cannot stat %s: %s", path, strerror(err));
+		return (int64_t)st.st_size;
+	}
+	while (have < cap) {
+		ssize_t n = read(fd, buf + have, cap - have);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = errno;
+			close(fd);
+			return bpfpm_compiler_fail(err, "cannot read %s: %s", path, strerror(err));
+		}
+		if (n == 0)
+			break;
+		have += (size_t)n;
+	}
+	close(fd);
+	return (int64_t)have;
 }

@@ -25,7 +25,7 @@ extern "C" {
 
 struct bpfpm_compile_result;
 
-/* Parts of a compile result, for bpfpm_compiler__result_data/_size. */
+/* Parts of a compile result, for bpfpm_compiler__result_size/_copy. */
 enum bpfpm_compile_part {
 	BPFPM_COMPILE_OBJECT = 0,      /* the BPF ELF object (empty for a PCH build or on error) */
 	BPFPM_COMPILE_DIAGNOSTICS = 1, /* clang's diagnostics, as clang prints them, no colours */
@@ -35,6 +35,9 @@ enum bpfpm_compile_part {
 
 /* The message of the last failed synchronous call on this thread ("" if none). */
 BPFPM_API const char *bpfpm_compiler__last_error(void);
+/* The same, copied into buf (cap bytes, NUL-terminated); returns the message's length. For
+ * callers that cannot read C memory (Deno's pointer views need unscoped --allow-ffi). */
+BPFPM_API size_t bpfpm_compiler__last_error_copy(char *buf, size_t cap);
 
 /* The compiler's identity: the LLVM version, clang's resource dir and this library's build
  * stamp. Static string; does not load LLVM. */
@@ -46,6 +49,11 @@ BPFPM_API const char *bpfpm_compiler__version(void);
  * callers on another thread than the one that reads bpfpm_compiler__last_error. */
 BPFPM_API int bpfpm_compiler__gen_vmlinux_h(const char *btf_path, const char *out_path,
 					    char *errbuf, size_t errlen);
+
+/* Reads up to cap bytes of the file at path into buf; returns the bytes read or -errno. With
+ * buf NULL, returns the file's size as read (for files like /sys/kernel/btf/vmlinux, whose
+ * stat size is exact). Lets the runtime read kernel files that Deno only opens under -A. */
+BPFPM_API int64_t bpfpm_compiler__read_file(const char *path, uint8_t *buf, size_t cap);
 
 /* Compiles source[0..source_len) as the C file main_name (an absolute path: relative
  * #include "..." resolve from its directory; it need not exist) to a BPF object
@@ -66,8 +74,10 @@ BPFPM_API struct bpfpm_compile_result *bpfpm_compiler__build_pch(const char *hea
 /* 0 if the object (or PCH) was produced; -EINVAL if the C did not compile (see the
  * diagnostics); another -errno if the compiler could not run (see BPFPM_COMPILE_ERROR). */
 BPFPM_API int bpfpm_compiler__result_status(const struct bpfpm_compile_result *r);
-BPFPM_API const uint8_t *bpfpm_compiler__result_data(const struct bpfpm_compile_result *r, int part);
 BPFPM_API size_t bpfpm_compiler__result_size(const struct bpfpm_compile_result *r, int part);
+/* Copies up to cap bytes of a part into buf; returns the part's size. */
+BPFPM_API size_t bpfpm_compiler__result_copy(const struct bpfpm_compile_result *r, int part,
+					     uint8_t *buf, size_t cap);
 BPFPM_API void bpfpm_compiler__result_free(struct bpfpm_compile_result *r);
 
 #ifdef __cplusplus

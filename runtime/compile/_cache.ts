@@ -5,9 +5,9 @@
  * Layout under the cache root (`$BPFPM_CACHE_DIR`, else `$XDG_CACHE_HOME/bpfpm`, else
  * `~/.cache/bpfpm`):
  *
- * - `btf/<boot_id>`: sha256 of /sys/kernel/btf/vmlinux, hashed once per boot (the running
- *   kernel's BTF cannot change without a reboot), so a warm start reads 2 small files instead
- *   of hashing 5+ MB.
+ * - `btf/<kernel release>@<boot time>`: sha256 of /sys/kernel/btf/vmlinux, hashed once per
+ *   boot (the running kernel's BTF cannot change without a reboot), so a warm start reads a
+ *   small file instead of hashing 5+ MB (see kernelBtfHash).
  * - `kernel/<btf hash>/vmlinux.h` and `kernel/<btf hash>/pch-<pch key>/`: the generated
  *   header and its precompiled form (see _pch.ts).
  * - `obj/<key>.bpfo`: one compiled object per key.
@@ -21,7 +21,7 @@
  * file clang read for it (libbpf headers, bpfpm.h, vmlinux.h, the PCH, user headers) with
  * size, mtime and inode, and a hit is only taken when all of them are unchanged (ccache's
  * "direct mode"), which is as strict as hashing the preprocessed source for any edit that
- * changes a file's size, mtime or inode. A hit therefore costs: 2 small reads, 5 stats,
+ * changes a file's size, mtime or inode. A hit therefore costs: 1 readdir, 1 small read, 5 stats,
  * two hashes of short strings, one read and hash of the entry, a stat per listed file.
  *
  * Entry format: magic "BPFPMOB1", u32 header length, u32 object length, 32-byte sha256 of
@@ -31,7 +31,8 @@
  * @module
  */
 
-import { isPermissionDenied, KernelBtfError } from "../errors.ts";
+import { KernelBtfError } from "../errors.ts";
+import { compilerLib, cstr, lastCompilerError } from "./_ffi.ts";
 
 const MAGIC = new TextEncoder().encode("BPFPMOB1");
 const PREFIX = MAGIC.length + 4 + 4 + 32;
@@ -98,40 +99,60 @@ export function depsUnchanged(deps: readonly Dep[]): boolean {
 
 /**
  * The sha256 of the running kernel's BTF, hashed once per boot and remembered in
- * `btf/<boot_id>`.
+ * `btf/<kernel release>@<boot time>`: BTF cannot change without a reboot. The release and boot
+ * time come from `Deno.osRelease()` and `Deno.osUptime()`, so a warm start reads nothing
+ * under /proc or /sys, which Deno only lets a script read with `--allow-all`.
  */
 export async function kernelBtfHash(
   root: string,
-): Promise<{ btf: string; bootId: string }> {
-  let bootId: string;
+): Promise<{ btf: string; boot: string }> {
+  const prefix = `${encodeURIComponent(Deno.osRelease())}@`;
+  // osUptime() is in whole seconds: the estimate may be a second or two off.
+  const bootTime = Math.floor(Date.now() / 1000 - Deno.osUptime());
+  let memos: Deno.DirEntry[] = [];
   try {
-    bootId = Deno.readTextFileSync("/proc/sys/kernel/random/boot_id").trim();
+    memos = [...Deno.readDirSync(`${root}/btf`)];
   } catch (e) {
-    if (isPermissionDenied(e)) throw e;
-    bootId = "";
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
   }
-  const memo = `${root}/btf/${bootId}`;
-  if (bootId) {
+  for (const m of memos) {
+    if (!m.name.startsWith(prefix)) continue;
+    if (Math.abs(Number(m.name.slice(prefix.length)) - bootTime) > 2) continue;
     try {
-      const h = Deno.readTextFileSync(memo).trim();
-      if (/^[0-9a-f]{64}$/.test(h)) return { btf: h, bootId };
+      const h = Deno.readTextFileSync(`${root}/btf/${m.name}`).trim();
+      if (/^[0-9a-f]{64}$/.test(h)) return { btf: h, boot: m.name };
     } catch {
-      // Not hashed yet this boot.
+      // Removed meanwhile: hash again.
     }
   }
-  let btf: Uint8Array;
+  const h = await sha256(readKernelBtf());
+  const boot = `${prefix}${bootTime}`;
+  writeAtomic(`${root}/btf/${boot}`, new TextEncoder().encode(h + "\n"));
+  return { btf: h, boot };
+}
+
+function noBtf(cause: unknown): KernelBtfError {
+  return new KernelBtfError(
+    `The kernel has no BTF (${BTF_PATH} is unreadable), which CO-RE and vmlinux.h need: boot a kernel built with CONFIG_DEBUG_INFO_BTF=y`,
+    { path: BTF_PATH, cause },
+  );
+}
+
+/** The kernel's BTF; through the compiler library when Deno may not read /sys. */
+function readKernelBtf(): Uint8Array {
   try {
-    btf = Deno.readFileSync(BTF_PATH);
+    return Deno.readFileSync(BTF_PATH);
   } catch (cause) {
-    if (isPermissionDenied(cause)) throw cause;
-    throw new KernelBtfError(
-      `The kernel has no BTF (${BTF_PATH} is unreadable), which CO-RE and vmlinux.h need: boot a kernel built with CONFIG_DEBUG_INFO_BTF=y`,
-      { path: BTF_PATH, cause },
-    );
+    if (!(cause instanceof Deno.errors.NotCapable)) throw noBtf(cause);
   }
-  const h = await sha256(btf);
-  if (bootId) writeAtomic(memo, new TextEncoder().encode(h + "\n"));
-  return { btf: h, bootId };
+  const lib = compilerLib();
+  const path = cstr(BTF_PATH);
+  const size = Number(lib.bpfpm_compiler__read_file(path, null, 0n));
+  if (size < 0) throw noBtf(new Error(lastCompilerError(lib)));
+  const buf = new Uint8Array(size);
+  const n = Number(lib.bpfpm_compiler__read_file(path, buf, BigInt(size)));
+  if (n < 0) throw noBtf(new Error(lastCompilerError(lib)));
+  return buf.subarray(0, n);
 }
 
 /** The compiler's identity, from stats only (no library load). */

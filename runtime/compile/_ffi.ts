@@ -11,6 +11,11 @@ import { isPermissionDenied, NativeLibraryError } from "../errors.ts";
 const SYMBOLS = {
   // const char *bpfpm_compiler__last_error(void)
   bpfpm_compiler__last_error: { parameters: [], result: "pointer" },
+  // size_t bpfpm_compiler__last_error_copy(char *buf, size_t cap)
+  bpfpm_compiler__last_error_copy: {
+    parameters: ["buffer", "usize"],
+    result: "usize",
+  },
   // const char *bpfpm_compiler__version(void)
   bpfpm_compiler__version: { parameters: [], result: "pointer" },
   // int bpfpm_compiler__gen_vmlinux_h(const char *btf_path, const char *out_path,
@@ -19,6 +24,11 @@ const SYMBOLS = {
     parameters: ["buffer", "buffer", "buffer", "usize"],
     result: "i32",
     nonblocking: true,
+  },
+  // int64_t bpfpm_compiler__read_file(const char *path, uint8_t *buf, size_t cap)
+  bpfpm_compiler__read_file: {
+    parameters: ["buffer", "buffer", "usize"],
+    result: "i64",
   },
   // struct bpfpm_compile_result *bpfpm_compiler__compile(const char *source,
   //     size_t source_len, const char *main_name, const char *args, size_t args_len)
@@ -36,10 +46,11 @@ const SYMBOLS = {
   },
   // int bpfpm_compiler__result_status(const struct bpfpm_compile_result *r)
   bpfpm_compiler__result_status: { parameters: ["pointer"], result: "i32" },
-  // const uint8_t *bpfpm_compiler__result_data(const struct bpfpm_compile_result *r, int part)
-  bpfpm_compiler__result_data: {
-    parameters: ["pointer", "i32"],
-    result: "pointer",
+  // size_t bpfpm_compiler__result_copy(const struct bpfpm_compile_result *r, int part,
+  //     uint8_t *buf, size_t cap)
+  bpfpm_compiler__result_copy: {
+    parameters: ["pointer", "i32", "buffer", "usize"],
+    result: "usize",
   },
   // size_t bpfpm_compiler__result_size(const struct bpfpm_compile_result *r, int part)
   bpfpm_compiler__result_size: {
@@ -105,4 +116,11 @@ export function compilerLib(): CompilerLib {
 /** A NUL-terminated C string. */
 export function cstr(s: string): Uint8Array<ArrayBuffer> {
   return new TextEncoder().encode(s + "\0");
+}
+
+/** The compiler library's last error message on this thread. */
+export function lastCompilerError(l: CompilerLib): string {
+  const buf = new Uint8Array(4096);
+  const n = Number(l.bpfpm_compiler__last_error_copy(buf, BigInt(buf.length)));
+  return new TextDecoder().decode(buf.subarray(0, Math.min(n, buf.length - 1)));
 }

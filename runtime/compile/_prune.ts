@@ -41,12 +41,12 @@ function entries(dir: string): Deno.DirEntry[] {
  * were removed (0 when it was not due).
  *
  * @param root the cache root
- * @param keep the current kernel's directory name under `kernel/`, and the current boot id
+ * @param keep the current kernel's directory name under `kernel/`, and this boot's BTF memo
  * @param now the time to prune as of (tests pass a later one)
  */
 export function pruneCache(
   root: string,
-  keep: { kernel: string; bootId: string },
+  keep: { kernel: string; boot: string },
   now = Date.now(),
 ): number {
   const stamp = `${root}/${STAMP}`;
@@ -85,7 +85,7 @@ export function pruneCache(
     if (unused && tryRemove(dir, true)) removed++;
   }
   for (const e of entries(`${root}/btf`)) {
-    if (e.name !== keep.bootId && tryRemove(`${root}/btf/${e.name}`)) removed++;
+    if (e.name !== keep.boot && tryRemove(`${root}/btf/${e.name}`)) removed++;
   }
   return removed;
 }

@@ -64,13 +64,12 @@ export async function runCompile(
   }
   if (r === null) throw new Error("Out of memory while compiling BPF C");
   try {
+    // Copied by the library: Deno's pointer views would need unscoped --allow-ffi.
     const part = (p: number): Uint8Array => {
       const size = Number(lib.bpfpm_compiler__result_size(r, p));
-      const data = lib.bpfpm_compiler__result_data(r, p);
-      if (!size || !data) return new Uint8Array(0);
-      return new Uint8Array(
-        Deno.UnsafePointerView.getArrayBuffer(data, size).slice(0),
-      );
+      const buf = new Uint8Array(size);
+      if (size) lib.bpfpm_compiler__result_copy(r, p, buf, BigInt(size));
+      return buf;
     };
     const text = (p: number) => new TextDecoder().decode(part(p));
     return {

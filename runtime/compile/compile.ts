@@ -264,7 +264,7 @@ async function compileOrThrow(
   checkRootOwnership(root);
   const libPath = compilerLibPath();
   const compiler = compilerIdentity(libPath);
-  const { btf, bootId } = await kernelBtfHash(root);
+  const { btf, boot } = await kernelBtfHash(root);
   const base = baseArgs(root, btf);
   const pch = usePch ? await pchPath(root, btf, compiler) : undefined;
   const vmlinuxH = `${base[3]}/vmlinux.h`;
@@ -351,7 +351,7 @@ async function compileOrThrow(
         deps: [...deps.values()],
         diagnostics: r.diagnostics,
       });
-      pruneCache(root, { kernel: kernelDirName(btf), bootId });
+      pruneCache(root, { kernel: kernelDirName(btf), boot });
     } catch (error) {
       // The object is good; a cache that cannot take it (disk full, read-only) only costs
       // the next start a compile. A missing Deno permission is the user's to fix, though.

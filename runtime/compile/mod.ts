@@ -24,3 +24,4 @@ export {
   compilerStats,
 } from "./compile.ts";
 export { CompileError, type Diagnostic } from "./compile_error.ts";
+export { type CompilePermission, compilePermissions } from "./permissions.ts";

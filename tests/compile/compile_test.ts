@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import {
   compile,
   CompileError,
+  compilePermissions,
   compilerStats,
   type Diagnostic,
 } from "../../runtime/compile/mod.ts";
@@ -33,14 +34,20 @@ function elfSections(obj: Uint8Array): { machine: number; sections: string[] } {
 }
 
 /** Compiles `source` in a new deno process; returns what that process observed. */
-async function inFreshProcess(cacheDir: string, source: string) {
+async function inFreshProcess(
+  cacheDir: string,
+  source: string,
+  flags: string[] = ["-A"],
+) {
   const mod = new URL("../../runtime/compile/mod.ts", import.meta.url).href;
   const script = `
     import { compile, compilerStats } from ${JSON.stringify(mod)};
     const r = await compile(${JSON.stringify(source)}, { cacheDir: ${
     JSON.stringify(cacheDir)
   } });
-    const maps = Deno.readTextFileSync("/proc/self/maps");
+    const maps = ${JSON.stringify(flags.includes("-A"))}
+      ? Deno.readTextFileSync("/proc/self/maps")
+      : "";
     console.log(JSON.stringify({
       cached: r.cached,
       stats: compilerStats(),
@@ -49,7 +56,7 @@ async function inFreshProcess(cacheDir: string, source: string) {
     }));
   `;
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "-"],
+    args: ["run", ...flags, "-"],
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -270,6 +277,29 @@ char LICENSE[] SEC("license") = "GPL";
         // Both compiled, yet LLVM only ever lived in their compile children.
         assert.ok(a.compilerLibMapped && b.compilerLibMapped);
         assert.equal(a.llvmMapped || b.llvmMapped, false);
+      },
+    );
+
+    await t.step(
+      "compilePermissions() suffices without -A, cold and warm",
+      async () => {
+        const dir = await Deno.makeTempDir({ dir: cacheDir });
+        const flagsFor = (warmOnly: boolean) => {
+          const byKind = new Map<string, string[]>();
+          for (const p of compilePermissions({ cacheDir: dir })) {
+            if (warmOnly && !p.warm) continue;
+            const [kind, value] = p.flag.split("=");
+            byKind.set(kind, [...(byKind.get(kind) ?? []), value]);
+          }
+          return [...byKind].map(([kind, values]) =>
+            `${kind}=${values.join(",")}`
+          );
+        };
+        const cold = await inFreshProcess(dir, TRACEPOINT, flagsFor(false));
+        assert.equal(cold.cached, false);
+        const warm = await inFreshProcess(dir, TRACEPOINT, flagsFor(true));
+        assert.equal(warm.cached, true);
+        assert.equal(warm.stats.libraryLoaded, false);
       },
     );
 
