@@ -256,7 +256,16 @@ function prefixed(
   if (
     f.params.length === 1 && /^void\s*\*$/.test(first?.type ?? "") && first.name
   ) {
-    return insert("kprobe", "void *ctx", "probe");
+    // On a declaration before the code, so that the user's text stays as written.
+    const R = returnType(text, tokens, f);
+    state.programs.push({ name, section: "kprobe", form: "void *ctx" });
+    state.bcc = true;
+    ctx.declare(
+      `section:${name}`,
+      () =>
+        `${R} ${name}(void *${first.name}) __attribute__((section("kprobe"), used));`,
+    );
+    return [];
   }
   if (!first?.struct) return undefined;
   if (first.struct === "pt_regs") {
