@@ -150,6 +150,54 @@ export class NpmEnv {
     };
   }
 
+  /**
+   * Runs the interactive `npm login` in a pseudo-terminal (`script`), answering its
+   * prompts; npm tries web login first, gets 404, and falls back to the legacy flow.
+   */
+  async login(name: string, password: string): Promise<number> {
+    const proc = new Deno.Command("script", {
+      args: ["-qfc", `npm login --registry ${this.registry}/`, "/dev/null"],
+      env: {
+        PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+        HOME: `${this.dir}/home`,
+        npm_config_userconfig: `${this.dir}/npmrc`,
+        npm_config_globalconfig: `${this.dir}/global-npmrc`,
+        TERM: "dumb",
+      },
+      clearEnv: true,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const writer = proc.stdin.getWriter();
+    const timer = setTimeout(() => proc.kill("SIGKILL"), 30_000);
+    let seen = "";
+    const answered = new Set<string>();
+    try {
+      for await (
+        const chunk of proc.stdout.pipeThrough(new TextDecoderStream())
+      ) {
+        seen += chunk;
+        for (
+          const [prompt, answer] of [["Username:", name], [
+            "Password:",
+            password,
+          ]]
+        ) {
+          if (seen.includes(prompt) && !answered.has(prompt)) {
+            answered.add(prompt);
+            await writer.write(new TextEncoder().encode(`${answer}\r`));
+          }
+        }
+      }
+      await proc.stderr.cancel();
+      return (await proc.status).code;
+    } finally {
+      clearTimeout(timer);
+      await writer.close().catch(() => {});
+    }
+  }
+
   /** Removes everything. */
   async remove(): Promise<void> {
     await Deno.remove(this.dir, { recursive: true });

@@ -60,6 +60,18 @@ async function scenario(reg: RunningRegistry, full: boolean) {
 
     let r = await alice.npm(["whoami"], work);
     assertEquals(r.stdout.trim(), "alice", r.stderr);
+    if (full) {
+      // The interactive login: web login answers 404, npm falls back to the legacy flow.
+      const carol = await NpmEnv.create(reg.url);
+      try {
+        await signup(fetcher, reg.url, "carol", "carol-password");
+        assertEquals(await carol.login("carol", "carol-password"), 0);
+        r = await carol.npm(["whoami"], work);
+        assertEquals(r.stdout.trim(), "carol", r.stderr);
+      } finally {
+        await carol.remove();
+      }
+    }
 
     r = await alice.npm(["publish"], pkg);
     assertEquals(r.code, 0, `npm publish: ${r.stderr}`);
