@@ -214,3 +214,145 @@ export function returnValues(insns: Uint8Array): Set<bigint> | undefined {
   }
   return result;
 }
+
+const CTX = 1, PKT = 2, OTHER = 4;
+
+/**
+ * The first instruction that may store into packet data through a pointer loaded from the
+ * context's `data`/`data_meta` fields (direct packet access), or `undefined`. Pointers are
+ * followed through register moves, pointer arithmetic and 8-byte stack spills; a pointer
+ * hidden any other way is missed, so this is a best effort, not a proof.
+ *
+ * @param insns the program's instructions
+ * @param dataOffsets offsets of the packet pointer fields in the context struct
+ * @returns the instruction index of a packet store, or `undefined`
+ */
+export function packetStore(
+  insns: Uint8Array,
+  dataOffsets: readonly number[],
+): number | undefined {
+  const n = insns.length / 8;
+  if (n === 0) return undefined;
+  const dv = new DataView(insns.buffer, insns.byteOffset, insns.byteLength);
+  interface State {
+    regs: number[];
+    stack: Map<number, number>;
+  }
+  const states: (State | undefined)[] = new Array(n);
+  const entry: State = { regs: new Array(11).fill(OTHER), stack: new Map() };
+  entry.regs[1] = CTX;
+  entry.regs[10] = 0;
+  states[0] = entry;
+  const work = [0];
+  const flow = (to: number, st: State) => {
+    if (to < 0 || to >= n) return;
+    const old = states[to];
+    if (!old) {
+      states[to] = { regs: st.regs.slice(), stack: new Map(st.stack) };
+      work.push(to);
+      return;
+    }
+    let changed = false;
+    for (let r = 0; r < 11; r++) {
+      const j = old.regs[r] | st.regs[r];
+      if (j !== old.regs[r]) {
+        old.regs[r] = j;
+        changed = true;
+      }
+    }
+    const keys = new Set([...old.stack.keys(), ...st.stack.keys()]);
+    for (const k of keys) {
+      const j = (old.stack.get(k) ?? OTHER) | (st.stack.get(k) ?? OTHER);
+      if (j !== (old.stack.get(k) ?? OTHER)) {
+        old.stack.set(k, j);
+        changed = true;
+      }
+    }
+    if (changed) work.push(to);
+  };
+  while (work.length) {
+    const pc = work.pop()!;
+    const cur = states[pc]!;
+    const st: State = { regs: cur.regs.slice(), stack: new Map(cur.stack) };
+    const o = pc * 8;
+    const code = insns[o];
+    const dst = insns[o + 1] & 0xf;
+    const src = insns[o + 1] >> 4;
+    const off = dv.getInt16(o + 2, true);
+    const imm = dv.getInt32(o + 4, true);
+    const cls = code & 7;
+    const op = code & 0xf0;
+    const reg = (r: number) => (r <= 10 ? st.regs[r] : OTHER);
+    switch (cls) {
+      case 0:
+        if (code === 0x18) {
+          if (dst <= 10) st.regs[dst] = OTHER;
+          flow(pc + 2, st);
+        } else {
+          for (let r = 0; r <= 5; r++) st.regs[r] = OTHER;
+          flow(pc + 1, st);
+        }
+        break;
+      case 1: { // LDX
+        const base = reg(src);
+        let t = OTHER;
+        if (src === 10) t = st.stack.get(off) ?? OTHER;
+        else if ((base & CTX) && dataOffsets.includes(off)) {
+          t = PKT | (base & ~CTX ? OTHER : 0);
+        }
+        if (dst <= 10) st.regs[dst] = t;
+        flow(pc + 1, st);
+        break;
+      }
+      case 2: // ST
+      case 3: { // STX
+        if (reg(dst) & PKT && dst !== 10) return pc;
+        if (
+          dst === 10 && cls === 3 && (code & 0x18) === 0x18 &&
+          (code & 0xe0) === 0x60
+        ) {
+          st.stack.set(off, reg(src));
+        } else if (dst === 10) st.stack.delete(off);
+        if (cls === 3 && (code & 0xe0) === 0xc0) {
+          if (src <= 10) st.regs[src] = OTHER;
+          st.regs[0] = OTHER;
+        }
+        flow(pc + 1, st);
+        break;
+      }
+      case 4: // ALU32: truncation turns pointers into scalars
+        if (dst <= 10) st.regs[dst] = OTHER;
+        flow(pc + 1, st);
+        break;
+      case 7: { // ALU64
+        if (dst <= 10) {
+          const s = code & 0x08 ? reg(src) : OTHER;
+          if (op === 0xb0) st.regs[dst] = code & 0x08 && off === 0 ? s : OTHER;
+          else if (op === 0x00 || op === 0x10) {
+            st.regs[dst] = (st.regs[dst] | s) & PKT
+              ? PKT | ((st.regs[dst] | s) & OTHER)
+              : OTHER;
+          } else st.regs[dst] = OTHER;
+        }
+        flow(pc + 1, st);
+        break;
+      }
+      case 5:
+      case 6:
+        if (op === 0x90) break;
+        if (op === 0x80) {
+          for (let r = 0; r <= 5; r++) st.regs[r] = OTHER;
+          flow(pc + 1, st);
+          break;
+        }
+        if (op === 0x00) {
+          flow(pc + 1 + (cls === 6 ? imm : off), st);
+          break;
+        }
+        flow(pc + 1, st);
+        flow(pc + 1 + off, st);
+        break;
+    }
+  }
+  return undefined;
+}

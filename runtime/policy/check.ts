@@ -18,8 +18,12 @@
  *   `packet_redirect`. So a counting program that always passes needs neither.
  * - the summed `memoryBytes` of all maps must fit `mapMemory`.
  *
- * Not checked: writes to packet data through direct packet access (they need no helper; only
- * the verifier can see them), and a socket filter's verdict (it only affects its own socket).
+ * - `packet_rewrite` also covers stores into packet data through direct packet access (XDP, TC,
+ *   lwt, sk_skb): pointers loaded from the context's `data`/`data_meta` are followed through
+ *   registers, arithmetic and stack spills. This is a best effort (a pointer hidden another
+ *   way is missed), where the helper check is exact.
+ *
+ * Not checked: a socket filter's verdict (it only affects its own socket).
  *
  * @module
  */
@@ -33,7 +37,7 @@ import {
   mapMemoryBytes,
   type RiskyHelper,
 } from "./grants.ts";
-import { returnValues } from "./_verdicts.ts";
+import { packetStore, returnValues } from "./_verdicts.ts";
 
 /** One thing a grant set does not allow. */
 export interface Denial {
@@ -358,6 +362,35 @@ function checkVerdicts(
   }
 }
 
+// Offsets of the packet pointers in the context: xdp_md.data/data_meta, __sk_buff.data/data_meta.
+const XDP_DATA = [0, 8];
+const SKB_DATA = [76, 140];
+
+function checkPacketWrites(
+  p: ProgramSpec,
+  allowed: Set<string>,
+  out: Denial[],
+): void {
+  if (allowed.has("packet_rewrite")) return;
+  const offsets = p.kind === "xdp"
+    ? XDP_DATA
+    : p.kind === "tc" || p.kind === "lwt" || p.kind === "sk_skb"
+    ? SKB_DATA
+    : undefined;
+  if (!offsets) return;
+  const at = packetStore(p.instructions, offsets);
+  if (at === undefined) return;
+  const missingGrant = `helpers: ["packet_rewrite"]`;
+  out.push({
+    program: p.name,
+    what: "verdict",
+    kind: p.kind,
+    missingGrant,
+    message:
+      `program "${p.name}" (${p.kind}) writes packet data directly (instruction ${at}), which needs the grant ${missingGrant}`,
+  });
+}
+
 /**
  * Every refusal a grant set makes for an object, without throwing.
  *
@@ -380,6 +413,7 @@ export function grantDenials(spec: ObjectSpec, grants: Grants): Denial[] {
     checkAttach(p, grants, out);
     checkHelpers(p, allowed, out);
     checkVerdicts(p, allowed, out);
+    checkPacketWrites(p, allowed, out);
   }
   if (grants.mapMemory !== undefined) {
     const cap = mapMemoryBytes(grants.mapMemory);

@@ -129,6 +129,47 @@ SEC("socket") int sock(struct __sk_buff *skb) { return 0; }`);
   checkGrants(spec, { helpers: ["packet_drop", "packet_redirect"] });
 });
 
+Deno.test("direct packet writes need packet_rewrite; reads do not", async () => {
+  const spec = await inspect(`
+#include <linux/if_ether.h>
+SEC("xdp") int swap_macs(struct xdp_md *ctx) {
+  void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+  struct ethhdr *eth = data;
+  if ((void *)(eth + 1) > end) return XDP_PASS;
+  unsigned char tmp[ETH_ALEN];
+  __builtin_memcpy(tmp, eth->h_source, ETH_ALEN);
+  __builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
+  __builtin_memcpy(eth->h_dest, tmp, ETH_ALEN);
+  return XDP_TX;
+}
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 256); __type(key, __u32); __type(value, __u64); } protos SEC(".maps");
+SEC("xdp") int count_protos(struct xdp_md *ctx) {
+  void *data = (void *)(long)ctx->data, *end = (void *)(long)ctx->data_end;
+  struct ethhdr *eth = data;
+  if ((void *)(eth + 1) > end) return XDP_PASS;
+  __u32 k = eth->h_proto & 0xff;
+  __u64 *v = bpf_map_lookup_elem(&protos, &k);
+  if (v) *v += 1;
+  return XDP_PASS;
+}
+SEC("tc") int mark_tos(struct __sk_buff *skb) {
+  void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+  if (data + 16 > end) return TC_ACT_OK;
+  ((unsigned char *)data)[15] = 0x10;
+  return TC_ACT_OK;
+}`);
+  const denials = grantDenials(spec, { helpers: ["packet_redirect"] });
+  assert.deepEqual(denials.map((d) => [d.program, d.missingGrant]), [
+    ["swap_macs", 'helpers: ["packet_rewrite"]'],
+    ["mark_tos", 'helpers: ["packet_rewrite"]'],
+  ]);
+  assert.match(
+    denials[0].message,
+    /^program "swap_macs" \(xdp\) writes packet data directly \(instruction \d+\), which needs the grant helpers: \["packet_rewrite"\]$/,
+  );
+  checkGrants(spec, { helpers: ["packet_redirect", "packet_rewrite"] });
+});
+
 Deno.test("attach kinds and target globs are enforced", async () => {
   const spec = await inspect(`
 SEC("tp/syscalls/sys_enter_openat") int on_open(void *ctx) { return 0; }
