@@ -797,6 +797,7 @@ export async function createRegistryHandler(
       limiter.fail(ip, name);
       throw new RegistryError(401, "Wrong user name or password");
     }
+    limiter.attempt(ip);
   }
 
   async function login(

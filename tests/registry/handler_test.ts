@@ -775,3 +775,41 @@ Deno.test("concurrent publishes of one version: exactly one wins", async () => {
     );
   });
 });
+
+Deno.test("a provenance bundle may ride along as a .sigstore attachment", async () => {
+  await withHandler(async (h) => {
+    const alice = await signup(h, BASE, "alice");
+    const doc = await publishDoc(probe(), probeFiles);
+    const bundle = {
+      mediaType: "application/vnd.dev.sigstore.bundle+json;version=0.2",
+      dsseEnvelope: { payload: "e30=" },
+    };
+    (doc._attachments as Record<string, unknown>)["probe-1.0.0.sigstore"] = {
+      content_type: "application/vnd.dev.sigstore.bundle+json;version=0.2",
+      data: Buffer.from(JSON.stringify(bundle)).toString("base64"),
+      length: JSON.stringify(bundle).length,
+    };
+    assertEquals(
+      (await h(req(BASE, "PUT", "/probe", { token: alice, body: doc }))).status,
+      201,
+    );
+    const v = await body(await h(req(BASE, "GET", "/probe/1.0.0")));
+    const att = (v.dist as Record<string, Record<string, string>>).attestations;
+    assertEquals(att.url, `${BASE}/-/npm/v1/attestations/probe@1.0.0`);
+    const got = await body(
+      await h(req(BASE, "GET", "/-/npm/v1/attestations/probe@1.0.0")),
+    );
+    assertEquals((got.attestations as { bundle: unknown }[])[0].bundle, bundle);
+    // A third attachment, or a second tarball, is refused.
+    const extra = await publishDoc(probe("1.0.1"), probeFiles);
+    (extra._attachments as Record<string, unknown>)["evil.js"] = {
+      data: "AAAA",
+      length: 3,
+    };
+    assertEquals(
+      (await h(req(BASE, "PUT", "/probe", { token: alice, body: extra })))
+        .status,
+      400,
+    );
+  });
+});
