@@ -207,8 +207,10 @@ export function estimateMapMemory(
       return n * roundUp8(v);
     case "percpu_array":
       return n * (8 + roundUp8(v) * cpus);
-    case "prog_array":
     case "perf_event_array":
+      // libbpf sizes a perf event array left at 0 entries to the CPU count.
+      return (n || cpus) * 8;
+    case "prog_array":
     case "cgroup_array":
     case "array_of_maps":
     case "devmap":
