@@ -114,6 +114,11 @@ const symbols = {
   bpfpm_file__exists: { parameters: ["buffer"], result: "i32" },
   // int bpfpm_process__effective_caps(uint64_t *out)
   bpfpm_process__effective_caps: { parameters: ["buffer"], result: "i32" },
+  // uint64_t bpfpm_string__copy(const char *s, void *buf, uint64_t cap)
+  bpfpm_string__copy: {
+    parameters: ["pointer", "buffer", "u64"],
+    result: "u64",
+  },
 
   // --- maps & events ---
   // int bpfpm_map__create(u32 type, const char *name, u32 key_size, u32 value_size,
@@ -219,6 +224,26 @@ const symbols = {
   bpfpm_perfbuf__wake: { parameters: ["pointer"], result: "i32" },
   // void bpfpm_perfbuf__free(struct bpfpm_perfbuf *pb)
   bpfpm_perfbuf__free: { parameters: ["pointer"], result: "void" },
+  // struct bpfpm_pump *bpfpm_ringbuf__pump(struct bpfpm_ringbuf *rb, u64 max_bytes)
+  bpfpm_ringbuf__pump: { parameters: ["pointer", "u64"], result: "pointer" },
+  // struct bpfpm_pump *bpfpm_perfbuf__pump(struct bpfpm_perfbuf *pb, u64 max_bytes)
+  bpfpm_perfbuf__pump: { parameters: ["pointer", "u64"], result: "pointer" },
+  // int64_t bpfpm_pump__consume(struct bpfpm_pump *p, void *buf, u64 cap, u64 *stats)
+  bpfpm_pump__consume: {
+    parameters: ["pointer", "buffer", "u64", "buffer"],
+    result: "i64",
+  },
+  // int64_t bpfpm_pump__wait_drain(struct bpfpm_pump *p, void *buf, u64 cap, int timeout_ms,
+  //                                u64 *stats)
+  bpfpm_pump__wait_drain: {
+    parameters: ["pointer", "buffer", "u64", "i32", "buffer"],
+    result: "i64",
+    nonblocking: true,
+  },
+  // int bpfpm_pump__wake(struct bpfpm_pump *p)
+  bpfpm_pump__wake: { parameters: ["pointer"], result: "i32" },
+  // void bpfpm_pump__free(struct bpfpm_pump *p)
+  bpfpm_pump__free: { parameters: ["pointer"], result: "void" },
   // --- attach ---
   // struct bpfpm_attachment *bpfpm_attach__uprobe(int prog_fd, const char *binary, u64 offset,
   //                                               i32 pid, u32 flags, u64 ref_ctr_offset, u64 cookie)
@@ -397,9 +422,23 @@ export function cstr(s: string): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-/** The C string at `p` ("" for NULL). */
+const stringBuffer = new Uint8Array(4096);
+const decoder = new TextDecoder();
+
+/**
+ * The C string at `p` ("" for NULL), copied natively: `Deno.UnsafePointerView` would need an
+ * unscoped `--allow-ffi`.
+ */
 export function readCString(p: Deno.PointerValue): string {
-  return p === null ? "" : Deno.UnsafePointerView.getCString(p);
+  if (p === null) return "";
+  const copy = lib().bpfpm_string__copy;
+  let buf = stringBuffer;
+  const n = Number(copy(p, buf, BigInt(buf.length)));
+  if (n >= buf.length) {
+    buf = new Uint8Array(n + 1);
+    copy(p, buf, BigInt(buf.length));
+  }
+  return decoder.decode(buf.subarray(0, n));
 }
 
 /** The last native error on this thread: its errno (positive) and message. */

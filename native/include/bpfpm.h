@@ -119,6 +119,10 @@ BPFPM_API int64_t bpfpm_file__read(const char *path, void *buf, uint64_t cap);
 BPFPM_API int bpfpm_file__exists(const char *path);
 /* The calling thread's effective capability set (bit N = capability N). */
 BPFPM_API int bpfpm_process__effective_caps(uint64_t *out);
+/* Copies the C string s (NULL: "") into buf (cap bytes, NUL-terminated, truncated to fit);
+ * returns strlen(s). Lets TypeScript read native strings without UnsafePointerView, which
+ * Deno allows only under an unscoped --allow-ffi. */
+BPFPM_API uint64_t bpfpm_string__copy(const char *s, void *buf, uint64_t cap);
 
 #ifdef __cplusplus
 }

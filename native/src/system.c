@@ -55,3 +55,15 @@ BPFPM_API int bpfpm_process__effective_caps(uint64_t *out)
 	*out = (uint64_t)data[0].effective | ((uint64_t)data[1].effective << 32);
 	return 0;
 }
+
+BPFPM_API uint64_t bpfpm_string__copy(const char *s, void *buf, uint64_t cap)
+{
+	size_t n = s ? strlen(s) : 0;
+	if (cap) {
+		size_t k = n < cap - 1 ? n : cap - 1;
+		if (k)
+			memcpy(buf, s, k);
+		((char *)buf)[k] = '\0';
+	}
+	return n;
+}

@@ -143,3 +143,25 @@ Deno.test("C that does not compile: clang's diagnostic at line:column of the .ts
   assert.match(r.stderr, /CompileError/);
   await assertNoneNamed(name);
 });
+
+Deno.test("narrow Deno flags: loads and runs with --allow-ffi=<libs> and the cache dir only", async () => {
+  const name = uniqueName();
+  const cache = Deno.env.get("BPFPM_CACHE_DIR") ??
+    `${
+      Deno.env.get("XDG_CACHE_HOME") ?? `${Deno.env.get("HOME")}/.cache`
+    }/bpfpm`;
+  const libs =
+    `${REPO}native/build/libbpfpm.so,${REPO}native/build/libbpfpm_compiler.so`;
+  const r = await runFixture(["ok", name], {
+    flags: [
+      `--allow-ffi=${libs}`,
+      `--allow-read=${cache},${REPO}`,
+      `--allow-write=${cache}`,
+      "--allow-env",
+      "--allow-sys",
+    ],
+  });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /READY \{"pid":\d+,"ids":\[\d+\]\}/);
+  await assertNoneNamed(name);
+});
