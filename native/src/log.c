@@ -57,6 +57,9 @@ static int print_to_capture(enum libbpf_print_level level, const char *fmt, va_l
 	return n;
 }
 
+/* From the moment the library is loaded, libbpf's log goes to the capture (or nowhere). */
+__attribute__((constructor)) static void route_libbpf_log(void) { libbpf_set_print(print_to_capture); }
+
 void bpfpm_log_capture_begin(struct bpfpm_text *t)
 {
 	/* Set on every capture: another library in the process (the compiler's) shares libbpf. */
