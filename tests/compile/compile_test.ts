@@ -497,6 +497,28 @@ char LICENSE[] SEC("license") = "GPL";
       assert.equal((await compile(TRACEPOINT, { cacheDir })).cached, true);
     });
 
+    await t.step("a missing compiler library names the fix", async () => {
+      const dir = await Deno.makeTempDir({ dir: cacheDir });
+      const mod = new URL("../../runtime/compile/mod.ts", import.meta.url).href;
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "eval",
+          `import { compile } from ${JSON.stringify(mod)};
+           await compile("int x;", { cacheDir: ${JSON.stringify(dir)} });`,
+        ],
+        env: { BPFPM_COMPILER_LIB: `${dir}/nope/libbpfpm_compiler.so` },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.notEqual(out.code, 0);
+      assert.match(
+        new TextDecoder().decode(out.stderr),
+        new RegExp(
+          `NativeLibraryError: The BPF compiler library ${dir}/nope/libbpfpm_compiler\\.so is missing: run \\./scripts/setup\\.sh \\(or make -C native\\), or set BPFPM_COMPILER_LIB`,
+        ),
+      );
+    });
+
     await t.step("bad arguments are TypeError/RangeError", async () => {
       await assert.rejects(compile(42 as unknown as string), TypeError);
       await assert.rejects(
