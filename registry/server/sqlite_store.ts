@@ -402,13 +402,15 @@ export class SqliteStore extends SqliteReads implements Store {
   #read: DatabaseSync;
   #tx: SqliteTx;
   #queue: Promise<unknown> = Promise.resolve();
-  #lock: DatabaseSync | null;
+  #lock: DatabaseSync;
   #generation = 0;
+  #temp: string | null;
 
   /**
    * Opens (and creates) the database file.
    *
-   * @param path The SQLite file, or `:memory:`.
+   * @param path The SQLite file, or `:memory:` for a throwaway database (a temporary
+   * file, deleted on close, so that reads still never see an open transaction).
    *
    * @example
    * ```ts
@@ -417,25 +419,27 @@ export class SqliteStore extends SqliteReads implements Store {
    * ```
    */
   constructor(path: string) {
+    let temp: string | null = null;
+    if (path === ":memory:") {
+      temp = Deno.makeTempDirSync({ prefix: "bpfpm-registry-" });
+      path = `${temp}/registry.db`;
+    }
     // One process per file: a second server would miss this one's commits in its cache,
     // and several servers are what PostgreSQL is for.
-    let lock: DatabaseSync | null = null;
-    if (path !== ":memory:") {
-      lock = new DatabaseSync(`${path}.lock`);
-      lock.exec(`PRAGMA busy_timeout = 0`);
-      try {
-        lock.exec(`BEGIN EXCLUSIVE`);
-      } catch (e) {
-        lock.close();
-        throw new Error(
-          `Another registry process is using ${path}: stop it, or run several servers on PostgreSQL (--database)`,
-          { cause: e },
-        );
-      }
+    const lock = new DatabaseSync(`${path}.lock`);
+    lock.exec(`PRAGMA busy_timeout = 0`);
+    try {
+      lock.exec(`BEGIN EXCLUSIVE`);
+    } catch (e) {
+      lock.close();
+      throw new Error(
+        `Another registry process is using ${path}: stop it, or run several servers on PostgreSQL (--database)`,
+        { cause: e },
+      );
     }
     const write = new DatabaseSync(path);
     write.exec(`PRAGMA busy_timeout = 10000`);
-    if (path !== ":memory:") write.exec(`PRAGMA journal_mode = WAL`);
+    write.exec(`PRAGMA journal_mode = WAL`);
     write.exec(`PRAGMA synchronous = FULL`);
     write.exec(`PRAGMA foreign_keys = ON`);
     write.exec(`BEGIN IMMEDIATE`);
@@ -446,13 +450,14 @@ export class SqliteStore extends SqliteReads implements Store {
       write.exec(`ROLLBACK`);
       throw e;
     }
-    const read = path === ":memory:" ? write : new DatabaseSync(path);
+    const read = new DatabaseSync(path);
     read.exec(`PRAGMA busy_timeout = 10000`);
     super(new Statements(read));
     this.#write = write;
     this.#read = read;
     this.#tx = new SqliteTx(new Statements(write));
     this.#lock = lock;
+    this.#temp = temp;
   }
 
   localGeneration(): number {
@@ -478,9 +483,10 @@ export class SqliteStore extends SqliteReads implements Store {
   }
 
   close(): Promise<void> {
-    if (this.#read !== this.#write) this.#read.close();
+    this.#read.close();
     this.#write.close();
-    this.#lock?.close();
+    this.#lock.close();
+    if (this.#temp) Deno.removeSync(this.#temp, { recursive: true });
     return Promise.resolve();
   }
 }
