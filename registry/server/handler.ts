@@ -55,6 +55,8 @@ export interface RegistryHandlerOptions {
   unpublishWindowMs?: number;
   /** Failed logins allowed per client and user name in 15 minutes (default 5). */
   loginFailures?: number;
+  /** Login attempts (any outcome, including sign-ups) allowed per client per minute (default 120). */
+  loginAttemptsPerMinute?: number;
   /** The clock, for tests of the unpublish window. */
   now?: () => Date;
   /** Fault injection for crash tests: `publish-mid-transaction` kills the process there. */
@@ -202,7 +204,7 @@ export async function createRegistryHandler(
   const limiter = new RateLimiter(
     options.loginFailures ?? 5,
     15 * 60_000,
-    30,
+    options.loginAttemptsPerMinute ?? 120,
     60_000,
   );
   const cache = new Map<

@@ -813,3 +813,19 @@ Deno.test("a provenance bundle may ride along as a .sigstore attachment", async 
     );
   });
 });
+
+Deno.test("login attempts per client are capped per minute", async () => {
+  await withHandler(async (h) => {
+    for (const n of ["u1", "u2", "u3"]) await signup(h, BASE, n);
+    const res = await h(
+      req(BASE, "PUT", "/-/user/org.couchdb.user:u4", {
+        body: { name: "u4", password: "long-enough-pw" },
+      }),
+    );
+    assertEquals(res.status, 429);
+    assertMatch(
+      String((await body(res)).error),
+      /Too many login attempts: wait \d+ s/,
+    );
+  }, { loginAttemptsPerMinute: 3 });
+});
