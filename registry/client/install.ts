@@ -25,6 +25,7 @@ import {
   clearJournal,
   collectGarbage,
   inTree,
+  lockProject,
   newTree,
   readProjectManifest,
   recoverProject,
@@ -130,6 +131,18 @@ function id(e: LockEntry): string {
 export async function install(
   config: ClientConfig,
   options: InstallOptions = {},
+): Promise<InstallResult> {
+  const release = lockProject(config.projectDir);
+  try {
+    return await installLocked(config, options);
+  } finally {
+    release();
+  }
+}
+
+async function installLocked(
+  config: ClientConfig,
+  options: InstallOptions,
 ): Promise<InstallResult> {
   const ui = options.ui ?? new Ui();
   const dir = config.projectDir;

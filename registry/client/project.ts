@@ -13,6 +13,7 @@ import {
   readFileSync,
   readlinkSync,
   renameSync,
+  rmdirSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -263,6 +264,56 @@ export function collectGarbage(projectDir: string): void {
   const state = join(projectDir, STATE_DIR);
   for (const name of existsSync(state) ? readdirSync(state) : []) {
     if (name.startsWith("link-")) rmSync(join(state, name), { force: true });
+  }
+}
+
+/**
+ * Takes the project's install lock (`.bpfpm/install.lock`, holding the owner's pid) so two
+ * installs never build and switch trees in one project at once; a lock left by a process
+ * that died is taken over. Returns the function that releases it.
+ *
+ * @example
+ * ```ts
+ * import { lockProject } from "./project.ts";
+ * const release = lockProject("/tmp/p");
+ * release();
+ * ```
+ */
+export function lockProject(projectDir: string): () => void {
+  const state = join(projectDir, STATE_DIR);
+  mkdirSync(state, { recursive: true });
+  const path = join(state, "install.lock");
+  for (let attempt = 0;; attempt++) {
+    try {
+      writeFileSync(path, String(Deno.pid), { flag: "wx" });
+      return () => {
+        rmSync(path, { force: true });
+        // Leave no empty .bpfpm behind when the install stopped before building anything.
+        try {
+          rmdirSync(state);
+        } catch { /* not empty */ }
+      };
+    } catch (e) {
+      if ((e as { code?: string }).code !== "EEXIST" || attempt > 0) {
+        throw new ClientError(
+          "EBUSY",
+          `Another bpfpm install is running in ${projectDir} (lock ${path}); wait for it to finish`,
+          { cause: e },
+        );
+      }
+      let owner = 0;
+      try {
+        owner = Number(readFileSync(path, "utf8").trim());
+      } catch { /* removed meanwhile */ }
+      if (owner && owner !== Deno.pid && existsSync(`/proc/${owner}`)) {
+        throw new ClientError(
+          "EBUSY",
+          `Another bpfpm install (pid ${owner}) is running in ${projectDir}; wait for it to finish`,
+        );
+      }
+      // The owner died (killed mid-install): take the lock over.
+      rmSync(path, { force: true });
+    }
   }
 }
 

@@ -224,3 +224,42 @@ Deno.test("a death after the tree switch is rolled forward; one before it is dis
     switched.split("/").pop(),
   ]);
 });
+
+Deno.test("a second install waits its turn; a lock left by a dead process is taken over", async () => {
+  const tgz = await createTarball({
+    "package.json": JSON.stringify({ name: "tool", version: "1.0.0" }),
+  });
+  await using reg = await fakeRegistry([{
+    name: "tool",
+    version: "1.0.0",
+    tarball: tgz,
+  }]);
+  await using s = await sandbox(reg.url);
+  const sleeper = new Deno.Command("sleep", { args: ["30"] }).spawn();
+  try {
+    await Deno.mkdir(join(s.project, ".bpfpm"), { recursive: true });
+    await Deno.writeTextFile(
+      join(s.project, ".bpfpm", "install.lock"),
+      String(sleeper.pid),
+    );
+    const busy = await bpfpm(["install", "tool", "--yes"], {
+      cwd: s.project,
+      env: s.env,
+    });
+    assert.equal(busy.code, 1);
+    assert.match(
+      busy.stderr,
+      new RegExp(`Another bpfpm install \\(pid ${sleeper.pid}\\) is running`),
+    );
+    assert.ok(!existsSync(join(s.project, "bpf_modules")));
+  } finally {
+    sleeper.kill("SIGKILL");
+    await sleeper.status;
+  }
+  const ok = await bpfpm(["install", "tool", "--yes"], {
+    cwd: s.project,
+    env: s.env,
+  });
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.ok(!existsSync(join(s.project, ".bpfpm", "install.lock")));
+});

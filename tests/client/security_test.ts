@@ -81,6 +81,7 @@ Deno.test("a tampered tarball is refused and nothing is written", async () => {
   assert.match(err.message, /Integrity mismatch for victim@1\.0\.0/);
   assert.deepEqual(await snapshot(s.project), before);
   assert.ok(!existsSync(join(s.project, "bpf_modules")));
+  assert.ok(!existsSync(join(s.project, ".bpfpm")));
   assert.deepEqual(cacheContent(s.cache), []);
 });
 
