@@ -81,7 +81,9 @@ export function fingerprint(path: string): Dep | undefined {
   try {
     const st = Deno.statSync(path);
     return [path, st.size, st.mtime?.getTime() ?? 0, st.ino ?? 0];
-  } catch {
+  } catch (e) {
+    // Not being allowed to look is not "changed": the caller names the flag instead.
+    if (e instanceof Deno.errors.NotCapable) throw e;
     return undefined;
   }
 }

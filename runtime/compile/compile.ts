@@ -26,6 +26,7 @@ import {
 } from "./_pch.ts";
 import { pruneCache } from "./_prune.ts";
 import { runCompile } from "./_run.ts";
+import { compilePermissions } from "./permissions.ts";
 import {
   CompileError,
   type Diagnostic,
@@ -216,6 +217,28 @@ const ACTION: Record<string, string> = {
   ffi: "load the native library",
 };
 
+/**
+ * The directory to grant for a path: the one compilePermissions() lists that holds it (so
+ * one flag covers all of libbpf's headers, say), else the path's own directory.
+ */
+function permissionRoot(path: string): string {
+  try {
+    for (const p of compilePermissions()) {
+      const dir = p.descriptor.name === "read" ? p.descriptor.path : undefined;
+      if (
+        typeof dir === "string" && (path === dir || path.startsWith(`${dir}/`))
+      ) {
+        return dir;
+      }
+    }
+  } catch {
+    // Without env access the cache root is unknown: fall back to the path's directory.
+  }
+  return path.includes("/")
+    ? path.slice(0, path.lastIndexOf("/")) || "/"
+    : path;
+}
+
 /** Deno's missing-permission error, restated with the exact flag that grants it. */
 function namePermission(error: unknown): unknown {
   if (!isPermissionDenied(error)) return error;
@@ -229,7 +252,9 @@ function namePermission(error: unknown): unknown {
       { flag: "--allow-all", cause: error },
     );
   }
-  const flag = `--allow-${m[1]}=${m[2]}`;
+  const flag = `--allow-${m[1]}=${
+    m[1] === "read" || m[1] === "write" ? permissionRoot(m[2]) : m[2]
+  }`;
   return new DenoPermissionError(
     `Deno may not ${ACTION[m[1]] ?? m[1]} ${
       m[2]
