@@ -5,7 +5,12 @@
 import assert from "node:assert/strict";
 import { BPF } from "../../mod.ts";
 import { compilerStats } from "../../runtime/compile/mod.ts";
-import { uniqueName, waitGone } from "./_helpers.ts";
+import {
+  assertNoneNamed,
+  runFixture,
+  uniqueName,
+  waitGone,
+} from "./_helpers.ts";
 
 Deno.test("cache: the second load of the same C is a cache hit (no compile)", async () => {
   const name = uniqueName();
@@ -28,4 +33,21 @@ Deno.test("cache: the second load of the same C is a cache hit (no compile)", as
   assert.equal(after.cacheHits, before.cacheHits + 1);
   assert.notEqual(ids[0], ids[1], "each load loads its own program");
   assert.deepEqual(await waitGone(ids), []);
+});
+
+Deno.test("cache: a warm start (new process, cached object) never loads the compiler (LLVM)", async () => {
+  const name = uniqueName();
+  const ready = async () => {
+    const r = await runFixture(["ok", name]);
+    assert.equal(r.code, 0, r.stderr);
+    return JSON.parse(/READY (\{.*\})/.exec(r.stdout)![1]) as {
+      cached: boolean;
+      llvm: boolean;
+    };
+  };
+  const cold = await ready();
+  assert.deepEqual([cold.cached, cold.llvm], [false, true]);
+  const warm = await ready();
+  assert.deepEqual([warm.cached, warm.llvm], [true, false]);
+  await assertNoneNamed(name);
 });
