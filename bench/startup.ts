@@ -263,9 +263,7 @@ export async function main(args: string[]): Promise<number> {
     console.log(
       `result startup warm_ms=${fmt(w)} cold_ms=${fmt(c)} bpftrace_ms=${
         fmt(b)
-      } warm_ratio=${(w / b).toFixed(2)} cold_ratio=${
-        (c / b).toFixed(2)
-      } hello_rss_mb=${(helloKb / 1024).toFixed(1)}`,
+      } warm_ratio=${(w / b).toFixed(2)} cold_ratio=${(c / b).toFixed(2)}`,
     );
     return 0;
   } finally {
