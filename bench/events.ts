@@ -117,10 +117,16 @@ async function runOurs(
 ): Promise<Run> {
   const reader = b.ringbuf<Event>("events", { type: "struct event" });
   const config = b.map<number, Cfg>("bench_cfg");
+  // The shell calls getppid() while starting: target it only once it says it is ready.
   const child = new Deno.Command("sh", {
-    args: ["-c", `read _; exec ${producer} ${count}`],
+    args: ["-c", `echo ready; read _; exec ${producer} ${count}`],
     stdin: "piped",
+    stdout: "piped",
   }).spawn();
+  const out = child.stdout.getReader();
+  await out.read();
+  out.releaseLock();
+  await child.stdout.cancel();
   config.set(0, {
     pid: child.pid,
     policy,

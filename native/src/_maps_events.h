@@ -78,4 +78,17 @@ BPFPM_API int64_t bpfpm_perfbuf__wait_drain(struct bpfpm_perfbuf *pb, void *buf,
 BPFPM_API int bpfpm_perfbuf__wake(struct bpfpm_perfbuf *pb);
 BPFPM_API void bpfpm_perfbuf__free(struct bpfpm_perfbuf *pb);
 
+/* A pump drains a ring or perf buffer from its own thread into a queue of at most max_bytes,
+ * so records survive a consumer that is briefly too slow; once pumped, the source must only be
+ * read through the pump (consume/wait_drain/wake as above), and freed after the pump. */
+struct bpfpm_pump;
+BPFPM_API struct bpfpm_pump *bpfpm_ringbuf__pump(struct bpfpm_ringbuf *rb, uint64_t max_bytes);
+BPFPM_API struct bpfpm_pump *bpfpm_perfbuf__pump(struct bpfpm_perfbuf *pb, uint64_t max_bytes);
+BPFPM_API int64_t bpfpm_pump__consume(struct bpfpm_pump *p, void *buf, uint64_t cap,
+				      uint64_t *stats);
+BPFPM_API int64_t bpfpm_pump__wait_drain(struct bpfpm_pump *p, void *buf, uint64_t cap,
+					 int timeout_ms, uint64_t *stats);
+BPFPM_API int bpfpm_pump__wake(struct bpfpm_pump *p);
+BPFPM_API void bpfpm_pump__free(struct bpfpm_pump *p);
+
 #endif

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -462,4 +463,253 @@ BPFPM_API void bpfpm_perfbuf__free(struct bpfpm_perfbuf *pb)
 		close(pb->epfd);
 	free(pb->rings);
 	free(pb);
+}
+
+/* ---------------------------------------------------------------- pump
+ * A thread that keeps draining a ring or perf buffer into a queue of chunks (bounded by
+ * max_bytes), so a consumer that is busy or descheduled for a while (a JS thread decoding,
+ * a GC pause, a loaded machine) does not make the kernel drop records; the JS side then takes
+ * whole chunks with memcpy. The thread is plain C: no FFI callback, no per-record FFI call. */
+
+
+typedef int64_t (*src_consume_fn)(void *src, void *buf, uint64_t cap, uint64_t *stats);
+
+struct chunk {
+	struct chunk *next;
+	uint64_t len, records;
+	uint8_t data[];
+};
+
+struct bpfpm_pump {
+	void *src;
+	src_consume_fn consume;
+	int src_epfd, src_evfd;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t space;
+	struct chunk *head, *tail;
+	uint64_t staged, max_bytes;
+	uint64_t stats[4]; /* the thread's: lost, records read from the kernel, need, wakeups */
+	uint64_t delivered;
+	int stop, err;
+	int epfd, ready_fd, wake_fd; /* the consumer's wait: data staged, or woken */
+};
+
+static void *pump_main(void *arg)
+{
+	struct bpfpm_pump *p = arg;
+	uint64_t cap = 64 * 1024;
+	uint8_t *scratch = malloc(cap);
+	uint64_t local[4] = { 0 };
+	int err = scratch ? 0 : ENOMEM;
+	while (!err) {
+		pthread_mutex_lock(&p->mu);
+		while (!p->stop && p->staged >= p->max_bytes)
+			pthread_cond_wait(&p->space, &p->mu);
+		int stop = p->stop;
+		pthread_mutex_unlock(&p->mu);
+		if (stop)
+			break;
+		uint64_t before = local[ST_RECORDS];
+		int64_t n = p->consume(p->src, scratch, cap, local);
+		if (n == -EMSGSIZE) {
+			uint64_t need = local[ST_NEED];
+			uint8_t *bigger = realloc(scratch, need);
+			if (!bigger) {
+				err = ENOMEM;
+				break;
+			}
+			scratch = bigger;
+			cap = need;
+			continue;
+		}
+		if (n < 0) {
+			err = (int)-n;
+			break;
+		}
+		struct chunk *c = NULL;
+		if (n > 0) {
+			c = malloc(sizeof(*c) + n);
+			if (!c) {
+				err = ENOMEM;
+				break;
+			}
+			c->next = NULL;
+			c->len = n;
+			c->records = local[ST_RECORDS] - before;
+			memcpy(c->data, scratch, n);
+		}
+		pthread_mutex_lock(&p->mu);
+		if (c) {
+			if (p->tail)
+				p->tail->next = c;
+			else
+				p->head = c;
+			p->tail = c;
+			p->staged += c->len;
+		}
+		int lost_changed = local[ST_LOST] != p->stats[ST_LOST];
+		memcpy(p->stats, local, sizeof(local));
+		pthread_mutex_unlock(&p->mu);
+		if (c || lost_changed)
+			wake_fd(p->ready_fd);
+		if (n == 0) {
+			int w = wait_ready(p->src_epfd, p->src_evfd, 200);
+			if (w > 0)
+				local[ST_WAKEUPS]++;
+		}
+	}
+	free(scratch);
+	pthread_mutex_lock(&p->mu);
+	if (err)
+		p->err = err;
+	pthread_mutex_unlock(&p->mu);
+	wake_fd(p->ready_fd);
+	return NULL;
+}
+
+static struct bpfpm_pump *pump_new(void *src, src_consume_fn consume, int src_epfd, int src_evfd,
+				   uint64_t max_bytes)
+{
+	struct bpfpm_pump *p = calloc(1, sizeof(*p));
+	if (!p) {
+		bpfpm_fail(ENOMEM, "out of memory");
+		errno = ENOMEM;
+		return NULL;
+	}
+	p->src = src;
+	p->consume = consume;
+	p->src_epfd = src_epfd;
+	p->src_evfd = src_evfd;
+	p->max_bytes = max_bytes ? max_bytes : 1;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->space, NULL);
+	int r = make_waiter(&p->epfd, &p->wake_fd);
+	if (!r) {
+		p->ready_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
+		if (p->ready_fd < 0 || epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->ready_fd, &ev))
+			r = -errno;
+	}
+	if (!r && (r = -pthread_create(&p->thread, NULL, pump_main, p)) == 0)
+		return p;
+	bpfpm_fail(-r, "cannot start the event pump: %s", strerror(-r));
+	if (p->ready_fd > 0)
+		close(p->ready_fd);
+	if (p->epfd > 0) {
+		close(p->epfd);
+		close(p->wake_fd);
+	}
+	free(p);
+	errno = -r;
+	return NULL;
+}
+
+static int64_t rb_consume(void *src, void *buf, uint64_t cap, uint64_t *stats)
+{
+	return bpfpm_ringbuf__consume(src, buf, cap, stats);
+}
+
+static int64_t pb_consume(void *src, void *buf, uint64_t cap, uint64_t *stats)
+{
+	return bpfpm_perfbuf__consume(src, buf, cap, stats);
+}
+
+BPFPM_API struct bpfpm_pump *bpfpm_ringbuf__pump(struct bpfpm_ringbuf *rb, uint64_t max_bytes)
+{
+	return pump_new(rb, rb_consume, rb->epfd, rb->evfd, max_bytes);
+}
+
+BPFPM_API struct bpfpm_pump *bpfpm_perfbuf__pump(struct bpfpm_perfbuf *pb, uint64_t max_bytes)
+{
+	return pump_new(pb, pb_consume, pb->epfd, pb->evfd, max_bytes);
+}
+
+BPFPM_API int64_t bpfpm_pump__consume(struct bpfpm_pump *p, void *buf, uint64_t cap,
+				      uint64_t *stats)
+{
+	uint64_t written = 0;
+	int64_t ret;
+	pthread_mutex_lock(&p->mu);
+	while (p->head && written + p->head->len <= cap) {
+		struct chunk *c = p->head;
+		memcpy((uint8_t *)buf + written, c->data, c->len);
+		written += c->len;
+		p->delivered += c->records;
+		p->staged -= c->len;
+		p->head = c->next;
+		if (!p->head)
+			p->tail = NULL;
+		free(c);
+	}
+	stats[ST_LOST] = p->stats[ST_LOST];
+	stats[ST_WAKEUPS] = p->stats[ST_WAKEUPS];
+	stats[ST_RECORDS] = p->delivered;
+	if (written == 0 && p->head) {
+		stats[ST_NEED] = p->head->len;
+		ret = -EMSGSIZE;
+	} else if (written == 0 && p->err) {
+		ret = -p->err;
+	} else {
+		ret = (int64_t)written;
+	}
+	pthread_cond_signal(&p->space);
+	pthread_mutex_unlock(&p->mu);
+	if (ret == -EMSGSIZE)
+		return bpfpm_fail(EMSGSIZE, "a %llu-byte batch does not fit the %llu-byte buffer",
+				  (unsigned long long)stats[ST_NEED], (unsigned long long)cap);
+	if (ret < 0)
+		return bpfpm_fail((int)-ret, "the event pump stopped: %s", strerror((int)-ret));
+	return ret;
+}
+
+BPFPM_API int64_t bpfpm_pump__wait_drain(struct bpfpm_pump *p, void *buf, uint64_t cap,
+					 int timeout_ms, uint64_t *stats)
+{
+	uint64_t lost = stats[ST_LOST];
+	int64_t n = bpfpm_pump__consume(p, buf, cap, stats);
+	if (n != 0 || timeout_ms == 0 || stats[ST_LOST] != lost)
+		return n;
+	struct epoll_event evs[2];
+	int k;
+	do
+		k = epoll_wait(p->epfd, evs, 2, timeout_ms);
+	while (k < 0 && errno == EINTR);
+	if (k < 0)
+		return bpfpm_fail(errno, "epoll_wait failed: %s", strerror(errno));
+	for (int i = 0; i < k; i++) {
+		uint64_t v;
+		if (evs[i].data.u64 == UINT64_MAX) {
+			if (read(p->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				return bpfpm_fail(errno, "eventfd read failed: %s", strerror(errno));
+			return -ECANCELED;
+		}
+		if (read(p->ready_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+			return bpfpm_fail(errno, "eventfd read failed: %s", strerror(errno));
+	}
+	return bpfpm_pump__consume(p, buf, cap, stats);
+}
+
+BPFPM_API int bpfpm_pump__wake(struct bpfpm_pump *p) { return wake_fd(p->wake_fd); }
+
+BPFPM_API void bpfpm_pump__free(struct bpfpm_pump *p)
+{
+	if (!p)
+		return;
+	pthread_mutex_lock(&p->mu);
+	p->stop = 1;
+	pthread_cond_signal(&p->space);
+	pthread_mutex_unlock(&p->mu);
+	wake_fd(p->src_evfd);
+	pthread_join(p->thread, NULL);
+	for (struct chunk *c = p->head, *next; c; c = next) {
+		next = c->next;
+		free(c);
+	}
+	close(p->ready_fd);
+	close(p->wake_fd);
+	close(p->epfd);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->space);
+	free(p);
 }

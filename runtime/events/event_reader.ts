@@ -27,6 +27,12 @@ export interface EventReaderOptions<T> {
   /** Perf buffers: samples per wakeup (default 1). */
   wakeupEvents?: number;
   /**
+   * Bytes of records a native thread may hold for this reader while the JS side is busy
+   * (default 64 MiB, taken only as needed): bursts then wait here instead of being dropped by
+   * the kernel. 0 reads the kernel buffer directly from the JS thread.
+   */
+  stagingBytes?: number;
+  /**
    * Called when the kernel reports lost records (perf buffers), with the number lost since
    * the last report and the total. Without it, a warning goes to stderr: a loss is never silent.
    */
@@ -78,6 +84,7 @@ export class EventReader<T = Uint8Array>
   #kind: EventKind;
   #name: string;
   #handle: Ptr | null;
+  #pump: Ptr | null = null;
   #codec: Codec<T> | undefined;
   #buf: Uint8Array<ArrayBuffer>;
   #view: DataView;
@@ -142,6 +149,24 @@ export class EventReader<T = Uint8Array>
       check(-(s.bpfpm_last_errno() || 22), `Cannot read the ${this.#label()}`);
     }
     this.#handle = h as Ptr;
+    const staging = options.stagingBytes ?? 64 << 20;
+    if (!Number.isInteger(staging) || staging < 0) {
+      this.#free();
+      throw new RangeError(
+        `stagingBytes must be a non-negative integer, got ${staging}`,
+      );
+    }
+    if (staging > 0) {
+      const p = kind === "ringbuf"
+        ? s.bpfpm_ringbuf__pump(h as Ptr, BigInt(staging))
+        : s.bpfpm_perfbuf__pump(h as Ptr, BigInt(staging));
+      if (p === null) {
+        const errno = s.bpfpm_last_errno() || 22;
+        this.#free();
+        check(-errno, `Cannot start reading the ${this.#label()}`);
+      }
+      this.#pump = p as Ptr;
+    }
     this.#unlink = owner.register?.({ cancel: () => this.close() });
     if (options.signal) {
       this.#signal = options.signal;
@@ -182,6 +207,12 @@ export class EventReader<T = Uint8Array>
   #consume(): number {
     const h = this.#handle!;
     const s = lib();
+    const len = BigInt(this.#buf.length);
+    if (this.#pump) {
+      return Number(
+        s.bpfpm_pump__consume(this.#pump, this.#buf, len, this.#statsBytes),
+      );
+    }
     const n = this.#kind === "ringbuf"
       ? s.bpfpm_ringbuf__consume(
         h,
@@ -201,7 +232,15 @@ export class EventReader<T = Uint8Array>
   async #wait(timeoutMs: number): Promise<number> {
     const h = this.#handle!;
     const s = lib();
-    const p = this.#kind === "ringbuf"
+    const p = this.#pump
+      ? s.bpfpm_pump__wait_drain(
+        this.#pump,
+        this.#buf,
+        BigInt(this.#buf.length),
+        timeoutMs,
+        this.#statsBytes,
+      )
+      : this.#kind === "ringbuf"
       ? s.bpfpm_ringbuf__wait_drain(
         h,
         this.#buf,
@@ -363,6 +402,8 @@ export class EventReader<T = Uint8Array>
     const h = this.#handle;
     if (h === null) return;
     this.#handle = null;
+    if (this.#pump) lib().bpfpm_pump__free(this.#pump);
+    this.#pump = null;
     if (this.#kind === "ringbuf") lib().bpfpm_ringbuf__free(h);
     else lib().bpfpm_perfbuf__free(h);
   }
@@ -377,7 +418,8 @@ export class EventReader<T = Uint8Array>
     if (h === null) return;
     if (this.#pending) {
       // The wait owns the handle until it returns; it frees it then.
-      if (this.#kind === "ringbuf") lib().bpfpm_ringbuf__wake(h);
+      if (this.#pump) lib().bpfpm_pump__wake(this.#pump);
+      else if (this.#kind === "ringbuf") lib().bpfpm_ringbuf__wake(h);
       else lib().bpfpm_perfbuf__wake(h);
     } else this.#free();
   }

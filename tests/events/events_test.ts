@@ -192,6 +192,7 @@ Deno.test("a perf buffer overflow is counted and reported, never silent", async 
     using p = b.perfBuffer<Event>("pevents", {
       type: "struct event",
       pageCount: 1,
+      stagingBytes: 0, // read from the JS thread, so the tiny buffer overflows
       onLost: (lost, total) => reports.push([lost, total]),
     });
     const N = 20_000;
@@ -226,6 +227,7 @@ Deno.test("two ring buffers are read at once; batches grow past batchBytes", asy
     const r1 = b.ringbuf<Event>("events", {
       type: "struct event",
       batchBytes: 64,
+      stagingBytes: 0,
     });
     const r2 = b.ringbuf<Event>("events2", { type: "struct event" });
     const both = Promise.all([collect(r1, 500), collect(r2, 500)]);
