@@ -519,6 +519,41 @@ char LICENSE[] SEC("license") = "GPL";
       );
     });
 
+    await t.step(
+      "a missing read permission names the directory to allow",
+      async () => {
+        const mod =
+          new URL("../../runtime/compile/mod.ts", import.meta.url).href;
+        const repo = new URL("../../", import.meta.url).pathname;
+        const out = await new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            `--allow-read=${cacheDir},${repo}`,
+            "--allow-env",
+            "--allow-sys",
+            "-",
+          ],
+          stdin: "piped",
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+        const w = out.stdin.getWriter();
+        await w.write(new TextEncoder().encode(
+          `import { compile } from ${JSON.stringify(mod)};
+         await compile(${JSON.stringify(TRACEPOINT)}, { cacheDir: ${
+            JSON.stringify(cacheDir)
+          } });`,
+        ));
+        await w.close();
+        const { code, stderr } = await out.output();
+        assert.notEqual(code, 0);
+        assert.match(
+          new TextDecoder().decode(stderr),
+          /DenoPermissionError: Deno may not read \/usr\/lib\/llvm-14\/lib\/libclang-cpp\.so\.14, which compiling BPF C needs: run deno with --allow-read=\/usr\/lib\/llvm-14\/lib \(or -A\)/,
+        );
+      },
+    );
+
     await t.step("bad arguments are TypeError/RangeError", async () => {
       await assert.rejects(compile(42 as unknown as string), TypeError);
       await assert.rejects(
