@@ -137,8 +137,8 @@ export interface ObjectSpec {
 /** Options for {@link inspectObject}. */
 export interface InspectOptions {
   /**
-   * CPUs to count per-CPU map memory with. Default: `navigator.hardwareConcurrency`; pass the
-   * possible-CPU count for a tighter figure.
+   * CPUs to count per-CPU map memory with. Default: the possible CPUs of
+   * /sys/devices/system/cpu/possible, else `navigator.hardwareConcurrency`.
    */
   cpus?: number;
 }
@@ -172,6 +172,24 @@ const PSEUDO_FUNC = 4;
 
 const roundUp8 = (n: number) => Math.ceil(n / 8) * 8;
 
+/** The kernel sizes per-CPU maps by possible CPUs; online CPUs when that cannot be read. */
+function possibleCpus(): number {
+  try {
+    let n = 0;
+    for (
+      const part of Deno.readTextFileSync("/sys/devices/system/cpu/possible")
+        .trim().split(",")
+    ) {
+      const [a, b] = part.split("-").map(Number);
+      n += b === undefined ? 1 : b - a + 1;
+    }
+    if (n > 0) return n;
+  } catch {
+    // Not Linux, or no read access: fall through.
+  }
+  return navigator.hardwareConcurrency || 1;
+}
+
 /**
  * Estimates the kernel memory a map takes when created, from its type and sizes. It follows
  * the kernel's allocation shapes (element headers of hash maps, per-CPU copies, ring buffer
@@ -193,16 +211,23 @@ export function estimateMapMemory(
   cpus: number,
 ): number {
   const { keySize: k, valueSize: v, maxEntries: n } = map;
-  const htabElem = 48; // struct htab_elem header, rounded
+  // Shapes from the kernel's map_mem_usage callbacks (checked against bpftool's bytes_memlock):
+  // hash maps preallocate n elements of struct htab_elem (48 bytes) + key + value, plus a
+  // power-of-two bucket array of 16-byte buckets and one spare element per CPU.
+  const htabElem = 48;
+  let buckets = 1;
+  while (buckets < n) buckets *= 2;
   switch (map.type) {
     case "hash":
+      return buckets * 16 + (n + cpus) * (htabElem + roundUp8(k) + roundUp8(v));
     case "lru_hash":
-      return n * (htabElem + roundUp8(k) + roundUp8(v));
+      return buckets * 16 + n * (htabElem + roundUp8(k) + roundUp8(v));
     case "percpu_hash":
     case "lru_percpu_hash":
-      return n * (htabElem + roundUp8(k) + 8) + n * roundUp8(v) * cpus;
+      return buckets * 16 + n * (htabElem + roundUp8(k) + 8) +
+        n * roundUp8(v) * cpus;
     case "hash_of_maps":
-      return n * (htabElem + roundUp8(k) + 8);
+      return buckets * 16 + n * (htabElem + roundUp8(k) + 8);
     case "array":
       return n * roundUp8(v);
     case "percpu_array":
@@ -221,11 +246,8 @@ export function estimateMapMemory(
     case "sockhash":
     case "reuseport_sockarray":
       return n * 8;
-    case "stack_trace": {
-      let buckets = 1;
-      while (buckets < n) buckets *= 2;
+    case "stack_trace":
       return n * (16 + v) + buckets * 8;
-    }
     case "lpm_trie":
       return n * (32 + k + v);
     case "queue":
@@ -233,7 +255,8 @@ export function estimateMapMemory(
       return (n + 1) * v;
     case "ringbuf":
     case "user_ringbuf":
-      return n + 4096 * 2;
+      // The data pages, the consumer/producer pages and the page pointer array.
+      return n + 4 * 4096 + (n / 4096 + 2) * 8;
     case "bloom_filter":
       return Math.ceil((n * 5) / 0.69314718 / 8);
     case "arena":
@@ -280,7 +303,7 @@ export function inspectObject(
       `Not a BPF object: the ELF machine is ${elf.machine}, not EM_BPF (247); compile with clang -target bpf`,
     );
   }
-  const cpus = options.cpus ?? navigator.hardwareConcurrency ?? 1;
+  const cpus = options.cpus ?? possibleCpus();
   const btfSec = elf.section(".BTF");
   let btf: Btf | undefined;
   let btfExt: BtfExt | undefined;

@@ -225,14 +225,17 @@ struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 100000); __type(ke
 struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 1 << 20); } rb SEC(".maps");
 SEC("tp/sched/sched_switch") int t(void *ctx) { __u64 k = 0; bpf_map_lookup_elem(&big, &k); return 0; }`);
   const total = spec.maps.reduce((s, m) => s + m.memoryBytes, 0);
-  assert.equal(total, 100000 * 64 + (1 << 20) + 8192);
-  checkGrants(spec, { mapMemory: "8MiB" });
+  assert.equal(
+    total,
+    131072 * 16 + (100000 + 2) * 64 + (1 << 20) + 16384 + 258 * 8,
+  );
+  checkGrants(spec, { mapMemory: "10MiB" });
   const e = denied(spec, { mapMemory: "4MiB" });
   assert.equal(
     e.message,
-    'Permission denied: the maps need about 7.2MiB (big 6.2MiB, rb 1.1MiB), more than the granted mapMemory of 4MiB: it needs the grant mapMemory: "7.2MiB"',
+    'Permission denied: the maps need about 9.2MiB (big 8.2MiB, rb 1.1MiB), more than the granted mapMemory of 4MiB: it needs the grant mapMemory: "9.2MiB"',
   );
-  assert.ok(mapMemoryBytes("7.2MiB") >= total);
+  assert.ok(mapMemoryBytes("9.2MiB") >= total);
   assert.equal(e.program, undefined);
 });
 

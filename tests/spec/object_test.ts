@@ -134,7 +134,7 @@ Deno.test("inspectObject reports maps with sizes, BTF ids and memory", async () 
   assert.equal(counts.maxEntries, 10240);
   assert.equal(spec.btf!.typeName(counts.btfKeyTypeId), "struct key");
   assert.equal(spec.btf!.typeName(counts.btfValueTypeId), "__u64");
-  assert.equal(counts.memoryBytes, 10240 * (48 + 24 + 8));
+  assert.equal(counts.memoryBytes, 16384 * 16 + (10240 + 4) * (48 + 24 + 8));
   const scratch = maps.get("scratch")!;
   assert.deepEqual(
     [
