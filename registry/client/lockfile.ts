@@ -10,6 +10,31 @@ import { join } from "node:path";
 import type { Grants } from "../manifest.ts";
 import { ClientError } from "./errors.ts";
 
+/**
+ * Whether a string is a safe package name for a path under `bpf_modules/`: an optional
+ * `@scope/` and a name of letters, digits and `. _ ~ -` not starting with `.` or `_` (so
+ * never `..`, never a second `/`). Legacy mixed-case names are allowed here.
+ *
+ * @example
+ * ```ts
+ * import { isPackageName } from "./lockfile.ts";
+ * isPackageName("@acme/tool"); // true
+ * isPackageName("../../etc"); // false
+ * ```
+ */
+export function isPackageName(name: string): boolean {
+  return typeof name === "string" && name.length <= 214 &&
+    /^(@[a-z0-9][a-z0-9._~-]*\/)?[A-Za-z0-9][A-Za-z0-9._~-]*$/.test(name);
+}
+
+/** Whether an install path is `bpf_modules/<name>(/bpf_modules/<name>)*` with safe names. */
+function isInstallPath(path: string): boolean {
+  const parts = path.split("/bpf_modules/");
+  if (!parts[0].startsWith("bpf_modules/")) return false;
+  parts[0] = parts[0].slice("bpf_modules/".length);
+  return parts.every(isPackageName);
+}
+
 /** The lockfile's file name. */
 export const LOCKFILE = "bpfpm.lock";
 
@@ -105,6 +130,19 @@ export function readLockfile(projectDir: string): Lockfile | undefined {
       "ELOCKFILE",
       `${path} has an unknown format; delete it and run bpfpm install`,
     );
+  }
+  for (const [key, e] of Object.entries(lock.packages)) {
+    if (
+      !isInstallPath(key) || !isPackageName(e?.name) ||
+      !key.endsWith(`bpf_modules/${e.name}`)
+    ) {
+      throw new ClientError(
+        "ELOCKFILE",
+        `${path} has an unsafe or inconsistent entry ${
+          JSON.stringify(key)
+        }; it was edited by hand or by an attacker, delete it and run bpfpm install`,
+      );
+    }
   }
   return lock;
 }

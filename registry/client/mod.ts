@@ -62,6 +62,7 @@ export {
   type VersionManifest,
 } from "./registry.ts";
 export {
+  isPackageName,
   type LockedBpf,
   type LockEntry,
   LOCKFILE,

@@ -164,6 +164,15 @@ export class RegistryClient {
       headers.set("authorization", `Bearer ${token}`);
     }
     headers.set("user-agent", "bpfpm/0.1.0");
+    const protocol = new URL(url).protocol;
+    if (protocol !== "http:" && protocol !== "https:") {
+      throw new RegistryError(
+        "EHTTP",
+        url,
+        0,
+        `Refusing to fetch ${url}: registries and tarballs must be http or https URLs`,
+      );
+    }
     const method = (init.method ?? "GET").toUpperCase();
     const timeoutMs = this.#options.timeoutMs ?? 120_000;
     let res: Response | undefined;

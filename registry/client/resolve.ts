@@ -8,8 +8,8 @@
  * @module
  */
 import semver from "semver";
-import { ResolveError } from "./errors.ts";
-import type { LockEntry, Lockfile } from "./lockfile.ts";
+import { ClientError, ResolveError } from "./errors.ts";
+import { isPackageName, type LockEntry, type Lockfile } from "./lockfile.ts";
 import type { Packument, RegistryClient, VersionManifest } from "./registry.ts";
 
 /**
@@ -199,15 +199,26 @@ export async function resolveTree(
       // The dependent's own slot already holds another version: keep it (npm does the same).
       if (packages[path]) continue;
       if (!m.dist?.tarball || !m.dist.integrity) {
-        throw new ResolveError(q.name, q.range, [], {
-          cause: new Error(
-            `${m.name}@${m.version} has no dist.tarball or sha512 integrity`,
-          ),
-        });
+        throw new ClientError(
+          "EMANIFEST",
+          `${q.name}@${m.version} has no dist.tarball or no sha512 integrity in the registry's metadata; bpfpm installs only sha512-checked tarballs`,
+        );
       }
       const dependencies = { ...(m.dependencies ?? {}) };
+      for (const dep of Object.keys(dependencies)) {
+        if (!isPackageName(dep)) {
+          throw new ClientError(
+            "EMANIFEST",
+            `${q.name}@${m.version} depends on ${
+              JSON.stringify(dep)
+            }, which is not a valid package name; nothing was installed`,
+          );
+        }
+      }
       packages[path] = {
-        name: m.name,
+        // The name asked for, not the one the document claims: the tarball's own
+        // package.json must then agree with it.
+        name: q.name,
         version: m.version,
         resolved: m.dist.tarball,
         integrity: m.dist.integrity,

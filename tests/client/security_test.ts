@@ -336,3 +336,84 @@ Deno.test("install scripts never run, and verify catches an installed file edite
     await Deno.remove(join(marker, ".."), { recursive: true });
   }
 });
+
+Deno.test("hostile metadata: path-like dependency names, lockfile paths, file: tarballs, swapped names", async () => {
+  const evil = await pkgTgz("evil", "1.0.0");
+  const good = await pkgTgz("good", "1.0.0");
+  await using reg = await fakeRegistry([
+    {
+      name: "climber",
+      version: "1.0.0",
+      tarball: await pkgTgz("climber", "1.0.0"),
+      dependencies: { "../../escape": "1.0.0" },
+    },
+    {
+      name: "localfile",
+      version: "1.0.0",
+      tarball: good,
+      tarballBase: "file:///etc/",
+    },
+    // The document for "good" serves evil's tarball.
+    { name: "good", version: "1.0.0", tarball: evil },
+  ]);
+  await using s = await sandbox(reg.url);
+  const config = loadConfig({ cwd: s.project, env: s.env });
+  const climb = await install(config, { add: ["climber"], ui: quiet }).catch((
+    e,
+  ) => e);
+  assert.equal(climb.code, "EMANIFEST", String(climb));
+  assert.match(
+    climb.message,
+    /depends on "\.\.\/\.\.\/escape", which is not a valid package name/,
+  );
+  const local = await install(config, { add: ["localfile"], ui: quiet }).catch((
+    e,
+  ) => e);
+  assert.match(
+    String(local),
+    /Refusing to fetch file:\/\/\/etc\/.*must be http or https/,
+  );
+  const swapped = await install(config, { add: ["good"], ui: quiet }).catch((
+    e,
+  ) => e);
+  assert.equal(swapped.code, "EMANIFEST");
+  assert.match(
+    swapped.message,
+    /The tarball of good@1\.0\.0 contains evil@1\.0\.0/,
+  );
+  assert.ok(!existsSync(join(s.project, "bpf_modules")));
+  assert.ok(!existsSync(join(s.root, "escape")));
+
+  await Deno.writeTextFile(
+    join(s.project, "package.json"),
+    JSON.stringify({ dependencies: { good: "1.0.0" } }),
+  );
+  await Deno.writeTextFile(
+    join(s.project, "bpfpm.lock"),
+    JSON.stringify({
+      lockfileVersion: 1,
+      root: { dependencies: { good: "1.0.0" } },
+      packages: {
+        "bpf_modules/good": {
+          name: "good",
+          version: "1.0.0",
+          resolved: reg.url + "tarballs/good/1.0.0.tgz",
+          integrity: sha512(evil),
+        },
+        "bpf_modules/../../good": {
+          name: "good",
+          version: "1.0.0",
+          resolved: reg.url + "tarballs/good/1.0.0.tgz",
+          integrity: sha512(evil),
+        },
+      },
+    }),
+  );
+  const lockErr = await install(config, { frozenLockfile: true, ui: quiet })
+    .catch((e) => e);
+  assert.equal(lockErr.code, "ELOCKFILE");
+  assert.match(
+    lockErr.message,
+    /unsafe or inconsistent entry "bpf_modules\/\.\.\/\.\.\/good"/,
+  );
+});
