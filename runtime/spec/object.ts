@@ -174,10 +174,15 @@ const roundUp8 = (n: number) => Math.ceil(n / 8) * 8;
 
 /** The kernel sizes per-CPU maps by possible CPUs; online CPUs when that cannot be read. */
 function possibleCpus(): number {
+  const path = "/sys/devices/system/cpu/possible";
+  // Query first: a plain read without the permission would make Deno prompt.
+  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
+    return navigator.hardwareConcurrency || 1;
+  }
   try {
     let n = 0;
     for (
-      const part of Deno.readTextFileSync("/sys/devices/system/cpu/possible")
+      const part of Deno.readTextFileSync(path)
         .trim().split(",")
     ) {
       const [a, b] = part.split("-").map(Number);
