@@ -25,6 +25,27 @@ export type { BpfMap } from "./runtime/maps/bpf_map.ts";
 export type { QueueMap, StackTraceMap } from "./runtime/maps/special_maps.ts";
 export type { ObjectEventOptions } from "./runtime/maps/object_maps.ts";
 export type { EventReader } from "./runtime/events/event_reader.ts";
+// --- maps & events ---
+// Values from runtime/maps and runtime/events stay type-only here so a warm start of a script
+// without maps does not load them; import them from "./runtime/maps/mod.ts" (BpfMap.create,
+// openPinned, PerCpu, ...) and "./runtime/events/mod.ts" when needed.
+export type {
+  MapClosedError,
+  MapInfo,
+  PerCpu,
+  UpdateMode,
+} from "./runtime/maps/mod.ts";
+export type { RecordSizeError } from "./runtime/events/mod.ts";
+export {
+  formatLinearHist,
+  formatLog2Hist,
+  histogramJson,
+  ksym,
+  ksymAddress,
+  sym,
+  type SymOptions,
+} from "./runtime/output/mod.ts";
+// --- end maps & events ---
 export type { Codec } from "./runtime/btf/codec.ts";
 export type { Grants } from "./runtime/policy/grants.ts";
 export { Link } from "./runtime/attach/link.ts";
