@@ -5,7 +5,7 @@
  * @module
  */
 
-import { optionalEnv } from "../_env.ts";
+import { grantedEnv } from "./_env.ts";
 import { DenoPermissionError } from "../errors.ts";
 
 /** One Deno permission the runtime needs, and why. */
@@ -23,11 +23,11 @@ function repoPath(rel: string): string {
 }
 
 function cacheRoot(): string | undefined {
-  const dir = optionalEnv("BPFPM_CACHE_DIR");
+  const dir = grantedEnv("BPFPM_CACHE_DIR");
   if (dir) return dir;
-  const xdg = optionalEnv("XDG_CACHE_HOME");
+  const xdg = grantedEnv("XDG_CACHE_HOME");
   if (xdg) return `${xdg}/bpfpm`;
-  const home = optionalEnv("HOME");
+  const home = grantedEnv("HOME");
   return home ? `${home}/.cache/bpfpm` : undefined;
 }
 
@@ -45,11 +45,11 @@ function cacheRoot(): string | undefined {
  * ```
  */
 export function denoNeeds(): DenoNeed[] {
-  const lib = optionalEnv("BPFPM_LIB") ??
+  const lib = grantedEnv("BPFPM_LIB") ??
     repoPath("../../native/build/libbpfpm.so");
-  const compiler = optionalEnv("BPFPM_COMPILER_LIB") ??
+  const compiler = grantedEnv("BPFPM_COMPILER_LIB") ??
     repoPath("../../native/build/libbpfpm_compiler.so");
-  const btf = optionalEnv("BPFPM_BTF_PATH") ?? "/sys/kernel/btf";
+  const btf = grantedEnv("BPFPM_BTF_PATH") ?? "/sys/kernel/btf";
   const cache = cacheRoot();
   const needs: DenoNeed[] = [
     {

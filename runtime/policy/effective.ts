@@ -6,7 +6,7 @@
  * @module
  */
 
-import { optionalEnv } from "../_env.ts";
+import { grantedEnv } from "./_env.ts";
 import { PermissionDeniedError } from "./check.ts";
 import {
   type AttachGrant,
@@ -83,7 +83,7 @@ function readOuter(): void {
   if (outerRead) return;
   outerRead = true;
   try {
-    outerGrants = parseGrantsEnvironment(optionalEnv("BPFPM_GRANTS"));
+    outerGrants = parseGrantsEnvironment(grantedEnv("BPFPM_GRANTS"));
   } catch (e) {
     outerError = e as GrantsEnvironmentError;
   }
