@@ -224,7 +224,9 @@ export function generateTypes(
       ? `value ${m.valueSize} bytes`
       : "no value";
     mapLines.push(
-      `  /** ${m.type} map, max_entries ${m.maxEntries}; ${keyC}, ${valueC} */`,
+      `  /** ${m.type} map, max_entries ${m.maxEntries}; ${keyC}, ${valueC}${
+        m.type.includes("percpu") ? " (b.map() gives one value per CPU)" : ""
+      } */`,
       `  ${prop(m.name)}: { key: ${key}; value: ${value} };`,
     );
   }
