@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -124,11 +126,31 @@ static int clang_lib_path(char *out, size_t size)
 		       : 0;
 }
 
-static void child_main(int fd, const char *lib, const char *main_name, const char *source,
-		       size_t source_len, const char *pch_out, const char *args, size_t args_len)
+/* The child keeps only: stdin/stdout on /dev/null, stderr into err_fd (whatever LLVM prints
+ * there reaches the caller as the error text, never the terminal), and the result pipe as
+ * fd 3. Everything else the parent had open (BPF links, trace_pipe, sockets) is closed, so a
+ * compile never keeps them alive. Returns the pipe's fd. */
+static int child_fds(int pipe_fd, int err_fd)
+{
+	int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int p = fcntl(pipe_fd, F_DUPFD_CLOEXEC, 10);
+	int e = fcntl(err_fd, F_DUPFD_CLOEXEC, 10);
+	int n = null_fd < 0 ? -1 : fcntl(null_fd, F_DUPFD_CLOEXEC, 10);
+
+	if (p < 0 || e < 0 || n < 0)
+		return pipe_fd;
+	if (dup2(n, 0) < 0 || dup2(n, 1) < 0 || dup2(e, 2) < 0 || dup2(p, 3) < 0)
+		return pipe_fd;
+	close_range(4, ~0U, 0);
+	return 3;
+}
+
+static void child_main(int fd, int err_fd, const char *lib, const char *main_name,
+		       const char *source, size_t source_len, const char *pch_out,
+		       const char *args, size_t args_len)
 {
 	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGPIPE};
-	struct child_ctx ctx = {.fd = fd};
+	struct child_ctx ctx;
 	void *handle;
 	bpfpm_clang_run_fn run;
 	int64_t status;
@@ -137,6 +159,8 @@ static void child_main(int fd, const char *lib, const char *main_name, const cha
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		signal(sigs[i], SIG_DFL);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	fd = child_fds(fd, err_fd);
+	ctx = (struct child_ctx){.fd = fd};
 
 	handle = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
 	run = handle ? (bpfpm_clang_run_fn)dlsym(handle, BPFPM_CLANG_RUN) : NULL;
@@ -200,13 +224,34 @@ static int read_records(int fd, struct bpfpm_compile_result *r)
 	}
 }
 
+/* Adds the end of what the child wrote to stderr (LLVM's fatal errors, a crash's stack) to
+ * the error part. */
+static void append_stderr(struct bpfpm_compile_result *r, int err_fd)
+{
+	char buf[4096];
+	struct stat st;
+	off_t from;
+	ssize_t n;
+
+	if (fstat(err_fd, &st) || st.st_size <= 0)
+		return;
+	from = st.st_size > (off_t)sizeof(buf) ? st.st_size - (off_t)sizeof(buf) : 0;
+	n = pread(err_fd, buf, sizeof(buf), from);
+	if (n <= 0)
+		return;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		n--;
+	part_append(&r->parts[BPFPM_COMPILE_ERROR], "; the compiler's output: ", 25);
+	part_append(&r->parts[BPFPM_COMPILE_ERROR], buf, (size_t)n);
+}
+
 static struct bpfpm_compile_result *run_forked(const char *main_name, const char *source,
 					       size_t source_len, const char *pch_out,
 					       const char *args, size_t args_len)
 {
 	struct bpfpm_compile_result *r = calloc(1, sizeof(*r));
 	char lib[4096];
-	int fds[2], wstatus = 0, complete;
+	int fds[2], err_fd, wstatus = 0, complete;
 	pid_t pid;
 
 	if (!r) {
@@ -217,8 +262,15 @@ static struct bpfpm_compile_result *run_forked(const char *main_name, const char
 		set_error(r, ENOENT, "cannot locate %s next to libbpfpm_compiler.so", BPFPM_CLANG_LIB);
 		return r;
 	}
+	/* The child's stderr: shared memory both sides can read after the child is gone. */
+	err_fd = memfd_create("bpfpm-compiler-stderr", MFD_CLOEXEC);
+	if (err_fd < 0) {
+		set_error(r, errno, "cannot create the compiler's stderr: %s", strerror(errno));
+		return r;
+	}
 	if (pipe2(fds, O_CLOEXEC)) {
 		set_error(r, errno, "cannot create a pipe: %s", strerror(errno));
+		close(err_fd);
 		return r;
 	}
 	pid = fork();
@@ -226,12 +278,14 @@ static struct bpfpm_compile_result *run_forked(const char *main_name, const char
 		int err = errno;
 		close(fds[0]);
 		close(fds[1]);
+		close(err_fd);
 		set_error(r, err, "cannot fork the compiler: %s", strerror(err));
 		return r;
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		child_main(fds[1], lib, main_name, source, source_len, pch_out, args, args_len);
+		child_main(fds[1], err_fd, lib, main_name, source, source_len, pch_out, args,
+			   args_len);
 	}
 	close(fds[1]);
 	complete = read_records(fds[0], r);
@@ -245,6 +299,9 @@ static struct bpfpm_compile_result *run_forked(const char *main_name, const char
 			  strsignal(WTERMSIG(wstatus)));
 	else if (!complete)
 		set_error(r, EIO, "the compiler exited without a complete result");
+	if (r->status && r->status != -EINVAL)
+		append_stderr(r, err_fd);
+	close(err_fd);
 	return r;
 }
 
