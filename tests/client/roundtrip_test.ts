@@ -166,6 +166,13 @@ async function roundTrip(registry: string, registrySigns: boolean) {
   const info = JSON.parse((await ok(["info", "echo-probe", "--json"])).stdout);
   assert.equal(info.version, "1.0.0");
   assert.equal(info.bpf.entry, "mod.bundle.js");
+  const hits = JSON.parse((await ok(["search", "echo", "--json"])).stdout);
+  assert.deepEqual(
+    hits.filter((h: { name: string }) => h.name === "echo-probe").map((
+      h: { version: string },
+    ) => h.version),
+    ["1.0.0"],
+  );
 
   // Determinism: a fresh project and cache resolve to the same bytes.
   await using s2 = await sandbox(registry);
