@@ -46,6 +46,8 @@ export class RecordSizeError extends Error {
   /** The size of the type. */
   readonly expected: number;
   /**
+   * Makes the error for a record shorter than its type.
+   *
    * @param message what is wrong
    * @param options record length, expected size, cause
    */

@@ -19,3 +19,4 @@ export {
   type EventReaderOptions,
   RecordSizeError,
 } from "./event_reader.ts";
+export type { Codec } from "../btf/codec.ts";

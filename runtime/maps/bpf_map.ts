@@ -49,6 +49,8 @@ export class MapClosedError extends Error {
   /** The map's name. */
   readonly mapName: string;
   /**
+   * Makes the error for a map that is no longer open.
+   *
    * @param mapName the map
    * @param options the cause
    */

@@ -22,14 +22,14 @@ export {
   type MapInfo,
   type UpdateMode,
 } from "./bpf_map.ts";
-export { PerCpu, perCpuCodec } from "./per_cpu.ts";
+export { PerCpu, perCpuCodec, type PerCpuNumber } from "./per_cpu.ts";
 export {
   QueueMap,
   type StackOptions,
   StackTraceMap,
   symbolizeStack,
 } from "./special_maps.ts";
-export { codecsForMap, fdCodec, type HasFd, stackCodec } from "./codecs.ts";
+export { fdCodec, type HasFd, stackCodec } from "./codecs.ts";
 export {
   isPerCpu,
   MapType,
@@ -37,4 +37,4 @@ export {
   mapTypeName,
   mapTypeNumber,
 } from "./map_types.ts";
-export { u16, u32, u64, u8 } from "../btf/codec.ts";
+export { type Codec, u16, u32, u64, u8 } from "../btf/codec.ts";

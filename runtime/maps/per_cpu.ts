@@ -5,9 +5,10 @@
  */
 import type { Codec } from "../btf/codec.ts";
 
-type Num = number | bigint;
+/** A per-CPU number: `number`, or `bigint` for 64-bit counters. */
+export type PerCpuNumber = number | bigint;
 
-function pick<T>(v: T, fn?: (v: T) => Num): Num {
+function pick<T>(v: T, fn?: (v: T) => PerCpuNumber): PerCpuNumber {
   if (fn) return fn(v);
   if (typeof v === "number" || typeof v === "bigint") return v;
   throw new TypeError(
@@ -37,8 +38,8 @@ export class PerCpu<T> extends Array<T> {
    * @param fn picks the number to add from a struct value
    * @returns the sum
    */
-  sum(fn?: (v: T) => Num): Num {
-    let acc: Num | undefined;
+  sum(fn?: (v: T) => PerCpuNumber): PerCpuNumber {
+    let acc: PerCpuNumber | undefined;
     for (const v of this) {
       const x = pick(v, fn);
       acc = acc === undefined
@@ -56,8 +57,8 @@ export class PerCpu<T> extends Array<T> {
    * @param fn picks the number from a struct value
    * @returns the maximum
    */
-  max(fn?: (v: T) => Num): Num {
-    let acc: Num | undefined;
+  max(fn?: (v: T) => PerCpuNumber): PerCpuNumber {
+    let acc: PerCpuNumber | undefined;
     for (const v of this) {
       const x = pick(v, fn);
       if (acc === undefined || x > acc) acc = x;
@@ -71,8 +72,8 @@ export class PerCpu<T> extends Array<T> {
    * @param fn picks the number from a struct value
    * @returns the minimum
    */
-  min(fn?: (v: T) => Num): Num {
-    let acc: Num | undefined;
+  min(fn?: (v: T) => PerCpuNumber): PerCpuNumber {
+    let acc: PerCpuNumber | undefined;
     for (const v of this) {
       const x = pick(v, fn);
       if (acc === undefined || x < acc) acc = x;
@@ -86,7 +87,7 @@ export class PerCpu<T> extends Array<T> {
    * @param fn picks the number from a struct value
    * @returns the average (0 for no CPUs)
    */
-  avg(fn?: (v: T) => Num): number {
+  avg(fn?: (v: T) => PerCpuNumber): number {
     return this.length === 0 ? 0 : Number(this.sum(fn)) / this.length;
   }
 }

@@ -38,6 +38,8 @@ export class QueueMap<V = unknown> implements Disposable {
   #isOpen: () => boolean;
 
   /**
+   * Makes a view of a queue or stack map; `b.queue(name)` and {@link QueueMap.create} call it.
+   *
    * @param info the map
    * @param value the value codec (checked against the map's value size)
    * @param options fd ownership and the owner's liveness
