@@ -98,12 +98,16 @@ Deno.test("BPF_ARRAY with atomic_increment and increment(key, n)", async () => {
 Deno.test("BPF_HISTOGRAM with bpf_log2l buckets (and bpf_log2) of the child's write sizes", async () => {
   using b = await load(`
     BPF_HISTOGRAM(dist);
+    struct size_key { u32 fd; u32 slot; };
+    BPF_HISTOGRAM(byFd, struct size_key, 128);
     BPF_ARRAY(log2s, u32, 2);
     BPF_HASH(pids, u32, u32);
     TRACEPOINT_PROBE(syscalls, sys_enter_write) {
       ${PID}
       if (!pids.lookup(&pid)) return 0;
       dist.increment(bpf_log2l(args->count));
+      struct size_key key = { (u32)args->fd, bpf_log2l(args->count) };
+      byFd.increment(key);
       u32 k = 0, v = bpf_log2(1000);
       log2s.update(&k, &v);
       return 0;
@@ -123,6 +127,16 @@ Deno.test("BPF_HISTOGRAM with bpf_log2l buckets (and bpf_log2) of the child's wr
   assert.equal(dist.get(10), 1n);
   assert.equal(dist.get(13), 2n);
   assert.equal(b.map<number, number>("log2s").get(0), 9);
+  // A struct key makes the histogram a hash, as in BCC.
+  const byFd = b.map<{ fd: number; slot: number }, bigint>("byFd");
+  assert.equal(dist.type, "array");
+  assert.equal(byFd.type, "hash");
+  assert.deepEqual(
+    [...byFd.entries()].map(([k, v]) => [k.slot, v]).sort((a, b) =>
+      Number(a[0]) - Number(b[0])
+    ),
+    [[1, 1n], [7, 1n], [10, 1n], [13, 2n]],
+  );
   const text = dist.log2HistText({ valType: "bytes" });
   assert.match(text, /4096 -> 8191\s+: 2\s/);
 });

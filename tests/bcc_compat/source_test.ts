@@ -259,3 +259,23 @@ Deno.test("the rewrite keeps every line of the user's code at its number", () =>
     );
   }
 });
+
+Deno.test("a struct pt_regs * that is not the context is kernel memory: the syscall's registers from raw_tp sys_enter", async () => {
+  using b = await load(`
+    struct name_t { char s[32]; };
+    BPF_HASH(names, u32, struct name_t);
+    RAW_TRACEPOINT_PROBE(sys_enter) {
+      if (ctx->args[1] != 257 /* __NR_openat */) return 0;
+      ${PID}
+      struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+      struct name_t n = {};
+      bpf_probe_read_user_str(n.s, sizeof(n.s), (const char *)regs->si);
+      names.update(&pid, &n);
+      return 0;
+    }`);
+  const pid = await runChild("open:/etc/hostname:1");
+  assert.equal(
+    b.map<number, { s: string }>("names").get(pid)?.s,
+    "/etc/hostname",
+  );
+});

@@ -76,7 +76,12 @@
 /* The first argument of BPF_TABLE is a string in BCC; the rewriter passes it as a bare word. */
 #define __BCC_TABLE_hash(k, v, n, m, f) __BCC_KV_MAP(BPF_MAP_TYPE_HASH, k, v, n, m, f)
 #define __BCC_TABLE_array(k, v, n, m, f) __BCC_KV_MAP(BPF_MAP_TYPE_ARRAY, k, v, n, m, f)
-#define __BCC_TABLE_histogram(k, v, n, m, f) __BCC_KV_MAP(BPF_MAP_TYPE_ARRAY, k, v, n, m, f)
+/* As in BCC, a histogram is an array when its key is a 4-byte integer, else a hash. */
+#define __BCC_IS_INT_KEY(k)                                                                    \
+	((__builtin_classify_type(*(k *)0) == 1 || __builtin_classify_type(*(k *)0) == 3) &&     \
+	 sizeof(k) == 4)
+#define __BCC_TABLE_histogram(k, v, n, m, f)                                                    \
+	__BCC_KV_MAP(__BCC_IS_INT_KEY(k) ? BPF_MAP_TYPE_ARRAY : BPF_MAP_TYPE_HASH, k, v, n, m, f)
 #define __BCC_TABLE_percpu_hash(k, v, n, m, f) __BCC_KV_MAP(BPF_MAP_TYPE_PERCPU_HASH, k, v, n, m, f)
 #define __BCC_TABLE_percpu_array(k, v, n, m, f) __BCC_KV_MAP(BPF_MAP_TYPE_PERCPU_ARRAY, k, v, n, m, f)
 #define __BCC_TABLE_lru_hash(k, v, n, m, f) __BCC_KV_MAP(BPF_MAP_TYPE_LRU_HASH, k, v, n, m, f)

@@ -22,9 +22,12 @@ import {
 } from "./_lex.ts";
 import { bccState } from "./_state.ts";
 
-/** Structs that are program contexts or bpfpm's own: never rewritten. */
+/**
+ * Structs that are program contexts or bpfpm's own: never rewritten. (`struct pt_regs *` is
+ * a context only as a function's first parameter; elsewhere, as the registers a syscall
+ * wrapper was given, it is kernel memory.)
+ */
 const CONTEXT_STRUCTS = new Set([
-  "pt_regs",
   "__sk_buff",
   "xdp_md",
   "bpf_perf_event_data",
@@ -101,7 +104,7 @@ export const bccKernelReads: RewritePass = {
       const user = state.userPointerFunctions.has(name);
       const vars = new Map<string, Pointer>();
       f.params.forEach((p, i) => {
-        if (i === 0 && isProgram) return;
+        if (i === 0 && (isProgram || p.struct === "pt_regs")) return;
         if (isKernel(p.struct) && p.name) vars.set(p.name, { user });
       });
       for (const [n, v] of locals(tokens, f.bodyOpen, f.bodyClose, isKernel)) {
