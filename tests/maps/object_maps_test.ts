@@ -191,3 +191,57 @@ Deno.test("unknown maps are listed; maps fail clearly after close", async () => 
   assert.throws(() => counts.get(1), MapClosedError);
   assert.throws(() => b.map("counts"), /closed/);
 });
+
+const TAIL = `
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+struct { __uint(type, BPF_MAP_TYPE_PROG_ARRAY); __uint(max_entries, 2); __uint(key_size, 4); __uint(value_size, 4); } progs SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, u32); __type(value, u64); } hits SEC(".maps");
+u32 target_pid;
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int entry(void *ctx) {
+  if ((bpf_get_current_pid_tgid() >> 32) != target_pid) return 0;
+  bpf_tail_call(ctx, &progs, 0);
+  return 0;
+}
+SEC("tracepoint")
+int tail(void *ctx) {
+  u32 k = 0;
+  u64 *v = bpf_map_lookup_elem(&hits, &k);
+  if (v) __sync_fetch_and_add(v, 1);
+  return 0;
+}
+char LICENSE[] SEC("license") = "GPL";
+`;
+
+Deno.test("a prog array takes a program's fd and tail calls reach it", async () => {
+  const prog = await buildC("getppid_loop", GETPPID_LOOP);
+  try {
+    using b = await BPF.load({ text: TAIL });
+    const progs = b.map<number, number, number | { fd: number }>("progs");
+    const hits = b.map<number, bigint>("hits");
+    const tail = b.programs.get("tail")!;
+    progs.set(0, tail);
+    assert.ok(progs.get(0)! > 0); // the kernel reads back the program's id
+    const shell = new Deno.Command("sh", {
+      args: ["-c", `echo ready; read _; exec ${prog.path} 50`],
+      stdin: "piped",
+      stdout: "piped",
+    }).spawn();
+    const out = shell.stdout.getReader();
+    await out.read();
+    out.releaseLock();
+    await shell.stdout.cancel();
+    const bss = b.map<number, { target_pid: number }>("bpfpm.bss");
+    bss.set(0, { target_pid: shell.pid });
+    const w = shell.stdin.getWriter();
+    await w.write(new Uint8Array([10]));
+    await w.close();
+    assert.equal((await shell.status).success, true);
+    assert.equal(hits.get(0), 50n);
+    assert.equal(progs.delete(0), true);
+    assert.equal(progs.get(0), undefined);
+  } finally {
+    prog.cleanup();
+  }
+});
