@@ -234,6 +234,46 @@ char LICENSE[] SEC("license") = "GPL";
       },
     );
 
+    await t.step(
+      "the compile child keeps none of the parent's files open",
+      async () => {
+        const marker = await Deno.makeTempFile({ dir: cacheDir });
+        const file = Deno.openSync(marker, { write: true });
+        try {
+          let done = false;
+          const compiling = compile(CORE, { cacheDir, noCache: true })
+            .finally(() => done = true);
+          let seen: string[] | undefined;
+          // The last look counts: the first might come between fork() and the fd cleanup.
+          while (!done) {
+            await new Promise((r) => setTimeout(r, 2));
+            for (const task of Deno.readDirSync("/proc/self/task")) {
+              const kids = Deno.readTextFileSync(
+                `/proc/self/task/${task.name}/children`,
+              )
+                .trim().split(" ").filter(Boolean);
+              for (const pid of kids) {
+                try {
+                  seen = [...Deno.readDirSync(`/proc/${pid}/fd`)].map((e) =>
+                    Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`)
+                  );
+                } catch {
+                  // Exited meanwhile.
+                }
+              }
+            }
+          }
+          await compiling;
+          assert.ok(seen, "the compile child was observed");
+          assert.equal(seen.length, 4, seen.join(" "));
+          assert.ok(!seen.includes(marker));
+          assert.match(seen.join(" "), /memfd:bpfpm-compiler-stderr/);
+        } finally {
+          file.close();
+        }
+      },
+    );
+
     await t.step("a second compile is a cache hit", async () => {
       const before = compilerStats();
       const hit = await compile(TRACEPOINT, { cacheDir });
