@@ -17,6 +17,7 @@ import { compile, CompileError } from "./compile/mod.ts";
 import {
   BpfError,
   CapabilityError,
+  TracepointNotFoundError,
   VerifierError,
   withPermission,
 } from "./errors.ts";
@@ -1046,6 +1047,18 @@ function mapVerifierLines(
   return summary.replace(where[0], ` at ${found.site.file}:${line}`);
 }
 
+/** The section of the object's program `name` ("" if none). */
+function sectionOf(handle: ObjectHandle, name: string): string {
+  const s = lib();
+  for (let i = 0; i < s.bpfpm_object__program_count(handle); i++) {
+    const p = s.bpfpm_object__program(handle, i);
+    if (readCString(s.bpfpm_program__name(p)) === name) {
+      return readCString(s.bpfpm_program__section(p));
+    }
+  }
+  return "";
+}
+
 function loadError(
   handle: ObjectHandle,
   locate: () => LocatedSource | undefined,
@@ -1074,6 +1087,23 @@ function loadError(
     }
   }
   // --- end attach ---
+  const unknown =
+    /prog '([^']+)': failed to find kernel BTF type ID of '([^']+)'/
+      .exec(message);
+  if (unknown) {
+    const [, name, target] = unknown;
+    const section = sectionOf(handle, name);
+    if (section.startsWith("tp_btf/")) {
+      return new TracepointNotFoundError(
+        `Program '${name}' (${section}) names tracepoint '${target}', which this kernel does not have: check the name (BTF-typed tracepoints are the btf_trace_<name> types: \`bpftool btf dump file /sys/kernel/btf/vmlinux | grep btf_trace_\`)`,
+        { category: "", event: target },
+      );
+    }
+    return new AttachError(
+      `Program '${name}' (${section}) names '${target}', which this kernel's BTF does not have: check the name (\`bpftool btf dump file /sys/kernel/btf/vmlinux | grep ${target}\`)`,
+      { program: name, target: section, errno: errno || 3 },
+    );
+  }
   if ((errno === EPERM || errno === EACCES) && !log.trim()) {
     return new CapabilityError(
       `The kernel refused to load BPF programs (${message}): ${CAPABILITY_FIX}`,

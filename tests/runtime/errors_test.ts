@@ -165,3 +165,16 @@ Deno.test("narrow Deno flags: loads and runs with --allow-ffi=<libs>, no -A (no 
   assert.match(r.stdout, /READY \{"pid":\d+,"ids":\[\d+\],/);
   await assertNoneNamed(name);
 });
+
+Deno.test("a tp_btf tracepoint that does not exist is named at load; nothing stays loaded", async () => {
+  const name = uniqueName();
+  const r = await runFixture(["missing_btf", name]);
+  assert.notEqual(r.code, 0);
+  assert.ok(
+    r.stderr.includes(
+      `TracepointNotFoundError: Program '${name}' (tp_btf/nope_${name}) names tracepoint 'nope_${name}', which this kernel does not have`,
+    ),
+    r.stderr,
+  );
+  await assertNoneNamed(name);
+});
