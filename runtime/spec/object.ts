@@ -520,7 +520,17 @@ function readBtfMaps(
   for (const v of sec.vars) {
     const varType = btf.type(v.type);
     if (varType.kind !== "var") continue;
-    out.push(mapFromDef(btf, varType.name, varType.type, cpus));
+    try {
+      out.push(mapFromDef(btf, varType.name, varType.type, cpus));
+    } catch (e) {
+      if (e instanceof ObjectFormatError) throw e;
+      throw new ObjectFormatError(
+        `Map ${varType.name} in .maps has a definition its BTF cannot describe: ${
+          (e as Error).message
+        }`,
+        { section: ".maps", cause: e },
+      );
+    }
   }
   return out;
 }

@@ -7,6 +7,8 @@ import {
   kindFromBccName,
   kindFromSection,
   ObjectFormatError,
+  readElf,
+  SHT,
 } from "../../runtime/spec/mod.ts";
 
 const SOURCE = `#include <linux/bpf.h>
@@ -239,4 +241,37 @@ char LICENSE[] SEC("license") = "GPL";
     ["old_arr", "array", 4, 16, 4, 0],
     ["old_counts", "hash", 4, 8, 512, 1],
   ]);
+});
+
+Deno.test("corrupt objects give ObjectFormatError, never a crash", async () => {
+  const object = await compileBpf(SOURCE);
+  const elf = readElf(object);
+  // Mutate where inspection reads: headers, symbols, relocations, BTF, map definitions, code.
+  const targets = elf.sections.filter((s) =>
+    s.type === SHT.SYMTAB || s.type === SHT.REL || s.name.startsWith(".BTF") ||
+    s.name === ".maps" ||
+    s.name.startsWith("tracepoint/") || s.name === ".text"
+  );
+  let seed = 42;
+  const rnd = () =>
+    (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
+  let failures = 0;
+  for (let i = 0; i < 3000; i++) {
+    const bytes = object.slice();
+    for (let k = 0; k < 1 + Math.floor(rnd() * 4); k++) {
+      const s = targets[Math.floor(rnd() * targets.length)];
+      bytes[s.offset + Math.floor(rnd() * s.size)] = Math.floor(rnd() * 256);
+    }
+    if (rnd() < 0.1) bytes[Math.floor(rnd() * 64)] = Math.floor(rnd() * 256);
+    try {
+      inspectObject(bytes, { cpus: 2 });
+    } catch (e) {
+      assert.ok(
+        e instanceof ObjectFormatError,
+        `mutation ${i}: ${(e as Error).stack}`,
+      );
+      failures++;
+    }
+  }
+  assert.ok(failures > 0, "some mutations must be detected");
 });
