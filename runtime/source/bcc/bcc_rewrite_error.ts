@@ -33,6 +33,8 @@ export class BccRewriteError extends Error {
   readonly reason: string;
 
   /**
+   * Makes the error; the message starts with the position (`file:line:col:` or `Line L:C:`).
+   *
    * @param message Why it cannot be rewritten and what to write instead.
    * @param options The construct, its position and an optional cause.
    */
