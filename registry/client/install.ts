@@ -332,8 +332,19 @@ async function installLocked(
   for (const [, e] of entries) {
     const before = oldByName.get(e.name);
     const lines = grantLines(e.bpf);
-    if (!lines.length) continue;
     const diff = diffGrants(before?.bpf, e.bpf);
+    const keyChanged = before?.publisherKey !== undefined &&
+      before.publisherKey !== e.publisherKey;
+    if (keyChanged) {
+      // A different publisher key for a package signed before: possibly a takeover.
+      ui.info(
+        `${id(e)} is signed by ${e.publisherKey ?? "nobody"}, ${before!.name}@${
+          before!.version
+        } was signed by ${before!.publisherKey}`,
+      );
+      needsConsent = true;
+    }
+    if (!lines.length && !diff.removed.length) continue;
     if (
       !before || before.version !== e.version || diff.added.length ||
       diff.removed.length
@@ -343,7 +354,7 @@ async function installLocked(
           before && before.version !== e.version
             ? ` (was ${before.version})`
             : ""
-        } declares:`,
+        } declares:${lines.length ? "" : " no permissions"}`,
       );
       for (const l of lines) {
         ui.info(`  ${diff.added.includes(l) && before ? "+ " : "  "}${l}`);
@@ -356,7 +367,7 @@ async function installLocked(
     if (!ui.interactive) {
       throw new ClientError(
         "EGRANTS",
-        "These packages declare new permissions; nothing was installed. Review them above and pass --yes to accept",
+        "These packages declare new permissions or changed publisher keys; nothing was installed. Review them above and pass --yes to accept",
       );
     }
     if (!ui.confirm("Grant these permissions?")) {

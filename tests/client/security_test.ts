@@ -417,3 +417,49 @@ Deno.test("hostile metadata: path-like dependency names, lockfile paths, file: t
     /unsafe or inconsistent entry "bpf_modules\/\.\.\/\.\.\/good"/,
   );
 });
+
+Deno.test("a package whose publisher key changes needs consent again", async () => {
+  await using k1 = await sandbox();
+  await using k2 = await sandbox();
+  const signedTgz = async (version: string, configDir: string) => {
+    const key = publisherKey(configDir)!;
+    const files = [
+      {
+        path: "package.json",
+        data: new TextEncoder().encode(
+          JSON.stringify({ name: "keyed", version }),
+        ),
+      },
+      { path: "index.js", data: new TextEncoder().encode(version) },
+    ];
+    return {
+      keyid: key.keyid,
+      tgz: await createTarball([...files, {
+        path: "bpfpm-signature.json",
+        data: signPackage("keyed", version, files, key),
+      }]),
+    };
+  };
+  const v1 = await signedTgz("1.0.0", k1.config);
+  const v2 = await signedTgz("1.1.0", k2.config);
+  await using reg = await fakeRegistry([
+    { name: "keyed", version: "1.0.0", tarball: v1.tgz },
+    { name: "keyed", version: "1.1.0", tarball: v2.tgz },
+  ]);
+  await using s = await sandbox(reg.url);
+  const config = loadConfig({ cwd: s.project, env: s.env });
+  const first = await install(config, { add: ["keyed@1.0.0"], ui: quiet });
+  assert.equal(first.lock.packages["bpf_modules/keyed"].publisherKey, v1.keyid);
+  await Deno.writeTextFile(
+    join(s.project, "package.json"),
+    JSON.stringify({ dependencies: { keyed: "^1.0.0" } }),
+  );
+  const err = await install(config, { update: "all", ui: quiet }).catch((e) =>
+    e
+  );
+  assert.equal(err.code, "EGRANTS", String(err));
+  assert.match(err.message, /changed publisher keys; nothing was installed/);
+  const yes = await install(config, { update: "all", yes: true, ui: quiet });
+  assert.equal(yes.lock.packages["bpf_modules/keyed"].publisherKey, v2.keyid);
+  assert.equal(yes.lock.packages["bpf_modules/keyed"].version, "1.1.0");
+});
