@@ -254,9 +254,10 @@ char LICENSE[] SEC("license") = "GPL";
                 .trim().split(" ").filter(Boolean);
               for (const pid of kids) {
                 try {
-                  seen = [...Deno.readDirSync(`/proc/${pid}/fd`)].map((e) =>
-                    Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`)
-                  );
+                  const fds = [...Deno.readDirSync(`/proc/${pid}/fd`)].map((
+                    e,
+                  ) => Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`));
+                  if (fds.length) seen = fds; // none: a zombie, already done
                 } catch {
                   // Exited meanwhile.
                 }
