@@ -42,8 +42,6 @@ const symbols = {
   bpfpm_object__verifier_log: { parameters: ["pointer"], result: "pointer" },
   // const char *bpfpm_object__failed_program(const struct bpfpm_object *obj)
   bpfpm_object__failed_program: { parameters: ["pointer"], result: "pointer" },
-  // const char *bpfpm_object__log(const struct bpfpm_object *obj)
-  bpfpm_object__log: { parameters: ["pointer"], result: "pointer" },
   // int bpfpm_object__program_count(const struct bpfpm_object *obj)
   bpfpm_object__program_count: { parameters: ["pointer"], result: "i32" },
   // struct bpf_program *bpfpm_object__program(const struct bpfpm_object *obj, int index)
@@ -61,11 +59,6 @@ const symbols = {
   bpfpm_program__section: { parameters: ["pointer"], result: "pointer" },
   // int bpfpm_program__info(const struct bpf_program *prog, struct bpfpm_program_info *out)
   bpfpm_program__info: { parameters: ["pointer", "buffer"], result: "i32" },
-  // int bpfpm_program__set_autoload(struct bpf_program *prog, int autoload)
-  bpfpm_program__set_autoload: {
-    parameters: ["pointer", "i32"],
-    result: "i32",
-  },
 
   // const char *bpfpm_map__name(const struct bpf_map *map)
   bpfpm_map__name: { parameters: ["pointer"], result: "pointer" },
@@ -86,8 +79,6 @@ const symbols = {
   },
   // struct bpf_link *bpfpm_program__attach_trace(const struct bpf_program *prog)
   bpfpm_program__attach_trace: { parameters: ["pointer"], result: "pointer" },
-  // struct bpf_link *bpfpm_program__attach(const struct bpf_program *prog)
-  bpfpm_program__attach: { parameters: ["pointer"], result: "pointer" },
   // int bpfpm_link__fd(const struct bpf_link *link)
   bpfpm_link__fd: { parameters: ["pointer"], result: "i32" },
   // int bpfpm_link__destroy(struct bpf_link *link)

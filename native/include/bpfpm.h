@@ -61,8 +61,6 @@ BPFPM_API int bpfpm_object__load(struct bpfpm_object *obj);
 BPFPM_API const char *bpfpm_object__verifier_log(const struct bpfpm_object *obj);
 /* The name of the program that failed to load ("" if none). */
 BPFPM_API const char *bpfpm_object__failed_program(const struct bpfpm_object *obj);
-/* Everything libbpf logged (warnings and info) while opening and loading. */
-BPFPM_API const char *bpfpm_object__log(const struct bpfpm_object *obj);
 BPFPM_API int bpfpm_object__program_count(const struct bpfpm_object *obj);
 BPFPM_API struct bpf_program *bpfpm_object__program(const struct bpfpm_object *obj, int index);
 BPFPM_API int bpfpm_object__map_count(const struct bpfpm_object *obj);
@@ -73,8 +71,6 @@ BPFPM_API void bpfpm_object__close(struct bpfpm_object *obj);
 BPFPM_API const char *bpfpm_program__name(const struct bpf_program *prog);
 BPFPM_API const char *bpfpm_program__section(const struct bpf_program *prog);
 BPFPM_API int bpfpm_program__info(const struct bpf_program *prog, struct bpfpm_program_info *out);
-/* Chooses whether bpfpm_object__load loads this program (default 1); call before load. */
-BPFPM_API int bpfpm_program__set_autoload(struct bpf_program *prog, int autoload);
 
 BPFPM_API const char *bpfpm_map__name(const struct bpf_map *map);
 BPFPM_API int bpfpm_map__info(const struct bpf_map *map, struct bpfpm_map_info *out);
@@ -89,8 +85,6 @@ BPFPM_API struct bpf_link *bpfpm_program__attach_raw_tracepoint(const struct bpf
 								 const char *name);
 /* Attaches a BTF-typed program (tp_btf, fentry/fexit, lsm) to the target named at load. */
 BPFPM_API struct bpf_link *bpfpm_program__attach_trace(const struct bpf_program *prog);
-/* Attaches by the program's section name, as libbpf's auto-attach does. */
-BPFPM_API struct bpf_link *bpfpm_program__attach(const struct bpf_program *prog);
 BPFPM_API int bpfpm_link__fd(const struct bpf_link *link);
 /* Detaches and frees the link. */
 BPFPM_API int bpfpm_link__destroy(struct bpf_link *link);

@@ -60,16 +60,6 @@ BPFPM_API struct bpf_link *bpfpm_program__attach_trace(const struct bpf_program 
 	return finish(bpf_program__attach_trace(prog), &log, what, prog);
 }
 
-BPFPM_API struct bpf_link *bpfpm_program__attach(const struct bpf_program *prog)
-{
-	bpfpm_clear_error();
-	struct bpfpm_text log = {0};
-	char what[512];
-	snprintf(what, sizeof(what), "section %s", bpf_program__section_name(prog));
-	bpfpm_log_capture_begin(&log);
-	return finish(bpf_program__attach(prog), &log, what, prog);
-}
-
 BPFPM_API int bpfpm_link__fd(const struct bpf_link *link) { return bpf_link__fd(link); }
 
 BPFPM_API int bpfpm_link__destroy(struct bpf_link *link)

@@ -148,8 +148,6 @@ BPFPM_API const char *bpfpm_object__verifier_log(const struct bpfpm_object *o)
 
 BPFPM_API const char *bpfpm_object__failed_program(const struct bpfpm_object *o) { return o->failed_program; }
 
-BPFPM_API const char *bpfpm_object__log(const struct bpfpm_object *o) { return o->log.data ? o->log.data : ""; }
-
 BPFPM_API int bpfpm_object__program_count(const struct bpfpm_object *o) { return o->program_count; }
 
 BPFPM_API struct bpf_program *bpfpm_object__program(const struct bpfpm_object *o, int index)
@@ -196,13 +194,6 @@ BPFPM_API int bpfpm_program__info(const struct bpf_program *prog, struct bpfpm_p
 			out->id = info.id;
 	}
 	return 0;
-}
-
-BPFPM_API int bpfpm_program__set_autoload(struct bpf_program *prog, int autoload)
-{
-	int err = bpf_program__set_autoload(prog, autoload != 0);
-	return err ? bpfpm_fail(err, "cannot change autoload of program '%s' after load", bpf_program__name(prog))
-		   : 0;
 }
 
 BPFPM_API const char *bpfpm_map__name(const struct bpf_map *map) { return bpf_map__name(map); }
