@@ -279,3 +279,38 @@ Deno.test("a struct pt_regs * that is not the context is kernel memory: the sysc
     "/etc/hostname",
   );
 });
+
+Deno.test("socket member aliases and inet_sk(): sk->sk_num, sk->sk_family, inet_sk(sk)->inet_dport on the test's TCP connection", async () => {
+  using b = await load(`
+    #include <net/sock.h>
+    #include <net/inet_sock.h>
+    struct conn_t { u16 family; u16 dport; u32 daddr; };
+    BPF_HASH(conns, u16, struct conn_t);
+    RAW_TRACEPOINT_PROBE(inet_sock_set_state) {
+      struct sock *sk = (struct sock *)ctx->args[0];
+      u16 lport = sk->sk_num;
+      struct inet_sock *inet = inet_sk(sk);
+      struct conn_t c = {};
+      c.family = sk->sk_family;
+      c.dport = ntohs(inet->inet_dport);
+      c.daddr = sk->sk_daddr;
+      conns.update(&lport, &c);
+      return 0;
+    }`);
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = (listener.addr as Deno.NetAddr).port;
+    const accepted = listener.accept();
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    const local = (conn.localAddr as Deno.NetAddr).port;
+    (await accepted).close();
+    conn.close();
+    assert.deepEqual(
+      b.map<number, { family: number; dport: number; daddr: number }>("conns")
+        .get(local),
+      { family: 2, dport: port, daddr: 0x0100007f },
+    );
+  } finally {
+    listener.close();
+  }
+});

@@ -57,6 +57,15 @@
 #define __iomem
 #endif
 
+/* Kernel inline helpers BCC's tools call, which are casts (BTF has no inline functions). */
+#define inet_sk(sk) ((struct inet_sock *)(sk))
+#define inet_csk(sk) ((struct inet_connection_sock *)(sk))
+#define tcp_sk(sk) ((struct tcp_sock *)(sk))
+#define udp_sk(sk) ((struct udp_sock *)(sk))
+#define tcp_rsk(req) ((struct tcp_request_sock *)(req))
+#define inet_rsk(req) ((struct inet_request_sock *)(req))
+#define inet_twsk(sk) ((struct inet_timewait_sock *)(sk))
+
 #define ntohs(x) bpf_ntohs(x)
 #define htons(x) bpf_htons(x)
 #define ntohl(x) bpf_ntohl(x)

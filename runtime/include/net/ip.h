@@ -1,2 +1,4 @@
-/* BCC compatibility: <net/ip.h> is the BTF-generated vmlinux.h plus the constants BTF lacks. */
+/* BCC compatibility: <net/ip.h> is the BTF-generated vmlinux.h plus the constants BTF lacks,
+ * and the kernel's socket member aliases (sk->sk_family, inet->inet_dport, ...). */
 #include "bcc/compat.h"
+#include "bcc/sock_aliases.h"
