@@ -84,6 +84,8 @@ interface Auth {
 const JSON_TYPE = "application/json; charset=utf-8";
 const ABBREV_TYPE = "application/vnd.npm.install-v1+json; charset=utf-8";
 const HOUR = 3600_000;
+const TARBALL_CACHE_ENTRY = 1024 * 1024;
+const TARBALL_CACHE_TOTAL = 64 * 1024 * 1024;
 
 function json(
   status: number,
@@ -207,12 +209,18 @@ export async function createRegistryHandler(
     options.loginAttemptsPerMinute ?? 120,
     60_000,
   );
+  // Tarballs of a store only this process writes, valid until its next commit.
+  const tarballCache = new Map<
+    string,
+    { generation: number; data: Uint8Array }
+  >();
+  let tarballCacheBytes = 0;
   const cache = new Map<
     string,
     {
       rev: string;
       base: string;
-      body: string;
+      bytes: Uint8Array;
       etag: string;
       generation?: number;
     }
@@ -360,7 +368,7 @@ export async function createRegistryHandler(
         hit = {
           rev: pkg.rev,
           base,
-          body,
+          bytes: new TextEncoder().encode(body),
           generation,
           etag: `"${pkg.rev}-${kind}"`,
         };
@@ -380,7 +388,7 @@ export async function createRegistryHandler(
     if (!write && req.headers.get("if-none-match") === hit.etag) {
       return new Response(null, { status: 304, headers });
     }
-    return new Response(hit.body, { headers });
+    return new Response(hit.bytes as Uint8Array<ArrayBuffer>, { headers });
   }
 
   async function getVersion(
@@ -403,22 +411,43 @@ export async function createRegistryHandler(
     name: string,
     file: string,
   ): Promise<Response> {
-    const etag = `"${name}/${file}"`;
-    if (req.headers.get("if-none-match") === etag) {
-      return new Response(null, { status: 304 });
+    const key = `${name}/${file}`;
+    const generation = store.localGeneration?.();
+    const hit = tarballCache.get(key);
+    let data: Uint8Array | null;
+    if (hit && generation !== undefined && hit.generation === generation) {
+      data = hit.data;
+    } else {
+      data = await store.getTarball(name, file);
+      if (hit) {
+        tarballCache.delete(key);
+        tarballCacheBytes -= hit.data.length;
+      }
+      if (
+        data && generation !== undefined && data.length <= TARBALL_CACHE_ENTRY
+      ) {
+        for (const [k, v] of tarballCache) {
+          if (tarballCacheBytes + data.length <= TARBALL_CACHE_TOTAL) break;
+          tarballCache.delete(k);
+          tarballCacheBytes -= v.data.length;
+        }
+        tarballCache.set(key, { generation, data });
+        tarballCacheBytes += data.length;
+      }
     }
-    const data = await store.getTarball(name, file);
     if (!data) {
       return json(404, { error: `Tarball ${file} of ${name} not found` });
     }
-    return new Response(data as Uint8Array<ArrayBuffer>, {
-      headers: {
-        "content-type": "application/octet-stream",
-        "content-length": String(data.length),
-        etag,
-        "cache-control": "public, max-age=31536000, immutable",
-      },
-    });
+    const etag = `"${key}"`;
+    const headers = {
+      "content-type": "application/octet-stream",
+      etag,
+      "cache-control": "public, max-age=31536000, immutable",
+    };
+    if (req.headers.get("if-none-match") === etag) {
+      return new Response(null, { status: 304, headers });
+    }
+    return new Response(data as Uint8Array<ArrayBuffer>, { headers });
   }
 
   // ---- publish and document updates
