@@ -63,12 +63,19 @@ export function denoNeeds(): DenoNeed[] {
       why: `load the BPF compiler library ${compiler}`,
     },
   ];
+  const dir = (path: string) => path.slice(0, path.lastIndexOf("/")) || "/";
+  // The compiler checks its library and LLVM's before loading them, and reads the runtime's
+  // headers (bpfpm.h) and libbpf's (bpf_helpers.h) to build its precompiled prelude.
   const reads = [
     btf,
     "/sys/kernel/tracing",
     "/proc",
     "/sys/fs/bpf",
     "/sys/devices/system/cpu",
+    ...new Set([dir(lib), dir(compiler)]),
+    "/usr/lib/llvm-14/lib",
+    repoPath("../include"),
+    "/usr/include/bpf",
   ];
   if (cache) reads.push(cache);
   for (const path of reads) {
@@ -85,6 +92,14 @@ export function denoNeeds(): DenoNeed[] {
       descriptor: { name: "write", path },
       flag: `--allow-write=${path}`,
       why: path === cache ? `write the compile cache ${path}` : `write ${path}`,
+    });
+  }
+  // The compile cache key includes the kernel release and boot, and the cache's owner.
+  for (const kind of ["uid", "osRelease", "osUptime"] as const) {
+    needs.push({
+      descriptor: { name: "sys", kind },
+      flag: `--allow-sys=${kind}`,
+      why: `read the system's ${kind}`,
     });
   }
   return needs;
