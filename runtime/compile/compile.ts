@@ -1,5 +1,6 @@
 /**
- * BPF C ⇒ BPF ELF object, in-process clang behind a content-addressed cache.
+ * BPF C ⇒ BPF ELF object: clang as a library (run in a forked child of this process), behind
+ * a content-addressed cache.
  *
  * @module
  */
@@ -120,6 +121,15 @@ export function compilerStats(): CompilerStats {
 const EINVAL = -22;
 const DEFAULT_NAME = "/bpfpm/script.bpf.c";
 const PCH_SAFE = /^-(D|U|I|W|w$)/;
+
+/** Whether cflags leave the language as the PCH was built (`-I dir` counts as one flag). */
+function pchSafe(cflags: readonly string[]): boolean {
+  for (let i = 0; i < cflags.length; i++) {
+    if (!PCH_SAFE.test(cflags[i])) return false;
+    if (/^-[DUI]$/.test(cflags[i])) i++;
+  }
+  return true;
+}
 
 /** The file name diagnostics give the prelude. */
 const PRELUDE_NAME = "<bpfpm prelude>";
@@ -283,7 +293,7 @@ async function compileOrThrow(
     }
   }
   const cflags = normalizeCflags(options.cflags ?? []);
-  const usePch = cflags.every((f) => PCH_SAFE.test(f));
+  const usePch = pchSafe(cflags);
 
   const root = cacheRoot(options.cacheDir);
   checkRootOwnership(root);

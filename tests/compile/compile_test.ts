@@ -375,12 +375,15 @@ char LICENSE[] SEC("license") = "GPL";
       const src = `
         SEC("raw_tp/sys_enter") int f(void *ctx) { return VALUE; }
         char LICENSE[] SEC("license") = "GPL";`;
-      const one = await compile(src, { cacheDir, cflags: ["-DVALUE=1"] });
+      const one = await compile(src, { cacheDir, cflags: ["-D", "VALUE=1"] });
       const two = await compile(src, { cacheDir, cflags: ["-DVALUE=2"] });
       assert.notEqual(one.key, two.key);
       assert.equal(two.cached, false);
       assert.notDeepEqual(one.object, two.object);
-      const oneAgain = await compile(src, { cacheDir, cflags: ["-DVALUE=1"] });
+      const oneAgain = await compile(src, {
+        cacheDir,
+        cflags: ["-D", "VALUE=1"],
+      });
       assert.equal(oneAgain.cached, true);
       assert.equal(oneAgain.key, one.key);
     });
