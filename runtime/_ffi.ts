@@ -349,15 +349,17 @@ export function libraryPath(): string {
     );
 }
 
-function open<N extends SymbolName>(
+function open(
   path: string,
-  name: N,
-): Symbols[N] {
+  names: readonly SymbolName[],
+): Partial<Symbols> {
   let library;
   try {
     library = Deno.dlopen(
       path,
-      { [name]: symbols[name] } as Pick<typeof symbols, N>,
+      Object.fromEntries(names.map((n) => [n, symbols[n]])) as Partial<
+        typeof symbols
+      >,
     );
   } catch (error) {
     if (
@@ -377,25 +379,53 @@ function open<N extends SymbolName>(
     );
   }
   opened.push(library as unknown as (typeof opened)[number]);
-  return (library.symbols as Symbols)[name];
+  return library.symbols as Partial<Symbols>;
 }
 
+/** What every load, attach and trace read calls: bound together in the first dlopen. */
+const WARM_PATH: readonly SymbolName[] = [
+  "bpfpm_last_errno",
+  "bpfpm_last_error",
+  "bpfpm_string__copy",
+  "bpfpm_process__effective_caps",
+  "bpfpm_file__exists",
+  "bpfpm_file__read",
+  "bpfpm_object__open_mem",
+  "bpfpm_object__load",
+  "bpfpm_object__program_count",
+  "bpfpm_object__program",
+  "bpfpm_object__map_count",
+  "bpfpm_object__map",
+  "bpfpm_object__close",
+  "bpfpm_program__name",
+  "bpfpm_program__section",
+  "bpfpm_program__info",
+  "bpfpm_map__name",
+  "bpfpm_map__info",
+  "bpfpm_program__attach_tracepoint",
+  "bpfpm_link__destroy",
+  "bpfpm_trace_pipe__open",
+  "bpfpm_trace_pipe__read",
+  "bpfpm_trace_pipe__cancel",
+  "bpfpm_trace_pipe__close",
+];
+
 /**
- * The core library's symbols. Each is bound on first use: Deno compiles a call stub per
- * declared symbol (≈ 0.2 ms each), so binding all of them up front would cost a warm start
- * more than loading and attaching a program.
+ * The core library's symbols. Those of the warm path are bound at once; every other one on
+ * first use: Deno compiles a call stub per declared symbol (≈ 0.2 ms each), so binding all of
+ * them up front would cost a warm start more than loading and attaching a program.
  */
 export function lib(): Symbols {
   if (bound) return bound;
   const path = libraryPath();
-  open(path, "bpfpm_last_errno");
-  const table = {} as Record<string, unknown>;
+  const table: Record<string, unknown> = { ...open(path, WARM_PATH) };
   for (const name of Object.keys(symbols) as SymbolName[]) {
+    if (name in table) continue;
     Object.defineProperty(table, name, {
       configurable: true,
       enumerable: true,
       get() {
-        const fn = open(path, name);
+        const fn = open(path, [name])[name];
         Object.defineProperty(table, name, { value: fn, enumerable: true });
         return fn;
       },
