@@ -314,3 +314,36 @@ Deno.test("socket member aliases and inet_sk(): sk->sk_num, sk->sk_family, inet_
     listener.close();
   }
 });
+
+Deno.test("BTF-typed programs (tp_btf, KFUNC_PROBE, LSM_PROBE) keep direct kernel memory access", () => {
+  const { text } = rewriteBcc(`
+    BPF_HASH(ports, u16, u64);
+    SEC("tp_btf/inet_sock_set_state")
+    int BPF_PROG(on_state, struct sock *sk, int oldstate, int newstate) {
+      u16 a = sk->__sk_common.skc_num;
+      ports.increment(a);
+      return 0;
+    }
+    KFUNC_PROBE(tcp_v4_connect, struct sock *sk) {
+      u16 b = sk->__sk_common.skc_dport;
+      ports.increment(b);
+      return 0;
+    }
+    LSM_PROBE(socket_connect, struct socket *sock) {
+      u16 c = sock->sk->__sk_common.skc_family;
+      ports.increment(c);
+      return 0;
+    }
+    int kprobe__tcp_close(struct pt_regs *ctx, struct sock *sk) {
+      u16 d = sk->__sk_common.skc_num;
+      ports.increment(d);
+      return 0;
+    }`);
+  assert.match(text, /u16 a = sk->__sk_common\.skc_num;/);
+  assert.match(text, /u16 b = sk->__sk_common\.skc_dport;/);
+  assert.match(text, /u16 c = sock->sk->__sk_common\.skc_family;/);
+  assert.match(
+    text,
+    /u16 d = __builtin_choose_expr\(.*BPF_CORE_READ\(sk, __sk_common\.skc_num\)\);/,
+  );
+});

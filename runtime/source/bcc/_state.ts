@@ -87,3 +87,14 @@ export function bccState(ctx: RewriteContext, options?: BccOptions): BccState {
   }
   return s;
 }
+
+/** Names of the BPF_PROG-style macros whose first argument is the program's name. */
+export const NAMING_MACROS = new Set([
+  "BPF_PROG",
+  "BPF_PROG2",
+  "BPF_KPROBE",
+  "BPF_KRETPROBE",
+  "BPF_KSYSCALL",
+  "BPF_UPROBE",
+  "BPF_URETPROBE",
+]);

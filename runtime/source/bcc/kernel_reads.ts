@@ -20,7 +20,7 @@ import {
   type Token,
   tokenize,
 } from "./_lex.ts";
-import { bccState } from "./_state.ts";
+import { bccState, NAMING_MACROS } from "./_state.ts";
 
 /**
  * Structs that are program contexts or bpfpm's own: never rewritten. (`struct pt_regs *` is
@@ -60,17 +60,6 @@ const WRITE_OPS = new Set([
   ">>=",
   "++",
   "--",
-]);
-
-/** Names of the BPF_PROG-style macros whose first argument is the program's name. */
-const NAMING_MACROS = new Set([
-  "BPF_PROG",
-  "BPF_PROG2",
-  "BPF_KPROBE",
-  "BPF_KRETPROBE",
-  "BPF_KSYSCALL",
-  "BPF_UPROBE",
-  "BPF_URETPROBE",
 ]);
 
 interface Pointer {

@@ -27,7 +27,7 @@ import {
   type Token,
   tokenize,
 } from "./_lex.ts";
-import { type BccState, bccState } from "./_state.ts";
+import { type BccState, bccState, NAMING_MACROS } from "./_state.ts";
 
 /** Sections of programs whose pointers are BTF-typed (direct kernel memory access works). */
 const BTF_SECTIONS =
@@ -155,8 +155,12 @@ export const bccProbes: RewritePass = {
           continue;
       }
       if (f.section) {
+        // `SEC("tp_btf/x") int BPF_PROG(name, ...)`: the program is the macro's first argument.
+        const name = NAMING_MACROS.has(f.name)
+          ? tokens[f.open + 1]?.t ?? f.name
+          : f.name;
         state.readModes.set(
-          f.name,
+          name,
           BTF_SECTIONS.test(f.section) ? "btf" : "probe",
         );
         continue;
