@@ -69,6 +69,21 @@ const ST_RECORDS = 1;
 const ST_NEED = 2;
 const ST_WAKEUPS = 3;
 
+interface Native {
+  kind: EventKind;
+  handle: Ptr;
+  pump: Ptr | null;
+}
+
+function freeNative(n: Native): void {
+  if (n.pump) lib().bpfpm_pump__free(n.pump);
+  if (n.kind === "ringbuf") lib().bpfpm_ringbuf__free(n.handle);
+  else lib().bpfpm_perfbuf__free(n.handle);
+}
+
+// A safety net only: readers are closed by close(), dispose, their signal or their owner.
+const leaked = new FinalizationRegistry<Native>(freeNative);
+
 /**
  * An async iterable of records from a ring buffer or a perf buffer map.
  *
@@ -169,6 +184,7 @@ export class EventReader<T = Uint8Array>
       }
       this.#pump = p as Ptr;
     }
+    leaked.register(this, { kind, handle: h as Ptr, pump: this.#pump }, this);
     this.#unlink = owner.register?.({ cancel: () => this.close() });
     if (options.signal) {
       this.#signal = options.signal;
@@ -404,10 +420,9 @@ export class EventReader<T = Uint8Array>
     const h = this.#handle;
     if (h === null) return;
     this.#handle = null;
-    if (this.#pump) lib().bpfpm_pump__free(this.#pump);
+    leaked.unregister(this);
+    freeNative({ kind: this.#kind, handle: h, pump: this.#pump });
     this.#pump = null;
-    if (this.#kind === "ringbuf") lib().bpfpm_ringbuf__free(h);
-    else lib().bpfpm_perfbuf__free(h);
   }
 
   /** Stops the reader: a pending wait returns at once; native resources are freed. Idempotent. */

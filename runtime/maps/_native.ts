@@ -69,4 +69,9 @@ export function fdInfo(fd: number): FdInfo {
   };
 }
 
+/** A safety net only: views that own their fd close it in close() or at dispose. */
+export const leakedFds = new FinalizationRegistry<number>((fd) => {
+  lib().bpfpm_map__close(fd);
+});
+
 export { cstr, lib };

@@ -13,7 +13,15 @@ import {
   histogramJson,
   type JsonHistogram,
 } from "../output/histogram.ts";
-import { check, cstr, E2BIG, ENOENT, fdInfo, lib } from "./_native.ts";
+import {
+  check,
+  cstr,
+  E2BIG,
+  ENOENT,
+  fdInfo,
+  leakedFds,
+  lib,
+} from "./_native.ts";
 import {
   isArrayLike,
   isPerCpu,
@@ -183,6 +191,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
     this.#kview = new DataView(this.#kbuf.buffer);
     this.#vbuf = new Uint8Array(Math.max(codecs.value.size, 1));
     this.#vview = new DataView(this.#vbuf.buffer);
+    if (this.#ownsFd) leakedFds.register(this, info.fd, this);
   }
 
   /** The map's name. */
@@ -901,7 +910,10 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#ownsFd) lib().bpfpm_map__close(this.#fd);
+    if (this.#ownsFd) {
+      leakedFds.unregister(this);
+      lib().bpfpm_map__close(this.#fd);
+    }
   }
 
   /** Same as {@link BpfMap.close}. */

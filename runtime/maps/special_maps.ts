@@ -12,7 +12,7 @@ import {
   MapClosedError,
   type MapInfo,
 } from "./bpf_map.ts";
-import { check, E2BIG, ENOENT, lib } from "./_native.ts";
+import { check, E2BIG, ENOENT, leakedFds, lib } from "./_native.ts";
 import { MapType, mapTypeName } from "./map_types.ts";
 import { checkCodecSize } from "../btf/codec.ts";
 
@@ -63,6 +63,7 @@ export class QueueMap<V = unknown> implements Disposable {
     this.#view = new DataView(this.#buf.buffer);
     this.#ownsFd = options.ownsFd ?? false;
     this.#isOpen = options.isOpen ?? (() => true);
+    if (this.#ownsFd) leakedFds.register(this, info.fd, this);
   }
 
   /**
@@ -189,7 +190,10 @@ export class QueueMap<V = unknown> implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#ownsFd) lib().bpfpm_map__close(this.#info.fd);
+    if (this.#ownsFd) {
+      leakedFds.unregister(this);
+      lib().bpfpm_map__close(this.#info.fd);
+    }
   }
 
   /** Same as {@link QueueMap.close}. */
