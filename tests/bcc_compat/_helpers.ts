@@ -70,16 +70,6 @@ export async function rejects<T extends Error>(
   assert.fail(`expected ${type.name}, nothing was thrown`);
 }
 
-/** Whether a BPF program id is still loaded. */
-export async function progLoaded(id: number): Promise<boolean> {
-  const out = await new Deno.Command("bpftool", {
-    args: ["prog", "show", "id", String(id)],
-    stdout: "null",
-    stderr: "null",
-  }).output();
-  return out.success;
-}
-
 /**
  * Runs the child with its pid put in `pids` (key pid, value 1) before it makes any syscall:
  * a shell stops itself, the pid is registered, and the shell continues into the child.
