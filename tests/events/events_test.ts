@@ -284,3 +284,18 @@ Deno.test("readers name the wrong kind of map and the maps that exist", async ()
   );
   assert.throws(() => b.perfBuffer("pevents", { pageCount: 3 }), RangeError);
 });
+
+Deno.test("readers give back their fds, threads and mappings when closed", async () => {
+  using b = await BPF.load({ text: PROGRAM });
+  const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
+  const before = fds();
+  for (let i = 0; i < 10; i++) {
+    const r = b.ringbuf("events");
+    const p = b.perfBuffer("pevents", { pageCount: 2 });
+    await r.read(0);
+    await p.read(0);
+    r.close();
+    p.close();
+  }
+  assert.equal(fds(), before);
+});

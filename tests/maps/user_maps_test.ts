@@ -292,3 +292,21 @@ Deno.test("bad input: sizes and types named, closed maps, full maps", () => {
   assert.throws(() => m.size, /Map "t_bad" is closed/);
   void view;
 });
+
+Deno.test("views that own fds close them", () => {
+  const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
+  const before = fds();
+  for (let i = 0; i < 20; i++) {
+    using m = BpfMap.create({
+      type: "hash",
+      key: u32,
+      value: u64,
+      maxEntries: 4,
+    });
+    using q = QueueMap.create({ type: "queue", value: u32, maxEntries: 4 });
+    m.set(1, 1n);
+    q.push(1);
+    m.dump();
+  }
+  assert.equal(fds(), before);
+});
