@@ -33,11 +33,17 @@
 
 import { KernelBtfError } from "../errors.ts";
 import { compilerLib, cstr, lastCompilerError } from "./_ffi.ts";
+import { optionalEnv } from "../_env.ts";
 
 const MAGIC = new TextEncoder().encode("BPFPMOB1");
 const PREFIX = MAGIC.length + 4 + 4 + 32;
 const FORMAT_VERSION = 1;
 const BTF_PATH = "/sys/kernel/btf/vmlinux";
+
+/** The BTF that vmlinux.h is generated from: `BPFPM_BTF_PATH` if set, else the kernel's. */
+export function kernelBtfPath(): string {
+  return optionalEnv("BPFPM_BTF_PATH") ?? BTF_PATH;
+}
 
 /** A file an object was built from, as it was then: [path, size, mtime ms, inode]. */
 export type Dep = [string, number, number, number];
@@ -45,9 +51,9 @@ export type Dep = [string, number, number, number];
 /** The cache root directory. */
 export function cacheRoot(override?: string): string {
   if (override) return override;
-  const explicit = Deno.env.get("BPFPM_CACHE_DIR");
+  const explicit = optionalEnv("BPFPM_CACHE_DIR");
   if (explicit) return explicit;
-  const xdg = Deno.env.get("XDG_CACHE_HOME");
+  const xdg = optionalEnv("XDG_CACHE_HOME");
   if (xdg) return `${xdg}/bpfpm`;
   const home = Deno.env.get("HOME");
   if (!home) {
@@ -108,6 +114,8 @@ export function depsUnchanged(deps: readonly Dep[]): boolean {
 export async function kernelBtfHash(
   root: string,
 ): Promise<{ btf: string; boot: string }> {
+  const override = optionalEnv("BPFPM_BTF_PATH");
+  if (override) return await fileBtfHash(root, override);
   const prefix = `${encodeURIComponent(Deno.osRelease())}@`;
   // osUptime() is in whole seconds: the estimate may be a second or two off.
   const bootTime = Math.floor(Date.now() / 1000 - Deno.osUptime());
@@ -133,10 +141,42 @@ export async function kernelBtfHash(
   return { btf: h, boot };
 }
 
-function noBtf(cause: unknown): KernelBtfError {
+/**
+ * The hash of a BTF file named by `BPFPM_BTF_PATH`, remembered in `btf/file-<path hash>` with
+ * the file's stat fingerprint, and hashed again when that changes.
+ */
+async function fileBtfHash(
+  root: string,
+  path: string,
+): Promise<{ btf: string; boot: string }> {
+  const fp = fingerprint(path);
+  if (!fp) throw noBtf(new Error(`${path} does not exist`), path);
+  const boot = `file-${(await sha256(path)).slice(0, 24)}`;
+  const memo = `${root}/btf/${boot}`;
+  try {
+    const [saved, h] = JSON.parse(Deno.readTextFileSync(memo));
+    if (JSON.stringify(saved) === JSON.stringify(fp)) return { btf: h, boot };
+  } catch {
+    // Not hashed yet, or damaged: hash again.
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = Deno.readFileSync(path);
+  } catch (cause) {
+    if (cause instanceof Deno.errors.NotCapable) throw cause;
+    throw noBtf(cause, path);
+  }
+  const h = await sha256(bytes);
+  writeAtomic(memo, new TextEncoder().encode(JSON.stringify([fp, h])));
+  return { btf: h, boot };
+}
+
+function noBtf(cause: unknown, path = BTF_PATH): KernelBtfError {
   return new KernelBtfError(
-    `The kernel has no BTF (${BTF_PATH} is unreadable), which CO-RE and vmlinux.h need: boot a kernel built with CONFIG_DEBUG_INFO_BTF=y`,
-    { path: BTF_PATH, cause },
+    path === BTF_PATH
+      ? `The kernel has no BTF (${path} is unreadable), which CO-RE and vmlinux.h need: boot a kernel built with CONFIG_DEBUG_INFO_BTF=y`
+      : `The BTF file ${path} (BPFPM_BTF_PATH) is unreadable: point BPFPM_BTF_PATH at a BTF file, or unset it to use the kernel's`,
+    { path, cause },
   );
 }
 

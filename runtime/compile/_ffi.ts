@@ -7,6 +7,7 @@
  */
 
 import { isPermissionDenied, NativeLibraryError } from "../errors.ts";
+import { optionalEnv } from "../_env.ts";
 
 const SYMBOLS = {
   // const char *bpfpm_compiler__last_error(void)
@@ -76,7 +77,7 @@ let lib: CompilerLib | undefined;
 
 /** Where the compiler library is: env `BPFPM_COMPILER_LIB`, else the repo's native build. */
 export function compilerLibPath(): string {
-  return Deno.env.get("BPFPM_COMPILER_LIB") ||
+  return optionalEnv("BPFPM_COMPILER_LIB") ??
     new URL("../../native/build/libbpfpm_compiler.so", import.meta.url)
       .pathname;
 }

@@ -10,6 +10,7 @@ import {
   type Dep,
   depsUnchanged,
   fingerprint,
+  kernelBtfPath,
   sha256,
   writeAtomic,
 } from "./_cache.ts";
@@ -73,7 +74,7 @@ export async function ensureVmlinuxH(
     if (fingerprint(path)) return path;
     const err = new Uint8Array(1024);
     const rc = await lib.bpfpm_compiler__gen_vmlinux_h(
-      cstr("/sys/kernel/btf/vmlinux"),
+      cstr(kernelBtfPath()),
       cstr(path),
       err,
       BigInt(err.length),
@@ -82,7 +83,7 @@ export async function ensureVmlinuxH(
     if (rc < 0) {
       const message = new TextDecoder().decode(err.subarray(0, err.indexOf(0)));
       throw new Error(
-        `Cannot generate vmlinux.h from the kernel BTF: ${message}; check that /sys/kernel/btf/vmlinux is readable and ${dir} is writable`,
+        `Cannot generate vmlinux.h from the kernel BTF: ${message}; check that ${kernelBtfPath()} is readable and ${dir} is writable`,
       );
     }
     return path;

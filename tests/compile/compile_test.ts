@@ -598,6 +598,42 @@ char LICENSE[] SEC("license") = "GPL";
       },
     );
 
+    await t.step(
+      "BPFPM_BTF_PATH: vmlinux.h comes from that BTF file",
+      async () => {
+        const dir = await Deno.makeTempDir({ dir: cacheDir });
+        const btf = `${dir}/vmlinux.btf`;
+        Deno.copyFileSync("/sys/kernel/btf/vmlinux", btf);
+        Deno.env.set("BPFPM_BTF_PATH", btf);
+        try {
+          const r = await compile(TRACEPOINT, { cacheDir: dir });
+          assert.equal(r.cached, false);
+          const memos = [...Deno.readDirSync(`${dir}/btf`)].map((e) => e.name);
+          assert.equal(memos.length, 1);
+          assert.match(memos[0], /^file-[0-9a-f]{24}$/);
+          assert.equal(
+            (await compile(TRACEPOINT, { cacheDir: dir })).cached,
+            true,
+          );
+
+          Deno.env.set("BPFPM_BTF_PATH", `${dir}/nope.btf`);
+          await assert.rejects(
+            compile(TRACEPOINT, { cacheDir: dir }),
+            (e: Error) => {
+              assert.equal(e.name, "KernelBtfError");
+              assert.match(
+                e.message,
+                /^The BTF file .*nope\.btf \(BPFPM_BTF_PATH\) is unreadable/,
+              );
+              return true;
+            },
+          );
+        } finally {
+          Deno.env.delete("BPFPM_BTF_PATH");
+        }
+      },
+    );
+
     await t.step("bad arguments are TypeError/RangeError", async () => {
       await assert.rejects(compile(42 as unknown as string), TypeError);
       await assert.rejects(
