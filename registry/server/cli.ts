@@ -210,20 +210,37 @@ export async function registryCommand(args: string[]): Promise<number> {
     console.error(`Invalid --port ${values.port}: use 0-65535`);
     return 2;
   }
-  const reg = await startRegistry({
-    port,
-    host: values.host,
-    db: values.db,
-    database: values.database,
-    admins: values.admin,
-    signup: !values["no-signup"],
-    publicUrl: values["public-url"],
-    fault: Deno.env.get("BPFPM_REGISTRY_FAULT"),
-  });
+  let reg: RunningRegistry;
+  try {
+    reg = await startRegistry({
+      port,
+      host: values.host,
+      db: values.db,
+      database: values.database,
+      admins: values.admin,
+      signup: !values["no-signup"],
+      publicUrl: values["public-url"],
+      fault: Deno.env.get("BPFPM_REGISTRY_FAULT"),
+    });
+  } catch (e) {
+    if (e instanceof Deno.errors.AddrInUse) {
+      console.error(
+        `Port ${port} on ${values.host} is in use: pick another with --port`,
+      );
+    } else {
+      console.error(`Cannot start the registry: ${(e as Error).message}`);
+    }
+    return 1;
+  }
   const where = values.database
     ? "postgresql"
     : `sqlite ${values.db ?? defaultDbPath()}`;
   console.log(`bpfpm registry listening on ${reg.url} (${where})`);
+  if (!values.admin?.length && (await reg.store.countUsers()) === 0) {
+    console.log(
+      "No users yet: the first account created becomes the admin (or use --admin NAME)",
+    );
+  }
   const stop = () => reg.close();
   Deno.addSignalListener("SIGINT", stop);
   Deno.addSignalListener("SIGTERM", stop);
