@@ -22,22 +22,47 @@ const PKG = "bench-probe";
 const VERSIONS = Array.from({ length: 10 }, (_, i) => `1.${i}.0`);
 
 async function run(cmd: string, args: string[], cwd = ROOT): Promise<string> {
-  const out = await new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "piped" }).output();
+  const out = await new Deno.Command(cmd, {
+    args,
+    cwd,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
   const text = new TextDecoder().decode(out.stdout);
-  if (!out.success) throw new Error(`${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  if (!out.success) {
+    throw new Error(
+      `${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`,
+    );
+  }
   return text;
 }
 
 async function installTools() {
-  if (existsSync(`${TOOLS}/node_modules/.bin/verdaccio`) && existsSync(`${TOOLS}/node_modules/.bin/autocannon`)) return;
-  console.log("bench registry: installing verdaccio@5.33 and autocannon@8 into .cache/bench-registry");
+  if (
+    existsSync(`${TOOLS}/node_modules/.bin/verdaccio`) &&
+    existsSync(`${TOOLS}/node_modules/.bin/autocannon`)
+  ) return;
+  console.log(
+    "bench registry: installing verdaccio@5.33 and autocannon@8 into .cache/bench-registry",
+  );
   await Deno.mkdir(TOOLS, { recursive: true });
   // Verdaccio asks for node-fetch@cjs, a dist-tag the registry does not serve: pin it.
   await Deno.writeTextFile(
     `${TOOLS}/package.json`,
-    JSON.stringify({ name: "bench-registry-tools", private: true, overrides: { "node-fetch": "2.7.0" } }),
+    JSON.stringify({
+      name: "bench-registry-tools",
+      private: true,
+      overrides: { "node-fetch": "2.7.0" },
+    }),
   );
-  await run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error", "verdaccio@5.33", "autocannon@8"], TOOLS);
+  await run("npm", [
+    "install",
+    "--no-audit",
+    "--no-fund",
+    "--loglevel=error",
+    "verdaccio@5.33",
+    "autocannon@8",
+  ], TOOLS);
 }
 
 function freePort(): number {
@@ -64,7 +89,13 @@ async function publishAll(base: string, tarballs: Map<string, Uint8Array>) {
   const signup = await fetch(`${base}/-/user/org.couchdb.user:bench`, {
     method: "PUT",
     headers: { "content-type": "application/json" },
-    body: JSON.stringify({ _id: "org.couchdb.user:bench", name: "bench", password: "bench-password-1", type: "user", roles: [] }),
+    body: JSON.stringify({
+      _id: "org.couchdb.user:bench",
+      name: "bench",
+      password: "bench-password-1",
+      type: "user",
+      roles: [],
+    }),
   });
   const { token } = await signup.json();
   if (!token) throw new Error(`signup at ${base} failed: ${signup.status}`);
@@ -73,7 +104,10 @@ async function publishAll(base: string, tarballs: Map<string, Uint8Array>) {
     const pj = packageJson(v);
     const res = await fetch(`${base}/${PKG}`, {
       method: "PUT",
-      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      headers: {
+        "content-type": "application/json",
+        authorization: `Bearer ${token}`,
+      },
       body: JSON.stringify({
         _id: PKG,
         name: PKG,
@@ -84,18 +118,28 @@ async function publishAll(base: string, tarballs: Map<string, Uint8Array>) {
             ...pj,
             _id: `${PKG}@${v}`,
             dist: {
-              integrity: `sha512-${createHash("sha512").update(tgz).digest("base64")}`,
+              integrity: `sha512-${
+                createHash("sha512").update(tgz).digest("base64")
+              }`,
               shasum: createHash("sha1").update(tgz).digest("hex"),
               tarball: `${base}/${PKG}/-/${PKG}-${v}.tgz`,
             },
           },
         },
         _attachments: {
-          [`${PKG}-${v}.tgz`]: { content_type: "application/octet-stream", data: Buffer.from(tgz).toString("base64"), length: tgz.length },
+          [`${PKG}-${v}.tgz`]: {
+            content_type: "application/octet-stream",
+            data: Buffer.from(tgz).toString("base64"),
+            length: tgz.length,
+          },
         },
       }),
     });
-    if (!res.ok) throw new Error(`publish ${v} to ${base}: ${res.status} ${await res.text()}`);
+    if (!res.ok) {
+      throw new Error(
+        `publish ${v} to ${base}: ${res.status} ${await res.text()}`,
+      );
+    }
     await res.body?.cancel();
   }
 }
@@ -108,7 +152,12 @@ function packageJson(version: string) {
     keywords: ["bpf", "bench"],
     license: "MIT",
     dependencies: { semver: "^7.0.0" },
-    bpf: { entry: "mod.ts", grants: { attach: [{ kind: "tracepoint", target: "syscalls:sys_enter_*" }] } },
+    bpf: {
+      entry: "mod.ts",
+      grants: {
+        attach: [{ kind: "tracepoint", target: "syscalls:sys_enter_*" }],
+      },
+    },
   };
 }
 
@@ -120,18 +169,39 @@ interface Load {
   errors: number;
 }
 
-async function autocannon(url: string, seconds: number, connections: number, headers: string[] = []): Promise<Load> {
-  const args = [`${TOOLS}/node_modules/autocannon/autocannon.js`, "-j", "-c", String(connections), "-d", String(seconds)];
+async function autocannon(
+  url: string,
+  seconds: number,
+  connections: number,
+  headers: string[] = [],
+): Promise<Load> {
+  const args = [
+    `${TOOLS}/node_modules/autocannon/autocannon.js`,
+    "-j",
+    "-c",
+    String(connections),
+    "-d",
+    String(seconds),
+  ];
   for (const h of headers) args.push("-H", h);
   const r = JSON.parse(await run("node", [...args, url]));
-  return { rps: r.requests.average, p99: r.latency.p99, p50: r.latency.p50, non2xx: r.non2xx, errors: r.errors };
+  return {
+    rps: r.requests.average,
+    p99: r.latency.p99,
+    p50: r.latency.p50,
+    non2xx: r.non2xx,
+    errors: r.errors,
+  };
 }
 
 /** Runs the benchmark. */
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
-    options: { duration: { type: "string", default: "10" }, connections: { type: "string", default: "50" } },
+    options: {
+      duration: { type: "string", default: "10" },
+      connections: { type: "string", default: "50" },
+    },
   });
   const seconds = Number(values.duration);
   const connections = Number(values.connections);
@@ -141,7 +211,16 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const oursPort = freePort();
     const ours = new Deno.Command(Deno.execPath(), {
-      args: ["run", "-A", `${ROOT}registry/server/cli.ts`, "serve", "--port", String(oursPort), "--db", `${tmp}/ours.db`],
+      args: [
+        "run",
+        "-A",
+        `${ROOT}registry/server/cli.ts`,
+        "serve",
+        "--port",
+        String(oursPort),
+        "--db",
+        `${tmp}/ours.db`,
+      ],
       cwd: ROOT,
       stdout: "null",
       stderr: "inherit",
@@ -168,7 +247,12 @@ export async function main(argv: string[]): Promise<number> {
       ].join("\n") + "\n",
     );
     const verdaccio = new Deno.Command(`${TOOLS}/node_modules/.bin/verdaccio`, {
-      args: ["--config", `${tmp}/verdaccio/config.yaml`, "--listen", `127.0.0.1:${vPort}`],
+      args: [
+        "--config",
+        `${tmp}/verdaccio/config.yaml`,
+        "--listen",
+        `127.0.0.1:${vPort}`,
+      ],
       cwd: `${tmp}/verdaccio`,
       stdout: "null",
       stderr: "inherit",
@@ -182,19 +266,28 @@ export async function main(argv: string[]): Promise<number> {
 
     const tarballs = new Map<string, Uint8Array>();
     for (const v of VERSIONS) {
-      tarballs.set(v, await createTarball({
-        "package.json": JSON.stringify(packageJson(v), null, 2),
-        "mod.ts": `export const version = "${v}";\n`.repeat(40),
-        "README.md": "# bench-probe\n\nA probe for the benchmark.\n",
-      }));
+      tarballs.set(
+        v,
+        await createTarball({
+          "package.json": JSON.stringify(packageJson(v), null, 2),
+          "mod.ts": `export const version = "${v}";\n`.repeat(40),
+          "README.md": "# bench-probe\n\nA probe for the benchmark.\n",
+        }),
+      );
     }
     await publishAll(oursUrl, tarballs);
     await publishAll(vUrl, tarballs);
     for (const base of [oursUrl, vUrl]) {
-      const r = await fetch(`${base}/${PKG}`, { headers: { accept: "application/vnd.npm.install-v1+json" } });
+      const r = await fetch(`${base}/${PKG}`, {
+        headers: { accept: "application/vnd.npm.install-v1+json" },
+      });
       const doc = await r.json();
       if (Object.keys(doc.versions ?? {}).length !== VERSIONS.length) {
-        throw new Error(`${base} does not serve the published package: ${r.status} ${JSON.stringify(doc).slice(0, 200)}`);
+        throw new Error(
+          `${base} does not serve the published package: ${r.status} ${
+            JSON.stringify(doc).slice(0, 200)
+          }`,
+        );
       }
     }
 
@@ -204,29 +297,55 @@ export async function main(argv: string[]): Promise<number> {
     await autocannon(`${oursUrl}/${PKG}`, 2, connections, [accept]);
     await autocannon(`${vUrl}/${PKG}`, 2, connections, [accept]);
     const results = {
-      oursPackument: await autocannon(`${oursUrl}/${PKG}`, seconds, connections, [accept]),
-      verdaccioPackument: await autocannon(`${vUrl}/${PKG}`, seconds, connections, [accept]),
-      oursTarball: await autocannon(`${oursUrl}${tarball}`, seconds, connections),
-      verdaccioTarball: await autocannon(`${vUrl}${tarball}`, seconds, connections),
+      oursPackument: await autocannon(
+        `${oursUrl}/${PKG}`,
+        seconds,
+        connections,
+        [accept],
+      ),
+      verdaccioPackument: await autocannon(
+        `${vUrl}/${PKG}`,
+        seconds,
+        connections,
+        [accept],
+      ),
+      oursTarball: await autocannon(
+        `${oursUrl}${tarball}`,
+        seconds,
+        connections,
+      ),
+      verdaccioTarball: await autocannon(
+        `${vUrl}${tarball}`,
+        seconds,
+        connections,
+      ),
     };
-    console.log(`registry bench: ${connections} connections, ${seconds} s each, autocannon, same machine`);
-    console.log("what                      req/s     p50 ms  p99 ms  non-2xx  errors");
+    console.log(
+      `registry bench: ${connections} connections, ${seconds} s each, autocannon, same machine`,
+    );
+    console.log(
+      "what                      req/s     p50 ms  p99 ms  non-2xx  errors",
+    );
     for (const [k, r] of Object.entries(results)) {
       console.log(
-        `${k.padEnd(24)} ${r.rps.toFixed(0).padStart(7)} ${String(r.p50).padStart(9)} ${String(r.p99).padStart(7)} ${
-          String(r.non2xx).padStart(8)
-        } ${String(r.errors).padStart(7)}`,
+        `${k.padEnd(24)} ${r.rps.toFixed(0).padStart(7)} ${
+          String(r.p50).padStart(9)
+        } ${String(r.p99).padStart(7)} ${String(r.non2xx).padStart(8)} ${
+          String(r.errors).padStart(7)
+        }`,
       );
     }
     const p = results.oursPackument, vp = results.verdaccioPackument;
     const t = results.oursTarball, vt = results.verdaccioTarball;
     console.log(
-      `result registry-tarball ours_rps=${t.rps.toFixed(0)} verdaccio_rps=${vt.rps.toFixed(0)} ratio=${
-        (t.rps / vt.rps).toFixed(1)
-      } p99_ms=${t.p99}`,
+      `result registry-tarball ours_rps=${t.rps.toFixed(0)} verdaccio_rps=${
+        vt.rps.toFixed(0)
+      } ratio=${(t.rps / vt.rps).toFixed(1)} p99_ms=${t.p99}`,
     );
     console.log(
-      `result registry ours_rps=${p.rps.toFixed(0)} verdaccio_rps=${vp.rps.toFixed(0)} ratio=${(p.rps / vp.rps).toFixed(1)} p99_ms=${p.p99}`,
+      `result registry ours_rps=${p.rps.toFixed(0)} verdaccio_rps=${
+        vp.rps.toFixed(0)
+      } ratio=${(p.rps / vp.rps).toFixed(1)} p99_ms=${p.p99}`,
     );
     return 0;
   } finally {
