@@ -21,7 +21,7 @@ import {
 } from "node:fs";
 import { dirname, join, resolve, sep } from "node:path";
 import type { TarballEntry } from "../pack/mod.ts";
-import { IntegrityError } from "./errors.ts";
+import { ClientError, IntegrityError } from "./errors.ts";
 
 /**
  * Computes the `sha512-<base64>` integrity of bytes.
@@ -167,6 +167,28 @@ export class ContentCache {
     this.#dir = dir;
   }
 
+  #trusted = false;
+
+  /**
+   * Creates the cache root private (0700) or checks an existing one: a root that another
+   * user owns or that group or others may write could hold planted unpacked trees.
+   */
+  #root(): void {
+    if (this.#trusted) return;
+    mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+    const st = statSync(this.#dir);
+    const uid = Deno.uid();
+    if ((uid !== null && st.uid !== uid) || (st.mode & 0o022)) {
+      throw new ClientError(
+        "ECACHE",
+        `The cache ${this.#dir} is ${
+          st.mode & 0o022 ? "writable by other users" : `owned by uid ${st.uid}`
+        }, so its contents cannot be trusted: run chmod go-w ${this.#dir} (and chown it), or set BPFPM_CACHE_DIR to a private directory`,
+      );
+    }
+    this.#trusted = true;
+  }
+
   /** The cache directory. */
   get dir(): string {
     return this.#dir;
@@ -193,6 +215,7 @@ export class ContentCache {
    * `undefined` returned, so the caller fetches it again.
    */
   get(integrity: string): Uint8Array | undefined {
+    this.#root();
     const path = this.contentPath(integrity);
     let bytes: Uint8Array;
     try {
@@ -218,6 +241,7 @@ export class ContentCache {
     bytes: Uint8Array,
     expected?: { integrity: string; spec: string },
   ): string {
+    this.#root();
     const actual = integrityOf(bytes);
     if (expected && sha512Hex(expected.integrity) !== sha512Hex(actual)) {
       throw new IntegrityError(expected.spec, expected.integrity, actual);
@@ -246,6 +270,7 @@ export class ContentCache {
       entries?: TarballEntry[];
     }
   > {
+    this.#root();
     const dir = this.unpackedPath(integrity);
     const pj = join(dir, "package.json");
     if (existsSync(pj)) {

@@ -463,3 +463,30 @@ Deno.test("a package whose publisher key changes needs consent again", async () 
   assert.equal(yes.lock.packages["bpf_modules/keyed"].publisherKey, v2.keyid);
   assert.equal(yes.lock.packages["bpf_modules/keyed"].version, "1.1.0");
 });
+
+Deno.test("a cache others can write to is not trusted", async () => {
+  const tgz = await pkgTgz("plain", "1.0.0");
+  await using reg = await fakeRegistry([{
+    name: "plain",
+    version: "1.0.0",
+    tarball: tgz,
+  }]);
+  await using s = await sandbox(reg.url);
+  await Deno.mkdir(s.cache, { recursive: true });
+  await Deno.chmod(s.cache, 0o777);
+  const config = loadConfig({ cwd: s.project, env: s.env });
+  const err = await install(config, { add: ["plain"], ui: quiet }).catch((e) =>
+    e
+  );
+  assert.equal(err.code, "ECACHE", String(err));
+  assert.match(
+    err.message,
+    /is writable by other users, so its contents cannot be trusted: run chmod go-w/,
+  );
+  assert.ok(!existsSync(join(s.project, "bpf_modules")));
+  await Deno.chmod(s.cache, 0o700);
+  await install(config, { add: ["plain"], ui: quiet });
+  assert.ok(
+    existsSync(join(s.project, "bpf_modules", "plain", "package.json")),
+  );
+});
