@@ -5,7 +5,7 @@
  * @module
  */
 
-import { cacheRoot } from "./_cache.ts";
+import { cacheRoot, kernelBtfPath } from "./_cache.ts";
 import { compilerLibPath } from "./_ffi.ts";
 import { INCLUDE_DIR } from "./_pch.ts";
 
@@ -70,6 +70,10 @@ export function compilePermissions(
       warm: false,
     },
   ];
+  const btf = kernelBtfPath();
+  if (!btf.startsWith("/sys/")) {
+    perms.push(read(btf, "hash the BTF file named by BPFPM_BTF_PATH"));
+  }
   for (const name of ["uid", "osRelease", "osUptime"] as const) {
     perms.push({
       descriptor: { name: "sys", kind: name },
@@ -86,6 +90,7 @@ export function compilePermissions(
       "XDG_CACHE_HOME",
       "HOME",
       "BPFPM_COMPILER_LIB",
+      "BPFPM_BTF_PATH",
     ]
   ) {
     perms.push({
