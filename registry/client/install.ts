@@ -273,6 +273,7 @@ async function installLocked(
         const m = doc.versions[e.version];
         const keys = await client.registryKeys(registryFor(config, e.name));
         if (m) verifyRegistrySignature(m, keys, e.integrity);
+        if (m?.deprecated) ui.warn(`${spec} is deprecated: ${m.deprecated}`);
       }
       const checks = await tarballChecks(client, e, packageJson, bytes, fresh);
       if (checks.publisherError) {
