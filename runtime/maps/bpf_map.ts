@@ -100,7 +100,7 @@ export interface MapHistogramOptions<S = unknown> {
   bucketFn?: (section: S) => unknown;
   /** Orders sections (BCC's `bucket_sort_fn`). */
   sectionSort?: (sections: S[]) => S[];
-  /** Leave out leading empty slots (log2 only). */
+  /** Leave out leading empty slots. */
   stripLeadingZero?: boolean;
 }
 

@@ -197,7 +197,7 @@ Deno.test("queue and stack maps: push/pop/peek order", () => {
   assert.deepEqual([...q.drain()], [2, 3, 4, 5]);
 });
 
-Deno.test("array of maps takes inner map fds and reads back ids", () => {
+Deno.test("array and hash of maps take inner map fds and read back ids", () => {
   using inner = BpfMap.create({
     type: "array",
     key: u32,
@@ -215,6 +215,17 @@ Deno.test("array of maps takes inner map fds and reads back ids", () => {
   // The kernel reads back the inner map's id, not the fd it was given.
   assert.equal(outer.get(0), fdInfo(inner.fd).id);
   assert.equal(outer.get(1), undefined);
+  using byName = BpfMap.create<number, number, number | { fd: number }>({
+    type: "hash_of_maps",
+    key: u32,
+    value: fdCodec,
+    maxEntries: 4,
+    innerMap: inner,
+  });
+  byName.set(7, inner.fd);
+  assert.equal(byName.get(7), fdInfo(inner.fd).id);
+  assert.deepEqual(byName.dump(), [[7, fdInfo(inner.fd).id]]);
+  assert.throws(() => byName.set(8, { fd: -1 }), RangeError);
 });
 
 Deno.test("pin, open pinned, unpin", () => {
