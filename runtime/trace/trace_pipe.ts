@@ -48,9 +48,121 @@ export function parseTraceLine(line: string): TraceFields | undefined {
   };
 }
 
+/** Lines a subscriber has not read yet, at most; older ones are dropped (and counted). */
+const MAX_QUEUED = 1 << 16;
+
+/** One reader of the shared pipe: its queue, and how to wake it. */
+interface Subscriber {
+  queue: string[];
+  dropped: number;
+  closed: boolean;
+  error?: unknown;
+  wake?: () => void;
+}
+
 /**
- * Yields trace_pipe's non-empty lines until cancelled (through `track`'s canceller or by ending the
- * iteration).
+ * trace_pipe is consumed by reading: two readers would each get part of the lines. So one
+ * native reader per process feeds every iterator (each sees every line), opened for the first
+ * and closed after the last.
+ */
+class TracePipeHub {
+  #subs = new Set<Subscriber>();
+  #handle: TracePipeHandle | null = null;
+  #running = false;
+
+  subscribe(): Subscriber {
+    const sub: Subscriber = { queue: [], dropped: 0, closed: false };
+    if (!this.#running) this.#start();
+    this.#subs.add(sub);
+    return sub;
+  }
+
+  unsubscribe(sub: Subscriber): void {
+    sub.closed = true;
+    sub.wake?.();
+    this.#subs.delete(sub);
+    if (this.#subs.size === 0 && this.#handle) {
+      lib().bpfpm_trace_pipe__cancel(this.#handle);
+    }
+  }
+
+  #start(): void {
+    const s = lib();
+    const path = `${tracefsDir()}/trace_pipe`;
+    const handle = s.bpfpm_trace_pipe__open(cstr(path)) as
+      | TracePipeHandle
+      | null;
+    if (handle === null) {
+      const { errno, message } = lastError();
+      throw new BpfError(
+        `Cannot read ${path} (${message}): run as root and check that tracefs is mounted`,
+        { errno },
+      );
+    }
+    this.#handle = handle;
+    this.#running = true;
+    this.#pump(handle, path).finally(() => {
+      s.bpfpm_trace_pipe__close(handle);
+      this.#handle = null;
+      this.#running = false;
+      if (this.#subs.size) {
+        try {
+          this.#start();
+        } catch (error) {
+          this.#fail(error);
+        }
+      }
+    });
+  }
+
+  async #pump(handle: TracePipeHandle, path: string): Promise<void> {
+    const s = lib();
+    const buf = new Uint8Array(1 << 16);
+    const decoder = new TextDecoder();
+    let rest = "";
+    while (this.#subs.size) {
+      const n = Number(
+        await s.bpfpm_trace_pipe__read(handle, buf, BigInt(buf.length)),
+      );
+      if (n === 0) return;
+      if (n < 0) {
+        this.#fail(
+          new BpfError(`Reading ${path} failed with errno ${-n}`, {
+            errno: -n,
+          }),
+        );
+        return;
+      }
+      const text = rest + decoder.decode(buf.subarray(0, n), { stream: true });
+      const lines = text.split("\n");
+      rest = lines.pop() ?? "";
+      const kept = lines.filter((line) => line.trim());
+      if (!kept.length) continue;
+      for (const sub of this.#subs) {
+        sub.queue.push(...kept);
+        if (sub.queue.length > MAX_QUEUED) {
+          sub.dropped += sub.queue.length - MAX_QUEUED;
+          sub.queue.splice(0, sub.queue.length - MAX_QUEUED);
+        }
+        sub.wake?.();
+      }
+    }
+  }
+
+  #fail(error: unknown): void {
+    for (const sub of this.#subs) {
+      sub.error = error;
+      sub.wake?.();
+    }
+  }
+}
+
+const hub = new TracePipeHub();
+
+/**
+ * Yields trace_pipe's non-empty lines until cancelled (through `track`'s canceller or by
+ * ending the iteration). Every iterator in the process sees every line: one native reader
+ * feeds them all, and waits on a worker thread, never on the event loop.
  *
  * @param track Called once with the reader's canceller, so an owner can stop it.
  * @returns The lines, without their newline.
@@ -58,39 +170,22 @@ export function parseTraceLine(line: string): TraceFields | undefined {
 export async function* readTracePipe(
   track?: (reader: Cancellable) => () => void,
 ): AsyncGenerator<string, void, undefined> {
-  const s = lib();
-  const path = `${tracefsDir()}/trace_pipe`;
-  const handle = s.bpfpm_trace_pipe__open(cstr(path)) as TracePipeHandle | null;
-  if (handle === null) {
-    const { errno, message } = lastError();
-    throw new BpfError(
-      `Cannot read ${path} (${message}): run as root and check that tracefs is mounted`,
-      { errno },
-    );
-  }
-  const untrack = track?.({ cancel: () => s.bpfpm_trace_pipe__cancel(handle) });
-  const buf = new Uint8Array(1 << 16);
-  const decoder = new TextDecoder();
-  let rest = "";
+  const sub = hub.subscribe();
+  const untrack = track?.({ cancel: () => hub.unsubscribe(sub) });
   try {
     for (;;) {
-      const n = Number(
-        await s.bpfpm_trace_pipe__read(handle, buf, BigInt(buf.length)),
-      );
-      if (n === 0) return;
-      if (n < 0) {
-        throw new BpfError(`Reading ${path} failed with errno ${-n}`, {
-          errno: -n,
-        });
+      if (sub.closed) return;
+      if (sub.queue.length) {
+        yield sub.queue.shift()!;
+        continue;
       }
-      const text = rest + decoder.decode(buf.subarray(0, n), { stream: true });
-      const lines = text.split("\n");
-      rest = lines.pop() ?? "";
-      for (const line of lines) if (line.trim()) yield line;
+      if (sub.error) throw sub.error;
+      await new Promise<void>((resolve) => sub.wake = resolve);
+      sub.wake = undefined;
     }
   } finally {
     untrack?.();
-    s.bpfpm_trace_pipe__close(handle);
+    hub.unsubscribe(sub);
   }
 }
 

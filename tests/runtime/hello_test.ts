@@ -58,3 +58,39 @@ Deno.test("hello: the child's clone() prints Hello, World! with the child's pid"
   }
   assert.deepEqual(await waitGone(ids), []);
 });
+
+Deno.test("trace_pipe is shared: two iterators both see the same line, and both stop on close", async () => {
+  const b = await BPF.load({
+    text: `
+      TRACEPOINT_PROBE(syscalls, sys_enter_kill) {
+        if (args->sig != 18) return 0;
+        bpf_trace_printk("shared %d\\n", args->pid);
+        return 0;
+      }`,
+  });
+  const ids = [...b.programs.values()].map((p) => p.id);
+  const expected = `shared ${Deno.pid}`;
+  const first = async (it: AsyncIterable<{ msg: string }>) => {
+    for await (const f of it) if (f.msg === expected) return true;
+    return false;
+  };
+  try {
+    const a = first(b.traceFields());
+    const c = first(b.traceFields());
+    const sender = setInterval(() => Deno.kill(Deno.pid, "SIGCONT"), 50);
+    const deadline = setTimeout(() => b.close(), 10_000);
+    try {
+      assert.deepEqual(await Promise.all([a, c]), [true, true]);
+    } finally {
+      clearInterval(sender);
+      clearTimeout(deadline);
+    }
+    const pending = b.tracePrint();
+    const next = pending.next();
+    b.close();
+    assert.deepEqual(await next, { value: undefined, done: true });
+  } finally {
+    b.close();
+  }
+  assert.deepEqual(await waitGone(ids), []);
+});
