@@ -145,7 +145,7 @@ static int child_fds(int pipe_fd, int err_fd)
 	return 3;
 }
 
-static void child_main(int fd, int err_fd, const char *lib, const char *main_name,
+static void child_main(pid_t parent, int fd, int err_fd, const char *lib, const char *main_name,
 		       const char *source, size_t source_len, const char *pch_out,
 		       const char *args, size_t args_len)
 {
@@ -159,6 +159,8 @@ static void child_main(int fd, int err_fd, const char *lib, const char *main_nam
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		signal(sigs[i], SIG_DFL);
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(1); /* the parent died before the line above */
 	fd = child_fds(fd, err_fd);
 	ctx = (struct child_ctx){.fd = fd};
 
@@ -252,7 +254,7 @@ static struct bpfpm_compile_result *run_forked(const char *main_name, const char
 	struct bpfpm_compile_result *r = calloc(1, sizeof(*r));
 	char lib[4096];
 	int fds[2], err_fd, wstatus = 0, complete;
-	pid_t pid;
+	pid_t pid, parent;
 
 	if (!r) {
 		errno = ENOMEM;
@@ -273,6 +275,7 @@ static struct bpfpm_compile_result *run_forked(const char *main_name, const char
 		close(err_fd);
 		return r;
 	}
+	parent = getpid();
 	pid = fork();
 	if (pid < 0) {
 		int err = errno;
@@ -284,8 +287,8 @@ static struct bpfpm_compile_result *run_forked(const char *main_name, const char
 	}
 	if (pid == 0) {
 		close(fds[0]);
-		child_main(fds[1], err_fd, lib, main_name, source, source_len, pch_out, args,
-			   args_len);
+		child_main(parent, fds[1], err_fd, lib, main_name, source, source_len, pch_out,
+			   args, args_len);
 	}
 	close(fds[1]);
 	complete = read_records(fds[0], r);
