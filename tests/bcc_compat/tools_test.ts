@@ -165,3 +165,68 @@ async function continueStoppedChild(): Promise<number> {
   assert.ok((await child.status).success);
   return child.pid;
 }
+
+Deno.test("opensnoop-style: entry stashes the filename by thread id, the return emits it with the fd", async () => {
+  using b = await load(`
+    #include <uapi/linux/ptrace.h>
+    #include <uapi/linux/limits.h>
+    #include <linux/sched.h>
+
+    struct val_t { u64 id; char comm[TASK_COMM_LEN]; const char *fname; int flags; };
+    struct data_t { u64 id; u64 ts; int ret; int flags; char comm[TASK_COMM_LEN]; char fname[NAME_MAX]; };
+
+    BPF_HASH(infotmp, u64, struct val_t);
+    BPF_RINGBUF_OUTPUT(events, 16);
+
+    int syscall__openat(struct pt_regs *ctx, int dfd, const char __user *filename, int flags) {
+      struct val_t val = {};
+      u64 id = bpf_get_current_pid_tgid();
+      if (bpf_get_current_comm(&val.comm, sizeof(val.comm)) == 0) {
+        val.id = id;
+        val.fname = filename;
+        val.flags = flags;
+        infotmp.update(&id, &val);
+      }
+      return 0;
+    }
+
+    int kretprobe__sys_openat(struct pt_regs *ctx) {
+      u64 id = bpf_get_current_pid_tgid();
+      struct val_t *valp = infotmp.lookup(&id);
+      if (valp == 0) return 0;
+      struct data_t *data = events.ringbuf_reserve(sizeof(struct data_t));
+      if (!data) { infotmp.delete(&id); return 0; }
+      bpf_probe_read_kernel(&data->comm, sizeof(data->comm), valp->comm);
+      bpf_probe_read_user_str(&data->fname, sizeof(data->fname), (void *)valp->fname);
+      data->id = valp->id;
+      data->flags = valp->flags;
+      data->ts = bpf_ktime_get_ns() / 1000;
+      data->ret = PT_REGS_RC(ctx);
+      events.ringbuf_submit(data, 0);
+      infotmp.delete(&id);
+      return 0;
+    }`);
+  interface Data {
+    id: bigint;
+    ret: number;
+    flags: number;
+    comm: string;
+    fname: string;
+  }
+  using events = b.ringbuf<Data>("events", {
+    type: "struct data_t",
+    signal: AbortSignal.timeout(10_000),
+  });
+  const pid = await runChild("open:/etc/hostname:2");
+  const mine: Data[] = [];
+  for await (const e of events) {
+    if (Number(e.id >> 32n) !== pid || e.fname !== "/etc/hostname") continue;
+    mine.push(e);
+    if (mine.length === 2) break;
+  }
+  assert.ok(mine.every((e) => e.ret >= 3 && e.comm === "bpfpmbccchild"));
+  assert.ok(mine.every((e) => (e.flags & 3) === 0)); // O_RDONLY
+  // The return deleted the child's entry (key: tgid << 32 | tid).
+  const id = (BigInt(pid) << 32n) | BigInt(pid);
+  assert.equal(b.map<bigint, unknown>("infotmp").has(id), false);
+});
