@@ -27,6 +27,7 @@ import {
 } from "./_publish.ts";
 import { RateLimiter } from "./_rate_limit.ts";
 import {
+  type PackageRow,
   type Store,
   StoreConflictError,
   type StoreTx,
@@ -317,6 +318,36 @@ export async function createRegistryHandler(
     return rev;
   }
 
+  /**
+   * Saves a package after versions were removed: tags of removed versions go, `latest`
+   * moves to the highest version left, and with none left the package goes.
+   */
+  async function saveAfterRemoval(
+    tx: StoreTx,
+    pkg: PackageRow,
+    owners: string[],
+    versions: VersionRow[],
+  ): Promise<string> {
+    if (!versions.length) {
+      await tx.deletePackage(pkg.name);
+      return "";
+    }
+    const live = new Set(versions.map((v) => v.version));
+    const tags = Object.fromEntries(
+      Object.entries(pkg.distTags).filter(([, v]) => live.has(v)),
+    );
+    if (!tags.latest) tags.latest = highestVersion([...live])!;
+    return await save(
+      tx,
+      pkg.name,
+      pkg.created,
+      pkg.rev,
+      tags,
+      owners,
+      versions,
+    );
+  }
+
   function mayUnpublish(auth: Auth, v: VersionRow): void {
     if (auth.user.admin) return;
     if (now().getTime() - Date.parse(v.published) > unpublishWindow) {
@@ -582,7 +613,6 @@ export async function createRegistryHandler(
         throw new RegistryError(403, `You do not own ${name}`);
       }
       let versions = await tx.getVersions(name);
-      let distTags = { ...pkg.distTags };
       let owners = pkg.owners;
       const incoming = body.versions as
         | Record<string, Record<string, unknown>>
@@ -637,39 +667,8 @@ export async function createRegistryHandler(
         }
         owners = names;
       }
-      return await finishChange(
-        tx,
-        pkg.name,
-        pkg.created,
-        pkg.rev,
-        distTags,
-        owners,
-        versions,
-      );
-
-      async function finishChange(
-        tx: StoreTx,
-        n: string,
-        created: string,
-        prev: string,
-        tags: Record<string, string>,
-        own: string[],
-        vs: VersionRow[],
-      ): Promise<string> {
-        if (!vs.length) {
-          await tx.deletePackage(n);
-          return "";
-        }
-        const live = new Set(vs.map((v) => v.version));
-        distTags = Object.fromEntries(
-          Object.entries(tags).filter(([, v]) => live.has(v)),
-        );
-        if (!distTags.latest) distTags.latest = highestVersion([...live])!;
-        return await save(tx, n, created, prev, distTags, own, vs);
-      }
+      return await saveAfterRemoval(tx, pkg, owners, versions);
     });
-    cache.delete(`a:${name}`);
-    cache.delete(`f:${name}`);
     return json(200, { ok: true, id: name, rev: newRev });
   }
 
@@ -716,14 +715,12 @@ export async function createRegistryHandler(
       if (!v) return;
       mayUnpublish(auth, v);
       await tx.removeVersion(name, v.version, file);
-      const rest = versions.filter((r) => r !== v);
-      if (!rest.length) return await tx.deletePackage(name);
-      const live = new Set(rest.map((r) => r.version));
-      const tags = Object.fromEntries(
-        Object.entries(pkg.distTags).filter(([, x]) => live.has(x)),
+      await saveAfterRemoval(
+        tx,
+        pkg,
+        pkg.owners,
+        versions.filter((r) => r !== v),
       );
-      if (!tags.latest) tags.latest = highestVersion([...live])!;
-      await save(tx, name, pkg.created, pkg.rev, tags, pkg.owners, rest);
     });
     return json(200, { ok: true });
   }
