@@ -224,6 +224,9 @@ async function installLocked(
     // needed as soon as the first tarball arrives.
     import("../pack/mod.ts").catch(() => {});
     client.registryKeys(registryFor(config, "")).catch(() => {});
+    for (const name of Object.keys(deps)) {
+      client.packument(name).catch(() => {});
+    }
     const { resolveTree } = await import("./resolve.ts");
     lock = await resolveTree(client, deps, {
       previous: old,

@@ -151,6 +151,16 @@ export async function resolveTree(
       preferredOf.set(e.name, list);
     }
   }
+  for (const name of Object.keys(deps)) {
+    if (!isPackageName(name)) {
+      throw new ClientError(
+        "EMANIFEST",
+        `package.json depends on ${
+          JSON.stringify(name)
+        }, which is not a valid package name; fix its dependencies`,
+      );
+    }
+  }
   const packages: Record<string, LockEntry> = {};
   const pick = async (
     name: string,

@@ -416,6 +416,18 @@ Deno.test("hostile metadata: path-like dependency names, lockfile paths, file: t
     lockErr.message,
     /unsafe or inconsistent entry "bpf_modules\/\.\.\/\.\.\/good"/,
   );
+  await Deno.remove(join(s.project, "bpfpm.lock"));
+  await Deno.writeTextFile(
+    join(s.project, "package.json"),
+    JSON.stringify({ dependencies: { "../../good": "1.0.0" } }),
+  );
+  const rootErr = await install(config, { ui: quiet }).catch((e) => e);
+  assert.equal(rootErr.code, "EMANIFEST", String(rootErr));
+  assert.match(
+    rootErr.message,
+    /package\.json depends on "\.\.\/\.\.\/good", which is not a valid package name/,
+  );
+  assert.ok(!existsSync(join(s.project, "bpf_modules")));
 });
 
 Deno.test("a package whose publisher key changes needs consent again", async () => {
