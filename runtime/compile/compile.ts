@@ -134,35 +134,6 @@ function pchSafe(cflags: readonly string[]): boolean {
 /** The file name diagnostics give the prelude. */
 const PRELUDE_NAME = "<bpfpm prelude>";
 
-/**
- * The raw text of the template literal starting at line:column of `file` (its content as
- * written, escapes unprocessed), or undefined when no template literal starts there.
- */
-function rawLiteral(
-  file: string,
-  line: number,
-  column: number,
-): string | undefined {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(file);
-  } catch {
-    return undefined;
-  }
-  let start = 0;
-  for (let l = 1; l < line; l++) {
-    start = text.indexOf("\n", start) + 1;
-    if (start === 0) return undefined;
-  }
-  start += column - 1;
-  if (text[start - 1] !== "`") return undefined;
-  let end = start;
-  while (end < text.length && text[end] !== "`") {
-    end += text[end] === "\\" ? 2 : 1;
-  }
-  return text.slice(start, end);
-}
-
 /** Relative -I paths made absolute, so the key does not depend on the working directory. */
 function normalizeCflags(cflags: readonly string[]): string[] {
   const out: string[] = [];
@@ -356,17 +327,7 @@ async function compileOrThrow(
     stats.compiles++;
   }
   if (r.status === EINVAL) {
-    const mapped = mapDiagnostics(r.diagnostics, {
-      ...mapping,
-      raw: options.file && options.lineOffset
-        ? rawLiteral(
-          options.file,
-          options.lineOffset,
-          options.columnOffset ?? 1,
-        )
-        : undefined,
-    });
-    throw new CompileError(mapped.text, mapped.diagnostics);
+    throw CompileError.fromClang(r.diagnostics, mapping);
   }
   if (r.status !== 0) {
     throw new Error(

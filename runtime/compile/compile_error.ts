@@ -132,21 +132,102 @@ export class CompileError extends Error {
   readonly diagnostics: Diagnostic[];
   /** clang's complete output, positions mapped. */
   readonly text: string;
+  #clang?: { text: string; name: string };
 
   /**
    * @param text clang's diagnostics, already mapped (see mapDiagnostics)
    * @param diagnostics the parsed diagnostics
+   * @param options the cause, and clang's unmapped output with the C file name it used (which
+   *   lets {@linkcode CompileError.prototype.at} map it again)
    */
   constructor(
     text: string,
     diagnostics: Diagnostic[],
-    options?: ErrorOptions,
+    options?: ErrorOptions & { clang?: { text: string; name: string } },
   ) {
     super(summarize(text, diagnostics), options);
     this.name = "CompileError";
     this.diagnostics = diagnostics;
     this.text = text;
+    this.#clang = options?.clang;
   }
+
+  /**
+   * The error for clang's output, positions mapped as `mapping` says. When the C is a
+   * template literal at `mapping.file`'s lineOffset:columnOffset, columns follow its raw text.
+   */
+  static fromClang(clangText: string, mapping: SourceMapping): CompileError {
+    const raw = mapping.raw ??
+      (mapping.file && mapping.lineOffset
+        ? rawLiteral(
+          mapping.file,
+          mapping.lineOffset,
+          mapping.columnOffset ?? 1,
+        )
+        : undefined);
+    const mapped = mapDiagnostics(clangText, { ...mapping, raw });
+    return new CompileError(mapped.text, mapped.diagnostics, {
+      clang: { text: clangText, name: mapping.name },
+    });
+  }
+
+  /**
+   * The same error with positions mapped to where the C sits in `site.file`: for callers
+   * that work out the C's place only once it failed (no recompile needed).
+   *
+   * @param site the user's file and where the C's first line starts in it
+   * @returns a new CompileError (this one if clang's output was not kept)
+   *
+   * @example Mapping after the fact
+   * ```ts
+   * import { compile, CompileError } from "./mod.ts";
+   * try {
+   *   await compile("int x = ;");
+   * } catch (e) {
+   *   if (e instanceof CompileError) {
+   *     console.log(e.at({ file: "probe.ts", lineOffset: 4, columnOffset: 20 }).diagnostics[0]);
+   *   }
+   * }
+   * ```
+   */
+  at(
+    site: { file: string; lineOffset?: number; columnOffset?: number },
+  ): CompileError {
+    if (!this.#clang) return this;
+    return CompileError.fromClang(this.#clang.text, {
+      name: this.#clang.name,
+      ...site,
+    });
+  }
+}
+
+/**
+ * The raw text of the template literal starting at line:column of `file` (its content as
+ * written, escapes unprocessed), or undefined when no template literal starts there.
+ */
+function rawLiteral(
+  file: string,
+  line: number,
+  column: number,
+): string | undefined {
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(file);
+  } catch {
+    return undefined;
+  }
+  let start = 0;
+  for (let l = 1; l < line; l++) {
+    start = text.indexOf("\n", start) + 1;
+    if (start === 0) return undefined;
+  }
+  start += column - 1;
+  if (text[start - 1] !== "`") return undefined;
+  let end = start;
+  while (end < text.length && text[end] !== "`") {
+    end += text[end] === "\\" ? 2 : 1;
+  }
+  return text.slice(start, end);
 }
 
 const SHOWN = 3;

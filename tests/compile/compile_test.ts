@@ -215,6 +215,31 @@ char LICENSE[] SEC("license") = "GPL";
       },
     );
 
+    await t.step("a CompileError can be mapped after the fact", async () => {
+      const bare = await compile(`int f(void)\n{\n  return missing;\n}`, {
+        cacheDir,
+      })
+        .catch((x) => x);
+      assert.ok(bare instanceof CompileError);
+      assert.equal(bare.diagnostics[0].file, "/bpfpm/script.bpf.c");
+      assert.equal(bare.diagnostics[0].line, 3);
+      const at = bare.at({ file: "late.ts", lineOffset: 40, columnOffset: 9 });
+      assert.deepEqual(
+        { ...at.diagnostics[0] },
+        {
+          file: "late.ts",
+          line: 42,
+          column: 10,
+          severity: "error",
+          message: "use of undeclared identifier 'missing'",
+        },
+      );
+      assert.match(
+        at.message,
+        /\nlate\.ts:42:10: error: use of undeclared identifier 'missing'/,
+      );
+    });
+
     await t.step(
       "a prelude keeps the source's lines and is not blamed on the file",
       async () => {
