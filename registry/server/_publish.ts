@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import semver from "semver";
 import { validateBpfManifest } from "../manifest.ts";
 import {
@@ -190,7 +191,8 @@ function decodeBase64(data: unknown, what: string): Uint8Array {
   ) {
     throw new RegistryError(400, `Attachment ${what} is not valid base64`);
   }
-  return Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+  const buf = Buffer.from(data, "base64");
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
 }
 
 /**
