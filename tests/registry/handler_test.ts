@@ -829,3 +829,21 @@ Deno.test("login attempts per client are capped per minute", async () => {
     );
   }, { loginAttemptsPerMinute: 3 });
 });
+
+Deno.test("the compressed-size cap answers 413 before anything is unpacked", async () => {
+  await withHandler(async (h, store) => {
+    const alice = await signup(h, BASE, "alice");
+    const noise = {
+      "noise.bin": crypto.getRandomValues(new Uint8Array(20_000)),
+    };
+    const res = await h(
+      req(BASE, "PUT", "/probe", {
+        token: alice,
+        body: await publishDoc(probe(), { ...probeFiles, ...noise }),
+      }),
+    );
+    assertEquals(res.status, 413);
+    assertEquals((await body(res)).code, "too-large-compressed");
+    assertEquals(await store.getPackage("probe"), null);
+  }, { limits: { maxCompressedSize: 10_000 } });
+});
