@@ -68,6 +68,11 @@ Deno.test("batch and element-by-element dumps agree on 20,000 entries", () => {
   assert.equal(batched.length, 20_000);
   assert.deepEqual(batched, walked);
   assert.deepEqual(batched, [...entries].sort(cmp));
+  // Small chunks: many native calls, and hash buckets that do not fit the room left.
+  for (const chunkEntries of [1, 7, 100, 4096]) {
+    assert.deepEqual(m.dump({ chunkEntries }).sort(cmp), batched);
+  }
+  assert.throws(() => m.dump({ chunkEntries: 0 }), RangeError);
   m.deleteMany(entries.slice(0, 5000).map(([k]) => k));
   assert.equal(m.size, 15_000);
   const taken = m.dump({ delete: true });
