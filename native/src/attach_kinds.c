@@ -61,6 +61,7 @@ struct bpfpm_attachment {
 	char kprobe_event[128]; /* legacy kprobe_events entry to remove, "" if none */
 	struct bpf_link *lb; /* a libbpf link (USDT), destroyed with the attachment */
 	int netns_fd;        /* netlink kinds made in another network namespace: detach there */
+	int borrowed_socket; /* LINK_SOCKET on a caller's socket: detach the filter, keep the socket */
 	char pin_path[4096];
 };
 
@@ -208,6 +209,10 @@ BPFPM_API int bpfpm_attachment__destroy(struct bpfpm_attachment *l)
 	}
 	if (l->netns_fd >= 0)
 		close(l->netns_fd);
+	int unused = 0; /* the kernel wants an int-sized option even for a detach */
+	if (l->kind == LINK_SOCKET && l->borrowed_socket && l->nfds > 0 && l->fds[0] >= 0 &&
+	    setsockopt(l->fds[0], SOL_SOCKET, SO_DETACH_BPF, &unused, sizeof(unused)) < 0 && errno != ENOENT)
+		ret = bpfpm_fail(errno, "detaching the socket filter failed: %s", strerror(errno));
 	for (int i = 0; i < l->nfds; i++) {
 		if (l->kind == LINK_PERF && l->fds[i] >= 0)
 			ioctl(l->fds[i], PERF_EVENT_IOC_DISABLE, 0);
@@ -769,14 +774,11 @@ static struct bpfpm_attachment *attach_socket_here(int prog_fd, const char *ifna
 			close(sock_fd);
 		return fail_null(ENOMEM, "out of memory");
 	}
-	l->fds[0] = own ? sock_fd : -1;
+	/* A caller's socket stays the caller's: destroy detaches the filter through a dup and
+	 * closes only the dup. */
+	l->fds[0] = own ? sock_fd : fcntl(sock_fd, F_DUPFD_CLOEXEC, 3);
 	l->nfds = 1;
-	if (!own) {
-		/* A caller's socket: detach the filter but leave the socket open on destroy. */
-		l->fds[0] = fcntl(sock_fd, F_DUPFD_CLOEXEC, 3);
-		setsockopt(sock_fd, SOL_SOCKET, SO_DETACH_BPF, NULL, 0);
-		setsockopt(sock_fd, SOL_SOCKET, SO_ATTACH_BPF, &prog_fd, sizeof(prog_fd));
-	}
+	l->borrowed_socket = !own;
 	return l;
 }
 

@@ -60,6 +60,38 @@ char LICENSE[] SEC("license") = "GPL";`);
   );
 });
 
+Deno.test("socket filter on a caller's socket detaches on close and leaves the socket", async () => {
+  const dport = port();
+  using obj = await load(`
+${u64Array("seen")}
+SEC("socket") int noop(struct __sk_buff *skb) { return 0; }
+SEC("socket") int count_udp(struct __sk_buff *skb) {
+  __u16 dest;
+  if (skb->pkt_type != 0 || skb->protocol != __builtin_bswap16(0x0800)) return 0;
+  if (bpf_skb_load_bytes(skb, 14 + 20 + 2, &dest, 2) || dest != __builtin_bswap16(${dport})) return 0;
+  __u32 k = 0; __u64 *v = bpf_map_lookup_elem(&seen, &k);
+  if (v) __sync_fetch_and_add(v, 1);
+  return 0;
+}
+char LICENSE[] SEC("license") = "GPL";`);
+  using owner = attachSocketFilter(obj.programs.get("noop")!, { ifname: "lo" });
+  {
+    using borrowed = attachSocketFilter(obj.programs.get("count_udp")!, {
+      fd: owner.fd,
+    });
+    assert.equal(borrowed.target, `socket fd ${owner.fd}`);
+    await sendUdp(dport, 4);
+    assert.equal(obj.u64("seen"), 4n);
+  }
+  await sendUdp(dport, 2);
+  assert.equal(
+    obj.u64("seen"),
+    4n,
+    "the filter is detached from the caller's socket",
+  );
+  assert.ok(owner.fd >= 0 && owner.attached, "the socket itself stays open");
+});
+
 function cgroup2Root(): string {
   for (const line of Deno.readTextFileSync("/proc/self/mounts").split("\n")) {
     const [, dir, type] = line.split(" ");

@@ -179,6 +179,45 @@ Deno.test("TC egress through a clsact filter counts what a namespace sends", asy
   });
 });
 
+Deno.test("XDP: a second program is refused unless replace is asked, which swaps it", async () => {
+  using obj = await load(PROGRAMS);
+  await withVethPair(async (net) => {
+    {
+      using _count = attachXdp(obj.programs.get("xdp_count")!, net.ifB, {
+        netns: net.b,
+      });
+      const e = thrown(
+        () =>
+          attachXdp(obj.programs.get("xdp_drop")!, net.ifB, { netns: net.b }),
+        AttachError,
+      );
+      assert.match(
+        e.message,
+        /already has an XDP program: pass \{ replace: true \}/,
+      );
+    }
+    using _count = attachXdp(obj.programs.get("xdp_count")!, net.ifB, {
+      netns: net.b,
+      replace: true,
+    });
+    {
+      using drop = attachXdp(obj.programs.get("xdp_drop")!, net.ifB, {
+        netns: net.b,
+        replace: true,
+      });
+      assert.equal(drop.id, 0, "a netlink attachment is not a bpf link");
+      await sendUdp(net.a, net.ipB, 3);
+      assert.equal(obj.u64("xdp_seen"), 3n);
+    }
+    const link = await run("ip", ["-n", net.b, "link", "show", net.ifB]);
+    assert.doesNotMatch(
+      link,
+      /prog\/xdp/,
+      "closing the replacement detached it",
+    );
+  });
+});
+
 Deno.test("XDP/TC bad input: missing interface or namespace, one clear message", async () => {
   using obj = await load(PROGRAMS);
   const e1 = thrown(
