@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { gzipSync } from "node:zlib";
 import semver from "semver";
 import type { TarballLimits } from "../pack/mod.ts";
 import {
@@ -97,6 +98,13 @@ function json(
     status,
     headers: { "content-type": JSON_TYPE, ...headers },
   });
+}
+
+/** Whether an `If-None-Match` header (a list, weak or strong) names `etag`. */
+function etagMatches(header: string | null, etag: string): boolean {
+  if (!header) return false;
+  if (header === etag || header.trim() === "*") return true;
+  return header.split(",").some((t) => t.trim().replace(/^W\//, "") === etag);
 }
 
 function nextRev(prev: string | undefined): string {
@@ -222,6 +230,7 @@ export async function createRegistryHandler(
       rev: string;
       base: string;
       bytes: Uint8Array;
+      gzip?: Uint8Array;
       etag: string;
       generation?: number;
     }
@@ -408,16 +417,25 @@ export async function createRegistryHandler(
       }
       cache.set(cacheKey, hit);
     }
-    const headers = {
+    const headers: Record<string, string> = {
       "content-type": abbreviated ? ABBREV_TYPE : JSON_TYPE,
       etag: hit.etag,
-      vary: "accept",
+      vary: "accept, accept-encoding",
       "cache-control": write
         ? "no-cache"
         : "public, max-age=0, must-revalidate",
     };
-    if (!write && req.headers.get("if-none-match") === hit.etag) {
+    if (!write && etagMatches(req.headers.get("if-none-match"), hit.etag)) {
       return new Response(null, { status: 304, headers });
+    }
+    // npm asks for gzip; a large packument is compressed once per revision, not per request.
+    if (
+      hit.bytes.length > 4096 &&
+      /\bgzip\b/.test(req.headers.get("accept-encoding") ?? "")
+    ) {
+      hit.gzip ??= new Uint8Array(gzipSync(hit.bytes));
+      headers["content-encoding"] = "gzip";
+      return new Response(hit.gzip as Uint8Array<ArrayBuffer>, { headers });
     }
     return new Response(hit.bytes as Uint8Array<ArrayBuffer>, { headers });
   }
@@ -475,7 +493,7 @@ export async function createRegistryHandler(
       etag,
       "cache-control": "public, max-age=31536000, immutable",
     };
-    if (req.headers.get("if-none-match") === etag) {
+    if (etagMatches(req.headers.get("if-none-match"), etag)) {
       return new Response(null, { status: 304, headers });
     }
     return new Response(data as Uint8Array<ArrayBuffer>, { headers });

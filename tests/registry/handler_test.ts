@@ -4,6 +4,7 @@
  */
 import { Buffer } from "node:buffer";
 import { createHash, createPublicKey, verify } from "node:crypto";
+import { gunzipSync } from "node:zlib";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
 import { publishDoc, req, signup } from "./_helpers.ts";
 import { hostileCases } from "./_hostile.ts";
@@ -846,4 +847,45 @@ Deno.test("the compressed-size cap answers 413 before anything is unpacked", asy
     assertEquals((await body(res)).code, "too-large-compressed");
     assertEquals(await store.getPackage("probe"), null);
   }, { limits: { maxCompressedSize: 10_000 } });
+});
+
+Deno.test("large packuments are served gzipped to clients that ask; If-None-Match lists", async () => {
+  await withHandler(async (h) => {
+    const alice = await signup(h, BASE, "alice");
+    for (let i = 0; i < 12; i++) {
+      const doc = await publishDoc(
+        probe(`1.${i}.0`, {
+          dependencies: { semver: "^7.0.0", tar: "^7.0.0" },
+        }),
+        probeFiles,
+      );
+      assertEquals(
+        (await h(req(BASE, "PUT", "/probe", { token: alice, body: doc })))
+          .status,
+        201,
+      );
+    }
+    const plain = await h(req(BASE, "GET", "/probe"));
+    const text = await plain.text();
+    assert(text.length > 4096);
+    const gz = await h(
+      req(BASE, "GET", "/probe", {
+        headers: { "accept-encoding": "gzip, deflate" },
+      }),
+    );
+    assertEquals(gz.headers.get("content-encoding"), "gzip");
+    assertEquals(
+      new TextDecoder().decode(
+        gunzipSync(new Uint8Array(await gz.arrayBuffer())),
+      ),
+      text,
+    );
+    const etag = plain.headers.get("etag")!;
+    const list = await h(
+      req(BASE, "GET", "/probe", {
+        headers: { "if-none-match": `W/"nope", W/${etag}` },
+      }),
+    );
+    assertEquals(list.status, 304);
+  });
 });
