@@ -111,14 +111,14 @@ export interface DumpOptions {
   delete?: boolean;
   /** Walk with get_next_key + lookup even where batch syscalls exist. */
   noBatch?: boolean;
-  /** Elements per native call (default: as many as fit in 8 MiB of keys and values). */
+  /** Elements per buffer (default: as many as fit in 32 MiB of keys and values, at most the capacity). */
   chunkEntries?: number;
 }
 
 const ITER_NO_BATCH = 1;
 const ITER_DELETE = 2;
 /** Dump chunks stay under this many bytes of keys + values. */
-const CHUNK_BYTES = 8 << 20;
+const CHUNK_BYTES = 32 << 20;
 
 function describeType(c: Codec<unknown>): string {
   return c.describe;
@@ -466,27 +466,55 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
     let total = 0;
     let batched = false;
     try {
+      // Fill one pair of buffers across calls (a batch stops at a hash bucket that does not
+      // fit); start a new pair only when this one is full.
+      let keys = new Uint8Array(cap * ks);
+      let values = new Uint8Array(cap * vs);
+      let used = 0;
+      const flush = () => {
+        if (used === 0) return;
+        kChunks.push(used === cap ? keys : keys.subarray(0, used * ks));
+        vChunks.push(used === cap ? values : values.subarray(0, used * vs));
+        total += used;
+        used = 0;
+      };
       for (;;) {
-        const keys = new Uint8Array(cap * ks);
-        const values = new Uint8Array(cap * vs);
-        const rc = Number(lib().bpfpm_map__iter_next(it, keys, values, cap));
+        if (used === cap) {
+          flush();
+          keys = new Uint8Array(cap * ks);
+          values = new Uint8Array(cap * vs);
+        }
+        const rc = Number(
+          lib().bpfpm_map__iter_next(
+            it,
+            keys.subarray(used * ks),
+            values.subarray(used * vs),
+            cap - used,
+          ),
+        );
         if (rc === -ENOSPC) {
-          // A hash bucket holds more than `cap` elements: read it with more room.
+          // A hash bucket holds more elements than the room left: read it with more room.
+          flush();
           cap *= 2;
+          keys = new Uint8Array(cap * ks);
+          values = new Uint8Array(cap * vs);
           continue;
         }
         const n = check(rc, `Cannot dump ${this.#what()}`);
         if (n === 0) break;
-        kChunks.push(n === cap ? keys : keys.subarray(0, n * ks));
-        vChunks.push(n === cap ? values : values.subarray(0, n * vs));
-        total += n;
+        used += n;
       }
+      flush();
       batched = lib().bpfpm_map__iter_batched(it) === 1;
     } finally {
       lib().bpfpm_map__iter_free(it);
     }
-    if (kChunks.length === 1) {
-      return { keys: kChunks[0], values: vChunks[0], batched };
+    if (kChunks.length <= 1) {
+      return {
+        keys: kChunks[0] ?? new Uint8Array(0),
+        values: vChunks[0] ?? new Uint8Array(0),
+        batched,
+      };
     }
     const keys = new Uint8Array(total * ks);
     const values = new Uint8Array(total * vs);
