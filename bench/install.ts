@@ -10,6 +10,7 @@
  */
 import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createTarball } from "../registry/pack/mod.ts";
 import { startRegistry } from "../registry/server/cli.ts";
@@ -70,15 +71,24 @@ async function publish(
   await r.body?.cancel();
 }
 
+const TIME = "/usr/bin/time";
+const HAS_TIME = existsSync(TIME);
+
+/** Wall milliseconds and, when GNU time is installed, CPU (user + sys) milliseconds. */
+interface Timing {
+  wall: number;
+  cpu?: number;
+}
+
 async function timed(
   cmd: string,
   args: string[],
   cwd: string,
   env: Record<string, string>,
-): Promise<number> {
+): Promise<Timing> {
   const t0 = performance.now();
-  const out = await new Deno.Command(cmd, {
-    args,
+  const out = await new Deno.Command(HAS_TIME ? TIME : cmd, {
+    args: HAS_TIME ? ["-f", "bpfpm-bench-cpu %U %S", cmd, ...args] : args,
     cwd,
     env,
     stdout: "piped",
@@ -92,7 +102,13 @@ async function timed(
       }`,
     );
   }
-  return ms;
+  const m = /bpfpm-bench-cpu ([\d.]+) ([\d.]+)\s*$/.exec(
+    new TextDecoder().decode(out.stderr),
+  );
+  return {
+    wall: ms,
+    cpu: m ? (Number(m[1]) + Number(m[2])) * 1000 : undefined,
+  };
 }
 
 function median(xs: number[]): number {
@@ -184,8 +200,8 @@ export async function main(args: string[]): Promise<number> {
       registry,
     ];
     const results = {
-      ours: { cold: [] as number[], warm: [] as number[] },
-      npm: { cold: [] as number[], warm: [] as number[] },
+      ours: { cold: [] as Timing[], warm: [] as Timing[] },
+      npm: { cold: [] as Timing[], warm: [] as Timing[] },
     };
     for (let r = 0; r < runs; r++) {
       // Ours.
@@ -215,14 +231,42 @@ export async function main(args: string[]): Promise<number> {
       await Deno.remove(join(npmDir, "node_modules"), { recursive: true });
       results.npm.warm.push(await timed("npm", npmArgs(npmCache), npmDir, env));
     }
-    const oursCold = median(results.ours.cold);
-    const oursWarm = median(results.ours.warm);
-    const npmCold = median(results.npm.cold);
-    const npmWarm = median(results.npm.warm);
-    const f = (x: number) => x.toFixed(0).padStart(7);
-    console.log("                 cold ms  warm ms   (medians)");
-    console.log(`bpfpm install    ${f(oursCold)}  ${f(oursWarm)}`);
-    console.log(`npm install      ${f(npmCold)}  ${f(npmWarm)}`);
+    const wall = (xs: Timing[]) => median(xs.map((x) => x.wall));
+    const cpu = (xs: Timing[]) =>
+      xs.every((x) => x.cpu !== undefined)
+        ? median(xs.map((x) => x.cpu!))
+        : NaN;
+    const oursCold = wall(results.ours.cold);
+    const oursWarm = wall(results.ours.warm);
+    const npmCold = wall(results.npm.cold);
+    const npmWarm = wall(results.npm.warm);
+    const f = (x: number) => (Number.isNaN(x) ? "-" : x.toFixed(0)).padStart(7);
+    const load = (await Deno.readTextFile("/proc/loadavg").catch(() =>
+      "?"
+    )).split(" ")[0];
+    console.log(
+      `medians, ms (load average ${load} on ${navigator.hardwareConcurrency} CPUs)`,
+    );
+    console.log("                 cold wall  warm wall   cold cpu  warm cpu");
+    for (
+      const [label, r] of [["bpfpm install", results.ours], [
+        "npm install  ",
+        results.npm,
+      ]] as const
+    ) {
+      console.log(
+        `${label}    ${f(wall(r.cold))}    ${f(wall(r.warm))}    ${
+          f(cpu(r.cold))
+        }   ${f(cpu(r.warm))}`,
+      );
+    }
+    console.log(
+      `cpu install cold_cpu_ratio=${
+        (cpu(results.ours.cold) / cpu(results.npm.cold)).toFixed(3)
+      } warm_cpu_ratio=${
+        (cpu(results.ours.warm) / cpu(results.npm.warm)).toFixed(3)
+      }`,
+    );
     console.log(
       `result install cold_ratio=${
         (oursCold / npmCold).toFixed(3)
