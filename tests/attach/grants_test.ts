@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { BPF } from "bpf";
 import { PermissionDeniedError } from "../../runtime/policy/check.ts";
 import { resolveBinary } from "../../runtime/attach/find_library.ts";
+import { thrown } from "./_helpers.ts";
 
 const TEXT = `
 SEC("uprobe") int on_call(struct pt_regs *ctx) { return 0; }
@@ -20,14 +21,12 @@ Deno.test("targets given at attach time are checked against the grants", async (
     },
   });
   using _ok = b.attachUprobe("on_call", { binary: "bash", symbol: "readline" });
-  await assert.rejects(
-    (async () =>
-      b.attachUprobe("on_call", { binary: "c", symbol: "getpid" }))(),
-    (e: unknown) =>
-      e instanceof PermissionDeniedError &&
-      /outside the granted targets/.test(e.message) &&
-      e.message.includes("libc.so"),
+  const e = thrown(
+    () => b.attachUprobe("on_call", { binary: "c", symbol: "getpid" }),
+    PermissionDeniedError,
   );
+  assert.match(e.message, /outside the granted targets/);
+  assert.ok(e.message.includes("libc.so"), e.message);
   using _sock = b.attachSocketFilter("on_packet", { ifname: "lo" });
   assert.equal(b.links.length, 2, "the denied attach made no link");
 });
@@ -40,11 +39,10 @@ Deno.test("an attach kind that was not granted is refused before anything attach
       attach: [{ kind: "uprobe" }, { kind: "socket_filter", target: "eth*" }],
     },
   });
-  await assert.rejects(
-    (async () => b.attachSocketFilter("on_packet", { ifname: "lo" }))(),
-    (e: unknown) =>
-      e instanceof PermissionDeniedError &&
-      e.message.includes("socket_filter lo"),
+  const e = thrown(
+    () => b.attachSocketFilter("on_packet", { ifname: "lo" }),
+    PermissionDeniedError,
   );
+  assert.ok(e.message.includes("socket_filter lo"), e.message);
   assert.equal(b.links.length, 0);
 });

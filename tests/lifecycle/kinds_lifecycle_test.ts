@@ -168,6 +168,24 @@ for (
           [],
           "links left",
         );
+        if (netlink) {
+          const link = await output("ip", ["-n", netns, "link", "show", "v1"]);
+          assert.doesNotMatch(
+            link,
+            /xdp/,
+            "the netlink XDP program is detached",
+          );
+          const tc = await output("tc", [
+            "-n",
+            netns,
+            "filter",
+            "show",
+            "dev",
+            "v1",
+            "ingress",
+          ]);
+          assert.equal(tc.trim(), "", "the clsact filter is removed");
+        }
       } finally {
         try {
           child.kill("SIGKILL");
