@@ -77,7 +77,7 @@ export interface TarballEntry {
   path: string;
   /** Size in bytes (0 for directories). */
   size: number;
-  /** Permission bits. */
+  /** Permission bits (setuid, setgid and sticky dropped). */
   mode: number;
   /** Only regular files and directories are ever returned. */
   type: "file" | "directory";
@@ -329,7 +329,7 @@ export async function inspectTarball(
         );
       }
       const mode = (h.mode ?? (h.type === "directory" ? 0o755 : 0o644)) &
-        0o7777;
+        0o777;
       if (h.type === "directory") {
         entry.resume();
         entries.push({ path, size: 0, mode, type: "directory" });

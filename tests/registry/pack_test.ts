@@ -97,3 +97,15 @@ Deno.test("inspectTarball enforces the caps", async () => {
   );
   assertEquals((await refusal(inspectTarball(backslash))).reason, "bad-path");
 });
+
+Deno.test("inspectTarball drops setuid, setgid and sticky bits", async () => {
+  const tgz = await gzip(
+    await rawTar([pjEntry("m", "1.0.0"), {
+      name: "package/bin/x",
+      data: "#!/bin/sh\n",
+      mode: 0o6755,
+    }]),
+  );
+  const { entries } = await inspectTarball(tgz);
+  assertEquals(entries.find((e) => e.path === "package/bin/x")!.mode, 0o755);
+});
