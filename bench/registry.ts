@@ -255,7 +255,7 @@ export async function main(argv: string[]): Promise<number> {
       ],
       cwd: `${tmp}/verdaccio`,
       stdout: "null",
-      stderr: "inherit",
+      stderr: "null", // it warns about running as root on every start
       env: { VERDACCIO_HANDLE_KILL_SIGNALS: "true" },
     }).spawn();
     children.push(verdaccio);
