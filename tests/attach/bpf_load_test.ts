@@ -144,3 +144,30 @@ char LICENSE[] SEC("license") = "GPL";`,
       e.message.includes(fentry.reason!),
   );
 });
+
+Deno.test("BCC kprobe__ names: a kernel function says kprobes are missing, a syscall falls back", async () => {
+  if (features().attach.kprobe.supported) return; // nothing is missing to report
+  await assert.rejects(
+    BPF.load({
+      text: `int kprobe__do_sys_openat2(struct pt_regs *ctx) { return 0; }`,
+    }),
+    (e: unknown) =>
+      e instanceof AttachError &&
+      /this kernel has no kprobes \(CONFIG_KPROBES is not set\)/.test(
+        e.message,
+      ),
+  );
+  using b = await BPF.load({
+    text: `
+BPF_ARRAY(opens, u64, 1);
+int kprobe__sys_openat(struct pt_regs *ctx, int dfd, const char __user *filename) {
+  if ((bpf_get_current_pid_tgid() >> 32) != PID) return 0;
+  int k = 0; u64 *v = opens.lookup(&k);
+  if (v) __sync_fetch_and_add(v, 1);
+  return 0;
+}`,
+    cflags: [`-DPID=${Deno.pid}`],
+  });
+  for (let i = 0; i < 3; i++) Deno.openSync("/etc/hostname").close();
+  assert.ok(b.map<number, bigint>("opens").get(0)! >= 3n);
+});
