@@ -1162,9 +1162,9 @@ export async function createRegistryHandler(
       }
       if (
         seg[0] === "npm" && seg[1] === "v1" && seg[2] === "attestations" &&
-        seg.length === 4
+        seg.length >= 4
       ) {
-        const spec = decodeURIComponent(seg[3]);
+        const spec = decodeURIComponent(seg.slice(3).join("/"));
         const at = spec.lastIndexOf("@");
         const bundle = at > 0
           ? await store.getAttestation(spec.slice(0, at), spec.slice(at + 1))
