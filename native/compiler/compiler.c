@@ -166,7 +166,8 @@ static void child_main(pid_t parent, int fd, int err_fd, const char *lib, const 
 	fd = child_fds(fd, err_fd);
 	ctx = (struct child_ctx){.fd = fd};
 
-	handle = dlopen(lib, RTLD_NOW | RTLD_LOCAL);
+	/* Lazy: LLVM has tens of thousands of symbols, and a compile calls a fraction of them. */
+	handle = dlopen(lib, RTLD_LAZY | RTLD_LOCAL);
 	run = handle ? (bpfpm_clang_run_fn)dlsym(handle, BPFPM_CLANG_RUN) : NULL;
 	if (!run) {
 		char msg[6144];
