@@ -149,6 +149,7 @@ export class RegistryClient {
   async request(
     url: string,
     init: RequestInit & { what?: string; allow?: number[] } = {},
+    redirects = 0,
   ): Promise<Response> {
     if (this.#options.offline) {
       throw new RegistryError(
@@ -182,6 +183,8 @@ export class RegistryClient {
         res = await fetch(url, {
           ...init,
           headers,
+          // Redirects are followed here, so each hop gets only its own registry's token.
+          redirect: "manual",
           signal: init.signal ?? AbortSignal.timeout(timeoutMs),
         });
       } catch (cause) {
@@ -207,6 +210,24 @@ export class RegistryClient {
           { cause },
         );
       }
+    }
+    const location = res.headers.get("location");
+    if (
+      res.status >= 300 && res.status < 400 && res.status !== 304 && location
+    ) {
+      await res.body?.cancel();
+      if (redirects >= 5) {
+        throw new RegistryError(
+          "EHTTP",
+          url,
+          res.status,
+          `Too many redirects from ${url}; check the registry URL`,
+        );
+      }
+      const next = new URL(location, url).href;
+      const nextInit = { ...init, headers: new Headers(init.headers) };
+      nextInit.headers.delete("authorization");
+      return await this.request(next, nextInit, redirects + 1);
     }
     if (res.ok || res.status === 304 || init.allow?.includes(res.status)) {
       return res;

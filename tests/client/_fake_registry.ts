@@ -53,6 +53,8 @@ export function fakeRegistry(
     signed?: boolean;
     tarballDelayMs?: number;
     distTags?: Record<string, Record<string, string>>;
+    /** Answer tarball requests with a 302 to the same path on this base URL. */
+    redirectTarballsTo?: string;
   } = {},
 ): Promise<FakeRegistry> {
   const requests: LoggedRequest[] = [];
@@ -95,6 +97,14 @@ export function fakeRegistry(
         });
       }
       const tar = /^\/tarballs\/(.+)\/([^/]+)\.tgz$/.exec(path);
+      if (tar && options.redirectTarballsTo) {
+        return new Response(null, {
+          status: 302,
+          headers: {
+            location: options.redirectTarballsTo + u.pathname.slice(1),
+          },
+        });
+      }
       if (tar) {
         const v = versions.find((x) =>
           x.name === tar[1] && x.version === tar[2]

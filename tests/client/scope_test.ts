@@ -93,3 +93,39 @@ Deno.test("scoped packages go to their registry with its token, and no token lea
     JSON.stringify({ name: "@acme/tool", version: "1.0.0" }),
   );
 });
+
+Deno.test("a redirect to another host drops the token", async () => {
+  const tgz = await createTarball({
+    "package.json": JSON.stringify({ name: "moved", version: "1.0.0" }),
+  });
+  await using cdn = await fakeRegistry([{
+    name: "moved",
+    version: "1.0.0",
+    tarball: tgz,
+  }]);
+  await using reg = await fakeRegistry([{
+    name: "moved",
+    version: "1.0.0",
+    tarball: tgz,
+  }], {
+    redirectTarballsTo: cdn.url,
+  });
+  await using s = await sandbox(reg.url);
+  await Deno.writeTextFile(
+    join(s.project, ".bpfpmrc"),
+    `//${new URL(reg.url).host}/:_authToken=secret\n`,
+  );
+  const config = loadConfig({ cwd: s.project, env: s.env });
+  await install(config, {
+    add: ["moved"],
+    ui: new Ui({ quiet: true, tty: false }),
+  });
+  const hop = reg.requests.find((q) => q.path.startsWith("/tarballs/"));
+  assert.equal(hop?.auth, "Bearer secret");
+  const landed = cdn.requests.filter((q) => q.path.startsWith("/tarballs/"));
+  assert.equal(landed.length, 1);
+  assert.equal(landed[0].auth, null);
+  assert.ok(
+    await Deno.stat(join(s.project, "bpf_modules", "moved", "package.json")),
+  );
+});
