@@ -5,7 +5,7 @@
  * @module
  */
 import type { Codec } from "../btf/codec.ts";
-import { ksym, sym } from "../output/symbols.ts";
+import { ksym, userSymbolizer } from "../output/symbols.ts";
 import {
   BpfMap,
   type BpfMapOptions,
@@ -233,12 +233,11 @@ export function symbolizeStack(
   addrs: readonly bigint[],
   options: StackOptions = {},
 ): string[] {
+  const user = options.pid !== undefined && addrs.some((a) => a < KERNEL_START)
+    ? userSymbolizer(options.pid)
+    : undefined;
   return addrs.map((a) =>
-    a >= KERNEL_START
-      ? ksym(a, options)
-      : options.pid !== undefined
-      ? sym(a, options.pid, options)
-      : "[unknown]"
+    a >= KERNEL_START ? ksym(a, options) : user ? user(a, options) : "[unknown]"
   );
 }
 

@@ -22,4 +22,11 @@ export {
   log2Slot,
   type SectionOptions,
 } from "./histogram.ts";
-export { ksym, ksymAddress, sym, type SymOptions, UNKNOWN } from "./symbols.ts";
+export {
+  ksym,
+  ksymAddress,
+  sym,
+  type SymOptions,
+  UNKNOWN,
+  userSymbolizer,
+} from "./symbols.ts";

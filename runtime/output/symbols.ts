@@ -217,18 +217,15 @@ export function sym(
   pid: number,
   options: SymOptions = {},
 ): string {
-  const a = toBig(addr, "sym");
-  if (!Number.isInteger(pid) || pid <= 0) {
-    throw new RangeError(
-      `sym expects a process id (a positive integer), got ${pid}`,
-    );
-  }
-  let maps: Mapping[];
-  try {
-    maps = readMaps(pid);
-  } catch {
-    return UNKNOWN;
-  }
+  return userSymbolizer(pid)(addr, options);
+}
+
+function lookupUser(
+  a: bigint,
+  pid: number,
+  maps: Mapping[],
+  options: SymOptions,
+): string {
   const m = maps.find((x) => a >= x.start && a < x.end);
   if (!m) return UNKNOWN;
   const file = loadElfSyms(`/proc/${pid}/root${m.path}`) ?? loadElfSyms(m.path);
@@ -249,4 +246,36 @@ export function sym(
   if (options.offset) s += `+0x${(vaddr - start).toString(16)}`;
   if (options.module) s += ` [${m.path.slice(m.path.lastIndexOf("/") + 1)}]`;
   return s;
+}
+
+/**
+ * A symbolizer for one process: reads its /proc/PID/maps once, so a whole stack costs one
+ * read (use a new one after the process maps or unmaps files).
+ *
+ * @param pid the process (still running)
+ * @returns `(addr, options) => name`, as {@link sym}
+ *
+ * @example
+ * ```ts
+ * import { userSymbolizer } from "./symbols.ts";
+ * const name = userSymbolizer(Deno.pid);
+ * console.log(name(0x401136n, { offset: true }));
+ * ```
+ */
+export function userSymbolizer(
+  pid: number,
+): (addr: number | bigint, options?: SymOptions) => string {
+  if (!Number.isInteger(pid) || pid <= 0) {
+    throw new RangeError(
+      `sym expects a process id (a positive integer), got ${pid}`,
+    );
+  }
+  let maps: Mapping[];
+  try {
+    maps = readMaps(pid);
+  } catch {
+    maps = [];
+  }
+  return (addr, options = {}) =>
+    lookupUser(toBig(addr, "sym"), pid, maps, options);
 }

@@ -2,7 +2,12 @@
 // binary the test builds, kernel frames through /proc/kallsyms.
 import assert from "node:assert/strict";
 import { BPF } from "../../runtime/bpf.ts";
-import { ksym, ksymAddress, sym } from "../../runtime/output/symbols.ts";
+import {
+  ksym,
+  ksymAddress,
+  sym,
+  userSymbolizer,
+} from "../../runtime/output/symbols.ts";
 import { buildC } from "../maps/_helpers.ts";
 
 // level3 enters the kernel itself (inline syscall), so every frame has a frame pointer.
@@ -72,6 +77,11 @@ Deno.test("a user stack from a test-built binary symbolizes to its function name
     });
     assert.match(withOffsets[0], /^level3\+0x[0-9a-f]+ \[stack_demo\]$/);
     assert.equal(sym(stacks.stack(ids.user)[1], child.pid), "level2");
+    const name = userSymbolizer(child.pid);
+    assert.deepEqual(
+      stacks.stack(ids.user).slice(0, 4).map((x) => name(x)),
+      ["level3", "level2", "level1", "main"],
+    );
     assert.ok(
       ids.kernel >= 0,
       `bpf_get_stackid(kernel) failed with ${ids.kernel}`,
