@@ -25,3 +25,4 @@ export {
 } from "./compile.ts";
 export { CompileError, type Diagnostic } from "./compile_error.ts";
 export { type CompilePermission, compilePermissions } from "./permissions.ts";
+export { prepareCompiler, type PreparedCompiler } from "./prepare.ts";

@@ -9,6 +9,7 @@ import {
   compilePermissions,
   compilerStats,
   type Diagnostic,
+  prepareCompiler,
 } from "../../runtime/compile/mod.ts";
 
 const EM_BPF = 247;
@@ -96,10 +97,33 @@ Deno.test("compile", async (t) => {
   const cacheDir = await Deno.makeTempDir({ prefix: "bpfpm_compile_test_" });
   try {
     await t.step(
+      "prepareCompiler() builds vmlinux.h and the PCH once",
+      async () => {
+        const before = compilerStats();
+        const ready = await prepareCompiler({ cacheDir });
+        assert.match(
+          Deno.readTextFileSync(ready.vmlinuxH),
+          /struct task_struct \{/,
+        );
+        assert.equal(
+          new TextDecoder().decode(Deno.readFileSync(ready.pch).subarray(0, 4)),
+          "CPCH",
+        );
+        await prepareCompiler({ cacheDir });
+        const after = compilerStats();
+        assert.equal(after.vmlinuxBuilds, before.vmlinuxBuilds + 1);
+        assert.equal(after.pchBuilds, before.pchBuilds + 1);
+        assert.equal(after.compiles, before.compiles);
+      },
+    );
+
+    await t.step(
       "a tracepoint program becomes a BPF ELF with its section",
       async () => {
+        const before = compilerStats();
         const { object, cached } = await compile(TRACEPOINT, { cacheDir });
         assert.equal(cached, false);
+        assert.equal(compilerStats().pchBuilds, before.pchBuilds, "prepared");
         const elf = elfSections(object);
         assert.equal(elf.machine, EM_BPF);
         assert.ok(
