@@ -1,7 +1,8 @@
 /**
  * Keeps the compile cache bounded. Runs after a compile (a miss, which is slow anyway) at
  * most once a day, best effort: objects not used for 30 days, other kernels' vmlinux.h and
- * PCH directories not used for 7 days, other boots' BTF hashes and leftover temp files.
+ * PCH directories not used for 7 days, PCHs of other compiler builds not used for 2 days,
+ * other boots' BTF hashes and leftover temp files.
  * "Used" is the access time, which Linux's default relatime mount option keeps within a day.
  *
  * @module
@@ -12,6 +13,8 @@ const DAY = 24 * 3600 * 1000;
 export const OBJECT_TTL = 30 * DAY;
 /** Another kernel's vmlinux.h and PCH, unused for this long, are removed. */
 export const KERNEL_TTL = 7 * DAY;
+/** Another PCH of the current kernel, unused for this long, is removed (> relatime's day). */
+export const PCH_TTL = 2 * DAY;
 const TMP_TTL = DAY / 24;
 const STAMP = ".pruned";
 
@@ -41,12 +44,13 @@ function entries(dir: string): Deno.DirEntry[] {
  * were removed (0 when it was not due).
  *
  * @param root the cache root
- * @param keep the current kernel's directory name under `kernel/`, and this boot's BTF memo
+ * @param keep the current kernel's directory name under `kernel/`, this boot's BTF memo and
+ *   the current PCH's directory name
  * @param now the time to prune as of (tests pass a later one)
  */
 export function pruneCache(
   root: string,
-  keep: { kernel: string; boot: string },
+  keep: { kernel: string; boot: string; pch?: string },
   now = Date.now(),
 ): number {
   const stamp = `${root}/${STAMP}`;
@@ -74,7 +78,12 @@ export function pruneCache(
     if (old(path, ttl) && tryRemove(path)) removed++;
   }
   for (const e of entries(`${root}/kernel`)) {
-    if (e.name === keep.kernel) continue;
+    if (e.name === keep.kernel) {
+      if (keep.pch) {
+        removed += prunePchs(`${root}/kernel/${e.name}`, keep.pch, old);
+      }
+      continue;
+    }
     const dir = `${root}/kernel/${e.name}`;
     const pchs = entries(dir).filter((p) => p.name.startsWith("pch-"));
     const unused = [
@@ -86,6 +95,29 @@ export function pruneCache(
   }
   for (const e of entries(`${root}/btf`)) {
     if (e.name !== keep.boot && tryRemove(`${root}/btf/${e.name}`)) removed++;
+  }
+  return removed;
+}
+
+/**
+ * Removes this kernel's PCH directories other than `current` (left by another build of the
+ * compiler or another checkout) that no compile has used for PCH_TTL.
+ */
+function prunePchs(
+  dir: string,
+  current: string,
+  old: (path: string, ttl: number) => boolean,
+): number {
+  let removed = 0;
+  for (const p of entries(dir)) {
+    if (!p.name.startsWith("pch-") || p.name === current) continue;
+    const deps = `${dir}/${p.name}/deps.json`;
+    if (
+      (old(deps, PCH_TTL) || !exists(deps)) &&
+      tryRemove(`${dir}/${p.name}`, true)
+    ) {
+      removed++;
+    }
   }
   return removed;
 }

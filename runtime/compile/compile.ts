@@ -347,7 +347,11 @@ async function compileOrThrow(
         deps: [...deps.values()],
         diagnostics: r.diagnostics,
       });
-      pruneCache(root, { kernel: kernelDirName(btf), boot });
+      pruneCache(root, {
+        kernel: kernelDirName(btf),
+        boot,
+        pch: pch?.split("/").at(-2),
+      });
     } catch (error) {
       // The object is good; a cache that cannot take it (disk full, read-only) only costs
       // the next start a compile. A missing Deno permission is the user's to fix, though.

@@ -564,6 +564,10 @@ char LICENSE[] SEC("license") = "GPL";
       plant(`${cacheDir}/obj/${"1".repeat(64)}.bpfo`, 2);
       plant(`${cacheDir}/obj/x.bpfo.1.tmp`, 1);
       plant(`${cacheDir}/kernel/${"f".repeat(24)}/vmlinux.h`, 10);
+      const [ours] = [...Deno.readDirSync(`${cacheDir}/kernel`)]
+        .filter((e) => e.name !== "f".repeat(24));
+      const stalePch = `kernel/${ours.name}/pch-${"e".repeat(24)}`;
+      plant(`${cacheDir}/${stalePch}/deps.json`, 3);
       plant(`${cacheDir}/btf/00000000-0000-0000-0000-000000000000`, 0);
       const kept = (await compile(TRACEPOINT, { cacheDir })).key;
       const [current] = [...Deno.readDirSync(`${cacheDir}/kernel`)]
@@ -587,6 +591,7 @@ char LICENSE[] SEC("license") = "GPL";
       );
       assert.equal(exists(`obj/x.bpfo.1.tmp`), false, "stale temp file");
       assert.equal(exists(`kernel/${"f".repeat(24)}`), false, "another kernel");
+      assert.equal(exists(stalePch), false, "another compiler build's PCH");
       assert.equal(exists(`btf/00000000-0000-0000-0000-000000000000`), false);
       assert.equal(exists(`obj/${"1".repeat(64)}.bpfo`), true, "2 days unused");
       assert.equal(exists(`obj/${kept}.bpfo`), true);
