@@ -363,6 +363,11 @@ static int64_t perf_ring_consume(struct bpfpm_perfbuf *pb, struct perf_ring *rin
 		uint64_t off = tail % pb->data_size;
 		struct perf_event_header *eh = (void *)(ring->data + off);
 		uint16_t size = eh->size;
+		if (size < sizeof(*eh)) {
+			/* A corrupt header: skip what the kernel has written rather than spin. */
+			__atomic_store_n(&meta->data_tail, head, __ATOMIC_RELEASE);
+			break;
+		}
 		uint8_t *rec = (uint8_t *)eh;
 		if (off + size > pb->data_size) {
 			size_t first = pb->data_size - off;
