@@ -259,7 +259,7 @@ function summarize(text: string, diagnostics: Diagnostic[]): string {
     if (current) blocks[blocks.length - 1] = current.join("\n").trimEnd();
   }
   const more = errors.length > SHOWN
-    ? `\n(${errors.length - SHOWN} more errors in .text)`
+    ? `\n(${errors.length - SHOWN} more: see the CompileError's text)`
     : "";
   return `${head}\n${blocks.length ? blocks.join("\n") : text.trim()}${more}`;
 }
