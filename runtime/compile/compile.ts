@@ -196,6 +196,7 @@ const ACTION: Record<string, string> = {
   write: "write",
   env: "read the environment variable",
   ffi: "load the native library",
+  sys: "read the system information",
 };
 
 /**
