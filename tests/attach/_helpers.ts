@@ -4,14 +4,13 @@
  *
  * @module
  */
-import { compile } from "../../runtime/compile/mod.ts";
-import { cstr, lastError, lib, type ObjectHandle } from "../../runtime/_ffi.ts";
-import { Program } from "../../runtime/program.ts";
+import { BPF, type LoadOptions, type Program } from "../../mod.ts";
+import { lastError, lib } from "../../runtime/_ffi.ts";
 
-/** A loaded object: its programs by name, u64 array reads, close. */
+/** A loaded object (BPF.load without auto-attach): programs, raw map reads, close. */
 export interface Loaded extends Disposable {
-  programs: Map<string, Program>;
-  /** Value at index `i` of the u64 array map `name`. */
+  programs: ReadonlyMap<string, Program>;
+  /** Value at index `i` of the u64 array (or u32-keyed hash) map `name`. */
   u64(name: string, i?: number): bigint;
   /** The `size`-byte value at u32 key `i` of map `name`. */
   bytes(name: string, i: number, size: number): Uint8Array;
@@ -20,70 +19,31 @@ export interface Loaded extends Disposable {
   close(): void;
 }
 
-/** Compiles and loads `source` (libbpf C), attaching nothing. */
-export async function load(source: string): Promise<Loaded> {
-  const { object } = await compile(source);
-  const s = lib();
-  const obj = s.bpfpm_object__open_mem(
-    object,
-    BigInt(object.length),
-    cstr("test"),
-    cstr(""),
-  ) as
-    | ObjectHandle
-    | null;
-  if (obj === null) throw new Error(`open: ${lastError().message}`);
-  if (s.bpfpm_object__load(obj) !== 0) {
-    const msg = lastError().message;
-    s.bpfpm_object__close(obj);
-    throw new Error(`load: ${msg}`);
-  }
-  let open = true;
-  const programs = new Map<string, Program>();
-  for (let i = 0; i < s.bpfpm_object__program_count(obj); i++) {
-    const p = new Program(s.bpfpm_object__program(obj, i) as never, () => open);
-    programs.set(p.name, p);
-  }
-  const mapFd = (name: string) => {
-    for (let i = 0; i < s.bpfpm_object__map_count(obj); i++) {
-      const m = s.bpfpm_object__map(obj, i);
-      const n = Deno.UnsafePointerView.getCString(s.bpfpm_map__name(m)!);
-      if (n === name) {
-        const info = new Uint8Array(40);
-        s.bpfpm_map__info(m, info);
-        return new DataView(info.buffer).getInt32(28, true);
-      }
+/** Loads libbpf C with BPF.load, attaching nothing (the tests attach by hand). */
+export async function load(
+  source: string,
+  grants?: LoadOptions["grants"],
+): Promise<Loaded> {
+  const b = await BPF.load({ text: source, autoAttach: false, grants });
+  const bytes = (name: string, i: number, size: number) => {
+    const map = b.maps.get(name);
+    if (!map) throw new Error(`no map ${name}`);
+    const key = new Uint8Array(4);
+    new DataView(key.buffer).setUint32(0, i, true);
+    const value = new Uint8Array(size);
+    if (lib().bpfpm_map__lookup(map.fd, key, value, 0n) !== 0) {
+      throw new Error(`lookup ${name}[${i}]: ${lastError().message}`);
     }
-    throw new Error(`no map ${name}`);
-  };
-  const close = () => {
-    if (!open) return;
-    open = false;
-    s.bpfpm_object__close(obj);
+    return value;
   };
   return {
-    programs,
-    u64(name, i = 0) {
-      const key = new Uint8Array(4);
-      new DataView(key.buffer).setUint32(0, i, true);
-      const value = new Uint8Array(8);
-      if (s.bpfpm_map__lookup(mapFd(name), key, value, 0n) !== 0) {
-        throw new Error(`lookup ${name}[${i}]: ${lastError().message}`);
-      }
-      return new DataView(value.buffer).getBigUint64(0, true);
-    },
-    bytes(name, i, size) {
-      const key = new Uint8Array(4);
-      new DataView(key.buffer).setUint32(0, i, true);
-      const value = new Uint8Array(size);
-      if (s.bpfpm_map__lookup(mapFd(name), key, value, 0n) !== 0) {
-        throw new Error(`lookup ${name}[${i}]: ${lastError().message}`);
-      }
-      return value;
-    },
-    ids: () => [...programs.values()].map((p) => p.id),
-    close,
-    [Symbol.dispose]: close,
+    programs: b.programs,
+    u64: (name, i = 0) =>
+      new DataView(bytes(name, i, 8).buffer).getBigUint64(0, true),
+    bytes,
+    ids: () => [...b.programs.values()].map((p) => p.id),
+    close: () => b.close(),
+    [Symbol.dispose]: () => b.close(),
   };
 }
 

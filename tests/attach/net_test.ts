@@ -5,6 +5,8 @@ import { AttachError } from "../../runtime/errors.ts";
 import { load, run, thrown, u64Array } from "./_helpers.ts";
 
 const PORT = 9999;
+/** xdp_drop returns XDP_DROP: a risky verdict that must be granted. */
+const DROP = { helpers: ["packet_drop" as const] };
 
 // Counts (and optionally drops) IPv4 UDP packets to PORT; XDP and TC flavours.
 const PROGRAMS = `
@@ -117,7 +119,7 @@ async function sendUdp(ns: string, ip: string, n: number) {
 }
 
 Deno.test("XDP and TC (tcx) count packets on a veth pair between two namespaces", async () => {
-  using obj = await load(PROGRAMS);
+  using obj = await load(PROGRAMS, DROP);
   await withVethPair(async (net) => {
     using xdp = attachXdp(obj.programs.get("xdp_count")!, net.ifB, {
       netns: net.b,
@@ -134,7 +136,7 @@ Deno.test("XDP and TC (tcx) count packets on a veth pair between two namespaces"
 });
 
 Deno.test("XDP drops packets before TC sees them", async () => {
-  using obj = await load(PROGRAMS);
+  using obj = await load(PROGRAMS, DROP);
   await withVethPair(async (net) => {
     using _xdp = attachXdp(obj.programs.get("xdp_drop")!, net.ifB, {
       netns: net.b,
@@ -150,7 +152,7 @@ Deno.test("XDP drops packets before TC sees them", async () => {
 });
 
 Deno.test("TC egress through a clsact filter counts what a namespace sends", async () => {
-  using obj = await load(PROGRAMS);
+  using obj = await load(PROGRAMS, DROP);
   await withVethPair(async (net) => {
     {
       using tc = attachTc(obj.programs.get("tc_count")!, net.ifA, {
@@ -180,7 +182,7 @@ Deno.test("TC egress through a clsact filter counts what a namespace sends", asy
 });
 
 Deno.test("XDP: a second program is refused unless replace is asked, which swaps it", async () => {
-  using obj = await load(PROGRAMS);
+  using obj = await load(PROGRAMS, DROP);
   await withVethPair(async (net) => {
     {
       using _count = attachXdp(obj.programs.get("xdp_count")!, net.ifB, {
@@ -219,7 +221,7 @@ Deno.test("XDP: a second program is refused unless replace is asked, which swaps
 });
 
 Deno.test("XDP/TC bad input: missing interface or namespace, one clear message", async () => {
-  using obj = await load(PROGRAMS);
+  using obj = await load(PROGRAMS, DROP);
   const e1 = thrown(
     () => attachXdp(obj.programs.get("xdp_count")!, "nosuch0"),
     AttachError,
