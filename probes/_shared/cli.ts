@@ -1,0 +1,381 @@
+/**
+ * What every probe's CLI shares: BCC-style argument parsing (`node:util` parseArgs, usage on
+ * `-h`, exit 2 on a bad flag), column output with a `--json` twin (one JSON object a line),
+ * the in-kernel configuration (`cfg` in `.bss`), BCC's time columns, and the interval/count
+ * loop of summary tools. `bpfpm publish` bundles it into each probe's entry, so a published
+ * package does not need this directory.
+ *
+ * @module
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { type BPF, interrupted } from "bpf";
+
+/** One `parseArgs` option, plus its line in the usage text. */
+export interface Flag {
+  /** `boolean` or `string`. */
+  type: "boolean" | "string";
+  /** One-letter alias. */
+  short?: string;
+  /** The usage line's description. */
+  help: string;
+  /** Repeatable. */
+  multiple?: boolean;
+}
+
+/** A probe's command line: its flags, positionals and usage text. */
+export interface CliSpec {
+  /** The program name, as in BCC. */
+  name: string;
+  /** One line saying what it traces. */
+  description: string;
+  /** The flags (`json` and `help` are added). */
+  flags: Record<string, Flag>;
+  /** Positional arguments, e.g. `[interval [count]]`. */
+  positionals?: string;
+  /** Example invocations. */
+  examples?: readonly string[];
+}
+
+/** Parsed flags and positionals. */
+export interface Parsed {
+  /** Flag values by long name. */
+  values: Record<string, string | boolean | string[] | undefined>;
+  /** The positional arguments. */
+  positionals: string[];
+  /** `--json` was given. */
+  json: boolean;
+}
+
+/** A bad command line: printed with the usage, exit status 2. */
+export class UsageError extends Error {
+  /**
+   * Makes the error.
+   *
+   * @param message what is wrong and how to fix it
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/**
+ * The usage text of a probe.
+ *
+ * @example
+ * ```ts
+ * import { usage } from "./cli.ts";
+ * console.log(usage({ name: "execsnoop", description: "Trace exec()", flags: {} }));
+ * ```
+ */
+export function usage(spec: CliSpec): string {
+  const lines = [
+    `usage: ${spec.name} [options]${
+      spec.positionals ? " " + spec.positionals : ""
+    }`,
+    "",
+    spec.description,
+    "",
+    "options:",
+  ];
+  const all: Record<string, Flag> = {
+    ...spec.flags,
+    json: { type: "boolean", help: "print one JSON object per line" },
+    help: { type: "boolean", short: "h", help: "show this help and exit" },
+  };
+  for (const [long, f] of Object.entries(all)) {
+    const left = `  ${f.short ? `-${f.short}, ` : "    "}--${long}${
+      f.type === "string" ? ` ${long.toUpperCase().replaceAll("-", "_")}` : ""
+    }`;
+    lines.push(`${left.padEnd(30)} ${f.help}`);
+  }
+  if (spec.examples?.length) {
+    lines.push("", "examples:", ...spec.examples.map((e) => `  ${e}`));
+  }
+  return lines.join("\n");
+}
+
+/**
+ * Parses `args` by `spec`; `-h` prints the usage and exits 0, a bad flag prints it and exits 2.
+ *
+ * @example
+ * ```ts
+ * import { parseCli } from "./cli.ts";
+ * const { values } = parseCli(["-p", "42"], {
+ *   name: "opensnoop", description: "Trace open()",
+ *   flags: { pid: { type: "string", short: "p", help: "trace this PID only" } },
+ * });
+ * console.log(values.pid); // "42"
+ * ```
+ */
+export function parseCli(args: string[], spec: CliSpec): Parsed {
+  const options: NonNullable<ParseArgsConfig["options"]> = {
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  };
+  for (const [long, f] of Object.entries(spec.flags)) {
+    options[long] = f.short
+      ? { type: f.type, short: f.short, multiple: f.multiple === true }
+      : { type: f.type, multiple: f.multiple === true };
+  }
+  try {
+    const r = parseArgs({
+      args,
+      options,
+      allowPositionals: spec.positionals !== undefined,
+      strict: true,
+    });
+    if (r.values.help) {
+      console.log(usage(spec));
+      Deno.exit(0);
+    }
+    return {
+      values: r.values as Parsed["values"],
+      positionals: r.positionals,
+      json: r.values.json === true,
+    };
+  } catch (e) {
+    fail(spec, (e as Error).message);
+  }
+}
+
+/** Prints `message` and the usage on stderr and exits 2. */
+export function fail(spec: CliSpec, message: string): never {
+  console.error(`${spec.name}: ${message}\n\n${usage(spec)}`);
+  Deno.exit(2);
+}
+
+/**
+ * A non-negative integer flag or positional, or `undefined` when absent.
+ *
+ * @example
+ * ```ts
+ * import { intArg } from "./cli.ts";
+ * intArg("42", "-p PID"); // 42
+ * ```
+ */
+export function intArg(
+  value: unknown,
+  what: string,
+  options: { min?: number } = {},
+): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  const min = options.min ?? 0;
+  if (typeof value !== "string" || !/^\d+$/.test(value) || n < min) {
+    throw new UsageError(
+      `${what} must be an integer of at least ${min}, got ${
+        JSON.stringify(value)
+      }`,
+    );
+  }
+  return n;
+}
+
+/**
+ * Runs a probe's `main`, printing a UsageError with the usage (exit 2) and any other error
+ * as one line (exit 1).
+ *
+ * @example
+ * ```ts
+ * import { runMain } from "./cli.ts";
+ * await runMain({ name: "x", description: "y", flags: {} }, async () => {});
+ * ```
+ */
+export async function runMain(
+  spec: CliSpec,
+  main: () => Promise<void>,
+): Promise<void> {
+  try {
+    await main();
+  } catch (e) {
+    if (e instanceof UsageError) fail(spec, e.message);
+    console.error(`${spec.name}: ${(e as Error).message}`);
+    Deno.exit(1);
+  }
+  // Signal waiters (interrupted()) would keep the process alive after the work is done.
+  Deno.exit(0);
+}
+
+/** A column of a probe's table. */
+export interface Column<R> {
+  /** The header, as BCC prints it. */
+  header: string;
+  /** The field's JSON key. */
+  key: keyof R & string;
+  /** Width (padded); the last column is never padded. */
+  width?: number;
+  /** Right-align (numbers). */
+  right?: boolean;
+  /** Formats the value for the table; default `String`. */
+  format?: (value: R[keyof R], row: R) => string;
+}
+
+/**
+ * Rows printed as BCC's columns, or as JSON lines with `--json`.
+ *
+ * @example
+ * ```ts
+ * import { Table } from "./cli.ts";
+ * const t = new Table<{ pid: number; comm: string }>([
+ *   { header: "PID", key: "pid", width: 7 },
+ *   { header: "COMM", key: "comm" },
+ * ], false);
+ * t.header();
+ * t.row({ pid: 1, comm: "init" });
+ * ```
+ */
+export class Table<R extends object> {
+  #columns: Column<R>[];
+  #json: boolean;
+
+  /**
+   * Makes a table.
+   *
+   * @param columns the columns, in order
+   * @param json print JSON lines instead
+   */
+  constructor(columns: Column<R>[], json: boolean) {
+    this.#columns = columns;
+    this.#json = json;
+  }
+
+  /** Prints the header line (nothing in JSON mode). */
+  header(): void {
+    if (this.#json) return;
+    console.log(this.#line(this.#columns.map((c) => c.header)));
+  }
+
+  /** Prints one row. */
+  row(row: R): void {
+    if (this.#json) {
+      console.log(JSON.stringify(row, jsonSafe));
+      return;
+    }
+    console.log(
+      this.#line(
+        this.#columns.map((c) =>
+          c.format ? c.format(row[c.key], row) : String(row[c.key])
+        ),
+      ),
+    );
+  }
+
+  #line(cells: string[]): string {
+    return cells.map((cell, i) => {
+      const c = this.#columns[i];
+      if (i === cells.length - 1 && !c.right) return cell;
+      const w = c.width ?? cell.length;
+      return c.right ? cell.padStart(w) : cell.padEnd(w);
+    }).join(" ").trimEnd();
+  }
+}
+
+/** JSON.stringify's replacer: bigints as numbers when exact, else strings. */
+export function jsonSafe(_key: string, value: unknown): unknown {
+  if (typeof value === "bigint") {
+    return value <= BigInt(Number.MAX_SAFE_INTEGER)
+      ? Number(value)
+      : String(value);
+  }
+  return value;
+}
+
+/**
+ * Sets fields of the probe's `cfg` global (in `.bss`) and then its `ready` field, which every
+ * program checks first: nothing is reported before the filters are in place.
+ *
+ * @example
+ * ```ts
+ * import { BPF } from "bpf";
+ * import { configure } from "./cli.ts";
+ * using b = await BPF.load({ file: "./execsnoop.bpf.c" });
+ * configure(b, { targ_pid: 42 });
+ * ```
+ */
+export function configure(b: BPF, values: Record<string, unknown>): void {
+  const name = [...b.maps.keys()].find((n) => n.endsWith(".bss"));
+  if (!name) throw new TypeError("The probe has no .bss section to configure");
+  const bss = b.map<number, { cfg: Record<string, unknown> }>(name);
+  const current = bss.get(0)!;
+  bss.set(0, { ...current, cfg: { ...current.cfg, ...values, ready: 1 } });
+}
+
+/** `HH:MM:SS`, local time, as BCC's `-T`. */
+export function clock(d = new Date()): string {
+  return d.toTimeString().slice(0, 8);
+}
+
+/** The start of a monotonic clock, for BCC's `-t` (seconds since the tool started). */
+export function since(): () => number {
+  const t0 = performance.now();
+  return () => (performance.now() - t0) / 1000;
+}
+
+/**
+ * The interval/count loop of BCC's summary tools: `tick` runs every `interval` seconds,
+ * `count` times (forever if absent), or once on Ctrl-C; `duration` caps the whole run.
+ *
+ * @example
+ * ```ts
+ * import { summaryLoop } from "./cli.ts";
+ * await summaryLoop({ interval: 1, count: 3 }, () => console.log("tick"));
+ * ```
+ */
+export async function summaryLoop(
+  options: { interval?: number; count?: number; duration?: number },
+  tick: (last: boolean) => void,
+): Promise<void> {
+  const interval = options.interval ?? 99999999;
+  const end = options.duration !== undefined
+    ? Date.now() + options.duration * 1000
+    : Infinity;
+  const stop = interrupted().then(() => "stop" as const);
+  for (let i = 1;; i++) {
+    const wait = Math.min(interval * 1000, end - Date.now());
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const r = await Promise.race([
+      stop,
+      new Promise<"tick">((r) => timer = setTimeout(() => r("tick"), wait)),
+    ]);
+    clearTimeout(timer);
+    const last = r === "stop" || i === options.count || Date.now() >= end;
+    tick(last);
+    if (last) return;
+  }
+}
+
+/**
+ * Ends an event stream on Ctrl-C/SIGTERM with exit status 0 after `cleanup`, or exits 130
+ * on a second signal.
+ *
+ * @example
+ * ```ts
+ * import { untilInterrupted } from "./cli.ts";
+ * const signal = untilInterrupted();
+ * ```
+ */
+export function untilInterrupted(
+  duration?: number,
+): AbortSignal {
+  const ac = new AbortController();
+  interrupted().then(() => ac.abort());
+  if (duration !== undefined) {
+    setTimeout(() => ac.abort(), duration * 1000);
+  }
+  return ac.signal;
+}
+
+/**
+ * Says on stderr that the probe is attached (tests and scripts wait for this line), as BCC's
+ * "Tracing... Hit Ctrl-C to end."
+ *
+ * @example
+ * ```ts
+ * import { announce } from "./cli.ts";
+ * announce("Tracing exec()s");
+ * ```
+ */
+export function announce(what = "Tracing"): void {
+  console.error(`${what}... Hit Ctrl-C to end.`);
+}

@@ -1,0 +1,68 @@
+/**
+ * Addresses and port lists for the TCP probes.
+ *
+ * @module
+ */
+import { UsageError } from "./cli.ts";
+
+/**
+ * An address from the 16 bytes a probe copies (IPv4 in the first 4).
+ *
+ * @example
+ * ```ts
+ * import { formatAddr } from "./net.ts";
+ * formatAddr(2, new Uint8Array([127, 0, 0, 1, ...new Array(12).fill(0)])); // "127.0.0.1"
+ * ```
+ */
+export function formatAddr(family: number, bytes: Uint8Array): string {
+  if (family === 2) return [...bytes.subarray(0, 4)].join(".");
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) {
+    groups.push(((bytes[i] << 8) | bytes[i + 1]).toString(16));
+  }
+  // The longest run of zero groups (two or more) becomes "::".
+  let best = -1, bestLen = 1;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== "0") {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && groups[j] === "0") j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j;
+  }
+  if (best < 0) return groups.join(":");
+  return `${groups.slice(0, best).join(":")}::${
+    groups.slice(best + bestLen).join(":")
+  }`;
+}
+
+/**
+ * A comma-separated port list (`-L 80,81`), or undefined when absent.
+ *
+ * @example
+ * ```ts
+ * import { portList } from "./net.ts";
+ * portList("22,80", "-L"); // Set {22, 80}
+ * ```
+ */
+export function portList(
+  value: unknown,
+  what: string,
+): Set<number> | undefined {
+  if (value === undefined) return undefined;
+  const ports = new Set<number>();
+  for (const p of String(value).split(",")) {
+    const n = Number(p);
+    if (!/^\d+$/.test(p) || n < 1 || n > 65535) {
+      throw new UsageError(
+        `${what} takes ports 1-65535 separated by commas, got ${
+          JSON.stringify(value)
+        }`,
+      );
+    }
+    ports.add(n);
+  }
+  return ports;
+}

@@ -1,0 +1,175 @@
+/**
+ * execsnoop: traces new processes (execve and execveat), one line each, as BCC's tool:
+ * `PCOMM PID PPID RET ARGS`.
+ *
+ * @example
+ * ```sh
+ * bpfpm run execsnoop -- -T -x
+ * deno run -A probes/execsnoop/mod.ts --json
+ * ```
+ *
+ * @module
+ */
+import { BPF } from "bpf";
+import {
+  announce,
+  clock,
+  type Column,
+  configure,
+  intArg,
+  parseCli,
+  runMain,
+  Table,
+  untilInterrupted,
+  UsageError,
+} from "../_shared/cli.ts";
+
+const spec = {
+  name: "execsnoop",
+  description: "Trace exec() syscalls",
+  flags: {
+    time: {
+      type: "boolean",
+      short: "T",
+      help: "include a time column (HH:MM:SS)",
+    },
+    timestamp: {
+      type: "boolean",
+      short: "t",
+      help: "include a timestamp column (seconds)",
+    },
+    fails: { type: "boolean", short: "x", help: "include failed exec()s" },
+    pid: { type: "string", short: "p", help: "trace this PID only" },
+    ppid: { type: "string", short: "P", help: "trace this parent PID only" },
+    uid: { type: "string", short: "u", help: "trace this UID only" },
+    "print-uid": { type: "boolean", short: "U", help: "print the UID column" },
+    quote: {
+      type: "boolean",
+      short: "q",
+      help: 'add "quotemarks" around arguments',
+    },
+    name: {
+      type: "string",
+      short: "n",
+      help: "only print commands matching this name (regex)",
+    },
+    line: {
+      type: "string",
+      short: "l",
+      help: "only print commands whose line matches this (regex)",
+    },
+    "max-args": {
+      type: "string",
+      help: "maximum number of arguments parsed and displayed, default 20",
+    },
+    duration: {
+      type: "string",
+      short: "d",
+      help: "total duration of trace in seconds",
+    },
+  },
+  examples: [
+    "execsnoop            # trace all exec() syscalls",
+    "execsnoop -x         # include failed exec()s",
+    "execsnoop -T         # include time (HH:MM:SS)",
+    "execsnoop -P 181     # only trace new processes whose parent PID is 181",
+    "execsnoop --json     # one JSON object per line",
+  ],
+} as const;
+
+interface Event {
+  ts: bigint;
+  pid: number;
+  ppid: number;
+  uid: number;
+  retval: number;
+  args_count: number;
+  truncated: number;
+  comm: string;
+  args: string[];
+}
+
+/** One output row. */
+export interface Row {
+  time: string;
+  ts: number;
+  uid: number;
+  comm: string;
+  pid: number;
+  ppid: number;
+  ret: number;
+  args: string[];
+}
+
+await runMain(spec, async () => {
+  const { values: v, json } = parseCli(Deno.args, spec);
+  const maxArgs = intArg(v["max-args"], "--max-args", { min: 1 }) ?? 20;
+  if (maxArgs > 20) throw new UsageError("--max-args must be at most 20");
+  const name = v.name ? new RegExp(v.name as string) : undefined;
+  const line = v.line ? new RegExp(v.line as string) : undefined;
+  const uid = intArg(v.uid, "-u UID");
+  using b = await BPF.load({
+    file: new URL("./execsnoop.bpf.c", import.meta.url),
+  });
+  configure(b, {
+    targ_pid: intArg(v.pid, "-p PID") ?? 0,
+    targ_ppid: intArg(v.ppid, "-P PPID") ?? 0,
+    filter_uid: uid === undefined ? 0 : 1,
+    targ_uid: uid ?? 0,
+    ignore_failed: v.fails ? 0 : 1,
+    max_args: maxArgs,
+  });
+  const columns: Column<Row>[] = [];
+  if (v.time) columns.push({ header: "TIME", key: "time", width: 8 });
+  if (v.timestamp) {
+    columns.push({
+      header: "TIME(s)",
+      key: "ts",
+      width: 8,
+      format: (t) => (t as number).toFixed(3),
+    });
+  }
+  if (v["print-uid"]) columns.push({ header: "UID", key: "uid", width: 6 });
+  columns.push(
+    { header: "PCOMM", key: "comm", width: 16 },
+    { header: "PID", key: "pid", width: 7 },
+    { header: "PPID", key: "ppid", width: 7 },
+    { header: "RET", key: "ret", width: 3, right: true },
+    {
+      header: "ARGS",
+      key: "args",
+      format: (a, row) => argsText(a as string[], v.quote === true, row),
+    },
+  );
+  const table = new Table<Row>(columns, json);
+  const truncated = new WeakSet<Row>();
+  function argsText(args: string[], quote: boolean, row: Row): string {
+    const shown = quote
+      ? args.map((a) => `"${a.replaceAll('"', '\\"')}"`)
+      : args;
+    return shown.join(" ") + (truncated.has(row) ? " ..." : "");
+  }
+  const signal = untilInterrupted(intArg(v.duration, "-d DURATION"));
+  table.header();
+  announce();
+  let t0: bigint | undefined;
+  for await (
+    const e of b.ringbuf<Event>("events", { type: "struct event", signal })
+  ) {
+    t0 ??= e.ts;
+    const row: Row = {
+      time: clock(),
+      ts: Number(e.ts - t0) / 1e9,
+      uid: e.uid,
+      comm: e.comm,
+      pid: e.pid,
+      ppid: e.ppid,
+      ret: e.retval,
+      args: e.args.slice(0, e.args_count),
+    };
+    if (e.truncated) truncated.add(row);
+    if (name && !name.test(row.comm)) continue;
+    if (line && !line.test(row.args.join(" "))) continue;
+    table.row(row);
+  }
+});

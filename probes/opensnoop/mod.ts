@@ -1,0 +1,186 @@
+/**
+ * opensnoop: traces open(), openat() and openat2(), one line each, as BCC's tool:
+ * `PID COMM FD ERR PATH`.
+ *
+ * @example
+ * ```sh
+ * bpfpm run opensnoop -- -p 181 -x
+ * deno run -A probes/opensnoop/mod.ts --json
+ * ```
+ *
+ * @module
+ */
+import { BPF } from "bpf";
+import {
+  announce,
+  type Column,
+  configure,
+  intArg,
+  parseCli,
+  runMain,
+  Table,
+  untilInterrupted,
+} from "../_shared/cli.ts";
+
+const spec = {
+  name: "opensnoop",
+  description: "Trace open() syscalls",
+  flags: {
+    timestamp: {
+      type: "boolean",
+      short: "T",
+      help: "include a timestamp column (seconds)",
+    },
+    "print-uid": { type: "boolean", short: "U", help: "print the UID column" },
+    failed: { type: "boolean", short: "x", help: "only show failed opens" },
+    pid: { type: "string", short: "p", help: "trace this PID only" },
+    tid: { type: "string", short: "t", help: "trace this TID only" },
+    uid: { type: "string", short: "u", help: "trace this UID only" },
+    duration: {
+      type: "string",
+      short: "d",
+      help: "total duration of trace in seconds",
+    },
+    name: {
+      type: "string",
+      short: "n",
+      help: "only print process names containing this name",
+    },
+    extended: {
+      type: "boolean",
+      short: "e",
+      help: "show extended fields (flags)",
+    },
+    flag: {
+      type: "string",
+      short: "f",
+      help: "filter on the flags argument (e.g. O_WRONLY)",
+      multiple: true,
+    },
+  },
+  examples: [
+    "opensnoop           # trace all open() syscalls",
+    "opensnoop -T        # include timestamps",
+    "opensnoop -x        # only show failed opens",
+    "opensnoop -p 181    # only trace PID 181",
+    "opensnoop -e -f O_WRONLY -f O_RDWR  # show flags, only opens for writing",
+  ],
+} as const;
+
+const O_FLAGS: Record<string, number> = {
+  O_RDONLY: 0,
+  O_WRONLY: 0o1,
+  O_RDWR: 0o2,
+  O_CREAT: 0o100,
+  O_EXCL: 0o200,
+  O_NOCTTY: 0o400,
+  O_TRUNC: 0o1000,
+  O_APPEND: 0o2000,
+  O_NONBLOCK: 0o4000,
+  O_DSYNC: 0o10000,
+  O_DIRECT: 0o40000,
+  O_LARGEFILE: 0o100000,
+  O_DIRECTORY: 0o200000,
+  O_NOFOLLOW: 0o400000,
+  O_NOATIME: 0o1000000,
+  O_CLOEXEC: 0o2000000,
+  O_SYNC: 0o4010000,
+  O_PATH: 0o10000000,
+  O_TMPFILE: 0o20200000,
+};
+
+interface Event {
+  ts: bigint;
+  pid: number;
+  tid: number;
+  uid: number;
+  ret: number;
+  flags: number;
+  comm: string;
+  fname: string;
+}
+
+/** One output row. */
+export interface Row {
+  ts: number;
+  uid: number;
+  pid: number;
+  tid: number;
+  comm: string;
+  fd: number;
+  err: number;
+  flags: string;
+  path: string;
+}
+
+await runMain(spec, async () => {
+  const { values: v, json } = parseCli(Deno.args, spec);
+  const wanted = ((v.flag ?? []) as string[]).map((f) => {
+    const name = f.toUpperCase().startsWith("O_")
+      ? f.toUpperCase()
+      : `O_${f.toUpperCase()}`;
+    if (!(name in O_FLAGS)) {
+      throw new RangeError(
+        `Unknown flag ${f}: use one of ${Object.keys(O_FLAGS).join(", ")}`,
+      );
+    }
+    return O_FLAGS[name];
+  });
+  const uid = intArg(v.uid, "-u UID");
+  using b = await BPF.load({
+    file: new URL("./opensnoop.bpf.c", import.meta.url),
+  });
+  configure(b, {
+    targ_pid: intArg(v.pid, "-p PID") ?? 0,
+    targ_tid: intArg(v.tid, "-t TID") ?? 0,
+    filter_uid: uid === undefined ? 0 : 1,
+    targ_uid: uid ?? 0,
+    failed: v.failed ? 1 : 0,
+  });
+  const columns: Column<Row>[] = [];
+  if (v.timestamp) {
+    columns.push({
+      header: "TIME(s)",
+      key: "ts",
+      width: 14,
+      format: (t) => (t as number).toFixed(6),
+    });
+  }
+  if (v["print-uid"]) columns.push({ header: "UID", key: "uid", width: 6 });
+  columns.push(
+    { header: v.tid ? "TID" : "PID", key: v.tid ? "tid" : "pid", width: 6 },
+    { header: "COMM", key: "comm", width: 16 },
+    { header: "FD", key: "fd", width: 4, right: true },
+    { header: "ERR", key: "err", width: 3, right: true },
+  );
+  if (v.extended) columns.push({ header: "FLAGS", key: "flags", width: 8 });
+  columns.push({ header: "PATH", key: "path" });
+  const table = new Table<Row>(columns, json);
+  const signal = untilInterrupted(intArg(v.duration, "-d DURATION"));
+  table.header();
+  announce();
+  let t0: bigint | undefined;
+  for await (
+    const e of b.ringbuf<Event>("events", { type: "struct event", signal })
+  ) {
+    if (v.name && !e.comm.includes(v.name as string)) continue;
+    if (
+      wanted.length &&
+      !wanted.some((f) => f === 0 ? (e.flags & 3) === 0 : (e.flags & f) === f)
+    ) {
+      continue;
+    }
+    t0 ??= e.ts;
+    table.row({
+      ts: Number(e.ts - t0) / 1e9,
+      uid: e.uid,
+      pid: e.pid,
+      tid: e.tid,
+      comm: e.comm,
+      fd: e.ret >= 0 ? e.ret : -1,
+      err: e.ret >= 0 ? 0 : -e.ret,
+      flags: e.flags.toString(8).padStart(8, "0"),
+      path: e.fname,
+    });
+  }
+});

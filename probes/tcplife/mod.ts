@@ -1,0 +1,195 @@
+/**
+ * tcplife: one line per TCP session when it closes, with its process, addresses, bytes and
+ * duration, as BCC's tool: `PID COMM LADDR LPORT RADDR RPORT TX_KB RX_KB MS`.
+ *
+ * @example
+ * ```sh
+ * bpfpm run tcplife -- -T -L 80
+ * deno run -A probes/tcplife/mod.ts --json
+ * ```
+ *
+ * @module
+ */
+import { BPF } from "bpf";
+import {
+  announce,
+  clock,
+  type Column,
+  configure,
+  intArg,
+  parseCli,
+  runMain,
+  Table,
+  untilInterrupted,
+  UsageError,
+} from "../_shared/cli.ts";
+import { formatAddr, portList } from "../_shared/net.ts";
+
+const spec = {
+  name: "tcplife",
+  description: "Trace the lifespan of TCP sessions and summarize",
+  flags: {
+    time: {
+      type: "boolean",
+      short: "T",
+      help: "include a time column on output (HH:MM:SS)",
+    },
+    timestamp: {
+      type: "boolean",
+      short: "t",
+      help: "include a timestamp on output (seconds)",
+    },
+    wide: {
+      type: "boolean",
+      short: "w",
+      help: "wide column output (fits IPv6 addresses)",
+    },
+    csv: { type: "boolean", short: "s", help: "comma separated values output" },
+    pid: { type: "string", short: "p", help: "trace this PID only" },
+    localport: {
+      type: "string",
+      short: "L",
+      help: "comma-separated list of local ports to trace",
+    },
+    remoteport: {
+      type: "string",
+      short: "D",
+      help: "comma-separated list of remote ports to trace",
+    },
+    port: {
+      type: "string",
+      short: "P",
+      help: "same as -D (tcpconnect's spelling)",
+    },
+    ipv4: { type: "boolean", short: "4", help: "trace IPv4 family only" },
+    ipv6: { type: "boolean", short: "6", help: "trace IPv6 family only" },
+    duration: {
+      type: "string",
+      short: "d",
+      help: "total duration of trace in seconds",
+    },
+  },
+  examples: [
+    "tcplife           # trace all TCP connect()s",
+    "tcplife -T        # include time column (HH:MM:SS)",
+    "tcplife -w        # wider columns (fit IPv6)",
+    "tcplife -p 181    # only trace PID 181",
+    "tcplife -L 80     # only trace local port 80",
+    "tcplife -L 80,81  # only trace local ports 80 and 81",
+    "tcplife -D 80     # only trace remote port 80",
+  ],
+} as const;
+
+interface Event {
+  ts: bigint;
+  span_ns: bigint;
+  rx_b: bigint;
+  tx_b: bigint;
+  pid: number;
+  family: number;
+  lport: number;
+  rport: number;
+  saddr: Uint8Array;
+  daddr: Uint8Array;
+  comm: string;
+}
+
+/** One output row. */
+export interface Row {
+  time: string;
+  ts: number;
+  pid: number;
+  comm: string;
+  ip: 4 | 6;
+  laddr: string;
+  lport: number;
+  raddr: string;
+  rport: number;
+  tx_b: number;
+  rx_b: number;
+  tx_kb: number;
+  rx_kb: number;
+  ms: number;
+}
+
+await runMain(spec, async () => {
+  const { values: v, json } = parseCli(Deno.args, spec);
+  if (v.ipv4 && v.ipv6) throw new UsageError("-4 and -6 exclude each other");
+  const lports = portList(v.localport, "-L");
+  const rports = portList(v.remoteport ?? v.port, "-D");
+  using b = await BPF.load({
+    file: new URL("./tcplife.bpf.c", import.meta.url),
+  });
+  configure(b, {
+    targ_pid: intArg(v.pid, "-p PID") ?? 0,
+    family: v.ipv4 ? 2 : v.ipv6 ? 10 : 0,
+  });
+  const wide = v.wide === true;
+  const columns: Column<Row>[] = [];
+  if (v.time) columns.push({ header: "TIME", key: "time", width: 8 });
+  if (v.timestamp) {
+    columns.push({
+      header: "TIME(s)",
+      key: "ts",
+      width: 9,
+      format: (t) => (t as number).toFixed(3),
+    });
+  }
+  const addrWidth = wide ? 26 : 15;
+  columns.push(
+    { header: "PID", key: "pid", width: wide ? 7 : 5 },
+    {
+      header: "COMM",
+      key: "comm",
+      width: wide ? 12 : 10,
+      format: (c) => String(c).slice(0, wide ? 12 : 10),
+    },
+  );
+  if (wide || v.csv) columns.push({ header: "IP", key: "ip", width: 2 });
+  columns.push(
+    { header: "LADDR", key: "laddr", width: addrWidth },
+    { header: "LPORT", key: "lport", width: 5 },
+    { header: "RADDR", key: "raddr", width: addrWidth },
+    { header: "RPORT", key: "rport", width: 5 },
+    { header: "TX_KB", key: "tx_kb", width: wide ? 6 : 5, right: true },
+    { header: "RX_KB", key: "rx_kb", width: wide ? 6 : 5, right: true },
+    { header: "MS", key: "ms", format: (ms) => (ms as number).toFixed(2) },
+  );
+  const table = new Table<Row>(columns, json);
+  const csv = v.csv === true && !json;
+  if (csv) console.log(columns.map((c) => c.header).join(","));
+  else table.header();
+  announce("Tracing TCP sessions");
+  const signal = untilInterrupted(intArg(v.duration, "-d DURATION"));
+  let t0: bigint | undefined;
+  for await (
+    const e of b.ringbuf<Event>("events", { type: "struct event", signal })
+  ) {
+    if (lports && !lports.has(e.lport)) continue;
+    if (rports && !rports.has(e.rport)) continue;
+    t0 ??= e.ts;
+    const row: Row = {
+      time: clock(),
+      ts: Number(e.ts - t0) / 1e9,
+      pid: e.pid,
+      comm: e.comm,
+      ip: e.family === 2 ? 4 : 6,
+      laddr: formatAddr(e.family, e.saddr),
+      lport: e.lport,
+      raddr: formatAddr(e.family, e.daddr),
+      rport: e.rport,
+      tx_b: Number(e.tx_b),
+      rx_b: Number(e.rx_b),
+      tx_kb: Math.floor(Number(e.tx_b) / 1024),
+      rx_kb: Math.floor(Number(e.rx_b) / 1024),
+      ms: Number(e.span_ns) / 1e6,
+    };
+    if (csv) {
+      console.log(
+        columns.map((c) =>
+          c.format ? c.format(row[c.key], row) : String(row[c.key])
+        ).join(","),
+      );
+    } else table.row(row);
+  }
+});

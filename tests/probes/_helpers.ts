@@ -1,0 +1,349 @@
+/**
+ * Helpers of the probe tests: start a probe (its mod.ts under deno, or through `bpfpm run`)
+ * as a child, wait until it is attached, collect its `--json` rows, stop it with SIGINT and
+ * check that the programs it loaded are gone.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+
+/** The repository root. */
+export const REPO: string = decodeURIComponent(
+  new URL("../../", import.meta.url).pathname,
+).replace(/\/$/, "");
+
+/** A probe running as a child process. */
+export class RunningProbe implements AsyncDisposable {
+  #child: Deno.ChildProcess;
+  #stdout = "";
+  #stderr = "";
+  #done: Promise<Deno.CommandStatus>;
+  #pumps: Promise<void>[];
+  /** The ids of the BPF programs the probe process holds (read once it is attached). */
+  progIds: number[] = [];
+
+  /**
+   * Wraps a spawned child with piped stdout and stderr.
+   *
+   * @param child the child
+   */
+  constructor(child: Deno.ChildProcess) {
+    this.#child = child;
+    this.#pumps = [
+      pump(child.stdout, (s) => this.#stdout += s),
+      pump(child.stderr, (s) => this.#stderr += s),
+    ];
+    this.#done = child.status;
+  }
+
+  /** The child's pid. */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** What it printed so far. */
+  get stdout(): string {
+    return this.#stdout;
+  }
+
+  /** What it printed on stderr so far. */
+  get stderr(): string {
+    return this.#stderr;
+  }
+
+  /** Complete stdout lines parsed as JSON (non-JSON lines are skipped). */
+  rows<T = Record<string, unknown>>(): T[] {
+    const out: T[] = [];
+    for (const line of this.#stdout.split("\n")) {
+      if (!line.startsWith("{")) continue;
+      try {
+        out.push(JSON.parse(line));
+      } catch { /* a line still being written */ }
+    }
+    return out;
+  }
+
+  /** Waits until `cond()` holds (polling), failing after `ms` with the output so far. */
+  async until(cond: () => boolean, ms: number, what: string): Promise<void> {
+    const end = Date.now() + ms;
+    while (!cond()) {
+      if (Date.now() > end) {
+        assert.fail(
+          `${what}: not seen within ${ms} ms\nstdout:\n${
+            this.#stdout.slice(-4000)
+          }\nstderr:\n${this.#stderr.slice(-4000)}`,
+        );
+      }
+      const exited = await Promise.race([
+        this.#done.then(() => true),
+        new Promise<false>((r) => setTimeout(() => r(false), 25)),
+      ]);
+      if (exited && !cond()) {
+        await Promise.all(this.#pumps);
+        if (cond()) return;
+        assert.fail(
+          `${what}: the probe exited first\nstdout:\n${
+            this.#stdout.slice(-4000)
+          }\nstderr:\n${this.#stderr.slice(-4000)}`,
+        );
+      }
+    }
+  }
+
+  /** Waits for the first row matching `pred` and returns it. */
+  async row<T = Record<string, unknown>>(
+    pred: (row: T) => boolean,
+    ms = 15_000,
+    what = "a matching row",
+  ): Promise<T> {
+    let found: T | undefined;
+    await this.until(
+      () => {
+        found = this.rows<T>().find(pred);
+        return found !== undefined;
+      },
+      ms,
+      what,
+    );
+    return found!;
+  }
+
+  /** Waits for the probe's "Hit Ctrl-C" line, then notes the programs it holds. */
+  async attached(ms = 90_000): Promise<void> {
+    await this.until(
+      () => this.#stderr.includes("Hit Ctrl-C"),
+      ms,
+      "the probe's Tracing... line",
+    );
+    this.progIds = progIdsOfTree(this.pid);
+    assert.ok(this.progIds.length > 0, "the probe holds no BPF program");
+  }
+
+  /** Waits for the probe to exit by itself; returns its status. */
+  async exited(ms = 30_000): Promise<Deno.CommandStatus> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const status = await Promise.race([
+      this.#done,
+      new Promise<never>((_, reject) =>
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `the probe did not exit within ${ms} ms\nstderr:\n${this.#stderr}`,
+              ),
+            ),
+          ms,
+        )
+      ),
+    ]).finally(() => clearTimeout(timer));
+    await Promise.all(this.#pumps);
+    return status;
+  }
+
+  /** SIGINT, then waits for the exit; returns the status. */
+  async stop(): Promise<Deno.CommandStatus> {
+    try {
+      this.#child.kill("SIGINT");
+    } catch { /* already gone */ }
+    return await this.exited();
+  }
+
+  /** Asserts every program the probe held is gone from the kernel. */
+  assertUnloaded(): void {
+    const still = this.progIds.filter(progExists);
+    assert.deepEqual(still, [], `programs still loaded: ${still.join(", ")}`);
+  }
+
+  /** Stops it (SIGKILL if SIGINT is not enough). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      this.#child.kill("SIGINT");
+    } catch {
+      return void await this.#done.catch(() => {});
+    }
+    const t = setTimeout(() => {
+      try {
+        this.#child.kill("SIGKILL");
+      } catch { /* gone */ }
+    }, 10_000);
+    await this.#done;
+    clearTimeout(t);
+    await Promise.all(this.#pumps);
+  }
+}
+
+async function pump(
+  stream: ReadableStream<Uint8Array>,
+  add: (s: string) => void,
+): Promise<void> {
+  const dec = new TextDecoder();
+  for await (const chunk of stream) add(dec.decode(chunk, { stream: true }));
+}
+
+/**
+ * Starts `probes/<name>/mod.ts` under `deno run -A` with `args` (add `--json` yourself).
+ *
+ * @example
+ * ```ts
+ * await using p = startProbe("execsnoop", ["--json"]);
+ * await p.attached();
+ * ```
+ */
+export function startProbe(
+  name: string,
+  args: string[],
+  options: { env?: Record<string, string> } = {},
+): RunningProbe {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--config",
+      join(REPO, "deno.json"),
+      join(REPO, "probes", name, "mod.ts"),
+      ...args,
+    ],
+    cwd: REPO,
+    env: options.env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  return new RunningProbe(child);
+}
+
+/** Starts `bpfpm <args>` (the CLI entry under deno) as a child. */
+export function startBpfpm(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string> },
+): RunningProbe {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      "--config",
+      join(REPO, "deno.json"),
+      join(REPO, "scripts", "bpfpm.ts"),
+      ...args,
+    ],
+    cwd: options.cwd,
+    env: options.env,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  return new RunningProbe(child);
+}
+
+/** Runs `bpfpm <args>` to completion. */
+export async function bpfpm(
+  args: string[],
+  options: { cwd: string; env?: Record<string, string> },
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--quiet",
+      "--config",
+      join(REPO, "deno.json"),
+      join(REPO, "scripts", "bpfpm.ts"),
+      ...args,
+    ],
+    cwd: options.cwd,
+    env: options.env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+  };
+}
+
+/** The pids of `pid` and all its descendants. */
+function tree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(e.name)]);
+    } catch { /* exited */ }
+  }
+  const out = [pid];
+  for (let i = 0; i < out.length; i++) out.push(...children.get(out[i]) ?? []);
+  return out;
+}
+
+/** The ids of the BPF programs held by fds of `pid` or its descendants. */
+export function progIdsOfTree(pid: number): number[] {
+  const ids = new Set<number>();
+  for (const p of tree(pid)) {
+    let fds: Deno.DirEntry[];
+    try {
+      fds = [...Deno.readDirSync(`/proc/${p}/fd`)];
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        if (
+          Deno.readLinkSync(`/proc/${p}/fd/${fd.name}`) !==
+            "anon_inode:bpf-prog"
+        ) continue;
+        const info = Deno.readTextFileSync(`/proc/${p}/fdinfo/${fd.name}`);
+        const m = /prog_id:\s+(\d+)/.exec(info);
+        if (m) ids.add(Number(m[1]));
+      } catch { /* closed meanwhile */ }
+    }
+  }
+  return [...ids];
+}
+
+/** Whether a BPF program with this id is loaded (`bpftool prog show id N`). */
+export function progExists(id: number): boolean {
+  const out = new Deno.Command("bpftool", {
+    args: ["prog", "show", "id", String(id)],
+    stdout: "null",
+    stderr: "null",
+  }).outputSync();
+  return out.success;
+}
+
+/** Sleeps. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Runs a command to completion; returns its pid and status. */
+export async function runCmd(
+  cmd: string,
+  args: string[],
+  options: { stdin?: string } = {},
+): Promise<{ pid: number; code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(cmd, {
+    args,
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode(options.stdin));
+    await w.close();
+  }
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return {
+    pid: child.pid,
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+  };
+}

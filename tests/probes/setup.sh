@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# What the probe tests need at test time: bpftool (to check a probe's programs are gone),
+# bash (bashreadline's target, with readline inside), util-linux (mount for mountsnoop,
+# script(1) for a terminal), coreutils' dd (direct I/O for the block probes); tracefs and
+# the cgroup v2 memory controller (oomkill).
+set -euo pipefail
+PACKAGES=(bpftool bash util-linux coreutils)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+if [ ! -e /sys/kernel/tracing/trace_pipe ]; then
+  mount -t tracefs tracefs /sys/kernel/tracing
+fi
