@@ -59,6 +59,7 @@ struct bpfpm_attachment {
 	struct bpf_tc_hook tc_hook;
 	struct bpf_tc_opts tc_opts;
 	char kprobe_event[128]; /* legacy kprobe_events entry to remove, "" if none */
+	char kprobe_events_path[96]; /* the tracefs kprobe_events file it was written to */
 	struct bpf_link *lb; /* a libbpf link (USDT), destroyed with the attachment */
 	int netns_fd;        /* netlink kinds made in another network namespace: detach there */
 	int borrowed_socket; /* LINK_SOCKET on a caller's socket: detach the filter, keep the socket */
@@ -227,7 +228,7 @@ BPFPM_API int bpfpm_attachment__destroy(struct bpfpm_attachment *l)
 		bpf_link__destroy(l->lb);
 	if (l->kprobe_event[0]) {
 		char cmd[128];
-		int fd = open("/sys/kernel/tracing/kprobe_events", O_WRONLY | O_APPEND | O_CLOEXEC);
+		int fd = open(l->kprobe_events_path, O_WRONLY | O_APPEND | O_CLOEXEC);
 		if (fd >= 0) {
 			int n = snprintf(cmd, sizeof(cmd), "-:%s\n", l->kprobe_event);
 			if (write(fd, cmd, n) < 0 && !ret)
@@ -383,6 +384,7 @@ static struct bpfpm_attachment *kprobe_legacy(int prog_fd, const char *func, uin
 	if (!l)
 		return fail_null(ENOMEM, "out of memory");
 	snprintf(l->kprobe_event, sizeof(l->kprobe_event), "bpfpm/%s", event);
+	snprintf(l->kprobe_events_path, sizeof(l->kprobe_events_path), "%s/kprobe_events", dir);
 	snprintf(path, sizeof(path), "%s/events/bpfpm/%s/id", dir, event);
 	int id;
 	if (read_int_file(path, &id) < 0) {
