@@ -190,3 +190,36 @@ Deno.test("histograms of a program's maps print as BCC prints them", async () =>
     prog.cleanup();
   }
 });
+
+const BCC_HIST = `
+BPF_HISTOGRAM(dist);
+BPF_ARRAY(state, u64, 2);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+  int k0 = 0, k1 = 1;
+  u64 *pid = state.lookup(&k0);
+  u64 *calls = state.lookup(&k1);
+  if (!pid || !calls || (bpf_get_current_pid_tgid() >> 32) != *pid) return 0;
+  u64 i = ++(*calls);
+  dist.increment(bpf_log2l(i));
+  return 0;
+}
+`;
+
+Deno.test("a BCC-dialect BPF_HISTOGRAM prints as BCC prints it", async () => {
+  const prog = await buildC(
+    "getppid100",
+    `#include <unistd.h>\n#include <sys/syscall.h>\nint main(void) { char c; read(0, &c, 1); for (int i = 0; i < 100; i++) syscall(SYS_getppid); return 0; }\n`,
+  );
+  try {
+    using b = await BPF.load({ text: BCC_HIST });
+    const child = new Deno.Command(prog.path, { stdin: "piped" }).spawn();
+    b.map<number, bigint>("state").set(0, BigInt(child.pid));
+    const w = child.stdin.getWriter();
+    await w.write(new Uint8Array([10]));
+    await w.close();
+    assert.equal((await child.status).success, true);
+    assert.equal(b.map("dist").log2HistText(), LOG2_1_TO_100);
+  } finally {
+    prog.cleanup();
+  }
+});
