@@ -110,7 +110,7 @@ Deno.test("kills at any point leave either the whole old or the whole new instal
   const seen = new Set<string>();
   // Kill points spread over one install's duration, from start-up to the end.
   const took = performance.now() - t0;
-  for (const f of [0.3, 0.45, 0.55, 0.65, 0.75, 0.85, 0.95, 1.1]) {
+  for (const f of [0.3, 0.5, 0.65, 0.8, 0.95, 1.1]) {
     const delay = Math.round(f * took);
     const target = seen.has("2.0.0") ? "1.0.0" : "2.0.0";
     const child = new Deno.Command(Deno.execPath(), {

@@ -250,16 +250,20 @@ async function roundTrip(registry: string, registrySigns: boolean) {
   assert.match(who.stderr, /Not logged in/);
 }
 
-Deno.test("round trip against the bpfpm registry", async () => {
+Deno.test("round trips against the bpfpm registry and Verdaccio, side by side", async () => {
+  // Run concurrently: each is mostly waiting on child processes.
   const reg = await startRegistry({ port: 0, db: ":memory:", quiet: true });
   try {
-    await roundTrip(reg.url + "/", true);
+    await using v = await startVerdaccio();
+    const label = (name: string) => (e: Error) => {
+      e.message = `[${name}] ${e.message}`;
+      throw e;
+    };
+    await Promise.all([
+      roundTrip(reg.url + "/", true).catch(label("bpfpm registry")),
+      roundTrip(v.url, false).catch(label("verdaccio")),
+    ]);
   } finally {
     await reg.close();
   }
-});
-
-Deno.test("round trip against Verdaccio", async () => {
-  await using v = await startVerdaccio();
-  await roundTrip(v.url, false);
 });
