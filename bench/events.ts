@@ -1,5 +1,5 @@
 /**
- * `deno task bench events [count]`: ring buffer throughput, our TypeScript reader against a C
+ * `deno task bench events [count] [runs]`: ring buffer throughput, our TypeScript reader against a C
  * libbpf consumer, in the same run and on the same BPF program (bench/events_c/events.bpf.c):
  * a tight getppid() loop writes 64-byte records into a 256 KiB ring buffer, with a wakeup per
  * record and with one per 64 records. Both consumers decode every record (C reads fields in
@@ -187,7 +187,8 @@ async function runOurs(
 /**
  * Runs the benchmark.
  *
- * @param args `[count]`, the getppid() calls per run (default 1,000,000)
+ * @param args `[count, runs]`: getppid() calls per run (default 1,000,000), and runs per
+ *   consumer and policy, the best kept (default 1)
  * @returns the exit code
  *
  * @example
@@ -198,6 +199,7 @@ async function runOurs(
  */
 export async function main(args: string[]): Promise<number> {
   const count = Number(args[0] ?? 1_000_000);
+  const runs = Number(args[1] ?? 1);
   const dir = await Deno.makeTempDir({ prefix: "bpfpm_bench_events_" });
   try {
     const tools = await build(dir);
@@ -210,14 +212,23 @@ export async function main(args: string[]): Promise<number> {
     for (
       const [policy, label] of [[0, "wakeup/record"], [1, "wakeup/64"]] as const
     ) {
-      const c = await runC(tools, count, policy);
-      const ours = await runOurs(b, tools.producer, count, policy, "iterator");
-      const batches = await runOurs(
-        b,
-        tools.producer,
-        count,
-        policy,
-        "batches",
+      // On a shared machine one run can be descheduled for long: keep each one's best of `runs`.
+      const bestOf = async (run: () => Promise<Run>) => {
+        let top: Run | undefined;
+        for (let i = 0; i < runs; i++) {
+          const r = await run();
+          if (!top || r.records / r.seconds > top.records / top.seconds) {
+            top = r;
+          }
+        }
+        return top!;
+      };
+      const c = await bestOf(() => runC(tools, count, policy));
+      const ours = await bestOf(() =>
+        runOurs(b, tools.producer, count, policy, "iterator")
+      );
+      const batches = await bestOf(() =>
+        runOurs(b, tools.producer, count, policy, "batches")
       );
       rows.push({ policy: label, consumer: "C libbpf", run: c });
       rows.push({ policy: label, consumer: "ours (for await)", run: ours });
