@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # What the attach and lifecycle tests need (idempotent): gcc and <sys/sdt.h> for the test
-# binaries (uprobe, USDT) and binutils (nm, readelf) to check symbol offsets, iproute2 for veth pairs in network namespaces (XDP, TC), tc, bash
-# and script(1) for the readline test, bpftool to check what is loaded, and bpffs for pins.
+# binaries (uprobe, USDT), binutils (nm, readelf) to check symbol offsets, iproute2 for veth
+# pairs in network namespaces (XDP, TC), bash and script(1) for the readline test, bpftool to
+# check what is loaded, and bpffs for pins.
 set -euo pipefail
 PACKAGES=(gcc binutils libc6-dev systemtap-sdt-dev iproute2 bash util-linux bpftool)
 missing=()
