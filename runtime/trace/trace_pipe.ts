@@ -48,6 +48,8 @@ export function parseTraceLine(line: string): TraceFields | undefined {
   };
 }
 
+const EBUSY = 16;
+
 /** Lines a subscriber has not read yet, at most; older ones are dropped (and counted). */
 const MAX_QUEUED = 1 << 16;
 
@@ -95,7 +97,9 @@ class TracePipeHub {
     if (handle === null) {
       const { errno, message } = lastError();
       throw new BpfError(
-        `Cannot read ${path} (${message}): run as root and check that tracefs is mounted`,
+        errno === EBUSY
+          ? `Cannot read ${path}: another process is reading it (the kernel allows one reader at a time); stop that reader (\`fuser -v ${path}\` names it), or send this program's output through a ring buffer instead of bpf_trace_printk`
+          : `Cannot read ${path} (${message}): run as root and check that tracefs is mounted`,
         { errno },
       );
     }

@@ -30,6 +30,24 @@ async function startFixture(after: string) {
   return { child, ids, reader, first: out };
 }
 
+/** Waits (up to 3 s) until process `pid` has trace_pipe open. */
+async function holdsTracePipe(pid: number): Promise<void> {
+  const deadline = Date.now() + 3000;
+  while (Date.now() < deadline) {
+    for (const e of Deno.readDirSync(`/proc/${pid}/fd`)) {
+      try {
+        if (
+          Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`).endsWith("/trace_pipe")
+        ) return;
+      } catch {
+        // The fd closed while listing.
+      }
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`process ${pid} never opened trace_pipe`);
+}
+
 async function finish(
   started: Awaited<ReturnType<typeof startFixture>>,
 ): Promise<Deno.CommandStatus> {
@@ -113,5 +131,25 @@ Deno.test("interrupted(): Ctrl-C resolves it with the programs still loaded, the
   const status = await finish(started);
   assert.match(out, /INTERRUPTED SIGINT true/);
   assert.equal(status.code, 0);
+  assert.deepEqual(await waitGone(started.ids), []);
+});
+
+Deno.test("trace_pipe held by another process: the reader is named, nothing is left open", async () => {
+  const started = await startFixture("wait");
+  const name = uniqueName();
+  try {
+    await holdsTracePipe(started.child.pid);
+    using b = await BPF.load({
+      text:
+        `SEC("tracepoint/syscalls/sys_enter_getppid") int ${name}(void *ctx) { return 0; }`,
+    });
+    await assert.rejects(
+      () => b.tracePrint().next(),
+      /Cannot read \/sys\/kernel\/tracing\/trace_pipe: another process is reading it \(the kernel allows one reader at a time\)/,
+    );
+  } finally {
+    started.child.kill("SIGTERM");
+    await finish(started);
+  }
   assert.deepEqual(await waitGone(started.ids), []);
 });
