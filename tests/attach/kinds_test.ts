@@ -134,6 +134,48 @@ char LICENSE[] SEC("license") = "GPL";`);
   }
 });
 
+Deno.test("cgroup sock_create and connect4 count a child's sockets and connects", async () => {
+  const cg = `${cgroup2Root()}/bpfpm_test_${
+    Math.random().toString(36).slice(2, 8)
+  }`;
+  Deno.mkdirSync(cg);
+  try {
+    using obj = await load(`
+${u64Array("socks")}
+${u64Array("connects")}
+SEC("cgroup/sock_create") int on_sock(struct bpf_sock *sk) {
+  __u32 k = 0; __u64 *v = bpf_map_lookup_elem(&socks, &k);
+  if (v && sk->type == 2 /* SOCK_DGRAM */) __sync_fetch_and_add(v, 1);
+  return 1;
+}
+SEC("cgroup/connect4") int on_connect(struct bpf_sock_addr *ctx) {
+  __u32 k = 0; __u64 *v = bpf_map_lookup_elem(&connects, &k);
+  if (v) __sync_fetch_and_add(v, 1);
+  return 1;
+}
+char LICENSE[] SEC("license") = "GPL";`);
+    using sock = attachCgroup(obj.programs.get("on_sock")!, { path: cg });
+    using conn = attachCgroup(obj.programs.get("on_connect")!, {
+      path: cg,
+      attach: "connect4",
+    });
+    assert.match(sock.target, /sock_create$/);
+    assert.match(conn.target, /connect4$/);
+    const child = await new Deno.Command("bash", {
+      args: [
+        "-c",
+        `echo $$ > ${cg}/cgroup.procs && for i in 1 2 3; do echo x > /dev/udp/127.0.0.1/${port()}; done`,
+      ],
+    }).output();
+    assert.ok(child.success, new TextDecoder().decode(child.stderr));
+    await sendUdp(port(), 2); // outside the cgroup
+    assert.equal(obj.u64("socks"), 3n);
+    assert.equal(obj.u64("connects"), 3n);
+  } finally {
+    Deno.removeSync(cg);
+  }
+});
+
 Deno.test("cgroup bad input: a missing path says so", async () => {
   using obj = await load(`
 SEC("cgroup_skb/ingress") int pass(struct __sk_buff *skb) { return 1; }
