@@ -11,7 +11,7 @@ struct event { u32 pid; u32 seq; u64 n; char comm[16]; u8 pad[32]; };
 struct exec_event { u32 pid; char filename[256]; };
 struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 1 << 20); } events SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 1 << 20); } events2 SEC(".maps");
-struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 1 << 16); } execs SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 1 << 20); } execs SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY); __uint(key_size, 4); __uint(value_size, 4); } pevents SEC(".maps");
 struct event *_keep_event __attribute__((unused));
 struct exec_event *_keep_exec __attribute__((unused));
