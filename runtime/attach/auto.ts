@@ -14,7 +14,12 @@ import { attachTpBtf } from "./tp_btf.ts";
 import { AttachError } from "../errors.ts";
 import { features } from "../features.ts";
 import { attachFentry, attachFexit } from "./fentry.ts";
-import { attachKprobe, attachKretprobe } from "./kprobe.ts";
+import {
+  attachKprobe,
+  attachKretprobe,
+  haveKprobes,
+  syscallName,
+} from "./kprobe.ts";
 import { attachLsm } from "./lsm.ts";
 import { attachUprobe, attachUretprobe } from "./uprobe.ts";
 import { attachUsdt } from "./usdt.ts";
@@ -54,6 +59,16 @@ function requireKind(kind: "fentry" | "fexit" | "lsm", target: string): void {
       },
     );
   }
+}
+/** Refuses before load a kprobe on a kernel without kprobes, unless a syscall can fall back. */
+function requireKprobe(kind: "kprobe" | "kretprobe", func: string): void {
+  if (syscallName(func) !== undefined || haveKprobes()) return;
+  throw new AttachError(
+    `Cannot attach ${kind} ${func}: ${
+      features().attach[kind].reason
+    }; use a tracepoint instead`,
+    { program: "", target: `${kind} ${func}`, errno: 95 },
+  );
 }
 // --- end attach ---
 
@@ -104,6 +119,7 @@ export const autoAttachRules: AutoAttachRule[] = [
   // --- attach ---
   {
     prefixes: ["kprobe/"],
+    check: (target) => requireKprobe("kprobe", splitOffset(target)[0]),
     attach: (program, target) => {
       const [func, offset] = splitOffset(target);
       return attachKprobe(program, func, { offset });
@@ -111,6 +127,7 @@ export const autoAttachRules: AutoAttachRule[] = [
   },
   {
     prefixes: ["kretprobe/"],
+    check: (target) => requireKprobe("kretprobe", target),
     attach: (program, target) => attachKretprobe(program, target),
   },
   {
