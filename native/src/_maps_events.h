@@ -53,8 +53,9 @@ BPFPM_API int bpfpm_obj__open_pinned(const char *path);
 
 /* --- events ---
  * drain/consume copy many records into buf as [u32 len][u32 cpu][len bytes, padded to 8]...
- * and return the bytes written. stats is u64[4]: lost total, records total, bytes needed
- * by a record that did not fit an empty buf (with -EMSGSIZE), wakeups. consume never waits;
+ * and return the bytes written. stats is u64[8]: lost total, records total, bytes needed
+ * by a record that did not fit an empty buf (with -EMSGSIZE), wakeups, times a ring buffer
+ * was found (nearly) full (its producer's reservations fail then), 3 spare. consume never waits;
  * wait_drain waits up to timeout_ms (-1: forever) in epoll and returns -ECANCELED when
  * wake() interrupted it. A handle must not be used from two threads at once. */
 struct bpfpm_ringbuf;

@@ -28,7 +28,7 @@
 #define RB_HDR 8u
 #define ALIGN8(x) (((x) + 7u) & ~(uint64_t)7u)
 
-enum { ST_LOST, ST_RECORDS, ST_NEED, ST_WAKEUPS };
+enum { ST_LOST, ST_RECORDS, ST_NEED, ST_WAKEUPS, ST_FULL, ST_COUNT };
 
 static int make_waiter(int *epfd, int *evfd)
 {
@@ -169,6 +169,10 @@ BPFPM_API int64_t bpfpm_ringbuf__consume(struct bpfpm_ringbuf *rb, void *buf, ui
 	uint8_t *out = buf;
 	uint64_t written = 0, records = 0;
 	uint64_t cons = __atomic_load_n(rb->consumer_pos, __ATOMIC_ACQUIRE);
+	/* The kernel does not count what a full ring buffer refuses; a ring found (nearly) full
+	 * is the consumer's only sign that reservations may have failed. */
+	if (__atomic_load_n(rb->producer_pos, __ATOMIC_ACQUIRE) - cons + 512 > rb->mask + 1)
+		stats[ST_FULL]++;
 	for (;;) {
 		uint64_t prod = __atomic_load_n(rb->producer_pos, __ATOMIC_ACQUIRE);
 		if (cons >= prod)
@@ -494,7 +498,7 @@ struct bpfpm_pump {
 	pthread_cond_t space;
 	struct chunk *head, *tail;
 	uint64_t staged, max_bytes;
-	uint64_t stats[4]; /* the thread's: lost, records read from the kernel, need, wakeups */
+	uint64_t stats[ST_COUNT]; /* the thread's, as the consumer's below */
 	uint64_t delivered;
 	int stop, err;
 	int epfd, ready_fd, wake_fd; /* the consumer's wait: data staged, or woken */
@@ -505,7 +509,7 @@ static void *pump_main(void *arg)
 	struct bpfpm_pump *p = arg;
 	uint64_t cap = 64 * 1024;
 	uint8_t *scratch = malloc(cap);
-	uint64_t local[4] = { 0 };
+	uint64_t local[ST_COUNT] = { 0 };
 	int err = scratch ? 0 : ENOMEM;
 	while (!err) {
 		pthread_mutex_lock(&p->mu);
@@ -553,7 +557,8 @@ static void *pump_main(void *arg)
 			p->tail = c;
 			p->staged += c->len;
 		}
-		int lost_changed = local[ST_LOST] != p->stats[ST_LOST];
+		int lost_changed = local[ST_LOST] != p->stats[ST_LOST] ||
+				   local[ST_FULL] != p->stats[ST_FULL];
 		memcpy(p->stats, local, sizeof(local));
 		pthread_mutex_unlock(&p->mu);
 		if (c || lost_changed)
@@ -649,6 +654,7 @@ BPFPM_API int64_t bpfpm_pump__consume(struct bpfpm_pump *p, void *buf, uint64_t 
 	}
 	stats[ST_LOST] = p->stats[ST_LOST];
 	stats[ST_WAKEUPS] = p->stats[ST_WAKEUPS];
+	stats[ST_FULL] = p->stats[ST_FULL];
 	stats[ST_RECORDS] = p->delivered;
 	if (written == 0 && p->head) {
 		stats[ST_NEED] = p->head->len;

@@ -37,6 +37,13 @@ export interface EventReaderOptions<T> {
    * the last report and the total. Without it, a warning goes to stderr: a loss is never silent.
    */
   onLost?: (lost: number, total: number) => void;
+  /**
+   * Ring buffers: called when the buffer was found (nearly) full again, with the number of
+   * times so far. The kernel does not count records a full ring buffer refuses (the BPF
+   * program's reserve/output call fails), so this is the reader's only sign of them. Without
+   * it, a warning goes to stderr once per burst.
+   */
+  onFull?: (times: number) => void;
 }
 
 /** Thrown when a record is shorter than the type it is decoded as. */
@@ -68,6 +75,7 @@ const ST_LOST = 0;
 const ST_RECORDS = 1;
 const ST_NEED = 2;
 const ST_WAKEUPS = 3;
+const ST_FULL = 4;
 
 interface Native {
   kind: EventKind;
@@ -105,13 +113,16 @@ export class EventReader<T = Uint8Array>
   #codec: Codec<T> | undefined;
   #buf: Uint8Array<ArrayBuffer>;
   #view: DataView;
-  #stats = new BigUint64Array(4);
+  #stats = new BigUint64Array(8);
   #statsBytes: Uint8Array<ArrayBuffer>;
   #pending: Promise<unknown> | null = null;
   #closed = false;
   #iterating = false;
   #lostReported = 0;
   #onLost: ((lost: number, total: number) => void) | undefined;
+  #onFull: ((times: number) => void) | undefined;
+  #fullReported = 0;
+  #fullWarned = -Infinity;
   #unlink: (() => void) | undefined;
   #isOpen: () => boolean;
   #abort: (() => void) | undefined;
@@ -145,6 +156,7 @@ export class EventReader<T = Uint8Array>
     this.#name = map.name;
     this.#codec = options.codec;
     this.#onLost = options.onLost;
+    this.#onFull = options.onFull;
     this.#isOpen = owner.isOpen ?? (() => true);
     this.#buf = new Uint8Array(batch);
     this.#view = new DataView(this.#buf.buffer);
@@ -205,6 +217,14 @@ export class EventReader<T = Uint8Array>
   /** Records lost by the kernel so far (perf buffers; a ring buffer's producer sees its own drops). */
   get lost(): number {
     return Number(this.#stats[ST_LOST]);
+  }
+
+  /**
+   * Ring buffers: how many times the reader found the buffer (nearly) full, when the BPF
+   * program's reservations may have failed.
+   */
+  get full(): number {
+    return Number(this.#stats[ST_FULL]);
   }
 
   /** Records read so far. */
@@ -291,6 +311,17 @@ export class EventReader<T = Uint8Array>
   }
 
   #reportLost(): void {
+    const full = this.full;
+    if (full !== this.#fullReported) {
+      this.#fullReported = full;
+      if (this.#onFull) this.#onFull(full);
+      else if (performance.now() - this.#fullWarned > 1000) {
+        this.#fullWarned = performance.now();
+        console.warn(
+          `bpfpm: ${this.#label()} was full (${full} times so far): the BPF program's records may have been refused; read faster, or make it larger`,
+        );
+      }
+    }
     const total = this.lost;
     if (total === this.#lostReported) return;
     const delta = total - this.#lostReported;

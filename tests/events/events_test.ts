@@ -12,11 +12,12 @@ struct exec_event { u32 pid; char filename[256]; };
 struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 1 << 20); } events SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 1 << 20); } events2 SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 1 << 20); } execs SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 4096); } small SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY); __uint(key_size, 4); __uint(value_size, 4); } pevents SEC(".maps");
 struct event *_keep_event __attribute__((unused));
 struct exec_event *_keep_exec __attribute__((unused));
 u32 target_pid;
-u32 mode; /* 1: ring buffer, 2: perf buffer, 4: second ring buffer */
+u32 mode; /* 1: ring buffer, 2: perf buffer, 4: second ring buffer, 8: small ring buffer */
 u32 rseq, pseq, rseq2;
 
 SEC("tracepoint/syscalls/sys_enter_getppid")
@@ -33,6 +34,7 @@ int on_getppid(void *ctx) {
     struct event *e = bpf_ringbuf_reserve(&events2, sizeof(*e), 0);
     if (e) { *e = ev; e->seq = rseq2++; e->n = 2; bpf_ringbuf_submit(e, 0); }
   }
+  if (mode & 8) bpf_ringbuf_output(&small, &ev, sizeof(ev), 0);
   if (mode & 2) {
     ev.seq = pseq++;
     ev.n = 3;
@@ -298,4 +300,29 @@ Deno.test("readers give back their fds, threads and mappings when closed", async
     p.close();
   }
   assert.equal(fds(), before);
+});
+
+Deno.test("a full ring buffer is reported, never silent", async () => {
+  const prog = await buildC("getppid_loop", GETPPID_LOOP);
+  try {
+    using b = await BPF.load({ text: PROGRAM });
+    const fulls: number[] = [];
+    using r = b.ringbuf<Event>("small", {
+      type: "struct event",
+      stagingBytes: 0, // read from the JS thread, so the 4 KiB ring overflows
+      onFull: (times) => fulls.push(times),
+    });
+    await runTargeted(b, prog.path, 1000, 8);
+    let read = 0;
+    for (;;) {
+      const batch = await r.read(0);
+      if (batch.length === 0) break;
+      read += batch.length;
+    }
+    assert.ok(read > 0 && read < 1000, `read ${read} of 1000 records`);
+    assert.ok(r.full > 0);
+    assert.deepEqual(fulls, [r.full]);
+  } finally {
+    prog.cleanup();
+  }
 });
