@@ -7,6 +7,8 @@ import { attachPerfEvent } from "../../runtime/attach/perf_event.ts";
 import { attachFentry } from "../../runtime/attach/fentry.ts";
 import { AttachError } from "../../runtime/errors.ts";
 import { features } from "../../runtime/features.ts";
+import { attachUprobe } from "../../runtime/attach/uprobe.ts";
+import { attachKprobe } from "../../runtime/attach/kprobe.ts";
 import { load, thrown, u64Array } from "./_helpers.ts";
 
 const port = () => 20000 + Math.floor(Math.random() * 40000);
@@ -300,4 +302,41 @@ char LICENSE[] SEC("license") = "GPL";`;
   // The kernel refuses such programs already at load; the error names the missing feature.
   await assert.rejects(load(source), /this kernel denies ftrace function ops/);
   assert.match(fentry.reason!, /this kernel denies ftrace function ops/);
+});
+
+Deno.test("attaching and closing every kind leaves no file descriptor behind", async () => {
+  const cg = `${cgroup2Root()}/bpfpm_test_${
+    Math.random().toString(36).slice(2, 8)
+  }`;
+  Deno.mkdirSync(cg);
+  try {
+    using obj = await load(`
+SEC("uprobe") int on_call(struct pt_regs *ctx) { return 0; }
+SEC("perf_event") int on_sample(struct bpf_perf_event_data *ctx) { return 0; }
+SEC("socket") int on_packet(struct __sk_buff *skb) { return 0; }
+SEC("cgroup_skb/egress") int on_egress(struct __sk_buff *skb) { return 1; }
+SEC("kprobe/__x64_sys_getppid") int on_getppid(void *ctx) { return 0; }
+SEC("iter/task") int on_task(struct bpf_iter__task *ctx) { return 0; }
+char LICENSE[] SEC("license") = "GPL";`);
+    const p = (name: string) => obj.programs.get(name)!;
+    const fds = () => [...Deno.readDirSync("/proc/self/fd")].length;
+    const cycle = () => {
+      const links = [
+        attachUprobe(p("on_call"), { binary: "bash", symbol: "readline" }),
+        attachPerfEvent(p("on_sample"), { event: "cpu-clock", frequency: 10 }),
+        attachSocketFilter(p("on_packet"), { ifname: "lo" }),
+        attachCgroup(p("on_egress"), { path: cg }),
+        attachKprobe(p("on_getppid"), "__x64_sys_getppid"),
+        attachIter(p("on_task")),
+      ];
+      readIter(links[5]);
+      for (const l of links) l.close();
+    };
+    cycle(); // warm-up: libraries and caches open their files once
+    const before = fds();
+    for (let i = 0; i < 3; i++) cycle();
+    assert.equal(fds(), before);
+  } finally {
+    Deno.removeSync(cg);
+  }
 });
