@@ -478,7 +478,15 @@ export function initPackage(dir: string, name = basename(dir)): string[] {
             helpers: [],
             mapMemory: "1MiB",
           },
-          deno: ["--allow-ffi", "--allow-read"],
+          // What the runtime itself needs today: the native library, sysfs/tracefs, its
+          // compile cache under $HOME, and the kernel release.
+          deno: [
+            "--allow-ffi",
+            "--allow-read",
+            "--allow-write",
+            "--allow-sys",
+            "--allow-env",
+          ],
         },
       },
       null,
@@ -507,8 +515,15 @@ char LICENSE[] SEC("license") = "GPL";
 `,
     "mod.ts": `import { BPF } from "bpf";
 
-const b = await BPF.load({ file: new URL("./probe.bpf.c", import.meta.url) });
-console.log("counting execve per pid; Ctrl-C to stop");
+// Counts execve calls per process and prints the table every second, for the number of
+// seconds given as the first argument (default: until Ctrl-C).
+const seconds = Number(Deno.args[0] ?? "Infinity");
+using b = await BPF.load({ file: new URL("./probe.bpf.c", import.meta.url) });
+const counts = b.map("counts");
+for (let t = 0; t < seconds; t++) {
+  await new Promise((r) => setTimeout(r, 1000));
+  for (const [pid, n] of counts.entries()) console.log(\`pid \${pid}: \${n} execve\`);
+}
 `,
     "README.md":
       `# ${clean}\n\nA BPF probe. Run it with \`bpfpm run ${clean}\`.\n`,
