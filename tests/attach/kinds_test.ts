@@ -264,6 +264,40 @@ char LICENSE[] SEC("license") = "GPL";`);
     await new Promise((r) => setTimeout(r, 600));
     const n = obj.u64("samples", busy.pid);
     assert.ok(n > 0n, `samples of the busy child: ${n}`);
+    link.close();
+    // One event that follows the child (task-clock counts only while it runs).
+    const other = new Deno.Command("bash", {
+      args: ["-c", "while :; do :; done"],
+    }).spawn();
+    try {
+      using mine = attachPerfEvent(obj.programs.get("on_sample")!, {
+        event: "task-clock",
+        period: 1_000_000, // one sample per ms of the child's CPU time
+        pid: busy.pid,
+      });
+      assert.equal(mine.count, 1);
+      const before = obj.u64("samples", busy.pid);
+      const otherBefore = (() => {
+        try {
+          return obj.u64("samples", other.pid);
+        } catch {
+          return 0n;
+        }
+      })();
+      await new Promise((r) => setTimeout(r, 400));
+      assert.ok(
+        obj.u64("samples", busy.pid) > before,
+        "the followed child is sampled",
+      );
+      let otherAfter = 0n;
+      try {
+        otherAfter = obj.u64("samples", other.pid);
+      } catch { /* never sampled */ }
+      assert.equal(otherAfter, otherBefore, "another busy process is not");
+    } finally {
+      other.kill("SIGKILL");
+      await other.status;
+    }
   } finally {
     busy.kill("SIGKILL");
     await busy.status;
