@@ -42,6 +42,11 @@ const symbols = {
   bpfpm_object__verifier_log: { parameters: ["pointer"], result: "pointer" },
   // const char *bpfpm_object__failed_program(const struct bpfpm_object *obj)
   bpfpm_object__failed_program: { parameters: ["pointer"], result: "pointer" },
+  // int64_t bpfpm_object__describe(const struct bpfpm_object *obj, void *buf, uint64_t cap)
+  bpfpm_object__describe: {
+    parameters: ["pointer", "buffer", "u64"],
+    result: "i64",
+  },
   // int bpfpm_object__program_count(const struct bpfpm_object *obj)
   bpfpm_object__program_count: { parameters: ["pointer"], result: "i32" },
   // struct bpf_program *bpfpm_object__program(const struct bpfpm_object *obj, int index)
@@ -382,32 +387,22 @@ function open(
   return library.symbols as Partial<Symbols>;
 }
 
-/** What every load, attach and trace read calls: bound together in the first dlopen. */
+/**
+ * What every load, tracepoint attach and trace read calls: bound together in the first
+ * dlopen. Error and exit paths bind theirs when they run.
+ */
 const WARM_PATH: readonly SymbolName[] = [
-  "bpfpm_last_errno",
-  "bpfpm_last_error",
-  "bpfpm_string__copy",
   "bpfpm_process__effective_caps",
   "bpfpm_file__exists",
   "bpfpm_file__read",
   "bpfpm_object__open_mem",
   "bpfpm_object__load",
-  "bpfpm_object__program_count",
+  "bpfpm_object__describe",
   "bpfpm_object__program",
-  "bpfpm_object__map_count",
-  "bpfpm_object__map",
-  "bpfpm_object__close",
-  "bpfpm_program__name",
-  "bpfpm_program__section",
-  "bpfpm_program__info",
-  "bpfpm_map__name",
-  "bpfpm_map__info",
   "bpfpm_program__attach_tracepoint",
-  "bpfpm_link__destroy",
   "bpfpm_trace_pipe__open",
   "bpfpm_trace_pipe__read",
   "bpfpm_trace_pipe__cancel",
-  "bpfpm_trace_pipe__close",
 ];
 
 /**

@@ -8,7 +8,6 @@ import {
   cstr,
   lastError,
   lib,
-  type MapHandle,
   type ObjectHandle,
   type ProgramHandle,
   readCString,
@@ -31,6 +30,7 @@ import { optionalEnv } from "./_env.ts";
 import { type SourceSite, sourceSite } from "./_location.ts";
 import { rewrite } from "./source/rewrite.ts";
 import { Program } from "./program.ts";
+import { describeObject } from "./_describe.ts";
 import { ObjectMap } from "./object_map.ts";
 import { autoAttachRule, type Detachable } from "./attach/auto.ts";
 import { attachTracepoint } from "./attach/tracepoint.ts";
@@ -175,19 +175,18 @@ export class BPF implements Disposable {
     this.cached = cached;
     const s = lib();
     const isOpen = () => this.#handle !== null;
+    const described = describeObject(handle);
     const programs = new Map<string, Program>();
-    for (let i = 0; i < s.bpfpm_object__program_count(handle); i++) {
+    for (const info of described.programs) {
       const p = new Program(
-        s.bpfpm_object__program(handle, i) as ProgramHandle,
+        s.bpfpm_object__program(handle, info.index) as ProgramHandle,
         isOpen,
+        info,
       );
       programs.set(p.name, p);
     }
     const maps = new Map<string, ObjectMap>();
-    for (let i = 0; i < s.bpfpm_object__map_count(handle); i++) {
-      const m = new ObjectMap(s.bpfpm_object__map(handle, i) as MapHandle);
-      maps.set(m.name, m);
-    }
+    for (const info of described.maps) maps.set(info.name, new ObjectMap(info));
     this.programs = programs;
     this.maps = maps;
     objects.register(this, handle, this);
@@ -1012,11 +1011,7 @@ function readSource(
 }
 
 function checkAutoAttachTargets(handle: ObjectHandle): void {
-  const s = lib();
-  for (let i = 0; i < s.bpfpm_object__program_count(handle); i++) {
-    const section = readCString(
-      s.bpfpm_program__section(s.bpfpm_object__program(handle, i)),
-    );
+  for (const { section } of describeObject(handle).programs) {
     const found = autoAttachRule(section);
     found?.rule.check?.(found.target);
   }
@@ -1049,14 +1044,9 @@ function mapVerifierLines(
 
 /** The section of the object's program `name` ("" if none). */
 function sectionOf(handle: ObjectHandle, name: string): string {
-  const s = lib();
-  for (let i = 0; i < s.bpfpm_object__program_count(handle); i++) {
-    const p = s.bpfpm_object__program(handle, i);
-    if (readCString(s.bpfpm_program__name(p)) === name) {
-      return readCString(s.bpfpm_program__section(p));
-    }
-  }
-  return "";
+  return describeObject(handle).programs.find((p) => p.name === name)
+    ?.section ??
+    "";
 }
 
 function loadError(

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { lib, type MapHandle, readCString } from "./_ffi.ts";
+import type { MapDescription } from "./_describe.ts";
 
 /**
  * One map of a loaded object: fd, kind, sizes and BTF type ids.
@@ -39,24 +39,20 @@ export class ObjectMap {
   readonly id: number;
 
   /**
-   * Reads a map's description; made by BPF.load only.
+   * Describes one map of a loaded object; made by BPF.load only.
    *
-   * @param handle The native map.
+   * @param info Its description (from `describeObject`).
    */
-  constructor(handle: MapHandle) {
-    const s = lib();
-    this.name = readCString(s.bpfpm_map__name(handle));
-    const info = new Uint8Array(40);
-    s.bpfpm_map__info(handle, info);
-    const v = new DataView(info.buffer);
-    this.type = v.getUint32(0, true);
-    this.keySize = v.getUint32(4, true);
-    this.valueSize = v.getUint32(8, true);
-    this.maxEntries = v.getUint32(12, true);
-    this.flags = v.getUint32(16, true);
-    this.btfKeyTypeId = v.getUint32(20, true);
-    this.btfValueTypeId = v.getUint32(24, true);
-    this.fd = v.getInt32(28, true);
-    this.id = v.getUint32(32, true);
+  constructor(info: MapDescription) {
+    this.name = info.name;
+    this.type = info.type;
+    this.keySize = info.keySize;
+    this.valueSize = info.valueSize;
+    this.maxEntries = info.maxEntries;
+    this.flags = info.flags;
+    this.btfKeyTypeId = info.btfKeyTypeId;
+    this.btfValueTypeId = info.btfValueTypeId;
+    this.fd = info.fd;
+    this.id = info.id;
   }
 }

@@ -3,7 +3,8 @@
  *
  * @module
  */
-import { lib, type ProgramHandle, readCString } from "./_ffi.ts";
+import type { ProgramHandle } from "./_ffi.ts";
+import type { ProgramDescription } from "./_describe.ts";
 import { BpfError } from "./errors.ts";
 
 /**
@@ -33,24 +34,25 @@ export class Program {
   readonly id: number;
 
   /**
-   * Reads a program's description; made by BPF.load only.
+   * Wraps one program of a loaded object; made by BPF.load only.
    *
    * @param handle The native program.
    * @param isOpen Whether the owning object is still open.
+   * @param info Its description (from `describeObject`).
    */
-  constructor(handle: ProgramHandle, isOpen: () => boolean) {
-    const s = lib();
+  constructor(
+    handle: ProgramHandle,
+    isOpen: () => boolean,
+    info: ProgramDescription,
+  ) {
     this.#handle = handle;
     this.#isOpen = isOpen;
-    this.name = readCString(s.bpfpm_program__name(handle));
-    this.section = readCString(s.bpfpm_program__section(handle));
-    const info = new Uint8Array(32);
-    s.bpfpm_program__info(handle, info);
-    const v = new DataView(info.buffer);
-    this.type = v.getUint32(0, true);
-    this.expectedAttachType = v.getUint32(4, true);
-    this.fd = v.getInt32(8, true);
-    this.id = v.getUint32(12, true);
+    this.name = info.name;
+    this.section = info.section;
+    this.type = info.type;
+    this.expectedAttachType = info.expectedAttachType;
+    this.fd = info.fd;
+    this.id = info.id;
   }
 
   /** The libbpf `struct bpf_program *`, for attach functions (throws once the object is closed). */

@@ -65,6 +65,13 @@ BPFPM_API int bpfpm_object__program_count(const struct bpfpm_object *obj);
 BPFPM_API struct bpf_program *bpfpm_object__program(const struct bpfpm_object *obj, int index);
 BPFPM_API int bpfpm_object__map_count(const struct bpfpm_object *obj);
 BPFPM_API struct bpf_map *bpfpm_object__map(const struct bpfpm_object *obj, int index);
+/* Describes every program and map in one call (what listing them one call at a time would
+ * give), into buf; returns the bytes needed (call again with a bigger buf if > cap). Layout,
+ * little-endian u32s: [program_count, map_count]; per program 32 bytes: type,
+ * expected_attach_type, fd, id, name offset, section offset, 0, 0; per map 48 bytes: the nine
+ * fields of struct bpfpm_map_info up to id, name offset, 0, 0; then the NUL-terminated
+ * strings (offsets from buf). */
+BPFPM_API int64_t bpfpm_object__describe(const struct bpfpm_object *obj, void *buf, uint64_t cap);
 /* Unloads the programs, frees the maps and the object (links must be destroyed first). */
 BPFPM_API void bpfpm_object__close(struct bpfpm_object *obj);
 

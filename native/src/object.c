@@ -217,3 +217,51 @@ BPFPM_API int bpfpm_map__info(const struct bpf_map *map, struct bpfpm_map_info *
 	}
 	return 0;
 }
+
+/* Appends a NUL-terminated string to the table at out[*at]; returns its offset (0 if no room). */
+static uint32_t put_string(uint8_t *out, uint64_t cap, uint64_t *at, const char *str)
+{
+	size_t n = strlen(str ? str : "") + 1;
+	uint64_t off = *at;
+	*at += n;
+	if (*at <= cap)
+		memcpy(out + off, str ? str : "", n);
+	return (uint32_t)off;
+}
+
+BPFPM_API int64_t bpfpm_object__describe(const struct bpfpm_object *o, void *buf, uint64_t cap)
+{
+	uint8_t *out = buf;
+	uint64_t head = 8 + (uint64_t)o->program_count * 32 + (uint64_t)o->map_count * 48;
+	uint64_t at = head;
+	uint32_t rec[12];
+	if (cap >= 8) {
+		rec[0] = o->program_count;
+		rec[1] = o->map_count;
+		memcpy(out, rec, 8);
+	}
+	for (int i = 0; i < o->program_count; i++) {
+		struct bpfpm_program_info info;
+		bpfpm_program__info(o->programs[i], &info);
+		memset(rec, 0, sizeof(rec));
+		rec[0] = info.type;
+		rec[1] = info.expected_attach_type;
+		rec[2] = (uint32_t)info.fd;
+		rec[3] = info.id;
+		rec[4] = put_string(out, cap, &at, bpf_program__name(o->programs[i]));
+		rec[5] = put_string(out, cap, &at, bpf_program__section_name(o->programs[i]));
+		if (8 + (uint64_t)i * 32 + 32 <= cap)
+			memcpy(out + 8 + (uint64_t)i * 32, rec, 32);
+	}
+	for (int i = 0; i < o->map_count; i++) {
+		struct bpfpm_map_info info;
+		bpfpm_map__info(o->maps[i], &info);
+		memset(rec, 0, sizeof(rec));
+		memcpy(rec, &info, 9 * 4);
+		rec[9] = put_string(out, cap, &at, bpf_map__name(o->maps[i]));
+		uint64_t pos = 8 + (uint64_t)o->program_count * 32 + (uint64_t)i * 48;
+		if (pos + 48 <= cap)
+			memcpy(out + pos, rec, 48);
+	}
+	return (int64_t)at;
+}
