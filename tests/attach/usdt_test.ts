@@ -12,6 +12,8 @@ const APP = `
 unsigned short bpfpm_tick_semaphore __attribute__((section(".probes")));
 unsigned short bpfpm_done_semaphore __attribute__((section(".probes")));
 int main(int argc, char **argv) {
+  char line[16];
+  if (argc > 2 && !fgets(line, sizeof line, stdin)) return 1;
   int n = atoi(argv[1]);
   long sum = 0;
   for (int i = 1; i <= n; i++) {
@@ -111,6 +113,58 @@ Deno.test("USDT bad input: unknown probe lists the ones there are", async () => 
       e.message,
       /has no USDT probe bpfpm:nope \(it has bpfpm:tick, bpfpm:done\)/,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("USDT with a pid traces only that process", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bpfpm_usdt_" });
+  try {
+    const bin = await buildC(dir, "app", APP);
+    using obj = await load(PROBE);
+    const spawn = (n: number) =>
+      new Deno.Command(bin, {
+        args: [String(n), "wait"],
+        stdin: "piped",
+        stdout: "piped",
+      })
+        .spawn();
+    const a = spawn(3);
+    const b = spawn(5);
+    try {
+      using _link = attachUsdt(obj.programs.get("on_tick")!, {
+        binary: bin,
+        provider: "bpfpm",
+        name: "tick",
+        pid: a.pid,
+      });
+      for (const c of [a, b]) {
+        const w = c.stdin.getWriter();
+        await w.write(new TextEncoder().encode("go\n"));
+        await w.close();
+      }
+      const [outA, outB] = await Promise.all([a.output(), b.output()]);
+      const dec = new TextDecoder();
+      assert.equal(
+        dec.decode(outA.stdout).trim(),
+        "600",
+        "a's semaphore was set",
+      );
+      assert.equal(
+        dec.decode(outB.stdout).trim(),
+        "0",
+        "b's semaphore was not",
+      );
+      assert.equal(obj.u64("ticks"), 3n);
+      assert.equal(obj.u64("sum"), 600n);
+    } finally {
+      for (const c of [a, b]) {
+        try {
+          c.kill();
+        } catch { /* exited */ }
+      }
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
