@@ -17,6 +17,7 @@
 #include "clang/Frontend/Utils.h"
 #include "clang/Lex/PreprocessorOptions.h"
 #include "llvm/ADT/SmallString.h"
+#include "llvm/Passes/PassPlugin.h"
 #include "llvm/Support/FileSystem.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/Path.h"
@@ -162,6 +163,13 @@ extern "C" BPFPM_API int bpfpm_clang__run(const char *main_name, const char *sou
 		emit(ctx, BPFPM_COMPILE_ERROR, msg, sizeof(msg) - 1);
 		return -ENOMEM;
 	}
+}
+
+// Debian's clang is built to run Polly's pass-builder hook (LINK_POLLY_INTO_TOOLS), and the
+// static LLVM libraries this library is linked from do not include Polly: register nothing.
+llvm::PassPluginLibraryInfo getPollyPluginInfo()
+{
+	return {LLVM_PLUGIN_API_VERSION, "Polly (not linked)", "0", [](llvm::PassBuilder &) {}};
 }
 
 // The entry must match what compiler.c looks up.
