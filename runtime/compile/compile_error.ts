@@ -135,6 +135,9 @@ export class CompileError extends Error {
   #clang?: { text: string; name: string };
 
   /**
+   * Makes the error; its message summarizes the first errors. Usually made by
+   * {@linkcode CompileError.fromClang}.
+   *
    * @param text clang's diagnostics, already mapped (see mapDiagnostics)
    * @param diagnostics the parsed diagnostics
    * @param options the cause, and clang's unmapped output with the C file name it used (which
