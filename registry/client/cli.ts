@@ -407,26 +407,31 @@ export async function main(argv: string[]): Promise<number> {
       }
       case "publish":
       case "pack": {
-        const { pack, publish } = await import("./publish.ts");
+        const { pack, publish, stopBundler } = await import("./publish.ts");
         const dir = resolve(pos[0] ?? ".");
-        if (name === "pack") {
-          const r = await pack(config, dir, {
+        try {
+          if (name === "pack") {
+            const r = await pack(config, dir, {
+              sign: !v["no-sign"],
+              out: v.out as string | undefined,
+              write: true,
+              ui,
+            });
+            if (v.json) json({ ...r.summary, path: r.path });
+            else ui.out(r.path!);
+            return 0;
+          }
+          const r = await publish(config, dir, {
+            tag: v.tag as string | undefined,
             sign: !v["no-sign"],
-            out: v.out as string | undefined,
+            dryRun: v["dry-run"] as boolean,
             ui,
           });
-          if (v.json) json(r.summary);
-          else ui.out(r.path!);
+          if (v.json) json(r);
           return 0;
+        } finally {
+          await stopBundler();
         }
-        const r = await publish(config, dir, {
-          tag: v.tag as string | undefined,
-          sign: !v["no-sign"],
-          dryRun: v["dry-run"] as boolean,
-          ui,
-        });
-        if (v.json) json(r);
-        return 0;
       }
       case "login": {
         const user = v.user as string | undefined;

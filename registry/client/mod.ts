@@ -96,6 +96,7 @@ export {
   type PackSummary,
   publish,
   selectFiles,
+  stopBundler,
 } from "./publish.ts";
 export { compileCheck, type CompileCheckResult } from "./compile_check.ts";
 export {

@@ -145,8 +145,7 @@ export function selectFiles(dir: string): string[] {
  * ```
  */
 export async function bundleEntry(dir: string, entry: string): Promise<string> {
-  const esbuild = await import("esbuild-wasm");
-  await esbuild.initialize({});
+  const esbuild = await bundler();
   try {
     const r = await esbuild.build({
       absWorkingDir: dir,
@@ -185,9 +184,40 @@ export async function bundleEntry(dir: string, entry: string): Promise<string> {
         cause: e,
       },
     );
-  } finally {
-    await esbuild.stop();
   }
+}
+
+type Esbuild = typeof import("esbuild-wasm");
+let esbuildReady: Promise<Esbuild> | undefined;
+
+/** esbuild-wasm, initialised once per process: compiling its WebAssembly costs seconds. */
+function bundler(): Promise<Esbuild> {
+  esbuildReady ??= (async () => {
+    const esbuild = await import("esbuild-wasm");
+    await esbuild.initialize({});
+    return esbuild;
+  })();
+  esbuildReady.catch(() => (esbuildReady = undefined));
+  return esbuildReady;
+}
+
+/**
+ * Stops the bundler service if it was started, so the process can exit.
+ *
+ * @example
+ * ```ts
+ * import { bundleEntry, stopBundler } from "./publish.ts";
+ * try {
+ *   await bundleEntry("probes/tcplife", "mod.ts");
+ * } finally {
+ *   await stopBundler();
+ * }
+ * ```
+ */
+export async function stopBundler(): Promise<void> {
+  const ready = esbuildReady;
+  esbuildReady = undefined;
+  if (ready) await (await ready.catch(() => undefined))?.stop();
 }
 
 /** What pack produced. */

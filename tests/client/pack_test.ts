@@ -2,14 +2,16 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { inspectTarball } from "../../registry/pack/mod.ts";
 import { loadConfig } from "../../registry/client/config.ts";
-import { pack } from "../../registry/client/publish.ts";
+import { pack, stopBundler } from "../../registry/client/publish.ts";
 import { verifyPublisherSignature } from "../../registry/client/signatures.ts";
 import { Ui } from "../../registry/client/ui.ts";
-import { sandbox } from "./_helpers.ts";
+import { bpfpm, sandbox } from "./_helpers.ts";
+import { integrityOf } from "../../registry/client/cache.ts";
 
 const quiet = new Ui({ quiet: true, tty: false });
 
 Deno.test("pack bundles the entry (bpf external), signs, and gives the same bytes twice", async () => {
+  await using _bundler = { [Symbol.asyncDispose]: stopBundler };
   await using s = await sandbox();
   const dir = join(s.root, "p");
   await Deno.mkdir(join(dir, "src"), { recursive: true });
@@ -66,6 +68,7 @@ Deno.test("pack bundles the entry (bpf external), signs, and gives the same byte
 });
 
 Deno.test("pack refuses an invalid manifest, a missing entry, and an entry that does not bundle", async () => {
+  await using _bundler = { [Symbol.asyncDispose]: stopBundler };
   await using s = await sandbox();
   const config = loadConfig({ cwd: s.project, env: s.env });
   const dir = join(s.root, "bad");
@@ -109,4 +112,29 @@ Deno.test("pack refuses an invalid manifest, a missing entry, and an entry that 
     pack(config, dir, { ui: quiet }),
     /The entry main\.ts does not bundle:\n.*nowhere/,
   );
+});
+
+Deno.test("bpfpm pack writes the tarball and reports it", async () => {
+  await using s = await sandbox();
+  const dir = join(s.root, "cli-pack");
+  await Deno.mkdir(dir);
+  await Deno.writeTextFile(
+    join(dir, "package.json"),
+    JSON.stringify({ name: "cli-pack", version: "0.0.1" }),
+  );
+  await Deno.writeTextFile(join(dir, "index.js"), "export {};\n");
+  const r = await bpfpm(["pack", dir, "--json", "--no-sign"], {
+    cwd: s.root,
+    env: s.env,
+  });
+  assert.equal(r.code, 0, r.stderr);
+  const summary = JSON.parse(r.stdout);
+  assert.equal(summary.path, join(s.root, "cli-pack-0.0.1.tgz"));
+  const bytes = await Deno.readFile(summary.path);
+  assert.equal(summary.integrity, integrityOf(bytes));
+  assert.equal(summary.signedBy, undefined);
+  assert.deepEqual(summary.files.map((f: { path: string }) => f.path), [
+    "index.js",
+    "package.json",
+  ]);
 });
