@@ -78,3 +78,143 @@ Deno.test("opensnoop: an open that succeeds and one that fails, with fd and errn
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("exitsnoop: an exit code and a fatal signal, with ppid and age", async () => {
+  await using p = startProbe("exitsnoop", ["--json"]);
+  await p.attached();
+  const three = await runCmd("/bin/sh", ["-c", "exit 3"]);
+  assert.equal(three.code, 3);
+  const killed = new Deno.Command("sleep", { args: ["30"] }).spawn();
+  await new Promise((r) => setTimeout(r, 300));
+  killed.kill("SIGKILL");
+  await killed.status;
+  interface Row {
+    pid: number;
+    ppid: number;
+    tid: number;
+    comm: string;
+    code: number;
+    signal: number;
+    exit: string;
+    age: number;
+  }
+  const a = await p.row<Row>((r) => r.pid === three.pid);
+  assert.deepEqual(
+    [a.comm, a.ppid, a.tid, a.code, a.signal, a.exit],
+    ["sh", Deno.pid, three.pid, 3, 0, "code 3"],
+  );
+  assert.ok(a.age >= 0 && a.age < 10, `age ${a.age}`);
+  const k = await p.row<Row>((r) => r.pid === killed.pid);
+  assert.deepEqual([k.comm, k.signal, k.exit], [
+    "sleep",
+    9,
+    "signal 9 (SIGKILL)",
+  ]);
+  assert.ok(k.age >= 0.2, `age ${k.age}`);
+  assert.equal((await p.stop()).code, 0, p.stderr);
+  p.assertUnloaded();
+});
+
+Deno.test("statsnoop: stat of a present and of a missing file", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bpfpm-probe-stat-" });
+  try {
+    const file = join(dir, "present");
+    await Deno.writeTextFile(file, "x");
+    await using p = startProbe("statsnoop", ["--json", "-p", String(Deno.pid)]);
+    await p.attached();
+    Deno.statSync(file);
+    assert.throws(() => Deno.statSync(join(dir, "absent")));
+    interface Row {
+      pid: number;
+      ret: number;
+      err: number;
+      path: string;
+      call: string;
+    }
+    const ok = await p.row<Row>((r) => r.path === file);
+    assert.deepEqual([ok.pid, ok.ret, ok.err], [Deno.pid, 0, 0]);
+    const bad = await p.row<Row>((r) => r.path === join(dir, "absent"));
+    assert.deepEqual([bad.pid, bad.ret, bad.err], [Deno.pid, -1, 2]);
+    assert.ok(p.rows<Row>().every((r) => r.pid === Deno.pid));
+    assert.equal((await p.stop()).code, 0, p.stderr);
+    p.assertUnloaded();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("killsnoop: a SIGTERM to a sleeping child and a kill that fails", async () => {
+  await using p = startProbe("killsnoop", ["--json", "-p", String(Deno.pid)]);
+  await p.attached();
+  const child = new Deno.Command("sleep", { args: ["30"] }).spawn();
+  await new Promise((r) => setTimeout(r, 200));
+  Deno.kill(child.pid, "SIGTERM");
+  assert.equal((await child.status).signal, "SIGTERM");
+  // No process has this pid (pid_max is at most 2^22).
+  assert.throws(() => Deno.kill(4_194_305, "SIGUSR1"));
+  interface Row {
+    pid: number;
+    comm: string;
+    sig: number;
+    tpid: number;
+    result: number;
+    call: string;
+  }
+  const term = await p.row<Row>((r) => r.tpid === child.pid);
+  assert.deepEqual([term.pid, term.sig, term.result, term.call], [
+    Deno.pid,
+    15,
+    0,
+    "kill",
+  ]);
+  const failed = await p.row<Row>((r) => r.tpid === 4_194_305);
+  assert.deepEqual([failed.sig, failed.result], [10, -3]);
+  assert.equal((await p.stop()).code, 0, p.stderr);
+  p.assertUnloaded();
+});
+
+Deno.test("mountsnoop: mount and umount of a tmpfs", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bpfpm-probe-mnt-" });
+  let mounted = false;
+  try {
+    await using p = startProbe("mountsnoop", ["--json"]);
+    await p.attached();
+    const m = await runCmd("mount", [
+      "-t",
+      "tmpfs",
+      "-o",
+      "size=1m",
+      "bpfpmprobetest",
+      dir,
+    ]);
+    assert.equal(m.code, 0, m.stderr);
+    mounted = true;
+    const u = await runCmd("umount", [dir]);
+    assert.equal(u.code, 0, u.stderr);
+    mounted = false;
+    interface Row {
+      pid: number;
+      comm: string;
+      op: string;
+      source: string;
+      target: string;
+      fstype: string;
+      data: string;
+      ret: number;
+      call: string;
+    }
+    const mr = await p.row<Row>((r) => r.op === "mount" && r.target === dir);
+    assert.deepEqual(
+      [mr.pid, mr.comm, mr.source, mr.fstype, mr.data, mr.ret],
+      [m.pid, "mount", "bpfpmprobetest", "tmpfs", "size=1m", 0],
+    );
+    const ur = await p.row<Row>((r) => r.op === "umount" && r.target === dir);
+    assert.deepEqual([ur.pid, ur.comm, ur.ret], [u.pid, "umount", 0]);
+    assert.equal(ur.call, `umount(${JSON.stringify(dir)}, 0x0) = 0`);
+    assert.equal((await p.stop()).code, 0, p.stderr);
+    p.assertUnloaded();
+  } finally {
+    if (mounted) await runCmd("umount", ["-l", dir]);
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -106,3 +106,95 @@ async function loopbackSessionOn(l: Deno.Listener): Promise<void> {
   await served;
   c.close();
 }
+
+Deno.test("tcpstates: the client's and the server's state sequences of one session", async () => {
+  await using p = startProbe("tcpstates", ["--json"]);
+  await p.attached();
+  const { port, clientPort } = await loopbackSession(1000, 1000);
+  interface Row {
+    skaddr: string;
+    pid: number;
+    lport: number;
+    rport: number;
+    oldstate: string;
+    newstate: string;
+    ms: number;
+  }
+  const moves = (rows: Row[]) =>
+    rows.map((r) => `${r.oldstate}->${r.newstate}`);
+  const sides = () => {
+    const rows = p.rows<Row>();
+    const client = rows.find((r) => r.lport === clientPort && r.rport === port);
+    return {
+      client: client ? rows.filter((r) => r.skaddr === client.skaddr) : [],
+      server: rows.filter((r) => r.lport === port && r.rport === clientPort),
+    };
+  };
+  // Either end may close first; the one that closes second (CLOSE_WAIT) ends in CLOSE at
+  // once, the other goes through FIN_WAIT2 (and TIME_WAIT, which may outlast the test).
+  await p.until(
+    () => {
+      const { client, server } = sides();
+      const all = [...moves(client), ...moves(server)];
+      return all.includes("LAST_ACK->CLOSE") &&
+        all.includes("FIN_WAIT1->FIN_WAIT2");
+    },
+    15_000,
+    "both ends closing",
+  );
+  const { client, server } = sides();
+  assert.deepEqual(moves(client).slice(0, 2), [
+    "CLOSE->SYN_SENT",
+    "SYN_SENT->ESTABLISHED",
+  ]);
+  assert.equal(client[0].pid, Deno.pid);
+  assert.equal(client[0].lport, 0, "no local port is bound yet at SYN_SENT");
+  assert.deepEqual(moves(server).slice(0, 2), [
+    "LISTEN->SYN_RECV",
+    "SYN_RECV->ESTABLISHED",
+  ]);
+  const active = moves(client)[2] === "ESTABLISHED->FIN_WAIT1"
+    ? client
+    : server;
+  const passive = active === client ? server : client;
+  // The kernel may set FIN_WAIT1 twice (tcp_close, then tcp_send_fin): both are reported.
+  assert.equal(moves(active)[2], "ESTABLISHED->FIN_WAIT1");
+  assert.ok(moves(active).includes("FIN_WAIT1->FIN_WAIT2"), `${moves(active)}`);
+  assert.deepEqual(moves(passive).slice(2), [
+    "ESTABLISHED->CLOSE_WAIT",
+    "CLOSE_WAIT->LAST_ACK",
+    "LAST_ACK->CLOSE",
+  ]);
+  assert.ok([...client, ...server].every((r) => r.ms >= 0 && r.ms < 15_000));
+  assert.equal((await p.stop()).code, 0, p.stderr);
+  p.assertUnloaded();
+});
+
+Deno.test("tcpconnect: a loopback connect() with pid, addresses and port; -P filters", async () => {
+  using other = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const otherPort = (other.addr as Deno.NetAddr).port;
+  await using p = startProbe("tcpconnect", ["--json", "-P", String(otherPort)]);
+  await p.attached();
+  const { port } = await loopbackSession(10, 10);
+  const accepted = other.accept();
+  const c = await Deno.connect({ hostname: "127.0.0.1", port: otherPort });
+  (await accepted).close();
+  c.close();
+  interface Row {
+    pid: number;
+    ip: number;
+    saddr: string;
+    daddr: string;
+    dport: number;
+  }
+  const row = await p.row<Row>((r) => r.dport === otherPort);
+  assert.deepEqual([row.pid, row.ip, row.saddr, row.daddr], [
+    Deno.pid,
+    4,
+    "127.0.0.1",
+    "127.0.0.1",
+  ]);
+  assert.ok(!p.rows<Row>().some((r) => r.dport === port));
+  assert.equal((await p.stop()).code, 0, p.stderr);
+  p.assertUnloaded();
+});

@@ -1,0 +1,117 @@
+/**
+ * killsnoop: traces signals sent with kill(), tkill() and tgkill(), one line each, as BCC's
+ * tool: `TIME PID COMM SIG TPID RESULT`.
+ *
+ * @example
+ * ```sh
+ * bpfpm run killsnoop -- -x
+ * deno run -A probes/killsnoop/mod.ts --json
+ * ```
+ *
+ * @module
+ */
+import { BPF } from "bpf";
+import {
+  announce,
+  clock,
+  type Column,
+  configure,
+  intArg,
+  parseCli,
+  runMain,
+  Table,
+  untilInterrupted,
+} from "../_shared/cli.ts";
+
+const spec = {
+  name: "killsnoop",
+  description: "Trace signals issued by the kill() syscall",
+  flags: {
+    failed: {
+      type: "boolean",
+      short: "x",
+      help: "only show failed kill syscalls",
+    },
+    pid: {
+      type: "string",
+      short: "p",
+      help: "trace this PID only (the sender)",
+    },
+    signal: {
+      type: "string",
+      short: "s",
+      help: "trace this signal only (a number)",
+    },
+    duration: {
+      type: "string",
+      short: "d",
+      help: "total duration of trace in seconds",
+    },
+  },
+  examples: [
+    "killsnoop           # trace all kill() signals",
+    "killsnoop -x        # only show failed kills",
+    "killsnoop -p 181    # only trace PID 181",
+    "killsnoop -s 9      # only trace signal 9",
+  ],
+} as const;
+
+const CALLS = ["kill", "tkill", "tgkill"];
+
+interface Event {
+  ts: bigint;
+  pid: number;
+  tpid: number;
+  sig: number;
+  ret: number;
+  call: number;
+  comm: string;
+}
+
+/** One output row. */
+export interface Row {
+  time: string;
+  pid: number;
+  comm: string;
+  call: string;
+  sig: number;
+  tpid: number;
+  result: number;
+}
+
+await runMain(spec, async () => {
+  const { values: v, json } = parseCli(Deno.args, spec);
+  using b = await BPF.load({
+    file: new URL("./killsnoop.bpf.c", import.meta.url),
+  });
+  configure(b, {
+    targ_pid: intArg(v.pid, "-p PID") ?? 0,
+    targ_sig: intArg(v.signal, "-s SIGNAL", { min: 1 }) ?? 0,
+    failed_only: v.failed ? 1 : 0,
+  });
+  const columns: Column<Row>[] = [
+    { header: "TIME", key: "time", width: 9 },
+    { header: "PID", key: "pid", width: 7 },
+    { header: "COMM", key: "comm", width: 16 },
+    { header: "SIG", key: "sig", width: 4, right: true },
+    { header: "TPID", key: "tpid", width: 7, right: true },
+    { header: "RESULT", key: "result", right: true },
+  ];
+  const table = new Table<Row>(columns, json);
+  const signal = untilInterrupted(intArg(v.duration, "-d DURATION"));
+  table.header();
+  announce();
+  for await (
+    const e of b.ringbuf<Event>("events", { type: "struct event", signal })
+  ) {
+    table.row({
+      time: clock(),
+      pid: e.pid,
+      comm: e.comm,
+      call: CALLS[e.call] ?? "?",
+      sig: e.sig,
+      tpid: e.tpid,
+      result: e.ret,
+    });
+  }
+});

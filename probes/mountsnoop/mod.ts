@@ -1,0 +1,176 @@
+/**
+ * mountsnoop: traces mount() and umount() system-wide, one line each with the call as it was
+ * made and its result, as BCC's tool: `COMM PID TID MNT_NS CALL`.
+ *
+ * @example
+ * ```sh
+ * bpfpm run mountsnoop
+ * deno run -A probes/mountsnoop/mod.ts --json
+ * ```
+ *
+ * @module
+ */
+import { BPF } from "bpf";
+import {
+  announce,
+  type Column,
+  configure,
+  intArg,
+  parseCli,
+  runMain,
+  Table,
+  untilInterrupted,
+} from "../_shared/cli.ts";
+
+const spec = {
+  name: "mountsnoop",
+  description: "Trace mount() and umount() syscalls",
+  flags: {
+    pid: { type: "string", short: "p", help: "trace this PID only" },
+    duration: {
+      type: "string",
+      short: "d",
+      help: "total duration of trace in seconds",
+    },
+  },
+  examples: [
+    "mountsnoop          # trace mount() and umount() system-wide",
+    "mountsnoop -p 181   # only trace PID 181",
+  ],
+} as const;
+
+const MS_FLAGS: [number, string][] = [
+  "MS_RDONLY",
+  "MS_NOSUID",
+  "MS_NODEV",
+  "MS_NOEXEC",
+  "MS_SYNCHRONOUS",
+  "MS_REMOUNT",
+  "MS_MANDLOCK",
+  "MS_DIRSYNC",
+  "MS_NOSYMFOLLOW",
+  "",
+  "MS_NOATIME",
+  "MS_NODIRATIME",
+  "MS_BIND",
+  "MS_MOVE",
+  "MS_REC",
+  "MS_SILENT",
+  "MS_POSIXACL",
+  "MS_UNBINDABLE",
+  "MS_PRIVATE",
+  "MS_SLAVE",
+  "MS_SHARED",
+  "MS_RELATIME",
+  "MS_KERNMOUNT",
+  "MS_I_VERSION",
+  "MS_STRICTATIME",
+  "MS_LAZYTIME",
+].map((name, bit) => [1 << bit, name] as [number, string]).filter(([, n]) => n);
+const UMOUNT_FLAGS: [number, string][] = [
+  [1, "MNT_FORCE"],
+  [2, "MNT_DETACH"],
+  [4, "MNT_EXPIRE"],
+  [8, "UMOUNT_NOFOLLOW"],
+];
+const ERRNOS: Record<number, string> = {
+  1: "EPERM",
+  2: "ENOENT",
+  13: "EACCES",
+  16: "EBUSY",
+  19: "ENODEV",
+  20: "ENOTDIR",
+  22: "EINVAL",
+};
+
+function flagText(flags: number, table: [number, string][]): string {
+  // The upper 16 bits of mount flags may hold the obsolete magic 0xC0ED.
+  let rest = (flags & 0xffff0000) === 0xc0ed0000 ? flags & 0xffff : flags;
+  const names: string[] = [];
+  for (const [bit, name] of table) {
+    if (rest & bit) {
+      names.push(name);
+      rest &= ~bit;
+    }
+  }
+  if (rest) names.push(`0x${rest.toString(16)}`);
+  return names.length ? names.join("|") : "0x0";
+}
+
+interface Event {
+  ts: bigint;
+  flags: bigint;
+  pid: number;
+  tid: number;
+  mnt_ns: number;
+  ret: number;
+  op: number;
+  comm: string;
+  fs: string;
+  src: string;
+  dest: string;
+  data: string;
+}
+
+/** One output row. */
+export interface Row {
+  comm: string;
+  pid: number;
+  tid: number;
+  mnt_ns: number;
+  op: "mount" | "umount";
+  source: string;
+  target: string;
+  fstype: string;
+  flags: string;
+  data: string;
+  ret: number;
+  call: string;
+}
+
+await runMain(spec, async () => {
+  const { values: v, json } = parseCli(Deno.args, spec);
+  using b = await BPF.load({
+    file: new URL("./mountsnoop.bpf.c", import.meta.url),
+  });
+  configure(b, { targ_pid: intArg(v.pid, "-p PID") ?? 0 });
+  const columns: Column<Row>[] = [
+    { header: "COMM", key: "comm", width: 16 },
+    { header: "PID", key: "pid", width: 7 },
+    { header: "TID", key: "tid", width: 7 },
+    { header: "MNT_NS", key: "mnt_ns", width: 11 },
+    { header: "CALL", key: "call" },
+  ];
+  const table = new Table<Row>(columns, json);
+  const signal = untilInterrupted(intArg(v.duration, "-d DURATION"));
+  table.header();
+  announce();
+  for await (
+    const e of b.ringbuf<Event>("events", { type: "struct event", signal })
+  ) {
+    const flags = Number(e.flags & 0xffffffffn);
+    const result = e.ret < 0
+      ? `${e.ret} (${ERRNOS[-e.ret] ?? `errno ${-e.ret}`})`
+      : String(e.ret);
+    const mount = e.op === 0;
+    const flagStr = flagText(flags, mount ? MS_FLAGS : UMOUNT_FLAGS);
+    table.row({
+      comm: e.comm,
+      pid: e.pid,
+      tid: e.tid,
+      mnt_ns: e.mnt_ns,
+      op: mount ? "mount" : "umount",
+      source: e.src,
+      target: e.dest,
+      fstype: e.fs,
+      flags: flagStr,
+      data: e.data,
+      ret: e.ret,
+      call: mount
+        ? `mount(${JSON.stringify(e.src)}, ${JSON.stringify(e.dest)}, ${
+          JSON.stringify(e.fs)
+        }, ${flagStr}, ${JSON.stringify(e.data)}) = ${result}`
+        : `umount(${JSON.stringify(e.dest)}, ${flagStr}) = ${result}`,
+    });
+  }
+});

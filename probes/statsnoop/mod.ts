@@ -1,0 +1,116 @@
+/**
+ * statsnoop: traces stat-family syscalls (stat, lstat, fstatat, statx, statfs), one line
+ * each, as BCC's tool: `PID COMM RET ERR PATH`.
+ *
+ * @example
+ * ```sh
+ * bpfpm run statsnoop -- -x
+ * deno run -A probes/statsnoop/mod.ts --json
+ * ```
+ *
+ * @module
+ */
+import { BPF } from "bpf";
+import {
+  announce,
+  type Column,
+  configure,
+  intArg,
+  parseCli,
+  runMain,
+  Table,
+  untilInterrupted,
+} from "../_shared/cli.ts";
+
+const spec = {
+  name: "statsnoop",
+  description: "Trace stat() syscalls",
+  flags: {
+    timestamp: {
+      type: "boolean",
+      short: "t",
+      help: "include a timestamp column (seconds)",
+    },
+    failed: { type: "boolean", short: "x", help: "only show failed stats" },
+    pid: { type: "string", short: "p", help: "trace this PID only" },
+    duration: {
+      type: "string",
+      short: "d",
+      help: "total duration of trace in seconds",
+    },
+  },
+  examples: [
+    "statsnoop           # trace all stat() syscalls",
+    "statsnoop -t        # include timestamps",
+    "statsnoop -x        # only show failed stats",
+    "statsnoop -p 181    # only trace PID 181",
+  ],
+} as const;
+
+const CALLS = ["stat", "lstat", "fstatat", "statx", "statfs"];
+
+interface Event {
+  ts: bigint;
+  pid: number;
+  ret: number;
+  call: number;
+  comm: string;
+  pathname: string;
+}
+
+/** One output row. */
+export interface Row {
+  ts: number;
+  pid: number;
+  comm: string;
+  call: string;
+  ret: number;
+  err: number;
+  path: string;
+}
+
+await runMain(spec, async () => {
+  const { values: v, json } = parseCli(Deno.args, spec);
+  using b = await BPF.load({
+    file: new URL("./statsnoop.bpf.c", import.meta.url),
+  });
+  configure(b, {
+    targ_pid: intArg(v.pid, "-p PID") ?? 0,
+    failed_only: v.failed ? 1 : 0,
+  });
+  const columns: Column<Row>[] = [];
+  if (v.timestamp) {
+    columns.push({
+      header: "TIME(s)",
+      key: "ts",
+      width: 12,
+      format: (t) => (t as number).toFixed(6),
+    });
+  }
+  columns.push(
+    { header: "PID", key: "pid", width: 7 },
+    { header: "COMM", key: "comm", width: 16 },
+    { header: "RET", key: "ret", width: 4, right: true },
+    { header: "ERR", key: "err", width: 3, right: true },
+    { header: "PATH", key: "path" },
+  );
+  const table = new Table<Row>(columns, json);
+  const signal = untilInterrupted(intArg(v.duration, "-d DURATION"));
+  table.header();
+  announce();
+  let t0: bigint | undefined;
+  for await (
+    const e of b.ringbuf<Event>("events", { type: "struct event", signal })
+  ) {
+    t0 ??= e.ts;
+    table.row({
+      ts: Number(e.ts - t0) / 1e9,
+      pid: e.pid,
+      comm: e.comm,
+      call: CALLS[e.call] ?? "?",
+      ret: e.ret >= 0 ? e.ret : -1,
+      err: e.ret >= 0 ? 0 : -e.ret,
+      path: e.pathname,
+    });
+  }
+});

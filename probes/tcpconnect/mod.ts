@@ -1,0 +1,191 @@
+/**
+ * tcpconnect: traces active TCP connections (connect()), one line each, as BCC's tool:
+ * `PID COMM IP SADDR DADDR DPORT`; `-c` counts them by address and port instead.
+ *
+ * @example
+ * ```sh
+ * bpfpm run tcpconnect -- -P 80,443
+ * deno run -A probes/tcpconnect/mod.ts --json
+ * ```
+ *
+ * @module
+ */
+import { BPF } from "bpf";
+import {
+  announce,
+  type Column,
+  configure,
+  intArg,
+  parseCli,
+  runMain,
+  Table,
+  untilInterrupted,
+  UsageError,
+} from "../_shared/cli.ts";
+import { formatAddr, portList } from "../_shared/net.ts";
+
+const spec = {
+  name: "tcpconnect",
+  description: "Trace TCP connects",
+  flags: {
+    timestamp: {
+      type: "boolean",
+      short: "t",
+      help: "include a timestamp on output (seconds)",
+    },
+    pid: { type: "string", short: "p", help: "trace this PID only" },
+    port: {
+      type: "string",
+      short: "P",
+      help: "comma-separated list of destination ports to trace",
+    },
+    "print-uid": {
+      type: "boolean",
+      short: "U",
+      help: "include the UID on output",
+    },
+    uid: { type: "string", short: "u", help: "trace this UID only" },
+    count: {
+      type: "boolean",
+      short: "c",
+      help: "count connects per source IP and destination IP/port",
+    },
+    ipv4: { type: "boolean", short: "4", help: "trace IPv4 family only" },
+    ipv6: { type: "boolean", short: "6", help: "trace IPv6 family only" },
+    duration: {
+      type: "string",
+      short: "d",
+      help: "total duration of trace in seconds",
+    },
+  },
+  examples: [
+    "tcpconnect           # trace all TCP connect()s",
+    "tcpconnect -t        # include timestamps",
+    "tcpconnect -p 181    # only trace PID 181",
+    "tcpconnect -P 80,81  # only trace ports 80 and 81",
+    "tcpconnect -U        # include UID",
+    "tcpconnect -c        # count connects per src ip and dest ip/port",
+  ],
+} as const;
+
+interface Event {
+  ts: bigint;
+  pid: number;
+  tid: number;
+  uid: number;
+  family: number;
+  dport: number;
+  saddr: Uint8Array;
+  daddr: Uint8Array;
+  comm: string;
+}
+
+/** One output row. */
+export interface Row {
+  ts: number;
+  uid: number;
+  pid: number;
+  comm: string;
+  ip: 4 | 6;
+  saddr: string;
+  daddr: string;
+  dport: number;
+}
+
+/** One row of `-c`. */
+export interface CountRow {
+  saddr: string;
+  daddr: string;
+  dport: number;
+  connects: number;
+}
+
+await runMain(spec, async () => {
+  const { values: v, json } = parseCli(Deno.args, spec);
+  if (v.ipv4 && v.ipv6) throw new UsageError("-4 and -6 exclude each other");
+  const ports = portList(v.port, "-P");
+  const uid = intArg(v.uid, "-u UID");
+  using b = await BPF.load({
+    file: new URL("./tcpconnect.bpf.c", import.meta.url),
+  });
+  configure(b, {
+    targ_pid: intArg(v.pid, "-p PID") ?? 0,
+    filter_uid: uid === undefined ? 0 : 1,
+    targ_uid: uid ?? 0,
+    family: v.ipv4 ? 2 : v.ipv6 ? 10 : 0,
+  });
+  const signal = untilInterrupted(intArg(v.duration, "-d DURATION"));
+  const events = b.ringbuf<Event>("events", { type: "struct event", signal });
+  if (v.count) {
+    announce("Tracing connect");
+    const counts = new Map<string, CountRow>();
+    for await (const e of events) {
+      if (ports && !ports.has(e.dport)) continue;
+      const row = {
+        saddr: formatAddr(e.family, e.saddr),
+        daddr: formatAddr(e.family, e.daddr),
+        dport: e.dport,
+        connects: 0,
+      };
+      const key = `${row.saddr} ${row.daddr} ${row.dport}`;
+      const c = counts.get(key) ?? row;
+      c.connects++;
+      counts.set(key, c);
+    }
+    const table = new Table<CountRow>([
+      { header: "LADDR", key: "saddr", width: 25 },
+      { header: "RADDR", key: "daddr", width: 25 },
+      { header: "RPORT", key: "dport", width: 5 },
+      { header: "CONNECTS", key: "connects" },
+    ], json);
+    if (!json) console.log();
+    table.header();
+    for (
+      const c of [...counts.values()].sort((a, b) => b.connects - a.connects)
+    ) {
+      table.row(c);
+    }
+    return;
+  }
+  const columns: Column<Row>[] = [];
+  if (v.timestamp) {
+    columns.push({
+      header: "TIME(s)",
+      key: "ts",
+      width: 9,
+      format: (t) => (t as number).toFixed(3),
+    });
+  }
+  if (v["print-uid"]) columns.push({ header: "UID", key: "uid", width: 6 });
+  columns.push(
+    { header: "PID", key: "pid", width: 7 },
+    {
+      header: "COMM",
+      key: "comm",
+      width: 12,
+      format: (c) => String(c).slice(0, 12),
+    },
+    { header: "IP", key: "ip", width: 2 },
+    { header: "SADDR", key: "saddr", width: 16 },
+    { header: "DADDR", key: "daddr", width: 16 },
+    { header: "DPORT", key: "dport" },
+  );
+  const table = new Table<Row>(columns, json);
+  table.header();
+  announce();
+  let t0: bigint | undefined;
+  for await (const e of events) {
+    if (ports && !ports.has(e.dport)) continue;
+    t0 ??= e.ts;
+    table.row({
+      ts: Number(e.ts - t0) / 1e9,
+      uid: e.uid,
+      pid: e.pid,
+      comm: e.comm,
+      ip: e.family === 2 ? 4 : 6,
+      saddr: formatAddr(e.family, e.saddr),
+      daddr: formatAddr(e.family, e.daddr),
+      dport: e.dport,
+    });
+  }
+});

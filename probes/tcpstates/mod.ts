@@ -1,0 +1,209 @@
+/**
+ * tcpstates: traces TCP session state changes, one line per change with the time spent in
+ * the old state, as BCC's tool:
+ * `SKADDR C-PID C-COMM LADDR LPORT RADDR RPORT OLDSTATE -> NEWSTATE MS`.
+ *
+ * @example
+ * ```sh
+ * bpfpm run tcpstates -- -L 80
+ * deno run -A probes/tcpstates/mod.ts --json
+ * ```
+ *
+ * @module
+ */
+import { BPF } from "bpf";
+import {
+  announce,
+  clock,
+  type Column,
+  configure,
+  intArg,
+  parseCli,
+  runMain,
+  Table,
+  untilInterrupted,
+  UsageError,
+} from "../_shared/cli.ts";
+import { formatAddr, portList } from "../_shared/net.ts";
+
+const spec = {
+  name: "tcpstates",
+  description: "Trace TCP session state changes and durations",
+  flags: {
+    time: {
+      type: "boolean",
+      short: "T",
+      help: "include a time column on output (HH:MM:SS)",
+    },
+    timestamp: {
+      type: "boolean",
+      short: "t",
+      help: "include a timestamp on output (seconds)",
+    },
+    wide: {
+      type: "boolean",
+      short: "w",
+      help: "wide column output (fits IPv6 addresses)",
+    },
+    csv: { type: "boolean", short: "s", help: "comma separated values output" },
+    localport: {
+      type: "string",
+      short: "L",
+      help: "comma-separated list of local ports to trace",
+    },
+    remoteport: {
+      type: "string",
+      short: "D",
+      help: "comma-separated list of remote ports to trace",
+    },
+    ipv4: { type: "boolean", short: "4", help: "trace IPv4 family only" },
+    ipv6: { type: "boolean", short: "6", help: "trace IPv6 family only" },
+    duration: {
+      type: "string",
+      short: "d",
+      help: "total duration of trace in seconds",
+    },
+  },
+  examples: [
+    "tcpstates           # trace all TCP state changes",
+    "tcpstates -t        # include timestamp column",
+    "tcpstates -T        # include time column (HH:MM:SS)",
+    "tcpstates -w        # wider columns (fit IPv6)",
+    "tcpstates -L 80     # only trace local port 80",
+    "tcpstates -D 80     # only trace remote port 80",
+  ],
+} as const;
+
+const STATES = [
+  "",
+  "ESTABLISHED",
+  "SYN_SENT",
+  "SYN_RECV",
+  "FIN_WAIT1",
+  "FIN_WAIT2",
+  "TIME_WAIT",
+  "CLOSE",
+  "CLOSE_WAIT",
+  "LAST_ACK",
+  "LISTEN",
+  "CLOSING",
+  "NEW_SYN_RECV",
+];
+
+interface Event {
+  ts: bigint;
+  skaddr: bigint;
+  delta_us: bigint;
+  pid: number;
+  oldstate: number;
+  newstate: number;
+  family: number;
+  sport: number;
+  dport: number;
+  saddr: Uint8Array;
+  daddr: Uint8Array;
+  comm: string;
+}
+
+/** One output row. */
+export interface Row {
+  time: string;
+  ts: number;
+  skaddr: string;
+  pid: number;
+  comm: string;
+  ip: 4 | 6;
+  laddr: string;
+  lport: number;
+  raddr: string;
+  rport: number;
+  oldstate: string;
+  newstate: string;
+  ms: number;
+}
+
+await runMain(spec, async () => {
+  const { values: v, json } = parseCli(Deno.args, spec);
+  if (v.ipv4 && v.ipv6) throw new UsageError("-4 and -6 exclude each other");
+  const lports = portList(v.localport, "-L");
+  const rports = portList(v.remoteport, "-D");
+  using b = await BPF.load({
+    file: new URL("./tcpstates.bpf.c", import.meta.url),
+  });
+  configure(b, { family: v.ipv4 ? 2 : v.ipv6 ? 10 : 0 });
+  const wide = v.wide === true;
+  const addrWidth = wide ? 39 : 15;
+  const columns: Column<Row>[] = [];
+  if (v.time) columns.push({ header: "TIME", key: "time", width: 8 });
+  if (v.timestamp) {
+    columns.push({
+      header: "TIME(s)",
+      key: "ts",
+      width: 9,
+      format: (t) => (t as number).toFixed(6),
+    });
+  }
+  columns.push(
+    { header: "SKADDR", key: "skaddr", width: 16 },
+    { header: "C-PID", key: "pid", width: 7 },
+    {
+      header: "C-COMM",
+      key: "comm",
+      width: 10,
+      format: (c) => String(c).slice(0, 10),
+    },
+  );
+  if (wide || v.csv) columns.push({ header: "IP", key: "ip", width: 2 });
+  columns.push(
+    { header: "LADDR", key: "laddr", width: addrWidth },
+    { header: "LPORT", key: "lport", width: 5 },
+    { header: "RADDR", key: "raddr", width: addrWidth },
+    { header: "RPORT", key: "rport", width: 5 },
+    { header: "OLDSTATE", key: "oldstate", width: 11 },
+    { header: "->", key: "newstate", width: 14, format: (s) => `-> ${s}` },
+    { header: "MS", key: "ms", format: (ms) => (ms as number).toFixed(3) },
+  );
+  const table = new Table<Row>(columns, json);
+  const csv = v.csv === true && !json;
+  if (csv) {
+    console.log(
+      columns.map((c) => c.header === "->" ? "NEWSTATE" : c.header).join(","),
+    );
+  } else table.header();
+  announce();
+  const signal = untilInterrupted(intArg(v.duration, "-d DURATION"));
+  let t0: bigint | undefined;
+  for await (
+    const e of b.ringbuf<Event>("events", { type: "struct event", signal })
+  ) {
+    if (lports && !lports.has(e.sport)) continue;
+    if (rports && !rports.has(e.dport)) continue;
+    t0 ??= e.ts;
+    const row: Row = {
+      time: clock(),
+      ts: Number(e.ts - t0) / 1e9,
+      skaddr: e.skaddr.toString(16),
+      pid: e.pid,
+      comm: e.comm,
+      ip: e.family === 2 ? 4 : 6,
+      laddr: formatAddr(e.family, e.saddr),
+      lport: e.sport,
+      raddr: formatAddr(e.family, e.daddr),
+      rport: e.dport,
+      oldstate: STATES[e.oldstate] ?? String(e.oldstate),
+      newstate: STATES[e.newstate] ?? String(e.newstate),
+      ms: Number(e.delta_us) / 1000,
+    };
+    if (csv) {
+      console.log(
+        columns.map((c) =>
+          c.header === "->"
+            ? row.newstate
+            : c.format
+            ? c.format(row[c.key], row)
+            : String(row[c.key])
+        ).join(","),
+      );
+    } else table.row(row);
+  }
+});
