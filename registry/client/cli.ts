@@ -273,7 +273,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     console.error(
       `${
-        (e as Error).message.split("\n")[0]
+        (e as Error).message.split("\n")[0].split(/\.\s/)[0].replace(/\.$/, "")
       }; bpfpm ${name} --help shows the options`,
     );
     return 2;
