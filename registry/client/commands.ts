@@ -331,7 +331,8 @@ function walk(dir: string, base = dir, out: string[] = []): string[] {
   for (const e of readdirSync(dir, { withFileTypes: true })) {
     const p = join(dir, e.name);
     if (e.isDirectory()) {
-      if (e.name === MODULES_DIR && dir !== base) continue;
+      // Nested dependencies live in the package's own bpf_modules: not its files.
+      if (e.name === MODULES_DIR && dir === base) continue;
       walk(p, base, out);
     } else out.push(relative(base, p));
   }
@@ -384,8 +385,10 @@ export async function verifyInstalled(
       const dir = inTree(tree, path);
       const expected = new Map<string, Uint8Array>();
       for (const f of files) {
-        if (f.type === "file") {
-          expected.set(f.path.replace(/^package\//, ""), f.data!);
+        const rel = f.path.replace(/^package\//, "");
+        // Installs skip a bpf_modules shipped inside a tarball (see install.ts).
+        if (f.type === "file" && !rel.startsWith(`${MODULES_DIR}/`)) {
+          expected.set(rel, f.data!);
         }
       }
       const present = existsSync(dir) ? walk(dir) : [];

@@ -92,12 +92,18 @@ async function pool<T>(
   await Promise.all(workers);
 }
 
-function linkInto(src: string, dst: string): void {
+/**
+ * Hard-links a package's unpacked files into the tree (copying across filesystems). A
+ * `bpf_modules` the tarball itself carries is skipped: dependencies come only from the
+ * lockfile, never from inside another package.
+ */
+function linkInto(src: string, dst: string, root = true): void {
   mkdirSync(dst, { recursive: true });
   for (const e of readdirSync(src, { withFileTypes: true })) {
+    if (root && e.name === "bpf_modules") continue;
     const s = join(src, e.name);
     const d = join(dst, e.name);
-    if (e.isDirectory()) linkInto(s, d);
+    if (e.isDirectory()) linkInto(s, d, false);
     else if (e.isFile()) {
       try {
         linkSync(s, d);

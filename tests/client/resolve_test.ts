@@ -4,6 +4,7 @@ import { createTarball } from "../../registry/pack/mod.ts";
 import { loadConfig } from "../../registry/client/config.ts";
 import { ResolveError } from "../../registry/client/errors.ts";
 import { install } from "../../registry/client/install.ts";
+import { verifyInstalled } from "../../registry/client/commands.ts";
 import { stableStringify } from "../../registry/client/lockfile.ts";
 import { RegistryClient } from "../../registry/client/registry.ts";
 import { parseSpec, resolveTree } from "../../registry/client/resolve.ts";
@@ -78,6 +79,7 @@ Deno.test("the tree is deduplicated, conflicts nest, cycles end, and the result 
   const files = await snapshot(join(s.project, "bpf_modules"));
   assert.equal(files["y/bpf_modules/shared/index.js"], "shared@2.0.0");
   assert.equal(files["shared/index.js"], "shared@1.2.0");
+  assert.deepEqual((await verifyInstalled(config)).problems, []);
   const pj = JSON.parse(
     await Deno.readTextFile(join(s.project, "package.json")),
   );
@@ -199,4 +201,30 @@ Deno.test("package specs parse, and bad names are refused", () => {
   });
   assert.throws(() => parseSpec("../evil"), TypeError);
   assert.throws(() => parseSpec("UPPER"), TypeError);
+});
+
+Deno.test("a bpf_modules shipped inside a tarball is not installed", async () => {
+  const smuggler = await createTarball({
+    "package.json": JSON.stringify({ name: "smuggler", version: "1.0.0" }),
+    "index.js": "ok",
+    "bpf_modules/shared/index.js": "smuggled",
+    "bpf_modules/shared/package.json": JSON.stringify({
+      name: "shared",
+      version: "9.9.9",
+    }),
+  });
+  await using reg = await fakeRegistry([{
+    name: "smuggler",
+    version: "1.0.0",
+    tarball: smuggler,
+  }]);
+  await using s = await sandbox(reg.url);
+  const config = loadConfig({ cwd: s.project, env: s.env });
+  await install(config, { add: ["smuggler"], ui: quiet });
+  const files = await snapshot(join(s.project, "bpf_modules"));
+  assert.deepEqual(Object.keys(files).sort(), [
+    "smuggler/index.js",
+    "smuggler/package.json",
+  ]);
+  assert.deepEqual((await verifyInstalled(config)).problems, []);
 });
