@@ -38,6 +38,14 @@ export interface Verdaccio extends AsyncDisposable {
 
 /** Starts Verdaccio 5 on a free loopback port with a temp storage and one user. */
 export async function startVerdaccio(): Promise<Verdaccio> {
+  try {
+    await Deno.stat(verdaccioBin());
+  } catch (cause) {
+    throw new Error(
+      `Verdaccio is not installed at ${verdaccioBin()}: run bash tests/client/setup.sh`,
+      { cause },
+    );
+  }
   const dir = await Deno.makeTempDir({ prefix: "bpfpm-verdaccio-" });
   const port = freePort();
   await Deno.writeTextFile(
