@@ -32,6 +32,7 @@ fi
 command -v deno >/dev/null || { echo "setup: deno is not on PATH after install (npm prefix: $(npm prefix -g))" >&2; exit 1; }
 
 make -s -C native
+bash scripts/install_bpfpm.sh
 
 if ! mountpoint -q /sys/kernel/tracing; then
   mount -t tracefs tracefs /sys/kernel/tracing || echo "setup: cannot mount tracefs at /sys/kernel/tracing" >&2
