@@ -53,6 +53,8 @@ export function fakeRegistry(
     signed?: boolean;
     tarballDelayMs?: number;
     distTags?: Record<string, Record<string, string>>;
+    /** Publisher key ids this registry vouches for at `/-/bpfpm/v1/keys/:keyid`. */
+    vouchedKeys?: string[];
     /** Answer tarball requests with a 302 to the same path on this base URL. */
     redirectTarballsTo?: string;
   } = {},
@@ -84,6 +86,12 @@ export function fakeRegistry(
         path,
         auth: req.headers.get("authorization"),
       });
+      if (path.startsWith("/-/bpfpm/v1/keys/")) {
+        const keyid = path.slice("/-/bpfpm/v1/keys/".length);
+        return options.vouchedKeys?.includes(keyid)
+          ? Response.json({ keyid })
+          : Response.json({ error: "unknown key" }, { status: 404 });
+      }
       if (path === "/-/npm/v1/keys") {
         if (!key) return new Response("{}", { status: 404 });
         return Response.json({

@@ -502,3 +502,38 @@ Deno.test("a cache others can write to is not trusted", async () => {
     existsSync(join(s.project, "bpf_modules", "plain", "package.json")),
   );
 });
+
+Deno.test("--require-signed accepts a key the registry vouches for", async () => {
+  await using s0 = await sandbox();
+  const key = publisherKey(s0.config)!;
+  const files = [
+    {
+      path: "package.json",
+      data: new TextEncoder().encode(
+        JSON.stringify({ name: "vouched", version: "1.0.0" }),
+      ),
+    },
+  ];
+  const tgz = await createTarball([...files, {
+    path: "bpfpm-signature.json",
+    data: signPackage("vouched", "1.0.0", files, key),
+  }]);
+  await using reg = await fakeRegistry([{
+    name: "vouched",
+    version: "1.0.0",
+    tarball: tgz,
+  }], {
+    vouchedKeys: [key.keyid],
+  });
+  await using s = await sandbox(reg.url);
+  const config = loadConfig({ cwd: s.project, env: s.env });
+  const r = await install(config, {
+    add: ["vouched"],
+    requireSigned: true,
+    ui: quiet,
+  });
+  assert.equal(r.lock.packages["bpf_modules/vouched"].publisherKey, key.keyid);
+  assert.ok(
+    reg.requests.some((q) => q.path === `/-/bpfpm/v1/keys/${key.keyid}`),
+  );
+});
