@@ -34,6 +34,9 @@ command -v deno >/dev/null || { echo "setup: deno is not on PATH after install (
 make -s -C native
 bash scripts/install_bpfpm.sh
 
+# vmlinux.h and its PCH, once per kernel, so the first script compile is fast.
+deno run -A --quiet runtime/compile/prepare.ts
+
 if ! mountpoint -q /sys/kernel/tracing; then
   mount -t tracefs tracefs /sys/kernel/tracing || echo "setup: cannot mount tracefs at /sys/kernel/tracing" >&2
 fi
