@@ -10,6 +10,8 @@
  */
 import { cstr, lastError, lib } from "./_ffi.ts";
 import { kernelPathExists, readKernelFile } from "./_kernel_files.ts";
+import { MAP_TYPES } from "./spec/map_types.ts";
+import { MANIFEST_ATTACH_KINDS } from "./spec/section_kinds.ts";
 
 /** enum bpf_prog_type, in order. */
 export const PROGRAM_TYPES = [
@@ -47,63 +49,10 @@ export const PROGRAM_TYPES = [
   "syscall",
 ] as const;
 
-/** enum bpf_map_type, in order. */
-export const MAP_TYPES = [
-  "unspec",
-  "hash",
-  "array",
-  "prog_array",
-  "perf_event_array",
-  "percpu_hash",
-  "percpu_array",
-  "stack_trace",
-  "cgroup_array",
-  "lru_hash",
-  "lru_percpu_hash",
-  "lpm_trie",
-  "array_of_maps",
-  "hash_of_maps",
-  "devmap",
-  "sockmap",
-  "cpumap",
-  "xskmap",
-  "sockhash",
-  "cgroup_storage",
-  "reuseport_sockarray",
-  "percpu_cgroup_storage",
-  "queue",
-  "stack",
-  "sk_storage",
-  "devmap_hash",
-  "struct_ops",
-  "ringbuf",
-  "inode_storage",
-  "task_storage",
-  "bloom_filter",
-  "user_ringbuf",
-  "cgrp_storage",
-] as const;
+export { MAP_TYPES };
 
 /** The attach kinds of `grants.attach` (docs/manifest.md). */
-export const ATTACH_KINDS = [
-  "tracepoint",
-  "raw_tp",
-  "tp_btf",
-  "kprobe",
-  "kretprobe",
-  "fentry",
-  "fexit",
-  "uprobe",
-  "uretprobe",
-  "usdt",
-  "perf_event",
-  "xdp",
-  "tc",
-  "socket_filter",
-  "cgroup",
-  "lsm",
-  "iter",
-] as const;
+export const ATTACH_KINDS = MANIFEST_ATTACH_KINDS;
 
 /** An attach kind's name. */
 export type AttachKindName = typeof ATTACH_KINDS[number];

@@ -21,6 +21,7 @@ import {
   kindFromSection,
   type ProgramKind,
 } from "./section_kinds.ts";
+import { MAP_TYPES } from "./map_types.ts";
 
 /** One BPF program found in the object. */
 export interface ProgramSpec {
@@ -48,43 +49,7 @@ export interface ProgramSpec {
   instructions: Uint8Array;
 }
 
-/** Map types by `enum bpf_map_type` number. */
-export const MAP_TYPES: readonly string[] = [
-  "unspec",
-  "hash",
-  "array",
-  "prog_array",
-  "perf_event_array",
-  "percpu_hash",
-  "percpu_array",
-  "stack_trace",
-  "cgroup_array",
-  "lru_hash",
-  "lru_percpu_hash",
-  "lpm_trie",
-  "array_of_maps",
-  "hash_of_maps",
-  "devmap",
-  "sockmap",
-  "cpumap",
-  "xskmap",
-  "sockhash",
-  "cgroup_storage",
-  "reuseport_sockarray",
-  "percpu_cgroup_storage",
-  "queue",
-  "stack",
-  "sk_storage",
-  "devmap_hash",
-  "struct_ops",
-  "ringbuf",
-  "inode_storage",
-  "task_storage",
-  "bloom_filter",
-  "user_ringbuf",
-  "cgrp_storage",
-  "arena",
-];
+export { MAP_TYPES };
 
 /** One map the object defines. */
 export interface MapSpec {

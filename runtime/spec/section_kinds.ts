@@ -43,7 +43,7 @@ export type ProgramKind =
   | "unknown";
 
 /** The attach kinds the manifest names, in its order. */
-export const MANIFEST_ATTACH_KINDS: readonly ProgramKind[] = [
+export const MANIFEST_ATTACH_KINDS = [
   "tracepoint",
   "raw_tp",
   "tp_btf",
@@ -61,7 +61,10 @@ export const MANIFEST_ATTACH_KINDS: readonly ProgramKind[] = [
   "cgroup",
   "lsm",
   "iter",
-];
+] as const satisfies readonly ProgramKind[];
+
+/** One of the manifest's attach kinds. */
+export type ManifestAttachKind = typeof MANIFEST_ATTACH_KINDS[number];
 
 /** Every program kind this module can report, manifest kinds first. */
 export const PROGRAM_KINDS: readonly ProgramKind[] = [
