@@ -126,6 +126,28 @@ Deno.test("hostile tarballs are refused client-side with nothing installed", asy
       }]),
       /device/i,
     ],
+    [
+      "file count",
+      await rawTgz([
+        pj,
+        ...Array.from({ length: 5001 }, (_, i) => ({
+          header: { name: `package/f${i}`, type: "file" as const },
+          data: "",
+        })),
+      ]),
+      /more than 5000 entries/,
+    ],
+    [
+      "case collision",
+      await rawTgz([pj, {
+        header: { name: "package/README", type: "file" },
+        data: "a",
+      }, {
+        header: { name: "package/readme", type: "file" },
+        data: "b",
+      }]),
+      /differ only in case/,
+    ],
   ];
   for (const [label, tgz, reason] of cases) {
     await using reg = await fakeRegistry([{
