@@ -168,6 +168,15 @@ const COMMANDS: Record<string, Command> = {
       "verify re-hashes every tarball and drops corrupt ones; clean removes the cache.",
     ],
   },
+  trust: {
+    usage: "bpfpm trust [keyid...] [--remove]",
+    summary: "trust publisher keys for --require-signed (no args: list them)",
+    options: { remove: { type: "boolean" } },
+    help: [
+      "Key ids are printed by bpfpm publish (signed by: ed25519:…). Without arguments, prints",
+      "your own publisher key id (if you have published) and the keys you trust.",
+    ],
+  },
   verify: {
     usage: "bpfpm verify [--json]",
     summary: "check installed files, integrity and signatures",
@@ -480,6 +489,30 @@ export async function main(argv: string[]): Promise<number> {
           ui.out(`Removed ${config.cacheDir}`);
         } else if (pos[0] === "dir") ui.out(config.cacheDir);
         else throw new TypeError("cache needs verify, clean or dir");
+        return 0;
+      }
+      case "trust": {
+        const { publisherKey, setTrustedKeys, trustedKeys } = await import(
+          "./signatures.ts"
+        );
+        if (pos.length) {
+          const keys = setTrustedKeys(
+            config.configDir,
+            pos,
+            v.remove as boolean,
+          );
+          ui.info(
+            `${keys.length} trusted publisher key${
+              keys.length === 1 ? "" : "s"
+            }`,
+          );
+          return 0;
+        }
+        const own = publisherKey(config.configDir, false);
+        if (own) ui.out(`own: ${own.keyid}`);
+        for (const k of [...trustedKeys(config.configDir)].sort()) {
+          ui.out(`trusted: ${k}`);
+        }
         return 0;
       }
       case "verify": {

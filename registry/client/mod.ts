@@ -119,6 +119,7 @@ export {
   keyidOf,
   publisherKey,
   type PublisherSignature,
+  setTrustedKeys,
   SIGNATURE_FILE,
   signPackage,
   trustedKeys,

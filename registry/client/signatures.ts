@@ -281,3 +281,39 @@ export function trustedKeys(configDir: string): Set<string> {
     ),
   );
 }
+
+/**
+ * Adds key ids to (or, with `remove`, drops them from) `trusted_keys`, atomically.
+ *
+ * @returns the trusted key ids afterwards, sorted
+ *
+ * @example
+ * ```ts
+ * import { setTrustedKeys } from "./signatures.ts";
+ * setTrustedKeys("/tmp/bpfpm-config", ["ed25519:0123456789abcdef0123456789abcdef"]);
+ * ```
+ */
+export function setTrustedKeys(
+  configDir: string,
+  keyids: string[],
+  remove = false,
+): string[] {
+  for (const k of keyids) {
+    if (!/^ed25519:[0-9a-f]{32}$/.test(k)) {
+      throw new TypeError(
+        `${
+          JSON.stringify(k)
+        } is not a publisher key id; they look like ed25519: and 32 hex digits (bpfpm publish prints them)`,
+      );
+    }
+  }
+  const keys = trustedKeys(configDir);
+  for (const k of keyids) remove ? keys.delete(k) : keys.add(k);
+  mkdirSync(configDir, { recursive: true, mode: 0o700 });
+  const path = join(configDir, "trusted_keys");
+  const tmp = `${path}.${Deno.pid}.tmp`;
+  const sorted = [...keys].sort();
+  writeFileSync(tmp, sorted.map((k) => k + "\n").join(""), { mode: 0o600 });
+  renameSync(tmp, path);
+  return sorted;
+}

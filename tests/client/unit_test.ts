@@ -13,7 +13,8 @@ import {
 } from "../../registry/client/grants.ts";
 import { stableStringify } from "../../registry/client/lockfile.ts";
 import { globToRegExp, selectFiles } from "../../registry/client/publish.ts";
-import { sandbox } from "./_helpers.ts";
+import { trustedKeys } from "../../registry/client/signatures.ts";
+import { bpfpm, sandbox } from "./_helpers.ts";
 
 Deno.test("rc files: env expansion, comments, precedence, and path-bound tokens", async () => {
   const rc = parseRc(
@@ -164,4 +165,18 @@ Deno.test("pack file selection: files globs, ignore files, and what is always in
     "package.json",
     "x.bpf.c",
   ]);
+});
+
+Deno.test("bpfpm trust adds, lists and removes publisher keys", async () => {
+  await using s = await sandbox();
+  const cli = (args: string[]) => bpfpm(args, { cwd: s.project, env: s.env });
+  const id = "ed25519:0123456789abcdef0123456789abcdef";
+  assert.equal((await cli(["trust", id])).code, 0);
+  assert.equal((await cli(["trust"])).stdout, `trusted: ${id}\n`);
+  assert.deepEqual([...trustedKeys(s.config)], [id]);
+  const bad = await cli(["trust", "rsa:1"]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /"rsa:1" is not a publisher key id/);
+  assert.equal((await cli(["trust", "--remove", id])).code, 0);
+  assert.equal((await cli(["trust"])).stdout, "");
 });
