@@ -96,6 +96,30 @@ async function roundTrip(registry: string, registrySigns: boolean) {
   await ok(["login", "--user", "pat", "--password", "pat-secret-99"]);
   assert.equal((await ok(["whoami"])).stdout.trim(), "pat");
   await ok(["publish", join(s.root, "lib-a")]);
+  if (registrySigns) {
+    // Ownership (the bpfpm registry enforces it; Verdaccio's default config does not):
+    // another user may not publish a version of pat's package.
+    await using m = await sandbox(registry);
+    const mallory = (args: string[]) =>
+      bpfpm(args, { cwd: m.project, env: m.env });
+    assert.equal(
+      (await mallory([
+        "login",
+        "--user",
+        "mallory",
+        "--password",
+        "mallory-pw-123",
+      ])).code,
+      0,
+    );
+    await writePackage(join(m.root, "lib-a"), {
+      name: "lib-a",
+      version: "1.0.1",
+    }, { "index.js": "evil();\n" });
+    const denied = await mallory(["publish", join(m.root, "lib-a")]);
+    assert.equal(denied.code, 1);
+    assert.match(denied.stderr, /refused Publish of lib-a@1\.0\.1: forbidden/);
+  }
   const probe = join(s.root, "echo-probe");
   await writePackage(probe, probeManifest("1.0.0"), {
     "mod.ts": ENTRY,
