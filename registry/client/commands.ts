@@ -31,7 +31,7 @@ import {
   inTree,
   MODULES_DIR,
   readProjectManifest,
-  recoverProject,
+  recoverIfIdle,
 } from "./project.ts";
 import { RegistryClient } from "./registry.ts";
 import {
@@ -64,7 +64,7 @@ export interface ListedPackage {
  * ```
  */
 export function listInstalled(config: ClientConfig): ListedPackage[] {
-  recoverProject(config.projectDir);
+  recoverIfIdle(config.projectDir);
   const lock = readLockfile(config.projectDir);
   if (!lock) return [];
   return Object.entries(lock.packages).sort(([a], [b]) => (a < b ? -1 : 1)).map(
@@ -364,6 +364,7 @@ export async function verifyInstalled(
     publisherSigned: number;
   }
 > {
+  recoverIfIdle(config.projectDir);
   const lock = readLockfile(config.projectDir);
   if (!lock) {
     throw new ClientError(

@@ -122,6 +122,34 @@ export function recoverProject(projectDir: string): boolean {
   return true;
 }
 
+/**
+ * {@linkcode recoverProject} for readers (list, verify): only when a journal is left and no
+ * install holds the project lock, so a running install's journal is never touched.
+ *
+ * @returns whether anything was rolled forward
+ *
+ * @example
+ * ```ts
+ * import { recoverIfIdle } from "./project.ts";
+ * recoverIfIdle(Deno.cwd());
+ * ```
+ */
+export function recoverIfIdle(projectDir: string): boolean {
+  if (!existsSync(join(projectDir, STATE_DIR, JOURNAL))) return false;
+  let release: () => void;
+  try {
+    release = lockProject(projectDir);
+  } catch (e) {
+    if ((e as ClientError).code === "EBUSY") return false;
+    throw e;
+  }
+  try {
+    return recoverProject(projectDir);
+  } finally {
+    release();
+  }
+}
+
 /** A project's package.json, with the parts bpfpm reads. */
 export interface ProjectManifest {
   name?: string;
