@@ -326,7 +326,8 @@ export async function summaryLoop(
   options: { interval?: number; count?: number; duration?: number },
   tick: (last: boolean) => void,
 ): Promise<void> {
-  const interval = options.interval ?? 99999999;
+  // setTimeout takes at most 2^31-1 ms; without an interval only Ctrl-C or the duration ends it.
+  const interval = Math.min(options.interval ?? Infinity, 2_000_000);
   const end = options.duration !== undefined
     ? Date.now() + options.duration * 1000
     : Infinity;

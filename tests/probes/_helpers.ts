@@ -149,9 +149,17 @@ export class RunningProbe implements AsyncDisposable {
     return await this.exited();
   }
 
-  /** Asserts every program the probe held is gone from the kernel. */
-  assertUnloaded(): void {
-    const still = this.progIds.filter(progExists);
+  /**
+   * Asserts every program the probe held is gone from the kernel. The kernel frees a program
+   * after an RCU grace period once its last fd and link are closed, so this waits a little.
+   */
+  async assertUnloaded(ms = 10_000): Promise<void> {
+    const end = Date.now() + ms;
+    let still = this.progIds.filter(progExists);
+    while (still.length && Date.now() < end) {
+      await sleep(100);
+      still = still.filter(progExists);
+    }
     assert.deepEqual(still, [], `programs still loaded: ${still.join(", ")}`);
   }
 

@@ -31,7 +31,7 @@ async function execShows(p: ReturnType<typeof startBpfpm>): Promise<void> {
   );
   const status = await p.stop();
   assert.equal(status.code, 0, p.stderr);
-  p.assertUnloaded();
+  await p.assertUnloaded();
 }
 
 Deno.test("bpfpm run ./probes/execsnoop --yes runs the package from its directory", async () => {

@@ -45,7 +45,7 @@ Deno.test("execsnoop: a successful and a failed exec, with pid, ppid, comm, ret 
   assert.equal(bad.ppid, Deno.pid);
   const status = await p.stop();
   assert.equal(status.code, 0, p.stderr);
-  p.assertUnloaded();
+  await p.assertUnloaded();
 });
 
 Deno.test("opensnoop: an open that succeeds and one that fails, with fd and errno", async () => {
@@ -73,7 +73,7 @@ Deno.test("opensnoop: an open that succeeds and one that fails, with fd and errn
     );
     assert.deepEqual([bad.fd, bad.err, bad.comm], [-1, 2, "cat"]);
     assert.equal((await p.stop()).code, 0, p.stderr);
-    p.assertUnloaded();
+    await p.assertUnloaded();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -112,7 +112,7 @@ Deno.test("exitsnoop: an exit code and a fatal signal, with ppid and age", async
   ]);
   assert.ok(k.age >= 0.2, `age ${k.age}`);
   assert.equal((await p.stop()).code, 0, p.stderr);
-  p.assertUnloaded();
+  await p.assertUnloaded();
 });
 
 Deno.test("statsnoop: stat of a present and of a missing file", async () => {
@@ -137,7 +137,7 @@ Deno.test("statsnoop: stat of a present and of a missing file", async () => {
     assert.deepEqual([bad.pid, bad.ret, bad.err], [Deno.pid, -1, 2]);
     assert.ok(p.rows<Row>().every((r) => r.pid === Deno.pid));
     assert.equal((await p.stop()).code, 0, p.stderr);
-    p.assertUnloaded();
+    await p.assertUnloaded();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -170,7 +170,7 @@ Deno.test("killsnoop: a SIGTERM to a sleeping child and a kill that fails", asyn
   const failed = await p.row<Row>((r) => r.tpid === 4_194_305);
   assert.deepEqual([failed.sig, failed.result], [10, -3]);
   assert.equal((await p.stop()).code, 0, p.stderr);
-  p.assertUnloaded();
+  await p.assertUnloaded();
 });
 
 Deno.test("mountsnoop: mount and umount of a tmpfs", async () => {
@@ -212,7 +212,7 @@ Deno.test("mountsnoop: mount and umount of a tmpfs", async () => {
     assert.deepEqual([ur.pid, ur.comm, ur.ret], [u.pid, "umount", 0]);
     assert.equal(ur.call, `umount(${JSON.stringify(dir)}, 0x0) = 0`);
     assert.equal((await p.stop()).code, 0, p.stderr);
-    p.assertUnloaded();
+    await p.assertUnloaded();
   } finally {
     if (mounted) await runCmd("umount", ["-l", dir]);
     await Deno.remove(dir, { recursive: true });

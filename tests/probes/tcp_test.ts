@@ -78,7 +78,7 @@ Deno.test("tcplife: both ends of a loopback session, with pid, ports, bytes and 
   assert.ok(server.tx_b >= 3_000 && server.tx_b <= 3_002, `${server.tx_b}`);
   assert.deepEqual([client.tx_kb, client.rx_kb], [19, 2]);
   assert.equal((await p.stop()).code, 0, p.stderr);
-  p.assertUnloaded();
+  await p.assertUnloaded();
 });
 
 Deno.test("tcplife: -L keeps only the listed local port", async () => {
@@ -167,7 +167,7 @@ Deno.test("tcpstates: the client's and the server's state sequences of one sessi
   ]);
   assert.ok([...client, ...server].every((r) => r.ms >= 0 && r.ms < 15_000));
   assert.equal((await p.stop()).code, 0, p.stderr);
-  p.assertUnloaded();
+  await p.assertUnloaded();
 });
 
 Deno.test("tcpconnect: a loopback connect() with pid, addresses and port; -P filters", async () => {
@@ -196,5 +196,5 @@ Deno.test("tcpconnect: a loopback connect() with pid, addresses and port; -P fil
   ]);
   assert.ok(!p.rows<Row>().some((r) => r.dport === port));
   assert.equal((await p.stop()).code, 0, p.stderr);
-  p.assertUnloaded();
+  await p.assertUnloaded();
 });

@@ -1,0 +1,115 @@
+// biolatency: block I/O latency as log2 histograms, from BTF-typed block tracepoints: the
+// request's issue (or insert, with -Q) is timed to its completion, keyed by the request.
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+
+#define MAX_SLOTS 27
+
+struct hist_key {
+  u32 dev;   /* major << 20 | minor, with per_disk */
+  u32 flags; /* op | sync << 8 | fua << 9 | meta << 10 | preflush << 11, with per_flag */
+};
+
+struct hist {
+  u32 slots[MAX_SLOTS];
+  char disk[32];
+};
+
+struct config {
+  u32 ready;
+  u32 queued;
+  u32 ms;
+  u32 per_disk;
+  u32 per_flag;
+  u32 filter_dev;
+  u32 targ_dev;
+};
+
+struct config cfg = {};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 10240);
+  __type(key, u64);
+  __type(value, u64);
+} start SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 1024);
+  __type(key, struct hist_key);
+  __type(value, struct hist);
+} hists SEC(".maps");
+
+/* The histogram slot of v as BCC numbers them: its bit length (0 for 0, 1 for 1, 2 for 2-3). */
+static __always_inline u32 slot_of(u64 v) {
+  u32 r = 0;
+  for (int i = 0; i < 64 && v; i++) {
+    v >>= 1;
+    r++;
+  }
+  return r;
+}
+
+static __always_inline u32 rq_dev(struct request *rq) {
+  struct gendisk *disk = rq->q->disk;
+  if (!disk) return 0;
+  return ((u32)disk->major << 20) | (u32)disk->first_minor;
+}
+
+static __always_inline int trace_start(struct request *rq, bool insert) {
+  if (!cfg.ready) return 0;
+  if (cfg.filter_dev && rq_dev(rq) != cfg.targ_dev) return 0;
+  u64 key = (u64)rq, ts = bpf_ktime_get_ns();
+  /* With -Q the time starts at insert; an issue without insert (no scheduler) starts it. */
+  bpf_map_update_elem(&start, &key, &ts, insert ? BPF_ANY : (cfg.queued ? BPF_NOEXIST : BPF_ANY));
+  return 0;
+}
+
+SEC("tp_btf/block_rq_insert")
+int BPF_PROG(block_rq_insert, struct request *rq) {
+  if (!cfg.queued) return 0;
+  return trace_start(rq, true);
+}
+
+SEC("tp_btf/block_rq_issue")
+int BPF_PROG(block_rq_issue, struct request *rq) {
+  return trace_start(rq, false);
+}
+
+SEC("tp_btf/block_rq_complete")
+int BPF_PROG(block_rq_complete, struct request *rq, blk_status_t error, unsigned int nr_bytes) {
+  u64 key = (u64)rq;
+  u64 *tsp = bpf_map_lookup_elem(&start, &key);
+  if (!tsp) return 0;
+  u64 delta = bpf_ktime_get_ns() - *tsp;
+  bpf_map_delete_elem(&start, &key);
+  delta /= cfg.ms ? 1000000 : 1000;
+  struct hist_key hk = {};
+  if (cfg.per_disk) hk.dev = rq_dev(rq);
+  if (cfg.per_flag) {
+    u32 f = rq->cmd_flags;
+    hk.flags = f & 0xff;
+    if (f & (1u << bpf_core_enum_value(enum req_flag_bits, __REQ_SYNC))) hk.flags |= 1 << 8;
+    if (f & (1u << bpf_core_enum_value(enum req_flag_bits, __REQ_FUA))) hk.flags |= 1 << 9;
+    if (f & (1u << bpf_core_enum_value(enum req_flag_bits, __REQ_META))) hk.flags |= 1 << 10;
+    if (f & (1u << bpf_core_enum_value(enum req_flag_bits, __REQ_PREFLUSH))) hk.flags |= 1 << 11;
+  }
+  struct hist *h = bpf_map_lookup_elem(&hists, &hk);
+  if (!h) {
+    struct hist zero = {};
+    bpf_map_update_elem(&hists, &hk, &zero, BPF_NOEXIST);
+    h = bpf_map_lookup_elem(&hists, &hk);
+    if (!h) return 0;
+    struct gendisk *disk = rq->q->disk;
+    if (cfg.per_disk && disk) bpf_probe_read_kernel_str(h->disk, sizeof(h->disk), disk->disk_name);
+  }
+  u32 slot = slot_of(delta);
+  if (slot >= MAX_SLOTS) slot = MAX_SLOTS - 1;
+  __sync_fetch_and_add(&h->slots[slot], 1);
+  return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,124 @@
+/**
+ * biolatency: summarizes block device I/O latency as log2 histograms, every interval or at
+ * Ctrl-C, as BCC's tool (`usecs : count distribution`), per disk (`-D`) or per flags (`-F`).
+ *
+ * @example
+ * ```sh
+ * bpfpm run biolatency -- -D 1 5
+ * deno run -A probes/biolatency/mod.ts --json
+ * ```
+ *
+ * @module
+ */
+import { BPF, formatLog2Hist, histogramJson } from "bpf";
+import {
+  announce,
+  configure,
+  intArg,
+  parseCli,
+  runMain,
+  summaryLoop,
+} from "../_shared/cli.ts";
+import { diskDev, flagsText } from "../_shared/block.ts";
+
+const spec = {
+  name: "biolatency",
+  description: "Summarize block device I/O latency as a histogram",
+  positionals: "[interval [count]]",
+  flags: {
+    timestamp: {
+      type: "boolean",
+      short: "T",
+      help: "include timestamp on output",
+    },
+    queued: {
+      type: "boolean",
+      short: "Q",
+      help: "include OS queued time in I/O time",
+    },
+    milliseconds: {
+      type: "boolean",
+      short: "m",
+      help: "millisecond histogram",
+    },
+    disks: {
+      type: "boolean",
+      short: "D",
+      help: "print a histogram per disk device",
+    },
+    flags: {
+      type: "boolean",
+      short: "F",
+      help: "print a histogram per set of I/O flags",
+    },
+    disk: {
+      type: "string",
+      short: "d",
+      help: "trace this disk only (e.g. vda)",
+    },
+  },
+  examples: [
+    "biolatency              # summarize block I/O latency as a histogram",
+    "biolatency 1 10         # print 1 second summaries, 10 times",
+    "biolatency -mT 1        # 1s summaries, milliseconds, and timestamps",
+    "biolatency -Q           # include OS queued time in I/O time",
+    "biolatency -D           # show each disk device separately",
+    "biolatency -F           # show I/O flags separately",
+    "biolatency -d vda       # trace vda only",
+  ],
+} as const;
+
+interface Key {
+  dev: number;
+  flags: number;
+}
+
+interface Hist {
+  slots: number[];
+  disk: string;
+}
+
+await runMain(spec, async () => {
+  const { values: v, positionals, json } = parseCli(Deno.args, spec);
+  const interval = intArg(positionals[0], "interval", { min: 1 });
+  const count = intArg(positionals[1], "count", { min: 1 });
+  const valType = v.milliseconds ? "msecs" : "usecs";
+  const targ = v.disk ? diskDev(v.disk as string) : 0;
+  using b = await BPF.load({
+    file: new URL("./biolatency.bpf.c", import.meta.url),
+  });
+  configure(b, {
+    queued: v.queued ? 1 : 0,
+    ms: v.milliseconds ? 1 : 0,
+    per_disk: v.disks ? 1 : 0,
+    per_flag: v.flags ? 1 : 0,
+    filter_dev: v.disk ? 1 : 0,
+    targ_dev: targ,
+  });
+  const hists = b.map<Key, Hist>("hists");
+  announce("Tracing block device I/O");
+  await summaryLoop({ interval, count }, () => {
+    const entries = hists.dump();
+    hists.clear();
+    if (!json) {
+      console.log();
+      if (v.timestamp) console.log(new Date().toTimeString().slice(0, 8));
+    }
+    entries.sort(([a], [b]) => a.dev - b.dev || a.flags - b.flags);
+    for (const [key, h] of entries) {
+      const section: [string, unknown] | undefined = v.disks
+        ? ["disk", h.disk || `${key.dev >>> 20}:${key.dev & 0xfffff}`]
+        : v.flags
+        ? ["flags", flagsText(key.flags)]
+        : undefined;
+      if (json) {
+        console.log(
+          JSON.stringify(histogramJson(h.slots, { valType, section })),
+        );
+        continue;
+      }
+      if (section) console.log(`\n${section[0]} = ${section[1]}`);
+      console.log(formatLog2Hist(h.slots, { valType }));
+    }
+  });
+});

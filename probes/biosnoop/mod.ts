@@ -1,0 +1,141 @@
+/**
+ * biosnoop: traces block device I/O, one line per request when it completes, with its
+ * process, disk, direction, sector, size and latency, as BCC's tool:
+ * `TIME(s) COMM PID DISK T SECTOR BYTES LAT(ms)`.
+ *
+ * @example
+ * ```sh
+ * bpfpm run biosnoop -- -Q -d vda
+ * deno run -A probes/biosnoop/mod.ts --json
+ * ```
+ *
+ * @module
+ */
+import { BPF } from "bpf";
+import {
+  announce,
+  type Column,
+  configure,
+  intArg,
+  parseCli,
+  runMain,
+  Table,
+  untilInterrupted,
+} from "../_shared/cli.ts";
+import { diskDev, flagsText } from "../_shared/block.ts";
+
+const spec = {
+  name: "biosnoop",
+  description: "Trace block I/O",
+  flags: {
+    queue: { type: "boolean", short: "Q", help: "include OS queued time" },
+    disk: {
+      type: "string",
+      short: "d",
+      help: "trace this disk only (e.g. vda)",
+    },
+    pid: { type: "string", short: "p", help: "show I/O of this PID only" },
+    duration: { type: "string", help: "total duration of trace in seconds" },
+  },
+  examples: [
+    "biosnoop            # trace all block I/O",
+    "biosnoop -Q         # include OS queued time",
+    "biosnoop -d vda     # trace vda only",
+  ],
+} as const;
+
+interface Event {
+  ts: bigint;
+  delta_ns: bigint;
+  qdelta_ns: bigint;
+  sector: bigint;
+  len: number;
+  pid: number;
+  dev: number;
+  flags: number;
+  comm: string;
+  disk: string;
+}
+
+/** One output row. */
+export interface Row {
+  ts: number;
+  comm: string;
+  pid: number;
+  disk: string;
+  t: "R" | "W" | "";
+  flags: string;
+  sector: number;
+  bytes: number;
+  que_ms: number;
+  lat_ms: number;
+}
+
+await runMain(spec, async () => {
+  const { values: v, json } = parseCli(Deno.args, spec);
+  const pid = intArg(v.pid, "-p PID");
+  const targ = v.disk ? diskDev(v.disk as string) : 0;
+  using b = await BPF.load({
+    file: new URL("./biosnoop.bpf.c", import.meta.url),
+  });
+  configure(b, { filter_dev: v.disk ? 1 : 0, targ_dev: targ });
+  const columns: Column<Row>[] = [
+    {
+      header: "TIME(s)",
+      key: "ts",
+      width: 11,
+      format: (t) => (t as number).toFixed(6),
+    },
+    {
+      header: "COMM",
+      key: "comm",
+      width: 14,
+      format: (c) => String(c).slice(0, 14),
+    },
+    { header: "PID", key: "pid", width: 7 },
+    { header: "DISK", key: "disk", width: 9 },
+    { header: "T", key: "t", width: 1 },
+    { header: "SECTOR", key: "sector", width: 10, right: true },
+    { header: "BYTES", key: "bytes", width: 7, right: true },
+  ];
+  if (v.queue) {
+    columns.push({
+      header: "QUE(ms)",
+      key: "que_ms",
+      width: 7,
+      right: true,
+      format: (q) => (q as number).toFixed(2),
+    });
+  }
+  columns.push({
+    header: "LAT(ms)",
+    key: "lat_ms",
+    width: 7,
+    right: true,
+    format: (l) => (l as number).toFixed(2),
+  });
+  const table = new Table<Row>(columns, json);
+  table.header();
+  announce();
+  const signal = untilInterrupted(intArg(v.duration, "--duration"));
+  let t0: bigint | undefined;
+  for await (
+    const e of b.ringbuf<Event>("events", { type: "struct event", signal })
+  ) {
+    if (pid !== undefined && e.pid !== pid) continue;
+    t0 ??= e.ts;
+    const op = e.flags & 0xff;
+    table.row({
+      ts: Number(e.ts - t0) / 1e9,
+      comm: e.comm,
+      pid: e.pid,
+      disk: e.disk || `${e.dev >>> 20}:${e.dev & 0xfffff}`,
+      t: op === 0 ? "R" : op === 1 ? "W" : "",
+      flags: flagsText(e.flags),
+      sector: Number(e.sector),
+      bytes: e.len,
+      que_ms: Number(e.qdelta_ns) / 1e6,
+      lat_ms: Number(e.delta_ns) / 1e6,
+    });
+  }
+});

@@ -1,0 +1,79 @@
+// syscount: syscall counts (and total latency), by syscall or by process, from the
+// raw_syscalls:sys_enter/sys_exit tracepoints.
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+struct data_t {
+  u64 count;
+  u64 total_ns;
+  char comm[16];
+};
+
+struct config {
+  u32 ready;
+  u32 targ_pid;
+  u32 failed_only;
+  int filter_errno; /* 0: any; else the errno (positive) */
+  u32 by_process;
+  u32 latency;
+};
+
+struct config cfg = {};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 10240);
+  __type(key, u32);
+  __type(value, u64);
+} start SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 10240);
+  __type(key, u32);
+  __type(value, struct data_t);
+} data SEC(".maps");
+
+SEC("tracepoint/raw_syscalls/sys_enter")
+int sys_enter(struct trace_event_raw_sys_enter *args) {
+  if (!cfg.ready || !cfg.latency) return 0;
+  u64 id = bpf_get_current_pid_tgid();
+  if (cfg.targ_pid && cfg.targ_pid != id >> 32) return 0;
+  u32 tid = (u32)id;
+  u64 ts = bpf_ktime_get_ns();
+  bpf_map_update_elem(&start, &tid, &ts, BPF_ANY);
+  return 0;
+}
+
+SEC("tracepoint/raw_syscalls/sys_exit")
+int sys_exit(struct trace_event_raw_sys_exit *args) {
+  if (!cfg.ready) return 0;
+  u64 id = bpf_get_current_pid_tgid();
+  u32 pid = id >> 32, tid = (u32)id;
+  if (cfg.targ_pid && cfg.targ_pid != pid) return 0;
+  long ret = args->ret;
+  if (args->id < 0) return 0;
+  u64 delta = 0;
+  if (cfg.latency) {
+    u64 *ts = bpf_map_lookup_elem(&start, &tid);
+    if (!ts) return 0;
+    delta = bpf_ktime_get_ns() - *ts;
+    bpf_map_delete_elem(&start, &tid);
+  }
+  if (cfg.failed_only && ret >= 0) return 0;
+  if (cfg.filter_errno && ret != -cfg.filter_errno) return 0;
+  u32 key = cfg.by_process ? pid : (u32)args->id;
+  struct data_t *d = bpf_map_lookup_elem(&data, &key);
+  if (!d) {
+    struct data_t zero = {};
+    bpf_map_update_elem(&data, &key, &zero, BPF_NOEXIST);
+    d = bpf_map_lookup_elem(&data, &key);
+    if (!d) return 0;
+    if (cfg.by_process) bpf_get_current_comm(d->comm, sizeof(d->comm));
+  }
+  __sync_fetch_and_add(&d->count, 1);
+  if (cfg.latency) __sync_fetch_and_add(&d->total_ns, delta);
+  return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,143 @@
+/**
+ * The summary probes (counts and histograms), run for real: a known workload is made while
+ * the probe runs, then SIGINT makes it print its summary, which is checked.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { runCmd, startProbe } from "./_helpers.ts";
+
+interface JsonHist {
+  ts: string;
+  val_type: string;
+  data: { "interval-start": number; "interval-end": number; count: number }[];
+  [section: string]: unknown;
+}
+
+const total = (h: JsonHist) => h.data.reduce((n, b) => n + b.count, 0);
+
+Deno.test("syscount: counts this process's statx calls, with -p and -L", async () => {
+  await using p = startProbe("syscount", [
+    "--json",
+    "-L",
+    "-p",
+    String(Deno.pid),
+    "-T",
+    "50",
+  ]);
+  await p.attached();
+  for (let i = 0; i < 300; i++) Deno.statSync("/");
+  assert.equal((await p.stop()).code, 0, p.stderr);
+  interface Row {
+    syscall: string;
+    count: number;
+    latency: number;
+  }
+  const rows = p.rows<Row>();
+  const statx = rows.find((r) => r.syscall === "statx");
+  assert.ok(statx, JSON.stringify(rows));
+  assert.ok(statx.count >= 300, `count ${statx.count}`);
+  assert.ok(statx.latency > 0, `latency ${statx.latency}`);
+  // Sorted by latency (-L), and only this process's syscalls were counted.
+  const lat = rows.map((r) => r.latency);
+  assert.deepEqual(lat, [...lat].sort((a, b) => b - a));
+  assert.ok(!rows.some((r) => r.syscall === "execve"));
+  await p.assertUnloaded();
+});
+
+Deno.test("syscount -P: counts by process, with comm", async () => {
+  await using p = startProbe("syscount", ["--json", "-P", "-T", "1000"]);
+  await p.attached();
+  const child = await runCmd("/bin/sh", [
+    "-c",
+    "for i in 1 2 3 4 5; do :; done",
+  ]);
+  assert.equal((await p.stop()).code, 0, p.stderr);
+  interface Row {
+    pid: number;
+    comm: string;
+    count: number;
+  }
+  const row = p.rows<Row>().find((r) => r.pid === child.pid);
+  assert.ok(row, `no row for ${child.pid}`);
+  assert.ok(row.comm.length > 0);
+  assert.ok(row.count > 10, `count ${row.count}`);
+});
+
+/** A temp dir on a real disk (/var/tmp, not tmpfs), with `n` 4 KiB O_DIRECT|O_SYNC writes. */
+async function directWrites(n: number): Promise<{ pid: number; dir: string }> {
+  const dir = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "bpfpm-bio-" });
+  const dd = await runCmd("dd", [
+    "if=/dev/zero",
+    `of=${join(dir, "data")}`,
+    "bs=4k",
+    `count=${n}`,
+    "oflag=direct,sync",
+  ]);
+  assert.equal(dd.code, 0, dd.stderr);
+  return { pid: dd.pid, dir };
+}
+
+/** The disk under /var/tmp, e.g. `vda`. */
+async function diskOfVarTmp(): Promise<string> {
+  const src =
+    (await runCmd("findmnt", ["-n", "-o", "SOURCE", "-T", "/var/tmp"]))
+      .stdout.trim();
+  const name = src.replace(/^\/dev\//, "");
+  const pk = (await runCmd("lsblk", ["-n", "-o", "PKNAME", src])).stdout.trim();
+  return pk || name;
+}
+
+Deno.test("biolatency -D: direct synchronous writes land in the disk's histogram", async () => {
+  const disk = await diskOfVarTmp();
+  await using p = startProbe("biolatency", ["--json", "-D"]);
+  await p.attached();
+  const { dir } = await directWrites(200);
+  try {
+    assert.equal((await p.stop()).code, 0, p.stderr);
+    const hists = p.rows<JsonHist>();
+    const h = hists.find((x) => x.disk === disk);
+    assert.ok(h, `no histogram for ${disk}: ${JSON.stringify(hists)}`);
+    assert.equal(h.val_type, "usecs");
+    assert.ok(total(h) >= 200, `${total(h)} I/Os`);
+    assert.equal(h.data[0]["interval-start"], 0);
+    await p.assertUnloaded();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("biosnoop: each direct write is a 4096-byte W row of dd on the disk", async () => {
+  const disk = await diskOfVarTmp();
+  await using p = startProbe("biosnoop", ["--json", "-Q"]);
+  await p.attached();
+  const { pid, dir } = await directWrites(20);
+  try {
+    interface Row {
+      pid: number;
+      comm: string;
+      disk: string;
+      t: string;
+      bytes: number;
+      sector: number;
+      lat_ms: number;
+      que_ms: number;
+    }
+    await p.until(
+      () =>
+        p.rows<Row>().filter((r) => r.pid === pid && r.bytes === 4096).length >=
+          20,
+      15_000,
+      "20 rows of dd",
+    );
+    const rows = p.rows<Row>().filter((r) => r.pid === pid && r.bytes === 4096);
+    for (const r of rows) {
+      assert.deepEqual([r.comm, r.disk, r.t], ["dd", disk, "W"]);
+      assert.ok(r.lat_ms > 0 && r.lat_ms < 10_000 && r.que_ms >= 0);
+      assert.ok(r.sector > 0);
+    }
+    assert.equal((await p.stop()).code, 0, p.stderr);
+    await p.assertUnloaded();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
