@@ -28,7 +28,7 @@ import {
 } from "./_system.ts";
 import { optionalEnv } from "./_env.ts";
 import { type SourceSite, sourceSite } from "./_location.ts";
-import { rewrite } from "./source/rewrite.ts";
+import { objectFacts, rewritten } from "./_warm.ts";
 import { Program } from "./program.ts";
 import { describeObject } from "./_describe.ts";
 import { ObjectMap } from "./object_map.ts";
@@ -82,8 +82,9 @@ import {
   type TraceFields,
 } from "./trace/trace_pipe.ts";
 import { summarizeVerifierLog } from "./verifier.ts";
-import { checkGrants, effectiveGrants, type Grants } from "./policy/mod.ts";
-import { inspectObject } from "./spec/object.ts";
+import { checkGrants } from "./policy/check.ts";
+import { effectiveGrants } from "./policy/effective.ts";
+import type { Grants } from "./policy/grants.ts";
 import { track } from "./lifecycle.ts";
 import type { MapOwner, ObjectEventOptions } from "./maps/object_maps.ts";
 import type { BpfMap as TypedMap } from "./maps/bpf_map.ts";
@@ -233,7 +234,7 @@ export class BPF implements Disposable {
         name: name ?? DEFAULT_C_NAME,
         site: site ?? sourceSite(source, stack),
       });
-      const { text } = rewrite(source);
+      const text = await rewritten(source, stack);
       const result = await compileAt(
         text,
         options.cflags,
@@ -244,7 +245,7 @@ export class BPF implements Disposable {
       cached = result.cached;
     }
     // Grants (runtime/policy) are checked here: on the ELF bytes, before anything is loaded.
-    checkGrants(inspectObject(object), grants);
+    checkGrants(await objectFacts(object), grants);
 
     const s = lib();
     const btfOverride = optionalEnv("BPFPM_BTF_PATH");

@@ -394,7 +394,7 @@ function checkPacketWrites(
 /**
  * Every refusal a grant set makes for an object, without throwing.
  *
- * @param spec from `inspectObject`
+ * @param spec from `inspectObject` (its programs and maps)
  * @param grants the effective grant set
  * @returns the denials, empty when everything is allowed
  *
@@ -406,7 +406,10 @@ function checkPacketWrites(
  * for (const d of grantDenials(spec, { helpers: [] })) console.log(d.message);
  * ```
  */
-export function grantDenials(spec: ObjectSpec, grants: Grants): Denial[] {
+export function grantDenials(
+  spec: Pick<ObjectSpec, "programs" | "maps">,
+  grants: Grants,
+): Denial[] {
   const out: Denial[] = [];
   const allowed = new Set<string>(grants.helpers ?? []);
   for (const p of spec.programs) {
@@ -442,7 +445,7 @@ export function grantDenials(spec: ObjectSpec, grants: Grants): Denial[] {
  * Throws a {@link PermissionDeniedError} when the object does anything the grants do not
  * allow; the message names the program, the helper or kind/target, and the grant to add.
  *
- * @param spec from `inspectObject`
+ * @param spec from `inspectObject` (its programs and maps)
  * @param grants the effective grant set (see `effectiveGrants`)
  *
  * @example
@@ -453,7 +456,10 @@ export function grantDenials(spec: ObjectSpec, grants: Grants): Denial[] {
  * checkGrants(spec, { attach: [{ kind: "tracepoint", target: "syscalls:*" }] });
  * ```
  */
-export function checkGrants(spec: ObjectSpec, grants: Grants): void {
+export function checkGrants(
+  spec: Pick<ObjectSpec, "programs" | "maps">,
+  grants: Grants,
+): void {
   const denials = grantDenials(spec, grants);
   if (denials.length === 0) return;
   const [first] = denials;

@@ -16,6 +16,7 @@ import {
   SHF,
   SHT,
 } from "./elf.ts";
+import { possibleCpus } from "./_cpus.ts";
 import {
   kindFromBccName,
   kindFromSection,
@@ -136,29 +137,6 @@ const PSEUDO_KFUNC_CALL = 2;
 const PSEUDO_FUNC = 4;
 
 const roundUp8 = (n: number) => Math.ceil(n / 8) * 8;
-
-/** The kernel sizes per-CPU maps by possible CPUs; online CPUs when that cannot be read. */
-function possibleCpus(): number {
-  const path = "/sys/devices/system/cpu/possible";
-  // Query first: a plain read without the permission would make Deno prompt.
-  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
-    return navigator.hardwareConcurrency || 1;
-  }
-  try {
-    let n = 0;
-    for (
-      const part of Deno.readTextFileSync(path)
-        .trim().split(",")
-    ) {
-      const [a, b] = part.split("-").map(Number);
-      n += b === undefined ? 1 : b - a + 1;
-    }
-    if (n > 0) return n;
-  } catch {
-    // Not Linux, or no read access: fall through.
-  }
-  return navigator.hardwareConcurrency || 1;
-}
 
 /**
  * Estimates the kernel memory a map takes when created, from its type and sizes. It follows

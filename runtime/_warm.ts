@@ -1,0 +1,263 @@
+/**
+ * Warm-start memos: on a start whose inputs have not changed since the last one, `BPF.load`
+ * skips the two pure steps around the compile cache by reading their results from the cache
+ * root, next to the objects (`obj/`, pruned with them):
+ *
+ * - `obj/<sha256 of the BCC-dialect C>.src`: the rewritten C (runtime/source). The rewrite
+ *   reads the source text, the running kernel (tracepoint format files, whether the kprobe
+ *   PMU exists, the release for `LINUX_VERSION_CODE`) and its own code. A memo is used only
+ *   when the source is the same (it is the key), the kernel release is the same and the boot
+ *   is the same (boot time from `Deno.osUptime()`, ±2 s: format files and the kprobe PMU are
+ *   fixed for a booted kernel; a module reloaded from a different build within one boot is
+ *   the one case not seen), and each module of the rewriter is unchanged (size, mtime and
+ *   inode, as the compile cache checks headers). The rewritten C then goes through the
+ *   compile cache as before, so its key and checks are untouched.
+ * - `obj/<sha256 of the object>.spec`: the object's programs and maps as `inspectObject`
+ *   reads them (runtime/spec), for the grants check. It is bound to the object bytes (the
+ *   key is their hash, stored and compared again), to the possible-CPU count (per-CPU map
+ *   memory) and to the inspector's modules (unchanged, as above), so the grants from
+ *   `BPFPM_GRANTS` and `grants` are checked on every load exactly as on a cold one; a
+ *   program's instructions are views into the object, as `inspectObject` gives them.
+ *
+ * A memo that is absent, damaged, or not valid for this start is ignored and written again;
+ * where Deno may not read the runtime's modules (narrow flags without `--allow-read` of the
+ * runtime folder) or the runtime is not loaded from files, no memo is used or written. Any
+ * failure to read or write a memo only costs the work it would have saved.
+ *
+ * @module
+ */
+import {
+  cacheRoot,
+  checkRootOwnership,
+  type Dep,
+  depsUnchanged,
+  fingerprint,
+  sha256,
+  writeAtomic,
+} from "./compile/_cache.ts";
+import type { ObjectSpec, ProgramSpec } from "./spec/object.ts";
+import { possibleCpus } from "./spec/_cpus.ts";
+
+const VERSION = 1;
+
+/** The modules whose code decides the rewrite's output (a test checks the module graph). */
+export const REWRITE_MODULES: readonly string[] = [
+  "_warm.ts",
+  "_env.ts",
+  "_ffi.ts",
+  "_kernel_files.ts",
+  "_location.ts",
+  "errors.ts",
+  "trace/tracefs.ts",
+  "source/_scan.ts",
+  "source/rewrite.ts",
+  "source/tracepoint_format.ts",
+  "source/tracepoint_probe.ts",
+  "source/bcc/_lex.ts",
+  "source/bcc/_state.ts",
+  "source/bcc/bcc_rewrite_error.ts",
+  "source/bcc/keep_types.ts",
+  "source/bcc/kernel_reads.ts",
+  "source/bcc/maps.ts",
+  "source/bcc/methods.ts",
+  "source/bcc/passes.ts",
+  "source/bcc/printk.ts",
+  "source/bcc/probes.ts",
+];
+
+/** The modules whose code decides `inspectObject`'s result (a test checks the module graph). */
+export const INSPECT_MODULES: readonly string[] = [
+  "_warm.ts",
+  "btf/btf.ts",
+  "spec/_cpus.ts",
+  "spec/elf.ts",
+  "spec/map_types.ts",
+  "spec/object.ts",
+  "spec/section_kinds.ts",
+];
+
+/** What the grants check reads of an object: its programs and maps. */
+export type ObjectFacts = Pick<ObjectSpec, "programs" | "maps">;
+
+const RUNTIME_DIR = new URL("./", import.meta.url);
+
+/** Whether memos can be used here: the runtime is files this process may stat. */
+function memosUsable(): boolean {
+  if (RUNTIME_DIR.protocol !== "file:") return false;
+  const path = decodeURIComponent(RUNTIME_DIR.pathname);
+  return Deno.permissions.querySync({ name: "read", path }).state ===
+    "granted";
+}
+
+function codeDeps(modules: readonly string[]): Dep[] | undefined {
+  const deps: Dep[] = [];
+  for (const m of modules) {
+    const fp = fingerprint(
+      decodeURIComponent(new URL(m, RUNTIME_DIR).pathname),
+    );
+    if (!fp) return undefined;
+    deps.push(fp);
+  }
+  return deps;
+}
+
+/** The cache root, if it exists and can be trusted (else compile() will say why). */
+function root(): string | undefined {
+  try {
+    const dir = cacheRoot();
+    checkRootOwnership(dir);
+    return dir;
+  } catch {
+    return undefined;
+  }
+}
+
+function readMemo(path: string): Record<string, unknown> | undefined {
+  try {
+    const memo = JSON.parse(Deno.readTextFileSync(path));
+    return memo && typeof memo === "object" && memo.v === VERSION
+      ? memo
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeMemo(path: string, memo: Record<string, unknown>): void {
+  try {
+    writeAtomic(path, new TextEncoder().encode(JSON.stringify(memo)));
+  } catch {
+    // A cache that cannot take it only costs the next start the work.
+  }
+}
+
+function isDeps(x: unknown): x is Dep[] {
+  return Array.isArray(x) && x.every((d) => Array.isArray(d) && d.length === 4);
+}
+
+/** Whether a memo's code files are all as recorded (a file Deno may not stat counts as changed). */
+function unchanged(deps: unknown): boolean {
+  try {
+    return isDeps(deps) && depsUnchanged(deps);
+  } catch {
+    return false;
+  }
+}
+
+function bootTime(): number {
+  return Math.floor(Date.now() / 1000 - Deno.osUptime());
+}
+
+/**
+ * The BCC-dialect C rewritten to libbpf C (runtime/source's `rewrite`), from the memo when
+ * this boot's kernel and the rewriter's code are those it was made with.
+ *
+ * @param source The C as the user wrote it.
+ * @param stack A stack through the user's call, to place rewrite errors in the user's file.
+ * @returns The rewritten C.
+ */
+export async function rewritten(
+  source: string,
+  stack?: string,
+): Promise<string> {
+  const dir = memosUsable() ? root() : undefined;
+  const key = dir ? await sha256(JSON.stringify([VERSION, source])) : "";
+  const path = `${dir}/obj/${key}.src`;
+  const release = dir ? Deno.osRelease() : "";
+  const boot = dir ? bootTime() : 0;
+  if (dir) {
+    const memo = readMemo(path);
+    if (
+      memo && memo.key === key && memo.release === release &&
+      typeof memo.boot === "number" && Math.abs(memo.boot - boot) <= 2 &&
+      typeof memo.text === "string" && unchanged(memo.deps)
+    ) {
+      return memo.text;
+    }
+  }
+  const { rewrite } = await import("./source/rewrite.ts");
+  let text: string;
+  try {
+    text = rewrite(source).text;
+  } catch (error) {
+    // The rewrite places its errors in the user's file by the stack, which the awaits above
+    // have cut: place them again by the caller's.
+    const { BccRewriteError } = await import(
+      "./source/bcc/bcc_rewrite_error.ts"
+    );
+    if (error instanceof BccRewriteError && !error.file && stack) {
+      throw error.locate(source, stack);
+    }
+    throw error;
+  }
+  const deps = dir ? codeDeps(REWRITE_MODULES) : undefined;
+  if (deps) writeMemo(path, { v: VERSION, key, release, boot, deps, text });
+  return text;
+}
+
+/** A program as the memo stores it: its instructions as [offset, length] in the object. */
+type StoredProgram = Omit<ProgramSpec, "instructions"> & {
+  instructions: [number, number];
+};
+
+function restorePrograms(
+  object: Uint8Array,
+  stored: unknown,
+): ProgramSpec[] | undefined {
+  if (!Array.isArray(stored)) return undefined;
+  const out: ProgramSpec[] = [];
+  for (const p of stored as StoredProgram[]) {
+    const [at, length] = Array.isArray(p?.instructions)
+      ? p.instructions
+      : [-1, -1];
+    if (
+      !Number.isInteger(at) || !Number.isInteger(length) || at < 0 ||
+      length < 0 || at + length > object.length
+    ) return undefined;
+    out.push({ ...p, instructions: object.subarray(at, at + length) });
+  }
+  return out;
+}
+
+/**
+ * The programs and maps of a compiled object as `inspectObject` reads them, from the memo
+ * bound to these exact bytes when there is one.
+ *
+ * @param object The BPF ELF object.
+ * @returns Its programs and maps, for `checkGrants`.
+ * @throws {ObjectFormatError} When the bytes are not a BPF object.
+ */
+export async function objectFacts(object: Uint8Array): Promise<ObjectFacts> {
+  const dir = memosUsable() ? root() : undefined;
+  const cpus = possibleCpus();
+  const hash = dir ? await sha256(object) : "";
+  const path = `${dir}/obj/${hash}.spec`;
+  if (dir) {
+    const memo = readMemo(path);
+    const programs = memo?.object === hash && memo.cpus === cpus &&
+        Array.isArray(memo.maps) && unchanged(memo.deps)
+      ? restorePrograms(object, memo.programs)
+      : undefined;
+    if (programs) return { programs, maps: memo!.maps as ObjectSpec["maps"] };
+  }
+  const { inspectObject } = await import("./spec/object.ts");
+  const spec = inspectObject(object, { cpus });
+  const deps = dir ? codeDeps(INSPECT_MODULES) : undefined;
+  const programs = spec.programs.map((p) => ({
+    ...p,
+    instructions: p.instructions.buffer === object.buffer
+      ? [p.instructions.byteOffset - object.byteOffset, p.instructions.length]
+      : undefined,
+  }));
+  if (deps && programs.every((p) => p.instructions !== undefined)) {
+    writeMemo(path, {
+      v: VERSION,
+      object: hash,
+      cpus,
+      deps,
+      programs,
+      maps: spec.maps,
+    });
+  }
+  return spec;
+}

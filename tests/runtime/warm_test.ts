@@ -1,0 +1,168 @@
+/**
+ * Warm-start memos (runtime/_warm.ts): the rewritten C and the object's grant facts are reused
+ * only when valid, equal what the full work gives, and never weaken the grants check.
+ */
+import assert from "node:assert/strict";
+import { BPF } from "../../mod.ts";
+import {
+  INSPECT_MODULES,
+  objectFacts,
+  REWRITE_MODULES,
+  rewritten,
+} from "../../runtime/_warm.ts";
+import { rewrite } from "../../runtime/source/rewrite.ts";
+import { inspectObject } from "../../runtime/spec/object.ts";
+import { sha256 } from "../../runtime/compile/_cache.ts";
+import { PermissionDeniedError } from "../../runtime/policy/mod.ts";
+import { REPO, runFixture, uniqueName, waitGone } from "./_helpers.ts";
+
+const RUNTIME = `${REPO}runtime/`;
+
+/** The local modules `entry` loads, relative to runtime/. */
+async function moduleGraph(entry: string): Promise<string[]> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", `${RUNTIME}${entry}`],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    modules: { specifier: string }[];
+  };
+  const prefix = new URL(RUNTIME, "file://").href;
+  return info.modules.map((m) => m.specifier)
+    .filter((s) => s.startsWith(prefix))
+    .map((s) => s.slice(prefix.length));
+}
+
+/** Runs `fn` with the compile cache (and so the memos) in a fresh directory. */
+async function withCacheDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix: "bpfpm-warm-" });
+  const saved = Deno.env.get("BPFPM_CACHE_DIR");
+  Deno.env.set("BPFPM_CACHE_DIR", dir);
+  try {
+    return await fn(dir);
+  } finally {
+    if (saved === undefined) Deno.env.delete("BPFPM_CACHE_DIR");
+    else Deno.env.set("BPFPM_CACHE_DIR", saved);
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function probe(name: string): string {
+  return `
+  TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+    bpf_trace_printk("${name} %d\\n", args->__syscall_nr);
+    return 0;
+  }`;
+}
+
+Deno.test("warm: the memos list every module the rewrite and the inspector load", async () => {
+  for (
+    const [entry, list] of [
+      ["source/rewrite.ts", REWRITE_MODULES],
+      ["spec/object.ts", INSPECT_MODULES],
+    ] as const
+  ) {
+    const missing = (await moduleGraph(entry)).filter((m) => !list.includes(m));
+    assert.deepEqual(missing, [], `${entry} loads modules its memo ignores`);
+    for (const m of list) await Deno.stat(`${RUNTIME}${m}`);
+  }
+});
+
+Deno.test("warm: the rewrite memo gives the rewrite's text, and is ignored when damaged or stale", async () => {
+  await withCacheDir(async (dir) => {
+    const source = probe(uniqueName());
+    const expected = rewrite(source).text;
+    assert.equal(await rewritten(source), expected);
+    const path = `${dir}/obj/${await sha256(JSON.stringify([1, source]))}.src`;
+    const memo = JSON.parse(await Deno.readTextFile(path));
+    assert.equal(memo.text, expected);
+    // A valid memo is what a warm start uses (the rewrite does not run).
+    const marked = `/* from the memo */\n${expected}`;
+    await Deno.writeTextFile(path, JSON.stringify({ ...memo, text: marked }));
+    assert.equal(await rewritten(source), marked);
+
+    // A memo made by other rewriter code (a module's mtime differs) is not used.
+    const stale = structuredClone(memo);
+    stale.text = "stale";
+    stale.deps[0][2] -= 1000;
+    await Deno.writeTextFile(path, JSON.stringify(stale));
+    assert.equal(await rewritten(source), expected);
+    assert.equal(JSON.parse(await Deno.readTextFile(path)).text, expected);
+
+    // Nor one from another boot, nor a damaged one.
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({ ...memo, text: "stale", boot: memo.boot - 3600 }),
+    );
+    assert.equal(await rewritten(source), expected);
+    await Deno.writeTextFile(path, "{ not json");
+    assert.equal(await rewritten(source), expected);
+  });
+});
+
+Deno.test("warm: the spec memo is bound to the object's bytes and equals inspectObject", async () => {
+  await withCacheDir(async (dir) => {
+    const name = uniqueName();
+    let object: Uint8Array;
+    {
+      using b = await BPF.load({ text: probe(name), autoAttach: false });
+      object = b.object;
+    }
+    const spec = inspectObject(object);
+    const fromMemo = await objectFacts(object);
+    assert.deepEqual(fromMemo.programs, spec.programs);
+    assert.deepEqual(fromMemo.maps, spec.maps);
+    assert.ok(
+      fromMemo.programs[0].instructions.buffer === object.buffer,
+      "instructions are views into the object, as inspectObject gives them",
+    );
+
+    // A memo that names other bytes, or another CPU count, is not used.
+    const path = `${dir}/obj/${await sha256(object)}.spec`;
+    const memo = JSON.parse(await Deno.readTextFile(path));
+    for (const forged of [{ object: "0".repeat(64) }, { cpus: -1 }]) {
+      await Deno.writeTextFile(
+        path,
+        JSON.stringify({ ...memo, ...forged, programs: [] }),
+      );
+      assert.deepEqual(
+        (await objectFacts(object)).programs.map((p) => p.name),
+        spec.programs.map((p) => p.name),
+      );
+    }
+  });
+});
+
+Deno.test("warm: grants are checked on a warm load (script grants and BPFPM_GRANTS)", async () => {
+  await withCacheDir(async () => {
+    const name = uniqueName();
+    const text = probe(name);
+    const ids: number[] = [];
+    {
+      using b = await BPF.load({ text, autoAttach: false });
+      ids.push(b.programs.get(`tracepoint__syscalls__sys_enter_getppid`)!.id);
+    }
+    const grants = { attach: [{ kind: "uprobe" as const }] };
+    for (let i = 0; i < 2; i++) {
+      await assert.rejects(
+        BPF.load({ text, grants, autoAttach: false }),
+        (e: unknown) =>
+          e instanceof PermissionDeniedError && e.kind === "tracepoint",
+      );
+    }
+    assert.deepEqual(await waitGone(ids), []);
+  });
+  // A new process, the object and its memos warm: BPFPM_GRANTS still refuses it.
+  const name = uniqueName();
+  const warm = await runFixture(["ok", name]);
+  assert.equal(warm.code, 0, warm.stderr);
+  const refused = await runFixture(["ok", name], {
+    env: {
+      BPFPM_GRANTS: JSON.stringify({ attach: [{ kind: "uprobe" }] }),
+    },
+  });
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /Permission denied/);
+});
