@@ -991,6 +991,14 @@ export async function createRegistryHandler(
       if (typeof body.password !== "string") {
         throw new RegistryError(400, "A password is required");
       }
+      if (
+        Array.isArray(body.cidr_whitelist) && body.cidr_whitelist.length
+      ) {
+        throw new RegistryError(
+          400,
+          "CIDR-restricted tokens are not supported by this registry: create the token without --cidr",
+        );
+      }
       await checkPassword(ip, auth.user.name, body.password, auth.user);
       const { secret, row } = await store.transaction((tx) =>
         issueToken(tx, auth.user.name, body.readonly === true)

@@ -665,6 +665,13 @@ Deno.test("accounts: hashed secrets, read-only tokens, revocation, login rate li
     assertEquals(tok.hash, createHash("sha256").update(alice).digest("hex"));
     assert(!JSON.stringify(tok).includes(alice));
 
+    const cidr = await h(
+      req(BASE, "POST", "/-/npm/v1/tokens", {
+        token: alice,
+        body: { password: "alice-secret-pw", cidr_whitelist: ["10.0.0.0/8"] },
+      }),
+    );
+    assertEquals(cidr.status, 400);
     const created = await h(
       req(BASE, "POST", "/-/npm/v1/tokens", {
         token: alice,
