@@ -20,7 +20,7 @@
 export { BPF, type LoadOptions } from "./runtime/bpf.ts";
 export { Program } from "./runtime/program.ts";
 export { ObjectMap } from "./runtime/object_map.ts";
-export type { Handle, ProgramHandle } from "./runtime/_ffi.ts";
+export type { Handle, LinkHandle, ProgramHandle } from "./runtime/_ffi.ts";
 export type { BpfMap } from "./runtime/maps/bpf_map.ts";
 export type { QueueMap, StackTraceMap } from "./runtime/maps/special_maps.ts";
 export type { ObjectEventOptions } from "./runtime/maps/object_maps.ts";
@@ -48,10 +48,20 @@ export {
 // --- end maps & events ---
 export type { Codec } from "./runtime/btf/codec.ts";
 export type { Grants } from "./runtime/policy/grants.ts";
-export { Link } from "./runtime/attach/link.ts";
+export {
+  type AttachmentHandle,
+  Link,
+  type LinkInit,
+  type LinkKind,
+  type NativeLink,
+} from "./runtime/attach/link.ts";
 export type { Detachable } from "./runtime/attach/auto.ts";
 // --- attach ---
-export { type AttachKind, Attachment } from "./runtime/attach/attachment.ts";
+export {
+  type AttachableProgram,
+  type AttachKind,
+  Attachment,
+} from "./runtime/attach/attachment.ts";
 export type { KprobeOptions } from "./runtime/attach/kprobe.ts";
 export type { UprobeOptions } from "./runtime/attach/uprobe.ts";
 export {

@@ -1,16 +1,20 @@
 /**
- * The disposable link every attach kind of this folder returns (uprobe, kprobe, perf_event,
- * XDP, TC, socket filter, cgroup, LSM, iterator, USDT, fentry/fexit), over one native
- * `bpfpm_attachment` handle that owns whatever keeps the program attached.
+ * What the attach kinds over a native `bpfpm_attachment` share (uprobe, kprobe, perf_event,
+ * XDP, TC, socket filter, cgroup, LSM, iterator, USDT, fentry/fexit): the program check and
+ * the native call wrapped into a {@link Link}.
  *
  * @module
  */
-import { cstr, type Handle, lastError, lib } from "../_ffi.ts";
-import { AttachError, BpfError } from "../errors.ts";
-import { track } from "../lifecycle.ts";
+import { lastError } from "../_ffi.ts";
+import { AttachError } from "../errors.ts";
+import {
+  type AttachmentHandle,
+  Link,
+  type LinkKind,
+  nativeError,
+} from "./link.ts";
 
-/** `struct bpfpm_attachment *` */
-export type AttachmentHandle = Handle<"bpfpm_attachment">;
+export { type AttachmentHandle, nativeError };
 
 /** What an attach function needs of a loaded program. */
 export interface AttachableProgram {
@@ -22,183 +26,27 @@ export interface AttachableProgram {
   readonly handle?: Deno.PointerObject | null;
 }
 
-/** The attach kinds of this folder, as `grants.attach[].kind` names them. */
-export type AttachKind =
-  | "kprobe"
-  | "kretprobe"
-  | "fentry"
-  | "fexit"
-  | "uprobe"
-  | "uretprobe"
-  | "usdt"
-  | "perf_event"
-  | "xdp"
-  | "tc"
-  | "socket_filter"
-  | "cgroup"
-  | "lsm"
-  | "iter";
-
-const registry = new FinalizationRegistry<AttachmentHandle>((handle) => {
-  lib().bpfpm_attachment__destroy(handle);
-});
+/** The attach kinds over a native `bpfpm_attachment`, as `grants.attach[].kind` names them. */
+export type AttachKind = Exclude<LinkKind, "tracepoint" | "raw_tp" | "tp_btf">;
 
 /**
- * A program attached somewhere. Disposing it (or `close()`) detaches the program; after a
- * `pin()`, disposing only drops this process's reference and the pin keeps it attached.
+ * The link every attach kind returns: this name is kept for scripts written against it.
  *
- * @example Detach at the end of a block
+ * @deprecated Use {@link Link}: `Attachment` is the same class.
+ *
+ * @example Old code keeps working
  * ```ts
- * import { BPF } from "bpf";
- * using b = await BPF.load({ file: "./count.bpf.c", autoAttach: false });
- * {
- *   using link = b.attachUprobe(b.programs.get("count")!, { binary: "/bin/bash", symbol: "readline" });
- *   console.log(link.kind, link.target);
- * }
+ * import { Attachment, Link } from "bpf";
+ * console.log(Attachment === Link); // true
  * ```
  */
-export class Attachment implements Disposable {
-  #handle: AttachmentHandle | null;
-  #pinned: string | undefined;
-  #untrack: () => void;
-  /** The attach kind, e.g. `uprobe` (`pinned` for a link opened from a pin). */
-  readonly kind: AttachKind | "pinned";
-  /** What the program is attached to, e.g. `/usr/bin/bash:readline`. */
-  readonly target: string;
-  /** The program's name ("" for a link opened from a pin). */
-  readonly program: string;
-
-  /**
-   * Wraps a native handle; used by the attach functions of this folder.
-   *
-   * @param handle the native attachment
-   * @param info kind, target and program name
-   */
-  constructor(
-    handle: AttachmentHandle,
-    info: {
-      kind: AttachKind | "pinned";
-      target: string;
-      program: string;
-      pinned?: string;
-    },
-  ) {
-    this.#handle = handle;
-    this.kind = info.kind;
-    this.target = info.target;
-    this.program = info.program;
-    this.#pinned = info.pinned;
-    registry.register(this, handle, this);
-    // Exit paths (normal exit, SIGINT, SIGTERM, uncaught error) detach what is still open.
-    this.#untrack = track(this);
-  }
-
-  /** True until `close()`. */
-  get attached(): boolean {
-    return this.#handle !== null;
-  }
-
-  /** The fd that represents it: a bpf link fd, or the raw socket of a socket filter. */
-  get fd(): number {
-    return lib().bpfpm_attachment__fd(this.#live());
-  }
-
-  /** The kernel's link id (0 when it is not a bpf link: socket filters, netlink XDP/TC). */
-  get id(): number {
-    return Number(lib().bpfpm_attachment__id(this.#live()));
-  }
-
-  /** How many kernel attachments it groups (a per-CPU perf event: one per CPU). */
-  get count(): number {
-    return lib().bpfpm_attachment__count(this.#live());
-  }
-
-  /** The bpffs path it is pinned at, if any. */
-  get pinnedPath(): string | undefined {
-    return this.#pinned;
-  }
-
-  /**
-   * Pins the link at `path` on bpffs: it then stays attached after this process exits, until
-   * `unpin()` (or `rm path`) and the last fd are gone.
-   *
-   * @param path a path under a bpffs mount, e.g. `/sys/fs/bpf/my_link`
-   */
-  pin(path: string): void {
-    if (typeof path !== "string" || !path.startsWith("/")) {
-      throw new TypeError(`Pin path must be absolute, got ${String(path)}`);
-    }
-    if (lib().bpfpm_attachment__pin(this.#live(), cstr(path)) !== 0) {
-      throw nativeError(`Cannot pin ${this.kind} ${this.target}`);
-    }
-    this.#pinned = path;
-  }
-
-  /** Removes the pin; the link detaches once this process closes it too. */
-  unpin(): void {
-    if (lib().bpfpm_attachment__unpin(this.#live()) !== 0) {
-      throw nativeError(`Cannot unpin ${this.kind} ${this.target}`);
-    }
-    this.#pinned = undefined;
-  }
-
-  /**
-   * Opens a link pinned by `pin()` (maybe by another process).
-   *
-   * @param path the pin's bpffs path
-   * @returns the link; `unpin()` then `close()` detaches it
-   */
-  static openPinned(path: string): Attachment {
-    const handle = lib().bpfpm_attachment__open_pinned(cstr(path));
-    if (handle === null) throw nativeError(`Cannot open pinned link ${path}`);
-    return new Attachment(handle as AttachmentHandle, {
-      kind: "pinned",
-      target: path,
-      program: "",
-      pinned: path,
-    });
-  }
-
-  /** Detaches (unless pinned) and frees; idempotent. */
-  close(): void {
-    const handle = this.#handle;
-    if (handle === null) return;
-    this.#handle = null;
-    registry.unregister(this);
-    this.#untrack();
-    if (lib().bpfpm_attachment__destroy(handle) !== 0) {
-      throw nativeError(`Cannot detach ${this.kind} ${this.target}`);
-    }
-  }
-
-  /** Same as `close()`. */
-  [Symbol.dispose](): void {
-    this.close();
-  }
-
-  /** The native handle, for the attach functions of this folder only. */
-  nativeHandle(): AttachmentHandle {
-    return this.#live();
-  }
-
-  #live(): AttachmentHandle {
-    if (this.#handle === null) {
-      throw new BpfError(
-        `The ${this.kind} link on ${this.target} is closed: attach again to use it`,
-        { errno: 9 },
-      );
-    }
-    return this.#handle;
-  }
-}
-
-/** A BpfError from the thread's last native error. */
-export function nativeError(what: string): BpfError {
-  const { errno, message } = lastError();
-  return new BpfError(`${what}: ${message || "unknown error"}`, {
-    errno: errno || 22,
-  });
-}
+export const Attachment: typeof Link = Link;
+/**
+ * The link every attach kind returns.
+ *
+ * @deprecated Use {@link Link}.
+ */
+export type Attachment = Link;
 
 /**
  * Runs a native attach call and wraps its handle, or throws an AttachError naming the
@@ -209,7 +57,7 @@ export function attachNative(
   kind: AttachKind,
   target: string,
   call: (fd: number) => Deno.PointerValue,
-): Attachment {
+): Link {
   checkProgram(program, kind);
   const handle = call(program.fd);
   if (handle === null) {
@@ -223,11 +71,10 @@ export function attachNative(
       },
     );
   }
-  return new Attachment(handle as AttachmentHandle, {
-    kind,
-    target,
-    program: program.name,
-  });
+  return new Link(
+    { type: "bpfpm_attachment", handle: handle as AttachmentHandle },
+    { kind, target, program: program.name },
+  );
 }
 
 /** Throws a TypeError unless `program` looks loaded. */

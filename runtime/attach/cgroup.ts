@@ -5,11 +5,8 @@
  * @module
  */
 import { cstr, lib } from "../_ffi.ts";
-import {
-  type AttachableProgram,
-  type Attachment,
-  attachNative,
-} from "./attachment.ts";
+import { type AttachableProgram, attachNative } from "./attachment.ts";
+import type { Link } from "./link.ts";
 
 /** The cgroup attach points by the name libbpf's section uses (`cgroup_skb/ingress` → `skb/ingress`). */
 export const CGROUP_ATTACH_TYPES: Record<string, number> = {
@@ -67,7 +64,7 @@ export interface CgroupOptions {
 export function attachCgroup(
   program: AttachableProgram & { readonly expectedAttachType?: number },
   opts: CgroupOptions,
-): Attachment {
+): Link {
   if (
     opts === null || typeof opts !== "object" || typeof opts.path !== "string"
   ) {

@@ -6,16 +6,13 @@
  * @module
  */
 import { cstr, lib } from "../_ffi.ts";
-import {
-  type AttachableProgram,
-  type Attachment,
-  attachNative,
-} from "./attachment.ts";
+import { type AttachableProgram, attachNative } from "./attachment.ts";
+import type { Link } from "./link.ts";
 
 function attach(
   program: AttachableProgram,
   kind: "fentry" | "fexit",
-): Attachment {
+): Link {
   const what = `${kind} program '${program.name}'`;
   return attachNative(
     program,
@@ -39,7 +36,7 @@ function attach(
  * using link = b.attachFentry(b.programs.get("on_unlink")!);
  * ```
  */
-export function attachFentry(program: AttachableProgram): Attachment {
+export function attachFentry(program: AttachableProgram): Link {
   return attach(program, "fentry");
 }
 
@@ -56,6 +53,6 @@ export function attachFentry(program: AttachableProgram): Attachment {
  * using link = b.attachFexit(b.programs.get("on_unlink_ret")!);
  * ```
  */
-export function attachFexit(program: AttachableProgram): Attachment {
+export function attachFexit(program: AttachableProgram): Link {
   return attach(program, "fexit");
 }

@@ -5,12 +5,8 @@
  * @module
  */
 import { lib } from "../_ffi.ts";
-import { nativeError } from "./attachment.ts";
-import {
-  type AttachableProgram,
-  type Attachment,
-  attachNative,
-} from "./attachment.ts";
+import { type AttachableProgram, attachNative } from "./attachment.ts";
+import { attachmentHandle, type Link, nativeError } from "./link.ts";
 
 /**
  * Makes an iterator link for a program; read it with {@link readIter}.
@@ -26,7 +22,7 @@ import {
  * console.log(readIter(it));
  * ```
  */
-export function attachIter(program: AttachableProgram): Attachment {
+export function attachIter(program: AttachableProgram): Link {
   return attachNative(
     program,
     "iter",
@@ -41,9 +37,9 @@ export function attachIter(program: AttachableProgram): Attachment {
  * @param link a link from {@link attachIter}
  * @returns the bytes the program printed
  */
-export function readIterBytes(link: Attachment): Uint8Array {
+export function readIterBytes(link: Link): Uint8Array {
   const s = lib();
-  const fd = s.bpfpm_attachment__iter_open(link.nativeHandle());
+  const fd = s.bpfpm_attachment__iter_open(attachmentHandle(link));
   if (fd < 0) throw nativeError(`Cannot run iterator ${link.target}`);
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -82,6 +78,6 @@ export function readIterBytes(link: Attachment): Uint8Array {
  * console.log(readIter(it));
  * ```
  */
-export function readIter(link: Attachment): string {
+export function readIter(link: Link): string {
   return new TextDecoder().decode(readIterBytes(link));
 }

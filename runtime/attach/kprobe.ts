@@ -18,11 +18,11 @@ import { tracefsDir } from "../trace/tracefs.ts";
 import { readKernelFile } from "../_kernel_files.ts";
 import {
   type AttachableProgram,
-  Attachment,
   type AttachmentHandle,
   attachNative,
   checkProgram,
 } from "./attachment.ts";
+import { attachmentHandle, Link } from "./link.ts";
 
 const EOPNOTSUPP = 95;
 
@@ -87,7 +87,7 @@ function fallbackToTracepoint(
   func: string,
   syscall: string,
   ret: boolean,
-): Attachment {
+): Link {
   const event = `sys_${ret ? "exit" : "enter"}_${syscall}`;
   const tracepoint = `syscalls:${event}`;
   let id: number;
@@ -127,18 +127,23 @@ function fallbackToTracepoint(
       } ${func} of program '${program.name}' is attached to tracepoint ${tracepoint} instead`,
     );
   }
-  return new SyscallFallback(handle as AttachmentHandle, {
-    kind: ret ? "kretprobe" : "kprobe",
-    target: tracepoint,
-    program: program.name,
-  });
+  return new SyscallFallback(
+    { type: "bpfpm_attachment", handle: handle as AttachmentHandle },
+    {
+      kind: ret ? "kretprobe" : "kprobe",
+      target: tracepoint,
+      program: program.name,
+    },
+  );
 }
 
 /** A syscall kprobe that fell back to its tracepoint; `requested` kept the kprobe's target. */
-export class SyscallFallback extends Attachment {
+export class SyscallFallback extends Link {
   /** The kernel id of the tracepoint twin of the program this fallback loaded. */
   get fallbackProgramId(): number {
-    return Number(lib().bpfpm_attachment__own_program_id(this.nativeHandle()));
+    return Number(
+      lib().bpfpm_attachment__own_program_id(attachmentHandle(this)),
+    );
   }
 }
 
@@ -159,7 +164,7 @@ function attach(
   func: string,
   opts: KprobeOptions,
   ret: boolean,
-): Attachment {
+): Link {
   const kind = ret ? "kretprobe" : "kprobe";
   checkProgram(program, kind);
   if (typeof func !== "string" || func === "") {
@@ -211,7 +216,7 @@ export function attachKprobe(
   program: AttachableProgram,
   func: string,
   opts: KprobeOptions = {},
-): Attachment {
+): Link {
   return attach(program, func, opts, false);
 }
 
@@ -234,6 +239,6 @@ export function attachKretprobe(
   program: AttachableProgram,
   func: string,
   opts: KprobeOptions = {},
-): Attachment {
+): Link {
   return attach(program, func, opts, true);
 }

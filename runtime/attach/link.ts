@@ -1,92 +1,333 @@
 /**
- * The disposable link returned by the tracepoint, raw tracepoint and tp_btf attach
- * functions, over a libbpf `struct bpf_link`.
+ * The one disposable link every attach call returns, whatever the kind. Natively it is either
+ * a libbpf `struct bpf_link` (tracepoint, raw tracepoint, tp_btf) or a `struct bpfpm_attachment`
+ * (every other kind: it owns whatever keeps the program attached, e.g. one perf event per CPU
+ * or a raw socket); `Link` hides the difference.
  *
  * @module
  */
-import { lastError, lib, type LinkHandle } from "../_ffi.ts";
+import { cstr, type Handle, lastError, lib, type LinkHandle } from "../_ffi.ts";
 import { AttachError, BpfError, CapabilityError } from "../errors.ts";
 import { CAPABILITY_FIX } from "../_system.ts";
+import { track } from "../lifecycle.ts";
+import { readKernelFile } from "../_kernel_files.ts";
 import type { Program } from "../program.ts";
 
 const EPERM = 1;
 const EACCES = 13;
+const EBADF = 9;
+const EINVAL = 22;
 
-const registry = new FinalizationRegistry<LinkHandle>((handle) => {
-  lib().bpfpm_link__destroy(handle);
-});
+/** `struct bpfpm_attachment *` */
+export type AttachmentHandle = Handle<"bpfpm_attachment">;
 
 /**
- * A program attached to a hook. `close()` (or leaving a `using` block) detaches it; closing
- * the BPF object that made it detaches it too.
+ * Every attach kind a `Link` can have, as `grants.attach[].kind` names them.
  *
- * @example Attaching by hand
+ * @example Branch on a link's kind
  * ```ts
- * import { BPF } from "bpf";
+ * import type { Link, LinkKind } from "bpf";
+ * declare const link: Link;
+ * const kind: LinkKind = link.kind;
+ * if (kind === "uprobe" || kind === "uretprobe") console.log("user space:", link.target);
+ * ```
+ */
+export type LinkKind =
+  | "tracepoint"
+  | "raw_tp"
+  | "tp_btf"
+  | "kprobe"
+  | "kretprobe"
+  | "fentry"
+  | "fexit"
+  | "uprobe"
+  | "uretprobe"
+  | "usdt"
+  | "perf_event"
+  | "xdp"
+  | "tc"
+  | "socket_filter"
+  | "cgroup"
+  | "lsm"
+  | "iter";
+
+/**
+ * The native object behind a link: a libbpf `struct bpf_link` or a `struct bpfpm_attachment`.
+ * Made by the attach functions of runtime/attach only.
+ *
+ * @example The shape (attach functions make it)
+ * ```ts
+ * import type { NativeLink } from "bpf";
+ * declare const native: NativeLink;
+ * console.log(native.type === "bpf_link" ? "libbpf link" : "bpfpm attachment");
+ * ```
+ */
+export type NativeLink =
+  | {
+    /** A libbpf link. */
+    readonly type: "bpf_link";
+    /** The native handle. */
+    readonly handle: LinkHandle;
+  }
+  | {
+    /** A bpfpm attachment. */
+    readonly type: "bpfpm_attachment";
+    /** The native handle. */
+    readonly handle: AttachmentHandle;
+  };
+
+/**
+ * What a link is: its kind, target and program, and its pin if it was opened from one.
+ *
+ * @example The description of a uprobe link
+ * ```ts
+ * import type { LinkInit } from "bpf";
+ * const init: LinkInit = { kind: "uprobe", target: "/usr/bin/bash:readline", program: "on_readline" };
+ * console.log(init.kind);
+ * ```
+ */
+export interface LinkInit {
+  /** The attach kind. */
+  kind: LinkKind;
+  /** What the program is attached to. */
+  target: string;
+  /** The program's name ("" when unknown: a link opened from a pin). */
+  program: string;
+  /** The bpffs path the link is pinned at, if any. */
+  pinned?: string;
+}
+
+function destroy(native: NativeLink): number {
+  return native.type === "bpf_link"
+    ? lib().bpfpm_link__destroy(native.handle)
+    : lib().bpfpm_attachment__destroy(native.handle);
+}
+
+const registry = new FinalizationRegistry<NativeLink>((native) => {
+  destroy(native);
+});
+
+let nativeOf: (link: Link) => NativeLink;
+
+/**
+ * A program attached to a hook: what every `b.attachX(...)` (and auto-attach) returns.
+ * `close()`, or leaving a `using` block, detaches it; closing the BPF object that made it
+ * detaches it too; so do the script's exit paths (normal exit, SIGINT, SIGTERM, an uncaught
+ * error). After `pin()`, closing only drops this process's reference: the pin keeps the
+ * program attached until `unpin()`.
+ *
+ * @example Attach by hand, detach at the end of the block
+ * ```ts
+ * import { BPF, Link } from "bpf";
  * using b = await BPF.load({
  *   text: `SEC("tracepoint/syscalls/sys_enter_getppid") int on_getppid(void *ctx) { return 0; }`,
  *   autoAttach: false,
  * });
- * using link = b.attachTracepoint("on_getppid", "syscalls:sys_enter_getppid");
- * console.log(link.kind, link.target, link.attached);
+ * {
+ *   using link = b.attachTracepoint("on_getppid", "syscalls:sys_enter_getppid");
+ *   console.log(link instanceof Link, link.kind, link.target, link.id);
+ * }
+ * ```
+ *
+ * @example Keep a uprobe attached after the script ends, and remove it later
+ * ```ts
+ * import { BPF, Link } from "bpf";
+ * using b = await BPF.load({ file: "./readline.bpf.c", autoAttach: false });
+ * b.attachUprobe("on_readline", { binary: "bash", symbol: "readline" }).pin("/sys/fs/bpf/rl");
+ * // ... later, maybe in another process:
+ * using link = Link.openPinned("/sys/fs/bpf/rl"); // link.kind === "uprobe"
+ * link.unpin();
  * ```
  */
 export class Link implements Disposable {
-  #handle: LinkHandle | null;
-  /** The attach kind: `tracepoint`, `raw_tp` or `tp_btf`. */
-  readonly kind: string;
-  /** What the program is attached to, e.g. `syscalls:sys_enter_clone`. */
+  #native: NativeLink | null;
+  #pinned: string | undefined;
+  #untrack: () => void;
+  /** The attach kind, e.g. `tracepoint`, `uprobe`, `xdp`: also for a link opened from a pin. */
+  readonly kind: LinkKind;
+  /**
+   * What the program is attached to, e.g. `syscalls:sys_enter_clone`,
+   * `/usr/bin/bash:readline`, `eth0`. For a link opened from a pin, what the kernel says
+   * (see `Link.openPinned`).
+   */
   readonly target: string;
-  /** The attached program's name. */
+  /** The attached program's name ("" for a link opened from a pin: see `programId`). */
   readonly program: string;
 
+  static {
+    nativeOf = (link) => link.#live();
+  }
+
   /**
-   * Wraps a native link; made by the attach functions only.
+   * Wraps a native link; the attach functions make links, scripts do not.
    *
-   * @param handle The native link.
-   * @param info The kind, target and program name.
+   * @param native The native object that keeps the program attached.
+   * @param init Its kind, target and program.
    */
-  constructor(
-    handle: LinkHandle,
-    info: { kind: string; target: string; program: string },
-  ) {
-    this.#handle = handle;
-    this.kind = info.kind;
-    this.target = info.target;
-    this.program = info.program;
-    registry.register(this, handle, this);
+  constructor(native: NativeLink, init: LinkInit) {
+    this.#native = native;
+    this.kind = init.kind;
+    this.target = init.target;
+    this.program = init.program;
+    this.#pinned = init.pinned;
+    registry.register(this, native, this);
+    this.#untrack = track(this);
   }
 
   /** True until `close()`. */
   get attached(): boolean {
-    return this.#handle !== null;
+    return this.#native !== null;
   }
 
-  /** The bpf link's fd. */
+  /** The fd that represents it: a bpf link fd, or the raw socket of a socket filter. */
   get fd(): number {
-    if (this.#handle === null) {
-      throw new BpfError(
-        `The ${this.kind} link on ${this.target} is closed: attach again to use it`,
-        { errno: 9 },
-      );
-    }
-    return lib().bpfpm_link__fd(this.#handle);
+    const native = this.#live();
+    return native.type === "bpf_link"
+      ? lib().bpfpm_link__fd(native.handle)
+      : lib().bpfpm_attachment__fd(native.handle);
   }
 
-  /** Detaches and frees; idempotent. */
-  close(): void {
-    const handle = this.#handle;
-    if (handle === null) return;
-    this.#handle = null;
-    registry.unregister(this);
-    if (lib().bpfpm_link__destroy(handle) !== 0) {
-      const { errno, message } = lastError();
+  /** The kernel's link id (0 when it is not a bpf link: socket filters, netlink XDP/TC). */
+  get id(): number {
+    const native = this.#live();
+    if (native.type === "bpfpm_attachment") {
+      return Number(lib().bpfpm_attachment__id(native.handle));
+    }
+    return Number(fdInfo(this.fd).link_id ?? 0);
+  }
+
+  /** The kernel id of the attached program (0 when it is not a bpf link). */
+  get programId(): number {
+    if (this.id === 0) return 0;
+    return Number(fdInfo(this.fd).prog_id ?? 0);
+  }
+
+  /** How many kernel attachments it groups (a per-CPU perf event: one per CPU). */
+  get count(): number {
+    const native = this.#live();
+    return native.type === "bpf_link"
+      ? 1
+      : lib().bpfpm_attachment__count(native.handle);
+  }
+
+  /** The bpffs path it is pinned at, if any. */
+  get pinnedPath(): string | undefined {
+    return this.#pinned;
+  }
+
+  /**
+   * Pins the link at `path` on bpffs: it then stays attached after this process exits, until
+   * `unpin()` (or `rm path`) and the last fd are gone. Socket filters, netlink XDP/TC and
+   * per-CPU perf groups are not bpf links and cannot be pinned.
+   *
+   * @param path An absolute path under a bpffs mount, e.g. `/sys/fs/bpf/my_link`.
+   * @throws {TypeError} When `path` is not absolute.
+   * @throws {BpfError} When the kernel refuses (no bpffs there, the path exists, ...).
+   *
+   * @example Pin a link
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * b.attachRawTracepoint("on_switch", "sched_switch").pin("/sys/fs/bpf/on_switch");
+   * ```
+   */
+  pin(path: string): void {
+    if (typeof path !== "string" || !path.startsWith("/")) {
+      throw new TypeError(`Pin path must be absolute, got ${String(path)}`);
+    }
+    const native = this.#live();
+    const rc = native.type === "bpf_link"
+      ? lib().bpfpm_obj__pin(this.fd, cstr(path))
+      : lib().bpfpm_attachment__pin(native.handle, cstr(path));
+    if (rc !== 0) throw nativeError(`Cannot pin ${this.kind} ${this.target}`);
+    this.#pinned = path;
+  }
+
+  /**
+   * Removes the pin; the link detaches once this process closes it too.
+   *
+   * @throws {BpfError} When the link is not pinned or the pin cannot be removed.
+   *
+   * @example Remove a pin left by an earlier run
+   * ```ts
+   * import { Link } from "bpf";
+   * using link = Link.openPinned("/sys/fs/bpf/on_switch");
+   * link.unpin();
+   * ```
+   */
+  unpin(): void {
+    const native = this.#live();
+    let rc: number;
+    if (native.type === "bpfpm_attachment") {
+      rc = lib().bpfpm_attachment__unpin(native.handle);
+    } else if (this.#pinned === undefined) {
       throw new BpfError(
-        `Cannot detach ${this.kind} ${this.target}: ${message}`,
-        {
-          errno,
-        },
+        `Cannot unpin ${this.kind} ${this.target}: the link is not pinned`,
+        { errno: EINVAL },
       );
+    } else {
+      rc = lib().bpfpm_obj__unpin(cstr(this.#pinned));
+    }
+    if (rc !== 0) throw nativeError(`Cannot unpin ${this.kind} ${this.target}`);
+    this.#pinned = undefined;
+  }
+
+  /**
+   * Opens a link pinned by `pin()` (maybe by another process). Its kind comes from the
+   * kernel's link info (the link type, and for perf-event links the event type), so a pinned
+   * uprobe reopens as `uprobe`; a USDT link reopens as `uprobe`, which is what the kernel
+   * holds. Its target is what the kernel records: `binary:0xoffset` for uprobes, the event
+   * name for tracepoints, `type:config` for perf events, the iterator's target, else the pin's
+   * path. Its `program` is "" (the kernel's link info has only the id: `programId`).
+   *
+   * @param path The pin's bpffs path.
+   * @returns The link; `unpin()` then `close()` detaches it.
+   * @throws {BpfError} When there is no link pinned at `path`.
+   *
+   * @example Detach a link pinned by an earlier run
+   * ```ts
+   * import { Link } from "bpf";
+   * using link = Link.openPinned("/sys/fs/bpf/rl");
+   * console.log(link.kind, link.target, link.programId);
+   * link.unpin();
+   * ```
+   */
+  static openPinned(path: string): Link {
+    if (typeof path !== "string" || !path.startsWith("/")) {
+      throw new TypeError(`Pin path must be absolute, got ${String(path)}`);
+    }
+    const handle = lib().bpfpm_attachment__open_pinned(cstr(path));
+    if (handle === null) throw nativeError(`Cannot open pinned link ${path}`);
+    const native: NativeLink = {
+      type: "bpfpm_attachment",
+      handle: handle as AttachmentHandle,
+    };
+    let described;
+    try {
+      described = describeLink(
+        fdInfo(lib().bpfpm_attachment__fd(native.handle)),
+        path,
+      );
+    } catch (error) {
+      destroy(native);
+      throw error;
+    }
+    return new Link(native, { ...described, program: "", pinned: path });
+  }
+
+  /**
+   * Detaches (unless pinned) and frees; idempotent.
+   *
+   * @throws {BpfError} When the kernel refuses to detach (the link is freed all the same).
+   */
+  close(): void {
+    const native = this.#native;
+    if (native === null) return;
+    this.#native = null;
+    registry.unregister(this);
+    this.#untrack();
+    if (destroy(native) !== 0) {
+      throw nativeError(`Cannot detach ${this.kind} ${this.target}`);
     }
   }
 
@@ -94,20 +335,143 @@ export class Link implements Disposable {
   [Symbol.dispose](): void {
     this.close();
   }
+
+  #live(): NativeLink {
+    if (this.#native === null) {
+      throw new BpfError(
+        `The ${this.kind} link on ${this.target} is closed: attach again to use it`,
+        { errno: EBADF },
+      );
+    }
+    return this.#native;
+  }
+}
+
+/** The `bpfpm_attachment` behind a link, for the attach functions of this folder only. */
+export function attachmentHandle(link: Link): AttachmentHandle {
+  const native = nativeOf(link);
+  if (native.type !== "bpfpm_attachment") {
+    throw new TypeError(
+      `The ${link.kind} link on ${link.target} is a libbpf link, not a bpfpm attachment`,
+    );
+  }
+  return native.handle;
 }
 
 /**
- * Wraps the result of a native attach call, or throws: CapabilityError for EPERM/EACCES,
- * `notFound()`'s error for ENOENT when given, else an AttachError with the kernel's reason.
+ * The kernel's link info for a link fd, as `bpf_link_show_fdinfo` prints it in
+ * /proc/self/fdinfo (the same fields `bpf_link_get_info_by_fd` fills), read natively so no
+ * Deno read permission is needed.
+ */
+function fdInfo(fd: number): Record<string, string> {
+  const text = readKernelFile(`/proc/self/fdinfo/${fd}`, 4096) ?? "";
+  const out: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const at = line.indexOf(":");
+    if (at > 0) out[line.slice(0, at)] = line.slice(at + 1).trim();
+  }
+  return out;
+}
+
+/** `bpf_attach_type` values of tracing links (include/uapi/linux/bpf.h). */
+const TRACING_KINDS: Record<string, LinkKind> = {
+  "23": "tp_btf", // BPF_TRACE_RAW_TP
+  "24": "fentry", // BPF_TRACE_FENTRY
+  "25": "fexit", // BPF_TRACE_FEXIT
+  "26": "fexit", // BPF_MODIFY_RETURN: fmod_ret runs where fexit does
+  "27": "lsm", // BPF_LSM_MAC
+};
+
+const PERF_KINDS: Record<string, LinkKind> = {
+  tracepoint: "tracepoint",
+  uprobe: "uprobe",
+  uretprobe: "uretprobe",
+  kprobe: "kprobe",
+  kretprobe: "kretprobe",
+  event: "perf_event",
+};
+
+/** A pinned link's kind and target from its fdinfo fields. */
+function describeLink(
+  info: Record<string, string>,
+  path: string,
+): { kind: LinkKind; target: string } {
+  const type = info.link_type;
+  let kind: LinkKind | undefined;
+  let target = path;
+  switch (type) {
+    case "perf":
+      kind = PERF_KINDS[info.event_type ?? ""];
+      if (kind === "uprobe" || kind === "uretprobe") {
+        target = `${info.name}:${info.offset}`;
+      } else if (kind === "perf_event") {
+        target = `${info.type}:${info.config}`;
+      } else if (info.tp_name ?? info.func) {
+        target = info.tp_name ?? info.func;
+      }
+      break;
+    case "raw_tracepoint":
+      kind = "raw_tp";
+      target = info.tp_name ?? path;
+      break;
+    case "tracing":
+      kind = TRACING_KINDS[info.attach_type ?? ""];
+      break;
+    case "kprobe_multi":
+      kind = "kprobe";
+      break;
+    case "uprobe_multi":
+      kind = "uprobe";
+      break;
+    case "iter":
+      kind = "iter";
+      target = info.target_name ?? path;
+      break;
+    case "cgroup":
+      kind = "cgroup";
+      break;
+    case "xdp":
+      kind = "xdp";
+      break;
+    case "tcx":
+      kind = "tc";
+      break;
+  }
+  if (kind === undefined) {
+    throw new BpfError(
+      `${path} is a ${type ?? "non-link"} ${
+        info.event_type ? `(${info.event_type}) ` : ""
+      }bpf object, not a link of a kind bpfpm attaches: remove it with rm ${path} or open it with bpftool`,
+      { errno: EINVAL },
+    );
+  }
+  return { kind, target };
+}
+
+/** A BpfError from the thread's last native error. */
+export function nativeError(what: string): BpfError {
+  const { errno, message } = lastError();
+  return new BpfError(`${what}: ${message || "unknown error"}`, {
+    errno: errno || EINVAL,
+  });
+}
+
+/**
+ * Wraps the result of a native libbpf attach call, or throws: CapabilityError for
+ * EPERM/EACCES, `notFound()`'s error for ENOENT when given, else an AttachError with the
+ * kernel's reason.
  */
 export function linkOrThrow(
   handle: Deno.PointerValue,
   program: Program,
-  info: { kind: string; target: string },
+  info: { kind: LinkKind; target: string },
   notFound?: () => Error,
 ): Link {
   if (handle !== null) {
-    return new Link(handle as LinkHandle, { ...info, program: program.name });
+    return new Link({ type: "bpf_link", handle: handle as LinkHandle }, {
+      ...info,
+      program: program.name,
+    });
   }
   const { errno, message } = lastError();
   if (errno === EPERM || errno === EACCES) {
@@ -122,7 +486,7 @@ export function linkOrThrow(
     {
       program: program.name,
       target: `${info.kind} ${info.target}`,
-      errno: errno || 22,
+      errno: errno || EINVAL,
     },
   );
 }

@@ -7,11 +7,8 @@
 import { cstr, lib } from "../_ffi.ts";
 import { AttachError } from "../errors.ts";
 import { readKernelFile } from "../_kernel_files.ts";
-import {
-  type AttachableProgram,
-  type Attachment,
-  attachNative,
-} from "./attachment.ts";
+import { type AttachableProgram, attachNative } from "./attachment.ts";
+import type { Link } from "./link.ts";
 
 /**
  * Whether `bpf` is among the active LSMs (/sys/kernel/security/lsm); `undefined` when
@@ -39,7 +36,7 @@ export function bpfLsmActive(): boolean | undefined {
  * using link = b.attachLsm(b.programs.get("on_file_open")!);
  * ```
  */
-export function attachLsm(program: AttachableProgram): Attachment {
+export function attachLsm(program: AttachableProgram): Link {
   if (bpfLsmActive() === false) {
     throw new AttachError(
       `Cannot attach LSM program '${program.name}': the BPF LSM is not active on this kernel (bpf is not in /sys/kernel/security/lsm); boot with CONFIG_BPF_LSM=y and lsm=...,bpf`,

@@ -6,11 +6,8 @@
  * @module
  */
 import { lib } from "../_ffi.ts";
-import {
-  type AttachableProgram,
-  type Attachment,
-  attachNative,
-} from "./attachment.ts";
+import { type AttachableProgram, attachNative } from "./attachment.ts";
+import type { Link } from "./link.ts";
 
 /** perf_event_attr.type values. */
 export const PerfType = { HARDWARE: 0, SOFTWARE: 1 } as const;
@@ -67,7 +64,7 @@ export interface PerfEventOptions {
 export function attachPerfEvent(
   program: AttachableProgram,
   opts: PerfEventOptions,
-): Attachment {
+): Link {
   if (opts === null || typeof opts !== "object") {
     throw new TypeError(
       "perf_event: expected options { event | type+config, frequency | period }",

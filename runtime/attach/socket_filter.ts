@@ -6,11 +6,8 @@
  * @module
  */
 import { cstr, lib } from "../_ffi.ts";
-import {
-  type AttachableProgram,
-  type Attachment,
-  attachNative,
-} from "./attachment.ts";
+import { type AttachableProgram, attachNative } from "./attachment.ts";
+import type { Link } from "./link.ts";
 
 /** Which socket. Kernel: 3.19+ (SO_ATTACH_BPF). */
 export interface SocketFilterOptions {
@@ -42,7 +39,7 @@ export interface SocketFilterOptions {
 export function attachSocketFilter(
   program: AttachableProgram,
   opts: SocketFilterOptions = {},
-): Attachment {
+): Link {
   if (opts.fd !== undefined && (!Number.isInteger(opts.fd) || opts.fd < 0)) {
     throw new RangeError(
       `socket_filter: fd must be a non-negative integer, got ${opts.fd}`,

@@ -7,11 +7,8 @@
  * @module
  */
 import { cstr, lib } from "../_ffi.ts";
-import {
-  type AttachableProgram,
-  type Attachment,
-  attachNative,
-} from "./attachment.ts";
+import { type AttachableProgram, attachNative } from "./attachment.ts";
+import type { Link } from "./link.ts";
 
 /** Where a TC program goes. Kernel: 6.6+ (tcx) or 4.5+ (clsact). */
 export interface TcOptions {
@@ -45,7 +42,7 @@ export function attachTc(
   program: AttachableProgram,
   ifname: string,
   opts: TcOptions = {},
-): Attachment {
+): Link {
   if (typeof ifname !== "string" || ifname === "") {
     throw new TypeError(
       `tc: expected an interface name, got ${String(ifname)}`,

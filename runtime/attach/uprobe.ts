@@ -8,11 +8,8 @@
 import { cstr, lib } from "../_ffi.ts";
 import { AttachError, withPermission } from "../errors.ts";
 import { type ElfFile, ElfFormatError, PT, readElf } from "../spec/elf.ts";
-import {
-  type AttachableProgram,
-  type Attachment,
-  attachNative,
-} from "./attachment.ts";
+import { type AttachableProgram, attachNative } from "./attachment.ts";
+import type { Link } from "./link.ts";
 import { resolveBinary } from "./find_library.ts";
 
 const PF_X = 1;
@@ -199,7 +196,7 @@ function attach(
   program: AttachableProgram,
   opts: UprobeOptions,
   ret: boolean,
-): Attachment {
+): Link {
   const kind = ret ? "uretprobe" : "uprobe";
   let resolved;
   try {
@@ -248,7 +245,7 @@ function attach(
 export function attachUprobe(
   program: AttachableProgram,
   opts: UprobeOptions,
-): Attachment {
+): Link {
   return attach(program, opts, false);
 }
 
@@ -269,6 +266,6 @@ export function attachUprobe(
 export function attachUretprobe(
   program: AttachableProgram,
   opts: UprobeOptions,
-): Attachment {
+): Link {
   return attach(program, opts, true);
 }

@@ -6,15 +6,15 @@
  *
  * @module
  */
-import { cstr, lib } from "../_ffi.ts";
+import { cstr, lastError, lib } from "../_ffi.ts";
 import { AttachError } from "../errors.ts";
 import type { ElfFile } from "../spec/elf.ts";
 import {
   type AttachableProgram,
-  Attachment,
   type AttachmentHandle,
   checkProgram,
 } from "./attachment.ts";
+import { Link } from "./link.ts";
 import { resolveBinary } from "./find_library.ts";
 import { addressToOffset, readBinary } from "./uprobe.ts";
 
@@ -159,7 +159,7 @@ export interface UsdtOptions {
 export function attachUsdt(
   program: AttachableProgram,
   opts: UsdtOptions,
-): Attachment {
+): Link {
   checkProgram(program, "usdt");
   if (
     opts === null || typeof opts !== "object" ||
@@ -223,13 +223,13 @@ export function attachUsdt(
     opts.cookie ?? 0n,
   );
   if (handle === null) {
-    const s = lib();
-    throw fail(
-      Deno.UnsafePointerView.getCString(s.bpfpm_last_error()!),
-      s.bpfpm_last_errno() || 22,
-    );
+    const { errno, message } = lastError();
+    throw fail(message, errno || 22);
   }
-  return new Attachment(handle as AttachmentHandle, {
+  return new Link({
+    type: "bpfpm_attachment",
+    handle: handle as AttachmentHandle,
+  }, {
     kind: "usdt",
     target: `${path}:${opts.provider}:${opts.name}`,
     program: program.name,

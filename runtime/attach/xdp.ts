@@ -6,11 +6,8 @@
  * @module
  */
 import { cstr, lib } from "../_ffi.ts";
-import {
-  type AttachableProgram,
-  type Attachment,
-  attachNative,
-} from "./attachment.ts";
+import { type AttachableProgram, attachNative } from "./attachment.ts";
+import type { Link } from "./link.ts";
 
 /** How to attach XDP. Kernel: 5.9+ for the default link; native mode needs driver support. */
 export interface XdpOptions {
@@ -47,7 +44,7 @@ export function attachXdp(
   program: AttachableProgram,
   ifname: string,
   opts: XdpOptions = {},
-): Attachment {
+): Link {
   if (typeof ifname !== "string" || ifname === "") {
     throw new TypeError(
       `xdp: expected an interface name, got ${String(ifname)}`,

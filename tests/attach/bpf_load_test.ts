@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { AttachError, type Attachment, BPF, features } from "bpf";
+import { AttachError, BPF, features, Link } from "bpf";
 import { buildC, thrown } from "./_helpers.ts";
 
 const TARGET = `
@@ -28,7 +28,8 @@ SEC("uprobe/${bin}:target_fn") int on_call(struct pt_regs *ctx) {
 char LICENSE[] SEC("license") = "GPL";`,
     });
     try {
-      const [link] = b.links as readonly Attachment[];
+      const [link] = b.links;
+      assert.ok(link instanceof Link, "an auto-attached uprobe is a Link");
       assert.equal(link.kind, "uprobe");
       await runTarget(bin, 6);
       assert.equal(b.map<number, bigint>("calls").get(0), 6n);
@@ -59,7 +60,8 @@ char LICENSE[] SEC("license") = "GPL";`,
   for (let i = 0; i < 5; i++) Deno.openSync("/etc/hostname").close();
   const counted = b.map<number, bigint>("opens").get(0)! - before;
   assert.ok(counted >= 5n, `counted ${counted}`);
-  const [link] = b.links as readonly Attachment[];
+  const [link] = b.links;
+  assert.ok(link instanceof Link, "a syscall fallback is a Link");
   assert.equal(link.kind, "kprobe");
   if (!features().attach.kprobe.supported) {
     assert.equal(link.target, "syscalls:sys_enter_openat");
@@ -89,6 +91,7 @@ char LICENSE[] SEC("license") = "GPL";`,
     autoAttach: false,
   });
   const link = b.attachSocketFilter("count", { ifname: "lo" });
+  assert.ok(link instanceof Link, "b.attachSocketFilter returns a Link");
   assert.ok(b.links.includes(link));
   thrown(() => b.attachXdp("pass", "bpfpm_none0"), AttachError);
   b.close();
@@ -102,7 +105,8 @@ SEC("lsm/file_open") int BPF_PROG(on_open, struct file *file) { return 0; }
 char LICENSE[] SEC("license") = "GPL";`;
   if (lsm.supported) {
     using b = await BPF.load({ text });
-    assert.equal((b.links[0] as Attachment).kind, "lsm");
+    assert.ok(b.links[0] instanceof Link);
+    assert.equal(b.links[0].kind, "lsm");
     return;
   }
   await assert.rejects(

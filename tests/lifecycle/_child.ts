@@ -10,7 +10,7 @@
  *
  * usage: deno run -A _child.ts <mode> <netns> <cgroup> [pin path]
  */
-import { type Attachment, BPF } from "../../mod.ts";
+import { BPF, type Link } from "../../mod.ts";
 
 const [mode, netns, cgroup, pinPath] = Deno.args;
 
@@ -27,7 +27,7 @@ SEC("ksyscall/getppid") int on_getppid(void *ctx) { return 0; }
 SEC("tracepoint/syscalls/sys_enter_getpid") int on_getpid(void *ctx) { return 0; }
 char LICENSE[] SEC("license") = "GPL";`,
 });
-const links: Attachment[] = [
+const links: Link[] = [
   b.attachUprobe("on_readline", { binary: "bash", symbol: "readline" }),
   b.attachPerfEvent("on_sample", { event: "cpu-clock", frequency: 10 }),
   b.attachSocketFilter("on_packet", { ifname: "lo" }),
@@ -40,8 +40,8 @@ if (Deno.env.get("NETLINK") === "1") {
   links.push(b.attachXdp("on_xdp", "v1", { netns, replace: true }));
   links.push(b.attachTc("on_tc", "v1", { netns, clsact: true }));
 }
-const fallback = b.links.find((l) => (l as Attachment).kind === "kprobe") as
-  | (Attachment & { fallbackProgramId?: number })
+const fallback = b.links.find((l) => l.kind === "kprobe") as
+  | (Link & { fallbackProgramId?: number })
   | undefined;
 const progIds = [...b.programs.values()].map((p) => p.id);
 if (fallback?.fallbackProgramId) progIds.push(fallback.fallbackProgramId);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Attachment } from "../../mod.ts";
+import { Link } from "../../mod.ts";
 
 const CHILD = new URL("./_child.ts", import.meta.url).pathname;
 
@@ -216,9 +216,16 @@ Deno.test("a pinned link outlives SIGKILL until it is opened, unpinned and close
         await loaded("prog", report.uprobeProg),
         "the pinned link keeps its program",
       );
-      const link = Attachment.openPinned(pin);
+      const link = Link.openPinned(pin);
       assert.equal(link.pinnedPath, pin);
       assert.ok(link.id > 0);
+      assert.equal(
+        link.kind,
+        "uprobe",
+        "the kernel's link info gives the kind",
+      );
+      assert.equal(link.programId, report.uprobeProg);
+      assert.match(link.target, /bash:0x[0-9a-f]+$/);
       link.unpin();
       link.close();
       assert.deepEqual(await goneAll("prog", [report.uprobeProg]), []);
