@@ -2,7 +2,7 @@
 # Installs what the client tests and the install bench need: Verdaccio 5 (runs on Node 20)
 # as an independent npm-compatible registry, in a tool dir outside the repo. Idempotent.
 set -euo pipefail
-DIR="${BPFPM_TOOLS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/bpfpm-tools}/verdaccio"
+DIR="${BPFPM_TOOLS_DIR:-${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/bpfpm-tools}/verdaccio"
 if [ -x "$DIR/node_modules/.bin/verdaccio" ]; then exit 0; fi
 command -v npm >/dev/null || { echo "tests/client/setup.sh: npm is needed (apt-get install -y npm)" >&2; exit 1; }
 mkdir -p "$DIR"
