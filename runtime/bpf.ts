@@ -37,7 +37,6 @@ import { attachTracepoint } from "./attach/tracepoint.ts";
 import { attachRawTracepoint } from "./attach/raw_tracepoint.ts";
 import type { Link } from "./attach/link.ts";
 // --- attach ---
-import type { Attachment } from "./attach/attachment.ts";
 import {
   attachKprobe,
   attachKretprobe,
@@ -357,7 +356,7 @@ export class BPF implements Disposable {
     program: Program | string,
     func: string,
     options?: KprobeOptions,
-  ): Attachment {
+  ): Link {
     const p = this.#granted("kprobe", program, func);
     return this.adopt(attachKprobe(p, func, options));
   }
@@ -381,7 +380,7 @@ export class BPF implements Disposable {
     program: Program | string,
     func: string,
     options?: KprobeOptions,
-  ): Attachment {
+  ): Link {
     const p = this.#granted("kretprobe", program, func);
     return this.adopt(attachKretprobe(p, func, options));
   }
@@ -399,7 +398,7 @@ export class BPF implements Disposable {
    * b.attachFentry("on_unlink");
    * ```
    */
-  attachFentry(program: Program | string): Attachment {
+  attachFentry(program: Program | string): Link {
     return this.adopt(attachFentry(this.#program(program)));
   }
 
@@ -416,7 +415,7 @@ export class BPF implements Disposable {
    * b.attachFexit("on_unlink_ret");
    * ```
    */
-  attachFexit(program: Program | string): Attachment {
+  attachFexit(program: Program | string): Link {
     return this.adopt(attachFexit(this.#program(program)));
   }
 
@@ -434,7 +433,7 @@ export class BPF implements Disposable {
    * b.attachUprobe("on_readline", { binary: "/bin/bash", symbol: "readline" });
    * ```
    */
-  attachUprobe(program: Program | string, options: UprobeOptions): Attachment {
+  attachUprobe(program: Program | string, options: UprobeOptions): Link {
     const p = this.#granted("uprobe", program, uprobeTarget(options));
     return this.adopt(attachUprobe(p, options));
   }
@@ -456,7 +455,7 @@ export class BPF implements Disposable {
   attachUretprobe(
     program: Program | string,
     options: UprobeOptions,
-  ): Attachment {
+  ): Link {
     const p = this.#granted("uretprobe", program, uprobeTarget(options));
     return this.adopt(attachUretprobe(p, options));
   }
@@ -475,7 +474,7 @@ export class BPF implements Disposable {
    * b.attachUsdt("on_tick", { binary: "./app", provider: "app", name: "tick" });
    * ```
    */
-  attachUsdt(program: Program | string, options: UsdtOptions): Attachment {
+  attachUsdt(program: Program | string, options: UsdtOptions): Link {
     const p = this.#granted(
       "usdt",
       program,
@@ -503,7 +502,7 @@ export class BPF implements Disposable {
   attachPerfEvent(
     program: Program | string,
     options: PerfEventOptions,
-  ): Attachment {
+  ): Link {
     const p = this.#granted(
       "perf_event",
       program,
@@ -531,7 +530,7 @@ export class BPF implements Disposable {
     program: Program | string,
     ifname: string,
     options?: XdpOptions,
-  ): Attachment {
+  ): Link {
     const p = this.#granted("xdp", program, ifname);
     return this.adopt(attachXdp(p, ifname, options));
   }
@@ -555,7 +554,7 @@ export class BPF implements Disposable {
     program: Program | string,
     ifname: string,
     options?: TcOptions,
-  ): Attachment {
+  ): Link {
     const p = this.#granted("tc", program, ifname);
     return this.adopt(attachTc(p, ifname, options));
   }
@@ -577,7 +576,7 @@ export class BPF implements Disposable {
   attachSocketFilter(
     program: Program | string,
     options?: SocketFilterOptions,
-  ): Attachment {
+  ): Link {
     const p = this.#granted("socket_filter", program, options?.ifname ?? "*");
     return this.adopt(attachSocketFilter(p, options));
   }
@@ -596,7 +595,7 @@ export class BPF implements Disposable {
    * b.attachCgroup("egress", { path: "/sys/fs/cgroup/test" });
    * ```
    */
-  attachCgroup(program: Program | string, options: CgroupOptions): Attachment {
+  attachCgroup(program: Program | string, options: CgroupOptions): Link {
     const p = this.#granted("cgroup", program, options.path);
     return this.adopt(attachCgroup(p, options));
   }
@@ -614,7 +613,7 @@ export class BPF implements Disposable {
    * b.attachLsm("on_file_open");
    * ```
    */
-  attachLsm(program: Program | string): Attachment {
+  attachLsm(program: Program | string): Link {
     return this.adopt(attachLsm(this.#program(program)));
   }
 
@@ -631,7 +630,7 @@ export class BPF implements Disposable {
    * console.log(readIter(b.attachIter("dump_task")));
    * ```
    */
-  attachIter(program: Program | string): Attachment {
+  attachIter(program: Program | string): Link {
     return this.adopt(attachIter(this.#program(program)));
   }
   /** The program, after checking a run-time attach target against the grants. */
