@@ -58,11 +58,18 @@ const ALWAYS_IGNORED = [
  * import { globToRegExp } from "./publish.ts";
  * globToRegExp("lib/").test("lib/a/b.js"); // true
  * globToRegExp("*.c").test("src/x.c"); // true
+ * globToRegExp("*.c", { anchored: true }).test("src/x.c"); // false
  * ```
  */
-export function globToRegExp(glob: string): RegExp {
+export function globToRegExp(
+  glob: string,
+  options: { anchored?: boolean } = {},
+): RegExp {
   let g = glob.trim().replace(/^\.\//, "");
-  const anchored = g.startsWith("/") || g.slice(0, -1).includes("/");
+  // gitignore rules match at any depth unless they contain a slash; `files` entries (npm)
+  // are always relative to the package root.
+  const anchored = options.anchored || g.startsWith("/") ||
+    g.slice(0, -1).includes("/");
   g = g.replace(/^\//, "").replace(/\/$/, "");
   let re = "";
   for (let i = 0; i < g.length; i++) {
@@ -105,9 +112,9 @@ export function selectFiles(dir: string): string[] {
   let chosen: string[];
   if (Array.isArray(pj.files)) {
     const include = (pj.files as string[]).filter((f) => !f.startsWith("!"))
-      .map(globToRegExp);
+      .map((f) => globToRegExp(f, { anchored: true }));
     const exclude = (pj.files as string[]).filter((f) => f.startsWith("!")).map(
-      (f) => globToRegExp(f.slice(1)),
+      (f) => globToRegExp(f.slice(1), { anchored: true }),
     );
     chosen = all.filter((f) =>
       include.some((r) => r.test(f)) && !exclude.some((r) => r.test(f))

@@ -121,6 +121,9 @@ Deno.test("pack file selection: files globs, ignore files, and what is always in
   assert.ok(globToRegExp("*.c").test("src/x.c"));
   assert.ok(!globToRegExp("/*.c").test("src/x.c"));
   assert.ok(globToRegExp("src/**/*.ts").test("src/a/b/c.ts"));
+  assert.ok(!globToRegExp("*.c", { anchored: true }).test("src/x.c"));
+  assert.ok(globToRegExp("lib", { anchored: true }).test("lib/a.ts"));
+  assert.ok(!globToRegExp("lib", { anchored: true }).test("src/lib/a.ts"));
   await using s = await sandbox();
   const d = s.project;
   for (
