@@ -131,11 +131,21 @@ function canonical(v: unknown): string {
 
 const INSTALL_SCRIPTS = ["preinstall", "install", "postinstall"];
 
-function installScripts(pj: Record<string, unknown>): Record<string, unknown> {
+/**
+ * The install-time scripts; like npm, a package with `binding.gyp` and no install or
+ * preinstall script gets `node-gyp rebuild` (npm adds it to the publish document).
+ */
+function installScripts(
+  pj: Record<string, unknown>,
+  gyp: boolean,
+): Record<string, unknown> {
   const scripts = (pj.scripts ?? {}) as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   for (const s of INSTALL_SCRIPTS) {
     if (scripts[s] !== undefined) out[s] = scripts[s];
+  }
+  if (gyp && out.install === undefined && out.preinstall === undefined) {
+    out.install = "node-gyp rebuild";
   }
   return out;
 }
@@ -143,7 +153,7 @@ function installScripts(pj: Record<string, unknown>): Record<string, unknown> {
 /** Fields that must agree between the publish document and the tarball's package.json. */
 const CHECKED_FIELDS: [
   string,
-  (pj: Record<string, unknown>, name: string) => unknown,
+  (pj: Record<string, unknown>, name: string, gyp: boolean) => unknown,
 ][] = [
   ["name", (pj) => pj.name],
   ["version", (pj) => pj.version],
@@ -155,7 +165,7 @@ const CHECKED_FIELDS: [
     (pj) => pj.bundleDependencies ?? pj.bundledDependencies,
   ],
   ["bin", (pj, name) => normalizeBin(name, pj.bin)],
-  ["install scripts", (pj) => installScripts(pj)],
+  ["install scripts", (pj, _name, gyp) => installScripts(pj, gyp)],
   ["bpf", (pj) => pj.bpf],
   ["engines", (pj) => pj.engines],
   ["os", (pj) => pj.os],
@@ -332,8 +342,12 @@ export async function preparePublish(
       },
     );
   }
+  const files = new Map(inspected.entries.map((e) => [e.path, e]));
+  const gyp = files.has("package/binding.gyp");
   for (const [field, get] of CHECKED_FIELDS) {
-    if (canonical(get(docManifest, name)) !== canonical(get(pj, name))) {
+    if (
+      canonical(get(docManifest, name, gyp)) !== canonical(get(pj, name, gyp))
+    ) {
       throw new RegistryError(
         400,
         `Manifest confusion: ${field} in the publish document differs from package.json in the tarball; publish the tarball's own package.json`,
@@ -341,7 +355,6 @@ export async function preparePublish(
       );
     }
   }
-  const files = new Map(inspected.entries.map((e) => [e.path, e]));
   if (pj.bpf !== undefined) {
     const v = validateBpfManifest(pj.bpf);
     if (!v.ok) {
@@ -394,7 +407,9 @@ export async function preparePublish(
   const bin = normalizeBin(name, pj.bin);
   if (bin) manifest.bin = bin;
   manifest._id = `${name}@${version}`;
-  if (Object.keys(installScripts(pj)).length) manifest.hasInstallScript = true;
+  if (Object.keys(installScripts(pj, gyp)).length) {
+    manifest.hasInstallScript = true;
+  }
   if (files.has("package/npm-shrinkwrap.json")) manifest._hasShrinkwrap = true;
   const { integrity, shasum } = tarballDigests(tarball);
   manifest.dist = {

@@ -896,3 +896,31 @@ Deno.test("large packuments are served gzipped to clients that ask; If-None-Matc
     assertEquals(list.status, 304);
   });
 });
+
+Deno.test("npm's own normalisation is not manifest confusion (bin string, node-gyp)", async () => {
+  await withHandler(async (h) => {
+    const alice = await signup(h, BASE, "alice");
+    const pj = { name: "native", version: "1.0.0", bin: "./cli.js" };
+    const tgz = await createTarball({
+      "package.json": JSON.stringify(pj),
+      "cli.js": "",
+      "binding.gyp": "{}",
+    });
+    const docManifest = {
+      ...pj,
+      bin: { native: "cli.js" },
+      scripts: { install: "node-gyp rebuild" },
+      gypfile: true,
+    };
+    const res = await h(
+      req(BASE, "PUT", "/native", {
+        token: alice,
+        body: await publishDoc(pj, {}, { tarball: tgz, docManifest }),
+      }),
+    );
+    assertEquals(res.status, 201, JSON.stringify(await res.clone().json()));
+    const v = await body(await h(req(BASE, "GET", "/native/1.0.0")));
+    assertEquals(v.bin, { native: "cli.js" });
+    assertEquals(v.hasInstallScript, true);
+  });
+});
