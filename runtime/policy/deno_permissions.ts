@@ -65,7 +65,8 @@ export function denoNeeds(): DenoNeed[] {
   ];
   const dir = (path: string) => path.slice(0, path.lastIndexOf("/")) || "/";
   // The compiler checks its library and LLVM's before loading them, and reads the runtime's
-  // headers (bpfpm.h) and libbpf's (bpf_helpers.h) to build its precompiled prelude.
+  // headers (bpfpm.h) and libbpf's (bpf_helpers.h) to build its precompiled prelude. A warm
+  // start checks that the runtime's own modules are unchanged (runtime/_warm.ts).
   const reads = [
     btf,
     "/sys/kernel/tracing",
@@ -74,7 +75,7 @@ export function denoNeeds(): DenoNeed[] {
     "/sys/devices/system/cpu",
     ...new Set([dir(lib), dir(compiler)]),
     "/usr/lib/llvm-14/lib",
-    repoPath("../include"),
+    repoPath("..").replace(/\/$/, ""),
     "/usr/include/bpf",
   ];
   if (cache) reads.push(cache);

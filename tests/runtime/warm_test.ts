@@ -166,3 +166,54 @@ Deno.test("warm: grants are checked on a warm load (script grants and BPFPM_GRAN
   assert.notEqual(refused.code, 0);
   assert.match(refused.stderr, /Permission denied/);
 });
+
+Deno.test("warm: under exactly requiredDenoFlags() the memos are written and a warm start takes them", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bpfpm-warm-narrow-" });
+  const script = `${dir}/probe.ts`;
+  const cache = `${dir}/cache`;
+  try {
+    await Deno.writeTextFile(
+      script,
+      `import { BPF } from ${JSON.stringify(`${REPO}mod.ts`)};
+using b = await BPF.load({ text: ${
+        JSON.stringify(probe(uniqueName()))
+      }, autoAttach: false });
+console.log(b.cached);
+`,
+    );
+    const { requiredDenoFlags } = await import(
+      "../../runtime/policy/deno_permissions.ts"
+    );
+    const saved = Deno.env.get("BPFPM_CACHE_DIR");
+    Deno.env.set("BPFPM_CACHE_DIR", cache);
+    let flags: string[];
+    try {
+      flags = requiredDenoFlags();
+    } finally {
+      if (saved === undefined) Deno.env.delete("BPFPM_CACHE_DIR");
+      else Deno.env.set("BPFPM_CACHE_DIR", saved);
+    }
+    const run = async () => {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "--no-prompt", ...flags, script],
+        env: { BPFPM_CACHE_DIR: cache },
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const dec = new TextDecoder();
+      assert.ok(out.success, dec.decode(out.stderr));
+      return dec.decode(out.stdout).trim();
+    };
+    assert.equal(await run(), "false");
+    const memos = () =>
+      [...Deno.readDirSync(`${cache}/obj`)].map((e) => e.name.split(".").at(-1))
+        .sort();
+    assert.deepEqual(memos(), ["bpfo", "spec", "src"]);
+    const before = (await Deno.stat(`${cache}/obj`)).mtime;
+    assert.equal(await run(), "true");
+    assert.deepEqual(memos(), ["bpfo", "spec", "src"]);
+    assert.deepEqual((await Deno.stat(`${cache}/obj`)).mtime, before);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
