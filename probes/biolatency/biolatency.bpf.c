@@ -43,14 +43,14 @@ struct {
   __type(value, struct hist);
 } hists SEC(".maps");
 
-/* The histogram slot of v as BCC numbers them: its bit length (0 for 0, 1 for 1, 2 for 2-3). */
+/* The histogram slot of v as BCC numbers them: its bit length (1 for 0-1, 2 for 2-3, ...). */
 static __always_inline u32 slot_of(u64 v) {
   u32 r = 0;
   for (int i = 0; i < 64 && v; i++) {
     v >>= 1;
     r++;
   }
-  return r;
+  return r ? r : 1; /* as bpf_log2l(): 0 and 1 share the "0 -> 1" slot */
 }
 
 static __always_inline u32 rq_dev(struct request *rq) {

@@ -1,0 +1,186 @@
+/**
+ * Printing the stack summaries of profile and offcputime: BCC's multi-line form (kernel
+ * frames innermost first, `--`, user frames, then `-  comm (pid)` and the value), the folded
+ * form for flame graphs (`comm;outer;...;inner value`), or JSON lines.
+ *
+ * @module
+ */
+import { type BPF, sym } from "bpf";
+
+/** A counted stack, as the probes key their `counts` map. */
+export interface StackKey {
+  /** The thread. */
+  pid: number;
+  /** Its process. */
+  tgid: number;
+  /** The user stack id, negative when none was taken. */
+  user_stack_id: number;
+  /** The kernel stack id, negative when none was taken. */
+  kern_stack_id: number;
+  /** The thread's comm. */
+  comm: string;
+}
+
+/** One stack row of `--json`. */
+export interface StackRow {
+  pid: number;
+  tid: number;
+  comm: string;
+  kernel_stack: string[];
+  user_stack: string[];
+  value: number;
+}
+
+const EFAULT = 14;
+const PROBE_FRAME = /^(bpf_prog_|bpf_trace_run|__traceiter_|__bpf_trace_)/;
+
+/**
+ * Symbolizes and prints counted stacks, smallest value first (as BCC does).
+ *
+ * @example
+ * ```ts
+ * import { BPF } from "bpf";
+ * import { printStacks } from "./stacks.ts";
+ * declare const b: BPF;
+ * printStacks(b, [], { json: false });
+ * ```
+ */
+export function printStacks(
+  b: BPF,
+  entries: [StackKey, bigint | number][],
+  options: {
+    json: boolean;
+    folded?: boolean;
+    delimited?: boolean;
+    userOnly?: boolean;
+    kernelOnly?: boolean;
+  },
+): void {
+  const stacks = b.stackTraces("stacks");
+  const ksyms = kernelSymbols();
+  // A stack taken in a BTF-typed tracepoint starts in the BPF program and the tracepoint's
+  // dispatch: those frames are the probe's own, not the traced task's.
+  const kernel = (k: StackKey) => {
+    if (options.userOnly || k.kern_stack_id < 0) return [];
+    const frames = stacks.stack(k.kern_stack_id).map((a) => ksyms.lookup(a));
+    let i = 0;
+    while (i < frames.length && PROBE_FRAME.test(frames[i])) i++;
+    return frames.slice(i);
+  };
+  const user = (k: StackKey) =>
+    options.kernelOnly || k.user_stack_id < 0
+      ? []
+      : stacks.stack(k.user_stack_id).map((a) => {
+        try {
+          return sym(a, k.tgid);
+        } catch {
+          return "[unknown]"; // the process is gone: its mappings with it
+        }
+      });
+  const sorted = [...entries].sort(([, a], [, b]) => Number(a) - Number(b));
+  for (const [k, value] of sorted) {
+    const ks = kernel(k);
+    const us = user(k);
+    if (options.json) {
+      const row: StackRow = {
+        pid: k.tgid,
+        tid: k.pid,
+        comm: k.comm,
+        kernel_stack: ks,
+        user_stack: us,
+        value: Number(value),
+      };
+      console.log(JSON.stringify(row));
+    } else if (options.folded) {
+      const parts = [k.comm, ...[...us].reverse()];
+      if (options.delimited && us.length && ks.length) parts.push("-");
+      parts.push(...[...ks].reverse());
+      console.log(`${parts.join(";")} ${value}`);
+    } else {
+      if (!options.userOnly) {
+        if (k.kern_stack_id < 0 && k.kern_stack_id !== -EFAULT) {
+          console.log("    [Missed Kernel Stack]");
+        }
+        for (const f of ks) console.log(`    ${f}`);
+      }
+      if (!options.kernelOnly) {
+        if (options.delimited && ks.length && us.length) console.log("    --");
+        if (k.user_stack_id < 0 && k.user_stack_id !== -EFAULT) {
+          console.log("    [Missed User Stack]");
+        }
+        for (const f of us) console.log(`    ${f}`);
+      }
+      console.log(`    ${"-".padEnd(16)} ${k.comm} (${k.tgid})`);
+      console.log(`        ${value}\n`);
+    }
+  }
+}
+
+/** Kernel text symbols, sorted by address. */
+export class KernelSymbols {
+  #addrs: BigUint64Array;
+  #names: string[];
+
+  /**
+   * Parses /proc/kallsyms text (text symbols only).
+   *
+   * @param text the file's contents
+   */
+  constructor(text: string) {
+    const rows: [bigint, string][] = [];
+    for (const line of text.split("\n")) {
+      const [addr, type, name] = line.split(/\s+/);
+      if (!name || !"tTwW".includes(type)) continue;
+      rows.push([BigInt(`0x${addr}`), name]);
+    }
+    rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+    this.#addrs = BigUint64Array.from(rows.map((r) => r[0]));
+    this.#names = rows.map((r) => r[1]);
+  }
+
+  /** The symbol `addr` falls into, or `[unknown]`. */
+  lookup(addr: bigint): string {
+    let lo = 0, hi = this.#addrs.length - 1, best = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.#addrs[mid] <= addr) {
+        best = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    return best < 0 || this.#addrs[best] === 0n
+      ? "[unknown]"
+      : this.#names[best];
+  }
+}
+
+let cached: KernelSymbols | undefined;
+
+/**
+ * The kernel's symbols. Deno lets a script read /proc/kallsyms only with `--allow-all`, which
+ * a probe package may not declare; under narrower flags it is read through `cat` (the
+ * package declares `--allow-run=cat`).
+ *
+ * @example
+ * ```ts
+ * import { kernelSymbols } from "./stacks.ts";
+ * console.log(kernelSymbols().lookup(0xffffffff81000000n));
+ * ```
+ */
+export function kernelSymbols(): KernelSymbols {
+  if (cached) return cached;
+  let text: string;
+  try {
+    text = Deno.readTextFileSync("/proc/kallsyms");
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotCapable)) throw e;
+    const out = new Deno.Command("cat", {
+      args: ["/proc/kallsyms"],
+      stdout: "piped",
+      stderr: "null",
+    }).outputSync();
+    text = new TextDecoder().decode(out.stdout);
+  }
+  cached = new KernelSymbols(text);
+  return cached;
+}

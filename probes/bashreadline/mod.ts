@@ -1,0 +1,88 @@
+/**
+ * bashreadline: prints the commands interactive bash shells read with readline(), system
+ * wide, as BCC's tool: `TIME PID COMMAND`.
+ *
+ * @example
+ * ```sh
+ * bpfpm run bashreadline
+ * deno run -A probes/bashreadline/mod.ts --json
+ * ```
+ *
+ * @module
+ */
+import { BPF } from "bpf";
+import {
+  announce,
+  clock,
+  configure,
+  intArg,
+  parseCli,
+  runMain,
+  Table,
+  untilInterrupted,
+} from "../_shared/cli.ts";
+
+const spec = {
+  name: "bashreadline",
+  description: "Print entered bash commands from all running shells",
+  flags: {
+    shared: {
+      type: "string",
+      short: "s",
+      help: "the location of libreadline.so, when bash links it dynamically",
+    },
+    binary: {
+      type: "string",
+      short: "b",
+      help: "the bash binary (default: bash on PATH)",
+    },
+    duration: {
+      type: "string",
+      short: "d",
+      help: "total duration of trace in seconds",
+    },
+  },
+  examples: [
+    "bashreadline                                   # trace every interactive bash",
+    "bashreadline -s /usr/lib/libreadline.so.8      # bash built with a shared readline",
+  ],
+} as const;
+
+interface Event {
+  ts: bigint;
+  pid: number;
+  comm: string;
+  str: string;
+}
+
+/** One output row. */
+export interface Row {
+  time: string;
+  pid: number;
+  comm: string;
+  command: string;
+}
+
+await runMain(spec, async () => {
+  const { values: v, json } = parseCli(Deno.args, spec);
+  const binary = (v.shared ?? v.binary ?? "bash") as string;
+  using b = await BPF.load({
+    file: new URL("./bashreadline.bpf.c", import.meta.url),
+    autoAttach: false,
+  });
+  configure(b, { any_comm: v.shared ? 1 : 0 });
+  b.attachUretprobe("printret", { binary, symbol: "readline" });
+  const table = new Table<Row>([
+    { header: "TIME", key: "time", width: 8 },
+    { header: "PID", key: "pid", width: 7 },
+    { header: "COMMAND", key: "command" },
+  ], json);
+  table.header();
+  announce();
+  const signal = untilInterrupted(intArg(v.duration, "-d DURATION"));
+  for await (
+    const e of b.ringbuf<Event>("events", { type: "struct event", signal })
+  ) {
+    table.row({ time: clock(), pid: e.pid, comm: e.comm, command: e.str });
+  }
+});

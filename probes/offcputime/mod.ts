@@ -1,0 +1,122 @@
+/**
+ * offcputime: summarizes off-CPU (blocked) time by kernel and user stack trace, for a
+ * duration or until Ctrl-C, as BCC's tool; `-f` prints folded stacks for flame graphs.
+ *
+ * @example
+ * ```sh
+ * bpfpm run offcputime -- -p 185 -f 5
+ * deno run -A probes/offcputime/mod.ts --json 5
+ * ```
+ *
+ * @module
+ */
+import { BPF } from "bpf";
+import {
+  announce,
+  configure,
+  intArg,
+  parseCli,
+  runMain,
+  summaryLoop,
+  UsageError,
+} from "../_shared/cli.ts";
+import { printStacks, type StackKey } from "../_shared/stacks.ts";
+
+const spec = {
+  name: "offcputime",
+  description: "Summarize off-CPU time by stack trace",
+  positionals: "[duration]",
+  flags: {
+    pid: { type: "string", short: "p", help: "trace this PID only" },
+    tid: { type: "string", short: "t", help: "trace this TID only" },
+    "user-threads-only": {
+      type: "boolean",
+      short: "u",
+      help: "user threads only (no kernel threads)",
+    },
+    "kernel-threads-only": {
+      type: "boolean",
+      short: "k",
+      help: "kernel threads only (no user threads)",
+    },
+    "user-stacks-only": {
+      type: "boolean",
+      short: "U",
+      help: "show stacks from user space only",
+    },
+    "kernel-stacks-only": {
+      type: "boolean",
+      short: "K",
+      help: "show stacks from kernel space only",
+    },
+    delimited: {
+      type: "boolean",
+      short: "d",
+      help: "insert delimiter between kernel/user stacks",
+    },
+    folded: { type: "boolean", short: "f", help: "output folded format" },
+    "min-block-time": {
+      type: "string",
+      short: "m",
+      help:
+        "the amount of time in microseconds over which we store traces (default 1)",
+    },
+    "max-block-time": {
+      type: "string",
+      short: "M",
+      help: "the amount of time in microseconds under which we store traces",
+    },
+  },
+  examples: [
+    "offcputime             # trace off-CPU stack time until Ctrl-C",
+    "offcputime 5           # trace for 5 seconds only",
+    "offcputime -f 5        # 5 seconds, and output in folded format",
+    "offcputime -m 1000     # trace only events that last more than 1000 usec",
+    "offcputime -p 185      # only trace threads for PID 185",
+    "offcputime -u          # only trace user threads (no kernel)",
+  ],
+} as const;
+
+await runMain(spec, async () => {
+  const { values: v, positionals, json } = parseCli(Deno.args, spec);
+  if (v["user-threads-only"] && v["kernel-threads-only"]) {
+    throw new UsageError("-u and -k exclude each other");
+  }
+  if (v["user-stacks-only"] && v["kernel-stacks-only"]) {
+    throw new UsageError("-U and -K exclude each other");
+  }
+  const duration = intArg(positionals[0], "duration", { min: 1 });
+  using b = await BPF.load({
+    file: new URL("./offcputime.bpf.c", import.meta.url),
+  });
+  configure(b, {
+    targ_tgid: intArg(v.pid, "-p PID") ?? 0,
+    targ_pid: intArg(v.tid, "-t TID") ?? 0,
+    user_threads_only: v["user-threads-only"] ? 1 : 0,
+    kernel_threads_only: v["kernel-threads-only"] ? 1 : 0,
+    min_us: BigInt(intArg(v["min-block-time"], "-m") ?? 1),
+    max_us: BigInt(
+      intArg(v["max-block-time"], "-M") ?? Number.MAX_SAFE_INTEGER,
+    ),
+  });
+  announce(
+    `Tracing off-CPU time (us) of ${
+      v.pid ? `PID ${v.pid}` : "all threads"
+    } by ${
+      v["user-stacks-only"]
+        ? "user"
+        : v["kernel-stacks-only"]
+        ? "kernel"
+        : "user + kernel"
+    } stack${duration ? ` for ${duration} secs` : ""}`,
+  );
+  await summaryLoop({ duration }, () => {
+    printStacks(b, b.map<StackKey, bigint>("counts").dump(), {
+      json,
+      folded: v.folded === true,
+      delimited: v.delimited === true,
+      userOnly: v["user-stacks-only"] === true,
+      kernelOnly: v["kernel-stacks-only"] === true,
+    });
+  });
+});

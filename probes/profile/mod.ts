@@ -1,0 +1,139 @@
+/**
+ * profile: samples stack traces at a timed interval (49 Hz by default) on every CPU and
+ * summarizes them by kernel and user stack, for a duration or until Ctrl-C, as BCC's tool;
+ * `-f` prints folded stacks for flame graphs.
+ *
+ * @example
+ * ```sh
+ * bpfpm run profile -- -F 99 -f 10
+ * deno run -A probes/profile/mod.ts --json -p 185 5
+ * ```
+ *
+ * @module
+ */
+import { BPF } from "bpf";
+import {
+  announce,
+  configure,
+  intArg,
+  parseCli,
+  runMain,
+  summaryLoop,
+  UsageError,
+} from "../_shared/cli.ts";
+import { printStacks, type StackKey } from "../_shared/stacks.ts";
+
+const spec = {
+  name: "profile",
+  description: "Profile CPU stack traces at a timed interval",
+  positionals: "[duration]",
+  flags: {
+    pid: {
+      type: "string",
+      short: "p",
+      help: "profile process with this PID only",
+    },
+    tid: {
+      type: "string",
+      short: "L",
+      help: "profile thread with this TID only",
+    },
+    "user-stacks-only": {
+      type: "boolean",
+      short: "U",
+      help: "show stacks from user space only (no kernel space stacks)",
+    },
+    "kernel-stacks-only": {
+      type: "boolean",
+      short: "K",
+      help: "show stacks from kernel space only (no user space stacks)",
+    },
+    frequency: {
+      type: "string",
+      short: "F",
+      help: "sample frequency, Hertz (default 49)",
+    },
+    count: {
+      type: "string",
+      short: "c",
+      help: "sample period, number of events",
+    },
+    delimited: {
+      type: "boolean",
+      short: "d",
+      help: "insert delimiter between kernel/user stacks",
+    },
+    "include-idle": {
+      type: "boolean",
+      short: "I",
+      help: "include CPU idle stacks",
+    },
+    folded: {
+      type: "boolean",
+      short: "f",
+      help: "output folded format, one line per stack (for flame graphs)",
+    },
+    cpu: { type: "string", short: "C", help: "cpu number to run profile on" },
+  },
+  examples: [
+    "profile             # profile stack traces at 49 Hertz until Ctrl-C",
+    "profile -F 99       # profile stack traces at 99 Hertz",
+    "profile -c 1000000  # profile stack traces every 1 in a million events",
+    "profile 5           # profile at 49 Hertz for 5 seconds only",
+    "profile -f 5        # output in folded format for flame graphs",
+    "profile -p 185      # only profile process with PID 185",
+    "profile -U          # only show user space stacks (no kernel)",
+    "profile -K          # only show kernel space stacks (no user)",
+  ],
+} as const;
+
+await runMain(spec, async () => {
+  const { values: v, positionals, json } = parseCli(Deno.args, spec);
+  if (v["user-stacks-only"] && v["kernel-stacks-only"]) {
+    throw new UsageError("-U and -K exclude each other");
+  }
+  if (v.frequency !== undefined && v.count !== undefined) {
+    throw new UsageError("-F and -c exclude each other");
+  }
+  const duration = intArg(positionals[0], "duration", { min: 1 });
+  const frequency = intArg(v.frequency, "-F FREQUENCY", { min: 1 });
+  const period = intArg(v.count, "-c COUNT", { min: 1 });
+  const cpu = intArg(v.cpu, "-C CPU");
+  using b = await BPF.load({
+    file: new URL("./profile.bpf.c", import.meta.url),
+  });
+  configure(b, {
+    targ_tgid: intArg(v.pid, "-p PID") ?? 0,
+    targ_pid: intArg(v.tid, "-L TID") ?? 0,
+    include_idle: v["include-idle"] ? 1 : 0,
+    user_only: v["user-stacks-only"] ? 1 : 0,
+    kernel_only: v["kernel-stacks-only"] ? 1 : 0,
+  });
+  b.attachPerfEvent("do_perf_event", {
+    event: "cpu-clock",
+    ...(period !== undefined ? { period } : { frequency: frequency ?? 49 }),
+    ...(cpu !== undefined ? { cpu } : {}),
+  });
+  announce(
+    `Sampling at ${
+      period !== undefined
+        ? `every ${period} events`
+        : `${frequency ?? 49} Hertz`
+    } of ${v.pid ? `PID ${v.pid}` : "all threads"} by ${
+      v["user-stacks-only"]
+        ? "user"
+        : v["kernel-stacks-only"]
+        ? "kernel"
+        : "user + kernel"
+    } stack${duration ? ` for ${duration} secs` : ""}`,
+  );
+  await summaryLoop({ duration }, () => {
+    printStacks(b, b.map<StackKey, bigint>("counts").dump(), {
+      json,
+      folded: v.folded === true,
+      delimited: v.delimited === true,
+      userOnly: v["user-stacks-only"] === true,
+      kernelOnly: v["kernel-stacks-only"] === true,
+    });
+  });
+});

@@ -1,0 +1,204 @@
+/**
+ * The scheduler and stack probes (runqlat, cpudist, offcputime, profile), the uretprobe one
+ * (bashreadline) and oomkill, run for real against workloads this test starts.
+ */
+import assert from "node:assert/strict";
+import { runCmd, sleep, startProbe } from "./_helpers.ts";
+
+interface JsonHist {
+  val_type: string;
+  data: { "interval-start": number; "interval-end": number; count: number }[];
+  pid?: number;
+  comm?: string;
+}
+
+const total = (h: JsonHist) => h.data.reduce((n, b) => n + b.count, 0);
+
+/** `n` shell busy loops for `ms`, then killed; returns their pids. */
+async function busy(n: number, ms: number): Promise<number[]> {
+  const kids = Array.from(
+    { length: n },
+    () =>
+      new Deno.Command("sh", {
+        args: ["-c", "while :; do :; done"],
+        stdout: "null",
+        stderr: "null",
+      }).spawn(),
+  );
+  await sleep(ms);
+  for (const k of kids) k.kill("SIGKILL");
+  await Promise.all(kids.map((k) => k.status));
+  return kids.map((k) => k.pid);
+}
+
+Deno.test("runqlat -P: busy loops competing for the CPUs wait in the run queue", async () => {
+  await using p = startProbe("runqlat", ["--json", "-P"]);
+  await p.attached();
+  const pids = await busy(4, 1000);
+  assert.equal((await p.stop()).code, 0, p.stderr);
+  const hists = p.rows<JsonHist>();
+  const ours = hists.filter((h) => pids.includes(h.pid!));
+  assert.ok(ours.length > 0, `no histogram for ${pids}`);
+  for (const h of ours) {
+    assert.equal(h.comm, "sh");
+    assert.equal(h.val_type, "usecs");
+  }
+  assert.ok(ours.some((h) => total(h) > 0));
+  await p.assertUnloaded();
+});
+
+Deno.test("cpudist -P: a busy loop runs for long stretches on a CPU", async () => {
+  await using p = startProbe("cpudist", ["--json", "-P"]);
+  await p.attached();
+  const [pid] = await busy(1, 1000);
+  assert.equal((await p.stop()).code, 0, p.stderr);
+  const h = p.rows<JsonHist>().find((x) => x.pid === pid);
+  assert.ok(h, `no histogram for ${pid}`);
+  assert.equal(h.comm, "sh");
+  assert.ok(total(h) > 0);
+  // Busy, it only leaves the CPU when preempted: stretches of at least 256 us.
+  const longest = h.data.filter((b) => b.count > 0).at(-1)!;
+  assert.ok(longest["interval-start"] >= 256, JSON.stringify(h.data));
+  await p.assertUnloaded();
+});
+
+Deno.test("offcputime: a sleeping child's blocked time, with its kernel stack", async () => {
+  await using p = startProbe("offcputime", ["--json", "-m", "100000"]);
+  await p.attached();
+  const child = await runCmd("sleep", ["0.5"]);
+  assert.equal((await p.stop()).code, 0, p.stderr);
+  interface Row {
+    pid: number;
+    tid: number;
+    comm: string;
+    kernel_stack: string[];
+    user_stack: string[];
+    value: number;
+  }
+  const rows = p.rows<Row>().filter((r) => r.pid === child.pid);
+  assert.ok(rows.length > 0, "no stack of the sleeping child");
+  const slept = rows.find((r) => r.kernel_stack.includes("do_nanosleep"));
+  assert.ok(slept, JSON.stringify(rows));
+  assert.equal(slept.comm, "sleep");
+  assert.ok(
+    slept.value >= 400_000 && slept.value < 5_000_000,
+    `${slept.value}`,
+  );
+  assert.ok(
+    p.rows<Row>().every((r) => r.value >= 100_000),
+    "-m 100000 keeps only blocks of at least 100 ms",
+  );
+  await p.assertUnloaded();
+});
+
+Deno.test("profile: samples a busy loop's user and kernel stacks at 99 Hz", async () => {
+  await using p = startProbe("profile", ["--json", "-F", "99"]);
+  await p.attached();
+  const [pid] = await busy(1, 1500);
+  assert.equal((await p.stop()).code, 0, p.stderr);
+  interface Row {
+    pid: number;
+    comm: string;
+    user_stack: string[];
+    value: number;
+  }
+  const rows = p.rows<Row>().filter((r) => r.pid === pid);
+  const samples = rows.reduce((n, r) => n + r.value, 0);
+  // 1.5 s at 99 Hz is about 150 samples on an idle CPU; this machine is shared.
+  assert.ok(samples >= 5 && samples <= 400, `${samples} samples`);
+  assert.ok(rows.every((r) => r.comm === "sh"));
+  assert.ok(rows.some((r) => r.user_stack.length > 0));
+  await p.assertUnloaded();
+});
+
+Deno.test("bashreadline: the line an interactive bash reads", async () => {
+  await using p = startProbe("bashreadline", ["--json"]);
+  await p.attached();
+  const marker = `bpfpm_probe_${Math.random().toString(36).slice(2, 10)}`;
+  // script(1) gives bash a terminal, so it is interactive and reads with readline.
+  const r = await runCmd(
+    "script",
+    ["-qec", "bash --norc --noprofile -i", "/dev/null"],
+    { stdin: `echo ${marker}\nexit\n` },
+  );
+  assert.ok(r.stdout.includes(marker), r.stdout);
+  interface Row {
+    pid: number;
+    comm: string;
+    command: string;
+  }
+  const line = await p.row<Row>((x) => x.command === `echo ${marker}`);
+  assert.equal(line.comm, "bash");
+  const exit = await p.row<Row>((x) =>
+    x.pid === line.pid && x.command === "exit"
+  );
+  assert.ok(exit);
+  assert.equal((await p.stop()).code, 0, p.stderr);
+  await p.assertUnloaded();
+});
+
+/** A memory-limited cgroup (v2 `memory.max`, or v1's memory controller); removed by the caller. */
+function memoryCgroup(
+  name: string,
+  limit: string,
+): { dir: string; procs: string } {
+  let v2 = false;
+  try {
+    v2 = Deno.readTextFileSync("/sys/fs/cgroup/cgroup.controllers").split(/\s+/)
+      .includes("memory");
+  } catch { /* not a v2 root */ }
+  const dir = v2 ? `/sys/fs/cgroup/${name}` : `/sys/fs/cgroup/memory/${name}`;
+  Deno.mkdirSync(dir);
+  try {
+    if (v2) {
+      Deno.writeTextFileSync(`${dir}/memory.max`, limit);
+      try {
+        Deno.writeTextFileSync(`${dir}/memory.swap.max`, "0");
+      } catch { /* no swap accounting */ }
+    } else {
+      Deno.writeTextFileSync(`${dir}/memory.limit_in_bytes`, limit);
+    }
+  } catch (e) {
+    Deno.removeSync(dir);
+    throw e;
+  }
+  return { dir, procs: `${dir}/cgroup.procs` };
+}
+
+Deno.test("oomkill: a child that outgrows its memory cgroup is the OOM victim", async () => {
+  const name = `bpfpm-oomkill-${Date.now()}`;
+  const cg = memoryCgroup(name, String(32 * 1024 * 1024));
+  try {
+    await using p = startProbe("oomkill", ["--json"]);
+    await p.attached();
+    // The shell moves itself into the cgroup, then tail (a line never ends) grows past it.
+    const r = await runCmd("sh", [
+      "-c",
+      `echo $$ > ${cg.procs} && head -c 400000000 /dev/zero | tail -n 1 > /dev/null`,
+    ]);
+    assert.notEqual(r.code, 0, "tail should have been killed");
+    interface Row {
+      tpid: number;
+      tcomm: string;
+      pid: number;
+      comm: string;
+      pages: number;
+      loadavg: string;
+    }
+    const row = await p.row<Row>((x) => x.comm === "tail");
+    assert.ok(row.pid > 0 && row.tpid > 0);
+    assert.ok(row.pages > 32 * 1024 * 1024 / 4096 / 2, `${row.pages} pages`);
+    assert.match(row.loadavg, /^\d+\.\d+ \d+\.\d+ \d+\.\d+ /);
+    assert.equal((await p.stop()).code, 0, p.stderr);
+    await p.assertUnloaded();
+  } finally {
+    for (let i = 0; i < 50; i++) {
+      try {
+        Deno.removeSync(cg.dir);
+        break;
+      } catch {
+        await sleep(100); // its processes are still exiting
+      }
+    }
+  }
+});
