@@ -97,6 +97,9 @@ export {
   TracepointNotFoundError,
   VerifierError,
 } from "./runtime/errors.ts";
-export { CompileError, type Diagnostic } from "./runtime/compile/mod.ts";
+export {
+  CompileError,
+  type Diagnostic,
+} from "./runtime/compile/compile_error.ts";
 export { parseTraceLine, type TraceFields } from "./runtime/trace/mod.ts";
 export { interrupted } from "./runtime/lifecycle.ts";

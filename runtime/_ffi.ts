@@ -389,12 +389,12 @@ function open(
 
 /**
  * What every load, tracepoint attach and trace read calls: bound together in the first
- * dlopen. Error and exit paths bind theirs when they run.
+ * dlopen. Error and exit paths bind theirs when they run, and so does a cache miss (reading
+ * tracepoint format files for the BCC rewrite, which a warm start takes from its memo).
  */
 const WARM_PATH: readonly SymbolName[] = [
   "bpfpm_process__effective_caps",
   "bpfpm_file__exists",
-  "bpfpm_file__read",
   "bpfpm_object__open_mem",
   "bpfpm_object__load",
   "bpfpm_object__describe",

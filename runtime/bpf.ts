@@ -12,7 +12,8 @@ import {
   type ProgramHandle,
   readCString,
 } from "./_ffi.ts";
-import { compile, CompileError } from "./compile/mod.ts";
+import { compile } from "./compile/compile.ts";
+import { CompileError } from "./compile/compile_error.ts";
 import {
   BpfError,
   CapabilityError,

@@ -25,9 +25,7 @@ import {
   kernelDirName,
   pchPath,
 } from "./_pch.ts";
-import { pruneCache } from "./_prune.ts";
 import { runCompile } from "./_run.ts";
-import { compilePermissions } from "./permissions.ts";
 import {
   CompileError,
   type Diagnostic,
@@ -187,7 +185,7 @@ export async function compile(
   try {
     return await compileOrThrow(source, options);
   } catch (error) {
-    throw namePermission(error);
+    throw await namePermission(error);
   }
 }
 
@@ -203,7 +201,9 @@ const ACTION: Record<string, string> = {
  * The directory to grant for a path: the one compilePermissions() lists that holds it (so
  * one flag covers all of libbpf's headers, say), else the path's own directory.
  */
-function permissionRoot(path: string): string {
+async function permissionRoot(path: string): Promise<string> {
+  // Only an error path needs the list: a warm start does not load it.
+  const { compilePermissions } = await import("./permissions.ts");
   try {
     for (const p of compilePermissions()) {
       const dir = p.descriptor.name === "read" ? p.descriptor.path : undefined;
@@ -222,7 +222,7 @@ function permissionRoot(path: string): string {
 }
 
 /** Deno's missing-permission error, restated with the exact flag that grants it. */
-function namePermission(error: unknown): unknown {
+async function namePermission(error: unknown): Promise<unknown> {
   if (!isPermissionDenied(error)) return error;
   const m = /Requires (\w+) access to "([^"]*)"/.exec((error as Error).message);
   if (!m) return error;
@@ -235,7 +235,7 @@ function namePermission(error: unknown): unknown {
     );
   }
   const flag = `--allow-${m[1]}=${
-    m[1] === "read" || m[1] === "write" ? permissionRoot(m[2]) : m[2]
+    m[1] === "read" || m[1] === "write" ? await permissionRoot(m[2]) : m[2]
   }`;
   return new DenoPermissionError(
     `Deno may not ${ACTION[m[1]] ?? m[1]} ${
@@ -348,6 +348,8 @@ async function compileOrThrow(
         deps: [...deps.values()],
         diagnostics: r.diagnostics,
       });
+      // Loaded only after a miss, which is slow anyway.
+      const { pruneCache } = await import("./_prune.ts");
       pruneCache(root, {
         kernel: kernelDirName(btf),
         boot,
