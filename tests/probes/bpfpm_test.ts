@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startRegistry } from "../../registry/server/cli.ts";
-import { seed } from "../../scripts/seed.ts";
+import { probeDirs, seed } from "../../scripts/seed.ts";
 import { bpfpm, REPO, runCmd, startBpfpm } from "./_helpers.ts";
 
 interface ExecRow {
@@ -92,4 +92,46 @@ Deno.test("bpfpm install execsnoop from a seeded registry, then bpfpm run execsn
     await registry.close();
     await Deno.remove(tmp, { recursive: true });
   }
+});
+
+/** A short run of each probe: its own way of stopping after about a second. */
+const SHORT_RUN: Record<string, string[]> = {
+  execsnoop: ["-d", "1"],
+  exitsnoop: ["-d", "1"],
+  opensnoop: ["-d", "1"],
+  statsnoop: ["-d", "1"],
+  killsnoop: ["-d", "1"],
+  mountsnoop: ["-d", "1"],
+  syscount: ["-d", "1"],
+  tcplife: ["-d", "1"],
+  tcpstates: ["-d", "1"],
+  tcpconnect: ["-d", "1"],
+  biolatency: ["1", "1"],
+  biosnoop: ["--duration", "1"],
+  runqlat: ["1", "1"],
+  cpudist: ["1", "1"],
+  offcputime: ["1"],
+  profile: ["1"],
+  bashreadline: ["-d", "1"],
+  oomkill: ["-d", "1"],
+};
+
+Deno.test("every probe package runs under bpfpm run with exactly its declared grants and Deno flags", async () => {
+  const dirs = probeDirs().map((d) => d.split("/").pop()!);
+  assert.deepEqual(dirs.sort(), Object.keys(SHORT_RUN).sort());
+  const failures: string[] = [];
+  // Three at a time: each is mostly waiting.
+  const queue = [...dirs];
+  await Promise.all([0, 1, 2].map(async () => {
+    for (let name = queue.shift(); name; name = queue.shift()) {
+      const r = await bpfpm(
+        ["run", `./probes/${name}`, "--yes", "--", ...SHORT_RUN[name]],
+        { cwd: REPO },
+      );
+      if (r.code !== 0 || !r.stderr.includes("Hit Ctrl-C")) {
+        failures.push(`${name}: exit ${r.code}\n${r.stderr.slice(-1500)}`);
+      }
+    }
+  }));
+  assert.deepEqual(failures, []);
 });
