@@ -23,11 +23,17 @@ export interface StackKey {
 
 /** One stack row of `--json`. */
 export interface StackRow {
+  /** The process. */
   pid: number;
+  /** The thread. */
   tid: number;
+  /** The thread's comm. */
   comm: string;
+  /** Kernel frames, innermost first. */
   kernel_stack: string[];
+  /** User frames, innermost first. */
   user_stack: string[];
+  /** Samples (profile) or microseconds (offcputime). */
   value: number;
 }
 

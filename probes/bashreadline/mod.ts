@@ -56,7 +56,7 @@ interface Event {
 }
 
 /** One output row. */
-export interface Row {
+interface Row {
   time: string;
   pid: number;
   comm: string;

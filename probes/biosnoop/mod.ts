@@ -58,7 +58,7 @@ interface Event {
 }
 
 /** One output row. */
-export interface Row {
+interface Row {
   ts: number;
   comm: string;
   pid: number;

@@ -90,7 +90,7 @@ interface Event {
 }
 
 /** One output row. */
-export interface Row {
+interface Row {
   time: string;
   ts: number;
   uid: number;

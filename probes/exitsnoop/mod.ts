@@ -99,7 +99,7 @@ interface Event {
 }
 
 /** One output row. */
-export interface Row {
+interface Row {
   time: string;
   comm: string;
   pid: number;

@@ -69,7 +69,7 @@ interface Event {
 }
 
 /** One output row. */
-export interface Row {
+interface Row {
   time: string;
   pid: number;
   comm: string;

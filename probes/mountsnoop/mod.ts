@@ -113,7 +113,7 @@ interface Event {
 }
 
 /** One output row. */
-export interface Row {
+interface Row {
   comm: string;
   pid: number;
   tid: number;

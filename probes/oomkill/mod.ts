@@ -47,7 +47,7 @@ interface Event {
 }
 
 /** One output row. */
-export interface Row {
+interface Row {
   time: string;
   tpid: number;
   tcomm: string;

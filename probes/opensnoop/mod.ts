@@ -101,7 +101,7 @@ interface Event {
 }
 
 /** One output row. */
-export interface Row {
+interface Row {
   ts: number;
   uid: number;
   pid: number;

@@ -59,7 +59,7 @@ interface Event {
 }
 
 /** One output row. */
-export interface Row {
+interface Row {
   ts: number;
   pid: number;
   comm: string;

@@ -121,7 +121,7 @@ interface Data {
 }
 
 /** One output row (per syscall, or per process with `-P`), per interval. */
-export interface Row {
+interface Row {
   time: string;
   syscall?: string;
   pid?: number;

@@ -81,7 +81,7 @@ interface Event {
 }
 
 /** One output row. */
-export interface Row {
+interface Row {
   ts: number;
   uid: number;
   pid: number;
@@ -93,7 +93,7 @@ export interface Row {
 }
 
 /** One row of `-c`. */
-export interface CountRow {
+interface CountRow {
   saddr: string;
   daddr: string;
   dport: number;

@@ -95,7 +95,7 @@ interface Event {
 }
 
 /** One output row. */
-export interface Row {
+interface Row {
   time: string;
   ts: number;
   pid: number;

@@ -106,7 +106,7 @@ interface Event {
 }
 
 /** One output row. */
-export interface Row {
+interface Row {
   time: string;
   ts: number;
   skaddr: string;

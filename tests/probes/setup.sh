@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # What the probe tests need at test time: bpftool (to check a probe's programs are gone),
-# bash (bashreadline's target, with readline inside), util-linux (mount for mountsnoop,
+# bash (bashreadline's target, with readline inside), mount and util-linux (mountsnoop,
 # script(1) for a terminal), coreutils' dd (direct I/O for the block probes); tracefs and
 # the cgroup v2 memory controller (oomkill).
 set -euo pipefail
-PACKAGES=(bpftool bash util-linux coreutils)
+PACKAGES=(bpftool bash util-linux mount bsdutils coreutils)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
