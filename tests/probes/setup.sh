@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What the probe tests need at test time: bpftool (to check a probe's programs are gone),
 # bash (bashreadline's target, with readline inside), mount and util-linux (mountsnoop,
-# script(1) for a terminal), coreutils' dd (direct I/O for the block probes); tracefs and
-# the cgroup v2 memory controller (oomkill).
+# findmnt, lsblk), bsdutils' script(1) (a terminal for bash -i), coreutils' dd (direct I/O
+# for the block probes), and tracefs mounted. oomkill's test uses the cgroup memory
+# controller (v2 memory.max, or v1's memory.limit_in_bytes) that the kernel provides.
 set -euo pipefail
 PACKAGES=(bpftool bash util-linux mount bsdutils coreutils)
 missing=()
