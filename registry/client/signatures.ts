@@ -150,6 +150,76 @@ export function keyidOf(publicKeyDer: Uint8Array): string {
     createHash("sha256").update(publicKeyDer).digest("hex").slice(0, 32);
 }
 
+function keyProofPayload(keyid: string, user: string): Buffer {
+  return Buffer.from(`bpfpm publisher key ${keyid} belongs to ${user}`);
+}
+
+/**
+ * Proves that `user` holds the private half of a publisher key: the signature a registry
+ * asks for when the key is registered (`PUT /-/bpfpm/v1/keys/:keyid`), bound to the user
+ * name so that nobody can register a key found in someone else's tarball.
+ *
+ * @returns a base64 ed25519 signature
+ *
+ * @example
+ * ```ts
+ * import { publisherKey, signKeyProof } from "./signatures.ts";
+ * const proof = signKeyProof(publisherKey("/tmp/bpfpm-config")!, "alice");
+ * ```
+ */
+export function signKeyProof(
+  key: { keyid: string; privateKey: KeyObject },
+  user: string,
+): string {
+  return sign(null, keyProofPayload(key.keyid, user), key.privateKey)
+    .toString("base64");
+}
+
+/**
+ * Checks a publisher key as a registry receives it: an ed25519 SPKI key (base64) whose
+ * fingerprint is `keyid`, and, when `proof` is given, a {@linkcode signKeyProof} by it for
+ * `user`. Returns why it is refused, or null when it is sound.
+ *
+ * @example
+ * ```ts
+ * import { keyProblem } from "./signatures.ts";
+ * keyProblem("ed25519:00", "bm90IGEga2V5", "alice", undefined); // "… is not an ed25519 public key …"
+ * ```
+ */
+export function keyProblem(
+  keyid: string,
+  key: string,
+  user: string,
+  proof: string | undefined,
+): string | null {
+  let pub: KeyObject;
+  const der = Buffer.from(key, "base64");
+  try {
+    pub = createPublicKey({ key: der, format: "der", type: "spki" });
+  } catch {
+    return "The key is not an SPKI public key in base64";
+  }
+  if (pub.asymmetricKeyType !== "ed25519") {
+    return `The key is ${pub.asymmetricKeyType}, not ed25519: publisher keys are ed25519`;
+  }
+  const fingerprint = keyidOf(der);
+  if (fingerprint !== keyid) {
+    return `The key id ${keyid} does not match the key, whose id is ${fingerprint}`;
+  }
+  if (
+    proof !== undefined &&
+    !verify(
+      null,
+      keyProofPayload(keyid, user),
+      pub,
+      Buffer.from(proof, "base64"),
+    )
+  ) {
+    return `The proof does not verify: it must be the key's signature of "bpfpm publisher key ${keyid} belongs to ${user}"`;
+  }
+  return null;
+}
+
 function payload(
   name: string,
   version: string,

@@ -15,6 +15,8 @@ import {
   TarballError,
   type TarballLimits,
 } from "../pack/mod.ts";
+import { SignatureError } from "../client/errors.ts";
+import { verifyPublisherSignature } from "../client/signatures.ts";
 import { tarballDigests } from "./_crypto.ts";
 import { BASE } from "./_docs.ts";
 
@@ -192,6 +194,8 @@ export interface PreparedVersion {
   readme: string;
   /** A provenance bundle, if one was attached. */
   attestation?: string;
+  /** The key id of a verified `bpfpm-signature.json` in the tarball, if it has one. */
+  publisherKeyid?: string;
 }
 
 function decodeBase64(data: unknown, what: string): Uint8Array {
@@ -391,6 +395,19 @@ export async function preparePublish(
       throw new RegistryError(400, "The .sigstore attachment is not JSON");
     }
   }
+  let publisherKeyid: string | undefined;
+  try {
+    publisherKeyid = verifyPublisherSignature(name, version, inspected.entries);
+  } catch (e) {
+    if (!(e instanceof SignatureError)) throw e;
+    throw new RegistryError(
+      400,
+      `The tarball's bpfpm-signature.json is refused: ${
+        e.message.replace(/[;,] do not install it$/, "")
+      }; sign the package again (bpfpm publish signs it)`,
+      { code: "bad-publisher-signature", cause: e },
+    );
+  }
   const readmeEntry = inspected.entries.find((e) =>
     e.type === "file" && /^package\/readme(\.(md|markdown|txt))?$/i.test(e.path)
   );
@@ -444,5 +461,6 @@ export async function preparePublish(
     integrity,
     readme,
     attestation,
+    publisherKeyid,
   };
 }

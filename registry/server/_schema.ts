@@ -32,6 +32,10 @@ export function schemaSql(blob: "BLOB" | "BYTEA"): string[] {
     `CREATE TABLE IF NOT EXISTS removed_versions (
       name TEXT NOT NULL, version TEXT NOT NULL, removed TEXT NOT NULL,
       PRIMARY KEY (name, version))`,
+    `CREATE TABLE IF NOT EXISTS publisher_keys (
+      keyid TEXT PRIMARY KEY, key TEXT NOT NULL, username TEXT NOT NULL,
+      created TEXT NOT NULL, revoked TEXT)`,
+    `CREATE INDEX IF NOT EXISTS publisher_keys_user ON publisher_keys (username)`,
   ];
 }
 
@@ -63,6 +67,17 @@ export function packageFromRaw(r: RawPackage) {
     latest: r.latest,
     fullDoc: r.full_doc,
     abbrevDoc: r.abbrev_doc,
+  };
+}
+
+/** A `publisher_keys` row from either driver. */
+export function publisherKeyFromRaw(r: Record<string, unknown>) {
+  return {
+    keyid: r.keyid as string,
+    key: r.key as string,
+    username: r.username as string,
+    created: r.created as string,
+    revoked: (r.revoked as string | null) ?? null,
   };
 }
 

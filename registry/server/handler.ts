@@ -27,8 +27,10 @@ import {
   tarballFilename,
 } from "./_publish.ts";
 import { RateLimiter } from "./_rate_limit.ts";
+import { keyProblem } from "../client/signatures.ts";
 import {
   type PackageRow,
+  type PublisherKeyRow,
   type Store,
   StoreConflictError,
   type StoreTx,
@@ -526,6 +528,9 @@ export async function createRegistryHandler(
               scopeOf(name)
             } belongs to another user or org: publish under @${auth.user.name}/ instead`,
           );
+        }
+        if (prepared.publisherKeyid) {
+          await checkSigningKey(tx, auth.user, prepared.publisherKeyid);
         }
         if (await tx.isVersionRemoved(name, prepared.version)) {
           throw new RegistryError(
@@ -1071,6 +1076,164 @@ export async function createRegistryHandler(
     throw new RegistryError(405, `${req.method} is not allowed here`);
   }
 
+  // ---- publisher keys
+
+  /** A signed publish must not use a key registered to someone else, or a revoked one. */
+  async function checkSigningKey(
+    tx: StoreTx,
+    user: UserRow,
+    keyid: string,
+  ): Promise<void> {
+    const k = await tx.getPublisherKey(keyid);
+    if (!k) return;
+    if (k.username !== user.name) {
+      throw new RegistryError(
+        403,
+        `The package is signed with publisher key ${keyid}, which is registered to ${k.username}: sign it with your own key (bpfpm publish uses the key in your config dir)`,
+        { code: "foreign-publisher-key" },
+      );
+    }
+    if (k.revoked) {
+      throw new RegistryError(
+        403,
+        `The package is signed with publisher key ${keyid}, which you revoked on ${k.revoked}: move publisher_ed25519.pem out of your config dir so bpfpm makes a new key, and publish again`,
+        { code: "revoked-publisher-key" },
+      );
+    }
+  }
+
+  function keyJson(k: PublisherKeyRow): Record<string, unknown> {
+    return {
+      keyid: k.keyid,
+      key: k.key,
+      user: k.username,
+      created: k.created,
+      ...(k.revoked ? { revoked: k.revoked } : {}),
+    };
+  }
+
+  async function publisherKeys(
+    req: Request,
+    url: URL,
+    rest: string[],
+  ): Promise<Response> {
+    const method = req.method;
+    if (!rest.length) {
+      if (method !== "GET") {
+        throw new RegistryError(405, `${method} is not allowed here`);
+      }
+      const user = url.searchParams.get("user");
+      if (!user) {
+        throw new RegistryError(
+          400,
+          "Say whose keys to list: /-/bpfpm/v1/keys?user=NAME",
+        );
+      }
+      if (!(await store.getUser(user))) {
+        return json(404, { error: `No user named ${user}` });
+      }
+      const keys = await store.listPublisherKeys(user);
+      return json(200, { user, keys: keys.map(keyJson) });
+    }
+    if (rest.length !== 1) {
+      return json(404, { error: `Not found: ${method} ${url.pathname}` });
+    }
+    const keyid = rest[0];
+    if (method === "GET" || method === "HEAD") {
+      const k = await store.getPublisherKey(keyid);
+      if (!k) {
+        return json(404, { error: `No publisher key ${keyid} is registered` });
+      }
+      if (k.revoked) {
+        return json(410, {
+          ...keyJson(k),
+          error:
+            `Publisher key ${keyid} was revoked by ${k.username} on ${k.revoked}`,
+        });
+      }
+      return json(200, keyJson(k));
+    }
+    if (method === "PUT") {
+      const auth = await requireUser(req, true);
+      const body = await readObject(req, 64 * 1024);
+      if (body.keyid !== undefined && body.keyid !== keyid) {
+        throw new RegistryError(
+          400,
+          `The body names key ${
+            JSON.stringify(body.keyid)
+          } but the URL names ${keyid}`,
+        );
+      }
+      if (typeof body.key !== "string" || typeof body.proof !== "string") {
+        throw new RegistryError(
+          400,
+          'Send { keyid, key, proof }: key is the SPKI public key in base64, proof its signature of "bpfpm publisher key <keyid> belongs to <user>" (bpfpm publish sends both)',
+        );
+      }
+      const problem = keyProblem(keyid, body.key, auth.user.name, body.proof);
+      if (problem) throw new RegistryError(400, problem);
+      const row: PublisherKeyRow = {
+        keyid,
+        key: body.key,
+        username: auth.user.name,
+        created: now().toISOString(),
+        revoked: null,
+      };
+      const register = () =>
+        store.transaction(async (tx) => {
+          const k = await tx.getPublisherKey(keyid);
+          if (!k) {
+            await tx.insertPublisherKey(row);
+            return { status: 201, k: row };
+          }
+          if (k.username !== auth.user.name) {
+            throw new RegistryError(
+              409,
+              `Publisher key ${keyid} is registered to another user: a key belongs to one user, so make your own (move publisher_ed25519.pem out of your config dir)`,
+              { code: "key-taken" },
+            );
+          }
+          if (k.revoked) {
+            throw new RegistryError(
+              410,
+              `Publisher key ${keyid} was revoked on ${k.revoked} and cannot be registered again: move publisher_ed25519.pem out of your config dir so bpfpm makes a new key`,
+              { code: "key-revoked" },
+            );
+          }
+          return { status: 200, k };
+        });
+      // Two registrations of one new key race on the primary key: the loser reads the winner.
+      const r = await register().catch((e) => {
+        if (e instanceof StoreConflictError) return register();
+        throw e;
+      });
+      return json(r.status, keyJson(r.k));
+    }
+    if (method === "DELETE") {
+      const auth = await requireUser(req, true);
+      const r = await store.transaction(async (tx) => {
+        const k = await tx.getPublisherKey(keyid);
+        if (!k) {
+          throw new RegistryError(
+            404,
+            `No publisher key ${keyid} is registered`,
+          );
+        }
+        if (k.username !== auth.user.name && !auth.user.admin) {
+          throw new RegistryError(
+            403,
+            `Publisher key ${keyid} belongs to ${k.username}: only they (or an admin) can revoke it`,
+          );
+        }
+        const at = now().toISOString();
+        await tx.revokePublisherKey(keyid, at);
+        return { ...k, revoked: k.revoked ?? at };
+      });
+      return json(200, keyJson(r));
+    }
+    throw new RegistryError(405, `${method} is not allowed here`);
+  }
+
   async function search(url: URL): Promise<Response> {
     const text = (url.searchParams.get("text") ?? "").slice(0, 200);
     const size = Math.min(
@@ -1164,6 +1327,13 @@ export async function createRegistryHandler(
         p === "npm/v1/security/audits/quick"
       ) {
         return json(200, {});
+      }
+      if (seg[0] === "bpfpm" && seg[1] === "v1" && seg[2] === "keys") {
+        return await publisherKeys(
+          req,
+          url,
+          seg.slice(3).filter(Boolean).map(decodeURIComponent),
+        );
       }
       if (seg[0] === "npm" && seg[1] === "v1" && seg[2] === "tokens") {
         return await tokens(req, ip, seg.slice(3).map(decodeURIComponent));

@@ -11,12 +11,14 @@ import { Buffer } from "node:buffer";
 import {
   likePattern,
   packageFromRaw,
+  publisherKeyFromRaw,
   type RawPackage,
   schemaSql,
 } from "./_schema.ts";
 import {
   type OrgMemberRow,
   type PackageRow,
+  type PublisherKeyRow,
   type SearchRow,
   type Store,
   StoreConflictError,
@@ -188,6 +190,19 @@ class PgReads implements StoreReads {
     const r = await this.one(`SELECT value FROM meta WHERE key = $1`, key);
     return r ? (r.value as string) : null;
   }
+  async getPublisherKey(keyid: string): Promise<PublisherKeyRow | null> {
+    const r = await this.one(
+      `SELECT * FROM publisher_keys WHERE keyid = $1`,
+      keyid,
+    );
+    return r ? publisherKeyFromRaw(r) : null;
+  }
+  async listPublisherKeys(username: string): Promise<PublisherKeyRow[]> {
+    return (await this.rows(
+      `SELECT * FROM publisher_keys WHERE username = $1 ORDER BY created, keyid`,
+      username,
+    )).map(publisherKeyFromRaw);
+  }
 }
 
 class PgTx extends PgReads implements StoreTx {
@@ -353,6 +368,24 @@ class PgTx extends PgReads implements StoreTx {
       org,
       username,
     );
+  }
+  async insertPublisherKey(k: PublisherKeyRow): Promise<void> {
+    await this.rows(
+      `INSERT INTO publisher_keys (keyid, key, username, created, revoked)
+       VALUES ($1, $2, $3, $4, $5)`,
+      k.keyid,
+      k.key,
+      k.username,
+      k.created,
+      k.revoked,
+    );
+  }
+  async revokePublisherKey(keyid: string, at: string): Promise<boolean> {
+    const r = await this.q.query(
+      `UPDATE publisher_keys SET revoked = $1 WHERE keyid = $2 AND revoked IS NULL`,
+      [at, keyid],
+    );
+    return (r.rowCount ?? 0) > 0;
   }
   async setMetaIfAbsent(key: string, value: string): Promise<string> {
     await this.rows(

@@ -14,12 +14,14 @@ import {
 import {
   likePattern,
   packageFromRaw,
+  publisherKeyFromRaw,
   type RawPackage,
   schemaSql,
 } from "./_schema.ts";
 import {
   type OrgMemberRow,
   type PackageRow,
+  type PublisherKeyRow,
   type SearchRow,
   type Store,
   StoreConflictError,
@@ -219,6 +221,18 @@ class SqliteReads implements StoreReads {
     const r = this.s.get(`SELECT value FROM meta WHERE key = ?`, key);
     return Promise.resolve(r ? (r.value as string) : null);
   }
+  getPublisherKey(keyid: string): Promise<PublisherKeyRow | null> {
+    const r = this.s.get(`SELECT * FROM publisher_keys WHERE keyid = ?`, keyid);
+    return Promise.resolve(r ? publisherKeyFromRaw(r) : null);
+  }
+  listPublisherKeys(username: string): Promise<PublisherKeyRow[]> {
+    return Promise.resolve(
+      this.s.all(
+        `SELECT * FROM publisher_keys WHERE username = ? ORDER BY created, keyid`,
+        username,
+      ).map(publisherKeyFromRaw),
+    );
+  }
 }
 
 class SqliteTx extends SqliteReads implements StoreTx {
@@ -381,6 +395,26 @@ class SqliteTx extends SqliteReads implements StoreTx {
       username,
     );
     return Promise.resolve();
+  }
+  insertPublisherKey(k: PublisherKeyRow): Promise<void> {
+    this.s.run(
+      `INSERT INTO publisher_keys (keyid, key, username, created, revoked) VALUES (?, ?, ?, ?, ?)`,
+      k.keyid,
+      k.key,
+      k.username,
+      k.created,
+      k.revoked,
+    );
+    return Promise.resolve();
+  }
+  revokePublisherKey(keyid: string, at: string): Promise<boolean> {
+    return Promise.resolve(
+      this.s.run(
+        `UPDATE publisher_keys SET revoked = ? WHERE keyid = ? AND revoked IS NULL`,
+        at,
+        keyid,
+      ) > 0,
+    );
   }
   setMetaIfAbsent(key: string, value: string): Promise<string> {
     this.s.run(

@@ -88,6 +88,23 @@ export interface OrgMemberRow {
   role: string;
 }
 
+/**
+ * A publisher key: the ed25519 key a user signs packages with (`bpfpm-signature.json`).
+ * Revoking keeps the row, so a revoked key id is never registered again.
+ */
+export interface PublisherKeyRow {
+  /** `ed25519:` and the first 32 hex digits of the SHA-256 of {@linkcode key}. */
+  keyid: string;
+  /** The public key, SPKI DER in base64. */
+  key: string;
+  /** The user it belongs to. */
+  username: string;
+  /** ISO time of registration. */
+  created: string;
+  /** ISO time of revocation, or null while the key is in force. */
+  revoked: string | null;
+}
+
 /** A search hit. */
 export interface SearchRow {
   /** The package name. */
@@ -136,6 +153,10 @@ export interface StoreReads {
   ): Promise<{ rows: SearchRow[]; total: number }>;
   /** A setting, or null. */
   getMeta(key: string): Promise<string | null>;
+  /** A publisher key (revoked or not), or null. */
+  getPublisherKey(keyid: string): Promise<PublisherKeyRow | null>;
+  /** A user's publisher keys (revoked ones too), oldest first. */
+  listPublisherKeys(username: string): Promise<PublisherKeyRow[]>;
 }
 
 /** Writes, only inside {@linkcode Store.transaction}. */
@@ -175,6 +196,10 @@ export interface StoreTx extends StoreReads {
   setOrgMember(row: OrgMemberRow): Promise<void>;
   /** Removes an org member. */
   removeOrgMember(org: string, username: string): Promise<void>;
+  /** Registers a publisher key; fails (StoreConflictError) if its key id exists. */
+  insertPublisherKey(row: PublisherKeyRow): Promise<void>;
+  /** Marks a publisher key revoked at `at` unless it already is; returns whether it changed. */
+  revokePublisherKey(keyid: string, at: string): Promise<boolean>;
   /** Sets a setting unless it is already set; returns the value in force. */
   setMetaIfAbsent(key: string, value: string): Promise<string>;
 }

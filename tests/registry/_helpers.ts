@@ -5,7 +5,9 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { createTarball } from "../../registry/pack/mod.ts";
+import { keyidOf, signKeyProof } from "../../registry/client/signatures.ts";
 
 /** Creates an account (or logs in) over HTTP and returns its token. */
 export async function signup(
@@ -202,4 +204,29 @@ export class NpmEnv {
   async remove(): Promise<void> {
     await Deno.remove(this.dir, { recursive: true });
   }
+}
+
+/** A fresh ed25519 publisher key, as `bpfpm publish` makes one. */
+export function newPublisherKey(): {
+  keyid: string;
+  key: string;
+  privateKey: KeyObject;
+  publicKeyDer: Uint8Array;
+} {
+  const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+  const der = publicKey.export({ format: "der", type: "spki" }) as Buffer;
+  return {
+    keyid: keyidOf(der),
+    key: der.toString("base64"),
+    privateKey,
+    publicKeyDer: der,
+  };
+}
+
+/** The body of `PUT /-/bpfpm/v1/keys/:keyid` for `user`. */
+export function keyBody(
+  k: { keyid: string; key: string; privateKey: KeyObject },
+  user: string,
+): Record<string, string> {
+  return { keyid: k.keyid, key: k.key, proof: signKeyProof(k, user) };
 }

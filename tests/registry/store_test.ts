@@ -3,7 +3,16 @@
  * PostgreSQL database.
  */
 import { assert, assertEquals } from "./_assert.ts";
-import { publishDoc, req, signup } from "./_helpers.ts";
+import {
+  keyBody,
+  newPublisherKey,
+  publishDoc,
+  req,
+  signup,
+} from "./_helpers.ts";
+import { createTarball } from "../../registry/pack/mod.ts";
+import { signPackage } from "../../registry/client/signatures.ts";
+import { createRegistryHandler } from "../../registry/server/handler.ts";
 import { hasPostgres, startPostgres, type TestPostgres } from "./_pg.ts";
 import { startRegistry } from "../../registry/server/cli.ts";
 import { PostgresStore } from "../../registry/server/postgres_store.ts";
@@ -205,6 +214,156 @@ async function storeSuite(t: Deno.TestContext, store: Store) {
       assertEquals((await store.search("%", 10, 0)).total, 0);
       assertEquals((await store.search("_", 10, 0)).total, 0);
       assertEquals((await store.search("", 1, 1)).rows.length, 1);
+    },
+  );
+
+  await t.step(
+    "publisher keys: one owner per key id, revocation kept",
+    async () => {
+      const row = {
+        keyid: "ed25519:00112233445566778899aabbccddeeff",
+        key: "AAAA",
+        username: "u1",
+        created: "2026-01-01T00:00:00.000Z",
+        revoked: null,
+      };
+      await store.transaction((tx) => tx.insertPublisherKey(row));
+      await rejectsWith(
+        store.transaction((tx) =>
+          tx.insertPublisherKey({ ...row, username: "u2" })
+        ),
+        StoreConflictError,
+      );
+      assertEquals(await store.getPublisherKey(row.keyid), row);
+      assertEquals(await store.getPublisherKey("ed25519:none"), null);
+      assertEquals(await store.listPublisherKeys("u1"), [row]);
+      assertEquals(await store.listPublisherKeys("u2"), []);
+      assert(
+        await store.transaction((tx) => tx.revokePublisherKey(row.keyid, "t1")),
+      );
+      assert(
+        !(await store.transaction((tx) =>
+          tx.revokePublisherKey(row.keyid, "t2")
+        )),
+      );
+      assertEquals((await store.getPublisherKey(row.keyid))!.revoked, "t1");
+    },
+  );
+
+  await t.step(
+    "publisher keys over HTTP: register, fetch, list, revoke",
+    async () => {
+      const h = await createRegistryHandler({ store });
+      const B = "http://registry.test";
+      const kalice = await signup(h, B, "kalice");
+      const kbob = await signup(h, B, "kbob");
+      const k = newPublisherKey();
+      const path = `/-/bpfpm/v1/keys/${k.keyid}`;
+      const put = (token: string | undefined, body: unknown, p = path) =>
+        h(req(B, "PUT", p, { token, body }));
+      // Unauthenticated, wrong fingerprint, a proof for someone else: refused, nothing stored.
+      assertEquals((await put(undefined, keyBody(k, "kalice"))).status, 401);
+      const other = newPublisherKey();
+      const wrong = await put(kalice, {
+        ...keyBody(k, "kalice"),
+        key: other.key,
+      });
+      assertEquals(wrong.status, 400);
+      assert(
+        /does not match the key, whose id is/.test((await wrong.json()).error),
+      );
+      const stolen = await put(kalice, keyBody(k, "kbob"));
+      assertEquals(stolen.status, 400);
+      assert(/proof does not verify/.test((await stolen.json()).error));
+      assertEquals((await h(req(B, "GET", path))).status, 404);
+      // Register, then again (idempotent), then by another user (conflict).
+      const first = await put(kalice, keyBody(k, "kalice"));
+      assertEquals(first.status, 201);
+      const again = await put(kalice, keyBody(k, "kalice"));
+      assertEquals(again.status, 200);
+      const taken = await put(kbob, keyBody(k, "kbob"));
+      assertEquals(taken.status, 409);
+      assert(/registered to another user/.test((await taken.json()).error));
+      const got = await (await h(req(B, "GET", path))).json();
+      assertEquals(
+        { keyid: got.keyid, key: got.key, user: got.user },
+        { keyid: k.keyid, key: k.key, user: "kalice" },
+      );
+      assert(!Number.isNaN(Date.parse(got.created)));
+      const listed =
+        await (await h(req(B, "GET", "/-/bpfpm/v1/keys?user=kalice")))
+          .json();
+      assertEquals(listed.keys.map((x: { keyid: string }) => x.keyid), [
+        k.keyid,
+      ]);
+      assertEquals(
+        (await (await h(req(B, "GET", "/-/bpfpm/v1/keys?user=kbob"))).json())
+          .keys,
+        [],
+      );
+      assertEquals(
+        (await h(req(B, "GET", "/-/bpfpm/v1/keys?user=nobody"))).status,
+        404,
+      );
+      // A signed publish: with one's own key it goes in; with a key registered to another
+      // user, or with files altered after signing, it is refused.
+      const files = [{
+        path: "package.json",
+        data: new TextEncoder().encode(
+          JSON.stringify({ name: "keyed", version: "1.0.0" }),
+        ),
+      }];
+      const signed = (key: typeof k, data = files) =>
+        createTarball([...data, {
+          path: "bpfpm-signature.json",
+          data: signPackage("keyed", "1.0.0", files, key),
+        }]);
+      const pub = async (token: string, tarball: Uint8Array) =>
+        await h(req(B, "PUT", "/keyed", {
+          token,
+          body: await publishDoc({ name: "keyed", version: "1.0.0" }, {}, {
+            tarball,
+          }),
+        }));
+      const foreign = await pub(kbob, await signed(k));
+      assertEquals(foreign.status, 403);
+      assert(/registered to kalice/.test((await foreign.json()).error));
+      const altered = await pub(
+        kalice,
+        await signed(k, [...files, {
+          path: "extra.js",
+          data: new TextEncoder().encode("x"),
+        }]),
+      );
+      assertEquals(altered.status, 400);
+      assertEquals((await altered.json()).code, "bad-publisher-signature");
+      assertEquals((await pub(kalice, await signed(k))).status, 201);
+      // Revocation: only the owner; then GET answers 410 with the date, and the key id
+      // cannot come back.
+      assertEquals((await h(req(B, "DELETE", path))).status, 401);
+      assertEquals(
+        (await h(req(B, "DELETE", path, { token: kbob }))).status,
+        403,
+      );
+      const revoked = await h(req(B, "DELETE", path, { token: kalice }));
+      assertEquals(revoked.status, 200);
+      const when = (await revoked.json()).revoked;
+      const gone = await h(req(B, "GET", path));
+      assertEquals(gone.status, 410);
+      const goneBody = await gone.json();
+      assertEquals([goneBody.user, goneBody.revoked], ["kalice", when]);
+      assertEquals((await put(kalice, keyBody(k, "kalice"))).status, 410);
+      assertEquals(
+        (await (await h(req(B, "GET", "/-/bpfpm/v1/keys?user=kalice"))).json())
+          .keys[0].revoked,
+        when,
+      );
+      assertEquals(
+        (await h(req(B, "DELETE", `/-/bpfpm/v1/keys/${other.keyid}`, {
+          token: kalice,
+        }))).status,
+        404,
+      );
     },
   );
 
