@@ -218,3 +218,28 @@ Deno.test("mountsnoop: mount and umount of a tmpfs", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("execsnoop -T -U: BCC's columns in table mode", async () => {
+  await using p = startProbe("execsnoop", ["-T", "-U"]);
+  await p.attached();
+  const ran = await runCmd("/bin/echo", ["table", "test"]);
+  await p.until(
+    () => p.stdout.includes(`/bin/echo table test`),
+    15_000,
+    "the echo line",
+  );
+  const lines = p.stdout.split("\n");
+  assert.equal(
+    lines[0],
+    "TIME     UID    PCOMM            PID     PPID    RET ARGS",
+  );
+  const line = lines.find((l) => l.endsWith("/bin/echo table test"))!;
+  assert.match(
+    line,
+    new RegExp(
+      `^\\d\\d:\\d\\d:\\d\\d 0      echo {13}${ran.pid} +${Deno.pid} +0 /bin/echo table test$`,
+    ),
+  );
+  assert.equal((await p.stop()).code, 0, p.stderr);
+  await p.assertUnloaded();
+});

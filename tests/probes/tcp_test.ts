@@ -198,3 +198,25 @@ Deno.test("tcpconnect: a loopback connect() with pid, addresses and port; -P fil
   assert.equal((await p.stop()).code, 0, p.stderr);
   await p.assertUnloaded();
 });
+
+Deno.test("tcplife: BCC's columns in table mode", async () => {
+  await using p = startProbe("tcplife", []);
+  await p.attached();
+  const { port, clientPort } = await loopbackSession(5000, 2048);
+  await p.until(
+    () => p.stdout.split("\n").some((l) => l.includes(` ${clientPort} `)),
+    15_000,
+    "the client's line",
+  );
+  const lines = p.stdout.split("\n");
+  assert.equal(
+    lines[0],
+    "PID   COMM       LADDR           LPORT RADDR           RPORT TX_KB RX_KB MS",
+  );
+  // The client's end: local port first; 5000 bytes out and 2048 in are 4 and 2 KB.
+  const client = new RegExp(
+    `^${Deno.pid} +\\S+ +127\\.0\\.0\\.1 +${clientPort} 127\\.0\\.0\\.1 +${port} +4 +2 \\d+\\.\\d\\d$`,
+  );
+  assert.ok(lines.some((l) => client.test(l)), lines.join("\n"));
+  assert.equal((await p.stop()).code, 0, p.stderr);
+});
