@@ -27,6 +27,7 @@ Deno.test("syscount: counts this process's statx calls, with -p and -L", async (
   await p.attached();
   for (let i = 0; i < 300; i++) Deno.statSync("/");
   assert.equal((await p.stop()).code, 0, p.stderr);
+  await p.assertUnloaded();
   interface Row {
     syscall: string;
     count: number;
@@ -41,7 +42,6 @@ Deno.test("syscount: counts this process's statx calls, with -p and -L", async (
   const lat = rows.map((r) => r.latency);
   assert.deepEqual(lat, [...lat].sort((a, b) => b - a));
   assert.ok(!rows.some((r) => r.syscall === "execve"));
-  await p.assertUnloaded();
 });
 
 Deno.test("syscount -P: counts by process, with comm", async () => {
@@ -52,6 +52,7 @@ Deno.test("syscount -P: counts by process, with comm", async () => {
     "for i in 1 2 3 4 5; do :; done",
   ]);
   assert.equal((await p.stop()).code, 0, p.stderr);
+  await p.assertUnloaded();
   interface Row {
     pid: number;
     comm: string;
@@ -94,13 +95,13 @@ Deno.test("biolatency -D: direct synchronous writes land in the disk's histogram
   const { dir } = await directWrites(200);
   try {
     assert.equal((await p.stop()).code, 0, p.stderr);
+    await p.assertUnloaded();
     const hists = p.rows<JsonHist>();
     const h = hists.find((x) => x.disk === disk);
     assert.ok(h, `no histogram for ${disk}: ${JSON.stringify(hists)}`);
     assert.equal(h.val_type, "usecs");
     assert.ok(total(h) >= 200, `${total(h)} I/Os`);
     assert.equal(h.data[0]["interval-start"], 0);
-    await p.assertUnloaded();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -93,6 +93,7 @@ Deno.test("tcplife: -L keeps only the listed local port", async () => {
   assert.equal(p.rows<LifeRow>().filter((r) => r.lport !== other).length, 0);
   assert.ok(!p.rows<LifeRow>().some((r) => r.lport === port));
   assert.equal((await p.stop()).code, 0, p.stderr);
+  await p.assertUnloaded();
 });
 
 async function loopbackSessionOn(l: Deno.Listener): Promise<void> {
@@ -219,4 +220,5 @@ Deno.test("tcplife: BCC's columns in table mode", async () => {
   );
   assert.ok(lines.some((l) => client.test(l)), lines.join("\n"));
   assert.equal((await p.stop()).code, 0, p.stderr);
+  await p.assertUnloaded();
 });
