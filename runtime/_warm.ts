@@ -3,15 +3,19 @@
  * skips the two pure steps around the compile cache by reading their results from the cache
  * root, next to the objects (`obj/`, pruned with them):
  *
- * - `obj/<sha256 of the BCC-dialect C>.src`: the rewritten C (runtime/source). The rewrite
- *   reads the source text, the running kernel (tracepoint format files, whether the kprobe
- *   PMU exists, the release for `LINUX_VERSION_CODE`) and its own code. A memo is used only
- *   when the source is the same (it is the key), the kernel release is the same and the boot
- *   is the same (boot time from `Deno.osUptime()`, ±2 s: format files and the kprobe PMU are
- *   fixed for a booted kernel; a module reloaded from a different build within one boot is
- *   the one case not seen), and each module of the rewriter is unchanged (size, mtime and
- *   inode, as the compile cache checks headers). The rewritten C then goes through the
- *   compile cache as before, so its key and checks are untouched.
+ * - `obj/<sha256 of the C and BPFPM_TRACEFS>.src`: the rewritten C (runtime/source). The
+ *   rewrite reads the source text, the running kernel (tracepoint format files, whether the
+ *   kprobe PMU exists, the release for `LINUX_VERSION_CODE`) and its own code. A memo is used
+ *   only when the source and tracefs override are the same (they are the key), the kernel
+ *   release and the boot are the same (boot time from `Deno.osUptime()`, ±2 s: format files
+ *   and the kprobe PMU are fixed for a booted kernel), and each module of the rewriter is
+ *   unchanged (size, mtime and inode, as the compile cache checks headers). The rewritten C
+ *   then goes through the compile cache as before, whose key and checks are untouched. Within
+ *   one boot, a module's tracepoint can disappear (module unloaded) after its memo was made:
+ *   auto-attach still refuses it before load (`requireTracepoint`), with the same
+ *   TracepointNotFoundError; only `autoAttach: false` then loads where the rewrite would
+ *   have thrown. A module reloaded from a different build with changed formats within one
+ *   boot is the one case a memo does not see.
  * - `obj/<sha256 of the object>.spec`: the object's programs and maps as `inspectObject`
  *   reads them (runtime/spec), for the grants check. It is bound to the object bytes (the
  *   key is their hash, stored and compared again), to the possible-CPU count (per-CPU map
@@ -21,8 +25,9 @@
  *
  * A memo that is absent, damaged, or not valid for this start is ignored and written again;
  * where Deno may not read the runtime's modules (narrow flags without `--allow-read` of the
- * runtime folder) or the runtime is not loaded from files, no memo is used or written. Any
- * failure to read or write a memo only costs the work it would have saved.
+ * runtime folder, which `requiredDenoFlags()` includes) or the runtime is not loaded from
+ * files, no memo is used or written. Any failure to read or write a memo only costs the work
+ * it would have saved. The memos trust the cache root as the objects do (`checkRootOwnership`).
  *
  * @module
  */
@@ -35,6 +40,7 @@ import {
   sha256,
   writeAtomic,
 } from "./compile/_cache.ts";
+import { optionalEnv } from "./_env.ts";
 import type { ObjectSpec, ProgramSpec } from "./spec/object.ts";
 import { possibleCpus } from "./spec/_cpus.ts";
 
@@ -161,7 +167,11 @@ export async function rewritten(
   stack?: string,
 ): Promise<string> {
   const dir = memosUsable() ? root() : undefined;
-  const key = dir ? await sha256(JSON.stringify([VERSION, source])) : "";
+  // A tracefs other than the kernel's (tests) may hold other format files.
+  const tracefs = optionalEnv("BPFPM_TRACEFS") ?? "";
+  const key = dir
+    ? await sha256(JSON.stringify([VERSION, tracefs, source]))
+    : "";
   const path = `${dir}/obj/${key}.src`;
   const release = dir ? Deno.osRelease() : "";
   const boot = dir ? bootTime() : 0;

@@ -75,7 +75,9 @@ Deno.test("warm: the rewrite memo gives the rewrite's text, and is ignored when 
     const source = probe(uniqueName());
     const expected = rewrite(source).text;
     assert.equal(await rewritten(source), expected);
-    const path = `${dir}/obj/${await sha256(JSON.stringify([1, source]))}.src`;
+    const [memoName] = [...Deno.readDirSync(`${dir}/obj`)]
+      .filter((e) => e.name.endsWith(".src")).map((e) => e.name);
+    const path = `${dir}/obj/${memoName}`;
     const memo = JSON.parse(await Deno.readTextFile(path));
     assert.equal(memo.text, expected);
     // A valid memo is what a warm start uses (the rewrite does not run).
