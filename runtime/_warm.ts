@@ -29,6 +29,13 @@
  * files, no memo is used or written. Any failure to read or write a memo only costs the work
  * it would have saved. The memos trust the cache root as the objects do (`checkRootOwnership`).
  *
+ * The runtime is not bundled for a faster import: a bundle would be a second copy of every
+ * module next to the files that scripts, probes and tests also import directly (`bpf` and
+ * `runtime/maps/mod.ts`, say), so classes (`instanceof`) and process-wide state (the native
+ * library, the trace_pipe reader, lifecycle hooks) would exist twice; and keeping it fresh
+ * needs a rebuild step that narrow flags (no `--allow-run`) cannot run. A warm start instead
+ * loads fewer modules: the rewriter and the object reader only on a miss.
+ *
  * @module
  */
 import {
