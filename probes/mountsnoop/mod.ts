@@ -1,6 +1,7 @@
 /**
- * mountsnoop: traces mount() and umount() system-wide, one line each with the call as it was
- * made and its result, as BCC's tool: `COMM PID TID MNT_NS CALL`.
+ * mountsnoop: traces mount() and umount() system-wide (and the new mount API: fsopen,
+ * fsconfig, fsmount, move_mount), one line each with the call as it was made and its result,
+ * as BCC's tool: `COMM PID TID MNT_NS CALL`.
  *
  * @example
  * ```sh
@@ -73,6 +74,19 @@ const UMOUNT_FLAGS: [number, string][] = [
   [4, "MNT_EXPIRE"],
   [8, "UMOUNT_NOFOLLOW"],
 ];
+const OPS = ["mount", "umount", "fsopen", "fsconfig", "fsmount", "move_mount"];
+const FSCONFIG_CMDS = [
+  "FSCONFIG_SET_FLAG",
+  "FSCONFIG_SET_STRING",
+  "FSCONFIG_SET_BINARY",
+  "FSCONFIG_SET_PATH",
+  "FSCONFIG_SET_PATH_EMPTY",
+  "FSCONFIG_SET_FD",
+  "FSCONFIG_CMD_CREATE",
+  "FSCONFIG_CMD_RECONFIGURE",
+  "FSCONFIG_CMD_CREATE_EXCL",
+];
+const AT_FDCWD = -100;
 const ERRNOS: Record<number, string> = {
   1: "EPERM",
   2: "ENOENT",
@@ -105,6 +119,10 @@ interface Event {
   mnt_ns: number;
   ret: number;
   op: number;
+  fd1: number;
+  fd2: number;
+  cmd: number;
+  flags2: bigint;
   comm: string;
   fs: string;
   src: string;
@@ -118,7 +136,7 @@ interface Row {
   pid: number;
   tid: number;
   mnt_ns: number;
-  op: "mount" | "umount";
+  op: string;
   source: string;
   target: string;
   fstype: string;
@@ -152,25 +170,40 @@ await runMain(spec, async () => {
     const result = e.ret < 0
       ? `${e.ret} (${ERRNOS[-e.ret] ?? `errno ${-e.ret}`})`
       : String(e.ret);
-    const mount = e.op === 0;
-    const flagStr = flagText(flags, mount ? MS_FLAGS : UMOUNT_FLAGS);
+    const flagStr = e.op === 1
+      ? flagText(flags, UMOUNT_FLAGS)
+      : e.op === 0
+      ? flagText(flags, MS_FLAGS)
+      : `0x${flags.toString(16)}`;
+    const q = (s: string) => JSON.stringify(s);
+    const fd = (n: number) => (n === AT_FDCWD ? "AT_FDCWD" : String(n));
+    const args = [
+      [q(e.src), q(e.dest), q(e.fs), flagStr, q(e.data)],
+      [q(e.dest), flagStr],
+      [q(e.fs), flagStr],
+      [
+        String(e.fd1),
+        FSCONFIG_CMDS[e.cmd] ?? String(e.cmd),
+        q(e.src),
+        e.cmd === 1 ? q(e.data) : "NULL",
+        String(e.fd2),
+      ],
+      [String(e.fd1), flagStr, `0x${e.flags2.toString(16)}`],
+      [fd(e.fd1), q(e.src), fd(e.fd2), q(e.dest), flagStr],
+    ][e.op] ?? [];
     table.row({
       comm: e.comm,
       pid: e.pid,
       tid: e.tid,
       mnt_ns: e.mnt_ns,
-      op: mount ? "mount" : "umount",
+      op: OPS[e.op] ?? String(e.op),
       source: e.src,
       target: e.dest,
       fstype: e.fs,
       flags: flagStr,
       data: e.data,
       ret: e.ret,
-      call: mount
-        ? `mount(${JSON.stringify(e.src)}, ${JSON.stringify(e.dest)}, ${
-          JSON.stringify(e.fs)
-        }, ${flagStr}, ${JSON.stringify(e.data)}) = ${result}`
-        : `umount(${JSON.stringify(e.dest)}, ${flagStr}) = ${result}`,
+      call: `${OPS[e.op] ?? e.op}(${args.join(", ")}) = ${result}`,
     });
   }
 });

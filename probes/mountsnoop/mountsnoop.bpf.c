@@ -1,4 +1,5 @@
-// mountsnoop: mount() and umount() (umount2) from their syscall tracepoints: the arguments
+// mountsnoop: mount() and umount() (umount2), and the new mount API (fsopen, fsconfig,
+// fsmount, move_mount) that newer mount(8)s use, from their syscall tracepoints: the arguments
 // at entry, the result at return, and the caller's mount namespace.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -11,7 +12,11 @@ struct event {
   u32 tid;
   u32 mnt_ns;
   int ret;
-  u32 op; /* 0 mount, 1 umount */
+  u32 op; /* 0 mount, 1 umount, 2 fsopen, 3 fsconfig, 4 fsmount, 5 move_mount */
+  int fd1;     /* fsconfig/fsmount: the fs fd; move_mount: from_dfd */
+  int fd2;     /* move_mount: to_dfd; fsconfig: aux */
+  u32 cmd;     /* fsconfig: the command */
+  u64 flags2;  /* fsmount: attr_flags */
   char comm[16];
   char fs[32];
   char src[256];
@@ -93,5 +98,61 @@ int umount_enter(struct trace_event_raw_sys_enter *ctx) {
 
 SEC("tracepoint/syscalls/sys_exit_umount")
 int umount_exit(struct trace_event_raw_sys_exit *ctx) { return finish(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_fsopen")
+int fsopen_enter(struct trace_event_raw_sys_enter *ctx) {
+  struct event *e = begin(2);
+  if (!e) return 0;
+  bpf_probe_read_user_str(e->fs, sizeof(e->fs), (void *)ctx->args[0]);
+  e->flags = ctx->args[1];
+  return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_fsopen")
+int fsopen_exit(struct trace_event_raw_sys_exit *ctx) { return finish(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_fsconfig")
+int fsconfig_enter(struct trace_event_raw_sys_enter *ctx) {
+  struct event *e = begin(3);
+  if (!e) return 0;
+  e->fd1 = ctx->args[0];
+  e->cmd = ctx->args[1];
+  bpf_probe_read_user_str(e->src, sizeof(e->src), (void *)ctx->args[2]);
+  /* FSCONFIG_SET_STRING (1): the value is a string */
+  if (e->cmd == 1) bpf_probe_read_user_str(e->data, sizeof(e->data), (void *)ctx->args[3]);
+  e->fd2 = ctx->args[4];
+  return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_fsconfig")
+int fsconfig_exit(struct trace_event_raw_sys_exit *ctx) { return finish(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_fsmount")
+int fsmount_enter(struct trace_event_raw_sys_enter *ctx) {
+  struct event *e = begin(4);
+  if (!e) return 0;
+  e->fd1 = ctx->args[0];
+  e->flags = ctx->args[1];
+  e->flags2 = ctx->args[2];
+  return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_fsmount")
+int fsmount_exit(struct trace_event_raw_sys_exit *ctx) { return finish(ctx->ret); }
+
+SEC("tracepoint/syscalls/sys_enter_move_mount")
+int move_mount_enter(struct trace_event_raw_sys_enter *ctx) {
+  struct event *e = begin(5);
+  if (!e) return 0;
+  e->fd1 = ctx->args[0];
+  bpf_probe_read_user_str(e->src, sizeof(e->src), (void *)ctx->args[1]);
+  e->fd2 = ctx->args[2];
+  bpf_probe_read_user_str(e->dest, sizeof(e->dest), (void *)ctx->args[3]);
+  e->flags = ctx->args[4];
+  return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_move_mount")
+int move_mount_exit(struct trace_event_raw_sys_exit *ctx) { return finish(ctx->ret); }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -243,3 +243,78 @@ Deno.test("execsnoop -T -U: BCC's columns in table mode", async () => {
   assert.equal((await p.stop()).code, 0, p.stderr);
   await p.assertUnloaded();
 });
+
+Deno.test("mountsnoop: the new mount API (fsopen, fsconfig, fsmount, move_mount)", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bpfpm-probe-newmnt-" });
+  const libc = Deno.dlopen("libc.so.6", {
+    syscall: {
+      parameters: ["i64", "i64", "i64", "i64", "i64", "i64"],
+      result: "i64",
+    },
+  });
+  let mounted = false;
+  const fds: bigint[] = [];
+  try {
+    await using p = startProbe("mountsnoop", [
+      "--json",
+      "-p",
+      String(Deno.pid),
+    ]);
+    await p.attached();
+    const bufs: Uint8Array<ArrayBuffer>[] = [];
+    const str = (s: string) => {
+      const b = new TextEncoder().encode(s + "\0");
+      bufs.push(b);
+      return BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(b)));
+    };
+    const sys = (...a: bigint[]) =>
+      libc.symbols.syscall(
+        ...(a.concat([0n, 0n, 0n, 0n, 0n]).slice(0, 6) as [
+          bigint,
+          bigint,
+          bigint,
+          bigint,
+          bigint,
+          bigint,
+        ]),
+      ) as bigint;
+    // x86_64: move_mount 429, fsopen 430, fsconfig 431, fsmount 432.
+    const fd = sys(430n, str("tmpfs"), 0n);
+    assert.ok(fd >= 0n, `fsopen ${fd}`);
+    fds.push(fd);
+    assert.equal(sys(431n, fd, 1n, str("size"), str("1m"), 0n), 0n);
+    assert.equal(sys(431n, fd, 6n), 0n);
+    const mfd = sys(432n, fd, 0n, 0n);
+    assert.ok(mfd >= 0n, `fsmount ${mfd}`);
+    fds.push(mfd);
+    assert.equal(sys(429n, mfd, str(""), -100n, str(dir), 4n), 0n);
+    mounted = true;
+    interface Row {
+      pid: number;
+      op: string;
+      call: string;
+      ret: number;
+    }
+    const move = await p.row<Row>((r) => r.op === "move_mount");
+    assert.equal(
+      move.call,
+      `move_mount(${mfd}, "", AT_FDCWD, ${JSON.stringify(dir)}, 0x4) = 0`,
+    );
+    const calls = p.rows<Row>().map((r) => r.call);
+    assert.deepEqual(calls.slice(0, 4), [
+      `fsopen("tmpfs", 0x0) = ${fd}`,
+      `fsconfig(${fd}, FSCONFIG_SET_STRING, "size", "1m", 0) = 0`,
+      `fsconfig(${fd}, FSCONFIG_CMD_CREATE, "", NULL, 0) = 0`,
+      `fsmount(${fd}, 0x0, 0x0) = ${mfd}`,
+    ]);
+    assert.ok(p.rows<Row>().every((r) => r.pid === Deno.pid));
+    assert.equal((await p.stop()).code, 0, p.stderr);
+    await p.assertUnloaded();
+  } finally {
+    // The fs context and mount fds hold the mount: close them (syscall 3) first.
+    for (const fd of fds) libc.symbols.syscall(3n, fd, 0n, 0n, 0n, 0n);
+    libc.close();
+    if (mounted) await runCmd("umount", [dir]);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
