@@ -42,7 +42,7 @@ Deno.test("bpfpm run ./probes/execsnoop --yes runs the package from its director
   await execShows(p);
 });
 
-Deno.test("bpfpm install execsnoop from a seeded registry, then bpfpm run execsnoop --yes", async () => {
+Deno.test("bpfpm install from a seeded registry, then bpfpm run execsnoop --yes (and every other probe)", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "bpfpm-probes-reg-" });
   const registry = await startRegistry({
     db: join(tmp, "registry.sqlite"),
@@ -69,9 +69,13 @@ Deno.test("bpfpm install execsnoop from a seeded registry, then bpfpm run execsn
       quiet: true,
     });
     assert.deepEqual(again, { published: [], skipped: ["execsnoop@1.0.0"] });
+    const all = await seed({ registry: `${registry.url}/`, env, quiet: true });
+    const names = probeDirs().map((d) => d.split("/").pop()!);
+    assert.deepEqual(all.skipped, ["execsnoop@1.0.0"]);
+    assert.equal(all.published.length, names.length - 1);
     const project = join(tmp, "project");
     await Deno.mkdir(project);
-    const inst = await bpfpm(["install", "execsnoop", "--yes"], {
+    const inst = await bpfpm(["install", ...names, "--yes"], {
       cwd: project,
       env,
     });
@@ -88,6 +92,14 @@ Deno.test("bpfpm install execsnoop from a seeded registry, then bpfpm run execsn
       env,
     });
     await execShows(p);
+    // Every other installed (bundled) probe runs with its grants too.
+    assert.deepEqual(
+      await shortRuns(names.filter((n) => n !== "execsnoop"), (n) => n, {
+        cwd: project,
+        env,
+      }),
+      [],
+    );
   } finally {
     await registry.close();
     await Deno.remove(tmp, { recursive: true });
@@ -119,19 +131,30 @@ const SHORT_RUN: Record<string, string[]> = {
 Deno.test("every probe package runs under bpfpm run with exactly its declared grants and Deno flags", async () => {
   const dirs = probeDirs().map((d) => d.split("/").pop()!);
   assert.deepEqual(dirs.sort(), Object.keys(SHORT_RUN).sort());
+  assert.deepEqual(
+    await shortRuns(dirs, (n) => `./probes/${n}`, { cwd: REPO }),
+    [],
+  );
+});
+
+/** Runs each probe briefly through `bpfpm run`, three at a time; returns the failures. */
+async function shortRuns(
+  names: string[],
+  target: (name: string) => string,
+  options: { cwd: string; env?: Record<string, string> },
+): Promise<string[]> {
   const failures: string[] = [];
-  // Three at a time: each is mostly waiting.
-  const queue = [...dirs];
+  const queue = [...names];
   await Promise.all([0, 1, 2].map(async () => {
     for (let name = queue.shift(); name; name = queue.shift()) {
       const r = await bpfpm(
-        ["run", `./probes/${name}`, "--yes", "--", ...SHORT_RUN[name]],
-        { cwd: REPO },
+        ["run", target(name), "--yes", "--", ...SHORT_RUN[name]],
+        options,
       );
       if (r.code !== 0 || !r.stderr.includes("Hit Ctrl-C")) {
         failures.push(`${name}: exit ${r.code}\n${r.stderr.slice(-1500)}`);
       }
     }
   }));
-  assert.deepEqual(failures, []);
-});
+  return failures;
+}
