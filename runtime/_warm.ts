@@ -166,12 +166,13 @@ function bootTime(): number {
  * this boot's kernel and the rewriter's code are those it was made with.
  *
  * @param source The C as the user wrote it.
- * @param stack A stack through the user's call, to place rewrite errors in the user's file.
+ * @param caller An error made in the user's call, whose stack places rewrite errors in the
+ *   user's file.
  * @returns The rewritten C.
  */
 export async function rewritten(
   source: string,
-  stack?: string,
+  caller?: Error,
 ): Promise<string> {
   const dir = memosUsable() ? root() : undefined;
   // A tracefs other than the kernel's (tests) may hold other format files.
@@ -202,8 +203,8 @@ export async function rewritten(
     const { BccRewriteError } = await import(
       "./source/bcc/bcc_rewrite_error.ts"
     );
-    if (error instanceof BccRewriteError && !error.file && stack) {
-      throw error.locate(source, stack);
+    if (error instanceof BccRewriteError && !error.file && caller?.stack) {
+      throw error.locate(source, caller.stack);
     }
     throw error;
   }

@@ -217,7 +217,8 @@ export class BPF implements Disposable {
    * ```
    */
   static async load(options: LoadOptions): Promise<BPF> {
-    const stack = new Error().stack;
+    // The caller's frames, formatted (source-mapped) only if an error needs its place.
+    const caller = new Error();
     checkOptions(options);
     const grants = effectiveGrants(options.grants);
     requireCapabilities();
@@ -232,14 +233,14 @@ export class BPF implements Disposable {
       const { source, site, name } = readSource(options);
       locate = () => ({
         name: name ?? DEFAULT_C_NAME,
-        site: site ?? sourceSite(source, stack),
+        site: site ?? sourceSite(source, caller.stack),
       });
-      const text = await rewritten(source, stack);
+      const text = await rewritten(source, caller);
       const result = await compileAt(
         text,
         options.cflags,
         name,
-        site ?? (() => sourceSite(source, stack)),
+        site ?? (() => sourceSite(source, caller.stack)),
       );
       object = result.object;
       cached = result.cached;
