@@ -143,6 +143,14 @@ export class ResolveError extends Error {
   }
 }
 
+/** Why `--require-signed` refused a package (see {@linkcode SignatureError.reason}). */
+export type SignatureRefusal =
+  | "unsigned"
+  | "bad-signature"
+  | "unknown-key"
+  | "not-maintainer"
+  | "revoked-key";
+
 /**
  * A registry or publisher signature is missing, made by an unknown key, or does not verify.
  *
@@ -159,17 +167,35 @@ export class SignatureError extends Error {
   /** Which signature failed. */
   readonly kind: "registry" | "publisher";
   /**
+   * Why a publisher signature is refused under `--require-signed`: `unsigned`,
+   * `bad-signature`, `unknown-key` (neither registered nor trusted), `not-maintainer`
+   * (registered to someone who does not maintain the package) or `revoked-key`; undefined
+   * for registry signatures.
+   */
+  readonly reason?: SignatureRefusal;
+  /** The publisher key id concerned, when there is one. */
+  readonly keyid?: string;
+  /**
    * Creates the error.
    *
    * @param spec `name@version`
    * @param kind which signature failed
    * @param message what is wrong and what to do
+   * @param options why, and the key concerned
    */
-  constructor(spec: string, kind: "registry" | "publisher", message: string) {
-    super(message);
+  constructor(
+    spec: string,
+    kind: "registry" | "publisher",
+    message: string,
+    options: { reason?: SignatureRefusal; keyid?: string; cause?: unknown } =
+      {},
+  ) {
+    super(message, { cause: options.cause });
     this.name = "SignatureError";
     this.spec = spec;
     this.kind = kind;
+    this.reason = options.reason;
+    this.keyid = options.keyid;
   }
 }
 

@@ -265,6 +265,7 @@ async function installLocked(
   const trusted = options.requireSigned
     ? trustedKeys(config.configDir)
     : new Set<string>();
+  const keyLookups = new Map<string, Promise<KeyRecord | null>>();
   try {
     await pool(entries, options.concurrency ?? 16, async ([path, e]) => {
       const spec = id(e);
@@ -286,33 +287,13 @@ async function installLocked(
       }
       const checks = await tarballChecks(client, e, packageJson, bytes, fresh);
       if (checks.publisherError) {
-        throw new SignatureError(spec, "publisher", checks.publisherError);
+        throw new SignatureError(spec, "publisher", checks.publisherError, {
+          reason: "bad-signature",
+        });
       }
       e.publisherKey = checks.publisherKey ?? undefined;
       if (options.requireSigned) {
-        if (!e.publisherKey) {
-          throw new SignatureError(
-            spec,
-            "publisher",
-            `${spec} has no publisher signature and --require-signed is set; ask its publisher to publish a signed version`,
-          );
-        }
-        if (
-          !trusted.has(e.publisherKey) &&
-          !(await registryVouches(
-            client,
-            registryFor(config, e.name),
-            e.publisherKey,
-          ))
-        ) {
-          throw new SignatureError(
-            spec,
-            "publisher",
-            `${spec} is signed by ${e.publisherKey}, a key neither the registry nor your trusted_keys (${
-              join(config.configDir, "trusted_keys")
-            }) vouches for; add the key id there if you trust it`,
-          );
-        }
+        await checkPublisher(client, config, e, trusted, keyLookups);
       }
       const bpf = packageJson.bpf as Record<string, unknown> | undefined;
       if (bpf !== undefined) {
@@ -458,25 +439,110 @@ async function tarballChecks(
   return checks;
 }
 
-const vouched = new Map<string, Promise<boolean>>();
-/** Whether the registry confirms a publisher key (`GET /-/bpfpm/v1/keys/:keyid` answers 200). */
-function registryVouches(
+/** A publisher key as the registry records it (`GET /-/bpfpm/v1/keys/:keyid`). */
+interface KeyRecord {
+  /** Whose key it is. */
+  user: string;
+  /** When its owner revoked it, if they did. */
+  revoked?: string;
+}
+
+/**
+ * Looks a publisher key up once per install: the record on 200 (in force) or 410
+ * (revoked), null when the registry does not know it or has no such endpoint.
+ */
+function lookUpKey(
   client: RegistryClient,
   registry: string,
   keyid: string,
-): Promise<boolean> {
-  const k = registry + keyid;
-  let p = vouched.get(k);
+  memo: Map<string, Promise<KeyRecord | null>>,
+): Promise<KeyRecord | null> {
+  const k = `${registry} ${keyid}`;
+  let p = memo.get(k);
   if (!p) {
-    p = client.request(
-      `${registry}-/bpfpm/v1/keys/${encodeURIComponent(keyid)}`,
-      { allow: [404, 405, 400] },
-    )
-      .then(async (r) => {
-        await r.body?.cancel();
-        return r.status === 200;
-      }).catch(() => false);
-    vouched.set(k, p);
+    p = client.json<{ user?: unknown; revoked?: unknown }>(
+      registry,
+      `-/bpfpm/v1/keys/${encodeURIComponent(keyid)}`,
+      { what: `Publisher key ${keyid}`, allow: [400, 404, 405, 410] },
+    ).then(({ status, body }) => {
+      if ((status !== 200 && status !== 410) || typeof body.user !== "string") {
+        return null;
+      }
+      return status === 410
+        ? {
+          user: body.user,
+          revoked: String(body.revoked ?? "an unknown date"),
+        }
+        : { user: body.user };
+    }).catch(() => null); // offline or unreachable: only trusted_keys can vouch
+    memo.set(k, p);
   }
   return p;
+}
+
+/** The user names in a packument's `maintainers` (objects, or npm's `name <email>` strings). */
+function maintainerNames(v: unknown): string[] {
+  if (!Array.isArray(v)) return [];
+  return v.map((m) =>
+    typeof m === "string"
+      ? m.replace(/\s*[<(].*$/, "").trim()
+      : String((m as { name?: unknown })?.name ?? "")
+  ).filter(Boolean);
+}
+
+/**
+ * The `--require-signed` rule for one package: it is signed, the signature verifies (done
+ * before), the key is not revoked, and either the user trusts the key (`bpfpm trust`) or
+ * the registry has it registered to one of the package's maintainers.
+ */
+async function checkPublisher(
+  client: RegistryClient,
+  config: ClientConfig,
+  e: LockEntry,
+  trusted: Set<string>,
+  memo: Map<string, Promise<KeyRecord | null>>,
+): Promise<void> {
+  const spec = id(e);
+  const keyid = e.publisherKey;
+  if (!keyid) {
+    throw new SignatureError(
+      spec,
+      "publisher",
+      `${spec} has no publisher signature and --require-signed is set; ask its publisher to publish a signed version`,
+      { reason: "unsigned" },
+    );
+  }
+  const registry = registryFor(config, e.name);
+  const record = await lookUpKey(client, registry, keyid, memo);
+  if (record?.revoked) {
+    throw new SignatureError(
+      spec,
+      "publisher",
+      `${spec} is signed by ${keyid}, a key ${record.user} revoked on ${record.revoked}; do not install it, ask for a version signed with their new key`,
+      { reason: "revoked-key", keyid },
+    );
+  }
+  if (trusted.has(keyid)) return;
+  if (!record) {
+    throw new SignatureError(
+      spec,
+      "publisher",
+      `${spec} is signed by ${keyid}, a key ${registry} does not have registered and your trusted_keys (${
+        join(config.configDir, "trusted_keys")
+      }) does not list; run bpfpm trust ${keyid} if you trust its publisher`,
+      { reason: "unknown-key", keyid },
+    );
+  }
+  const doc = await client.packument(e.name, true);
+  const maintainers = maintainerNames(doc.maintainers);
+  if (!maintainers.includes(record.user)) {
+    throw new SignatureError(
+      spec,
+      "publisher",
+      `${spec} is signed by ${keyid}, the key of ${record.user}, who is not a maintainer of ${e.name} (maintainers: ${
+        maintainers.join(", ") || "none listed"
+      }); do not install it, or run bpfpm trust ${keyid} if you trust ${record.user} for it`,
+      { reason: "not-maintainer", keyid },
+    );
+  }
 }

@@ -29,7 +29,12 @@ import { ClientError } from "./errors.ts";
 import { grantLines } from "./grants.ts";
 import { packagePath, RegistryClient } from "./registry.ts";
 import { parseSpec } from "./resolve.ts";
-import { publisherKey, SIGNATURE_FILE, signPackage } from "./signatures.ts";
+import {
+  publisherKey,
+  SIGNATURE_FILE,
+  signKeyProof,
+  signPackage,
+} from "./signatures.ts";
 import { Ui } from "./ui.ts";
 
 const ALWAYS_IGNORED = [
@@ -471,32 +476,89 @@ export async function publish(
       },
     },
   };
+  // The key goes first, so the registry can check the signature against it at publish.
+  if (summary.signedBy) {
+    await registerPublisherKey(client, config, registry, ui);
+  }
   await client.json(registry, packagePath(summary.name), {
     method: "PUT",
     body: JSON.stringify(doc),
     what: `Publish of ${summary.name}@${summary.version}`,
   });
-  if (summary.signedBy) {
-    const key = publisherKey(config.configDir, false)!;
-    const r = await client.request(
-      `${registry}-/bpfpm/v1/keys/${encodeURIComponent(key.keyid)}`,
-      {
-        method: "PUT",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({
-          keyid: key.keyid,
-          key: Buffer.from(key.publicKeyDer).toString("base64"),
-        }),
-        allow: [400, 404, 405, 409],
-      },
-    );
-    await r.body?.cancel();
-    if (!r.ok && r.status !== 409) {
-      ui.warn(
-        `${registry} does not register publisher keys; installers with --require-signed must list ${key.keyid} in their trusted_keys`,
-      );
-    }
-  }
   printSummary(ui, summary, `Published to ${registry}:`);
   return summary;
+}
+
+/**
+ * Registers the user's publisher key with the registry (`PUT /-/bpfpm/v1/keys/:keyid`,
+ * with a proof that the user holds it), so installers with `--require-signed` learn whose
+ * key it is. A registry without the endpoint (Verdaccio, npmjs) only earns a warning; a key
+ * that is revoked or registered to another user stops the publish.
+ *
+ * @returns `registered` (new), `known` (already this user's), `unsupported`, or `skipped`
+ * (not logged in: the publish itself will say so)
+ *
+ * @example
+ * ```ts
+ * import { loadConfig, registryFor } from "./config.ts";
+ * import { registerPublisherKey } from "./publish.ts";
+ * import { RegistryClient } from "./registry.ts";
+ * const config = loadConfig();
+ * await registerPublisherKey(new RegistryClient(config), config, registryFor(config, ""));
+ * ```
+ */
+export async function registerPublisherKey(
+  client: RegistryClient,
+  config: ClientConfig,
+  registry: string,
+  ui: Ui = new Ui(),
+): Promise<"registered" | "known" | "unsupported" | "skipped"> {
+  const key = publisherKey(config.configDir)!;
+  const who = await client.json<{ username?: string }>(registry, "-/whoami", {
+    what: "Who am I",
+    allow: [401, 403, 404, 405],
+  });
+  if (who.status === 401 || who.status === 403) return "skipped";
+  if (who.status === 404 || who.status === 405) {
+    ui.warn(
+      `${registry} does not say who you are (GET /-/whoami), so your publisher key was not registered; installers with --require-signed must run bpfpm trust ${key.keyid}`,
+    );
+    return "unsupported";
+  }
+  const user = who.body.username;
+  // Anonymous (Verdaccio answers 200 without a name): the publish will say so.
+  if (typeof user !== "string" || !user) return "skipped";
+  const r = await client.json<{ error?: string }>(
+    registry,
+    `-/bpfpm/v1/keys/${encodeURIComponent(key.keyid)}`,
+    {
+      method: "PUT",
+      body: JSON.stringify({
+        keyid: key.keyid,
+        key: Buffer.from(key.publicKeyDer).toString("base64"),
+        proof: signKeyProof(key, user),
+      }),
+      what: `Registration of publisher key ${key.keyid}`,
+      allow: [400, 404, 405, 409, 410],
+    },
+  );
+  if (r.status === 201) {
+    ui.info(`registered publisher key ${key.keyid} as ${user}'s`);
+    return "registered";
+  }
+  if (r.status === 200) return "known";
+  if (r.status === 409 || r.status === 410) {
+    throw new ClientError(
+      "EKEY",
+      `${
+        r.body.error ?? `${registry} refused publisher key ${key.keyid}`
+      }; key file: ${join(config.configDir, "publisher_ed25519.pem")}`,
+    );
+  }
+  ui.warn(
+    `${registry} does not register publisher keys${
+      r.status === 400 && r.body.error ? ` (${r.body.error})` : ""
+    }; installers with --require-signed must run bpfpm trust ${key.keyid}`,
+  );
+  return "unsupported";
 }

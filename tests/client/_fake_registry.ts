@@ -53,7 +53,10 @@ export function fakeRegistry(
     signed?: boolean;
     tarballDelayMs?: number;
     distTags?: Record<string, Record<string, string>>;
-    /** Publisher key ids this registry vouches for at `/-/bpfpm/v1/keys/:keyid`. */
+    /**
+     * Publisher key ids registered at `/-/bpfpm/v1/keys/:keyid`, all to the user
+     * `publisher`, whom every packument lists as its maintainer.
+     */
     vouchedKeys?: string[];
     /** Answer tarball requests with a 302 to the same path on this base URL. */
     redirectTarballsTo?: string;
@@ -89,7 +92,7 @@ export function fakeRegistry(
       if (path.startsWith("/-/bpfpm/v1/keys/")) {
         const keyid = path.slice("/-/bpfpm/v1/keys/".length);
         return options.vouchedKeys?.includes(keyid)
-          ? Response.json({ keyid })
+          ? Response.json({ keyid, user: "publisher" })
           : Response.json({ error: "unknown key" }, { status: 404 });
       }
       if (path === "/-/npm/v1/keys") {
@@ -148,6 +151,7 @@ export function fakeRegistry(
       }
       const doc = {
         name,
+        maintainers: [{ name: "publisher", email: "" }],
         "dist-tags": {
           latest: list[list.length - 1].version,
           ...options.distTags?.[name],

@@ -243,9 +243,10 @@ Deno.test("publisher signatures: altered files are refused; --require-signed nee
       ui: quiet,
     }).catch((e) => e);
     assert.ok(untrusted instanceof SignatureError, String(untrusted));
+    assert.equal(untrusted.reason, "unknown-key");
     assert.match(
       untrusted.message,
-      /neither the registry nor your trusted_keys/,
+      /a key http:\S+ does not have registered and your trusted_keys \(.*\) does not list; run bpfpm trust ed25519:/,
     );
     await Deno.mkdir(s.config, { recursive: true });
     await Deno.writeTextFile(join(s.config, "trusted_keys"), key.keyid + "\n");
@@ -263,6 +264,7 @@ Deno.test("publisher signatures: altered files are refused; --require-signed nee
       ui: quiet,
     }).catch((e) => e);
     assert.ok(unsignedErr instanceof SignatureError);
+    assert.equal(unsignedErr.reason, "unsigned");
     assert.match(
       unsignedErr.message,
       /plain@1\.0\.0 has no publisher signature/,
