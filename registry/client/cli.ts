@@ -177,6 +177,18 @@ const COMMANDS: Record<string, Command> = {
       "your own publisher key id (if you have published) and the keys you trust.",
     ],
   },
+  keys: {
+    usage:
+      "bpfpm keys [--user NAME] [--json] | keys register | keys revoke <keyid>",
+    summary: "list, register or revoke publisher keys at the registry",
+    options: { user: { type: "string" }, json: { type: "boolean" } },
+    help: [
+      "Without a subcommand, lists the keys registered to you (or NAME), revoked ones marked.",
+      "register: registers your key now (publish does it anyway).",
+      "revoke:   installers with --require-signed then refuse what the key signed; move",
+      "          publisher_ed25519.pem out of your config dir so the next publish makes a new key.",
+    ],
+  },
   verify: {
     usage: "bpfpm verify [--json]",
     summary: "check installed files, integrity and signatures",
@@ -512,6 +524,55 @@ export async function main(argv: string[]): Promise<number> {
         if (own) ui.out(`own: ${own.keyid}`);
         for (const k of [...trustedKeys(config.configDir)].sort()) {
           ui.out(`trusted: ${k}`);
+        }
+        return 0;
+      }
+      case "keys": {
+        const commands = await import("./commands.ts");
+        if (pos[0] === "register") {
+          const { registerPublisherKey } = await import("./publish.ts");
+          const { RegistryClient } = await import("./registry.ts");
+          const r = await registerPublisherKey(
+            new RegistryClient(config),
+            config,
+            config.registry,
+            ui,
+          );
+          if (r === "skipped") {
+            throw new ClientError(
+              "EAUTH",
+              `Not logged in to ${config.registry}; run bpfpm login --registry ${config.registry}`,
+            );
+          }
+          if (r === "known") ui.info("your publisher key is registered");
+          return r === "unsupported" ? 1 : 0;
+        }
+        if (pos[0] === "revoke") {
+          if (pos.length !== 2) {
+            throw new TypeError("keys revoke needs one key id");
+          }
+          const k = await commands.revokePublisherKey(config, pos[1]);
+          ui.out(`revoked: ${k.keyid} (${k.revoked ?? "now"})`);
+          return 0;
+        }
+        if (pos.length) {
+          throw new TypeError(
+            `Unknown keys subcommand ${pos[0]}: use register or revoke`,
+          );
+        }
+        const keys = await commands.listPublisherKeys(
+          config,
+          v.user as string | undefined,
+        );
+        if (v.json) json(keys);
+        else {
+          for (const k of keys) {
+            ui.out(
+              `${k.keyid}  ${k.user}  ${k.created}${
+                k.revoked ? `  revoked ${k.revoked}` : ""
+              }`,
+            );
+          }
         }
         return 0;
       }

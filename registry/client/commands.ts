@@ -319,6 +319,90 @@ export async function whoami(
   return body.username;
 }
 
+/** A publisher key as the registry lists it (`GET /-/bpfpm/v1/keys?user=NAME`). */
+export interface RegisteredKey {
+  /** `ed25519:…`. */
+  keyid: string;
+  /** The public key, SPKI DER in base64. */
+  key: string;
+  /** Its owner. */
+  user: string;
+  /** ISO time of registration. */
+  created: string;
+  /** ISO time of revocation, when revoked. */
+  revoked?: string;
+}
+
+/**
+ * The publisher keys registered to a user (default: the logged-in one), revoked ones
+ * included.
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * import { listPublisherKeys } from "./commands.ts";
+ * for (const k of await listPublisherKeys(loadConfig())) console.log(k.keyid, k.revoked ?? "");
+ * ```
+ */
+export async function listPublisherKeys(
+  config: ClientConfig,
+  user?: string,
+  registry = config.registry,
+): Promise<RegisteredKey[]> {
+  const name = user ?? await whoami(config, registry);
+  const client = new RegistryClient(config);
+  const { status, body } = await client.json<
+    { keys?: RegisteredKey[]; error?: string }
+  >(registry, `-/bpfpm/v1/keys?user=${encodeURIComponent(name)}`, {
+    what: "Publisher keys",
+    allow: [404, 405],
+  });
+  if (!Array.isArray(body.keys)) {
+    throw new ClientError(
+      "EKEY",
+      status === 404 && body.error?.startsWith("No user")
+        ? `${registry} has no user named ${name}`
+        : `${registry} does not register publisher keys (GET /-/bpfpm/v1/keys answered ${status})`,
+    );
+  }
+  return body.keys;
+}
+
+/**
+ * Revokes one of your publisher keys at the registry. Installers with `--require-signed`
+ * then refuse everything it signed; make a new key by moving `publisher_ed25519.pem` out
+ * of the config dir before the next publish.
+ *
+ * @returns the key as the registry now records it (with `revoked`)
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * import { revokePublisherKey } from "./commands.ts";
+ * await revokePublisherKey(loadConfig(), "ed25519:0123456789abcdef0123456789abcdef");
+ * ```
+ */
+export async function revokePublisherKey(
+  config: ClientConfig,
+  keyid: string,
+  registry = config.registry,
+): Promise<RegisteredKey> {
+  if (!/^ed25519:[0-9a-f]{32}$/.test(keyid)) {
+    throw new TypeError(
+      `${
+        JSON.stringify(keyid)
+      } is not a publisher key id; they look like ed25519: and 32 hex digits (bpfpm keys lists yours)`,
+    );
+  }
+  const client = new RegistryClient(config);
+  const { body } = await client.json<RegisteredKey>(
+    registry,
+    `-/bpfpm/v1/keys/${encodeURIComponent(keyid)}`,
+    { method: "DELETE", what: `Revocation of publisher key ${keyid}` },
+  );
+  return body;
+}
+
 /** One problem `verify` found. */
 export interface VerifyProblem {
   /** `name@version`. */

@@ -18,7 +18,7 @@ import {
   setTrustedKeys,
 } from "../../registry/client/signatures.ts";
 import { Ui } from "../../registry/client/ui.ts";
-import { sandbox } from "./_helpers.ts";
+import { bpfpm, sandbox } from "./_helpers.ts";
 
 const quiet = new Ui({ quiet: true, tty: false });
 
@@ -179,6 +179,45 @@ Deno.test("publisher keys end to end: registered on publish, checked against mai
       again.message,
       /was revoked on .* makes a new key; key file: .*publisher_ed25519\.pem/,
     );
+  } finally {
+    await reg.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("bpfpm keys registers, lists and revokes publisher keys", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bpfpm-keys-cli-" });
+  const reg = await startRegistry({ db: join(dir, "registry.db") });
+  try {
+    await using s = await sandbox(`${reg.url}/`);
+    const cli = (args: string[]) => bpfpm(args, { cwd: s.project, env: s.env });
+    const anon = await cli(["keys", "register"]);
+    assert.equal(anon.code, 1);
+    assert.match(anon.stderr, /Not logged in to .*; run bpfpm login/);
+    await login(
+      loadConfig({ cwd: s.project, env: s.env }),
+      "kim",
+      "kim-secret-1",
+    );
+    const reg1 = await cli(["keys", "register"]);
+    assert.equal(reg1.code, 0, reg1.stderr);
+    const keyid = publisherKey(s.config, false)!.keyid;
+    assert.match(reg1.stderr, new RegExp(`registered publisher key ${keyid}`));
+    const listed = JSON.parse((await cli(["keys", "--json"])).stdout);
+    assert.deepEqual(
+      listed.map((k: { keyid: string; user: string }) => [k.keyid, k.user]),
+      [[keyid, "kim"]],
+    );
+    const revoked = await cli(["keys", "revoke", keyid]);
+    assert.equal(revoked.code, 0, revoked.stderr);
+    assert.match(revoked.stdout, new RegExp(`revoked: ${keyid} \\(\\d{4}-`));
+    assert.match(
+      (await cli(["keys", "--user", "kim"])).stdout,
+      new RegExp(`^${keyid}  kim  \\S+  revoked \\d{4}-`),
+    );
+    const bad = await cli(["keys", "revoke", "rsa:1"]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /"rsa:1" is not a publisher key id/);
   } finally {
     await reg.close();
     await Deno.remove(dir, { recursive: true });
