@@ -114,10 +114,27 @@ function codeDeps(modules: readonly string[]): Dep[] | undefined {
   return deps;
 }
 
-/** The cache root, if it exists and can be trusted (else compile() will say why). */
+/**
+ * The cache root, if this process may find, read and write it (asked without a prompt: a
+ * load of a compiled object never touched the cache before) and it can be trusted (else
+ * compile() says why).
+ */
 function root(): string | undefined {
   try {
+    for (const variable of ["BPFPM_CACHE_DIR", "XDG_CACHE_HOME", "HOME"]) {
+      if (
+        Deno.permissions.querySync({ name: "env", variable }).state !==
+          "granted"
+      ) {
+        return undefined;
+      }
+    }
     const dir = cacheRoot();
+    for (const name of ["read", "write"] as const) {
+      if (Deno.permissions.querySync({ name, path: dir }).state !== "granted") {
+        return undefined;
+      }
+    }
     checkRootOwnership(dir);
     return dir;
   } catch {
