@@ -102,11 +102,11 @@ Deno.test("profile: samples a busy loop's user and kernel stacks at 99 Hz", asyn
     user_stack: string[];
     value: number;
   }
-  const rows = p.rows<Row>().filter((r) => r.pid === pid);
+  // A sample may land between fork and exec, under the parent thread's comm.
+  const rows = p.rows<Row>().filter((r) => r.pid === pid && r.comm === "sh");
   const samples = rows.reduce((n, r) => n + r.value, 0);
   // 1.5 s at 99 Hz is about 150 samples on an idle CPU; this machine is shared.
   assert.ok(samples >= 5 && samples <= 400, `${samples} samples`);
-  assert.ok(rows.every((r) => r.comm === "sh"));
   assert.ok(rows.some((r) => r.user_stack.length > 0));
   await p.assertUnloaded();
 });
