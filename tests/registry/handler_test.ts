@@ -3,10 +3,21 @@
  * that store nothing.
  */
 import { Buffer } from "node:buffer";
-import { createHash, createPublicKey, verify } from "node:crypto";
+import {
+  createHash,
+  createPublicKey,
+  generateKeyPairSync,
+  verify,
+} from "node:crypto";
 import { gunzipSync } from "node:zlib";
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
-import { publishDoc, req, signup } from "./_helpers.ts";
+import {
+  keyBody,
+  newPublisherKey,
+  publishDoc,
+  req,
+  signup,
+} from "./_helpers.ts";
 import { hostileCases } from "./_hostile.ts";
 import {
   createRegistryHandler,
@@ -922,5 +933,55 @@ Deno.test("npm's own normalisation is not manifest confusion (bin string, node-g
     const v = await body(await h(req(BASE, "GET", "/native/1.0.0")));
     assertEquals(v.bin, { native: "cli.js" });
     assertEquals(v.hasInstallScript, true);
+  });
+});
+
+Deno.test("publisher keys: malformed registrations are refused with their reason, nothing stored", async () => {
+  await withHandler(async (h, store) => {
+    const alice = await signup(h, BASE, "alice");
+    const k = newPublisherKey();
+    const path = `/-/bpfpm/v1/keys/${k.keyid}`;
+    const put = async (b: unknown, token = alice) => {
+      const res = await h(req(BASE, "PUT", path, { token, body: b }));
+      return { status: res.status, error: String((await body(res)).error) };
+    };
+    const noProof = await put({ keyid: k.keyid, key: k.key });
+    assertEquals(noProof.status, 400);
+    assertMatch(noProof.error, /Send \{ keyid, key, proof \}/);
+    const otherId = await put({
+      ...keyBody(k, "alice"),
+      keyid: "ed25519:00000000000000000000000000000000",
+    });
+    assertEquals(otherId.status, 400);
+    assertMatch(otherId.error, /The body names key .* but the URL names/);
+    const ec = generateKeyPairSync("ec", { namedCurve: "P-256" }).publicKey
+      .export({ format: "der", type: "spki" }) as Buffer;
+    const notEd = await put({
+      ...keyBody(k, "alice"),
+      key: ec.toString("base64"),
+    });
+    assertEquals(notEd.status, 400);
+    assertMatch(notEd.error, /is ec, not ed25519/);
+    const garbage = await put({ ...keyBody(k, "alice"), key: "bm90IGEga2V5" });
+    assertEquals(garbage.status, 400);
+    assertMatch(garbage.error, /not an SPKI public key/);
+    const ro = await body(
+      await h(req(BASE, "POST", "/-/npm/v1/tokens", {
+        token: alice,
+        body: { password: "alice-secret-pw", readonly: true },
+      })),
+    );
+    const readOnly = await put(keyBody(k, "alice"), String(ro.token));
+    assertEquals(readOnly.status, 403);
+    assertMatch(readOnly.error, /read-only/);
+    assertEquals(await store.getPublisherKey(k.keyid), null);
+    assertEquals(
+      (await h(req(BASE, "GET", "/-/bpfpm/v1/keys"))).status,
+      400,
+    );
+    assertEquals(
+      (await h(req(BASE, "POST", path, { token: alice, body: {} }))).status,
+      405,
+    );
   });
 });
