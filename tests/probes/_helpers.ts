@@ -168,7 +168,9 @@ export class RunningProbe implements AsyncDisposable {
     try {
       this.#child.kill("SIGINT");
     } catch {
-      return void await this.#done.catch(() => {});
+      await this.#done.catch(() => {});
+      await Promise.all(this.#pumps);
+      return;
     }
     const t = setTimeout(() => {
       try {
