@@ -3,10 +3,11 @@
  * skips the two pure steps around the compile cache by reading their results from the cache
  * root, next to the objects (`obj/`, pruned with them):
  *
- * - `obj/<sha256 of the C and BPFPM_TRACEFS>.src`: the rewritten C (runtime/source). The
- *   rewrite reads the source text, the running kernel (tracepoint format files, whether the
- *   kprobe PMU exists, the release for `LINUX_VERSION_CODE`) and its own code. A memo is used
- *   only when the source and tracefs override are the same (they are the key), the kernel
+ * - `obj/<64-bit hash of the C and BPFPM_TRACEFS>.src`: the rewritten C (runtime/source).
+ *   The rewrite reads the source text, the running kernel (tracepoint format files, whether
+ *   the kprobe PMU exists, the release for `LINUX_VERSION_CODE`) and its own code. A memo is
+ *   used only when the source and the tracefs override are the same (the memo holds both and
+ *   they are compared in full; the hash, sync and cheap, only names the file), the kernel
  *   release and the boot are the same (boot time from `Deno.osUptime()`, ±2 s: format files
  *   and the kprobe PMU are fixed for a booted kernel), and each module of the rewriter is
  *   unchanged (size, mtime and inode, as the compile cache checks headers). The rewritten C
@@ -174,6 +175,22 @@ function unchanged(deps: unknown): boolean {
   }
 }
 
+/**
+ * A 64-bit hash (two FNV-1a-style lanes) of a string's UTF-16 units, as hex: names a memo
+ * file without an async digest; the memo holds what it was made from, compared in full.
+ */
+function nameHash(text: string): string {
+  let lo = 0x811c9dc5;
+  let hi = 0xcbf29ce4;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    lo = Math.imul(lo ^ c, 0x01000193);
+    hi = Math.imul(hi ^ c ^ (lo >>> 16), 0x01000193);
+  }
+  return (hi >>> 0).toString(16).padStart(8, "0") +
+    (lo >>> 0).toString(16).padStart(8, "0");
+}
+
 function bootTime(): number {
   return Math.floor(Date.now() / 1000 - Deno.osUptime());
 }
@@ -194,16 +211,15 @@ export async function rewritten(
   const dir = memosUsable() ? root() : undefined;
   // A tracefs other than the kernel's (tests) may hold other format files.
   const tracefs = optionalEnv("BPFPM_TRACEFS") ?? "";
-  const key = dir
-    ? await sha256(JSON.stringify([VERSION, tracefs, source]))
-    : "";
+  const key = dir ? nameHash(`${tracefs}\0${source}`) : "";
   const path = `${dir}/obj/${key}.src`;
   const release = dir ? Deno.osRelease() : "";
   const boot = dir ? bootTime() : 0;
   if (dir) {
     const memo = readMemo(path);
     if (
-      memo && memo.key === key && memo.release === release &&
+      memo && memo.tracefs === tracefs && memo.source === source &&
+      memo.release === release &&
       typeof memo.boot === "number" && Math.abs(memo.boot - boot) <= 2 &&
       typeof memo.text === "string" && unchanged(memo.deps)
     ) {
@@ -226,7 +242,9 @@ export async function rewritten(
     throw error;
   }
   const deps = dir ? codeDeps(REWRITE_MODULES) : undefined;
-  if (deps) writeMemo(path, { v: VERSION, key, release, boot, deps, text });
+  if (deps) {
+    writeMemo(path, { v: VERSION, tracefs, source, release, boot, deps, text });
+  }
   return text;
 }
 

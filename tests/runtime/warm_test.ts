@@ -93,6 +93,13 @@ Deno.test("warm: the rewrite memo gives the rewrite's text, and is ignored when 
     assert.equal(await rewritten(source), expected);
     assert.equal(JSON.parse(await Deno.readTextFile(path)).text, expected);
 
+    // Nor one made for another source (the file name is only a hash of it).
+    await Deno.writeTextFile(
+      path,
+      JSON.stringify({ ...memo, text: "stale", source: `${source} ` }),
+    );
+    assert.equal(await rewritten(source), expected);
+
     // Nor one from another boot, nor a damaged one.
     await Deno.writeTextFile(
       path,
