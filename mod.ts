@@ -30,16 +30,27 @@ export type { EventReader } from "./runtime/events/event_reader.ts";
 // without maps does not load them; import them from "./runtime/maps/mod.ts" (BpfMap.create,
 // openPinned, PerCpu, ...) and "./runtime/events/mod.ts" when needed.
 export type {
+  DumpOptions,
   MapClosedError,
+  MapHistogramOptions,
   MapInfo,
   PerCpu,
+  PerCpuNumber,
+  StackOptions,
   UpdateMode,
 } from "./runtime/maps/mod.ts";
-export type { RecordSizeError } from "./runtime/events/mod.ts";
+export type {
+  EventReaderOptions,
+  RecordSizeError,
+} from "./runtime/events/mod.ts";
 export {
+  type Count,
   formatLinearHist,
   formatLog2Hist,
   histogramJson,
+  type HistogramOptions,
+  type JsonBucket,
+  type JsonHistogram,
   ksym,
   ksymAddress,
   sym,
@@ -47,7 +58,12 @@ export {
 } from "./runtime/output/mod.ts";
 // --- end maps & events ---
 export type { Codec } from "./runtime/btf/codec.ts";
-export type { Grants } from "./runtime/policy/grants.ts";
+export type {
+  AttachGrant,
+  Grants,
+  RiskyHelper,
+} from "./runtime/policy/grants.ts";
+export type { ProgramKind } from "./runtime/spec/section_kinds.ts";
 export {
   type AttachmentHandle,
   Link,

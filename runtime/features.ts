@@ -12,6 +12,7 @@ import { cstr, lastError, lib } from "./_ffi.ts";
 import { kernelPathExists, readKernelFile } from "./_kernel_files.ts";
 import { MAP_TYPES } from "./spec/map_types.ts";
 import { MANIFEST_ATTACH_KINDS } from "./spec/section_kinds.ts";
+import type { LinkKind } from "./attach/link.ts";
 
 /** enum bpf_prog_type, in order. */
 export const PROGRAM_TYPES = [
@@ -51,11 +52,20 @@ export const PROGRAM_TYPES = [
 
 export { MAP_TYPES };
 
-/** The attach kinds of `grants.attach` (docs/manifest.md). */
-export const ATTACH_KINDS = MANIFEST_ATTACH_KINDS;
+/**
+ * An attach kind's name: the manifest's kinds, which are the kinds a `Link` can have.
+ *
+ * @example Check one kind
+ * ```ts
+ * import { type AttachKindName, features } from "bpf";
+ * const kind: AttachKindName = "uprobe";
+ * console.log(features().attach[kind].supported);
+ * ```
+ */
+export type AttachKindName = LinkKind;
 
-/** An attach kind's name. */
-export type AttachKindName = typeof ATTACH_KINDS[number];
+/** The attach kinds of `grants.attach` (docs/manifest.md). */
+export const ATTACH_KINDS: readonly AttachKindName[] = MANIFEST_ATTACH_KINDS;
 
 /** Whether a kind works here, and why not when it does not. */
 export interface Support {

@@ -5,27 +5,47 @@
  * @module
  */
 
-import { MANIFEST_ATTACH_KINDS, PROGRAM_KINDS } from "../spec/section_kinds.ts";
+import {
+  MANIFEST_ATTACH_KINDS,
+  PROGRAM_KINDS,
+  type ProgramKind,
+} from "../spec/section_kinds.ts";
+
+/**
+ * A risky helper class, such as `send_signal`.
+ *
+ * @example Grant one
+ * ```ts
+ * import type { Grants, RiskyHelper } from "bpf";
+ * const helper: RiskyHelper = "send_signal";
+ * const grants: Grants = { helpers: [helper] };
+ * console.log(grants);
+ * ```
+ */
+export type RiskyHelper =
+  | "probe_write_user"
+  | "send_signal"
+  | "override_return"
+  | "packet_rewrite"
+  | "packet_redirect"
+  | "packet_drop";
 
 /** The risky helper classes a grant set can name. */
-export const RISKY_HELPERS = [
+export const RISKY_HELPERS: readonly RiskyHelper[] = [
   "probe_write_user",
   "send_signal",
   "override_return",
   "packet_rewrite",
   "packet_redirect",
   "packet_drop",
-] as const;
-
-/** A risky helper class, such as `send_signal`. */
-export type RiskyHelper = typeof RISKY_HELPERS[number];
+];
 
 /**
  * An attach kind: the manifest's seventeen (`tracepoint` ... `iter`), plus the program kinds
  * that attach in other ways (`fmod_ret`, `sockops`, `sk_skb`, ...), which only
  * `BPF.load({ grants })` can name.
  */
-export type AttachKind = typeof PROGRAM_KINDS[number];
+export type AttachKind = ProgramKind;
 
 /** The attach kinds the manifest names. */
 export const ATTACH_KINDS: readonly AttachKind[] = MANIFEST_ATTACH_KINDS;
@@ -33,7 +53,7 @@ export const ATTACH_KINDS: readonly AttachKind[] = MANIFEST_ATTACH_KINDS;
 /** One granted attach kind, with an optional target glob (`syscalls:sys_enter_*`). */
 export interface AttachGrant {
   /** The attach kind. */
-  kind: AttachKind;
+  kind: ProgramKind;
   /**
    * A glob over targets (`*` any run of characters, `?` one character): `cat:event` for
    * tracepoints, the function for kprobe/fentry/raw_tp/lsm/iter, `binary:symbol` for
