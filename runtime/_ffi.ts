@@ -8,18 +8,46 @@
 import { DenoPermissionError, NativeLibraryError } from "./errors.ts";
 import { optionalEnv } from "./_env.ts";
 
-/** An opaque native handle of kind `K`: a `bpfpm_object` cannot be passed as a `bpf_link`. */
+/**
+ * An opaque native handle of kind `K`: a `bpfpm_object` cannot be passed as a `bpf_link`.
+ *
+ * @example A branded handle type
+ * ```ts
+ * import type { Handle } from "bpf";
+ * type MyHandle = Handle<"my_struct">; // cannot be passed where a Handle<"bpf_link"> is expected
+ * declare const h: MyHandle;
+ * console.log(h !== null);
+ * ```
+ */
 export type Handle<K extends string> = Deno.PointerObject & {
   /** Type-level brand only: no such property exists at run time. */
   readonly __bpfpmHandle: K;
 };
 /** `struct bpfpm_object *` */
 export type ObjectHandle = Handle<"bpfpm_object">;
-/** `struct bpf_program *` */
+/**
+ * `struct bpf_program *`
+ *
+ * @example The libbpf program behind a Program
+ * ```ts
+ * import { BPF, type ProgramHandle } from "bpf";
+ * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+ * const handle: ProgramHandle = b.programs.get("on_clone")!.handle;
+ * ```
+ */
 export type ProgramHandle = Handle<"bpf_program">;
 /** `struct bpf_map *` */
 export type MapHandle = Handle<"bpf_map">;
-/** `struct bpf_link *` */
+/**
+ * `struct bpf_link *`
+ *
+ * @example The shape of a libbpf link handle
+ * ```ts
+ * import type { LinkHandle, NativeLink } from "bpf";
+ * declare const handle: LinkHandle;
+ * const native: NativeLink = { type: "bpf_link", handle };
+ * ```
+ */
 export type LinkHandle = Handle<"bpf_link">;
 /** `struct bpfpm_trace_pipe *` */
 export type TracePipeHandle = Handle<"bpfpm_trace_pipe">;

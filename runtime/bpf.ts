@@ -116,7 +116,16 @@ function objectMaps(): typeof import("./maps/object_maps.ts") {
   return objectMapsModule;
 }
 
-/** Options of {@linkcode BPF.load}. */
+/**
+ * Options of {@linkcode BPF.load}.
+ *
+ * @example Load a file without auto-attach
+ * ```ts
+ * import { BPF, type LoadOptions } from "bpf";
+ * const options: LoadOptions = { file: "./probe.bpf.c", cflags: ["-DDEBUG"], autoAttach: false };
+ * using b = await BPF.load(options);
+ * ```
+ */
 export interface LoadOptions {
   /** BPF C (libbpf style, or BCC's dialect such as `TRACEPOINT_PROBE`). */
   text?: string;

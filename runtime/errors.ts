@@ -4,7 +4,19 @@
  * @module
  */
 
-/** A native call into libbpfpm failed with an errno (the message says why). */
+/**
+ * A native call into libbpfpm failed with an errno (the message says why).
+ *
+ * @example The errno of a failed native call
+ * ```ts
+ * import { BpfError, Link } from "bpf";
+ * try {
+ *   Link.openPinned("/sys/fs/bpf/nothing_here");
+ * } catch (e) {
+ *   if (e instanceof BpfError) console.error(e.errno, e.message);
+ * }
+ * ```
+ */
 export class BpfError extends Error {
   /** The positive errno the native call returned. */
   readonly errno: number;
@@ -66,7 +78,19 @@ export class VerifierError extends BpfError {
   }
 }
 
-/** The process lacks CAP_BPF and CAP_PERFMON (or root). */
+/**
+ * The process lacks CAP_BPF and CAP_PERFMON (or root).
+ *
+ * @example Not root
+ * ```ts
+ * import { BPF, CapabilityError } from "bpf";
+ * try {
+ *   await BPF.load({ file: "./probe.bpf.c" });
+ * } catch (e) {
+ *   if (e instanceof CapabilityError) console.error("missing", e.missing.join(", "));
+ * }
+ * ```
+ */
 export class CapabilityError extends BpfError {
   /** The capabilities that are missing, e.g. `["CAP_BPF"]`. */
   readonly missing: string[];
@@ -86,7 +110,19 @@ export class CapabilityError extends BpfError {
   }
 }
 
-/** The kernel exposes no BTF (needed for vmlinux.h and CO-RE). */
+/**
+ * The kernel exposes no BTF (needed for vmlinux.h and CO-RE).
+ *
+ * @example A kernel without BTF
+ * ```ts
+ * import { BPF, KernelBtfError } from "bpf";
+ * try {
+ *   await BPF.load({ file: "./probe.bpf.c" });
+ * } catch (e) {
+ *   if (e instanceof KernelBtfError) console.error("no BTF at", e.path);
+ * }
+ * ```
+ */
 export class KernelBtfError extends Error {
   /** Where BTF was looked for. */
   readonly path: string;
@@ -103,7 +139,20 @@ export class KernelBtfError extends Error {
   }
 }
 
-/** tracefs is not mounted and could not be mounted. */
+/**
+ * tracefs is not mounted and could not be mounted.
+ *
+ * @example tracefs not mounted
+ * ```ts
+ * import { BPF, TracefsError } from "bpf";
+ * using b = await BPF.load({ file: "./probe.bpf.c" });
+ * try {
+ *   for await (const line of b.tracePrint()) console.log(line);
+ * } catch (e) {
+ *   if (e instanceof TracefsError) console.error("mount tracefs at", e.path);
+ * }
+ * ```
+ */
 export class TracefsError extends Error {
   /** The mount point tried. */
   readonly path: string;
@@ -120,7 +169,20 @@ export class TracefsError extends Error {
   }
 }
 
-/** A tracepoint named by a program does not exist on this kernel. */
+/**
+ * A tracepoint named by a program does not exist on this kernel.
+ *
+ * @example A tracepoint this kernel lacks
+ * ```ts
+ * import { BPF, TracepointNotFoundError } from "bpf";
+ * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+ * try {
+ *   b.attachTracepoint("on_event", "nosuch:event");
+ * } catch (e) {
+ *   if (e instanceof TracepointNotFoundError) console.error(e.category, e.event);
+ * }
+ * ```
+ */
 export class TracepointNotFoundError extends Error {
   /** The tracepoint's category, e.g. `syscalls`. */
   readonly category: string;
@@ -143,7 +205,20 @@ export class TracepointNotFoundError extends Error {
   }
 }
 
-/** Attaching a program failed. */
+/**
+ * Attaching a program failed.
+ *
+ * @example Which program and target failed
+ * ```ts
+ * import { AttachError, BPF } from "bpf";
+ * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+ * try {
+ *   b.attachXdp("count", "nosuch0");
+ * } catch (e) {
+ *   if (e instanceof AttachError) console.error(e.program, e.target, e.errno);
+ * }
+ * ```
+ */
 export class AttachError extends BpfError {
   /** The program that failed to attach. */
   readonly program: string;
@@ -171,7 +246,19 @@ export class AttachError extends BpfError {
   }
 }
 
-/** Deno was not granted a permission the runtime needs; `flag` is the one to add. */
+/**
+ * Deno was not granted a permission the runtime needs; `flag` is the one to add.
+ *
+ * @example The Deno flag to add
+ * ```ts
+ * import { BPF, DenoPermissionError } from "bpf";
+ * try {
+ *   await BPF.load({ file: "./probe.bpf.c" });
+ * } catch (e) {
+ *   if (e instanceof DenoPermissionError) console.error("run deno with", e.flag);
+ * }
+ * ```
+ */
 export class DenoPermissionError extends Error {
   /** The exact flag to add, e.g. `--allow-ffi=/path/libbpfpm.so`. */
   readonly flag: string;
@@ -188,7 +275,19 @@ export class DenoPermissionError extends Error {
   }
 }
 
-/** The native library could not be opened (not built, or a bad `BPFPM_LIB`). */
+/**
+ * The native library could not be opened (not built, or a bad `BPFPM_LIB`).
+ *
+ * @example libbpfpm.so not built
+ * ```ts
+ * import { BPF, NativeLibraryError } from "bpf";
+ * try {
+ *   await BPF.load({ file: "./probe.bpf.c" });
+ * } catch (e) {
+ *   if (e instanceof NativeLibraryError) console.error("build", e.path, "with make -C native");
+ * }
+ * ```
+ */
 export class NativeLibraryError extends Error {
   /** The library path tried. */
   readonly path: string;

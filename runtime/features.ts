@@ -67,7 +67,16 @@ export type AttachKindName = LinkKind;
 /** The attach kinds of `grants.attach` (docs/manifest.md). */
 export const ATTACH_KINDS: readonly AttachKindName[] = MANIFEST_ATTACH_KINDS;
 
-/** Whether a kind works here, and why not when it does not. */
+/**
+ * Whether a kind works here, and why not when it does not.
+ *
+ * @example Skip a kind this kernel lacks
+ * ```ts
+ * import { features, type Support } from "bpf";
+ * const kprobe: Support = features().attach.kprobe;
+ * if (!kprobe.supported) console.log("no kprobes:", kprobe.reason);
+ * ```
+ */
 export interface Support {
   /** True when this kernel can load and attach it. */
   supported: boolean;
@@ -75,7 +84,16 @@ export interface Support {
   reason?: string;
 }
 
-/** The answers of {@link features}. */
+/**
+ * The answers of {@link features}.
+ *
+ * @example What this kernel has
+ * ```ts
+ * import { features } from "bpf";
+ * const f = features();
+ * console.log(f.kernel, f.tcx, f.mapTypes.ringbuf, f.programTypes.xdp);
+ * ```
+ */
 export interface Features {
   /** Kernel release (`uname -r`). */
   kernel: string;

@@ -16,7 +16,17 @@ import {
 
 export { type AttachmentHandle, nativeError };
 
-/** What an attach function needs of a loaded program. */
+/**
+ * What an attach function needs of a loaded program.
+ *
+ * @example A loaded program is attachable
+ * ```ts
+ * import { type AttachableProgram, BPF } from "bpf";
+ * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+ * const p: AttachableProgram = b.programs.get("on_readline")!;
+ * console.log(p.name, p.fd);
+ * ```
+ */
 export interface AttachableProgram {
   /** The program's name (its C function name). */
   readonly name: string;
@@ -26,7 +36,16 @@ export interface AttachableProgram {
   readonly handle?: Deno.PointerObject | null;
 }
 
-/** The attach kinds over a native `bpfpm_attachment`, as `grants.attach[].kind` names them. */
+/**
+ * The attach kinds over a native `bpfpm_attachment`, as `grants.attach[].kind` names them.
+ *
+ * @example The kinds over a native attachment
+ * ```ts
+ * import type { AttachKind, LinkKind } from "bpf";
+ * const kind: AttachKind = "uprobe";
+ * const any: LinkKind = kind;
+ * ```
+ */
 export type AttachKind = Exclude<LinkKind, "tracepoint" | "raw_tp" | "tp_btf">;
 
 /**
@@ -45,6 +64,13 @@ export const Attachment: typeof Link = Link;
  * The link every attach kind returns.
  *
  * @deprecated Use {@link Link}.
+ *
+ * @example Old type annotations keep working
+ * ```ts
+ * import { BPF, type Attachment } from "bpf";
+ * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+ * const link: Attachment = b.attachUprobe("on_readline", { binary: "bash", symbol: "readline" });
+ * ```
  */
 export type Attachment = Link;
 

@@ -72,7 +72,17 @@ function requireKprobe(kind: "kprobe" | "kretprobe", func: string): void {
 }
 // --- end attach ---
 
-/** Anything `close()`-able that an attach returns. */
+/**
+ * Anything `close()`-able that an attach returns.
+ *
+ * @example List what an object attached
+ * ```ts
+ * import { BPF, type Detachable } from "bpf";
+ * using b = await BPF.load({ file: "./probe.bpf.c" });
+ * const links: readonly Detachable[] = b.links;
+ * for (const l of links) console.log(l.kind, l.target, l.program, l.attached);
+ * ```
+ */
 export interface Detachable extends Disposable {
   /** The attach kind, e.g. `tracepoint`, `uprobe`. */
   readonly kind: string;

@@ -36,7 +36,16 @@ export const CGROUP_ATTACH_TYPES: Record<string, number> = {
   "getsockname6": 32,
 };
 
-/** Where a cgroup program goes. Kernel: 5.7+ (cgroup bpf links). */
+/**
+ * Where a cgroup program goes. Kernel: 5.7+ (cgroup bpf links).
+ *
+ * @example Egress of one cgroup
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ file: "./cgroup.bpf.c", autoAttach: false });
+ * b.attachCgroup("egress", { path: "/sys/fs/cgroup/unified/test" });
+ * ```
+ */
 export interface CgroupOptions {
   /** A cgroup v2 directory, e.g. `/sys/fs/cgroup/my.slice`. */
   path: string;

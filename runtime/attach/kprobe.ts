@@ -26,7 +26,16 @@ import { attachmentHandle, Link } from "./link.ts";
 
 const EOPNOTSUPP = 95;
 
-/** Where a kprobe goes. Kernel: CONFIG_KPROBES; `cookie` 5.15+. */
+/**
+ * Where a kprobe goes. Kernel: CONFIG_KPROBES; `cookie` 5.15+.
+ *
+ * @example A kretprobe with more instances in flight
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+ * b.attachKretprobe("on_ret", "do_sys_openat2", { maxactive: 64, fallback: "error" });
+ * ```
+ */
 export interface KprobeOptions {
   /** Bytes past the function's start (kprobe only). */
   offset?: number | bigint;

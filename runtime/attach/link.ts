@@ -18,7 +18,16 @@ const EACCES = 13;
 const EBADF = 9;
 const EINVAL = 22;
 
-/** `struct bpfpm_attachment *` */
+/**
+ * `struct bpfpm_attachment *`
+ *
+ * @example The shape of a bpfpm attachment handle
+ * ```ts
+ * import type { AttachmentHandle, NativeLink } from "bpf";
+ * declare const handle: AttachmentHandle;
+ * const native: NativeLink = { type: "bpfpm_attachment", handle };
+ * ```
+ */
 export type AttachmentHandle = Handle<"bpfpm_attachment">;
 
 /**

@@ -12,7 +12,15 @@ import type { Link } from "./link.ts";
 /** perf_event_attr.type values. */
 export const PerfType = { HARDWARE: 0, SOFTWARE: 1 } as const;
 
-/** Named software events (PERF_COUNT_SW_*) and hardware events (PERF_COUNT_HW_*). */
+/**
+ * Named software events (PERF_COUNT_SW_*) and hardware events (PERF_COUNT_HW_*).
+ *
+ * @example The named events
+ * ```ts
+ * import { PERF_EVENTS } from "bpf";
+ * console.log(Object.keys(PERF_EVENTS).join(", "));
+ * ```
+ */
 export const PERF_EVENTS: Record<string, { type: number; config: number }> = {
   "cpu-clock": { type: 1, config: 0 },
   "task-clock": { type: 1, config: 1 },
@@ -29,7 +37,16 @@ export const PERF_EVENTS: Record<string, { type: number; config: number }> = {
   "branch-misses": { type: 0, config: 5 },
 };
 
-/** What to sample. Kernel: 4.9+ (BPF on perf events). */
+/**
+ * What to sample. Kernel: 4.9+ (BPF on perf events).
+ *
+ * @example Sample one CPU at 99 Hz
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ file: "./profile.bpf.c", autoAttach: false });
+ * b.attachPerfEvent("on_sample", { event: "cpu-clock", frequency: 99, cpu: 0 });
+ * ```
+ */
 export interface PerfEventOptions {
   /** A named event (`cpu-clock`, `page-faults`, `cpu-cycles`, ...); or give `type` + `config`. */
   event?: string;

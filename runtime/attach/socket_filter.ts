@@ -9,7 +9,16 @@ import { cstr, lib } from "../_ffi.ts";
 import { type AttachableProgram, attachNative } from "./attachment.ts";
 import type { Link } from "./link.ts";
 
-/** Which socket. Kernel: 3.19+ (SO_ATTACH_BPF). */
+/**
+ * Which socket. Kernel: 3.19+ (SO_ATTACH_BPF).
+ *
+ * @example Every packet on loopback
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ file: "./filter.bpf.c", autoAttach: false });
+ * b.attachSocketFilter("count", { ifname: "lo" });
+ * ```
+ */
 export interface SocketFilterOptions {
   /**
    * The network namespace the interface lives in: a name from `ip netns list` or a path such

@@ -10,7 +10,16 @@ import { cstr, lib } from "../_ffi.ts";
 import { type AttachableProgram, attachNative } from "./attachment.ts";
 import type { Link } from "./link.ts";
 
-/** Where a TC program goes. Kernel: 6.6+ (tcx) or 4.5+ (clsact). */
+/**
+ * Where a TC program goes. Kernel: 6.6+ (tcx) or 4.5+ (clsact).
+ *
+ * @example Egress of an interface
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ file: "./tc.bpf.c", autoAttach: false });
+ * b.attachTc("count", "eth0", { direction: "egress" });
+ * ```
+ */
 export interface TcOptions {
   /**
    * The network namespace the interface lives in: a name from `ip netns list` or a path such

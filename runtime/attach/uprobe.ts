@@ -16,7 +16,17 @@ const PF_X = 1;
 const ENOENT = 2;
 const ENOEXEC = 8;
 
-/** Where a uprobe goes. Kernel: 4.17+ (uprobe PMU); `cookie` 5.15+. */
+/**
+ * Where a uprobe goes. Kernel: 4.17+ (uprobe PMU); `cookie` 5.15+.
+ *
+ * @example readline of one bash process
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+ * declare const pid: number;
+ * b.attachUprobe("on_readline", { binary: "bash", symbol: "readline", pid });
+ * ```
+ */
 export interface UprobeOptions {
   /**
    * The binary: a path, a library name resolved like BCC's find_library (`c`, `libssl`), or a

@@ -20,7 +20,15 @@ import { addressToOffset, readBinary } from "./uprobe.ts";
 
 const NT_STAPSDT = 3;
 
-/** One USDT probe of a binary. */
+/**
+ * One USDT probe of a binary.
+ *
+ * @example List a binary's probes
+ * ```ts
+ * import { usdtProbes } from "bpf";
+ * for (const p of usdtProbes("c")) console.log(`${p.provider}:${p.name}`, p.args);
+ * ```
+ */
 export interface UsdtProbe {
   /** The provider, e.g. `libc`. */
   provider: string;
@@ -127,7 +135,17 @@ export function usdtProbes(binary: string): UsdtProbe[] {
   return usdtProbesOf(readBinary(path));
 }
 
-/** Which USDT probe. Kernel: 4.20+ for semaphores; `cookie` 5.15+. */
+/**
+ * Which USDT probe. Kernel: 4.20+ for semaphores; `cookie` 5.15+.
+ *
+ * @example A USDT probe of one process
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ file: "./usdt.bpf.c", autoAttach: false });
+ * declare const pid: number;
+ * b.attachUsdt("on_tick", { binary: "./app", provider: "app", name: "tick", pid });
+ * ```
+ */
 export interface UsdtOptions {
   /** The binary or library (path, library name, or program on PATH). */
   binary: string;

@@ -9,7 +9,16 @@ import { cstr, lib } from "../_ffi.ts";
 import { type AttachableProgram, attachNative } from "./attachment.ts";
 import type { Link } from "./link.ts";
 
-/** How to attach XDP. Kernel: 5.9+ for the default link; native mode needs driver support. */
+/**
+ * How to attach XDP. Kernel: 5.9+ for the default link; native mode needs driver support.
+ *
+ * @example Generic XDP on a veth inside a namespace
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ file: "./xdp.bpf.c", autoAttach: false });
+ * b.attachXdp("count", "veth0", { mode: "generic", netns: "test" });
+ * ```
+ */
 export interface XdpOptions {
   /**
    * The network namespace the interface lives in: a name from `ip netns list` or a path such

@@ -33,6 +33,15 @@ import { type Layout, type LayoutField, layoutOf } from "./layout.ts";
 /**
  * Converts between bytes at an offset of a DataView and a JS value. `E` is what encode
  * accepts when it is wider than what decode returns (a 64-bit integer takes a `number` too).
+ *
+ * @example Decode a map value with its codec
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ file: "./counts.bpf.c" });
+ * const codec = b.map("counts").valueCodec;
+ * const bytes = new DataView(new ArrayBuffer(codec.size));
+ * console.log(codec.decode(bytes, 0));
+ * ```
  */
 export interface Codec<T = unknown, E = T> {
   /** Size in bytes. */

@@ -5,7 +5,21 @@
  * @module
  */
 
-/** One clang diagnostic, its position already mapped into the user's file. */
+/**
+ * One clang diagnostic, its position already mapped into the user's file.
+ *
+ * @example Print clang's diagnostics
+ * ```ts
+ * import { BPF, CompileError } from "bpf";
+ * try {
+ *   await BPF.load({ text: "int broken(" });
+ * } catch (e) {
+ *   if (e instanceof CompileError) {
+ *     for (const d of e.diagnostics) console.error(`${d.file}:${d.line}:${d.column} ${d.severity}: ${d.message}`);
+ *   }
+ * }
+ * ```
+ */
 export interface Diagnostic {
   /** The user's file (the .ts holding the C) for the main source, else the header's path. */
   file: string;

@@ -14,7 +14,17 @@ import { check, ECANCELED, EMSGSIZE } from "../maps/_native.ts";
 /** Which kernel mechanism a reader drains. */
 export type EventKind = "ringbuf" | "perf";
 
-/** Options of `b.ringbuf(name)` and `b.perfBuffer(name)`. */
+/**
+ * Options of `b.ringbuf(name)` and `b.perfBuffer(name)`.
+ *
+ * @example Stop reading after ten seconds
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ file: "./events.bpf.c" });
+ * const signal = AbortSignal.timeout(10_000);
+ * for await (const e of b.ringbuf("events", { type: "struct event", signal })) console.log(e);
+ * ```
+ */
 export interface EventReaderOptions<T> {
   /** Decodes a record; default: the record's bytes as a `Uint8Array` copy. */
   codec?: Codec<T>;
@@ -46,7 +56,21 @@ export interface EventReaderOptions<T> {
   onFull?: (times: number) => void;
 }
 
-/** Thrown when a record is shorter than the type it is decoded as. */
+/**
+ * Thrown when a record is shorter than the type it is decoded as.
+ *
+ * @example A record shorter than its declared type
+ * ```ts
+ * import { BPF, type RecordSizeError } from "bpf";
+ * using b = await BPF.load({ file: "./events.bpf.c" });
+ * try {
+ *   for await (const e of b.ringbuf("events", { type: "struct event" })) console.log(e);
+ * } catch (e) {
+ *   const { length, expected } = e as RecordSizeError;
+ *   console.error(`record of ${length} bytes, expected ${expected}`);
+ * }
+ * ```
+ */
 export class RecordSizeError extends Error {
   /** The record's length in bytes. */
   readonly length: number;

@@ -31,7 +31,17 @@ import {
   mapTypeName,
 } from "./map_types.ts";
 
-/** What the runtime knows of a map: its fd and the kernel's description. */
+/**
+ * What the runtime knows of a map: its fd and the kernel's description.
+ *
+ * @example What the kernel says about a map
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ file: "./counts.bpf.c" });
+ * const { type, keySize, valueSize, maxEntries } = b.map("counts").info;
+ * console.log(type, keySize, valueSize, maxEntries);
+ * ```
+ */
 export interface MapInfo {
   /** The map's fd (owned by the BPF object, or by the BpfMap when it made or opened it). */
   fd: number;
@@ -53,7 +63,22 @@ export interface MapInfo {
   btfValueTypeId?: number;
 }
 
-/** Thrown when a map is used after it (or the BPF object owning it) was closed. */
+/**
+ * Thrown when a map is used after it (or the BPF object owning it) was closed.
+ *
+ * @example Using a map after its object is closed
+ * ```ts
+ * import { BPF, type MapClosedError } from "bpf";
+ * const b = await BPF.load({ file: "./counts.bpf.c" });
+ * const counts = b.map("counts");
+ * b.close();
+ * try {
+ *   counts.get(0);
+ * } catch (e) {
+ *   console.log((e as MapClosedError).mapName);
+ * }
+ * ```
+ */
 export class MapClosedError extends Error {
   /** The map's name. */
   readonly mapName: string;
@@ -73,7 +98,16 @@ export class MapClosedError extends Error {
   }
 }
 
-/** How `set` treats an existing or missing element. */
+/**
+ * How `set` treats an existing or missing element.
+ *
+ * @example Insert only when the key is new
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ file: "./counts.bpf.c" });
+ * b.map<number, bigint>("counts").set(1, 0n, "noexist");
+ * ```
+ */
 export type UpdateMode = "any" | "noexist" | "exist";
 const UPDATE_FLAGS: Record<UpdateMode, number> = {
   any: 0,
@@ -89,7 +123,16 @@ export interface BpfMapOptions {
   isOpen?: () => boolean;
 }
 
-/** Options of the histogram printers, as BCC's `print_log2_hist`. */
+/**
+ * Options of the histogram printers, as BCC's `print_log2_hist`.
+ *
+ * @example Print a log2 histogram in microseconds
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ file: "./latency.bpf.c" });
+ * b.map("dist").printLog2Hist({ valType: "usecs" });
+ * ```
+ */
 export interface MapHistogramOptions<S = unknown> {
   /** The column header; default "value". */
   valType?: string;
@@ -105,7 +148,17 @@ export interface MapHistogramOptions<S = unknown> {
   stripLeadingZero?: boolean;
 }
 
-/** Options of a dump. */
+/**
+ * Options of a dump.
+ *
+ * @example Read and empty a map in one pass
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ file: "./counts.bpf.c" });
+ * const counts = b.map<number, bigint>("counts");
+ * for (const [k, v] of counts.dump({ delete: true })) console.log(k, v);
+ * ```
+ */
 export interface DumpOptions {
   /** Delete what is read (hash maps; batch lookup-and-delete where the kernel has it). */
   delete?: boolean;

@@ -101,7 +101,16 @@ export function openObjectMap(
   return new BpfMap(info, c, opts);
 }
 
-/** Options of `b.ringbuf` and `b.perfBuffer`: a reader's options plus the record type. */
+/**
+ * Options of `b.ringbuf` and `b.perfBuffer`: a reader's options plus the record type.
+ *
+ * @example Decode ring buffer records as a C struct
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ file: "./events.bpf.c" });
+ * for await (const e of b.ringbuf("events", { type: "struct event" })) console.log(e);
+ * ```
+ */
 export interface ObjectEventOptions<T> extends EventReaderOptions<T> {
   /** The C type of a record in the object's BTF, e.g. `"struct event"`. */
   type?: string;

@@ -5,7 +5,17 @@
  */
 import type { Codec } from "../btf/codec.ts";
 
-/** A per-CPU number: `number`, or `bigint` for 64-bit counters. */
+/**
+ * A per-CPU number: `number`, or `bigint` for 64-bit counters.
+ *
+ * @example Sum a per-CPU value
+ * ```ts
+ * import { BPF, type PerCpu, type PerCpuNumber } from "bpf";
+ * using b = await BPF.load({ file: "./percpu.bpf.c" });
+ * const perCpu = b.map<number, PerCpu<bigint>>("counts").get(0)!;
+ * const total: PerCpuNumber = perCpu.sum();
+ * ```
+ */
 export type PerCpuNumber = number | bigint;
 
 function pick<T>(v: T, fn?: (v: T) => PerCpuNumber): PerCpuNumber {

@@ -205,7 +205,17 @@ export class QueueMap<V = unknown> implements Disposable {
 /** Where user space ends and the kernel begins on x86-64 and arm64. */
 const KERNEL_START = 0xffff800000000000n;
 
-/** Options of stack symbolization. */
+/**
+ * Options of stack symbolization.
+ *
+ * @example Symbolize a user stack of a process
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ file: "./stacks.bpf.c" });
+ * declare const id: number, pid: number;
+ * console.log(b.stackTraces("stacks").symbolize(id, { pid, offset: true }).join("\n"));
+ * ```
+ */
 export interface StackOptions {
   /** The process of the user addresses (user stacks). */
   pid?: number;

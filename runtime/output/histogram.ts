@@ -5,10 +5,27 @@
  * @module
  */
 
-/** A bucket count: maps hand out u64 counters as bigint, scripts may pass numbers. */
+/**
+ * A bucket count: maps hand out u64 counters as bigint, scripts may pass numbers.
+ *
+ * @example Counts may be numbers or bigints
+ * ```ts
+ * import { type Count, formatLog2Hist } from "bpf";
+ * const counts: Count[] = [0, 3n, 7, 1n];
+ * console.log(formatLog2Hist(counts));
+ * ```
+ */
 export type Count = number | bigint;
 
-/** Options of the text histograms. */
+/**
+ * Options of the text histograms.
+ *
+ * @example Name the value column
+ * ```ts
+ * import { formatLog2Hist } from "bpf";
+ * console.log(formatLog2Hist([0, 1, 5, 2], { valType: "usecs", stripLeadingZero: true }));
+ * ```
+ */
 export interface HistogramOptions {
   /** The column header naming what the buckets measure (BCC's `val_type`); default "value". */
   valType?: string;
@@ -171,7 +188,16 @@ export function formatSectionHist<S>(
   return out;
 }
 
-/** One bucket of {@link histogramJson}, named as in BCC's JSON histograms. */
+/**
+ * One bucket of {@link histogramJson}, named as in BCC's JSON histograms.
+ *
+ * @example The buckets of a JSON histogram
+ * ```ts
+ * import { histogramJson, type JsonBucket } from "bpf";
+ * const buckets: JsonBucket[] = histogramJson([0, 1, 5, 2]).data;
+ * for (const b of buckets) console.log(b["interval-start"], b["interval-end"], b.count);
+ * ```
+ */
 export interface JsonBucket {
   /** The lowest value the bucket counts. */
   "interval-start": number;
@@ -181,7 +207,16 @@ export interface JsonBucket {
   count: number;
 }
 
-/** BCC's JSON histogram (`ts`, `val_type`, `data`), plus the section value when keyed. */
+/**
+ * BCC's JSON histogram (`ts`, `val_type`, `data`), plus the section value when keyed.
+ *
+ * @example A log2 histogram as JSON
+ * ```ts
+ * import { histogramJson, type JsonHistogram } from "bpf";
+ * const h: JsonHistogram = histogramJson([0, 1, 5, 2], { valType: "usecs" });
+ * console.log(JSON.stringify(h));
+ * ```
+ */
 export interface JsonHistogram {
   /** Local time, `YYYY-MM-DD HH:MM:SS`. */
   ts: string;

@@ -7,7 +7,16 @@
 import { readElf } from "../spec/elf.ts";
 import type { ElfFile } from "../spec/elf.ts";
 
-/** How a symbol is printed. */
+/**
+ * How a symbol is printed.
+ *
+ * @example A user address with its offset and module
+ * ```ts
+ * import { sym } from "bpf";
+ * declare const addr: bigint, pid: number;
+ * console.log(sym(addr, pid, { offset: true, module: true }));
+ * ```
+ */
 export interface SymOptions {
   /** Append `+0x<offset>` from the symbol's start. */
   offset?: boolean;

@@ -50,7 +50,15 @@ export type AttachKind = ProgramKind;
 /** The attach kinds the manifest names. */
 export const ATTACH_KINDS: readonly AttachKind[] = MANIFEST_ATTACH_KINDS;
 
-/** One granted attach kind, with an optional target glob (`syscalls:sys_enter_*`). */
+/**
+ * One granted attach kind, with an optional target glob (`syscalls:sys_enter_*`).
+ *
+ * @example Allow syscall tracepoints only
+ * ```ts
+ * import type { AttachGrant } from "bpf";
+ * const grant: AttachGrant = { kind: "tracepoint", target: "syscalls:sys_enter_*" };
+ * ```
+ */
 export interface AttachGrant {
   /** The attach kind. */
   kind: ProgramKind;
@@ -67,6 +75,17 @@ export interface AttachGrant {
  * What a script or package may do; the shape of `bpf.grants` in a package.json. A field left
  * out keeps its default: every attach kind, no risky helper, no map memory cap. An empty
  * `attach: []` allows no attach kind.
+ *
+ * @example Load under a narrow grant set
+ * ```ts
+ * import { BPF, type Grants } from "bpf";
+ * const grants: Grants = {
+ *   attach: [{ kind: "tracepoint", target: "syscalls:*" }],
+ *   helpers: [],
+ *   mapMemory: "16MiB",
+ * };
+ * using b = await BPF.load({ file: "./probe.bpf.c", grants });
+ * ```
  */
 export interface Grants {
   /** Attach kinds, each with an optional target glob. */

@@ -8,6 +8,13 @@
 /**
  * A program kind. The first seventeen are the attach kinds of the manifest
  * (docs/manifest.md); the rest are program types that attach in other ways.
+ *
+ * @example Name a program kind in a grant
+ * ```ts
+ * import type { Grants, ProgramKind } from "bpf";
+ * const kind: ProgramKind = "sockops";
+ * const grants: Grants = { attach: [{ kind }] };
+ * ```
  */
 export type ProgramKind =
   | "tracepoint"

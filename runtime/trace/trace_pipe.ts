@@ -9,7 +9,16 @@ import { cstr, lastError, lib, type TracePipeHandle } from "../_ffi.ts";
 import { BpfError } from "../errors.ts";
 import { tracefsDir } from "./tracefs.ts";
 
-/** One trace_pipe line, parsed like BCC's `trace_fields()`. */
+/**
+ * One trace_pipe line, parsed like BCC's `trace_fields()`.
+ *
+ * @example Fields of printk output
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ file: "./hello.bpf.c" });
+ * for await (const { task, pid, cpu, ts, msg } of b.traceFields()) console.log(task, pid, cpu, ts, msg);
+ * ```
+ */
 export interface TraceFields {
   /** The task's command name (`comm`). */
   task: string;
@@ -34,7 +43,16 @@ export interface Cancellable {
 const LINE =
   /^\s*(.*?)-(\d+)\s+(?:\(\s*[\d-]+\)\s+)?\[(\d+)\]\s+(\S+)\s+(\d+\.\d+):\s(?:\s*bpf_trace_printk:\s)?(.*)$/;
 
-/** Parses one trace_pipe line; undefined for lines that are not events (e.g. lost-event notes). */
+/**
+ * Parses one trace_pipe line; undefined for lines that are not events (e.g. lost-event notes).
+ *
+ * @example Parse one trace_pipe line
+ * ```ts
+ * import { parseTraceLine } from "bpf";
+ * const f = parseTraceLine("           bash-1234    [001] d..31  5079.123456: bpf_trace_printk: Hello");
+ * console.log(f?.task, f?.pid, f?.msg);
+ * ```
+ */
 export function parseTraceLine(line: string): TraceFields | undefined {
   const m = LINE.exec(line);
   if (!m) return undefined;
