@@ -183,12 +183,33 @@ export class Link implements Disposable {
     this.#untrack = track(this);
   }
 
-  /** True until `close()`. */
+  /**
+   * True until `close()`.
+   *
+   * @example Closed links say so
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * const link = b.attachRawTracepoint("on_switch", "sched_switch");
+   * link.close();
+   * console.log(link.attached); // false
+   * ```
+   */
   get attached(): boolean {
     return this.#native !== null;
   }
 
-  /** The fd that represents it: a bpf link fd, or the raw socket of a socket filter. */
+  /**
+   * The fd that represents it: a bpf link fd, or the raw socket of a socket filter.
+   *
+   * @example Look it up in /proc
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * using link = b.attachSocketFilter("count", { ifname: "lo" });
+   * console.log(`/proc/${Deno.pid}/fd/${link.fd}`);
+   * ```
+   */
   get fd(): number {
     const native = this.#live();
     return native.type === "bpf_link"
@@ -196,7 +217,17 @@ export class Link implements Disposable {
       : lib().bpfpm_attachment__fd(native.handle);
   }
 
-  /** The kernel's link id (0 when it is not a bpf link: socket filters, netlink XDP/TC). */
+  /**
+   * The kernel's link id (0 when it is not a bpf link: socket filters, netlink XDP/TC).
+   *
+   * @example Find it with bpftool
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * using link = b.attachTracepoint("on_clone", "syscalls:sys_enter_clone");
+   * console.log(`bpftool link show id ${link.id}`);
+   * ```
+   */
   get id(): number {
     const native = this.#live();
     if (native.type === "bpfpm_attachment") {
@@ -205,13 +236,33 @@ export class Link implements Disposable {
     return Number(fdInfo(this.fd).link_id ?? 0);
   }
 
-  /** The kernel id of the attached program (0 when it is not a bpf link). */
+  /**
+   * The kernel id of the attached program (0 when it is not a bpf link).
+   *
+   * @example The same id as the program's
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * using link = b.attachTracepoint("on_clone", "syscalls:sys_enter_clone");
+   * console.log(link.programId === b.programs.get("on_clone")!.id); // true
+   * ```
+   */
   get programId(): number {
     if (this.id === 0) return 0;
     return Number(fdInfo(this.fd).prog_id ?? 0);
   }
 
-  /** How many kernel attachments it groups (a per-CPU perf event: one per CPU). */
+  /**
+   * How many kernel attachments it groups (a per-CPU perf event: one per CPU).
+   *
+   * @example One perf event per CPU
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * using link = b.attachPerfEvent("on_sample", { event: "cpu-clock", frequency: 99 });
+   * console.log(link.count === navigator.hardwareConcurrency);
+   * ```
+   */
   get count(): number {
     const native = this.#live();
     return native.type === "bpf_link"
@@ -219,7 +270,19 @@ export class Link implements Disposable {
       : lib().bpfpm_attachment__count(native.handle);
   }
 
-  /** The bpffs path it is pinned at, if any. */
+  /**
+   * The bpffs path it is pinned at, if any.
+   *
+   * @example After pin()
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * using link = b.attachRawTracepoint("on_switch", "sched_switch");
+   * link.pin("/sys/fs/bpf/on_switch");
+   * console.log(link.pinnedPath); // "/sys/fs/bpf/on_switch"
+   * link.unpin();
+   * ```
+   */
   get pinnedPath(): string | undefined {
     return this.#pinned;
   }
@@ -328,6 +391,15 @@ export class Link implements Disposable {
    * Detaches (unless pinned) and frees; idempotent.
    *
    * @throws {BpfError} When the kernel refuses to detach (the link is freed all the same).
+   *
+   * @example Detach now
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * const link = b.attachRawTracepoint("on_switch", "sched_switch");
+   * link.close();
+   * link.close(); // idempotent
+   * ```
    */
   close(): void {
     const native = this.#native;
@@ -340,7 +412,18 @@ export class Link implements Disposable {
     }
   }
 
-  /** Same as `close()`. */
+  /**
+   * Same as `close()`.
+   *
+   * @example Detach at the end of a block
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * {
+   *   using _link = b.attachRawTracepoint("on_switch", "sched_switch");
+   * } // detached here
+   * ```
+   */
   [Symbol.dispose](): void {
     this.close();
   }
