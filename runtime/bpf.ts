@@ -1022,9 +1022,9 @@ function readSource(
 }
 
 function checkAutoAttachTargets(handle: ObjectHandle): void {
-  for (const { section } of describeObject(handle).programs) {
+  for (const { name, section } of describeObject(handle).programs) {
     const found = autoAttachRule(section);
-    found?.rule.check?.(found.target);
+    found?.rule.check?.(found.target, name);
   }
 }
 

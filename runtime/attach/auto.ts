@@ -46,14 +46,23 @@ const SYSCALL_PREFIX: Record<string, string> = {
   aarch64: "__arm64_sys_",
 };
 
+/** `program 'name' as ` when the program is known, for refusals made before load. */
+function whose(program: string | undefined): string {
+  return program ? `program '${program}' as ` : "";
+}
+
 /** Refuses before load what this kernel cannot attach (fentry where ftrace is denied, ...). */
-function requireKind(kind: "fentry" | "fexit" | "lsm", target: string): void {
+function requireKind(
+  kind: "fentry" | "fexit" | "lsm",
+  target: string,
+  program?: string,
+): void {
   const support = features().attach[kind];
   if (!support.supported) {
     throw new AttachError(
-      `Cannot attach ${kind} ${target}: ${support.reason}`,
+      `Cannot attach ${whose(program)}${kind} ${target}: ${support.reason}`,
       {
-        program: "",
+        program: program ?? "",
         target: `${kind} ${target}`,
         errno: 95,
       },
@@ -61,13 +70,17 @@ function requireKind(kind: "fentry" | "fexit" | "lsm", target: string): void {
   }
 }
 /** Refuses before load a kprobe on a kernel without kprobes, unless a syscall can fall back. */
-function requireKprobe(kind: "kprobe" | "kretprobe", func: string): void {
+function requireKprobe(
+  kind: "kprobe" | "kretprobe",
+  func: string,
+  program?: string,
+): void {
   if (syscallName(func) !== undefined || haveKprobes()) return;
   throw new AttachError(
-    `Cannot attach ${kind} ${func}: ${
+    `Cannot attach ${whose(program)}${kind} ${func}: ${
       features().attach[kind].reason
     }; use a tracepoint instead`,
-    { program: "", target: `${kind} ${func}`, errno: 95 },
+    { program: program ?? "", target: `${kind} ${func}`, errno: 95 },
   );
 }
 // --- end attach ---
@@ -100,8 +113,11 @@ export interface Detachable extends Disposable {
 export interface AutoAttachRule {
   /** Section prefixes, each ending in `/`, e.g. `["tracepoint/", "tp/"]`. */
   prefixes: string[];
-  /** Throws if `target` (the section after the prefix) cannot exist; runs before load. */
-  check?(target: string): void;
+  /**
+   * Throws if `target` (the section after the prefix) cannot exist; runs before load.
+   * `program` is the program's name, for the error.
+   */
+  check?(target: string, program?: string): void;
   /** Attaches a loaded program to `target`. */
   attach(program: Program, target: string): Detachable;
 }
@@ -129,7 +145,8 @@ export const autoAttachRules: AutoAttachRule[] = [
   // --- attach ---
   {
     prefixes: ["kprobe/"],
-    check: (target) => requireKprobe("kprobe", splitOffset(target)[0]),
+    check: (target, program) =>
+      requireKprobe("kprobe", splitOffset(target)[0], program),
     attach: (program, target) => {
       const [func, offset] = splitOffset(target);
       return attachKprobe(program, func, { offset });
@@ -137,7 +154,7 @@ export const autoAttachRules: AutoAttachRule[] = [
   },
   {
     prefixes: ["kretprobe/"],
-    check: (target) => requireKprobe("kretprobe", target),
+    check: (target, program) => requireKprobe("kretprobe", target, program),
     attach: (program, target) => attachKretprobe(program, target),
   },
   {
@@ -182,17 +199,17 @@ export const autoAttachRules: AutoAttachRule[] = [
   },
   {
     prefixes: ["fentry/"],
-    check: (target) => requireKind("fentry", target),
+    check: (target, program) => requireKind("fentry", target, program),
     attach: (program) => attachFentry(program),
   },
   {
     prefixes: ["fexit/"],
-    check: (target) => requireKind("fexit", target),
+    check: (target, program) => requireKind("fexit", target, program),
     attach: (program) => attachFexit(program),
   },
   {
     prefixes: ["lsm/"],
-    check: (target) => requireKind("lsm", target),
+    check: (target, program) => requireKind("lsm", target, program),
     attach: (program) => attachLsm(program),
   },
   // --- end attach ---
