@@ -55,7 +55,16 @@ export class Program {
     this.id = info.id;
   }
 
-  /** The libbpf `struct bpf_program *`, for attach functions (throws once the object is closed). */
+  /**
+   * The libbpf `struct bpf_program *`, for attach functions (throws once the object is closed).
+   *
+   * @example The libbpf program
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * const handle = b.programs.get("on_clone")!.handle;
+   * ```
+   */
   get handle(): ProgramHandle {
     if (!this.#isOpen()) {
       throw new BpfError(

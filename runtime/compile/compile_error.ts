@@ -172,6 +172,13 @@ export class CompileError extends Error {
   /**
    * The error for clang's output, positions mapped as `mapping` says. When the C is a
    * template literal at `mapping.file`'s lineOffset:columnOffset, columns follow its raw text.
+   *
+   * @example From clang's output
+   * ```ts
+   * import { CompileError } from "bpf";
+   * const e = CompileError.fromClang("probe.c:3:5: error: use of undeclared identifier 'x'", { name: "probe.c" });
+   * console.log(e.diagnostics[0].line); // 3
+   * ```
    */
   static fromClang(clangText: string, mapping: SourceMapping): CompileError {
     const raw = mapping.raw ??

@@ -238,7 +238,17 @@ export class EventReader<T = Uint8Array>
     } "${this.#name}"`;
   }
 
-  /** Records lost by the kernel so far (perf buffers; a ring buffer's producer sees its own drops). */
+  /**
+   * Records lost by the kernel so far (perf buffers; a ring buffer's producer sees its own drops).
+   *
+   * @example Report drops
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./events.bpf.c" });
+   * const events = b.ringbuf<{ pid: number }>("events", { type: "struct event" });
+   * for await (const e of events) console.log(e.pid, events.lost);
+   * ```
+   */
   get lost(): number {
     return Number(this.#stats[ST_LOST]);
   }
@@ -246,22 +256,61 @@ export class EventReader<T = Uint8Array>
   /**
    * Ring buffers: how many times the reader found the buffer (nearly) full, when the BPF
    * program's reservations may have failed.
+   *
+   * @example How often the buffer was found full
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./events.bpf.c" });
+   * const events = b.ringbuf<{ pid: number }>("events", { type: "struct event" });
+   * console.log(events.full);
+   * ```
    */
   get full(): number {
     return Number(this.#stats[ST_FULL]);
   }
 
-  /** Records read so far. */
+  /**
+   * Records read so far.
+   *
+   * @example How many records were read
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./events.bpf.c" });
+   * const events = b.ringbuf<{ pid: number }>("events", { type: "struct event" });
+   * console.log(events.records);
+   * ```
+   */
   get records(): number {
     return Number(this.#stats[ST_RECORDS]);
   }
 
-  /** Times a wait was woken by the kernel. */
+  /**
+   * Times a wait was woken by the kernel.
+   *
+   * @example How many wakeups it took
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./events.bpf.c" });
+   * const events = b.ringbuf<{ pid: number }>("events", { type: "struct event" });
+   * console.log(events.records / Math.max(1, events.wakeups));
+   * ```
+   */
   get wakeups(): number {
     return Number(this.#stats[ST_WAKEUPS]);
   }
 
-  /** Whether the reader was closed. */
+  /**
+   * Whether the reader was closed.
+   *
+   * @example After close()
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./events.bpf.c" });
+   * const events = b.ringbuf<{ pid: number }>("events", { type: "struct event" });
+   * events.close();
+   * console.log(events.closed); // true
+   * ```
+   */
   get closed(): boolean {
     return this.#closed;
   }
@@ -364,6 +413,14 @@ export class EventReader<T = Uint8Array>
    *
    * @param timeoutMs how long to wait when empty; 0 never waits
    * @returns the decoded records (empty on timeout or once closed)
+   *
+   * @example Poll with a timeout
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./events.bpf.c" });
+   * const events = b.ringbuf<{ pid: number }>("events", { type: "struct event" });
+   * const records = await events.read(100);
+   * ```
    */
   async read(timeoutMs = -1): Promise<T[]> {
     if (this.#pending) {
@@ -416,6 +473,14 @@ export class EventReader<T = Uint8Array>
    * stream.
    *
    * @returns an async iterable of record arrays; ends when the reader is closed
+   *
+   * @example A batch at a time
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./events.bpf.c" });
+   * const events = b.ringbuf<{ pid: number }>("events", { type: "struct event" });
+   * for await (const batch of events.batches()) console.log(batch.length);
+   * ```
    */
   async *batches(): AsyncGenerator<T[], void, undefined> {
     if (this.#iterating) {
@@ -437,6 +502,14 @@ export class EventReader<T = Uint8Array>
   /**
    * The records one by one; ends when the reader is closed (or its signal aborts). Leaving
    * the loop early (`break`) closes the reader.
+   *
+   * @example for await
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./events.bpf.c" });
+   * const events = b.ringbuf<{ pid: number }>("events", { type: "struct event" });
+   * for await (const e of events) console.log(e.pid);
+   * ```
    */
   [Symbol.asyncIterator](): AsyncIterator<T, undefined> {
     if (this.#iterating) {
@@ -480,7 +553,18 @@ export class EventReader<T = Uint8Array>
     this.#pump = null;
   }
 
-  /** Stops the reader: a pending wait returns at once; native resources are freed. Idempotent. */
+  /**
+   * Stops the reader: a pending wait returns at once; native resources are freed. Idempotent.
+   *
+   * @example Stop reading
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./events.bpf.c" });
+   * const events = b.ringbuf<{ pid: number }>("events", { type: "struct event" });
+   * setTimeout(() => events.close(), 1000);
+   * for await (const e of events) console.log(e.pid);
+   * ```
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -496,12 +580,36 @@ export class EventReader<T = Uint8Array>
     } else this.#free();
   }
 
-  /** Same as {@link EventReader.close}. */
+  /**
+   * Same as {@link EventReader.close}.
+   *
+   * @example Scoped
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./events.bpf.c" });
+   * {
+   *   using events = b.ringbuf("events");
+   *   console.log(await events.read(0));
+   * }
+   * ```
+   */
   [Symbol.dispose](): void {
     this.close();
   }
 
-  /** Closes and waits until a pending native wait has returned. */
+  /**
+   * Closes and waits until a pending native wait has returned.
+   *
+   * @example Scoped, awaiting the close
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./events.bpf.c" });
+   * {
+   *   await using events = b.ringbuf("events");
+   *   console.log(await events.read(0));
+   * }
+   * ```
+   */
   async [Symbol.asyncDispose](): Promise<void> {
     const p = this.#pending;
     this.close();

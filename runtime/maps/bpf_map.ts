@@ -269,38 +269,110 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
     if (this.#ownsFd) leakedFds.register(this, info.fd, this);
   }
 
-  /** The map's name. */
+  /**
+   * The map's name.
+   *
+   * @example Its name
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * console.log(counts.name); // "counts"
+   * ```
+   */
   get name(): string {
     return this.#info.name;
   }
 
-  /** The map's fd (valid while the map is open). */
+  /**
+   * The map's fd (valid while the map is open).
+   *
+   * @example Its fd
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * console.log(counts.fd >= 0);
+   * ```
+   */
   get fd(): number {
     this.#live();
     return this.#fd;
   }
 
-  /** The map's type name, e.g. `"hash"`. */
+  /**
+   * The map's type name, e.g. `"hash"`.
+   *
+   * @example Its type
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * console.log(counts.type); // e.g. "hash"
+   * ```
+   */
   get type(): string {
     return mapTypeName(this.#info.type);
   }
 
-  /** The kernel's description of the map. */
+  /**
+   * The kernel's description of the map.
+   *
+   * @example Sizes
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * console.log(counts.info.keySize, counts.info.valueSize);
+   * ```
+   */
   get info(): Readonly<MapInfo> {
     return this.#info;
   }
 
-  /** The key codec. */
+  /**
+   * The key codec.
+   *
+   * @example Encode a key by hand
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * const view = new DataView(new ArrayBuffer(counts.keyCodec.size));
+   * counts.keyCodec.encode(7, view, 0);
+   * ```
+   */
   get keyCodec(): Codec<K, KIn> {
     return this.#key;
   }
 
-  /** The (whole) value codec. */
+  /**
+   * The (whole) value codec.
+   *
+   * @example Decode a value by hand
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * const view = new DataView(new ArrayBuffer(counts.valueCodec.size));
+   * console.log(counts.valueCodec.decode(view, 0)); // 0n
+   * ```
+   */
   get valueCodec(): Codec<V, VIn> {
     return this.#value;
   }
 
-  /** The capacity. */
+  /**
+   * The capacity.
+   *
+   * @example Capacity
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * console.log(`${counts.size} of ${counts.maxEntries}`);
+   * ```
+   */
   get maxEntries(): number {
     return this.#info.maxEntries;
   }
@@ -347,6 +419,14 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
    *
    * @param key the key
    * @returns the decoded value (per-CPU maps: one value per CPU)
+   *
+   * @example Read one value
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * console.log(counts.get(42) ?? 0n);
+   * ```
    */
   get(key: KIn): V | undefined {
     this.#live();
@@ -368,6 +448,14 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
    * @param value the value (per-CPU maps: an array with one value per CPU, or one value for all)
    * @param mode "any" (default), "noexist" (only add) or "exist" (only replace)
    * @returns this map
+   *
+   * @example Write one value
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * counts.set(42, 1n).set(43, 2n);
+   * ```
    */
   set(key: KIn, value: VIn, mode: UpdateMode = "any"): this {
     this.#live();
@@ -393,6 +481,14 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
    *
    * @param key the key
    * @returns whether the key was there
+   *
+   * @example Delete one key
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * console.log(counts.delete(42)); // true if it was there
+   * ```
    */
   delete(key: KIn): boolean {
     this.#live();
@@ -416,6 +512,14 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
    *
    * @param key the key
    * @returns true if a lookup finds it
+   *
+   * @example Test a key
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * if (counts.has(42)) console.log(counts.get(42));
+   * ```
    */
   has(key: KIn): boolean {
     this.#live();
@@ -435,6 +539,14 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
    *
    * @param key the key
    * @returns the value it had, or undefined
+   *
+   * @example Read and delete
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * const v = counts.take(42);
+   * ```
    */
   take(key: KIn): V | undefined {
     this.#live();
@@ -448,7 +560,18 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
     return this.#value.decode(this.#vview, 0);
   }
 
-  /** Removes every element (array maps: zeroes every element). */
+  /**
+   * Removes every element (array maps: zeroes every element).
+   *
+   * @example Start over
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * counts.clear();
+   * console.log(counts.size); // 0
+   * ```
+   */
   clear(): void {
     this.#live();
     const keys = this.#dumpRaw({ noBatch: false }).keys;
@@ -476,7 +599,17 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
     );
   }
 
-  /** The number of elements (array maps: the capacity). */
+  /**
+   * The number of elements (array maps: the capacity).
+   *
+   * @example Count entries
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * console.log(counts.size);
+   * ```
+   */
   get size(): number {
     this.#live();
     if (isArrayLike(this.#info.type)) return this.#info.maxEntries;
@@ -588,6 +721,15 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
    *
    * @param options delete what is read, or force the element-by-element walk
    * @returns `[key, value]` pairs
+   *
+   * @example Everything at once
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * const all = counts.dump();
+   * console.log(all.length);
+   * ```
    */
   dump(options: DumpOptions = {}): [K, V][] {
     this.#live();
@@ -620,28 +762,77 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
    * Whether a dump of this map uses batch syscalls on this kernel.
    *
    * @returns true when batch lookup works for this map type
+   *
+   * @example Whether dumps use batch syscalls
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * console.log(counts.batchSupported());
+   * ```
    */
   batchSupported(): boolean {
     this.#live();
     return this.#dumpRaw({}).batched;
   }
 
-  /** `[key, value]` pairs of a dump made now. */
+  /**
+   * `[key, value]` pairs of a dump made now.
+   *
+   * @example Every entry
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * for (const [k, v] of counts.entries()) console.log(k, v);
+   * ```
+   */
   entries(): IterableIterator<[K, V]> {
     return this.dump()[Symbol.iterator]();
   }
 
-  /** The keys of a dump made now. */
+  /**
+   * The keys of a dump made now.
+   *
+   * @example Every key
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * console.log([...counts.keys()]);
+   * ```
+   */
   *keys(): IterableIterator<K> {
     for (const [k] of this.dump()) yield k;
   }
 
-  /** The values of a dump made now. */
+  /**
+   * The values of a dump made now.
+   *
+   * @example Every value
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * let total = 0n;
+   * for (const v of counts.values()) total += v;
+   * ```
+   */
   *values(): IterableIterator<V> {
     for (const [, v] of this.dump()) yield v;
   }
 
-  /** Same as {@link BpfMap.entries}. */
+  /**
+   * Same as {@link BpfMap.entries}.
+   *
+   * @example Iterate like a Map
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * for (const [k, v] of counts) console.log(k, v);
+   * ```
+   */
   [Symbol.iterator](): IterableIterator<[K, V]> {
     return this.entries();
   }
@@ -650,6 +841,14 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
    * Calls `fn` for each element of a dump made now.
    *
    * @param fn called with value, key and this map
+   *
+   * @example Like Map.prototype.forEach
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * counts.forEach((v, k) => console.log(k, v));
+   * ```
    */
   forEach(fn: (value: V, key: K, map: this) => void): void {
     for (const [k, v] of this.dump()) fn(v, k, this);
@@ -660,6 +859,14 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
    *
    * @param keys the keys
    * @returns the values, in order
+   *
+   * @example Several lookups at once
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * const [a, c] = counts.getMany([1, 3]);
+   * ```
    */
   getMany(keys: Iterable<KIn>): (V | undefined)[] {
     const out: (V | undefined)[] = [];
@@ -672,6 +879,14 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
    *
    * @param entries `[key, value]` pairs
    * @param mode "any", "noexist" or "exist"
+   *
+   * @example Several updates at once
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * counts.setMany([[1, 10n], [2, 20n]]);
+   * ```
    */
   setMany(
     entries: Iterable<readonly [KIn, VIn]>,
@@ -708,6 +923,14 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
    * Deletes many keys in one batch syscall (element by element where the kernel has none).
    *
    * @param keys the keys
+   *
+   * @example Several deletes at once
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * counts.deleteMany([1, 2, 3]);
+   * ```
    */
   deleteMany(keys: Iterable<KIn>): void {
     this.#live();
@@ -728,6 +951,14 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
    * Pins the map in bpffs (mounted at /sys/fs/bpf when absent), so it outlives this process.
    *
    * @param path a path under /sys/fs/bpf
+   *
+   * @example Keep the map after exit
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * counts.pin("/sys/fs/bpf/counts");
+   * ```
    */
   pin(path: string): void {
     this.#live();
@@ -742,6 +973,15 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
    * Removes a pin made by {@link BpfMap.pin} (or the one at `path`).
    *
    * @param path the pin; default the last one this view made
+   *
+   * @example Remove its pin
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * counts.pin("/sys/fs/bpf/counts");
+   * counts.unpin();
+   * ```
    */
   unpin(path: string | undefined = this.#pinned): void {
     if (!path) {
@@ -942,6 +1182,14 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
    *
    * @param options column and section headers, formatting
    * @returns the text
+   *
+   * @example The text, to log elsewhere
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./dist.bpf.c" });
+   * const dist = b.map("dist");
+   * console.error(dist.log2HistText({ valType: "usecs" }));
+   * ```
    */
   log2HistText(options: MapHistogramOptions = {}): string {
     this.#live();
@@ -960,6 +1208,14 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
    *
    * @param options column and section headers, formatting
    * @returns the text
+   *
+   * @example The text, to log elsewhere
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./dist.bpf.c" });
+   * const dist = b.map("dist");
+   * console.error(dist.linearHistText({ valType: "ms" }));
+   * ```
    */
   linearHistText(options: MapHistogramOptions = {}): string {
     this.#live();
@@ -994,6 +1250,14 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
    * Prints {@link BpfMap.linearHistText} to stdout, as BCC's `print_linear_hist`.
    *
    * @param options column and section headers, formatting
+   *
+   * @example Print a linear histogram
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./dist.bpf.c" });
+   * const dist = b.map("dist");
+   * dist.printLinearHist({ valType: "ms" });
+   * ```
    */
   printLinearHist(options: MapHistogramOptions = {}): void {
     const text = this.linearHistText(options);
@@ -1005,6 +1269,14 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
    *
    * @param options "log2" (default) or "linear", the column header, the section label
    * @returns plain objects for `JSON.stringify`
+   *
+   * @example As JSON
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./dist.bpf.c" });
+   * const dist = b.map("dist");
+   * console.log(JSON.stringify(dist.histogramJson({ valType: "usecs" })));
+   * ```
    */
   histogramJson(
     options: { kind?: "log2" | "linear" } & MapHistogramOptions = {},
@@ -1025,7 +1297,17 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
     );
   }
 
-  /** Closes the fd if this view owns it; later use throws {@link MapClosedError}. Idempotent. */
+  /**
+   * Closes the fd if this view owns it; later use throws {@link MapClosedError}. Idempotent.
+   *
+   * @example Close the view
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * const counts = b.map<number, bigint>("counts");
+   * counts.close();
+   * ```
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -1035,7 +1317,19 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
     }
   }
 
-  /** Same as {@link BpfMap.close}. */
+  /**
+   * Same as {@link BpfMap.close}.
+   *
+   * @example Scoped
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./counts.bpf.c" });
+   * {
+   *   using counts = b.map("counts");
+   *   console.log(counts.size);
+   * }
+   * ```
+   */
   [Symbol.dispose](): void {
     this.close();
   }

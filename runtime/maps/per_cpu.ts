@@ -47,6 +47,14 @@ export class PerCpu<T> extends Array<T> {
    *
    * @param fn picks the number to add from a struct value
    * @returns the sum
+   *
+   * @example Total over CPUs
+   * ```ts
+   * import { BPF, type PerCpu } from "bpf";
+   * using b = await BPF.load({ file: "./percpu.bpf.c" });
+   * const perCpu = b.map<number, PerCpu<bigint>>("counts").get(0)!;
+   * console.log(perCpu.sum());
+   * ```
    */
   sum(fn?: (v: T) => PerCpuNumber): PerCpuNumber {
     let acc: PerCpuNumber | undefined;
@@ -66,6 +74,14 @@ export class PerCpu<T> extends Array<T> {
    *
    * @param fn picks the number from a struct value
    * @returns the maximum
+   *
+   * @example Busiest CPU's value
+   * ```ts
+   * import { BPF, type PerCpu } from "bpf";
+   * using b = await BPF.load({ file: "./percpu.bpf.c" });
+   * const perCpu = b.map<number, PerCpu<bigint>>("counts").get(0)!;
+   * console.log(perCpu.max());
+   * ```
    */
   max(fn?: (v: T) => PerCpuNumber): PerCpuNumber {
     let acc: PerCpuNumber | undefined;
@@ -81,6 +97,14 @@ export class PerCpu<T> extends Array<T> {
    *
    * @param fn picks the number from a struct value
    * @returns the minimum
+   *
+   * @example Idlest CPU's value
+   * ```ts
+   * import { BPF, type PerCpu } from "bpf";
+   * using b = await BPF.load({ file: "./percpu.bpf.c" });
+   * const perCpu = b.map<number, PerCpu<bigint>>("counts").get(0)!;
+   * console.log(perCpu.min());
+   * ```
    */
   min(fn?: (v: T) => PerCpuNumber): PerCpuNumber {
     let acc: PerCpuNumber | undefined;
@@ -96,6 +120,14 @@ export class PerCpu<T> extends Array<T> {
    *
    * @param fn picks the number from a struct value
    * @returns the average (0 for no CPUs)
+   *
+   * @example Mean over CPUs
+   * ```ts
+   * import { BPF, type PerCpu } from "bpf";
+   * using b = await BPF.load({ file: "./percpu.bpf.c" });
+   * const perCpu = b.map<number, PerCpu<bigint>>("counts").get(0)!;
+   * console.log(perCpu.avg());
+   * ```
    */
   avg(fn?: (v: T) => PerCpuNumber): number {
     return this.length === 0 ? 0 : Number(this.sum(fn)) / this.length;

@@ -71,6 +71,14 @@ export class QueueMap<V = unknown> implements Disposable {
    *
    * @param options type, value codec, capacity, name
    * @returns a view that owns the map
+   *
+   * @example A queue made from TypeScript
+   * ```ts
+   * import { QueueMap } from "./special_maps.ts";
+   * import { u32 } from "../btf/codec.ts";
+   * using q = QueueMap.create({ type: "queue", value: u32, maxEntries: 16, name: "jobs" });
+   * q.push(7);
+   * ```
    */
   static create<V>(
     options: {
@@ -109,12 +117,32 @@ export class QueueMap<V = unknown> implements Disposable {
     );
   }
 
-  /** The map's name. */
+  /**
+   * The map's name.
+   *
+   * @example Its name
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./queue.bpf.c" });
+   * const q = b.queue<number>("jobs");
+   * console.log(q.name); // "jobs"
+   * ```
+   */
   get name(): string {
     return this.#info.name;
   }
 
-  /** The map's fd. */
+  /**
+   * The map's fd.
+   *
+   * @example Its fd
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./queue.bpf.c" });
+   * const q = b.queue<number>("jobs");
+   * console.log(q.fd >= 0);
+   * ```
+   */
   get fd(): number {
     this.#live();
     return this.#info.fd;
@@ -131,6 +159,14 @@ export class QueueMap<V = unknown> implements Disposable {
    *
    * @param value the value
    * @param mode "any" (default) or "exist"
+   *
+   * @example Push a value
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./queue.bpf.c" });
+   * const q = b.queue<number>("jobs");
+   * q.push(7);
+   * ```
    */
   push(value: V, mode: "any" | "exist" = "any"): void {
     this.#live();
@@ -159,7 +195,17 @@ export class QueueMap<V = unknown> implements Disposable {
     check(rc, `Cannot push to map "${this.#info.name}"`);
   }
 
-  /** Removes and returns the next value, or undefined when empty. */
+  /**
+   * Removes and returns the next value, or undefined when empty.
+   *
+   * @example Pop a value
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./queue.bpf.c" });
+   * const q = b.queue<number>("jobs");
+   * const next = q.pop();
+   * ```
+   */
   pop(): V | undefined {
     this.#live();
     const rc = lib().bpfpm_map__lookup_and_delete(
@@ -172,7 +218,17 @@ export class QueueMap<V = unknown> implements Disposable {
     return this.#value.decode(this.#view, 0);
   }
 
-  /** Returns the next value without removing it, or undefined when empty. */
+  /**
+   * Returns the next value without removing it, or undefined when empty.
+   *
+   * @example Look without removing
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./queue.bpf.c" });
+   * const q = b.queue<number>("jobs");
+   * console.log(q.peek());
+   * ```
+   */
   peek(): V | undefined {
     this.#live();
     const rc = lib().bpfpm_map__lookup(this.#info.fd, null, this.#buf, 0n);
@@ -181,12 +237,32 @@ export class QueueMap<V = unknown> implements Disposable {
     return this.#value.decode(this.#view, 0);
   }
 
-  /** Pops every value. */
+  /**
+   * Pops every value.
+   *
+   * @example Empty it
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./queue.bpf.c" });
+   * const q = b.queue<number>("jobs");
+   * for (const v of q.drain()) console.log(v);
+   * ```
+   */
   *drain(): IterableIterator<V> {
     for (let v = this.pop(); v !== undefined; v = this.pop()) yield v;
   }
 
-  /** Closes the fd if this view owns it. Idempotent. */
+  /**
+   * Closes the fd if this view owns it. Idempotent.
+   *
+   * @example Close the view
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./queue.bpf.c" });
+   * const q = b.queue<number>("jobs");
+   * q.close();
+   * ```
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -196,7 +272,19 @@ export class QueueMap<V = unknown> implements Disposable {
     }
   }
 
-  /** Same as {@link QueueMap.close}. */
+  /**
+   * Same as {@link QueueMap.close}.
+   *
+   * @example Scoped
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./queue.bpf.c" });
+   * {
+   *   using q = b.queue<number>("jobs");
+   *   console.log(q.pop());
+   * }
+   * ```
+   */
   [Symbol.dispose](): void {
     this.close();
   }
@@ -268,6 +356,15 @@ export class StackTraceMap extends BpfMap<number, bigint[]> {
    *
    * @param id a stack id from `bpf_get_stackid`
    * @returns the addresses
+   *
+   * @example Raw addresses
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./stacks.bpf.c" });
+   * const stacks = b.stackTraces("stacks");
+   * declare const id: number;
+   * console.log(stacks.stack(id).map((a) => a.toString(16)));
+   * ```
    */
   stack(id: number): bigint[] {
     if (!Number.isInteger(id) || id < 0) {
@@ -284,6 +381,15 @@ export class StackTraceMap extends BpfMap<number, bigint[]> {
    * @param id a stack id
    * @param options the pid for user stacks, offsets and modules
    * @returns one symbol per frame
+   *
+   * @example Kernel stack
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./stacks.bpf.c" });
+   * const stacks = b.stackTraces("stacks");
+   * declare const id: number;
+   * console.log(stacks.symbolize(id).join("\n"));
+   * ```
    */
   symbolize(id: number, options: StackOptions = {}): string[] {
     return symbolizeStack(this.stack(id), options);
