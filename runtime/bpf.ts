@@ -304,7 +304,17 @@ export class BPF implements Disposable {
     }
   }
 
-  /** Whether the object is still loaded. */
+  /**
+   * Whether the object is still loaded.
+   *
+   * @example After close()
+   * ```ts
+   * import { BPF } from "bpf";
+   * const b = await BPF.load({ file: "./probe.bpf.c" });
+   * b.close();
+   * console.log(b.loaded); // false
+   * ```
+   */
   get loaded(): boolean {
     return this.#handle !== null;
   }
@@ -675,7 +685,16 @@ export class BPF implements Disposable {
     return link;
   }
 
-  /** The links attached so far (auto-attached and adopted), still open or not. */
+  /**
+   * The links attached so far (auto-attached and adopted), still open or not.
+   *
+   * @example What auto-attach did
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c" });
+   * for (const l of b.links) console.log(l.kind, l.target, l.program);
+   * ```
+   */
   get links(): readonly Detachable[] {
     return [...this.#links];
   }
@@ -869,7 +888,20 @@ export class BPF implements Disposable {
   }
   // --- end maps & events ---
 
-  /** Detaches every link, ends trace readers, unloads programs and frees maps; idempotent. */
+  /**
+   * Detaches every link, ends trace readers, unloads programs and frees maps; idempotent.
+   *
+   * @example Clean up by hand
+   * ```ts
+   * import { BPF } from "bpf";
+   * const b = await BPF.load({ file: "./probe.bpf.c" });
+   * try {
+   *   console.log(b.programs.size);
+   * } finally {
+   *   b.close();
+   * }
+   * ```
+   */
   close(): void {
     const handle = this.#handle;
     if (handle === null) return;
@@ -890,7 +922,18 @@ export class BPF implements Disposable {
     if (errors.length) throw errors[0];
   }
 
-  /** Same as `close()`. */
+  /**
+   * Same as `close()`.
+   *
+   * @example Clean up at the end of the scope
+   * ```ts
+   * import { BPF } from "bpf";
+   * {
+   *   using b = await BPF.load({ file: "./probe.bpf.c" });
+   *   console.log(b.links.length);
+   * } // closed here
+   * ```
+   */
   [Symbol.dispose](): void {
     this.close();
   }

@@ -997,6 +997,12 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
    * Removes a pinned object's bpffs entry.
    *
    * @param path the pin
+   *
+   * @example Remove a pin left by an earlier run
+   * ```ts
+   * import { BpfMap } from "./bpf_map.ts";
+   * BpfMap.unpin("/sys/fs/bpf/counts");
+   * ```
    */
   static unpin(path: string): void {
     check(lib().bpfpm_obj__unpin(cstr(path)), `Cannot unpin ${path}`);

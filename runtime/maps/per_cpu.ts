@@ -37,7 +37,17 @@ function pick<T>(v: T, fn?: (v: T) => PerCpuNumber): PerCpuNumber {
  * ```
  */
 export class PerCpu<T> extends Array<T> {
-  /** `map`/`filter` give plain arrays. */
+  /**
+   * `map`/`filter` give plain arrays.
+   *
+   * @example map gives an Array
+   * ```ts
+   * import { BPF, type PerCpu } from "bpf";
+   * using b = await BPF.load({ file: "./percpu.bpf.c" });
+   * const perCpu = b.map<number, PerCpu<bigint>>("counts").get(0)!;
+   * const doubled: bigint[] = perCpu.map((v) => v * 2n);
+   * ```
+   */
   static override get [Symbol.species](): ArrayConstructor {
     return Array;
   }
