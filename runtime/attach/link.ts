@@ -218,7 +218,8 @@ export class Link implements Disposable {
   }
 
   /**
-   * The kernel's link id (0 when it is not a bpf link: socket filters, netlink XDP/TC).
+   * The kernel's link id (0 when it is not one bpf link: socket filters, netlink XDP/TC, and
+   * USDT, which libbpf makes of several uprobes).
    *
    * @example Find it with bpftool
    * ```ts
