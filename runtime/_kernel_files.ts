@@ -9,19 +9,26 @@ import { BpfError } from "./errors.ts";
 
 const ENOENT = 2;
 
-/** The text of a kernel file, or undefined when it does not exist. */
+/**
+ * The text of a kernel file, or undefined when it does not exist. Procfs files report no
+ * size, so a read that fills `cap` is retried with a buffer twice as large: the whole file
+ * is always returned.
+ */
 export function readKernelFile(
   path: string,
   cap = 1 << 16,
 ): string | undefined {
-  const buf = new Uint8Array(cap);
-  const n = Number(lib().bpfpm_file__read(cstr(path), buf, BigInt(cap)));
-  if (n === -ENOENT) return undefined;
-  if (n < 0) {
-    const { message } = lastError();
-    throw new BpfError(`${message}: run as root`, { errno: -n });
+  for (;;) {
+    const buf = new Uint8Array(cap);
+    const n = Number(lib().bpfpm_file__read(cstr(path), buf, BigInt(cap)));
+    if (n === -ENOENT) return undefined;
+    if (n < 0) {
+      const { message } = lastError();
+      throw new BpfError(`${message}: run as root`, { errno: -n });
+    }
+    if (n < cap) return new TextDecoder().decode(buf.subarray(0, n));
+    cap *= 2;
   }
-  return new TextDecoder().decode(buf.subarray(0, n));
 }
 
 /** Whether a kernel file or directory exists. */

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { type BPF, sym } from "bpf";
+import { type BPF, ksym, sym } from "bpf";
 
 /** A counted stack, as the probes key their `counts` map. */
 export interface StackKey {
@@ -63,12 +63,11 @@ export function printStacks(
   },
 ): void {
   const stacks = b.stackTraces("stacks");
-  const ksyms = kernelSymbols();
   // A stack taken in a BTF-typed tracepoint starts in the BPF program and the tracepoint's
   // dispatch: those frames are the probe's own, not the traced task's.
   const kernel = (k: StackKey) => {
     if (options.userOnly || k.kern_stack_id < 0) return [];
-    const frames = stacks.stack(k.kern_stack_id).map((a) => ksyms.lookup(a));
+    const frames = stacks.stack(k.kern_stack_id).map((a) => ksym(a));
     let i = 0;
     while (i < frames.length && PROBE_FRAME.test(frames[i])) i++;
     return frames.slice(i);
@@ -120,73 +119,4 @@ export function printStacks(
       console.log(`        ${value}\n`);
     }
   }
-}
-
-/** Kernel text symbols, sorted by address. */
-export class KernelSymbols {
-  #addrs: BigUint64Array;
-  #names: string[];
-
-  /**
-   * Parses /proc/kallsyms text (text symbols only).
-   *
-   * @param text the file's contents
-   */
-  constructor(text: string) {
-    const rows: [bigint, string][] = [];
-    for (const line of text.split("\n")) {
-      const [addr, type, name] = line.split(/\s+/);
-      if (!name || !"tTwW".includes(type)) continue;
-      rows.push([BigInt(`0x${addr}`), name]);
-    }
-    rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
-    this.#addrs = BigUint64Array.from(rows.map((r) => r[0]));
-    this.#names = rows.map((r) => r[1]);
-  }
-
-  /** The symbol `addr` falls into, or `[unknown]`. */
-  lookup(addr: bigint): string {
-    let lo = 0, hi = this.#addrs.length - 1, best = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.#addrs[mid] <= addr) {
-        best = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return best < 0 || this.#addrs[best] === 0n
-      ? "[unknown]"
-      : this.#names[best];
-  }
-}
-
-let cached: KernelSymbols | undefined;
-
-/**
- * The kernel's symbols. Deno lets a script read /proc/kallsyms only with `--allow-all`, which
- * a probe package may not declare; under narrower flags it is read through `cat` (the
- * package declares `--allow-run=cat`).
- *
- * @example
- * ```ts
- * import { kernelSymbols } from "./stacks.ts";
- * console.log(kernelSymbols().lookup(0xffffffff81000000n));
- * ```
- */
-export function kernelSymbols(): KernelSymbols {
-  if (cached) return cached;
-  let text: string;
-  try {
-    text = Deno.readTextFileSync("/proc/kallsyms");
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotCapable)) throw e;
-    const out = new Deno.Command("cat", {
-      args: ["/proc/kallsyms"],
-      stdout: "piped",
-      stderr: "null",
-    }).outputSync();
-    text = new TextDecoder().decode(out.stdout);
-  }
-  cached = new KernelSymbols(text);
-  return cached;
 }
