@@ -3,7 +3,8 @@
  * skips the two pure steps around the compile cache by reading their results from the cache
  * root, next to the objects (`obj/`, pruned with them):
  *
- * - `obj/<64-bit hash of the C and BPFPM_TRACEFS>.src`: the rewritten C (runtime/source).
+ * - `obj/<64-bit hash of the C and BPFPM_TRACEFS>.src`: the rewritten C (runtime/source), its
+ *   prelude and its position map (for diagnostics).
  *   The rewrite reads the source text, the running kernel (tracepoint format files, whether
  *   the kprobe PMU exists, the release for `LINUX_VERSION_CODE`) and its own code. A memo is
  *   used only when the source and the tracefs override are the same (the memo holds both and
@@ -49,10 +50,11 @@ import {
   writeAtomic,
 } from "./compile/_cache.ts";
 import { optionalEnv } from "./_env.ts";
+import type { PositionMap } from "./compile/compile_error.ts";
 import type { ObjectSpec, ProgramSpec } from "./spec/object.ts";
 import { possibleCpus } from "./spec/_cpus.ts";
 
-const VERSION = 1;
+const VERSION = 2;
 
 /** The modules whose code decides the rewrite's output (a test checks the module graph). */
 export const REWRITE_MODULES: readonly string[] = [
@@ -63,6 +65,7 @@ export const REWRITE_MODULES: readonly string[] = [
   "_location.ts",
   "errors.ts",
   "trace/tracefs.ts",
+  "source/_positions.ts",
   "source/_scan.ts",
   "source/rewrite.ts",
   "source/tracepoint_format.ts",
@@ -195,6 +198,37 @@ function bootTime(): number {
   return Math.floor(Date.now() / 1000 - Deno.osUptime());
 }
 
+/** The rewritten C as `compile()` takes it (runtime/source's `Rewritten` without `bcc`). */
+export interface RewrittenSource {
+  /** The whole libbpf C: `prelude`, a `#line 1` marker, then `body`. */
+  text: string;
+  /** The declarations the rewrite added ("" for none). */
+  prelude: string;
+  /** The user's code, rewritten, line for line. */
+  body: string;
+  /** Where `body`'s text came from on the lines the rewrite changed. */
+  positions: PositionMap;
+}
+
+const MARKER = "\n#line 1\n";
+
+/** The parts of a memo's text (all of it the body when it does not hold the prelude). */
+function parts(text: string, prelude: unknown, positions: unknown) {
+  const p = typeof prelude === "string" ? prelude : "";
+  const map =
+    positions && typeof positions === "object" && !Array.isArray(positions)
+      ? positions as PositionMap
+      : {};
+  return text.startsWith(`${p}${MARKER}`)
+    ? {
+      text,
+      prelude: p,
+      body: text.slice(p.length + MARKER.length),
+      positions: map,
+    }
+    : { text, prelude: "", body: text, positions: map };
+}
+
 /**
  * The BCC-dialect C rewritten to libbpf C (runtime/source's `rewrite`), from the memo when
  * this boot's kernel and the rewriter's code are those it was made with.
@@ -208,6 +242,22 @@ export async function rewritten(
   source: string,
   caller?: Error,
 ): Promise<string> {
+  return (await rewrittenSource(source, caller)).text;
+}
+
+/**
+ * {@linkcode rewritten}, with the parts `compile()` takes: the prelude apart, and where the
+ * rewrite moved the user's text.
+ *
+ * @param source The C as the user wrote it.
+ * @param caller An error made in the user's call, whose stack places rewrite errors in the
+ *   user's file.
+ * @returns The rewritten C and its parts.
+ */
+export async function rewrittenSource(
+  source: string,
+  caller?: Error,
+): Promise<RewrittenSource> {
   const dir = memosUsable() ? root() : undefined;
   // A tracefs other than the kernel's (tests) may hold other format files.
   const tracefs = optionalEnv("BPFPM_TRACEFS") ?? "";
@@ -223,13 +273,14 @@ export async function rewritten(
       typeof memo.boot === "number" && Math.abs(memo.boot - boot) <= 2 &&
       typeof memo.text === "string" && unchanged(memo.deps)
     ) {
-      return memo.text;
+      return parts(memo.text, memo.prelude, memo.positions);
     }
   }
   const { rewrite } = await import("./source/rewrite.ts");
-  let text: string;
+  let result: RewrittenSource;
   try {
-    text = rewrite(source).text;
+    const { text, prelude, body, positions } = rewrite(source);
+    result = { text, prelude, body, positions };
   } catch (error) {
     // The rewrite places its errors in the user's file by the stack, which the awaits above
     // have cut: place them again by the caller's.
@@ -243,9 +294,19 @@ export async function rewritten(
   }
   const deps = dir ? codeDeps(REWRITE_MODULES) : undefined;
   if (deps) {
-    writeMemo(path, { v: VERSION, tracefs, source, release, boot, deps, text });
+    writeMemo(path, {
+      v: VERSION,
+      tracefs,
+      source,
+      release,
+      boot,
+      deps,
+      text: result.text,
+      prelude: result.prelude,
+      positions: result.positions,
+    });
   }
-  return text;
+  return result;
 }
 
 /** A program as the memo stores it: its instructions as [offset, length] in the object. */

@@ -29,7 +29,7 @@ import {
 } from "./_system.ts";
 import { optionalEnv } from "./_env.ts";
 import { type SourceSite, sourceSite } from "./_location.ts";
-import { objectFacts, rewritten } from "./_warm.ts";
+import { objectFacts, type RewrittenSource, rewrittenSource } from "./_warm.ts";
 import { Program } from "./program.ts";
 import { describeObject } from "./_describe.ts";
 import { ObjectMap } from "./object_map.ts";
@@ -244,9 +244,9 @@ export class BPF implements Disposable {
         name: name ?? DEFAULT_C_NAME,
         site: site ?? sourceSite(source, caller.stack),
       });
-      const text = await rewritten(source, caller);
+      const c = await rewrittenSource(source, caller);
       const result = await compileAt(
-        text,
+        c,
         options.cflags,
         name,
         site ?? (() => sourceSite(source, caller.stack)),
@@ -1010,21 +1010,23 @@ function checkOptions(options: LoadOptions): void {
 }
 
 /**
- * Compiles through the cache. Where embedded C sits in the caller's file is worked out only
- * when clang reports errors (a warm start never reads the script): the failed compile is then
- * repeated with the position, which errors never cache.
+ * Compiles through the cache, the rewriter's declarations as the prelude (their diagnostics
+ * never point into the user's file). Where embedded C sits in the caller's file is worked out
+ * only when clang reports errors (a warm start never reads the script).
  */
 async function compileAt(
-  text: string,
+  c: RewrittenSource,
   cflags: readonly string[] | undefined,
   name: string | undefined,
   site: SourceSite | (() => SourceSite | undefined),
 ) {
   const at = typeof site === "function" ? undefined : site;
   try {
-    return await compile(text, {
+    return await compile(c.body, {
       cflags,
       name,
+      prelude: c.prelude,
+      positions: c.positions,
       file: at?.file,
       lineOffset: at?.lineOffset,
       columnOffset: at?.columnOffset,
@@ -1034,8 +1036,7 @@ async function compileAt(
       throw error;
     }
     const found = site();
-    if (!found) throw error;
-    return await compile(text, { cflags, name, ...found });
+    throw found ? error.at(found) : error;
   }
 }
 

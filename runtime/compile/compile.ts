@@ -30,6 +30,7 @@ import {
   CompileError,
   type Diagnostic,
   mapDiagnostics,
+  type PositionMap,
 } from "./compile_error.ts";
 import { DenoPermissionError, isPermissionDenied } from "../errors.ts";
 
@@ -62,6 +63,12 @@ export interface CompileOptions {
    * own line numbers.
    */
   prelude?: string;
+  /**
+   * Where a source rewriter moved the text of `source` on the lines it changed (e.g.
+   * runtime/source's `rewrite().positions`): diagnostics then get the columns of the C as
+   * the user wrote it.
+   */
+  positions?: PositionMap;
   /** Compile even if a cached object exists, and do not store the result. */
   noCache?: boolean;
 }
@@ -290,6 +297,7 @@ async function compileOrThrow(
     file: options.file,
     lineOffset: options.lineOffset,
     columnOffset: options.columnOffset,
+    positions: options.positions,
   };
   const result = (object: Uint8Array, cached: boolean, diagnostics: string) => {
     const mapped = mapDiagnostics(diagnostics, mapping);

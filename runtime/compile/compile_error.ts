@@ -33,6 +33,38 @@ export interface Diagnostic {
   message: string;
 }
 
+/**
+ * Where a source rewriter moved text, for the lines it changed: by 1-based line (a string
+ * key), segments `[column, line, column, copied]` sorted by column, each saying that from
+ * that column of the compiled line on, the text came from that line and column of the C as
+ * written. Copied text (`1`) advances both columns together; generated text (`0`) maps every
+ * column to where the construct it replaced starts. A line not listed is unchanged.
+ *
+ * @example A call the rewriter lengthened by 16 characters at column 5
+ * ```ts
+ * import type { PositionMap } from "./compile_error.ts";
+ * const positions: PositionMap = { "3": [[1, 3, 1, 1], [5, 3, 5, 0], [29, 3, 13, 1]] };
+ * console.log(positions["3"].length);
+ * ```
+ */
+export type PositionMap = Record<string, [number, number, number, 0 | 1][]>;
+
+/** The line and column of the C as written that compiled `line`:`column` came from. */
+function unmove(
+  positions: PositionMap | undefined,
+  line: number,
+  column: number,
+): { line: number; column: number } {
+  const segments = positions?.[line];
+  if (!segments?.length) return { line, column };
+  let s = segments[0];
+  for (const x of segments) if (x[0] <= column) s = x;
+  return {
+    line: s[1],
+    column: s[3] ? s[2] + Math.max(0, column - s[0]) : s[2],
+  };
+}
+
 /** Where the C source sits in the user's file. */
 export interface SourceMapping {
   /** The C file name clang was given (diagnostics naming it are mapped). */
@@ -48,6 +80,8 @@ export interface SourceMapping {
    * compiled text by escapes such as `\\n`: columns are then counted in the raw text.
    */
   raw?: string;
+  /** Where a rewriter moved the C's text (positions are mapped back through it first). */
+  positions?: PositionMap;
 }
 
 /** How many raw characters the escape at raw[i] (a backslash) spans. */
@@ -91,7 +125,12 @@ export function mapDiagnostics(
   const lineOffset = map.lineOffset ?? 1;
   const columnOffset = map.columnOffset ?? 1;
   const rawLines = map.raw?.split("\n");
-  const pos = (line: number, column: number) => {
+  const pos = (compiledLine: number, compiledColumn: number) => {
+    const { line, column } = unmove(
+      map.positions,
+      compiledLine,
+      compiledColumn,
+    );
     const rawLine = rawLines?.[line - 1];
     const raw = rawLine === undefined ? undefined : rawColumn(rawLine, column);
     const col = raw ?? column;
@@ -146,7 +185,7 @@ export class CompileError extends Error {
   readonly diagnostics: Diagnostic[];
   /** clang's complete output, positions mapped. */
   readonly text: string;
-  #clang?: { text: string; name: string };
+  #clang?: { text: string; name: string; positions?: PositionMap };
 
   /**
    * Makes the error; its message summarizes the first errors. Usually made by
@@ -154,13 +193,15 @@ export class CompileError extends Error {
    *
    * @param text clang's diagnostics, already mapped (see mapDiagnostics)
    * @param diagnostics the parsed diagnostics
-   * @param options the cause, and clang's unmapped output with the C file name it used (which
-   *   lets {@linkcode CompileError.prototype.at} map it again)
+   * @param options the cause, and clang's unmapped output with the C file name it used and the
+   *   rewriter's position map (which let {@linkcode CompileError.prototype.at} map it again)
    */
   constructor(
     text: string,
     diagnostics: Diagnostic[],
-    options?: ErrorOptions & { clang?: { text: string; name: string } },
+    options?: ErrorOptions & {
+      clang?: { text: string; name: string; positions?: PositionMap };
+    },
   ) {
     super(summarize(text, diagnostics), options);
     this.name = "CompileError";
@@ -191,7 +232,11 @@ export class CompileError extends Error {
         : undefined);
     const mapped = mapDiagnostics(clangText, { ...mapping, raw });
     return new CompileError(mapped.text, mapped.diagnostics, {
-      clang: { text: clangText, name: mapping.name },
+      clang: {
+        text: clangText,
+        name: mapping.name,
+        positions: mapping.positions,
+      },
     });
   }
 
@@ -220,6 +265,7 @@ export class CompileError extends Error {
     if (!this.#clang) return this;
     return CompileError.fromClang(this.#clang.text, {
       name: this.#clang.name,
+      positions: this.#clang.positions,
       ...site,
     });
   }

@@ -23,6 +23,10 @@ export {
   type CompilerStats,
   compilerStats,
 } from "./compile.ts";
-export { CompileError, type Diagnostic } from "./compile_error.ts";
+export {
+  CompileError,
+  type Diagnostic,
+  type PositionMap,
+} from "./compile_error.ts";
 export { type CompilePermission, compilePermissions } from "./permissions.ts";
 export { prepareCompiler, type PreparedCompiler } from "./prepare.ts";

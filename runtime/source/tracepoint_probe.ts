@@ -6,9 +6,10 @@
  * @module
  */
 import { readTracepointFormat } from "../trace/tracefs.ts";
-import { findCalls, spliceKeepingLines } from "./_scan.ts";
+import { findCalls } from "./_scan.ts";
 import { formatToStruct, tracepointStructName } from "./tracepoint_format.ts";
 import type { RewritePass } from "./rewrite.ts";
+import type { Edit } from "./_positions.ts";
 
 const IDENT = /^[A-Za-z_]\w*$/;
 
@@ -18,7 +19,8 @@ export const tracepointProbe: RewritePass = {
   run(ctx) {
     if (!ctx.text.includes("TRACEPOINT_PROBE")) return;
     const calls = findCalls(ctx.text, ctx.masked(), "TRACEPOINT_PROBE");
-    for (const call of calls.reverse()) {
+    const edits: Edit[] = [];
+    for (const call of calls) {
       const [category, event] = call.args;
       if (
         call.args.length !== 2 || !IDENT.test(category) || !IDENT.test(event)
@@ -39,13 +41,14 @@ export const tracepointProbe: RewritePass = {
             readTracepointFormat(category, event),
           ),
       );
-      ctx.text = spliceKeepingLines(
-        ctx.text,
-        call.start,
-        call.end,
-        `SEC("tracepoint/${category}/${event}") int ${struct}(struct ${struct} *args)`,
-      );
+      edits.push({
+        start: call.start,
+        end: call.end,
+        text:
+          `SEC("tracepoint/${category}/${event}") int ${struct}(struct ${struct} *args)`,
+      });
     }
+    ctx.edit(edits);
     if (calls.length) ctx.bcc = true;
   },
 };

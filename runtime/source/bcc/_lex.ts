@@ -322,31 +322,4 @@ export function lineCol(
 }
 
 /** A replacement of `[start, end)` of the text. */
-export interface Edit {
-  start: number;
-  end: number;
-  text: string;
-}
-
-/**
- * Applies non-overlapping edits. A replacement that removes newlines gets them back at its
- * end, so the text keeps its line count and every line its number.
- */
-export function applyEdits(text: string, edits: Edit[]): string {
-  const sorted = [...edits].sort((a, b) => a.start - b.start || a.end - b.end);
-  let out = "";
-  let at = 0;
-  for (const e of sorted) {
-    if (e.start < at) {
-      throw new Error(
-        `Internal error: overlapping BCC rewrites at offset ${e.start}; please report this with the program`,
-      );
-    }
-    out += text.slice(at, e.start);
-    const removed = text.slice(e.start, e.end).split("\n").length - 1;
-    const added = e.text.split("\n").length - 1;
-    out += e.text + "\n".repeat(Math.max(0, removed - added));
-    at = e.end;
-  }
-  return out + text.slice(at);
-}
+export type { Edit } from "../_positions.ts";

@@ -12,7 +12,6 @@
  */
 import type { RewritePass } from "../rewrite.ts";
 import {
-  applyEdits,
   type Edit,
   functions,
   matching,
@@ -101,7 +100,7 @@ export const bccKernelReads: RewritePass = {
       }
       chains(text, tokens, f.bodyOpen, f.bodyClose, vars, isKernel, edits);
     }
-    if (edits.length) ctx.text = applyEdits(text, edits);
+    if (edits.length) ctx.edit(edits);
   },
 };
 

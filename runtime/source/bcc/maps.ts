@@ -10,7 +10,6 @@
 import type { RewritePass } from "../rewrite.ts";
 import { BccRewriteError } from "./bcc_rewrite_error.ts";
 import {
-  applyEdits,
   type Edit,
   lineCol,
   matching,
@@ -233,6 +232,6 @@ export const bccMaps: RewritePass = {
       });
       i = close;
     }
-    if (edits.length) ctx.text = applyEdits(text, edits);
+    if (edits.length) ctx.edit(edits);
   },
 };

@@ -7,14 +7,7 @@
  */
 import type { RewritePass } from "../rewrite.ts";
 import { BccRewriteError } from "./bcc_rewrite_error.ts";
-import {
-  applyEdits,
-  type Edit,
-  lineCol,
-  matching,
-  type Token,
-  tokenize,
-} from "./_lex.ts";
+import { type Edit, lineCol, matching, type Token, tokenize } from "./_lex.ts";
 import { bccState } from "./_state.ts";
 
 const KEYED = [
@@ -116,6 +109,6 @@ export const bccMethods: RewritePass = {
       const m = t.k === "pp" ? /^#\s*define\s+/.exec(t.t) : null;
       if (m) scan(tokenize(t.t.slice(m[0].length)), t.s + m[0].length);
     }
-    if (edits.length) ctx.text = applyEdits(text, edits);
+    if (edits.length) ctx.edit(edits);
   },
 };

@@ -16,7 +16,6 @@ import { readTracepointFormat } from "../../trace/tracefs.ts";
 import { kernelPathExists } from "../../_kernel_files.ts";
 import { BccRewriteError } from "./bcc_rewrite_error.ts";
 import {
-  applyEdits,
   type Edit,
   type FunctionDef,
   functions,
@@ -172,7 +171,7 @@ export const bccProbes: RewritePass = {
       const edit = prefixed(ctx, state, text, tokens, f, fail);
       if (edit) edits.push(...edit);
     }
-    if (edits.length) ctx.text = applyEdits(text, edits);
+    if (edits.length) ctx.edit(edits);
   },
 };
 
