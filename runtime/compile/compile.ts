@@ -28,6 +28,7 @@ import {
 import { runCompile } from "./_run.ts";
 import {
   CompileError,
+  crashError,
   type Diagnostic,
   mapDiagnostics,
   type PositionMap,
@@ -325,9 +326,11 @@ async function compileOrThrow(
     : (await ensureVmlinuxH(lib, root, btf), []);
   let r = await runCompile(lib, "object", { source: text, name, args });
   stats.compiles++;
+  // A crash at a place in the source is the compiler's bug on that C, not a damaged PCH.
   const pchBroken = r.status === EINVAL
     ? r.diagnostics.includes(pch ?? "\0")
-    : r.status !== 0;
+    : r.status !== 0 &&
+      !crashError(r.error, source, mapping)?.diagnostics.length;
   if (pch && pchBroken) {
     // The PCH is unreadable (damaged, or its inputs changed under it) or clang crashed on
     // it: rebuild it once and retry.
@@ -339,6 +342,8 @@ async function compileOrThrow(
     throw CompileError.fromClang(r.diagnostics, mapping);
   }
   if (r.status !== 0) {
+    const crash = crashError(r.error, source, mapping);
+    if (crash) throw crash;
     throw new Error(
       `The BPF compiler failed to run: ${r.error}; run ./scripts/setup.sh to repair the LLVM 14 install`,
     );

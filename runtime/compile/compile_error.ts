@@ -112,6 +112,9 @@ function rawColumn(rawLine: string, column: number): number | undefined {
 const DIAG =
   /^(.+?):(\d+):(\d+): (fatal error|error|warning|note|remark): (.*)$/;
 const INCLUDED = /^(In file included from |\s+from )(.+?):(\d+)([:,])$/;
+/** clang's caret line under a source snippet: `^`, with `~` ranges. */
+const CARET = /^[ ~]*\^[ ~^]*$/;
+const GENERATED = /^\d+ (error|warning)s? generated\.?$/;
 
 /**
  * Maps clang's diagnostics text into the user's file: returns the parsed diagnostics and the
@@ -125,7 +128,7 @@ export function mapDiagnostics(
   const lineOffset = map.lineOffset ?? 1;
   const columnOffset = map.columnOffset ?? 1;
   const rawLines = map.raw?.split("\n");
-  const pos = (compiledLine: number, compiledColumn: number) => {
+  const where = (compiledLine: number, compiledColumn: number) => {
     const { line, column } = unmove(
       map.positions,
       compiledLine,
@@ -133,14 +136,20 @@ export function mapDiagnostics(
     );
     const rawLine = rawLines?.[line - 1];
     const raw = rawLine === undefined ? undefined : rawColumn(rawLine, column);
-    const col = raw ?? column;
+    return { line, column: raw ?? column, rawLine };
+  };
+  const pos = (compiledLine: number, compiledColumn: number) => {
+    const { line, column } = where(compiledLine, compiledColumn);
     return {
       line: lineOffset + line - 1,
-      column: line === 1 ? columnOffset + col - 1 : col,
+      column: line === 1 ? columnOffset + column - 1 : column,
     };
   };
   const diagnostics: Diagnostic[] = [];
-  const lines = text.split("\n").map((l) => {
+  const input = text.split("\n");
+  const lines: string[] = [];
+  for (let i = 0; i < input.length; i++) {
+    const l = input[i];
     const d = DIAG.exec(l);
     if (d) {
       const main = d[1] === map.name;
@@ -154,14 +163,36 @@ export function mapDiagnostics(
         message: d[5],
       };
       diagnostics.push(diag);
-      return `${diag.file}:${diag.line}:${diag.column}: ${diag.severity}: ${diag.message}`;
+      lines.push(
+        `${diag.file}:${diag.line}:${diag.column}: ${diag.severity}: ${diag.message}`,
+      );
+      // clang shows the compiled line under it, which on a rewritten line is not what the
+      // user wrote: show the user's line and the caret where they wrote the token.
+      const at = main && map.positions?.[d[2]]
+        ? where(Number(d[2]), Number(d[3]))
+        : undefined;
+      if (
+        at?.rawLine !== undefined && i + 2 < input.length &&
+        !DIAG.test(input[i + 1]) && CARET.test(input[i + 2])
+      ) {
+        lines.push(at.rawLine, `${" ".repeat(at.column - 1)}^`);
+        i += 2;
+        // A fix-it hint under the caret belongs to the compiled line.
+        const next = input[i + 1];
+        if (
+          next !== undefined && next.trim() && !DIAG.test(next) &&
+          !INCLUDED.test(next) && !GENERATED.test(next)
+        ) i++;
+      }
+      continue;
     }
     const inc = INCLUDED.exec(l);
     if (inc && inc[2] === map.name) {
-      return `${inc[1]}${file}:${pos(Number(inc[3]), 1).line}${inc[4]}`;
+      lines.push(`${inc[1]}${file}:${pos(Number(inc[3]), 1).line}${inc[4]}`);
+      continue;
     }
-    return l;
-  });
+    lines.push(l);
+  }
   return { diagnostics, text: lines.join("\n") };
 }
 
@@ -323,7 +354,7 @@ function summarize(text: string, diagnostics: Diagnostic[]): string {
         current = undefined;
       }
       if (d[4] === "note" && current) current.push(l);
-    } else if (current && !/^\d+ (error|warning)s? generated\.?$/.test(l)) {
+    } else if (current && !GENERATED.test(l)) {
       if (l.trim() || current.length > 1) current.push(l);
     }
     if (current) blocks[blocks.length - 1] = current.join("\n").trimEnd();
@@ -332,4 +363,68 @@ function summarize(text: string, diagnostics: Diagnostic[]): string {
     ? `\n(${errors.length - SHOWN} more: see the CompileError's text)`
     : "";
   return `${head}\n${blocks.length ? blocks.join("\n") : text.trim()}${more}`;
+}
+
+/** How the native library's message introduces what the compiler printed. */
+const OUTPUT = "; the compiler's output: ";
+const CRASHED = /^the compiler crashed \(signal (\d+)[^)]*\)/;
+const LLVM_ERROR = /LLVM ERROR: (?:line (\d+): )?([^\n]*)/;
+/** A crash stack's frame naming a place in the source: `2.\tfile:3:5: parsing function body 'f'`. */
+const STACK_PLACE = /^\s*\d+\.\s+(.+?):(\d+):(\d+): (.*)$/gm;
+const STACK_FUNCTION = /on function '@?([^']+)'/;
+const ATOMIC = /\b__(?:sync|atomic)_\w+/;
+
+/**
+ * The error for a compile whose child died by a signal (`error` is the native library's
+ * message, which ends with what the compiler printed): a CompileError at the construct the
+ * compiler stopped at when its output names one, else one saying what it printed. Undefined
+ * when the compiler did not crash (it could not run at all: the library is missing or damaged).
+ *
+ * @param error the native compile's error message
+ * @param source the compiled C (the main file clang saw, after any prelude)
+ * @param mapping where that C sits in the user's file
+ */
+export function crashError(
+  error: string,
+  source: string,
+  mapping: SourceMapping,
+): CompileError | undefined {
+  const crashed = CRASHED.exec(error);
+  if (!crashed) return undefined;
+  const from = error.indexOf(OUTPUT);
+  const output = from < 0 ? "" : error.slice(from + OUTPUT.length);
+  const llvm = LLVM_ERROR.exec(output);
+  const fn = STACK_FUNCTION.exec(output)?.[1];
+  let place: { line: number; column: number } | undefined;
+  let what = llvm?.[2]?.trim();
+  for (const m of output.matchAll(STACK_PLACE)) {
+    if (m[1] !== mapping.name) continue;
+    place = { line: Number(m[2]), column: Number(m[3]) };
+    what ??= m[4];
+  }
+  const said = output ? `The compiler's output:\n${output}` : "";
+  const lines = source.split("\n");
+  if (!place && llvm?.[1] && Number(llvm[1]) <= lines.length) {
+    // LLVM names only the line: point at the atomic it rejects, else the line's first token.
+    const text = lines[Number(llvm[1]) - 1];
+    const at = ATOMIC.exec(text)?.index ?? text.search(/\S|$/);
+    place = { line: Number(llvm[1]), column: at + 1 };
+  }
+  const hint = /XADD/.test(what ?? "")
+    ? 'LLVM 14 cannot use the result of a 32-bit atomic add: make the variable 64-bit (u64), drop the use of the result (call __sync_fetch_and_add as a statement), or compile with cflags ["-target-cpu", "v3"]'
+    : "change the construct it stopped at (the compiler's output is in the error's text)";
+  const why = `the compiler crashed on this C (an LLVM 14 bug, signal ${
+    crashed[1]
+  }${fn ? `, in function ${fn}` : ""})${what ? `: ${what}` : ""}; ${hint}`;
+  if (place) {
+    return CompileError.fromClang(
+      `${mapping.name}:${place.line}:${place.column}: fatal error: ${why}\n${said}`,
+      mapping,
+    );
+  }
+  return new CompileError(
+    `fatal error: ${why}\n${said}`,
+    [],
+    { clang: { text: output, name: mapping.name } },
+  );
 }
