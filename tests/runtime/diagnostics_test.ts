@@ -1,0 +1,185 @@
+/**
+ * Compile errors point at the token the user wrote: the line and column of this test file
+ * where the bad token sits in the template literal, also on lines the BCC rewriter changed
+ * (TRACEPOINT_PROBE heads, map method calls), never into the rewriter's own declarations.
+ */
+import assert from "node:assert/strict";
+import { BPF, CompileError, type Diagnostic } from "../../mod.ts";
+import { compilerStats } from "../../runtime/compile/mod.ts";
+
+const SELF = decodeURIComponent(new URL(import.meta.url).pathname);
+const LINES = Deno.readTextFileSync(SELF).split("\n");
+
+/** Where the C in this file has `token` (the occurrence not in quotes). */
+function written(token: string): { line: number; column: number } {
+  const re = new RegExp(`(?<![\\w'"])${token}(?![\\w'"])`);
+  for (let i = 0; i < LINES.length; i++) {
+    const m = re.exec(LINES[i]);
+    if (m) return { line: i + 1, column: m.index + 1 };
+  }
+  throw new Error(`${token} is not in ${SELF}`);
+}
+
+/** The CompileError that loading throws (fails the test when it loads). */
+async function compileError(load: () => Promise<BPF>): Promise<CompileError> {
+  try {
+    (await load()).close();
+  } catch (e) {
+    if (e instanceof CompileError) return e;
+    throw e;
+  }
+  assert.fail("the C compiled");
+}
+
+/** The error diagnostic about `token`, as file, line and column. */
+function placeOf(e: CompileError, token: string) {
+  const d = e.diagnostics.find((d: Diagnostic) =>
+    d.severity.endsWith("error") && d.message.includes(`'${token}'`)
+  );
+  assert.ok(d, `no error about '${token}' in:\n${e.text}`);
+  return { file: d.file, line: d.line, column: d.column };
+}
+
+Deno.test("diagnostics: an error in a one-line TRACEPOINT_PROBE body has the .ts column", async () => {
+  const e = await compileError(() =>
+    BPF.load({
+      text:
+        `TRACEPOINT_PROBE(syscalls, sys_enter_getppid) { return q_tp_body; }`,
+      autoAttach: false,
+    })
+  );
+  assert.deepEqual(placeOf(e, "q_tp_body"), {
+    file: SELF,
+    ...written("q_tp_body"),
+  });
+  // The line shown under the error is the user's, with the caret under the token.
+  const line = LINES[written("q_tp_body").line - 1];
+  const c = line.slice(line.indexOf("`") + 1, line.lastIndexOf("`"));
+  const caret = `${" ".repeat(c.indexOf("q_tp_body"))}^`;
+  assert.ok(`${e.message}\n`.includes(`\n${c}\n${caret}\n`), e.message);
+});
+
+Deno.test("diagnostics: TRACEPOINT_PROBE's arguments over two lines keep the next line's columns", async () => {
+  const e = await compileError(() =>
+    BPF.load({
+      text: `
+  TRACEPOINT_PROBE(syscalls,
+      sys_enter_getppid) { return q_tp_split; }`,
+      autoAttach: false,
+    })
+  );
+  assert.deepEqual(placeOf(e, "q_tp_split"), {
+    file: SELF,
+    ...written("q_tp_split"),
+  });
+});
+
+Deno.test("diagnostics: an error in a map method call's argument has the .ts column", async () => {
+  const e = await compileError(() =>
+    BPF.load({
+      text: `BPF_HASH(q_counts, u32, u64);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+  q_counts.increment(q_method_arg); return 0;
+}`,
+      autoAttach: false,
+    })
+  );
+  assert.deepEqual(placeOf(e, "q_method_arg"), {
+    file: SELF,
+    ...written("q_method_arg"),
+  });
+});
+
+Deno.test("diagnostics: an undeclared identifier after rewritten constructs on its line", async () => {
+  const load = () =>
+    BPF.load({
+      text:
+        `BPF_HASH(q_hist, u32, u64); TRACEPOINT_PROBE(syscalls, sys_enter_getppid) { u32 k = 1; q_hist.increment(k); q_hist.increment(k, 2); return q_after; }`,
+      autoAttach: false,
+    });
+  const first = await compileError(load);
+  assert.deepEqual(placeOf(first, "q_after"), {
+    file: SELF,
+    ...written("q_after"),
+  });
+  // A warm start takes the rewrite from its memo: the same place.
+  const again = await compileError(load);
+  assert.deepEqual(placeOf(again, "q_after"), placeOf(first, "q_after"));
+});
+
+Deno.test("diagnostics: C read from a file gets that file's columns on a rewritten line", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bpfpm-diag-" });
+  try {
+    const file = `${dir}/probe.bpf.c`;
+    const c =
+      `BPF_ARRAY(q_arr, u64, 4);\nTRACEPOINT_PROBE(syscalls, sys_enter_getppid) { u32 i = 0; u64 *v = q_arr.lookup(&i); return q_in_file; }\n`;
+    await Deno.writeTextFile(file, c);
+    const e = await compileError(() => BPF.load({ file, autoAttach: false }));
+    assert.deepEqual(placeOf(e, "q_in_file"), {
+      file,
+      line: 2,
+      column: c.split("\n")[1].indexOf("q_in_file") + 1,
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("diagnostics: an error inside the rewriter's declarations never names a .ts line", async () => {
+  const e = await compileError(() =>
+    BPF.load({
+      text: `struct q_pair { int a; };
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+  struct q_pair p = {};
+  bpf_trace_printk("%d", p);
+  return 0;
+}`,
+      autoAttach: false,
+    })
+  );
+  assert.ok(e.diagnostics.length > 0, e.text);
+  // The literal spans these lines of this file; anything placed in it must be one of them.
+  const first = written("q_pair").line;
+  for (const d of e.diagnostics) {
+    if (d.file !== SELF) continue;
+    assert.ok(d.line >= first && d.line <= first + 5, JSON.stringify(d));
+  }
+  assert.ok(
+    e.diagnostics.some((d) => d.file === "<bpfpm prelude>"),
+    `the macro's diagnostic names the prelude:\n${e.text}`,
+  );
+});
+
+Deno.test("diagnostics: a failed load compiles once (the error is re-mapped, not recompiled)", async () => {
+  const before = compilerStats().compiles;
+  const e = await compileError(() =>
+    BPF.load({
+      text: `TRACEPOINT_PROBE(syscalls, sys_enter_getppid) { return q_once; }`,
+      autoAttach: false,
+    })
+  );
+  assert.equal(compilerStats().compiles - before, 1);
+  assert.deepEqual(placeOf(e, "q_once"), { file: SELF, ...written("q_once") });
+});
+
+Deno.test("diagnostics: LLVM 14 aborting on a used 32-bit atomic add is a CompileError at the call", async () => {
+  const e = await compileError(() =>
+    BPF.load({
+      text: `u32 q_counter;
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+  u32 v = __sync_add_and_fetch(&q_counter, 1);
+  return v;
+}`,
+      autoAttach: false,
+    })
+  );
+  const [d] = e.diagnostics;
+  assert.deepEqual(
+    { file: d.file, line: d.line, column: d.column, severity: d.severity },
+    { file: SELF, ...written("__sync_add_and_fetch"), severity: "fatal error" },
+  );
+  assert.match(d.message, /the compiler crashed on this C \(an LLVM 14 bug/);
+  assert.match(d.message, /XADD/);
+  assert.match(d.message, /make the variable 64-bit \(u64\)/);
+  assert.doesNotMatch(e.message, /setup\.sh/);
+});
