@@ -397,18 +397,30 @@ export function crashError(
   const fn = STACK_FUNCTION.exec(output)?.[1];
   let place: { line: number; column: number } | undefined;
   let what = llvm?.[2]?.trim();
+  // The first frame with a place is the innermost (e.g. the current parser token).
   for (const m of output.matchAll(STACK_PLACE)) {
     if (m[1] !== mapping.name) continue;
     place = { line: Number(m[2]), column: Number(m[3]) };
     what ??= m[4];
+    break;
   }
-  const said = output ? `The compiler's output:\n${output}` : "";
+  // The compiler's own command line is noise here (and long).
+  const shown = output.replace(/^\s*0\.\s+Program arguments:.*\n?/m, "");
+  const said = shown ? `The compiler's output:\n${shown}` : "";
   const lines = source.split("\n");
   if (!place && llvm?.[1] && Number(llvm[1]) <= lines.length) {
     // LLVM names only the line: point at the atomic it rejects, else the line's first token.
     const text = lines[Number(llvm[1]) - 1];
     const at = ATOMIC.exec(text)?.index ?? text.search(/\S|$/);
     place = { line: Number(llvm[1]), column: at + 1 };
+  }
+  if (!place && fn) {
+    // Code generation names only the function: point at its definition.
+    const def = new RegExp(`\\b${fn.replace(/\W/g, "")}\\s*\\(`);
+    const line = lines.findIndex((l) => def.test(l));
+    if (line >= 0) {
+      place = { line: line + 1, column: lines[line].search(def) + 1 };
+    }
   }
   const hint = /XADD/.test(what ?? "")
     ? 'LLVM 14 cannot use the result of a 32-bit atomic add: make the variable 64-bit (u64), drop the use of the result (call __sync_fetch_and_add as a statement), or compile with cflags ["-target-cpu", "v3"]'

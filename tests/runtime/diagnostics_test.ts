@@ -6,6 +6,8 @@
 import assert from "node:assert/strict";
 import { BPF, CompileError, type Diagnostic } from "../../mod.ts";
 import { compilerStats } from "../../runtime/compile/mod.ts";
+import { crashError } from "../../runtime/compile/compile_error.ts";
+import { TrackedText } from "../../runtime/source/_positions.ts";
 
 const SELF = decodeURIComponent(new URL(import.meta.url).pathname);
 const LINES = Deno.readTextFileSync(SELF).split("\n");
@@ -107,6 +109,20 @@ Deno.test("diagnostics: an undeclared identifier after rewritten constructs on i
   assert.deepEqual(placeOf(again, "q_after"), placeOf(first, "q_after"));
 });
 
+Deno.test("diagnostics: escapes before a rewritten construct count as written in the .ts", async () => {
+  const e = await compileError(() =>
+    BPF.load({
+      text:
+        `BPF_HASH(q_esc, u32, u64); TRACEPOINT_PROBE(syscalls, sys_enter_getppid) { bpf_trace_printk("a\\tb\\n"); q_esc.increment(q_esc_key); return 0; }`,
+      autoAttach: false,
+    })
+  );
+  assert.deepEqual(placeOf(e, "q_esc_key"), {
+    file: SELF,
+    ...written("q_esc_key"),
+  });
+});
+
 Deno.test("diagnostics: C read from a file gets that file's columns on a rewritten line", async () => {
   const dir = await Deno.makeTempDir({ prefix: "bpfpm-diag-" });
   try {
@@ -184,4 +200,75 @@ TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
   assert.match(d.message, /XADD/);
   assert.match(d.message, /make the variable 64-bit \(u64\)/);
   assert.doesNotMatch(e.message, /setup\.sh/);
+});
+
+Deno.test("diagnostics: a crash stack's innermost source place, or its function, is where the error points", () => {
+  const source = "int f(void *ctx)\n{\n  return g(ctx);\n}\n";
+  const mapping = { name: "/x/p.bpf.c", file: "p.ts", lineOffset: 10 };
+  const parser = crashError(
+    `the compiler crashed (signal 11: Segmentation fault); the compiler's output: PLEASE submit a bug report to https://github.com/llvm/llvm-project/issues/ and include the crash backtrace.
+Stack dump:
+0.\tProgram arguments: clang -cc1 -triple bpf -O2
+1.\t/x/p.bpf.c:3:12: current parser token ')'
+2.\t/x/p.bpf.c:1:1: parsing function body 'f'`,
+    source,
+    mapping,
+  );
+  assert.ok(parser);
+  assert.deepEqual(
+    parser.diagnostics.map((d) => [d.file, d.line, d.column, d.severity]),
+    [["p.ts", 12, 12, "fatal error"]],
+  );
+  assert.match(
+    parser.diagnostics[0].message,
+    /^the compiler crashed on this C \(an LLVM 14 bug, signal 11\): current parser token '\)'/,
+  );
+  assert.doesNotMatch(parser.message, /Program arguments|setup\.sh/);
+
+  const codegen = crashError(
+    `the compiler crashed (signal 11: Segmentation fault); the compiler's output: Stack dump:
+1.\t<eof> parser at end of file
+2.\tCode generation
+4.\tRunning pass 'BPF DAG->DAG Pattern Instruction Selection' on function '@f'`,
+    source,
+    mapping,
+  );
+  assert.deepEqual(
+    codegen?.diagnostics.map((d) => [d.line, d.column]),
+    [[10, 5]],
+  );
+  assert.match(codegen!.diagnostics[0].message, /in function f/);
+
+  // Not a crash: the library could not run, which crashError leaves to its caller.
+  assert.equal(
+    crashError(
+      "cannot locate libclang-cpp.so.14 next to libbpfpm_compiler.so",
+      source,
+      mapping,
+    ),
+    undefined,
+  );
+});
+
+Deno.test("diagnostics: the rewrite's position map follows insertions, several edits on a line and whole-text changes", () => {
+  const t = new TrackedText("ab cd ef\nxy\n");
+  t.edit([{ start: 3, end: 3, text: "INS " }, {
+    start: 6,
+    end: 8,
+    text: "(long)",
+  }]);
+  t.text = `${t.text}tail\n`;
+  assert.equal(t.text, "ab INS cd (long)\nxy\ntail\n");
+  const map = t.positions();
+  const at = (line: number, column: number) =>
+    CompileError.fromClang(`s.c:${line}:${column}: error: e`, {
+      name: "s.c",
+      positions: map,
+    }).diagnostics[0];
+  // "cd" moved from column 4 to 8; the replacement maps to what it replaced; line 2 is as is.
+  assert.deepEqual([at(1, 8).line, at(1, 8).column], [1, 4]);
+  assert.deepEqual([at(1, 5).column, at(1, 12).column], [4, 7]);
+  assert.deepEqual([at(2, 2).line, at(2, 2).column], [2, 2]);
+  assert.equal(map["2"], undefined);
+  assert.equal(t.generatedTail(), "ab INS cd (long)\nxy\n".length);
 });
