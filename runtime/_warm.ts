@@ -200,6 +200,8 @@ function bootTime(): number {
 
 /** The rewritten C as `compile()` takes it (runtime/source's `Rewritten` without `bcc`). */
 export interface RewrittenSource {
+  /** The C as the user wrote it. */
+  source: string;
   /** The whole libbpf C: `prelude`, a `#line 1` marker, then `body`. */
   text: string;
   /** The declarations the rewrite added ("" for none). */
@@ -213,7 +215,12 @@ export interface RewrittenSource {
 const MARKER = "\n#line 1\n";
 
 /** The parts of a memo's text (all of it the body when it does not hold the prelude). */
-function parts(text: string, prelude: unknown, positions: unknown) {
+function parts(
+  source: string,
+  text: string,
+  prelude: unknown,
+  positions: unknown,
+): RewrittenSource {
   const p = typeof prelude === "string" ? prelude : "";
   const map =
     positions && typeof positions === "object" && !Array.isArray(positions)
@@ -221,12 +228,13 @@ function parts(text: string, prelude: unknown, positions: unknown) {
       : {};
   return text.startsWith(`${p}${MARKER}`)
     ? {
+      source,
       text,
       prelude: p,
       body: text.slice(p.length + MARKER.length),
       positions: map,
     }
-    : { text, prelude: "", body: text, positions: map };
+    : { source, text, prelude: "", body: text, positions: map };
 }
 
 /**
@@ -273,14 +281,14 @@ export async function rewrittenSource(
       typeof memo.boot === "number" && Math.abs(memo.boot - boot) <= 2 &&
       typeof memo.text === "string" && unchanged(memo.deps)
     ) {
-      return parts(memo.text, memo.prelude, memo.positions);
+      return parts(source, memo.text, memo.prelude, memo.positions);
     }
   }
   const { rewrite } = await import("./source/rewrite.ts");
   let result: RewrittenSource;
   try {
     const { text, prelude, body, positions } = rewrite(source);
-    result = { text, prelude, body, positions };
+    result = { source, text, prelude, body, positions };
   } catch (error) {
     // The rewrite places its errors in the user's file by the stack, which the awaits above
     // have cut: place them again by the caller's.

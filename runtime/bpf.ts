@@ -1032,11 +1032,9 @@ async function compileAt(
       columnOffset: at?.columnOffset,
     });
   } catch (error) {
-    if (!(error instanceof CompileError) || typeof site !== "function") {
-      throw error;
-    }
-    const found = site();
-    throw found ? error.at(found) : error;
+    if (!(error instanceof CompileError)) throw error;
+    const found = typeof site === "function" ? site() : site;
+    throw found ? error.at({ ...found, source: c.source }) : error;
   }
 }
 

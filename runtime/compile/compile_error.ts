@@ -80,6 +80,11 @@ export interface SourceMapping {
    * compiled text by escapes such as `\\n`: columns are then counted in the raw text.
    */
   raw?: string;
+  /**
+   * The C as the user wrote it (escapes processed), shown under a diagnostic on a line a
+   * rewriter changed when `raw` is not known.
+   */
+  source?: string;
   /** Where a rewriter moved the C's text (positions are mapped back through it first). */
   positions?: PositionMap;
 }
@@ -128,6 +133,7 @@ export function mapDiagnostics(
   const lineOffset = map.lineOffset ?? 1;
   const columnOffset = map.columnOffset ?? 1;
   const rawLines = map.raw?.split("\n");
+  const sourceLines = map.source?.split("\n");
   const where = (compiledLine: number, compiledColumn: number) => {
     const { line, column } = unmove(
       map.positions,
@@ -136,7 +142,9 @@ export function mapDiagnostics(
     );
     const rawLine = rawLines?.[line - 1];
     const raw = rawLine === undefined ? undefined : rawColumn(rawLine, column);
-    return { line, column: raw ?? column, rawLine };
+    // The user's line as written, for the snippet (the one its column counts in).
+    const shown = raw === undefined ? sourceLines?.[line - 1] : rawLine;
+    return { line, column: raw ?? column, shown };
   };
   const pos = (compiledLine: number, compiledColumn: number) => {
     const { line, column } = where(compiledLine, compiledColumn);
@@ -172,10 +180,10 @@ export function mapDiagnostics(
         ? where(Number(d[2]), Number(d[3]))
         : undefined;
       if (
-        at?.rawLine !== undefined && i + 2 < input.length &&
+        at?.shown !== undefined && i + 2 < input.length &&
         !DIAG.test(input[i + 1]) && CARET.test(input[i + 2])
       ) {
-        lines.push(at.rawLine, `${" ".repeat(at.column - 1)}^`);
+        lines.push(at.shown, `${" ".repeat(at.column - 1)}^`);
         i += 2;
         // A fix-it hint under the caret belongs to the compiled line.
         const next = input[i + 1];
@@ -275,7 +283,8 @@ export class CompileError extends Error {
    * The same error with positions mapped to where the C sits in `site.file`: for callers
    * that work out the C's place only once it failed (no recompile needed).
    *
-   * @param site the user's file and where the C's first line starts in it
+   * @param site the user's file and where the C's first line starts in it (and, optionally,
+   *   the C as the user wrote it, shown under errors on lines a rewriter changed)
    * @returns a new CompileError (this one if clang's output was not kept)
    *
    * @example Mapping after the fact
@@ -291,7 +300,12 @@ export class CompileError extends Error {
    * ```
    */
   at(
-    site: { file: string; lineOffset?: number; columnOffset?: number },
+    site: {
+      file: string;
+      lineOffset?: number;
+      columnOffset?: number;
+      source?: string;
+    },
   ): CompileError {
     if (!this.#clang) return this;
     return CompileError.fromClang(this.#clang.text, {

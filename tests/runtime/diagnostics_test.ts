@@ -136,6 +136,10 @@ Deno.test("diagnostics: C read from a file gets that file's columns on a rewritt
       line: 2,
       column: c.split("\n")[1].indexOf("q_in_file") + 1,
     });
+    // Under the error: the file's line as written, the caret under the token.
+    const line = c.split("\n")[1];
+    const caret = `${" ".repeat(line.indexOf("q_in_file"))}^`;
+    assert.ok(`${e.message}\n`.includes(`\n${line}\n${caret}\n`), e.message);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
