@@ -123,6 +123,20 @@ Deno.test("diagnostics: escapes before a rewritten construct count as written in
   });
 });
 
+Deno.test("diagnostics: a bad member in a kernel read the rewriter turns into a CO-RE read", async () => {
+  const e = await compileError(() =>
+    BPF.load({
+      text:
+        `TRACEPOINT_PROBE(syscalls, sys_enter_getppid) { struct task_struct *t = (struct task_struct *)bpf_get_current_task(); return t->real_parent->q_member; }`,
+      autoAttach: false,
+    })
+  );
+  assert.deepEqual(placeOf(e, "q_member"), {
+    file: SELF,
+    ...written("q_member"),
+  });
+});
+
 Deno.test("diagnostics: C read from a file gets that file's columns on a rewritten line", async () => {
   const dir = await Deno.makeTempDir({ prefix: "bpfpm-diag-" });
   try {

@@ -233,22 +233,27 @@ function chain(
   if (before && (before.t === "++" || before.t === "--")) return j;
   const root = textOf(text, tokens, rootFrom, rootTo + 1);
   const read = ptr.user ? "BPF_CORE_READ_USER" : "BPF_CORE_READ";
-  const orig = textOf(text, tokens, rootFrom, j);
   const last = segs[segs.length - 1];
   const head = segs.slice(0, -1);
   const address = head.length
     ? `(${read}(${root}, ${head.join(", ")}))->${last}`
     : `${root}->${last}`;
-  let out: string;
+  const start = tokens[rootFrom].s;
+  const end = tokens[j - 1].e;
   if (before?.t === "&") {
     if (!head.length) return j;
-    out = address;
+    edits.push({ start, end, text: address });
   } else {
-    out =
-      `__builtin_choose_expr(__bcc_is_array(${orig}), ${address}, ${read}(${root}, ${
-        segs.join(", ")
-      }))`;
+    // `orig` stays where the user wrote it (as the array test's operand), so a diagnostic
+    // about one of its members keeps the user's column.
+    edits.push(
+      { start, end: start, text: "__builtin_choose_expr(__bcc_is_array(" },
+      {
+        start: end,
+        end,
+        text: `), ${address}, ${read}(${root}, ${segs.join(", ")}))`,
+      },
+    );
   }
-  edits.push({ start: tokens[rootFrom].s, end: tokens[j - 1].e, text: out });
   return j;
 }
