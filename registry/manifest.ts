@@ -15,43 +15,27 @@
  */
 import { Ajv, type ErrorObject } from "ajv";
 import schema from "./bpf-manifest.schema.json" with { type: "json" };
+import { RISKY_HELPERS, type RiskyHelper } from "../runtime/policy/grants.ts";
+import {
+  MANIFEST_ATTACH_KINDS,
+  type ManifestAttachKind,
+} from "../runtime/spec/section_kinds.ts";
 
-/** Every attach kind a grant can name. */
-export const ATTACH_KINDS = [
-  "tracepoint",
-  "raw_tp",
-  "tp_btf",
-  "kprobe",
-  "kretprobe",
-  "fentry",
-  "fexit",
-  "uprobe",
-  "uretprobe",
-  "usdt",
-  "perf_event",
-  "xdp",
-  "tc",
-  "socket_filter",
-  "cgroup",
-  "lsm",
-  "iter",
-] as const;
+/**
+ * Every attach kind a manifest grant can name: the runtime's list, which
+ * `bpf-manifest.schema.json`'s enum repeats (tests/registry/manifest_test.ts
+ * keeps the two equal).
+ */
+export const ATTACH_KINDS: typeof MANIFEST_ATTACH_KINDS = MANIFEST_ATTACH_KINDS;
 
-/** The risky helpers a package must declare before its programs may call them. */
-export const RISKY_HELPERS = [
-  "probe_write_user",
-  "send_signal",
-  "override_return",
-  "packet_rewrite",
-  "packet_redirect",
-  "packet_drop",
-] as const;
+/**
+ * The risky helpers a package must declare before its programs may call them
+ * (the runtime's list, which the schema's `helpers` enum repeats).
+ */
+export { RISKY_HELPERS, type RiskyHelper };
 
 /** A BPF attach kind, such as `tracepoint` or `uprobe`. */
-export type AttachKind = typeof ATTACH_KINDS[number];
-
-/** A risky helper, such as `send_signal`. */
-export type RiskyHelper = typeof RISKY_HELPERS[number];
+export type AttachKind = ManifestAttachKind;
 
 /** One granted attach kind, with an optional target glob (`syscalls:sys_enter_*`). */
 export interface AttachGrant {

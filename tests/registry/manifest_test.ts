@@ -1,8 +1,15 @@
 import { assert, assertEquals } from "./_assert.ts";
 import {
+  ATTACH_KINDS,
   parseMapMemory,
+  RISKY_HELPERS,
   validateBpfManifest,
 } from "../../registry/manifest.ts";
+import schema from "../../registry/bpf-manifest.schema.json" with {
+  type: "json",
+};
+import { MANIFEST_ATTACH_KINDS } from "../../runtime/spec/section_kinds.ts";
+import { RISKY_HELPERS as RUNTIME_RISKY_HELPERS } from "../../runtime/policy/grants.ts";
 
 const DOC_EXAMPLE = {
   entry: "mod.ts",
@@ -91,4 +98,26 @@ Deno.test("parseMapMemory understands sizes", () => {
   assertEquals(parseMapMemory("16MiB"), 16 * 1024 * 1024);
   assertEquals(parseMapMemory("1GB"), 1e9);
   assertEquals(parseMapMemory(4096), 4096);
+});
+
+Deno.test("the schema's enums are the runtime's attach kinds and risky helpers", () => {
+  const grants = schema.properties.grants.properties;
+  assertEquals(grants.attach.items.properties.kind.enum, [
+    ...MANIFEST_ATTACH_KINDS,
+  ]);
+  assertEquals(grants.helpers.items.enum, [...RUNTIME_RISKY_HELPERS]);
+  assertEquals([...ATTACH_KINDS], [...MANIFEST_ATTACH_KINDS]);
+  assertEquals([...RISKY_HELPERS], [...RUNTIME_RISKY_HELPERS]);
+  for (const kind of MANIFEST_ATTACH_KINDS) {
+    assertEquals(
+      validateBpfManifest({ entry: "a.ts", grants: { attach: [{ kind }] } }),
+      { ok: true },
+    );
+  }
+  for (const helper of RUNTIME_RISKY_HELPERS) {
+    assertEquals(
+      validateBpfManifest({ entry: "a.ts", grants: { helpers: [helper] } }),
+      { ok: true },
+    );
+  }
 });
