@@ -21,6 +21,7 @@ import {
   Table,
   untilInterrupted,
 } from "../_shared/cli.ts";
+import { DURATION } from "../_shared/flags.ts";
 
 const spec = {
   name: "bashreadline",
@@ -36,11 +37,7 @@ const spec = {
       short: "b",
       help: "the bash binary (default: bash on PATH)",
     },
-    duration: {
-      type: "string",
-      short: "d",
-      help: "total duration of trace in seconds",
-    },
+    duration: DURATION,
   },
   examples: [
     "bashreadline                                   # trace every interactive bash",

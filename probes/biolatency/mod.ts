@@ -19,6 +19,7 @@ import {
   runMain,
   summaryLoop,
 } from "../_shared/cli.ts";
+import { DISK, HIST_TIMESTAMP, MILLISECONDS } from "../_shared/flags.ts";
 import { diskDev, flagsText } from "../_shared/block.ts";
 
 const spec = {
@@ -26,21 +27,13 @@ const spec = {
   description: "Summarize block device I/O latency as a histogram",
   positionals: "[interval [count]]",
   flags: {
-    timestamp: {
-      type: "boolean",
-      short: "T",
-      help: "include timestamp on output",
-    },
+    timestamp: HIST_TIMESTAMP,
     queued: {
       type: "boolean",
       short: "Q",
       help: "include OS queued time in I/O time",
     },
-    milliseconds: {
-      type: "boolean",
-      short: "m",
-      help: "millisecond histogram",
-    },
+    milliseconds: MILLISECONDS,
     disks: {
       type: "boolean",
       short: "D",
@@ -51,11 +44,7 @@ const spec = {
       short: "F",
       help: "print a histogram per set of I/O flags",
     },
-    disk: {
-      type: "string",
-      short: "d",
-      help: "trace this disk only (e.g. vda)",
-    },
+    disk: DISK,
   },
   examples: [
     "biolatency              # summarize block I/O latency as a histogram",

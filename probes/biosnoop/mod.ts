@@ -22,6 +22,7 @@ import {
   Table,
   untilInterrupted,
 } from "../_shared/cli.ts";
+import { DISK } from "../_shared/flags.ts";
 import { diskDev, flagsText } from "../_shared/block.ts";
 
 const spec = {
@@ -29,11 +30,7 @@ const spec = {
   description: "Trace block I/O",
   flags: {
     queue: { type: "boolean", short: "Q", help: "include OS queued time" },
-    disk: {
-      type: "string",
-      short: "d",
-      help: "trace this disk only (e.g. vda)",
-    },
+    disk: DISK,
     pid: { type: "string", short: "p", help: "show I/O of this PID only" },
     duration: { type: "string", help: "total duration of trace in seconds" },
   },

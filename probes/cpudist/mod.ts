@@ -19,6 +19,13 @@ import {
   summaryLoop,
   UsageError,
 } from "../_shared/cli.ts";
+import {
+  HIST_TIMESTAMP,
+  MILLISECONDS,
+  PER_PROCESS,
+  PER_THREAD,
+  PID,
+} from "../_shared/flags.ts";
 import { printHists, type SlotHist } from "../_shared/hist.ts";
 
 const spec = {
@@ -26,27 +33,11 @@ const spec = {
   description: "Summarize on-CPU time per task as a histogram",
   positionals: "[interval [count]]",
   flags: {
-    timestamp: {
-      type: "boolean",
-      short: "T",
-      help: "include timestamp on output",
-    },
-    milliseconds: {
-      type: "boolean",
-      short: "m",
-      help: "millisecond histogram",
-    },
-    pids: {
-      type: "boolean",
-      short: "P",
-      help: "print a histogram per process ID",
-    },
-    tids: {
-      type: "boolean",
-      short: "L",
-      help: "print a histogram per thread ID",
-    },
-    pid: { type: "string", short: "p", help: "trace this PID only" },
+    timestamp: HIST_TIMESTAMP,
+    milliseconds: MILLISECONDS,
+    pids: PER_PROCESS,
+    tids: PER_THREAD,
+    pid: PID,
     offcpu: {
       type: "boolean",
       short: "O",

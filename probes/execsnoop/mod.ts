@@ -23,6 +23,7 @@ import {
   untilInterrupted,
   UsageError,
 } from "../_shared/cli.ts";
+import { DURATION, PID, PRINT_UID, UID } from "../_shared/flags.ts";
 
 const spec = {
   name: "execsnoop",
@@ -39,10 +40,10 @@ const spec = {
       help: "include a timestamp column (seconds)",
     },
     fails: { type: "boolean", short: "x", help: "include failed exec()s" },
-    pid: { type: "string", short: "p", help: "trace this PID only" },
+    pid: PID,
     ppid: { type: "string", short: "P", help: "trace this parent PID only" },
-    uid: { type: "string", short: "u", help: "trace this UID only" },
-    "print-uid": { type: "boolean", short: "U", help: "print the UID column" },
+    uid: UID,
+    "print-uid": PRINT_UID,
     quote: {
       type: "boolean",
       short: "q",
@@ -62,11 +63,7 @@ const spec = {
       type: "string",
       help: "maximum number of arguments parsed and displayed, default 20",
     },
-    duration: {
-      type: "string",
-      short: "d",
-      help: "total duration of trace in seconds",
-    },
+    duration: DURATION,
   },
   examples: [
     "execsnoop            # trace all exec() syscalls",

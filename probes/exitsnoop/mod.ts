@@ -22,6 +22,7 @@ import {
   Table,
   untilInterrupted,
 } from "../_shared/cli.ts";
+import { DURATION, PID } from "../_shared/flags.ts";
 
 const spec = {
   name: "exitsnoop",
@@ -34,13 +35,9 @@ const spec = {
     },
     utc: { type: "boolean", help: "include a timestamp in UTC" },
     failed: { type: "boolean", short: "x", help: "trace error exits only" },
-    pid: { type: "string", short: "p", help: "trace this PID only" },
+    pid: PID,
     "per-thread": { type: "boolean", help: "trace per thread termination" },
-    duration: {
-      type: "string",
-      short: "d",
-      help: "total duration of trace in seconds",
-    },
+    duration: DURATION,
   },
   examples: [
     "exitsnoop                # trace all process termination",

@@ -22,6 +22,7 @@ import {
   Table,
   untilInterrupted,
 } from "../_shared/cli.ts";
+import { DURATION } from "../_shared/flags.ts";
 
 const spec = {
   name: "killsnoop",
@@ -42,11 +43,7 @@ const spec = {
       short: "s",
       help: "trace this signal only (a number)",
     },
-    duration: {
-      type: "string",
-      short: "d",
-      help: "total duration of trace in seconds",
-    },
+    duration: DURATION,
   },
   examples: [
     "killsnoop           # trace all kill() signals",

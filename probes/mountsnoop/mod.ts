@@ -22,17 +22,14 @@ import {
   Table,
   untilInterrupted,
 } from "../_shared/cli.ts";
+import { DURATION, PID } from "../_shared/flags.ts";
 
 const spec = {
   name: "mountsnoop",
   description: "Trace mount() and umount() syscalls",
   flags: {
-    pid: { type: "string", short: "p", help: "trace this PID only" },
-    duration: {
-      type: "string",
-      short: "d",
-      help: "total duration of trace in seconds",
-    },
+    pid: PID,
+    duration: DURATION,
   },
   examples: [
     "mountsnoop          # trace mount() and umount() system-wide",

@@ -20,6 +20,7 @@ import {
   summaryLoop,
   UsageError,
 } from "../_shared/cli.ts";
+import { DELIMITED, PID } from "../_shared/flags.ts";
 import { printStacks, type StackKey } from "../_shared/stacks.ts";
 
 const spec = {
@@ -27,7 +28,7 @@ const spec = {
   description: "Summarize off-CPU time by stack trace",
   positionals: "[duration]",
   flags: {
-    pid: { type: "string", short: "p", help: "trace this PID only" },
+    pid: PID,
     tid: { type: "string", short: "t", help: "trace this TID only" },
     "user-threads-only": {
       type: "boolean",
@@ -49,11 +50,7 @@ const spec = {
       short: "K",
       help: "show stacks from kernel space only",
     },
-    delimited: {
-      type: "boolean",
-      short: "d",
-      help: "insert delimiter between kernel/user stacks",
-    },
+    delimited: DELIMITED,
     folded: { type: "boolean", short: "f", help: "output folded format" },
     "min-block-time": {
       type: "string",

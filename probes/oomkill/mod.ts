@@ -21,16 +21,13 @@ import {
   runMain,
   untilInterrupted,
 } from "../_shared/cli.ts";
+import { DURATION } from "../_shared/flags.ts";
 
 const spec = {
   name: "oomkill",
   description: "Trace the Linux out-of-memory (OOM) killer",
   flags: {
-    duration: {
-      type: "string",
-      short: "d",
-      help: "total duration of trace in seconds",
-    },
+    duration: DURATION,
   },
   examples: ["oomkill    # trace OOM kills until Ctrl-C"],
 } as const;

@@ -21,6 +21,7 @@ import {
   Table,
   untilInterrupted,
 } from "../_shared/cli.ts";
+import { DURATION, PID, PRINT_UID, UID } from "../_shared/flags.ts";
 
 const spec = {
   name: "opensnoop",
@@ -31,16 +32,12 @@ const spec = {
       short: "T",
       help: "include a timestamp column (seconds)",
     },
-    "print-uid": { type: "boolean", short: "U", help: "print the UID column" },
+    "print-uid": PRINT_UID,
     failed: { type: "boolean", short: "x", help: "only show failed opens" },
-    pid: { type: "string", short: "p", help: "trace this PID only" },
+    pid: PID,
     tid: { type: "string", short: "t", help: "trace this TID only" },
-    uid: { type: "string", short: "u", help: "trace this UID only" },
-    duration: {
-      type: "string",
-      short: "d",
-      help: "total duration of trace in seconds",
-    },
+    uid: UID,
+    duration: DURATION,
     name: {
       type: "string",
       short: "n",

@@ -21,6 +21,7 @@ import {
   summaryLoop,
   UsageError,
 } from "../_shared/cli.ts";
+import { DELIMITED } from "../_shared/flags.ts";
 import { printStacks, type StackKey } from "../_shared/stacks.ts";
 
 const spec = {
@@ -58,11 +59,7 @@ const spec = {
       short: "c",
       help: "sample period, number of events",
     },
-    delimited: {
-      type: "boolean",
-      short: "d",
-      help: "insert delimiter between kernel/user stacks",
-    },
+    delimited: DELIMITED,
     "include-idle": {
       type: "boolean",
       short: "I",

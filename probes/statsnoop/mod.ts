@@ -21,6 +21,7 @@ import {
   Table,
   untilInterrupted,
 } from "../_shared/cli.ts";
+import { DURATION, PID } from "../_shared/flags.ts";
 
 const spec = {
   name: "statsnoop",
@@ -32,12 +33,8 @@ const spec = {
       help: "include a timestamp column (seconds)",
     },
     failed: { type: "boolean", short: "x", help: "only show failed stats" },
-    pid: { type: "string", short: "p", help: "trace this PID only" },
-    duration: {
-      type: "string",
-      short: "d",
-      help: "total duration of trace in seconds",
-    },
+    pid: PID,
+    duration: DURATION,
   },
   examples: [
     "statsnoop           # trace all stat() syscalls",

@@ -22,18 +22,22 @@ import {
   untilInterrupted,
   UsageError,
 } from "../_shared/cli.ts";
+import {
+  DURATION,
+  IPV4,
+  IPV6,
+  PID,
+  TCP_TIMESTAMP,
+  UID,
+} from "../_shared/flags.ts";
 import { formatAddr, portList } from "../_shared/net.ts";
 
 const spec = {
   name: "tcpconnect",
   description: "Trace TCP connects",
   flags: {
-    timestamp: {
-      type: "boolean",
-      short: "t",
-      help: "include a timestamp on output (seconds)",
-    },
-    pid: { type: "string", short: "p", help: "trace this PID only" },
+    timestamp: TCP_TIMESTAMP,
+    pid: PID,
     port: {
       type: "string",
       short: "P",
@@ -44,19 +48,15 @@ const spec = {
       short: "U",
       help: "include the UID on output",
     },
-    uid: { type: "string", short: "u", help: "trace this UID only" },
+    uid: UID,
     count: {
       type: "boolean",
       short: "c",
       help: "count connects per source IP and destination IP/port",
     },
-    ipv4: { type: "boolean", short: "4", help: "trace IPv4 family only" },
-    ipv6: { type: "boolean", short: "6", help: "trace IPv6 family only" },
-    duration: {
-      type: "string",
-      short: "d",
-      help: "total duration of trace in seconds",
-    },
+    ipv4: IPV4,
+    ipv6: IPV6,
+    duration: DURATION,
   },
   examples: [
     "tcpconnect           # trace all TCP connect()s",

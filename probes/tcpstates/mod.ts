@@ -24,45 +24,32 @@ import {
   untilInterrupted,
   UsageError,
 } from "../_shared/cli.ts";
+import {
+  CSV,
+  DURATION,
+  IPV4,
+  IPV6,
+  LOCAL_PORTS,
+  REMOTE_PORTS,
+  TCP_TIME,
+  TCP_TIMESTAMP,
+  WIDE,
+} from "../_shared/flags.ts";
 import { formatAddr, portList } from "../_shared/net.ts";
 
 const spec = {
   name: "tcpstates",
   description: "Trace TCP session state changes and durations",
   flags: {
-    time: {
-      type: "boolean",
-      short: "T",
-      help: "include a time column on output (HH:MM:SS)",
-    },
-    timestamp: {
-      type: "boolean",
-      short: "t",
-      help: "include a timestamp on output (seconds)",
-    },
-    wide: {
-      type: "boolean",
-      short: "w",
-      help: "wide column output (fits IPv6 addresses)",
-    },
-    csv: { type: "boolean", short: "s", help: "comma separated values output" },
-    localport: {
-      type: "string",
-      short: "L",
-      help: "comma-separated list of local ports to trace",
-    },
-    remoteport: {
-      type: "string",
-      short: "D",
-      help: "comma-separated list of remote ports to trace",
-    },
-    ipv4: { type: "boolean", short: "4", help: "trace IPv4 family only" },
-    ipv6: { type: "boolean", short: "6", help: "trace IPv6 family only" },
-    duration: {
-      type: "string",
-      short: "d",
-      help: "total duration of trace in seconds",
-    },
+    time: TCP_TIME,
+    timestamp: TCP_TIMESTAMP,
+    wide: WIDE,
+    csv: CSV,
+    localport: LOCAL_PORTS,
+    remoteport: REMOTE_PORTS,
+    ipv4: IPV4,
+    ipv6: IPV6,
+    duration: DURATION,
   },
   examples: [
     "tcpstates           # trace all TCP state changes",
