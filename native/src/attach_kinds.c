@@ -66,6 +66,14 @@ struct bpfpm_attachment {
 	char pin_path[4096];
 };
 
+/* Frees an attachment that holds no kernel object yet. */
+static void link_free(struct bpfpm_attachment *l)
+{
+	free(l->fds);
+	free(l->perf_fds);
+	free(l);
+}
+
 static struct bpfpm_attachment *link_new(enum link_kind kind, int n)
 {
 	struct bpfpm_attachment *l = calloc(1, sizeof(*l));
@@ -75,9 +83,7 @@ static struct bpfpm_attachment *link_new(enum link_kind kind, int n)
 	l->fds = calloc(n > 0 ? n : 1, sizeof(int));
 	l->perf_fds = calloc(n > 0 ? n : 1, sizeof(int));
 	if (!l->fds || !l->perf_fds) {
-		free(l->fds);
-		free(l->perf_fds);
-		free(l);
+		link_free(l);
 		return NULL;
 	}
 	for (int i = 0; i < n; i++)
@@ -100,9 +106,40 @@ static void *fail_null(int err, const char *fmt, ...)
 	return NULL;
 }
 
+/* An attachment owning the one fd (a bpf link, or a perf event until connected); on out of
+ * memory the fd is closed and NULL returned with the error set. */
+static struct bpfpm_attachment *link_of_fd(int fd)
+{
+	struct bpfpm_attachment *l = link_new(LINK_FD, 1);
+	if (!l) {
+		close(fd);
+		return fail_null(ENOMEM, "out of memory");
+	}
+	l->fds[0] = fd;
+	l->nfds = 1;
+	return l;
+}
+
 static long perf_event_open(struct perf_event_attr *attr, pid_t pid, int cpu, int group, unsigned long flags)
 {
 	return syscall(__NR_perf_event_open, attr, pid, cpu, group, flags);
+}
+
+static struct perf_event_attr perf_attr(__u32 type, __u64 config)
+{
+	struct perf_event_attr attr;
+	memset(&attr, 0, sizeof(attr));
+	attr.size = sizeof(attr);
+	attr.type = type;
+	attr.config = config;
+	return attr;
+}
+
+/* A system-wide perf event on the tracepoint with perf id id; -1 with errno on failure. */
+static int perf_open_tracepoint(int id)
+{
+	struct perf_event_attr attr = perf_attr(PERF_TYPE_TRACEPOINT, id);
+	return perf_event_open(&attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
 }
 
 /* Reads a small integer file such as /sys/bus/event_source/devices/uprobe/type; -errno if absent. */
@@ -131,6 +168,20 @@ static int pmu_format_bit(const char *pmu, const char *field)
 	return bit;
 }
 
+/* The perf event of a uprobe/kprobe PMU (type read from its sysfs dir) on name+offset. */
+static struct perf_event_attr probe_attr(const char *pmu, int type, int retprobe, const char *name,
+					 uint64_t offset)
+{
+	struct perf_event_attr attr = perf_attr(type, 0);
+	if (retprobe) {
+		int bit = pmu_format_bit(pmu, "retprobe");
+		attr.config |= 1ull << (bit < 0 ? 0 : bit);
+	}
+	attr.config1 = (uint64_t)(uintptr_t)name;
+	attr.config2 = offset;
+	return attr;
+}
+
 /* Connects a BPF program to a perf event fd: a BPF_PERF_EVENT link where the kernel has one
  * (5.15+, carries the cookie), else the older ioctl. Fills slot i of l. */
 static int link_perf_event(struct bpfpm_attachment *l, int i, int prog_fd, int pfd, __u64 cookie)
@@ -152,6 +203,16 @@ static int link_perf_event(struct bpfpm_attachment *l, int i, int prog_fd, int p
 	l->kind = LINK_PERF;
 	l->fds[i] = pfd;
 	return 0;
+}
+
+/* Connects prog_fd to the perf event l holds in slot 0 (link_of_fd). On failure l is destroyed,
+ * the event with it, and the -errno returned for the caller's message. */
+static int connect_perf_or_destroy(struct bpfpm_attachment *l, int prog_fd, __u64 cookie)
+{
+	int ret = link_perf_event(l, 0, prog_fd, l->fds[0], cookie);
+	if (ret < 0)
+		bpfpm_attachment__destroy(l);
+	return ret;
 }
 
 static const char *perf_bpf_reason(int err)
@@ -276,22 +337,13 @@ BPFPM_API struct bpfpm_attachment *bpfpm_attach__uprobe(int prog_fd, const char 
 	if (read_int_file("/sys/bus/event_source/devices/uprobe/type", &type) < 0)
 		return fail_null(EOPNOTSUPP, "this kernel has no uprobe PMU (/sys/bus/event_source/devices/uprobe is "
 					     "missing; CONFIG_UPROBE_EVENTS is not set)");
-	struct perf_event_attr attr;
-	memset(&attr, 0, sizeof(attr));
-	attr.size = sizeof(attr);
-	attr.type = type;
-	if (flags & BPFPM_PROBE_RETURN) {
-		int bit = pmu_format_bit("uprobe", "retprobe");
-		attr.config |= 1ull << (bit < 0 ? 0 : bit);
-	}
+	struct perf_event_attr attr = probe_attr("uprobe", type, flags & BPFPM_PROBE_RETURN, binary, offset);
 	if (ref_ctr_offset) {
 		int bit = pmu_format_bit("uprobe", "ref_ctr_offset");
 		if (bit < 0)
 			return fail_null(EOPNOTSUPP, "this kernel cannot count USDT semaphores in uprobes (needs 4.20+)");
 		attr.config |= ref_ctr_offset << bit;
 	}
-	attr.config1 = (uint64_t)(uintptr_t)binary;
-	attr.config2 = offset;
 	int pfd = perf_event_open(&attr, pid >= 0 ? pid : -1, pid >= 0 ? -1 : 0, -1, PERF_FLAG_FD_CLOEXEC);
 	if (pfd < 0) {
 		int err = errno;
@@ -304,20 +356,11 @@ BPFPM_API struct bpfpm_attachment *bpfpm_attach__uprobe(int prog_fd, const char 
 				 flags & BPFPM_PROBE_RETURN ? "uretprobe" : "uprobe", binary,
 				 (unsigned long long)offset, strerror(err));
 	}
-	struct bpfpm_attachment *l = link_new(LINK_FD, 1);
-	if (!l) {
-		close(pfd);
-		return fail_null(ENOMEM, "out of memory");
-	}
-	l->nfds = 1;
-	int ret = link_perf_event(l, 0, prog_fd, pfd, cookie);
-	if (ret < 0) {
-		close(pfd);
-		l->nfds = 0;
-		bpfpm_attachment__destroy(l);
+	struct bpfpm_attachment *l = link_of_fd(pfd);
+	int ret = l ? connect_perf_or_destroy(l, prog_fd, cookie) : 0;
+	if (ret < 0)
 		return fail_null(-ret, "attaching the program to the uprobe on %s+0x%llx failed: %s", binary,
 				 (unsigned long long)offset, perf_bpf_reason(-ret));
-	}
 	return l;
 }
 
@@ -356,6 +399,16 @@ static void *no_kprobes(const char *what)
 			 what);
 }
 
+/* Connects prog_fd to the kprobe perf event l holds (link_of_fd); NULL with the error set on failure. */
+static struct bpfpm_attachment *kprobe_connect(struct bpfpm_attachment *l, int prog_fd, const char *func,
+					       uint64_t cookie)
+{
+	int ret = connect_perf_or_destroy(l, prog_fd, cookie);
+	if (ret < 0)
+		return fail_null(-ret, "attaching the program to kprobe %s failed: %s", func, perf_bpf_reason(-ret));
+	return l;
+}
+
 static struct bpfpm_attachment *kprobe_legacy(int prog_fd, const char *func, uint64_t offset, int retprobe,
 					int maxactive, uint64_t cookie)
 {
@@ -391,26 +444,15 @@ static struct bpfpm_attachment *kprobe_legacy(int prog_fd, const char *func, uin
 		bpfpm_attachment__destroy(l);
 		return fail_null(ENOENT, "kprobe event %s has no id", event);
 	}
-	struct perf_event_attr attr;
-	memset(&attr, 0, sizeof(attr));
-	attr.size = sizeof(attr);
-	attr.type = PERF_TYPE_TRACEPOINT;
-	attr.config = id;
-	int pfd = perf_event_open(&attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+	int pfd = perf_open_tracepoint(id);
 	if (pfd < 0) {
 		int err = errno;
 		bpfpm_attachment__destroy(l);
 		return fail_null(err, "opening kprobe event %s failed: %s", event, strerror(err));
 	}
+	l->fds[0] = pfd;
 	l->nfds = 1;
-	int ret = link_perf_event(l, 0, prog_fd, pfd, cookie);
-	if (ret < 0) {
-		close(pfd);
-		l->nfds = 0;
-		bpfpm_attachment__destroy(l);
-		return fail_null(-ret, "attaching the program to kprobe %s failed: %s", func, perf_bpf_reason(-ret));
-	}
-	return l;
+	return kprobe_connect(l, prog_fd, func, cookie);
 }
 
 BPFPM_API struct bpfpm_attachment *bpfpm_attach__kprobe(int prog_fd, const char *func, uint64_t offset, uint32_t flags,
@@ -424,36 +466,15 @@ BPFPM_API struct bpfpm_attachment *bpfpm_attach__kprobe(int prog_fd, const char 
 			return no_kprobes(func);
 		return kprobe_legacy(prog_fd, func, offset, retprobe, maxactive, cookie);
 	}
-	struct perf_event_attr attr;
-	memset(&attr, 0, sizeof(attr));
-	attr.size = sizeof(attr);
-	attr.type = type;
-	if (retprobe) {
-		int bit = pmu_format_bit("kprobe", "retprobe");
-		attr.config |= 1ull << (bit < 0 ? 0 : bit);
-	}
-	attr.config1 = (uint64_t)(uintptr_t)func;
-	attr.config2 = offset;
+	struct perf_event_attr attr = probe_attr("kprobe", type, retprobe, func, offset);
 	int pfd = perf_event_open(&attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
 	if (pfd < 0) {
 		int err = errno;
 		return fail_null(err, "opening a %s on %s+%llu failed: %s (is the symbol in /proc/kallsyms?)",
 				 retprobe ? "kretprobe" : "kprobe", func, (unsigned long long)offset, strerror(err));
 	}
-	struct bpfpm_attachment *l = link_new(LINK_FD, 1);
-	if (!l) {
-		close(pfd);
-		return fail_null(ENOMEM, "out of memory");
-	}
-	l->nfds = 1;
-	int ret = link_perf_event(l, 0, prog_fd, pfd, cookie);
-	if (ret < 0) {
-		close(pfd);
-		l->nfds = 0;
-		bpfpm_attachment__destroy(l);
-		return fail_null(-ret, "attaching the program to kprobe %s failed: %s", func, perf_bpf_reason(-ret));
-	}
-	return l;
+	struct bpfpm_attachment *l = link_of_fd(pfd);
+	return l ? kprobe_connect(l, prog_fd, func, cookie) : NULL;
 }
 
 /* ---- BTF-based tracing: fentry / fexit / fmod_ret / lsm / tp_btf ------------------------- */
@@ -472,14 +493,7 @@ BPFPM_API struct bpfpm_attachment *bpfpm_attach__tracing(int prog_fd, const char
 					 what, strerror(err));
 		return fail_null(err, "attaching %s failed: %s", what, strerror(err));
 	}
-	struct bpfpm_attachment *l = link_new(LINK_FD, 1);
-	if (!l) {
-		close(fd);
-		return fail_null(ENOMEM, "out of memory");
-	}
-	l->fds[0] = fd;
-	l->nfds = 1;
-	return l;
+	return link_of_fd(fd);
 }
 
 /* ---- perf_event ----------------------------------------------------------------------------- */
@@ -538,11 +552,7 @@ BPFPM_API struct bpfpm_attachment *bpfpm_attach__perf_event(int prog_fd, uint32_
 	if (!l)
 		return fail_null(ENOMEM, "out of memory");
 	for (int i = 0; i < ncpu; i++) {
-		struct perf_event_attr attr;
-		memset(&attr, 0, sizeof(attr));
-		attr.size = sizeof(attr);
-		attr.type = type;
-		attr.config = config;
+		struct perf_event_attr attr = perf_attr(type, config);
 		attr.sample_period = sample;
 		attr.freq = (flags & BPFPM_PERF_FREQ) != 0;
 		int pfd = perf_event_open(&attr, pid >= 0 ? pid : -1, cpus[i], -1, PERF_FLAG_FD_CLOEXEC);
@@ -618,55 +628,59 @@ static void netns_leave(int saved)
 static int ifindex_of(const char *ifname)
 {
 	unsigned idx = if_nametoindex(ifname);
-	if (!idx)
-		return bpfpm_fail(ENODEV, "network interface %s does not exist (see ip link)", ifname);
+	if (!idx) {
+		int ret = bpfpm_fail(ENODEV, "network interface %s does not exist (see ip link)", ifname);
+		errno = ENODEV;
+		return ret;
+	}
 	return (int)idx;
 }
 
 
-static struct bpfpm_attachment *attach_xdp_here(int prog_fd, const char *ifname, uint32_t flags)
+/* What a network attach names; each kind reads the fields it needs. */
+struct net_attach {
+	int prog_fd;
+	const char *ifname;
+	uint32_t flags;
+	int sock_fd;
+};
+
+static struct bpfpm_attachment *attach_xdp_here(const struct net_attach *a)
 {
-	bpfpm_clear_error();
-	int ifindex = ifindex_of(ifname);
-	if (ifindex < 0) {
-		errno = ENODEV;
+	int ifindex = ifindex_of(a->ifname);
+	if (ifindex < 0)
 		return NULL;
-	}
 	__u32 xflags = 0;
-	if (flags & BPFPM_XDP_SKB)
+	if (a->flags & BPFPM_XDP_SKB)
 		xflags |= XDP_FLAGS_SKB_MODE;
-	if (flags & BPFPM_XDP_DRV)
+	if (a->flags & BPFPM_XDP_DRV)
 		xflags |= XDP_FLAGS_DRV_MODE;
-	if (flags & BPFPM_XDP_REPLACE) {
-		if (bpf_xdp_attach(ifindex, prog_fd, xflags, NULL) < 0)
-			return fail_null(errno, "attaching XDP to %s failed: %s", ifname, strerror(errno));
+	if (a->flags & BPFPM_XDP_REPLACE) {
+		if (bpf_xdp_attach(ifindex, a->prog_fd, xflags, NULL) < 0)
+			return fail_null(errno, "attaching XDP to %s failed: %s", a->ifname, strerror(errno));
 		struct bpfpm_attachment *l = link_new(LINK_XDP_NETLINK, 0);
 		if (!l)
 			return fail_null(ENOMEM, "out of memory");
 		l->ifindex = ifindex;
 		l->xdp_flags = xflags;
-		l->prog_fd_dup = fcntl(prog_fd, F_DUPFD_CLOEXEC, 3);
+		l->prog_fd_dup = fcntl(a->prog_fd, F_DUPFD_CLOEXEC, 3);
 		return l;
 	}
 	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = xflags);
-	int fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &opts);
+	int fd = bpf_link_create(a->prog_fd, ifindex, BPF_XDP, &opts);
 	if (fd < 0) {
 		int err = errno;
 		if (err == EBUSY || err == EEXIST)
 			return fail_null(err, "%s already has an XDP program: pass { replace: true } to replace it",
-					 ifname);
-		if (err == EOPNOTSUPP && (flags & BPFPM_XDP_DRV))
-			return fail_null(err, "the driver of %s has no native XDP: use { mode: \"generic\" }", ifname);
-		return fail_null(err, "attaching XDP to %s failed: %s", ifname, strerror(err));
+					 a->ifname);
+		if (err == EOPNOTSUPP && (a->flags & BPFPM_XDP_DRV))
+			return fail_null(err, "the driver of %s has no native XDP: use { mode: \"generic\" }",
+					 a->ifname);
+		return fail_null(err, "attaching XDP to %s failed: %s", a->ifname, strerror(err));
 	}
-	struct bpfpm_attachment *l = link_new(LINK_FD, 1);
-	if (!l) {
-		close(fd);
-		return fail_null(ENOMEM, "out of memory");
-	}
-	l->fds[0] = fd;
-	l->nfds = 1;
-	l->ifindex = ifindex;
+	struct bpfpm_attachment *l = link_of_fd(fd);
+	if (l)
+		l->ifindex = ifindex;
 	return l;
 }
 
@@ -682,31 +696,23 @@ static int tcx_link_create(int prog_fd, int ifindex, int egress)
 }
 
 
-static struct bpfpm_attachment *attach_tc_here(int prog_fd, const char *ifname, uint32_t flags)
+static struct bpfpm_attachment *attach_tc_here(const struct net_attach *a)
 {
-	bpfpm_clear_error();
-	int ifindex = ifindex_of(ifname);
-	if (ifindex < 0) {
-		errno = ENODEV;
+	int ifindex = ifindex_of(a->ifname);
+	if (ifindex < 0)
 		return NULL;
-	}
-	int egress = (flags & BPFPM_TC_EGRESS) != 0;
+	int egress = (a->flags & BPFPM_TC_EGRESS) != 0;
 	const char *dir = egress ? "egress" : "ingress";
-	if (!(flags & BPFPM_TC_CLSACT)) {
-		int fd = tcx_link_create(prog_fd, ifindex, egress);
+	if (!(a->flags & BPFPM_TC_CLSACT)) {
+		int fd = tcx_link_create(a->prog_fd, ifindex, egress);
 		if (fd >= 0) {
-			struct bpfpm_attachment *l = link_new(LINK_FD, 1);
-			if (!l) {
-				close(fd);
-				return fail_null(ENOMEM, "out of memory");
-			}
-			l->fds[0] = fd;
-			l->nfds = 1;
-			l->ifindex = ifindex;
+			struct bpfpm_attachment *l = link_of_fd(fd);
+			if (l)
+				l->ifindex = ifindex;
 			return l;
 		}
 		if (fd != -EINVAL)
-			return fail_null(-fd, "attaching TC %s to %s failed: %s", dir, ifname, strerror(-fd));
+			return fail_null(-fd, "attaching TC %s to %s failed: %s", dir, a->ifname, strerror(-fd));
 		/* EINVAL: no tcx in this kernel (before 6.6); use clsact through netlink. */
 	}
 	struct bpfpm_attachment *l = link_new(LINK_TC_NETLINK, 0);
@@ -718,36 +724,30 @@ static struct bpfpm_attachment *attach_tc_here(int prog_fd, const char *ifname, 
 	l->tc_hook.attach_point = egress ? BPF_TC_EGRESS : BPF_TC_INGRESS;
 	int ret = bpf_tc_hook_create(&l->tc_hook);
 	if (ret < 0 && ret != -EEXIST) {
-		free(l->fds);
-		free(l->perf_fds);
-		free(l);
-		return fail_null(-ret, "creating the clsact qdisc on %s failed: %s", ifname, strerror(-ret));
+		link_free(l);
+		return fail_null(-ret, "creating the clsact qdisc on %s failed: %s", a->ifname, strerror(-ret));
 	}
 	l->tc_opts.sz = sizeof(l->tc_opts);
-	l->tc_opts.prog_fd = prog_fd;
+	l->tc_opts.prog_fd = a->prog_fd;
 	ret = bpf_tc_attach(&l->tc_hook, &l->tc_opts);
 	if (ret < 0) {
-		free(l->fds);
-		free(l->perf_fds);
-		free(l);
-		return fail_null(-ret, "attaching TC %s to %s failed: %s", dir, ifname,
+		link_free(l);
+		return fail_null(-ret, "attaching TC %s to %s failed: %s", dir, a->ifname,
 				 -ret == EINVAL ? "the program must be a TC classifier (SEC(\"tc\"))" : strerror(-ret));
 	}
 	return l;
 }
 
-static struct bpfpm_attachment *attach_socket_here(int prog_fd, const char *ifname, int sock_fd)
+static struct bpfpm_attachment *attach_socket_here(const struct net_attach *a)
 {
-	bpfpm_clear_error();
+	int sock_fd = a->sock_fd;
 	int own = sock_fd < 0;
 	if (own) {
 		int ifindex = 0;
-		if (ifname && *ifname) {
-			ifindex = ifindex_of(ifname);
-			if (ifindex < 0) {
-				errno = ENODEV;
+		if (a->ifname && *a->ifname) {
+			ifindex = ifindex_of(a->ifname);
+			if (ifindex < 0)
 				return NULL;
-			}
 		}
 		sock_fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
 		if (sock_fd < 0)
@@ -760,10 +760,10 @@ static struct bpfpm_attachment *attach_socket_here(int prog_fd, const char *ifna
 		if (bind(sock_fd, (struct sockaddr *)&sll, sizeof(sll)) < 0) {
 			int err = errno;
 			close(sock_fd);
-			return fail_null(err, "binding the raw socket to %s failed: %s", ifname, strerror(err));
+			return fail_null(err, "binding the raw socket to %s failed: %s", a->ifname, strerror(err));
 		}
 	}
-	if (setsockopt(sock_fd, SOL_SOCKET, SO_ATTACH_BPF, &prog_fd, sizeof(prog_fd)) < 0) {
+	if (setsockopt(sock_fd, SOL_SOCKET, SO_ATTACH_BPF, &a->prog_fd, sizeof(a->prog_fd)) < 0) {
 		int err = errno;
 		if (own)
 			close(sock_fd);
@@ -813,14 +813,7 @@ BPFPM_API struct bpfpm_attachment *bpfpm_attach__cgroup(int prog_fd, const char 
 				 err == EINVAL ? "the program's type or expected attach type does not fit "
 						 "(e.g. cgroup_skb/ingress, cgroup/sock_create, cgroup/connect4)"
 					       : strerror(err));
-	struct bpfpm_attachment *l = link_new(LINK_FD, 1);
-	if (!l) {
-		close(fd);
-		return fail_null(ENOMEM, "out of memory");
-	}
-	l->fds[0] = fd;
-	l->nfds = 1;
-	return l;
+	return link_of_fd(fd);
 }
 
 BPFPM_API struct bpfpm_attachment *bpfpm_attach__iter(int prog_fd)
@@ -831,14 +824,7 @@ BPFPM_API struct bpfpm_attachment *bpfpm_attach__iter(int prog_fd)
 		return fail_null(errno, "creating the iterator link failed: %s",
 				 errno == EINVAL ? "the program must be an iterator (SEC(\"iter/task\") etc.)"
 						 : strerror(errno));
-	struct bpfpm_attachment *l = link_new(LINK_FD, 1);
-	if (!l) {
-		close(fd);
-		return fail_null(ENOMEM, "out of memory");
-	}
-	l->fds[0] = fd;
-	l->nfds = 1;
-	return l;
+	return link_of_fd(fd);
 }
 
 /* Starts one pass of an iterator link: an fd whose read() runs the program. Close it when done. */
@@ -913,14 +899,9 @@ BPFPM_API struct bpfpm_attachment *bpfpm_attachment__open_pinned(const char *pat
 		close(fd);
 		return fail_null(EINVAL, "%s is pinned but is not a bpf link (a map or program?)", path);
 	}
-	struct bpfpm_attachment *l = link_new(LINK_FD, 1);
-	if (!l) {
-		close(fd);
-		return fail_null(ENOMEM, "out of memory");
-	}
-	l->fds[0] = fd;
-	l->nfds = 1;
-	snprintf(l->pin_path, sizeof(l->pin_path), "%s", path);
+	struct bpfpm_attachment *l = link_of_fd(fd);
+	if (l)
+		snprintf(l->pin_path, sizeof(l->pin_path), "%s", path);
 	return l;
 }
 
@@ -1002,30 +983,20 @@ BPFPM_API struct bpfpm_attachment *bpfpm_attach__tracepoint_twin(const struct bp
 				 "back; use TRACEPOINT_PROBE(syscalls, ...) and args->... instead",
 				 bpf_program__name(prog), tracepoint, last ? last : strerror(err));
 	}
-	struct perf_event_attr attr;
-	memset(&attr, 0, sizeof(attr));
-	attr.size = sizeof(attr);
-	attr.type = PERF_TYPE_TRACEPOINT;
-	attr.config = tp_id;
-	int pfd = perf_event_open(&attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+	int pfd = perf_open_tracepoint(tp_id);
 	if (pfd < 0) {
 		int err = errno;
 		close(twin);
 		return fail_null(err, "opening tracepoint %s failed: %s", tracepoint, strerror(err));
 	}
-	struct bpfpm_attachment *l = link_new(LINK_FD, 1);
+	struct bpfpm_attachment *l = link_of_fd(pfd);
 	if (!l) {
-		close(pfd);
 		close(twin);
-		return fail_null(ENOMEM, "out of memory");
+		return NULL;
 	}
-	l->nfds = 1;
 	l->prog_fd_dup = twin;
-	int ret = link_perf_event(l, 0, twin, pfd, 0);
+	int ret = connect_perf_or_destroy(l, twin, 0);
 	if (ret < 0) {
-		close(pfd);
-		l->nfds = 0;
-		bpfpm_attachment__destroy(l);
 		if (ret == -EACCES)
 			return fail_null(EACCES,
 					 "program '%s' reads past the record of tracepoint %s: it reads its "
@@ -1050,7 +1021,11 @@ BPFPM_API int64_t bpfpm_attachment__own_program_id(const struct bpfpm_attachment
 	return info.id;
 }
 
-BPFPM_API struct bpfpm_attachment *bpfpm_attach__xdp(int prog_fd, const char *ifname, uint32_t flags, const char *netns)
+/* Runs attach in network namespace netns (none: this one). A netlink attachment made there keeps
+ * the namespace to detach in it; a bpf link or socket needs none. */
+static struct bpfpm_attachment *attach_in_netns(const char *netns,
+						struct bpfpm_attachment *(*attach)(const struct net_attach *),
+						const struct net_attach *a)
 {
 	bpfpm_clear_error();
 	int saved, target;
@@ -1058,45 +1033,29 @@ BPFPM_API struct bpfpm_attachment *bpfpm_attach__xdp(int prog_fd, const char *if
 		errno = bpfpm_last_errno();
 		return NULL;
 	}
-	struct bpfpm_attachment *l = attach_xdp_here(prog_fd, ifname, flags);
+	struct bpfpm_attachment *l = attach(a);
 	netns_leave(saved);
 	if (l && target >= 0 && (l->kind == LINK_XDP_NETLINK || l->kind == LINK_TC_NETLINK))
 		l->netns_fd = target;
 	else if (target >= 0)
 		close(target);
 	return l;
+}
+
+BPFPM_API struct bpfpm_attachment *bpfpm_attach__xdp(int prog_fd, const char *ifname, uint32_t flags, const char *netns)
+{
+	struct net_attach a = {.prog_fd = prog_fd, .ifname = ifname, .flags = flags};
+	return attach_in_netns(netns, attach_xdp_here, &a);
 }
 
 BPFPM_API struct bpfpm_attachment *bpfpm_attach__tc(int prog_fd, const char *ifname, uint32_t flags, const char *netns)
 {
-	bpfpm_clear_error();
-	int saved, target;
-	if (netns_enter(netns, &saved, &target) < 0) {
-		errno = bpfpm_last_errno();
-		return NULL;
-	}
-	struct bpfpm_attachment *l = attach_tc_here(prog_fd, ifname, flags);
-	netns_leave(saved);
-	if (l && target >= 0 && (l->kind == LINK_XDP_NETLINK || l->kind == LINK_TC_NETLINK))
-		l->netns_fd = target;
-	else if (target >= 0)
-		close(target);
-	return l;
+	struct net_attach a = {.prog_fd = prog_fd, .ifname = ifname, .flags = flags};
+	return attach_in_netns(netns, attach_tc_here, &a);
 }
 
 BPFPM_API struct bpfpm_attachment *bpfpm_attach__socket(int prog_fd, const char *ifname, int sock_fd, const char *netns)
 {
-	bpfpm_clear_error();
-	int saved, target;
-	if (netns_enter(netns, &saved, &target) < 0) {
-		errno = bpfpm_last_errno();
-		return NULL;
-	}
-	struct bpfpm_attachment *l = attach_socket_here(prog_fd, ifname, sock_fd);
-	netns_leave(saved);
-	if (l && target >= 0 && (l->kind == LINK_XDP_NETLINK || l->kind == LINK_TC_NETLINK))
-		l->netns_fd = target;
-	else if (target >= 0)
-		close(target);
-	return l;
+	struct net_attach a = {.prog_fd = prog_fd, .ifname = ifname, .sock_fd = sock_fd};
+	return attach_in_netns(netns, attach_socket_here, &a);
 }
