@@ -12,6 +12,7 @@ import { CAPABILITY_FIX } from "../_system.ts";
 import { track } from "../lifecycle.ts";
 import { readKernelFile } from "../_kernel_files.ts";
 import type { Program } from "../program.ts";
+import type { ManifestAttachKind } from "../spec/section_kinds.ts";
 
 const EPERM = 1;
 const EACCES = 13;
@@ -41,24 +42,7 @@ export type AttachmentHandle = Handle<"bpfpm_attachment">;
  * if (kind === "uprobe" || kind === "uretprobe") console.log("user space:", link.target);
  * ```
  */
-export type LinkKind =
-  | "tracepoint"
-  | "raw_tp"
-  | "tp_btf"
-  | "kprobe"
-  | "kretprobe"
-  | "fentry"
-  | "fexit"
-  | "uprobe"
-  | "uretprobe"
-  | "usdt"
-  | "perf_event"
-  | "xdp"
-  | "tc"
-  | "socket_filter"
-  | "cgroup"
-  | "lsm"
-  | "iter";
+export type LinkKind = ManifestAttachKind;
 
 /**
  * The native object behind a link: a libbpf `struct bpf_link` or a `struct bpfpm_attachment`.
