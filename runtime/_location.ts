@@ -35,9 +35,9 @@ export function callerFrame(
 
 /**
  * Finds `text` as a template literal in `fileText`, preferring one at or after the call's
- * line: where its first character sits. Escapes (`\\n`) and `${}` make a literal's lines
- * differ from the text's, so lines holding a backslash or `$` match loosely; all others must
- * match exactly.
+ * line: where its first character sits. A literal's source line is compared with the text's
+ * line after cooking its escapes (`\\` → `\`); around `${}` the literal pieces must appear
+ * in order. Only escapes that are not line-stable (`\n`, `\x..`, `\u....`) match loosely.
  */
 export function locateText(
   fileText: string,
@@ -70,8 +70,46 @@ export function locateText(
 }
 
 function sameLine(fileLine: string, textLine: string): boolean {
-  if (/[\\$]/.test(fileLine) || /[\\$]/.test(textLine)) return true;
-  return fileLine.startsWith(textLine);
+  const pieces = literalPieces(fileLine);
+  if (pieces === undefined) return true;
+  if (pieces.length === 1) return pieces[0] === textLine;
+  const last = pieces[pieces.length - 1];
+  if (!textLine.startsWith(pieces[0]) || !textLine.endsWith(last)) {
+    return false;
+  }
+  let at = pieces[0].length;
+  for (const piece of pieces.slice(1, -1)) {
+    const i = textLine.indexOf(piece, at);
+    if (i < 0) return false;
+    at = i + piece.length;
+  }
+  return at <= textLine.length - last.length;
+}
+
+/**
+ * The text a template literal's source line stands for, up to the literal's closing backtick,
+ * split at its `${}` interpolations; undefined for escapes that change lines (`\n`, `\x..`).
+ */
+function literalPieces(line: string): string[] | undefined {
+  const pieces = [""];
+  const end = line.endsWith("\r") ? line.length - 1 : line.length;
+  for (let i = 0; i < end; i++) {
+    const c = line[i];
+    if (c === "`") break;
+    if (c === "$" && line[i + 1] === "{") {
+      const close = line.indexOf("}", i);
+      if (close < 0) return undefined;
+      pieces.push("");
+      i = close;
+    } else if (c === "\\") {
+      const next = line[++i];
+      if (next === "t") pieces[pieces.length - 1] += "\t";
+      else if (next !== undefined && "\\`$'\"".includes(next)) {
+        pieces[pieces.length - 1] += next;
+      } else return undefined;
+    } else pieces[pieces.length - 1] += c;
+  }
+  return pieces;
 }
 
 /** The site of `text` in the script that called the runtime, when it can be found. */

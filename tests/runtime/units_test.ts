@@ -150,6 +150,28 @@ Deno.test("locateText: the literal's first character, escapes and interpolations
   assert.equal(locateText(file, "not there", 1), undefined);
 });
 
+Deno.test("locateText: a later literal holding a backslash or ${} is not taken for the C", () => {
+  const file = [
+    "const prog = `",
+    '  bpf_trace_printk("a\\\\n");',
+    "`;",
+    "const b = await BPF.load({ text: prog });",
+    "const note = `\\\\ not the program`;",
+    "const t = `",
+    "  int y = ${n};",
+    "`;",
+  ].join("\n");
+  assert.deepEqual(
+    locateText(file, '\n  bpf_trace_printk("a\\n");\n', 4),
+    { line: 1, column: 15 },
+  );
+  assert.deepEqual(locateText(file, "\n  int y = 42;\n", 1), {
+    line: 6,
+    column: 12,
+  });
+  assert.equal(locateText(file, "\n  int y = 42; z\n", 1), undefined);
+});
+
 Deno.test("missingCapabilities: CAP_SYS_ADMIN covers both; otherwise CAP_BPF and CAP_PERFMON", () => {
   assert.deepEqual(missingCapabilities(0n), ["CAP_BPF", "CAP_PERFMON"]);
   assert.deepEqual(missingCapabilities(1n << 21n), []);
