@@ -15,7 +15,11 @@
  */
 import { Ajv, type ErrorObject } from "ajv";
 import schema from "./bpf-manifest.schema.json" with { type: "json" };
-import { RISKY_HELPERS, type RiskyHelper } from "../runtime/policy/grants.ts";
+import {
+  MAP_MEMORY_UNITS,
+  RISKY_HELPERS,
+  type RiskyHelper,
+} from "../runtime/policy/grants.ts";
 import {
   MANIFEST_ATTACH_KINDS,
   type ManifestAttachKind,
@@ -26,7 +30,7 @@ import {
  * `bpf-manifest.schema.json`'s enum repeats (tests/registry/manifest_test.ts
  * keeps the two equal).
  */
-export const ATTACH_KINDS: typeof MANIFEST_ATTACH_KINDS = MANIFEST_ATTACH_KINDS;
+export const ATTACH_KINDS: readonly AttachKind[] = MANIFEST_ATTACH_KINDS;
 
 /**
  * The risky helpers a package must declare before its programs may call them
@@ -151,22 +155,6 @@ export function validateBpfManifest(value: unknown): ManifestValidation {
   };
 }
 
-const UNITS: Record<string, number> = {
-  "": 1,
-  B: 1,
-  k: 1024,
-  K: 1024,
-  KB: 1000,
-  kB: 1000,
-  KiB: 1024,
-  M: 1024 ** 2,
-  MB: 1000 ** 2,
-  MiB: 1024 ** 2,
-  G: 1024 ** 3,
-  GB: 1000 ** 3,
-  GiB: 1024 ** 3,
-};
-
 /**
  * Turns a `grants.mapMemory` value into bytes.
  *
@@ -186,8 +174,8 @@ export function parseMapMemory(value: number | string): number {
     return value;
   }
   const m = /^([0-9]+(?:\.[0-9]+)?)\s?([A-Za-z]*)$/.exec(value);
-  if (!m || !(m[2] in UNITS)) {
+  if (!m || !(m[2] in MAP_MEMORY_UNITS)) {
     throw new RangeError(`Invalid map memory ${JSON.stringify(value)}`);
   }
-  return Math.floor(Number(m[1]) * UNITS[m[2]]);
+  return Math.floor(Number(m[1]) * MAP_MEMORY_UNITS[m[2]]);
 }

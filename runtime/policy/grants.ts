@@ -96,7 +96,17 @@ export interface Grants {
   mapMemory?: number | string;
 }
 
-const UNITS: Record<string, number> = {
+/**
+ * The units a `mapMemory` size string may end in, as bytes per unit (`""` is bytes); the
+ * registry's manifest schema accepts exactly these.
+ *
+ * @example Bytes in a MiB
+ * ```ts
+ * import { MAP_MEMORY_UNITS } from "./grants.ts";
+ * MAP_MEMORY_UNITS.MiB; // 1048576
+ * ```
+ */
+export const MAP_MEMORY_UNITS: Readonly<Record<string, number>> = {
   "": 1,
   B: 1,
   k: 1024,
@@ -136,14 +146,14 @@ export function mapMemoryBytes(value: number | string): number {
   const m = typeof value === "string"
     ? /^([0-9]+(?:\.[0-9]+)?)\s?([A-Za-z]*)$/.exec(value)
     : null;
-  if (!m || !(m[2] in UNITS)) {
+  if (!m || !(m[2] in MAP_MEMORY_UNITS)) {
     throw new RangeError(
       `mapMemory must be a whole number of bytes or a size such as "64MiB", got ${
         JSON.stringify(value)
       }`,
     );
   }
-  return Math.floor(Number(m[1]) * UNITS[m[2]]);
+  return Math.floor(Number(m[1]) * MAP_MEMORY_UNITS[m[2]]);
 }
 
 /**

@@ -9,7 +9,10 @@ import schema from "../../registry/bpf-manifest.schema.json" with {
   type: "json",
 };
 import { MANIFEST_ATTACH_KINDS } from "../../runtime/spec/section_kinds.ts";
-import { RISKY_HELPERS as RUNTIME_RISKY_HELPERS } from "../../runtime/policy/grants.ts";
+import {
+  MAP_MEMORY_UNITS,
+  RISKY_HELPERS as RUNTIME_RISKY_HELPERS,
+} from "../../runtime/policy/grants.ts";
 
 const DOC_EXAMPLE = {
   entry: "mod.ts",
@@ -118,6 +121,25 @@ Deno.test("the schema's enums are the runtime's attach kinds and risky helpers",
     assertEquals(
       validateBpfManifest({ entry: "a.ts", grants: { helpers: [helper] } }),
       { ok: true },
+    );
+  }
+});
+
+Deno.test("the schema's mapMemory sizes are the runtime's units", () => {
+  for (const [unit, bytes] of Object.entries(MAP_MEMORY_UNITS)) {
+    const mapMemory = `3${unit}`;
+    assertEquals(
+      validateBpfManifest({ entry: "a.ts", grants: { mapMemory } }),
+      { ok: true },
+      mapMemory,
+    );
+    assertEquals(parseMapMemory(mapMemory), 3 * bytes);
+  }
+  for (const mapMemory of ["3T", "3TiB", "3Ki", "3mb", "3b"]) {
+    assert(!(mapMemory.slice(1) in MAP_MEMORY_UNITS));
+    assert(
+      !validateBpfManifest({ entry: "a.ts", grants: { mapMemory } }).ok,
+      `accepted ${mapMemory}`,
     );
   }
 });
