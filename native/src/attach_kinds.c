@@ -215,6 +215,14 @@ static int connect_perf_or_destroy(struct bpfpm_attachment *l, int prog_fd, __u6
 	return ret;
 }
 
+/* The kernel's info (struct bpf_link_info, bpf_prog_info) on a bpf fd, zeroed first as the kernel
+ * wants; -1 with errno. */
+static int obj_info(int fd, void *info, __u32 len)
+{
+	memset(info, 0, len);
+	return bpf_obj_get_info_by_fd(fd, info, &len);
+}
+
 static const char *perf_bpf_reason(int err)
 {
 	switch (err) {
@@ -319,9 +327,7 @@ BPFPM_API int64_t bpfpm_attachment__id(const struct bpfpm_attachment *l)
 	if (!l || l->kind != LINK_FD || l->nfds < 1)
 		return 0;
 	struct bpf_link_info info;
-	__u32 len = sizeof(info);
-	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(l->fds[0], &info, &len) < 0)
+	if (obj_info(l->fds[0], &info, sizeof(info)) < 0)
 		return bpfpm_fail(errno, "reading link info failed: %s", strerror(errno));
 	return info.id;
 }
@@ -893,9 +899,7 @@ BPFPM_API struct bpfpm_attachment *bpfpm_attachment__open_pinned(const char *pat
 				 err == ENOENT ? "no such pin" : strerror(err));
 	}
 	struct bpf_link_info info;
-	__u32 len = sizeof(info);
-	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0) {
+	if (obj_info(fd, &info, sizeof(info)) < 0) {
 		close(fd);
 		return fail_null(EINVAL, "%s is pinned but is not a bpf link (a map or program?)", path);
 	}
@@ -958,9 +962,7 @@ BPFPM_API struct bpfpm_attachment *bpfpm_attach__tracepoint_twin(const struct bp
 		return fail_null(EINVAL, "program '%s' has no instructions to reload as a tracepoint program",
 				 bpf_program__name(prog));
 	struct bpf_prog_info info;
-	__u32 len = sizeof(info);
-	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(prog_fd, &info, &len) < 0)
+	if (obj_info(prog_fd, &info, sizeof(info)) < 0)
 		return fail_null(errno, "reading program info failed: %s", strerror(errno));
 	static char log[65536];
 	log[0] = '\0';
@@ -1014,9 +1016,7 @@ BPFPM_API int64_t bpfpm_attachment__own_program_id(const struct bpfpm_attachment
 	if (!l || l->kind == LINK_XDP_NETLINK || l->prog_fd_dup < 0)
 		return 0;
 	struct bpf_prog_info info;
-	__u32 len = sizeof(info);
-	memset(&info, 0, sizeof(info));
-	if (bpf_obj_get_info_by_fd(l->prog_fd_dup, &info, &len) < 0)
+	if (obj_info(l->prog_fd_dup, &info, sizeof(info)) < 0)
 		return 0;
 	return info.id;
 }
