@@ -4,7 +4,15 @@
  *
  * @module
  */
-import { formatLog2Hist, histogramJson } from "bpf";
+import { type BpfMap, formatLog2Hist, histogramJson } from "bpf";
+import { clock, intArg, summaryLoop, UsageError } from "./cli.ts";
+import {
+  HIST_TIMESTAMP,
+  MILLISECONDS,
+  PER_PROCESS,
+  PER_THREAD,
+  PID,
+} from "./flags.ts";
 
 /** A histogram as the probes keep it: counts by slot, and the task's comm. */
 export interface SlotHist {
@@ -41,4 +49,100 @@ export function printHists(
     if (section) console.log(`\n${section[0]} = ${key} ${h.comm}`);
     console.log(formatLog2Hist(h.slots, { valType: options.valType }));
   }
+}
+
+/** The flags runqlat and cpudist share, in their usage order. */
+export const SCHED_HIST_FLAGS = {
+  timestamp: HIST_TIMESTAMP,
+  milliseconds: MILLISECONDS,
+  pids: PER_PROCESS,
+  tids: PER_THREAD,
+  pid: PID,
+} as const;
+
+/** What a scheduler histogram probe's command line says. */
+export interface SchedHistArgs {
+  /** Seconds between summaries; absent: one summary at Ctrl-C. */
+  interval?: number;
+  /** How many summaries. */
+  count?: number;
+  /** `-T`: a time line before each summary. */
+  timestamp: boolean;
+  /** The histograms' unit. */
+  valType: "msecs" | "usecs";
+  /** One histogram per process (`-P`) or thread (`-L`). */
+  section?: "pid" | "tid";
+  /** The `cfg` fields every scheduler histogram probe has. */
+  config: {
+    targ_tgid: number;
+    per_process: number;
+    per_thread: number;
+    ms: number;
+  };
+}
+
+/**
+ * Reads the flags of {@link SCHED_HIST_FLAGS} and `[interval [count]]`.
+ *
+ * @example
+ * ```ts
+ * import { schedHistArgs } from "./hist.ts";
+ * schedHistArgs({ pids: true }, ["1", "5"]).section; // "pid"
+ * ```
+ */
+export function schedHistArgs(
+  values: Record<string, unknown>,
+  positionals: string[],
+): SchedHistArgs {
+  if (values.pids && values.tids) {
+    throw new UsageError("-P and -L exclude each other");
+  }
+  return {
+    interval: intArg(positionals[0], "interval", { min: 1 }),
+    count: intArg(positionals[1], "count", { min: 1 }),
+    timestamp: values.timestamp === true,
+    valType: values.milliseconds ? "msecs" : "usecs",
+    section: values.pids ? "pid" : values.tids ? "tid" : undefined,
+    config: {
+      targ_tgid: intArg(values.pid, "-p PID") ?? 0,
+      per_process: values.pids ? 1 : 0,
+      per_thread: values.tids ? 1 : 0,
+      ms: values.milliseconds ? 1 : 0,
+    },
+  };
+}
+
+/**
+ * The summary loop of the histogram probes: every interval (or at the end) takes the
+ * histograms out of `map`, prints a blank line and with `timestamp` the time (table mode
+ * only), then hands the entries to `print`.
+ *
+ * @example
+ * ```ts
+ * import type { BPF } from "bpf";
+ * import { printHists, type SlotHist, summarizeHists } from "./hist.ts";
+ * declare const b: BPF;
+ * await summarizeHists(b.map<number, SlotHist>("hists"), { json: false }, (e) =>
+ *   printHists(e, { valType: "usecs", json: false }));
+ * ```
+ */
+export async function summarizeHists<K, V>(
+  map: BpfMap<K, V>,
+  options: {
+    interval?: number;
+    count?: number;
+    json: boolean;
+    timestamp?: boolean;
+  },
+  print: (entries: [K, V][]) => void,
+): Promise<void> {
+  await summaryLoop(options, () => {
+    const entries = map.dump();
+    map.clear();
+    if (!options.json) {
+      console.log();
+      if (options.timestamp) console.log(clock());
+    }
+    print(entries);
+  });
 }

@@ -17,10 +17,10 @@ import {
   intArg,
   parseCli,
   runMain,
-  summaryLoop,
 } from "../_shared/cli.ts";
 import { DISK, HIST_TIMESTAMP, MILLISECONDS } from "../_shared/flags.ts";
 import { diskDev, flagsText } from "../_shared/block.ts";
+import { summarizeHists } from "../_shared/hist.ts";
 
 const spec = {
   name: "biolatency",
@@ -86,13 +86,8 @@ await runMain(spec, async () => {
   });
   const hists = b.map<Key, Hist>("hists");
   announce("Tracing block device I/O");
-  await summaryLoop({ interval, count }, () => {
-    const entries = hists.dump();
-    hists.clear();
-    if (!json) {
-      console.log();
-      if (v.timestamp) console.log(new Date().toTimeString().slice(0, 8));
-    }
+  const options = { interval, count, json, timestamp: v.timestamp === true };
+  await summarizeHists(hists, options, (entries) => {
     entries.sort(([a], [b]) => a.dev - b.dev || a.flags - b.flags);
     for (const [key, h] of entries) {
       const section: [string, unknown] | undefined = v.disks
