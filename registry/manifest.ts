@@ -174,7 +174,7 @@ export function parseMapMemory(value: number | string): number {
     return value;
   }
   const m = /^([0-9]+(?:\.[0-9]+)?)\s?([A-Za-z]*)$/.exec(value);
-  if (!m || !(m[2] in MAP_MEMORY_UNITS)) {
+  if (!m || !Object.hasOwn(MAP_MEMORY_UNITS, m[2])) {
     throw new RangeError(`Invalid map memory ${JSON.stringify(value)}`);
   }
   return Math.floor(Number(m[1]) * MAP_MEMORY_UNITS[m[2]]);

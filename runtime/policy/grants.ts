@@ -146,7 +146,7 @@ export function mapMemoryBytes(value: number | string): number {
   const m = typeof value === "string"
     ? /^([0-9]+(?:\.[0-9]+)?)\s?([A-Za-z]*)$/.exec(value)
     : null;
-  if (!m || !(m[2] in MAP_MEMORY_UNITS)) {
+  if (!m || !Object.hasOwn(MAP_MEMORY_UNITS, m[2])) {
     throw new RangeError(
       `mapMemory must be a whole number of bytes or a size such as "64MiB", got ${
         JSON.stringify(value)

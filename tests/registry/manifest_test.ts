@@ -11,8 +11,10 @@ import schema from "../../registry/bpf-manifest.schema.json" with {
 import { MANIFEST_ATTACH_KINDS } from "../../runtime/spec/section_kinds.ts";
 import {
   MAP_MEMORY_UNITS,
+  mapMemoryBytes,
   RISKY_HELPERS as RUNTIME_RISKY_HELPERS,
 } from "../../runtime/policy/grants.ts";
+import { throws } from "node:assert/strict";
 
 const DOC_EXAMPLE = {
   entry: "mod.ts",
@@ -101,6 +103,19 @@ Deno.test("parseMapMemory understands sizes", () => {
   assertEquals(parseMapMemory("16MiB"), 16 * 1024 * 1024);
   assertEquals(parseMapMemory("1GB"), 1e9);
   assertEquals(parseMapMemory(4096), 4096);
+});
+
+Deno.test("map memory sizes name a real unit, not an inherited property", () => {
+  for (const bad of ["1toString", "2constructor", "3__proto__", "3T"]) {
+    throws(() => parseMapMemory(bad), {
+      name: "RangeError",
+      message: /Invalid map memory/,
+    });
+    throws(() => mapMemoryBytes(bad), {
+      name: "RangeError",
+      message: /mapMemory must be/,
+    });
+  }
 });
 
 Deno.test("the schema's enums are the runtime's attach kinds and risky helpers", () => {
