@@ -416,8 +416,9 @@ function open(
 }
 
 /**
- * What every load, tracepoint attach and trace read calls: bound together in the first
- * dlopen. Error and exit paths bind theirs when they run, and so does a cache miss (reading
+ * What every load and tracepoint attach calls before the first trace line is read: bound
+ * together in the first dlopen. Error and exit paths bind theirs when they run (cancelling a
+ * trace read too: it comes after the first line), and so does a cache miss (reading
  * tracepoint format files for the BCC rewrite, which a warm start takes from its memo).
  */
 const WARM_PATH: readonly SymbolName[] = [
@@ -430,7 +431,6 @@ const WARM_PATH: readonly SymbolName[] = [
   "bpfpm_program__attach_tracepoint",
   "bpfpm_trace_pipe__open",
   "bpfpm_trace_pipe__read",
-  "bpfpm_trace_pipe__cancel",
 ];
 
 /**

@@ -81,7 +81,6 @@ import {
   readTracePipe,
   type TraceFields,
 } from "./trace/trace_pipe.ts";
-import { summarizeVerifierLog } from "./verifier.ts";
 import { checkGrants } from "./policy/check.ts";
 import { effectiveGrants } from "./policy/effective.ts";
 import type { Grants } from "./policy/grants.ts";
@@ -275,7 +274,15 @@ export class BPF implements Disposable {
     try {
       if (options.autoAttach !== false) checkAutoAttachTargets(handle);
       if (s.bpfpm_object__load(handle) !== 0) {
-        throw loadError(handle, locate);
+        // The thread's last error is read before the await; the verifier's reader is
+        // loaded only when a load fails.
+        const failure = lastError();
+        const { summarizeVerifierLog } = await import("./verifier.ts");
+        throw loadError(handle, {
+          ...failure,
+          locate,
+          summarize: summarizeVerifierLog,
+        });
       }
     } catch (error) {
       s.bpfpm_object__close(handle);
@@ -1102,12 +1109,19 @@ function sectionOf(handle: ObjectHandle, name: string): string {
     "";
 }
 
+/** Why a load failed: the thread's last error, and how to place and summarize the log. */
+interface LoadFailure {
+  errno: number;
+  message: string;
+  locate: () => LocatedSource | undefined;
+  summarize: (log: string) => string;
+}
+
 function loadError(
   handle: ObjectHandle,
-  locate: () => LocatedSource | undefined,
+  { errno, message, locate, summarize }: LoadFailure,
 ): Error {
   const s = lib();
-  const { errno, message } = lastError();
   const log = readCString(s.bpfpm_object__verifier_log(handle));
   const program = readCString(s.bpfpm_object__failed_program(handle));
   // --- attach ---
@@ -1154,7 +1168,7 @@ function loadError(
     );
   }
   if (log.trim()) {
-    const summary = mapVerifierLines(summarizeVerifierLog(log), locate);
+    const summary = mapVerifierLines(summarize(log), locate);
     return new VerifierError(
       `The verifier rejected program '${program}': ${summary}; change the C so the verifier can prove it safe (the error's .log holds the full verifier log)`,
       { program, log, summary, errno: errno || 22 },

@@ -1,0 +1,61 @@
+/**
+ * Warm-start module graph: what `import { BPF } from "bpf"` evaluates before a script runs.
+ * Deno spends a fraction of a millisecond per module it loads, so the modules only a cache
+ * miss, a map, an event reader or a failed load needs stay behind dynamic imports.
+ */
+import assert from "node:assert/strict";
+import { REPO } from "./_helpers.ts";
+
+interface Dependency {
+  code?: { specifier: string };
+  isDynamic?: boolean;
+}
+
+/** The local modules `mod.ts` evaluates at startup (static value imports), relative to the repo. */
+async function staticGraph(): Promise<string[]> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", `${REPO}mod.ts`],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    modules: { specifier: string; dependencies?: Dependency[] }[];
+  };
+  const edges = new Map(
+    info.modules.map((m) => [
+      m.specifier,
+      (m.dependencies ?? []).filter((d) => d.code && !d.isDynamic)
+        .map((d) => d.code!.specifier),
+    ]),
+  );
+  const root = new URL("mod.ts", new URL(REPO, "file://")).href;
+  const seen = new Set<string>();
+  const visit = (s: string) => {
+    if (seen.has(s)) return;
+    seen.add(s);
+    for (const next of edges.get(s) ?? []) visit(next);
+  };
+  visit(root);
+  const prefix = new URL(REPO, "file://").href;
+  return [...seen].filter((s) => s.startsWith(prefix))
+    .map((s) => s.slice(prefix.length)).sort();
+}
+
+Deno.test("startup: mod.ts evaluates none of the modules a warm tracepoint start does not use", async () => {
+  const graph = await staticGraph();
+  // The graph is real: the load path and the tracepoint attach are in it.
+  for (const m of ["runtime/bpf.ts", "runtime/attach/tracepoint.ts"]) {
+    assert.ok(graph.includes(m), `${m} missing from ${graph.join(", ")}`);
+  }
+  const lazy = graph.filter((m) =>
+    /^runtime\/(source|maps|events|btf)\//.test(m) ||
+    [
+      "runtime/spec/object.ts",
+      "runtime/compile/permissions.ts",
+      "runtime/compile/_prune.ts",
+      "runtime/verifier.ts",
+    ].includes(m)
+  );
+  assert.deepEqual(lazy, [], "modules a warm start should not load");
+});
