@@ -6,6 +6,7 @@
  * @module
  */
 import { type BPF, ksym, sym } from "bpf";
+import { summaryLoop, UsageError } from "./cli.ts";
 
 /** A counted stack, as the probes key their `counts` map. */
 export interface StackKey {
@@ -37,6 +38,92 @@ export interface StackRow {
   value: number;
 }
 
+/** How the stacks are printed: BCC's `-U`, `-K`, `-f`, `-d` and `--json`. */
+export interface StackOptions {
+  /** One JSON object a stack. */
+  json: boolean;
+  /** `-f`: folded stacks for flame graphs. */
+  folded?: boolean;
+  /** `-d`: a `--` between kernel and user frames. */
+  delimited?: boolean;
+  /** `-U`: user frames only. */
+  userOnly?: boolean;
+  /** `-K`: kernel frames only. */
+  kernelOnly?: boolean;
+}
+
+/**
+ * Reads `-U` (`user-stacks-only`), `-K` (`kernel-stacks-only`), `-f` and `-d`, which exclude
+ * each other as BCC's do.
+ *
+ * @example
+ * ```ts
+ * import { stackOptions } from "./stacks.ts";
+ * stackOptions({ folded: true }, false).folded; // true
+ * ```
+ */
+export function stackOptions(
+  values: Record<string, unknown>,
+  json: boolean,
+): StackOptions {
+  if (values["user-stacks-only"] && values["kernel-stacks-only"]) {
+    throw new UsageError("-U and -K exclude each other");
+  }
+  return {
+    json,
+    folded: values.folded === true,
+    delimited: values.delimited === true,
+    userOnly: values["user-stacks-only"] === true,
+    kernelOnly: values["kernel-stacks-only"] === true,
+  };
+}
+
+/**
+ * What is traced and which stacks are shown, in the words of the probes' start line.
+ *
+ * @example
+ * ```ts
+ * import { stackScope } from "./stacks.ts";
+ * stackScope(undefined, { json: false, userOnly: true }, 5);
+ * // "of all threads by user stack for 5 secs"
+ * ```
+ */
+export function stackScope(
+  pid: unknown,
+  options: StackOptions,
+  duration: number | undefined,
+): string {
+  const shown = options.userOnly
+    ? "user"
+    : options.kernelOnly
+    ? "kernel"
+    : "user + kernel";
+  return `of ${pid ? `PID ${pid}` : "all threads"} by ${shown} stack${
+    duration ? ` for ${duration} secs` : ""
+  }`;
+}
+
+/**
+ * Prints the `counts` map's stacks once, after `duration` seconds or at Ctrl-C.
+ *
+ * @example
+ * ```ts
+ * import type { BPF } from "bpf";
+ * import { summarizeStacks } from "./stacks.ts";
+ * declare const b: BPF;
+ * await summarizeStacks(b, 5, { json: true });
+ * ```
+ */
+export async function summarizeStacks(
+  b: BPF,
+  duration: number | undefined,
+  options: StackOptions,
+): Promise<void> {
+  await summaryLoop({ duration }, () => {
+    printStacks(b, b.map<StackKey, bigint>("counts").dump(), options);
+  });
+}
+
 const EFAULT = 14;
 const PROBE_FRAME = /^(bpf_prog_|bpf_trace_run|__traceiter_|__bpf_trace_)/;
 
@@ -54,13 +141,7 @@ const PROBE_FRAME = /^(bpf_prog_|bpf_trace_run|__traceiter_|__bpf_trace_)/;
 export function printStacks(
   b: BPF,
   entries: [StackKey, bigint | number][],
-  options: {
-    json: boolean;
-    folded?: boolean;
-    delimited?: boolean;
-    userOnly?: boolean;
-    kernelOnly?: boolean;
-  },
+  options: StackOptions,
 ): void {
   const stacks = b.stackTraces("stacks");
   // A stack taken in a BTF-typed tracepoint starts in the BPF program and the tracepoint's

@@ -17,11 +17,14 @@ import {
   intArg,
   parseCli,
   runMain,
-  summaryLoop,
   UsageError,
 } from "../_shared/cli.ts";
 import { DELIMITED, PID } from "../_shared/flags.ts";
-import { printStacks, type StackKey } from "../_shared/stacks.ts";
+import {
+  stackOptions,
+  stackScope,
+  summarizeStacks,
+} from "../_shared/stacks.ts";
 
 const spec = {
   name: "offcputime",
@@ -79,9 +82,7 @@ await runMain(spec, async () => {
   if (v["user-threads-only"] && v["kernel-threads-only"]) {
     throw new UsageError("-u and -k exclude each other");
   }
-  if (v["user-stacks-only"] && v["kernel-stacks-only"]) {
-    throw new UsageError("-U and -K exclude each other");
-  }
+  const stacks = stackOptions(v, json);
   const duration = intArg(positionals[0], "duration", { min: 1 });
   using b = await BPF.load({
     file: new URL("./offcputime.bpf.c", import.meta.url),
@@ -97,23 +98,7 @@ await runMain(spec, async () => {
     ),
   });
   announce(
-    `Tracing off-CPU time (us) of ${
-      v.pid ? `PID ${v.pid}` : "all threads"
-    } by ${
-      v["user-stacks-only"]
-        ? "user"
-        : v["kernel-stacks-only"]
-        ? "kernel"
-        : "user + kernel"
-    } stack${duration ? ` for ${duration} secs` : ""}`,
+    `Tracing off-CPU time (us) ${stackScope(v.pid, stacks, duration)}`,
   );
-  await summaryLoop({ duration }, () => {
-    printStacks(b, b.map<StackKey, bigint>("counts").dump(), {
-      json,
-      folded: v.folded === true,
-      delimited: v.delimited === true,
-      userOnly: v["user-stacks-only"] === true,
-      kernelOnly: v["kernel-stacks-only"] === true,
-    });
-  });
+  await summarizeStacks(b, duration, stacks);
 });

@@ -18,11 +18,14 @@ import {
   intArg,
   parseCli,
   runMain,
-  summaryLoop,
   UsageError,
 } from "../_shared/cli.ts";
 import { DELIMITED } from "../_shared/flags.ts";
-import { printStacks, type StackKey } from "../_shared/stacks.ts";
+import {
+  stackOptions,
+  stackScope,
+  summarizeStacks,
+} from "../_shared/stacks.ts";
 
 const spec = {
   name: "profile",
@@ -86,9 +89,7 @@ const spec = {
 
 await runMain(spec, async () => {
   const { values: v, positionals, json } = parseCli(Deno.args, spec);
-  if (v["user-stacks-only"] && v["kernel-stacks-only"]) {
-    throw new UsageError("-U and -K exclude each other");
-  }
+  const stacks = stackOptions(v, json);
   if (v.frequency !== undefined && v.count !== undefined) {
     throw new UsageError("-F and -c exclude each other");
   }
@@ -103,8 +104,8 @@ await runMain(spec, async () => {
     targ_tgid: intArg(v.pid, "-p PID") ?? 0,
     targ_pid: intArg(v.tid, "-L TID") ?? 0,
     include_idle: v["include-idle"] ? 1 : 0,
-    user_only: v["user-stacks-only"] ? 1 : 0,
-    kernel_only: v["kernel-stacks-only"] ? 1 : 0,
+    user_only: stacks.userOnly ? 1 : 0,
+    kernel_only: stacks.kernelOnly ? 1 : 0,
   });
   b.attachPerfEvent("do_perf_event", {
     event: "cpu-clock",
@@ -116,21 +117,7 @@ await runMain(spec, async () => {
       period !== undefined
         ? `every ${period} events`
         : `${frequency ?? 49} Hertz`
-    } of ${v.pid ? `PID ${v.pid}` : "all threads"} by ${
-      v["user-stacks-only"]
-        ? "user"
-        : v["kernel-stacks-only"]
-        ? "kernel"
-        : "user + kernel"
-    } stack${duration ? ` for ${duration} secs` : ""}`,
+    } ${stackScope(v.pid, stacks, duration)}`,
   );
-  await summaryLoop({ duration }, () => {
-    printStacks(b, b.map<StackKey, bigint>("counts").dump(), {
-      json,
-      folded: v.folded === true,
-      delimited: v.delimited === true,
-      userOnly: v["user-stacks-only"] === true,
-      kernelOnly: v["kernel-stacks-only"] === true,
-    });
-  });
+  await summarizeStacks(b, duration, stacks);
 });
