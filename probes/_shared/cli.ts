@@ -8,7 +8,7 @@
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { type BPF, interrupted } from "bpf";
+import { type BPF, type EventReader, interrupted } from "bpf";
 
 /** One `parseArgs` option, plus its line in the usage text. */
 export interface Flag {
@@ -306,10 +306,63 @@ export function clock(d = new Date()): string {
   return d.toTimeString().slice(0, 8);
 }
 
-/** The start of a monotonic clock, for BCC's `-t` (seconds since the tool started). */
-export function since(): () => number {
-  const t0 = performance.now();
-  return () => (performance.now() - t0) / 1000;
+/**
+ * BCC's `-t` clock: seconds from the first event's timestamp (the first call sets it) to
+ * each event's.
+ *
+ * @example
+ * ```ts
+ * import { sinceFirst } from "./cli.ts";
+ * const elapsed = sinceFirst();
+ * elapsed(5_000_000_000n); // 0
+ * elapsed(6_500_000_000n); // 1.5
+ * ```
+ */
+export function sinceFirst(): (ts: bigint) => number {
+  let t0: bigint | undefined;
+  return (ts) => Number(ts - (t0 ??= ts)) / 1e9;
+}
+
+/**
+ * The `-t` column: seconds since the first event, with `digits` decimals.
+ *
+ * @example
+ * ```ts
+ * import { type Column, timestampColumn } from "./cli.ts";
+ * const columns: Column<{ ts: number }>[] = [timestampColumn(9, 3)];
+ * ```
+ */
+export function timestampColumn<R extends { ts: number }>(
+  width: number,
+  digits: number,
+): Column<R> {
+  return {
+    header: "TIME(s)",
+    key: "ts",
+    width,
+    format: (t) => (t as number).toFixed(digits),
+  };
+}
+
+/**
+ * The probe's `events` ring buffer of `struct event` records, ending on Ctrl-C/SIGTERM or
+ * after the duration flag's seconds (`what` names the flag in a usage error).
+ *
+ * @example
+ * ```ts
+ * import type { BPF } from "bpf";
+ * import { eventStream } from "./cli.ts";
+ * declare const b: BPF;
+ * for await (const e of eventStream<{ pid: number }>(b, "5")) console.log(e.pid);
+ * ```
+ */
+export function eventStream<E>(
+  b: BPF,
+  duration: unknown,
+  what = "-d DURATION",
+): EventReader<E> {
+  const signal = untilInterrupted(intArg(duration, what));
+  return b.ringbuf<E>("events", { type: "struct event", signal });
 }
 
 /**

@@ -15,11 +15,10 @@ import {
   announce,
   clock,
   configure,
-  intArg,
+  eventStream,
   parseCli,
   runMain,
   Table,
-  untilInterrupted,
 } from "../_shared/cli.ts";
 import { DURATION } from "../_shared/flags.ts";
 
@@ -76,10 +75,8 @@ await runMain(spec, async () => {
   ], json);
   table.header();
   announce();
-  const signal = untilInterrupted(intArg(v.duration, "-d DURATION"));
-  for await (
-    const e of b.ringbuf<Event>("events", { type: "struct event", signal })
-  ) {
+  const events = eventStream<Event>(b, v.duration);
+  for await (const e of events) {
     table.row({ time: clock(), pid: e.pid, comm: e.comm, command: e.str });
   }
 });

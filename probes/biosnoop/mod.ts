@@ -16,11 +16,12 @@ import {
   announce,
   type Column,
   configure,
+  eventStream,
   intArg,
   parseCli,
   runMain,
+  sinceFirst,
   Table,
-  untilInterrupted,
 } from "../_shared/cli.ts";
 import { DISK } from "../_shared/flags.ts";
 import { diskDev, flagsText } from "../_shared/block.ts";
@@ -114,16 +115,13 @@ await runMain(spec, async () => {
   const table = new Table<Row>(columns, json);
   table.header();
   announce();
-  const signal = untilInterrupted(intArg(v.duration, "--duration"));
-  let t0: bigint | undefined;
-  for await (
-    const e of b.ringbuf<Event>("events", { type: "struct event", signal })
-  ) {
+  const events = eventStream<Event>(b, v.duration, "--duration");
+  const elapsed = sinceFirst();
+  for await (const e of events) {
     if (pid !== undefined && e.pid !== pid) continue;
-    t0 ??= e.ts;
     const op = e.flags & 0xff;
     table.row({
-      ts: Number(e.ts - t0) / 1e9,
+      ts: elapsed(e.ts),
       comm: e.comm,
       pid: e.pid,
       disk: e.disk || `${e.dev >>> 20}:${e.dev & 0xfffff}`,

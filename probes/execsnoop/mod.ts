@@ -16,11 +16,13 @@ import {
   clock,
   type Column,
   configure,
+  eventStream,
   intArg,
   parseCli,
   runMain,
+  sinceFirst,
   Table,
-  untilInterrupted,
+  timestampColumn,
   UsageError,
 } from "../_shared/cli.ts";
 import { DURATION, PID, PRINT_UID, UID } from "../_shared/flags.ts";
@@ -118,14 +120,7 @@ await runMain(spec, async () => {
   });
   const columns: Column<Row>[] = [];
   if (v.time) columns.push({ header: "TIME", key: "time", width: 8 });
-  if (v.timestamp) {
-    columns.push({
-      header: "TIME(s)",
-      key: "ts",
-      width: 8,
-      format: (t) => (t as number).toFixed(3),
-    });
-  }
+  if (v.timestamp) columns.push(timestampColumn(8, 3));
   if (v["print-uid"]) columns.push({ header: "UID", key: "uid", width: 6 });
   columns.push(
     { header: "PCOMM", key: "comm", width: 16 },
@@ -146,17 +141,14 @@ await runMain(spec, async () => {
       : args;
     return shown.join(" ") + (truncated.has(row) ? " ..." : "");
   }
-  const signal = untilInterrupted(intArg(v.duration, "-d DURATION"));
+  const events = eventStream<Event>(b, v.duration);
   table.header();
   announce();
-  let t0: bigint | undefined;
-  for await (
-    const e of b.ringbuf<Event>("events", { type: "struct event", signal })
-  ) {
-    t0 ??= e.ts;
+  const elapsed = sinceFirst();
+  for await (const e of events) {
     const row: Row = {
       time: clock(),
-      ts: Number(e.ts - t0) / 1e9,
+      ts: elapsed(e.ts),
       uid: e.uid,
       comm: e.comm,
       pid: e.pid,

@@ -16,11 +16,11 @@ import {
   clock,
   type Column,
   configure,
+  eventStream,
   intArg,
   parseCli,
   runMain,
   Table,
-  untilInterrupted,
 } from "../_shared/cli.ts";
 import { DURATION, PID } from "../_shared/flags.ts";
 
@@ -149,12 +149,10 @@ await runMain(spec, async () => {
     { header: "EXIT_CODE", key: "exit" },
   );
   const table = new Table<Row>(columns, json);
-  const signal = untilInterrupted(intArg(v.duration, "-d DURATION"));
+  const events = eventStream<Event>(b, v.duration);
   table.header();
   announce();
-  for await (
-    const e of b.ringbuf<Event>("events", { type: "struct event", signal })
-  ) {
+  for await (const e of events) {
     const now = new Date();
     table.row({
       time: v.utc

@@ -16,11 +16,11 @@ import {
   clock,
   type Column,
   configure,
+  eventStream,
   intArg,
   parseCli,
   runMain,
   Table,
-  untilInterrupted,
 } from "../_shared/cli.ts";
 import { DURATION } from "../_shared/flags.ts";
 
@@ -95,12 +95,10 @@ await runMain(spec, async () => {
     { header: "RESULT", key: "result", right: true },
   ];
   const table = new Table<Row>(columns, json);
-  const signal = untilInterrupted(intArg(v.duration, "-d DURATION"));
+  const events = eventStream<Event>(b, v.duration);
   table.header();
   announce();
-  for await (
-    const e of b.ringbuf<Event>("events", { type: "struct event", signal })
-  ) {
+  for await (const e of events) {
     table.row({
       time: clock(),
       pid: e.pid,

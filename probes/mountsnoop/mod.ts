@@ -16,11 +16,11 @@ import {
   announce,
   type Column,
   configure,
+  eventStream,
   intArg,
   parseCli,
   runMain,
   Table,
-  untilInterrupted,
 } from "../_shared/cli.ts";
 import { DURATION, PID } from "../_shared/flags.ts";
 
@@ -157,12 +157,10 @@ await runMain(spec, async () => {
     { header: "CALL", key: "call" },
   ];
   const table = new Table<Row>(columns, json);
-  const signal = untilInterrupted(intArg(v.duration, "-d DURATION"));
+  const events = eventStream<Event>(b, v.duration);
   table.header();
   announce();
-  for await (
-    const e of b.ringbuf<Event>("events", { type: "struct event", signal })
-  ) {
+  for await (const e of events) {
     const flags = Number(e.flags & 0xffffffffn);
     const result = e.ret < 0
       ? `${e.ret} (${ERRNOS[-e.ret] ?? `errno ${-e.ret}`})`

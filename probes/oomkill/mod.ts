@@ -16,10 +16,9 @@ import {
   announce,
   clock,
   configure,
-  intArg,
+  eventStream,
   parseCli,
   runMain,
-  untilInterrupted,
 } from "../_shared/cli.ts";
 import { DURATION } from "../_shared/flags.ts";
 
@@ -63,10 +62,8 @@ await runMain(spec, async () => {
   });
   configure(b, {});
   announce("Tracing OOM kills");
-  const signal = untilInterrupted(intArg(v.duration, "-d DURATION"));
-  for await (
-    const e of b.ringbuf<Event>("events", { type: "struct event", signal })
-  ) {
+  const events = eventStream<Event>(b, v.duration);
+  for await (const e of events) {
     let loadavg = "";
     try {
       loadavg = Deno.readTextFileSync("/proc/loadavg").trim();

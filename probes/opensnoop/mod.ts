@@ -15,11 +15,13 @@ import {
   announce,
   type Column,
   configure,
+  eventStream,
   intArg,
   parseCli,
   runMain,
+  sinceFirst,
   Table,
-  untilInterrupted,
+  timestampColumn,
 } from "../_shared/cli.ts";
 import { DURATION, PID, PRINT_UID, UID } from "../_shared/flags.ts";
 
@@ -135,14 +137,7 @@ await runMain(spec, async () => {
     failed: v.failed ? 1 : 0,
   });
   const columns: Column<Row>[] = [];
-  if (v.timestamp) {
-    columns.push({
-      header: "TIME(s)",
-      key: "ts",
-      width: 14,
-      format: (t) => (t as number).toFixed(6),
-    });
-  }
+  if (v.timestamp) columns.push(timestampColumn(14, 6));
   if (v["print-uid"]) columns.push({ header: "UID", key: "uid", width: 6 });
   columns.push(
     { header: v.tid ? "TID" : "PID", key: v.tid ? "tid" : "pid", width: 6 },
@@ -153,13 +148,11 @@ await runMain(spec, async () => {
   if (v.extended) columns.push({ header: "FLAGS", key: "flags", width: 8 });
   columns.push({ header: "PATH", key: "path" });
   const table = new Table<Row>(columns, json);
-  const signal = untilInterrupted(intArg(v.duration, "-d DURATION"));
+  const events = eventStream<Event>(b, v.duration);
   table.header();
   announce();
-  let t0: bigint | undefined;
-  for await (
-    const e of b.ringbuf<Event>("events", { type: "struct event", signal })
-  ) {
+  const elapsed = sinceFirst();
+  for await (const e of events) {
     if (v.name && !e.comm.includes(v.name as string)) continue;
     if (
       wanted.length &&
@@ -167,9 +160,8 @@ await runMain(spec, async () => {
     ) {
       continue;
     }
-    t0 ??= e.ts;
     table.row({
-      ts: Number(e.ts - t0) / 1e9,
+      ts: elapsed(e.ts),
       uid: e.uid,
       pid: e.pid,
       tid: e.tid,

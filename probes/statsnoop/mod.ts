@@ -15,11 +15,13 @@ import {
   announce,
   type Column,
   configure,
+  eventStream,
   intArg,
   parseCli,
   runMain,
+  sinceFirst,
   Table,
-  untilInterrupted,
+  timestampColumn,
 } from "../_shared/cli.ts";
 import { DURATION, PID } from "../_shared/flags.ts";
 
@@ -76,14 +78,7 @@ await runMain(spec, async () => {
     failed_only: v.failed ? 1 : 0,
   });
   const columns: Column<Row>[] = [];
-  if (v.timestamp) {
-    columns.push({
-      header: "TIME(s)",
-      key: "ts",
-      width: 12,
-      format: (t) => (t as number).toFixed(6),
-    });
-  }
+  if (v.timestamp) columns.push(timestampColumn(12, 6));
   columns.push(
     { header: "PID", key: "pid", width: 7 },
     { header: "COMM", key: "comm", width: 16 },
@@ -92,16 +87,13 @@ await runMain(spec, async () => {
     { header: "PATH", key: "path" },
   );
   const table = new Table<Row>(columns, json);
-  const signal = untilInterrupted(intArg(v.duration, "-d DURATION"));
+  const events = eventStream<Event>(b, v.duration);
   table.header();
   announce();
-  let t0: bigint | undefined;
-  for await (
-    const e of b.ringbuf<Event>("events", { type: "struct event", signal })
-  ) {
-    t0 ??= e.ts;
+  const elapsed = sinceFirst();
+  for await (const e of events) {
     table.row({
-      ts: Number(e.ts - t0) / 1e9,
+      ts: elapsed(e.ts),
       pid: e.pid,
       comm: e.comm,
       call: CALLS[e.call] ?? "?",

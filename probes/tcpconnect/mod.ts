@@ -15,11 +15,13 @@ import {
   announce,
   type Column,
   configure,
+  eventStream,
   intArg,
   parseCli,
   runMain,
+  sinceFirst,
   Table,
-  untilInterrupted,
+  timestampColumn,
   UsageError,
 } from "../_shared/cli.ts";
 import {
@@ -114,8 +116,7 @@ await runMain(spec, async () => {
     targ_uid: uid ?? 0,
     family: v.ipv4 ? 2 : v.ipv6 ? 10 : 0,
   });
-  const signal = untilInterrupted(intArg(v.duration, "-d DURATION"));
-  const events = b.ringbuf<Event>("events", { type: "struct event", signal });
+  const events = eventStream<Event>(b, v.duration);
   if (v.count) {
     announce("Tracing connect");
     const counts = new Map<string, CountRow>();
@@ -148,14 +149,7 @@ await runMain(spec, async () => {
     return;
   }
   const columns: Column<Row>[] = [];
-  if (v.timestamp) {
-    columns.push({
-      header: "TIME(s)",
-      key: "ts",
-      width: 9,
-      format: (t) => (t as number).toFixed(3),
-    });
-  }
+  if (v.timestamp) columns.push(timestampColumn(9, 3));
   if (v["print-uid"]) columns.push({ header: "UID", key: "uid", width: 6 });
   columns.push(
     { header: "PID", key: "pid", width: 7 },
@@ -173,12 +167,11 @@ await runMain(spec, async () => {
   const table = new Table<Row>(columns, json);
   table.header();
   announce();
-  let t0: bigint | undefined;
+  const elapsed = sinceFirst();
   for await (const e of events) {
     if (ports && !ports.has(e.dport)) continue;
-    t0 ??= e.ts;
     table.row({
-      ts: Number(e.ts - t0) / 1e9,
+      ts: elapsed(e.ts),
       uid: e.uid,
       pid: e.pid,
       comm: e.comm,

@@ -16,11 +16,13 @@ import {
   clock,
   type Column,
   configure,
+  eventStream,
   intArg,
   parseCli,
   runMain,
+  sinceFirst,
   Table,
-  untilInterrupted,
+  timestampColumn,
   UsageError,
 } from "../_shared/cli.ts";
 import {
@@ -115,14 +117,7 @@ await runMain(spec, async () => {
   const wide = v.wide === true;
   const columns: Column<Row>[] = [];
   if (v.time) columns.push({ header: "TIME", key: "time", width: 8 });
-  if (v.timestamp) {
-    columns.push({
-      header: "TIME(s)",
-      key: "ts",
-      width: 9,
-      format: (t) => (t as number).toFixed(3),
-    });
-  }
+  if (v.timestamp) columns.push(timestampColumn(9, 3));
   const addrWidth = wide ? 26 : 15;
   columns.push(
     { header: "PID", key: "pid", width: wide ? 7 : 5 },
@@ -148,17 +143,14 @@ await runMain(spec, async () => {
   if (csv) console.log(columns.map((c) => c.header).join(","));
   else table.header();
   announce("Tracing TCP sessions");
-  const signal = untilInterrupted(intArg(v.duration, "-d DURATION"));
-  let t0: bigint | undefined;
-  for await (
-    const e of b.ringbuf<Event>("events", { type: "struct event", signal })
-  ) {
+  const events = eventStream<Event>(b, v.duration);
+  const elapsed = sinceFirst();
+  for await (const e of events) {
     if (lports && !lports.has(e.lport)) continue;
     if (rports && !rports.has(e.rport)) continue;
-    t0 ??= e.ts;
     const row: Row = {
       time: clock(),
-      ts: Number(e.ts - t0) / 1e9,
+      ts: elapsed(e.ts),
       pid: e.pid,
       comm: e.comm,
       ip: e.family === 2 ? 4 : 6,

@@ -17,11 +17,12 @@ import {
   clock,
   type Column,
   configure,
-  intArg,
+  eventStream,
   parseCli,
   runMain,
+  sinceFirst,
   Table,
-  untilInterrupted,
+  timestampColumn,
   UsageError,
 } from "../_shared/cli.ts";
 import {
@@ -122,14 +123,7 @@ await runMain(spec, async () => {
   const addrWidth = wide ? 39 : 15;
   const columns: Column<Row>[] = [];
   if (v.time) columns.push({ header: "TIME", key: "time", width: 8 });
-  if (v.timestamp) {
-    columns.push({
-      header: "TIME(s)",
-      key: "ts",
-      width: 9,
-      format: (t) => (t as number).toFixed(6),
-    });
-  }
+  if (v.timestamp) columns.push(timestampColumn(9, 6));
   columns.push(
     { header: "SKADDR", key: "skaddr", width: 16 },
     { header: "C-PID", key: "pid", width: 7 },
@@ -158,17 +152,14 @@ await runMain(spec, async () => {
     );
   } else table.header();
   announce();
-  const signal = untilInterrupted(intArg(v.duration, "-d DURATION"));
-  let t0: bigint | undefined;
-  for await (
-    const e of b.ringbuf<Event>("events", { type: "struct event", signal })
-  ) {
+  const events = eventStream<Event>(b, v.duration);
+  const elapsed = sinceFirst();
+  for await (const e of events) {
     if (lports && !lports.has(e.sport)) continue;
     if (rports && !rports.has(e.dport)) continue;
-    t0 ??= e.ts;
     const row: Row = {
       time: clock(),
-      ts: Number(e.ts - t0) / 1e9,
+      ts: elapsed(e.ts),
       skaddr: e.skaddr.toString(16),
       pid: e.pid,
       comm: e.comm,
