@@ -43,6 +43,8 @@ export type {
   EventReaderOptions,
   RecordSizeError,
 } from "./runtime/events/mod.ts";
+// From the defining modules, not through runtime/output/mod.ts and runtime/trace/mod.ts: each
+// module Deno loads costs a start a fraction of a millisecond.
 export {
   type Count,
   formatLinearHist,
@@ -51,11 +53,13 @@ export {
   type HistogramOptions,
   type JsonBucket,
   type JsonHistogram,
+} from "./runtime/output/histogram.ts";
+export {
   ksym,
   ksymAddress,
   sym,
   type SymOptions,
-} from "./runtime/output/mod.ts";
+} from "./runtime/output/symbols.ts";
 // --- end maps & events ---
 export type { Codec } from "./runtime/btf/codec.ts";
 export type {
@@ -117,5 +121,8 @@ export {
   CompileError,
   type Diagnostic,
 } from "./runtime/compile/compile_error.ts";
-export { parseTraceLine, type TraceFields } from "./runtime/trace/mod.ts";
+export {
+  parseTraceLine,
+  type TraceFields,
+} from "./runtime/trace/trace_pipe.ts";
 export { interrupted } from "./runtime/lifecycle.ts";
