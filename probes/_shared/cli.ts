@@ -209,10 +209,15 @@ export interface Column<R> {
   right?: boolean;
   /** Formats the value for the table; default `String`. */
   format?: (value: R[keyof R], row: R) => string;
+  /** The header in CSV output, when not `header`. */
+  csvHeader?: string;
+  /** Formats the value in CSV output, when not as `format` does. */
+  csvFormat?: (value: R[keyof R], row: R) => string;
 }
 
 /**
- * Rows printed as BCC's columns, or as JSON lines with `--json`.
+ * Rows printed as BCC's columns, as comma separated values with `csv` (BCC's `-s`), or as
+ * JSON lines with `--json` (which wins over `csv`).
  *
  * @example
  * ```ts
@@ -228,21 +233,32 @@ export interface Column<R> {
 export class Table<R extends object> {
   #columns: Column<R>[];
   #json: boolean;
+  #csv: boolean;
 
   /**
    * Makes a table.
    *
    * @param columns the columns, in order
    * @param json print JSON lines instead
+   * @param options `csv`: comma separated values instead of padded columns
    */
-  constructor(columns: Column<R>[], json: boolean) {
+  constructor(
+    columns: Column<R>[],
+    json: boolean,
+    options: { csv?: boolean } = {},
+  ) {
     this.#columns = columns;
     this.#json = json;
+    this.#csv = options.csv === true && !json;
   }
 
   /** Prints the header line (nothing in JSON mode). */
   header(): void {
     if (this.#json) return;
+    if (this.#csv) {
+      console.log(this.#columns.map((c) => c.csvHeader ?? c.header).join(","));
+      return;
+    }
     console.log(this.#line(this.#columns.map((c) => c.header)));
   }
 
@@ -250,6 +266,14 @@ export class Table<R extends object> {
   row(row: R): void {
     if (this.#json) {
       console.log(JSON.stringify(row, jsonSafe));
+      return;
+    }
+    if (this.#csv) {
+      console.log(
+        this.#columns.map((c) =>
+          (c.csvFormat ?? c.format ?? String)(row[c.key], row)
+        ).join(","),
+      );
       return;
     }
     console.log(
@@ -269,6 +293,22 @@ export class Table<R extends object> {
       return c.right ? cell.padStart(w) : cell.padEnd(w);
     }).join(" ").trimEnd();
   }
+}
+
+/**
+ * The `cfg` fields of a `-u UID` filter: `filter_uid` (0 without `-u`) and `targ_uid`.
+ *
+ * @example
+ * ```ts
+ * import { uidFilter } from "./cli.ts";
+ * uidFilter("0"); // { filter_uid: 1, targ_uid: 0 }
+ * ```
+ */
+export function uidFilter(
+  value: unknown,
+): { filter_uid: number; targ_uid: number } {
+  const uid = intArg(value, "-u UID");
+  return { filter_uid: uid === undefined ? 0 : 1, targ_uid: uid ?? 0 };
 }
 
 /** JSON.stringify's replacer: bigints as numbers when exact, else strings. */

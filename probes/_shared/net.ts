@@ -39,6 +39,23 @@ export function formatAddr(family: number, bytes: Uint8Array): string {
 }
 
 /**
+ * The address family `-4` or `-6` asks for (2 or 10; 0 for both), as the TCP probes'
+ * `cfg.family`.
+ *
+ * @example
+ * ```ts
+ * import { familyFilter } from "./net.ts";
+ * familyFilter({ ipv6: true }); // 10
+ * ```
+ */
+export function familyFilter(values: Record<string, unknown>): number {
+  if (values.ipv4 && values.ipv6) {
+    throw new UsageError("-4 and -6 exclude each other");
+  }
+  return values.ipv4 ? 2 : values.ipv6 ? 10 : 0;
+}
+
+/**
  * A comma-separated port list (`-L 80,81`), or undefined when absent.
  *
  * @example

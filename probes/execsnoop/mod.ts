@@ -23,6 +23,7 @@ import {
   sinceFirst,
   Table,
   timestampColumn,
+  uidFilter,
   UsageError,
 } from "../_shared/cli.ts";
 import { DURATION, PID, PRINT_UID, UID } from "../_shared/flags.ts";
@@ -106,15 +107,14 @@ await runMain(spec, async () => {
   if (maxArgs > 20) throw new UsageError("--max-args must be at most 20");
   const name = v.name ? new RegExp(v.name as string) : undefined;
   const line = v.line ? new RegExp(v.line as string) : undefined;
-  const uid = intArg(v.uid, "-u UID");
+  const uid = uidFilter(v.uid);
   using b = await BPF.load({
     file: new URL("./execsnoop.bpf.c", import.meta.url),
   });
   configure(b, {
     targ_pid: intArg(v.pid, "-p PID") ?? 0,
     targ_ppid: intArg(v.ppid, "-P PPID") ?? 0,
-    filter_uid: uid === undefined ? 0 : 1,
-    targ_uid: uid ?? 0,
+    ...uid,
     ignore_failed: v.fails ? 0 : 1,
     max_args: maxArgs,
   });

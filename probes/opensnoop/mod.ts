@@ -22,6 +22,7 @@ import {
   sinceFirst,
   Table,
   timestampColumn,
+  uidFilter,
 } from "../_shared/cli.ts";
 import { DURATION, PID, PRINT_UID, UID } from "../_shared/flags.ts";
 
@@ -125,15 +126,14 @@ await runMain(spec, async () => {
     }
     return O_FLAGS[name];
   });
-  const uid = intArg(v.uid, "-u UID");
+  const uid = uidFilter(v.uid);
   using b = await BPF.load({
     file: new URL("./opensnoop.bpf.c", import.meta.url),
   });
   configure(b, {
     targ_pid: intArg(v.pid, "-p PID") ?? 0,
     targ_tid: intArg(v.tid, "-t TID") ?? 0,
-    filter_uid: uid === undefined ? 0 : 1,
-    targ_uid: uid ?? 0,
+    ...uid,
     failed: v.failed ? 1 : 0,
   });
   const columns: Column<Row>[] = [];

@@ -22,7 +22,7 @@ import {
   sinceFirst,
   Table,
   timestampColumn,
-  UsageError,
+  uidFilter,
 } from "../_shared/cli.ts";
 import {
   DURATION,
@@ -32,7 +32,7 @@ import {
   TCP_TIMESTAMP,
   UID,
 } from "../_shared/flags.ts";
-import { formatAddr, portList } from "../_shared/net.ts";
+import { familyFilter, formatAddr, portList } from "../_shared/net.ts";
 
 const spec = {
   name: "tcpconnect",
@@ -104,17 +104,16 @@ interface CountRow {
 
 await runMain(spec, async () => {
   const { values: v, json } = parseCli(Deno.args, spec);
-  if (v.ipv4 && v.ipv6) throw new UsageError("-4 and -6 exclude each other");
+  const family = familyFilter(v);
   const ports = portList(v.port, "-P");
-  const uid = intArg(v.uid, "-u UID");
+  const uid = uidFilter(v.uid);
   using b = await BPF.load({
     file: new URL("./tcpconnect.bpf.c", import.meta.url),
   });
   configure(b, {
     targ_pid: intArg(v.pid, "-p PID") ?? 0,
-    filter_uid: uid === undefined ? 0 : 1,
-    targ_uid: uid ?? 0,
-    family: v.ipv4 ? 2 : v.ipv6 ? 10 : 0,
+    ...uid,
+    family,
   });
   const events = eventStream<Event>(b, v.duration);
   if (v.count) {

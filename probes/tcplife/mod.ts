@@ -23,7 +23,6 @@ import {
   sinceFirst,
   Table,
   timestampColumn,
-  UsageError,
 } from "../_shared/cli.ts";
 import {
   CSV,
@@ -37,7 +36,7 @@ import {
   TCP_TIMESTAMP,
   WIDE,
 } from "../_shared/flags.ts";
-import { formatAddr, portList } from "../_shared/net.ts";
+import { familyFilter, formatAddr, portList } from "../_shared/net.ts";
 
 const spec = {
   name: "tcplife",
@@ -104,7 +103,7 @@ interface Row {
 
 await runMain(spec, async () => {
   const { values: v, json } = parseCli(Deno.args, spec);
-  if (v.ipv4 && v.ipv6) throw new UsageError("-4 and -6 exclude each other");
+  const family = familyFilter(v);
   const lports = portList(v.localport, "-L");
   const rports = portList(v.remoteport ?? v.port, "-D");
   using b = await BPF.load({
@@ -112,7 +111,7 @@ await runMain(spec, async () => {
   });
   configure(b, {
     targ_pid: intArg(v.pid, "-p PID") ?? 0,
-    family: v.ipv4 ? 2 : v.ipv6 ? 10 : 0,
+    family,
   });
   const wide = v.wide === true;
   const columns: Column<Row>[] = [];
@@ -138,17 +137,15 @@ await runMain(spec, async () => {
     { header: "RX_KB", key: "rx_kb", width: wide ? 6 : 5, right: true },
     { header: "MS", key: "ms", format: (ms) => (ms as number).toFixed(2) },
   );
-  const table = new Table<Row>(columns, json);
-  const csv = v.csv === true && !json;
-  if (csv) console.log(columns.map((c) => c.header).join(","));
-  else table.header();
+  const table = new Table<Row>(columns, json, { csv: v.csv === true });
+  table.header();
   announce("Tracing TCP sessions");
   const events = eventStream<Event>(b, v.duration);
   const elapsed = sinceFirst();
   for await (const e of events) {
     if (lports && !lports.has(e.lport)) continue;
     if (rports && !rports.has(e.rport)) continue;
-    const row: Row = {
+    table.row({
       time: clock(),
       ts: elapsed(e.ts),
       pid: e.pid,
@@ -163,13 +160,6 @@ await runMain(spec, async () => {
       tx_kb: Math.floor(Number(e.tx_b) / 1024),
       rx_kb: Math.floor(Number(e.rx_b) / 1024),
       ms: Number(e.span_ns) / 1e6,
-    };
-    if (csv) {
-      console.log(
-        columns.map((c) =>
-          c.format ? c.format(row[c.key], row) : String(row[c.key])
-        ).join(","),
-      );
-    } else table.row(row);
+    });
   }
 });

@@ -23,7 +23,6 @@ import {
   sinceFirst,
   Table,
   timestampColumn,
-  UsageError,
 } from "../_shared/cli.ts";
 import {
   CSV,
@@ -36,7 +35,7 @@ import {
   TCP_TIMESTAMP,
   WIDE,
 } from "../_shared/flags.ts";
-import { formatAddr, portList } from "../_shared/net.ts";
+import { familyFilter, formatAddr, portList } from "../_shared/net.ts";
 
 const spec = {
   name: "tcpstates",
@@ -112,13 +111,13 @@ interface Row {
 
 await runMain(spec, async () => {
   const { values: v, json } = parseCli(Deno.args, spec);
-  if (v.ipv4 && v.ipv6) throw new UsageError("-4 and -6 exclude each other");
+  const family = familyFilter(v);
   const lports = portList(v.localport, "-L");
   const rports = portList(v.remoteport, "-D");
   using b = await BPF.load({
     file: new URL("./tcpstates.bpf.c", import.meta.url),
   });
-  configure(b, { family: v.ipv4 ? 2 : v.ipv6 ? 10 : 0 });
+  configure(b, { family });
   const wide = v.wide === true;
   const addrWidth = wide ? 39 : 15;
   const columns: Column<Row>[] = [];
@@ -141,23 +140,25 @@ await runMain(spec, async () => {
     { header: "RADDR", key: "raddr", width: addrWidth },
     { header: "RPORT", key: "rport", width: 5 },
     { header: "OLDSTATE", key: "oldstate", width: 11 },
-    { header: "->", key: "newstate", width: 14, format: (s) => `-> ${s}` },
+    {
+      header: "->",
+      key: "newstate",
+      width: 14,
+      format: (s) => `-> ${s}`,
+      csvHeader: "NEWSTATE",
+      csvFormat: String,
+    },
     { header: "MS", key: "ms", format: (ms) => (ms as number).toFixed(3) },
   );
-  const table = new Table<Row>(columns, json);
-  const csv = v.csv === true && !json;
-  if (csv) {
-    console.log(
-      columns.map((c) => c.header === "->" ? "NEWSTATE" : c.header).join(","),
-    );
-  } else table.header();
+  const table = new Table<Row>(columns, json, { csv: v.csv === true });
+  table.header();
   announce();
   const events = eventStream<Event>(b, v.duration);
   const elapsed = sinceFirst();
   for await (const e of events) {
     if (lports && !lports.has(e.sport)) continue;
     if (rports && !rports.has(e.dport)) continue;
-    const row: Row = {
+    table.row({
       time: clock(),
       ts: elapsed(e.ts),
       skaddr: e.skaddr.toString(16),
@@ -171,17 +172,6 @@ await runMain(spec, async () => {
       oldstate: STATES[e.oldstate] ?? String(e.oldstate),
       newstate: STATES[e.newstate] ?? String(e.newstate),
       ms: Number(e.delta_us) / 1000,
-    };
-    if (csv) {
-      console.log(
-        columns.map((c) =>
-          c.header === "->"
-            ? row.newstate
-            : c.format
-            ? c.format(row[c.key], row)
-            : String(row[c.key])
-        ).join(","),
-      );
-    } else table.row(row);
+    });
   }
 });
