@@ -173,21 +173,23 @@ export function intArg(
 }
 
 /**
- * Runs a probe's `main`, printing a UsageError with the usage (exit 2) and any other error
- * as one line (exit 1).
+ * Runs a probe's `main` with its command line (`Deno.args` parsed by `spec`), printing a
+ * UsageError with the usage (exit 2) and any other error as one line (exit 1).
  *
  * @example
  * ```ts
  * import { runMain } from "./cli.ts";
- * await runMain({ name: "x", description: "y", flags: {} }, async () => {});
+ * await runMain({ name: "x", description: "y", flags: {} }, async ({ json }) => {
+ *   console.log(json);
+ * });
  * ```
  */
 export async function runMain(
   spec: CliSpec,
-  main: () => Promise<void>,
+  main: (parsed: Parsed) => Promise<void>,
 ): Promise<void> {
   try {
-    await main();
+    await main(parseCli(Deno.args, spec));
   } catch (e) {
     if (e instanceof UsageError) fail(spec, e.message);
     console.error(`${spec.name}: ${(e as Error).message}`);

@@ -16,7 +16,6 @@ import {
   clock,
   configure,
   eventStream,
-  parseCli,
   runMain,
   Table,
 } from "../_shared/cli.ts";
@@ -59,8 +58,7 @@ interface Row {
   command: string;
 }
 
-await runMain(spec, async () => {
-  const { values: v, json } = parseCli(Deno.args, spec);
+await runMain(spec, async ({ values: v, json }) => {
   const binary = (v.shared ?? v.binary ?? "bash") as string;
   using b = await BPF.load({
     file: new URL("./bashreadline.bpf.c", import.meta.url),

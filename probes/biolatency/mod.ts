@@ -11,13 +11,7 @@
  * @module
  */
 import { BPF, formatLog2Hist, histogramJson } from "bpf";
-import {
-  announce,
-  configure,
-  intArg,
-  parseCli,
-  runMain,
-} from "../_shared/cli.ts";
+import { announce, configure, intArg, runMain } from "../_shared/cli.ts";
 import { DISK, HIST_TIMESTAMP, MILLISECONDS } from "../_shared/flags.ts";
 import { diskDev, flagsText } from "../_shared/block.ts";
 import { summarizeHists } from "../_shared/hist.ts";
@@ -67,8 +61,7 @@ interface Hist {
   disk: string;
 }
 
-await runMain(spec, async () => {
-  const { values: v, positionals, json } = parseCli(Deno.args, spec);
+await runMain(spec, async ({ values: v, positionals, json }) => {
   const interval = intArg(positionals[0], "interval", { min: 1 });
   const count = intArg(positionals[1], "count", { min: 1 });
   const valType = v.milliseconds ? "msecs" : "usecs";

@@ -18,7 +18,6 @@ import {
   configure,
   eventStream,
   intArg,
-  parseCli,
   runMain,
   sinceFirst,
   Table,
@@ -69,8 +68,7 @@ interface Row {
   lat_ms: number;
 }
 
-await runMain(spec, async () => {
-  const { values: v, json } = parseCli(Deno.args, spec);
+await runMain(spec, async ({ values: v, json }) => {
   const pid = intArg(v.pid, "-p PID");
   const targ = v.disk ? diskDev(v.disk as string) : 0;
   using b = await BPF.load({

@@ -18,7 +18,6 @@ import {
   configure,
   eventStream,
   intArg,
-  parseCli,
   runMain,
   sinceFirst,
   Table,
@@ -101,8 +100,7 @@ interface Row {
   args: string[];
 }
 
-await runMain(spec, async () => {
-  const { values: v, json } = parseCli(Deno.args, spec);
+await runMain(spec, async ({ values: v, json }) => {
   const maxArgs = intArg(v["max-args"], "--max-args", { min: 1 }) ?? 20;
   if (maxArgs > 20) throw new UsageError("--max-args must be at most 20");
   const name = v.name ? new RegExp(v.name as string) : undefined;

@@ -18,7 +18,6 @@ import {
   configure,
   eventStream,
   intArg,
-  parseCli,
   runMain,
   Table,
 } from "../_shared/cli.ts";
@@ -117,8 +116,7 @@ function exitText(code: number, sig: number): string {
   }`;
 }
 
-await runMain(spec, async () => {
-  const { values: v, json } = parseCli(Deno.args, spec);
+await runMain(spec, async ({ values: v, json }) => {
   using b = await BPF.load({
     file: new URL("./exitsnoop.bpf.c", import.meta.url),
   });

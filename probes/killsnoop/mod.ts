@@ -18,7 +18,6 @@ import {
   configure,
   eventStream,
   intArg,
-  parseCli,
   runMain,
   Table,
 } from "../_shared/cli.ts";
@@ -76,8 +75,7 @@ interface Row {
   result: number;
 }
 
-await runMain(spec, async () => {
-  const { values: v, json } = parseCli(Deno.args, spec);
+await runMain(spec, async ({ values: v, json }) => {
   using b = await BPF.load({
     file: new URL("./killsnoop.bpf.c", import.meta.url),
   });

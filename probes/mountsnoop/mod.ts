@@ -18,7 +18,6 @@ import {
   configure,
   eventStream,
   intArg,
-  parseCli,
   runMain,
   Table,
 } from "../_shared/cli.ts";
@@ -143,8 +142,7 @@ interface Row {
   call: string;
 }
 
-await runMain(spec, async () => {
-  const { values: v, json } = parseCli(Deno.args, spec);
+await runMain(spec, async ({ values: v, json }) => {
   using b = await BPF.load({
     file: new URL("./mountsnoop.bpf.c", import.meta.url),
   });

@@ -15,7 +15,6 @@ import {
   announce,
   configure,
   intArg,
-  parseCli,
   runMain,
   UsageError,
 } from "../_shared/cli.ts";
@@ -77,8 +76,7 @@ const spec = {
   ],
 } as const;
 
-await runMain(spec, async () => {
-  const { values: v, positionals, json } = parseCli(Deno.args, spec);
+await runMain(spec, async ({ values: v, positionals, json }) => {
   if (v["user-threads-only"] && v["kernel-threads-only"]) {
     throw new UsageError("-u and -k exclude each other");
   }

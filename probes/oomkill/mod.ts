@@ -17,7 +17,6 @@ import {
   clock,
   configure,
   eventStream,
-  parseCli,
   runMain,
 } from "../_shared/cli.ts";
 import { DURATION } from "../_shared/flags.ts";
@@ -55,8 +54,7 @@ interface Row {
   loadavg: string;
 }
 
-await runMain(spec, async () => {
-  const { values: v, json } = parseCli(Deno.args, spec);
+await runMain(spec, async ({ values: v, json }) => {
   using b = await BPF.load({
     file: new URL("./oomkill.bpf.c", import.meta.url),
   });

@@ -17,7 +17,6 @@ import {
   configure,
   eventStream,
   intArg,
-  parseCli,
   runMain,
   sinceFirst,
   Table,
@@ -113,8 +112,7 @@ interface Row {
   path: string;
 }
 
-await runMain(spec, async () => {
-  const { values: v, json } = parseCli(Deno.args, spec);
+await runMain(spec, async ({ values: v, json }) => {
   const wanted = ((v.flag ?? []) as string[]).map((f) => {
     const name = f.toUpperCase().startsWith("O_")
       ? f.toUpperCase()

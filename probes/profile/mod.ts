@@ -16,7 +16,6 @@ import {
   announce,
   configure,
   intArg,
-  parseCli,
   runMain,
   UsageError,
 } from "../_shared/cli.ts";
@@ -87,8 +86,7 @@ const spec = {
   ],
 } as const;
 
-await runMain(spec, async () => {
-  const { values: v, positionals, json } = parseCli(Deno.args, spec);
+await runMain(spec, async ({ values: v, positionals, json }) => {
   const stacks = stackOptions(v, json);
   if (v.frequency !== undefined && v.count !== undefined) {
     throw new UsageError("-F and -c exclude each other");

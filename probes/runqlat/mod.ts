@@ -10,7 +10,7 @@
  * @module
  */
 import { BPF } from "bpf";
-import { announce, configure, parseCli, runMain } from "../_shared/cli.ts";
+import { announce, configure, runMain } from "../_shared/cli.ts";
 import {
   printHists,
   SCHED_HIST_FLAGS,
@@ -35,8 +35,7 @@ const spec = {
   ],
 } as const;
 
-await runMain(spec, async () => {
-  const { values: v, positionals, json } = parseCli(Deno.args, spec);
+await runMain(spec, async ({ values: v, positionals, json }) => {
   const h = schedHistArgs(v, positionals);
   using b = await BPF.load({
     file: new URL("./runqlat.bpf.c", import.meta.url),

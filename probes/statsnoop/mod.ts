@@ -17,7 +17,6 @@ import {
   configure,
   eventStream,
   intArg,
-  parseCli,
   runMain,
   sinceFirst,
   Table,
@@ -68,8 +67,7 @@ interface Row {
   path: string;
 }
 
-await runMain(spec, async () => {
-  const { values: v, json } = parseCli(Deno.args, spec);
+await runMain(spec, async ({ values: v, json }) => {
   using b = await BPF.load({
     file: new URL("./statsnoop.bpf.c", import.meta.url),
   });

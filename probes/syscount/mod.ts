@@ -17,7 +17,6 @@ import {
   type Column,
   configure,
   intArg,
-  parseCli,
   runMain,
   summaryLoop,
   Table,
@@ -130,8 +129,7 @@ interface Row {
   latency?: number;
 }
 
-await runMain(spec, async () => {
-  const { values: v, json } = parseCli(Deno.args, spec);
+await runMain(spec, async ({ values: v, json }) => {
   if (v.list) {
     for (const name of SYSCALLS_X86_64) if (name) console.log(name);
     return;

@@ -17,7 +17,6 @@ import {
   configure,
   eventStream,
   intArg,
-  parseCli,
   runMain,
   sinceFirst,
   Table,
@@ -102,8 +101,7 @@ interface CountRow {
   connects: number;
 }
 
-await runMain(spec, async () => {
-  const { values: v, json } = parseCli(Deno.args, spec);
+await runMain(spec, async ({ values: v, json }) => {
   const family = familyFilter(v);
   const ports = portList(v.port, "-P");
   const uid = uidFilter(v.uid);

@@ -18,7 +18,6 @@ import {
   configure,
   eventStream,
   intArg,
-  parseCli,
   runMain,
   sinceFirst,
   Table,
@@ -101,8 +100,7 @@ interface Row {
   ms: number;
 }
 
-await runMain(spec, async () => {
-  const { values: v, json } = parseCli(Deno.args, spec);
+await runMain(spec, async ({ values: v, json }) => {
   const family = familyFilter(v);
   const lports = portList(v.localport, "-L");
   const rports = portList(v.remoteport ?? v.port, "-D");

@@ -18,7 +18,6 @@ import {
   type Column,
   configure,
   eventStream,
-  parseCli,
   runMain,
   sinceFirst,
   Table,
@@ -109,8 +108,7 @@ interface Row {
   ms: number;
 }
 
-await runMain(spec, async () => {
-  const { values: v, json } = parseCli(Deno.args, spec);
+await runMain(spec, async ({ values: v, json }) => {
   const family = familyFilter(v);
   const lports = portList(v.localport, "-L");
   const rports = portList(v.remoteport, "-D");
