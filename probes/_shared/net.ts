@@ -3,7 +3,71 @@
  *
  * @module
  */
-import { UsageError } from "./cli.ts";
+import { type Column, UsageError } from "./cli.ts";
+
+/** A TCP session's ends, as tcplife and tcpstates print them. */
+export interface Endpoints {
+  /** 4 or 6. */
+  ip: 4 | 6;
+  /** The local address. */
+  laddr: string;
+  /** The local port. */
+  lport: number;
+  /** The remote address. */
+  raddr: string;
+  /** The remote port. */
+  rport: number;
+}
+
+/**
+ * A session's ends from a probe's record: the family, the 16 address bytes and the port of
+ * each side.
+ *
+ * @example
+ * ```ts
+ * import { endpoints } from "./net.ts";
+ * const lo = new Uint8Array([127, 0, 0, 1, ...new Array(12).fill(0)]);
+ * endpoints(2, { addr: lo, port: 22 }, { addr: lo, port: 40000 }).laddr; // "127.0.0.1"
+ * ```
+ */
+export function endpoints(
+  family: number,
+  local: { addr: Uint8Array; port: number },
+  remote: { addr: Uint8Array; port: number },
+): Endpoints {
+  return {
+    ip: family === 2 ? 4 : 6,
+    laddr: formatAddr(family, local.addr),
+    lport: local.port,
+    raddr: formatAddr(family, remote.addr),
+    rport: remote.port,
+  };
+}
+
+/**
+ * The `IP LADDR LPORT RADDR RPORT` columns (`IP` only with `withIp`: BCC's `-w` and `-s`).
+ *
+ * @example
+ * ```ts
+ * import type { Column } from "./cli.ts";
+ * import { type Endpoints, endpointColumns } from "./net.ts";
+ * const columns: Column<Endpoints>[] = endpointColumns(15, false);
+ * ```
+ */
+export function endpointColumns<R extends Endpoints>(
+  addrWidth: number,
+  withIp: boolean,
+): Column<R>[] {
+  const columns: Column<R>[] = [];
+  if (withIp) columns.push({ header: "IP", key: "ip", width: 2 });
+  columns.push(
+    { header: "LADDR", key: "laddr", width: addrWidth },
+    { header: "LPORT", key: "lport", width: 5 },
+    { header: "RADDR", key: "raddr", width: addrWidth },
+    { header: "RPORT", key: "rport", width: 5 },
+  );
+  return columns;
+}
 
 /**
  * An address from the 16 bytes a probe copies (IPv4 in the first 4).

@@ -35,7 +35,12 @@ import {
   TCP_TIMESTAMP,
   WIDE,
 } from "../_shared/flags.ts";
-import { familyFilter, formatAddr, portList } from "../_shared/net.ts";
+import {
+  endpointColumns,
+  endpoints,
+  familyFilter,
+  portList,
+} from "../_shared/net.ts";
 
 const spec = {
   name: "tcplife",
@@ -125,12 +130,8 @@ await runMain(spec, async ({ values: v, json }) => {
       format: (c) => String(c).slice(0, wide ? 12 : 10),
     },
   );
-  if (wide || v.csv) columns.push({ header: "IP", key: "ip", width: 2 });
   columns.push(
-    { header: "LADDR", key: "laddr", width: addrWidth },
-    { header: "LPORT", key: "lport", width: 5 },
-    { header: "RADDR", key: "raddr", width: addrWidth },
-    { header: "RPORT", key: "rport", width: 5 },
+    ...endpointColumns<Row>(addrWidth, wide || v.csv === true),
     { header: "TX_KB", key: "tx_kb", width: wide ? 6 : 5, right: true },
     { header: "RX_KB", key: "rx_kb", width: wide ? 6 : 5, right: true },
     { header: "MS", key: "ms", format: (ms) => (ms as number).toFixed(2) },
@@ -148,11 +149,11 @@ await runMain(spec, async ({ values: v, json }) => {
       ts: elapsed(e.ts),
       pid: e.pid,
       comm: e.comm,
-      ip: e.family === 2 ? 4 : 6,
-      laddr: formatAddr(e.family, e.saddr),
-      lport: e.lport,
-      raddr: formatAddr(e.family, e.daddr),
-      rport: e.rport,
+      ...endpoints(
+        e.family,
+        { addr: e.saddr, port: e.lport },
+        { addr: e.daddr, port: e.rport },
+      ),
       tx_b: Number(e.tx_b),
       rx_b: Number(e.rx_b),
       tx_kb: Math.floor(Number(e.tx_b) / 1024),

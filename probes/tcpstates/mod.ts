@@ -34,7 +34,12 @@ import {
   TCP_TIMESTAMP,
   WIDE,
 } from "../_shared/flags.ts";
-import { familyFilter, formatAddr, portList } from "../_shared/net.ts";
+import {
+  endpointColumns,
+  endpoints,
+  familyFilter,
+  portList,
+} from "../_shared/net.ts";
 
 const spec = {
   name: "tcpstates",
@@ -131,12 +136,8 @@ await runMain(spec, async ({ values: v, json }) => {
       format: (c) => String(c).slice(0, 10),
     },
   );
-  if (wide || v.csv) columns.push({ header: "IP", key: "ip", width: 2 });
   columns.push(
-    { header: "LADDR", key: "laddr", width: addrWidth },
-    { header: "LPORT", key: "lport", width: 5 },
-    { header: "RADDR", key: "raddr", width: addrWidth },
-    { header: "RPORT", key: "rport", width: 5 },
+    ...endpointColumns<Row>(addrWidth, wide || v.csv === true),
     { header: "OLDSTATE", key: "oldstate", width: 11 },
     {
       header: "->",
@@ -162,11 +163,11 @@ await runMain(spec, async ({ values: v, json }) => {
       skaddr: e.skaddr.toString(16),
       pid: e.pid,
       comm: e.comm,
-      ip: e.family === 2 ? 4 : 6,
-      laddr: formatAddr(e.family, e.saddr),
-      lport: e.sport,
-      raddr: formatAddr(e.family, e.daddr),
-      rport: e.dport,
+      ...endpoints(
+        e.family,
+        { addr: e.saddr, port: e.sport },
+        { addr: e.daddr, port: e.dport },
+      ),
       oldstate: STATES[e.oldstate] ?? String(e.oldstate),
       newstate: STATES[e.newstate] ?? String(e.newstate),
       ms: Number(e.delta_us) / 1000,
