@@ -222,3 +222,51 @@ Deno.test("tcplife: BCC's columns in table mode", async () => {
   assert.equal((await p.stop()).code, 0, p.stderr);
   await p.assertUnloaded();
 });
+
+Deno.test("tcplife -s: BCC's CSV header, then one row per end of a loopback session", async () => {
+  await using p = startProbe("tcplife", ["-s"]);
+  await p.attached();
+  const { port, clientPort } = await loopbackSession(5_000, 2_048);
+  const line = (lport: number, rport: number) =>
+    p.stdout.split("\n").find((l) => {
+      const f = l.split(",");
+      return f[4] === String(lport) && f[6] === String(rport);
+    });
+  await p.until(
+    () => !!line(clientPort, port) && !!line(port, clientPort),
+    10_000,
+    "both CSV rows",
+  );
+  assert.equal(
+    p.stdout.split("\n")[0],
+    "PID,COMM,IP,LADDR,LPORT,RADDR,RPORT,TX_KB,RX_KB,MS",
+  );
+  const client = line(clientPort, port)!.split(",");
+  const server = line(port, clientPort)!.split(",");
+  // COMM is whichever of the process's threads ended the session.
+  assert.deepEqual([client[0], ...client.slice(2, 9)], [
+    String(Deno.pid),
+    "4",
+    "127.0.0.1",
+    String(clientPort),
+    "127.0.0.1",
+    String(port),
+    "4",
+    "2",
+  ]);
+  assert.deepEqual([server[0], ...server.slice(2, 9)], [
+    String(Deno.pid),
+    "4",
+    "127.0.0.1",
+    String(port),
+    "127.0.0.1",
+    String(clientPort),
+    "2",
+    "4",
+  ]);
+  for (const r of [client, server]) {
+    assert.match(r[1], /^\S+$/);
+    assert.match(r[9], /^\d+\.\d\d$/);
+  }
+  assert.equal((await p.stop()).code, 0, p.stderr);
+});
