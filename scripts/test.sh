@@ -7,4 +7,15 @@ export PATH="$PWD/node_modules/.bin:/usr/local/bin:$PATH"
 for s in tests/*/setup.sh; do
   [ -f "$s" ] && bash "$s"
 done
-exec deno test -A --no-check=remote "${@:-tests/}"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+NO_COLOR=1 deno test -A --no-check=remote "${@:-tests/}" 2>&1 | tee "$log" || status=$?
+# deno's summary ("ok | 309 passed (63 steps) | 0 failed") as the plain closing line.
+summary=$(grep -E '^(ok|FAILED) \| [0-9]+ passed' "$log" | tail -n 1 || true)
+if [ -n "$summary" ]; then
+  passed=$(sed -E 's/.*\| ([0-9]+) passed.*/\1/' <<<"$summary")
+  failed=$(sed -E 's/.*\| ([0-9]+) failed.*/\1/' <<<"$summary")
+  echo "tests: $passed passed, $failed failed"
+fi
+exit "$status"
