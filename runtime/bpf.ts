@@ -295,6 +295,7 @@ export class BPF implements Disposable {
     }
     if (options.autoAttach !== false) {
       try {
+        await b.#prepareAutoAttach();
         b.#autoAttach();
       } catch (error) {
         b.close();
@@ -302,6 +303,13 @@ export class BPF implements Disposable {
       }
     }
     return b;
+  }
+
+  async #prepareAutoAttach(): Promise<void> {
+    for (const program of this.programs.values()) {
+      const prepare = autoAttachRule(program.section)?.rule.prepare;
+      if (prepare) await prepare();
+    }
   }
 
   #autoAttach(): void {

@@ -9,7 +9,6 @@ import { parseTracepointName, requireTracepoint } from "../trace/tracefs.ts";
 import type { Program } from "../program.ts";
 import { attachRawTracepoint } from "./raw_tracepoint.ts";
 import { attachTracepoint } from "./tracepoint.ts";
-import { attachTpBtf } from "./tp_btf.ts";
 // --- attach ---
 import { AttachError } from "../errors.ts";
 import { features } from "../features.ts";
@@ -118,9 +117,17 @@ export interface AutoAttachRule {
    * `program` is the program's name, for the error.
    */
   check?(target: string, program?: string): void;
+  /** Loads what `attach` needs; awaited (after load) before `attach` is called. */
+  prepare?(): Promise<void>;
   /** Attaches a loaded program to `target`. */
   attach(program: Program, target: string): Detachable;
 }
+
+/**
+ * tp_btf programs attach only here (BPF has no method for them), so a start whose object has
+ * none does not load their module.
+ */
+let tpBtf: typeof import("./tp_btf.ts") | undefined;
 
 function tracepointTarget(target: string): string {
   return parseTracepointName(target).join(":");
@@ -140,7 +147,10 @@ export const autoAttachRules: AutoAttachRule[] = [
   },
   {
     prefixes: ["tp_btf/"],
-    attach: (program) => attachTpBtf(program),
+    prepare: async () => {
+      tpBtf ??= await import("./tp_btf.ts");
+    },
+    attach: (program) => tpBtf!.attachTpBtf(program),
   },
   // --- attach ---
   {
