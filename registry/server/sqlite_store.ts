@@ -28,6 +28,9 @@ import {
   type StoreReads,
   type StoreTx,
   type TokenRow,
+  toToken,
+  toUser,
+  toVersion,
   type UserRow,
   type VersionRow,
 } from "./store.ts";
@@ -64,38 +67,6 @@ class Statements {
     }
     return s;
   }
-}
-
-function toUser(r: Row | undefined): UserRow | null {
-  if (!r) return null;
-  return {
-    name: r.name as string,
-    email: (r.email as string | null) ?? null,
-    passwordHash: r.password_hash as string,
-    admin: Number(r.admin) === 1,
-    created: r.created as string,
-  };
-}
-
-function toToken(r: Row): TokenRow {
-  return {
-    key: r.key as string,
-    hash: r.hash as string,
-    username: r.username as string,
-    readonly: Number(r.readonly) === 1,
-    created: r.created as string,
-  };
-}
-
-function toVersion(r: Row): VersionRow {
-  return {
-    name: r.name as string,
-    version: r.version as string,
-    manifest: r.manifest as string,
-    readme: r.readme as string,
-    published: r.published as string,
-    deprecated: (r.deprecated as string | null) ?? null,
-  };
 }
 
 class SqliteReads implements StoreReads {

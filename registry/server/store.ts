@@ -235,3 +235,65 @@ export class StoreConflictError extends Error {
     this.name = "StoreConflictError";
   }
 }
+
+/** A database row as either driver returns it. */
+type StoreRow = Record<string, unknown>;
+
+/**
+ * A `users` row as a {@link UserRow}, or null when there is none; both backends map rows so.
+ *
+ * @example
+ * ```ts
+ * import { toUser } from "./store.ts";
+ * toUser({ name: "al", email: null, password_hash: "h", admin: 0, created: "t" });
+ * ```
+ */
+export function toUser(r: StoreRow | undefined): UserRow | null {
+  if (!r) return null;
+  return {
+    name: r.name as string,
+    email: (r.email as string | null) ?? null,
+    passwordHash: r.password_hash as string,
+    admin: Number(r.admin) === 1,
+    created: r.created as string,
+  };
+}
+
+/**
+ * A `tokens` row as a {@link TokenRow}.
+ *
+ * @example
+ * ```ts
+ * import { toToken } from "./store.ts";
+ * toToken({ key: "k", hash: "h", username: "al", readonly: 1, created: "t" });
+ * ```
+ */
+export function toToken(r: StoreRow): TokenRow {
+  return {
+    key: r.key as string,
+    hash: r.hash as string,
+    username: r.username as string,
+    readonly: Number(r.readonly) === 1,
+    created: r.created as string,
+  };
+}
+
+/**
+ * A `versions` row as a {@link VersionRow}.
+ *
+ * @example
+ * ```ts
+ * import { toVersion } from "./store.ts";
+ * toVersion({ name: "p", version: "1.0.0", manifest: "{}", readme: "", published: "t" });
+ * ```
+ */
+export function toVersion(r: StoreRow): VersionRow {
+  return {
+    name: r.name as string,
+    version: r.version as string,
+    manifest: r.manifest as string,
+    readme: r.readme as string,
+    published: r.published as string,
+    deprecated: (r.deprecated as string | null) ?? null,
+  };
+}
