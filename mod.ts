@@ -40,6 +40,7 @@ export type {
   UpdateMode,
 } from "./runtime/maps/mod.ts";
 export type {
+  DrainerInfo,
   EventReaderOptions,
   RecordSizeError,
 } from "./runtime/events/mod.ts";

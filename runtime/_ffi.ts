@@ -248,10 +248,20 @@ const symbols = {
   bpfpm_perfbuf__wake: { parameters: ["pointer"], result: "i32" },
   // void bpfpm_perfbuf__free(struct bpfpm_perfbuf *pb)
   bpfpm_perfbuf__free: { parameters: ["pointer"], result: "void" },
-  // struct bpfpm_pump *bpfpm_ringbuf__pump(struct bpfpm_ringbuf *rb, u64 max_bytes)
-  bpfpm_ringbuf__pump: { parameters: ["pointer", "u64"], result: "pointer" },
-  // struct bpfpm_pump *bpfpm_perfbuf__pump(struct bpfpm_perfbuf *pb, u64 max_bytes)
-  bpfpm_perfbuf__pump: { parameters: ["pointer", "u64"], result: "pointer" },
+  // struct bpfpm_pump *bpfpm_ringbuf__pump(struct bpfpm_ringbuf *rb, u64 max_bytes, u32 flags)
+  bpfpm_ringbuf__pump: {
+    parameters: ["pointer", "u64", "u32"],
+    result: "pointer",
+  },
+  // struct bpfpm_pump *bpfpm_perfbuf__pump(struct bpfpm_perfbuf *pb, u64 max_bytes, u32 flags)
+  bpfpm_perfbuf__pump: {
+    parameters: ["pointer", "u64", "u32"],
+    result: "pointer",
+  },
+  // int bpfpm_pump__info(struct bpfpm_pump *p, u32 out[4])
+  bpfpm_pump__info: { parameters: ["pointer", "buffer"], result: "i32" },
+  // void bpfpm_pump__test_stall(struct bpfpm_pump *p, int ms)
+  bpfpm_pump__test_stall: { parameters: ["pointer", "i32"], result: "void" },
   // int64_t bpfpm_pump__consume(struct bpfpm_pump *p, void *buf, u64 cap, u64 *stats)
   bpfpm_pump__consume: {
     parameters: ["pointer", "buffer", "u64", "buffer"],

@@ -79,12 +79,21 @@ BPFPM_API int64_t bpfpm_perfbuf__wait_drain(struct bpfpm_perfbuf *pb, void *buf,
 BPFPM_API int bpfpm_perfbuf__wake(struct bpfpm_perfbuf *pb);
 BPFPM_API void bpfpm_perfbuf__free(struct bpfpm_perfbuf *pb);
 
-/* A pump drains a ring or perf buffer from its own thread into a queue of at most max_bytes,
- * so records survive a consumer that is briefly too slow; once pumped, the source must only be
- * read through the pump (consume/wait_drain/wake as above), and freed after the pump. */
+/* A pump drains a ring or perf buffer from its own threads into queues of at most max_bytes,
+ * so records survive a consumer that is briefly too slow or off its CPU; once pumped, the
+ * source must only be read through the pump (consume/wait_drain/wake as above), and freed
+ * after the pump. flags: BPFPM_PUMP_REALTIME runs the drainers SCHED_FIFO when permitted.
+ * bpfpm_pump__info fills out[0] (drainer threads), out[1] (those running SCHED_FIFO), out[2]
+ * (the CPU the primary last ran on, -1 before it ran) and out[3] (records the watchdog
+ * claimed). bpfpm_pump__test_stall makes the primary sleep ms after each claim (tests). */
+#define BPFPM_PUMP_REALTIME 1u
 struct bpfpm_pump;
-BPFPM_API struct bpfpm_pump *bpfpm_ringbuf__pump(struct bpfpm_ringbuf *rb, uint64_t max_bytes);
-BPFPM_API struct bpfpm_pump *bpfpm_perfbuf__pump(struct bpfpm_perfbuf *pb, uint64_t max_bytes);
+BPFPM_API struct bpfpm_pump *bpfpm_ringbuf__pump(struct bpfpm_ringbuf *rb, uint64_t max_bytes,
+						 uint32_t flags);
+BPFPM_API struct bpfpm_pump *bpfpm_perfbuf__pump(struct bpfpm_perfbuf *pb, uint64_t max_bytes,
+						 uint32_t flags);
+BPFPM_API int bpfpm_pump__info(struct bpfpm_pump *p, uint32_t *out);
+BPFPM_API void bpfpm_pump__test_stall(struct bpfpm_pump *p, int ms);
 BPFPM_API int64_t bpfpm_pump__consume(struct bpfpm_pump *p, void *buf, uint64_t cap,
 				      uint64_t *stats);
 BPFPM_API int64_t bpfpm_pump__wait_drain(struct bpfpm_pump *p, void *buf, uint64_t cap,

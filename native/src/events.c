@@ -3,10 +3,12 @@
  * [u32 len][u32 cpu][len bytes, padded to 8]..., so no call crosses the FFI boundary per
  * record. Waiting is epoll on the map (or perf event fds) plus an eventfd that wake() uses to
  * interrupt a blocked wait. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -14,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -475,52 +478,236 @@ BPFPM_API void bpfpm_perfbuf__free(struct bpfpm_perfbuf *pb)
 }
 
 /* ---------------------------------------------------------------- pump
- * A thread that keeps draining a ring or perf buffer into a queue of chunks (bounded by
- * max_bytes), so a consumer that is busy or descheduled for a while (a JS thread decoding,
- * a GC pause, a loaded machine) does not make the kernel drop records; the JS side then takes
- * whole chunks with memcpy. The thread is plain C: no FFI callback, no per-record FFI call. */
+ * Native threads that keep draining a ring or perf buffer into queues of chunks (bounded by
+ * max_bytes), so a consumer that is busy or descheduled for a while (a JS thread decoding, a
+ * GC pause, a loaded machine) does not make the kernel drop records; the JS side then takes
+ * whole chunks with memcpy. The threads are plain C: no FFI callback, no per-record FFI call.
+ *
+ * A ring buffer holds only milliseconds of a busy stream (256 KiB is 3.6 ms at 1 M records/s of
+ * 64 bytes), while a thread can be off its CPU for longer: behind other work, or when a VM's
+ * vCPU is descheduled (measured on the development VM: 8-15 ms gaps for a SCHED_FIFO thread,
+ * a few times a minute). So a ring buffer gets two drainers: the primary waits for the
+ * kernel's wakeups; the watchdog keeps off the primary's CPU and, on a 1 ms timer while the
+ * stream is busy, drains only when the primary is late (the ring a quarter full, or records
+ * unclaimed for 2 ms). Either may claim records, lock-free: a drainer copies [claim, end)
+ * first and then moves the shared claim position with a compare-and-swap, so a drainer
+ * stopped anywhere never blocks the other, and the kernel's consumer position only passes
+ * records that were copied. Each drainer appends its chunks, with their ring positions, to
+ * its own lock-free single-producer queue; the consumer delivers them in position order and
+ * never waits for a drainer. Drainers run SCHED_FIFO (priority 1) when the process may and
+ * the caller asks, so a busy CPU does not delay them either; they sleep while the stream is
+ * quiet. A perf buffer (per-CPU rings, one reader each) gets one drainer. */
 
+#define DRAIN_MAX 2
+#define BUSY_MS 100 /* the stream counts as busy this long after data was last seen */
 
 typedef int64_t (*src_consume_fn)(void *src, void *buf, uint64_t cap, uint64_t *stats);
 
 struct chunk {
 	struct chunk *next;
+	uint64_t start, end; /* stream positions: ring positions, or a perf drainer's count */
 	uint64_t len, records;
 	uint8_t data[];
 };
 
-struct bpfpm_pump {
-	void *src;
-	src_consume_fn consume;
-	int src_epfd, src_evfd;
+struct bpfpm_pump;
+
+struct drainer {
+	struct bpfpm_pump *p;
 	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t space;
-	struct chunk *head, *tail;
-	uint64_t staged, max_bytes;
-	uint64_t stats[ST_COUNT]; /* the thread's, as the consumer's below */
-	uint64_t delivered;
-	int stop, err;
-	int epfd, ready_fd, wake_fd; /* the consumer's wait: data staged, or woken */
+	int started, watchdog;
+	int realtime;	/* atomic: got SCHED_FIFO */
+	int epfd;	/* stop, and the source's readiness */
+	int tick_epfd;	/* the watchdog's timer waits: stop only (the source does not wake it) */
+	struct chunk *q_head; /* the consumer's: a spent node whose next is the first chunk */
+	struct chunk *q_tail; /* the drainer's: the last chunk */
+	uint64_t stats[ST_COUNT]; /* atomic: the drainer stores, the consumer loads */
+	int err;		  /* atomic */
 };
 
-static void *pump_main(void *arg)
+struct bpfpm_pump {
+	struct bpfpm_ringbuf *rb; /* a ring buffer, or: */
+	void *src;		  /* a perf buffer and its consume function */
+	src_consume_fn consume;
+	int n;
+	struct drainer d[DRAIN_MAX];
+	uint64_t claim;	  /* ring buffers: the next position to claim (atomic) */
+	uint64_t staged;  /* bytes queued (atomic) */
+	uint64_t last_ms; /* when data was last seen (atomic) */
+	int primary_cpu;  /* atomic: where the primary last ran */
+	int stall_ms;	  /* atomic: tests make the primary stall after each claim */
+	uint64_t max_bytes;
+	int stop; /* atomic */
+	int stop_fd;
+	int want_realtime;
+	cpu_set_t allowed;
+	/* the consumer's side */
+	uint64_t next, delivered;
+	int epfd, ready_fd, wake_fd;
+};
+
+static uint64_t now_ms(void)
 {
-	struct bpfpm_pump *p = arg;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Claims and copies the ring's committed records after p->claim into out. Returns the bytes
+ * written (0 with *start == *end when there was nothing), or -EMSGSIZE with stats[ST_NEED]
+ * when the first record does not fit. */
+static int64_t rb_claim(struct bpfpm_pump *p, uint8_t *out, uint64_t cap, uint64_t *stats,
+			uint64_t *start, uint64_t *end)
+{
+	struct bpfpm_ringbuf *rb = p->rb;
+	uint64_t ring = rb->mask + 1;
+	for (;;) {
+		uint64_t c = __atomic_load_n(&p->claim, __ATOMIC_ACQUIRE);
+		uint64_t prod = __atomic_load_n(rb->producer_pos, __ATOMIC_ACQUIRE);
+		uint64_t pos = c, written = 0, records = 0;
+		int full = prod - __atomic_load_n(rb->consumer_pos, __ATOMIC_ACQUIRE) + 512 > ring;
+		while (pos < prod) {
+			uint8_t *hdr = rb->data + (pos & rb->mask);
+			uint32_t len = __atomic_load_n((uint32_t *)hdr, __ATOMIC_ACQUIRE);
+			if (len & RB_BUSY)
+				break;
+			uint32_t size = len & ~(RB_BUSY | RB_DISCARD);
+			/* A stale claim may read a header the kernel is rewriting: never follow a
+			 * length past the producer (the compare-and-swap below then fails). */
+			if ((uint64_t)size + RB_HDR > prod - pos)
+				break;
+			if (!(len & RB_DISCARD)) {
+				uint64_t need = RB_HDR + ALIGN8(size);
+				if (written + need > cap) {
+					if (written == 0) {
+						stats[ST_NEED] = need;
+						return -EMSGSIZE;
+					}
+					break;
+				}
+				uint32_t h[2] = { size, 0 };
+				memcpy(out + written, h, sizeof(h));
+				memcpy(out + written + RB_HDR, hdr + RB_HDR, size);
+				written += need;
+				records++;
+			}
+			pos += ALIGN8(size + RB_HDR);
+		}
+		*start = *end = c;
+		if (pos == c)
+			return 0;
+		if (!__atomic_compare_exchange_n(&p->claim, &c, pos, 0, __ATOMIC_ACQ_REL,
+						 __ATOMIC_ACQUIRE))
+			continue; /* the other drainer took these: ours may be torn; start again */
+		/* Everything before pos was copied by whoever claimed it: release it. */
+		uint64_t cur = __atomic_load_n(rb->consumer_pos, __ATOMIC_ACQUIRE);
+		while (cur < pos && !__atomic_compare_exchange_n(rb->consumer_pos, &cur, pos, 0,
+								 __ATOMIC_RELEASE,
+								 __ATOMIC_ACQUIRE))
+			;
+		if (full)
+			stats[ST_FULL]++;
+		stats[ST_RECORDS] += records;
+		*end = pos;
+		return (int64_t)written;
+	}
+}
+
+/* Sleeps until stopped, timeout_ms, or (unless tick) the source is ready; counts the
+ * source's wakeups in stats. */
+static void drainer_wait(struct drainer *d, int timeout_ms, int tick, uint64_t *stats)
+{
+	struct epoll_event evs[4];
+	int n;
+	do
+		n = epoll_wait(tick ? d->tick_epfd : d->epfd, evs, 4, timeout_ms);
+	while (n < 0 && errno == EINTR);
+	for (int i = 0; i < n; i++)
+		if (evs[i].data.u64 == 0)
+			stats[ST_WAKEUPS]++;
+}
+
+/* Publishes a drainer's stats for the consumer. */
+static void drainer_publish(struct drainer *d, const uint64_t *local)
+{
+	for (int i = 0; i < ST_COUNT; i++)
+		__atomic_store_n(&d->stats[i], local[i], __ATOMIC_RELAXED);
+}
+
+/* The watchdog keeps off the primary's CPU, so one CPU stalling cannot stop both. */
+static void watchdog_avoid(struct bpfpm_pump *p, int *avoided)
+{
+	int cpu = __atomic_load_n(&p->primary_cpu, __ATOMIC_RELAXED);
+	if (cpu < 0 || cpu == *avoided || !CPU_ISSET(cpu, &p->allowed))
+		return;
+	cpu_set_t set = p->allowed;
+	CPU_CLR(cpu, &set);
+	if (CPU_COUNT(&set) && !pthread_setaffinity_np(pthread_self(), sizeof(set), &set))
+		*avoided = cpu;
+}
+
+static void *drainer_main(void *arg)
+{
+	struct drainer *d = arg;
+	struct bpfpm_pump *p = d->p;
+	if (p->want_realtime) {
+		struct sched_param sp = { .sched_priority = 1 };
+		__atomic_store_n(&d->realtime,
+				 pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0,
+				 __ATOMIC_RELAXED);
+	}
 	uint64_t cap = 64 * 1024;
 	uint8_t *scratch = malloc(cap);
 	uint64_t local[ST_COUNT] = { 0 };
+	uint64_t counted = 0; /* a perf drainer's stream position */
+	uint64_t last_prod = 0, last_claim = 0, stuck_since = 0;
+	int avoided = -1;
 	int err = scratch ? 0 : ENOMEM;
-	while (!err) {
-		pthread_mutex_lock(&p->mu);
-		while (!p->stop && p->staged >= p->max_bytes)
-			pthread_cond_wait(&p->space, &p->mu);
-		int stop = p->stop;
-		pthread_mutex_unlock(&p->mu);
-		if (stop)
-			break;
-		uint64_t before = local[ST_RECORDS];
-		int64_t n = p->consume(p->src, scratch, cap, local);
+	while (!err && !__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
+		uint64_t t = now_ms();
+		int busy = t - __atomic_load_n(&p->last_ms, __ATOMIC_RELAXED) < BUSY_MS;
+		if (d->watchdog)
+			watchdog_avoid(p, &avoided);
+		else
+			__atomic_store_n(&p->primary_cpu, sched_getcpu(), __ATOMIC_RELAXED);
+		if (__atomic_load_n(&p->staged, __ATOMIC_ACQUIRE) >= p->max_bytes) {
+			drainer_wait(d, 1, 1, local); /* the consumer is behind: let it take chunks */
+			continue;
+		}
+		if (d->watchdog) {
+			/* Drain only when the primary is late: the ring is a quarter full, or
+			 * records have waited unclaimed for 2 ms. While the stream is busy, look
+			 * every millisecond (a timer: the kernel's wakeups go to the primary);
+			 * while it is quiet, wait for its first wakeup like the primary. */
+			uint64_t prod = __atomic_load_n(p->rb->producer_pos, __ATOMIC_ACQUIRE);
+			uint64_t cons = __atomic_load_n(p->rb->consumer_pos, __ATOMIC_ACQUIRE);
+			uint64_t claim = __atomic_load_n(&p->claim, __ATOMIC_ACQUIRE);
+			if (prod != last_prod) {
+				last_prod = prod;
+				__atomic_store_n(&p->last_ms, t, __ATOMIC_RELAXED);
+				busy = 1;
+			}
+			if (claim != last_claim || claim >= prod) {
+				last_claim = claim;
+				stuck_since = t;
+			}
+			int late = claim < prod && t - stuck_since >= 2;
+			if (!late && (prod - cons) * 4 < p->rb->mask + 1) {
+				drainer_wait(d, busy ? 1 : BUSY_MS, busy, local);
+				drainer_publish(d, local);
+				continue;
+			}
+		}
+		uint64_t before = local[ST_RECORDS], lost = local[ST_LOST], full = local[ST_FULL];
+		uint64_t start, end;
+		int64_t n;
+		if (p->rb) {
+			n = rb_claim(p, scratch, cap, local, &start, &end);
+		} else {
+			n = p->consume(p->src, scratch, cap, local);
+			start = counted;
+			end = counted += n > 0 ? (uint64_t)n : 0;
+		}
 		if (n == -EMSGSIZE) {
 			uint64_t need = local[ST_NEED];
 			uint8_t *bigger = realloc(scratch, need);
@@ -537,49 +724,95 @@ static void *pump_main(void *arg)
 			break;
 		}
 		struct chunk *c = NULL;
-		if (n > 0) {
+		if (end > start) {
 			c = malloc(sizeof(*c) + n);
 			if (!c) {
 				err = ENOMEM;
 				break;
 			}
 			c->next = NULL;
+			c->start = start;
+			c->end = end;
 			c->len = n;
 			c->records = local[ST_RECORDS] - before;
 			memcpy(c->data, scratch, n);
+			__atomic_store_n(&p->last_ms, t, __ATOMIC_RELAXED);
+			int stall = __atomic_load_n(&p->stall_ms, __ATOMIC_RELAXED);
+			if (stall && !d->watchdog)
+				usleep(stall * 1000); /* tests: the worst moment to stop */
+			__atomic_add_fetch(&p->staged, c->len, __ATOMIC_RELEASE);
+			__atomic_store_n(&d->q_tail->next, c, __ATOMIC_RELEASE);
+			d->q_tail = c;
 		}
-		pthread_mutex_lock(&p->mu);
-		if (c) {
-			if (p->tail)
-				p->tail->next = c;
-			else
-				p->head = c;
-			p->tail = c;
-			p->staged += c->len;
-		}
-		int lost_changed = local[ST_LOST] != p->stats[ST_LOST] ||
-				   local[ST_FULL] != p->stats[ST_FULL];
-		memcpy(p->stats, local, sizeof(local));
-		pthread_mutex_unlock(&p->mu);
-		if (c || lost_changed)
+		drainer_publish(d, local);
+		if (c || local[ST_LOST] != lost || local[ST_FULL] != full)
 			wake_fd(p->ready_fd);
-		if (n == 0) {
-			int w = wait_ready(p->src_epfd, p->src_evfd, 200);
-			if (w > 0)
-				local[ST_WAKEUPS]++;
+		if (!c) {
+			/* Nothing now. While the stream is busy, do not rely on the kernel's wakeup
+			 * alone (it may come late, or the producer may wake only every N records). */
+			drainer_wait(d, busy ? 1 : 200, d->watchdog && busy, local);
+			drainer_publish(d, local);
 		}
 	}
 	free(scratch);
-	pthread_mutex_lock(&p->mu);
 	if (err)
-		p->err = err;
-	pthread_mutex_unlock(&p->mu);
+		__atomic_store_n(&d->err, err, __ATOMIC_RELEASE);
 	wake_fd(p->ready_fd);
 	return NULL;
 }
 
-static struct bpfpm_pump *pump_new(void *src, src_consume_fn consume, int src_epfd, int src_evfd,
-				   uint64_t max_bytes)
+static int drainer_init(struct drainer *d, struct bpfpm_pump *p, int src_epfd)
+{
+	d->p = p;
+	d->q_head = d->q_tail = calloc(1, sizeof(struct chunk));
+	if (!d->q_head)
+		return -ENOMEM;
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	d->tick_epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (d->epfd < 0 || d->tick_epfd < 0)
+		return -errno;
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = UINT64_MAX };
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, p->stop_fd, &ev) ||
+	    epoll_ctl(d->tick_epfd, EPOLL_CTL_ADD, p->stop_fd, &ev))
+		return -errno;
+	/* The source's own epoll fd nests: ready when any of its fds is. */
+	struct epoll_event se = { .events = EPOLLIN, .data.u64 = 0 };
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, src_epfd, &se))
+		return -errno;
+	return 0;
+}
+
+static void pump_destroy(struct bpfpm_pump *p)
+{
+	__atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
+	if (p->stop_fd >= 0)
+		wake_fd(p->stop_fd);
+	for (int i = 0; i < p->n; i++) {
+		struct drainer *d = &p->d[i];
+		if (d->started)
+			pthread_join(d->thread, NULL);
+		for (struct chunk *c = d->q_head, *next; c; c = next) {
+			next = c->next;
+			free(c);
+		}
+		if (d->epfd > 0)
+			close(d->epfd);
+		if (d->tick_epfd > 0)
+			close(d->tick_epfd);
+	}
+	if (p->stop_fd >= 0)
+		close(p->stop_fd);
+	if (p->ready_fd >= 0)
+		close(p->ready_fd);
+	if (p->epfd >= 0) {
+		close(p->epfd);
+		close(p->wake_fd);
+	}
+	free(p);
+}
+
+static struct bpfpm_pump *pump_new(struct bpfpm_ringbuf *rb, void *src, src_consume_fn consume,
+				   int src_epfd, uint64_t max_bytes, uint32_t flags)
 {
 	struct bpfpm_pump *p = calloc(1, sizeof(*p));
 	if (!p) {
@@ -587,37 +820,42 @@ static struct bpfpm_pump *pump_new(void *src, src_consume_fn consume, int src_ep
 		errno = ENOMEM;
 		return NULL;
 	}
+	p->rb = rb;
 	p->src = src;
 	p->consume = consume;
-	p->src_epfd = src_epfd;
-	p->src_evfd = src_evfd;
 	p->max_bytes = max_bytes ? max_bytes : 1;
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->space, NULL);
+	p->want_realtime = flags & BPFPM_PUMP_REALTIME;
+	p->stop_fd = p->ready_fd = p->epfd = -1;
+	p->primary_cpu = -1;
+	if (rb)
+		p->claim = p->next = __atomic_load_n(rb->consumer_pos, __ATOMIC_ACQUIRE);
+	if (sched_getaffinity(0, sizeof(p->allowed), &p->allowed))
+		CPU_ZERO(&p->allowed);
+	/* A ring buffer gets a watchdog drainer when there is another CPU for it. */
+	p->n = rb && CPU_COUNT(&p->allowed) >= 2 ? 2 : 1;
 	int r = make_waiter(&p->epfd, &p->wake_fd);
 	if (!r) {
 		p->ready_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		p->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
-		if (p->ready_fd < 0 || epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->ready_fd, &ev))
+		if (p->ready_fd < 0 || p->stop_fd < 0 ||
+		    epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->ready_fd, &ev))
 			r = -errno;
 	}
-	if (!r && (r = -pthread_create(&p->thread, NULL, pump_main, p)) == 0)
-		return p;
-	bpfpm_fail(-r, "cannot start the event pump: %s", strerror(-r));
-	if (p->ready_fd > 0)
-		close(p->ready_fd);
-	if (p->epfd > 0) {
-		close(p->epfd);
-		close(p->wake_fd);
+	for (int i = 0; !r && i < p->n; i++) {
+		p->d[i].watchdog = i == 1;
+		r = drainer_init(&p->d[i], p, src_epfd);
 	}
-	free(p);
+	for (int i = 0; !r && i < p->n; i++) {
+		r = -pthread_create(&p->d[i].thread, NULL, drainer_main, &p->d[i]);
+		p->d[i].started = r == 0;
+	}
+	if (!r)
+		return p;
+	pump_destroy(p);
+	bpfpm_fail(-r, "cannot start the event pump: %s", strerror(-r));
 	errno = -r;
 	return NULL;
-}
-
-static int64_t rb_consume(void *src, void *buf, uint64_t cap, uint64_t *stats)
-{
-	return bpfpm_ringbuf__consume(src, buf, cap, stats);
 }
 
 static int64_t pb_consume(void *src, void *buf, uint64_t cap, uint64_t *stats)
@@ -625,53 +863,91 @@ static int64_t pb_consume(void *src, void *buf, uint64_t cap, uint64_t *stats)
 	return bpfpm_perfbuf__consume(src, buf, cap, stats);
 }
 
-BPFPM_API struct bpfpm_pump *bpfpm_ringbuf__pump(struct bpfpm_ringbuf *rb, uint64_t max_bytes)
+BPFPM_API struct bpfpm_pump *bpfpm_ringbuf__pump(struct bpfpm_ringbuf *rb, uint64_t max_bytes,
+						 uint32_t flags)
 {
-	return pump_new(rb, rb_consume, rb->epfd, rb->evfd, max_bytes);
+	return pump_new(rb, rb, NULL, rb->epfd, max_bytes, flags);
 }
 
-BPFPM_API struct bpfpm_pump *bpfpm_perfbuf__pump(struct bpfpm_perfbuf *pb, uint64_t max_bytes)
+BPFPM_API struct bpfpm_pump *bpfpm_perfbuf__pump(struct bpfpm_perfbuf *pb, uint64_t max_bytes,
+						 uint32_t flags)
 {
-	return pump_new(pb, pb_consume, pb->epfd, pb->evfd, max_bytes);
+	return pump_new(NULL, pb, pb_consume, pb->epfd, max_bytes, flags);
+}
+
+BPFPM_API int bpfpm_pump__info(struct bpfpm_pump *p, uint32_t *out)
+{
+	/* out[0]: drainer threads; out[1]: how many run SCHED_FIFO; out[2]: the CPU the primary
+	 * last ran on (-1: not yet); out[3]: records the watchdog claimed */
+	out[0] = p->n;
+	out[1] = 0;
+	out[2] = (uint32_t)__atomic_load_n(&p->primary_cpu, __ATOMIC_RELAXED);
+	out[3] = 0;
+	for (int i = 0; i < p->n; i++) {
+		out[1] += __atomic_load_n(&p->d[i].realtime, __ATOMIC_RELAXED);
+		if (p->d[i].watchdog)
+			out[3] = (uint32_t)__atomic_load_n(&p->d[i].stats[ST_RECORDS],
+							   __ATOMIC_RELAXED);
+	}
+	return 0;
+}
+
+BPFPM_API void bpfpm_pump__test_stall(struct bpfpm_pump *p, int ms)
+{
+	__atomic_store_n(&p->stall_ms, ms, __ATOMIC_RELAXED);
 }
 
 BPFPM_API int64_t bpfpm_pump__consume(struct bpfpm_pump *p, void *buf, uint64_t cap,
 				      uint64_t *stats)
 {
-	uint64_t written = 0;
-	int64_t ret;
-	pthread_mutex_lock(&p->mu);
-	while (p->head && written + p->head->len <= cap) {
-		struct chunk *c = p->head;
-		memcpy((uint8_t *)buf + written, c->data, c->len);
-		written += c->len;
-		p->delivered += c->records;
-		p->staged -= c->len;
-		p->head = c->next;
-		if (!p->head)
-			p->tail = NULL;
-		free(c);
+	uint64_t written = 0, need = 0;
+	int err = 0;
+	/* Chunks leave in stream order: the one that starts where the last one ended. A chunk a
+	 * drainer has claimed but not queued yet holds back the ones after it. */
+	for (int progressed = 1; progressed && !need;) {
+		progressed = 0;
+		for (int i = 0; i < p->n && !need; i++) {
+			struct drainer *d = &p->d[i];
+			struct chunk *c;
+			while ((c = __atomic_load_n(&d->q_head->next, __ATOMIC_ACQUIRE)) &&
+			       c->start == p->next) {
+				if (written + c->len > cap) {
+					need = c->len;
+					break;
+				}
+				memcpy((uint8_t *)buf + written, c->data, c->len);
+				written += c->len;
+				p->delivered += c->records;
+				p->next = c->end;
+				__atomic_sub_fetch(&p->staged, c->len, __ATOMIC_RELEASE);
+				free(d->q_head);
+				d->q_head = c; /* spent: its next is the new first chunk */
+				progressed = 1;
+			}
+		}
 	}
-	stats[ST_LOST] = p->stats[ST_LOST];
-	stats[ST_WAKEUPS] = p->stats[ST_WAKEUPS];
-	stats[ST_FULL] = p->stats[ST_FULL];
+	uint64_t sum[ST_COUNT] = { 0 };
+	for (int i = 0; i < p->n; i++) {
+		struct drainer *d = &p->d[i];
+		sum[ST_LOST] += __atomic_load_n(&d->stats[ST_LOST], __ATOMIC_RELAXED);
+		sum[ST_WAKEUPS] += __atomic_load_n(&d->stats[ST_WAKEUPS], __ATOMIC_RELAXED);
+		sum[ST_FULL] += __atomic_load_n(&d->stats[ST_FULL], __ATOMIC_RELAXED);
+		int e = __atomic_load_n(&d->err, __ATOMIC_ACQUIRE);
+		if (e && !err)
+			err = e;
+	}
+	stats[ST_LOST] = sum[ST_LOST];
+	stats[ST_WAKEUPS] = sum[ST_WAKEUPS];
+	stats[ST_FULL] = sum[ST_FULL];
 	stats[ST_RECORDS] = p->delivered;
-	if (written == 0 && p->head) {
-		stats[ST_NEED] = p->head->len;
-		ret = -EMSGSIZE;
-	} else if (written == 0 && p->err) {
-		ret = -p->err;
-	} else {
-		ret = (int64_t)written;
-	}
-	pthread_cond_signal(&p->space);
-	pthread_mutex_unlock(&p->mu);
-	if (ret == -EMSGSIZE)
+	if (written == 0 && need) {
+		stats[ST_NEED] = need;
 		return bpfpm_fail(EMSGSIZE, "a %llu-byte batch does not fit the %llu-byte buffer",
-				  (unsigned long long)stats[ST_NEED], (unsigned long long)cap);
-	if (ret < 0)
-		return bpfpm_fail((int)-ret, "the event pump stopped: %s", strerror((int)-ret));
-	return ret;
+				  (unsigned long long)need, (unsigned long long)cap);
+	}
+	if (written == 0 && err)
+		return bpfpm_fail(err, "the event pump stopped: %s", strerror(err));
+	return (int64_t)written;
 }
 
 BPFPM_API int64_t bpfpm_pump__wait_drain(struct bpfpm_pump *p, void *buf, uint64_t cap,
@@ -705,22 +981,6 @@ BPFPM_API int bpfpm_pump__wake(struct bpfpm_pump *p) { return wake_fd(p->wake_fd
 
 BPFPM_API void bpfpm_pump__free(struct bpfpm_pump *p)
 {
-	if (!p)
-		return;
-	pthread_mutex_lock(&p->mu);
-	p->stop = 1;
-	pthread_cond_signal(&p->space);
-	pthread_mutex_unlock(&p->mu);
-	wake_fd(p->src_evfd);
-	pthread_join(p->thread, NULL);
-	for (struct chunk *c = p->head, *next; c; c = next) {
-		next = c->next;
-		free(c);
-	}
-	close(p->ready_fd);
-	close(p->wake_fd);
-	close(p->epfd);
-	pthread_mutex_destroy(&p->mu);
-	pthread_cond_destroy(&p->space);
-	free(p);
+	if (p)
+		pump_destroy(p);
 }

@@ -43,6 +43,14 @@ export interface EventReaderOptions<T> {
    */
   stagingBytes?: number;
   /**
+   * Whether the native drain threads run `SCHED_FIFO` (priority 1) when the process may
+   * (CAP_SYS_NICE; default true). They sleep while the stream is quiet and wake on the
+   * kernel's signal or, while it is busy, every millisecond; realtime keeps a busy CPU from
+   * delaying them past the few milliseconds a ring buffer holds. Without the right, they run
+   * at normal priority. See {@link EventReader.drainers}.
+   */
+  realtime?: boolean;
+  /**
    * Called when the kernel reports lost records (perf buffers), with the number lost since
    * the last report and the total. Without it, a warning goes to stderr: a loss is never silent.
    */
@@ -54,6 +62,27 @@ export interface EventReaderOptions<T> {
    * it, a warning goes to stderr once per burst.
    */
   onFull?: (times: number) => void;
+}
+
+/**
+ * What {@link EventReader.drainers} reports about a reader's native drain threads.
+ *
+ * @example
+ * ```ts
+ * import { BPF, type DrainerInfo } from "bpf";
+ * using b = await BPF.load({ file: "./events.bpf.c" });
+ * const info: DrainerInfo = b.ringbuf("events").drainers;
+ * ```
+ */
+export interface DrainerInfo {
+  /** Drain threads: 0 (no staging), 1, or 2 (a ring buffer's primary and watchdog). */
+  threads: number;
+  /** How many of them run `SCHED_FIFO`. */
+  realtime: number;
+  /** The CPU the primary drainer last ran on; -1 before it ran. */
+  cpu: number;
+  /** Records the watchdog drained while the primary was late. */
+  watchdogRecords: number;
 }
 
 /**
@@ -94,6 +123,12 @@ export class RecordSizeError extends Error {
 }
 
 type Ptr = Deno.PointerObject;
+
+/**
+ * Tests only: `reader[testStall](ms)` makes the primary drain thread sleep `ms` after each
+ * claim, the worst moment for it to be descheduled, to show the watchdog takes over.
+ */
+export const testStall: unique symbol = Symbol("bpfpm.testStall");
 
 const ST_LOST = 0;
 const ST_RECORDS = 1;
@@ -210,9 +245,10 @@ export class EventReader<T = Uint8Array>
       );
     }
     if (staging > 0) {
+      const flags = options.realtime === false ? 0 : 1;
       const p = kind === "ringbuf"
-        ? s.bpfpm_ringbuf__pump(h as Ptr, BigInt(staging))
-        : s.bpfpm_perfbuf__pump(h as Ptr, BigInt(staging));
+        ? s.bpfpm_ringbuf__pump(h as Ptr, BigInt(staging), flags)
+        : s.bpfpm_perfbuf__pump(h as Ptr, BigInt(staging), flags);
       if (p === null) {
         const errno = s.bpfpm_last_errno() || 22;
         this.#free();
@@ -297,6 +333,46 @@ export class EventReader<T = Uint8Array>
    */
   get wakeups(): number {
     return Number(this.#stats[ST_WAKEUPS]);
+  }
+
+  /**
+   * The native threads draining the kernel buffer for this reader: `threads` (0 with
+   * `stagingBytes: 0`; a ring buffer gets a second, watchdog drainer that keeps off the
+   * primary's CPU when there is another), how many of them got realtime priority
+   * (`realtime`; threads set it as they start, so ask after the first read), the CPU the
+   * primary drainer last ran on (`cpu`, -1 before it ran) and the records the watchdog
+   * drained because the primary was late (`watchdogRecords`).
+   *
+   * @example Check the drain threads
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./events.bpf.c" });
+   * const events = b.ringbuf("events");
+   * await events.read(10);
+   * console.log(events.drainers); // { threads: 2, realtime: 2, cpu: 0, watchdogRecords: 0 }
+   * ```
+   */
+  get drainers(): DrainerInfo {
+    if (!this.#pump) {
+      return { threads: 0, realtime: 0, cpu: -1, watchdogRecords: 0 };
+    }
+    const out = new Int32Array(4);
+    lib().bpfpm_pump__info(this.#pump, out);
+    return {
+      threads: out[0],
+      realtime: out[1],
+      cpu: out[2],
+      watchdogRecords: out[3] >>> 0,
+    };
+  }
+
+  /**
+   * Tests only: see {@link testStall}.
+   *
+   * @param ms how long the primary drainer sleeps after each claim (0: not at all)
+   */
+  [testStall](ms: number): void {
+    if (this.#pump) lib().bpfpm_pump__test_stall(this.#pump, ms);
   }
 
   /**

@@ -14,6 +14,7 @@
  * @module
  */
 export {
+  type DrainerInfo,
   type EventKind,
   EventReader,
   type EventReaderOptions,

@@ -2,6 +2,7 @@
 // counting, stopping, and several readers at once.
 import assert from "node:assert/strict";
 import { BPF } from "../../runtime/bpf.ts";
+import { testStall } from "../../runtime/events/event_reader.ts";
 import { buildC, GETPPID_LOOP } from "../maps/_helpers.ts";
 
 const PROGRAM = `
@@ -322,6 +323,56 @@ Deno.test("a full ring buffer is reported, never silent", async () => {
     assert.ok(read > 0 && read < 1000, `read ${read} of 1000 records`);
     assert.ok(r.full > 0);
     assert.deepEqual(fulls, [r.full]);
+  } finally {
+    prog.cleanup();
+  }
+});
+
+Deno.test("a stalled primary drainer: the watchdog drains the ring, in order, nothing lost", async () => {
+  const prog = await buildC("getppid_loop", GETPPID_LOOP);
+  try {
+    using b = await BPF.load({ text: PROGRAM });
+    using r = b.ringbuf<Event>("events", { type: "struct event" });
+    await r.read(10); // the drainers set their priority as they start
+    const cpus = Number(
+      new TextDecoder().decode(
+        (await new Deno.Command("nproc").output()).stdout,
+      ),
+    );
+    const info = r.drainers;
+    assert.equal(info.threads, cpus >= 2 ? 2 : 1);
+    assert.equal(info.realtime, info.threads); // the tests run as root
+    // The kernel agrees: that many of this process's threads run SCHED_FIFO (policy 1).
+    const fifo = () =>
+      [...Deno.readDirSync("/proc/self/task")].filter((t) => {
+        const stat = Deno.readTextFileSync(`/proc/self/task/${t.name}/stat`);
+        return stat.slice(stat.lastIndexOf(")") + 2).split(" ")[38] === "1";
+      }).length;
+    assert.equal(fifo(), info.threads);
+    {
+      using plain = b.ringbuf("events2", { realtime: false });
+      await plain.read(10);
+      assert.equal(plain.drainers.realtime, 0);
+      assert.equal(fifo(), info.threads);
+    }
+    if (cpus < 2) return;
+    // The primary sleeps 30 ms after each claim, longer than the 1 MiB ring lasts at full
+    // speed: without the watchdog the program's reservations would fail.
+    r[testStall](30);
+    const count = 300_000;
+    const done = runTargeted(b, prog.path, count, 1);
+    const got: Event[] = [];
+    while (got.length < count) got.push(...await r.read(-1));
+    await done;
+    assert.equal(got.length, count);
+    for (let i = 0; i < count; i++) {
+      if (got[i].seq !== i) assert.fail(`record ${i} has seq ${got[i].seq}`);
+    }
+    const { watchdogRecords } = r.drainers; // while the reader is open
+    assert.ok(
+      watchdogRecords > count / 2,
+      `the watchdog drained ${watchdogRecords} of ${count}`,
+    );
   } finally {
     prog.cleanup();
   }
