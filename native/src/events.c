@@ -166,50 +166,80 @@ BPFPM_API struct bpfpm_ringbuf *bpfpm_ringbuf__new(int map_fd)
 	return rb;
 }
 
+/* Copies the committed records in [from, prod) into out, stopping at a record still being
+ * written or when out is full. Returns the bytes written and sets *end to the position after
+ * the last record taken (discarded ones included) and *records; -EMSGSIZE with stats[ST_NEED]
+ * when the first record does not fit. A length that runs past prod stops the walk: a reader
+ * behind another may see a header the kernel is rewriting. */
+static int64_t rb_walk(struct bpfpm_ringbuf *rb, uint64_t from, uint64_t prod, uint8_t *out,
+		       uint64_t cap, uint64_t *stats, uint64_t *end, uint64_t *records)
+{
+	uint64_t pos = from, written = 0;
+	*records = 0;
+	*end = from;
+	while (pos < prod) {
+		uint8_t *hdr = rb->data + (pos & rb->mask);
+		uint32_t len = __atomic_load_n((uint32_t *)hdr, __ATOMIC_ACQUIRE);
+		if (len & RB_BUSY)
+			break;
+		uint32_t size = len & ~(RB_BUSY | RB_DISCARD);
+		if ((uint64_t)size + RB_HDR > prod - pos)
+			break;
+		if (!(len & RB_DISCARD)) {
+			uint64_t need = RB_HDR + ALIGN8(size);
+			if (written + need > cap) {
+				if (written == 0 && pos == from) {
+					stats[ST_NEED] = need;
+					return -EMSGSIZE;
+				}
+				break;
+			}
+			uint32_t h[2] = { size, 0 };
+			memcpy(out + written, h, sizeof(h));
+			memcpy(out + written + RB_HDR, hdr + RB_HDR, size);
+			written += need;
+			(*records)++;
+		}
+		pos += ALIGN8(size + RB_HDR);
+	}
+	*end = pos;
+	return (int64_t)written;
+}
+
+/* The kernel does not count what a full ring buffer refuses; a ring found (nearly) full is
+ * the consumer's only sign that reservations may have failed. */
+static int rb_nearly_full(struct bpfpm_ringbuf *rb, uint64_t prod)
+{
+	return prod - __atomic_load_n(rb->consumer_pos, __ATOMIC_ACQUIRE) + 512 > rb->mask + 1;
+}
+
 BPFPM_API int64_t bpfpm_ringbuf__consume(struct bpfpm_ringbuf *rb, void *buf, uint64_t cap,
 					 uint64_t *stats)
 {
-	uint8_t *out = buf;
-	uint64_t written = 0, records = 0;
-	uint64_t cons = __atomic_load_n(rb->consumer_pos, __ATOMIC_ACQUIRE);
-	/* The kernel does not count what a full ring buffer refuses; a ring found (nearly) full
-	 * is the consumer's only sign that reservations may have failed. */
-	if (__atomic_load_n(rb->producer_pos, __ATOMIC_ACQUIRE) - cons + 512 > rb->mask + 1)
+	uint64_t written = 0, records, cons = __atomic_load_n(rb->consumer_pos, __ATOMIC_ACQUIRE);
+	uint64_t prod = __atomic_load_n(rb->producer_pos, __ATOMIC_ACQUIRE);
+	if (rb_nearly_full(rb, prod))
 		stats[ST_FULL]++;
+	/* Until the ring is empty or buf is full, releasing each stretch to the kernel at once. */
 	for (;;) {
-		uint64_t prod = __atomic_load_n(rb->producer_pos, __ATOMIC_ACQUIRE);
-		if (cons >= prod)
+		uint64_t end;
+		int64_t n = rb_walk(rb, cons, prod, (uint8_t *)buf + written, cap - written, stats,
+				    &end, &records);
+		if (n == -EMSGSIZE && written == 0)
+			return bpfpm_fail(EMSGSIZE,
+					  "a %llu-byte record does not fit the %llu-byte batch buffer",
+					  (unsigned long long)(stats[ST_NEED] - RB_HDR),
+					  (unsigned long long)cap);
+		if (n <= 0 && end == cons)
 			break;
-		while (cons < prod) {
-			uint8_t *hdr = rb->data + (cons & rb->mask);
-			uint32_t len = __atomic_load_n((uint32_t *)hdr, __ATOMIC_ACQUIRE);
-			if (len & RB_BUSY)
-				goto done;
-			uint32_t size = len & ~(RB_BUSY | RB_DISCARD);
-			if (!(len & RB_DISCARD)) {
-				uint64_t need = RB_HDR + ALIGN8(size);
-				if (written + need > cap) {
-					if (written == 0) {
-						stats[ST_NEED] = need;
-						return bpfpm_fail(EMSGSIZE,
-								  "a %u-byte record does not fit the "
-								  "%llu-byte batch buffer",
-								  size, (unsigned long long)cap);
-					}
-					goto done;
-				}
-				uint32_t h[2] = { size, 0 };
-				memcpy(out + written, h, sizeof(h));
-				memcpy(out + written + RB_HDR, hdr + RB_HDR, size);
-				written += need;
-				records++;
-			}
-			cons += ALIGN8(size + RB_HDR);
-			__atomic_store_n(rb->consumer_pos, cons, __ATOMIC_RELEASE);
+		if (n > 0) {
+			written += n;
+			stats[ST_RECORDS] += records;
 		}
+		cons = end;
+		__atomic_store_n(rb->consumer_pos, cons, __ATOMIC_RELEASE);
+		prod = __atomic_load_n(rb->producer_pos, __ATOMIC_ACQUIRE);
 	}
-done:
-	stats[ST_RECORDS] += records;
 	return (int64_t)written;
 }
 
@@ -560,39 +590,14 @@ static int64_t rb_claim(struct bpfpm_pump *p, uint8_t *out, uint64_t cap, uint64
 			uint64_t *start, uint64_t *end)
 {
 	struct bpfpm_ringbuf *rb = p->rb;
-	uint64_t ring = rb->mask + 1;
 	for (;;) {
 		uint64_t c = __atomic_load_n(&p->claim, __ATOMIC_ACQUIRE);
 		uint64_t prod = __atomic_load_n(rb->producer_pos, __ATOMIC_ACQUIRE);
-		uint64_t pos = c, written = 0, records = 0;
-		int full = prod - __atomic_load_n(rb->consumer_pos, __ATOMIC_ACQUIRE) + 512 > ring;
-		while (pos < prod) {
-			uint8_t *hdr = rb->data + (pos & rb->mask);
-			uint32_t len = __atomic_load_n((uint32_t *)hdr, __ATOMIC_ACQUIRE);
-			if (len & RB_BUSY)
-				break;
-			uint32_t size = len & ~(RB_BUSY | RB_DISCARD);
-			/* A stale claim may read a header the kernel is rewriting: never follow a
-			 * length past the producer (the compare-and-swap below then fails). */
-			if ((uint64_t)size + RB_HDR > prod - pos)
-				break;
-			if (!(len & RB_DISCARD)) {
-				uint64_t need = RB_HDR + ALIGN8(size);
-				if (written + need > cap) {
-					if (written == 0) {
-						stats[ST_NEED] = need;
-						return -EMSGSIZE;
-					}
-					break;
-				}
-				uint32_t h[2] = { size, 0 };
-				memcpy(out + written, h, sizeof(h));
-				memcpy(out + written + RB_HDR, hdr + RB_HDR, size);
-				written += need;
-				records++;
-			}
-			pos += ALIGN8(size + RB_HDR);
-		}
+		int full = rb_nearly_full(rb, prod);
+		uint64_t pos, records;
+		int64_t n = rb_walk(rb, c, prod, out, cap, stats, &pos, &records);
+		if (n < 0)
+			return n;
 		*start = *end = c;
 		if (pos == c)
 			return 0;
@@ -609,7 +614,7 @@ static int64_t rb_claim(struct bpfpm_pump *p, uint8_t *out, uint64_t cap, uint64
 			stats[ST_FULL]++;
 		stats[ST_RECORDS] += records;
 		*end = pos;
-		return (int64_t)written;
+		return n;
 	}
 }
 
@@ -699,7 +704,7 @@ static void *drainer_main(void *arg)
 			}
 		}
 		uint64_t before = local[ST_RECORDS], lost = local[ST_LOST], full = local[ST_FULL];
-		uint64_t start, end;
+		uint64_t start = 0, end = 0;
 		int64_t n;
 		if (p->rb) {
 			n = rb_claim(p, scratch, cap, local, &start, &end);
