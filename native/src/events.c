@@ -696,9 +696,10 @@ static void *drainer_main(void *arg)
 				last_claim = claim;
 				stuck_since = t;
 			}
-			int late = claim < prod && t - stuck_since >= 2;
+			int pending = claim < prod, late = pending && t - stuck_since >= 2;
 			if (!late && (prod - cons) * 4 < p->rb->mask + 1) {
-				drainer_wait(d, busy ? 1 : BUSY_MS, busy, local);
+				/* (pending data keeps the source ready: a timer, not a spin) */
+				drainer_wait(d, busy || pending ? 1 : BUSY_MS, busy || pending, local);
 				drainer_publish(d, local);
 				continue;
 			}
