@@ -143,10 +143,20 @@ Deno.test("an invalid BPFPM_GRANTS is reported, not ignored", async () => {
 });
 
 Deno.test("checkDenoPermissions names the exact flag that is missing", async () => {
+  // A HOME of its own, so the flags name a cache directory this test owns and removes.
+  const home = await Deno.makeTempDir({ prefix: "bpfpm_home_" });
+  try {
+    await checkFlags(home);
+  } finally {
+    await Deno.remove(home, { recursive: true });
+  }
+});
+
+async function checkFlags(home: string): Promise<void> {
   const flagsOut = await snippet(
     `console.log(JSON.stringify(p.requiredDenoFlags()));`,
     {
-      env: { HOME: "/tmp/bpfpm-home" },
+      env: { HOME: home },
     },
   );
   assert.equal(flagsOut.code, 0, flagsOut.stderr);
@@ -157,7 +167,7 @@ Deno.test("checkDenoPermissions names the exact flag that is missing", async () 
     `try { p.checkDenoPermissions(); console.log("ok"); } catch (e) { console.log(e.name + "|" + e.flag + "|" + e.message); }`;
   const withAll = await snippet(check, {
     flags,
-    env: { HOME: "/tmp/bpfpm-home" },
+    env: { HOME: home },
   });
   assert.equal(withAll.stdout, "ok", withAll.stderr);
   const noBtf = flags.map((f) =>
@@ -165,7 +175,7 @@ Deno.test("checkDenoPermissions names the exact flag that is missing", async () 
   );
   const r = await snippet(check, {
     flags: noBtf,
-    env: { HOME: "/tmp/bpfpm-home" },
+    env: { HOME: home },
   });
   const [name, flag, message] = r.stdout.split("|");
   assert.equal(name, "DenoPermissionError");
@@ -174,4 +184,4 @@ Deno.test("checkDenoPermissions names the exact flag that is missing", async () 
     message,
     "Deno may not read /sys/kernel/btf: run deno with --allow-read=/sys/kernel/btf (or -A)",
   );
-});
+}
