@@ -963,23 +963,12 @@ BPFPM_API int64_t bpfpm_pump__wait_drain(struct bpfpm_pump *p, void *buf, uint64
 	int64_t n = bpfpm_pump__consume(p, buf, cap, stats);
 	if (n != 0 || timeout_ms == 0 || stats[ST_LOST] != lost)
 		return n;
-	struct epoll_event evs[2];
-	int k;
-	do
-		k = epoll_wait(p->epfd, evs, 2, timeout_ms);
-	while (k < 0 && errno == EINTR);
-	if (k < 0)
-		return bpfpm_fail(errno, "epoll_wait failed: %s", strerror(errno));
-	for (int i = 0; i < k; i++) {
-		uint64_t v;
-		if (evs[i].data.u64 == UINT64_MAX) {
-			if (read(p->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-				return bpfpm_fail(errno, "eventfd read failed: %s", strerror(errno));
-			return -ECANCELED;
-		}
-		if (read(p->ready_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-			return bpfpm_fail(errno, "eventfd read failed: %s", strerror(errno));
-	}
+	int w = wait_ready(p->epfd, p->wake_fd, timeout_ms);
+	if (w < 0)
+		return w;
+	uint64_t v; /* re-arm the drainers' signal */
+	if (read(p->ready_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return bpfpm_fail(errno, "eventfd read failed: %s", strerror(errno));
 	return bpfpm_pump__consume(p, buf, cap, stats);
 }
 
