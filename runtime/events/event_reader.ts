@@ -401,18 +401,8 @@ export class EventReader<T = Uint8Array>
       );
     }
     const n = this.#kind === "ringbuf"
-      ? s.bpfpm_ringbuf__consume(
-        h,
-        this.#buf,
-        BigInt(this.#buf.length),
-        this.#statsBytes,
-      )
-      : s.bpfpm_perfbuf__consume(
-        h,
-        this.#buf,
-        BigInt(this.#buf.length),
-        this.#statsBytes,
-      );
+      ? s.bpfpm_ringbuf__consume(h, this.#buf, len, this.#statsBytes)
+      : s.bpfpm_perfbuf__consume(h, this.#buf, len, this.#statsBytes);
     return Number(n);
   }
 
