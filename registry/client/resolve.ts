@@ -100,6 +100,10 @@ export function pickVersion(
   return doc.versions[best];
 }
 
+function id(e: LockEntry): string {
+  return `${e.name}@${e.version}`;
+}
+
 function parentOf(path: string): string {
   const i = path.lastIndexOf("/bpf_modules/");
   return i < 0 ? "" : path.slice(0, i);
@@ -117,7 +121,12 @@ export interface ResolveOptions {
   update?: Set<string> | "all";
   /** Called as soon as a version is chosen, to start its download early. */
   onPick?: (manifest: VersionManifest) => void;
+  /** The most packages a tree may hold before resolution gives up (default 10 000). */
+  maxPackages?: number;
 }
+
+/** The default bound on a resolved tree's size: far above any real probe's tree. */
+export const MAX_PACKAGES = 10_000;
 
 /**
  * Resolves direct dependency ranges into a lockfile (without `bpf` data, which comes from
@@ -162,6 +171,8 @@ export async function resolveTree(
     }
   }
   const packages: Record<string, LockEntry> = {};
+  const maxPackages = options.maxPackages ?? MAX_PACKAGES;
+  let count = 0;
   const pick = async (
     name: string,
     range: string,
@@ -196,13 +207,23 @@ export async function resolveTree(
         }
         if (!p) break;
       }
-      if (visible && semver.satisfies(packages[visible].version, q.range)) {
-        continue;
+      const tagged = semver.validRange(q.range)
+        ? undefined
+        : (await client.packument(q.name))["dist-tags"]?.[q.range];
+      const fits = (e: LockEntry | undefined) =>
+        e !== undefined && e.name === q.name &&
+        (tagged === undefined
+          ? semver.satisfies(e.version, q.range)
+          : e.version === tagged);
+      if (visible && fits(packages[visible])) continue;
+      // A cycle: an ancestor in the tree satisfies the range, so it is reused rather than
+      // nested once more under itself (npm does the same). Without this an unsatisfiable
+      // cycle (a@1 → b@^1, b@1 → a@^2, a@2 → b@^2, b@2 → a@^1) nests without end.
+      let ancestor = false;
+      for (let p = q.parent; p && !ancestor; p = parentOf(p)) {
+        ancestor = fits(packages[p]);
       }
-      if (visible && !semver.validRange(q.range)) {
-        const tagged = (await client.packument(q.name))["dist-tags"]?.[q.range];
-        if (tagged === packages[visible].version) continue;
-      }
+      if (ancestor) continue;
       const path = visible
         ? childPath(q.parent, q.name)
         : childPath("", q.name);
@@ -224,6 +245,16 @@ export async function resolveTree(
             }, which is not a valid package name; nothing was installed`,
           );
         }
+      }
+      if (++count > maxPackages) {
+        throw new ClientError(
+          "ERESOLVE",
+          `Resolving ${
+            Object.keys(deps).join(", ")
+          } needs more than ${maxPackages} packages (still growing at ${q.name}@${m.version}, required by ${
+            packages[q.parent] ? id(packages[q.parent]) : "package.json"
+          }); check the dependency ranges of the packages named`,
+        );
       }
       packages[path] = {
         // The name asked for, not the one the document claims: the tarball's own
