@@ -125,7 +125,7 @@ export function onExit(hook: () => void): () => void {
  * using b = await BPF.load({ file: "./biolatency.bpf.c" });
  * console.log("Tracing... Hit Ctrl-C to end.");
  * await interrupted();
- * b.map("dist").printLog2Hist("usecs");
+ * b.map("dist").printLog2Hist({ valType: "usecs" });
  * ```
  */
 export function interrupted(): Promise<Deno.Signal> {

@@ -44,15 +44,6 @@ struct {
 } hists SEC(".maps");
 
 /* The histogram slot of v as BCC numbers them: its bit length (1 for 0-1, 2 for 2-3, ...). */
-static __always_inline u32 slot_of(u64 v) {
-  u32 r = 0;
-  for (int i = 0; i < 64 && v; i++) {
-    v >>= 1;
-    r++;
-  }
-  return r ? r : 1; /* as bpf_log2l(): 0 and 1 share the "0 -> 1" slot */
-}
-
 static __always_inline u32 rq_dev(struct request *rq) {
   struct gendisk *disk = rq->q->disk;
   if (!disk) return 0;
@@ -106,7 +97,7 @@ int BPF_PROG(block_rq_complete, struct request *rq, blk_status_t error, unsigned
     struct gendisk *disk = rq->q->disk;
     if (cfg.per_disk && disk) bpf_probe_read_kernel_str(h->disk, sizeof(h->disk), disk->disk_name);
   }
-  u32 slot = slot_of(delta);
+  u32 slot = bpf_log2l(delta);
   if (slot >= MAX_SLOTS) slot = MAX_SLOTS - 1;
   __sync_fetch_and_add(&h->slots[slot], 1);
   return 0;

@@ -36,15 +36,6 @@ struct {
   __type(value, struct hist);
 } hists SEC(".maps");
 
-static __always_inline u32 slot_of(u64 v) {
-  u32 r = 0;
-  for (int i = 0; i < 64 && v; i++) {
-    v >>= 1;
-    r++;
-  }
-  return r ? r : 1; /* as bpf_log2l(): 0 and 1 share the "0 -> 1" slot */
-}
-
 static __always_inline void store_start(struct task_struct *t, u64 ts) {
   if (cfg.targ_tgid && cfg.targ_tgid != (u32)t->tgid) return;
   u32 pid = t->pid;
@@ -68,7 +59,7 @@ static __always_inline void update_hist(struct task_struct *t, u64 ts) {
   }
   /* The latest comm: a new child first runs under its parent's, until it execs. */
   if (key) bpf_probe_read_kernel_str(h->comm, sizeof(h->comm), t->comm);
-  u32 slot = slot_of(delta);
+  u32 slot = bpf_log2l(delta);
   if (slot >= MAX_SLOTS) slot = MAX_SLOTS - 1;
   __sync_fetch_and_add(&h->slots[slot], 1);
 }

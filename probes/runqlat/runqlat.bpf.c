@@ -36,15 +36,6 @@ struct {
   __type(value, struct hist);
 } hists SEC(".maps");
 
-static __always_inline u32 slot_of(u64 v) {
-  u32 r = 0;
-  for (int i = 0; i < 64 && v; i++) {
-    v >>= 1;
-    r++;
-  }
-  return r ? r : 1; /* as bpf_log2l(): 0 and 1 share the "0 -> 1" slot */
-}
-
 static __always_inline int enqueue(struct task_struct *p) {
   if (!cfg.ready) return 0;
   u32 tgid = p->tgid, pid = p->pid;
@@ -82,7 +73,7 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
   }
   /* The latest comm: a new child first runs under its parent's, until it execs. */
   if (key) bpf_probe_read_kernel_str(h->comm, sizeof(h->comm), next->comm);
-  u32 slot = slot_of(delta);
+  u32 slot = bpf_log2l(delta);
   if (slot >= MAX_SLOTS) slot = MAX_SLOTS - 1;
   __sync_fetch_and_add(&h->slots[slot], 1);
   return 0;

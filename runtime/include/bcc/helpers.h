@@ -15,6 +15,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include "bpfpm.h" /* bpf_log2, bpf_log2l */
 #include "bcc/compat.h"
 
 /* ---- map definitions -------------------------------------------------------------------- */
@@ -284,35 +285,6 @@ struct bpf_stacktrace {
 		char ____bcc_fmt[] = fmt;                                                       \
 		(bpf_trace_printk)(____bcc_fmt, sizeof(____bcc_fmt), ##__VA_ARGS__);            \
 	})
-
-static __always_inline unsigned int bpf_log2(unsigned int v)
-{
-	unsigned int r, shift;
-
-	r = (v > 0xFFFF) << 4;
-	v >>= r;
-	shift = (v > 0xFF) << 3;
-	v >>= shift;
-	r |= shift;
-	shift = (v > 0xF) << 2;
-	v >>= shift;
-	r |= shift;
-	shift = (v > 0x3) << 1;
-	v >>= shift;
-	r |= shift;
-	r |= (v >> 1);
-	return r;
-}
-
-/* BCC's bucket index: floor(log2(v)) + 1 (1 for 0 and 1), so bucket i holds [2^(i-1), 2^i). */
-static __always_inline unsigned int bpf_log2l(unsigned long v)
-{
-	unsigned int hi = v >> 32;
-
-	if (hi)
-		return bpf_log2(hi) + 32 + 1;
-	return bpf_log2(v) + 1;
-}
 
 /* __data_loc fields of tracepoint args: the low 16 bits are the offset, the high 16 the size. */
 #define TP_DATA_LOC_READ_CONST(dst, field, length)                                              \
