@@ -140,6 +140,28 @@ export interface LoadOptions {
   autoAttach?: boolean;
 }
 
+/** C whose place is known to the caller of {@link loadLocated}, by the options it loads. */
+const located = new WeakMap<
+  LoadOptions,
+  { source: string; site?: SourceSite; name?: string }
+>();
+
+/**
+ * `BPF.load({ text })` for C that came from elsewhere: the sandbox's trusted side loads a
+ * package's C with the package's own file name and place, so diagnostics point there.
+ *
+ * @param options the load options (`text` holds the C)
+ * @param place clang's file name for the C and where it sits in the package's file
+ * @returns the loaded object
+ */
+export function loadLocated(
+  options: LoadOptions & { text: string },
+  place: { name?: string; site?: SourceSite },
+): Promise<BPF> {
+  located.set(options, { source: options.text, ...place });
+  return BPF.load(options);
+}
+
 const objects = new FinalizationRegistry<ObjectHandle>((handle) => {
   lib().bpfpm_object__close(handle);
 });
@@ -238,7 +260,8 @@ export class BPF implements Disposable {
     if (options.object) {
       object = options.object;
     } else {
-      const { source, site, name } = readSource(options);
+      const { source, site, name } = located.get(options) ??
+        readSource(options);
       locate = () => ({
         name: name ?? DEFAULT_C_NAME,
         site: site ?? sourceSite(source, caller.stack),

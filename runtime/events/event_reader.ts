@@ -8,11 +8,10 @@
  * @module
  */
 import type { Codec } from "../btf/codec.ts";
-import { lib } from "../_ffi.ts";
 import { check, ECANCELED, EMSGSIZE } from "../maps/_native.ts";
+import { type EventKind, type EventSource, openSource } from "./_source.ts";
 
-/** Which kernel mechanism a reader drains. */
-export type EventKind = "ringbuf" | "perf";
+export type { EventKind };
 
 /**
  * Options of `b.ringbuf(name)` and `b.perfBuffer(name)`.
@@ -122,8 +121,6 @@ export class RecordSizeError extends Error {
   }
 }
 
-type Ptr = Deno.PointerObject;
-
 /**
  * Tests only: `reader[testStall](ms)` makes the primary drain thread sleep `ms` after each
  * claim, the worst moment for it to be descheduled, to show the watchdog takes over.
@@ -136,20 +133,8 @@ const ST_NEED = 2;
 const ST_WAKEUPS = 3;
 const ST_FULL = 4;
 
-interface Native {
-  kind: EventKind;
-  handle: Ptr;
-  pump: Ptr | null;
-}
-
-function freeNative(n: Native): void {
-  if (n.pump) lib().bpfpm_pump__free(n.pump);
-  if (n.kind === "ringbuf") lib().bpfpm_ringbuf__free(n.handle);
-  else lib().bpfpm_perfbuf__free(n.handle);
-}
-
 // A safety net only: readers are closed by close(), dispose, their signal or their owner.
-const leaked = new FinalizationRegistry<Native>(freeNative);
+const leaked = new FinalizationRegistry<EventSource>((source) => source.free());
 
 /**
  * An async iterable of records from a ring buffer or a perf buffer map.
@@ -167,8 +152,7 @@ export class EventReader<T = Uint8Array>
   implements AsyncIterable<T>, Disposable {
   #kind: EventKind;
   #name: string;
-  #handle: Ptr | null;
-  #pump: Ptr | null = null;
+  #source: EventSource | null;
   #codec: Codec<T> | undefined;
   #buf: Uint8Array<ArrayBuffer>;
   #view: DataView;
@@ -220,43 +204,26 @@ export class EventReader<T = Uint8Array>
     this.#buf = new Uint8Array(batch);
     this.#view = new DataView(this.#buf.buffer);
     this.#statsBytes = new Uint8Array(this.#stats.buffer);
-    const s = lib();
-    let h: Deno.PointerValue;
-    if (kind === "ringbuf") {
-      h = s.bpfpm_ringbuf__new(map.fd);
-    } else {
-      const pages = options.pageCount ?? 64;
-      if (
-        !Number.isInteger(pages) || pages < 1 || (pages & (pages - 1)) !== 0
-      ) {
-        throw new RangeError(`pageCount must be a power of two, got ${pages}`);
-      }
-      h = s.bpfpm_perfbuf__new(map.fd, pages, options.wakeupEvents ?? 1);
+    const pages = options.pageCount ?? 64;
+    if (
+      kind === "perf" &&
+      (!Number.isInteger(pages) || pages < 1 || (pages & (pages - 1)) !== 0)
+    ) {
+      throw new RangeError(`pageCount must be a power of two, got ${pages}`);
     }
-    if (h === null) {
-      check(-(s.bpfpm_last_errno() || 22), `Cannot read the ${this.#label()}`);
-    }
-    this.#handle = h as Ptr;
     const staging = options.stagingBytes ?? 64 << 20;
     if (!Number.isInteger(staging) || staging < 0) {
-      this.#free();
       throw new RangeError(
         `stagingBytes must be a non-negative integer, got ${staging}`,
       );
     }
-    if (staging > 0) {
-      const flags = options.realtime === false ? 0 : 1;
-      const p = kind === "ringbuf"
-        ? s.bpfpm_ringbuf__pump(h as Ptr, BigInt(staging), flags)
-        : s.bpfpm_perfbuf__pump(h as Ptr, BigInt(staging), flags);
-      if (p === null) {
-        const errno = s.bpfpm_last_errno() || 22;
-        this.#free();
-        check(-errno, `Cannot start reading the ${this.#label()}`);
-      }
-      this.#pump = p as Ptr;
-    }
-    leaked.register(this, { kind, handle: h as Ptr, pump: this.#pump }, this);
+    this.#source = openSource(kind, map.fd, {
+      pageCount: pages,
+      wakeupEvents: options.wakeupEvents ?? 1,
+      stagingBytes: staging,
+      realtime: options.realtime !== false,
+    }, this.#label());
+    leaked.register(this, this.#source, this);
     this.#unlink = owner.register?.({ cancel: () => this.close() });
     if (options.signal) {
       this.#signal = options.signal;
@@ -353,11 +320,10 @@ export class EventReader<T = Uint8Array>
    * ```
    */
   get drainers(): DrainerInfo {
-    if (!this.#pump) {
+    const out = new Int32Array(4);
+    if (!this.#source?.info(out)) {
       return { threads: 0, realtime: 0, cpu: -1, watchdogRecords: 0 };
     }
-    const out = new Int32Array(4);
-    lib().bpfpm_pump__info(this.#pump, out);
     return {
       threads: out[0],
       realtime: out[1],
@@ -372,7 +338,7 @@ export class EventReader<T = Uint8Array>
    * @param ms how long the primary drainer sleeps after each claim (0: not at all)
    */
   [testStall](ms: number): void {
-    if (this.#pump) lib().bpfpm_pump__test_stall(this.#pump, ms);
+    this.#source?.testStall(ms);
   }
 
   /**
@@ -392,49 +358,14 @@ export class EventReader<T = Uint8Array>
   }
 
   #consume(): number {
-    const h = this.#handle!;
-    const s = lib();
-    const len = BigInt(this.#buf.length);
-    if (this.#pump) {
-      return Number(
-        s.bpfpm_pump__consume(this.#pump, this.#buf, len, this.#statsBytes),
-      );
-    }
-    const n = this.#kind === "ringbuf"
-      ? s.bpfpm_ringbuf__consume(h, this.#buf, len, this.#statsBytes)
-      : s.bpfpm_perfbuf__consume(h, this.#buf, len, this.#statsBytes);
-    return Number(n);
+    return this.#source!.consume(this.#buf, this.#statsBytes);
   }
 
   async #wait(timeoutMs: number): Promise<number> {
-    const h = this.#handle!;
-    const s = lib();
-    const p = this.#pump
-      ? s.bpfpm_pump__wait_drain(
-        this.#pump,
-        this.#buf,
-        BigInt(this.#buf.length),
-        timeoutMs,
-        this.#statsBytes,
-      )
-      : this.#kind === "ringbuf"
-      ? s.bpfpm_ringbuf__wait_drain(
-        h,
-        this.#buf,
-        BigInt(this.#buf.length),
-        timeoutMs,
-        this.#statsBytes,
-      )
-      : s.bpfpm_perfbuf__wait_drain(
-        h,
-        this.#buf,
-        BigInt(this.#buf.length),
-        timeoutMs,
-        this.#statsBytes,
-      );
+    const p = this.#source!.wait(this.#buf, timeoutMs, this.#statsBytes);
     this.#pending = p;
     try {
-      return Number(await p);
+      return await p;
     } finally {
       this.#pending = null;
       if (this.#closed) this.#free();
@@ -611,12 +542,11 @@ export class EventReader<T = Uint8Array>
   }
 
   #free(): void {
-    const h = this.#handle;
-    if (h === null) return;
-    this.#handle = null;
+    const source = this.#source;
+    if (source === null) return;
+    this.#source = null;
     leaked.unregister(this);
-    freeNative({ kind: this.#kind, handle: h, pump: this.#pump });
-    this.#pump = null;
+    source.free();
   }
 
   /**
@@ -636,14 +566,10 @@ export class EventReader<T = Uint8Array>
     this.#closed = true;
     if (this.#abort) this.#signal?.removeEventListener("abort", this.#abort);
     this.#unlink?.();
-    const h = this.#handle;
-    if (h === null) return;
-    if (this.#pending) {
-      // The wait owns the handle until it returns; it frees it then.
-      if (this.#pump) lib().bpfpm_pump__wake(this.#pump);
-      else if (this.#kind === "ringbuf") lib().bpfpm_ringbuf__wake(h);
-      else lib().bpfpm_perfbuf__wake(h);
-    } else this.#free();
+    if (this.#source === null) return;
+    // The wait owns the source until it returns; it frees it then.
+    if (this.#pending) this.#source.wake();
+    else this.#free();
   }
 
   /**

@@ -21,7 +21,7 @@ import {
   ENOSPC,
   fdInfo,
   leakedFds,
-  lib,
+  mapCalls,
 } from "./_native.ts";
 import {
   isArrayLike,
@@ -430,7 +430,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
    */
   get(key: KIn): V | undefined {
     this.#live();
-    const rc = lib().bpfpm_map__lookup(
+    const rc = mapCalls().bpfpm_map__lookup(
       this.#fd,
       this.#encodeKey(key),
       this.#vbuf,
@@ -461,7 +461,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
     this.#live();
     const k = this.#encodeKey(key);
     this.#encodeValue(value);
-    const rc = lib().bpfpm_map__update(
+    const rc = mapCalls().bpfpm_map__update(
       this.#fd,
       k,
       this.#vbuf,
@@ -496,12 +496,12 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
     if (isArrayLike(this.#info.type)) {
       this.#vbuf.fill(0);
       check(
-        lib().bpfpm_map__update(this.#fd, k, this.#vbuf, 0n),
+        mapCalls().bpfpm_map__update(this.#fd, k, this.#vbuf, 0n),
         `Cannot zero an element of ${this.#what()}`,
       );
       return true;
     }
-    const rc = lib().bpfpm_map__delete(this.#fd, k);
+    const rc = mapCalls().bpfpm_map__delete(this.#fd, k);
     if (rc === -ENOENT) return false;
     check(rc, `Cannot delete from ${this.#what()}`);
     return true;
@@ -523,7 +523,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
    */
   has(key: KIn): boolean {
     this.#live();
-    const rc = lib().bpfpm_map__lookup(
+    const rc = mapCalls().bpfpm_map__lookup(
       this.#fd,
       this.#encodeKey(key),
       this.#vbuf,
@@ -550,7 +550,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
    */
   take(key: KIn): V | undefined {
     this.#live();
-    const rc = lib().bpfpm_map__lookup_and_delete(
+    const rc = mapCalls().bpfpm_map__lookup_and_delete(
       this.#fd,
       this.#encodeKey(key),
       this.#vbuf,
@@ -580,7 +580,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
     if (isArrayLike(this.#info.type)) {
       const zeros = new Uint8Array(n * this.#value.size);
       check(
-        lib().bpfpm_map__update_many(
+        mapCalls().bpfpm_map__update_many(
           this.#fd,
           keys,
           zeros,
@@ -594,7 +594,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
       return;
     }
     check(
-      lib().bpfpm_map__delete_many(this.#fd, keys, n, this.#info.keySize),
+      mapCalls().bpfpm_map__delete_many(this.#fd, keys, n, this.#info.keySize),
       `Cannot clear ${this.#what()}`,
     );
   }
@@ -614,7 +614,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
     this.#live();
     if (isArrayLike(this.#info.type)) return this.#info.maxEntries;
     return check(
-      lib().bpfpm_map__count(this.#fd, this.#info.keySize),
+      mapCalls().bpfpm_map__count(this.#fd, this.#info.keySize),
       `Cannot count the elements of ${this.#what()}`,
     );
   }
@@ -645,7 +645,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
     );
     const opts = (options.noBatch ? ITER_NO_BATCH : 0) |
       (options.delete ? ITER_DELETE : 0);
-    const it = lib().bpfpm_map__iter_new(this.#fd, ks, vs, opts);
+    const it = mapCalls().bpfpm_map__iter_new(this.#fd, ks, vs, opts);
     if (it === null) check(-1, `Cannot walk ${this.#what()}`);
     const kChunks: Uint8Array[] = [];
     const vChunks: Uint8Array[] = [];
@@ -671,7 +671,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
           values = new Uint8Array(cap * vs);
         }
         const rc = Number(
-          lib().bpfpm_map__iter_next(
+          mapCalls().bpfpm_map__iter_next(
             it,
             keys.subarray(used * ks),
             values.subarray(used * vs),
@@ -691,9 +691,9 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
         used += n;
       }
       flush();
-      batched = lib().bpfpm_map__iter_batched(it) === 1;
+      batched = mapCalls().bpfpm_map__iter_batched(it) === 1;
     } finally {
-      lib().bpfpm_map__iter_free(it);
+      mapCalls().bpfpm_map__iter_free(it);
     }
     if (kChunks.length <= 1) {
       return {
@@ -906,7 +906,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
       this.#encodeValue(list[i][1], vv, i * vs);
     }
     check(
-      lib().bpfpm_map__update_many(
+      mapCalls().bpfpm_map__update_many(
         this.#fd,
         keys,
         values,
@@ -942,7 +942,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
       buf.set(this.#encodeKey(list[i]).subarray(0, ks), i * ks);
     }
     check(
-      lib().bpfpm_map__delete_many(this.#fd, buf, list.length, ks),
+      mapCalls().bpfpm_map__delete_many(this.#fd, buf, list.length, ks),
       `Cannot delete from ${this.#what()} in a batch`,
     );
   }
@@ -963,7 +963,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
   pin(path: string): void {
     this.#live();
     check(
-      lib().bpfpm_obj__pin(this.#fd, cstr(path)),
+      mapCalls().bpfpm_obj__pin(this.#fd, cstr(path)),
       `Cannot pin ${this.#what()}`,
     );
     this.#pinned = path;
@@ -1005,7 +1005,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
    * ```
    */
   static unpin(path: string): void {
-    check(lib().bpfpm_obj__unpin(cstr(path)), `Cannot unpin ${path}`);
+    check(mapCalls().bpfpm_obj__unpin(cstr(path)), `Cannot unpin ${path}`);
   }
 
   /**
@@ -1028,14 +1028,14 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
     codecs: { key: Codec<K, KIn>; value: Codec<V, VIn> },
   ): BpfMap<K, V, VIn, KIn> {
     const fd = check(
-      lib().bpfpm_obj__open_pinned(cstr(path)),
+      mapCalls().bpfpm_obj__open_pinned(cstr(path)),
       `Cannot open ${path}`,
     );
     try {
       const i = fdInfo(fd);
       return new BpfMap<K, V, VIn, KIn>({ ...i, fd }, codecs, { ownsFd: true });
     } catch (e) {
-      lib().bpfpm_map__close(fd);
+      mapCalls().bpfpm_map__close(fd);
       throw e;
     }
   }
@@ -1089,7 +1089,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
       (options.value as unknown as { element?: Codec<unknown> }).element;
     const valueSize = isPerCpu(type) && el ? el.size : options.value.size;
     const fd = check(
-      lib().bpfpm_map__create(
+      mapCalls().bpfpm_map__create(
         type,
         cstr(name),
         options.key.size,
@@ -1111,7 +1111,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
         },
       );
     } catch (e) {
-      lib().bpfpm_map__close(fd);
+      mapCalls().bpfpm_map__close(fd);
       throw e;
     }
   }
@@ -1319,7 +1319,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
     this.#closed = true;
     if (this.#ownsFd) {
       leakedFds.unregister(this);
-      lib().bpfpm_map__close(this.#fd);
+      mapCalls().bpfpm_map__close(this.#fd);
     }
   }
 

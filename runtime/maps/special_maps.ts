@@ -12,7 +12,7 @@ import {
   MapClosedError,
   type MapInfo,
 } from "./bpf_map.ts";
-import { check, E2BIG, ENOENT, leakedFds, lib } from "./_native.ts";
+import { check, E2BIG, ENOENT, leakedFds, mapCalls } from "./_native.ts";
 import { MapType, mapTypeName } from "./map_types.ts";
 import { checkCodecSize } from "../btf/codec.ts";
 
@@ -90,7 +90,7 @@ export class QueueMap<V = unknown> implements Disposable {
   ): QueueMap<V> {
     const type = MapType[options.type];
     const fd = check(
-      lib().bpfpm_map__create(
+      mapCalls().bpfpm_map__create(
         type,
         new TextEncoder().encode((options.name ?? "") + "\0"),
         0,
@@ -180,7 +180,7 @@ export class QueueMap<V = unknown> implements Disposable {
         { cause: e },
       );
     }
-    const rc = lib().bpfpm_map__update(
+    const rc = mapCalls().bpfpm_map__update(
       this.#info.fd,
       null,
       this.#buf,
@@ -208,7 +208,7 @@ export class QueueMap<V = unknown> implements Disposable {
    */
   pop(): V | undefined {
     this.#live();
-    const rc = lib().bpfpm_map__lookup_and_delete(
+    const rc = mapCalls().bpfpm_map__lookup_and_delete(
       this.#info.fd,
       null,
       this.#buf,
@@ -231,7 +231,7 @@ export class QueueMap<V = unknown> implements Disposable {
    */
   peek(): V | undefined {
     this.#live();
-    const rc = lib().bpfpm_map__lookup(this.#info.fd, null, this.#buf, 0n);
+    const rc = mapCalls().bpfpm_map__lookup(this.#info.fd, null, this.#buf, 0n);
     if (rc === -ENOENT) return undefined;
     check(rc, `Cannot peek into map "${this.#info.name}"`);
     return this.#value.decode(this.#view, 0);
@@ -268,7 +268,7 @@ export class QueueMap<V = unknown> implements Disposable {
     this.#closed = true;
     if (this.#ownsFd) {
       leakedFds.unregister(this);
-      lib().bpfpm_map__close(this.#info.fd);
+      mapCalls().bpfpm_map__close(this.#info.fd);
     }
   }
 
