@@ -804,19 +804,11 @@ export class BPF implements Disposable {
     name: string,
     codecs: { key?: Codec<K>; value?: Codec<V> } = {},
   ): TypedMap<K, V, VIn> {
-    const m = objectMaps().openObjectMap(
+    const m = objectMaps().openMapView(
       this.#mapOwner(),
       name,
-      codecs as {
-        key?: Codec<unknown>;
-        value?: Codec<unknown>;
-      },
+      codecs as { key?: Codec<unknown>; value?: Codec<unknown> },
     );
-    if (!("dump" in m)) {
-      throw new TypeError(
-        `Map "${name}" is a queue or stack: use b.queue("${name}")`,
-      );
-    }
     return m as unknown as TypedMap<K, V, VIn>;
   }
 
@@ -834,13 +826,7 @@ export class BPF implements Disposable {
    * ```
    */
   stackTraces(name: string): StackTraceMap {
-    const m = this.map(name);
-    if (!("symbolize" in m)) {
-      throw new TypeError(
-        `Map "${name}" is a ${m.type}, not a stack trace map`,
-      );
-    }
-    return m as unknown as StackTraceMap;
+    return objectMaps().openStackTraces(this.#mapOwner(), name);
   }
 
   /**
@@ -857,13 +843,7 @@ export class BPF implements Disposable {
    * ```
    */
   queue<V = unknown>(name: string): QueueMap<V> {
-    const m = objectMaps().openObjectMap(this.#mapOwner(), name);
-    if ("dump" in m) {
-      throw new TypeError(
-        `Map "${name}" is a ${m.type}, not a queue or stack: use b.map("${name}")`,
-      );
-    }
-    return m as QueueMap<V>;
+    return objectMaps().openQueue(this.#mapOwner(), name) as QueueMap<V>;
   }
 
   /**

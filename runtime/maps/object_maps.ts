@@ -11,7 +11,7 @@ import {
 } from "../events/event_reader.ts";
 import { BpfMap, type MapInfo } from "./bpf_map.ts";
 import { codecsForMap } from "./codecs.ts";
-import { MapType, mapTypeName } from "./map_types.ts";
+import { MapType, mapTypeName } from "../spec/map_types.ts";
 import { objectBtf, typeIdForName } from "./object_btf.ts";
 import { codecFor } from "../btf/codec.ts";
 import { layoutOf } from "../btf/layout.ts";
@@ -99,6 +99,83 @@ export function openObjectMap(
     );
   }
   return new BpfMap(info, c, opts);
+}
+
+/**
+ * `b.map(name)`: the typed view of a map that is not a queue or stack.
+ *
+ * @param owner the object's maps, ELF bytes and liveness
+ * @param name the map's name
+ * @param codecs override the BTF codecs (key and/or value)
+ * @returns the view (a StackTraceMap for stack trace maps)
+ *
+ * @example
+ * ```ts
+ * import { openMapView, type MapOwner } from "./object_maps.ts";
+ * declare const owner: MapOwner;
+ * const counts = openMapView(owner, "counts");
+ * ```
+ */
+export function openMapView(
+  owner: MapOwner,
+  name: string,
+  codecs: { key?: Codec<unknown>; value?: Codec<unknown> } = {},
+): BpfMap<unknown, unknown, unknown> {
+  const m = openObjectMap(owner, name, codecs);
+  if (!("dump" in m)) {
+    throw new TypeError(
+      `Map "${name}" is a queue or stack: use b.queue("${name}")`,
+    );
+  }
+  return m;
+}
+
+/**
+ * `b.stackTraces(name)`: a stack trace map's view.
+ *
+ * @param owner the object's maps, ELF bytes and liveness
+ * @param name the map's name
+ * @returns the view
+ *
+ * @example
+ * ```ts
+ * import { openStackTraces, type MapOwner } from "./object_maps.ts";
+ * declare const owner: MapOwner;
+ * const stacks = openStackTraces(owner, "stacks");
+ * ```
+ */
+export function openStackTraces(owner: MapOwner, name: string): StackTraceMap {
+  const m = openMapView(owner, name);
+  if (!(m instanceof StackTraceMap)) {
+    throw new TypeError(
+      `Map "${name}" is a ${m.type}, not a stack trace map`,
+    );
+  }
+  return m;
+}
+
+/**
+ * `b.queue(name)`: a queue or stack map's view.
+ *
+ * @param owner the object's maps, ELF bytes and liveness
+ * @param name the map's name
+ * @returns the view
+ *
+ * @example
+ * ```ts
+ * import { openQueue, type MapOwner } from "./object_maps.ts";
+ * declare const owner: MapOwner;
+ * const q = openQueue(owner, "q");
+ * ```
+ */
+export function openQueue(owner: MapOwner, name: string): QueueMap<unknown> {
+  const m = openObjectMap(owner, name);
+  if ("dump" in m) {
+    throw new TypeError(
+      `Map "${name}" is a ${m.type}, not a queue or stack: use b.map("${name}")`,
+    );
+  }
+  return m;
 }
 
 /**
