@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -53,6 +54,18 @@ int main(int argc, char **argv)
 				int fd = open(arg, O_RDONLY);
 				if (fd >= 0)
 					close(fd);
+			} else if (!strcmp(op, "creat")) {
+				int fd = open(arg, O_CREAT | O_WRONLY, 0600);
+				if (fd < 0)
+					return 4;
+				close(fd);
+				unlink(arg);
+			} else if (!strcmp(op, "stat")) {
+				struct stat st;
+				stat(arg, &st);
+			} else if (!strcmp(op, "lstat")) {
+				struct stat st;
+				lstat(arg, &st);
 			} else if (!strcmp(op, "write")) {
 				int fd = open("/dev/null", O_WRONLY);
 				if (write(fd, buf, atol(arg)) < 0)

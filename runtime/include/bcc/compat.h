@@ -335,6 +335,71 @@
 #define SIGPWR 30
 #define SIGSYS 31
 
+/* sockets: socket options, control messages (include/uapi/asm-generic/socket.h, in.h) */
+#define SOL_IP 0
+#define SO_DEBUG 1
+#define SO_REUSEADDR 2
+#define SO_TYPE 3
+#define SO_ERROR 4
+#define SO_KEEPALIVE 9
+#define SO_LINGER 13
+#define SO_REUSEPORT 15
+#define SO_RCVBUF 8
+#define SO_SNDBUF 7
+#define SO_BINDTODEVICE 25
+#define SO_MARK 36
+#define SCM_RIGHTS 0x01
+#define SCM_CREDENTIALS 0x02
+#define IP_TOS 1
+#define IP_TTL 2
+#define IP_FREEBIND 15
+#define IP_TRANSPARENT 19
+#define IP_BIND_ADDRESS_NO_PORT 24
+
+/* file modes beyond BTF's (include/linux/fs.h: fmode_t bits that are #defines) */
+#ifndef FMODE_READ
+#define FMODE_READ 0x1
+#endif
+#ifndef FMODE_WRITE
+#define FMODE_WRITE 0x2
+#endif
+#define FMODE_EXEC 0x20
+#define FMODE_CREATED 0x100000
+#define FMODE_NONOTIFY 0x4000000
+
+/* capabilities (include/uapi/linux/capability.h) and capable()'s options */
+#define CAP_CHOWN 0
+#define CAP_DAC_OVERRIDE 1
+#define CAP_DAC_READ_SEARCH 2
+#define CAP_FOWNER 3
+#define CAP_KILL 5
+#define CAP_SETGID 6
+#define CAP_SETUID 7
+#define CAP_NET_BIND_SERVICE 10
+#define CAP_NET_ADMIN 12
+#define CAP_NET_RAW 13
+#define CAP_IPC_LOCK 14
+#define CAP_SYS_MODULE 16
+#define CAP_SYS_RAWIO 17
+#define CAP_SYS_CHROOT 18
+#define CAP_SYS_PTRACE 19
+#define CAP_SYS_ADMIN 21
+#define CAP_SYS_BOOT 22
+#define CAP_SYS_NICE 23
+#define CAP_SYS_RESOURCE 24
+#define CAP_SYS_TIME 25
+#define CAP_MKNOD 27
+#define CAP_AUDIT_WRITE 29
+#define CAP_SYSLOG 34
+#define CAP_BPF 39
+#define CAP_PERFMON 38
+#define CAP_OPT_NONE 0x0
+#define CAP_OPT_NOAUDIT 0x2
+#define CAP_OPT_INSETID 0x4
+
+/* x86-64's direct map (without KASLR of memory regions; tools compare addresses with it) */
+#define PAGE_OFFSET 0xffff888000000000UL
+
 /* errno */
 #define EPERM 1
 #define ENOENT 2
@@ -395,5 +460,21 @@
 #define EALREADY 114
 #define EINPROGRESS 115
 #define ENOTSUPP 524
+#define ENOPROTOOPT 92
+#define EPROTONOSUPPORT 93
+#define ESOCKTNOSUPPORT 94
+#define EPFNOSUPPORT 96
+#define ENETRESET 102
+#define EHOSTDOWN 112
+#define EBADMSG 74
+#define EDESTADDRREQ 89
+#define EMSGSIZE 90
+#define EPROTOTYPE 91
+#define ENOLINK 67
+#define ECANCELED 125
+#define EOWNERDEAD 130
+#define ENOTRECOVERABLE 131
+#define ERESTARTSYS 512
+#define ENOIOCTLCMD 515
 
 #endif

@@ -20,6 +20,7 @@ import {
   tokenize,
 } from "./_lex.ts";
 import { bccState, NAMING_MACROS } from "./_state.ts";
+import { SHADOW_FLAVOR } from "./shadowed_types.ts";
 
 /**
  * Structs that are program contexts or bpfpm's own: never rewritten. (`struct pt_regs *` is
@@ -80,8 +81,10 @@ export const bccKernelReads: RewritePass = {
         tokens[i + 1].k === "id" && tokens[i + 2].t === "{"
       ) userStructs.add(tokens[i + 1].t);
     }
+    // A program's own copy of a kernel struct (renamed by shadowed_types.ts) is kernel memory.
     const isKernel = (s: string | undefined): s is string =>
-      !!s && !userStructs.has(s) && !CONTEXT_STRUCTS.has(s) &&
+      !!s && (!userStructs.has(s) || s.endsWith(SHADOW_FLAVOR)) &&
+      !CONTEXT_STRUCTS.has(s) &&
       !s.startsWith("tracepoint__") && !s.startsWith("trace_event_raw_");
     const edits: Edit[] = [];
     for (const f of functions(text, tokens)) {

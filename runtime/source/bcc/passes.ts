@@ -5,6 +5,8 @@
  */
 import type { RewritePass } from "../rewrite.ts";
 import { bccMaps } from "./maps.ts";
+import { bccShadowedTypes } from "./shadowed_types.ts";
+import { bccKernelHeaders } from "./kernel_headers.ts";
 import { bccMethods } from "./methods.ts";
 import { bccProbes } from "./probes.ts";
 import { bccKernelReads } from "./kernel_reads.ts";
@@ -18,6 +20,8 @@ import { bccState } from "./_state.ts";
  * A construct that cannot be rewritten is reported at its place in the caller's .ts file.
  */
 export const bccPasses: RewritePass[] = [
+  bccKernelHeaders,
+  bccShadowedTypes,
   bccMaps,
   bccMethods,
   bccProbes,

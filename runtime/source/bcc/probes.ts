@@ -165,7 +165,19 @@ export const bccProbes: RewritePass = {
         continue;
       }
       state.readModes.set(f.name, "probe");
-      if (f.isStatic) continue;
+      if (f.isStatic) {
+        // As in BCC, a static function is a helper, always inlined: so one taking a struct
+        // by value compiles (the BPF backend cannot pass one to a real call).
+        if (!state.hasSec) {
+          const at = tokens[f.declStart].s;
+          edits.push({
+            start: at,
+            end: at,
+            text: "__attribute__((always_inline)) ",
+          });
+        }
+        continue;
+      }
       // libbpf-style sources keep their unsectioned functions as subprograms.
       if (state.hasSec && !state.bcc && !PREFIXES.test(f.name)) continue;
       const edit = prefixed(ctx, state, text, tokens, f, fail);

@@ -1,0 +1,2 @@
+/* BCC compatibility: <uapi/linux/errno.h> is the BTF-generated vmlinux.h plus the constants BTF lacks. */
+#include "bcc/compat.h"
