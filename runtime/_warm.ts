@@ -88,6 +88,7 @@ export const INSPECT_MODULES: readonly string[] = [
   "btf/btf.ts",
   "spec/_cpus.ts",
   "spec/elf.ts",
+  "spec/insn.ts",
   "spec/map_types.ts",
   "spec/object.ts",
   "spec/section_kinds.ts",

@@ -50,8 +50,6 @@ export const PROGRAM_TYPES = [
   "syscall",
 ] as const;
 
-export { MAP_TYPES };
-
 /**
  * An attach kind's name: the manifest's kinds, which are the kinds a `Link` can have.
  *

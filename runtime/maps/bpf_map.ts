@@ -23,13 +23,8 @@ import {
   leakedFds,
   mapCalls,
 } from "./_native.ts";
-import {
-  isArrayLike,
-  isPerCpu,
-  isQueueLike,
-  MapType,
-  mapTypeName,
-} from "./map_types.ts";
+import { isArrayLike, isPerCpu, isQueueLike } from "./map_types.ts";
+import { MapType, mapTypeName } from "../spec/map_types.ts";
 
 /**
  * What the runtime knows of a map: its fd and the kernel's description.

@@ -7,7 +7,8 @@
 import type { Btf } from "../btf/btf.ts";
 import { bytes, type Codec, codecFor, u32, u64 } from "../btf/codec.ts";
 import type { MapInfo } from "./bpf_map.ts";
-import { holdsFds, isPerCpu, MapType, mapTypeName } from "./map_types.ts";
+import { holdsFds, isPerCpu } from "./map_types.ts";
+import { MapType, mapTypeName } from "../spec/map_types.ts";
 import { type PerCpu, perCpuCodec } from "./per_cpu.ts";
 import { possibleCpus } from "./_native.ts";
 import { datasecCodec } from "./object_btf.ts";

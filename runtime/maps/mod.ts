@@ -30,11 +30,11 @@ export {
   symbolizeStack,
 } from "./special_maps.ts";
 export { fdCodec, type HasFd, stackCodec } from "./codecs.ts";
+export { isPerCpu } from "./map_types.ts";
 export {
-  isPerCpu,
   MapType,
   type MapTypeName,
   mapTypeName,
   mapTypeNumber,
-} from "./map_types.ts";
+} from "../spec/map_types.ts";
 export { type Codec, u16, u32, u64, u8 } from "../btf/codec.ts";

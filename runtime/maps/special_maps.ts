@@ -13,7 +13,7 @@ import {
   type MapInfo,
 } from "./bpf_map.ts";
 import { check, E2BIG, ENOENT, leakedFds, mapCalls } from "./_native.ts";
-import { MapType, mapTypeName } from "./map_types.ts";
+import { MapType, mapTypeName } from "../spec/map_types.ts";
 import { checkCodecSize } from "../btf/codec.ts";
 
 /**

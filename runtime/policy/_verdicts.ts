@@ -5,6 +5,16 @@
  *
  * @module
  */
+import {
+  Alu,
+  Class,
+  decodeProgram,
+  Jmp,
+  LD_IMM64,
+  Mode,
+  Size,
+  Source,
+} from "../spec/insn.ts";
 
 /** A register's possible values: a small set of constants, or `undefined` for unknown. */
 type Value = Set<bigint> | undefined;
@@ -38,25 +48,25 @@ function apply(
   a &= mask;
   b &= mask;
   switch (op) {
-    case 0x00:
+    case Alu.ADD:
       return (a + b) & mask;
-    case 0x10:
+    case Alu.SUB:
       return (a - b) & mask;
-    case 0x20:
+    case Alu.MUL:
       return (a * b) & mask;
-    case 0x40:
+    case Alu.OR:
       return a | b;
-    case 0x50:
+    case Alu.AND:
       return a & b;
-    case 0x60:
+    case Alu.LSH:
       return (a << (b % BigInt(width))) & mask;
-    case 0x70:
+    case Alu.RSH:
       return a >> (b % BigInt(width));
-    case 0x80:
+    case Alu.NEG:
       return (-a) & mask;
-    case 0xa0:
+    case Alu.XOR:
       return a ^ b;
-    case 0xc0:
+    case Alu.ARSH:
       return BigInt.asUintN(
         width,
         BigInt.asIntN(width, a) >> (b % BigInt(width)),
@@ -90,9 +100,9 @@ function combine(op: number, a: Value, b: Value, is64: boolean): Value {
  * @returns the possible return values, or `undefined` for "could be anything"
  */
 export function returnValues(insns: Uint8Array): Set<bigint> | undefined {
-  const n = insns.length / 8;
+  const program = decodeProgram(insns);
+  const n = program.length;
   if (n === 0) return new Set();
-  const dv = new DataView(insns.buffer, insns.byteOffset, insns.byteLength);
   const states: (Regs | undefined)[] = new Array(n);
   const entry: Regs = new Array(11).fill(undefined);
   states[0] = entry;
@@ -119,27 +129,21 @@ export function returnValues(insns: Uint8Array): Set<bigint> | undefined {
   while (work.length) {
     const pc = work.pop()!;
     const regs = states[pc]!.slice();
-    const o = pc * 8;
-    const code = insns[o];
-    const dst = insns[o + 1] & 0xf;
-    const src = insns[o + 1] >> 4;
-    const off = dv.getInt16(o + 2, true);
-    const imm = dv.getInt32(o + 4, true);
-    const cls = code & 7;
-    const op = code & 0xf0;
-    const useReg = (code & 0x08) !== 0;
+    const insn = program[pc];
+    // A jump into an ld_imm64's second slot, or an ld_imm64 cut short: the kernel refuses
+    // such code, and nothing can be said about what it returns.
+    if (!insn || (insn.code === LD_IMM64 && insn.imm64 === undefined)) {
+      return undefined;
+    }
+    const { code, cls, op, dst, src, off, imm } = insn;
+    const useReg = insn.source === Source.X;
     switch (cls) {
-      case 0: {
-        // BPF_LD: ld_imm64 (two slots) or the legacy packet loads, which write r0 and may
-        // end the program with 0 when the packet is too short.
-        if (code === 0x18) {
+      case Class.LD: {
+        // ld_imm64 (two slots) or the legacy packet loads, which write r0 and may end the
+        // program with 0 when the packet is too short.
+        if (code === LD_IMM64) {
           if (dst <= 10) {
-            regs[dst] = src === 0
-              ? new Set([
-                (BigInt(dv.getUint32(o + 12, true)) << 32n) |
-                BigInt(dv.getUint32(o + 4, true)),
-              ])
-              : undefined;
+            regs[dst] = src === 0 ? new Set([insn.imm64!]) : undefined;
           }
           flow(pc + 2, regs);
         } else {
@@ -149,23 +153,23 @@ export function returnValues(insns: Uint8Array): Set<bigint> | undefined {
         }
         break;
       }
-      case 1: // BPF_LDX
+      case Class.LDX:
         if (dst <= 10) regs[dst] = undefined;
         flow(pc + 1, regs);
         break;
-      case 2: // BPF_ST
+      case Class.ST:
         flow(pc + 1, regs);
         break;
-      case 3: // BPF_STX; atomics with BPF_FETCH write the source register, cmpxchg writes r0
-        if ((code & 0xe0) === 0xc0) {
+      case Class.STX: // atomics with BPF_FETCH write the source register, cmpxchg writes r0
+        if (insn.mode === Mode.ATOMIC) {
           if (src <= 10) regs[src] = undefined;
           regs[0] = undefined;
         }
         flow(pc + 1, regs);
         break;
-      case 4: // BPF_ALU (32-bit)
-      case 7: { // BPF_ALU64
-        const is64 = cls === 7;
+      case Class.ALU:
+      case Class.ALU64: {
+        const is64 = cls === Class.ALU64;
         if (dst > 10) {
           flow(pc + 1, regs);
           break;
@@ -175,14 +179,14 @@ export function returnValues(insns: Uint8Array): Set<bigint> | undefined {
           : new Set([
             is64 ? BigInt.asUintN(64, BigInt(imm)) : BigInt(imm >>> 0),
           ]);
-        if (op === 0xb0) {
-          // mov; a sign-extending mov (off != 0) is treated as unknown
+        if (op === Alu.MOV) {
+          // a sign-extending mov (off != 0) is treated as unknown
           regs[dst] = off !== 0
             ? undefined
             : b && !is64
             ? new Set([...b].map((v) => v & 0xffff_ffffn))
             : b;
-        } else if (op === 0xd0) {
+        } else if (op === Alu.END) {
           regs[dst] = undefined; // byte swaps
         } else {
           regs[dst] = combine(op, regs[dst], b, is64);
@@ -190,20 +194,21 @@ export function returnValues(insns: Uint8Array): Set<bigint> | undefined {
         flow(pc + 1, regs);
         break;
       }
-      case 5: // BPF_JMP
-      case 6: { // BPF_JMP32
-        if (op === 0x90) {
+      case Class.JMP:
+      case Class.JMP32: {
+        if (op === Jmp.EXIT) {
           result = join(result, regs[0]);
           if (!result) return undefined;
           break;
         }
-        if (op === 0x80) {
+        if (op === Jmp.CALL) {
           for (let r = 0; r <= 5; r++) regs[r] = undefined;
           flow(pc + 1, regs);
           break;
         }
-        if (op === 0x00) {
-          flow(pc + 1 + (cls === 6 ? imm : off), regs);
+        if (op === Jmp.JA) {
+          // JMP32's ja (gotol) takes its offset from imm.
+          flow(pc + 1 + (cls === Class.JMP32 ? imm : off), regs);
           break;
         }
         flow(pc + 1, regs);
@@ -231,9 +236,9 @@ export function packetStore(
   insns: Uint8Array,
   dataOffsets: readonly number[],
 ): number | undefined {
-  const n = insns.length / 8;
+  const program = decodeProgram(insns);
+  const n = program.length;
   if (n === 0) return undefined;
-  const dv = new DataView(insns.buffer, insns.byteOffset, insns.byteLength);
   interface State {
     regs: number[];
     stack: Map<number, number>;
@@ -274,18 +279,15 @@ export function packetStore(
     const pc = work.pop()!;
     const cur = states[pc]!;
     const st: State = { regs: cur.regs.slice(), stack: new Map(cur.stack) };
-    const o = pc * 8;
-    const code = insns[o];
-    const dst = insns[o + 1] & 0xf;
-    const src = insns[o + 1] >> 4;
-    const off = dv.getInt16(o + 2, true);
-    const imm = dv.getInt32(o + 4, true);
-    const cls = code & 7;
-    const op = code & 0xf0;
+    const insn = program[pc];
+    // A jump into an ld_imm64's second slot: the kernel refuses it; count it as a store
+    // rather than guess what it does.
+    if (!insn) return pc;
+    const { code, cls, op, dst, src, off, imm } = insn;
     const reg = (r: number) => (r <= 10 ? st.regs[r] : OTHER);
     switch (cls) {
-      case 0:
-        if (code === 0x18) {
+      case Class.LD:
+        if (code === LD_IMM64) {
           if (dst <= 10) st.regs[dst] = OTHER;
           flow(pc + 2, st);
         } else {
@@ -293,7 +295,7 @@ export function packetStore(
           flow(pc + 1, st);
         }
         break;
-      case 1: { // LDX
+      case Class.LDX: {
         const base = reg(src);
         let t = OTHER;
         if (src === 10) t = st.stack.get(off) ?? OTHER;
@@ -304,31 +306,32 @@ export function packetStore(
         flow(pc + 1, st);
         break;
       }
-      case 2: // ST
-      case 3: { // STX
+      case Class.ST:
+      case Class.STX: {
         if (reg(dst) & PKT && dst !== 10) return pc;
         if (
-          dst === 10 && cls === 3 && (code & 0x18) === 0x18 &&
-          (code & 0xe0) === 0x60
+          dst === 10 && cls === Class.STX && insn.size === Size.DW &&
+          insn.mode === Mode.MEM
         ) {
           st.stack.set(off, reg(src));
         } else if (dst === 10) st.stack.delete(off);
-        if (cls === 3 && (code & 0xe0) === 0xc0) {
+        if (cls === Class.STX && insn.mode === Mode.ATOMIC) {
           if (src <= 10) st.regs[src] = OTHER;
           st.regs[0] = OTHER;
         }
         flow(pc + 1, st);
         break;
       }
-      case 4: // ALU32: truncation turns pointers into scalars
+      case Class.ALU: // 32-bit: truncation turns pointers into scalars
         if (dst <= 10) st.regs[dst] = OTHER;
         flow(pc + 1, st);
         break;
-      case 7: { // ALU64
+      case Class.ALU64: {
         if (dst <= 10) {
-          const s = code & 0x08 ? reg(src) : OTHER;
-          if (op === 0xb0) st.regs[dst] = code & 0x08 && off === 0 ? s : OTHER;
-          else if (op === 0x00 || op === 0x10) {
+          const byReg = insn.source === Source.X;
+          const s = byReg ? reg(src) : OTHER;
+          if (op === Alu.MOV) st.regs[dst] = byReg && off === 0 ? s : OTHER;
+          else if (op === Alu.ADD || op === Alu.SUB) {
             st.regs[dst] = (st.regs[dst] | s) & PKT
               ? PKT | ((st.regs[dst] | s) & OTHER)
               : OTHER;
@@ -337,16 +340,16 @@ export function packetStore(
         flow(pc + 1, st);
         break;
       }
-      case 5:
-      case 6:
-        if (op === 0x90) break;
-        if (op === 0x80) {
+      case Class.JMP:
+      case Class.JMP32:
+        if (op === Jmp.EXIT) break;
+        if (op === Jmp.CALL) {
           for (let r = 0; r <= 5; r++) st.regs[r] = OTHER;
           flow(pc + 1, st);
           break;
         }
-        if (op === 0x00) {
-          flow(pc + 1 + (cls === 6 ? imm : off), st);
+        if (op === Jmp.JA) {
+          flow(pc + 1 + (cls === Class.JMP32 ? imm : off), st);
           break;
         }
         flow(pc + 1, st);

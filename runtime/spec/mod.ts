@@ -14,5 +14,6 @@
 
 export * from "./elf.ts";
 export * from "./helpers.ts";
+export * from "./map_types.ts";
 export * from "./section_kinds.ts";
 export * from "./object.ts";

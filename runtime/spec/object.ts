@@ -22,7 +22,8 @@ import {
   kindFromSection,
   type ProgramKind,
 } from "./section_kinds.ts";
-import { MAP_TYPES } from "./map_types.ts";
+import { mapTypeName } from "./map_types.ts";
+import { CALL, INSN_SIZE, LD_IMM64, Pseudo, readInsn } from "./insn.ts";
 
 /** One BPF program found in the object. */
 export interface ProgramSpec {
@@ -50,13 +51,11 @@ export interface ProgramSpec {
   instructions: Uint8Array;
 }
 
-export { MAP_TYPES };
-
 /** One map the object defines. */
 export interface MapSpec {
   /** The map name (the variable name in `.maps`, or the section name for global data). */
   name: string;
-  /** The map type's name, e.g. `hash`, `ringbuf` (see {@link MAP_TYPES}). */
+  /** The map type's name, e.g. `hash`, `ringbuf` (`MAP_TYPES` in map_types.ts). */
   type: string;
   /** The `enum bpf_map_type` number. */
   typeNumber: number;
@@ -128,13 +127,6 @@ export class ObjectFormatError extends Error {
     this.section = options.section;
   }
 }
-
-const INSN = 8;
-const BPF_JMP_CALL = 0x85;
-const BPF_LD_IMM64 = 0x18;
-const PSEUDO_CALL = 1;
-const PSEUDO_KFUNC_CALL = 2;
-const PSEUDO_FUNC = 4;
 
 const roundUp8 = (n: number) => Math.ceil(n / 8) * 8;
 
@@ -310,7 +302,7 @@ function readPrograms(elf: ElfFile): ProgramSpec[] {
     const start = Number(s.value);
     let size = Number(s.size);
     if (size === 0) size = section.size - start;
-    if (start % INSN || start + size > section.size) {
+    if (start % INSN_SIZE || start + size > section.size) {
       throw new ObjectFormatError(
         `Function ${s.name} (${start}+${size}) does not fit section ${section.name} of ${section.size} bytes`,
         { section: section.name },
@@ -381,35 +373,33 @@ function readPrograms(elf: ElfFile): ProgramSpec[] {
       const b = f.section.bytes;
       const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
       const rel = relocs.get(f.section.index);
-      for (let off = f.start; off < f.end; off += INSN) {
-        const code = b[off];
-        const src = b[off + 1] >> 4;
-        const imm = dv.getInt32(off + 4, elf.littleEndian);
+      for (let off = f.start; off < f.end; off += INSN_SIZE) {
+        const { code, src, imm } = readInsn(dv, off, elf.littleEndian);
         let target: Func | undefined;
-        if (code === BPF_JMP_CALL) {
+        if (code === CALL) {
           if (src === 0) helpers.add(imm);
-          else if (src === PSEUDO_KFUNC_CALL) {
+          else if (src === Pseudo.KFUNC_CALL) {
             const r = rel?.get(off);
             kfuncs.add(r?.name || `btf#${imm}`);
-          } else if (src === PSEUDO_CALL) {
+          } else if (src === Pseudo.CALL) {
             const r = rel?.get(off);
             // libbpf: with a relocation the callee is at sym_off / 8 + imm + 1 in the symbol's
             // section; without one the call is relative within this section.
             target = r
-              ? funcAt(r.symbolSection, r.symbolValue + (imm + 1) * INSN)
-              : funcAt(f.section.index, off + (imm + 1) * INSN);
+              ? funcAt(r.symbolSection, r.symbolValue + (imm + 1) * INSN_SIZE)
+              : funcAt(f.section.index, off + (imm + 1) * INSN_SIZE);
           }
-        } else if (code === BPF_LD_IMM64) {
+        } else if (code === LD_IMM64) {
           // A function address (bpf_loop, timers, for_each callbacks): clang leaves src_reg 0
           // and a relocation against the code section; libbpf turns it into BPF_PSEUDO_FUNC at
           // byte offset sym_off + imm.
           const r = rel?.get(off);
           if (r && isCode(r.symbolSection)) {
             target = funcAt(r.symbolSection, r.symbolValue + imm);
-          } else if (!r && src === PSEUDO_FUNC) {
-            target = funcAt(f.section.index, off + (imm + 1) * INSN);
+          } else if (!r && src === Pseudo.FUNC) {
+            target = funcAt(f.section.index, off + (imm + 1) * INSN_SIZE);
           }
-          off += INSN;
+          off += INSN_SIZE;
         }
         if (target && !seen.has(target)) {
           seen.add(target);
@@ -440,15 +430,11 @@ function readPrograms(elf: ElfFile): ProgramSpec[] {
       helpers: [...helpers].sort((a, b) => a - b),
       kfuncs: [...kfuncs].sort(),
       subprograms: [...subs].map((s) => s.name).sort(),
-      insnCount: (f.end - f.start) / INSN,
+      insnCount: (f.end - f.start) / INSN_SIZE,
       instructions: f.section.bytes.subarray(f.start, f.end),
     });
   }
   return programs;
-}
-
-function mapTypeName(n: number): string {
-  return MAP_TYPES[n] ?? `type#${n}`;
 }
 
 function readBtfMaps(
