@@ -18,7 +18,9 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import {
+  adduser,
   type ClientConfig,
+  type ClientError,
   loadConfig,
   login,
   publish,
@@ -134,7 +136,10 @@ async function ensureLogin(
       return config;
     } catch { /* stale token: log in again */ }
   }
-  await login(config, user, password);
+  await login(config, user, password).catch((e) => {
+    if ((e as ClientError).code !== "ENOUSER") throw e;
+    return adduser(config, user, password);
+  });
   // The token was written to the user rc: read the configuration again.
   return loadConfig({ registry: config.registry, env });
 }

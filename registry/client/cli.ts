@@ -7,13 +7,7 @@
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { loadConfig } from "./config.ts";
-import {
-  ClientError,
-  IntegrityError,
-  RegistryError,
-  ResolveError,
-  SignatureError,
-} from "./errors.ts";
+import { ClientError, exitCodeOf } from "./errors.ts";
 import { Ui } from "./ui.ts";
 
 type OptSpec = Record<
@@ -30,6 +24,7 @@ interface Command {
 
 const COMMON: OptSpec = {
   registry: { type: "string" },
+  "fetch-timeout": { type: "string" },
   help: { type: "boolean", short: "h" },
   quiet: { type: "boolean", short: "q" },
 };
@@ -137,15 +132,67 @@ const COMMANDS: Record<string, Command> = {
     help: [],
   },
   login: {
-    usage: "bpfpm login --user NAME [--password PW] [--email E]",
-    summary: "log in and save a token for one registry",
+    usage: "bpfpm login [--user NAME] [--password PW]",
+    summary:
+      "log in to an existing account and save its token for one registry",
+    options: {
+      user: { type: "string" },
+      password: { type: "string" },
+    },
+    help: [
+      "Asks for the user name and, with echo off, the password on a terminal; the password",
+      "may also come from BPFPM_PASSWORD. An unknown user name is an error: create accounts",
+      "with bpfpm adduser.",
+    ],
+  },
+  adduser: {
+    usage: "bpfpm adduser [--user NAME] [--password PW] [--email E]",
+    summary: "create an account at the registry and save its token",
     options: {
       user: { type: "string" },
       password: { type: "string" },
       email: { type: "string" },
     },
     help: [
-      "The password may also come from BPFPM_PASSWORD, or is asked for on a TTY.",
+      "As npm adduser: the name must be new (log in to existing accounts with bpfpm login).",
+      "Asks on a terminal as login does; the password may come from BPFPM_PASSWORD.",
+    ],
+  },
+  "dist-tag": {
+    usage:
+      "bpfpm dist-tag add <pkg@version> <tag> | dist-tag rm <pkg> <tag> | dist-tag ls <pkg>",
+    summary: "point, remove or list a package's dist-tags",
+    options: { json: { type: "boolean" } },
+    help: [
+      "Tags name versions: bpfpm install pkg@stable installs what stable points at. latest",
+      "cannot be removed, only moved.",
+    ],
+  },
+  deprecate: {
+    usage: "bpfpm deprecate <pkg[@range]> <message>",
+    summary: "mark versions deprecated (an empty message undeprecates)",
+    options: {},
+    help: [
+      'Installers see the message. Example: bpfpm deprecate tcplife@"<1.1" "use 1.1: IPv6 fix"',
+    ],
+  },
+  owner: {
+    usage:
+      "bpfpm owner add <user> <pkg> | owner rm <user> <pkg> | owner ls <pkg>",
+    summary: "manage who may publish a package",
+    options: { json: { type: "boolean" } },
+    help: [
+      "Owners may publish, tag, deprecate and unpublish. The last cannot be removed.",
+    ],
+  },
+  unpublish: {
+    usage: "bpfpm unpublish <pkg@version> | unpublish <pkg> --force",
+    summary:
+      "remove a version (or, with --force, the whole package) from the registry",
+    options: { force: { type: "boolean", short: "f" } },
+    help: [
+      "The registry may refuse old versions (deprecate those instead). Tags on the removed",
+      "version move to the newest one left.",
     ],
   },
   logout: {
@@ -224,7 +271,8 @@ function usage(): string {
       `  ${k.padEnd(width)}  ${c.summary}`
     ),
     "",
-    "Common options: --registry URL (or BPFPM_REGISTRY), --quiet, --help",
+    "Common options: --registry URL (or BPFPM_REGISTRY), --fetch-timeout MS (or",
+    "BPFPM_FETCH_TIMEOUT), --quiet, --help",
   ].join("\n");
 }
 
@@ -306,9 +354,12 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const ui = new Ui({ quiet: v.quiet as boolean | undefined });
-  const config = loadConfig({ registry: v.registry as string | undefined });
   const json = (x: unknown) => ui.out(JSON.stringify(x, null, 2));
   try {
+    const config = loadConfig({
+      registry: v.registry as string | undefined,
+      fetchTimeout: v["fetch-timeout"] as string | undefined,
+    });
     switch (name) {
       case "init": {
         const { initPackage } = await import("./commands.ts");
@@ -417,7 +468,13 @@ export async function main(argv: string[]): Promise<number> {
         const { search } = await import("./commands.ts");
         const hits = await search(config, pos.join(" "));
         if (v.json) json(hits);
-        else {for (const h of hits) {
+        else if (!hits.length) {
+          ui.out(
+            `No packages match ${
+              JSON.stringify(pos.join(" "))
+            } at ${config.registry}`,
+          );
+        } else {for (const h of hits) {
             ui.out(
               `${h.name}@${h.version}${
                 h.description ? "  " + h.description : ""
@@ -454,24 +511,104 @@ export async function main(argv: string[]): Promise<number> {
           await stopBundler();
         }
       }
-      case "login": {
-        const user = v.user as string | undefined;
-        if (!user) throw new TypeError("login needs --user NAME");
-        let password = (v.password as string | undefined) ??
-          Deno.env.get("BPFPM_PASSWORD");
-        if (!password && ui.interactive) {
-          password = prompt("Password:") ?? undefined;
-        }
-        if (!password) {
+      case "login":
+      case "adduser": {
+        if (pos.length) {
           throw new TypeError(
-            "login needs a password: --password, BPFPM_PASSWORD, or a TTY",
+            `${name} takes no positional arguments; pass the name with --user NAME`,
           );
         }
-        const { login } = await import("./commands.ts");
-        await login(config, user, password, {
-          email: v.email as string | undefined,
+        const user = (v.user as string | undefined) ?? ui.ask("Username:");
+        if (!user) {
+          throw new TypeError(
+            `${name} needs --user NAME (or a terminal to ask on)`,
+          );
+        }
+        const password = (v.password as string | undefined) ??
+          Deno.env.get("BPFPM_PASSWORD") ?? await ui.secret("Password:");
+        if (!password) {
+          throw new TypeError(
+            `${name} needs a password: type it on a terminal, or set BPFPM_PASSWORD`,
+          );
+        }
+        const commands = await import("./commands.ts");
+        if (name === "login") {
+          await commands.login(config, user, password);
+          ui.out(`Logged in as ${user} at ${config.registry}`);
+        } else {
+          await commands.adduser(config, user, password, {
+            email: v.email as string | undefined,
+          });
+          ui.out(`Created ${user} at ${config.registry} and logged in`);
+        }
+        return 0;
+      }
+      case "dist-tag": {
+        const m = await import("./maintain.ts");
+        const [sub, a, b] = pos;
+        if (sub === "add" && a && b && pos.length === 3) {
+          await m.distTagAdd(config, a, b);
+          ui.out(`+${b}: ${a}`);
+        } else if ((sub === "rm" || sub === "remove") && a && b) {
+          await m.distTagRemove(config, a, b);
+          ui.out(`-${b}: ${a}`);
+        } else if ((sub === "ls" || sub === "list") && a && pos.length === 2) {
+          const { parseSpec } = await import("./resolve.ts");
+          const tags = await m.distTagList(config, parseSpec(a).name);
+          if (v.json) json(tags);
+          else for (const [t, x] of Object.entries(tags)) ui.out(`${t}: ${x}`);
+        } else {
+          throw new TypeError(`usage: ${COMMANDS[name].usage}`);
+        }
+        return 0;
+      }
+      case "deprecate": {
+        if (pos.length !== 2) {
+          throw new TypeError(`usage: ${COMMANDS[name].usage}`);
+        }
+        const { deprecate } = await import("./maintain.ts");
+        const changed = await deprecate(config, pos[0], pos[1]);
+        ui.out(
+          changed.length
+            ? `${pos[1] ? "Deprecated" : "Undeprecated"} ${changed.join(", ")}`
+            : "Nothing to change",
+        );
+        return 0;
+      }
+      case "owner": {
+        const m = await import("./maintain.ts");
+        const [sub, a, b] = pos;
+        let owners;
+        if ((sub === "add" || sub === "rm" || sub === "remove") && a && b) {
+          owners = await (sub === "add" ? m.ownerAdd : m.ownerRemove)(
+            config,
+            a,
+            b,
+          );
+          ui.info(`${sub === "add" ? "+" : "-"} ${a} (${b})`);
+        } else if ((sub === "ls" || sub === "list") && a && pos.length === 2) {
+          owners = await m.ownerList(config, a);
+        } else {
+          throw new TypeError(`usage: ${COMMANDS[name].usage}`);
+        }
+        if (v.json) json(owners);
+        else {
+          for (const o of owners) {
+            ui.out(`${o.name}${o.email ? ` <${o.email}>` : ""}`);
+          }
+        }
+        return 0;
+      }
+      case "unpublish": {
+        if (pos.length !== 1) {
+          throw new TypeError(`usage: ${COMMANDS[name].usage}`);
+        }
+        const { unpublish } = await import("./maintain.ts");
+        const gone = await unpublish(config, pos[0], {
+          force: v.force as boolean,
         });
-        ui.out(`Logged in as ${user} at ${config.registry}`);
+        const { parseSpec } = await import("./resolve.ts");
+        for (const g of gone) ui.out(`- ${parseSpec(pos[0]).name}@${g}`);
         return 0;
       }
       case "logout": {
@@ -596,16 +733,11 @@ export async function main(argv: string[]): Promise<number> {
     }
     return 2;
   } catch (e) {
-    if (
-      e instanceof ClientError || e instanceof RegistryError ||
-      e instanceof IntegrityError ||
-      e instanceof ResolveError || e instanceof SignatureError ||
-      e instanceof TypeError ||
-      e instanceof RangeError || (e as Error).name === "TarballError"
-    ) {
-      console.error(`bpfpm ${name}: ${(e as Error).message}`);
-      return 1;
-    }
-    throw e;
+    // One line with the status docs/client.md gives; anything else is a bug: its stack.
+    const code = exitCodeOf(e) ??
+      (e instanceof TypeError || e instanceof RangeError ? 1 : undefined);
+    if (code === undefined) throw e;
+    console.error(`bpfpm ${name}: ${(e as Error).message}`);
+    return code;
   }
 }

@@ -1,6 +1,6 @@
 /**
- * The smaller commands: list, outdated, info, search, login, logout, whoami, cache,
- * verify, init. Each takes the configuration and a {@linkcode Ui} and returns what it
+ * The smaller commands: list, outdated, info, search, login, adduser, logout, whoami,
+ * cache, verify, init. Each takes the configuration and a {@linkcode Ui} and returns what it
  * printed as data too, so tests and `--json` share one path.
  *
  * @module
@@ -34,6 +34,7 @@ import {
   recoverIfIdle,
 } from "./project.ts";
 import { RegistryClient } from "./registry.ts";
+import { pickVersion } from "./resolve.ts";
 import {
   verifyPublisherSignature,
   verifyRegistrySignature,
@@ -149,8 +150,9 @@ export async function info(
   const doc = await client.packument(name, true);
   const tags = doc["dist-tags"] ?? {};
   const versions = Object.keys(doc.versions).sort(semver.compareLoose);
-  const version = tags[range] ?? semver.maxSatisfying(versions, range);
-  const m = version ? doc.versions[version] : undefined;
+  // The version install would pick; no match is a ResolveError, not `name@null`.
+  const m = pickVersion(doc, range);
+  const version = m.version;
   const bpf = m?.bpf as
     | { grants?: unknown; deno?: string[]; entry?: string }
     | undefined;
@@ -210,9 +212,52 @@ export async function search(
   }));
 }
 
+/** Options of {@linkcode login} and {@linkcode adduser}. */
+export interface AccountOptions {
+  /** The e-mail address recorded for a new account. */
+  email?: string;
+  /** The registry (default: the configured one). */
+  registry?: string;
+}
+
+function checkCredentials(user: string, password: string): void {
+  if (!user || !password) {
+    throw new TypeError("A user name and a password are needed");
+  }
+}
+
+async function userExists(
+  client: RegistryClient,
+  registry: string,
+  user: string,
+): Promise<boolean | undefined> {
+  const { status } = await client.json(
+    registry,
+    `-/user/org.couchdb.user:${encodeURIComponent(user)}`,
+    { what: `User ${user}`, allow: [401, 403, 404, 405] },
+  );
+  return status === 404 ? false : status === 200 ? true : undefined;
+}
+
+function saveToken(
+  config: ClientConfig,
+  registry: string,
+  token: string | undefined,
+): string {
+  if (!token) {
+    throw new ClientError(
+      "EAUTH",
+      `${registry} accepted the credentials but sent no token; check that it is an npm registry`,
+    );
+  }
+  setUserRc(config, `${nerfDart(registry)}:_authToken`, token);
+  return token;
+}
+
 /**
- * Logs in with the legacy CouchDB user endpoint every npm registry supports and saves the
- * token in the user rc file, bound to that registry only.
+ * Logs in to an existing account (CouchDB's basic-auth login, which never creates one) and
+ * saves the token in the user rc file, bound to that registry only. An unknown user name
+ * is an error naming `bpfpm adduser`, so a typo never becomes an account.
  *
  * @example
  * ```ts
@@ -225,14 +270,64 @@ export async function login(
   config: ClientConfig,
   user: string,
   password: string,
-  options: { email?: string; registry?: string } = {},
+  options: AccountOptions = {},
 ): Promise<string> {
-  if (!user || !password) {
-    throw new TypeError("login needs a user name and a password");
-  }
+  checkCredentials(user, password);
   const registry = options.registry ?? config.registry;
   const client = new RegistryClient(config);
-  const { body } = await client.json<{ token?: string; ok?: unknown }>(
+  const { status, body } = await client.json<{ token?: string }>(
+    registry,
+    `-/user/org.couchdb.user:${encodeURIComponent(user)}/-rev/undefined`,
+    {
+      method: "PUT",
+      headers: { authorization: `Basic ${btoa(`${user}:${password}`)}` },
+      body: JSON.stringify({
+        _id: `org.couchdb.user:${user}`,
+        name: user,
+        password,
+        type: "user",
+        roles: [],
+      }),
+      what: `Login of ${user}`,
+      allow: [401],
+    },
+  );
+  if (status === 401) {
+    if (await userExists(client, registry, user) === false) {
+      throw new ClientError(
+        "ENOUSER",
+        `${registry} has no user named ${user}; check the spelling, or create the account with bpfpm adduser --user ${user}`,
+      );
+    }
+    throw new ClientError(
+      "EAUTH",
+      `Wrong password for ${user} at ${registry}; try again`,
+    );
+  }
+  return saveToken(config, registry, body.token);
+}
+
+/**
+ * Creates an account (the CouchDB user document every npm registry accepts) and saves its
+ * token, as `npm adduser` does. An existing name is an error naming `bpfpm login`.
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * import { adduser } from "./commands.ts";
+ * await adduser(loadConfig(), "alice", "correct horse battery staple", { email: "a@example.org" });
+ * ```
+ */
+export async function adduser(
+  config: ClientConfig,
+  user: string,
+  password: string,
+  options: AccountOptions = {},
+): Promise<string> {
+  checkCredentials(user, password);
+  const registry = options.registry ?? config.registry;
+  const client = new RegistryClient(config);
+  const { status, body } = await client.json<{ token?: string }>(
     registry,
     `-/user/org.couchdb.user:${encodeURIComponent(user)}`,
     {
@@ -246,17 +341,17 @@ export async function login(
         roles: [],
         date: new Date().toISOString(),
       }),
-      what: `Login of ${user}`,
+      what: `Sign-up of ${user}`,
+      allow: [401, 409],
     },
   );
-  if (!body.token) {
+  if (status === 401 || status === 409) {
     throw new ClientError(
-      "EAUTH",
-      `${registry} accepted the login but sent no token; check that it is an npm registry`,
+      "EEXIST",
+      `${registry} already has a user named ${user}; log in with bpfpm login --user ${user}, or choose another name`,
     );
   }
-  setUserRc(config, `${nerfDart(registry)}:_authToken`, body.token);
-  return body.token;
+  return saveToken(config, registry, body.token);
 }
 
 /**

@@ -100,6 +100,7 @@ export {
 } from "./publish.ts";
 export { compileCheck, type CompileCheckResult } from "./compile_check.ts";
 export {
+  adduser,
   info,
   initPackage,
   type ListedPackage,
@@ -114,6 +115,16 @@ export {
   type VerifyProblem,
   whoami,
 } from "./commands.ts";
+export {
+  deprecate,
+  distTagAdd,
+  distTagList,
+  distTagRemove,
+  ownerAdd,
+  ownerList,
+  ownerRemove,
+  unpublish,
+} from "./maintain.ts";
 export { diffGrants, type GrantDiff, grantLines, runFlags } from "./grants.ts";
 export {
   keyidOf,

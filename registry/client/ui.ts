@@ -71,6 +71,61 @@ export class Ui {
     return confirm(question);
   }
 
+  /**
+   * Asks for a line on the terminal and shows what is typed (a user name).
+   *
+   * @returns the answer, or undefined when stdin is not a terminal or at end of input
+   */
+  ask(question: string): string | undefined {
+    if (!this.#stdinTty) return undefined;
+    return prompt(question)?.trim() || undefined;
+  }
+
+  /**
+   * Asks for a secret on the terminal with echo off: nothing typed is shown (not even
+   * stars), backspace edits, Enter ends, Ctrl-C and Ctrl-D cancel. The terminal's mode is
+   * restored however the read ends.
+   *
+   * @returns the secret, or undefined when stdin is not a terminal or the user cancelled
+   */
+  async secret(question: string): Promise<string | undefined> {
+    if (!this.#stdinTty) return undefined;
+    const bytes: number[] = [];
+    let cancelled = false;
+    // Echo goes off before the question shows, so an answer typed at once is not shown.
+    Deno.stdin.setRaw(true);
+    try {
+      Deno.stderr.writeSync(enc.encode(`${question} `));
+      const buf = new Uint8Array(256);
+      read: for (;;) {
+        const n = await Deno.stdin.read(buf);
+        if (n === null) {
+          cancelled = bytes.length === 0;
+          break;
+        }
+        for (const b of buf.subarray(0, n)) {
+          if (b === 0x0d || b === 0x0a) break read;
+          if (b === 0x03 || (b === 0x04 && !bytes.length)) {
+            cancelled = true;
+            break read;
+          }
+          if (b === 0x7f || b === 0x08) {
+            // Drop one whole UTF-8 character.
+            while (bytes.length && (bytes.pop()! & 0xc0) === 0x80) {
+              /* tail */
+            }
+          } else if (b >= 0x20) bytes.push(b);
+        }
+      }
+    } finally {
+      Deno.stdin.setRaw(false);
+      Deno.stderr.writeSync(enc.encode("\n"));
+    }
+    return cancelled ? undefined : new TextDecoder().decode(
+      new Uint8Array(bytes),
+    );
+  }
+
   /** A progress bar labelled `label` over `total` steps. */
   progress(label: string, total: number): Progress {
     let n = 0;

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { copyFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { startRegistry } from "../../registry/server/cli.ts";
-import { login } from "../../registry/client/commands.ts";
+import { adduser } from "../../registry/client/commands.ts";
 import { type ClientConfig, loadConfig } from "../../registry/client/config.ts";
 import { ClientError, SignatureError } from "../../registry/client/errors.ts";
 import { install } from "../../registry/client/install.ts";
@@ -48,9 +48,9 @@ Deno.test("publisher keys end to end: registered on publish, checked against mai
     await using i = await sandbox(url);
     const cfg = (s: { project: string; env: Record<string, string> }) =>
       loadConfig({ cwd: s.project, env: s.env });
-    const alice = await login(cfg(a), "alice", "alice-secret-1");
-    await login(cfg(b), "bob", "bob-secret-12");
-    await login(cfg(m), "mallory", "mallory-secret-1");
+    const alice = await adduser(cfg(a), "alice", "alice-secret-1");
+    await adduser(cfg(b), "bob", "bob-secret-12");
+    await adduser(cfg(m), "mallory", "mallory-secret-1");
     const installer: ClientConfig = cfg(i);
     const keyA = publisherKey(a.config)!.keyid;
     const keyB = publisherKey(b.config)!.keyid;
@@ -194,7 +194,7 @@ Deno.test("bpfpm keys registers, lists and revokes publisher keys", async () => 
     const anon = await cli(["keys", "register"]);
     assert.equal(anon.code, 1);
     assert.match(anon.stderr, /Not logged in to .*; run bpfpm login/);
-    await login(
+    await adduser(
       loadConfig({ cwd: s.project, env: s.env }),
       "kim",
       "kim-secret-1",

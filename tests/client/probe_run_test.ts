@@ -28,7 +28,7 @@ Deno.test({
       const pkg = join(s.root, "execcount");
       await cli(["init", pkg]);
       await cli([
-        "login",
+        "adduser",
         "--user",
         "probe-author",
         "--password",

@@ -93,7 +93,7 @@ async function roundTrip(registry: string, registrySigns: boolean) {
     /needs authentication for Publish of lib-a@1\.0\.0.*run bpfpm login|refused Publish of lib-a@1\.0\.0: forbidden/,
   );
 
-  await ok(["login", "--user", "pat", "--password", "pat-secret-99"]);
+  await ok(["adduser", "--user", "pat", "--password", "pat-secret-99"]);
   assert.equal((await ok(["whoami"])).stdout.trim(), "pat");
   await ok(["publish", join(s.root, "lib-a")]);
   if (registrySigns) {
@@ -104,7 +104,7 @@ async function roundTrip(registry: string, registrySigns: boolean) {
       bpfpm(args, { cwd: m.project, env: m.env });
     assert.equal(
       (await mallory([
-        "login",
+        "adduser",
         "--user",
         "mallory",
         "--password",
