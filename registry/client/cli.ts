@@ -358,7 +358,6 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const config = loadConfig({
       registry: v.registry as string | undefined,
-      fetchTimeout: v["fetch-timeout"] as string | undefined,
     });
     switch (name) {
       case "init": {
