@@ -115,7 +115,7 @@ function describe(e: ErrorObject): string {
 
 function describeFormat(path: string): string {
   if (/^\/deno\//.test(path)) {
-    return "must be a Deno flag --allow-(ffi|read|write|env|run|net|sys) with an optional =list";
+    return "must be a Deno flag --allow-(ffi|read|write|env|run|net|sys), alone or with =list (comma-separated, no spaces, no empty items)";
   }
   if (/^\/kernel\/tracepoints\//.test(path)) return "must be category:event";
   if (path === "/kernel/minVersion") return "must be major.minor, such as 5.8";

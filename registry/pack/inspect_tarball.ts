@@ -7,6 +7,7 @@
  * @module
  */
 import tarStream from "tar-stream";
+import { PathConflicts } from "./_path_conflicts.ts";
 
 /** Caps applied by {@linkcode inspectTarball}. */
 export interface TarballLimits {
@@ -44,6 +45,7 @@ export type TarballErrorReason =
   | "bad-path"
   | "outside-package"
   | "duplicate"
+  | "path-conflict"
   | "no-package-json"
   | "bad-package-json";
 
@@ -95,23 +97,27 @@ export interface InspectedTarball {
 
 const GZIP_STEP = 8 * 1024;
 
+/** The part of tar-stream's extractor the gunzip feed writes to. */
+interface TarSink {
+  write(chunk: Uint8Array): boolean;
+  end(): void;
+  destroy(error?: Error): void;
+  once(event: "drain" | "close", fn: () => void): void;
+  readonly destroyed: boolean;
+}
+
 /**
- * Gunzips `bytes`, feeding the decompressor small steps so that no single step can
- * expand past a few MiB, and stops as soon as the output passes `cap`.
+ * Gunzips `bytes` into `sink` as the tar parser asks for more, feeding the
+ * decompressor small steps, so the tar is never held whole: memory stays at the
+ * parser's buffer plus the entry being read, whatever the tarball expands to. The
+ * running output count stops a gzip bomb at `cap`; a failure destroys `sink` with a
+ * {@linkcode TarballError}, which its reader then throws.
  */
-async function gunzipCapped(
+async function gunzipInto(
   bytes: Uint8Array,
   cap: number,
-): Promise<Uint8Array> {
-  if (
-    bytes.length < 18 || bytes[0] !== 0x1f || bytes[1] !== 0x8b ||
-    bytes[2] !== 8
-  ) {
-    throw new TarballError(
-      "not-gzip",
-      "The tarball is not gzip-compressed (bad magic bytes)",
-    );
-  }
+  sink: TarSink,
+): Promise<void> {
   let offset = 0;
   const input = new ReadableStream<Uint8Array>({
     pull(controller) {
@@ -126,43 +132,37 @@ async function gunzipCapped(
       Uint8Array
     >,
   ).getReader();
-  const out = new Uint8Array(
-    Math.min(cap, Math.max(bytes.length * 4, 64 * 1024)),
-  );
-  let buf = out;
   let total = 0;
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
-      if (total + value.length > cap) {
-        reader.cancel().catch(() => {});
+      if (sink.destroyed) return;
+      total += value.length;
+      if (total > cap) {
         throw new TarballError(
           "too-large-unpacked",
           `The tarball expands past ${cap} bytes (a gzip bomb, or too large)`,
         );
       }
-      if (total + value.length > buf.length) {
-        const bigger = new Uint8Array(
-          Math.min(cap, Math.max(buf.length * 2, total + value.length)),
-        );
-        bigger.set(buf.subarray(0, total));
-        buf = bigger;
+      if (!sink.write(value)) {
+        await new Promise<void>((resolve) => {
+          sink.once("drain", resolve);
+          sink.once("close", resolve);
+        });
       }
-      buf.set(value, total);
-      total += value.length;
     }
+    if (!sink.destroyed) sink.end();
   } catch (e) {
-    if (e instanceof TarballError) throw e;
-    throw new TarballError(
-      "corrupt-gzip",
-      `The tarball's gzip stream is corrupt: ${(e as Error).message}`,
-      {
-        cause: e,
-      },
+    reader.cancel().catch(() => {});
+    sink.destroy(
+      e instanceof TarballError ? e : new TarballError(
+        "corrupt-gzip",
+        `The tarball's gzip stream is corrupt: ${(e as Error).message}`,
+        { cause: e },
+      ),
     );
   }
-  return buf.subarray(0, total);
 }
 
 function checkPath(
@@ -260,13 +260,21 @@ export async function inspectTarball(
   }
   // Headers and padding cost up to ~1.5 KiB per entry beyond the file bytes themselves.
   const tarCap = lim.maxUnpackedSize + (lim.maxFiles + 16) * 1536 + 10240;
-  const tar = await gunzipCapped(bytes, tarCap);
-
+  if (
+    bytes.length < 18 || bytes[0] !== 0x1f || bytes[1] !== 0x8b ||
+    bytes[2] !== 8
+  ) {
+    throw new TarballError(
+      "not-gzip",
+      "The tarball is not gzip-compressed (bad magic bytes)",
+    );
+  }
   const extract = tarStream.extract();
+  const fed = gunzipInto(bytes, tarCap, extract as unknown as TarSink);
   const entries: TarballEntry[] = [];
   const seen = new Map<string, string>();
+  const conflicts = new PathConflicts();
   let unpacked = 0;
-  extract.end(tar);
   try {
     for await (const entry of extract) {
       const h = entry.header;
@@ -320,6 +328,14 @@ export async function inspectTarball(
         );
       }
       seen.set(key, path);
+      const conflict = conflicts.add(path, h.type);
+      if (conflict) {
+        throw new TarballError(
+          "path-conflict",
+          `${conflict}: a tarball cannot hold both`,
+          { path },
+        );
+      }
       const size = h.type === "file" ? (h.size ?? 0) : 0;
       unpacked += size;
       if (unpacked > lim.maxUnpackedSize) {
@@ -354,6 +370,7 @@ export async function inspectTarball(
     );
   } finally {
     extract.destroy();
+    await fed;
   }
 
   const pj = entries.find((e) =>

@@ -43,6 +43,71 @@ export class RegistryError extends Error {
   }
 }
 
+/** How deep JSON from a request or a tarball may nest; manifests need far less. */
+export const MAX_JSON_DEPTH = 64;
+
+/**
+ * Refuses JSON nested deeper than {@linkcode MAX_JSON_DEPTH} (checked without recursion),
+ * before anything walks it recursively.
+ *
+ * @param value Parsed JSON.
+ * @param what What it is, for the message.
+ * @throws {RegistryError} A 400 naming the limit.
+ */
+export function checkJsonDepth(value: unknown, what: string): void {
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length) {
+    const [v, depth] = stack.pop()!;
+    if (typeof v !== "object" || v === null) continue;
+    if (depth >= MAX_JSON_DEPTH) {
+      throw new RegistryError(
+        400,
+        `${what} is nested more than ${MAX_JSON_DEPTH} levels deep: flatten it`,
+      );
+    }
+    for (const x of Object.values(v)) stack.push([x, depth + 1]);
+  }
+}
+
+/**
+ * A deep copy of parsed JSON whose objects are null-prototype, so a user-named key such
+ * as `constructor` or `__proto__` is only ever an own property. Call it after
+ * {@linkcode checkJsonDepth}: it recurses.
+ */
+export function ownKeysDeep(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(ownKeysDeep);
+  if (typeof value !== "object" || value === null) return value;
+  const out = Object.create(null);
+  for (const [k, v] of Object.entries(value)) out[k] = ownKeysDeep(v);
+  return out;
+}
+
+/**
+ * Parses JSON from a request: refuses nesting past {@linkcode MAX_JSON_DEPTH}, and
+ * returns null-prototype objects ({@linkcode ownKeysDeep}).
+ *
+ * @param text The JSON text.
+ * @param what What it is, for messages.
+ * @throws {RegistryError} A 400 for invalid or too deeply nested JSON.
+ */
+export function parseJson(text: string, what: string): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new RegistryError(400, `${what} is not valid JSON`);
+  }
+  checkJsonDepth(value, what);
+  return ownKeysDeep(value);
+}
+
+/** A null-prototype copy of `record`: lookups by a user-named key see own keys only. */
+export function ownRecord<T>(
+  record: Record<string, T> = {},
+): Record<string, T> {
+  return Object.assign(Object.create(null), record);
+}
+
 /** Returns why `name` is not a valid package name, or null if it is. */
 export function packageNameProblem(name: string): string | null {
   if (!name) return "the package name is empty";
@@ -252,6 +317,9 @@ export async function preparePublish(
   }
   const [version] = Object.keys(versions);
   const docManifest = versions[version];
+  if (typeof docManifest !== "object" || docManifest === null) {
+    throw new RegistryError(400, `versions[${version}] must be an object`);
+  }
   if (semver.valid(version) !== version) {
     throw new RegistryError(
       400,
@@ -287,6 +355,9 @@ export async function preparePublish(
     );
   }
   const att = attachments[tgzKey];
+  if (typeof att !== "object" || att === null) {
+    throw new RegistryError(400, `Attachment ${tgzKey} must be an object`);
+  }
   const maxCompressed = limits.maxCompressedSize ?? 16 * 1024 * 1024;
   if (
     typeof att.data === "string" &&
@@ -323,7 +394,8 @@ export async function preparePublish(
     }
     throw e;
   }
-  const pj = inspected.packageJson;
+  checkJsonDepth(inspected.packageJson, "package.json in the tarball");
+  const pj = ownKeysDeep(inspected.packageJson) as Record<string, unknown>;
   if (pj.name !== name) {
     throw new RegistryError(
       400,
@@ -385,7 +457,7 @@ export async function preparePublish(
   }
   let attestation: string | undefined;
   if (sigKeys.length) {
-    const bytes = decodeBase64(attachments[sigKeys[0]].data, sigKeys[0]);
+    const bytes = decodeBase64(attachments[sigKeys[0]]?.data, sigKeys[0]);
     if (bytes.length > 1024 * 1024) {
       throw new RegistryError(413, "The .sigstore bundle is over 1 MiB");
     }
@@ -415,7 +487,7 @@ export async function preparePublish(
     ? new TextDecoder().decode(readmeEntry.data.subarray(0, 1 << 20))
     : "";
 
-  const manifest: Record<string, unknown> = {};
+  const manifest: Record<string, unknown> = Object.create(null);
   for (const [k, v] of Object.entries(pj)) {
     if (!k.startsWith("_") && k !== "readme" && k !== "readmeFilename") {
       manifest[k] = v;

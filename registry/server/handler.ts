@@ -20,13 +20,16 @@ import {
 } from "./_crypto.ts";
 import { BASE, buildDocs, highestVersion } from "./_docs.ts";
 import {
+  ownRecord,
   packageNameProblem,
+  parseJson,
   preparePublish,
   RegistryError,
   tagProblem,
   tarballFilename,
 } from "./_publish.ts";
 import { RateLimiter } from "./_rate_limit.ts";
+import { PublishGate, type PublishLimits } from "./_publish_gate.ts";
 import { keyProblem } from "../client/signatures.ts";
 import {
   type PackageRow,
@@ -61,6 +64,8 @@ export interface RegistryHandlerOptions {
   loginFailures?: number;
   /** Login attempts (any outcome, including sign-ups) allowed per client per minute (default 120). */
   loginAttemptsPerMinute?: number;
+  /** Publishes checked at once, waiting, and per user; over them a publish gets 429. */
+  publishLimits?: Partial<PublishLimits>;
   /** The clock, for tests of the unpublish window. */
   now?: () => Date;
   /** Fault injection for crash tests: `publish-mid-transaction` kills the process there. */
@@ -89,6 +94,8 @@ const JSON_TYPE = "application/json; charset=utf-8";
 const ABBREV_TYPE = "application/vnd.npm.install-v1+json; charset=utf-8";
 const HOUR = 3600_000;
 const TARBALL_CACHE_ENTRY = 1024 * 1024;
+/** How long a publish's body may take to arrive once it has its turn. */
+const PUBLISH_BODY_TIMEOUT_MS = 60_000;
 const TARBALL_CACHE_TOTAL = 64 * 1024 * 1024;
 
 function json(
@@ -137,7 +144,7 @@ function scopeOf(name: string): string | null {
   return name.startsWith("@") ? name.slice(1, name.indexOf("/")) : null;
 }
 
-async function readBody(req: Request, max: number): Promise<Uint8Array> {
+function checkDeclaredLength(req: Request, max: number): void {
   const declared = Number(req.headers.get("content-length") ?? "0");
   if (declared > max) {
     throw new RegistryError(
@@ -145,18 +152,53 @@ async function readBody(req: Request, max: number): Promise<Uint8Array> {
       `The request body is over the ${max}-byte limit`,
     );
   }
+}
+
+/**
+ * Reads a request body up to `max` bytes; with `timeoutMs`, a body that has not
+ * arrived whole by then is refused (408), so a stalled upload cannot hold a publish turn.
+ */
+async function readBody(
+  req: Request,
+  max: number,
+  timeoutMs = 0,
+): Promise<Uint8Array> {
+  checkDeclaredLength(req, max);
   if (!req.body) return new Uint8Array();
+  const reader = req.body.getReader();
+  let timedOut = false;
+  const timer = timeoutMs
+    ? setTimeout(() => {
+      timedOut = true;
+      reader.cancel().catch(() => {});
+    }, timeoutMs)
+    : undefined;
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for await (const chunk of req.body) {
-    total += chunk.length;
-    if (total > max) {
-      throw new RegistryError(
-        413,
-        `The request body is over the ${max}-byte limit`,
-      );
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.length;
+      if (total > max) {
+        reader.cancel().catch(() => {});
+        throw new RegistryError(
+          413,
+          `The request body is over the ${max}-byte limit`,
+        );
+      }
+      chunks.push(value);
     }
-    chunks.push(chunk);
+  } finally {
+    clearTimeout(timer);
+  }
+  if (timedOut) {
+    throw new RegistryError(
+      408,
+      `The request body did not arrive within ${
+        timeoutMs / 1000
+      } s: send it without pauses`,
+    );
   }
   const out = new Uint8Array(total);
   let at = 0;
@@ -167,20 +209,21 @@ async function readBody(req: Request, max: number): Promise<Uint8Array> {
   return out;
 }
 
-async function readJson(req: Request, max: number): Promise<unknown> {
-  const bytes = await readBody(req, max);
-  try {
-    return JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    throw new RegistryError(400, "The request body is not valid JSON");
-  }
+async function readJson(
+  req: Request,
+  max: number,
+  timeoutMs = 0,
+): Promise<unknown> {
+  const bytes = await readBody(req, max, timeoutMs);
+  return parseJson(new TextDecoder().decode(bytes), "The request body");
 }
 
 async function readObject(
   req: Request,
   max: number,
+  timeoutMs = 0,
 ): Promise<Record<string, unknown>> {
-  const v = await readJson(req, max);
+  const v = await readJson(req, max, timeoutMs);
   if (typeof v !== "object" || v === null || Array.isArray(v)) {
     throw new RegistryError(400, "The request body must be a JSON object");
   }
@@ -214,6 +257,7 @@ export async function createRegistryHandler(
   const signup = options.signup ?? true;
   const unpublishWindow = options.unpublishWindowMs ?? 72 * HOUR;
   const now = options.now ?? (() => new Date());
+  const publishGate = new PublishGate(options.publishLimits);
   const limiter = new RateLimiter(
     options.loginFailures ?? 5,
     15 * 60_000,
@@ -344,9 +388,9 @@ export async function createRegistryHandler(
       return "";
     }
     const live = new Set(versions.map((v) => v.version));
-    const tags = Object.fromEntries(
+    const tags = ownRecord(Object.fromEntries(
       Object.entries(pkg.distTags).filter(([, v]) => live.has(v)),
-    );
+    ));
     if (!tags.latest) tags.latest = highestVersion([...live])!;
     return await save(
       tx,
@@ -366,6 +410,28 @@ export async function createRegistryHandler(
         403,
         `${v.name}@${v.version} was published more than 72 hours ago: only an admin can unpublish it (deprecate it instead)`,
       );
+    }
+  }
+
+  /**
+   * Runs a package document write (a publish or an update) in a turn of the publish
+   * gate: the user is known and the declared size checked before the wait, the body is
+   * read only in the turn.
+   */
+  async function withPublishTurn(
+    req: Request,
+    fn: (auth: Auth, body: Record<string, unknown>) => Promise<Response>,
+  ): Promise<Response> {
+    checkDeclaredLength(req, maxBody);
+    const auth = await requireUser(req, true);
+    const leave = await publishGate.enter(auth.user.name);
+    try {
+      return await fn(
+        auth,
+        await readObject(req, maxBody, PUBLISH_BODY_TIMEOUT_MS),
+      );
+    } finally {
+      leave();
     }
   }
 
@@ -449,10 +515,14 @@ export async function createRegistryHandler(
   ): Promise<Response> {
     const pkg = await store.getPackage(name);
     if (!pkg) return json(404, { error: `Package ${name} not found` });
-    const doc = JSON.parse(pkg.fullDoc.replaceAll(BASE, baseOf(url)));
-    const version = pkg.distTags[spec] ??
+    const doc = JSON.parse(pkg.fullDoc.replaceAll(BASE, baseOf(url))) as {
+      versions: Record<string, unknown>;
+    };
+    const version = tagOf(pkg.distTags, spec) ??
       semver.maxSatisfying(Object.keys(doc.versions), spec) ?? spec;
-    const m = doc.versions[version];
+    const m = Object.hasOwn(doc.versions, version)
+      ? doc.versions[version]
+      : undefined;
     if (!m) return json(404, { error: `Version ${spec} of ${name} not found` });
     return json(200, m);
   }
@@ -504,11 +574,10 @@ export async function createRegistryHandler(
   // ---- publish and document updates
 
   async function publish(
-    req: Request,
+    auth: Auth,
     name: string,
     body: Record<string, unknown>,
   ): Promise<Response> {
-    const auth = await requireUser(req, true);
     const prepared = await preparePublish(name, body, limits);
     try {
       await store.transaction(async (tx) => {
@@ -587,7 +656,7 @@ export async function createRegistryHandler(
         if (prepared.attestation) {
           await tx.putAttestation(name, prepared.version, prepared.attestation);
         }
-        const distTags = { ...(pkg?.distTags ?? {}) };
+        const distTags = ownRecord(pkg?.distTags);
         for (const t of prepared.tags) distTags[t] = prepared.version;
         if (!distTags.latest) distTags.latest = prepared.version;
         await save(
@@ -614,12 +683,11 @@ export async function createRegistryHandler(
   }
 
   async function update(
-    req: Request,
+    auth: Auth,
     name: string,
     body: Record<string, unknown>,
     rev: string | undefined,
   ): Promise<Response> {
-    const auth = await requireUser(req, true);
     const newRev = await store.transaction(async (tx) => {
       await tx.lockPackage(name);
       const pkg = await tx.getPackage(name);
@@ -651,7 +719,7 @@ export async function createRegistryHandler(
         }
         const kept: VersionRow[] = [];
         for (const v of versions) {
-          if (!(v.version in incoming)) {
+          if (!Object.hasOwn(incoming, v.version)) {
             mayUnpublish(auth, v);
             await tx.removeVersion(
               name,
@@ -758,7 +826,7 @@ export async function createRegistryHandler(
     if (req.method === "GET") {
       const pkg = await store.getPackage(name);
       if (!pkg) return json(404, { error: `Package ${name} not found` });
-      return json(200, tag ? pkg.distTags[tag] ?? null : pkg.distTags);
+      return json(200, tag ? tagOf(pkg.distTags, tag) ?? null : pkg.distTags);
     }
     if (!tag) {
       throw new RegistryError(
@@ -795,7 +863,7 @@ export async function createRegistryHandler(
         throw new RegistryError(403, `You do not own ${name}`);
       }
       const versions = await tx.getVersions(name);
-      const t = { ...pkg.distTags };
+      const t = ownRecord(pkg.distTags);
       if (version !== undefined) {
         if (!versions.some((v) => v.version === version)) {
           throw new RegistryError(
@@ -805,7 +873,7 @@ export async function createRegistryHandler(
         }
         t[tag] = version;
       } else {
-        if (!(tag in t)) {
+        if (!Object.hasOwn(t, tag)) {
           throw new RegistryError(404, `${name} has no tag ${tag}`);
         }
         delete t[tag];
@@ -837,18 +905,22 @@ export async function createRegistryHandler(
     password: string,
     user: UserRow,
   ) {
-    const wait = limiter.check(ip, name);
+    startAttempt(ip, name);
+    if (!(await verifyPassword(password, user.passwordHash))) {
+      throw new RegistryError(401, "Wrong user name or password");
+    }
+    limiter.succeeded(ip, name);
+  }
+
+  /** Counts a login attempt as it starts (a password check as a failure until it passes). */
+  function startAttempt(ip: string, name?: string): void {
+    const wait = limiter.start(ip, name);
     if (wait) {
       throw new RegistryError(
         429,
         `Too many login attempts: wait ${Math.ceil(wait / 1000)} s`,
       );
     }
-    if (!(await verifyPassword(password, user.passwordHash))) {
-      limiter.fail(ip, name);
-      throw new RegistryError(401, "Wrong user name or password");
-    }
-    limiter.attempt(ip);
   }
 
   async function login(
@@ -880,14 +952,7 @@ export async function createRegistryHandler(
         token: secret,
       });
     }
-    const wait = limiter.check(ip, name);
-    if (wait) {
-      throw new RegistryError(
-        429,
-        `Too many login attempts: wait ${Math.ceil(wait / 1000)} s`,
-      );
-    }
-    limiter.attempt(ip);
+    startAttempt(ip);
     if (!/^[a-z0-9][a-z0-9._-]{0,63}$/.test(name)) {
       throw new RegistryError(
         400,
@@ -949,7 +1014,16 @@ export async function createRegistryHandler(
     if (!m) {
       throw new RegistryError(401, "Basic authentication is required here");
     }
-    const [user, ...pw] = atob(m[1]).split(":");
+    let decoded: string;
+    try {
+      decoded = atob(m[1]);
+    } catch {
+      throw new RegistryError(
+        400,
+        "Authorization: Basic must carry base64 of user:password",
+      );
+    }
+    const [user, ...pw] = decoded.split(":");
     if (user !== name) {
       throw new RegistryError(401, "The user name differs from the URL");
     }
@@ -1236,11 +1310,8 @@ export async function createRegistryHandler(
 
   async function search(url: URL): Promise<Response> {
     const text = (url.searchParams.get("text") ?? "").slice(0, 200);
-    const size = Math.min(
-      250,
-      Math.max(1, Number(url.searchParams.get("size") ?? 20) || 20),
-    );
-    const from = Math.max(0, Number(url.searchParams.get("from") ?? 0) || 0);
+    const size = Math.min(250, Math.max(1, countParam(url, "size", 20)));
+    const from = countParam(url, "from", 0);
     const { rows, total } = await store.search(text, size, from);
     const base = baseOf(url);
     return json(200, {
@@ -1421,14 +1492,18 @@ export async function createRegistryHandler(
         return await getPackument(req, url.origin, url.search.slice(1), name);
       }
       if (method === "PUT") {
-        const body = await readObject(req, maxBody);
-        if (body._attachments) return await publish(req, name, body);
-        return await update(req, name, body, undefined);
+        return await withPublishTurn(req, async (auth, body) => {
+          if (body._attachments) return await publish(auth, name, body);
+          return await update(auth, name, body, undefined);
+        });
       }
     }
     if (rest.length === 2 && rest[0] === "-rev") {
       if (method === "PUT") {
-        return await update(req, name, await readObject(req, maxBody), rest[1]);
+        return await withPublishTurn(
+          req,
+          (auth, body) => update(auth, name, body, rest[1]),
+        );
       }
       if (method === "DELETE") return await unpublishAll(req, name, rest[1]);
     }
@@ -1457,6 +1532,8 @@ export async function createRegistryHandler(
       if (e instanceof RegistryError) {
         const headers: Record<string, string> = e.status === 401
           ? { "www-authenticate": 'Bearer realm="bpfpm"' }
+          : e.status === 429
+          ? { "retry-after": "5" }
           : {};
         return json(e.status, {
           error: e.message,
@@ -1470,6 +1547,26 @@ export async function createRegistryHandler(
       return json(500, { error: "Internal server error" });
     }
   };
+}
+
+/** The version `tag` points at: own keys only, so `constructor` is just a name. */
+function tagOf(tags: Record<string, string>, tag: string): string | undefined {
+  return Object.hasOwn(tags, tag) ? tags[tag] : undefined;
+}
+
+/** A whole-number query parameter (a count or an offset), or a 400 naming it. */
+function countParam(url: URL, name: string, fallback: number): number {
+  const raw = url.searchParams.get(name);
+  if (raw === null || raw === "") return fallback;
+  if (!/^[0-9]{1,9}$/.test(raw)) {
+    throw new RegistryError(
+      400,
+      `${name}=${
+        raw.slice(0, 40)
+      } is not a whole number below 1000000000: give ${name} as digits, such as ${name}=${fallback}`,
+    );
+  }
+  return Number(raw);
 }
 
 function html(body: string, status = 200): Response {
