@@ -11,7 +11,7 @@
 import { cstr, lastError, lib } from "./_ffi.ts";
 import { kernelPathExists, readKernelFile } from "./_kernel_files.ts";
 import { MAP_TYPES } from "./spec/map_types.ts";
-import { MANIFEST_ATTACH_KINDS } from "./spec/section_kinds.ts";
+import { MANIFEST_ATTACH_KINDS, sectionDef } from "./spec/section_kinds.ts";
 import type { LinkKind } from "./attach/link.ts";
 
 /** enum bpf_prog_type, in order. */
@@ -275,9 +275,13 @@ export function features(): Features {
  * @returns the missing feature, or `undefined`
  */
 export function missingFeatureFor(section: string): string | undefined {
-  const kind = /^(fentry|fexit|fmod_ret|lsm|iter)(\.s)?\//.exec(section)?.[1];
-  if (!kind) return undefined;
+  const def = sectionDef(section)?.def;
+  if (!def || def.variant) return undefined;
   const f = features().attach;
-  const s = kind === "fmod_ret" ? f.fentry : f[kind as AttachKindName];
-  return s.supported ? undefined : s.reason;
+  const s = def.kind === "fmod_ret"
+    ? f.fentry
+    : ["fentry", "fexit", "lsm", "iter"].includes(def.kind)
+    ? f[def.kind as AttachKindName]
+    : undefined;
+  return s?.supported === false ? s.reason : undefined;
 }

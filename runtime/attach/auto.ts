@@ -1,15 +1,16 @@
 /**
- * Auto-attach: a table from ELF section prefix to the attach call for it. `BPF.load` checks
- * every program's target before loading (so a missing tracepoint loads nothing) and attaches
- * after. Other attach kinds add rules to `autoAttachRules`.
+ * Auto-attach: the function for each `autoAttach` name of the section definitions
+ * (runtime/spec/section_kinds.ts, which says which sections auto-attach and how). `BPF.load`
+ * checks every program's target before loading (so a missing tracepoint loads nothing) and
+ * attaches after.
  *
  * @module
  */
 import { parseTracepointName, requireTracepoint } from "../trace/tracefs.ts";
 import type { Program } from "../program.ts";
+import { type AutoAttachName, sectionDef } from "../spec/section_kinds.ts";
 import { attachRawTracepoint } from "./raw_tracepoint.ts";
 import { attachTracepoint } from "./tracepoint.ts";
-// --- attach ---
 import { AttachError } from "../errors.ts";
 import { features } from "../features.ts";
 import { attachFentry, attachFexit } from "./fentry.ts";
@@ -82,7 +83,6 @@ function requireKprobe(
     { program: program ?? "", target: `${kind} ${func}`, errno: 95 },
   );
 }
-// --- end attach ---
 
 /**
  * Anything `close()`-able that an attach returns.
@@ -108,10 +108,8 @@ export interface Detachable extends Disposable {
   close(): void;
 }
 
-/** How programs of one section prefix attach. */
+/** How the programs of one `autoAttach` name attach. */
 export interface AutoAttachRule {
-  /** Section prefixes, each ending in `/`, e.g. `["tracepoint/", "tp/"]`. */
-  prefixes: string[];
   /**
    * Throws if `target` (the section after the prefix) cannot exist; runs before load.
    * `program` is the program's name, for the error.
@@ -133,28 +131,26 @@ function tracepointTarget(target: string): string {
   return parseTracepointName(target).join(":");
 }
 
-/** The rules, tried in order; the first whose prefix matches a section applies. */
-export const autoAttachRules: AutoAttachRule[] = [
-  {
-    prefixes: ["tracepoint/", "tp/"],
+const syscallFunction = (name: string) =>
+  `${SYSCALL_PREFIX[Deno.build.arch] ?? "sys_"}${name}`;
+
+/** The attach function of each auto-attach name. */
+const RULES: Record<AutoAttachName, AutoAttachRule> = {
+  tracepoint: {
     check: (target) => requireTracepoint(...parseTracepointName(target)),
     attach: (program, target) =>
       attachTracepoint(program, tracepointTarget(target)),
   },
-  {
-    prefixes: ["raw_tracepoint/", "raw_tp/"],
+  raw_tp: {
     attach: (program, target) => attachRawTracepoint(program, target),
   },
-  {
-    prefixes: ["tp_btf/"],
+  tp_btf: {
     prepare: async () => {
       tpBtf ??= await import("./tp_btf.ts");
     },
     attach: (program) => tpBtf!.attachTpBtf(program),
   },
-  // --- attach ---
-  {
-    prefixes: ["kprobe/"],
+  kprobe: {
     check: (target, program) =>
       requireKprobe("kprobe", splitOffset(target)[0], program),
     attach: (program, target) => {
@@ -162,39 +158,26 @@ export const autoAttachRules: AutoAttachRule[] = [
       return attachKprobe(program, func, { offset });
     },
   },
-  {
-    prefixes: ["kretprobe/"],
+  kretprobe: {
     check: (target, program) => requireKprobe("kretprobe", target, program),
     attach: (program, target) => attachKretprobe(program, target),
   },
-  {
-    prefixes: ["ksyscall/"],
-    attach: (program, target) =>
-      attachKprobe(
-        program,
-        `${SYSCALL_PREFIX[Deno.build.arch] ?? "sys_"}${target}`,
-      ),
+  ksyscall: {
+    attach: (program, target) => attachKprobe(program, syscallFunction(target)),
   },
-  {
-    prefixes: ["kretsyscall/"],
+  kretsyscall: {
     attach: (program, target) =>
-      attachKretprobe(
-        program,
-        `${SYSCALL_PREFIX[Deno.build.arch] ?? "sys_"}${target}`,
-      ),
+      attachKretprobe(program, syscallFunction(target)),
   },
-  {
-    prefixes: ["uprobe/"],
+  uprobe: {
     check: (target) => void splitUprobe(target),
     attach: (program, target) => attachUprobe(program, splitUprobe(target)),
   },
-  {
-    prefixes: ["uretprobe/"],
+  uretprobe: {
     check: (target) => void splitUprobe(target),
     attach: (program, target) => attachUretprobe(program, splitUprobe(target)),
   },
-  {
-    prefixes: ["usdt/"],
+  usdt: {
     attach: (program, target) => {
       const parts = target.split(":");
       if (parts.length < 3) {
@@ -207,34 +190,32 @@ export const autoAttachRules: AutoAttachRule[] = [
       return attachUsdt(program, { binary: parts.join(":"), provider, name });
     },
   },
-  {
-    prefixes: ["fentry/"],
+  fentry: {
     check: (target, program) => requireKind("fentry", target, program),
     attach: (program) => attachFentry(program),
   },
-  {
-    prefixes: ["fexit/"],
+  fexit: {
     check: (target, program) => requireKind("fexit", target, program),
     attach: (program) => attachFexit(program),
   },
-  {
-    prefixes: ["lsm/"],
+  lsm: {
     check: (target, program) => requireKind("lsm", target, program),
     attach: (program) => attachLsm(program),
   },
-  // --- end attach ---
-];
+};
 
-/** The rule for a section and the target after its prefix, if any rule matches. */
+/**
+ * How a program of this section auto-attaches, and the target after the section's prefix:
+ * `undefined` for a section that does not auto-attach, or names no target.
+ *
+ * @param section the program's ELF section, e.g. `uprobe.s//bin/bash:readline`
+ * @returns the rule and the target
+ */
 export function autoAttachRule(
   section: string,
 ): { rule: AutoAttachRule; target: string } | undefined {
-  for (const rule of autoAttachRules) {
-    for (const prefix of rule.prefixes) {
-      if (section.startsWith(prefix) && section.length > prefix.length) {
-        return { rule, target: section.slice(prefix.length) };
-      }
-    }
-  }
-  return undefined;
+  const found = sectionDef(section);
+  const name = found?.def.autoAttach;
+  if (!name || !found.rest) return undefined;
+  return { rule: RULES[name], target: found.rest };
 }

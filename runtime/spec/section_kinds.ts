@@ -110,28 +110,75 @@ export interface SectionInfo {
   from: "section" | "bcc-name";
 }
 
-interface Rule {
+/**
+ * How `BPF.load` attaches a program of a section by itself (runtime/attach/auto.ts holds the
+ * function for each name). Sections without one are attached by hand (`b.attachXdp`, ...).
+ */
+export type AutoAttachName =
+  | "tracepoint"
+  | "raw_tp"
+  | "tp_btf"
+  | "kprobe"
+  | "kretprobe"
+  | "ksyscall"
+  | "kretsyscall"
+  | "uprobe"
+  | "uretprobe"
+  | "usdt"
+  | "fentry"
+  | "fexit"
+  | "lsm";
+
+/**
+ * One section definition, as libbpf's `section_defs[]`: a prefix and what a program under
+ * it is. The prefix matches the whole section name or the part before a `/`.
+ */
+export interface SectionDef {
+  /** The section prefix, e.g. `uprobe.s`. */
   prefix: string;
+  /**
+   * The program kind, which is also the kind an `attach` grant must name for it (the
+   * policy refuses a program whose kind is not granted).
+   */
   kind: ProgramKind;
+  /** Sleepable variant (`.s`). */
   sleepable?: boolean;
+  /** A variant libbpf distinguishes (`multi`, `syscall`, `frags`, ...). */
   variant?: string;
+  /** The attach target the rest of the name carries, when it is not the rest itself. */
   target?: (rest: string) => string;
+  /** How `BPF.load` auto-attaches it, when it does. */
+  autoAttach?: AutoAttachName;
 }
 
 const slashToColon = (rest: string) => rest.replace("/", ":");
 
-// Longest prefixes first within a family so that `kprobe.multi/` wins over `kprobe/`.
-const RULES: Rule[] = [
+/**
+ * The section definitions, read by the grants check (through {@linkcode kindFromSection}),
+ * the load-failure explanation and auto-attach (through {@linkcode sectionDef}). Longest
+ * prefixes first within a family so that `kprobe.multi` wins over `kprobe`.
+ */
+export const SECTION_DEFS: readonly SectionDef[] = [
   { prefix: "socket", kind: "socket_filter" },
   { prefix: "sk_reuseport/migrate", kind: "sk_reuseport", variant: "migrate" },
   { prefix: "sk_reuseport", kind: "sk_reuseport" },
   { prefix: "kprobe.multi", kind: "kprobe", variant: "multi" },
   { prefix: "kretprobe.multi", kind: "kretprobe", variant: "multi" },
   { prefix: "kprobe.session", kind: "kprobe", variant: "session" },
-  { prefix: "kprobe", kind: "kprobe" },
-  { prefix: "kretprobe", kind: "kretprobe" },
-  { prefix: "ksyscall", kind: "kprobe", variant: "syscall" },
-  { prefix: "kretsyscall", kind: "kretprobe", variant: "syscall" },
+  { prefix: "kprobe", kind: "kprobe", autoAttach: "kprobe" },
+  { prefix: "kretprobe", kind: "kretprobe", autoAttach: "kretprobe" },
+  {
+    prefix: "ksyscall",
+    kind: "kprobe",
+    variant: "syscall",
+    autoAttach: "ksyscall",
+  },
+  {
+    prefix: "kretsyscall",
+    kind: "kretprobe",
+    variant: "syscall",
+    autoAttach: "kretsyscall",
+  },
   {
     prefix: "uprobe.multi.s",
     kind: "uprobe",
@@ -153,12 +200,22 @@ const RULES: Rule[] = [
     variant: "session",
   },
   { prefix: "uprobe.session", kind: "uprobe", variant: "session" },
-  { prefix: "uprobe.s", kind: "uprobe", sleepable: true },
-  { prefix: "uprobe", kind: "uprobe" },
-  { prefix: "uretprobe.s", kind: "uretprobe", sleepable: true },
-  { prefix: "uretprobe", kind: "uretprobe" },
-  { prefix: "usdt.s", kind: "usdt", sleepable: true },
-  { prefix: "usdt", kind: "usdt" },
+  {
+    prefix: "uprobe.s",
+    kind: "uprobe",
+    sleepable: true,
+    autoAttach: "uprobe",
+  },
+  { prefix: "uprobe", kind: "uprobe", autoAttach: "uprobe" },
+  {
+    prefix: "uretprobe.s",
+    kind: "uretprobe",
+    sleepable: true,
+    autoAttach: "uretprobe",
+  },
+  { prefix: "uretprobe", kind: "uretprobe", autoAttach: "uretprobe" },
+  { prefix: "usdt.s", kind: "usdt", sleepable: true, autoAttach: "usdt" },
+  { prefix: "usdt", kind: "usdt", autoAttach: "usdt" },
   {
     prefix: "tcx/ingress",
     kind: "tc",
@@ -183,23 +240,48 @@ const RULES: Rule[] = [
   { prefix: "tc", kind: "tc" },
   { prefix: "classifier", kind: "tc" },
   { prefix: "action", kind: "tc", variant: "action" },
-  { prefix: "tracepoint", kind: "tracepoint", target: slashToColon },
-  { prefix: "tp", kind: "tracepoint", target: slashToColon },
-  { prefix: "raw_tracepoint.w", kind: "raw_tp", variant: "writable" },
-  { prefix: "raw_tp.w", kind: "raw_tp", variant: "writable" },
-  { prefix: "raw_tracepoint", kind: "raw_tp" },
-  { prefix: "raw_tp", kind: "raw_tp" },
-  { prefix: "tp_btf", kind: "tp_btf" },
-  { prefix: "fentry.s", kind: "fentry", sleepable: true },
-  { prefix: "fentry", kind: "fentry" },
+  {
+    prefix: "tracepoint",
+    kind: "tracepoint",
+    target: slashToColon,
+    autoAttach: "tracepoint",
+  },
+  {
+    prefix: "tp",
+    kind: "tracepoint",
+    target: slashToColon,
+    autoAttach: "tracepoint",
+  },
+  {
+    prefix: "raw_tracepoint.w",
+    kind: "raw_tp",
+    variant: "writable",
+    autoAttach: "raw_tp",
+  },
+  {
+    prefix: "raw_tp.w",
+    kind: "raw_tp",
+    variant: "writable",
+    autoAttach: "raw_tp",
+  },
+  { prefix: "raw_tracepoint", kind: "raw_tp", autoAttach: "raw_tp" },
+  { prefix: "raw_tp", kind: "raw_tp", autoAttach: "raw_tp" },
+  { prefix: "tp_btf", kind: "tp_btf", autoAttach: "tp_btf" },
+  {
+    prefix: "fentry.s",
+    kind: "fentry",
+    sleepable: true,
+    autoAttach: "fentry",
+  },
+  { prefix: "fentry", kind: "fentry", autoAttach: "fentry" },
   { prefix: "fmod_ret.s", kind: "fmod_ret", sleepable: true },
   { prefix: "fmod_ret", kind: "fmod_ret" },
-  { prefix: "fexit.s", kind: "fexit", sleepable: true },
-  { prefix: "fexit", kind: "fexit" },
+  { prefix: "fexit.s", kind: "fexit", sleepable: true, autoAttach: "fexit" },
+  { prefix: "fexit", kind: "fexit", autoAttach: "fexit" },
   { prefix: "freplace", kind: "freplace" },
-  { prefix: "lsm.s", kind: "lsm", sleepable: true },
+  { prefix: "lsm.s", kind: "lsm", sleepable: true, autoAttach: "lsm" },
   { prefix: "lsm_cgroup", kind: "lsm", variant: "cgroup" },
-  { prefix: "lsm", kind: "lsm" },
+  { prefix: "lsm", kind: "lsm", autoAttach: "lsm" },
   { prefix: "iter.s", kind: "iter", sleepable: true },
   { prefix: "iter", kind: "iter" },
   { prefix: "syscall", kind: "syscall" },
@@ -237,6 +319,31 @@ const RULES: Rule[] = [
 ];
 
 /**
+ * The definition a section name falls under, and the rest of the name after its prefix.
+ *
+ * @param section an ELF section name
+ * @returns the definition and the rest (`""` when the name is the prefix), or `undefined`
+ *
+ * @example
+ * ```ts
+ * import { sectionDef } from "./section_kinds.ts";
+ * const found = sectionDef("uprobe.s//bin/bash:readline");
+ * console.log(found?.def.autoAttach, found?.rest); // "uprobe" "/bin/bash:readline"
+ * ```
+ */
+export function sectionDef(
+  section: string,
+): { def: SectionDef; rest: string } | undefined {
+  for (const def of SECTION_DEFS) {
+    if (section === def.prefix) return { def, rest: "" };
+    if (section.startsWith(def.prefix + "/")) {
+      return { def, rest: section.slice(def.prefix.length + 1) };
+    }
+  }
+  return undefined;
+}
+
+/**
  * The kind and target a section name declares. A prefix matches the whole name or the part
  * before a `/` (so `tpfoo` is not `tp`), following libbpf's section definitions
  * (`SEC("tracepoint/syscalls/sys_enter_openat")`, `SEC("uprobe//bin/bash:readline")`, ...).
@@ -251,19 +358,16 @@ const RULES: Rule[] = [
  * ```
  */
 export function kindFromSection(section: string): SectionInfo | undefined {
-  for (const r of RULES) {
-    if (section !== r.prefix && !section.startsWith(r.prefix + "/")) continue;
-    const rest = section === r.prefix ? "" : section.slice(r.prefix.length + 1);
-    const target = r.target ? r.target(rest) : rest;
-    return {
-      kind: r.kind,
-      target,
-      sleepable: r.sleepable ?? false,
-      ...(r.variant ? { variant: r.variant } : {}),
-      from: "section",
-    };
-  }
-  return undefined;
+  const found = sectionDef(section);
+  if (!found) return undefined;
+  const { def, rest } = found;
+  return {
+    kind: def.kind,
+    target: def.target ? def.target(rest) : rest,
+    sleepable: def.sleepable ?? false,
+    ...(def.variant ? { variant: def.variant } : {}),
+    from: "section",
+  };
 }
 
 const BCC_PREFIXES: {

@@ -43,6 +43,56 @@ char LICENSE[] SEC("license") = "GPL";`,
   }
 });
 
+Deno.test("BPF.load auto-attaches a sleepable uprobe.s/ section as it does uprobe/", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bpfpm_load_" });
+  try {
+    const bin = await buildC(dir, "target", TARGET);
+    using b = await BPF.load({
+      text: `
+struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, __u64); } calls SEC(".maps");
+SEC("uprobe.s/${bin}:target_fn") int on_call(struct pt_regs *ctx) {
+  __u32 k = 0; __u64 *v = bpf_map_lookup_elem(&calls, &k);
+  if (v) __sync_fetch_and_add(v, 1);
+  return 0;
+}
+char LICENSE[] SEC("license") = "GPL";`,
+    });
+    assert.equal(b.links.length, 1);
+    assert.equal(b.links[0].kind, "uprobe");
+    await runTarget(bin, 4);
+    assert.equal(b.map<number, bigint>("calls").get(0), 4n);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("BPF.load checks fentry.s/, fexit.s/ and lsm.s/ sections before loading, as their plain kinds", async () => {
+  const cases = [
+    ["fentry", "fentry.s/do_unlinkat"],
+    ["fexit", "fexit.s/do_unlinkat"],
+    ["lsm", "lsm.s/file_open"],
+  ] as const;
+  for (const [kind, section] of cases) {
+    const support = features().attach[kind];
+    const text = `
+SEC("${section}") int BPF_PROG(on_it) { return 0; }
+char LICENSE[] SEC("license") = "GPL";`;
+    if (support.supported) {
+      using b = await BPF.load({ text });
+      assert.equal(b.links[0]?.kind, kind, section);
+      continue;
+    }
+    await assert.rejects(
+      BPF.load({ text }),
+      (e: unknown) =>
+        // Refused by auto-attach's check before load ("Cannot attach"), not by the load.
+        e instanceof AttachError && e.message.includes(support.reason!) &&
+        e.message.startsWith(`Cannot attach program 'on_it' as ${kind} `),
+      section,
+    );
+  }
+});
+
 Deno.test("BPF.load: a ksyscall program falls back to the syscall tracepoint", async () => {
   using b = await BPF.load({
     text: `

@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
 import { syscallName } from "../../runtime/attach/kprobe.ts";
+import { autoAttachRule } from "../../runtime/attach/auto.ts";
+import {
+  kindFromSection,
+  SECTION_DEFS,
+} from "../../runtime/spec/section_kinds.ts";
 import {
   findLibrary,
   parseLdCache,
@@ -15,6 +20,26 @@ Deno.test("syscallName maps kernel syscall entry names to syscalls", () => {
   assert.equal(syscallName("__se_sys_read"), "read");
   assert.equal(syscallName("do_sys_openat2"), undefined);
   assert.equal(syscallName("sys_"), undefined);
+});
+
+Deno.test("auto-attach and the grants check read one table: every auto-attached section is classified, the sleepable ones too", () => {
+  const auto = SECTION_DEFS.filter((d) => d.autoAttach).map((d) => d.prefix);
+  for (
+    const prefix of ["uprobe.s", "uretprobe.s", "fentry.s", "fexit.s", "lsm.s"]
+  ) {
+    assert.ok(auto.includes(prefix), `${prefix} auto-attaches`);
+  }
+  for (const def of SECTION_DEFS) {
+    const section = `${def.prefix}/some_target`;
+    const rule = autoAttachRule(section);
+    assert.equal(rule !== undefined, def.autoAttach !== undefined, section);
+    // The kind the grants check sees is the table's, whatever the prefix.
+    assert.equal(kindFromSection(section)?.kind, def.kind, section);
+    if (rule) assert.equal(rule.target, "some_target");
+  }
+  // A section that names no target is attached by hand.
+  assert.equal(autoAttachRule("uprobe.s"), undefined);
+  assert.equal(autoAttachRule("tpx/foo"), undefined);
 });
 
 Deno.test("ld.so.cache parsing agrees with ldconfig -p", async () => {
