@@ -7,7 +7,14 @@
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { loadConfig } from "./config.ts";
-import { ClientError, exitCodeOf } from "./errors.ts";
+import {
+  ClientError,
+  IntegrityError,
+  RegistryError,
+  ResolveError,
+  SignatureError,
+} from "./errors.ts";
+import type { CompletionCommand } from "./completion.ts";
 import { Ui } from "./ui.ts";
 
 type OptSpec = Record<
@@ -20,6 +27,10 @@ interface Command {
   summary: string;
   options: OptSpec;
   help: string[];
+  /** Words its first argument may be (for completion). */
+  subcommands?: string[];
+  /** What its other arguments are (for completion); none by default. */
+  args?: "packages" | "dirs";
 }
 
 const COMMON: OptSpec = {
@@ -40,6 +51,7 @@ const COMMANDS: Record<string, Command> = {
   init: {
     usage: "bpfpm init [dir] [--name NAME]",
     summary: "scaffold a probe package",
+    args: "dirs",
     options: { name: { type: "string" } },
     help: [
       "Writes package.json (with a bpf manifest), probe.bpf.c, mod.ts and README.md.",
@@ -49,6 +61,7 @@ const COMMANDS: Record<string, Command> = {
     usage:
       "bpfpm install [pkg[@range|@tag]...] [--yes] [--frozen-lockfile] [--offline] [--require-signed]",
     summary: "install packages (no args: from package.json and bpfpm.lock)",
+    args: "packages",
     options: INSTALLISH,
     help: [
       "Resolves ranges, verifies sha512 integrity and signatures, shows each package's grants",
@@ -62,6 +75,7 @@ const COMMANDS: Record<string, Command> = {
   uninstall: {
     usage: "bpfpm uninstall <pkg...>",
     summary: "remove packages",
+    args: "packages",
     options: INSTALLISH,
     help: [
       "Removes the packages from package.json and reinstalls the rest atomically.",
@@ -70,6 +84,7 @@ const COMMANDS: Record<string, Command> = {
   update: {
     usage: "bpfpm update [pkg...]",
     summary: "move packages to the newest versions their ranges allow",
+    args: "packages",
     options: INSTALLISH,
     help: ["Without names, updates every package."],
   },
@@ -88,6 +103,7 @@ const COMMANDS: Record<string, Command> = {
   run: {
     usage: "bpfpm run <pkg|dir> [--yes] [-- args...]",
     summary: "run a probe with exactly its declared grants and Deno flags",
+    args: "packages",
     options: { yes: { type: "boolean", short: "y" } },
     help: [
       "Starts `deno run --no-prompt <declared flags> --config <bpfpm>/deno.json <entry> args`",
@@ -109,6 +125,7 @@ const COMMANDS: Record<string, Command> = {
   publish: {
     usage: "bpfpm publish [dir] [--tag TAG] [--no-sign] [--dry-run]",
     summary: "validate, compile, bundle, sign and upload a probe package",
+    args: "dirs",
     options: {
       tag: { type: "string" },
       "no-sign": { type: "boolean" },
@@ -124,6 +141,7 @@ const COMMANDS: Record<string, Command> = {
   pack: {
     usage: "bpfpm pack [dir] [--out FILE]",
     summary: "write the tarball publish would upload",
+    args: "dirs",
     options: {
       out: { type: "string" },
       "no-sign": { type: "boolean" },
@@ -162,6 +180,7 @@ const COMMANDS: Record<string, Command> = {
     usage:
       "bpfpm dist-tag add <pkg@version> <tag> | dist-tag rm <pkg> <tag> | dist-tag ls <pkg>",
     summary: "point, remove or list a package's dist-tags",
+    subcommands: ["add", "rm", "ls"],
     options: { json: { type: "boolean" } },
     help: [
       "Tags name versions: bpfpm install pkg@stable installs what stable points at. latest",
@@ -180,6 +199,7 @@ const COMMANDS: Record<string, Command> = {
     usage:
       "bpfpm owner add <user> <pkg> | owner rm <user> <pkg> | owner ls <pkg>",
     summary: "manage who may publish a package",
+    subcommands: ["add", "rm", "ls"],
     options: { json: { type: "boolean" } },
     help: [
       "Owners may publish, tag, deprecate and unpublish. The last cannot be removed.",
@@ -210,6 +230,7 @@ const COMMANDS: Record<string, Command> = {
   cache: {
     usage: "bpfpm cache verify|clean|dir",
     summary: "check or empty the content-addressed cache",
+    subcommands: ["verify", "clean", "dir"],
     options: {},
     help: [
       "verify re-hashes every tarball and drops corrupt ones; clean removes the cache.",
@@ -228,6 +249,7 @@ const COMMANDS: Record<string, Command> = {
     usage:
       "bpfpm keys [--user NAME] [--json] | keys register | keys revoke <keyid>",
     summary: "list, register or revoke publisher keys at the registry",
+    subcommands: ["register", "revoke"],
     options: { user: { type: "string" }, json: { type: "boolean" } },
     help: [
       "Without a subcommand, lists the keys registered to you (or NAME), revoked ones marked.",
@@ -242,9 +264,27 @@ const COMMANDS: Record<string, Command> = {
     options: { json: { type: "boolean" } },
     help: [],
   },
+  completion: {
+    usage: "bpfpm completion bash|zsh|fish",
+    summary: "print a shell completion script",
+    subcommands: ["bash", "zsh", "fish"],
+    options: {},
+    help: [
+      "bash: source <(bpfpm completion bash)   (or save it in /etc/bash_completion.d/bpfpm)",
+      "zsh:  source <(bpfpm completion zsh)    (or save it as _bpfpm in a directory on $fpath)",
+      "fish: bpfpm completion fish | source    (or save it in ~/.config/fish/completions/bpfpm.fish)",
+    ],
+  },
+  help: {
+    usage: "bpfpm help [command]",
+    summary: "show the commands, or one command's help",
+    options: {},
+    help: [],
+  },
   registry: {
     usage: "bpfpm registry serve [--port 4873] [--db FILE]",
     summary: "run the bpfpm registry server",
+    subcommands: ["serve"],
     options: {},
     help: [],
   },
@@ -276,6 +316,20 @@ function usage(): string {
   ].join("\n");
 }
 
+function completionCommands(): CompletionCommand[] {
+  return Object.entries(COMMANDS).map(([name, c]) => ({
+    name,
+    summary: c.summary,
+    aliases: Object.keys(ALIASES).filter((a) => ALIASES[a] === name),
+    options: Object.entries({ ...COMMON, ...c.options }).map(([long, o]) => ({
+      long,
+      short: o.short,
+    })),
+    subcommands: name === "help" ? Object.keys(COMMANDS) : c.subcommands ?? [],
+    args: c.args ?? "none",
+  }));
+}
+
 function commandHelp(name: string): string {
   const c = COMMANDS[name];
   return [
@@ -300,7 +354,7 @@ function commandHelp(name: string): string {
  */
 export async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
-  if (!first || first === "--help" || first === "-h" || first === "help") {
+  if (!first || first === "--help" || first === "-h") {
     console.log(usage());
     return first ? 0 : 2;
   }
@@ -351,6 +405,37 @@ export async function main(argv: string[]): Promise<number> {
   const pos = parsed.positionals;
   if (v.help) {
     console.log(commandHelp(name));
+    return 0;
+  }
+  if (name === "help") {
+    const about = pos[0] && (ALIASES[pos[0]] ?? pos[0]);
+    if (about && !COMMANDS[about]) {
+      console.error(
+        `Unknown command ${
+          JSON.stringify(pos[0])
+        }; bpfpm --help lists the commands`,
+      );
+      return 2;
+    }
+    console.log(about ? commandHelp(about) : usage());
+    return 0;
+  }
+  if (name === "completion") {
+    if (pos.length !== 1) {
+      console.error(`usage: ${COMMANDS.completion.usage}`);
+      return 2;
+    }
+    const { completionScript } = await import("./completion.ts");
+    try {
+      Deno.stdout.writeSync(
+        new TextEncoder().encode(
+          completionScript(pos[0], completionCommands()),
+        ),
+      );
+    } catch (e) {
+      console.error(`bpfpm completion: ${(e as Error).message}`);
+      return 2;
+    }
     return 0;
   }
   const ui = new Ui({ quiet: v.quiet as boolean | undefined });
@@ -732,11 +817,16 @@ export async function main(argv: string[]): Promise<number> {
     }
     return 2;
   } catch (e) {
-    // One line with the status docs/client.md gives; anything else is a bug: its stack.
-    const code = exitCodeOf(e) ??
-      (e instanceof TypeError || e instanceof RangeError ? 1 : undefined);
-    if (code === undefined) throw e;
-    console.error(`bpfpm ${name}: ${(e as Error).message}`);
-    return code;
+    if (
+      e instanceof ClientError || e instanceof RegistryError ||
+      e instanceof IntegrityError ||
+      e instanceof ResolveError || e instanceof SignatureError ||
+      e instanceof TypeError ||
+      e instanceof RangeError || (e as Error).name === "TarballError"
+    ) {
+      console.error(`bpfpm ${name}: ${(e as Error).message}`);
+      return 1;
+    }
+    throw e;
   }
 }
