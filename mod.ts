@@ -68,19 +68,17 @@ export type {
   Grants,
   RiskyHelper,
 } from "./runtime/policy/grants.ts";
-export type { ProgramKind } from "./runtime/spec/section_kinds.ts";
+export type { AttachKind, ProgramKind } from "./runtime/spec/section_kinds.ts";
 export {
   type AttachmentHandle,
   Link,
   type LinkInit,
-  type LinkKind,
   type NativeLink,
 } from "./runtime/attach/link.ts";
 export type { Detachable } from "./runtime/attach/auto.ts";
 // --- attach ---
 export {
   type AttachableProgram,
-  type AttachKind,
   Attachment,
 } from "./runtime/attach/attachment.ts";
 export type { KprobeOptions } from "./runtime/attach/kprobe.ts";
@@ -100,12 +98,7 @@ export type { SocketFilterOptions } from "./runtime/attach/socket_filter.ts";
 export type { CgroupOptions } from "./runtime/attach/cgroup.ts";
 export { readIter } from "./runtime/attach/iter.ts";
 export { findLibrary } from "./runtime/attach/find_library.ts";
-export {
-  type AttachKindName,
-  type Features,
-  features,
-  type Support,
-} from "./runtime/features.ts";
+export { type Features, features, type Support } from "./runtime/features.ts";
 // --- end attach ---
 export {
   AttachError,

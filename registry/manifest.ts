@@ -20,26 +20,23 @@ import {
   RISKY_HELPERS,
   type RiskyHelper,
 } from "../runtime/policy/grants.ts";
-import {
-  MANIFEST_ATTACH_KINDS,
-  type ManifestAttachKind,
-} from "../runtime/spec/section_kinds.ts";
+import type { AttachKind } from "../runtime/spec/section_kinds.ts";
 
 /**
  * Every attach kind a manifest grant can name: the runtime's list, which
  * `bpf-manifest.schema.json`'s enum repeats (tests/registry/manifest_test.ts
  * keeps the two equal).
  */
-export const ATTACH_KINDS: readonly AttachKind[] = MANIFEST_ATTACH_KINDS;
+export {
+  ATTACH_KINDS,
+  type AttachKind,
+} from "../runtime/spec/section_kinds.ts";
 
 /**
  * The risky helpers a package must declare before its programs may call them
  * (the runtime's list, which the schema's `helpers` enum repeats).
  */
 export { RISKY_HELPERS, type RiskyHelper };
-
-/** A BPF attach kind, such as `tracepoint` or `uprobe`. */
-export type AttachKind = ManifestAttachKind;
 
 /** One granted attach kind, with an optional target glob (`syscalls:sys_enter_*`). */
 export interface AttachGrant {

@@ -11,8 +11,7 @@
 import { cstr, lastError, lib } from "./_ffi.ts";
 import { kernelPathExists, readKernelFile } from "./_kernel_files.ts";
 import { MAP_TYPES } from "./spec/map_types.ts";
-import { MANIFEST_ATTACH_KINDS, sectionDef } from "./spec/section_kinds.ts";
-import type { LinkKind } from "./attach/link.ts";
+import { type AttachKind, sectionDef } from "./spec/section_kinds.ts";
 
 /** enum bpf_prog_type, in order. */
 export const PROGRAM_TYPES = [
@@ -51,21 +50,6 @@ export const PROGRAM_TYPES = [
 ] as const;
 
 /**
- * An attach kind's name: the manifest's kinds, which are the kinds a `Link` can have.
- *
- * @example Check one kind
- * ```ts
- * import { type AttachKindName, features } from "bpf";
- * const kind: AttachKindName = "uprobe";
- * console.log(features().attach[kind].supported);
- * ```
- */
-export type AttachKindName = LinkKind;
-
-/** The attach kinds of `grants.attach` (docs/manifest.md). */
-export const ATTACH_KINDS: readonly AttachKindName[] = MANIFEST_ATTACH_KINDS;
-
-/**
  * Whether a kind works here, and why not when it does not.
  *
  * @example Skip a kind this kernel lacks
@@ -100,7 +84,7 @@ export interface Features {
   /** Map types by name (`hash`, `ringbuf`, ...). */
   mapTypes: Record<string, boolean>;
   /** Attach kinds, with the reason for each missing one. */
-  attach: Record<AttachKindName, Support>;
+  attach: Record<AttachKind, Support>;
   /** tcx links (6.6+): TC attaches as a link instead of a clsact filter. */
   tcx: boolean;
 }
@@ -224,7 +208,7 @@ export function features(): Features {
     btf,
     tracing(BPF_TRACE_ITER, "bpf_iter_task", false, "iter"),
   );
-  const attach: Record<AttachKindName, Support> = {
+  const attach: Record<AttachKind, Support> = {
     tracepoint: both(prog("tracepoint"), tracefs),
     raw_tp: prog("raw_tracepoint"),
     tp_btf: tpBtf,
@@ -281,7 +265,7 @@ export function missingFeatureFor(section: string): string | undefined {
   const s = def.kind === "fmod_ret"
     ? f.fentry
     : ["fentry", "fexit", "lsm", "iter"].includes(def.kind)
-    ? f[def.kind as AttachKindName]
+    ? f[def.kind as AttachKind]
     : undefined;
   return s?.supported === false ? s.reason : undefined;
 }

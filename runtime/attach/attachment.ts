@@ -7,12 +7,8 @@
  */
 import { lastError } from "../_ffi.ts";
 import { AttachError } from "../errors.ts";
-import {
-  type AttachmentHandle,
-  Link,
-  type LinkKind,
-  nativeError,
-} from "./link.ts";
+import { type AttachmentHandle, Link, nativeError } from "./link.ts";
+import type { AttachKind } from "../spec/section_kinds.ts";
 
 export { type AttachmentHandle, nativeError };
 
@@ -36,17 +32,11 @@ export interface AttachableProgram {
   readonly handle?: Deno.PointerObject | null;
 }
 
-/**
- * The attach kinds over a native `bpfpm_attachment`, as `grants.attach[].kind` names them.
- *
- * @example The kinds over a native attachment
- * ```ts
- * import type { AttachKind, LinkKind } from "bpf";
- * const kind: AttachKind = "uprobe";
- * const any: LinkKind = kind;
- * ```
- */
-export type AttachKind = Exclude<LinkKind, "tracepoint" | "raw_tp" | "tp_btf">;
+/** The attach kinds over a native `bpfpm_attachment` (not libbpf's `bpf_link`). */
+export type AttachmentKind = Exclude<
+  AttachKind,
+  "tracepoint" | "raw_tp" | "tp_btf"
+>;
 
 /**
  * The link every attach kind returns: this name is kept for scripts written against it.
@@ -80,7 +70,7 @@ export type Attachment = Link;
  */
 export function attachNative(
   program: AttachableProgram,
-  kind: AttachKind,
+  kind: AttachmentKind,
   target: string,
   call: (fd: number) => Deno.PointerValue,
 ): Link {

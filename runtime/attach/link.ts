@@ -12,7 +12,7 @@ import { CAPABILITY_FIX } from "../_system.ts";
 import { track } from "../lifecycle.ts";
 import { readKernelFile } from "../_kernel_files.ts";
 import type { Program } from "../program.ts";
-import type { ManifestAttachKind } from "../spec/section_kinds.ts";
+import type { AttachKind } from "../spec/section_kinds.ts";
 
 const EPERM = 1;
 const EACCES = 13;
@@ -30,19 +30,6 @@ const EINVAL = 22;
  * ```
  */
 export type AttachmentHandle = Handle<"bpfpm_attachment">;
-
-/**
- * Every attach kind a `Link` can have, as `grants.attach[].kind` names them.
- *
- * @example Branch on a link's kind
- * ```ts
- * import type { Link, LinkKind } from "bpf";
- * declare const link: Link;
- * const kind: LinkKind = link.kind;
- * if (kind === "uprobe" || kind === "uretprobe") console.log("user space:", link.target);
- * ```
- */
-export type LinkKind = ManifestAttachKind;
 
 /**
  * The native object behind a link: a libbpf `struct bpf_link` or a `struct bpfpm_attachment`.
@@ -81,7 +68,7 @@ export type NativeLink =
  */
 export interface LinkInit {
   /** The attach kind. */
-  kind: LinkKind;
+  kind: AttachKind;
   /** What the program is attached to. */
   target: string;
   /** The program's name ("" when unknown: a link opened from a pin). */
@@ -137,7 +124,7 @@ export class Link implements Disposable {
   #pinned: string | undefined;
   #untrack: () => void;
   /** The attach kind, e.g. `tracepoint`, `uprobe`, `xdp`: also for a link opened from a pin. */
-  readonly kind: LinkKind;
+  readonly kind: AttachKind;
   /**
    * What the program is attached to, e.g. `syscalls:sys_enter_clone`,
    * `/usr/bin/bash:readline`, `eth0`. For a link opened from a pin, what the kernel says
@@ -451,7 +438,7 @@ function fdInfo(fd: number): Record<string, string> {
 }
 
 /** `bpf_attach_type` values of tracing links (include/uapi/linux/bpf.h). */
-const TRACING_KINDS: Record<string, LinkKind> = {
+const TRACING_KINDS: Record<string, AttachKind> = {
   "23": "tp_btf", // BPF_TRACE_RAW_TP
   "24": "fentry", // BPF_TRACE_FENTRY
   "25": "fexit", // BPF_TRACE_FEXIT
@@ -459,7 +446,7 @@ const TRACING_KINDS: Record<string, LinkKind> = {
   "27": "lsm", // BPF_LSM_MAC
 };
 
-const PERF_KINDS: Record<string, LinkKind> = {
+const PERF_KINDS: Record<string, AttachKind> = {
   tracepoint: "tracepoint",
   uprobe: "uprobe",
   uretprobe: "uretprobe",
@@ -472,9 +459,9 @@ const PERF_KINDS: Record<string, LinkKind> = {
 function describeLink(
   info: Record<string, string>,
   path: string,
-): { kind: LinkKind; target: string } {
+): { kind: AttachKind; target: string } {
   const type = info.link_type;
-  let kind: LinkKind | undefined;
+  let kind: AttachKind | undefined;
   let target = path;
   switch (type) {
     case "perf":
@@ -541,7 +528,7 @@ export function nativeError(what: string): BpfError {
 export function linkOrThrow(
   handle: Deno.PointerValue,
   program: Program,
-  info: { kind: LinkKind; target: string },
+  info: { kind: AttachKind; target: string },
   notFound?: () => Error,
 ): Link {
   if (handle !== null) {

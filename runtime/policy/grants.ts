@@ -5,11 +5,7 @@
  * @module
  */
 
-import {
-  MANIFEST_ATTACH_KINDS,
-  PROGRAM_KINDS,
-  type ProgramKind,
-} from "../spec/section_kinds.ts";
+import { PROGRAM_KINDS, type ProgramKind } from "../spec/section_kinds.ts";
 
 /**
  * A risky helper class, such as `send_signal`.
@@ -41,16 +37,6 @@ export const RISKY_HELPERS: readonly RiskyHelper[] = [
 ];
 
 /**
- * An attach kind: the manifest's seventeen (`tracepoint` ... `iter`), plus the program kinds
- * that attach in other ways (`fmod_ret`, `sockops`, `sk_skb`, ...), which only
- * `BPF.load({ grants })` can name.
- */
-export type AttachKind = ProgramKind;
-
-/** The attach kinds the manifest names. */
-export const ATTACH_KINDS: readonly AttachKind[] = MANIFEST_ATTACH_KINDS;
-
-/**
  * One granted attach kind, with an optional target glob (`syscalls:sys_enter_*`).
  *
  * @example Allow syscall tracepoints only
@@ -60,7 +46,7 @@ export const ATTACH_KINDS: readonly AttachKind[] = MANIFEST_ATTACH_KINDS;
  * ```
  */
 export interface AttachGrant {
-  /** The attach kind. */
+  /** The program kind granted (an attach kind, or another program kind such as `sockops`). */
   kind: ProgramKind;
   /**
    * A glob over targets (`*` any run of characters, `?` one character): `cat:event` for
@@ -257,8 +243,8 @@ export function validateGrants(value: unknown, where = "grants"): Grants {
         );
       }
       return target === undefined
-        ? { kind: kind as AttachKind }
-        : { kind: kind as AttachKind, target: target as string };
+        ? { kind: kind as ProgramKind }
+        : { kind: kind as ProgramKind, target: target as string };
     });
   }
   if (v.helpers !== undefined) {

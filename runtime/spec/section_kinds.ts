@@ -6,8 +6,9 @@
  */
 
 /**
- * A program kind. The first seventeen are the attach kinds of the manifest
- * (docs/manifest.md); the rest are program types that attach in other ways.
+ * A program kind: what a program is, from its section (or BCC) name, and what an `attach`
+ * grant names. The first seventeen are the attach kinds ({@linkcode AttachKind}); the rest
+ * are program types that attach in other ways.
  *
  * @example Name a program kind in a grant
  * ```ts
@@ -49,8 +50,11 @@ export type ProgramKind =
   | "syscall"
   | "unknown";
 
-/** The attach kinds the manifest names, in its order. */
-export const MANIFEST_ATTACH_KINDS = [
+/**
+ * The attach kinds: the kinds of program a `Link` holds (`Link.kind`), that `features()`
+ * answers for, and that a manifest's `grants.attach[].kind` may name, in the manifest's order.
+ */
+export const ATTACH_KINDS = [
   "tracepoint",
   "raw_tp",
   "tp_btf",
@@ -70,12 +74,22 @@ export const MANIFEST_ATTACH_KINDS = [
   "iter",
 ] as const satisfies readonly ProgramKind[];
 
-/** One of the manifest's attach kinds. */
-export type ManifestAttachKind = typeof MANIFEST_ATTACH_KINDS[number];
+/**
+ * One of the {@linkcode ATTACH_KINDS}.
+ *
+ * @example Branch on a link's kind
+ * ```ts
+ * import type { AttachKind, Link } from "bpf";
+ * declare const link: Link;
+ * const kind: AttachKind = link.kind;
+ * if (kind === "uprobe" || kind === "uretprobe") console.log("user space:", link.target);
+ * ```
+ */
+export type AttachKind = typeof ATTACH_KINDS[number];
 
-/** Every program kind this module can report, manifest kinds first. */
+/** Every program kind this module can report, attach kinds first. */
 export const PROGRAM_KINDS: readonly ProgramKind[] = [
-  ...MANIFEST_ATTACH_KINDS,
+  ...ATTACH_KINDS,
   "fmod_ret",
   "freplace",
   "sockops",

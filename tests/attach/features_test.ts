@@ -1,9 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  ATTACH_KINDS,
-  features,
-  missingFeatureFor,
-} from "../../runtime/features.ts";
+import { features, missingFeatureFor } from "../../runtime/features.ts";
+import { ATTACH_KINDS } from "../../runtime/spec/section_kinds.ts";
 import { attachKprobe } from "../../runtime/attach/kprobe.ts";
 import { AttachError } from "../../runtime/errors.ts";
 import { load, thrown } from "./_helpers.ts";

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Attachment, BPF, BpfError, Link, type LinkKind } from "bpf";
+import { type AttachKind, Attachment, BPF, BpfError, Link } from "bpf";
 
 async function linkExists(id: number): Promise<boolean> {
   const out = await new Deno.Command("bpftool", {
@@ -31,7 +31,7 @@ char LICENSE[] SEC("license") = "GPL";`;
 
 Deno.test("every b.attachX returns a Link with the same API", async () => {
   using b = await BPF.load({ text: SOURCE, autoAttach: false });
-  const made: [Link, LinkKind, string][] = [
+  const made: [Link, AttachKind, string][] = [
     [
       b.attachTracepoint("on_tp", "syscalls:sys_enter_getppid"),
       "tracepoint",
@@ -101,7 +101,7 @@ Deno.test("Link.openPinned reports the kind and target the kernel keeps", async 
   const pins: string[] = [];
   using b = await BPF.load({ text: SOURCE, autoAttach: false });
   try {
-    const cases: [Link, LinkKind, RegExp][] = [
+    const cases: [Link, AttachKind, RegExp][] = [
       [
         b.attachTracepoint("on_tp", "syscalls:sys_enter_getppid"),
         "tracepoint",

@@ -8,7 +8,7 @@ import {
 import schema from "../../registry/bpf-manifest.schema.json" with {
   type: "json",
 };
-import { MANIFEST_ATTACH_KINDS } from "../../runtime/spec/section_kinds.ts";
+import { ATTACH_KINDS as RUNTIME_ATTACH_KINDS } from "../../runtime/spec/section_kinds.ts";
 import {
   MAP_MEMORY_UNITS,
   mapMemoryBytes,
@@ -121,12 +121,12 @@ Deno.test("map memory sizes name a real unit, not an inherited property", () => 
 Deno.test("the schema's enums are the runtime's attach kinds and risky helpers", () => {
   const grants = schema.properties.grants.properties;
   assertEquals(grants.attach.items.properties.kind.enum, [
-    ...MANIFEST_ATTACH_KINDS,
+    ...RUNTIME_ATTACH_KINDS,
   ]);
   assertEquals(grants.helpers.items.enum, [...RUNTIME_RISKY_HELPERS]);
-  assertEquals([...ATTACH_KINDS], [...MANIFEST_ATTACH_KINDS]);
+  assertEquals([...ATTACH_KINDS], [...RUNTIME_ATTACH_KINDS]);
   assertEquals([...RISKY_HELPERS], [...RUNTIME_RISKY_HELPERS]);
-  for (const kind of MANIFEST_ATTACH_KINDS) {
+  for (const kind of RUNTIME_ATTACH_KINDS) {
     assertEquals(
       validateBpfManifest({ entry: "a.ts", grants: { attach: [{ kind }] } }),
       { ok: true },
