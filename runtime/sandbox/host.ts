@@ -1,0 +1,328 @@
+/**
+ * Starts a package's code in a sandboxed child and serves it: a private directory (0711)
+ * holding the channel's FIFOs (owned by the child's uid, 0600) and the package's files;
+ * the child runs Deno as `nobody` with no capabilities and `no_new_privs` (setpriv), no FFI,
+ * no subprocesses, no remote modules, no environment but the channel's path, and read
+ * access to its package directory only, plus what its manifest declares. The trusted side
+ * (this process) serves its requests; when the child ends, everything it loaded is
+ * unloaded; when this process dies, the kernel kills the child (parent-death signal) and
+ * frees every object.
+ *
+ * @module
+ */
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { dirname, join } from "node:path";
+import { tmpdir } from "node:os";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import type { Grants } from "../policy/grants.ts";
+import { SandboxSession } from "./server.ts";
+import { ProtocolError } from "./protocol.ts";
+
+/** The unprivileged user a package runs as, where this process may switch to it. */
+export const SANDBOX_UID = 65534;
+/** Its group. */
+export const SANDBOX_GID = 65534;
+
+const CHILD_MOD = fileURLToPath(new URL("./child_mod.ts", import.meta.url));
+const PREFIX = "bpfpm-sandbox-";
+
+/** A package to run in the sandbox. */
+export interface SandboxRun {
+  /** `name@version`, for messages. */
+  spec: string;
+  /** The package name (its pin directory). */
+  name: string;
+  /** The package directory, run in place; or `files` instead. */
+  packageDir?: string;
+  /** The package's files (relative path to bytes), verified by the caller. */
+  files?: Map<string, Uint8Array>;
+  /** The entry, relative to the package directory. */
+  entry: string;
+  /** The entry's arguments. */
+  args: string[];
+  /** The grants the trusted side enforces. */
+  grants: Grants;
+  /** The extra Deno flags the package declared (validated by the manifest rules). */
+  deno: readonly string[];
+  /** The child's stdio (default inherit). */
+  stdio?: "inherit" | "piped";
+  /** Called once the child is started (tests read its pid). */
+  onStart?: (child: Deno.ChildProcess) => void;
+}
+
+/** How a sandboxed run ended. */
+export interface SandboxResult {
+  /** The exit code (128 + signal number when killed by a signal). */
+  code: number;
+  /** The signal that ended the child, if one did. */
+  signal?: Deno.Signal;
+  /** Why the trusted side stopped the package, when it did. */
+  violation?: string;
+}
+
+function alive(pid: number): boolean {
+  try {
+    Deno.kill(pid, "SIGCONT");
+    return true;
+  } catch (e) {
+    return !(e instanceof Deno.errors.NotFound);
+  }
+}
+
+/** Removes private directories of runs whose trusted process died without cleaning up. */
+function sweepStale(root: string): void {
+  let names: string[];
+  try {
+    names = readdirSync(root);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^bpfpm-sandbox-(\d+)-/.exec(name);
+    if (!m || Number(m[1]) === Deno.pid || alive(Number(m[1]))) continue;
+    rmSync(join(root, name), { recursive: true, force: true });
+  }
+}
+
+/** Whether `uid` (as "other") can read `dir`: every ancestor searchable, the dir readable. */
+function othersCanRead(dir: string): boolean {
+  let p = dir;
+  try {
+    if ((statSync(p).mode & 0o005) !== 0o005) return false;
+    while (p !== "/") {
+      p = dirname(p);
+      if ((statSync(p).mode & 0o001) === 0) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Declared flags merged with the sandbox's own (Deno keeps only one of each flag). */
+function childFlags(
+  declared: readonly string[],
+  own: { read: string[]; write: string[]; env: string[] },
+): string[] {
+  const lists = new Map<string, string[]>([
+    ["--allow-read", [...own.read]],
+    ["--allow-write", [...own.write]],
+    ["--allow-env", [...own.env]],
+  ]);
+  const bare: string[] = [];
+  for (const f of declared) {
+    const eq = f.indexOf("=");
+    if (eq < 0) {
+      bare.push(f);
+      continue;
+    }
+    const name = f.slice(0, eq);
+    const list = lists.get(name) ?? [];
+    list.push(...f.slice(eq + 1).split(",").filter(Boolean));
+    lists.set(name, list);
+  }
+  return [
+    ...bare,
+    ...[...lists].filter(([, v]) => v.length).map(([k, v]) =>
+      `${k}=${[...new Set(v)].join(",")}`
+    ),
+  ];
+}
+
+function writeFiles(root: string, files: Map<string, Uint8Array>): void {
+  mkdirSync(root, { recursive: true, mode: 0o755 });
+  for (const [rel, data] of files) {
+    const path = join(root, rel);
+    if (!path.startsWith(root + "/")) {
+      throw new RangeError(`A package file path ${rel} leaves its directory`);
+    }
+    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    writeFileSync(path, data, { mode: 0o644 });
+  }
+}
+
+function mkfifo(paths: string[]): void {
+  const out = new Deno.Command("mkfifo", { args: ["-m", "600", ...paths] })
+    .outputSync();
+  if (!out.success) {
+    throw new Error(
+      `Cannot make the sandbox channel (mkfifo: ${
+        new TextDecoder().decode(out.stderr).trim()
+      }): check that ${tmpdir()} is writable`,
+    );
+  }
+}
+
+/**
+ * Runs a package's entry in a sandboxed child and serves its requests until it exits.
+ *
+ * @param run the package and its grants
+ * @returns how it ended
+ *
+ * @example
+ * ```ts
+ * import { runSandboxed } from "./host.ts";
+ * const r = await runSandboxed({
+ *   spec: "demo@1.0.0", name: "demo", packageDir: "/path/to/demo", entry: "mod.ts",
+ *   args: [], grants: { attach: [{ kind: "tracepoint" }] }, deno: [],
+ * });
+ * Deno.exitCode = r.code;
+ * ```
+ */
+export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
+  const root = tmpdir();
+  sweepStale(root);
+  const dir = Deno.makeTempDirSync({
+    dir: root,
+    prefix: `${PREFIX}${Deno.pid}-`,
+  });
+  let child: Deno.ChildProcess | undefined;
+  let session: SandboxSession | undefined;
+  try {
+    chmodSync(dir, 0o711);
+    const root0 = Deno.uid() === 0;
+    const fifos = ["req", "sync", "async"].map((n) => join(dir, n));
+    mkfifo(fifos);
+    let packageDir = run.packageDir;
+    if (run.files) {
+      packageDir = join(dir, "pkg");
+      writeFiles(packageDir, run.files);
+    }
+    if (!packageDir) {
+      throw new TypeError("runSandboxed needs packageDir or files");
+    }
+    // Drop to nobody where this process may, and where nobody can read the package.
+    const drop = root0 && othersCanRead(packageDir);
+    if (drop) { for (const f of fifos) chownSync(f, SANDBOX_UID, SANDBOX_GID); }
+    const importMap = join(dir, "import_map.json");
+    writeFileSync(
+      importMap,
+      JSON.stringify({ imports: { bpf: pathToFileURL(CHILD_MOD).href } }),
+      { mode: 0o644 },
+    );
+    const denoDir = drop
+      ? join("/var/cache/bpfpm", `sandbox-deno-${SANDBOX_UID}`)
+      : join(dir, "deno");
+    if (!existsSync(denoDir)) {
+      mkdirSync(denoDir, { recursive: true, mode: 0o700 });
+      if (drop) chownSync(denoDir, SANDBOX_UID, SANDBOX_GID);
+    }
+    const flags = childFlags(run.deno, {
+      read: [packageDir, fifos[1], fifos[2]],
+      write: [fifos[0]],
+      env: ["BPFPM_SANDBOX"],
+    });
+    const denoArgs = [
+      "run",
+      "--no-prompt",
+      "--no-config",
+      "--no-lock",
+      "--no-remote",
+      `--import-map=${importMap}`,
+      ...flags,
+      join(packageDir, run.entry),
+      ...run.args,
+    ];
+    const setpriv = drop
+      ? [
+        `--reuid=${SANDBOX_UID}`,
+        `--regid=${SANDBOX_GID}`,
+        "--clear-groups",
+      ]
+      : [];
+    const env: Record<string, string> = {
+      BPFPM_SANDBOX: dir,
+      DENO_DIR: denoDir,
+      DENO_NO_UPDATE_CHECK: "1",
+    };
+    for (const k of ["NO_COLOR", "TERM", "LANG", "TZ"]) {
+      const v = Deno.env.get(k);
+      if (v !== undefined) env[k] = v;
+    }
+    session = new SandboxSession(dir, {
+      name: run.name,
+      grants: run.grants,
+      packageDir,
+    });
+    const serving = session.serve();
+    child = new Deno.Command("setpriv", {
+      args: [
+        ...setpriv,
+        "--no-new-privs",
+        "--inh-caps=-all",
+        "--ambient-caps=-all",
+        "--bounding-set=-all",
+        "--pdeathsig=KILL",
+        "--",
+        Deno.execPath(),
+        ...denoArgs,
+      ],
+      clearEnv: true,
+      env,
+      cwd: packageDir,
+      stdin: run.stdio === "piped" ? "null" : "inherit",
+      stdout: run.stdio ?? "inherit",
+      stderr: run.stdio ?? "inherit",
+    }).spawn();
+    run.onStart?.(child);
+    const forward = (sig: Deno.Signal) => () => {
+      try {
+        child?.kill(sig);
+      } catch { /* gone */ }
+    };
+    const onInt = forward("SIGINT");
+    const onTerm = forward("SIGTERM");
+    Deno.addSignalListener("SIGINT", onInt);
+    Deno.addSignalListener("SIGTERM", onTerm);
+    let violation: string | undefined;
+    serving.catch((error) => {
+      violation = error instanceof ProtocolError
+        ? `${run.spec} broke the sandbox protocol (${error.message}): it was stopped, and nothing it loaded remains`
+        : `${run.spec}'s sandbox channel failed (${
+          (error as Error).message
+        }): it was stopped`;
+      try {
+        child?.kill("SIGKILL");
+      } catch { /* gone */ }
+    });
+    try {
+      const status = await child.status;
+      const signal = status.signal ?? undefined;
+      const code = violation
+        ? 70
+        : signal
+        ? 128 + (Deno.build.os === "linux" ? signalNumber(signal) : 15)
+        : status.code;
+      return { code, signal, violation };
+    } finally {
+      Deno.removeSignalListener("SIGINT", onInt);
+      Deno.removeSignalListener("SIGTERM", onTerm);
+    }
+  } finally {
+    session?.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function signalNumber(signal: Deno.Signal): number {
+  const n: Partial<Record<Deno.Signal, number>> = {
+    SIGHUP: 1,
+    SIGINT: 2,
+    SIGQUIT: 3,
+    SIGKILL: 9,
+    SIGSEGV: 11,
+    SIGPIPE: 13,
+    SIGTERM: 15,
+    SIGABRT: 6,
+  };
+  return n[signal] ?? 15;
+}
