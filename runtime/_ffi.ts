@@ -66,6 +66,12 @@ const symbols = {
   },
   // int bpfpm_object__load(struct bpfpm_object *obj)
   bpfpm_object__load: { parameters: ["pointer"], result: "i32" },
+  // int bpfpm_object__prepare_late(struct bpfpm_object *obj, const struct bpfpm_object *base,
+  //                                const char *program, int type, int expected_attach_type)
+  bpfpm_object__prepare_late: {
+    parameters: ["pointer", "pointer", "buffer", "i32", "i32"],
+    result: "i32",
+  },
   // const char *bpfpm_object__verifier_log(const struct bpfpm_object *obj)
   bpfpm_object__verifier_log: { parameters: ["pointer"], result: "pointer" },
   // const char *bpfpm_object__failed_program(const struct bpfpm_object *obj)

@@ -31,6 +31,12 @@ import { optionalEnv } from "./_env.ts";
 import { type SourceSite, sourceSite } from "./_location.ts";
 import { objectFacts, type RewrittenSource, rewrittenSource } from "./_warm.ts";
 import { Program } from "./program.ts";
+import { type LateKind, LatePrograms } from "./late.ts";
+import {
+  isLateSection,
+  isSyscallTwin,
+  syscallTwinName,
+} from "./_late_sections.ts";
 import { describeObject } from "./_describe.ts";
 import { ObjectMap } from "./object_map.ts";
 import { autoAttachRule, type Detachable } from "./attach/auto.ts";
@@ -41,7 +47,9 @@ import type { Link } from "./attach/link.ts";
 import {
   attachKprobe,
   attachKretprobe,
+  haveKprobes,
   type KprobeOptions,
+  syscallName,
 } from "./attach/kprobe.ts";
 import { attachFentry, attachFexit } from "./attach/fentry.ts";
 import {
@@ -187,6 +195,8 @@ export class BPF implements Disposable {
   #links = new Set<Detachable>();
   #readers = new Set<Cancellable>();
   #untrack: () => void;
+  /** BCC's programs typed at attach time, loaded when attached (runtime/late.ts). */
+  #late: LatePrograms | undefined;
   /** The programs, by name. */
   readonly programs: ReadonlyMap<string, Program>;
   /** The maps, by name. */
@@ -209,6 +219,16 @@ export class BPF implements Disposable {
     const described = describeObject(handle);
     const programs = new Map<string, Program>();
     for (const info of described.programs) {
+      if (isLateSection(info.section)) {
+        this.#late ??= new LatePrograms(
+          handle,
+          object,
+          optionalEnv("BPFPM_BTF_PATH") ? kernelBtfPath() : "",
+          isOpen,
+        );
+        // A syscall twin is loaded in place of its function's kprobe, never by name.
+        if (isSyscallTwin(info.section)) continue;
+      }
       const p = new Program(
         s.bpfpm_object__program(handle, info.index) as ProgramHandle,
         isOpen,
@@ -372,7 +392,14 @@ export class BPF implements Disposable {
    * ```
    */
   attachTracepoint(program: Program | string, tracepoint: string): Link {
-    return this.adopt(attachTracepoint(this.#program(program), tracepoint));
+    const p = this.#program(program);
+    if (isLateSection(p.section)) {
+      this.#granted("tracepoint", p, tracepoint);
+      return this.adopt(
+        attachTracepoint(this.#typed(p, "tracepoint"), tracepoint),
+      );
+    }
+    return this.adopt(attachTracepoint(p, tracepoint));
   }
 
   /**
@@ -390,7 +417,12 @@ export class BPF implements Disposable {
    * ```
    */
   attachRawTracepoint(program: Program | string, name: string): Link {
-    return this.adopt(attachRawTracepoint(this.#program(program), name));
+    const p = this.#program(program);
+    if (isLateSection(p.section)) {
+      this.#granted("raw_tp", p, name);
+      return this.adopt(attachRawTracepoint(this.#typed(p, "raw_tp"), name));
+    }
+    return this.adopt(attachRawTracepoint(p, name));
   }
 
   // --- attach ---
@@ -417,7 +449,8 @@ export class BPF implements Disposable {
     options?: KprobeOptions,
   ): Link {
     const p = this.#granted("kprobe", program, func);
-    return this.adopt(attachKprobe(p, func, options));
+    return this.#syscallTwin(p, func, false, options) ??
+      this.adopt(attachKprobe(this.#typed(p, "kprobe"), func, options));
   }
 
   /**
@@ -441,7 +474,8 @@ export class BPF implements Disposable {
     options?: KprobeOptions,
   ): Link {
     const p = this.#granted("kretprobe", program, func);
-    return this.adopt(attachKretprobe(p, func, options));
+    return this.#syscallTwin(p, func, true, options) ??
+      this.adopt(attachKretprobe(this.#typed(p, "kprobe"), func, options));
   }
 
   /**
@@ -494,7 +528,7 @@ export class BPF implements Disposable {
    */
   attachUprobe(program: Program | string, options: UprobeOptions): Link {
     const p = this.#granted("uprobe", program, uprobeTarget(options));
-    return this.adopt(attachUprobe(p, options));
+    return this.adopt(attachUprobe(this.#typed(p, "kprobe"), options));
   }
 
   /**
@@ -516,7 +550,7 @@ export class BPF implements Disposable {
     options: UprobeOptions,
   ): Link {
     const p = this.#granted("uretprobe", program, uprobeTarget(options));
-    return this.adopt(attachUretprobe(p, options));
+    return this.adopt(attachUretprobe(this.#typed(p, "kprobe"), options));
   }
 
   /**
@@ -567,7 +601,7 @@ export class BPF implements Disposable {
       program,
       options.event ?? `${options.type}:${options.config}`,
     );
-    return this.adopt(attachPerfEvent(p, options));
+    return this.adopt(attachPerfEvent(this.#typed(p, "perf_event"), options));
   }
 
   /**
@@ -692,6 +726,42 @@ export class BPF implements Disposable {
   attachIter(program: Program | string): Link {
     return this.adopt(attachIter(this.#program(program)));
   }
+  /**
+   * The program to attach as `kind`: itself, or, for a BCC program typed at attach time, the
+   * program loaded as that kind then (with this object's maps).
+   */
+  #typed(p: Program, kind: LateKind): Program {
+    return this.#late && isLateSection(p.section)
+      ? this.#late.load(p.name, kind)
+      : p;
+  }
+
+  /**
+   * A kprobe on a syscall where the kernel has no kprobes, of a BCC program that has a
+   * tracepoint form (typed at attach time, or a `struct pt_regs *` function's twin reading
+   * the arguments and return value from the record): that form on the syscall's tracepoint,
+   * exactly as auto-attach falls back. `undefined` when the kprobe path applies.
+   */
+  #syscallTwin(
+    p: Program,
+    func: string,
+    ret: boolean,
+    options: KprobeOptions | undefined,
+  ): Link | undefined {
+    const syscall = syscallName(func);
+    if (
+      !this.#late || !syscall || options?.fallback === "error" || haveKprobes()
+    ) return undefined;
+    const name = isLateSection(p.section)
+      ? p.name
+      : syscallTwinName(p.name, ret);
+    if (!this.#late.has(name)) return undefined;
+    const tracepoint = `syscalls:sys_${ret ? "exit" : "enter"}_${syscall}`;
+    return this.adopt(
+      attachTracepoint(this.#late.load(name, "tracepoint"), tracepoint),
+    );
+  }
+
   /** The program, after checking a run-time attach target against the grants. */
   #granted(kind: string, program: Program | string, target: string): Program {
     const p = this.#program(program);
@@ -936,6 +1006,7 @@ export class BPF implements Disposable {
     this.#handle = null;
     objects.unregister(this);
     this.#untrack();
+    this.#late?.close();
     lib().bpfpm_object__close(handle);
     if (errors.length) throw errors[0];
   }

@@ -74,6 +74,12 @@ BPFPM_API struct bpf_map *bpfpm_object__map(const struct bpfpm_object *obj, int 
 BPFPM_API int64_t bpfpm_object__describe(const struct bpfpm_object *obj, void *buf, uint64_t cap);
 /* Unloads the programs, frees the maps and the object (links must be destroyed first). */
 BPFPM_API void bpfpm_object__close(struct bpfpm_object *obj);
+/* Prepares obj, a second opening of the ELF base was loaded from, to load one program late
+ * (BCC's programs typed at attach time): only `program` loads, as `type` and
+ * `expected_attach_type`, and every map base has already created is shared (its fd reused).
+ * Then bpfpm_object__load(obj). */
+BPFPM_API int bpfpm_object__prepare_late(struct bpfpm_object *obj, const struct bpfpm_object *base,
+					 const char *program, int type, int expected_attach_type);
 
 BPFPM_API const char *bpfpm_program__name(const struct bpf_program *prog);
 BPFPM_API const char *bpfpm_program__section(const struct bpf_program *prog);

@@ -265,3 +265,32 @@ BPFPM_API int64_t bpfpm_object__describe(const struct bpfpm_object *o, void *buf
 	}
 	return (int64_t)at;
 }
+
+BPFPM_API int bpfpm_object__prepare_late(struct bpfpm_object *o, const struct bpfpm_object *base,
+					 const char *program, int type, int expected_attach_type)
+{
+	bpfpm_clear_error();
+	int found = 0;
+	for (int i = 0; i < o->program_count; i++) {
+		struct bpf_program *p = o->programs[i];
+		int wanted = !strcmp(bpf_program__name(p), program);
+		bpf_program__set_autoload(p, wanted);
+		if (!wanted)
+			continue;
+		found = 1;
+		bpf_program__set_type(p, type);
+		bpf_program__set_expected_attach_type(p, expected_attach_type);
+	}
+	if (!found)
+		return bpfpm_fail(ENOENT, "no program '%s' in the object", program);
+	for (int i = 0; i < o->map_count; i++) {
+		struct bpf_map *from = bpf_object__find_map_by_name(base->obj, bpf_map__name(o->maps[i]));
+		if (!from || bpf_map__fd(from) < 0)
+			continue;
+		int err = bpf_map__reuse_fd(o->maps[i], bpf_map__fd(from));
+		if (err)
+			return bpfpm_fail(-err, "cannot share map '%s' with the loaded object: %s",
+					  bpf_map__name(o->maps[i]), strerror(-err));
+	}
+	return 0;
+}

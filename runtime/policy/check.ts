@@ -245,7 +245,8 @@ function attachGrantText(kind: string, target: string): string {
 }
 
 function checkAttach(p: ProgramSpec, grants: Grants, out: Denial[]): void {
-  if (!grants.attach) return;
+  // A program typed at attach time (BCC's `void *ctx`) has its kind checked then.
+  if (!grants.attach || p.kind === "unknown") return;
   const ofKind = grants.attach.filter((a) => a.kind === p.kind);
   const where = p.target ? ` ${p.target}` : "";
   if (ofKind.length === 0) {

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -66,6 +67,18 @@ int main(int argc, char **argv)
 			} else if (!strcmp(op, "lstat")) {
 				struct stat st;
 				lstat(arg, &st);
+			} else if (!strcmp(op, "statfs")) {
+				struct statfs sf;
+				statfs(arg, &sf);
+			} else if (!strcmp(op, "chdir")) {
+				if (chdir(arg) != 0)
+					return 5;
+			} else if (!strcmp(op, "spin")) {
+				struct timespec t0, t;
+				clock_gettime(CLOCK_MONOTONIC, &t0);
+				do
+					clock_gettime(CLOCK_MONOTONIC, &t);
+				while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < atol(arg));
 			} else if (!strcmp(op, "write")) {
 				int fd = open("/dev/null", O_WRONLY);
 				if (write(fd, buf, atol(arg)) < 0)

@@ -55,6 +55,7 @@ Deno.test("a syscall's struct pointer argument is user memory: req->tv_nsec of c
       naps.update(&pid, &ns);
       return 0;
     }`);
+  b.attachKprobe("syscall__clock_nanosleep", "__x64_sys_clock_nanosleep");
   const pid = await runChild("sleep:7:1");
   assert.equal(b.map<number, bigint>("naps").get(pid), 7_000_000n);
 });

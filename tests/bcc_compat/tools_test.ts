@@ -73,6 +73,7 @@ Deno.test("execsnoop-style: syscall__execve arguments, the return value, ppid an
     }`,
     { cflags: [`-DFILTER_PID=${await stoppedChildPid()}`] },
   );
+  b.attachKprobe("syscall__execve", "__x64_sys_execve");
   interface Data {
     pid: number;
     ppid: number;

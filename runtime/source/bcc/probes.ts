@@ -16,6 +16,12 @@ import { readTracepointFormat } from "../../trace/tracefs.ts";
 import { kernelPathExists } from "../../_kernel_files.ts";
 import { BccRewriteError } from "./bcc_rewrite_error.ts";
 import {
+  LATE,
+  SYS_ENTER_TWIN,
+  SYS_EXIT_TWIN,
+  syscallTwinName,
+} from "../../_late_sections.ts";
+import {
   type Edit,
   type FunctionDef,
   functions,
@@ -238,6 +244,7 @@ function prefixed(
       syscall: sys,
       ret,
       form: `${m[1]}__`,
+      explicit: m[1] === "syscall",
     });
   }
   if ((m = /^tracepoint__(\w+?)__(\w+)$/.exec(name))) {
@@ -266,19 +273,19 @@ function prefixed(
     return btfProg(`fexit/${m[1]}`, "kretfunc__");
   }
   if ((m = /^lsm__(\w+)$/.exec(name))) return btfProg(`lsm/${m[1]}`, "lsm__");
-  // BCC's `int hello(void *ctx)`: attached later with attach_kprobe (or a uprobe), as in
-  // BCC's hello_world; a kprobe program also falls back to a syscall's tracepoint.
+  // BCC's `int hello(void *ctx)`: typed when attached (attach_kprobe, attach_perf_event, ...,
+  // as in BCC's hello_world), then loaded as that kind (runtime/late.ts).
   if (
     f.params.length === 1 && /^void\s*\*$/.test(first?.type ?? "") && first.name
   ) {
     // On a declaration before the code, so that the user's text stays as written.
     const R = returnType(text, tokens, f);
-    state.programs.push({ name, section: "kprobe", form: "void *ctx" });
+    state.programs.push({ name, section: LATE_SECTION, form: "void *ctx" });
     state.bcc = true;
     ctx.declare(
       `section:${name}`,
       () =>
-        `${R} ${name}(void *${first.name}) __attribute__((section("kprobe"), used));`,
+        `${R} ${name}(void *${first.name}) __attribute__((section("${LATE_SECTION}"), used));`,
     );
     return [];
   }
@@ -305,9 +312,19 @@ function prefixed(
     : undefined;
 }
 
+/** The sections of programs typed at attach time, with libbpf's `?` (not loaded with the object). */
+const LATE_SECTION = `?${LATE}`;
+const SYS_ENTER_SECTION = `?${SYS_ENTER_TWIN}`;
+const SYS_EXIT_SECTION = `?${SYS_EXIT_TWIN}`;
+
+/** How a hidden-argument wrapper reads the six arguments and the return value. */
+type Reader = { arg: (n: number) => string; rc: string; setup?: string };
+
 /**
- * A kprobe-like function: a `SEC` alone when it takes only `ctx`, else a wrapper reading the
- * arguments from registers (or, for a syscall without kprobes, from the tracepoint record).
+ * A kprobe-like function: a `SEC` alone when it takes only `ctx` (and a kprobe can attach),
+ * else an inner function given the arguments and the return value as hidden parameters
+ * (`PT_REGS_PARMn(ctx)` and `PT_REGS_RC(ctx)` in the body read them), called by one wrapper
+ * per way to reach it: registers (kprobe, uprobe), a syscall tracepoint's record.
  */
 function kprobe(
   _ctx: Parameters<RewritePass["run"]>[0],
@@ -316,7 +333,14 @@ function kprobe(
   tokens: Token[],
   f: FunctionDef,
   fail: Fail,
-  o: { section?: string; syscall?: string; ret: boolean; form: string },
+  o: {
+    section?: string;
+    syscall?: string;
+    ret: boolean;
+    form: string;
+    /** `syscall__X`: attached by the program (BCC does not auto-attach it). */
+    explicit?: boolean;
+  },
 ): Edit[] {
   const name = f.name;
   const ctxParam = f.params[0];
@@ -325,11 +349,12 @@ function kprobe(
   const R = returnType(text, tokens, f);
   const inner = `____${name}`;
   const bad = (why: string): never => fail(`${name}()`, why);
+  const kprobes = state.options.kprobes ?? kernelHasKprobes();
   state.bcc = true;
-  if (!o.syscall) {
+  state.readModes.set(name, "probe");
+  if (!o.syscall && (kprobes || o.section !== "kprobe")) {
     const section = o.section!;
     state.programs.push({ name, section, form: o.form });
-    state.readModes.set(name, "probe");
     if (!extra.length) {
       const at = tokens[f.declStart].s;
       return [{ start: at, end: at, text: `SEC("${section}") ` }];
@@ -357,10 +382,6 @@ function kprobe(
         `static __always_inline ${R} ${inner}(${params})`,
     }];
   }
-  // A syscall: the inner function gets the arguments and the return value as hidden
-  // parameters, so the body reads them the same way from a kprobe or a tracepoint.
-  const sys = o.syscall;
-  const kprobes = state.options.kprobes ?? kernelHasKprobes();
   if (extra.length > 6) {
     bad(
       `${name} takes ${extra.length} arguments after ctx; a syscall has at most 6`,
@@ -371,57 +392,93 @@ function kprobe(
     ...extra.map(decl),
     HIDDEN_PARAMS,
   ].join(", ");
-  state.readModes.set(name, "probe");
   state.readModes.set(inner, "probe");
-  state.userPointerFunctions.add(inner);
-  let section: string;
-  let wrapper: string;
-  if (kprobes) {
-    section = `${o.ret ? "kretprobe" : "kprobe"}/__x64_sys_${sys}`;
-    const reg = (n: number) =>
-      o.ret
-        ? "0"
-        : n === 6
-        ? "BPF_CORE_READ(__bcc_regs, r9)"
-        : `PT_REGS_PARM${n}_CORE_SYSCALL(__bcc_regs)`;
-    const passed = [
-      ctxName,
-      ...extra.map((p, i) => castTo(p, reg(i + 1), bad)),
-      ...[1, 2, 3, 4, 5, 6].map(reg),
-      o.ret ? `PT_REGS_RC(${ctxName})` : "0",
-    ].join(", ");
-    wrapper = `SEC("${section}") ${R} ${name}(struct pt_regs *${ctxName}) { ` +
-      (o.ret
-        ? ""
-        : `struct pt_regs *__bcc_regs = (struct pt_regs *)PT_REGS_PARM1(${ctxName}); `) +
-      `return ${inner}(${passed}); }`;
+  if (o.syscall) state.userPointerFunctions.add(inner);
+  const call = (ctxExpr: string, r: Reader) =>
+    `${r.setup ?? ""}return ${inner}(${
+      [
+        ctxExpr,
+        ...extra.map((p, i) => castTo(p, r.arg(i + 1), bad)),
+        ...[1, 2, 3, 4, 5, 6].map(r.arg),
+        r.rc,
+      ].join(", ")
+    });`;
+  // Registers of a syscall's wrapper (`__x64_sys_X(struct pt_regs *regs)`), or of the call.
+  const syscallRegs: Reader = o.ret
+    ? { arg: () => "0", rc: `PT_REGS_RC(${ctxName})` }
+    : {
+      setup:
+        `struct pt_regs *__bcc_regs = (struct pt_regs *)PT_REGS_PARM1(${ctxName}); `,
+      arg: (n) =>
+        n === 6
+          ? "BPF_CORE_READ(__bcc_regs, r9)"
+          : `PT_REGS_PARM${n}_CORE_SYSCALL(__bcc_regs)`,
+      rc: "0",
+    };
+  const callRegs: Reader = {
+    arg: (n) => n === 6 ? `${ctxName}->r9` : `PT_REGS_PARM${n}(${ctxName})`,
+    rc: `PT_REGS_RC(${ctxName})`,
+  };
+  const enter: Reader = { arg: (n) => `__bcc_tp->args[${n - 1}]`, rc: "0" };
+  const exit: Reader = { arg: () => "0", rc: "__bcc_tp->ret" };
+  const regsWrapper = (section: string, r: Reader) =>
+    `SEC("${section}") ${R} ${name}(struct pt_regs *${ctxName}) { ${
+      call(ctxName, r)
+    } }`;
+  const tpWrapper = (
+    section: string,
+    fn: string,
+    record: "enter" | "exit",
+    r: Reader,
+  ) =>
+    `SEC("${section}") ${R} ${fn}(struct trace_event_raw_sys_${record} *__bcc_tp) { ${
+      call("(struct pt_regs *)__bcc_tp", r)
+    } }`;
+  let wrappers: string;
+  if (o.syscall && !o.explicit) {
+    // kprobe__sys_X / kretprobe__sys_X: auto-attached, to the syscall's tracepoint without kprobes.
+    const sys = o.syscall;
+    if (kprobes) {
+      const section = `${o.ret ? "kretprobe" : "kprobe"}/__x64_sys_${sys}`;
+      state.programs.push({ name, section, form: o.form });
+      wrappers = regsWrapper(section, syscallRegs);
+    } else {
+      const event = `${o.ret ? "sys_exit" : "sys_enter"}_${sys}`;
+      const section = `tracepoint/syscalls/${event}`;
+      state.programs.push({
+        name,
+        section,
+        form: o.form,
+        fallback: `syscalls:${event}`,
+      });
+      wrappers = tpWrapper(
+        section,
+        name,
+        o.ret ? "exit" : "enter",
+        o.ret ? exit : enter,
+      );
+    }
   } else {
-    const event = `${o.ret ? "sys_exit" : "sys_enter"}_${sys}`;
-    section = `tracepoint/syscalls/${event}`;
-    const record = o.ret
-      ? "trace_event_raw_sys_exit"
-      : "trace_event_raw_sys_enter";
-    const arg = (n: number) => o.ret ? "0" : `__bcc_tp->args[${n - 1}]`;
-    const passed = [
-      `(struct pt_regs *)__bcc_tp`,
-      ...extra.map((p, i) => castTo(p, arg(i + 1), bad)),
-      ...[1, 2, 3, 4, 5, 6].map(arg),
-      o.ret ? "__bcc_tp->ret" : "0",
-    ].join(", ");
-    wrapper =
-      `SEC("${section}") ${R} ${name}(struct ${record} *__bcc_tp) { return ${inner}(${passed}); }`;
-    state.programs.push({
-      name,
-      section,
-      form: o.form,
-      fallback: `syscalls:${event}`,
-    });
+    // syscall__X and untyped pt_regs functions: attached by the program, as a kprobe (or
+    // uprobe) from the registers; without kprobes, a syscall's kprobe loads a twin then.
+    state.programs.push({ name, section: "kprobe", form: o.form });
+    wrappers = regsWrapper("kprobe", o.syscall ? syscallRegs : callRegs);
+    if (!kprobes) {
+      wrappers += " " +
+        tpWrapper(
+          SYS_ENTER_SECTION,
+          syscallTwinName(name, false),
+          "enter",
+          enter,
+        ) +
+        " " +
+        tpWrapper(SYS_EXIT_SECTION, syscallTwinName(name, true), "exit", exit);
+    }
   }
-  if (kprobes) state.programs.push({ name, section, form: o.form });
   const edits: Edit[] = [{
     start: tokens[f.declStart].s,
     end: tokens[f.close].e,
-    text: `static __always_inline ${R} ${inner}(${params}); ${wrapper} ` +
+    text: `static __always_inline ${R} ${inner}(${params}); ${wrappers} ` +
       `static __always_inline ${R} ${inner}(${params})`,
   }];
   // PT_REGS_PARMn(ctx) and PT_REGS_RC(ctx) in the body read the hidden parameters.
