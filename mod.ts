@@ -23,7 +23,10 @@ export { ObjectMap } from "./runtime/object_map.ts";
 export type { Handle, LinkHandle, ProgramHandle } from "./runtime/_ffi.ts";
 export type { BpfMap } from "./runtime/maps/bpf_map.ts";
 export type { QueueMap, StackTraceMap } from "./runtime/maps/special_maps.ts";
-export type { ObjectEventOptions } from "./runtime/maps/object_maps.ts";
+export type {
+  EventRecord,
+  ObjectEventOptions,
+} from "./runtime/maps/object_maps.ts";
 export type { EventReader } from "./runtime/events/event_reader.ts";
 // --- maps & events ---
 // Values from runtime/maps and runtime/events stay type-only here so a warm start of a script

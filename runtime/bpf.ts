@@ -93,7 +93,11 @@ import { checkGrants } from "./policy/check.ts";
 import { effectiveGrants } from "./policy/effective.ts";
 import type { Grants } from "./policy/grants.ts";
 import { track } from "./lifecycle.ts";
-import type { MapOwner, ObjectEventOptions } from "./maps/object_maps.ts";
+import type {
+  EventRecord,
+  MapOwner,
+  ObjectEventOptions,
+} from "./maps/object_maps.ts";
 import type { BpfMap as TypedMap } from "./maps/bpf_map.ts";
 import type { QueueMap, StackTraceMap } from "./maps/special_maps.ts";
 import type { Codec } from "./btf/codec.ts";
@@ -922,7 +926,9 @@ export class BPF implements Disposable {
    * `using`, or by closing this object.
    *
    * @param name The map's name.
-   * @param options `type` names the record's C type (ring buffers carry none), or `codec`.
+   * @param options `type` names the record's C type, or `codec`; without either, records are
+   *   decoded with the type the C passes to `ringbuf_output`/`ringbuf_submit` (BCC's dialect),
+   *   else they are bytes.
    * @returns The reader; `lost`, `records`, `batches()`, `read()`.
    *
    * @example
@@ -934,7 +940,7 @@ export class BPF implements Disposable {
    * }
    * ```
    */
-  ringbuf<T = Uint8Array>(
+  ringbuf<T = EventRecord>(
     name: string,
     options: ObjectEventOptions<T> = {},
   ): EventReader<T> {
@@ -951,7 +957,8 @@ export class BPF implements Disposable {
    * iterable; `lost` counts what the kernel dropped (and each loss is reported).
    *
    * @param name The map's name.
-   * @param options `type` or `codec`, `pageCount` per CPU, `wakeupEvents`, `onLost`, `signal`.
+   * @param options `type` or `codec` (without either: the type the C passes to `perf_submit`,
+   *   else bytes), `pageCount` per CPU, `wakeupEvents`, `onLost`, `signal`.
    * @returns The reader.
    *
    * @example
@@ -963,7 +970,7 @@ export class BPF implements Disposable {
    * }
    * ```
    */
-  perfBuffer<T = Uint8Array>(
+  perfBuffer<T = EventRecord>(
     name: string,
     options: ObjectEventOptions<T> = {},
   ): EventReader<T> {

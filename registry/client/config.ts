@@ -17,6 +17,8 @@ import {
 } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { cacheDir } from "../../runtime/cache_dir.ts";
+import { ConfigError } from "./errors.ts";
 
 /** The registry used when nothing configures one: `bpfpm registry serve`'s default. */
 export const DEFAULT_REGISTRY = "http://127.0.0.1:4873/";
@@ -35,7 +37,20 @@ export interface ClientConfig {
   configDir: string;
   /** The project directory. */
   projectDir: string;
+  /**
+   * How long a request may go without receiving a byte (headers, or the next piece of a
+   * body) before it is abandoned, in milliseconds.
+   */
+  fetchTimeoutMs: number;
+  /** How many times an idempotent request (GET) is retried after a failure. */
+  fetchRetries: number;
 }
+
+/** The default stall timeout: 30 s without a byte. */
+export const DEFAULT_FETCH_TIMEOUT_MS = 30_000;
+
+/** The default number of retries of a GET (npm's `fetch-retries` default). */
+export const DEFAULT_FETCH_RETRIES = 2;
 
 /** Overrides from the command line. */
 export interface ConfigOptions {
@@ -45,6 +60,8 @@ export interface ConfigOptions {
   registry?: string;
   /** The environment (default: `Deno.env.toObject()`). */
   env?: Record<string, string>;
+  /** `--fetch-timeout`: milliseconds, or a number with `ms`, `s` or `m`. */
+  fetchTimeout?: string;
 }
 
 /**
@@ -98,8 +115,47 @@ function expand(value: string, env: Record<string, string>): string {
   return value.replace(/\$\{([A-Za-z0-9_]+)\}/g, (_, k) => env[k] ?? "");
 }
 
+/** One rc setting and where it was written (`file:line`), for error messages. */
+interface RcValue {
+  value: string;
+  where: string;
+}
+
+/**
+ * Parses rc text, remembering each key's line. A line that is neither blank, a comment
+ * nor `key=value` is an error naming the file and line: a half-edited rc file must not
+ * silently send requests to the default registry.
+ */
+function parseRcAt(
+  text: string,
+  env: Record<string, string>,
+  file: string,
+): Map<string, RcValue> {
+  const out = new Map<string, RcValue>();
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i].trim();
+    if (!line || line.startsWith("#") || line.startsWith(";")) continue;
+    const eq = line.indexOf("=");
+    const where = `${file}:${i + 1}`;
+    if (eq <= 0) {
+      throw new ConfigError(
+        `${where}: ${
+          JSON.stringify(line.slice(0, 60))
+        } is not key=value; fix or delete that line`,
+      );
+    }
+    const key = line.slice(0, eq).trim();
+    let value = line.slice(eq + 1).trim();
+    if (/^".*"$/.test(value)) value = value.slice(1, -1);
+    out.set(key, { value: expand(value, env), where });
+  }
+  return out;
+}
+
 /**
  * Parses npmrc-style text into key/value pairs (comments `#`/`;`, `${ENV}` expanded).
+ * A line that is not `key=value` throws a {@linkcode ConfigError}.
  *
  * @example
  * ```ts
@@ -112,16 +168,7 @@ export function parseRc(
   env: Record<string, string> = {},
 ): Map<string, string> {
   const out = new Map<string, string>();
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
-    if (!line || line.startsWith("#") || line.startsWith(";")) continue;
-    const eq = line.indexOf("=");
-    if (eq < 0) continue;
-    const key = line.slice(0, eq).trim();
-    let value = line.slice(eq + 1).trim();
-    if (/^".*"$/.test(value)) value = value.slice(1, -1);
-    out.set(key, expand(value, env));
-  }
+  for (const [k, v] of parseRcAt(text, env, "rc")) out.set(k, v.value);
   return out;
 }
 
@@ -143,7 +190,8 @@ export function userConfigDir(env: Record<string, string>): string {
 }
 
 /**
- * The cache directory: `BPFPM_CACHE_DIR`, `$XDG_CACHE_HOME/bpfpm` or ~/.cache/bpfpm.
+ * The cache directory: `BPFPM_CACHE_DIR`, `$XDG_CACHE_HOME/bpfpm`, ~/.cache/bpfpm, or without
+ * HOME /var/cache/bpfpm for root (the runtime's rule: runtime/cache_dir.ts).
  *
  * @example
  * ```ts
@@ -152,19 +200,72 @@ export function userConfigDir(env: Record<string, string>): string {
  * ```
  */
 export function userCacheDir(env: Record<string, string>): string {
-  if (env.BPFPM_CACHE_DIR) return env.BPFPM_CACHE_DIR;
-  return join(
-    env.XDG_CACHE_HOME || join(env.HOME || homedir(), ".cache"),
-    "bpfpm",
-  );
+  return cacheDir((name) => env[name]);
 }
 
 function readRc(
   path: string,
   env: Record<string, string>,
-): Map<string, string> {
+): Map<string, RcValue> {
   if (!existsSync(path)) return new Map();
-  return parseRc(readFileSync(path, "utf8"), env);
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (cause) {
+    throw new ConfigError(
+      `Cannot read the rc file ${path} (${
+        (cause as Error).message.split("\n")[0]
+      }); make it a readable file or remove it`,
+      { cause },
+    );
+  }
+  return parseRcAt(text, env, path);
+}
+
+/** A registry URL from a named source, or a ConfigError naming that source. */
+function registryFrom(value: string, source: string): string {
+  try {
+    return normalizeRegistry(value);
+  } catch (cause) {
+    throw new ConfigError(
+      `${source}${
+        JSON.stringify(value)
+      } is not an http(s) URL; use http(s)://host:port/`,
+      { cause },
+    );
+  }
+}
+
+/**
+ * Reads a duration in milliseconds: a bare number is milliseconds (as npm's
+ * `fetch-timeout`), or a number with `ms`, `s` or `m`; at least 1 ms.
+ */
+function durationFrom(value: string, source: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/.exec(value.trim());
+  const ms = m
+    ? Number(m[1]) * (m[2] === "m" ? 60_000 : m[2] === "s" ? 1000 : 1)
+    : NaN;
+  if (!(ms >= 1) || !Number.isFinite(ms)) {
+    throw new ConfigError(
+      `${source}${
+        JSON.stringify(value)
+      } is not a duration; use milliseconds (30000) or a number with s or m (30s)`,
+    );
+  }
+  return Math.round(ms);
+}
+
+/** A count from 0 to 10, or a ConfigError naming its source. */
+function retriesFrom(value: string, source: string): number {
+  const n = /^\d+$/.test(value.trim()) ? Number(value) : NaN;
+  if (!(n >= 0 && n <= 10)) {
+    throw new ConfigError(
+      `${source}${
+        JSON.stringify(value)
+      } is not a retry count; use a whole number from 0 to 10`,
+    );
+  }
+  return n;
 }
 
 /**
@@ -185,7 +286,7 @@ export function loadConfig(options: ConfigOptions = {}): ClientConfig {
   const env = options.env ?? Deno.env.toObject();
   const projectDir = options.cwd ?? Deno.cwd();
   const configDir = userConfigDir(env);
-  const merged = new Map<string, string>();
+  const merged = new Map<string, RcValue>();
   for (const [k, v] of readRc(join(configDir, "bpfpmrc"), env)) {
     merged.set(k, v);
   }
@@ -194,23 +295,63 @@ export function loadConfig(options: ConfigOptions = {}): ClientConfig {
   }
   const scopes = new Map<string, string>();
   const tokens = new Map<string, string>();
-  for (const [k, v] of merged) {
+  for (const [k, { value, where }] of merged) {
     const scope = /^(@[a-z0-9][a-z0-9._-]*):registry$/i.exec(k);
-    if (scope) scopes.set(scope[1].toLowerCase(), normalizeRegistry(v));
+    if (scope) {
+      scopes.set(
+        scope[1].toLowerCase(),
+        registryFrom(value, `${where}: ${k}=`),
+      );
+    }
     const tok = /^(\/\/.+\/):_authToken$/.exec(k);
-    if (tok) tokens.set(tok[1], v);
+    if (tok) tokens.set(tok[1], value);
   }
-  const registry = normalizeRegistry(
-    options.registry ?? env.BPFPM_REGISTRY ?? merged.get("registry") ??
-      DEFAULT_REGISTRY,
+  // The first source that sets a value wins; each is named if its value is wrong.
+  const pick = (
+    flag: string | undefined,
+    flagName: string,
+    envName: string,
+    rcKey: string,
+  ) => {
+    if (flag !== undefined) return { value: flag, source: flagName };
+    if (env[envName] !== undefined) {
+      return { value: env[envName], source: `${envName}=` };
+    }
+    const rc = merged.get(rcKey);
+    if (rc) return { value: rc.value, source: `${rc.where}: ${rcKey}=` };
+    return undefined;
+  };
+  const reg = pick(
+    options.registry,
+    "--registry ",
+    "BPFPM_REGISTRY",
+    "registry",
+  );
+  const timeout = pick(
+    options.fetchTimeout,
+    "--fetch-timeout ",
+    "BPFPM_FETCH_TIMEOUT",
+    "fetch-timeout",
+  );
+  const retries = pick(
+    undefined,
+    "",
+    "BPFPM_FETCH_RETRIES",
+    "fetch-retries",
   );
   return {
-    registry,
+    registry: reg ? registryFrom(reg.value, reg.source) : DEFAULT_REGISTRY,
     scopes,
     tokens,
     cacheDir: userCacheDir(env),
     configDir,
     projectDir,
+    fetchTimeoutMs: timeout
+      ? durationFrom(timeout.value, timeout.source)
+      : DEFAULT_FETCH_TIMEOUT_MS,
+    fetchRetries: retries
+      ? retriesFrom(retries.value, retries.source)
+      : DEFAULT_FETCH_RETRIES,
   };
 }
 

@@ -12,7 +12,9 @@ export type RegistryErrorCode =
   | "EAUTH"
   | "EFORBIDDEN"
   | "EHTTP"
-  | "EOFFLINE";
+  | "EOFFLINE"
+  | "ETIMEOUT"
+  | "ETOOLARGE";
 
 /**
  * A registry request failed: unreachable, not found, unauthorized, forbidden, or another
@@ -224,4 +226,50 @@ export class ClientError extends Error {
     this.name = "ClientError";
     this.code = code;
   }
+}
+
+/**
+ * The configuration is invalid: a flag value, an environment variable or an rc file
+ * entry. The CLI exits with status 2, as for any other usage error.
+ *
+ * @example
+ * ```ts
+ * import { ConfigError } from "./errors.ts";
+ * throw new ConfigError("BPFPM_FETCH_TIMEOUT=soon is not a duration; use milliseconds (30000) or 30s");
+ * ```
+ */
+export class ConfigError extends ClientError {
+  /**
+   * Creates the error.
+   *
+   * @param message which setting is wrong, where it was set, and what it accepts
+   * @param options the cause
+   */
+  constructor(message: string, options?: ErrorOptions) {
+    super("ECONFIG", message, options);
+    this.name = "ConfigError";
+  }
+}
+
+/**
+ * The exit status docs/client.md gives for an expected failure: 2 for a usage or
+ * configuration error, 1 for any other error of the client's own; undefined for an
+ * unexpected error (a bug, which keeps its stack).
+ *
+ * @example
+ * ```ts
+ * import { ConfigError, exitCodeOf } from "./errors.ts";
+ * exitCodeOf(new ConfigError("registry=foo is not a URL")); // 2
+ * exitCodeOf(new Error("bug")); // undefined
+ * ```
+ */
+export function exitCodeOf(error: unknown): 1 | 2 | undefined {
+  if (error instanceof ConfigError) return 2;
+  if (
+    error instanceof ClientError || error instanceof RegistryError ||
+    error instanceof IntegrityError || error instanceof ResolveError ||
+    error instanceof SignatureError ||
+    (error as Error)?.name === "TarballError"
+  ) return 1;
+  return undefined;
 }

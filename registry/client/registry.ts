@@ -15,7 +15,13 @@ import {
   writeFileSync,
 } from "node:fs";
 import { dirname, join } from "node:path";
-import { type ClientConfig, registryFor, tokenFor } from "./config.ts";
+import { DEFAULT_TARBALL_LIMITS, MAX_PACKUMENT_SIZE } from "../limits.ts";
+import {
+  type ClientConfig,
+  DEFAULT_FETCH_TIMEOUT_MS,
+  registryFor,
+  tokenFor,
+} from "./config.ts";
 import { ContentCache } from "./cache.ts";
 import { RegistryError } from "./errors.ts";
 
@@ -76,14 +82,149 @@ export interface RegistryClientOptions {
   offline?: boolean;
   /** Use cached metadata without revalidating it. */
   preferOffline?: boolean;
-  /** Per-request timeout in milliseconds (default 120 000). */
+  /**
+   * How long a request may go without a byte, in milliseconds (default: the config's
+   * `fetchTimeoutMs`).
+   */
   timeoutMs?: number;
+  /** Retries of an idempotent request (default: the config's `fetchRetries`). */
+  retries?: number;
   /** Called after each tarball download with its byte count. */
   onDownload?: (bytes: number) => void;
 }
 
 const ABBREVIATED =
   "application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*";
+
+/** Statuses whose responses never have a body (`new Response` refuses one). */
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+
+/**
+ * A stall timer: aborts its signal once `ms` pass without `arm()` being called again (each
+ * received piece re-arms it), so a slow but moving download is never cut off, and a
+ * server that sends headers and then nothing is.
+ */
+class Stall {
+  #ctl = new AbortController();
+  #timer?: ReturnType<typeof setTimeout>;
+  #ms: number;
+  /** Whether the timer ran out. */
+  fired = false;
+  /** Aborted when the timer runs out or the caller's own signal aborts. */
+  readonly signal: AbortSignal;
+
+  constructor(ms: number, outer?: AbortSignal | null) {
+    this.#ms = ms;
+    this.signal = outer
+      ? AbortSignal.any([outer, this.#ctl.signal])
+      : this.#ctl.signal;
+  }
+
+  arm(): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(() => {
+      this.fired = true;
+      this.#ctl.abort(new DOMException("No data", "TimeoutError"));
+    }, this.#ms);
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}
+
+/**
+ * Wraps a response's body so that reading it re-arms the stall timer per piece and stops
+ * past `max` bytes (at once when Content-Length already says so): a hostile server can
+ * neither hold the client forever nor make it buffer more than the cap. Errors are the
+ * RegistryErrors `failure` and `tooLarge` make.
+ */
+function guardBody(
+  res: Response,
+  o: {
+    stall: Stall;
+    max: number;
+    failure: (cause: unknown) => RegistryError;
+    tooLarge: (max: number) => RegistryError;
+  },
+): Response {
+  if (!res.body || NULL_BODY.has(res.status)) return res;
+  const reader = res.body.getReader();
+  const length = Number(res.headers.get("content-length") ?? NaN);
+  const identity =
+    (res.headers.get("content-encoding") ?? "identity") === "identity";
+  let total = 0;
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (identity && length > o.max) {
+        await reader.cancel().catch(() => {});
+        throw o.tooLarge(o.max);
+      }
+      o.stall.arm();
+      let r: ReadableStreamReadResult<Uint8Array>;
+      try {
+        r = await reader.read();
+      } catch (cause) {
+        o.stall.clear();
+        throw o.failure(cause);
+      }
+      if (r.done) {
+        o.stall.clear();
+        return controller.close();
+      }
+      total += r.value.length;
+      if (total > o.max) {
+        o.stall.clear();
+        await reader.cancel().catch(() => {});
+        throw o.tooLarge(o.max);
+      }
+      // A copy: Deno hands out 8 KiB views of 64 KiB buffers, and a body kept as views
+      // would hold eight times its size.
+      controller.enqueue(r.value.slice());
+    },
+    cancel(reason) {
+      o.stall.clear();
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+  return new Response(body, {
+    status: res.status,
+    statusText: res.statusText,
+    headers: res.headers,
+  });
+}
+
+function tooLarge(url: string, what: string, max: number): RegistryError {
+  return new RegistryError(
+    "ETOOLARGE",
+    url,
+    0,
+    `${what} from ${new URL(url).origin} is over the ${
+      max / 1024 / 1024
+    } MiB cap registries enforce; refused, nothing was stored (the registry or a proxy misbehaves: tell its operator)`,
+  );
+}
+
+/** Waits before retry `attempt + 1`: 250 ms, 500 ms, 1 s, … up to 4 s, plus jitter. */
+function backoff(attempt: number): Promise<void> {
+  const ms = Math.min(250 * 2 ** attempt, 4000) + Math.random() * 100;
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** The error a retried GET gave up with, saying how many attempts were made. */
+function withAttempts(e: unknown, attempt: number): unknown {
+  if (!(e instanceof RegistryError) || attempt === 0) return e;
+  const i = e.message.indexOf(";");
+  const message = i < 0
+    ? `${e.message} (after ${attempt + 1} attempts)`
+    : `${e.message.slice(0, i)} (after ${attempt + 1} attempts)${
+      e.message.slice(i)
+    }`;
+  return new RegistryError(e.code, e.url, e.status, message, {
+    cause: e.cause,
+  });
+}
 
 /**
  * The URL path of a package name: `@scope/name` → `@scope%2fname`.
@@ -144,11 +285,20 @@ export class RegistryClient {
 
   /**
    * Sends a request with the token bound to the URL's registry (if any) and maps network
-   * failures and 401/403/404 to RegistryError.
+   * failures and 401/403/404 to RegistryError. No more than the timeout may pass without
+   * a byte, for the headers and then for each piece of the body, and the body is cut off
+   * past `maxBytes` (default: the packument cap); both are RegistryErrors. An idempotent
+   * request (GET, HEAD) whose connection fails is retried with backoff; use
+   * {@linkcode RegistryClient.get} to retry body stalls too.
    */
   async request(
     url: string,
-    init: RequestInit & { what?: string; allow?: number[] } = {},
+    init: RequestInit & {
+      what?: string;
+      allow?: number[];
+      maxBytes?: number;
+      retries?: number;
+    } = {},
     redirects = 0,
   ): Promise<Response> {
     if (this.#options.offline) {
@@ -175,41 +325,38 @@ export class RegistryClient {
       );
     }
     const method = (init.method ?? "GET").toUpperCase();
-    const timeoutMs = this.#options.timeoutMs ?? 120_000;
+    const what = init.what ?? url;
+    const retries = method === "GET" || method === "HEAD"
+      ? init.retries ?? this.#retries
+      : 0;
     let res: Response | undefined;
-    // Idempotent requests are retried once after a network failure (a reset connection).
     for (let attempt = 0; !res; attempt++) {
+      const stall = new Stall(this.#timeoutMs, init.signal);
       try {
+        stall.arm();
         res = await fetch(url, {
           ...init,
           headers,
           // Redirects are followed here, so each hop gets only its own registry's token.
           redirect: "manual",
-          signal: init.signal ?? AbortSignal.timeout(timeoutMs),
+          signal: stall.signal,
         });
+        stall.clear();
       } catch (cause) {
-        const timedOut = (cause as Error).name === "TimeoutError";
-        if (
-          !timedOut && attempt === 0 && (method === "GET" || method === "HEAD")
-        ) {
-          await new Promise((r) => setTimeout(r, 150));
+        stall.clear();
+        const err = this.#failure(url, what, cause, stall.fired, attempt);
+        if (attempt < retries && init.signal?.aborted !== true) {
+          await backoff(attempt);
           continue;
         }
-        const origin = new URL(url).origin;
-        throw new RegistryError(
-          "EUNREACHABLE",
-          url,
-          0,
-          timedOut
-            ? `The registry at ${origin} did not answer within ${
-              timeoutMs / 1000
-            } s; check it, or retry`
-            : `Cannot reach the registry at ${origin} (${
-              (cause as Error).message.split("\n")[0]
-            }); check that it runs, or set --registry or BPFPM_REGISTRY`,
-          { cause },
-        );
+        throw err;
       }
+      res = guardBody(res, {
+        stall,
+        max: init.maxBytes ?? MAX_PACKUMENT_SIZE,
+        failure: (cause) => this.#failure(url, what, cause, stall.fired, 0),
+        tooLarge: (max) => tooLarge(url, what, max),
+      });
     }
     const location = res.headers.get("location");
     if (
@@ -240,7 +387,7 @@ export class RegistryClient {
     } catch {
       reason = detail.slice(0, 200);
     }
-    const what = init.what ?? url;
+    reason = String(reason).split("\n")[0];
     const origin = new URL(url).origin;
     const suffix = reason ? ` (${reason})` : "";
     if (res.status === 404) {
@@ -271,7 +418,85 @@ export class RegistryClient {
       "EHTTP",
       url,
       res.status,
-      `${origin} answered ${res.status} for ${what}${suffix}`,
+      `${origin} answered ${res.status} for ${what}${suffix}${
+        res.status >= 500 ? "; the registry failed, retry later" : ""
+      }`,
+    );
+  }
+
+  /**
+   * GETs `url` and reads its whole body under the stall timeout and `maxBytes`, retrying
+   * with backoff when the connection fails, stalls (headers or body) or the registry
+   * answers 5xx or 429.
+   */
+  async get(
+    url: string,
+    init: {
+      headers?: HeadersInit;
+      what?: string;
+      allow?: number[];
+      maxBytes?: number;
+    } = {},
+  ): Promise<{ status: number; headers: Headers; body: Uint8Array }> {
+    for (let attempt = 0;; attempt++) {
+      try {
+        const res = await this.request(url, { ...init, retries: 0 });
+        return {
+          status: res.status,
+          headers: res.headers,
+          body: await res.bytes(),
+        };
+      } catch (e) {
+        if (!(e instanceof RegistryError) || attempt >= this.#retries) {
+          throw withAttempts(e, attempt);
+        }
+        const again = e.code === "EUNREACHABLE" || e.code === "ETIMEOUT" ||
+          (e.code === "EHTTP" && (e.status >= 500 || e.status === 429));
+        if (!again) throw e;
+        await backoff(attempt);
+      }
+    }
+  }
+
+  get #timeoutMs(): number {
+    return this.#options.timeoutMs ?? this.#config.fetchTimeoutMs ??
+      DEFAULT_FETCH_TIMEOUT_MS;
+  }
+
+  get #retries(): number {
+    return this.#options.retries ?? this.#config.fetchRetries ?? 0;
+  }
+
+  /** The RegistryError for a failed fetch or body read. */
+  #failure(
+    url: string,
+    what: string,
+    cause: unknown,
+    timedOut: boolean,
+    attempt: number,
+  ): RegistryError {
+    if (cause instanceof RegistryError) return cause;
+    const origin = new URL(url).origin;
+    const tries = attempt ? ` (${attempt + 1} attempts)` : "";
+    if (timedOut) {
+      return new RegistryError(
+        "ETIMEOUT",
+        url,
+        0,
+        `${origin} stalled: no data for ${
+          this.#timeoutMs / 1000
+        } s while fetching ${what}${tries}; retry later, or raise the limit with --fetch-timeout, BPFPM_FETCH_TIMEOUT or fetch-timeout in .bpfpmrc`,
+        { cause },
+      );
+    }
+    return new RegistryError(
+      "EUNREACHABLE",
+      url,
+      0,
+      `Cannot reach the registry at ${origin}${tries} (${
+        String((cause as Error)?.message ?? cause).split("\n")[0]
+      }); check that it runs, or set --registry or BPFPM_REGISTRY`,
+      { cause },
     );
   }
 
@@ -325,12 +550,13 @@ export class RegistryClient {
       accept: full ? "application/json" : ABBREVIATED,
     };
     if (cached?.etag) headers["if-none-match"] = cached.etag;
-    const res = await this.request(url, { headers, what: `Package ${name}` });
-    if (res.status === 304 && cached) {
-      await res.body?.cancel();
-      return cached.data;
-    }
-    const text = await res.text();
+    const res = await this.get(url, {
+      headers,
+      what: `Package ${name}`,
+      maxBytes: MAX_PACKUMENT_SIZE,
+    });
+    if (res.status === 304 && cached) return cached.data;
+    const text = new TextDecoder().decode(res.body);
     let data: Packument;
     try {
       data = JSON.parse(text);
@@ -378,8 +604,10 @@ export class RegistryClient {
         `Offline mode: ${spec} is not in the cache; run once online first`,
       );
     }
-    const res = await this.request(url, { what: `Tarball of ${spec}` });
-    const bytes = new Uint8Array(await res.arrayBuffer());
+    const { body: bytes } = await this.get(url, {
+      what: `Tarball of ${spec}`,
+      maxBytes: DEFAULT_TARBALL_LIMITS.maxCompressedSize,
+    });
     this.#cache.put(bytes, { integrity, spec });
     this.#options.onDownload?.(bytes.length);
     return bytes;
@@ -390,15 +618,23 @@ export class RegistryClient {
     let p = this.#keys.get(registry);
     if (!p) {
       p = (async () => {
-        const res = await this.request(registry + "-/npm/v1/keys", {
+        const res = await this.get(registry + "-/npm/v1/keys", {
           allow: [404],
           what: "Registry keys",
         });
-        if (res.status === 404) {
-          await res.body?.cancel();
-          return null;
+        if (res.status === 404) return null;
+        let j;
+        try {
+          j = JSON.parse(new TextDecoder().decode(res.body));
+        } catch (cause) {
+          throw new RegistryError(
+            "EHTTP",
+            registry + "-/npm/v1/keys",
+            res.status,
+            `${registry} sent invalid JSON for its signing keys; the registry misbehaves, tell its operator`,
+            { cause },
+          );
         }
-        const j = await res.json();
         return Array.isArray(j?.keys) ? j.keys as RegistryKey[] : null;
       })();
       this.#keys.set(registry, p);

@@ -8,26 +8,9 @@
  */
 import tarStream from "tar-stream";
 import { PathConflicts } from "./_path_conflicts.ts";
+import { DEFAULT_TARBALL_LIMITS, type TarballLimits } from "../limits.ts";
 
-/** Caps applied by {@linkcode inspectTarball}. */
-export interface TarballLimits {
-  /** Largest accepted tarball, compressed, in bytes. */
-  maxCompressedSize: number;
-  /** Largest accepted sum of file sizes, in bytes. */
-  maxUnpackedSize: number;
-  /** Most entries (files and directories). */
-  maxFiles: number;
-  /** Longest entry path, in bytes. */
-  maxPathLength: number;
-}
-
-/** The default caps: 16 MiB compressed, 64 MiB unpacked, 5,000 entries. */
-export const DEFAULT_TARBALL_LIMITS: Readonly<TarballLimits> = Object.freeze({
-  maxCompressedSize: 16 * 1024 * 1024,
-  maxUnpackedSize: 64 * 1024 * 1024,
-  maxFiles: 5000,
-  maxPathLength: 1024,
-});
+export { DEFAULT_TARBALL_LIMITS, type TarballLimits };
 
 /** Why a tarball was refused. */
 export type TarballErrorReason =

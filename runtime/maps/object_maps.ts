@@ -5,6 +5,7 @@
  * @module
  */
 import type { Codec } from "../btf/codec.ts";
+import type { Btf } from "../btf/btf.ts";
 import {
   EventReader,
   type EventReaderOptions,
@@ -194,6 +195,51 @@ export interface ObjectEventOptions<T> extends EventReaderOptions<T> {
 }
 
 /**
+ * A record read without a type or codec: decoded as an object when the C shows its type (the
+ * struct BCC's `perf_submit`, `ringbuf_output` or `ringbuf_submit` is given), else its bytes.
+ *
+ * @example Narrowing a record
+ * ```ts
+ * import { BPF, type EventRecord } from "bpf";
+ * using b = await BPF.load({ file: "./exec.bpf.c" });
+ * for await (const e of b.perfBuffer("events")) {
+ *   const r: EventRecord = e;
+ *   if (!(r instanceof Uint8Array)) console.log(r.pid);
+ * }
+ * ```
+ */
+export type EventRecord = Uint8Array | { [field: string]: unknown };
+
+/** A decoder of type `id` (its generic codec, with the compiled decoder of its layout). */
+function recordCodec<T>(btf: Btf, id: number, what: string): Codec<T> {
+  const generic = codecFor<T>(btf, id, { name: what });
+  return { ...generic, decode: compileDecoder<T>(layoutOf(btf, id)) };
+}
+
+/**
+ * The record type of event map `name` as the C shows it: the struct or union the BCC helpers
+ * recorded for it (`__bcc_event_type__<name>` in `.bcc.events`, bcc/helpers.h), when the
+ * program passes one type only.
+ */
+function recordTypeId(btf: Btf, name: string): number | undefined {
+  // A function's static is `<function>.<name>`, and a second one in it `<name>.1`, ...
+  const marker = new RegExp(`(^|\\.)__bcc_event_type__${name}(\\.\\d+)?$`);
+  const ids = new Set<number>();
+  for (const sec of btf.find(".bcc.events", "datasec")) {
+    if (sec.kind !== "datasec") continue;
+    for (const v of sec.vars) {
+      const variable = btf.type(v.type);
+      if (variable.kind !== "var" || !marker.test(variable.name)) continue;
+      const ptr = btf.type(variable.type);
+      const record = ptr.kind === "ptr" ? btf.resolve(ptr.type) : undefined;
+      if (record?.kind !== "struct" && record?.kind !== "union") return;
+      ids.add(record.id);
+    }
+  }
+  return ids.size === 1 ? [...ids][0] : undefined;
+}
+
+/**
  * A reader of a ring buffer or perf event array map of a loaded object.
  *
  * @param owner the object's maps, ELF bytes and liveness
@@ -236,6 +282,7 @@ export function openObjectEvents<T>(
     );
   }
   let codec = options.codec;
+  const what = `records of "${name}"`;
   if (!codec && options.type) {
     const btf = objectBtf(owner.object);
     if (!btf) {
@@ -243,10 +290,12 @@ export function openObjectEvents<T>(
         `The object has no BTF to find "${options.type}" in: compile it with -g, or pass a codec`,
       );
     }
-    const what = `records of "${name}"`;
-    const id = typeIdForName(btf, options.type, what);
-    const generic = codecFor<T>(btf, id, { name: what });
-    codec = { ...generic, decode: compileDecoder<T>(layoutOf(btf, id)) };
+    codec = recordCodec<T>(btf, typeIdForName(btf, options.type, what), what);
+  } else if (!codec) {
+    // No type given: the one the C passes to perf_submit/ringbuf_output/ringbuf_submit.
+    const btf = objectBtf(owner.object);
+    const id = btf && recordTypeId(btf, name);
+    if (btf && id !== undefined) codec = recordCodec<T>(btf, id, what);
   }
   return new EventReader<T>(kind, info, { ...options, codec }, {
     isOpen: owner.isOpen,

@@ -11,6 +11,7 @@ import {
   grantLines,
   runFlags,
 } from "../../registry/client/grants.ts";
+import { ConfigError } from "../../registry/client/errors.ts";
 import { stableStringify } from "../../registry/client/lockfile.ts";
 import { globToRegExp, selectFiles } from "../../registry/client/publish.ts";
 import { trustedKeys } from "../../registry/client/signatures.ts";
@@ -62,7 +63,9 @@ Deno.test("rc files: env expansion, comments, precedence, and path-bound tokens"
   assert.equal(tokenFor(c, "https://evil.example/b:2/p/x"), undefined);
   assert.throws(
     () => loadConfig({ cwd: s.project, env, registry: "ftp://x/" }),
-    TypeError,
+    (e: Error) =>
+      e instanceof ConfigError &&
+      /^--registry "ftp:\/\/x\/" is not an http\(s\) URL; use/.test(e.message),
   );
 });
 

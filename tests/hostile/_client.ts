@@ -54,6 +54,8 @@ export interface CliRun {
   killed: boolean;
   /** Wall time, for messages only (never asserted). */
   ms: number;
+  /** The child's peak resident set size seen (VmHWM sampled every 20 ms), bytes. */
+  peakRss: number;
 }
 
 /**
@@ -95,6 +97,10 @@ export async function runCli(
       child.kill("SIGKILL");
     } catch { /* gone */ }
   }, opts.deadlineMs ?? 60_000);
+  let peak = 0;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, peakRss(child.pid));
+  }, 20);
   try {
     const out = await child.output();
     const dec = new TextDecoder();
@@ -104,9 +110,11 @@ export async function runCli(
       stderr: dec.decode(out.stderr),
       killed,
       ms: performance.now() - t0,
+      peakRss: peak,
     };
   } finally {
     clearTimeout(timer);
+    clearInterval(sampler);
   }
 }
 
@@ -138,4 +146,123 @@ export function assertOneLineError(
   assert.equal(lines.length, 1, `more than one line on stderr: ${where}`);
   assert.doesNotMatch(run.stderr, /^\s+at |Uncaught|\bStack\b/m, where);
   assert.match(lines[0], pattern, where);
+}
+
+/** A raw TCP "registry" whose every answer is written by the test, byte by byte. */
+export interface RawServer extends AsyncDisposable {
+  /** `http://127.0.0.1:PORT/`. */
+  url: string;
+  /** Request paths received so far, one per connection. */
+  paths: string[];
+}
+
+/**
+ * Starts a hostile HTTP server on a free loopback port: for each connection it reads the
+ * request head and hands the path and connection to `respond`, then closes it. Everything
+ * is closed on dispose, including connections `respond` left stalled.
+ */
+export function rawServer(
+  respond: (path: string, conn: Deno.Conn, url: string) => Promise<void>,
+): RawServer {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const url = `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}/`;
+  const conns = new Set<Deno.Conn>();
+  const paths: string[] = [];
+  const tasks: Promise<void>[] = [];
+  const serve = async (conn: Deno.Conn) => {
+    conns.add(conn);
+    try {
+      const buf = new Uint8Array(16384);
+      let head = "";
+      while (!head.includes("\r\n\r\n")) {
+        const n = await conn.read(buf);
+        if (n === null) return;
+        head += new TextDecoder().decode(buf.subarray(0, n));
+      }
+      const path = head.split(" ")[1] ?? "/";
+      paths.push(path);
+      await respond(path, conn, url);
+    } catch {
+      /* the client went away */
+    } finally {
+      conns.delete(conn);
+      try {
+        conn.close();
+      } catch { /* closed on dispose */ }
+    }
+  };
+  const accepting = (async () => {
+    for await (const conn of listener) tasks.push(serve(conn));
+  })().catch(() => {});
+  return {
+    url,
+    paths,
+    async [Symbol.asyncDispose]() {
+      listener.close();
+      for (const c of conns) {
+        try {
+          c.close();
+        } catch { /* gone */ }
+      }
+      await accepting;
+      await Promise.all(tasks);
+    },
+  };
+}
+
+/** Writes an HTTP/1.1 response head. */
+export async function writeHead(
+  conn: Deno.Conn,
+  status: number,
+  headers: Record<string, string | number>,
+): Promise<void> {
+  const lines = [`HTTP/1.1 ${status} X`, "connection: close"];
+  for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
+  await writeAll(
+    conn,
+    new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n"),
+  );
+}
+
+/** Writes all of `data`. */
+export async function writeAll(
+  conn: Deno.Conn,
+  data: Uint8Array,
+): Promise<void> {
+  for (let off = 0; off < data.length;) {
+    off += await conn.write(data.subarray(off));
+  }
+}
+
+/** Never resolves until the connection is closed from the other side or on dispose. */
+export async function stall(conn: Deno.Conn): Promise<void> {
+  const buf = new Uint8Array(1024);
+  while ((await conn.read(buf)) !== null) { /* keep waiting */ }
+}
+
+/** A packument naming one version whose tarball is at `tarball`. */
+export function packumentFor(
+  name: string,
+  tarball: string,
+  integrity = "sha512-" + "A".repeat(86) + "==",
+): string {
+  return JSON.stringify({
+    name,
+    "dist-tags": { latest: "1.0.0" },
+    versions: {
+      "1.0.0": { name, version: "1.0.0", dist: { tarball, integrity } },
+    },
+  });
+}
+
+/** The peak resident set size (VmHWM) of a process, in bytes, or 0 once it is gone. */
+export function peakRss(pid: number): number {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(
+      Deno.readTextFileSync(`/proc/${pid}/status`),
+    );
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
 }

@@ -245,15 +245,43 @@ struct bpf_stacktrace {
 	})
 #define __bcc_increment(m, ...) __bcc_increment_(m, __VA_ARGS__, 1, _)
 #define __bcc_atomic_increment(m, ...) __bcc_increment_(m, __VA_ARGS__, 1, _)
+/* The record type of an event map, as BCC learns it from the data passed to perf_submit,
+ * ringbuf_output and ringbuf_submit: a pointer to it named for the map, in .bcc.events (a
+ * section libbpf skips), so the object's BTF says how to decode the map's records. */
+#define __bcc_event_type(name, data)                                                              \
+	({                                                                                        \
+		static __typeof__(*(data)) *__bcc_event_type__##name                             \
+			__attribute__((section(".bcc.events"), used));                             \
+	})
 #define __bcc_perf_submit(m, ctx, data, size) bpf_perf_event_output(ctx, m, BPF_F_CURRENT_CPU, data, size)
 #define __bcc_perf_submit_skb(m, ctx, skb_len, data, size)                                      \
 	bpf_perf_event_output(ctx, m, ((u64)(skb_len) << 32) | BPF_F_CURRENT_CPU, data, size)
 #define __bcc_perf_read(m, idx) bpf_perf_event_read(m, idx)
+#define __bcc_typed_perf_submit(name, ctx, data, size)                                           \
+	({                                                                                        \
+		__bcc_event_type(name, data);                                                     \
+		__bcc_perf_submit(&name, ctx, data, size);                                        \
+	})
+#define __bcc_typed_perf_submit_skb(name, ctx, skb_len, data, size)                              \
+	({                                                                                        \
+		__bcc_event_type(name, data);                                                     \
+		__bcc_perf_submit_skb(&name, ctx, skb_len, data, size);                           \
+	})
 #define __bcc_ringbuf_output(m, data, size, flags) bpf_ringbuf_output(m, data, size, flags)
 #define __bcc_ringbuf_reserve(m, size) bpf_ringbuf_reserve(m, size, 0)
 #define __bcc_ringbuf_submit(m, data, flags) bpf_ringbuf_submit(data, flags)
 #define __bcc_ringbuf_discard(m, data, flags) bpf_ringbuf_discard(data, flags)
 #define __bcc_ringbuf_query(m, flags) bpf_ringbuf_query(m, flags)
+#define __bcc_typed_ringbuf_output(name, data, size, flags)                                      \
+	({                                                                                        \
+		__bcc_event_type(name, data);                                                     \
+		__bcc_ringbuf_output(&name, data, size, flags);                                   \
+	})
+#define __bcc_typed_ringbuf_submit(name, data, flags)                                            \
+	({                                                                                        \
+		__bcc_event_type(name, data);                                                     \
+		__bcc_ringbuf_submit(&name, data, flags);                                         \
+	})
 #define __bcc_get_stackid(m, ctx, flags) bpf_get_stackid(ctx, m, flags)
 #define __bcc_push(m, v, flags) bpf_map_push_elem(m, v, flags)
 #define __bcc_pop(m, v) bpf_map_pop_elem(m, v)

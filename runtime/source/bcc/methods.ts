@@ -60,6 +60,18 @@ export const METHODS: Record<string, string[]> = {
 
 const ALL = new Set(Object.values(METHODS).flat());
 
+/**
+ * The methods whose data argument has the type of the map's records, as BCC reads it for
+ * `b["events"].event(data)`: their macros record that type in the object's BTF
+ * (`__bcc_event_type` in bcc/helpers.h), which `b.perfBuffer(name)` decodes with.
+ */
+const TYPED_EVENTS = new Set([
+  "perf_submit",
+  "perf_submit_skb",
+  "ringbuf_output",
+  "ringbuf_submit",
+]);
+
 /** The pass over method calls on maps. */
 export const bccMethods: RewritePass = {
   name: "BCC map methods",
@@ -98,7 +110,9 @@ export const bccMethods: RewritePass = {
         edits.push({
           start: base + t.s,
           end: base + tokens[i + 3].e,
-          text: `__bcc_${method}(&${t.t}${empty ? "" : ", "}`,
+          text: TYPED_EVENTS.has(method)
+            ? `__bcc_typed_${method}(${t.t}, `
+            : `__bcc_${method}(&${t.t}${empty ? "" : ", "}`,
         });
         i += 3;
       }
