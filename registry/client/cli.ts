@@ -8,6 +8,7 @@ import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { loadConfig } from "./config.ts";
 import { ClientError, exitCodeOf } from "./errors.ts";
+import type { CompletionCommand } from "./completion.ts";
 import { Ui } from "./ui.ts";
 
 type OptSpec = Record<
@@ -20,6 +21,10 @@ interface Command {
   summary: string;
   options: OptSpec;
   help: string[];
+  /** Words its first argument may be (for completion). */
+  subcommands?: string[];
+  /** What its other arguments are (for completion); none by default. */
+  args?: "packages" | "dirs";
 }
 
 const COMMON: OptSpec = {
@@ -40,6 +45,7 @@ const COMMANDS: Record<string, Command> = {
   init: {
     usage: "bpfpm init [dir] [--name NAME]",
     summary: "scaffold a probe package",
+    args: "dirs",
     options: { name: { type: "string" } },
     help: [
       "Writes package.json (with a bpf manifest), probe.bpf.c, mod.ts and README.md.",
@@ -49,6 +55,7 @@ const COMMANDS: Record<string, Command> = {
     usage:
       "bpfpm install [pkg[@range|@tag]...] [--yes] [--frozen-lockfile] [--offline] [--require-signed]",
     summary: "install packages (no args: from package.json and bpfpm.lock)",
+    args: "packages",
     options: INSTALLISH,
     help: [
       "Resolves ranges, verifies sha512 integrity and signatures, shows each package's grants",
@@ -62,6 +69,7 @@ const COMMANDS: Record<string, Command> = {
   uninstall: {
     usage: "bpfpm uninstall <pkg...>",
     summary: "remove packages",
+    args: "packages",
     options: INSTALLISH,
     help: [
       "Removes the packages from package.json and reinstalls the rest atomically.",
@@ -70,6 +78,7 @@ const COMMANDS: Record<string, Command> = {
   update: {
     usage: "bpfpm update [pkg...]",
     summary: "move packages to the newest versions their ranges allow",
+    args: "packages",
     options: INSTALLISH,
     help: ["Without names, updates every package."],
   },
@@ -88,6 +97,7 @@ const COMMANDS: Record<string, Command> = {
   run: {
     usage: "bpfpm run <pkg|dir> [--yes] [-- args...]",
     summary: "run a probe with exactly its declared grants and Deno flags",
+    args: "packages",
     options: { yes: { type: "boolean", short: "y" } },
     help: [
       "Starts `deno run --no-prompt <declared flags> --config <bpfpm>/deno.json <entry> args`",
@@ -109,6 +119,7 @@ const COMMANDS: Record<string, Command> = {
   publish: {
     usage: "bpfpm publish [dir] [--tag TAG] [--no-sign] [--dry-run]",
     summary: "validate, compile, bundle, sign and upload a probe package",
+    args: "dirs",
     options: {
       tag: { type: "string" },
       "no-sign": { type: "boolean" },
@@ -124,6 +135,7 @@ const COMMANDS: Record<string, Command> = {
   pack: {
     usage: "bpfpm pack [dir] [--out FILE]",
     summary: "write the tarball publish would upload",
+    args: "dirs",
     options: {
       out: { type: "string" },
       "no-sign": { type: "boolean" },
@@ -132,15 +144,69 @@ const COMMANDS: Record<string, Command> = {
     help: [],
   },
   login: {
-    usage: "bpfpm login --user NAME [--password PW] [--email E]",
-    summary: "log in and save a token for one registry",
+    usage: "bpfpm login [--user NAME] [--password PW]",
+    summary:
+      "log in to an existing account and save its token for one registry",
+    options: {
+      user: { type: "string" },
+      password: { type: "string" },
+    },
+    help: [
+      "Asks for the user name and, with echo off, the password on a terminal; the password",
+      "may also come from BPFPM_PASSWORD. An unknown user name is an error: create accounts",
+      "with bpfpm adduser.",
+    ],
+  },
+  adduser: {
+    usage: "bpfpm adduser [--user NAME] [--password PW] [--email E]",
+    summary: "create an account at the registry and save its token",
     options: {
       user: { type: "string" },
       password: { type: "string" },
       email: { type: "string" },
     },
     help: [
-      "The password may also come from BPFPM_PASSWORD, or is asked for on a TTY.",
+      "As npm adduser: the name must be new (log in to existing accounts with bpfpm login).",
+      "Asks on a terminal as login does; the password may come from BPFPM_PASSWORD.",
+    ],
+  },
+  "dist-tag": {
+    usage:
+      "bpfpm dist-tag add <pkg@version> <tag> | dist-tag rm <pkg> <tag> | dist-tag ls <pkg>",
+    summary: "point, remove or list a package's dist-tags",
+    subcommands: ["add", "rm", "ls"],
+    options: { json: { type: "boolean" } },
+    help: [
+      "Tags name versions: bpfpm install pkg@stable installs what stable points at. latest",
+      "cannot be removed, only moved.",
+    ],
+  },
+  deprecate: {
+    usage: "bpfpm deprecate <pkg[@range]> <message>",
+    summary: "mark versions deprecated (an empty message undeprecates)",
+    options: {},
+    help: [
+      'Installers see the message. Example: bpfpm deprecate tcplife@"<1.1" "use 1.1: IPv6 fix"',
+    ],
+  },
+  owner: {
+    usage:
+      "bpfpm owner add <user> <pkg> | owner rm <user> <pkg> | owner ls <pkg>",
+    summary: "manage who may publish a package",
+    subcommands: ["add", "rm", "ls"],
+    options: { json: { type: "boolean" } },
+    help: [
+      "Owners may publish, tag, deprecate and unpublish. The last cannot be removed.",
+    ],
+  },
+  unpublish: {
+    usage: "bpfpm unpublish <pkg@version> | unpublish <pkg> --force",
+    summary:
+      "remove a version (or, with --force, the whole package) from the registry",
+    options: { force: { type: "boolean", short: "f" } },
+    help: [
+      "The registry may refuse old versions (deprecate those instead). Tags on the removed",
+      "version move to the newest one left.",
     ],
   },
   logout: {
@@ -158,6 +224,7 @@ const COMMANDS: Record<string, Command> = {
   cache: {
     usage: "bpfpm cache verify|clean|dir",
     summary: "check or empty the content-addressed cache",
+    subcommands: ["verify", "clean", "dir"],
     options: {},
     help: [
       "verify re-hashes every tarball and drops corrupt ones; clean removes the cache.",
@@ -176,6 +243,7 @@ const COMMANDS: Record<string, Command> = {
     usage:
       "bpfpm keys [--user NAME] [--json] | keys register | keys revoke <keyid>",
     summary: "list, register or revoke publisher keys at the registry",
+    subcommands: ["register", "revoke"],
     options: { user: { type: "string" }, json: { type: "boolean" } },
     help: [
       "Without a subcommand, lists the keys registered to you (or NAME), revoked ones marked.",
@@ -190,9 +258,27 @@ const COMMANDS: Record<string, Command> = {
     options: { json: { type: "boolean" } },
     help: [],
   },
+  completion: {
+    usage: "bpfpm completion bash|zsh|fish",
+    summary: "print a shell completion script",
+    subcommands: ["bash", "zsh", "fish"],
+    options: {},
+    help: [
+      "bash: source <(bpfpm completion bash)   (or save it in /etc/bash_completion.d/bpfpm)",
+      "zsh:  source <(bpfpm completion zsh)    (or save it as _bpfpm in a directory on $fpath)",
+      "fish: bpfpm completion fish | source    (or save it in ~/.config/fish/completions/bpfpm.fish)",
+    ],
+  },
+  help: {
+    usage: "bpfpm help [command]",
+    summary: "show the commands, or one command's help",
+    options: {},
+    help: [],
+  },
   registry: {
     usage: "bpfpm registry serve [--port 4873] [--db FILE]",
     summary: "run the bpfpm registry server",
+    subcommands: ["serve"],
     options: {},
     help: [],
   },
@@ -224,6 +310,20 @@ function usage(): string {
   ].join("\n");
 }
 
+function completionCommands(): CompletionCommand[] {
+  return Object.entries(COMMANDS).map(([name, c]) => ({
+    name,
+    summary: c.summary,
+    aliases: Object.keys(ALIASES).filter((a) => ALIASES[a] === name),
+    options: Object.entries({ ...COMMON, ...c.options }).map(([long, o]) => ({
+      long,
+      short: o.short,
+    })),
+    subcommands: name === "help" ? Object.keys(COMMANDS) : c.subcommands ?? [],
+    args: c.args ?? "none",
+  }));
+}
+
 function commandHelp(name: string): string {
   const c = COMMANDS[name];
   return [
@@ -248,7 +348,7 @@ function commandHelp(name: string): string {
  */
 export async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
-  if (!first || first === "--help" || first === "-h" || first === "help") {
+  if (!first || first === "--help" || first === "-h") {
     console.log(usage());
     return first ? 0 : 2;
   }
@@ -301,12 +401,42 @@ export async function main(argv: string[]): Promise<number> {
     console.log(commandHelp(name));
     return 0;
   }
+  if (name === "help") {
+    const about = pos[0] && (ALIASES[pos[0]] ?? pos[0]);
+    if (about && !COMMANDS[about]) {
+      console.error(
+        `Unknown command ${
+          JSON.stringify(pos[0])
+        }; bpfpm --help lists the commands`,
+      );
+      return 2;
+    }
+    console.log(about ? commandHelp(about) : usage());
+    return 0;
+  }
+  if (name === "completion") {
+    if (pos.length !== 1) {
+      console.error(`usage: ${COMMANDS.completion.usage}`);
+      return 2;
+    }
+    const { completionScript } = await import("./completion.ts");
+    try {
+      Deno.stdout.writeSync(
+        new TextEncoder().encode(
+          completionScript(pos[0], completionCommands()),
+        ),
+      );
+    } catch (e) {
+      console.error(`bpfpm completion: ${(e as Error).message}`);
+      return 2;
+    }
+    return 0;
+  }
   const ui = new Ui({ quiet: v.quiet as boolean | undefined });
   const json = (x: unknown) => ui.out(JSON.stringify(x, null, 2));
   try {
     const config = loadConfig({
       registry: v.registry as string | undefined,
-      fetchTimeout: v["fetch-timeout"] as string | undefined,
     });
     switch (name) {
       case "init": {
@@ -459,24 +589,104 @@ export async function main(argv: string[]): Promise<number> {
           await stopBundler();
         }
       }
-      case "login": {
-        const user = v.user as string | undefined;
-        if (!user) throw new TypeError("login needs --user NAME");
-        let password = (v.password as string | undefined) ??
-          Deno.env.get("BPFPM_PASSWORD");
-        if (!password && ui.interactive) {
-          password = prompt("Password:") ?? undefined;
-        }
-        if (!password) {
+      case "login":
+      case "adduser": {
+        if (pos.length) {
           throw new TypeError(
-            "login needs a password: --password, BPFPM_PASSWORD, or a TTY",
+            `${name} takes no positional arguments; pass the name with --user NAME`,
           );
         }
-        const { login } = await import("./commands.ts");
-        await login(config, user, password, {
-          email: v.email as string | undefined,
+        const user = (v.user as string | undefined) ?? ui.ask("Username:");
+        if (!user) {
+          throw new TypeError(
+            `${name} needs --user NAME (or a terminal to ask on)`,
+          );
+        }
+        const password = (v.password as string | undefined) ??
+          Deno.env.get("BPFPM_PASSWORD") ?? await ui.secret("Password:");
+        if (!password) {
+          throw new TypeError(
+            `${name} needs a password: type it on a terminal, or set BPFPM_PASSWORD`,
+          );
+        }
+        const commands = await import("./commands.ts");
+        if (name === "login") {
+          await commands.login(config, user, password);
+          ui.out(`Logged in as ${user} at ${config.registry}`);
+        } else {
+          await commands.adduser(config, user, password, {
+            email: v.email as string | undefined,
+          });
+          ui.out(`Created ${user} at ${config.registry} and logged in`);
+        }
+        return 0;
+      }
+      case "dist-tag": {
+        const m = await import("./maintain.ts");
+        const [sub, a, b] = pos;
+        if (sub === "add" && a && b && pos.length === 3) {
+          await m.distTagAdd(config, a, b);
+          ui.out(`+${b}: ${a}`);
+        } else if ((sub === "rm" || sub === "remove") && a && b) {
+          await m.distTagRemove(config, a, b);
+          ui.out(`-${b}: ${a}`);
+        } else if ((sub === "ls" || sub === "list") && a && pos.length === 2) {
+          const { parseSpec } = await import("./resolve.ts");
+          const tags = await m.distTagList(config, parseSpec(a).name);
+          if (v.json) json(tags);
+          else for (const [t, x] of Object.entries(tags)) ui.out(`${t}: ${x}`);
+        } else {
+          throw new TypeError(`usage: ${COMMANDS[name].usage}`);
+        }
+        return 0;
+      }
+      case "deprecate": {
+        if (pos.length !== 2) {
+          throw new TypeError(`usage: ${COMMANDS[name].usage}`);
+        }
+        const { deprecate } = await import("./maintain.ts");
+        const changed = await deprecate(config, pos[0], pos[1]);
+        ui.out(
+          changed.length
+            ? `${pos[1] ? "Deprecated" : "Undeprecated"} ${changed.join(", ")}`
+            : "Nothing to change",
+        );
+        return 0;
+      }
+      case "owner": {
+        const m = await import("./maintain.ts");
+        const [sub, a, b] = pos;
+        let owners;
+        if ((sub === "add" || sub === "rm" || sub === "remove") && a && b) {
+          owners = await (sub === "add" ? m.ownerAdd : m.ownerRemove)(
+            config,
+            a,
+            b,
+          );
+          ui.info(`${sub === "add" ? "+" : "-"} ${a} (${b})`);
+        } else if ((sub === "ls" || sub === "list") && a && pos.length === 2) {
+          owners = await m.ownerList(config, a);
+        } else {
+          throw new TypeError(`usage: ${COMMANDS[name].usage}`);
+        }
+        if (v.json) json(owners);
+        else {
+          for (const o of owners) {
+            ui.out(`${o.name}${o.email ? ` <${o.email}>` : ""}`);
+          }
+        }
+        return 0;
+      }
+      case "unpublish": {
+        if (pos.length !== 1) {
+          throw new TypeError(`usage: ${COMMANDS[name].usage}`);
+        }
+        const { unpublish } = await import("./maintain.ts");
+        const gone = await unpublish(config, pos[0], {
+          force: v.force as boolean,
         });
-        ui.out(`Logged in as ${user} at ${config.registry}`);
+        const { parseSpec } = await import("./resolve.ts");
+        for (const g of gone) ui.out(`- ${parseSpec(pos[0]).name}@${g}`);
         return 0;
       }
       case "logout": {
