@@ -12,6 +12,7 @@ import { mkdirSync } from "node:fs";
 import type { TarballLimits } from "../pack/mod.ts";
 import { createRegistryHandler } from "./handler.ts";
 import { SqliteStore } from "./sqlite_store.ts";
+import { setFaultPoint } from "./_test_hooks.ts";
 import type { Store } from "./store.ts";
 
 /** Options of {@linkcode startRegistry}. */
@@ -36,8 +37,6 @@ export interface StartRegistryOptions {
   limits?: Partial<TarballLimits>;
   /** Print nothing. */
   quiet?: boolean;
-  /** Fault injection for crash tests (see the handler). */
-  fault?: string;
 }
 
 /** A running registry. */
@@ -103,7 +102,6 @@ export async function startRegistry(
       signup: options.signup,
       publicUrl: options.publicUrl,
       limits: options.limits,
-      fault: options.fault,
     });
     const host = options.host ?? "127.0.0.1";
     server = Deno.serve({
@@ -210,6 +208,8 @@ export async function registryCommand(args: string[]): Promise<number> {
     console.error(`Invalid --port ${values.port}: use 0-65535`);
     return 2;
   }
+  // Crash tests name a point to die at; nothing else sets it.
+  setFaultPoint(Deno.env.get("BPFPM_REGISTRY_FAULT"));
   let reg: RunningRegistry;
   try {
     reg = await startRegistry({
@@ -220,7 +220,6 @@ export async function registryCommand(args: string[]): Promise<number> {
       admins: values.admin,
       signup: !values["no-signup"],
       publicUrl: values["public-url"],
-      fault: Deno.env.get("BPFPM_REGISTRY_FAULT"),
     });
   } catch (e) {
     if (e instanceof Deno.errors.AddrInUse) {
