@@ -72,12 +72,7 @@ export type {
   RiskyHelper,
 } from "./runtime/policy/grants.ts";
 export type { AttachKind, ProgramKind } from "./runtime/spec/section_kinds.ts";
-export {
-  type AttachmentHandle,
-  Link,
-  type LinkInit,
-  type NativeLink,
-} from "./runtime/attach/link.ts";
+export { Link, type LinkInit } from "./runtime/attach/link.ts";
 export type { Detachable } from "./runtime/attach/auto.ts";
 // --- attach ---
 export {

@@ -14,7 +14,7 @@ import { optionalEnv } from "./_env.ts";
  * @example A branded handle type
  * ```ts
  * import type { Handle } from "bpf";
- * type MyHandle = Handle<"my_struct">; // cannot be passed where a Handle<"bpf_link"> is expected
+ * type MyHandle = Handle<"my_struct">; // cannot be passed where a Handle<"bpfpm_link"> is expected
  * declare const h: MyHandle;
  * console.log(h !== null);
  * ```
@@ -39,16 +39,19 @@ export type ProgramHandle = Handle<"bpf_program">;
 /** `struct bpf_map *` */
 export type MapHandle = Handle<"bpf_map">;
 /**
- * `struct bpf_link *`
+ * `struct bpfpm_link *`: what every attach kind returns (native/include/bpfpm_link.h).
  *
- * @example The shape of a libbpf link handle
+ * @example A link handle is its own type
  * ```ts
- * import type { LinkHandle, NativeLink } from "bpf";
+ * import type { LinkHandle, ProgramHandle } from "bpf";
  * declare const handle: LinkHandle;
- * const native: NativeLink = { type: "bpf_link", handle };
+ * // @ts-expect-error a link is not a program
+ * const program: ProgramHandle = handle;
  * ```
  */
-export type LinkHandle = Handle<"bpf_link">;
+export type LinkHandle = Handle<"bpfpm_link">;
+/** `struct bpfpm_event_reader *` */
+export type EventReaderHandle = Handle<"bpfpm_event_reader">;
 /** `struct bpfpm_trace_pipe *` */
 export type TracePipeHandle = Handle<"bpfpm_trace_pipe">;
 
@@ -85,10 +88,6 @@ const symbols = {
   bpfpm_object__program_count: { parameters: ["pointer"], result: "i32" },
   // struct bpf_program *bpfpm_object__program(const struct bpfpm_object *obj, int index)
   bpfpm_object__program: { parameters: ["pointer", "i32"], result: "pointer" },
-  // int bpfpm_object__map_count(const struct bpfpm_object *obj)
-  bpfpm_object__map_count: { parameters: ["pointer"], result: "i32" },
-  // struct bpf_map *bpfpm_object__map(const struct bpfpm_object *obj, int index)
-  bpfpm_object__map: { parameters: ["pointer", "i32"], result: "pointer" },
   // void bpfpm_object__close(struct bpfpm_object *obj)
   bpfpm_object__close: { parameters: ["pointer"], result: "void" },
 
@@ -96,32 +95,101 @@ const symbols = {
   bpfpm_program__name: { parameters: ["pointer"], result: "pointer" },
   // const char *bpfpm_program__section(const struct bpf_program *prog)
   bpfpm_program__section: { parameters: ["pointer"], result: "pointer" },
-  // int bpfpm_program__info(const struct bpf_program *prog, struct bpfpm_program_info *out)
-  bpfpm_program__info: { parameters: ["pointer", "buffer"], result: "i32" },
 
-  // const char *bpfpm_map__name(const struct bpf_map *map)
-  bpfpm_map__name: { parameters: ["pointer"], result: "pointer" },
-  // int bpfpm_map__info(const struct bpf_map *map, struct bpfpm_map_info *out)
-  bpfpm_map__info: { parameters: ["pointer", "buffer"], result: "i32" },
-
-  // struct bpf_link *bpfpm_program__attach_tracepoint(const struct bpf_program *prog,
-  //                                                   const char *category, const char *event)
+  // --- links (bpfpm_link.h) ---
+  // struct bpfpm_link *bpfpm_program__attach_tracepoint(int prog_fd, const char *category,
+  //                                                     const char *event)
   bpfpm_program__attach_tracepoint: {
-    parameters: ["pointer", "buffer", "buffer"],
+    parameters: ["i32", "buffer", "buffer"],
     result: "pointer",
   },
-  // struct bpf_link *bpfpm_program__attach_raw_tracepoint(const struct bpf_program *prog,
-  //                                                       const char *name)
+  // struct bpfpm_link *bpfpm_program__attach_raw_tracepoint(int prog_fd, const char *name)
   bpfpm_program__attach_raw_tracepoint: {
-    parameters: ["pointer", "buffer"],
+    parameters: ["i32", "buffer"],
     result: "pointer",
   },
-  // struct bpf_link *bpfpm_program__attach_trace(const struct bpf_program *prog)
-  bpfpm_program__attach_trace: { parameters: ["pointer"], result: "pointer" },
-  // int bpfpm_link__fd(const struct bpf_link *link)
-  bpfpm_link__fd: { parameters: ["pointer"], result: "i32" },
-  // int bpfpm_link__destroy(struct bpf_link *link)
+  // struct bpfpm_link *bpfpm_program__attach_tracing(int prog_fd, const char *what, u32 flags)
+  bpfpm_program__attach_tracing: {
+    parameters: ["i32", "buffer", "u32"],
+    result: "pointer",
+  },
+  // struct bpfpm_link *bpfpm_program__attach_uprobe(int prog_fd, const char *binary, u64 offset,
+  //                                                 i32 pid, u32 flags, u64 ref_ctr_offset, u64 cookie)
+  bpfpm_program__attach_uprobe: {
+    parameters: ["i32", "buffer", "u64", "i32", "u32", "u64", "u64"],
+    result: "pointer",
+  },
+  // struct bpfpm_link *bpfpm_program__attach_kprobe(int prog_fd, const char *func, u64 offset,
+  //                                                 u32 flags, i32 maxactive, u64 cookie)
+  bpfpm_program__attach_kprobe: {
+    parameters: ["i32", "buffer", "u64", "u32", "i32", "u64"],
+    result: "pointer",
+  },
+  // struct bpfpm_link *bpfpm_program__attach_syscall_twin(const struct bpf_program *prog,
+  //                                                       int tp_id, const char *tracepoint)
+  bpfpm_program__attach_syscall_twin: {
+    parameters: ["pointer", "i32", "buffer"],
+    result: "pointer",
+  },
+  // struct bpfpm_link *bpfpm_program__attach_perf_event(int prog_fd, u32 type, u64 config,
+  //                                                     u64 sample, u32 flags, i32 pid, i32 cpu)
+  bpfpm_program__attach_perf_event: {
+    parameters: ["i32", "u32", "u64", "u64", "u32", "i32", "i32"],
+    result: "pointer",
+  },
+  // struct bpfpm_link *bpfpm_program__attach_xdp(int prog_fd, const char *ifname, u32 flags,
+  //                                              const char *netns)
+  bpfpm_program__attach_xdp: {
+    parameters: ["i32", "buffer", "u32", "buffer"],
+    result: "pointer",
+  },
+  // struct bpfpm_link *bpfpm_program__attach_tc(int prog_fd, const char *ifname, u32 flags,
+  //                                             const char *netns)
+  bpfpm_program__attach_tc: {
+    parameters: ["i32", "buffer", "u32", "buffer"],
+    result: "pointer",
+  },
+  // struct bpfpm_link *bpfpm_program__attach_socket(int prog_fd, const char *ifname, int sock_fd,
+  //                                                 const char *netns)
+  bpfpm_program__attach_socket: {
+    parameters: ["i32", "buffer", "i32", "buffer"],
+    result: "pointer",
+  },
+  // struct bpfpm_link *bpfpm_program__attach_cgroup(int prog_fd, const char *path, u32 attach_type)
+  bpfpm_program__attach_cgroup: {
+    parameters: ["i32", "buffer", "u32"],
+    result: "pointer",
+  },
+  // struct bpfpm_link *bpfpm_program__attach_iter(int prog_fd)
+  bpfpm_program__attach_iter: { parameters: ["i32"], result: "pointer" },
+  // struct bpfpm_link *bpfpm_program__attach_usdt(const struct bpf_program *prog, i32 pid,
+  //     const char *binary, const char *provider, const char *name, u64 cookie)
+  bpfpm_program__attach_usdt: {
+    parameters: ["pointer", "i32", "buffer", "buffer", "buffer", "u64"],
+    result: "pointer",
+  },
+  // int bpfpm_link__destroy(struct bpfpm_link *link)
   bpfpm_link__destroy: { parameters: ["pointer"], result: "i32" },
+  // int bpfpm_link__fd(const struct bpfpm_link *link)
+  bpfpm_link__fd: { parameters: ["pointer"], result: "i32" },
+  // int bpfpm_link__count(const struct bpfpm_link *link)
+  bpfpm_link__count: { parameters: ["pointer"], result: "i32" },
+  // int64_t bpfpm_link__id(const struct bpfpm_link *link)
+  bpfpm_link__id: { parameters: ["pointer"], result: "i64" },
+  // int64_t bpfpm_link__own_program_id(const struct bpfpm_link *link)
+  bpfpm_link__own_program_id: { parameters: ["pointer"], result: "i64" },
+  // int bpfpm_link__pin(struct bpfpm_link *link, const char *path)
+  bpfpm_link__pin: { parameters: ["pointer", "buffer"], result: "i32" },
+  // int bpfpm_link__unpin(struct bpfpm_link *link)
+  bpfpm_link__unpin: { parameters: ["pointer"], result: "i32" },
+  // struct bpfpm_link *bpfpm_link__open_pinned(const char *path)
+  bpfpm_link__open_pinned: { parameters: ["buffer"], result: "pointer" },
+  // int bpfpm_link__iter_open(const struct bpfpm_link *link)
+  bpfpm_link__iter_open: { parameters: ["pointer"], result: "i32" },
+  // int64_t bpfpm_iter__read(int fd, u8 *buf, u64 cap)
+  bpfpm_iter__read: { parameters: ["i32", "buffer", "u64"], result: "i64" },
+  // int bpfpm_fd__close(int fd)
+  bpfpm_fd__close: { parameters: ["i32"], result: "i32" },
 
   // int bpfpm_tracefs__mount(const char *path)
   bpfpm_tracefs__mount: { parameters: ["buffer"], result: "i32" },
@@ -150,7 +218,7 @@ const symbols = {
     result: "u64",
   },
 
-  // --- maps & events ---
+  // --- maps (bpfpm_maps.h) ---
   // int bpfpm_map__create(u32 type, const char *name, u32 key_size, u32 value_size,
   //                       u32 max_entries, u32 flags, int inner_map_fd, u64 map_extra)
   bpfpm_map__create: {
@@ -173,11 +241,6 @@ const symbols = {
   bpfpm_map__delete: { parameters: ["i32", "buffer"], result: "i32" },
   // int bpfpm_map__lookup_and_delete(int fd, const void *key, void *value)
   bpfpm_map__lookup_and_delete: {
-    parameters: ["i32", "buffer", "buffer"],
-    result: "i32",
-  },
-  // int bpfpm_map__next_key(int fd, const void *key, void *next)
-  bpfpm_map__next_key: {
     parameters: ["i32", "buffer", "buffer"],
     result: "i32",
   },
@@ -218,158 +281,40 @@ const symbols = {
   bpfpm_obj__unpin: { parameters: ["buffer"], result: "i32" },
   // int bpfpm_obj__open_pinned(const char *path)
   bpfpm_obj__open_pinned: { parameters: ["buffer"], result: "i32" },
-  // struct bpfpm_ringbuf *bpfpm_ringbuf__new(int map_fd)
-  bpfpm_ringbuf__new: { parameters: ["i32"], result: "pointer" },
-  // int64_t bpfpm_ringbuf__consume(struct bpfpm_ringbuf *rb, void *buf, u64 cap, u64 *stats)
-  bpfpm_ringbuf__consume: {
+  // --- events (bpfpm_events.h) ---
+  // struct bpfpm_event_reader *bpfpm_event_reader__new(u32 kind, int map_fd, u32 page_count,
+  //     u32 wakeup_events, u64 staging_bytes, u32 flags)
+  bpfpm_event_reader__new: {
+    parameters: ["u32", "i32", "u32", "u32", "u64", "u32"],
+    result: "pointer",
+  },
+  // int64_t bpfpm_event_reader__consume(struct bpfpm_event_reader *r, void *buf, u64 cap,
+  //                                     u64 *stats)
+  bpfpm_event_reader__consume: {
     parameters: ["pointer", "buffer", "u64", "buffer"],
     result: "i64",
   },
-  // int64_t bpfpm_ringbuf__wait_drain(struct bpfpm_ringbuf *rb, void *buf, u64 cap,
-  //                                   int timeout_ms, u64 *stats)
-  bpfpm_ringbuf__wait_drain: {
+  // int64_t bpfpm_event_reader__wait_drain(struct bpfpm_event_reader *r, void *buf, u64 cap,
+  //                                        int timeout_ms, u64 *stats)
+  bpfpm_event_reader__wait_drain: {
     parameters: ["pointer", "buffer", "u64", "i32", "buffer"],
     result: "i64",
     nonblocking: true,
   },
-  // int bpfpm_ringbuf__wake(struct bpfpm_ringbuf *rb)
-  bpfpm_ringbuf__wake: { parameters: ["pointer"], result: "i32" },
-  // void bpfpm_ringbuf__free(struct bpfpm_ringbuf *rb)
-  bpfpm_ringbuf__free: { parameters: ["pointer"], result: "void" },
-  // struct bpfpm_perfbuf *bpfpm_perfbuf__new(int map_fd, u32 page_count, u32 wakeup_events)
-  bpfpm_perfbuf__new: { parameters: ["i32", "u32", "u32"], result: "pointer" },
-  // int64_t bpfpm_perfbuf__consume(struct bpfpm_perfbuf *pb, void *buf, u64 cap, u64 *stats)
-  bpfpm_perfbuf__consume: {
-    parameters: ["pointer", "buffer", "u64", "buffer"],
-    result: "i64",
+  // int bpfpm_event_reader__wake(struct bpfpm_event_reader *r)
+  bpfpm_event_reader__wake: { parameters: ["pointer"], result: "i32" },
+  // int bpfpm_event_reader__drainers(struct bpfpm_event_reader *r, u32 out[4])
+  bpfpm_event_reader__drainers: {
+    parameters: ["pointer", "buffer"],
+    result: "i32",
   },
-  // int64_t bpfpm_perfbuf__wait_drain(struct bpfpm_perfbuf *pb, void *buf, u64 cap,
-  //                                   int timeout_ms, u64 *stats)
-  bpfpm_perfbuf__wait_drain: {
-    parameters: ["pointer", "buffer", "u64", "i32", "buffer"],
-    result: "i64",
-    nonblocking: true,
-  },
-  // int bpfpm_perfbuf__wake(struct bpfpm_perfbuf *pb)
-  bpfpm_perfbuf__wake: { parameters: ["pointer"], result: "i32" },
-  // void bpfpm_perfbuf__free(struct bpfpm_perfbuf *pb)
-  bpfpm_perfbuf__free: { parameters: ["pointer"], result: "void" },
-  // struct bpfpm_pump *bpfpm_ringbuf__pump(struct bpfpm_ringbuf *rb, u64 max_bytes, u32 flags)
-  bpfpm_ringbuf__pump: {
-    parameters: ["pointer", "u64", "u32"],
-    result: "pointer",
-  },
-  // struct bpfpm_pump *bpfpm_perfbuf__pump(struct bpfpm_perfbuf *pb, u64 max_bytes, u32 flags)
-  bpfpm_perfbuf__pump: {
-    parameters: ["pointer", "u64", "u32"],
-    result: "pointer",
-  },
-  // int bpfpm_pump__info(struct bpfpm_pump *p, u32 out[4])
-  bpfpm_pump__info: { parameters: ["pointer", "buffer"], result: "i32" },
-  // void bpfpm_pump__test_stall(struct bpfpm_pump *p, int ms)
-  bpfpm_pump__test_stall: { parameters: ["pointer", "i32"], result: "void" },
-  // int64_t bpfpm_pump__consume(struct bpfpm_pump *p, void *buf, u64 cap, u64 *stats)
-  bpfpm_pump__consume: {
-    parameters: ["pointer", "buffer", "u64", "buffer"],
-    result: "i64",
-  },
-  // int64_t bpfpm_pump__wait_drain(struct bpfpm_pump *p, void *buf, u64 cap, int timeout_ms,
-  //                                u64 *stats)
-  bpfpm_pump__wait_drain: {
-    parameters: ["pointer", "buffer", "u64", "i32", "buffer"],
-    result: "i64",
-    nonblocking: true,
-  },
-  // int bpfpm_pump__wake(struct bpfpm_pump *p)
-  bpfpm_pump__wake: { parameters: ["pointer"], result: "i32" },
-  // void bpfpm_pump__free(struct bpfpm_pump *p)
-  bpfpm_pump__free: { parameters: ["pointer"], result: "void" },
-  // --- attach ---
-  // struct bpfpm_attachment *bpfpm_attach__uprobe(int prog_fd, const char *binary, u64 offset,
-  //                                               i32 pid, u32 flags, u64 ref_ctr_offset, u64 cookie)
-  bpfpm_attach__uprobe: {
-    parameters: ["i32", "buffer", "u64", "i32", "u32", "u64", "u64"],
-    result: "pointer",
-  },
-  // struct bpfpm_attachment *bpfpm_attach__kprobe(int prog_fd, const char *func, u64 offset,
-  //                                               u32 flags, i32 maxactive, u64 cookie)
-  bpfpm_attach__kprobe: {
-    parameters: ["i32", "buffer", "u64", "u32", "i32", "u64"],
-    result: "pointer",
-  },
-  // struct bpfpm_attachment *bpfpm_attach__tracing(int prog_fd, const char *what)
-  bpfpm_attach__tracing: { parameters: ["i32", "buffer"], result: "pointer" },
-  // struct bpfpm_attachment *bpfpm_attach__perf_event(int prog_fd, u32 type, u64 config,
-  //                                                   u64 sample, u32 flags, i32 pid, i32 cpu)
-  bpfpm_attach__perf_event: {
-    parameters: ["i32", "u32", "u64", "u64", "u32", "i32", "i32"],
-    result: "pointer",
-  },
-  // struct bpfpm_attachment *bpfpm_attach__xdp(int prog_fd, const char *ifname, u32 flags,
-  //                                            const char *netns)
-  bpfpm_attach__xdp: {
-    parameters: ["i32", "buffer", "u32", "buffer"],
-    result: "pointer",
-  },
-  // struct bpfpm_attachment *bpfpm_attach__tc(int prog_fd, const char *ifname, u32 flags,
-  //                                           const char *netns)
-  bpfpm_attach__tc: {
-    parameters: ["i32", "buffer", "u32", "buffer"],
-    result: "pointer",
-  },
-  // struct bpfpm_attachment *bpfpm_attach__socket(int prog_fd, const char *ifname, int sock_fd,
-  //                                               const char *netns)
-  bpfpm_attach__socket: {
-    parameters: ["i32", "buffer", "i32", "buffer"],
-    result: "pointer",
-  },
-  // struct bpfpm_attachment *bpfpm_attach__cgroup(int prog_fd, const char *path, u32 attach_type)
-  bpfpm_attach__cgroup: {
-    parameters: ["i32", "buffer", "u32"],
-    result: "pointer",
-  },
-  // struct bpfpm_attachment *bpfpm_attach__iter(int prog_fd)
-  bpfpm_attach__iter: { parameters: ["i32"], result: "pointer" },
-  // struct bpfpm_attachment *bpfpm_attach__usdt(const struct bpf_program *prog, i32 pid,
-  //     const char *binary, const char *provider, const char *name, u64 cookie)
-  bpfpm_attach__usdt: {
-    parameters: ["pointer", "i32", "buffer", "buffer", "buffer", "u64"],
-    result: "pointer",
-  },
-  // struct bpfpm_attachment *bpfpm_attach__tracepoint_twin(const struct bpf_program *prog,
-  //                                                       int tp_id, const char *tracepoint)
-  bpfpm_attach__tracepoint_twin: {
-    parameters: ["pointer", "i32", "buffer"],
-    result: "pointer",
-  },
-  // int64_t bpfpm_attachment__own_program_id(const struct bpfpm_attachment *a)
-  bpfpm_attachment__own_program_id: { parameters: ["pointer"], result: "i64" },
-  // int bpfpm_attachment__destroy(struct bpfpm_attachment *a)
-  bpfpm_attachment__destroy: { parameters: ["pointer"], result: "i32" },
-  // int bpfpm_attachment__fd(const struct bpfpm_attachment *a)
-  bpfpm_attachment__fd: { parameters: ["pointer"], result: "i32" },
-  // int bpfpm_attachment__count(const struct bpfpm_attachment *a)
-  bpfpm_attachment__count: { parameters: ["pointer"], result: "i32" },
-  // int64_t bpfpm_attachment__id(const struct bpfpm_attachment *a)
-  bpfpm_attachment__id: { parameters: ["pointer"], result: "i64" },
-  // int bpfpm_attachment__pin(struct bpfpm_attachment *a, const char *path)
-  bpfpm_attachment__pin: { parameters: ["pointer", "buffer"], result: "i32" },
-  // int bpfpm_attachment__unpin(struct bpfpm_attachment *a)
-  bpfpm_attachment__unpin: { parameters: ["pointer"], result: "i32" },
-  // struct bpfpm_attachment *bpfpm_attachment__open_pinned(const char *path)
-  bpfpm_attachment__open_pinned: { parameters: ["buffer"], result: "pointer" },
-  // int bpfpm_attachment__iter_open(const struct bpfpm_attachment *a)
-  bpfpm_attachment__iter_open: { parameters: ["pointer"], result: "i32" },
-  // int64_t bpfpm_iter__read(int fd, u8 *buf, u64 cap)
-  bpfpm_iter__read: { parameters: ["i32", "buffer", "u64"], result: "i64" },
-  // int bpfpm_fd__close(int fd)
-  bpfpm_fd__close: { parameters: ["i32"], result: "i32" },
+  // void bpfpm_event_reader__free(struct bpfpm_event_reader *r)
+  bpfpm_event_reader__free: { parameters: ["pointer"], result: "void" },
+  // --- feature probes (bpfpm_features.h) ---
   // int bpfpm_probe__prog_type(u32 type)
   bpfpm_probe__prog_type: { parameters: ["u32"], result: "i32" },
   // int bpfpm_probe__map_type(u32 type)
   bpfpm_probe__map_type: { parameters: ["u32"], result: "i32" },
-  // int bpfpm_probe__helper(u32 prog_type, u32 helper)
-  bpfpm_probe__helper: { parameters: ["u32", "u32"], result: "i32" },
   // int bpfpm_probe__tracing(u32 attach_type, const char *func, int do_attach)
   bpfpm_probe__tracing: {
     parameters: ["u32", "buffer", "i32"],
@@ -379,6 +324,15 @@ const symbols = {
   bpfpm_probe__tcx: { parameters: [], result: "i32" },
   // int bpfpm_probe__kprobes(void)
   bpfpm_probe__kprobes: { parameters: [], result: "i32" },
+} as const;
+
+/**
+ * The test hooks of libbpfpm.so (native/include/bpfpm_test.h): not part of its ABI, so not in
+ * `symbols`; only tests reach them, through {@link testLib}.
+ */
+const testSymbols = {
+  // void bpfpm_test__drainer_stall(struct bpfpm_event_reader *r, int ms)
+  bpfpm_test__drainer_stall: { parameters: ["pointer", "i32"], result: "void" },
 } as const;
 
 /** The core library's symbols, as `Deno.dlopen` types them. */
@@ -472,6 +426,18 @@ export function lib(): Symbols {
   }
   bound = table as Symbols;
   return bound;
+}
+
+let testBound: Deno.DynamicLibrary<typeof testSymbols>["symbols"] | undefined;
+
+/** Tests only: the library's test hooks (bpfpm_test.h), opened on first use. */
+export function testLib(): Deno.DynamicLibrary<typeof testSymbols>["symbols"] {
+  if (!testBound) {
+    const library = Deno.dlopen(libraryPath(), testSymbols);
+    opened.push(library as unknown as (typeof opened)[number]);
+    testBound = library.symbols;
+  }
+  return testBound;
 }
 
 /** A NUL-terminated UTF-8 copy of `s`, for `const char *` parameters. */

@@ -3,7 +3,15 @@
  * Conventions (libbpf's): names are bpfpm_<object>__<action>; calls return 0 or -errno;
  * constructors return NULL and record why (bpfpm_last_errno, bpfpm_last_error). The
  * thread-local message says why a call failed; libbpf's own log and the verifier log are
- * captured, never printed. Nothing here ever prints to stdout/stderr. */
+ * captured, never printed. Nothing here ever prints to stdout/stderr.
+ *
+ * Symbols are hidden by default (-fvisibility=hidden); only those declared BPFPM_API in the
+ * public headers of native/include are exported: this one (errors, objects, programs,
+ * tracefs, kernel files), bpfpm_link.h (every attach kind, one link type), bpfpm_maps.h (maps,
+ * pinning), bpfpm_events.h (one event reader over ring buffers, perf buffers and their
+ * drainer threads) and bpfpm_features.h (feature probes). Declarations shared between the
+ * sources live in internal headers under native/src. bpfpm_test.h is not part of this ABI:
+ * hooks the tests use to force rare timings. */
 #ifndef BPFPM_H
 #define BPFPM_H
 #include <stddef.h>
@@ -24,31 +32,6 @@ BPFPM_API int bpfpm_last_errno(void);
 
 struct bpfpm_object;
 struct bpf_program;
-struct bpf_map;
-struct bpf_link;
-
-/* Fixed layout read by runtime/_ffi.ts (all little-endian u32/i32, 32 bytes). */
-struct bpfpm_program_info {
-	uint32_t type;                 /* enum bpf_prog_type */
-	uint32_t expected_attach_type; /* enum bpf_attach_type */
-	int32_t fd;                    /* -1 before load */
-	uint32_t id;                   /* kernel program id, 0 before load */
-	uint32_t reserved[4];
-};
-
-/* Fixed layout read by runtime/_ffi.ts (40 bytes). */
-struct bpfpm_map_info {
-	uint32_t type; /* enum bpf_map_type */
-	uint32_t key_size;
-	uint32_t value_size;
-	uint32_t max_entries;
-	uint32_t flags;
-	uint32_t btf_key_type_id;
-	uint32_t btf_value_type_id;
-	int32_t fd; /* -1 before load */
-	uint32_t id; /* kernel map id, 0 before load */
-	uint32_t reserved;
-};
 
 /* Opens an ELF object held in memory (copied; buf may be freed after). btf_path, if not NULL,
  * replaces /sys/kernel/btf/vmlinux for CO-RE relocations. NULL on error. */
@@ -63,14 +46,12 @@ BPFPM_API const char *bpfpm_object__verifier_log(const struct bpfpm_object *obj)
 BPFPM_API const char *bpfpm_object__failed_program(const struct bpfpm_object *obj);
 BPFPM_API int bpfpm_object__program_count(const struct bpfpm_object *obj);
 BPFPM_API struct bpf_program *bpfpm_object__program(const struct bpfpm_object *obj, int index);
-BPFPM_API int bpfpm_object__map_count(const struct bpfpm_object *obj);
-BPFPM_API struct bpf_map *bpfpm_object__map(const struct bpfpm_object *obj, int index);
-/* Describes every program and map in one call (what listing them one call at a time would
- * give), into buf; returns the bytes needed (call again with a bigger buf if > cap). Layout,
- * little-endian u32s: [program_count, map_count]; per program 32 bytes: type,
- * expected_attach_type, fd, id, name offset, section offset, 0, 0; per map 48 bytes: the nine
- * fields of struct bpfpm_map_info up to id, name offset, 0, 0; then the NUL-terminated
- * strings (offsets from buf). */
+/* Describes every program and map in one call, into buf; returns the bytes needed (call
+ * again with a bigger buf if > cap). Layout, little-endian u32s: [program_count, map_count];
+ * per program 32 bytes: type (enum bpf_prog_type), expected_attach_type, fd (-1 before load),
+ * id (0 before load), name offset, section offset, 0, 0; per map 48 bytes: type, key_size,
+ * value_size, max_entries, flags, btf_key_type_id, btf_value_type_id, fd, id, name offset,
+ * 0, 0; then the NUL-terminated strings (offsets from buf). */
 BPFPM_API int64_t bpfpm_object__describe(const struct bpfpm_object *obj, void *buf, uint64_t cap);
 /* Unloads the programs, frees the maps and the object (links must be destroyed first). */
 BPFPM_API void bpfpm_object__close(struct bpfpm_object *obj);
@@ -83,24 +64,6 @@ BPFPM_API int bpfpm_object__prepare_late(struct bpfpm_object *obj, const struct 
 
 BPFPM_API const char *bpfpm_program__name(const struct bpf_program *prog);
 BPFPM_API const char *bpfpm_program__section(const struct bpf_program *prog);
-BPFPM_API int bpfpm_program__info(const struct bpf_program *prog, struct bpfpm_program_info *out);
-
-BPFPM_API const char *bpfpm_map__name(const struct bpf_map *map);
-BPFPM_API int bpfpm_map__info(const struct bpf_map *map, struct bpfpm_map_info *out);
-
-/* ---- links (attach.c) ---- */
-
-/* Attaches to the tracepoint category:event (tracefs events/<category>/<event>). */
-BPFPM_API struct bpf_link *bpfpm_program__attach_tracepoint(const struct bpf_program *prog,
-							     const char *category, const char *event);
-/* Attaches to the raw tracepoint name (e.g. "sched_switch"). */
-BPFPM_API struct bpf_link *bpfpm_program__attach_raw_tracepoint(const struct bpf_program *prog,
-								 const char *name);
-/* Attaches a BTF-typed program (tp_btf, fentry/fexit, lsm) to the target named at load. */
-BPFPM_API struct bpf_link *bpfpm_program__attach_trace(const struct bpf_program *prog);
-BPFPM_API int bpfpm_link__fd(const struct bpf_link *link);
-/* Detaches and frees the link. */
-BPFPM_API int bpfpm_link__destroy(struct bpf_link *link);
 
 /* ---- tracefs and trace_pipe (trace.c) ---- */
 

@@ -1,3 +1,4 @@
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -24,4 +25,15 @@ int bpfpm_fail(int err, const char *fmt, ...)
 	va_end(ap);
 	last_errno = err > 0 ? err : -err;
 	return -last_errno;
+}
+
+void *bpfpm_fail_null(int err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(last_error, sizeof(last_error), fmt, ap);
+	va_end(ap);
+	last_errno = err > 0 ? err : -err;
+	errno = last_errno;
+	return NULL;
 }

@@ -10,6 +10,15 @@
 int bpfpm_fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Clears the thread's last error. */
 void bpfpm_clear_error(void);
+/* For constructors: records the last error like bpfpm_fail, sets errno to err and returns NULL. */
+void *bpfpm_fail_null(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Reads a small integer file such as /sys/bus/event_source/devices/uprobe/type; -errno if
+ * absent (system.c). */
+int bpfpm_read_int_file(const char *path, int *out);
+/* Where tracefs is mounted (/sys/kernel/tracing or /sys/kernel/debug/tracing) into out;
+ * -ENOENT when neither has events (system.c). */
+int bpfpm_tracefs_dir(char *out, size_t n);
 
 /* A growable text buffer. */
 struct bpfpm_text {

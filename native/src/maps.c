@@ -11,7 +11,7 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
-#include "_maps_events.h"
+#include "bpfpm_maps.h"
 #include "internal.h"
 
 #ifndef ENOTSUPP
@@ -93,15 +93,6 @@ BPFPM_API int bpfpm_map__lookup_and_delete(int fd, const void *key, void *value)
 	if (bpf_map_lookup_and_delete_elem(fd, key, value))
 		return errno == ENOENT ? -ENOENT
 				       : bpfpm_fail(errno, "map lookup-and-delete failed: %s",
-						    strerror(errno));
-	return 0;
-}
-
-BPFPM_API int bpfpm_map__next_key(int fd, const void *key, void *next)
-{
-	if (bpf_map_get_next_key(fd, key, next))
-		return errno == ENOENT ? -ENOENT
-				       : bpfpm_fail(errno, "map get_next_key failed: %s",
 						    strerror(errno));
 	return 0;
 }

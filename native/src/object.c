@@ -155,13 +155,6 @@ BPFPM_API struct bpf_program *bpfpm_object__program(const struct bpfpm_object *o
 	return index >= 0 && index < o->program_count ? o->programs[index] : NULL;
 }
 
-BPFPM_API int bpfpm_object__map_count(const struct bpfpm_object *o) { return o->map_count; }
-
-BPFPM_API struct bpf_map *bpfpm_object__map(const struct bpfpm_object *o, int index)
-{
-	return index >= 0 && index < o->map_count ? o->maps[index] : NULL;
-}
-
 BPFPM_API void bpfpm_object__close(struct bpfpm_object *o)
 {
 	if (!o)
@@ -181,7 +174,15 @@ BPFPM_API const char *bpfpm_program__section(const struct bpf_program *prog)
 	return bpf_program__section_name(prog);
 }
 
-BPFPM_API int bpfpm_program__info(const struct bpf_program *prog, struct bpfpm_program_info *out)
+/* What bpfpm_object__describe reports of a program (its first four u32s). */
+struct program_info {
+	uint32_t type;                 /* enum bpf_prog_type */
+	uint32_t expected_attach_type; /* enum bpf_attach_type */
+	int32_t fd;                    /* -1 before load */
+	uint32_t id;                   /* kernel program id, 0 before load */
+};
+
+static void program_info(const struct bpf_program *prog, struct program_info *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->type = bpf_program__type(prog);
@@ -193,12 +194,22 @@ BPFPM_API int bpfpm_program__info(const struct bpf_program *prog, struct bpfpm_p
 		if (!bpf_obj_get_info_by_fd(out->fd, &info, &len))
 			out->id = info.id;
 	}
-	return 0;
 }
 
-BPFPM_API const char *bpfpm_map__name(const struct bpf_map *map) { return bpf_map__name(map); }
+/* What bpfpm_object__describe reports of a map (its first nine u32s). */
+struct map_info {
+	uint32_t type; /* enum bpf_map_type */
+	uint32_t key_size;
+	uint32_t value_size;
+	uint32_t max_entries;
+	uint32_t flags;
+	uint32_t btf_key_type_id;
+	uint32_t btf_value_type_id;
+	int32_t fd;  /* -1 before load */
+	uint32_t id; /* kernel map id, 0 before load */
+};
 
-BPFPM_API int bpfpm_map__info(const struct bpf_map *map, struct bpfpm_map_info *out)
+static void map_info(const struct bpf_map *map, struct map_info *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->type = bpf_map__type(map);
@@ -215,7 +226,6 @@ BPFPM_API int bpfpm_map__info(const struct bpf_map *map, struct bpfpm_map_info *
 		if (!bpf_obj_get_info_by_fd(out->fd, &info, &len))
 			out->id = info.id;
 	}
-	return 0;
 }
 
 /* Appends a NUL-terminated string to the table at out[*at]; returns its offset (0 if no room). */
@@ -241,8 +251,8 @@ BPFPM_API int64_t bpfpm_object__describe(const struct bpfpm_object *o, void *buf
 		memcpy(out, rec, 8);
 	}
 	for (int i = 0; i < o->program_count; i++) {
-		struct bpfpm_program_info info;
-		bpfpm_program__info(o->programs[i], &info);
+		struct program_info info;
+		program_info(o->programs[i], &info);
 		memset(rec, 0, sizeof(rec));
 		rec[0] = info.type;
 		rec[1] = info.expected_attach_type;
@@ -254,8 +264,8 @@ BPFPM_API int64_t bpfpm_object__describe(const struct bpfpm_object *o, void *buf
 			memcpy(out + 8 + (uint64_t)i * 32, rec, 32);
 	}
 	for (int i = 0; i < o->map_count; i++) {
-		struct bpfpm_map_info info;
-		bpfpm_map__info(o->maps[i], &info);
+		struct map_info info;
+		map_info(o->maps[i], &info);
 		memset(rec, 0, sizeof(rec));
 		memcpy(rec, &info, 9 * 4);
 		rec[9] = put_string(out, cap, &at, bpf_map__name(o->maps[i]));

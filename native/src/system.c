@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -66,4 +67,27 @@ BPFPM_API uint64_t bpfpm_string__copy(const char *s, void *buf, uint64_t cap)
 		((char *)buf)[k] = '\0';
 	}
 	return n;
+}
+
+int bpfpm_read_int_file(const char *path, int *out)
+{
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	int ok = fscanf(f, "%d", out) == 1;
+	fclose(f);
+	return ok ? 0 : -EINVAL;
+}
+
+int bpfpm_tracefs_dir(char *out, size_t n)
+{
+	if (access("/sys/kernel/tracing/events", F_OK) == 0) {
+		snprintf(out, n, "/sys/kernel/tracing");
+		return 0;
+	}
+	if (access("/sys/kernel/debug/tracing/events", F_OK) == 0) {
+		snprintf(out, n, "/sys/kernel/debug/tracing");
+		return 0;
+	}
+	return -ENOENT;
 }

@@ -1,16 +1,16 @@
 /**
- * What the attach kinds over a native `bpfpm_attachment` share (uprobe, kprobe, perf_event,
+ * What the attach kinds that take any loaded program share (uprobe, kprobe, perf_event,
  * XDP, TC, socket filter, cgroup, LSM, iterator, USDT, fentry/fexit): the program check and
  * the native call wrapped into a {@link Link}.
  *
  * @module
  */
-import { lastError } from "../_ffi.ts";
+import { lastError, type LinkHandle } from "../_ffi.ts";
 import { AttachError } from "../errors.ts";
-import { type AttachmentHandle, Link, nativeError } from "./link.ts";
+import { Link, nativeError } from "./link.ts";
 import type { AttachKind } from "../spec/section_kinds.ts";
 
-export { type AttachmentHandle, nativeError };
+export { nativeError };
 
 /**
  * What an attach function needs of a loaded program.
@@ -32,7 +32,10 @@ export interface AttachableProgram {
   readonly handle?: Deno.PointerObject | null;
 }
 
-/** The attach kinds over a native `bpfpm_attachment` (not libbpf's `bpf_link`). */
+/**
+ * The attach kinds that take any loaded program (see {@link AttachableProgram}): all but the
+ * tracepoint kinds, which take a `Program` from `BPF.load`.
+ */
 export type AttachmentKind = Exclude<
   AttachKind,
   "tracepoint" | "raw_tp" | "tp_btf"
@@ -88,7 +91,7 @@ export function attachNative(
     );
   }
   return new Link(
-    { type: "bpfpm_attachment", handle: handle as AttachmentHandle },
+    handle as LinkHandle,
     { kind, target, program: program.name },
   );
 }

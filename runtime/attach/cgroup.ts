@@ -104,6 +104,6 @@ export function attachCgroup(
     program,
     "cgroup",
     `${opts.path} ${name}`,
-    (fd) => lib().bpfpm_attach__cgroup(fd, cstr(opts.path), type!),
+    (fd) => lib().bpfpm_program__attach_cgroup(fd, cstr(opts.path), type!),
   );
 }

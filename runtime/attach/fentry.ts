@@ -7,7 +7,7 @@
  */
 import { cstr, lib } from "../_ffi.ts";
 import { type AttachableProgram, attachNative } from "./attachment.ts";
-import type { Link } from "./link.ts";
+import { type Link, TRACING_FTRACE } from "./link.ts";
 
 function attach(
   program: AttachableProgram,
@@ -18,7 +18,7 @@ function attach(
     program,
     kind,
     program.name,
-    (fd) => lib().bpfpm_attach__tracing(fd, cstr(what)),
+    (fd) => lib().bpfpm_program__attach_tracing(fd, cstr(what), TRACING_FTRACE),
   );
 }
 

@@ -6,7 +6,7 @@
  */
 import { lib } from "../_ffi.ts";
 import { type AttachableProgram, attachNative } from "./attachment.ts";
-import { attachmentHandle, type Link, nativeError } from "./link.ts";
+import { type Link, linkHandle, nativeError } from "./link.ts";
 
 /**
  * Makes an iterator link for a program; read it with {@link readIter}.
@@ -27,7 +27,7 @@ export function attachIter(program: AttachableProgram): Link {
     program,
     "iter",
     program.name,
-    (fd) => lib().bpfpm_attach__iter(fd),
+    (fd) => lib().bpfpm_program__attach_iter(fd),
   );
 }
 
@@ -39,7 +39,7 @@ export function attachIter(program: AttachableProgram): Link {
  */
 export function readIterBytes(link: Link): Uint8Array {
   const s = lib();
-  const fd = s.bpfpm_attachment__iter_open(attachmentHandle(link));
+  const fd = s.bpfpm_link__iter_open(linkHandle(link));
   if (fd < 0) throw nativeError(`Cannot run iterator ${link.target}`);
   const chunks: Uint8Array[] = [];
   let total = 0;

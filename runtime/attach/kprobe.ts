@@ -12,17 +12,16 @@
  *
  * @module
  */
-import { cstr, lastError, lib } from "../_ffi.ts";
+import { cstr, lastError, lib, type LinkHandle } from "../_ffi.ts";
 import { AttachError } from "../errors.ts";
 import { tracefsDir } from "../trace/tracefs.ts";
 import { readKernelFile } from "../_kernel_files.ts";
 import {
   type AttachableProgram,
-  type AttachmentHandle,
   attachNative,
   checkProgram,
 } from "./attachment.ts";
-import { attachmentHandle, Link } from "./link.ts";
+import { Link, linkHandle } from "./link.ts";
 
 const EOPNOTSUPP = 95;
 
@@ -120,7 +119,7 @@ function fallbackToTracepoint(
       `Program '${program.name}' has no libbpf handle: the syscall fallback needs a program from BPF.load`,
     );
   }
-  const handle = lib().bpfpm_attach__tracepoint_twin(
+  const handle = lib().bpfpm_program__attach_syscall_twin(
     program.handle,
     id,
     cstr(tracepoint),
@@ -137,7 +136,7 @@ function fallbackToTracepoint(
     );
   }
   return new SyscallFallback(
-    { type: "bpfpm_attachment", handle: handle as AttachmentHandle },
+    handle as LinkHandle,
     {
       kind: ret ? "kretprobe" : "kprobe",
       target: tracepoint,
@@ -151,7 +150,7 @@ export class SyscallFallback extends Link {
   /** The kernel id of the tracepoint twin of the program this fallback loaded. */
   get fallbackProgramId(): number {
     return Number(
-      lib().bpfpm_attachment__own_program_id(attachmentHandle(this)),
+      lib().bpfpm_link__own_program_id(linkHandle(this)),
     );
   }
 }
@@ -193,15 +192,20 @@ function attach(
   }
   const offset = BigInt(opts.offset ?? 0);
   const target = offset ? `${func}+${offset}` : func;
-  return attachNative(program, kind, target, (fd) =>
-    lib().bpfpm_attach__kprobe(
-      fd,
-      cstr(func),
-      offset,
-      ret ? 1 : 0,
-      opts.maxactive ?? 0,
-      opts.cookie ?? 0n,
-    ));
+  return attachNative(
+    program,
+    kind,
+    target,
+    (fd) =>
+      lib().bpfpm_program__attach_kprobe(
+        fd,
+        cstr(func),
+        offset,
+        ret ? 1 : 0,
+        opts.maxactive ?? 0,
+        opts.cookie ?? 0n,
+      ),
+  );
 }
 
 /**

@@ -1,12 +1,12 @@
 /**
- * The one disposable link every attach call returns, whatever the kind. Natively it is either
- * a libbpf `struct bpf_link` (tracepoint, raw tracepoint, tp_btf) or a `struct bpfpm_attachment`
- * (every other kind: it owns whatever keeps the program attached, e.g. one perf event per CPU
- * or a raw socket); `Link` hides the difference.
+ * The one disposable link every attach call returns, whatever the kind. Natively it is one
+ * `struct bpfpm_link` (native/include/bpfpm_link.h), which owns whatever keeps the program
+ * attached (a bpf link, one perf event per CPU, a raw socket, a netlink XDP/TC attachment)
+ * and carries its own detach: `Link` holds that one handle type and never asks its kind.
  *
  * @module
  */
-import { cstr, type Handle, lastError, lib, type LinkHandle } from "../_ffi.ts";
+import { cstr, lastError, lib, type LinkHandle } from "../_ffi.ts";
 import { AttachError, BpfError, CapabilityError } from "../errors.ts";
 import { CAPABILITY_FIX } from "../_system.ts";
 import { track } from "../lifecycle.ts";
@@ -14,47 +14,16 @@ import { readKernelFile } from "../_kernel_files.ts";
 import type { Program } from "../program.ts";
 import type { AttachKind } from "../spec/section_kinds.ts";
 
+/**
+ * `BPFPM_TRACING_FTRACE` (bpfpm_link.h): the BTF-typed program's target is reached through
+ * ftrace (fentry, fexit, fmod_ret, lsm), so a kernel that denies ftrace is named as the cause.
+ */
+export const TRACING_FTRACE = 1;
+
 const EPERM = 1;
 const EACCES = 13;
 const EBADF = 9;
 const EINVAL = 22;
-
-/**
- * `struct bpfpm_attachment *`
- *
- * @example The shape of a bpfpm attachment handle
- * ```ts
- * import type { AttachmentHandle, NativeLink } from "bpf";
- * declare const handle: AttachmentHandle;
- * const native: NativeLink = { type: "bpfpm_attachment", handle };
- * ```
- */
-export type AttachmentHandle = Handle<"bpfpm_attachment">;
-
-/**
- * The native object behind a link: a libbpf `struct bpf_link` or a `struct bpfpm_attachment`.
- * Made by the attach functions of runtime/attach only.
- *
- * @example The shape (attach functions make it)
- * ```ts
- * import type { NativeLink } from "bpf";
- * declare const native: NativeLink;
- * console.log(native.type === "bpf_link" ? "libbpf link" : "bpfpm attachment");
- * ```
- */
-export type NativeLink =
-  | {
-    /** A libbpf link. */
-    readonly type: "bpf_link";
-    /** The native handle. */
-    readonly handle: LinkHandle;
-  }
-  | {
-    /** A bpfpm attachment. */
-    readonly type: "bpfpm_attachment";
-    /** The native handle. */
-    readonly handle: AttachmentHandle;
-  };
 
 /**
  * What a link is: its kind, target and program, and its pin if it was opened from one.
@@ -77,17 +46,11 @@ export interface LinkInit {
   pinned?: string;
 }
 
-function destroy(native: NativeLink): number {
-  return native.type === "bpf_link"
-    ? lib().bpfpm_link__destroy(native.handle)
-    : lib().bpfpm_attachment__destroy(native.handle);
-}
-
-const registry = new FinalizationRegistry<NativeLink>((native) => {
-  destroy(native);
+const registry = new FinalizationRegistry<LinkHandle>((handle) => {
+  lib().bpfpm_link__destroy(handle);
 });
 
-let nativeOf: (link: Link) => NativeLink;
+let handleOf: (link: Link) => LinkHandle;
 
 /**
  * A program attached to a hook: what every `b.attachX(...)` (and auto-attach) returns.
@@ -120,7 +83,7 @@ let nativeOf: (link: Link) => NativeLink;
  * ```
  */
 export class Link implements Disposable {
-  #native: NativeLink | null;
+  #handle: LinkHandle | null;
   #pinned: string | undefined;
   #untrack: () => void;
   /** The attach kind, e.g. `tracepoint`, `uprobe`, `xdp`: also for a link opened from a pin. */
@@ -135,22 +98,22 @@ export class Link implements Disposable {
   readonly program: string;
 
   static {
-    nativeOf = (link) => link.#live();
+    handleOf = (link) => link.#live();
   }
 
   /**
    * Wraps a native link; the attach functions make links, scripts do not.
    *
-   * @param native The native object that keeps the program attached.
+   * @param handle The native link that keeps the program attached (it is the Link's now).
    * @param init Its kind, target and program.
    */
-  constructor(native: NativeLink, init: LinkInit) {
-    this.#native = native;
+  constructor(handle: LinkHandle, init: LinkInit) {
+    this.#handle = handle;
     this.kind = init.kind;
     this.target = init.target;
     this.program = init.program;
     this.#pinned = init.pinned;
-    registry.register(this, native, this);
+    registry.register(this, handle, this);
     this.#untrack = track(this);
   }
 
@@ -167,7 +130,7 @@ export class Link implements Disposable {
    * ```
    */
   get attached(): boolean {
-    return this.#native !== null;
+    return this.#handle !== null;
   }
 
   /**
@@ -182,10 +145,7 @@ export class Link implements Disposable {
    * ```
    */
   get fd(): number {
-    const native = this.#live();
-    return native.type === "bpf_link"
-      ? lib().bpfpm_link__fd(native.handle)
-      : lib().bpfpm_attachment__fd(native.handle);
+    return lib().bpfpm_link__fd(this.#live());
   }
 
   /**
@@ -201,11 +161,7 @@ export class Link implements Disposable {
    * ```
    */
   get id(): number {
-    const native = this.#live();
-    if (native.type === "bpfpm_attachment") {
-      return Number(lib().bpfpm_attachment__id(native.handle));
-    }
-    return Number(fdInfo(this.fd).link_id ?? 0);
+    return Number(lib().bpfpm_link__id(this.#live()));
   }
 
   /**
@@ -236,10 +192,7 @@ export class Link implements Disposable {
    * ```
    */
   get count(): number {
-    const native = this.#live();
-    return native.type === "bpf_link"
-      ? 1
-      : lib().bpfpm_attachment__count(native.handle);
+    return lib().bpfpm_link__count(this.#live());
   }
 
   /**
@@ -279,10 +232,7 @@ export class Link implements Disposable {
     if (typeof path !== "string" || !path.startsWith("/")) {
       throw new TypeError(`Pin path must be absolute, got ${String(path)}`);
     }
-    const native = this.#live();
-    const rc = native.type === "bpf_link"
-      ? lib().bpfpm_obj__pin(this.fd, cstr(path))
-      : lib().bpfpm_attachment__pin(native.handle, cstr(path));
+    const rc = lib().bpfpm_link__pin(this.#live(), cstr(path));
     if (rc !== 0) throw nativeError(`Cannot pin ${this.kind} ${this.target}`);
     this.#pinned = path;
   }
@@ -300,18 +250,7 @@ export class Link implements Disposable {
    * ```
    */
   unpin(): void {
-    const native = this.#live();
-    let rc: number;
-    if (native.type === "bpfpm_attachment") {
-      rc = lib().bpfpm_attachment__unpin(native.handle);
-    } else if (this.#pinned === undefined) {
-      throw new BpfError(
-        `Cannot unpin ${this.kind} ${this.target}: the link is not pinned`,
-        { errno: EINVAL },
-      );
-    } else {
-      rc = lib().bpfpm_obj__unpin(cstr(this.#pinned));
-    }
+    const rc = lib().bpfpm_link__unpin(this.#live());
     if (rc !== 0) throw nativeError(`Cannot unpin ${this.kind} ${this.target}`);
     this.#pinned = undefined;
   }
@@ -340,23 +279,16 @@ export class Link implements Disposable {
     if (typeof path !== "string" || !path.startsWith("/")) {
       throw new TypeError(`Pin path must be absolute, got ${String(path)}`);
     }
-    const handle = lib().bpfpm_attachment__open_pinned(cstr(path));
+    const handle = lib().bpfpm_link__open_pinned(cstr(path)) as LinkHandle;
     if (handle === null) throw nativeError(`Cannot open pinned link ${path}`);
-    const native: NativeLink = {
-      type: "bpfpm_attachment",
-      handle: handle as AttachmentHandle,
-    };
     let described;
     try {
-      described = describeLink(
-        fdInfo(lib().bpfpm_attachment__fd(native.handle)),
-        path,
-      );
+      described = describeLink(fdInfo(lib().bpfpm_link__fd(handle)), path);
     } catch (error) {
-      destroy(native);
+      lib().bpfpm_link__destroy(handle);
       throw error;
     }
-    return new Link(native, { ...described, program: "", pinned: path });
+    return new Link(handle, { ...described, program: "", pinned: path });
   }
 
   /**
@@ -374,12 +306,12 @@ export class Link implements Disposable {
    * ```
    */
   close(): void {
-    const native = this.#native;
-    if (native === null) return;
-    this.#native = null;
+    const handle = this.#handle;
+    if (handle === null) return;
+    this.#handle = null;
     registry.unregister(this);
     this.#untrack();
-    if (destroy(native) !== 0) {
+    if (lib().bpfpm_link__destroy(handle) !== 0) {
       throw nativeError(`Cannot detach ${this.kind} ${this.target}`);
     }
   }
@@ -400,26 +332,20 @@ export class Link implements Disposable {
     this.close();
   }
 
-  #live(): NativeLink {
-    if (this.#native === null) {
+  #live(): LinkHandle {
+    if (this.#handle === null) {
       throw new BpfError(
         `The ${this.kind} link on ${this.target} is closed: attach again to use it`,
         { errno: EBADF },
       );
     }
-    return this.#native;
+    return this.#handle;
   }
 }
 
-/** The `bpfpm_attachment` behind a link, for the attach functions of this folder only. */
-export function attachmentHandle(link: Link): AttachmentHandle {
-  const native = nativeOf(link);
-  if (native.type !== "bpfpm_attachment") {
-    throw new TypeError(
-      `The ${link.kind} link on ${link.target} is a libbpf link, not a bpfpm attachment`,
-    );
-  }
-  return native.handle;
+/** The native link behind a live link, for the attach functions of this folder only. */
+export function linkHandle(link: Link): LinkHandle {
+  return handleOf(link);
 }
 
 /**
@@ -532,10 +458,7 @@ export function linkOrThrow(
   notFound?: () => Error,
 ): Link {
   if (handle !== null) {
-    return new Link({ type: "bpf_link", handle: handle as LinkHandle }, {
-      ...info,
-      program: program.name,
-    });
+    return new Link(handle as LinkHandle, { ...info, program: program.name });
   }
   const { errno, message } = lastError();
   if (errno === EPERM || errno === EACCES) {

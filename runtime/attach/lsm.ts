@@ -8,7 +8,7 @@ import { cstr, lib } from "../_ffi.ts";
 import { AttachError } from "../errors.ts";
 import { readKernelFile } from "../_kernel_files.ts";
 import { type AttachableProgram, attachNative } from "./attachment.ts";
-import type { Link } from "./link.ts";
+import { type Link, TRACING_FTRACE } from "./link.ts";
 
 /**
  * Whether `bpf` is among the active LSMs (/sys/kernel/security/lsm); `undefined` when
@@ -48,6 +48,10 @@ export function attachLsm(program: AttachableProgram): Link {
     "lsm",
     program.name,
     (fd) =>
-      lib().bpfpm_attach__tracing(fd, cstr(`LSM program '${program.name}'`)),
+      lib().bpfpm_program__attach_tracing(
+        fd,
+        cstr(`LSM program '${program.name}'`),
+        TRACING_FTRACE,
+      ),
   );
 }

@@ -130,7 +130,7 @@ export function attachPerfEvent(
     "perf_event",
     target,
     (fd) =>
-      lib().bpfpm_attach__perf_event(
+      lib().bpfpm_program__attach_perf_event(
         fd,
         type!,
         config!,

@@ -27,7 +27,7 @@ export function attachRawTracepoint(program: Program, name: string): Link {
     );
   }
   return linkOrThrow(
-    lib().bpfpm_program__attach_raw_tracepoint(program.handle, cstr(name)),
+    lib().bpfpm_program__attach_raw_tracepoint(program.fd, cstr(name)),
     program,
     { kind: "raw_tp", target: name },
     () =>

@@ -62,7 +62,7 @@ export function attachSocketFilter(
     "socket_filter",
     target,
     (fd) =>
-      lib().bpfpm_attach__socket(
+      lib().bpfpm_program__attach_socket(
         fd,
         cstr(opts.ifname ?? ""),
         opts.fd ?? -1,

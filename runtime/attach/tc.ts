@@ -69,6 +69,11 @@ export function attachTc(
     "tc",
     `${ifname}${opts.netns ? ` in netns ${opts.netns}` : ""} ${direction}`,
     (fd) =>
-      lib().bpfpm_attach__tc(fd, cstr(ifname), flags, cstr(opts.netns ?? "")),
+      lib().bpfpm_program__attach_tc(
+        fd,
+        cstr(ifname),
+        flags,
+        cstr(opts.netns ?? ""),
+      ),
   );
 }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { lib } from "../_ffi.ts";
+import { cstr, lib } from "../_ffi.ts";
 import type { Program } from "../program.ts";
 import { type Link, linkOrThrow } from "./link.ts";
 
@@ -17,7 +17,11 @@ import { type Link, linkOrThrow } from "./link.ts";
 export function attachTpBtf(program: Program): Link {
   const target = program.section.replace(/^tp_btf\//, "");
   return linkOrThrow(
-    lib().bpfpm_program__attach_trace(program.handle),
+    lib().bpfpm_program__attach_tracing(
+      program.fd,
+      cstr(`tp_btf program '${program.name}' (section ${program.section})`),
+      0,
+    ),
     program,
     { kind: "tp_btf", target },
   );

@@ -28,7 +28,7 @@ export function attachTracepoint(program: Program, name: string): Link {
   const target = `${category}:${event}`;
   return linkOrThrow(
     lib().bpfpm_program__attach_tracepoint(
-      program.handle,
+      program.fd,
       cstr(category),
       cstr(event),
     ),

@@ -226,16 +226,21 @@ function attach(
     throw error;
   }
   const { path, offset, target } = resolved;
-  return attachNative(program, kind, target, (fd) =>
-    lib().bpfpm_attach__uprobe(
-      fd,
-      cstr(path),
-      offset,
-      opts.pid ?? -1,
-      ret ? 1 : 0,
-      0n,
-      opts.cookie ?? 0n,
-    ));
+  return attachNative(
+    program,
+    kind,
+    target,
+    (fd) =>
+      lib().bpfpm_program__attach_uprobe(
+        fd,
+        cstr(path),
+        offset,
+        opts.pid ?? -1,
+        ret ? 1 : 0,
+        0n,
+        opts.cookie ?? 0n,
+      ),
+  );
 }
 
 /**

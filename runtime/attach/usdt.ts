@@ -6,14 +6,10 @@
  *
  * @module
  */
-import { cstr, lastError, lib } from "../_ffi.ts";
+import { cstr, lastError, lib, type LinkHandle } from "../_ffi.ts";
 import { AttachError } from "../errors.ts";
 import type { ElfFile } from "../spec/elf.ts";
-import {
-  type AttachableProgram,
-  type AttachmentHandle,
-  checkProgram,
-} from "./attachment.ts";
+import { type AttachableProgram, checkProgram } from "./attachment.ts";
 import { Link } from "./link.ts";
 import { resolveBinary } from "./find_library.ts";
 import { addressToOffset, readBinary } from "./uprobe.ts";
@@ -232,7 +228,7 @@ export function attachUsdt(
       2,
     );
   }
-  const handle = lib().bpfpm_attach__usdt(
+  const handle = lib().bpfpm_program__attach_usdt(
     program.handle,
     opts.pid ?? -1,
     cstr(path),
@@ -244,10 +240,7 @@ export function attachUsdt(
     const { errno, message } = lastError();
     throw fail(message, errno || 22);
   }
-  return new Link({
-    type: "bpfpm_attachment",
-    handle: handle as AttachmentHandle,
-  }, {
+  return new Link(handle as LinkHandle, {
     kind: "usdt",
     target: `${path}:${opts.provider}:${opts.name}`,
     program: program.name,

@@ -77,6 +77,11 @@ export function attachXdp(
     "xdp",
     target,
     (fd) =>
-      lib().bpfpm_attach__xdp(fd, cstr(ifname), flags, cstr(opts.netns ?? "")),
+      lib().bpfpm_program__attach_xdp(
+        fd,
+        cstr(ifname),
+        flags,
+        cstr(opts.netns ?? ""),
+      ),
   );
 }

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { lib } from "../_ffi.ts";
+import { type EventReaderHandle, lib, testLib } from "../_ffi.ts";
 import { check } from "../maps/_native.ts";
 
 /** Which kernel mechanism a reader drains. */
@@ -44,29 +44,27 @@ export interface EventSource {
   testStall(ms: number): void;
 }
 
-type Ptr = Deno.PointerObject;
+/** `kind` of bpfpm_event_reader__new (bpfpm_events.h). */
+const NATIVE_KIND: Record<EventKind, number> = { ringbuf: 1, perf: 2 };
+/** `BPFPM_PUMP_REALTIME` */
+const PUMP_REALTIME = 1;
 
+/** The one native event reader (ring or perf buffer, drained directly or by a pump). */
 class NativeSource implements EventSource {
-  #kind: EventKind;
-  #handle: Ptr;
-  #pump: Ptr | null;
+  #handle: EventReaderHandle;
 
-  constructor(kind: EventKind, handle: Ptr, pump: Ptr | null) {
-    this.#kind = kind;
+  constructor(handle: EventReaderHandle) {
     this.#handle = handle;
-    this.#pump = pump;
   }
 
   consume(buf: Uint8Array<ArrayBuffer>, stats: Uint8Array<ArrayBuffer>) {
-    const s = lib();
-    const len = BigInt(buf.length);
-    if (this.#pump) {
-      return Number(s.bpfpm_pump__consume(this.#pump, buf, len, stats));
-    }
     return Number(
-      this.#kind === "ringbuf"
-        ? s.bpfpm_ringbuf__consume(this.#handle, buf, len, stats)
-        : s.bpfpm_perfbuf__consume(this.#handle, buf, len, stats),
+      lib().bpfpm_event_reader__consume(
+        this.#handle,
+        buf,
+        BigInt(buf.length),
+        stats,
+      ),
     );
   }
 
@@ -75,44 +73,33 @@ class NativeSource implements EventSource {
     timeoutMs: number,
     stats: Uint8Array<ArrayBuffer>,
   ): Promise<number> {
-    const s = lib();
-    const len = BigInt(buf.length);
-    const h = this.#handle;
     return Number(
-      await (this.#pump
-        ? s.bpfpm_pump__wait_drain(this.#pump, buf, len, timeoutMs, stats)
-        : this.#kind === "ringbuf"
-        ? s.bpfpm_ringbuf__wait_drain(h, buf, len, timeoutMs, stats)
-        : s.bpfpm_perfbuf__wait_drain(h, buf, len, timeoutMs, stats)),
+      await lib().bpfpm_event_reader__wait_drain(
+        this.#handle,
+        buf,
+        BigInt(buf.length),
+        timeoutMs,
+        stats,
+      ),
     );
   }
 
   wake(): void {
-    const s = lib();
-    if (this.#pump) s.bpfpm_pump__wake(this.#pump);
-    else if (this.#kind === "ringbuf") s.bpfpm_ringbuf__wake(this.#handle);
-    else s.bpfpm_perfbuf__wake(this.#handle);
+    lib().bpfpm_event_reader__wake(this.#handle);
   }
 
   free(): void {
-    freeNative(this.#kind, this.#handle, this.#pump);
+    lib().bpfpm_event_reader__free(this.#handle);
   }
 
   info(out: Int32Array): boolean {
-    if (!this.#pump) return false;
-    lib().bpfpm_pump__info(this.#pump, out);
+    lib().bpfpm_event_reader__drainers(this.#handle, out);
     return true;
   }
 
   testStall(ms: number): void {
-    if (this.#pump) lib().bpfpm_pump__test_stall(this.#pump, ms);
+    testLib().bpfpm_test__drainer_stall(this.#handle, ms);
   }
-}
-
-function freeNative(kind: EventKind, handle: Ptr, pump: Ptr | null): void {
-  if (pump) lib().bpfpm_pump__free(pump);
-  if (kind === "ringbuf") lib().bpfpm_ringbuf__free(handle);
-  else lib().bpfpm_perfbuf__free(handle);
 }
 
 /**
@@ -131,26 +118,18 @@ function openNativeSource(
   label: string,
 ): EventSource {
   const s = lib();
-  const h = kind === "ringbuf"
-    ? s.bpfpm_ringbuf__new(fd)
-    : s.bpfpm_perfbuf__new(fd, options.pageCount, options.wakeupEvents);
+  const h = s.bpfpm_event_reader__new(
+    NATIVE_KIND[kind],
+    fd,
+    kind === "perf" ? options.pageCount : 0,
+    options.wakeupEvents,
+    BigInt(options.stagingBytes),
+    options.realtime ? PUMP_REALTIME : 0,
+  );
   if (h === null) {
     check(-(s.bpfpm_last_errno() || 22), `Cannot read the ${label}`);
   }
-  let pump: Ptr | null = null;
-  if (options.stagingBytes > 0) {
-    const bytes = BigInt(options.stagingBytes);
-    const flags = options.realtime ? 1 : 0;
-    pump = (kind === "ringbuf"
-      ? s.bpfpm_ringbuf__pump(h as Ptr, bytes, flags)
-      : s.bpfpm_perfbuf__pump(h as Ptr, bytes, flags)) as Ptr | null;
-    if (pump === null) {
-      const errno = s.bpfpm_last_errno() || 22;
-      freeNative(kind, h as Ptr, null);
-      check(-errno, `Cannot start reading the ${label}`);
-    }
-  }
-  return new NativeSource(kind, h as Ptr, pump);
+  return new NativeSource(h as EventReaderHandle);
 }
 
 /** Opens a source for a reader. */

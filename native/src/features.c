@@ -1,6 +1,4 @@
-/* Feature probes for runtime/features.ts: tiny programs and attach attempts that tell which
- * program, map and attach kinds this kernel has. Each returns 1 (yes), 0 (no) or -errno
- * (cannot tell); on 0 the last error says why. */
+/* Feature probes for runtime/features.ts (declared in bpfpm_features.h). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,7 +10,7 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
-#include "bpfpm_attach.h"
+#include "bpfpm_features.h"
 #include "internal.h"
 
 BPFPM_API int bpfpm_probe__prog_type(uint32_t type)
@@ -31,12 +29,6 @@ BPFPM_API int bpfpm_probe__map_type(uint32_t type)
 	if (r == 0)
 		bpfpm_fail(EOPNOTSUPP, "this kernel cannot create BPF map type %u", type);
 	return r;
-}
-
-BPFPM_API int bpfpm_probe__helper(uint32_t prog_type, uint32_t helper)
-{
-	bpfpm_clear_error();
-	return libbpf_probe_bpf_helper((enum bpf_prog_type)prog_type, (enum bpf_func_id)helper, NULL);
 }
 
 /* Loads "r0 = 0; exit" as a tracing program of attach_type on vmlinux function func and, if
@@ -113,5 +105,19 @@ BPFPM_API int bpfpm_probe__tcx(void)
 	if (err == ENODEV)
 		return 1;
 	bpfpm_fail(err, "this kernel has no tcx links (6.6+): TC attaches through clsact");
+	return 0;
+}
+
+/* Does this kernel have kprobes at all? 1 yes, 0 no. The kprobe PMU (4.17+) or kprobe_events. */
+BPFPM_API int bpfpm_probe__kprobes(void)
+{
+	int type;
+	char dir[64], path[128];
+	if (bpfpm_read_int_file("/sys/bus/event_source/devices/kprobe/type", &type) == 0)
+		return 1;
+	if (bpfpm_tracefs_dir(dir, sizeof(dir)) == 0) {
+		snprintf(path, sizeof(path), "%s/kprobe_events", dir);
+		return access(path, F_OK) == 0;
+	}
 	return 0;
 }

@@ -1,0 +1,79 @@
+/* Internal to src/events/: the parts of the event reader (bpfpm_events.h). A reader drains
+ * a ring buffer or a perf buffer (the sources: ringbuf.c, perfbuf.c), directly or through a
+ * pump (pump.c) whose drainer threads (drainer.c) stage records in chunk queues (queue.c).
+ * Every consume copies many records into the caller's buffer as
+ * [u32 len][u32 cpu][len bytes, padded to 8]..., so no call crosses the FFI boundary per
+ * record. Waiting is epoll on the source plus an eventfd that a wake interrupts it with
+ * (waiter.c). */
+#ifndef BPFPM_EVENTS_INTERNAL_H
+#define BPFPM_EVENTS_INTERNAL_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bpfpm_events.h"
+#include "../internal.h"
+
+#define RB_BUSY (1u << 31)
+#define RB_DISCARD (1u << 30)
+#define RB_HDR 8u /* the kernel's ring record header, and ours in the caller's buffer */
+#define ALIGN8(x) (((x) + 7u) & ~(uint64_t)7u)
+
+/* The u64 stats every consume fills (bpfpm_events.h). */
+enum { ST_LOST, ST_RECORDS, ST_NEED, ST_WAKEUPS, ST_FULL, ST_COUNT };
+
+/* ---- waiting (waiter.c) ---- */
+
+/* An epoll fd with an eventfd in it (data UINT64_MAX) for wakes. */
+int make_waiter(int *epfd, int *evfd);
+/* Waits; returns 1 if data may be ready, 0 on timeout, -ECANCELED when woken by wake_fd(). */
+int wait_ready(int epfd, int evfd, int timeout_ms);
+int wake_fd(int evfd);
+
+/* ---- ring buffers (ringbuf.c): the ring walker ---- */
+
+struct ringbuf {
+	int map_fd, epfd, evfd;
+	size_t page_size;
+	uint64_t mask;
+	uint64_t *consumer_pos;
+	uint64_t *producer_pos;
+	uint8_t *data;
+	size_t ro_len;
+};
+
+struct ringbuf *ringbuf_new(int map_fd);
+/* Copies the committed records in [from, prod) into out, stopping at a record still being
+ * written or when out is full; the walker the direct reader and the drainers' claims share. */
+int64_t rb_walk(struct ringbuf *rb, uint64_t from, uint64_t prod, uint8_t *out, uint64_t cap,
+		uint64_t *stats, uint64_t *end, uint64_t *records);
+/* Whether the ring is (nearly) full at producer position prod. */
+int rb_nearly_full(struct ringbuf *rb, uint64_t prod);
+int64_t ringbuf_consume(struct ringbuf *rb, void *buf, uint64_t cap, uint64_t *stats);
+int64_t ringbuf_wait_drain(struct ringbuf *rb, void *buf, uint64_t cap, int timeout_ms, uint64_t *stats);
+int ringbuf_wake(struct ringbuf *rb);
+void ringbuf_free(struct ringbuf *rb);
+
+/* ---- perf buffers (perfbuf.c) ---- */
+
+struct perfbuf;
+struct perfbuf *perfbuf_new(int map_fd, uint32_t page_count, uint32_t wakeup_events);
+/* The epoll fd that is ready when any CPU's buffer is. */
+int perfbuf_epoll_fd(const struct perfbuf *pb);
+int64_t perfbuf_consume(struct perfbuf *pb, void *buf, uint64_t cap, uint64_t *stats);
+int64_t perfbuf_wait_drain(struct perfbuf *pb, void *buf, uint64_t cap, int timeout_ms, uint64_t *stats);
+int perfbuf_wake(struct perfbuf *pb);
+void perfbuf_free(struct perfbuf *pb);
+
+/* ---- pumps (pump.c, drainer.c, queue.c) ---- */
+
+struct pump;
+/* A pump over a ring buffer (rb) or a perf buffer (pb); the source must outlive it. */
+struct pump *pump_new(struct ringbuf *rb, struct perfbuf *pb, uint64_t max_bytes, uint32_t flags);
+int pump_info(struct pump *p, uint32_t *out);
+void pump_test_stall(struct pump *p, int ms);
+int64_t pump_consume(struct pump *p, void *buf, uint64_t cap, uint64_t *stats);
+int64_t pump_wait_drain(struct pump *p, void *buf, uint64_t cap, int timeout_ms, uint64_t *stats);
+int pump_wake(struct pump *p);
+void pump_free(struct pump *p);
+
+#endif
