@@ -34,7 +34,6 @@ export type { EventReader } from "./runtime/events/event_reader.ts";
 // openPinned, PerCpu, ...) and "./runtime/events/mod.ts" when needed.
 export type {
   DumpOptions,
-  MapClosedError,
   MapHistogramOptions,
   MapInfo,
   PerCpu,
@@ -42,11 +41,7 @@ export type {
   StackOptions,
   UpdateMode,
 } from "./runtime/maps/mod.ts";
-export type {
-  DrainerInfo,
-  EventReaderOptions,
-  RecordSizeError,
-} from "./runtime/events/mod.ts";
+export type { DrainerInfo, EventReaderOptions } from "./runtime/events/mod.ts";
 // From the defining modules, not through runtime/output/mod.ts and runtime/trace/mod.ts: each
 // module Deno loads costs a start a fraction of a millisecond.
 export {
@@ -98,17 +93,27 @@ export { readIter } from "./runtime/attach/iter.ts";
 export { findLibrary } from "./runtime/attach/find_library.ts";
 export { type Features, features, type Support } from "./runtime/features.ts";
 // --- end attach ---
+// Every error the API throws, as values (instanceof works); all are BpfErrors.
 export {
   AttachError,
+  BccRewriteError,
   BpfError,
+  BtfFormatError,
   CapabilityError,
+  ClosedError,
   DenoPermissionError,
+  Errno,
   KernelBtfError,
   NativeLibraryError,
+  ObjectFormatError,
+  RecordSizeError,
   TracefsError,
   TracepointNotFoundError,
   VerifierError,
 } from "./runtime/errors.ts";
+export { ElfFormatError } from "./runtime/spec/elf.ts";
+export { PermissionDeniedError } from "./runtime/policy/check.ts";
+export { GrantsEnvironmentError } from "./runtime/policy/effective.ts";
 export {
   CompileError,
   type Diagnostic,

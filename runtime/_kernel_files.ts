@@ -5,9 +5,7 @@
  * @module
  */
 import { cstr, lastError, lib } from "./_ffi.ts";
-import { BpfError } from "./errors.ts";
-
-const ENOENT = 2;
+import { BpfError, Errno } from "./errors.ts";
 
 /**
  * The text of a kernel file, or undefined when it does not exist. Procfs files report no
@@ -21,7 +19,7 @@ export function readKernelFile(
   for (;;) {
     const buf = new Uint8Array(cap);
     const n = Number(lib().bpfpm_file__read(cstr(path), buf, BigInt(cap)));
-    if (n === -ENOENT) return undefined;
+    if (n === -Errno.ENOENT) return undefined;
     if (n < 0) {
       const { message } = lastError();
       throw new BpfError(`${message}: run as root`, { errno: -n });

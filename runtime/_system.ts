@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { CapabilityError, KernelBtfError } from "./errors.ts";
+import { CapabilityError, Errno, KernelBtfError } from "./errors.ts";
 import { optionalEnv } from "./_env.ts";
 import { effectiveCapabilities, kernelPathExists } from "./_kernel_files.ts";
 
@@ -51,7 +51,7 @@ export function requireCapabilities(): void {
       `Loading BPF programs needs ${
         missing.join(" and ")
       }, which this process lacks: ${CAPABILITY_FIX}`,
-      { missing, errno: 1 },
+      { missing, errno: Errno.EPERM },
     );
   }
 }

@@ -50,6 +50,7 @@ import {
   writeAtomic,
 } from "./compile/_cache.ts";
 import { optionalEnv } from "./_env.ts";
+import { BccRewriteError } from "./errors.ts";
 import type { PositionMap } from "./compile/compile_error.ts";
 import type { ObjectSpec, ProgramSpec } from "./spec/object.ts";
 import { possibleCpus } from "./spec/_cpus.ts";
@@ -72,7 +73,6 @@ export const REWRITE_MODULES: readonly string[] = [
   "source/tracepoint_probe.ts",
   "source/bcc/_lex.ts",
   "source/bcc/_state.ts",
-  "source/bcc/bcc_rewrite_error.ts",
   "source/bcc/keep_types.ts",
   "source/bcc/kernel_reads.ts",
   "source/bcc/maps.ts",
@@ -85,6 +85,8 @@ export const REWRITE_MODULES: readonly string[] = [
 /** The modules whose code decides `inspectObject`'s result (a test checks the module graph). */
 export const INSPECT_MODULES: readonly string[] = [
   "_warm.ts",
+  "_location.ts",
+  "errors.ts",
   "btf/btf.ts",
   "spec/_cpus.ts",
   "spec/elf.ts",
@@ -293,9 +295,6 @@ export async function rewrittenSource(
   } catch (error) {
     // The rewrite places its errors in the user's file by the stack, which the awaits above
     // have cut: place them again by the caller's.
-    const { BccRewriteError } = await import(
-      "./source/bcc/bcc_rewrite_error.ts"
-    );
     if (error instanceof BccRewriteError && !error.file && caller?.stack) {
       throw error.locate(source, caller.stack);
     }

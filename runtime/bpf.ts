@@ -17,6 +17,8 @@ import { CompileError } from "./compile/compile_error.ts";
 import {
   BpfError,
   CapabilityError,
+  ClosedError,
+  Errno,
   TracepointNotFoundError,
   VerifierError,
   withPermission,
@@ -102,9 +104,6 @@ import type { BpfMap as TypedMap } from "./maps/bpf_map.ts";
 import type { QueueMap, StackTraceMap } from "./maps/special_maps.ts";
 import type { Codec } from "./btf/codec.ts";
 import type { EventReader } from "./events/event_reader.ts";
-
-const EPERM = 1;
-const EACCES = 13;
 
 /**
  * The typed map and event views (runtime/maps, runtime/events, runtime/btf) are imported
@@ -315,7 +314,7 @@ export class BPF implements Disposable {
       const { errno, message } = lastError();
       throw new BpfError(
         `Cannot open the BPF object (${message}): check that it is a BPF ELF built with -target bpf -g`,
-        { errno: errno || 22 },
+        { errno: errno || Errno.EINVAL },
       );
     }
     try {
@@ -1055,9 +1054,10 @@ export class BPF implements Disposable {
 
   #open(): void {
     if (this.#handle === null) {
-      throw new BpfError("This BPF object is closed: load it again to use it", {
-        errno: 9,
-      });
+      throw new ClosedError(
+        "This BPF object is closed: load it again to use it",
+        { resource: "BPF object" },
+      );
     }
   }
 }
@@ -1227,7 +1227,7 @@ function loadError(
         {
           program: name,
           target: section,
-          errno: errno || 95,
+          errno: errno || Errno.EOPNOTSUPP,
         },
       );
     }
@@ -1247,10 +1247,10 @@ function loadError(
     }
     return new AttachError(
       `Program '${name}' (${section}) names '${target}', which this kernel's BTF does not have: check the name (\`bpftool btf dump file /sys/kernel/btf/vmlinux | grep ${target}\`)`,
-      { program: name, target: section, errno: errno || 3 },
+      { program: name, target: section, errno: errno || Errno.ESRCH },
     );
   }
-  if ((errno === EPERM || errno === EACCES) && !log.trim()) {
+  if ((errno === Errno.EPERM || errno === Errno.EACCES) && !log.trim()) {
     return new CapabilityError(
       `The kernel refused to load BPF programs (${message}): ${CAPABILITY_FIX}`,
       { missing: ["CAP_BPF", "CAP_PERFMON"], errno },
@@ -1260,11 +1260,11 @@ function loadError(
     const summary = mapVerifierLines(summarize(log), locate);
     return new VerifierError(
       `The verifier rejected program '${program}': ${summary}; change the C so the verifier can prove it safe (the error's .log holds the full verifier log)`,
-      { program, log, summary, errno: errno || 22 },
+      { program, log, summary, errno: errno || Errno.EINVAL },
     );
   }
   return new BpfError(
     `Cannot load the BPF object: ${message}`,
-    { errno: errno || 22 },
+    { errno: errno || Errno.EINVAL },
   );
 }

@@ -1,11 +1,46 @@
 /**
- * The runtime's errors. Each names its cause and the fix; fields carry the details.
+ * The runtime's errors and errno constants, in one place. Every error the API throws is a
+ * {@linkcode BpfError} (bad arguments aside, which are `TypeError`/`RangeError`), names its
+ * cause and the fix, and keeps the error it came from as `cause`; fields carry the details.
  *
  * @module
  */
+import { callerFrame, locateText } from "./_location.ts";
 
 /**
- * A native call into libbpfpm failed with an errno (the message says why).
+ * The errno values the runtime names (Linux's, as the kernel and libbpf return them).
+ *
+ * @example Tell "not found" from other failures
+ * ```ts
+ * import { BpfError, Errno, Link } from "bpf";
+ * try {
+ *   Link.openPinned("/sys/fs/bpf/nothing_here");
+ * } catch (e) {
+ *   if (e instanceof BpfError && e.errno === Errno.ENOENT) console.log("not pinned");
+ * }
+ * ```
+ */
+export const Errno = {
+  EPERM: 1,
+  ENOENT: 2,
+  ESRCH: 3,
+  E2BIG: 7,
+  ENOEXEC: 8,
+  EBADF: 9,
+  EACCES: 13,
+  EBUSY: 16,
+  EINVAL: 22,
+  ENOSPC: 28,
+  EMSGSIZE: 90,
+  EOPNOTSUPP: 95,
+  ECANCELED: 125,
+  /** The kernel's internal "not supported" (`ENOTSUPP`), which some BPF paths return. */
+  ENOTSUPP: 524,
+} as const;
+
+/**
+ * The base of every runtime error. `errno` is set when a call into the kernel or libbpf
+ * failed with one (the message says why).
  *
  * @example The errno of a failed native call
  * ```ts
@@ -18,18 +53,59 @@
  * ```
  */
 export class BpfError extends Error {
-  /** The positive errno the native call returned. */
-  readonly errno: number;
+  /** The positive errno the failed call returned, when one did. */
+  readonly errno?: number;
   /**
    * Makes the error.
    *
    * @param message What failed and how to fix it.
-   * @param options `errno` and an optional `cause`.
+   * @param options `errno` when a call failed with one, and the `cause`.
    */
-  constructor(message: string, options: { errno: number; cause?: unknown }) {
+  constructor(
+    message: string,
+    options: { errno?: number; cause?: unknown } = {},
+  ) {
     super(message, { cause: options.cause });
     this.name = "BpfError";
-    this.errno = options.errno;
+    if (options.errno !== undefined) this.errno = options.errno;
+  }
+}
+
+/**
+ * Something was used after it, or the BPF object owning it, was closed: a BPF object, its
+ * programs and maps, a link, an event reader. The one error of every use after close.
+ *
+ * @example Reading a map after its object is closed
+ * ```ts
+ * import { BPF, ClosedError } from "bpf";
+ * const b = await BPF.load({ file: "./counts.bpf.c" });
+ * const counts = b.map("counts");
+ * b.close();
+ * try {
+ *   counts.get(0);
+ * } catch (e) {
+ *   if (e instanceof ClosedError) console.log(e.resource, e.errno); // map "counts" 9
+ * }
+ * ```
+ */
+export class ClosedError extends BpfError {
+  /** The positive errno (always set for this error). */
+  declare readonly errno: number;
+  /** What was closed, e.g. `map "counts"`, `BPF object`, `tracepoint link on sched:x`. */
+  readonly resource: string;
+  /**
+   * Makes the error (errno EBADF).
+   *
+   * @param message What was closed and what to do instead.
+   * @param options The resource and the cause.
+   */
+  constructor(
+    message: string,
+    options: { resource: string; cause?: unknown },
+  ) {
+    super(message, { errno: Errno.EBADF, cause: options.cause });
+    this.name = "ClosedError";
+    this.resource = options.resource;
   }
 }
 
@@ -48,6 +124,8 @@ export class BpfError extends Error {
  * ```
  */
 export class VerifierError extends BpfError {
+  /** The positive errno (always set for this error). */
+  declare readonly errno: number;
   /** The program the verifier rejected. */
   readonly program: string;
   /** The full verifier log. */
@@ -92,6 +170,8 @@ export class VerifierError extends BpfError {
  * ```
  */
 export class CapabilityError extends BpfError {
+  /** The positive errno (always set for this error). */
+  declare readonly errno: number;
   /** The capabilities that are missing, e.g. `["CAP_BPF"]`. */
   readonly missing: string[];
   /**
@@ -123,7 +203,7 @@ export class CapabilityError extends BpfError {
  * }
  * ```
  */
-export class KernelBtfError extends Error {
+export class KernelBtfError extends BpfError {
   /** Where BTF was looked for. */
   readonly path: string;
   /**
@@ -153,7 +233,7 @@ export class KernelBtfError extends Error {
  * }
  * ```
  */
-export class TracefsError extends Error {
+export class TracefsError extends BpfError {
   /** The mount point tried. */
   readonly path: string;
   /**
@@ -183,7 +263,7 @@ export class TracefsError extends Error {
  * }
  * ```
  */
-export class TracepointNotFoundError extends Error {
+export class TracepointNotFoundError extends BpfError {
   /** The tracepoint's category, e.g. `syscalls`. */
   readonly category: string;
   /** The tracepoint's event, e.g. `sys_enter_clone`. */
@@ -220,6 +300,8 @@ export class TracepointNotFoundError extends Error {
  * ```
  */
 export class AttachError extends BpfError {
+  /** The positive errno (always set for this error). */
+  declare readonly errno: number;
   /** The program that failed to attach. */
   readonly program: string;
   /** What it was attached to, e.g. `tracepoint syscalls:sys_enter_clone`. */
@@ -259,7 +341,7 @@ export class AttachError extends BpfError {
  * }
  * ```
  */
-export class DenoPermissionError extends Error {
+export class DenoPermissionError extends BpfError {
   /** The exact flag to add, e.g. `--allow-ffi=/path/libbpfpm.so`. */
   readonly flag: string;
   /**
@@ -288,7 +370,7 @@ export class DenoPermissionError extends Error {
  * }
  * ```
  */
-export class NativeLibraryError extends Error {
+export class NativeLibraryError extends BpfError {
   /** The library path tried. */
   readonly path: string;
   /**
@@ -301,6 +383,175 @@ export class NativeLibraryError extends Error {
     super(message, { cause: options.cause });
     this.name = "NativeLibraryError";
     this.path = options.path;
+  }
+}
+
+/**
+ * A BCC construct the rewriter cannot translate: names the construct, where it is (line and
+ * column in the C source as the user wrote it) and why.
+ *
+ * @example Reporting the construct and its line
+ * ```ts
+ * import { BccRewriteError, BPF } from "bpf";
+ * try {
+ *   await BPF.load({ text: `BPF_HASH(counts);\nint kprobe__f(void *ctx) { counts.frobnicate(1); return 0; }` });
+ * } catch (e) {
+ *   if (e instanceof BccRewriteError) console.error(e.line, e.construct, e.message);
+ * }
+ * ```
+ */
+export class BccRewriteError extends BpfError {
+  /** The construct, e.g. `counts.frobnicate()` or `BPF_TABLE("extern", ...)`. */
+  readonly construct: string;
+  /** 1-based line in the C source. */
+  readonly line: number;
+  /** 1-based column in the C source. */
+  readonly column: number;
+  /** The .ts (or C) file the C sits in, when known; `line`/`column` are then that file's. */
+  readonly file?: string;
+  /** Why, without the position. */
+  readonly reason: string;
+
+  /**
+   * Makes the error; the message starts with the position (`file:line:col:` or `Line L:C:`).
+   *
+   * @param message Why it cannot be rewritten and what to write instead.
+   * @param options The construct, its position and an optional cause.
+   */
+  constructor(
+    message: string,
+    options: {
+      construct: string;
+      line: number;
+      column: number;
+      file?: string;
+      cause?: unknown;
+    },
+  ) {
+    const where = options.file
+      ? `${options.file}:${options.line}:${options.column}`
+      : `Line ${options.line}:${options.column}`;
+    super(`${where}: ${message}`, { cause: options.cause });
+    this.name = "BccRewriteError";
+    this.construct = options.construct;
+    this.line = options.line;
+    this.column = options.column;
+    this.file = options.file;
+    this.reason = message;
+  }
+
+  /**
+   * The same error at its place in the script whose template literal holds the C, when the
+   * C can be found there (as `BPF.load({ text })` callers write it); else this error.
+   *
+   * @param source The C as the user wrote it.
+   * @param stack A stack through the user's call (default: the current one).
+   * @returns An error with `file`, and `line`/`column` in that file.
+   */
+  locate(
+    source: string,
+    stack: string | undefined = new Error().stack,
+  ): BccRewriteError {
+    if (this.file) return this;
+    const frame = callerFrame(stack);
+    if (!frame?.url.startsWith("file://")) return this;
+    const file = decodeURIComponent(new URL(frame.url).pathname);
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(file);
+    } catch {
+      return this;
+    }
+    const at = locateText(text, source, frame.line);
+    if (!at) return this;
+    const line = at.line + this.line - 1;
+    // The literal search is loose on lines with `${`: check the construct is really there.
+    const word = /[A-Za-z_]\w*/.exec(this.construct)?.[0] ?? "";
+    if (!text.split("\n")[line - 1]?.includes(word)) return this;
+    return new BccRewriteError(this.reason, {
+      construct: this.construct,
+      file,
+      line,
+      column: this.line === 1 ? at.column + this.column - 1 : this.column,
+      cause: this.cause,
+    });
+  }
+}
+
+/**
+ * Thrown when a record is shorter than the type it is decoded as.
+ *
+ * @example A record shorter than its declared type
+ * ```ts
+ * import { BPF, RecordSizeError } from "bpf";
+ * using b = await BPF.load({ file: "./events.bpf.c" });
+ * try {
+ *   for await (const e of b.ringbuf("events", { type: "struct event" })) console.log(e);
+ * } catch (e) {
+ *   const { length, expected } = e as RecordSizeError;
+ *   console.error(`record of ${length} bytes, expected ${expected}`);
+ * }
+ * ```
+ */
+export class RecordSizeError extends BpfError {
+  /** The record's length in bytes. */
+  readonly length: number;
+  /** The size of the type. */
+  readonly expected: number;
+  /**
+   * Makes the error for a record shorter than its type.
+   *
+   * @param message what is wrong
+   * @param options record length, expected size, cause
+   */
+  constructor(
+    message: string,
+    options: { length: number; expected: number; cause?: unknown },
+  ) {
+    super(message, { cause: options.cause });
+    this.name = "RecordSizeError";
+    this.length = options.length;
+    this.expected = options.expected;
+  }
+}
+
+/** Thrown when an object cannot be inspected: not a BPF object, or malformed. */
+export class ObjectFormatError extends BpfError {
+  /** The section involved, when one is. */
+  readonly section?: string;
+  /**
+   * Creates the error with its fields.
+   *
+   * @param message what is wrong
+   * @param options section and cause
+   */
+  constructor(
+    message: string,
+    options: { section?: string; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = "ObjectFormatError";
+    this.section = options.section;
+  }
+}
+
+/** Thrown when bytes are not valid BTF. */
+export class BtfFormatError extends BpfError {
+  /** Byte offset where parsing failed, when known. */
+  readonly offset?: number;
+  /**
+   * Creates the error with its fields.
+   *
+   * @param message what is wrong
+   * @param options offset and cause
+   */
+  constructor(
+    message: string,
+    options: { offset?: number; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = "BtfFormatError";
+    this.offset = options.offset;
   }
 }
 

@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { Errno } from "./errors.ts";
 import { cstr, lastError, lib } from "./_ffi.ts";
 import { kernelPathExists, readKernelFile } from "./_kernel_files.ts";
 import { MAP_TYPES } from "./spec/map_types.ts";
@@ -156,7 +157,8 @@ export function features(): Features {
       return { supported: true };
     }
     const { errno, message } = lastError();
-    const denied = errno === 1 || errno === 524 || errno === 95;
+    const denied = errno === Errno.EPERM || errno === Errno.ENOTSUPP ||
+      errno === Errno.EOPNOTSUPP;
     return {
       supported: false,
       reason: denied && attachType !== BPF_TRACE_ITER

@@ -5,7 +5,7 @@
  */
 import type { ProgramHandle } from "./_ffi.ts";
 import type { ProgramDescription } from "./_describe.ts";
-import { BpfError } from "./errors.ts";
+import { ClosedError } from "./errors.ts";
 
 /**
  * One program of a loaded object: its name (the C function), section, kind and fd.
@@ -67,9 +67,9 @@ export class Program {
    */
   get handle(): ProgramHandle {
     if (!this.#isOpen()) {
-      throw new BpfError(
+      throw new ClosedError(
         `Program '${this.name}' belongs to a closed BPF object: load it again to use it`,
-        { errno: 9 },
+        { resource: `program '${this.name}'` },
       );
     }
     return this.#handle;

@@ -6,7 +6,7 @@
  * @module
  */
 import { lastError, type LinkHandle } from "../_ffi.ts";
-import { AttachError } from "../errors.ts";
+import { AttachError, Errno } from "../errors.ts";
 import { Link, nativeError } from "./link.ts";
 import type { AttachKind } from "../spec/section_kinds.ts";
 
@@ -86,7 +86,7 @@ export function attachNative(
       {
         program: program.name,
         target: `${kind} ${target}`,
-        errno: errno || 22,
+        errno: errno || Errno.EINVAL,
       },
     );
   }

@@ -11,7 +11,7 @@ import type { Program } from "../program.ts";
 import { type AutoAttachName, sectionDef } from "../spec/section_kinds.ts";
 import { attachRawTracepoint } from "./raw_tracepoint.ts";
 import { attachTracepoint } from "./tracepoint.ts";
-import { AttachError } from "../errors.ts";
+import { AttachError, Errno } from "../errors.ts";
 import { features } from "../features.ts";
 import { attachFentry, attachFexit } from "./fentry.ts";
 import {
@@ -64,7 +64,7 @@ function requireKind(
       {
         program: program ?? "",
         target: `${kind} ${target}`,
-        errno: 95,
+        errno: Errno.EOPNOTSUPP,
       },
     );
   }
@@ -80,7 +80,11 @@ function requireKprobe(
     `Cannot attach ${whose(program)}${kind} ${func}: ${
       features().attach[kind].reason
     }; use a tracepoint instead`,
-    { program: program ?? "", target: `${kind} ${func}`, errno: 95 },
+    {
+      program: program ?? "",
+      target: `${kind} ${func}`,
+      errno: Errno.EOPNOTSUPP,
+    },
   );
 }
 

@@ -13,7 +13,7 @@
  * @module
  */
 import { cstr, lastError, lib, type LinkHandle } from "../_ffi.ts";
-import { AttachError } from "../errors.ts";
+import { AttachError, Errno } from "../errors.ts";
 import { tracefsDir } from "../trace/tracefs.ts";
 import { readKernelFile } from "../_kernel_files.ts";
 import {
@@ -22,8 +22,6 @@ import {
   checkProgram,
 } from "./attachment.ts";
 import { Link, linkHandle } from "./link.ts";
-
-const EOPNOTSUPP = 95;
 
 /**
  * Where a kprobe goes. Kernel: CONFIG_KPROBES; `cookie` 5.15+.
@@ -109,7 +107,7 @@ function fallbackToTracepoint(
       {
         program: program.name,
         target: `kprobe ${func}`,
-        errno: EOPNOTSUPP,
+        errno: Errno.EOPNOTSUPP,
         cause: error,
       },
     );
@@ -163,7 +161,11 @@ function attachFailure(
   const { errno, message } = lastError();
   return new AttachError(
     `Cannot attach program '${program.name}' as ${kind} to ${func}: ${message}`,
-    { program: program.name, target: `${kind} ${func}`, errno: errno || 22 },
+    {
+      program: program.name,
+      target: `${kind} ${func}`,
+      errno: errno || Errno.EINVAL,
+    },
   );
 }
 

@@ -7,7 +7,13 @@
  * @module
  */
 import { cstr, lastError, lib, type LinkHandle } from "../_ffi.ts";
-import { AttachError, BpfError, CapabilityError } from "../errors.ts";
+import {
+  AttachError,
+  BpfError,
+  CapabilityError,
+  ClosedError,
+  Errno,
+} from "../errors.ts";
 import { CAPABILITY_FIX } from "../_system.ts";
 import { track } from "../lifecycle.ts";
 import { readKernelFile } from "../_kernel_files.ts";
@@ -19,11 +25,6 @@ import type { AttachKind } from "../spec/section_kinds.ts";
  * ftrace (fentry, fexit, fmod_ret, lsm), so a kernel that denies ftrace is named as the cause.
  */
 export const TRACING_FTRACE = 1;
-
-const EPERM = 1;
-const EACCES = 13;
-const EBADF = 9;
-const EINVAL = 22;
 
 /**
  * What a link is: its kind, target and program, and its pin if it was opened from one.
@@ -334,9 +335,9 @@ export class Link implements Disposable {
 
   #live(): LinkHandle {
     if (this.#handle === null) {
-      throw new BpfError(
+      throw new ClosedError(
         `The ${this.kind} link on ${this.target} is closed: attach again to use it`,
-        { errno: EBADF },
+        { resource: `${this.kind} link on ${this.target}` },
       );
     }
     return this.#handle;
@@ -432,7 +433,7 @@ function describeLink(
       `${path} is a ${type ?? "non-link"} ${
         info.event_type ? `(${info.event_type}) ` : ""
       }bpf object, not a link of a kind bpfpm attaches: remove it with rm ${path} or open it with bpftool`,
-      { errno: EINVAL },
+      { errno: Errno.EINVAL },
     );
   }
   return { kind, target };
@@ -442,7 +443,7 @@ function describeLink(
 export function nativeError(what: string): BpfError {
   const { errno, message } = lastError();
   return new BpfError(`${what}: ${message || "unknown error"}`, {
-    errno: errno || EINVAL,
+    errno: errno || Errno.EINVAL,
   });
 }
 
@@ -461,19 +462,19 @@ export function linkOrThrow(
     return new Link(handle as LinkHandle, { ...info, program: program.name });
   }
   const { errno, message } = lastError();
-  if (errno === EPERM || errno === EACCES) {
+  if (errno === Errno.EPERM || errno === Errno.EACCES) {
     throw new CapabilityError(
       `Attaching program '${program.name}' to ${info.kind} ${info.target} was refused (${message}): ${CAPABILITY_FIX}`,
       { missing: ["CAP_BPF", "CAP_PERFMON"], errno },
     );
   }
-  if (errno === 2 && notFound) throw notFound();
+  if (errno === Errno.ENOENT && notFound) throw notFound();
   throw new AttachError(
     `Cannot attach program '${program.name}' to ${info.kind} ${info.target}: ${message}`,
     {
       program: program.name,
       target: `${info.kind} ${info.target}`,
-      errno: errno || EINVAL,
+      errno: errno || Errno.EINVAL,
     },
   );
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import { cstr, lib } from "../_ffi.ts";
-import { AttachError } from "../errors.ts";
+import { AttachError, Errno } from "../errors.ts";
 import { readKernelFile } from "../_kernel_files.ts";
 import { type AttachableProgram, attachNative } from "./attachment.ts";
 import { type Link, TRACING_FTRACE } from "./link.ts";
@@ -40,7 +40,11 @@ export function attachLsm(program: AttachableProgram): Link {
   if (bpfLsmActive() === false) {
     throw new AttachError(
       `Cannot attach LSM program '${program.name}': the BPF LSM is not active on this kernel (bpf is not in /sys/kernel/security/lsm); boot with CONFIG_BPF_LSM=y and lsm=...,bpf`,
-      { program: program.name, target: `lsm ${program.name}`, errno: 95 },
+      {
+        program: program.name,
+        target: `lsm ${program.name}`,
+        errno: Errno.EOPNOTSUPP,
+      },
     );
   }
   return attachNative(

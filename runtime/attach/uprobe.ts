@@ -6,15 +6,13 @@
  * @module
  */
 import { cstr, lib } from "../_ffi.ts";
-import { AttachError, withPermission } from "../errors.ts";
+import { AttachError, Errno, withPermission } from "../errors.ts";
 import { type ElfFile, ElfFormatError, PT, readElf } from "../spec/elf.ts";
 import { type AttachableProgram, attachNative } from "./attachment.ts";
 import type { Link } from "./link.ts";
 import { resolveBinary } from "./find_library.ts";
 
 const PF_X = 1;
-const ENOENT = 2;
-const ENOEXEC = 8;
 
 /**
  * Where a uprobe goes. Kernel: 4.17+ (uprobe PMU); `cookie` 5.15+.
@@ -55,7 +53,7 @@ export function readBinary(path: string): ElfFile {
       if (error instanceof Deno.errors.NotFound) {
         throw new AttachError(
           `Binary ${path} does not exist: pass an existing path or a library name such as "c"`,
-          { program: "", target: path, errno: ENOENT, cause: error },
+          { program: "", target: path, errno: Errno.ENOENT, cause: error },
         );
       }
       throw error;
@@ -70,7 +68,7 @@ export function readBinary(path: string): ElfFile {
       if (error instanceof ElfFormatError) {
         throw new AttachError(
           `${path} is not an ELF binary (${error.message}): uprobes need an executable or shared library`,
-          { program: "", target: path, errno: ENOEXEC, cause: error },
+          { program: "", target: path, errno: Errno.ENOEXEC, cause: error },
         );
       }
       throw error;
@@ -142,7 +140,7 @@ export function symbolOffset(binary: string, symbol: string): bigint {
       `Symbol ${name} not found in ${binary} (${funcs} function symbols${
         funcs === 0 ? ": the binary is stripped" : ""
       }): check the name with \`nm -D ${binary}\` or pass { offset }`,
-      { program: "", target: `${binary}:${name}`, errno: ENOENT },
+      { program: "", target: `${binary}:${name}`, errno: Errno.ENOENT },
     );
   }
   const offset = addressToOffset(elf, sym.value);
@@ -151,7 +149,7 @@ export function symbolOffset(binary: string, symbol: string): bigint {
       `Symbol ${name} in ${binary} is at 0x${
         sym.value.toString(16)
       }, outside every loadable segment: pass { offset } instead`,
-      { program: "", target: `${binary}:${name}`, errno: ENOEXEC },
+      { program: "", target: `${binary}:${name}`, errno: Errno.ENOEXEC },
     );
   }
   return offset + add;
@@ -190,7 +188,7 @@ export function resolveUprobe(
   if (!path) {
     throw new AttachError(
       `Cannot find binary or library ${opts.binary} (not in /etc/ld.so.cache, the library directories or PATH): pass its path`,
-      { program: "", target: opts.binary, errno: ENOENT },
+      { program: "", target: opts.binary, errno: Errno.ENOENT },
     );
   }
   let offset = opts.offset === undefined ? 0n : BigInt(opts.offset);

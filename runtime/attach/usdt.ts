@@ -7,7 +7,7 @@
  * @module
  */
 import { cstr, lastError, lib, type LinkHandle } from "../_ffi.ts";
-import { AttachError } from "../errors.ts";
+import { AttachError, Errno } from "../errors.ts";
 import type { ElfFile } from "../spec/elf.ts";
 import { type AttachableProgram, checkProgram } from "./attachment.ts";
 import { Link } from "./link.ts";
@@ -124,7 +124,7 @@ export function usdtProbes(binary: string): UsdtProbe[] {
       {
         program: "",
         target: binary,
-        errno: 2,
+        errno: Errno.ENOENT,
       },
     );
   }
@@ -238,7 +238,7 @@ export function attachUsdt(
   );
   if (handle === null) {
     const { errno, message } = lastError();
-    throw fail(message, errno || 22);
+    throw fail(message, errno || Errno.EINVAL);
   }
   return new Link(handle as LinkHandle, {
     kind: "usdt",

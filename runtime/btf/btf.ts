@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { BtfFormatError } from "../errors.ts";
 
 /** The kinds of BTF types, named after `BTF_KIND_*`. */
 export type BtfKind =
@@ -162,26 +163,6 @@ export type BtfType =
     type: number;
     componentIndex: number;
   };
-
-/** Thrown when bytes are not valid BTF. */
-export class BtfFormatError extends Error {
-  /** Byte offset where parsing failed, when known. */
-  readonly offset?: number;
-  /**
-   * Creates the error with its fields.
-   *
-   * @param message what is wrong
-   * @param options offset and cause
-   */
-  constructor(
-    message: string,
-    options: { offset?: number; cause?: unknown } = {},
-  ) {
-    super(message, { cause: options.cause });
-    this.name = "BtfFormatError";
-    this.offset = options.offset;
-  }
-}
 
 const MODIFIERS = new Set<BtfKind>([
   "typedef",

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { BpfError } from "../errors.ts";
 
 /**
  * One clang diagnostic, its position already mapped into the user's file.
@@ -219,7 +220,7 @@ export function mapDiagnostics(
  * }
  * ```
  */
-export class CompileError extends Error {
+export class CompileError extends BpfError {
   /** Every diagnostic, positions mapped into the user's file. */
   readonly diagnostics: Diagnostic[];
   /** clang's complete output, positions mapped. */

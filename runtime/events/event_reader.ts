@@ -8,7 +8,8 @@
  * @module
  */
 import type { Codec } from "../btf/codec.ts";
-import { check, ECANCELED, EMSGSIZE } from "../maps/_native.ts";
+import { check } from "../maps/_native.ts";
+import { Errno, RecordSizeError } from "../errors.ts";
 import { type EventKind, type EventSource, openSource } from "./_source.ts";
 
 export type { EventKind };
@@ -82,43 +83,6 @@ export interface DrainerInfo {
   cpu: number;
   /** Records the watchdog drained while the primary was late. */
   watchdogRecords: number;
-}
-
-/**
- * Thrown when a record is shorter than the type it is decoded as.
- *
- * @example A record shorter than its declared type
- * ```ts
- * import { BPF, type RecordSizeError } from "bpf";
- * using b = await BPF.load({ file: "./events.bpf.c" });
- * try {
- *   for await (const e of b.ringbuf("events", { type: "struct event" })) console.log(e);
- * } catch (e) {
- *   const { length, expected } = e as RecordSizeError;
- *   console.error(`record of ${length} bytes, expected ${expected}`);
- * }
- * ```
- */
-export class RecordSizeError extends Error {
-  /** The record's length in bytes. */
-  readonly length: number;
-  /** The size of the type. */
-  readonly expected: number;
-  /**
-   * Makes the error for a record shorter than its type.
-   *
-   * @param message what is wrong
-   * @param options record length, expected size, cause
-   */
-  constructor(
-    message: string,
-    options: { length: number; expected: number; cause?: unknown },
-  ) {
-    super(message, { cause: options.cause });
-    this.name = "RecordSizeError";
-    this.length = options.length;
-    this.expected = options.expected;
-  }
 }
 
 /**
@@ -431,8 +395,8 @@ export class EventReader<T = Uint8Array>
       if (n === 0 && timeoutMs !== 0) n = await this.#wait(timeoutMs);
       if (this.#closed) return [];
       this.#reportLost();
-      if (n === -ECANCELED) return [];
-      if (n === -EMSGSIZE) {
+      if (n === -Errno.ECANCELED) return [];
+      if (n === -Errno.EMSGSIZE) {
         this.#grow();
         continue;
       }

@@ -18,6 +18,5 @@ export {
   type EventKind,
   EventReader,
   type EventReaderOptions,
-  RecordSizeError,
 } from "./event_reader.ts";
 export type { Codec } from "../btf/codec.ts";

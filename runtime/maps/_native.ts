@@ -51,13 +51,6 @@ export function useMapCalls(replacement: MapCalls): void {
   calls = replacement;
 }
 
-export const ENOENT = 2;
-export const E2BIG = 7;
-export const EINVAL = 22;
-export const ECANCELED = 125;
-export const EMSGSIZE = 90;
-export const ENOSPC = 28;
-
 /** Throws a BpfError for a negative return code; returns non-negative ones. */
 export function check(rc: number | bigint, what: string): number {
   const n = Number(rc);

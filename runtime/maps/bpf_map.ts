@@ -13,18 +13,10 @@ import {
   histogramJson,
   type JsonHistogram,
 } from "../output/histogram.ts";
-import {
-  check,
-  cstr,
-  E2BIG,
-  ENOENT,
-  ENOSPC,
-  fdInfo,
-  leakedFds,
-  mapCalls,
-} from "./_native.ts";
+import { check, cstr, fdInfo, leakedFds, mapCalls } from "./_native.ts";
 import { isArrayLike, isPerCpu, isQueueLike } from "./map_types.ts";
 import { MapType, mapTypeName } from "../spec/map_types.ts";
+import { ClosedError, Errno } from "../errors.ts";
 
 /**
  * What the runtime knows of a map: its fd and the kernel's description.
@@ -58,39 +50,12 @@ export interface MapInfo {
   btfValueTypeId?: number;
 }
 
-/**
- * Thrown when a map is used after it (or the BPF object owning it) was closed.
- *
- * @example Using a map after its object is closed
- * ```ts
- * import { BPF, type MapClosedError } from "bpf";
- * const b = await BPF.load({ file: "./counts.bpf.c" });
- * const counts = b.map("counts");
- * b.close();
- * try {
- *   counts.get(0);
- * } catch (e) {
- *   console.log((e as MapClosedError).mapName);
- * }
- * ```
- */
-export class MapClosedError extends Error {
-  /** The map's name. */
-  readonly mapName: string;
-  /**
-   * Makes the error for a map that is no longer open.
-   *
-   * @param mapName the map
-   * @param options the cause
-   */
-  constructor(mapName: string, options: { cause?: unknown } = {}) {
-    super(
-      `Map "${mapName}" is closed (it or its BPF object was closed): read it before calling close()`,
-      { cause: options.cause },
-    );
-    this.name = "MapClosedError";
-    this.mapName = mapName;
-  }
+/** The error of a map used after it, or its BPF object, was closed. */
+export function mapClosed(name: string): ClosedError {
+  return new ClosedError(
+    `Map "${name}" is closed (it or its BPF object was closed): read it before calling close()`,
+    { resource: `map "${name}"` },
+  );
 }
 
 /**
@@ -374,7 +339,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
 
   #live(): void {
     if (this.#closed || !this.#isOpen()) {
-      throw new MapClosedError(this.#info.name);
+      throw mapClosed(this.#info.name);
     }
   }
 
@@ -431,7 +396,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
       this.#vbuf,
       0n,
     );
-    if (rc === -ENOENT) return undefined;
+    if (rc === -Errno.ENOENT) return undefined;
     check(rc, `Cannot look up a key in ${this.#what()}`);
     return this.#value.decode(this.#vview, 0);
   }
@@ -463,7 +428,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
       BigInt(UPDATE_FLAGS[mode]),
     );
     if (rc < 0) {
-      const msg = rc === -E2BIG
+      const msg = rc === -Errno.E2BIG
         ? `${this.#what()} is full (${this.#info.maxEntries} entries): delete entries or make it larger`
         : `Cannot update ${this.#what()}`;
       check(rc, msg);
@@ -497,7 +462,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
       return true;
     }
     const rc = mapCalls().bpfpm_map__delete(this.#fd, k);
-    if (rc === -ENOENT) return false;
+    if (rc === -Errno.ENOENT) return false;
     check(rc, `Cannot delete from ${this.#what()}`);
     return true;
   }
@@ -524,7 +489,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
       this.#vbuf,
       0n,
     );
-    if (rc === -ENOENT) return false;
+    if (rc === -Errno.ENOENT) return false;
     check(rc, `Cannot look up a key in ${this.#what()}`);
     return true;
   }
@@ -550,7 +515,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
       this.#encodeKey(key),
       this.#vbuf,
     );
-    if (rc === -ENOENT) return undefined;
+    if (rc === -Errno.ENOENT) return undefined;
     check(rc, `Cannot take a key out of ${this.#what()}`);
     return this.#value.decode(this.#vview, 0);
   }
@@ -673,7 +638,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
             cap - used,
           ),
         );
-        if (rc === -ENOSPC) {
+        if (rc === -Errno.ENOSPC) {
           // A hash bucket holds more elements than the room left: read it with more room.
           flush();
           cap *= 2;
@@ -1299,7 +1264,7 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
   }
 
   /**
-   * Closes the fd if this view owns it; later use throws {@link MapClosedError}. Idempotent.
+   * Closes the fd if this view owns it; later use throws a `ClosedError`. Idempotent.
    *
    * @example Close the view
    * ```ts

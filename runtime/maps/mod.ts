@@ -17,7 +17,6 @@ export {
   BpfMap,
   type BpfMapOptions,
   type DumpOptions,
-  MapClosedError,
   type MapHistogramOptions,
   type MapInfo,
   type UpdateMode,

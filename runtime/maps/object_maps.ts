@@ -11,6 +11,7 @@ import {
   type EventReaderOptions,
 } from "../events/event_reader.ts";
 import { BpfMap, type MapInfo } from "./bpf_map.ts";
+import { ClosedError } from "../errors.ts";
 import { codecsForMap } from "./codecs.ts";
 import { MapType, mapTypeName } from "../spec/map_types.ts";
 import { objectBtf, typeIdForName } from "./object_btf.ts";
@@ -68,8 +69,9 @@ export function openObjectMap(
   codecs: { key?: Codec<unknown>; value?: Codec<unknown> } = {},
 ): BpfMap<unknown, unknown, unknown> | QueueMap<unknown> {
   if (!owner.isOpen()) {
-    throw new TypeError(
+    throw new ClosedError(
       `This BPF object is closed: map "${name}" is gone; load it again`,
+      { resource: "BPF object" },
     );
   }
   const info = find(owner, name);
@@ -262,8 +264,9 @@ export function openObjectEvents<T>(
   options: ObjectEventOptions<T> = {},
 ): EventReader<T> {
   if (!owner.isOpen()) {
-    throw new TypeError(
+    throw new ClosedError(
       `This BPF object is closed: map "${name}" is gone; load it again`,
+      { resource: "BPF object" },
     );
   }
   const info = find(owner, name);

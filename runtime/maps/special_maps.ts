@@ -4,15 +4,16 @@
  *
  * @module
  */
+import { Errno } from "../errors.ts";
 import type { Codec } from "../btf/codec.ts";
 import { ksym, userSymbolizer } from "../output/symbols.ts";
 import {
   BpfMap,
   type BpfMapOptions,
-  MapClosedError,
+  mapClosed,
   type MapInfo,
 } from "./bpf_map.ts";
-import { check, E2BIG, ENOENT, leakedFds, mapCalls } from "./_native.ts";
+import { check, leakedFds, mapCalls } from "./_native.ts";
 import { MapType, mapTypeName } from "../spec/map_types.ts";
 import { checkCodecSize } from "../btf/codec.ts";
 
@@ -150,7 +151,7 @@ export class QueueMap<V = unknown> implements Disposable {
 
   #live(): void {
     if (this.#closed || !this.#isOpen()) {
-      throw new MapClosedError(this.#info.name);
+      throw mapClosed(this.#info.name);
     }
   }
 
@@ -186,7 +187,7 @@ export class QueueMap<V = unknown> implements Disposable {
       this.#buf,
       mode === "exist" ? 2n : 0n,
     );
-    if (rc === -E2BIG) {
+    if (rc === -Errno.E2BIG) {
       check(
         rc,
         `Map "${this.#info.name}" is full: pop values, or push with mode "exist"`,
@@ -213,7 +214,7 @@ export class QueueMap<V = unknown> implements Disposable {
       null,
       this.#buf,
     );
-    if (rc === -ENOENT) return undefined;
+    if (rc === -Errno.ENOENT) return undefined;
     check(rc, `Cannot pop from map "${this.#info.name}"`);
     return this.#value.decode(this.#view, 0);
   }
@@ -232,7 +233,7 @@ export class QueueMap<V = unknown> implements Disposable {
   peek(): V | undefined {
     this.#live();
     const rc = mapCalls().bpfpm_map__lookup(this.#info.fd, null, this.#buf, 0n);
-    if (rc === -ENOENT) return undefined;
+    if (rc === -Errno.ENOENT) return undefined;
     check(rc, `Cannot peek into map "${this.#info.name}"`);
     return this.#value.decode(this.#view, 0);
   }

@@ -38,6 +38,7 @@ import {
   type RiskyHelper,
 } from "./grants.ts";
 import { packetStore, returnValues } from "./_verdicts.ts";
+import { BpfError } from "../errors.ts";
 
 /** One thing a grant set does not allow. */
 export interface Denial {
@@ -59,8 +60,20 @@ export interface Denial {
   message: string;
 }
 
-/** Thrown when a grant set does not allow what an object (or a script's grants) asks for. */
-export class PermissionDeniedError extends Error {
+/**
+ * Thrown when a grant set does not allow what an object (or a script's grants) asks for.
+ *
+ * @example The grant to add
+ * ```ts
+ * import { BPF, PermissionDeniedError } from "bpf";
+ * try {
+ *   await BPF.load({ file: "./probe.bpf.c", grants: { attach: [] } });
+ * } catch (e) {
+ *   if (e instanceof PermissionDeniedError) console.error(e.program, e.missingGrant);
+ * }
+ * ```
+ */
+export class PermissionDeniedError extends BpfError {
   /** The program refused, when the refusal is about one. */
   readonly program?: string;
   /** The attach kind involved, when one is. */

@@ -7,6 +7,7 @@
  */
 
 import { grantedEnv } from "./_env.ts";
+import { BpfError } from "../errors.ts";
 import { PermissionDeniedError } from "./check.ts";
 import {
   type AttachGrant,
@@ -19,8 +20,20 @@ import {
 /** The grants used when neither `bpfpm run` nor the script gives any (docs/manifest.md). */
 export const DEFAULT_GRANTS: Readonly<Grants> = Object.freeze({});
 
-/** Thrown when `BPFPM_GRANTS` is set but is not a valid grant set. */
-export class GrantsEnvironmentError extends Error {
+/**
+ * Thrown when `BPFPM_GRANTS` is set but is not a valid grant set.
+ *
+ * @example A bad BPFPM_GRANTS
+ * ```ts
+ * import { BPF, GrantsEnvironmentError } from "bpf";
+ * try {
+ *   await BPF.load({ file: "./probe.bpf.c" });
+ * } catch (e) {
+ *   if (e instanceof GrantsEnvironmentError) console.error("BPFPM_GRANTS was", e.value);
+ * }
+ * ```
+ */
+export class GrantsEnvironmentError extends BpfError {
   /** The variable's raw value. */
   readonly value: string;
   /**

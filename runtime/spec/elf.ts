@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { BpfError } from "../errors.ts";
 
 /** Section header types used by callers (`sh_type`). */
 export const SHT = {
@@ -172,8 +173,21 @@ export interface ElfFile {
   loadBase(): bigint;
 }
 
-/** Thrown when bytes are not a readable ELF64 file. */
-export class ElfFormatError extends Error {
+/**
+ * Thrown when bytes are not a readable ELF64 file (an object, or a uprobe's binary).
+ *
+ * @example A uprobe on a file that is not ELF
+ * ```ts
+ * import { BPF, ElfFormatError } from "bpf";
+ * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+ * try {
+ *   b.attachUprobe("on_call", { binary: "/etc/hostname", symbol: "main" });
+ * } catch (e) {
+ *   if (e instanceof ElfFormatError) console.error(e.message);
+ * }
+ * ```
+ */
+export class ElfFormatError extends BpfError {
   /** Byte offset where reading failed, when known. */
   readonly offset?: number;
   /**

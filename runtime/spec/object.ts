@@ -17,6 +17,7 @@ import {
   SHT,
 } from "./elf.ts";
 import { possibleCpus } from "./_cpus.ts";
+import { ObjectFormatError } from "../errors.ts";
 import {
   kindFromBccName,
   kindFromSection,
@@ -118,26 +119,6 @@ export interface InspectOptions {
    * /sys/devices/system/cpu/possible, else `navigator.hardwareConcurrency`.
    */
   cpus?: number;
-}
-
-/** Thrown when an object cannot be inspected: not a BPF object, or malformed. */
-export class ObjectFormatError extends Error {
-  /** The section involved, when one is. */
-  readonly section?: string;
-  /**
-   * Creates the error with its fields.
-   *
-   * @param message what is wrong
-   * @param options section and cause
-   */
-  constructor(
-    message: string,
-    options: { section?: string; cause?: unknown } = {},
-  ) {
-    super(message, { cause: options.cause });
-    this.name = "ObjectFormatError";
-    this.section = options.section;
-  }
 }
 
 const roundUp8 = (n: number) => Math.ceil(n / 8) * 8;

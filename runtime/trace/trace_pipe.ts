@@ -6,7 +6,7 @@
  * @module
  */
 import { cstr, lastError, lib, type TracePipeHandle } from "../_ffi.ts";
-import { BpfError } from "../errors.ts";
+import { BpfError, Errno } from "../errors.ts";
 import { tracefsDir } from "./tracefs.ts";
 
 /**
@@ -66,8 +66,6 @@ export function parseTraceLine(line: string): TraceFields | undefined {
   };
 }
 
-const EBUSY = 16;
-
 /** Lines a subscriber has not read yet, at most; older ones are dropped (and counted). */
 const MAX_QUEUED = 1 << 16;
 
@@ -115,7 +113,7 @@ class TracePipeHub {
     if (handle === null) {
       const { errno, message } = lastError();
       throw new BpfError(
-        errno === EBUSY
+        errno === Errno.EBUSY
           ? `Cannot read ${path}: another process is reading it (the kernel allows one reader at a time); stop that reader (\`fuser -v ${path}\` names it), or send this program's output through a ring buffer instead of bpf_trace_printk`
           : `Cannot read ${path} (${message}): run as root and check that tracefs is mounted`,
         { errno },

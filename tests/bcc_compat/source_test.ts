@@ -7,7 +7,8 @@
 import assert from "node:assert/strict";
 import { BPF } from "../../runtime/bpf.ts";
 import { CompileError } from "../../runtime/compile/compile_error.ts";
-import { BccRewriteError, rewriteBcc } from "../../runtime/source/bcc/mod.ts";
+import { rewriteBcc } from "../../runtime/source/bcc/mod.ts";
+import { BccRewriteError } from "../../runtime/errors.ts";
 import { CHILD_COMM, load, rejects, runChild } from "./_helpers.ts";
 
 const PID = "u32 pid = bpf_get_current_pid_tgid() >> 32;";

@@ -1,10 +1,7 @@
 import assert from "node:assert/strict";
 import { compileBpf } from "../spec/_clang.ts";
-import {
-  BtfFormatError,
-  parseBtf,
-  parseBtfExt,
-} from "../../runtime/btf/btf.ts";
+import { parseBtf, parseBtfExt } from "../../runtime/btf/btf.ts";
+import { BtfFormatError } from "../../runtime/errors.ts";
 import { layoutOf } from "../../runtime/btf/layout.ts";
 import { readElf } from "../../runtime/spec/elf.ts";
 

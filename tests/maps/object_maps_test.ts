@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { BPF } from "../../runtime/bpf.ts";
 import { PerCpu } from "../../runtime/maps/per_cpu.ts";
-import { MapClosedError } from "../../runtime/maps/bpf_map.ts";
+import { ClosedError } from "../../runtime/errors.ts";
 import { possibleCpus } from "../../runtime/maps/_native.ts";
 import { buildC, GETPPID_LOOP, run } from "./_helpers.ts";
 
@@ -188,7 +188,7 @@ Deno.test("unknown maps are listed; maps fail clearly after close", async () => 
     return true;
   });
   b.close();
-  assert.throws(() => counts.get(1), MapClosedError);
+  assert.throws(() => counts.get(1), ClosedError);
   assert.throws(() => b.map("counts"), /closed/);
 });
 

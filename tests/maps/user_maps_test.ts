@@ -1,7 +1,8 @@
 // Maps created from user space: the Map-like API, batches, per-CPU values, special types,
 // pinning and the errors for bad input.
 import assert from "node:assert/strict";
-import { BpfMap, MapClosedError } from "../../runtime/maps/bpf_map.ts";
+import { BpfMap } from "../../runtime/maps/bpf_map.ts";
+import { ClosedError } from "../../runtime/errors.ts";
 import { PerCpu, perCpuCodec } from "../../runtime/maps/per_cpu.ts";
 import { QueueMap } from "../../runtime/maps/special_maps.ts";
 import { fdCodec } from "../../runtime/maps/codecs.ts";
@@ -304,7 +305,7 @@ Deno.test("bad input: sizes and types named, closed maps, full maps", () => {
     /value .* is 8 bytes/,
   );
   m.close();
-  assert.throws(() => m.get(1), MapClosedError);
+  assert.throws(() => m.get(1), ClosedError);
   assert.throws(() => m.size, /Map "t_bad" is closed/);
   void view;
 });

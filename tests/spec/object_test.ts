@@ -6,10 +6,10 @@ import {
   inspectObject,
   kindFromBccName,
   kindFromSection,
-  ObjectFormatError,
   readElf,
   SHT,
 } from "../../runtime/spec/mod.ts";
+import { ObjectFormatError } from "../../runtime/errors.ts";
 
 const SOURCE = `#include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>

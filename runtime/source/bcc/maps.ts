@@ -8,7 +8,7 @@
  * @module
  */
 import type { RewritePass } from "../rewrite.ts";
-import { BccRewriteError } from "./bcc_rewrite_error.ts";
+import { BccRewriteError } from "../../errors.ts";
 import {
   type Edit,
   lineCol,

@@ -6,7 +6,7 @@
  * @module
  */
 import type { RewritePass } from "../rewrite.ts";
-import { BccRewriteError } from "./bcc_rewrite_error.ts";
+import { BccRewriteError } from "../../errors.ts";
 import { type Edit, lineCol, matching, type Token, tokenize } from "./_lex.ts";
 import { bccState } from "./_state.ts";
 

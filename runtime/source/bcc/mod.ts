@@ -18,7 +18,6 @@
  *
  * @module
  */
-export { BccRewriteError } from "./bcc_rewrite_error.ts";
 export type { RewriteContext, RewritePass } from "../rewrite.ts";
 export { bccMaps, NAME_FIRST, TABLE_TYPES } from "./maps.ts";
 export { bccMethods, METHODS } from "./methods.ts";

@@ -12,7 +12,7 @@ import { bccProbes } from "./probes.ts";
 import { bccKernelReads } from "./kernel_reads.ts";
 import { bccPrelude, bccPrintk } from "./printk.ts";
 import { bccKeepTypes } from "./keep_types.ts";
-import { BccRewriteError } from "./bcc_rewrite_error.ts";
+import { BccRewriteError } from "../../errors.ts";
 import { bccState } from "./_state.ts";
 
 /**

@@ -14,7 +14,7 @@ import type { RewritePass } from "../rewrite.ts";
 import { formatToStruct, tracepointStructName } from "../tracepoint_format.ts";
 import { readTracepointFormat } from "../../trace/tracefs.ts";
 import { kernelPathExists } from "../../_kernel_files.ts";
-import { BccRewriteError } from "./bcc_rewrite_error.ts";
+import { BccRewriteError } from "../../errors.ts";
 import {
   LATE,
   SYS_ENTER_TWIN,
