@@ -178,3 +178,35 @@ Deno.test("a tp_btf tracepoint that does not exist is named at load; nothing sta
   );
   await assertNoneNamed(name);
 });
+
+Deno.test("every error class mod.ts exports is a value that extends BpfError and keeps its cause", async () => {
+  const api = await import("../../mod.ts");
+  const classes = Object.entries(api).filter(([name, value]) =>
+    typeof value === "function" && /Error$/.test(name)
+  ) as [string, new (...args: never[]) => Error][];
+  const names = classes.map(([name]) => name);
+  for (
+    const name of [
+      "PermissionDeniedError",
+      "GrantsEnvironmentError",
+      "BccRewriteError",
+      "ClosedError",
+      "RecordSizeError",
+      "CompileError",
+      "ObjectFormatError",
+    ]
+  ) assert.ok(names.includes(name), `${name} is a value export`);
+  for (const [name, cls] of classes) {
+    assert.ok(
+      cls === api.BpfError || cls.prototype instanceof api.BpfError,
+      `${name} extends BpfError`,
+    );
+  }
+  const cause = new Error("underneath");
+  const closed = new api.ClosedError('Map "m" is closed', {
+    resource: 'map "m"',
+    cause,
+  });
+  assert.equal(closed.cause, cause);
+  assert.equal(closed.errno, api.Errno.EBADF);
+});
