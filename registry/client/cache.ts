@@ -129,15 +129,30 @@ export function writeEntries(entries: TarballEntry[], root: string): void {
         } would land outside the package directory`,
       );
     }
-    if (e.type === "directory") {
-      mkdirSync(target, { recursive: true, mode: 0o755 });
-      continue;
+    try {
+      if (e.type === "directory") {
+        mkdirSync(target, { recursive: true, mode: 0o755 });
+        continue;
+      }
+      mkdirSync(dirname(target), { recursive: true, mode: 0o755 });
+      writeFileSync(target, e.data ?? new Uint8Array(), {
+        mode: maskMode(e.mode),
+        flag: "wx",
+      });
+    } catch (cause) {
+      const code = (cause as { code?: string }).code;
+      if (code !== "EEXIST" && code !== "ENOTDIR" && code !== "EISDIR") {
+        throw cause;
+      }
+      // inspectTarball refuses such tarballs; this holds if a tarball gets here anyway.
+      throw new ClientError(
+        "EEXTRACT",
+        `Entry ${
+          JSON.stringify(e.path)
+        } clashes on disk with another entry (${code}): a tarball cannot hold a file and a directory of one name, or one file twice`,
+        { cause },
+      );
     }
-    mkdirSync(dirname(target), { recursive: true, mode: 0o755 });
-    writeFileSync(target, e.data ?? new Uint8Array(), {
-      mode: maskMode(e.mode),
-      flag: "wx",
-    });
   }
 }
 

@@ -120,6 +120,30 @@ function id(e: LockEntry): string {
 }
 
 /**
+ * Unpacks a package's tarball into the cache; a refused tarball (hostile, malformed, or
+ * entries that clash on disk) is refused again with the package and the way out named.
+ */
+async function unpack(
+  client: RegistryClient,
+  e: LockEntry,
+  bytes: Uint8Array,
+): ReturnType<RegistryClient["cache"]["unpack"]> {
+  try {
+    return await client.cache.unpack(e.integrity, bytes);
+  } catch (cause) {
+    const what = `${id(e)} cannot be installed: ${
+      (cause as Error)?.message
+    }; nothing was installed, ask its publisher for a fixed version`;
+    if (cause instanceof ClientError && cause.code === "EEXTRACT") {
+      throw new ClientError("EEXTRACT", what, { cause });
+    }
+    const { TarballError } = await import("../pack/mod.ts");
+    if (!(cause instanceof TarballError)) throw cause;
+    throw new TarballError(cause.reason, what, { path: cause.path, cause });
+  }
+}
+
+/**
  * Installs the project's dependencies (plus `add`, minus `remove`).
  *
  * @param config the client configuration (its `projectDir` is the project)
@@ -270,8 +294,11 @@ async function installLocked(
     await pool(entries, options.concurrency ?? 16, async ([path, e]) => {
       const spec = id(e);
       const bytes = await fetchTarball(e);
-      const { dir: src, packageJson, entries: fresh } = await client.cache
-        .unpack(e.integrity, bytes);
+      const { dir: src, packageJson, entries: fresh } = await unpack(
+        client,
+        e,
+        bytes,
+      );
       if (packageJson.name !== e.name || packageJson.version !== e.version) {
         throw new ClientError(
           "EMANIFEST",

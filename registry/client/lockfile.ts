@@ -125,7 +125,10 @@ export function readLockfile(projectDir: string): Lockfile | undefined {
       },
     );
   }
-  if (lock.lockfileVersion !== 1 || !lock.packages || !lock.root) {
+  if (
+    !isObject(lock) || lock.lockfileVersion !== 1 || !isObject(lock.packages) ||
+    !isObject(lock.root) || !isStringMap(lock.root.dependencies)
+  ) {
     throw new ClientError(
       "ELOCKFILE",
       `${path} has an unknown format; delete it and run bpfpm install`,
@@ -143,8 +146,58 @@ export function readLockfile(projectDir: string): Lockfile | undefined {
         }; it was edited by hand or by an attacker, delete it and run bpfpm install`,
       );
     }
+    const problem = entryProblem(e);
+    if (problem) {
+      throw new ClientError(
+        "ELOCKFILE",
+        `${path}: entry ${
+          JSON.stringify(key)
+        } has ${problem}; it was edited by hand or damaged, delete it and run bpfpm install to regenerate it`,
+      );
+    }
   }
   return lock;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function isStringMap(v: unknown): v is Record<string, string> {
+  return isObject(v) && Object.values(v).every((x) => typeof x === "string");
+}
+
+/** What is wrong with a lock entry's fields, or undefined (its name is checked apart). */
+function entryProblem(e: LockEntry): string | undefined {
+  if (
+    typeof e.version !== "string" ||
+    !/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/.test(e.version)
+  ) {
+    return "no valid version";
+  }
+  if (
+    typeof e.integrity !== "string" ||
+    !/^sha512-[A-Za-z0-9+/]{86}==$/.test(e.integrity)
+  ) {
+    return "no sha512 integrity";
+  }
+  let url: URL | undefined;
+  try {
+    url = new URL(e.resolved);
+  } catch { /* below */ }
+  if (url?.protocol !== "http:" && url?.protocol !== "https:") {
+    return "no http(s) resolved URL";
+  }
+  if (e.dependencies !== undefined && !isStringMap(e.dependencies)) {
+    return "dependencies that are not an object of ranges";
+  }
+  if (e.bpf !== undefined && !isObject(e.bpf)) {
+    return "a bpf manifest that is not an object";
+  }
+  if (e.publisherKey !== undefined && typeof e.publisherKey !== "string") {
+    return "a publisherKey that is not a string";
+  }
+  return undefined;
 }
 
 /**
