@@ -86,9 +86,56 @@ export type ManifestValidation = { ok: true } | { ok: false; errors: string[] };
 const ajv = new Ajv({ allErrors: true, strict: true });
 const validate = ajv.compile(schema);
 
-function describe(e: ErrorObject): string {
+/**
+ * Why a declared Deno flag is refused, naming it, or `undefined` when it is allowed. A
+ * package runs sandboxed (docs/security.md): flags that hand it native code, subprocesses,
+ * the whole disk or bpfpm's own variables would undo the sandbox.
+ *
+ * @param flag one item of `bpf.deno`
+ * @returns the reason, or undefined
+ *
+ * @example
+ * ```ts
+ * import { denoFlagProblem } from "./manifest.ts";
+ * denoFlagProblem("--allow-ffi"); // "--allow-ffi gives the package native code ..."
+ * denoFlagProblem("--allow-read=/sys/class/block"); // undefined
+ * ```
+ */
+export function denoFlagProblem(flag: string): string | undefined {
+  if (typeof flag !== "string") return "a Deno flag must be a string";
+  const shown = JSON.stringify(flag);
+  if (/\s/.test(flag) || /=(,|$)|,,|,$/.test(flag)) {
+    return `${shown} has a space or an empty list item: write one flag per item, comma-separated with no spaces`;
+  }
+  const name = flag.split("=")[0];
+  if (/^(--allow-(ffi|run|all)|-A)$/.test(name)) {
+    return `${shown} gives the package native code or subprocesses, which a sandboxed package may not have: drop it (bpfpm run does the privileged work)`;
+  }
+  if ((name === "--allow-read" || name === "--allow-write") && name === flag) {
+    return `${shown} without a list opens the whole disk: name the paths, such as ${name}=/sys/class/block`;
+  }
+  if (name === "--allow-env") {
+    const names = flag.slice(name.length + 1).split(",");
+    if (flag === name || names.some((n) => n.startsWith("BPFPM_"))) {
+      return `${shown} reaches bpfpm's own variables (BPFPM_*): name the variables the package reads, none of them BPFPM_*`;
+    }
+  }
+  if (!/^--allow-(read|write|net|env|sys|import)$/.test(name)) {
+    return `${shown} is not a flag a package may declare: use --allow-read=, --allow-write=, --allow-net, --allow-env=, --allow-sys or --allow-import`;
+  }
+  return undefined;
+}
+
+function describe(e: ErrorObject, value: unknown): string {
   const where = "bpf" +
     e.instancePath.replaceAll("/", ".").replace(/\.(\d+)/g, "[$1]");
+  const flag = /^\/deno\/(\d+)$/.exec(e.instancePath);
+  if (flag && e.keyword === "pattern") {
+    const problem = denoFlagProblem(
+      ((value as { deno?: unknown[] }).deno ?? [])[Number(flag[1])] as string,
+    );
+    if (problem) return `${where}: ${problem}`;
+  }
   if (e.instancePath === "/grants/mapMemory") {
     return `${where}: ${describeFormat(e.instancePath)}`;
   }
@@ -112,7 +159,7 @@ function describe(e: ErrorObject): string {
 
 function describeFormat(path: string): string {
   if (/^\/deno\//.test(path)) {
-    return "must be a Deno flag --allow-(ffi|read|write|env|run|net|sys), alone or with =list (comma-separated, no spaces, no empty items)";
+    return "must be --allow-read=PATHS, --allow-write=PATHS, --allow-net[=HOSTS], --allow-env=NAMES (not BPFPM_*), --allow-sys[=NAMES] or --allow-import[=HOSTS] (comma-separated, no spaces, no empty items)";
   }
   if (/^\/kernel\/tracepoints\//.test(path)) return "must be category:event";
   if (path === "/kernel/minVersion") return "must be major.minor, such as 5.8";
@@ -141,8 +188,8 @@ export function validateBpfManifest(value: unknown): ManifestValidation {
   if (validate(value)) return { ok: true };
   const errors = [
     ...new Set(
-      (validate.errors ?? []).filter((e) => e.keyword !== "oneOf").map(
-        describe,
+      (validate.errors ?? []).filter((e) => e.keyword !== "oneOf").map((e) =>
+        describe(e, value)
       ),
     ),
   ];

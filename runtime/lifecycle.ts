@@ -117,6 +117,7 @@ export function onExit(hook: () => void): () => void {
  * "trace until Ctrl-C, then print" idiom. A second signal, with nobody waiting, ends it as
  * usual (detaching everything).
  *
+ * @param options `signal` gives the wait up (the promise rejects with its reason).
  * @returns The signal received.
  *
  * @example Print a histogram on Ctrl-C
@@ -128,12 +129,24 @@ export function onExit(hook: () => void): () => void {
  * b.map("dist").printLog2Hist({ valType: "usecs" });
  * ```
  */
-export function interrupted(): Promise<Deno.Signal> {
+export function interrupted(
+  options: { signal?: AbortSignal } = {},
+): Promise<Deno.Signal> {
   install();
-  return new Promise((resolve) => {
-    waiters.push((signal) => {
+  return new Promise((resolve, reject) => {
+    const waiter = (signal: Deno.Signal) => {
+      options.signal?.removeEventListener("abort", abort);
       resolve(signal);
       if (idle()) uninstall();
-    });
+    };
+    // A waiter given up (its signal aborted) stops holding the signal listeners.
+    const abort = () => {
+      waiters = waiters.filter((w) => w !== waiter);
+      if (idle()) uninstall();
+      reject(options.signal!.reason);
+    };
+    if (options.signal?.aborted) return abort();
+    options.signal?.addEventListener("abort", abort, { once: true });
+    waiters.push(waiter);
   });
 }

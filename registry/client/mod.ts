@@ -81,13 +81,7 @@ export {
   validRange,
 } from "./resolve.ts";
 export { install, type InstallOptions, type InstallResult } from "./install.ts";
-export {
-  GRANTS_PRELOAD,
-  planRun,
-  runPackage,
-  type RunPlan,
-  RUNTIME_CONFIG,
-} from "./run.ts";
+export { planRun, runPackage, type RunPlan } from "./run.ts";
 export {
   bundleEntry,
   globToRegExp,
@@ -125,7 +119,7 @@ export {
   ownerRemove,
   unpublish,
 } from "./maintain.ts";
-export { diffGrants, type GrantDiff, grantLines, runFlags } from "./grants.ts";
+export { diffGrants, type GrantDiff, grantLines } from "./grants.ts";
 export {
   keyidOf,
   publisherKey,

@@ -1,90 +1,128 @@
 /**
- * `bpfpm run <pkg|dir> [-- args]`: starts a probe's entry with exactly the Deno flags its
- * manifest declares (plus `--no-prompt`, so it cannot ask for more) and its BPF grants in
- * `BPFPM_GRANTS`, which the runtime enforces as a ceiling. The entry's `import "bpf"`
- * resolves through this repository's deno.json (`--config`), to its mod.ts.
+ * `bpfpm run <pkg|dir> [-- args]`: runs a probe package behind the sandbox
+ * (runtime/sandbox/, docs/security.md). This process is the trusted side: it compiles,
+ * checks grants, loads, attaches and drains; the package's code runs in a child with no
+ * FFI, no subprocesses and no privileges. An installed package runs with the grants and
+ * Deno flags recorded in bpfpm.lock at install, from files taken out of its verified
+ * tarball (an installed or cached file edited since install is refused); a package
+ * directory runs in place with its own manifest.
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { existsSync, readFileSync, statSync } from "node:fs";
-import { dirname, isAbsolute, join, resolve, sep } from "node:path";
-import { fileURLToPath } from "node:url";
-import { validateBpfManifest } from "../manifest.ts";
+import { isAbsolute, join, normalize, resolve, sep } from "node:path";
+import { denoFlagProblem, validateBpfManifest } from "../manifest.ts";
+import { inspectTarball } from "../pack/mod.ts";
+import { ContentCache } from "./cache.ts";
 import type { ClientConfig } from "./config.ts";
 import { ClientError } from "./errors.ts";
-import { grantLines, runFlags } from "./grants.ts";
-import type { LockedBpf } from "./lockfile.ts";
+import { grantLines } from "./grants.ts";
+import { type LockedBpf, readLockfile } from "./lockfile.ts";
 import { MODULES_DIR } from "./project.ts";
 import { Ui } from "./ui.ts";
 
-/** The repository's deno.json, whose import map gives probes `bpf`. */
-export const RUNTIME_CONFIG: string = join(
-  dirname(fileURLToPath(import.meta.url)),
-  "..",
-  "..",
-  "deno.json",
-);
-
-/**
- * The runtime module that reads `BPFPM_GRANTS`; preloaded so the ceiling is read before
- * any of the probe's code runs (a script cannot set the variable and then import `bpf`).
- */
-export const GRANTS_PRELOAD: string = join(
-  dirname(RUNTIME_CONFIG),
-  "runtime",
-  "policy",
-  "effective.ts",
-);
-
 /** A probe ready to start. */
 export interface RunPlan {
-  /** The package directory. */
+  /** The package directory (installed, or the one given). */
   dir: string;
   /** `name@version`. */
   spec: string;
-  /** The absolute entry path. */
+  /** The package name. */
+  name: string;
+  /** The entry, relative to the package. */
   entry: string;
-  /** The declared manifest parts. */
+  /** The grants and Deno flags it runs with: the lockfile's for an installed package. */
   bpf: LockedBpf;
-  /** The full `deno` command line (without the executable). */
-  argv: string[];
-  /** The environment additions. */
-  env: Record<string, string>;
+  /** An installed package's files, from its verified tarball. */
+  files?: Map<string, Uint8Array>;
 }
 
-/**
- * Works out how a package (installed name or directory) would be started.
- *
- * @example
- * ```ts
- * import { loadConfig } from "./config.ts";
- * import { planRun } from "./run.ts";
- * const plan = planRun(loadConfig(), "tcplife", ["-p", "1"]);
- * console.log(plan.argv.join(" "));
- * ```
- */
-export function planRun(
-  config: ClientConfig,
-  target: string,
-  args: string[] = [],
-): RunPlan {
-  if (typeof target !== "string" || !target) {
-    throw new TypeError("run needs a package name or directory");
-  }
-  const asDir = isAbsolute(target) || target.startsWith(".")
-    ? resolve(config.projectDir, target)
-    : undefined;
-  let dir: string;
-  if (asDir && existsSync(join(asDir, "package.json"))) dir = asDir;
-  else {
-    dir = join(config.projectDir, MODULES_DIR, target);
-    if (!existsSync(join(dir, "package.json"))) {
+function checkFlags(spec: string, deno: readonly string[] | undefined): void {
+  for (const f of deno ?? []) {
+    const problem = denoFlagProblem(f);
+    if (problem) {
       throw new ClientError(
-        "ENOTINSTALLED",
-        `${target} is not installed in ${config.projectDir}; run bpfpm install ${target} first, or pass a package directory such as ./${target}`,
+        "EMANIFEST",
+        `${spec} declares a Deno flag bpfpm refuses: ${problem}`,
       );
     }
   }
+}
+
+function inside(dir: string, rel: string): string | undefined {
+  const p = normalize(join(dir, rel));
+  return p.startsWith(dir + sep) ? p : undefined;
+}
+
+async function planInstalled(
+  config: ClientConfig,
+  target: string,
+): Promise<RunPlan> {
+  const dir = join(config.projectDir, MODULES_DIR, target);
+  const lock = readLockfile(config.projectDir);
+  const locked = lock?.packages[`${MODULES_DIR}/${target}`];
+  if (!locked) {
+    throw new ClientError(
+      "ENOTINSTALLED",
+      existsSync(join(dir, "package.json"))
+        ? `${target} is in ${MODULES_DIR} but not in bpfpm.lock, so its grants are unknown: run bpfpm install ${target}`
+        : `${target} is not installed in ${config.projectDir}; run bpfpm install ${target} first, or pass a package directory such as ./${target}`,
+    );
+  }
+  const spec = `${locked.name}@${locked.version}`;
+  if (!locked.bpf?.entry) {
+    throw new ClientError(
+      "ENOTPROBE",
+      `${spec} has no bpf manifest, so it is not a probe package bpfpm can run`,
+    );
+  }
+  checkFlags(spec, locked.bpf.deno);
+  const bytes = new ContentCache(config.cacheDir).get(locked.integrity);
+  if (!bytes) {
+    throw new ClientError(
+      "EINTEGRITY",
+      `${spec}'s tarball is missing from the cache or fails its locked sha512 integrity (edited since install?): run bpfpm install to fetch it again`,
+    );
+  }
+  const files = new Map<string, Uint8Array>();
+  for (const e of (await inspectTarball(bytes)).entries) {
+    const rel = e.path.replace(/^package\//, "");
+    if (e.type === "file" && !rel.startsWith(`${MODULES_DIR}/`)) {
+      files.set(rel, e.data ?? new Uint8Array());
+    }
+  }
+  for (const [rel, data] of files) {
+    const path = join(dir, rel);
+    let same = false;
+    try {
+      same = statSync(path).isFile() &&
+        Buffer.from(readFileSync(path)).equals(Buffer.from(data));
+    } catch { /* missing */ }
+    if (!same) {
+      throw new ClientError(
+        "EINTEGRITY",
+        `${spec}'s installed ${rel} differs from its locked tarball (changed since install): run bpfpm install --force ${target} to restore it, or bpfpm verify to see every change`,
+      );
+    }
+  }
+  if (!files.has(normalize(locked.bpf.entry))) {
+    throw new ClientError(
+      "EMANIFEST",
+      `${spec}'s entry ${locked.bpf.entry} is missing from the package; reinstall it`,
+    );
+  }
+  return {
+    dir,
+    spec,
+    name: locked.name,
+    entry: normalize(locked.bpf.entry),
+    bpf: locked.bpf,
+    files,
+  };
+}
+
+function planDirectory(dir: string): RunPlan {
   const pj = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
   const spec = `${pj.name}@${pj.version}`;
   if (!pj.bpf) {
@@ -100,42 +138,57 @@ export function planRun(
       `${spec} has an invalid bpf manifest: ${v.errors.join("; ")}`,
     );
   }
-  const bpf: LockedBpf = {
-    entry: pj.bpf.entry,
-    grants: pj.bpf.grants,
-    deno: pj.bpf.deno,
-  };
-  const entry = resolve(dir, pj.bpf.entry);
-  if (
-    !entry.startsWith(resolve(dir) + sep) || !existsSync(entry) ||
-    !statSync(entry).isFile()
-  ) {
+  const entry = inside(resolve(dir), pj.bpf.entry);
+  if (!entry || !existsSync(entry) || !statSync(entry).isFile()) {
     throw new ClientError(
       "EMANIFEST",
-      `${spec}'s entry ${pj.bpf.entry} is missing from the package; reinstall it`,
+      `${spec}'s entry ${pj.bpf.entry} is missing from the package`,
     );
   }
-  const argv = [
-    "run",
-    ...runFlags(bpf),
-    "--config",
-    RUNTIME_CONFIG,
-    ...(existsSync(GRANTS_PRELOAD) ? ["--preload", GRANTS_PRELOAD] : []),
-    entry,
-    ...args,
-  ];
   return {
-    dir,
+    dir: resolve(dir),
     spec,
-    entry,
-    bpf,
-    argv,
-    env: { BPFPM_GRANTS: JSON.stringify(bpf.grants ?? {}) },
+    name: pj.name,
+    entry: normalize(pj.bpf.entry),
+    bpf: { entry: pj.bpf.entry, grants: pj.bpf.grants, deno: pj.bpf.deno },
   };
 }
 
 /**
- * Shows a probe's permissions, asks on a TTY (unless `yes`), and runs it to completion.
+ * Works out how a package (installed name or directory) would run: its grants, flags and
+ * files, after checking them.
+ *
+ * @param config the client configuration
+ * @param target an installed package's name, or a package directory (`./x`, `/abs`)
+ * @returns the plan
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * import { planRun } from "./run.ts";
+ * const plan = await planRun(loadConfig(), "tcplife");
+ * console.log(plan.spec, plan.bpf.grants);
+ * ```
+ */
+export async function planRun(
+  config: ClientConfig,
+  target: string,
+): Promise<RunPlan> {
+  if (typeof target !== "string" || !target) {
+    throw new TypeError("run needs a package name or directory");
+  }
+  const asDir = isAbsolute(target) || target.startsWith(".")
+    ? resolve(config.projectDir, target)
+    : undefined;
+  if (asDir && existsSync(join(asDir, "package.json"))) {
+    return planDirectory(asDir);
+  }
+  return await planInstalled(config, target);
+}
+
+/**
+ * Shows a probe's permissions, asks on a TTY (unless `yes`), and runs it behind the sandbox
+ * to completion.
  *
  * @returns the probe's exit code
  *
@@ -153,7 +206,7 @@ export async function runPackage(
   options: { yes?: boolean; ui?: Ui } = {},
 ): Promise<number> {
   const ui = options.ui ?? new Ui();
-  const plan = planRun(config, target, args);
+  const plan = await planRun(config, target);
   const lines = grantLines(plan.bpf);
   ui.info(
     `${plan.spec} runs with:${
@@ -169,29 +222,17 @@ export async function runPackage(
       "Permissions not accepted; the probe was not started",
     );
   }
-  const child = new Deno.Command(Deno.execPath(), {
-    args: plan.argv,
-    env: plan.env,
-    stdin: "inherit",
-    stdout: "inherit",
-    stderr: "inherit",
-  }).spawn();
-  const forward = (sig: Deno.Signal) => () => {
-    try {
-      child.kill(sig);
-    } catch { /* already gone */ }
-  };
-  const onInt = forward("SIGINT");
-  const onTerm = forward("SIGTERM");
-  Deno.addSignalListener("SIGINT", onInt);
-  Deno.addSignalListener("SIGTERM", onTerm);
-  try {
-    const status = await child.status;
-    return status.signal
-      ? 128 + (status.signal === "SIGINT" ? 2 : 15)
-      : status.code;
-  } finally {
-    Deno.removeSignalListener("SIGINT", onInt);
-    Deno.removeSignalListener("SIGTERM", onTerm);
-  }
+  const { runSandboxed } = await import("../../runtime/sandbox/host.ts");
+  const result = await runSandboxed({
+    spec: plan.spec,
+    name: plan.name,
+    packageDir: plan.files ? undefined : plan.dir,
+    files: plan.files,
+    entry: plan.entry,
+    args,
+    grants: { attach: [], helpers: [], ...plan.bpf.grants },
+    deno: plan.bpf.deno ?? [],
+  });
+  if (result.violation) ui.warn(result.violation);
+  return result.code;
 }

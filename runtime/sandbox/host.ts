@@ -26,6 +26,7 @@ import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Grants } from "../policy/grants.ts";
 import { SandboxSession } from "./server.ts";
 import { ProtocolError } from "./protocol.ts";
+import { interrupted } from "../lifecycle.ts";
 
 /** The unprivileged user a package runs as, where this process may switch to it. */
 export const SANDBOX_UID = 65534;
@@ -274,15 +275,17 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
       stderr: run.stdio ?? "inherit",
     }).spawn();
     run.onStart?.(child);
-    const forward = (sig: Deno.Signal) => () => {
-      try {
-        child?.kill(sig);
-      } catch { /* gone */ }
-    };
-    const onInt = forward("SIGINT");
-    const onTerm = forward("SIGTERM");
-    Deno.addSignalListener("SIGINT", onInt);
-    Deno.addSignalListener("SIGTERM", onTerm);
+    // Ctrl-C and SIGTERM go to the package, which decides how to end; this side waits for
+    // it (a second signal, as for any script, ends both).
+    const forwarding = new AbortController();
+    (async () => {
+      for (;;) {
+        const sig = await interrupted({ signal: forwarding.signal });
+        try {
+          child?.kill(sig);
+        } catch { /* gone */ }
+      }
+    })().catch(() => {});
     let violation: string | undefined;
     serving.catch((error) => {
       violation = error instanceof ProtocolError
@@ -304,8 +307,7 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
         : status.code;
       return { code, signal, violation };
     } finally {
-      Deno.removeSignalListener("SIGINT", onInt);
-      Deno.removeSignalListener("SIGTERM", onTerm);
+      forwarding.abort();
     }
   } finally {
     session?.close();

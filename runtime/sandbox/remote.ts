@@ -32,10 +32,6 @@ import { parseTraceLine, type TraceFields } from "../trace/trace_pipe.ts";
 import { track } from "../lifecycle.ts";
 import { BpfError } from "../errors.ts";
 import { PermissionDeniedError } from "../policy/check.ts";
-import { GrantsEnvironmentError } from "../policy/effective.ts";
-import { MapClosedError } from "../maps/bpf_map.ts";
-import { RecordSizeError } from "../events/event_reader.ts";
-import { BccRewriteError } from "../source/bcc/bcc_rewrite_error.ts";
 import type { Features } from "../features.ts";
 import type { SymOptions } from "../output/symbols.ts";
 import type { UsdtProbe } from "../attach/usdt.ts";
@@ -43,16 +39,12 @@ import { Channel } from "./_channel.ts";
 import { ProtocolError, type WireError } from "./protocol.ts";
 import { fromWire, toWire } from "./_values.ts";
 
-/** The error classes a reply may name: every error class the public API exports. */
+/** The error classes a reply may name: every error class mod.ts exports (the public API). */
 const ERROR_CLASSES = new Map<string, new (...args: never[]) => Error>();
 for (
   const value of [
     ...Object.values(api),
     PermissionDeniedError,
-    GrantsEnvironmentError,
-    MapClosedError,
-    RecordSizeError,
-    BccRewriteError,
     ProtocolError,
     TypeError,
     RangeError,

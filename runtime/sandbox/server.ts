@@ -87,6 +87,8 @@ const EINVAL = 22;
 const MAX_TRANSFER = 64 << 20;
 /** The most staging memory a package's event reader may ask for. */
 const MAX_STAGING = 256 << 20;
+/** The most reply bytes a package may leave unread. */
+const MAX_QUEUED = 256 << 20;
 /** The most asynchronous requests a package may have outstanding. */
 const MAX_PENDING = 256;
 /** fd-valued map types whose values may be the package's own programs and maps. */
@@ -134,7 +136,8 @@ export class SandboxSession {
   #traces = new Map<number, AsyncGenerator<string, void, undefined>>();
   #next = 1;
   #pending = 0;
-  #syncBusy = false;
+  #queued = 0;
+  #failure: ProtocolError | undefined;
   #closed = false;
   #writes = new Map<string, Promise<void>>();
   #sync: Map<string, Handler>;
@@ -217,9 +220,11 @@ export class SandboxSession {
       try {
         n = await req.read(buf);
       } catch (error) {
+        if (this.#failure) throw this.#failure;
         if (this.#closed) return;
         throw error;
       }
+      if (this.#failure) throw this.#failure;
       if (n === null || this.#closed) return;
       for (const frame of reader.push(buf.subarray(0, n))) {
         this.#dispatch(frame);
@@ -234,33 +239,25 @@ export class SandboxSession {
       throw new ProtocolError("a request without a numeric id and an op");
     }
     if (head.sync === true) {
-      if (this.#syncBusy) {
-        throw new ProtocolError(
-          "a synchronous request before the previous reply was read",
-        );
-      }
       const handler = this.#sync.get(op);
       let reply: Record<string, unknown>;
+      let out: Uint8Array[] = [];
       try {
         if (!handler) {
           throw new TypeError(`Unknown request ${JSON.stringify(op)}`);
         }
         const r = handler(head, parts);
         reply = { id, value: r.value ?? null };
-        this.#syncBusy = true;
-        this.#write("sync", { ...reply }, r.parts ?? []).finally(() =>
-          this.#syncBusy = false
-        );
-        return;
+        out = r.parts ?? [];
       } catch (error) {
         reply = { id, error: toWireError(error) };
       }
-      this.#syncBusy = true;
-      this.#write("sync", reply, []).finally(() => this.#syncBusy = false);
+      this.#write("sync", reply, out);
       return;
     }
     const handler = this.#async.get(op);
     if (++this.#pending > MAX_PENDING) {
+      this.#pending--;
       throw new ProtocolError(
         `more than ${MAX_PENDING} asynchronous requests outstanding`,
       );
@@ -284,14 +281,32 @@ export class SandboxSession {
   ): Promise<void> {
     const file = which === "sync" ? this.#files[1] : this.#files[2];
     const bytes = encodeFrame(head, parts);
+    // A package that asks without reading the replies must not grow this process.
+    this.#queued += bytes.length;
+    if (this.#queued > MAX_QUEUED) {
+      this.#fail(
+        new ProtocolError(
+          `more than ${MAX_QUEUED} bytes of replies left unread`,
+        ),
+      );
+      return Promise.resolve();
+    }
     const prev = this.#writes.get(which) ?? Promise.resolve();
     const next = prev.then(async () => {
       if (this.#closed) return;
       let at = 0;
       while (at < bytes.length) at += await file.write(bytes.subarray(at));
-    }).catch(() => {});
+    }).catch(() => {}).finally(() => this.#queued -= bytes.length);
     this.#writes.set(which, next);
     return next;
+  }
+
+  /** Ends the session for a violation found outside the request loop. */
+  #fail(error: ProtocolError): void {
+    this.#failure ??= error;
+    try {
+      this.#files[0]?.close();
+    } catch { /* already closed */ }
   }
 
   // --- objects ---

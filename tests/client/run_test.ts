@@ -1,11 +1,8 @@
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../../registry/client/config.ts";
-import {
-  GRANTS_PRELOAD,
-  planRun,
-  RUNTIME_CONFIG,
-} from "../../registry/client/run.ts";
+import { planRun } from "../../registry/client/run.ts";
 import { bpfpm, REPO, sandbox } from "./_helpers.ts";
 
 const grants = {
@@ -28,43 +25,49 @@ async function probeDir(root: string, entry: string, deno: string[]) {
   return dir;
 }
 
-Deno.test("run: exact flags, grants preloaded before the script can touch them, nothing widened", async () => {
+Deno.test("run: the package gets its declared flags and nothing more, as nobody; grants stay on the trusted side", async () => {
   await using s = await sandbox();
-  const effective =
-    new URL("runtime/policy/effective.ts", "file://" + REPO).href;
+  await Deno.chmod(s.root, 0o755);
   const dir = await probeDir(
     s.root,
-    `Deno.env.set("BPFPM_GRANTS", JSON.stringify({ helpers: ["send_signal"] }));
-const { grantsFromEnvironment } = await import(${JSON.stringify(effective)});
-const write = await Deno.writeTextFile("/tmp/bpfpm-run-test-denied", "x").then(() => "allowed", (e) => e.name);
-console.log(JSON.stringify({ ceiling: grantsFromEnvironment(), write, args: Deno.args }));
+    `const tryIt = (f) => { try { f(); return "allowed"; } catch (e) { return e.name; } };
+console.log(JSON.stringify({
+  setGrants: tryIt(() => Deno.env.set("BPFPM_GRANTS", JSON.stringify({ helpers: ["send_signal"] }))),
+  write: tryIt(() => Deno.writeTextFileSync("/tmp/bpfpm-run-test-denied", "x")),
+  hostname: tryIt(() => Deno.readTextFileSync("/etc/hostname")),
+  passwd: tryIt(() => Deno.readTextFileSync("/etc/passwd")),
+  run: tryIt(() => new Deno.Command("/bin/true").outputSync()),
+  ffi: tryIt(() => Deno.dlopen("libc.so.6", {})),
+  uid: Deno.uid(),
+  args: Deno.args,
+}));
 `,
-    ["--allow-ffi", "--allow-read=/etc/hostname"],
+    ["--allow-read=/etc/hostname", "--allow-sys=uid"],
   );
-  const plan = planRun(loadConfig({ cwd: s.project, env: s.env }), dir, ["a"]);
-  assert.deepEqual(plan.argv, [
-    "run",
-    "--no-prompt",
-    "--allow-ffi",
+  const plan = await planRun(loadConfig({ cwd: s.project, env: s.env }), dir);
+  assert.deepEqual(plan.bpf.grants, grants);
+  assert.deepEqual(plan.bpf.deno, [
     "--allow-read=/etc/hostname",
-    "--allow-env=BPFPM_GRANTS",
-    "--config",
-    RUNTIME_CONFIG,
-    "--preload",
-    GRANTS_PRELOAD,
-    join(dir, "main.ts"),
-    "a",
+    "--allow-sys=uid",
   ]);
-  assert.deepEqual(JSON.parse(plan.env.BPFPM_GRANTS), grants);
+  assert.equal(plan.files, undefined);
   const r = await bpfpm(["run", dir, "--yes", "--", "x", "--y"], {
     cwd: s.project,
     env: s.env,
   });
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout.trim().split("\n").pop()!);
-  assert.deepEqual(out.ceiling, grants);
-  assert.equal(out.write, "NotCapable");
-  assert.deepEqual(out.args, ["x", "--y"]);
+  assert.deepEqual(out, {
+    setGrants: "NotCapable",
+    write: "NotCapable",
+    hostname: "allowed",
+    passwd: "NotCapable",
+    run: "NotCapable",
+    ffi: "NotCapable",
+    uid: 65534,
+    args: ["x", "--y"],
+  });
+  assert.equal(existsSync("/tmp/bpfpm-run-test-denied"), false);
   assert.match(
     r.stderr,
     /local-probe@0\.0\.1 runs with:\n {2}attach tracepoint sched:sched_switch\n {2}map memory 1MiB/,
@@ -88,7 +91,10 @@ Deno.test("run: refuses what is not a valid probe, and reports the exit status",
     env: s.env,
   });
   assert.equal(bad.code, 1);
-  assert.match(bad.stderr, /invalid bpf manifest: bpf\.deno\[0\]/);
+  assert.match(
+    bad.stderr,
+    /invalid bpf manifest: bpf\.deno\[0\]: "--allow-all" gives the package native code/,
+  );
   const exits = await probeDir(join(s.root, "x"), "Deno.exit(3);", []);
   const three = await bpfpm(["run", exits, "--yes"], {
     cwd: s.project,

@@ -6,11 +6,7 @@ import {
   parseRc,
   tokenFor,
 } from "../../registry/client/config.ts";
-import {
-  diffGrants,
-  grantLines,
-  runFlags,
-} from "../../registry/client/grants.ts";
+import { diffGrants, grantLines } from "../../registry/client/grants.ts";
 import { ConfigError } from "../../registry/client/errors.ts";
 import { stableStringify } from "../../registry/client/lockfile.ts";
 import { globToRegExp, selectFiles } from "../../registry/client/publish.ts";
@@ -93,22 +89,6 @@ Deno.test("grants: lines, diffs, and the exact Deno flags run uses", () => {
     added: ["helper send_signal", "deno --allow-net=127.0.0.1"],
     removed: ["map memory 1MiB"],
   });
-  assert.deepEqual(runFlags(v2), [
-    "--no-prompt",
-    "--allow-ffi",
-    "--allow-net=127.0.0.1",
-    "--allow-env=BPFPM_GRANTS",
-  ]);
-  assert.deepEqual(runFlags({ deno: ["--allow-env=HOME"] }), [
-    "--no-prompt",
-    "--allow-env=BPFPM_GRANTS,HOME",
-  ]);
-  assert.deepEqual(runFlags({ deno: ["--allow-env"] }), [
-    "--no-prompt",
-    "--allow-env",
-  ]);
-  assert.throws(() => runFlags({ deno: ["-A"] }), RangeError);
-  assert.throws(() => runFlags({ deno: ["--allow-all"] }), RangeError);
 });
 
 Deno.test("lockfile JSON is byte-stable regardless of key order", () => {
