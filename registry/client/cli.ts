@@ -5,10 +5,12 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { loadConfig } from "./config.ts";
 import { ClientError, exitCodeOf } from "./errors.ts";
 import type { CompletionCommand } from "./completion.ts";
+import { readLockfile } from "./lockfile.ts";
+import { findProjectDir, isApproved } from "./project.ts";
 import { Ui } from "./ui.ts";
 
 type OptSpec = Record<
@@ -33,7 +35,12 @@ const COMMON: OptSpec = {
   help: { type: "boolean", short: "h" },
   quiet: { type: "boolean", short: "q" },
 };
+const GLOBAL: OptSpec = {
+  global: { type: "boolean", short: "g" },
+  prefix: { type: "string" },
+};
 const INSTALLISH: OptSpec = {
+  ...GLOBAL,
   yes: { type: "boolean", short: "y" },
   "frozen-lockfile": { type: "boolean" },
   offline: { type: "boolean" },
@@ -60,6 +67,10 @@ const COMMANDS: Record<string, Command> = {
     help: [
       "Resolves ranges, verifies sha512 integrity and signatures, shows each package's grants",
       "and what changed since the locked version, then switches bpf_modules atomically.",
+      "Accepting the grants is recorded: bpfpm run does not ask again until they change.",
+      "  -g, --global        install as commands: <prefix>/bin/NAME runs the package as",
+      "                      bpfpm run does (packages live in <prefix>/lib/bpfpm/global)",
+      "  --prefix DIR        the prefix for -g (default BPFPM_PREFIX, else /usr/local)",
       "  --yes               accept new permissions without asking (needed when not on a TTY)",
       "  --frozen-lockfile   install bpfpm.lock exactly; fail if it does not match package.json",
       "  --offline           use only the cache;  --prefer-offline: skip metadata revalidation",
@@ -67,12 +78,13 @@ const COMMANDS: Record<string, Command> = {
     ],
   },
   uninstall: {
-    usage: "bpfpm uninstall <pkg...>",
+    usage: "bpfpm uninstall <pkg...> [-g [--prefix DIR]]",
     summary: "remove packages",
     args: "packages",
     options: INSTALLISH,
     help: [
-      "Removes the packages from package.json and reinstalls the rest atomically.",
+      "Removes the packages from package.json and reinstalls the rest atomically; with -g,",
+      "removes global packages and their commands.",
     ],
   },
   update: {
@@ -83,9 +95,9 @@ const COMMANDS: Record<string, Command> = {
     help: ["Without names, updates every package."],
   },
   list: {
-    usage: "bpfpm list [--json]",
+    usage: "bpfpm list [--json] [-g [--prefix DIR]]",
     summary: "list installed packages and their grants",
-    options: { json: { type: "boolean" } },
+    options: { ...GLOBAL, json: { type: "boolean" } },
     help: [],
   },
   outdated: {
@@ -95,13 +107,25 @@ const COMMANDS: Record<string, Command> = {
     help: [],
   },
   run: {
-    usage: "bpfpm run <pkg|dir> [--yes] [-- args...]",
+    usage: "bpfpm run <pkg|dir> [--yes] [-g [--prefix DIR]] [-- args...]",
     summary: "run a probe with exactly its declared grants and Deno flags",
     args: "packages",
-    options: { yes: { type: "boolean", short: "y" } },
+    options: { ...GLOBAL, yes: { type: "boolean", short: "y" } },
     help: [
+      "Finds the project from a subdirectory (the nearest bpfpm.lock, bpf_modules or",
+      "package.json); -g runs a global package. Grants accepted at install are not asked again.",
       "Starts `deno run --no-prompt <declared flags> --config <bpfpm>/deno.json <entry> args`",
       "with BPFPM_GRANTS set to the declared grants; asks first on a TTY unless --yes.",
+    ],
+  },
+  x: {
+    usage: "bpfpm x [--yes] <pkg[@range]> [args...]",
+    summary: "fetch, verify and run a package without a project (as npx does)",
+    options: { yes: { type: "boolean", short: "y" } },
+    help: [
+      "Installs into a project of its own under the cache (integrity and signatures checked,",
+      "grants shown and asked for on a terminal, or --yes) and runs it as bpfpm run does.",
+      "Everything after the package goes to the package: bpfpm x tcplife -p 42",
     ],
   },
   info: {
@@ -310,6 +334,13 @@ function usage(): string {
   ].join("\n");
 }
 
+/** Whether `target` is an installed package whose grants were accepted at install. */
+function approvedInstall(projectDir: string, target: string): boolean {
+  if (/^[./]/.test(target)) return false;
+  const lock = readLockfile(projectDir);
+  return lock ? isApproved(projectDir, lock, target) : false;
+}
+
 function completionCommands(): CompletionCommand[] {
   return Object.entries(COMMANDS).map(([name, c]) => ({
     name,
@@ -376,7 +407,23 @@ export async function main(argv: string[]): Promise<number> {
     });
     return await mod.registryCommand(rest) ?? 0;
   }
-  const dash = rest.indexOf("--");
+  let dash = rest.indexOf("--");
+  if (name === "x") {
+    // Everything after the package belongs to the package, as with npx.
+    const takesValue = new Set(
+      Object.entries({ ...COMMON, ...cmd.options }).filter(([, o]) =>
+        o.type === "string"
+      ).map(([k]) => `--${k}`),
+    );
+    for (let i = 0; i < rest.length && (dash < 0 || i < dash); i++) {
+      if (takesValue.has(rest[i])) i++;
+      else if (!rest[i].startsWith("-")) {
+        rest.splice(i + 1, 0, "--");
+        dash = i + 1;
+        break;
+      }
+    }
+  }
   const own = dash < 0 ? rest : rest.slice(0, dash);
   const passthrough = dash < 0 ? [] : rest.slice(dash + 1);
   let parsed;
@@ -435,9 +482,17 @@ export async function main(argv: string[]): Promise<number> {
   const ui = new Ui({ quiet: v.quiet as boolean | undefined });
   const json = (x: unknown) => ui.out(JSON.stringify(x, null, 2));
   try {
+    const { globalLayout } = await import("./global.ts");
+    const layout = v.global || v.prefix
+      ? globalLayout(v.prefix as string | undefined)
+      : undefined;
     const config = loadConfig({
+      cwd: layout?.projectDir ?? findProjectDir(Deno.cwd()),
       registry: v.registry as string | undefined,
+      fetchTimeout: v["fetch-timeout"] as string | undefined,
     });
+    // Global packages and their cache belong to the prefix, not to whoever runs them.
+    if (layout) config.cacheDir = layout.cacheDir;
     switch (name) {
       case "init": {
         const { initPackage } = await import("./commands.ts");
@@ -452,8 +507,19 @@ export async function main(argv: string[]): Promise<number> {
         if (name === "uninstall" && !pos.length) {
           throw new TypeError("uninstall needs at least one package name");
         }
+        if (layout && name === "install" && !pos.length) {
+          throw new TypeError(
+            "install -g needs package names: bpfpm install -g tcplife",
+          );
+        }
         const t0 = performance.now();
+        if (layout && name === "install") {
+          const { parseSpec } = await import("./resolve.ts");
+          const g = await import("./global.ts");
+          for (const p of pos) g.checkLauncher(layout, parseSpec(p).name);
+        }
         const { install } = await import("./install.ts");
+        const { recordApprovals } = await import("./project.ts");
         const r = await install(config, {
           add: name === "install" ? pos : undefined,
           remove: name === "uninstall" ? pos : undefined,
@@ -465,6 +531,20 @@ export async function main(argv: string[]): Promise<number> {
           requireSigned: v["require-signed"] as boolean,
           ui,
         });
+        recordApprovals(config.projectDir, r.lock, !!v.yes || ui.confirmed);
+        if (layout) {
+          const { parseSpec } = await import("./resolve.ts");
+          const g = await import("./global.ts");
+          for (const p of pos.map((x) => parseSpec(x).name)) {
+            if (name === "uninstall") {
+              if (g.removeLauncher(layout, p)) {
+                ui.info(`removed ${join(layout.binDir, g.commandName(p))}`);
+              }
+            } else {
+              ui.info(`${g.writeLauncher(layout, p)} runs ${p}`);
+            }
+          }
+        }
         for (const a of r.added) ui.info(`+ ${a}`);
         for (const a of r.removed) ui.info(`- ${a}`);
         const n = Object.keys(r.lock.packages).length;
@@ -511,8 +591,21 @@ export async function main(argv: string[]): Promise<number> {
             "run needs a package name or directory: bpfpm run <pkg|dir> [-- args]",
           );
         }
+        const target = /^[./]/.test(pos[0])
+          ? resolve(Deno.cwd(), pos[0])
+          : pos[0];
         const { runPackage } = await import("./run.ts");
-        return await runPackage(config, pos[0], [
+        return await runPackage(config, target, [
+          ...pos.slice(1),
+          ...passthrough,
+        ], { yes: !!v.yes || approvedInstall(config.projectDir, target), ui });
+      }
+      case "x": {
+        if (!pos[0]) {
+          throw new TypeError(`usage: ${COMMANDS.x.usage}`);
+        }
+        const { execPackage } = await import("./exec.ts");
+        return await execPackage(config, pos[0], [
           ...pos.slice(1),
           ...passthrough,
         ], { yes: v.yes as boolean, ui });

@@ -661,15 +661,9 @@ export function initPackage(dir: string, name = basename(dir)): string[] {
             helpers: [],
             mapMemory: "1MiB",
           },
-          // What the runtime itself needs today: the native library, sysfs/tracefs, its
-          // compile cache under $HOME, and the kernel release.
-          deno: [
-            "--allow-ffi",
-            "--allow-read",
-            "--allow-write",
-            "--allow-sys",
-            "--allow-env",
-          ],
+          // What the package's sandboxed code may have beyond the sandbox (docs/security.md):
+          // nothing here; add e.g. "--allow-net=127.0.0.1:9100" for an exporter.
+          deno: [],
         },
       },
       null,

@@ -18,9 +18,11 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { basename, join } from "node:path";
+import { createHash } from "node:crypto";
+import { basename, dirname, join, resolve } from "node:path";
 import { ClientError } from "./errors.ts";
 import {
+  type LockedBpf,
   LOCKFILE,
   type Lockfile,
   stableStringify,
@@ -363,4 +365,109 @@ export function newTree(projectDir: string): string {
   );
   mkdirSync(dir, { recursive: true });
   return dir;
+}
+
+/**
+ * The project a command in `start` works on: the nearest directory, from `start` up, with
+ * a bpfpm.lock, a bpf_modules or a package.json (as npm finds its project from a
+ * subdirectory); `start` itself when there is none.
+ *
+ * @example
+ * ```ts
+ * import { findProjectDir } from "./project.ts";
+ * findProjectDir("/srv/probes/src/deep"); // "/srv/probes" when it has bpfpm.lock
+ * ```
+ */
+export function findProjectDir(start: string): string {
+  for (let dir = resolve(start);; dir = dirname(dir)) {
+    for (const marker of [LOCKFILE, MODULES_DIR, "package.json"]) {
+      if (existsSync(join(dir, marker))) return dir;
+    }
+    if (dirname(dir) === dir) return resolve(start);
+  }
+}
+
+/** The record of approved grants: `.bpfpm/approved.json`. */
+export const APPROVALS = "approved.json";
+
+/**
+ * A digest of what a package may do (its grants and Deno flags): an approval holds while
+ * the digest is unchanged.
+ *
+ * @example
+ * ```ts
+ * import { grantsDigest } from "./project.ts";
+ * grantsDigest({ grants: { helpers: [] }, deno: [] }).length; // 64
+ * ```
+ */
+export function grantsDigest(bpf: LockedBpf | undefined): string {
+  return createHash("sha256").update(
+    stableStringify({ grants: bpf?.grants ?? null, deno: bpf?.deno ?? [] }),
+  ).digest("hex");
+}
+
+function readApprovals(projectDir: string): Record<string, string> {
+  try {
+    const j = JSON.parse(
+      readFileSync(join(projectDir, STATE_DIR, APPROVALS), "utf8"),
+    );
+    return j && typeof j === "object" && !Array.isArray(j) ? j : {};
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Records which locked packages' grants the user has approved, keyed by `name@version`
+ * with the grants' digest. With `approvedNow`, every package in the lockfile is approved
+ * (the user accepted this install's permissions, or passed --yes); otherwise earlier
+ * approvals are kept only while their grants are unchanged.
+ *
+ * @example
+ * ```ts
+ * import { recordApprovals } from "./project.ts";
+ * recordApprovals("/tmp/p", { lockfileVersion: 1, root: { dependencies: {} }, packages: {} }, true);
+ * ```
+ */
+export function recordApprovals(
+  projectDir: string,
+  lock: Lockfile,
+  approvedNow: boolean,
+): void {
+  const before = readApprovals(projectDir);
+  const after: Record<string, string> = {};
+  for (const e of Object.values(lock.packages)) {
+    if (!e.bpf) continue;
+    const spec = `${e.name}@${e.version}`;
+    const digest = grantsDigest(e.bpf);
+    if (approvedNow || before[spec] === digest) after[spec] = digest;
+  }
+  mkdirSync(join(projectDir, STATE_DIR), { recursive: true });
+  const path = join(projectDir, STATE_DIR, APPROVALS);
+  const tmp = `${path}.${Deno.pid}.tmp`;
+  writeFileSync(tmp, stableStringify(after));
+  renameSync(tmp, path);
+}
+
+/**
+ * Whether the installed package `name` (a direct dependency) runs with grants the user
+ * approved at install, so `bpfpm run` need not ask again.
+ *
+ * @example
+ * ```ts
+ * import { isApproved } from "./project.ts";
+ * import { readLockfile } from "./lockfile.ts";
+ * const lock = readLockfile("/tmp/p");
+ * if (lock) console.log(isApproved("/tmp/p", lock, "tcplife"));
+ * ```
+ */
+export function isApproved(
+  projectDir: string,
+  lock: Lockfile,
+  name: string,
+): boolean {
+  const e = lock.packages[`${MODULES_DIR}/${name}`];
+  if (!e?.bpf) return false;
+  return readApprovals(projectDir)[`${e.name}@${e.version}`] ===
+    grantsDigest(e.bpf);
 }

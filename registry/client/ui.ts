@@ -33,6 +33,7 @@ export class Ui {
   #tty: boolean;
   #stdinTty: boolean;
   #quiet: boolean;
+  #confirmed = false;
 
   /**
    * Creates the output for one command.
@@ -68,7 +69,14 @@ export class Ui {
   /** Asks a yes/no question on the terminal; false when not interactive. */
   confirm(question: string): boolean {
     if (!this.#stdinTty) return false;
-    return confirm(question);
+    const yes = confirm(question);
+    this.#confirmed ||= yes;
+    return yes;
+  }
+
+  /** Whether the user answered yes to a question of this command. */
+  get confirmed(): boolean {
+    return this.#confirmed;
   }
 
   /**

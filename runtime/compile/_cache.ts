@@ -3,7 +3,7 @@
  * atomically and checked before they are used.
  *
  * Layout under the cache root (`$BPFPM_CACHE_DIR`, else `$XDG_CACHE_HOME/bpfpm`, else
- * `~/.cache/bpfpm`):
+ * `~/.cache/bpfpm`, else `/var/cache/bpfpm` for root: runtime/cache_dir.ts):
  *
  * - `btf/<kernel release>@<boot time>`: sha256 of /sys/kernel/btf/vmlinux, hashed once per
  *   boot (the running kernel's BTF cannot change without a reboot), so a warm start reads a
@@ -34,6 +34,7 @@
 import { KernelBtfError } from "../errors.ts";
 import { compilerLib, cstr, lastCompilerError } from "./_ffi.ts";
 import { optionalEnv } from "../_env.ts";
+import { cacheDir } from "../cache_dir.ts";
 
 const MAGIC = new TextEncoder().encode("BPFPMOB1");
 const PREFIX = MAGIC.length + 4 + 4 + 32;
@@ -48,20 +49,9 @@ export function kernelBtfPath(): string {
 /** A file an object was built from, as it was then: [path, size, mtime ms, inode]. */
 export type Dep = [string, number, number, number];
 
-/** The cache root directory. */
+/** The cache root directory (the rule is runtime/cache_dir.ts's). */
 export function cacheRoot(override?: string): string {
-  if (override) return override;
-  const explicit = optionalEnv("BPFPM_CACHE_DIR");
-  if (explicit) return explicit;
-  const xdg = optionalEnv("XDG_CACHE_HOME");
-  if (xdg) return `${xdg}/bpfpm`;
-  const home = Deno.env.get("HOME");
-  if (!home) {
-    throw new Error(
-      "Cannot place the BPF compile cache: HOME is not set; set BPFPM_CACHE_DIR or XDG_CACHE_HOME",
-    );
-  }
-  return `${home}/.cache/bpfpm`;
+  return override || cacheDir();
 }
 
 /** Hex sha256 of some bytes or a string. */

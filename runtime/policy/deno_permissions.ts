@@ -6,6 +6,7 @@
  */
 
 import { grantedEnv } from "./_env.ts";
+import { cacheDir } from "../cache_dir.ts";
 import { DenoPermissionError } from "../errors.ts";
 
 /** One Deno permission the runtime needs, and why. */
@@ -23,12 +24,11 @@ function repoPath(rel: string): string {
 }
 
 function cacheRoot(): string | undefined {
-  const dir = grantedEnv("BPFPM_CACHE_DIR");
-  if (dir) return dir;
-  const xdg = grantedEnv("XDG_CACHE_HOME");
-  if (xdg) return `${xdg}/bpfpm`;
-  const home = grantedEnv("HOME");
-  return home ? `${home}/.cache/bpfpm` : undefined;
+  try {
+    return cacheDir(grantedEnv);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

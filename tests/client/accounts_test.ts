@@ -7,54 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startRegistry } from "../../registry/server/cli.ts";
-import { bpfpm, CLI, publishRaw, REPO, sandbox } from "./_helpers.ts";
-
-/**
- * Runs a command on a pseudo-terminal (python's pty), answering each prompt when it shows
- * and returning everything the terminal showed: the answers the terminal echoed included.
- */
-async function onPty(
-  argv: string[],
-  answers: [prompt: string, answer: string][],
-  cwd: string,
-  env: Record<string, string>,
-): Promise<{ code: number; screen: string }> {
-  const driver = `
-import json, os, pty, select, sys, time
-argv, answers = json.loads(sys.argv[1]), json.loads(sys.argv[2])
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(argv[0], argv)
-screen, pending, deadline = b"", list(answers), time.time() + 60
-while time.time() < deadline:
-    r, _, _ = select.select([fd], [], [], 0.2)
-    if r:
-        try:
-            data = os.read(fd, 4096)
-        except OSError:
-            break
-        if not data:
-            break
-        screen += data
-    if pending and pending[0][0].encode() in screen.split(b"\\n")[-1]:
-        os.write(fd, (pending.pop(0)[1] + "\\r").encode())
-_, status = os.waitpid(pid, 0)
-sys.stdout.buffer.write(screen)
-sys.exit(os.waitstatus_to_exitcode(status))
-`;
-  const out = await new Deno.Command("/usr/bin/python3", {
-    args: ["-c", driver, JSON.stringify(argv), JSON.stringify(answers)],
-    cwd,
-    env: { ...env, TERM: "dumb", NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    screen: new TextDecoder().decode(out.stdout) +
-      new TextDecoder().decode(out.stderr),
-  };
-}
+import { bpfpm, CLI, onPty, publishRaw, REPO, sandbox } from "./_helpers.ts";
 
 function oneLine(text: string): string {
   const lines = text.trim().split("\n");
