@@ -302,6 +302,20 @@ struct bpf_stacktrace {
 
 /* 1 when `x` has an array type: the comma operator decays arrays but nothing else. */
 #define __bcc_is_array(x) (!__builtin_types_compatible_p(typeof(x), typeof(((void)0, (x)))))
+/* A read of kernel (or user) memory BCC's rewriter found: `p[i]`, `*p`, `((u8 *)p)[13]` on a
+ * pointer into kernel memory. An array stays its address, as in a chain. */
+#define __bcc_kread(x)                                                                            \
+	__builtin_choose_expr(__bcc_is_array(x), (x), ({                                          \
+		__typeof__(x) ____bcc_v;                                                          \
+		bpf_probe_read_kernel(&____bcc_v, sizeof(____bcc_v), &(x));                      \
+		____bcc_v;                                                                        \
+	}))
+#define __bcc_uread(x)                                                                            \
+	__builtin_choose_expr(__bcc_is_array(x), (x), ({                                          \
+		__typeof__(x) ____bcc_v;                                                          \
+		bpf_probe_read_user(&____bcc_v, sizeof(____bcc_v), &(x));                        \
+		____bcc_v;                                                                        \
+	}))
 
 /* ---- helpers BCC programs call ------------------------------------------------------------ */
 

@@ -101,6 +101,11 @@ export const bccKernelReads: RewritePass = {
       for (const [n, v] of locals(tokens, f.bodyOpen, f.bodyClose, isKernel)) {
         vars.set(n, v);
       }
+      for (
+        const [n, v] of derivedLocals(tokens, f.bodyOpen, f.bodyClose, vars)
+      ) {
+        vars.set(n, v);
+      }
       chains(text, tokens, f.bodyOpen, f.bodyClose, vars, isKernel, edits);
     }
     if (edits.length) ctx.edit(edits);
@@ -148,6 +153,105 @@ function locals(
   return out;
 }
 
+/**
+ * Pointers of other types (`u8 *`, `char *`, `void *`) declared with a value read from kernel
+ * memory through a pointer already known (`unsigned char *head = skb->head;`,
+ * `char *name = (char *)task->comm;`): they point into kernel memory too (user memory when
+ * their source does).
+ */
+function derivedLocals(
+  tokens: Token[],
+  from: number,
+  to: number,
+  vars: ReadonlyMap<string, Pointer>,
+): Map<string, Pointer> {
+  const out = new Map<string, Pointer>();
+  for (let i = from; i < to; i++) {
+    // `T *name =` with a pointer star right before the name, at a declaration's start.
+    const name = tokens[i];
+    if (
+      name.k !== "id" || tokens[i - 1]?.t !== "*" || tokens[i + 1]?.t !== "=" ||
+      vars.has(name.t) || out.has(name.t)
+    ) continue;
+    // The type's words (`unsigned char *`, `const u8 *`) back to the declaration's start.
+    let j = i - 1;
+    while (tokens[j]?.t === "*") j--;
+    if (tokens[j]?.k !== "id") continue;
+    while (tokens[j]?.k === "id" && tokens[j].t !== "return") j--;
+    if (tokens[j + 1]?.t === "struct" || tokens[j + 1]?.t === "union") continue;
+    const before = tokens[j]?.t;
+    if (before !== ";" && before !== "{" && before !== "}") continue;
+    let k = i + 2;
+    let source: Pointer | undefined;
+    for (let depth = 0; k < to; k++) {
+      const t = tokens[k].t;
+      if (t === "(" || t === "[") depth++;
+      else if (t === ")" || t === "]") depth--;
+      else if ((t === ";" || t === ",") && depth <= 0) break;
+      // Only a read through a known pointer counts (not `&sk` passed to a map lookup).
+      const v = tokens[k].k === "id" ? vars.get(t) : undefined;
+      const through = tokens[k + 1]?.t === "->" || tokens[k + 1]?.t === "[";
+      if (
+        v && through && tokens[k - 1]?.t !== "." && tokens[k - 1]?.t !== "->"
+      ) source ??= v;
+    }
+    if (source) out.set(name.t, { user: source.user });
+  }
+  return out;
+}
+
+/**
+ * Wraps the read `[from, to]` (an element `p[i]`, `*p`, `((u8 *)p)[13]`, with any `.f` or
+ * `[j]` after it) in a probe read, unless it is written, has its address taken or goes on
+ * through `->` (returns the index after it, or 0 when it is left alone).
+ */
+function element(
+  tokens: Token[],
+  from: number,
+  to: number,
+  ptr: Pointer,
+  edits: Edit[],
+): number {
+  let j = to + 1;
+  for (;;) {
+    if (tokens[j]?.t === "." && tokens[j + 1]?.k === "id") j += 2;
+    else if (tokens[j]?.t === "[") {
+      const c = matching(tokens, j);
+      if (c < 0) return 0;
+      j = c + 1;
+    } else break;
+  }
+  const next = tokens[j];
+  const before = tokens[from - 1];
+  if (
+    next && (next.t === "->" || next.t === "(" || WRITE_OPS.has(next.t))
+  ) return 0;
+  if (before && (before.t === "&" || before.t === "++" || before.t === "--")) {
+    return 0;
+  }
+  // `(*p)++`, `(p[i]) = v`: written through parentheses.
+  if (before?.t === "(" && next?.t === ")" && WRITE_OPS.has(tokens[j + 1]?.t)) {
+    return 0;
+  }
+  edits.push(
+    {
+      start: tokens[from].s,
+      end: tokens[from].s,
+      text: ptr.user ? "__bcc_uread(" : "__bcc_kread(",
+    },
+    { start: tokens[j - 1].e, end: tokens[j - 1].e, text: ")" },
+  );
+  return j;
+}
+
+/** Whether token `i` starts an operand (so a `*` before it is a dereference). */
+function unaryAt(tokens: Token[], i: number): boolean {
+  const prev = tokens[i - 1];
+  return !prev ||
+    !(prev.k === "id" || prev.k === "num" || prev.k === "str" ||
+      prev.k === "chr" || prev.t === ")" || prev.t === "]");
+}
+
 /** Whether `(` at `i` opens a for-loop header (where declarations may appear). */
 function isDeclStart(tokens: Token[], i: number): boolean {
   return tokens[i - 1]?.t === "for";
@@ -185,8 +289,40 @@ function chains(
           }
         }
       }
+      // A subscripted cast of a kernel pointer: ((u_int8_t *)tcp)[13].
+      if (
+        t.t === "(" && close > 0 && tokens[close + 1]?.t === "[" &&
+        !skipping() && tokens[i + 1]?.t === "("
+      ) {
+        const castEnd = matching(tokens, i + 1);
+        const root = tokens[castEnd + 1];
+        const v = root?.k === "id" ? vars.get(root.t) : undefined;
+        if (
+          v && castEnd + 2 === close &&
+          /\*\s*$/.test(textOf(text, tokens, i + 2, castEnd))
+        ) {
+          const end = element(tokens, i, matching(tokens, close + 1), v, edits);
+          if (end > 0) {
+            i = end - 1;
+            continue;
+          }
+        }
+      }
       skipStack.push(prev?.k === "id" && NO_REWRITE_INSIDE.test(prev.t));
       continue;
+    }
+    // `*p` of a kernel pointer.
+    if (t.t === "*" && !skipping() && unaryAt(tokens, i)) {
+      const v = tokens[i + 1]?.k === "id"
+        ? vars.get(tokens[i + 1].t)
+        : undefined;
+      if (v) {
+        const end = element(tokens, i, i + 1, v, edits);
+        if (end > 0) {
+          i = end - 1;
+          continue;
+        }
+      }
     }
     if (t.t === ")" || t.t === "]") {
       skipStack.pop();
@@ -194,9 +330,15 @@ function chains(
     }
     if (t.k !== "id" || skipping()) continue;
     const v = vars.get(t.t);
-    if (!v || tokens[i + 1]?.t !== "->") continue;
     const prev = tokens[i - 1];
-    if (prev && (prev.t === "." || prev.t === "->")) continue;
+    if (!v || (prev && (prev.t === "." || prev.t === "->"))) continue;
+    // `p[i]` of a kernel pointer.
+    if (tokens[i + 1]?.t === "[") {
+      const end = element(tokens, i, matching(tokens, i + 1), v, edits);
+      if (end > 0) i = end - 1;
+      continue;
+    }
+    if (tokens[i + 1]?.t !== "->") continue;
     const end = chain(text, tokens, i, i, v, edits);
     if (end > 0) i = end - 1;
   }
