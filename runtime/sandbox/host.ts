@@ -24,6 +24,7 @@ import { dirname, join } from "node:path";
 import { tmpdir } from "node:os";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Grants } from "../policy/grants.ts";
+import type { BPF } from "../bpf.ts";
 import { SandboxSession } from "./server.ts";
 import { ProtocolError } from "./protocol.ts";
 import { interrupted } from "../lifecycle.ts";
@@ -58,6 +59,8 @@ export interface SandboxRun {
   stdio?: "inherit" | "piped";
   /** Called once the child is started (tests read its pid). */
   onStart?: (child: Deno.ChildProcess) => void;
+  /** Called with each object the package loads (the trusted side's own `BPF`). */
+  onObject?: (object: BPF) => void;
 }
 
 /** How a sandboxed run ended. */
@@ -253,6 +256,7 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
       name: run.name,
       grants: run.grants,
       packageDir,
+      onObject: run.onObject,
     });
     const serving = session.serve();
     child = new Deno.Command("setpriv", {

@@ -53,6 +53,11 @@ export interface SessionPolicy {
   packageDir: string;
   /** bpffs directory under which the package may pin (default /sys/fs/bpf/bpfpm/<name>). */
   pinRoot?: string;
+  /**
+   * Called with each object the package loads, before its reply: the trusted side's own
+   * view (an agent reads the maps a manifest declares as metrics from here).
+   */
+  onObject?: (object: BPF) => void;
 }
 
 interface Reply {
@@ -365,6 +370,7 @@ export class SandboxSession {
     }
     const obj = this.#next++;
     this.#objects.set(obj, b);
+    this.#policy.onObject?.(b);
     for (const m of b.maps.values()) this.#maps.set(m.fd, { obj, info: m });
     const links = b.links.map((l) => this.#addLink(obj, l));
     return {
