@@ -112,25 +112,32 @@ function literalPieces(line: string): string[] | undefined {
   return pieces;
 }
 
-/** The site of `text` in the script that called the runtime, when it can be found. */
+/**
+ * The site of `text` in the script that called the runtime. When the C is not a literal there
+ * (read from a file, or built at run time), its own lines are named instead, in a file name
+ * that says where it was passed: `<C text passed at /x/tool.ts:12>:71:3`.
+ */
 export function sourceSite(
   text: string,
   stack?: string,
 ): SourceSite | undefined {
   const frame = callerFrame(stack);
   if (!frame) return undefined;
-  if (!frame.url.startsWith("file://")) {
-    return { file: frame.url, lineOffset: frame.line, columnOffset: 1 };
-  }
+  const own = (file: string): SourceSite => ({
+    file: `<C text passed at ${file}:${frame.line}>`,
+    lineOffset: 1,
+    columnOffset: 1,
+  });
+  if (!frame.url.startsWith("file://")) return own(frame.url);
   const file = decodeURIComponent(new URL(frame.url).pathname);
   let fileText: string;
   try {
     fileText = Deno.readTextFileSync(file);
   } catch {
-    return { file, lineOffset: frame.line, columnOffset: 1 };
+    return own(file);
   }
   const at = locateText(fileText, text, frame.line);
   return at
     ? { file, lineOffset: at.line, columnOffset: at.column }
-    : { file, lineOffset: frame.line, columnOffset: 1 };
+    : own(file);
 }
