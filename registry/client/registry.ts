@@ -206,6 +206,13 @@ function tooLarge(url: string, what: string, max: number): RegistryError {
   );
 }
 
+/** The message of the innermost cause ("fetch failed" says less than its cause). */
+function innermost(error: unknown): string {
+  let e = error as Error | undefined;
+  while (e?.cause instanceof Error) e = e.cause;
+  return e?.message ?? String(error);
+}
+
 /** Waits before retry `attempt + 1`: 250 ms, 500 ms, 1 s, … up to 4 s, plus jitter. */
 function backoff(attempt: number): Promise<void> {
   const ms = Math.min(250 * 2 ** attempt, 4000) + Math.random() * 100;
@@ -477,7 +484,7 @@ export class RegistryClient {
   ): RegistryError {
     if (cause instanceof RegistryError) return cause;
     const origin = new URL(url).origin;
-    const tries = attempt ? ` (${attempt + 1} attempts)` : "";
+    const tries = attempt ? ` (after ${attempt + 1} attempts)` : "";
     if (timedOut) {
       return new RegistryError(
         "ETIMEOUT",
@@ -494,7 +501,7 @@ export class RegistryClient {
       url,
       0,
       `Cannot reach the registry at ${origin}${tries} (${
-        String((cause as Error)?.message ?? cause).split("\n")[0]
+        String(innermost(cause)).split("\n")[0]
       }); check that it runs, or set --registry or BPFPM_REGISTRY`,
       { cause },
     );
