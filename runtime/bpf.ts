@@ -10,21 +10,11 @@ import {
   lib,
   type ObjectHandle,
   type ProgramHandle,
-  readCString,
 } from "./_ffi.ts";
 import { compile } from "./compile/compile.ts";
 import { CompileError } from "./compile/compile_error.ts";
+import { BpfError, ClosedError, Errno, withPermission } from "./errors.ts";
 import {
-  BpfError,
-  CapabilityError,
-  ClosedError,
-  Errno,
-  TracepointNotFoundError,
-  VerifierError,
-  withPermission,
-} from "./errors.ts";
-import {
-  CAPABILITY_FIX,
   kernelBtfPath,
   requireCapabilities,
   requireKernelBtf,
@@ -40,6 +30,7 @@ import {
   syscallTwinName,
 } from "./_late_sections.ts";
 import { describeObject } from "./_describe.ts";
+import type { LocatedSource } from "./_load_error.ts";
 import { ObjectMap } from "./object_map.ts";
 import { autoAttachRule, type Detachable } from "./attach/auto.ts";
 import { attachTracepoint } from "./attach/tracepoint.ts";
@@ -70,8 +61,6 @@ import {
 import { attachCgroup, type CgroupOptions } from "./attach/cgroup.ts";
 import { attachLsm } from "./attach/lsm.ts";
 import { attachIter } from "./attach/iter.ts";
-import { missingFeatureFor } from "./features.ts";
-import { AttachError } from "./errors.ts";
 import { checkAttachTarget } from "./policy/check.ts";
 import { resolveBinary } from "./attach/find_library.ts";
 
@@ -320,15 +309,11 @@ export class BPF implements Disposable {
     try {
       if (options.autoAttach !== false) checkAutoAttachTargets(handle);
       if (s.bpfpm_object__load(handle) !== 0) {
-        // The thread's last error is read before the await; the verifier's reader is
-        // loaded only when a load fails.
+        // The thread's last error is read before the await; the failure's classifier (and
+        // the verifier's log reader) is loaded only when a load fails.
         const failure = lastError();
-        const { summarizeVerifierLog } = await import("./verifier.ts");
-        throw loadError(handle, {
-          ...failure,
-          locate,
-          summarize: summarizeVerifierLog,
-        });
+        const { loadError } = await import("./_load_error.ts");
+        throw loadError(handle, { ...failure, locate });
       }
     } catch (error) {
       s.bpfpm_object__close(handle);
@@ -1168,103 +1153,3 @@ function checkAutoAttachTargets(handle: ObjectHandle): void {
 
 /** The C file name clang is given when the C is not read from a file (compile's default). */
 const DEFAULT_C_NAME = "/bpfpm/script.bpf.c";
-
-/** Where the compiled C came from: clang's file name, and its place in the user's file. */
-interface LocatedSource {
-  name: string;
-  site?: SourceSite;
-}
-
-/**
- * The verifier names source lines by clang's file name (BTF line info); point them at the
- * user's file instead.
- */
-function mapVerifierLines(
-  summary: string,
-  locate: () => LocatedSource | undefined,
-): string {
-  const where = / at ([^\s:]+):(\d+)/.exec(summary);
-  if (!where) return summary;
-  const found = locate();
-  if (!found?.site || !found.name.endsWith(`/${where[1]}`)) return summary;
-  const line = found.site.lineOffset + Number(where[2]) - 1;
-  return summary.replace(where[0], ` at ${found.site.file}:${line}`);
-}
-
-/** The section of the object's program `name` ("" if none). */
-function sectionOf(handle: ObjectHandle, name: string): string {
-  return describeObject(handle).programs.find((p) => p.name === name)
-    ?.section ??
-    "";
-}
-
-/** Why a load failed: the thread's last error, and how to place and summarize the log. */
-interface LoadFailure {
-  errno: number;
-  message: string;
-  locate: () => LocatedSource | undefined;
-  summarize: (log: string) => string;
-}
-
-function loadError(
-  handle: ObjectHandle,
-  { errno, message, locate, summarize }: LoadFailure,
-): Error {
-  const s = lib();
-  const log = readCString(s.bpfpm_object__verifier_log(handle));
-  const program = readCString(s.bpfpm_object__failed_program(handle));
-  // --- attach ---
-  // fentry/fexit/LSM programs are refused at load where the kernel cannot attach them.
-  for (let i = 0; i < s.bpfpm_object__program_count(handle); i++) {
-    const p = s.bpfpm_object__program(handle, i);
-    const name = readCString(s.bpfpm_program__name(p));
-    if (program && name !== program) continue;
-    const section = readCString(s.bpfpm_program__section(p));
-    const missing = missingFeatureFor(section);
-    if (missing) {
-      return new AttachError(
-        `Cannot load program '${name}' (${section}): ${missing}`,
-        {
-          program: name,
-          target: section,
-          errno: errno || Errno.EOPNOTSUPP,
-        },
-      );
-    }
-  }
-  // --- end attach ---
-  const unknown =
-    /prog '([^']+)': failed to find kernel BTF type ID of '([^']+)'/
-      .exec(message);
-  if (unknown) {
-    const [, name, target] = unknown;
-    const section = sectionOf(handle, name);
-    if (section.startsWith("tp_btf/")) {
-      return new TracepointNotFoundError(
-        `Program '${name}' (${section}) names tracepoint '${target}', which this kernel does not have: check the name (BTF-typed tracepoints are the btf_trace_<name> types: \`bpftool btf dump file /sys/kernel/btf/vmlinux | grep btf_trace_\`)`,
-        { category: "", event: target },
-      );
-    }
-    return new AttachError(
-      `Program '${name}' (${section}) names '${target}', which this kernel's BTF does not have: check the name (\`bpftool btf dump file /sys/kernel/btf/vmlinux | grep ${target}\`)`,
-      { program: name, target: section, errno: errno || Errno.ESRCH },
-    );
-  }
-  if ((errno === Errno.EPERM || errno === Errno.EACCES) && !log.trim()) {
-    return new CapabilityError(
-      `The kernel refused to load BPF programs (${message}): ${CAPABILITY_FIX}`,
-      { missing: ["CAP_BPF", "CAP_PERFMON"], errno },
-    );
-  }
-  if (log.trim()) {
-    const summary = mapVerifierLines(summarize(log), locate);
-    return new VerifierError(
-      `The verifier rejected program '${program}': ${summary}; change the C so the verifier can prove it safe (the error's .log holds the full verifier log)`,
-      { program, log, summary, errno: errno || Errno.EINVAL },
-    );
-  }
-  return new BpfError(
-    `Cannot load the BPF object: ${message}`,
-    { errno: errno || Errno.EINVAL },
-  );
-}

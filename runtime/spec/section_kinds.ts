@@ -163,9 +163,18 @@ export interface SectionDef {
   target?: (rest: string) => string;
   /** How `BPF.load` auto-attaches it, when it does. */
   autoAttach?: AutoAttachName;
+  /**
+   * The kernel BTF name libbpf resolves the target to at load, for BTF-typed programs (a
+   * load that fails with ESRCH names a target the kernel's BTF does not have).
+   */
+  kernelBtf?: (target: string) => string;
 }
 
 const slashToColon = (rest: string) => rest.replace("/", ":");
+const btfFunc = (target: string) => target;
+const btfTrace = (target: string) => `btf_trace_${target}`;
+const btfLsm = (target: string) => `bpf_lsm_${target}`;
+const btfIter = (target: string) => `bpf_iter_${target}`;
 
 /**
  * The section definitions, read by the grants check (through {@linkcode kindFromSection}),
@@ -280,24 +289,57 @@ export const SECTION_DEFS: readonly SectionDef[] = [
   },
   { prefix: "raw_tracepoint", kind: "raw_tp", autoAttach: "raw_tp" },
   { prefix: "raw_tp", kind: "raw_tp", autoAttach: "raw_tp" },
-  { prefix: "tp_btf", kind: "tp_btf", autoAttach: "tp_btf" },
+  {
+    prefix: "tp_btf",
+    kind: "tp_btf",
+    autoAttach: "tp_btf",
+    kernelBtf: btfTrace,
+  },
   {
     prefix: "fentry.s",
     kind: "fentry",
     sleepable: true,
     autoAttach: "fentry",
+    kernelBtf: btfFunc,
   },
-  { prefix: "fentry", kind: "fentry", autoAttach: "fentry" },
-  { prefix: "fmod_ret.s", kind: "fmod_ret", sleepable: true },
-  { prefix: "fmod_ret", kind: "fmod_ret" },
-  { prefix: "fexit.s", kind: "fexit", sleepable: true, autoAttach: "fexit" },
-  { prefix: "fexit", kind: "fexit", autoAttach: "fexit" },
+  {
+    prefix: "fentry",
+    kind: "fentry",
+    autoAttach: "fentry",
+    kernelBtf: btfFunc,
+  },
+  {
+    prefix: "fmod_ret.s",
+    kind: "fmod_ret",
+    sleepable: true,
+    kernelBtf: btfFunc,
+  },
+  { prefix: "fmod_ret", kind: "fmod_ret", kernelBtf: btfFunc },
+  {
+    prefix: "fexit.s",
+    kind: "fexit",
+    sleepable: true,
+    autoAttach: "fexit",
+    kernelBtf: btfFunc,
+  },
+  { prefix: "fexit", kind: "fexit", autoAttach: "fexit", kernelBtf: btfFunc },
   { prefix: "freplace", kind: "freplace" },
-  { prefix: "lsm.s", kind: "lsm", sleepable: true, autoAttach: "lsm" },
-  { prefix: "lsm_cgroup", kind: "lsm", variant: "cgroup" },
-  { prefix: "lsm", kind: "lsm", autoAttach: "lsm" },
-  { prefix: "iter.s", kind: "iter", sleepable: true },
-  { prefix: "iter", kind: "iter" },
+  {
+    prefix: "lsm.s",
+    kind: "lsm",
+    sleepable: true,
+    autoAttach: "lsm",
+    kernelBtf: btfLsm,
+  },
+  {
+    prefix: "lsm_cgroup",
+    kind: "lsm",
+    variant: "cgroup",
+    kernelBtf: btfLsm,
+  },
+  { prefix: "lsm", kind: "lsm", autoAttach: "lsm", kernelBtf: btfLsm },
+  { prefix: "iter.s", kind: "iter", sleepable: true, kernelBtf: btfIter },
+  { prefix: "iter", kind: "iter", kernelBtf: btfIter },
   { prefix: "syscall", kind: "syscall" },
   { prefix: "xdp.frags/devmap", kind: "xdp", variant: "frags-devmap" },
   { prefix: "xdp/devmap", kind: "xdp", variant: "devmap" },

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { AttachError, BPF, features, Link } from "bpf";
+import { AttachError, BPF, Errno, features, Link } from "bpf";
 import { buildC, thrown } from "./_helpers.ts";
 
 const TARGET = `
@@ -91,6 +91,23 @@ char LICENSE[] SEC("license") = "GPL";`;
       section,
     );
   }
+});
+
+Deno.test("BPF.load names the BTF-typed program whose target the kernel lacks (ESRCH), not another", async () => {
+  const iter = features().attach.iter;
+  if (!iter.supported) return; // refused earlier, for the missing kind
+  await assert.rejects(
+    BPF.load({
+      text: `
+SEC("iter/task") int fine(struct bpf_iter__task *ctx) { return 0; }
+SEC("iter/bpfpm_no_such_iter") int wrong(struct bpf_iter__task *ctx) { return 0; }
+char LICENSE[] SEC("license") = "GPL";`,
+    }),
+    (e: unknown) =>
+      e instanceof AttachError && e.program === "wrong" &&
+      e.errno === Errno.ESRCH &&
+      e.message.includes("names 'bpfpm_no_such_iter'"),
+  );
 });
 
 Deno.test("BPF.load: a ksyscall program falls back to the syscall tracepoint", async () => {

@@ -55,6 +55,7 @@ Deno.test("startup: mod.ts evaluates none of the modules a warm tracepoint start
       "runtime/compile/permissions.ts",
       "runtime/compile/_prune.ts",
       "runtime/verifier.ts",
+      "runtime/_load_error.ts",
       "runtime/attach/tp_btf.ts",
       // Barrels: mod.ts re-exports from the defining modules.
       "runtime/output/mod.ts",
