@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/syscall.h>
@@ -67,6 +68,10 @@ int main(int argc, char **argv)
 			} else if (!strcmp(op, "lstat")) {
 				struct stat st;
 				lstat(arg, &st);
+			} else if (!strcmp(op, "leaf")) {
+				bpfpm_leaf(atoi(arg));
+			} else if (!strcmp(op, "kill0")) {
+				kill(getppid(), 0);
 			} else if (!strcmp(op, "statfs")) {
 				struct statfs sf;
 				statfs(arg, &sf);

@@ -1,0 +1,153 @@
+/**
+ * More programs in the manner of BCC's tools that attach by name, typed at attach time:
+ * killsnoop's entry/return pair, a uprobe reading its argument from registers, a uretprobe on
+ * a `void *ctx` function, profile's sampled stacks, and hello_world's trace_print.
+ */
+import assert from "node:assert/strict";
+import { CHILD_COMM, childPath, load, runRegistered } from "./_helpers.ts";
+
+const REGISTERED =
+  "u32 pid = bpf_get_current_pid_tgid() >> 32; if (!pids.lookup(&pid)) return 0;";
+
+Deno.test("killsnoop-style: syscall__kill and its return attached by name, events decoded with no type", async () => {
+  using b = await load(
+    `
+    #include <uapi/linux/ptrace.h>
+    #include <linux/sched.h>
+    struct val_t { u32 pid; int sig; int tpid; char comm[TASK_COMM_LEN]; };
+    struct data_t { u32 pid; int tpid; int sig; int ret; char comm[TASK_COMM_LEN]; };
+    BPF_HASH(pids, u32, u32);
+    BPF_HASH(infotmp, u32, struct val_t);
+    BPF_PERF_OUTPUT(events);
+    int syscall__kill(struct pt_regs *ctx, int tpid, int sig) {
+      ${REGISTERED}
+      struct val_t val = { .pid = pid, .tpid = tpid, .sig = sig };
+      if (bpf_get_current_comm(&val.comm, sizeof(val.comm)) == 0)
+        infotmp.update(&pid, &val);
+      return 0;
+    }
+    int do_ret_sys_kill(struct pt_regs *ctx) {
+      ${REGISTERED}
+      struct val_t *valp = infotmp.lookup(&pid);
+      if (valp == 0) return 0;
+      struct data_t data = {};
+      data.pid = pid;
+      data.tpid = valp->tpid;
+      data.ret = PT_REGS_RC(ctx);
+      data.sig = valp->sig;
+      __builtin_memcpy(data.comm, valp->comm, sizeof(data.comm));
+      events.perf_submit(ctx, &data, sizeof(data));
+      infotmp.delete(&pid);
+      return 0;
+    }`,
+  );
+  b.attachKprobe("syscall__kill", "__x64_sys_kill");
+  b.attachKretprobe("do_ret_sys_kill", "__x64_sys_kill");
+  const events = b.perfBuffer("events");
+  const pid = await runRegistered(b.map("pids"), "kill0:2");
+  const got = [];
+  for await (const e of events) {
+    got.push(e);
+    if (got.length === 2) break;
+  }
+  const one = { pid, tpid: Deno.pid, sig: 0, ret: 0, comm: CHILD_COMM };
+  assert.deepEqual(got, [one, one]);
+});
+
+Deno.test("a struct pt_regs * function attached as a uprobe reads PT_REGS_PARM1", async () => {
+  using b = await load(
+    `
+    BPF_HASH(pids, u32, u32);
+    BPF_HASH(args, u32, u64);
+    int on_leaf(struct pt_regs *ctx) {
+      ${REGISTERED}
+      u64 n = PT_REGS_PARM1(ctx);
+      args.update(&pid, &n);
+      return 0;
+    }`,
+    { autoAttach: false },
+  );
+  b.attachUprobe("on_leaf", {
+    binary: await childPath(),
+    symbol: "bpfpm_leaf",
+  });
+  const pid = await runRegistered(b.map("pids"), "leaf:7:1");
+  assert.equal(b.map<number, bigint>("args").get(pid), 7n);
+});
+
+Deno.test("bashreadline-style: a void *ctx function attached as a uretprobe", async () => {
+  using b = await load(
+    `
+    BPF_HASH(pids, u32, u32);
+    BPF_HASH(returns, u32, u64);
+    int printret(void *ctx) {
+      ${REGISTERED}
+      returns.increment(pid);
+      return 0;
+    }`,
+    { autoAttach: false },
+  );
+  b.attachUretprobe("printret", {
+    binary: await childPath(),
+    symbol: "bpfpm_leaf",
+  });
+  const pid = await runRegistered(b.map("pids"), "leaf:1:3");
+  assert.equal(b.map<number, bigint>("returns").get(pid), 3n);
+});
+
+Deno.test("profile-style: do_perf_event counts user stacks by comm, attached by name", async () => {
+  using b = await load(
+    `
+    #include <uapi/linux/ptrace.h>
+    #include <uapi/linux/bpf_perf_event.h>
+    #include <linux/sched.h>
+    struct key_t { u32 pid; int user_stack_id; char name[TASK_COMM_LEN]; };
+    BPF_HASH(pids, u32, u32);
+    BPF_HASH(counts, struct key_t);
+    BPF_STACK_TRACE(stack_traces, 1024);
+    int do_perf_event(struct bpf_perf_event_data *ctx) {
+      ${REGISTERED}
+      struct key_t key = { .pid = pid };
+      bpf_get_current_comm(&key.name, sizeof(key.name));
+      key.user_stack_id = stack_traces.get_stackid(&ctx->regs, BPF_F_USER_STACK);
+      counts.increment(key);
+      return 0;
+    }`,
+    { autoAttach: false },
+  );
+  b.attachPerfEvent("do_perf_event", { event: "cpu-clock", frequency: 999 });
+  const pid = await runRegistered(b.map("pids"), "spin:300:1");
+  const keys = [
+    ...b.map<{ pid: number; user_stack_id: number; name: string }, bigint>(
+      "counts",
+    ).entries(),
+  ].filter(([k]) => k.pid === pid);
+  assert.ok(keys.length > 0);
+  assert.ok(keys.every(([k]) => k.name === CHILD_COMM));
+  assert.ok(keys.some(([k]) => k.user_stack_id >= 0));
+  const total = keys.reduce((s, [, n]) => s + n, 0n);
+  assert.ok(total > 0n, `samples: ${total}`);
+});
+
+Deno.test("hello_world: int hello(void *ctx) attached as a kprobe on a syscall, bpf_trace_printk read back", async () => {
+  const tag = `bpfpm-${crypto.randomUUID().slice(0, 8)}`;
+  using b = await load(
+    `
+    BPF_HASH(pids, u32, u32);
+    int hello(void *ctx) {
+      ${REGISTERED}
+      bpf_trace_printk("${tag} %d\\n", pid);
+      return 0;
+    }`,
+    { autoAttach: false },
+  );
+  b.attachKprobe("hello", "__x64_sys_getppid");
+  const lines = b.traceFields();
+  const pid = await runRegistered(b.map("pids"), "getppid:1");
+  for await (const f of lines) {
+    if (!f.msg.startsWith(tag)) continue;
+    assert.equal(f.msg, `${tag} ${pid}`);
+    assert.equal(f.pid, pid);
+    break;
+  }
+});
