@@ -11,7 +11,7 @@ import { dirname, join } from "node:path";
 import { mkdirSync } from "node:fs";
 import type { TarballLimits } from "../pack/mod.ts";
 import { createRegistryHandler } from "./handler.ts";
-import { SqliteStore } from "./sqlite_store.ts";
+import { connectPostgresStore, openSqliteStore } from "./sql_store.ts";
 import { setFaultPoint } from "./_test_hooks.ts";
 import type { Store } from "./store.ts";
 
@@ -68,12 +68,11 @@ export async function openStore(
   opts: { db?: string; database?: string },
 ): Promise<Store> {
   if (opts.database) {
-    const { PostgresStore } = await import("./postgres_store.ts");
-    return await PostgresStore.connect(opts.database);
+    return await connectPostgresStore(opts.database);
   }
   const path = opts.db ?? defaultDbPath();
   if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true });
-  return new SqliteStore(path);
+  return openSqliteStore(path);
 }
 
 /**

@@ -47,9 +47,9 @@ export type RegistryHandler = (
  *
  * @example
  * ```ts
- * import { SqliteStore } from "./sqlite_store.ts";
+ * import { openSqliteStore } from "./sql_store.ts";
  * import { createRegistryHandler } from "./handler.ts";
- * const handler = await createRegistryHandler({ store: new SqliteStore(":memory:") });
+ * const handler = await createRegistryHandler({ store: openSqliteStore(":memory:") });
  * const res = await handler(new Request("http://localhost/-/ping"));
  * ```
  */

@@ -24,5 +24,10 @@ export {
   type RegistryHandler,
   type RegistryHandlerOptions,
 } from "./handler.ts";
-export { SqliteStore } from "./sqlite_store.ts";
+export {
+  connectPostgresStore,
+  openSqliteStore,
+  type SqlDialect,
+  SqlStore,
+} from "./sql_store.ts";
 export type { Store, StoreTx } from "./store.ts";

@@ -1,9 +1,8 @@
 /**
- * The registry's storage interface. Two backends implement it: SQLite
- * (`sqlite_store.ts`, one file, the embedded default) and PostgreSQL
- * (`postgres_store.ts`, for several stateless servers). The registry's rules live in
- * the handler; a store only reads rows and runs a function inside one transaction, so
- * a publish is all-or-nothing on both.
+ * The registry's storage interface. One SQL store implements it (`sql_store.ts`) on
+ * SQLite (one file, the embedded default) and PostgreSQL (several stateless servers).
+ * The registry's rules live in the handler; a store only reads rows and runs a function
+ * inside one transaction, so a publish is all-or-nothing on both.
  *
  * @module
  */

@@ -23,7 +23,10 @@ import {
   createRegistryHandler,
   type RegistryHandlerOptions,
 } from "../../registry/server/handler.ts";
-import { SqliteStore } from "../../registry/server/sqlite_store.ts";
+import {
+  openSqliteStore,
+  type SqlStore,
+} from "../../registry/server/sql_store.ts";
 import { createTarball } from "../../registry/pack/mod.ts";
 
 const BASE = "http://registry.test";
@@ -31,12 +34,12 @@ const BASE = "http://registry.test";
 async function withHandler(
   fn: (
     h: (r: Request) => Promise<Response>,
-    store: SqliteStore,
+    store: SqlStore,
   ) => Promise<void>,
   opts: Partial<RegistryHandlerOptions> = {},
 ) {
   const dir = await Deno.makeTempDir({ prefix: "bpfpm-handler-" });
-  const store = new SqliteStore(`${dir}/r.db`);
+  const store = openSqliteStore(`${dir}/r.db`);
   try {
     const h = await createRegistryHandler({ store, ...opts });
     await fn((r) => h(r, { remoteAddr: { hostname: "127.0.0.1" } }), store);

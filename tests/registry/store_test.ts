@@ -15,8 +15,10 @@ import { signPackage } from "../../registry/client/signatures.ts";
 import { createRegistryHandler } from "../../registry/server/handler.ts";
 import { hasPostgres, startPostgres, type TestPostgres } from "./_pg.ts";
 import { startRegistry } from "../../registry/server/cli.ts";
-import { PostgresStore } from "../../registry/server/postgres_store.ts";
-import { SqliteStore } from "../../registry/server/sqlite_store.ts";
+import {
+  connectPostgresStore,
+  openSqliteStore,
+} from "../../registry/server/sql_store.ts";
 import {
   type PackageRow,
   type Store,
@@ -384,13 +386,13 @@ async function storeSuite(t: Deno.TestContext, store: Store) {
 
 Deno.test("SQLite store", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "bpfpm-store-" });
-  const store = new SqliteStore(`${dir}/s.db`);
+  const store = openSqliteStore(`${dir}/s.db`);
   try {
     await storeSuite(t, store);
     await t.step("a second server on the same file is refused", () => {
       let message = "";
       try {
-        new SqliteStore(`${dir}/s.db`);
+        openSqliteStore(`${dir}/s.db`);
       } catch (e) {
         message = (e as Error).message;
       }
@@ -403,7 +405,7 @@ Deno.test("SQLite store", async (t) => {
     await store.close();
   }
   await t.step("after close, the file can be opened again", async () => {
-    const again = new SqliteStore(`${dir}/s.db`);
+    const again = openSqliteStore(`${dir}/s.db`);
     assertEquals(await again.getPackageRev("counter"), "10-x");
     await again.close();
   });
@@ -416,7 +418,7 @@ Deno.test({
   async fn(t) {
     const pg: TestPostgres = await startPostgres();
     try {
-      const store = await PostgresStore.connect(
+      const store = await connectPostgresStore(
         await pg.createDatabase("suite"),
       );
       try {

@@ -1,0 +1,471 @@
+/**
+ * The one SQL store: every query of the {@linkcode Store} interface written once, with
+ * `?` placeholders and SQL both SQLite and PostgreSQL speak (`ON CONFLICT`, `excluded`).
+ * What differs lives in a small {@linkcode SqlDialect}: placeholders, the blob type and
+ * its values, how a unique-key conflict is reported, the per-package writer lock, and
+ * how transactions run. {@linkcode openSqliteStore} (one file, the embedded default)
+ * and {@linkcode connectPostgresStore} (several stateless servers) make one.
+ *
+ * @module
+ */
+import {
+  likePattern,
+  packageFromRaw,
+  publisherKeyFromRaw,
+  type RawPackage,
+} from "./_schema.ts";
+import { SqliteDialect } from "./_sqlite.ts";
+import {
+  type OrgMemberRow,
+  type PackageRow,
+  type PublisherKeyRow,
+  type SearchRow,
+  type Store,
+  type StoreReads,
+  type StoreTx,
+  type TokenRow,
+  toToken,
+  toUser,
+  toVersion,
+  type UserRow,
+  type VersionRow,
+} from "./store.ts";
+
+/** A result row. */
+export type SqlRow = Record<string, unknown>;
+
+/** A connection (or a transaction's connection) that runs one statement. */
+export interface SqlConn {
+  /**
+   * Runs `sql` (with `?` placeholders) and returns its rows and the number of rows it
+   * changed; a unique-key conflict throws `StoreConflictError`.
+   */
+  query(
+    sql: string,
+    args: unknown[],
+  ): Promise<{ rows: SqlRow[]; changes: number }>;
+}
+
+/** What differs between the databases. */
+export interface SqlDialect {
+  /** `sqlite` or `postgres`. */
+  readonly kind: string;
+  /** The connection plain reads use (they see committed data only). */
+  readonly reads: SqlConn;
+  /** The statement that serialises writers of one package until commit, or null when the write lock already does. */
+  readonly lockPackageSql: string | null;
+  /** A blob as the driver hands it back, as bytes. */
+  blob(value: unknown): Uint8Array;
+  /** Runs `fn` in one transaction on a connection of its own. */
+  transaction<T>(fn: (conn: SqlConn) => Promise<T>): Promise<T>;
+  /** See {@linkcode Store.localGeneration}. */
+  localGeneration?(): number;
+  /** Closes connections. */
+  close(): Promise<void>;
+}
+
+class SqlReads implements StoreReads {
+  protected conn: SqlConn;
+  protected dialect: SqlDialect;
+  constructor(conn: SqlConn, dialect: SqlDialect) {
+    this.conn = conn;
+    this.dialect = dialect;
+  }
+  protected async rows(sql: string, ...args: unknown[]): Promise<SqlRow[]> {
+    return (await this.conn.query(sql, args)).rows;
+  }
+  protected async one(
+    sql: string,
+    ...args: unknown[]
+  ): Promise<SqlRow | undefined> {
+    return (await this.conn.query(sql, args)).rows[0];
+  }
+  protected async changes(sql: string, ...args: unknown[]): Promise<number> {
+    return (await this.conn.query(sql, args)).changes;
+  }
+  async getPackage(name: string): Promise<PackageRow | null> {
+    const r = await this.one(`SELECT * FROM packages WHERE name = ?`, name);
+    return r ? packageFromRaw(r as unknown as RawPackage) : null;
+  }
+  async getPackageRev(name: string): Promise<string | null> {
+    const r = await this.one(`SELECT rev FROM packages WHERE name = ?`, name);
+    return r ? (r.rev as string) : null;
+  }
+  async getVersions(name: string): Promise<VersionRow[]> {
+    return (await this.rows(
+      `SELECT * FROM versions WHERE name = ? ORDER BY published, version`,
+      name,
+    )).map(toVersion);
+  }
+  async getTarball(name: string, filename: string): Promise<Uint8Array | null> {
+    const r = await this.one(
+      `SELECT data FROM tarballs WHERE name = ? AND filename = ?`,
+      name,
+      filename,
+    );
+    return r ? this.dialect.blob(r.data) : null;
+  }
+  async getAttestation(name: string, version: string): Promise<string | null> {
+    const r = await this.one(
+      `SELECT bundle FROM attestations WHERE name = ? AND version = ?`,
+      name,
+      version,
+    );
+    return r ? (r.bundle as string) : null;
+  }
+  async isVersionRemoved(name: string, version: string): Promise<boolean> {
+    return !!(await this.one(
+      `SELECT 1 FROM removed_versions WHERE name = ? AND version = ?`,
+      name,
+      version,
+    ));
+  }
+  async getUser(name: string): Promise<UserRow | null> {
+    return toUser(await this.one(`SELECT * FROM users WHERE name = ?`, name));
+  }
+  async countUsers(): Promise<number> {
+    return Number((await this.one(`SELECT count(*) AS n FROM users`))!.n);
+  }
+  async getTokenByHash(hash: string): Promise<TokenRow | null> {
+    const r = await this.one(`SELECT * FROM tokens WHERE hash = ?`, hash);
+    return r ? toToken(r) : null;
+  }
+  async listTokens(username: string): Promise<TokenRow[]> {
+    return (await this.rows(
+      `SELECT * FROM tokens WHERE username = ? ORDER BY created`,
+      username,
+    )).map(toToken);
+  }
+  async getOrgMembers(org: string): Promise<OrgMemberRow[]> {
+    return (await this.rows(
+      `SELECT * FROM org_members WHERE org = ? ORDER BY username`,
+      org,
+    )).map((r) => ({
+      org: r.org as string,
+      username: r.username as string,
+      role: r.role as string,
+    }));
+  }
+  async search(
+    text: string,
+    size: number,
+    from: number,
+  ): Promise<{ rows: SearchRow[]; total: number }> {
+    const like = likePattern(text);
+    const where =
+      `(lower(name) LIKE ? ESCAPE '\\' OR lower(description) LIKE ? ESCAPE '\\' OR lower(keywords) LIKE ? ESCAPE '\\')`;
+    const total = Number(
+      (await this.one(
+        `SELECT count(*) AS n FROM packages WHERE ${where}`,
+        like,
+        like,
+        like,
+      ))!.n,
+    );
+    const rows = (await this.rows(
+      `SELECT name, description, keywords, latest, modified, owners FROM packages WHERE ${where}
+       ORDER BY (lower(name) = ?) DESC, modified DESC, name LIMIT ? OFFSET ?`,
+      like,
+      like,
+      like,
+      text.toLowerCase(),
+      size,
+      from,
+    )).map((r) => ({
+      name: r.name as string,
+      description: r.description as string,
+      keywords: JSON.parse(r.keywords as string),
+      latest: r.latest as string,
+      modified: r.modified as string,
+      owners: JSON.parse(r.owners as string),
+    }));
+    return { rows, total };
+  }
+  async getMeta(key: string): Promise<string | null> {
+    const r = await this.one(`SELECT value FROM meta WHERE key = ?`, key);
+    return r ? (r.value as string) : null;
+  }
+  async getPublisherKey(keyid: string): Promise<PublisherKeyRow | null> {
+    const r = await this.one(
+      `SELECT * FROM publisher_keys WHERE keyid = ?`,
+      keyid,
+    );
+    return r ? publisherKeyFromRaw(r) : null;
+  }
+  async listPublisherKeys(username: string): Promise<PublisherKeyRow[]> {
+    return (await this.rows(
+      `SELECT * FROM publisher_keys WHERE username = ? ORDER BY created, keyid`,
+      username,
+    )).map(publisherKeyFromRaw);
+  }
+}
+
+class SqlTx extends SqlReads implements StoreTx {
+  async lockPackage(name: string): Promise<void> {
+    const sql = this.dialect.lockPackageSql;
+    if (sql) await this.rows(sql, `package:${name}`);
+  }
+  async putPackage(p: PackageRow): Promise<void> {
+    await this.rows(
+      `INSERT INTO packages
+       (name, rev, created, modified, dist_tags, owners, description, keywords, latest, full_doc, abbrev_doc)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET rev = excluded.rev, created = excluded.created,
+         modified = excluded.modified, dist_tags = excluded.dist_tags, owners = excluded.owners,
+         description = excluded.description, keywords = excluded.keywords,
+         latest = excluded.latest, full_doc = excluded.full_doc, abbrev_doc = excluded.abbrev_doc`,
+      p.name,
+      p.rev,
+      p.created,
+      p.modified,
+      JSON.stringify(p.distTags),
+      JSON.stringify(p.owners),
+      p.description,
+      JSON.stringify(p.keywords),
+      p.latest,
+      p.fullDoc,
+      p.abbrevDoc,
+    );
+  }
+  async deletePackage(name: string): Promise<void> {
+    await this.rows(
+      `INSERT INTO removed_versions (name, version, removed)
+       SELECT name, version, ? FROM versions WHERE name = ? ON CONFLICT DO NOTHING`,
+      new Date().toISOString(),
+      name,
+    );
+    for (const t of ["versions", "tarballs", "attestations", "packages"]) {
+      await this.rows(`DELETE FROM ${t} WHERE name = ?`, name);
+    }
+  }
+  async insertVersion(v: VersionRow): Promise<void> {
+    await this.rows(
+      `INSERT INTO versions (name, version, manifest, readme, published, deprecated)
+       VALUES (?, ?, ?, ?, ?, ?)`,
+      v.name,
+      v.version,
+      v.manifest,
+      v.readme,
+      v.published,
+      v.deprecated,
+    );
+  }
+  async setDeprecated(
+    name: string,
+    version: string,
+    message: string | null,
+  ): Promise<void> {
+    await this.rows(
+      `UPDATE versions SET deprecated = ? WHERE name = ? AND version = ?`,
+      message,
+      name,
+      version,
+    );
+  }
+  async removeVersion(
+    name: string,
+    version: string,
+    tarball: string,
+  ): Promise<void> {
+    await this.rows(
+      `DELETE FROM versions WHERE name = ? AND version = ?`,
+      name,
+      version,
+    );
+    await this.rows(
+      `DELETE FROM tarballs WHERE name = ? AND filename = ?`,
+      name,
+      tarball,
+    );
+    await this.rows(
+      `DELETE FROM attestations WHERE name = ? AND version = ?`,
+      name,
+      version,
+    );
+    await this.rows(
+      `INSERT INTO removed_versions (name, version, removed) VALUES (?, ?, ?)
+       ON CONFLICT DO NOTHING`,
+      name,
+      version,
+      new Date().toISOString(),
+    );
+  }
+  async putTarball(
+    name: string,
+    filename: string,
+    data: Uint8Array,
+  ): Promise<void> {
+    await this.rows(
+      `INSERT INTO tarballs (name, filename, data) VALUES (?, ?, ?)`,
+      name,
+      filename,
+      data,
+    );
+  }
+  async putAttestation(
+    name: string,
+    version: string,
+    bundle: string,
+  ): Promise<void> {
+    await this.rows(
+      `INSERT INTO attestations (name, version, bundle) VALUES (?, ?, ?)`,
+      name,
+      version,
+      bundle,
+    );
+  }
+  async createUser(u: UserRow): Promise<void> {
+    await this.rows(
+      `INSERT INTO users (name, email, password_hash, admin, created) VALUES (?, ?, ?, ?, ?)`,
+      u.name,
+      u.email,
+      u.passwordHash,
+      u.admin ? 1 : 0,
+      u.created,
+    );
+  }
+  async setAdmin(name: string, admin: boolean): Promise<void> {
+    await this.rows(
+      `UPDATE users SET admin = ? WHERE name = ?`,
+      admin ? 1 : 0,
+      name,
+    );
+  }
+  async insertToken(t: TokenRow): Promise<void> {
+    await this.rows(
+      `INSERT INTO tokens (key, hash, username, readonly, created) VALUES (?, ?, ?, ?, ?)`,
+      t.key,
+      t.hash,
+      t.username,
+      t.readonly ? 1 : 0,
+      t.created,
+    );
+  }
+  async deleteToken(username: string, keyOrHash: string): Promise<boolean> {
+    return await this.changes(
+      `DELETE FROM tokens WHERE username = ? AND (key = ? OR hash = ?)`,
+      username,
+      keyOrHash,
+      keyOrHash,
+    ) > 0;
+  }
+  async setOrgMember(m: OrgMemberRow): Promise<void> {
+    await this.rows(
+      `INSERT INTO org_members (org, username, role) VALUES (?, ?, ?)
+       ON CONFLICT (org, username) DO UPDATE SET role = excluded.role`,
+      m.org,
+      m.username,
+      m.role,
+    );
+  }
+  async removeOrgMember(org: string, username: string): Promise<void> {
+    await this.rows(
+      `DELETE FROM org_members WHERE org = ? AND username = ?`,
+      org,
+      username,
+    );
+  }
+  async insertPublisherKey(k: PublisherKeyRow): Promise<void> {
+    await this.rows(
+      `INSERT INTO publisher_keys (keyid, key, username, created, revoked)
+       VALUES (?, ?, ?, ?, ?)`,
+      k.keyid,
+      k.key,
+      k.username,
+      k.created,
+      k.revoked,
+    );
+  }
+  async revokePublisherKey(keyid: string, at: string): Promise<boolean> {
+    return await this.changes(
+      `UPDATE publisher_keys SET revoked = ? WHERE keyid = ? AND revoked IS NULL`,
+      at,
+      keyid,
+    ) > 0;
+  }
+  async setMetaIfAbsent(key: string, value: string): Promise<string> {
+    await this.rows(
+      `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING`,
+      key,
+      value,
+    );
+    return (await this.one(`SELECT value FROM meta WHERE key = ?`, key))!
+      .value as string;
+  }
+}
+
+/** The store over a {@linkcode SqlDialect}. */
+export class SqlStore extends SqlReads implements Store {
+  /** `sqlite` or `postgres`. */
+  readonly kind: string;
+
+  /**
+   * @param dialect The database's connections and differences.
+   *
+   * @example
+   * ```ts
+   * import { openSqliteStore } from "./sql_store.ts";
+   * const store = openSqliteStore(":memory:");
+   * await store.close();
+   * ```
+   */
+  constructor(dialect: SqlDialect) {
+    super(dialect.reads, dialect);
+    this.kind = dialect.kind;
+    if (dialect.localGeneration) {
+      this.localGeneration = () => dialect.localGeneration!();
+    }
+  }
+
+  /** See {@linkcode Store.localGeneration}. */
+  localGeneration?: () => number;
+
+  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    return this.dialect.transaction((conn) =>
+      fn(new SqlTx(conn, this.dialect))
+    );
+  }
+
+  close(): Promise<void> {
+    return this.dialect.close();
+  }
+}
+
+/**
+ * Opens (and creates) a SQLite store: one file, one process (see `_sqlite.ts`).
+ *
+ * @param path The file, or `:memory:` for a throwaway one (deleted on close).
+ * @returns The store.
+ *
+ * @example
+ * ```ts
+ * import { openSqliteStore } from "./sql_store.ts";
+ * const store = openSqliteStore("/tmp/registry.db");
+ * await store.close();
+ * ```
+ */
+export function openSqliteStore(path: string): SqlStore {
+  return new SqlStore(new SqliteDialect(path));
+}
+
+/**
+ * Connects to PostgreSQL and creates the tables if needed (see `_postgres.ts`).
+ *
+ * @param url A `postgres://` connection URL.
+ * @param poolSize Connections per process (default 10).
+ * @returns The store.
+ *
+ * @example
+ * ```ts
+ * import { connectPostgresStore } from "./sql_store.ts";
+ * const store = await connectPostgresStore("postgres://postgres@127.0.0.1:5432/bpfpm");
+ * await store.close();
+ * ```
+ */
+export async function connectPostgresStore(
+  url: string,
+  poolSize = 10,
+): Promise<SqlStore> {
+  const { PostgresDialect } = await import("./_postgres.ts");
+  return new SqlStore(await PostgresDialect.connect(url, poolSize));
+}
