@@ -282,6 +282,16 @@ const COMMANDS: Record<string, Command> = {
     options: { json: { type: "boolean" } },
     help: [],
   },
+  doctor: {
+    usage: "bpfpm doctor [--json]",
+    summary: "check what BPF can do here and what is in the way",
+    options: { json: { type: "boolean" } },
+    help: [
+      "Kernel and BTF, capabilities, tracefs and bpffs, the program, map and attach kinds that",
+      "work (and why the others do not), the compiler and its PCH, the caches, and the registry",
+      "(reachable, logged in as whom). Exits 1 when a check fails.",
+    ],
+  },
   completion: {
     usage: "bpfpm completion bash|zsh|fish",
     summary: "print a shell completion script",
@@ -599,6 +609,13 @@ export async function main(argv: string[]): Promise<number> {
           ...pos.slice(1),
           ...passthrough,
         ], { yes: !!v.yes || approvedInstall(config.projectDir, target), ui });
+      }
+      case "doctor": {
+        const { doctor, formatReport } = await import("./doctor.ts");
+        const checks = await doctor(config);
+        if (v.json) json(checks);
+        else ui.out(formatReport(checks));
+        return checks.some((c) => c.status === "fail") ? 1 : 0;
       }
       case "x": {
         if (!pos[0]) {

@@ -79,8 +79,8 @@ Deno.test("bash loads the completion and completes commands, options, subcommand
   let r = await complete("bpfpm ins", s.project, s.env);
   assert.equal(r.spec, "complete -F _bpfpm bpfpm");
   assert.deepEqual(r.reply, ["install"]);
-  r = await complete("bpfpm d", s.project, s.env);
-  assert.deepEqual(r.reply, ["deprecate", "dist-tag"]);
+  r = await complete("bpfpm de", s.project, s.env);
+  assert.deepEqual(r.reply, ["deprecate"]);
   r = await complete("bpfpm install --fro", s.project, s.env);
   assert.deepEqual(r.reply, ["--frozen-lockfile"]);
   r = await complete("bpfpm i --y", s.project, s.env);
