@@ -16,11 +16,11 @@
 import { Ajv, type ErrorObject } from "ajv";
 import schema from "./bpf-manifest.schema.json" with { type: "json" };
 import {
+  type Grants,
   MAP_MEMORY_UNITS,
   RISKY_HELPERS,
   type RiskyHelper,
 } from "../runtime/policy/grants.ts";
-import type { AttachKind } from "../runtime/spec/section_kinds.ts";
 
 /**
  * Every attach kind a manifest grant can name: the runtime's list, which
@@ -38,23 +38,8 @@ export {
  */
 export { RISKY_HELPERS, type RiskyHelper };
 
-/** One granted attach kind, with an optional target glob (`syscalls:sys_enter_*`). */
-export interface AttachGrant {
-  /** The attach kind. */
-  kind: AttachKind;
-  /** A glob over targets: `cat:event` for tracepoints, `/path/bin:symbol` for uprobes. */
-  target?: string;
-}
-
-/** What a package (or a `BPF.load` call) is allowed to do. */
-export interface Grants {
-  /** Attach kinds, each with an optional target glob. */
-  attach?: AttachGrant[];
-  /** Risky helpers the programs may call. */
-  helpers?: RiskyHelper[];
-  /** Cap on the summed map memory: bytes, or a string such as `"64MiB"`. */
-  mapMemory?: number | string;
-}
+/** What a package (or a `BPF.load` call) is allowed to do: the runtime's own types. */
+export type { AttachGrant, Grants } from "../runtime/policy/grants.ts";
 
 /** What the kernel must offer for the probe to run. */
 export interface KernelRequirements {

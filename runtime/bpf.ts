@@ -380,9 +380,9 @@ export class BPF implements Disposable {
    * ```
    */
   attachTracepoint(program: Program | string, tracepoint: string): Link {
-    const p = this.#program(program);
+    // The target comes at run time: it is checked against the grants like any other.
+    const p = this.#granted("tracepoint", program, tracepoint);
     if (isLateSection(p.section)) {
-      this.#granted("tracepoint", p, tracepoint);
       return this.adopt(
         attachTracepoint(this.#typed(p, "tracepoint"), tracepoint),
       );
@@ -405,9 +405,8 @@ export class BPF implements Disposable {
    * ```
    */
   attachRawTracepoint(program: Program | string, name: string): Link {
-    const p = this.#program(program);
+    const p = this.#granted("raw_tp", program, name);
     if (isLateSection(p.section)) {
-      this.#granted("raw_tp", p, name);
       return this.adopt(attachRawTracepoint(this.#typed(p, "raw_tp"), name));
     }
     return this.adopt(attachRawTracepoint(p, name));

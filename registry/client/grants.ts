@@ -24,6 +24,7 @@ export function grantLines(bpf: LockedBpf | undefined): string[] {
     out.push(`attach ${a.kind}${a.target ? " " + a.target : ""}`);
   }
   for (const h of bpf.grants?.helpers ?? []) out.push(`helper ${h}`);
+  for (const k of bpf.grants?.kfuncs ?? []) out.push(`kfunc ${k}`);
   if (bpf.grants?.mapMemory !== undefined) {
     out.push(`map memory ${bpf.grants.mapMemory}`);
   }

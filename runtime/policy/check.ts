@@ -45,7 +45,7 @@ export interface Denial {
   /** The program, or `undefined` for object-wide denials (map memory). */
   program?: string;
   /** What the denial is about: an attach kind, a risky helper class, or map memory. */
-  what: "attach" | "target" | "helper" | "verdict" | "mapMemory";
+  what: "attach" | "target" | "helper" | "kfunc" | "verdict" | "mapMemory";
   /** The attach kind involved, when one is. */
   kind?: string;
   /** The attach target involved, when one is. */
@@ -173,6 +173,40 @@ export const RISKY_HELPER_IDS: Readonly<
   ]),
 };
 
+/**
+ * Kernel functions (kfuncs) that act on the system rather than observe it: each needs a
+ * grant by name (`kfuncs: ["bpf_send_signal_task"]`). Sources: the kernel's kfunc sets
+ * (`BTF_ID_FLAGS(func, ...)`, those marked `KF_DESTRUCTIVE`, and the ones that signal tasks,
+ * destroy sockets, change conntrack or NAT state, write file attributes, read other
+ * processes' memory or take over scheduling).
+ */
+export const RISKY_KFUNCS: ReadonlySet<string> = new Set([
+  "bpf_send_signal_task",
+  "crash_kexec",
+  "bpf_sock_destroy",
+  "bpf_xdp_ct_alloc",
+  "bpf_skb_ct_alloc",
+  "bpf_ct_insert_entry",
+  "bpf_ct_set_nat_info",
+  "bpf_ct_set_timeout",
+  "bpf_ct_change_timeout",
+  "bpf_ct_set_status",
+  "bpf_ct_change_status",
+  "bpf_skb_set_fou_encap",
+  "bpf_set_dentry_xattr",
+  "bpf_remove_dentry_xattr",
+  "bpf_set_dentry_xattr_locked",
+  "bpf_remove_dentry_xattr_locked",
+  "bpf_copy_from_user_task_str",
+  "bpf_copy_from_user_task",
+  "bpf_access_process_vm",
+]);
+
+/** Whether calling kfunc `name` needs a grant: the list above, and sched_ext's kfuncs. */
+export function isRiskyKfunc(name: string): boolean {
+  return RISKY_KFUNCS.has(name) || name.startsWith("scx_bpf_");
+}
+
 const HELPER_CLASS = new Map<number, RiskyHelper>();
 for (const [cls, ids] of Object.entries(RISKY_HELPER_IDS)) {
   for (const id of ids) HELPER_CLASS.set(id, cls as RiskyHelper);
@@ -289,6 +323,25 @@ function checkAttach(p: ProgramSpec, grants: Grants, out: Denial[]): void {
         ofKind.map((a) => a.target).join(", ")
       }): it needs the grant ${missingGrant}`,
   });
+}
+
+function checkKfuncs(
+  p: ProgramSpec,
+  granted: readonly string[],
+  out: Denial[],
+): void {
+  for (const k of p.kfuncs ?? []) {
+    if (!isRiskyKfunc(k) || granted.includes(k)) continue;
+    const missingGrant = `kfuncs: ["${k}"]`;
+    out.push({
+      program: p.name,
+      what: "kfunc",
+      helper: k,
+      missingGrant,
+      message:
+        `program "${p.name}" calls the kernel function ${k} (a kfunc that acts on the system), which needs the grant ${missingGrant}`,
+    });
+  }
 }
 
 function checkHelpers(
@@ -429,6 +482,7 @@ export function grantDenials(
   for (const p of spec.programs) {
     checkAttach(p, grants, out);
     checkHelpers(p, allowed, out);
+    checkKfuncs(p, grants.kfuncs ?? [], out);
     checkVerdicts(p, allowed, out);
     checkPacketWrites(p, allowed, out);
   }

@@ -186,6 +186,14 @@ export function narrowGrants(outer: Grants, script: Grants): Grants {
     }
   }
   out.helpers = [...(script.helpers ?? outer.helpers ?? [])];
+  const outerKfuncs = new Set(outer.kfuncs ?? []);
+  for (const k of script.kfuncs ?? []) {
+    if (!outerKfuncs.has(k)) {
+      deny(`the script asks for the kfunc ${k}`, `kfuncs: ["${k}"]`);
+    }
+  }
+  const kfuncs = script.kfuncs ?? outer.kfuncs;
+  if (kfuncs) out.kfuncs = [...kfuncs];
   if (script.mapMemory !== undefined) {
     if (
       outer.mapMemory !== undefined &&

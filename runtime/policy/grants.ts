@@ -78,6 +78,11 @@ export interface Grants {
   attach?: AttachGrant[];
   /** Risky helpers the programs may call. */
   helpers?: RiskyHelper[];
+  /**
+   * Risky kernel functions (kfuncs) the programs may call, by name (see
+   * `RISKY_KFUNCS` in runtime/policy/check.ts); other kfuncs need no grant.
+   */
+  kfuncs?: string[];
   /** Cap on the summed map memory: bytes, or a string such as `"64MiB"`. */
   mapMemory?: number | string;
 }
@@ -263,6 +268,19 @@ export function validateGrants(value: unknown, where = "grants"): Grants {
       }
       return h as RiskyHelper;
     });
+  }
+  if (v.kfuncs !== undefined) {
+    if (
+      !Array.isArray(v.kfuncs) ||
+      v.kfuncs.some((k) =>
+        typeof k !== "string" || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)
+      )
+    ) {
+      throw new TypeError(
+        `${where}.kfuncs must be an array of kernel function names, such as "bpf_send_signal_task"`,
+      );
+    }
+    out.kfuncs = [...v.kfuncs];
   }
   if (v.mapMemory !== undefined) {
     if (typeof v.mapMemory !== "number" && typeof v.mapMemory !== "string") {
