@@ -94,6 +94,7 @@ export {
 } from "./publish.ts";
 export { compileCheck, type CompileCheckResult } from "./compile_check.ts";
 export {
+  type AccountOptions,
   adduser,
   info,
   initPackage,
@@ -131,5 +132,34 @@ export {
   verifyPublisherSignature,
   verifyRegistrySignature,
 } from "./signatures.ts";
+export {
+  checkLauncher,
+  commandName,
+  DEFAULT_PREFIX,
+  type GlobalLayout,
+  globalLayout,
+  removeLauncher,
+  selfCommand,
+  writeLauncher,
+} from "./global.ts";
+export { execPackage, execProjectDir } from "./exec.ts";
+export {
+  type Check,
+  type CheckStatus,
+  doctor,
+  formatReport,
+} from "./doctor.ts";
+export {
+  type CompletionCommand,
+  completionScript,
+  type Shell,
+  SHELLS,
+} from "./completion.ts";
+export {
+  findProjectDir,
+  grantsDigest,
+  isApproved,
+  recordApprovals,
+} from "./project.ts";
 export { type Progress, Ui } from "./ui.ts";
 export { main } from "./cli.ts";
