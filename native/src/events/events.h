@@ -49,7 +49,8 @@ int64_t rb_walk(struct ringbuf *rb, uint64_t from, uint64_t prod, uint8_t *out, 
 /* Whether the ring is (nearly) full at producer position prod. */
 int rb_nearly_full(struct ringbuf *rb, uint64_t prod);
 int64_t ringbuf_consume(struct ringbuf *rb, void *buf, uint64_t cap, uint64_t *stats);
-int64_t ringbuf_wait_drain(struct ringbuf *rb, void *buf, uint64_t cap, int timeout_ms, uint64_t *stats);
+/* Waits (wait_ready) for the ring, counting a wakeup in stats. */
+int ringbuf_wait(struct ringbuf *rb, int timeout_ms, uint64_t *stats);
 int ringbuf_wake(struct ringbuf *rb);
 void ringbuf_free(struct ringbuf *rb);
 
@@ -60,7 +61,8 @@ struct perfbuf *perfbuf_new(int map_fd, uint32_t page_count, uint32_t wakeup_eve
 /* The epoll fd that is ready when any CPU's buffer is. */
 int perfbuf_epoll_fd(const struct perfbuf *pb);
 int64_t perfbuf_consume(struct perfbuf *pb, void *buf, uint64_t cap, uint64_t *stats);
-int64_t perfbuf_wait_drain(struct perfbuf *pb, void *buf, uint64_t cap, int timeout_ms, uint64_t *stats);
+/* Waits (wait_ready) for any CPU's buffer, counting a wakeup in stats. */
+int perfbuf_wait(struct perfbuf *pb, int timeout_ms, uint64_t *stats);
 int perfbuf_wake(struct perfbuf *pb);
 void perfbuf_free(struct perfbuf *pb);
 
@@ -72,7 +74,8 @@ struct pump *pump_new(struct ringbuf *rb, struct perfbuf *pb, uint64_t max_bytes
 int pump_info(struct pump *p, uint32_t *out);
 void pump_test_stall(struct pump *p, int ms);
 int64_t pump_consume(struct pump *p, void *buf, uint64_t cap, uint64_t *stats);
-int64_t pump_wait_drain(struct pump *p, void *buf, uint64_t cap, int timeout_ms, uint64_t *stats);
+/* Waits (wait_ready) for the drainers to queue something. */
+int pump_wait(struct pump *p, int timeout_ms, uint64_t *stats);
 int pump_wake(struct pump *p);
 void pump_free(struct pump *p);
 

@@ -32,8 +32,7 @@ struct perfbuf {
 	uint8_t scratch[65536]; /* a record that wraps around the ring's end is joined here */
 };
 
-struct perfbuf *perfbuf_new(int map_fd, uint32_t page_count,
-						   uint32_t wakeup_events)
+struct perfbuf *perfbuf_new(int map_fd, uint32_t page_count, uint32_t wakeup_events)
 {
 	uint32_t info[16];
 	int r = bpfpm_map__fd_info(map_fd, info);
@@ -190,8 +189,7 @@ static int64_t perf_ring_consume(struct perfbuf *pb, struct perf_ring *ring, uin
 	return (int64_t)written;
 }
 
-int64_t perfbuf_consume(struct perfbuf *pb, void *buf, uint64_t cap,
-					 uint64_t *stats)
+int64_t perfbuf_consume(struct perfbuf *pb, void *buf, uint64_t cap, uint64_t *stats)
 {
 	uint64_t written = 0;
 	int full = 0;
@@ -216,18 +214,12 @@ int64_t perfbuf_consume(struct perfbuf *pb, void *buf, uint64_t cap,
 	return (int64_t)written;
 }
 
-int64_t perfbuf_wait_drain(struct perfbuf *pb, void *buf, uint64_t cap,
-					    int timeout_ms, uint64_t *stats)
+int perfbuf_wait(struct perfbuf *pb, int timeout_ms, uint64_t *stats)
 {
-	uint64_t lost = stats[ST_LOST];
-	int64_t n = perfbuf_consume(pb, buf, cap, stats);
-	if (n != 0 || timeout_ms == 0 || stats[ST_LOST] != lost)
-		return n;
 	int w = wait_ready(pb->epfd, pb->evfd, timeout_ms);
-	if (w < 0)
-		return w;
-	stats[ST_WAKEUPS]++;
-	return perfbuf_consume(pb, buf, cap, stats);
+	if (w >= 0)
+		stats[ST_WAKEUPS]++;
+	return w;
 }
 
 int perfbuf_wake(struct perfbuf *pb) { return wake_fd(pb->evfd); }

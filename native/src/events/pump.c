@@ -133,19 +133,15 @@ int64_t pump_consume(struct pump *p, void *buf, uint64_t cap, uint64_t *stats)
 	return (int64_t)written;
 }
 
-int64_t pump_wait_drain(struct pump *p, void *buf, uint64_t cap, int timeout_ms, uint64_t *stats)
+int pump_wait(struct pump *p, int timeout_ms, uint64_t *stats)
 {
-	uint64_t lost = stats[ST_LOST];
-	int64_t n = pump_consume(p, buf, cap, stats);
-	if (n != 0 || timeout_ms == 0 || stats[ST_LOST] != lost)
-		return n;
 	int w = wait_ready(p->epfd, p->wake_fd, timeout_ms);
 	if (w < 0)
 		return w;
-	uint64_t v; /* re-arm the drainers' signal */
+	uint64_t v; /* re-arm the drainers' signal (the drainers count the kernel's wakeups) */
 	if (read(p->ready_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		return bpfpm_fail(errno, "eventfd read failed: %s", strerror(errno));
-	return pump_consume(p, buf, cap, stats);
+	return w;
 }
 
 int pump_wake(struct pump *p) { return wake_fd(p->wake_fd); }

@@ -6,11 +6,16 @@
 #include "bpfpm_test.h"
 #include "events.h"
 
-struct bpfpm_event_reader {
+/* How a reader reads what it is active on: a source, or the pump over it. */
+struct read_ops {
 	int64_t (*consume)(void *src, void *buf, uint64_t cap, uint64_t *stats);
-	int64_t (*wait_drain)(void *src, void *buf, uint64_t cap, int timeout_ms, uint64_t *stats);
+	int (*wait)(void *src, int timeout_ms, uint64_t *stats); /* wait_ready's answer */
 	int (*wake)(void *src);
-	void *active; /* what consume reads: the pump, or the source itself */
+};
+
+struct bpfpm_event_reader {
+	const struct read_ops *ops;
+	void *active; /* what ops read: the pump, or the source itself */
 	struct ringbuf *rb;
 	struct perfbuf *pb;
 	struct pump *pump;
@@ -18,14 +23,17 @@ struct bpfpm_event_reader {
 
 /* The read functions of each source, over the reader's active pointer. */
 static int64_t rb_consume(void *s, void *b, uint64_t c, uint64_t *st) { return ringbuf_consume(s, b, c, st); }
-static int64_t rb_wait(void *s, void *b, uint64_t c, int t, uint64_t *st) { return ringbuf_wait_drain(s, b, c, t, st); }
+static int rb_wait(void *s, int t, uint64_t *st) { return ringbuf_wait(s, t, st); }
 static int rb_wake(void *s) { return ringbuf_wake(s); }
 static int64_t pb_consume(void *s, void *b, uint64_t c, uint64_t *st) { return perfbuf_consume(s, b, c, st); }
-static int64_t pb_wait(void *s, void *b, uint64_t c, int t, uint64_t *st) { return perfbuf_wait_drain(s, b, c, t, st); }
+static int pb_wait(void *s, int t, uint64_t *st) { return perfbuf_wait(s, t, st); }
 static int pb_wake(void *s) { return perfbuf_wake(s); }
 static int64_t pu_consume(void *s, void *b, uint64_t c, uint64_t *st) { return pump_consume(s, b, c, st); }
-static int64_t pu_wait(void *s, void *b, uint64_t c, int t, uint64_t *st) { return pump_wait_drain(s, b, c, t, st); }
+static int pu_wait(void *s, int t, uint64_t *st) { return pump_wait(s, t, st); }
 static int pu_wake(void *s) { return pump_wake(s); }
+static const struct read_ops ringbuf_ops = {rb_consume, rb_wait, rb_wake};
+static const struct read_ops perfbuf_ops = {pb_consume, pb_wait, pb_wake};
+static const struct read_ops pump_ops = {pu_consume, pu_wait, pu_wake};
 
 BPFPM_API struct bpfpm_event_reader *bpfpm_event_reader__new(uint32_t kind, int map_fd, uint32_t page_count,
 							      uint32_t wakeup_events, uint64_t staging_bytes,
@@ -39,15 +47,11 @@ BPFPM_API struct bpfpm_event_reader *bpfpm_event_reader__new(uint32_t kind, int 
 		return bpfpm_fail_null(ENOMEM, "out of memory");
 	if (kind == BPFPM_EVENTS_RINGBUF) {
 		r->rb = ringbuf_new(map_fd);
-		r->consume = rb_consume;
-		r->wait_drain = rb_wait;
-		r->wake = rb_wake;
+		r->ops = &ringbuf_ops;
 		r->active = r->rb;
 	} else {
 		r->pb = perfbuf_new(map_fd, page_count, wakeup_events);
-		r->consume = pb_consume;
-		r->wait_drain = pb_wait;
-		r->wake = pb_wake;
+		r->ops = &perfbuf_ops;
 		r->active = r->pb;
 	}
 	if (!r->active) {
@@ -64,9 +68,7 @@ BPFPM_API struct bpfpm_event_reader *bpfpm_event_reader__new(uint32_t kind, int 
 			errno = err;
 			return NULL;
 		}
-		r->consume = pu_consume;
-		r->wait_drain = pu_wait;
-		r->wake = pu_wake;
+		r->ops = &pump_ops;
 		r->active = r->pump;
 	}
 	return r;
@@ -75,16 +77,24 @@ BPFPM_API struct bpfpm_event_reader *bpfpm_event_reader__new(uint32_t kind, int 
 BPFPM_API int64_t bpfpm_event_reader__consume(struct bpfpm_event_reader *r, void *buf, uint64_t cap,
 					      uint64_t *stats)
 {
-	return r->consume(r->active, buf, cap, stats);
+	return r->ops->consume(r->active, buf, cap, stats);
 }
 
 BPFPM_API int64_t bpfpm_event_reader__wait_drain(struct bpfpm_event_reader *r, void *buf, uint64_t cap,
 						 int timeout_ms, uint64_t *stats)
 {
-	return r->wait_drain(r->active, buf, cap, timeout_ms, stats);
+	/* Drain first; wait only when there was nothing (no record, no newly lost ones). */
+	uint64_t lost = stats[ST_LOST];
+	int64_t n = r->ops->consume(r->active, buf, cap, stats);
+	if (n != 0 || timeout_ms == 0 || stats[ST_LOST] != lost)
+		return n;
+	int w = r->ops->wait(r->active, timeout_ms, stats);
+	if (w < 0)
+		return w;
+	return r->ops->consume(r->active, buf, cap, stats);
 }
 
-BPFPM_API int bpfpm_event_reader__wake(struct bpfpm_event_reader *r) { return r->wake(r->active); }
+BPFPM_API int bpfpm_event_reader__wake(struct bpfpm_event_reader *r) { return r->ops->wake(r->active); }
 
 BPFPM_API int bpfpm_event_reader__drainers(struct bpfpm_event_reader *r, uint32_t *out)
 {

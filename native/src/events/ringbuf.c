@@ -92,8 +92,8 @@ struct ringbuf *ringbuf_new(int map_fd)
  * the last record taken (discarded ones included) and *records; -EMSGSIZE with stats[ST_NEED]
  * when the first record does not fit. A length that runs past prod stops the walk: a reader
  * behind another may see a header the kernel is rewriting. */
-int64_t rb_walk(struct ringbuf *rb, uint64_t from, uint64_t prod, uint8_t *out,
-		       uint64_t cap, uint64_t *stats, uint64_t *end, uint64_t *records)
+int64_t rb_walk(struct ringbuf *rb, uint64_t from, uint64_t prod, uint8_t *out, uint64_t cap,
+		uint64_t *stats, uint64_t *end, uint64_t *records)
 {
 	uint64_t pos = from, written = 0;
 	*records = 0;
@@ -134,8 +134,7 @@ int rb_nearly_full(struct ringbuf *rb, uint64_t prod)
 	return prod - __atomic_load_n(rb->consumer_pos, __ATOMIC_ACQUIRE) + 512 > rb->mask + 1;
 }
 
-int64_t ringbuf_consume(struct ringbuf *rb, void *buf, uint64_t cap,
-					 uint64_t *stats)
+int64_t ringbuf_consume(struct ringbuf *rb, void *buf, uint64_t cap, uint64_t *stats)
 {
 	uint64_t written = 0, records, cons = __atomic_load_n(rb->consumer_pos, __ATOMIC_ACQUIRE);
 	uint64_t prod = __atomic_load_n(rb->producer_pos, __ATOMIC_ACQUIRE);
@@ -164,17 +163,12 @@ int64_t ringbuf_consume(struct ringbuf *rb, void *buf, uint64_t cap,
 	return (int64_t)written;
 }
 
-int64_t ringbuf_wait_drain(struct ringbuf *rb, void *buf, uint64_t cap,
-					    int timeout_ms, uint64_t *stats)
+int ringbuf_wait(struct ringbuf *rb, int timeout_ms, uint64_t *stats)
 {
-	int64_t n = ringbuf_consume(rb, buf, cap, stats);
-	if (n != 0 || timeout_ms == 0)
-		return n;
 	int w = wait_ready(rb->epfd, rb->evfd, timeout_ms);
-	if (w < 0)
-		return w;
-	stats[ST_WAKEUPS]++;
-	return ringbuf_consume(rb, buf, cap, stats);
+	if (w >= 0)
+		stats[ST_WAKEUPS]++;
+	return w;
 }
 
 int ringbuf_wake(struct ringbuf *rb) { return wake_fd(rb->evfd); }
