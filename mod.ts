@@ -34,7 +34,6 @@ export type { EventReader } from "./runtime/events/event_reader.ts";
 // openPinned, PerCpu, ...) and "./runtime/events/mod.ts" when needed.
 export type {
   DumpOptions,
-  MapHistogramOptions,
   MapInfo,
   PerCpu,
   PerCpuNumber,
@@ -48,10 +47,17 @@ export {
   type Count,
   formatLinearHist,
   formatLog2Hist,
+  type HistogramEntries,
   histogramJson,
+  histogramJsonOf,
   type HistogramOptions,
   type JsonBucket,
   type JsonHistogram,
+  linearHistText,
+  log2HistText,
+  type MapHistogramOptions,
+  printLinearHist,
+  printLog2Hist,
 } from "./runtime/output/histogram.ts";
 export {
   ksym,

@@ -122,11 +122,11 @@ export function onExit(hook: () => void): () => void {
  *
  * @example Print a histogram on Ctrl-C
  * ```ts
- * import { BPF, interrupted } from "bpf";
+ * import { BPF, interrupted, printLog2Hist } from "bpf";
  * using b = await BPF.load({ file: "./biolatency.bpf.c" });
  * console.log("Tracing... Hit Ctrl-C to end.");
  * await interrupted();
- * b.map("dist").printLog2Hist({ valType: "usecs" });
+ * printLog2Hist(b.map("dist"), { valType: "usecs" });
  * ```
  */
 export function interrupted(

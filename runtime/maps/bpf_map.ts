@@ -6,13 +6,6 @@
  */
 import type { Codec } from "../btf/codec.ts";
 import { checkCodecSize, i32, i64, u32, u64 } from "../btf/codec.ts";
-import {
-  formatLinearHist,
-  formatLog2Hist,
-  formatSectionHist,
-  histogramJson,
-  type JsonHistogram,
-} from "../output/histogram.ts";
 import { check, cstr, fdInfo, leakedFds, mapCalls } from "./_native.ts";
 import { isArrayLike, isPerCpu, isQueueLike } from "./map_types.ts";
 import { MapType, mapTypeName } from "../spec/map_types.ts";
@@ -81,31 +74,6 @@ export interface BpfMapOptions {
   ownsFd?: boolean;
   /** The owner's liveness: false once the BPF object is closed. */
   isOpen?: () => boolean;
-}
-
-/**
- * Options of the histogram printers, as BCC's `print_log2_hist`.
- *
- * @example Print a log2 histogram in microseconds
- * ```ts
- * import { BPF } from "bpf";
- * using b = await BPF.load({ file: "./latency.bpf.c" });
- * b.map("dist").printLog2Hist({ valType: "usecs" });
- * ```
- */
-export interface MapHistogramOptions<S = unknown> {
-  /** The column header; default "value". */
-  valType?: string;
-  /** Label of each section of a keyed histogram; default "Bucket ptr". */
-  sectionHeader?: string;
-  /** Formats a section value (BCC's `section_print_fn`). */
-  sectionFormat?: (section: S) => string;
-  /** Maps a key's section field to the section value (BCC's `bucket_fn`). */
-  bucketFn?: (section: S) => unknown;
-  /** Orders sections (BCC's `bucket_sort_fn`). */
-  sectionSort?: (sections: S[]) => S[];
-  /** Leave out leading empty slots. */
-  stripLeadingZero?: boolean;
 }
 
 /**
@@ -560,7 +528,11 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
   }
 
   /**
-   * The number of elements (array maps: the capacity).
+   * The number of elements (array maps: the capacity, at no cost). Costly for the other
+   * maps: the kernel keeps no count, so this walks every key, one `bpf(MAP_GET_NEXT_KEY)`
+   * syscall per element (about 0.2 µs each): O(n), and a snapshot only while programs
+   * update the map. Read it once, not in a loop; `dump()` gives the elements and their
+   * number in one batched pass.
    *
    * @example Count entries
    * ```ts
@@ -1074,193 +1046,6 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
       mapCalls().bpfpm_map__close(fd);
       throw e;
     }
-  }
-
-  /** Values as histogram sections: `{section → counts by slot}` or one list of counts. */
-  #histogramData(
-    maxSlots: number,
-    options: MapHistogramOptions,
-  ): {
-    sections?: Map<unknown, (number | bigint)[]>;
-    vals?: (number | bigint)[];
-  } {
-    const count = (v: unknown): number | bigint => {
-      if (typeof v === "number" || typeof v === "bigint") return v;
-      if (Array.isArray(v) && "sum" in v) {
-        return (v as unknown as { sum(): number | bigint }).sum();
-      }
-      if (v && typeof v === "object" && "value" in v) {
-        return count((v as { value: unknown }).value);
-      }
-      throw new TypeError(
-        `${this.#what()} holds ${
-          describeType(this.#value)
-        }: histograms need integer counts`,
-      );
-    };
-    const slotOf = (k: unknown): number => {
-      const n = Number(k);
-      if (!Number.isInteger(n) || n < 0 || n >= maxSlots) {
-        throw new RangeError(
-          `Histogram slot ${
-            String(k)
-          } of ${this.#what()} is out of range (0 to ${maxSlots - 1})`,
-        );
-      }
-      return n;
-    };
-    const entries = this.dump();
-    const first = entries.length ? entries[0][0] : undefined;
-    if (
-      first !== null && typeof first === "object" &&
-      !(first instanceof Uint8Array)
-    ) {
-      const fields = Object.keys(first as object).filter((f) =>
-        !f.startsWith("__pad")
-      );
-      if (fields.length < 2) {
-        throw new TypeError(
-          `Keyed histograms need a key struct { section, slot }: ${this.#what()} has ${
-            describeType(this.#key)
-          }`,
-        );
-      }
-      const [f1, f2] = fields;
-      const sections = new Map<unknown, (number | bigint)[]>();
-      for (const [k, v] of entries) {
-        const rec = k as Record<string, unknown>;
-        let bucket = rec[f1];
-        if (options.bucketFn) bucket = options.bucketFn(bucket);
-        let vals = sections.get(bucket);
-        if (!vals) sections.set(bucket, vals = new Array(maxSlots).fill(0));
-        vals[slotOf(rec[f2])] = count(v);
-      }
-      return { sections };
-    }
-    const vals: (number | bigint)[] = new Array(maxSlots).fill(0);
-    for (const [k, v] of entries) vals[slotOf(k)] = count(v);
-    return { vals };
-  }
-
-  /**
-   * The map as a log2 histogram in BCC's text layout (keys are slots; a struct key
-   * `{ section, slot }` gives a section per section value).
-   *
-   * @param options column and section headers, formatting
-   * @returns the text
-   *
-   * @example The text, to log elsewhere
-   * ```ts
-   * import { BPF } from "bpf";
-   * using b = await BPF.load({ file: "./dist.bpf.c" });
-   * const dist = b.map("dist");
-   * console.error(dist.log2HistText({ valType: "usecs" }));
-   * ```
-   */
-  log2HistText(options: MapHistogramOptions = {}): string {
-    this.#live();
-    const d = this.#histogramData(65, options);
-    return d.sections
-      ? formatSectionHist(
-        d.sections,
-        "log2",
-        options as MapHistogramOptions<unknown>,
-      )
-      : formatLog2Hist(d.vals!, options);
-  }
-
-  /**
-   * The map as a linear histogram in BCC's text layout.
-   *
-   * @param options column and section headers, formatting
-   * @returns the text
-   *
-   * @example The text, to log elsewhere
-   * ```ts
-   * import { BPF } from "bpf";
-   * using b = await BPF.load({ file: "./dist.bpf.c" });
-   * const dist = b.map("dist");
-   * console.error(dist.linearHistText({ valType: "ms" }));
-   * ```
-   */
-  linearHistText(options: MapHistogramOptions = {}): string {
-    this.#live();
-    const d = this.#histogramData(1025, options);
-    return d.sections
-      ? formatSectionHist(
-        d.sections,
-        "linear",
-        options as MapHistogramOptions<unknown>,
-      )
-      : formatLinearHist(d.vals!, options);
-  }
-
-  /**
-   * Prints {@link BpfMap.log2HistText} to stdout, as BCC's `print_log2_hist`.
-   *
-   * @param options column and section headers, formatting
-   *
-   * @example
-   * ```ts
-   * import type { BpfMap } from "./bpf_map.ts";
-   * declare const dist: BpfMap<number, bigint>;
-   * dist.printLog2Hist({ valType: "usecs" });
-   * ```
-   */
-  printLog2Hist(options: MapHistogramOptions = {}): void {
-    const text = this.log2HistText(options);
-    if (text) console.log(text.replace(/\n$/, ""));
-  }
-
-  /**
-   * Prints {@link BpfMap.linearHistText} to stdout, as BCC's `print_linear_hist`.
-   *
-   * @param options column and section headers, formatting
-   *
-   * @example Print a linear histogram
-   * ```ts
-   * import { BPF } from "bpf";
-   * using b = await BPF.load({ file: "./dist.bpf.c" });
-   * const dist = b.map("dist");
-   * dist.printLinearHist({ valType: "ms" });
-   * ```
-   */
-  printLinearHist(options: MapHistogramOptions = {}): void {
-    const text = this.linearHistText(options);
-    if (text) console.log(text.replace(/\n$/, ""));
-  }
-
-  /**
-   * The histogram in BCC's JSON form (one object, or one per section for keyed histograms).
-   *
-   * @param options "log2" (default) or "linear", the column header, the section label
-   * @returns plain objects for `JSON.stringify`
-   *
-   * @example As JSON
-   * ```ts
-   * import { BPF } from "bpf";
-   * using b = await BPF.load({ file: "./dist.bpf.c" });
-   * const dist = b.map("dist");
-   * console.log(JSON.stringify(dist.histogramJson({ valType: "usecs" })));
-   * ```
-   */
-  histogramJson(
-    options: { kind?: "log2" | "linear" } & MapHistogramOptions = {},
-  ): JsonHistogram[] {
-    this.#live();
-    const kind = options.kind ?? "log2";
-    const d = this.#histogramData(kind === "log2" ? 65 : 1025, options);
-    if (!d.sections) {
-      return [histogramJson(d.vals!, { kind, valType: options.valType })];
-    }
-    const label = options.sectionHeader ?? "Bucket ptr";
-    return [...d.sections].map(([s, vals]) =>
-      histogramJson(vals, {
-        kind,
-        valType: options.valType,
-        section: [label, options.sectionFormat ? options.sectionFormat(s) : s],
-      })
-    );
   }
 
   /**

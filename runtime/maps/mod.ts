@@ -17,7 +17,6 @@ export {
   BpfMap,
   type BpfMapOptions,
   type DumpOptions,
-  type MapHistogramOptions,
   type MapInfo,
   type UpdateMode,
 } from "./bpf_map.ts";

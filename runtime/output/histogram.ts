@@ -1,6 +1,7 @@
 /**
  * Text and JSON histograms in BCC's layout (`print_log2_hist`, `print_linear_hist`), from
- * plain bucket counts. Map classes call these; they are usable on any array of counts.
+ * bucket counts (`formatLog2Hist`, ...) or from a histogram's entries, such as a BPF map's
+ * (`printLog2Hist(b.map("dist"))`, ...). Presentation only: the maps know nothing of it.
  *
  * @module
  */
@@ -310,4 +311,229 @@ export function log2Slot(v: number | bigint): number {
     n++;
   }
   return n;
+}
+
+/**
+ * A histogram's entries: `[slot, count]` pairs, or `[{ section, slot }, count]` pairs for a
+ * keyed histogram (a section per distinct first field). A BPF map is one (iterating it dumps
+ * it in one batch); counts may be numbers, bigints, per-CPU counts (summed) or `{ value }`.
+ *
+ * @example A map, or any entries
+ * ```ts
+ * import type { HistogramEntries } from "bpf";
+ * const entries: HistogramEntries = [[1, 3n], [2, 5n], [4, 1n]];
+ * ```
+ */
+export type HistogramEntries = Iterable<readonly [unknown, unknown]>;
+
+/**
+ * Options of the histograms of entries, as BCC's `print_log2_hist`.
+ *
+ * @example Print a log2 histogram in microseconds
+ * ```ts
+ * import { BPF, printLog2Hist } from "bpf";
+ * using b = await BPF.load({ file: "./latency.bpf.c" });
+ * printLog2Hist(b.map("dist"), { valType: "usecs" });
+ * ```
+ */
+export interface MapHistogramOptions<S = unknown> extends SectionOptions<S> {
+  /** Maps a key's section field to the section value (BCC's `bucket_fn`). */
+  bucketFn?: (section: S) => unknown;
+}
+
+function count(v: unknown): Count {
+  if (typeof v === "number" || typeof v === "bigint") return v;
+  if (Array.isArray(v) && "sum" in v) {
+    return (v as unknown as { sum(): Count }).sum();
+  }
+  if (v && typeof v === "object" && "value" in v) {
+    return count((v as { value: unknown }).value);
+  }
+  throw new TypeError(
+    `A histogram needs integer counts (numbers, bigints, per-CPU counts or { value }), got ${
+      v === null ? "null" : typeof v
+    }: print a map of counters`,
+  );
+}
+
+/** The entries as counts by slot, or as sections of counts by slot. */
+function buckets(
+  entries: HistogramEntries,
+  maxSlots: number,
+  options: MapHistogramOptions,
+): { sections?: Map<unknown, Count[]>; vals?: Count[] } {
+  const slotOf = (k: unknown): number => {
+    const n = Number(k);
+    if (!Number.isInteger(n) || n < 0 || n >= maxSlots) {
+      throw new RangeError(
+        `Histogram slot ${String(k)} is out of range (0 to ${maxSlots - 1})`,
+      );
+    }
+    return n;
+  };
+  const list = [...entries];
+  const first = list.length ? list[0][0] : undefined;
+  if (
+    first !== null && typeof first === "object" &&
+    !(first instanceof Uint8Array)
+  ) {
+    const fields = Object.keys(first as object).filter((f) =>
+      !f.startsWith("__pad")
+    );
+    if (fields.length < 2) {
+      throw new TypeError(
+        `Keyed histograms need a key struct { section, slot }, got one with ${
+          fields.length ? `only the field ${fields[0]}` : "no fields"
+        }`,
+      );
+    }
+    const [f1, f2] = fields;
+    const sections = new Map<unknown, Count[]>();
+    for (const [k, v] of list) {
+      const rec = k as Record<string, unknown>;
+      let section = rec[f1];
+      if (options.bucketFn) section = options.bucketFn(section);
+      let vals = sections.get(section);
+      if (!vals) sections.set(section, vals = new Array(maxSlots).fill(0));
+      vals[slotOf(rec[f2])] = count(v);
+    }
+    return { sections };
+  }
+  const vals: Count[] = new Array(maxSlots).fill(0);
+  for (const [k, v] of list) vals[slotOf(k)] = count(v);
+  return { vals };
+}
+
+const LOG2_SLOTS = 65;
+const LINEAR_SLOTS = 1025;
+
+/**
+ * Entries as a log2 histogram in BCC's text layout (keys are slots; a struct key
+ * `{ section, slot }` gives a section per section value).
+ *
+ * @param entries the histogram's entries, such as a BPF map
+ * @param options column and section headers, formatting
+ * @returns the text
+ *
+ * @example The text, to log elsewhere
+ * ```ts
+ * import { BPF, log2HistText } from "bpf";
+ * using b = await BPF.load({ file: "./dist.bpf.c" });
+ * console.error(log2HistText(b.map("dist"), { valType: "usecs" }));
+ * ```
+ */
+export function log2HistText<S>(
+  entries: HistogramEntries,
+  options: MapHistogramOptions<S> = {},
+): string {
+  const o = options as MapHistogramOptions;
+  const d = buckets(entries, LOG2_SLOTS, o);
+  return d.sections
+    ? formatSectionHist(d.sections, "log2", o)
+    : formatLog2Hist(d.vals!, o);
+}
+
+/**
+ * Entries as a linear histogram in BCC's text layout.
+ *
+ * @param entries the histogram's entries, such as a BPF map
+ * @param options column and section headers, formatting
+ * @returns the text
+ *
+ * @example The text, to log elsewhere
+ * ```ts
+ * import { BPF, linearHistText } from "bpf";
+ * using b = await BPF.load({ file: "./dist.bpf.c" });
+ * console.error(linearHistText(b.map("dist"), { valType: "ms" }));
+ * ```
+ */
+export function linearHistText<S>(
+  entries: HistogramEntries,
+  options: MapHistogramOptions<S> = {},
+): string {
+  const o = options as MapHistogramOptions;
+  const d = buckets(entries, LINEAR_SLOTS, o);
+  return d.sections
+    ? formatSectionHist(d.sections, "linear", o)
+    : formatLinearHist(d.vals!, o);
+}
+
+/**
+ * Prints {@linkcode log2HistText} to stdout, as BCC's `print_log2_hist`.
+ *
+ * @param entries the histogram's entries, such as a BPF map
+ * @param options column and section headers, formatting
+ *
+ * @example At Ctrl-C
+ * ```ts
+ * import { BPF, interrupted, printLog2Hist } from "bpf";
+ * using b = await BPF.load({ file: "./biolatency.bpf.c" });
+ * await interrupted();
+ * printLog2Hist(b.map("dist"), { valType: "usecs" });
+ * ```
+ */
+export function printLog2Hist<S>(
+  entries: HistogramEntries,
+  options: MapHistogramOptions<S> = {},
+): void {
+  const text = log2HistText(entries, options);
+  if (text) console.log(text.replace(/\n$/, ""));
+}
+
+/**
+ * Prints {@linkcode linearHistText} to stdout, as BCC's `print_linear_hist`.
+ *
+ * @param entries the histogram's entries, such as a BPF map
+ * @param options column and section headers, formatting
+ *
+ * @example
+ * ```ts
+ * import { BPF, printLinearHist } from "bpf";
+ * using b = await BPF.load({ file: "./dist.bpf.c" });
+ * printLinearHist(b.map("dist"), { valType: "ms" });
+ * ```
+ */
+export function printLinearHist<S>(
+  entries: HistogramEntries,
+  options: MapHistogramOptions<S> = {},
+): void {
+  const text = linearHistText(entries, options);
+  if (text) console.log(text.replace(/\n$/, ""));
+}
+
+/**
+ * Entries as BCC's JSON histograms: one object, or one per section for a keyed histogram
+ * (with `[sectionHeader]: section`).
+ *
+ * @param entries the histogram's entries, such as a BPF map
+ * @param options "log2" (default) or "linear", the column header, the section label
+ * @returns plain objects for `JSON.stringify`
+ *
+ * @example As JSON
+ * ```ts
+ * import { BPF, histogramJsonOf } from "bpf";
+ * using b = await BPF.load({ file: "./dist.bpf.c" });
+ * console.log(JSON.stringify(histogramJsonOf(b.map("dist"), { valType: "usecs" })));
+ * ```
+ */
+export function histogramJsonOf<S>(
+  entries: HistogramEntries,
+  options: { kind?: "log2" | "linear" } & MapHistogramOptions<S> = {},
+): JsonHistogram[] {
+  const o = options as MapHistogramOptions & { kind?: "log2" | "linear" };
+  const kind = o.kind ?? "log2";
+  const d = buckets(entries, kind === "log2" ? LOG2_SLOTS : LINEAR_SLOTS, o);
+  if (!d.sections) {
+    return [histogramJson(d.vals!, { kind, valType: o.valType })];
+  }
+  const label = o.sectionHeader ?? "Bucket ptr";
+  let keys = [...d.sections.keys()];
+  if (o.sectionSort) keys = o.sectionSort(keys);
+  return keys.map((s) =>
+    histogramJson(d.sections!.get(s)!, {
+      kind,
+      valType: o.valType,
+      section: [label, o.sectionFormat ? o.sectionFormat(s) : s],
+    })
+  );
 }

@@ -15,11 +15,18 @@ export {
   formatLinearHist,
   formatLog2Hist,
   formatSectionHist,
+  type HistogramEntries,
   histogramJson,
+  histogramJsonOf,
   type HistogramOptions,
   type JsonBucket,
   type JsonHistogram,
+  linearHistText,
+  log2HistText,
   log2Slot,
+  type MapHistogramOptions,
+  printLinearHist,
+  printLog2Hist,
   type SectionOptions,
 } from "./histogram.ts";
 export {

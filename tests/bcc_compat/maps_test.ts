@@ -3,6 +3,7 @@
  * test's own child process did, keyed by its pid so other processes cannot disturb it.
  */
 import assert from "node:assert/strict";
+import { log2HistText } from "../../runtime/output/histogram.ts";
 import { load, runChild, runRegistered } from "./_helpers.ts";
 
 const PID = "u32 pid = bpf_get_current_pid_tgid() >> 32;";
@@ -137,7 +138,7 @@ Deno.test("BPF_HISTOGRAM with bpf_log2l buckets (and bpf_log2) of the child's wr
     ),
     [[1, 1n], [7, 1n], [10, 1n], [13, 2n]],
   );
-  const text = dist.log2HistText({ valType: "bytes" });
+  const text = log2HistText(dist, { valType: "bytes" });
   assert.match(text, /4096 -> 8191\s+: 2\s/);
 });
 

@@ -6,6 +6,10 @@ import {
   formatLinearHist,
   formatLog2Hist,
   histogramJson,
+  histogramJsonOf,
+  linearHistText,
+  log2HistText,
+  printLog2Hist,
 } from "../../runtime/output/histogram.ts";
 import { buildC } from "../maps/_helpers.ts";
 
@@ -170,17 +174,17 @@ Deno.test("histograms of a program's maps print as BCC prints them", async () =>
     await w.write(new Uint8Array([10]));
     await w.close();
     assert.equal((await child.status).success, true);
-    assert.equal(b.map("dist").log2HistText(), LOG2_1_TO_100);
-    assert.equal(b.map("pdist").log2HistText(), LOG2_1_TO_100);
+    assert.equal(log2HistText(b.map("dist")), LOG2_1_TO_100);
+    assert.equal(log2HistText(b.map("pdist")), LOG2_1_TO_100);
     assert.equal(
-      b.map("lin").linearHistText({ valType: "queue len" }),
+      linearHistText(b.map("lin"), { valType: "queue len" }),
       LINEAR.split("\n").slice(0, 6).join("\n") + "\n",
     );
     assert.equal(
-      b.map("keyed").log2HistText({ sectionSort: (s) => [...s].sort() }),
+      log2HistText(b.map("keyed"), { sectionSort: (s) => [...s].sort() }),
       SECTIONS,
     );
-    const json = b.map("keyed").histogramJson({ sectionHeader: "parity" });
+    const json = histogramJsonOf(b.map("keyed"), { sectionHeader: "parity" });
     assert.equal(json.length, 2);
     assert.deepEqual(
       json.map((h) => h.parity).sort(),
@@ -218,8 +222,41 @@ Deno.test("a BCC-dialect BPF_HISTOGRAM prints as BCC prints it", async () => {
     await w.write(new Uint8Array([10]));
     await w.close();
     assert.equal((await child.status).success, true);
-    assert.equal(b.map("dist").log2HistText(), LOG2_1_TO_100);
+    assert.equal(log2HistText(b.map("dist")), LOG2_1_TO_100);
   } finally {
     prog.cleanup();
   }
+});
+
+Deno.test("histograms of entries: any [slot, count] pairs, per-CPU and { value } counts; bad input names the fix", () => {
+  const perCpu = Object.assign([1n, 2n], { sum: () => 3n });
+  assert.equal(
+    log2HistText([[1, 1n], [2, perCpu], [3, { value: 4n }]]),
+    formatLog2Hist([0, 1n, 3n, 4n]),
+  );
+  assert.deepEqual(
+    histogramJsonOf([[1, 2]])[0].data,
+    [{ "interval-start": 0, "interval-end": 1, count: 2 }],
+  );
+  assert.throws(
+    () => log2HistText([[1, "x"]]),
+    /A histogram needs integer counts .*got string: print a map of counters/,
+  );
+  assert.throws(() => log2HistText([[65, 1]]), /slot 65 is out of range/);
+  assert.throws(
+    () => log2HistText([[{ only: 1 }, 1]]),
+    /Keyed histograms need a key struct \{ section, slot \}, got one with only the field only/,
+  );
+  // Printing writes the same text, without its last newline.
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (line: string) => lines.push(line);
+  try {
+    printLog2Hist([[2, 3]], { valType: "usecs" });
+  } finally {
+    console.log = log;
+  }
+  assert.deepEqual(lines, [
+    log2HistText([[2, 3]], { valType: "usecs" }).replace(/\n$/, ""),
+  ]);
 });
