@@ -15,6 +15,12 @@ import { compile } from "./compile/compile.ts";
 import { CompileError } from "./compile/compile_error.ts";
 import { BpfError, ClosedError, Errno, withPermission } from "./errors.ts";
 import {
+  attachCall,
+  checkArgument,
+  checkLoadOptions,
+  PROGRAM,
+} from "./_options.ts";
+import {
   kernelBtfPath,
   requireCapabilities,
   requireKernelBtf,
@@ -261,7 +267,7 @@ export class BPF implements Disposable {
   static async load(options: LoadOptions): Promise<BPF> {
     // The caller's frames, formatted (source-mapped) only if an error needs its place.
     const caller = new Error();
-    checkOptions(options);
+    checkLoadOptions(options);
     const grants = effectiveGrants(options.grants);
     requireCapabilities();
     requireKernelBtf();
@@ -676,7 +682,7 @@ export class BPF implements Disposable {
    * ```
    */
   attachCgroup(program: Program | string, options: CgroupOptions): Link {
-    const p = this.#granted("cgroup", program, options.path);
+    const p = this.#granted("cgroup", program, options?.path);
     return this.adopt(attachCgroup(p, options));
   }
 
@@ -751,7 +757,7 @@ export class BPF implements Disposable {
 
   /** The program, after checking a run-time attach target against the grants. */
   #granted(kind: string, program: Program | string, target: string): Program {
-    const p = this.#program(program);
+    const p = this.#program(program, kind);
     const grants = attachGrants.get(this);
     if (grants) checkAttachTarget(grants, { program: p.name, kind, target });
     return p;
@@ -1022,8 +1028,14 @@ export class BPF implements Disposable {
     return () => this.#readers.delete(reader);
   }
 
-  #program(program: Program | string): Program {
+  #program(program: Program | string, kind?: string): Program {
     this.#open();
+    checkArgument(
+      kind ? attachCall(kind) : "attach",
+      "program",
+      program,
+      PROGRAM,
+    );
     if (typeof program !== "string") return program;
     const found = this.programs.get(program);
     if (!found) {
@@ -1058,34 +1070,6 @@ async function* keepAlive<T>(
     }
   } finally {
     await inner.return();
-  }
-}
-
-function checkOptions(options: LoadOptions): void {
-  if (options === null || typeof options !== "object") {
-    throw new TypeError(
-      "BPF.load needs an options object: { text }, { file } or { object }",
-    );
-  }
-  const given = ["text", "file", "object"].filter((k) =>
-    options[k as keyof LoadOptions] !== undefined
-  );
-  if (given.length !== 1) {
-    throw new TypeError(
-      `BPF.load needs exactly one of text, file or object, got ${
-        given.length ? given.join(", ") : "none"
-      }`,
-    );
-  }
-  if (options.text !== undefined && typeof options.text !== "string") {
-    throw new TypeError(
-      `options.text must be a string, got ${typeof options.text}`,
-    );
-  }
-  if (options.object !== undefined && !(options.object instanceof Uint8Array)) {
-    throw new TypeError(
-      "options.object must be a Uint8Array holding a BPF ELF object",
-    );
   }
 }
 

@@ -5,6 +5,7 @@
  * @module
  */
 import { cstr, lib } from "../_ffi.ts";
+import { CGROUP_OPTIONS, checkOptions } from "../_options.ts";
 import { type AttachableProgram, attachNative } from "./attachment.ts";
 import type { Link } from "./link.ts";
 
@@ -74,11 +75,7 @@ export function attachCgroup(
   program: AttachableProgram & { readonly expectedAttachType?: number },
   opts: CgroupOptions,
 ): Link {
-  if (
-    opts === null || typeof opts !== "object" || typeof opts.path !== "string"
-  ) {
-    throw new TypeError("cgroup: expected options { path, attach? }");
-  }
+  checkOptions("attachCgroup", opts, CGROUP_OPTIONS);
   let type: number | undefined;
   if (opts.attach !== undefined) {
     type = CGROUP_ATTACH_TYPES[opts.attach];

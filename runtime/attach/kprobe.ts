@@ -13,6 +13,13 @@
  * @module
  */
 import { cstr, lastError, lib, type LinkHandle } from "../_ffi.ts";
+import {
+  attachCall,
+  checkArgument,
+  checkOptions,
+  KERNEL_FUNCTION,
+  KPROBE_OPTIONS,
+} from "../_options.ts";
 import { AttachError, Errno } from "../errors.ts";
 import { tracefsDir } from "../trace/tracefs.ts";
 import { readKernelFile } from "../_kernel_files.ts";
@@ -177,17 +184,8 @@ function attach(
 ): Link {
   const kind = ret ? "kretprobe" : "kprobe";
   checkProgram(program, kind);
-  if (typeof func !== "string" || func === "") {
-    throw new TypeError(
-      `${kind}: expected a kernel function name, got ${String(func)}`,
-    );
-  }
-  if (
-    opts.maxactive !== undefined &&
-    (!Number.isInteger(opts.maxactive) || opts.maxactive < 0)
-  ) {
-    throw new RangeError(`${kind}: maxactive must be a non-negative integer`);
-  }
+  checkArgument(attachCall(kind), "func", func, KERNEL_FUNCTION);
+  checkOptions(attachCall(kind), opts, KPROBE_OPTIONS);
   const syscall = syscallName(func);
   if (syscall && !haveKprobes() && opts.fallback !== "error") {
     return fallbackToTracepoint(program, func, syscall, ret);

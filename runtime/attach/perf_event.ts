@@ -6,6 +6,7 @@
  * @module
  */
 import { lib } from "../_ffi.ts";
+import { checkOptions, PERF_EVENT_OPTIONS } from "../_options.ts";
 import { type AttachableProgram, attachNative } from "./attachment.ts";
 import type { Link } from "./link.ts";
 
@@ -82,11 +83,7 @@ export function attachPerfEvent(
   program: AttachableProgram,
   opts: PerfEventOptions,
 ): Link {
-  if (opts === null || typeof opts !== "object") {
-    throw new TypeError(
-      "perf_event: expected options { event | type+config, frequency | period }",
-    );
-  }
+  checkOptions("attachPerfEvent", opts, PERF_EVENT_OPTIONS);
   let type = opts.type;
   let config = opts.config === undefined ? undefined : BigInt(opts.config);
   if (opts.event !== undefined) {
@@ -106,16 +103,6 @@ export function attachPerfEvent(
   }
   if ((opts.frequency === undefined) === (opts.period === undefined)) {
     throw new TypeError("perf_event: give exactly one of frequency and period");
-  }
-  if (opts.frequency !== undefined && !(opts.frequency > 0)) {
-    throw new RangeError("perf_event: frequency must be positive");
-  }
-  if (
-    opts.pid !== undefined && (!Number.isInteger(opts.pid) || opts.pid <= 0)
-  ) {
-    throw new RangeError(
-      `perf_event: pid must be a positive integer, got ${opts.pid}`,
-    );
   }
   const freq = opts.frequency !== undefined;
   const sample = freq

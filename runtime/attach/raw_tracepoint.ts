@@ -5,6 +5,7 @@
  * @module
  */
 import { cstr, lib } from "../_ffi.ts";
+import { checkArgument, RAW_TRACEPOINT } from "../_options.ts";
 import { TracepointNotFoundError } from "../errors.ts";
 import type { Program } from "../program.ts";
 import { type Link, linkOrThrow } from "./link.ts";
@@ -19,13 +20,7 @@ import { type Link, linkOrThrow } from "./link.ts";
  * @throws {TracepointNotFoundError} When the kernel has no such tracepoint.
  */
 export function attachRawTracepoint(program: Program, name: string): Link {
-  if (typeof name !== "string" || !/^\w+$/.test(name)) {
-    throw new TypeError(
-      `Invalid raw tracepoint name ${
-        JSON.stringify(name)
-      }: use the event's name without its category, e.g. "sched_switch"`,
-    );
-  }
+  checkArgument("attachRawTracepoint", "name", name, RAW_TRACEPOINT);
   return linkOrThrow(
     lib().bpfpm_program__attach_raw_tracepoint(program.fd, cstr(name)),
     program,

@@ -6,6 +6,7 @@
  * @module
  */
 import { cstr, lib } from "../_ffi.ts";
+import { checkOptions, SOCKET_FILTER_OPTIONS } from "../_options.ts";
 import { type AttachableProgram, attachNative } from "./attachment.ts";
 import type { Link } from "./link.ts";
 
@@ -49,11 +50,7 @@ export function attachSocketFilter(
   program: AttachableProgram,
   opts: SocketFilterOptions = {},
 ): Link {
-  if (opts.fd !== undefined && (!Number.isInteger(opts.fd) || opts.fd < 0)) {
-    throw new RangeError(
-      `socket_filter: fd must be a non-negative integer, got ${opts.fd}`,
-    );
-  }
+  checkOptions("attachSocketFilter", opts, SOCKET_FILTER_OPTIONS);
   const target = opts.fd !== undefined
     ? `socket fd ${opts.fd}`
     : `raw socket on ${opts.ifname || "every interface"}`;

@@ -7,6 +7,12 @@
  * @module
  */
 import { cstr, lib } from "../_ffi.ts";
+import {
+  checkArgument,
+  checkOptions,
+  INTERFACE,
+  TC_OPTIONS,
+} from "../_options.ts";
 import { type AttachableProgram, attachNative } from "./attachment.ts";
 import type { Link } from "./link.ts";
 
@@ -52,17 +58,9 @@ export function attachTc(
   ifname: string,
   opts: TcOptions = {},
 ): Link {
-  if (typeof ifname !== "string" || ifname === "") {
-    throw new TypeError(
-      `tc: expected an interface name, got ${String(ifname)}`,
-    );
-  }
+  checkArgument("attachTc", "interface", ifname, INTERFACE);
+  checkOptions("attachTc", opts, TC_OPTIONS);
   const direction = opts.direction ?? "ingress";
-  if (direction !== "ingress" && direction !== "egress") {
-    throw new RangeError(
-      `tc: direction must be "ingress" or "egress", got ${direction}`,
-    );
-  }
   const flags = (direction === "egress" ? 1 : 0) | (opts.clsact ? 2 : 0);
   return attachNative(
     program,

@@ -5,6 +5,7 @@
  * @module
  */
 import { cstr, lib } from "../_ffi.ts";
+import { checkArgument, TRACEPOINT } from "../_options.ts";
 import { TracepointNotFoundError } from "../errors.ts";
 import {
   parseTracepointName,
@@ -23,6 +24,7 @@ import { type Link, linkOrThrow } from "./link.ts";
  * @throws {TracepointNotFoundError} When the kernel has no such tracepoint.
  */
 export function attachTracepoint(program: Program, name: string): Link {
+  checkArgument("attachTracepoint", "tracepoint", name, TRACEPOINT);
   const [category, event] = parseTracepointName(name);
   requireTracepoint(category, event);
   const target = `${category}:${event}`;

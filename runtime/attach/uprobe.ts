@@ -6,6 +6,7 @@
  * @module
  */
 import { cstr, lib } from "../_ffi.ts";
+import { attachCall, checkOptions, UPROBE_OPTIONS } from "../_options.ts";
 import { AttachError, Errno, withPermission } from "../errors.ts";
 import { type ElfFile, ElfFormatError, PT, readElf } from "../spec/elf.ts";
 import { type AttachableProgram, attachNative } from "./attachment.ts";
@@ -155,25 +156,13 @@ export function symbolOffset(binary: string, symbol: string): bigint {
   return offset + add;
 }
 
-function checkOptions(kind: string, opts: UprobeOptions): void {
-  if (opts === null || typeof opts !== "object") {
-    throw new TypeError(
-      `${kind}: expected options { binary, symbol | offset, pid? }`,
-    );
-  }
-  if (typeof opts.binary !== "string" || opts.binary === "") {
-    throw new TypeError(`${kind}: binary must be a path or library name`);
-  }
+function checkUprobeOptions(kind: string, opts: UprobeOptions): void {
+  checkOptions(attachCall(kind), opts, UPROBE_OPTIONS);
   if (opts.symbol === undefined && opts.offset === undefined) {
     throw new TypeError(
-      `${kind}: give a symbol or an offset to probe in ${opts.binary}`,
-    );
-  }
-  if (
-    opts.pid !== undefined && (!Number.isInteger(opts.pid) || opts.pid <= 0)
-  ) {
-    throw new RangeError(
-      `${kind}: pid must be a positive integer, got ${opts.pid}`,
+      `${
+        attachCall(kind)
+      }: give a symbol or an offset to probe in ${opts.binary}`,
     );
   }
 }
@@ -183,7 +172,7 @@ export function resolveUprobe(
   kind: string,
   opts: UprobeOptions,
 ): { path: string; offset: bigint; target: string } {
-  checkOptions(kind, opts);
+  checkUprobeOptions(kind, opts);
   const path = resolveBinary(opts.binary);
   if (!path) {
     throw new AttachError(

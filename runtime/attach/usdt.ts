@@ -7,6 +7,7 @@
  * @module
  */
 import { cstr, lastError, lib, type LinkHandle } from "../_ffi.ts";
+import { checkOptions, USDT_OPTIONS } from "../_options.ts";
 import { AttachError, Errno } from "../errors.ts";
 import type { ElfFile } from "../spec/elf.ts";
 import { type AttachableProgram, checkProgram } from "./attachment.ts";
@@ -175,22 +176,7 @@ export function attachUsdt(
   opts: UsdtOptions,
 ): Link {
   checkProgram(program, "usdt");
-  if (
-    opts === null || typeof opts !== "object" ||
-    typeof opts.binary !== "string" ||
-    typeof opts.provider !== "string" || typeof opts.name !== "string"
-  ) {
-    throw new TypeError(
-      "usdt: expected options { binary, provider, name, pid? }",
-    );
-  }
-  if (
-    opts.pid !== undefined && (!Number.isInteger(opts.pid) || opts.pid <= 0)
-  ) {
-    throw new RangeError(
-      `usdt: pid must be a positive integer, got ${opts.pid}`,
-    );
-  }
+  checkOptions("attachUsdt", opts, USDT_OPTIONS);
   if (!program.handle) {
     throw new TypeError(
       `usdt: program '${program.name}' has no libbpf handle (load it with BPF.load)`,

@@ -6,6 +6,12 @@
  * @module
  */
 import { cstr, lib } from "../_ffi.ts";
+import {
+  checkArgument,
+  checkOptions,
+  INTERFACE,
+  XDP_OPTIONS,
+} from "../_options.ts";
 import { type AttachableProgram, attachNative } from "./attachment.ts";
 import type { Link } from "./link.ts";
 
@@ -54,18 +60,8 @@ export function attachXdp(
   ifname: string,
   opts: XdpOptions = {},
 ): Link {
-  if (typeof ifname !== "string" || ifname === "") {
-    throw new TypeError(
-      `xdp: expected an interface name, got ${String(ifname)}`,
-    );
-  }
-  if (
-    opts.mode !== undefined && opts.mode !== "generic" && opts.mode !== "native"
-  ) {
-    throw new RangeError(
-      `xdp: mode must be "generic" or "native", got ${opts.mode}`,
-    );
-  }
+  checkArgument("attachXdp", "interface", ifname, INTERFACE);
+  checkOptions("attachXdp", opts, XDP_OPTIONS);
   const flags = (opts.mode === "generic" ? 1 : 0) |
     (opts.mode === "native" ? 2 : 0) |
     (opts.replace ? 4 : 0);
