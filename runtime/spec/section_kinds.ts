@@ -176,6 +176,11 @@ const btfTrace = (target: string) => `btf_trace_${target}`;
 const btfLsm = (target: string) => `bpf_lsm_${target}`;
 const btfIter = (target: string) => `bpf_iter_${target}`;
 
+/** A definition and its sleepable `.s` twin (libbpf's `SEC_SLEEPABLE`), the twin first. */
+function withSleepable(def: SectionDef): SectionDef[] {
+  return [{ ...def, prefix: `${def.prefix}.s`, sleepable: true }, def];
+}
+
 /**
  * The section definitions, read by the grants check (through {@linkcode kindFromSection}),
  * the load-failure explanation and auto-attach (through {@linkcode sectionDef}). Longest
@@ -202,43 +207,28 @@ export const SECTION_DEFS: readonly SectionDef[] = [
     variant: "syscall",
     autoAttach: "kretsyscall",
   },
-  {
-    prefix: "uprobe.multi.s",
+  ...withSleepable({
+    prefix: "uprobe.multi",
     kind: "uprobe",
-    sleepable: true,
     variant: "multi",
-  },
-  { prefix: "uprobe.multi", kind: "uprobe", variant: "multi" },
-  {
-    prefix: "uretprobe.multi.s",
+  }),
+  ...withSleepable({
+    prefix: "uretprobe.multi",
     kind: "uretprobe",
-    sleepable: true,
     variant: "multi",
-  },
-  { prefix: "uretprobe.multi", kind: "uretprobe", variant: "multi" },
-  {
-    prefix: "uprobe.session.s",
+  }),
+  ...withSleepable({
+    prefix: "uprobe.session",
     kind: "uprobe",
-    sleepable: true,
     variant: "session",
-  },
-  { prefix: "uprobe.session", kind: "uprobe", variant: "session" },
-  {
-    prefix: "uprobe.s",
-    kind: "uprobe",
-    sleepable: true,
-    autoAttach: "uprobe",
-  },
-  { prefix: "uprobe", kind: "uprobe", autoAttach: "uprobe" },
-  {
-    prefix: "uretprobe.s",
+  }),
+  ...withSleepable({ prefix: "uprobe", kind: "uprobe", autoAttach: "uprobe" }),
+  ...withSleepable({
+    prefix: "uretprobe",
     kind: "uretprobe",
-    sleepable: true,
     autoAttach: "uretprobe",
-  },
-  { prefix: "uretprobe", kind: "uretprobe", autoAttach: "uretprobe" },
-  { prefix: "usdt.s", kind: "usdt", sleepable: true, autoAttach: "usdt" },
-  { prefix: "usdt", kind: "usdt", autoAttach: "usdt" },
+  }),
+  ...withSleepable({ prefix: "usdt", kind: "usdt", autoAttach: "usdt" }),
   {
     prefix: "tcx/ingress",
     kind: "tc",
@@ -295,51 +285,32 @@ export const SECTION_DEFS: readonly SectionDef[] = [
     autoAttach: "tp_btf",
     kernelBtf: btfTrace,
   },
-  {
-    prefix: "fentry.s",
-    kind: "fentry",
-    sleepable: true,
-    autoAttach: "fentry",
-    kernelBtf: btfFunc,
-  },
-  {
+  ...withSleepable({
     prefix: "fentry",
     kind: "fentry",
     autoAttach: "fentry",
     kernelBtf: btfFunc,
-  },
-  {
-    prefix: "fmod_ret.s",
+  }),
+  ...withSleepable({
+    prefix: "fmod_ret",
     kind: "fmod_ret",
-    sleepable: true,
     kernelBtf: btfFunc,
-  },
-  { prefix: "fmod_ret", kind: "fmod_ret", kernelBtf: btfFunc },
-  {
-    prefix: "fexit.s",
+  }),
+  ...withSleepable({
+    prefix: "fexit",
     kind: "fexit",
-    sleepable: true,
     autoAttach: "fexit",
     kernelBtf: btfFunc,
-  },
-  { prefix: "fexit", kind: "fexit", autoAttach: "fexit", kernelBtf: btfFunc },
+  }),
   { prefix: "freplace", kind: "freplace" },
-  {
-    prefix: "lsm.s",
+  { prefix: "lsm_cgroup", kind: "lsm", variant: "cgroup", kernelBtf: btfLsm },
+  ...withSleepable({
+    prefix: "lsm",
     kind: "lsm",
-    sleepable: true,
     autoAttach: "lsm",
     kernelBtf: btfLsm,
-  },
-  {
-    prefix: "lsm_cgroup",
-    kind: "lsm",
-    variant: "cgroup",
-    kernelBtf: btfLsm,
-  },
-  { prefix: "lsm", kind: "lsm", autoAttach: "lsm", kernelBtf: btfLsm },
-  { prefix: "iter.s", kind: "iter", sleepable: true, kernelBtf: btfIter },
-  { prefix: "iter", kind: "iter", kernelBtf: btfIter },
+  }),
+  ...withSleepable({ prefix: "iter", kind: "iter", kernelBtf: btfIter }),
   { prefix: "syscall", kind: "syscall" },
   { prefix: "xdp.frags/devmap", kind: "xdp", variant: "frags-devmap" },
   { prefix: "xdp/devmap", kind: "xdp", variant: "devmap" },
@@ -368,8 +339,7 @@ export const SECTION_DEFS: readonly SectionDef[] = [
   { prefix: "cgroup_skb/egress", kind: "cgroup", target: () => "skb/egress" },
   { prefix: "cgroup/skb", kind: "cgroup", target: () => "skb" },
   { prefix: "cgroup", kind: "cgroup", target: (rest) => rest },
-  { prefix: "struct_ops.s", kind: "struct_ops", sleepable: true },
-  { prefix: "struct_ops", kind: "struct_ops" },
+  ...withSleepable({ prefix: "struct_ops", kind: "struct_ops" }),
   { prefix: "sk_lookup", kind: "sk_lookup" },
   { prefix: "netfilter", kind: "netfilter" },
 ];

@@ -13,20 +13,31 @@ async function runTarget(bin: string, n: number) {
   );
 }
 
-Deno.test("BPF.load auto-attaches uprobe sections; close() detaches", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "bpfpm_load_" });
-  try {
-    const bin = await buildC(dir, "target", TARGET);
-    const b = await BPF.load({
-      text: `
+/** A program counting calls of the target's target_fn, under a uprobe section `prefix`. */
+function uprobeCounter(prefix: string, bin: string): string {
+  return `
 struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, __u64); } calls SEC(".maps");
-SEC("uprobe/${bin}:target_fn") int on_call(struct pt_regs *ctx) {
+SEC("${prefix}/${bin}:target_fn") int on_call(struct pt_regs *ctx) {
   __u32 k = 0; __u64 *v = bpf_map_lookup_elem(&calls, &k);
   if (v) __sync_fetch_and_add(v, 1);
   return 0;
 }
-char LICENSE[] SEC("license") = "GPL";`,
-    });
+char LICENSE[] SEC("license") = "GPL";`;
+}
+
+/** Runs `fn` with the target binary built in a temp dir, removed after. */
+async function withTarget(fn: (bin: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "bpfpm_load_" });
+  try {
+    await fn(await buildC(dir, "target", TARGET));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("BPF.load auto-attaches uprobe sections; close() detaches", async () => {
+  await withTarget(async (bin) => {
+    const b = await BPF.load({ text: uprobeCounter("uprobe", bin) });
     try {
       const [link] = b.links;
       assert.ok(link instanceof Link, "an auto-attached uprobe is a Link");
@@ -38,32 +49,17 @@ char LICENSE[] SEC("license") = "GPL";`,
     } finally {
       b.close();
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("BPF.load auto-attaches a sleepable uprobe.s/ section as it does uprobe/", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "bpfpm_load_" });
-  try {
-    const bin = await buildC(dir, "target", TARGET);
-    using b = await BPF.load({
-      text: `
-struct { __uint(type, BPF_MAP_TYPE_ARRAY); __uint(max_entries, 1); __type(key, __u32); __type(value, __u64); } calls SEC(".maps");
-SEC("uprobe.s/${bin}:target_fn") int on_call(struct pt_regs *ctx) {
-  __u32 k = 0; __u64 *v = bpf_map_lookup_elem(&calls, &k);
-  if (v) __sync_fetch_and_add(v, 1);
-  return 0;
-}
-char LICENSE[] SEC("license") = "GPL";`,
-    });
+  await withTarget(async (bin) => {
+    using b = await BPF.load({ text: uprobeCounter("uprobe.s", bin) });
     assert.equal(b.links.length, 1);
     assert.equal(b.links[0].kind, "uprobe");
     await runTarget(bin, 4);
     assert.equal(b.map<number, bigint>("calls").get(0), 4n);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("BPF.load checks fentry.s/, fexit.s/ and lsm.s/ sections before loading, as their plain kinds", async () => {
