@@ -17,10 +17,11 @@ import { inspectTarball } from "../pack/mod.ts";
 import { ContentCache } from "./cache.ts";
 import type { ClientConfig } from "./config.ts";
 import { ClientError } from "./errors.ts";
-import { grantLines } from "./grants.ts";
+import { explainGrant, grantLines } from "./grants.ts";
 import { type LockedBpf, readLockfile } from "./lockfile.ts";
 import { MODULES_DIR } from "./project.ts";
 import { Ui } from "./ui.ts";
+import type { SandboxRun } from "../../runtime/sandbox/host.ts";
 
 /** A probe ready to start. */
 export interface RunPlan {
@@ -213,7 +214,7 @@ export async function runPackage(
       lines.length ? "" : " no BPF grants and no Deno permissions"
     }`,
   );
-  for (const l of lines) ui.info(`  ${l}`);
+  for (const l of lines) ui.info(`  ${explainGrant(l)}`);
   if (
     !options.yes && ui.interactive && !ui.confirm("Run with these permissions?")
   ) {
@@ -223,7 +224,35 @@ export async function runPackage(
     );
   }
   const { runSandboxed } = await import("../../runtime/sandbox/host.ts");
-  const result = await runSandboxed({
+  const result = await runSandboxed(sandboxRun(plan, args));
+  if (result.violation) ui.warn(result.violation);
+  return result.code;
+}
+
+/**
+ * What the sandbox runs for a plan: its verified files (or directory), entry, the locked
+ * grants and Deno flags. `bpfpm run` and `bpfpm agent` both start probes from it.
+ *
+ * @param plan from {@linkcode planRun}
+ * @param args the entry's arguments
+ * @param extra hooks and stdio for the sandbox
+ * @returns the argument of `runSandboxed`
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * import { planRun, sandboxRun } from "./run.ts";
+ * import { runSandboxed } from "../../runtime/sandbox/host.ts";
+ * const plan = await planRun(loadConfig(), "runqlat");
+ * await runSandboxed(sandboxRun(plan, ["1", "1"], { stdio: "piped" }));
+ * ```
+ */
+export function sandboxRun(
+  plan: RunPlan,
+  args: string[],
+  extra: Pick<SandboxRun, "stdio" | "onStart" | "onObject"> = {},
+): SandboxRun {
+  return {
     spec: plan.spec,
     name: plan.name,
     packageDir: plan.files ? undefined : plan.dir,
@@ -232,7 +261,6 @@ export async function runPackage(
     args,
     grants: { attach: [], helpers: [], ...plan.bpf.grants },
     deno: plan.bpf.deno ?? [],
-  });
-  if (result.violation) ui.warn(result.violation);
-  return result.code;
+    ...extra,
+  };
 }

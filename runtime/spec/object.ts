@@ -376,11 +376,17 @@ function readPrograms(elf: ElfFile): ProgramSpec[] {
             kfuncs.add(r?.name || `btf#${imm}`);
           } else if (src === Pseudo.CALL) {
             const r = rel?.get(off);
-            // libbpf: with a relocation the callee is at sym_off / 8 + imm + 1 in the symbol's
-            // section; without one the call is relative within this section.
-            target = r
-              ? funcAt(r.symbolSection, r.symbolValue + (imm + 1) * INSN_SIZE)
-              : funcAt(f.section.index, off + (imm + 1) * INSN_SIZE);
+            if (r && r.symbolSection === 0) {
+              // A call to an undefined (extern `__ksym`) symbol: libbpf turns it into a kfunc
+              // call (BPF_PSEUDO_KFUNC_CALL) at load.
+              kfuncs.add(r.name);
+            } else {
+              // libbpf: with a relocation the callee is at sym_off / 8 + imm + 1 in the
+              // symbol's section; without one the call is relative within this section.
+              target = r
+                ? funcAt(r.symbolSection, r.symbolValue + (imm + 1) * INSN_SIZE)
+                : funcAt(f.section.index, off + (imm + 1) * INSN_SIZE);
+            }
           }
         } else if (code === LD_IMM64) {
           // A function address (bpf_loop, timers, for_each callbacks): clang leaves src_reg 0

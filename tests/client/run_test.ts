@@ -70,7 +70,7 @@ console.log(JSON.stringify({
   assert.equal(existsSync("/tmp/bpfpm-run-test-denied"), false);
   assert.match(
     r.stderr,
-    /local-probe@0\.0\.1 runs with:\n {2}attach tracepoint sched:sched_switch\n {2}map memory 1MiB/,
+    /local-probe@0\.0\.1 runs with:\n {2}attach tracepoint sched:sched_switch: observe kernel events \(sched:sched_switch\)\n {2}map memory 1MiB: hold up to this much kernel memory in maps\n {2}deno --allow-read=\/etc\/hostname: read these files: \/etc\/hostname/,
   );
 });
 

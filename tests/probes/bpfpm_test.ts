@@ -21,7 +21,7 @@ async function execShows(p: ReturnType<typeof startBpfpm>): Promise<void> {
   await p.attached();
   assert.match(
     p.stderr,
-    /execsnoop@1\.0\.0 runs with:\n {2}attach tracepoint syscalls:sys_enter_execve\n/,
+    /execsnoop@1\.0\.0 runs with:\n {2}attach tracepoint syscalls:sys_enter_execve: observe kernel events/,
   );
   const ran = await runCmd("/bin/echo", ["through", "bpfpm"]);
   const row = await p.row<ExecRow>((r) => r.pid === ran.pid);

@@ -1,0 +1,101 @@
+/**
+ * Helpers of the sandbox tests: hostile packages written into a directory nobody (the
+ * sandbox's uid) can read, run through the real `bpfpm run`, and the BPF programs they
+ * managed to leave loaded (by a name unique to the test).
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { bpfpm } from "../client/_helpers.ts";
+
+export { bpfpm };
+
+/** A fresh directory tree the sandbox's uid can read (0755), removed on dispose. */
+export async function world(): Promise<
+  { root: string; env: Record<string, string> } & AsyncDisposable
+> {
+  const root = await Deno.makeTempDir({ prefix: "bpfpm-sandbox-test-" });
+  await Deno.chmod(root, 0o755);
+  await Deno.mkdir(join(root, "project"));
+  return {
+    root,
+    env: {
+      BPFPM_CACHE_DIR: join(root, "cache"),
+      BPFPM_CONFIG_DIR: join(root, "config"),
+    },
+    async [Symbol.asyncDispose]() {
+      await Deno.remove(root, { recursive: true }).catch(() => {});
+    },
+  };
+}
+
+/** Writes a package directory with `mod.ts` and the given manifest parts. */
+export async function hostilePackage(
+  root: string,
+  name: string,
+  code: string,
+  bpf: { grants?: unknown; deno?: string[] } = {},
+  files: Record<string, string> = {},
+): Promise<string> {
+  const dir = join(root, name);
+  await Deno.mkdir(dir, { recursive: true });
+  await Deno.chmod(dir, 0o755);
+  await Deno.writeTextFile(
+    join(dir, "package.json"),
+    JSON.stringify({
+      name,
+      version: "1.0.0",
+      bpf: {
+        entry: "mod.ts",
+        grants: bpf.grants ??
+          { attach: [{ kind: "tracepoint", target: "syscalls:*" }] },
+        deno: bpf.deno ?? [],
+      },
+    }),
+  );
+  await Deno.writeTextFile(join(dir, "mod.ts"), code);
+  for (const [rel, text] of Object.entries(files)) {
+    await Deno.writeTextFile(join(dir, rel), text);
+  }
+  return dir;
+}
+
+/** Runs `bpfpm run <dir> --yes`. */
+export function runPackageDir(
+  w: { root: string; env: Record<string, string> },
+  dir: string,
+  args: string[] = [],
+) {
+  return bpfpm(["run", dir, "--yes", "--", ...args], {
+    cwd: join(w.root, "project"),
+    env: w.env,
+  });
+}
+
+/** Ids of loaded BPF programs whose name starts with `prefix` (the kernel keeps 15 chars). */
+export async function programsNamed(prefix: string): Promise<number[]> {
+  const out = await new Deno.Command("bpftool", {
+    args: ["-j", "prog", "list"],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const list = JSON.parse(new TextDecoder().decode(out.stdout) || "[]") as {
+    id: number;
+    name?: string;
+  }[];
+  return list.filter((p) => p.name?.startsWith(prefix.slice(0, 15))).map((p) =>
+    p.id
+  );
+}
+
+/** The last JSON line a package printed. */
+export function lastJson(stdout: string): Record<string, unknown> {
+  const line = stdout.trim().split("\n").filter((l) => l.startsWith("{")).pop();
+  if (!line) throw new Error(`no JSON line in:\n${stdout}`);
+  return JSON.parse(line);
+}
+
+/** A short random tag for program and file names. */
+export function tag(): string {
+  return Math.random().toString(36).slice(2, 8);
+}
