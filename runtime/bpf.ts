@@ -42,7 +42,6 @@ import { autoAttachRule, type Detachable } from "./attach/auto.ts";
 import { attachTracepoint } from "./attach/tracepoint.ts";
 import { attachRawTracepoint } from "./attach/raw_tracepoint.ts";
 import type { Link } from "./attach/link.ts";
-// --- attach ---
 import {
   attachKprobe,
   attachKretprobe,
@@ -79,7 +78,7 @@ function uprobeTarget(o: UprobeOptions): string {
   const path = resolveBinary(o.binary) ?? o.binary;
   return `${path}:${o.symbol ?? `0x${BigInt(o.offset ?? 0).toString(16)}`}`;
 }
-// --- end attach ---
+
 import {
   type Cancellable,
   readTraceFields,
@@ -326,7 +325,7 @@ export class BPF implements Disposable {
       throw error;
     }
     const b = new BPF(handle, object, cached);
-    attachGrants.set(b, grants); // --- attach --- (run-time attach targets are checked too)
+    attachGrants.set(b, grants); // targets given at attach time are checked too
     if ([...b.maps.keys()].some((name) => !READ_ONLY_DATA.test(name))) {
       await loadObjectMaps();
     }
@@ -418,7 +417,6 @@ export class BPF implements Disposable {
     return this.adopt(attachRawTracepoint(p, name));
   }
 
-  // --- attach ---
   /**
    * Attaches a program to a kernel function's entry (kprobe). Without kprobes (CONFIG_KPROBES unset)
    * it throws an AttachError naming that, except that a syscall function falls back to its
@@ -763,8 +761,6 @@ export class BPF implements Disposable {
     return p;
   }
 
-  // --- end attach ---
-
   /**
    * Makes `link` this object's: `close()` closes it too (before unloading the programs).
    * Attach functions of every kind use this.
@@ -836,7 +832,9 @@ export class BPF implements Disposable {
     return keepAlive(this, readTraceFields((r) => this.#reader(r)));
   }
 
-  // --- maps & events ---
+  // The map and event views are runtime/maps and runtime/events, which load() imports only
+  // for an object with maps a script can read (loadObjectMaps): a warm start without maps
+  // does not load them.
   #mapOwner(): MapOwner {
     return {
       maps: this.maps,
@@ -970,7 +968,6 @@ export class BPF implements Disposable {
       options,
     );
   }
-  // --- end maps & events ---
 
   /**
    * Detaches every link, ends trace readers, unloads programs and frees maps; idempotent.
