@@ -13,7 +13,7 @@
 import {
   chmodSync,
   chownSync,
-  existsSync,
+  lstatSync,
   mkdirSync,
   readdirSync,
   rmSync,
@@ -25,7 +25,7 @@ import { tmpdir } from "node:os";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Grants } from "../policy/grants.ts";
 import type { BPF } from "../bpf.ts";
-import { SandboxSession } from "./server.ts";
+import type { SandboxSession } from "./server.ts";
 import { ProtocolError } from "./protocol.ts";
 import { interrupted } from "../lifecycle.ts";
 
@@ -36,6 +36,11 @@ export const SANDBOX_GID = 65534;
 
 const CHILD_MOD = fileURLToPath(new URL("./child_mod.ts", import.meta.url));
 const PREFIX = "bpfpm-sandbox-";
+/**
+ * Root-owned and 0711, so the unprivileged user reaches its own Deno cache below it (and
+ * nothing else: the compile cache's /var/cache/bpfpm stays 0700).
+ */
+const SANDBOX_CACHE_ROOT = "/var/cache/bpfpm-sandbox";
 
 /** A package to run in the sandbox. */
 export interface SandboxRun {
@@ -142,6 +147,33 @@ function childFlags(
   ];
 }
 
+/**
+ * The unprivileged user's Deno cache (transpiled modules, V8 code cache), kept across runs:
+ * `<SANDBOX_CACHE_ROOT>/deno-<uid>`, 0700 and owned by that user, below a root-owned 0711
+ * directory. Undefined (the run gets a fresh cache in its private directory) when either is
+ * not as expected.
+ */
+function sandboxDenoDir(): string | undefined {
+  const dir = join(SANDBOX_CACHE_ROOT, `deno-${SANDBOX_UID}`);
+  const is = (path: string, uid: number, mode: number) => {
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    return st?.isDirectory() && st.uid === uid && (st.mode & 0o777) === mode;
+  };
+  try {
+    if (mkdirSync(SANDBOX_CACHE_ROOT, { recursive: true }) !== undefined) {
+      chmodSync(SANDBOX_CACHE_ROOT, 0o711);
+    }
+    if (!is(SANDBOX_CACHE_ROOT, 0, 0o711)) return undefined;
+    if (!lstatSync(dir, { throwIfNoEntry: false })) {
+      mkdirSync(dir, { mode: 0o700 });
+      chownSync(dir, SANDBOX_UID, SANDBOX_GID);
+    }
+    return is(dir, SANDBOX_UID, 0o700) ? dir : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function writeFiles(root: string, files: Map<string, Uint8Array>): void {
   mkdirSync(root, { recursive: true, mode: 0o755 });
   for (const [rel, data] of files) {
@@ -183,6 +215,9 @@ function mkfifo(paths: string[]): void {
  * ```
  */
 export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
+  // The trusted side's runtime loads while the child starts (both take tens of ms).
+  const server = import("./server.ts");
+  server.catch(() => {});
   const root = tmpdir();
   sweepStale(root);
   const dir = Deno.makeTempDirSync({
@@ -213,11 +248,10 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
       JSON.stringify({ imports: { bpf: pathToFileURL(CHILD_MOD).href } }),
       { mode: 0o644 },
     );
-    const denoDir = drop
-      ? join("/var/cache/bpfpm", `sandbox-deno-${SANDBOX_UID}`)
-      : join(dir, "deno");
-    if (!existsSync(denoDir)) {
-      mkdirSync(denoDir, { recursive: true, mode: 0o700 });
+    let denoDir = drop ? sandboxDenoDir() : undefined;
+    if (!denoDir) {
+      denoDir = join(dir, "deno");
+      mkdirSync(denoDir, { mode: 0o700 });
       if (drop) chownSync(denoDir, SANDBOX_UID, SANDBOX_GID);
     }
     const flags = childFlags(run.deno, {
@@ -252,13 +286,6 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
       const v = Deno.env.get(k);
       if (v !== undefined) env[k] = v;
     }
-    session = new SandboxSession(dir, {
-      name: run.name,
-      grants: run.grants,
-      packageDir,
-      onObject: run.onObject,
-    });
-    const serving = session.serve();
     child = new Deno.Command("setpriv", {
       args: [
         ...setpriv,
@@ -279,6 +306,15 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
       stderr: run.stdio ?? "inherit",
     }).spawn();
     run.onStart?.(child);
+    // The child waits in its first open of the channel until the session opens it.
+    const { SandboxSession } = await server;
+    session = new SandboxSession(dir, {
+      name: run.name,
+      grants: run.grants,
+      packageDir,
+      onObject: run.onObject,
+    });
+    const serving = session.serve();
     // Ctrl-C and SIGTERM go to the package, which decides how to end; this side waits for
     // it (a second signal, as for any script, ends both).
     const forwarding = new AbortController();
@@ -303,6 +339,7 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
     });
     try {
       const status = await child.status;
+      child = undefined;
       const signal = status.signal ?? undefined;
       const code = violation
         ? 70
@@ -314,6 +351,12 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
       forwarding.abort();
     }
   } finally {
+    // Thrown before the child ended (the session could not start): it must not wait on a
+    // channel nobody serves.
+    try {
+      child?.kill("SIGKILL");
+    } catch { /* gone */ }
+    await child?.status.catch(() => {});
     session?.close();
     rmSync(dir, { recursive: true, force: true });
   }
