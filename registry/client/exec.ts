@@ -9,8 +9,10 @@
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import type { ClientConfig } from "./config.ts";
+import { ClientError } from "./errors.ts";
 import { install } from "./install.ts";
-import { isApproved, recordApprovals } from "./project.ts";
+import { packageKernelProblems } from "./kernel_check.ts";
+import { isApproved, MODULES_DIR, recordApprovals } from "./project.ts";
 import { parseSpec } from "./resolve.ts";
 import { runPackage } from "./run.ts";
 import { Ui } from "./ui.ts";
@@ -56,6 +58,8 @@ export async function execPackage(
   const own: ClientConfig = { ...config, projectDir };
   const r = await install(own, { add: [spec], yes: options.yes, ui });
   recordApprovals(projectDir, r.lock, !!options.yes || ui.confirmed);
+  const problems = packageKernelProblems(join(projectDir, MODULES_DIR, name));
+  if (problems.length) throw new ClientError("EKERNEL", problems.join("; "));
   return await runPackage(own, name, args, {
     yes: !!options.yes || isApproved(projectDir, r.lock, name),
     ui,

@@ -1,0 +1,112 @@
+/**
+ * What a package names must exist: a publish with a misspelled tracepoint (or kernel
+ * function) is refused before anything is uploaded, naming the nearest real name; a
+ * package needing a newer kernel is warned about at install and refused at run.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { startRegistry } from "../../registry/server/cli.ts";
+import { bpfpm, publishRaw, sandbox } from "./_helpers.ts";
+
+function manifest(name: string, attach: { kind: string; target: string }[]) {
+  return {
+    name,
+    version: "1.0.0",
+    type: "module",
+    files: ["mod.ts"],
+    bpf: {
+      entry: "mod.ts",
+      kernel: { btf: true, tracepoints: ["syscalls:sys_enter_execve"] },
+      grants: { attach },
+      deno: [],
+    },
+  };
+}
+
+Deno.test("publish refuses names this kernel lacks; minVersion is checked at install and run", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bpfpm-kcheck-" });
+  const reg = await startRegistry({ db: join(dir, "registry.db") });
+  try {
+    const url = `${reg.url}/`;
+    await using s = await sandbox(url);
+    const cli = (args: string[]) => bpfpm(args, { cwd: s.project, env: s.env });
+    let r = await cli([
+      "adduser",
+      "--user",
+      "kc",
+      "--password",
+      "kc-secret-pw",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const status = async (path: string) => {
+      const res = await fetch(`${reg.url}/${path}`);
+      await res.body?.cancel();
+      return res.status;
+    };
+
+    const pkg = join(s.root, "typo");
+    await Deno.mkdir(pkg);
+    await Deno.writeTextFile(join(pkg, "mod.ts"), "console.log('typo');\n");
+    const write = (attach: { kind: string; target: string }[]) =>
+      Deno.writeTextFile(
+        join(pkg, "package.json"),
+        JSON.stringify(manifest("typo-probe", attach)),
+      );
+
+    await write([{ kind: "tracepoint", target: "syscalls:sys_enter_exceve" }]);
+    r = await cli(["publish", pkg]);
+    assert.equal(r.code, 1);
+    const lines = r.stderr.trim().split("\n").filter((l) =>
+      !/^(compiling|bundling) /.test(l)
+    );
+    assert.equal(lines.length, 1, r.stderr);
+    assert.match(
+      lines[0],
+      /grants\.attach\[0\]: tracepoint syscalls:sys_enter_exceve does not exist on this kernel \(did you mean syscalls:sys_enter_execve\?\)/,
+    );
+    assert.equal(await status("typo-probe"), 404);
+
+    await write([
+      { kind: "tracepoint", target: "syscalls:sys_enter_execve" },
+      { kind: "fentry", target: "tcp_v4_conect" },
+    ]);
+    r = await cli(["publish", pkg]);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr,
+      /grants\.attach\[1\]: kernel function tcp_v4_conect does not exist .*did you mean tcp_v4_connect\?/,
+    );
+    assert.equal(await status("typo-probe"), 404);
+
+    // Globs need at least one match; the right names publish.
+    await write([{ kind: "tracepoint", target: "syscalls:sys_enter_exec*" }]);
+    r = await cli(["publish", pkg]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(await status("typo-probe"), 200);
+
+    // A package for a kernel newer than this one.
+    const token = (await Deno.readTextFile(join(s.config, "bpfpmrc")))
+      .match(/:_authToken=(.+)/)![1];
+    const future = manifest("future-probe", [
+      { kind: "tracepoint", target: "syscalls:sys_enter_execve" },
+    ]);
+    (future.bpf.kernel as Record<string, unknown>).minVersion = "99.0";
+    await publishRaw(url, token, future, { "mod.ts": "console.log('ran');\n" });
+    r = await cli(["install", "future-probe", "--yes"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      /warning: future-probe@1\.0\.0 needs Linux 99\.0 or newer; this kernel is \S+: run it on a newer kernel/,
+    );
+    r = await cli(["run", "future-probe", "--yes"]);
+    assert.equal(r.code, 1);
+    assert.equal(
+      r.stderr.trim(),
+      `bpfpm run: future-probe@1.0.0 needs Linux 99.0 or newer; this kernel is ${Deno.osRelease()}: run it on a newer kernel`,
+    );
+    assert.doesNotMatch(r.stdout, /ran/);
+  } finally {
+    await reg.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
