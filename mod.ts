@@ -15,12 +15,27 @@
  * for await (const line of b.tracePrint()) console.log(line);
  * ```
  *
+ * This module is the core: what every script needs (load, programs, links and every attach
+ * kind, trace output, histograms and symbols, grants, errors). The typed map and event
+ * views are lazily loaded parts: `BPF.load` imports them only for an object with maps a
+ * script can read, so their classes are exported here as types, and as values from their
+ * own stable modules, `bpf/maps` (`BpfMap.create`, `BpfMap.openPinned`, `PerCpu`, codecs)
+ * and `bpf/events` (`EventReader`).
+ *
+ * @example A map made from user space
+ * ```ts
+ * import { BpfMap, u32, u64 } from "bpf/maps";
+ * using m = BpfMap.create({ type: "hash", key: u32, value: u64, maxEntries: 16 });
+ * m.set(1, 2n);
+ * ```
+ *
  * @module
  */
 export { BPF, type LoadOptions } from "./runtime/bpf.ts";
 export { Program } from "./runtime/program.ts";
 export { ObjectMap } from "./runtime/object_map.ts";
 export type { Handle, LinkHandle, ProgramHandle } from "./runtime/_ffi.ts";
+// The lazily loaded parts, as types (their values: bpf/maps and bpf/events).
 export type { BpfMap } from "./runtime/maps/bpf_map.ts";
 export type { QueueMap, StackTraceMap } from "./runtime/maps/special_maps.ts";
 export type {
@@ -28,10 +43,6 @@ export type {
   ObjectEventOptions,
 } from "./runtime/maps/object_maps.ts";
 export type { EventReader } from "./runtime/events/event_reader.ts";
-// --- maps & events ---
-// Values from runtime/maps and runtime/events stay type-only here so a warm start of a script
-// without maps does not load them; import them from "./runtime/maps/mod.ts" (BpfMap.create,
-// openPinned, PerCpu, ...) and "./runtime/events/mod.ts" when needed.
 export type {
   DumpOptions,
   MapInfo,
@@ -41,8 +52,8 @@ export type {
   UpdateMode,
 } from "./runtime/maps/mod.ts";
 export type { DrainerInfo, EventReaderOptions } from "./runtime/events/mod.ts";
-// From the defining modules, not through runtime/output/mod.ts and runtime/trace/mod.ts: each
-// module Deno loads costs a start a fraction of a millisecond.
+// The core's values come from their defining modules, not through the folders' mod.ts
+// barrels: each module Deno loads costs a start a fraction of a millisecond.
 export {
   type Count,
   formatLinearHist,
@@ -65,7 +76,6 @@ export {
   sym,
   type SymOptions,
 } from "./runtime/output/symbols.ts";
-// --- end maps & events ---
 export type { Codec } from "./runtime/btf/codec.ts";
 export type {
   AttachGrant,
@@ -75,7 +85,6 @@ export type {
 export type { AttachKind, ProgramKind } from "./runtime/spec/section_kinds.ts";
 export { Link, type LinkInit } from "./runtime/attach/link.ts";
 export type { Detachable } from "./runtime/attach/auto.ts";
-// --- attach ---
 export {
   type AttachableProgram,
   Attachment,
@@ -98,7 +107,6 @@ export type { CgroupOptions } from "./runtime/attach/cgroup.ts";
 export { readIter } from "./runtime/attach/iter.ts";
 export { findLibrary } from "./runtime/attach/find_library.ts";
 export { type Features, features, type Support } from "./runtime/features.ts";
-// --- end attach ---
 // Every error the API throws, as values (instanceof works); all are BpfErrors.
 export {
   AttachError,
