@@ -332,6 +332,28 @@ export function symbolizeStack(
   addrs: readonly bigint[],
   options: StackOptions = {},
 ): string[] {
+  return symbolizer(addrs, options);
+}
+
+/** How stacks are symbolized: in process from kallsyms and /proc, or by the trusted side. */
+export type StackSymbolizer = typeof symbolizeHere;
+
+let symbolizer: StackSymbolizer = symbolizeHere;
+
+/**
+ * Replaces how stacks are symbolized (a sandboxed package, which cannot read kallsyms or
+ * other processes' maps, asks the trusted side).
+ *
+ * @param replacement the symbolizer
+ */
+export function useStackSymbolizer(replacement: StackSymbolizer): void {
+  symbolizer = replacement;
+}
+
+function symbolizeHere(
+  addrs: readonly bigint[],
+  options: StackOptions = {},
+): string[] {
   const user = options.pid !== undefined && addrs.some((a) => a < KERNEL_START)
     ? userSymbolizer(options.pid)
     : undefined;

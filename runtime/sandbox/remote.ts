@@ -10,6 +10,7 @@
  */
 import * as api from "../../mod.ts";
 import type { LoadOptions } from "../bpf.ts";
+import { checkLoadOptions } from "../_options.ts";
 import type { ProgramDescription } from "../_describe.ts";
 import { ObjectMap } from "../object_map.ts";
 import type { MapDescription } from "../_describe.ts";
@@ -24,7 +25,11 @@ import {
   openStackTraces,
 } from "../maps/object_maps.ts";
 import type { BpfMap as TypedMap } from "../maps/bpf_map.ts";
-import type { QueueMap, StackTraceMap } from "../maps/special_maps.ts";
+import {
+  type QueueMap,
+  type StackTraceMap,
+  useStackSymbolizer,
+} from "../maps/special_maps.ts";
 import type { Codec } from "../btf/codec.ts";
 import type { EventReader } from "../events/event_reader.ts";
 import { type EventSource, useEventSources } from "../events/_source.ts";
@@ -301,6 +306,12 @@ function install(): void {
   if (installed) return;
   installed = true;
   useMapCalls(remoteMapCalls);
+  useStackSymbolizer((addrs, options = {}) =>
+    ch().call("symbolize", {
+      addrs: addrs.map(String),
+      options: toWire(options),
+    }).value as string[]
+  );
   useEventSources((kind, fd, options) => {
     const reply = ch().call("ev.open", { kind, fd, ...options });
     if (rc(reply) < 0) {
@@ -507,21 +518,7 @@ export class BPF implements Disposable {
   static async load(options: LoadOptions): Promise<BPF> {
     const caller = new Error();
     install();
-    if (options === null || typeof options !== "object") {
-      throw new TypeError(
-        "BPF.load needs an options object: { text }, { file } or { object }",
-      );
-    }
-    const given = ["text", "file", "object"].filter((k) =>
-      options[k as keyof LoadOptions] !== undefined
-    );
-    if (given.length !== 1) {
-      throw new TypeError(
-        `BPF.load needs exactly one of text, file or object, got ${
-          given.length ? given.join(", ") : "none"
-        }`,
-      );
-    }
+    checkLoadOptions(options);
     let text: string | undefined;
     let name: string | undefined;
     let site: SourceSite | undefined;

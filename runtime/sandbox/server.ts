@@ -28,6 +28,7 @@ import {
 } from "../events/_source.ts";
 import { readTracePipe } from "../trace/trace_pipe.ts";
 import { ksym, ksymAddress, sym } from "../output/symbols.ts";
+import { symbolizeStack } from "../maps/special_maps.ts";
 import { features } from "../features.ts";
 import { usdtProbes } from "../attach/usdt.ts";
 import { findLibrary } from "../attach/find_library.ts";
@@ -192,6 +193,21 @@ export class SandboxSession {
           this.#symOptions(h),
         ),
       })],
+      ["symbolize", (h) => {
+        const addrs = fromWire(h.addrs);
+        if (!Array.isArray(addrs) || addrs.length > 1024) {
+          throw new TypeError(
+            "addrs must be an array of at most 1024 addresses",
+          );
+        }
+        const o = fromWire(h.options ?? {}) as Record<string, unknown>;
+        return {
+          value: symbolizeStack(addrs.map((a) => BigInt(String(a))), {
+            ...this.#symOptions(h),
+            pid: Number.isSafeInteger(o.pid) ? o.pid as number : undefined,
+          }),
+        };
+      }],
       ["features", () => ({ value: features() })],
       ["usdtProbes", (h) => ({ value: toWire(usdtProbes(str(h, "binary"))) })],
       ["findLibrary", (h) => ({ value: findLibrary(str(h, "name")) })],
