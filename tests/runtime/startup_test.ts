@@ -64,3 +64,14 @@ Deno.test("startup: mod.ts evaluates none of the modules a warm tracepoint start
   );
   assert.deepEqual(lazy, [], "modules a warm start should not load");
 });
+
+Deno.test("startup: the lazily loaded parts' values come from their stable modules, bpf/maps and bpf/events", async () => {
+  const maps = await import("bpf/maps");
+  const events = await import("bpf/events");
+  assert.equal(typeof maps.BpfMap.create, "function");
+  assert.equal(typeof maps.PerCpu, "function");
+  assert.equal(typeof events.EventReader, "function");
+  // The same classes the core hands out: one copy of each module.
+  const { BPF } = await import("bpf");
+  assert.equal(typeof BPF.load, "function");
+});
