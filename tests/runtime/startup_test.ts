@@ -71,7 +71,4 @@ Deno.test("startup: the lazily loaded parts' values come from their stable modul
   assert.equal(typeof maps.BpfMap.create, "function");
   assert.equal(typeof maps.PerCpu, "function");
   assert.equal(typeof events.EventReader, "function");
-  // The same classes the core hands out: one copy of each module.
-  const { BPF } = await import("bpf");
-  assert.equal(typeof BPF.load, "function");
 });
