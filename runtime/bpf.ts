@@ -27,7 +27,12 @@ import {
 } from "./_system.ts";
 import { optionalEnv } from "./_env.ts";
 import { type SourceSite, sourceSite } from "./_location.ts";
-import { objectFacts, type RewrittenSource, rewrittenSource } from "./_warm.ts";
+import {
+  type ObjectFacts,
+  objectFacts,
+  type RewrittenSource,
+  rewrittenSource,
+} from "./_warm.ts";
 import { Program } from "./program.ts";
 import { type LateKind, LatePrograms } from "./late.ts";
 import {
@@ -148,7 +153,12 @@ export interface LoadOptions {
 /** C whose place is known to the caller of {@link loadLocated}, by the options it loads. */
 const located = new WeakMap<
   LoadOptions,
-  { source: string; site?: SourceSite; name?: string }
+  {
+    source: string;
+    site?: SourceSite;
+    name?: string;
+    check?: (facts: ObjectFacts) => void;
+  }
 >();
 
 /**
@@ -156,12 +166,17 @@ const located = new WeakMap<
  * package's C with the package's own file name and place, so diagnostics point there.
  *
  * @param options the load options (`text` holds the C)
- * @param place clang's file name for the C and where it sits in the package's file
+ * @param place clang's file name for the C, where it sits in the package's file, and a
+ *   check of the compiled object's facts the caller adds to the grants check
  * @returns the loaded object
  */
 export function loadLocated(
   options: LoadOptions & { text: string },
-  place: { name?: string; site?: SourceSite },
+  place: {
+    name?: string;
+    site?: SourceSite;
+    check?: (facts: ObjectFacts) => void;
+  },
 ): Promise<BPF> {
   located.set(options, { source: options.text, ...place });
   return BPF.load(options);
@@ -294,7 +309,9 @@ export class BPF implements Disposable {
       cached = result.cached;
     }
     // Grants (runtime/policy) are checked here: on the ELF bytes, before anything is loaded.
-    checkGrants(await objectFacts(object), grants);
+    const facts = await objectFacts(object);
+    checkGrants(facts, grants);
+    located.get(options)?.check?.(facts);
 
     const s = lib();
     const btfOverride = optionalEnv("BPFPM_BTF_PATH");

@@ -10,6 +10,7 @@
 import { dirname, normalize, resolve as resolvePath, sep } from "node:path";
 import { mkdirSync, realpathSync } from "node:fs";
 import { BPF, loadLocated } from "../bpf.ts";
+import { type ObjectFacts, objectFacts } from "../_warm.ts";
 import { cstr, lastError, lib } from "../_ffi.ts";
 import type { SourceSite } from "../_location.ts";
 import type { Link } from "../attach/link.ts";
@@ -372,10 +373,15 @@ export class SandboxSession {
       const site = this.#site(h.site);
       b = await loadLocated(
         { text: h.text, cflags, grants, autoAttach: autoAttach as boolean },
-        { name: name ?? `${this.#packageDir}/script.bpf.c`, site },
+        {
+          name: name ?? `${this.#packageDir}/script.bpf.c`,
+          site,
+          check: (facts) => this.#refusePinned(facts),
+        },
       );
     } else if (parts[0]?.length) {
       checkSandboxSource(undefined, cflags, this.#packageDir);
+      this.#refusePinned(await objectFacts(parts[0].slice()));
       b = await BPF.load({
         object: parts[0].slice(),
         grants,
@@ -406,6 +412,22 @@ export class SandboxSession {
       },
       parts: [b.object],
     };
+  }
+
+  /**
+   * Maps pinned by name (`BPF_TABLE_PINNED`, `LIBBPF_PIN_BY_NAME`) are shared through
+   * /sys/fs/bpf with whatever pinned that name first: another tool's map.
+   */
+  #refusePinned(facts: ObjectFacts): void {
+    const pinned = facts.maps.filter((m) => m.pinning !== 0).map((m) => m.name);
+    if (pinned.length) {
+      throw new PermissionDeniedError(
+        `Permission denied: map ${
+          pinned.join(", ")
+        } is pinned by name, which would share it with any program that pinned that name; a sandboxed package pins its maps with map.pin() under ${this.#pinRoot}`,
+        { missingGrant: "none (drop the pinning attribute)" },
+      );
+    }
   }
 
   /** A site in the package's own file (positions only; nothing is read from it). */

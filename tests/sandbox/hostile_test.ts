@@ -128,6 +128,9 @@ Deno.test("an ungranted helper, kfunc or attach target is refused before anythin
         await BPF.load({ grants: { helpers: ["send_signal"] }, text: \`SEC("tracepoint/syscalls/sys_enter_getppid") int hw_${t}(void *ctx) { return 0; }\` });`,
       include: `const { BPF } = await import("bpf");
         await BPF.load({ text: '#include "/etc/shadow"\\nSEC("tracepoint/syscalls/sys_enter_getppid") int hi_${t}(void *ctx) { return 0; }' });`,
+      pinned: `const { BPF } = await import("bpf");
+        await BPF.load({ text: \`BPF_TABLE_PINNED("hash", u32, u64, pn_${t}, 16, "/sys/fs/bpf/pn_${t}");
+          TRACEPOINT_PROBE(syscalls, sys_enter_getppid) { u32 k = 0; u64 *v = pn_${t}.lookup(&k); return v ? 1 : 0; }\` });`,
       cflag: `const { BPF } = await import("bpf");
         await BPF.load({ cflags: ["-include", "/etc/shadow"], text: 'SEC("tracepoint/syscalls/sys_enter_getppid") int hc_${t}(void *ctx) { return 0; }' });`,
     }),
@@ -144,7 +147,17 @@ Deno.test("an ungranted helper, kfunc or attach target is refused before anythin
   const r = await runPackageDir(w, dir);
   assert.equal(r.code, 0, r.stderr);
   const out = lastJson(r.stdout) as Record<string, [string, string]>;
-  for (const k of ["helper", "kfunc", "target", "widen", "include", "cflag"]) {
+  for (
+    const k of [
+      "helper",
+      "kfunc",
+      "target",
+      "widen",
+      "include",
+      "cflag",
+      "pinned",
+    ]
+  ) {
     assert.equal(out[k][0], "PermissionDeniedError", `${k}: ${out[k][1]}`);
   }
   assert.match(out.helper[1], /bpf_send_signal .*helpers: \["send_signal"\]/);
@@ -155,6 +168,8 @@ Deno.test("an ungranted helper, kfunc or attach target is refused before anythin
   assert.match(out.target[1], /syscalls:sys_enter_openat/);
   assert.match(out.include[1], /#include "\/etc\/shadow"/);
   assert.match(out.cflag[1], /"-include"/);
+  assert.match(out.pinned[1], /pinned by name/);
+  assert.equal(existsSync(`/sys/fs/bpf/pn_${t}`), false);
   assert.doesNotMatch(r.stdout + r.stderr, /root:/);
   for (const p of ["hs_", "hk_", "ht_", "hw_", "hi_", "hc_"]) {
     assert.deepEqual(await programsNamed(`${p}${t}`), [], p);
@@ -281,18 +296,16 @@ console.log(JSON.stringify(rcs));`,
 import { BPF } from "bpf";
 using b = await BPF.load({ text: \`TRACEPOINT_PROBE(syscalls, sys_enter_getppid) { return 0; }\` });
 send(${bytes});
-await new Promise((r) => setTimeout(r, 5000));
+await new Promise((r) => setTimeout(r, 60_000));
 console.log("still running");`,
       {},
       { "forge.js": FORGE },
     );
-    const before = Date.now();
     const r = await runPackageDir(w, dir);
     assert.equal(r.code, 70, `${label}: ${r.stderr}`);
     assert.match(r.stderr, /broke the sandbox protocol/, label);
     assert.match(r.stderr, why, label);
     assert.doesNotMatch(r.stdout, /still running/, label);
-    assert.ok(Date.now() - before < 5000, label);
   }
 });
 
