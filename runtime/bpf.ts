@@ -13,7 +13,14 @@ import {
 } from "./_ffi.ts";
 import { compile } from "./compile/compile.ts";
 import { CompileError } from "./compile/compile_error.ts";
-import { BpfError, ClosedError, Errno, withPermission } from "./errors.ts";
+import {
+  AttachError,
+  BpfError,
+  CapabilityError,
+  ClosedError,
+  Errno,
+  withPermission,
+} from "./errors.ts";
 import {
   attachCall,
   checkArgument,
@@ -765,9 +772,25 @@ export class BPF implements Disposable {
       : syscallTwinName(p.name, ret);
     if (!this.#late.has(name)) return undefined;
     const tracepoint = `syscalls:sys_${ret ? "exit" : "enter"}_${syscall}`;
-    return this.adopt(
-      attachTracepoint(this.#late.load(name, "tracepoint"), tracepoint),
-    );
+    try {
+      return this.adopt(
+        attachTracepoint(this.#late.load(name, "tracepoint"), tracepoint),
+      );
+    } catch (error) {
+      // The kernel refuses (EACCES) a program reading past the tracepoint's record (the
+      // capabilities were checked at load): registers read through ctx outside the probe
+      // function, which the twin cannot map.
+      if (!(error instanceof CapabilityError)) throw error;
+      throw new AttachError(
+        `Cannot attach program '${p.name}' to ${func} through tracepoint ${tracepoint} (this kernel has no kprobes): it reads registers through ctx beyond the syscall's record, which only PT_REGS_PARMn(ctx)/PT_REGS_RC(ctx) in the probe function itself are mapped to; read them there and pass the values to helpers`,
+        {
+          program: p.name,
+          target: `${ret ? "kretprobe" : "kprobe"} ${func}`,
+          errno: error.errno,
+          cause: error,
+        },
+      );
+    }
   }
 
   /** The program, after checking a run-time attach target against the grants. */

@@ -1,9 +1,12 @@
 /**
  * More programs in the manner of BCC's tools that attach by name, typed at attach time:
  * killsnoop's entry/return pair, a uprobe reading its argument from registers, a uretprobe on
- * a `void *ctx` function, profile's sampled stacks, and hello_world's trace_print.
+ * a `void *ctx` function, profile's sampled stacks, hello_world's trace_print, runqlen's
+ * parameterless sampler and mountsnoop's big event.
  */
 import assert from "node:assert/strict";
+import { AttachError } from "../../runtime/errors.ts";
+import { haveKprobes } from "../../runtime/attach/kprobe.ts";
 import { CHILD_COMM, childPath, load, runRegistered } from "./_helpers.ts";
 
 const REGISTERED =
@@ -121,9 +124,8 @@ Deno.test("profile-style: do_perf_event counts user stacks by comm, attached by 
     ...b.map<{ pid: number; user_stack_id: number; name: string }, bigint>(
       "counts",
     ).entries(),
-  ].filter(([k]) => k.pid === pid);
-  assert.ok(keys.length > 0);
-  assert.ok(keys.every(([k]) => k.name === CHILD_COMM));
+  ].filter(([k]) => k.pid === pid && k.name === CHILD_COMM);
+  assert.ok(keys.length > 0, "no sample of the child after its exec");
   assert.ok(keys.some(([k]) => k.user_stack_id >= 0));
   const total = keys.reduce((s, [, n]) => s + n, 0n);
   assert.ok(total > 0n, `samples: ${total}`);
@@ -150,4 +152,91 @@ Deno.test("hello_world: int hello(void *ctx) attached as a kprobe on a syscall, 
     assert.equal(f.pid, pid);
     break;
   }
+});
+
+Deno.test("runqlen-style: int do_perf_event() with no parameters, reading through the program's own partial struct", async () => {
+  using b = await load(
+    `
+    #include <linux/sched.h>
+    struct cfs_rq_partial {
+      struct load_weight load;
+      unsigned int nr_running, h_nr_running;
+    };
+    struct pair_t { u32 mine; u32 kernels; };
+    BPF_HASH(pids, u32, u32);
+    BPF_HASH(lens, u32, struct pair_t);
+    int do_perf_event() {
+      ${REGISTERED}
+      struct task_struct *task = NULL;
+      struct cfs_rq_partial *my_q = NULL;
+      task = (struct task_struct *)bpf_get_current_task();
+      my_q = (struct cfs_rq_partial *)task->se.cfs_rq;
+      struct pair_t p = {};
+      p.mine = my_q->nr_running;
+      p.kernels = BPF_CORE_READ(task, se.cfs_rq, nr_queued);
+      lens.update(&pid, &p);
+      return 0;
+    }`,
+    { autoAttach: false },
+  );
+  assert.equal(b.programs.get("do_perf_event")?.section, "bcc/late");
+  b.attachPerfEvent("do_perf_event", { event: "cpu-clock", frequency: 999 });
+  const pid = await runRegistered(b.map("pids"), "spin:300:1");
+  const p = b.map<number, { mine: number; kernels: number }>("lens").get(pid);
+  assert.ok(p, "no sample of the child");
+  assert.ok(p.kernels >= 1, `a running task's queue holds it: ${p.kernels}`);
+  assert.equal(p.mine, p.kernels);
+});
+
+Deno.test("mountsnoop-style: a syscall__ with five arguments and a 400-byte event fits the stack", async () => {
+  using b = await load(
+    `
+    struct data_t { u32 pid; int dfd; int flags; char str[400]; };
+    BPF_HASH(pids, u32, u32);
+    BPF_PERF_OUTPUT(events);
+    int syscall__openat(struct pt_regs *ctx, int dfd, const char __user *filename,
+                        int flags, unsigned short mode, void *unused) {
+      ${REGISTERED}
+      struct data_t event = {};
+      event.pid = pid;
+      event.dfd = dfd;
+      event.flags = flags;
+      bpf_probe_read_user_str(event.str, sizeof(event.str), filename);
+      events.perf_submit(ctx, &event, sizeof(event));
+      return 0;
+    }`,
+  );
+  b.attachKprobe("syscall__openat", "__x64_sys_openat");
+  const events = b.perfBuffer<{ pid: number; dfd: number; str: string }>(
+    "events",
+  );
+  const pid = await runRegistered(b.map("pids"), "open:/etc/hostname:1");
+  for await (const e of events) {
+    if (e.str !== "/etc/hostname") continue;
+    assert.equal(e.pid, pid);
+    assert.equal(e.dfd, -100);
+    break;
+  }
+});
+
+Deno.test("without kprobes, a kretprobe whose static helper reads PT_REGS_RC(ctx) is refused with the reason", async () => {
+  if (haveKprobes()) return;
+  using b = await load(
+    `
+    BPF_HASH(rets, u32, long);
+    static int __do_ret(struct pt_regs *ctx) {
+      u32 pid = bpf_get_current_pid_tgid() >> 32;
+      long rc = PT_REGS_RC(ctx);
+      rets.update(&pid, &rc);
+      return 0;
+    }
+    int do_ret(struct pt_regs *ctx) { return __do_ret(ctx); }`,
+    { autoAttach: false },
+  );
+  assert.throws(
+    () => b.attachKretprobe("do_ret", "__x64_sys_getppid"),
+    (e: Error) =>
+      e instanceof AttachError &&
+      /reads registers through ctx beyond the syscall's record/.test(e.message),
+  );
 });

@@ -64,6 +64,8 @@ const WRITE_OPS = new Set([
 
 interface Pointer {
   user: boolean;
+  /** A pointer to the program's own struct: read without CO-RE (the kernel has no such type). */
+  plain?: boolean;
 }
 
 /** The pass turning kernel pointer dereferences into CO-RE reads. */
@@ -102,7 +104,13 @@ export const bccKernelReads: RewritePass = {
         vars.set(n, v);
       }
       for (
-        const [n, v] of derivedLocals(tokens, f.bodyOpen, f.bodyClose, vars)
+        const [n, v] of derivedLocals(
+          tokens,
+          f.bodyOpen,
+          f.bodyClose,
+          vars,
+          isKernel,
+        )
       ) {
         vars.set(n, v);
       }
@@ -154,48 +162,65 @@ function locals(
 }
 
 /**
- * Pointers of other types (`u8 *`, `char *`, `void *`) declared with a value read from kernel
- * memory through a pointer already known (`unsigned char *head = skb->head;`,
- * `char *name = (char *)task->comm;`): they point into kernel memory too (user memory when
- * their source does).
+ * Pointers declared as other types (`u8 *`, `char *`, the program's own
+ * `struct cfs_rq_partial *`) that are given a value read from kernel memory through a pointer
+ * already known, where declared or later (`unsigned char *head = skb->head;`,
+ * `my_q = (struct cfs_rq_partial *)task->se.cfs_rq;`): they point into kernel memory too
+ * (user memory when their source does). Only a read through a known pointer counts, not
+ * `&sk` handed to a map lookup.
  */
 function derivedLocals(
   tokens: Token[],
   from: number,
   to: number,
   vars: ReadonlyMap<string, Pointer>,
+  isKernel: (s: string | undefined) => boolean,
 ): Map<string, Pointer> {
-  const out = new Map<string, Pointer>();
+  // The pointer locals: `T *name` at a declaration's start (its type words back to `;{}`).
+  const pointers = new Map<string, { struct?: string }>();
   for (let i = from; i < to; i++) {
-    // `T *name =` with a pointer star right before the name, at a declaration's start.
     const name = tokens[i];
+    const after = tokens[i + 1]?.t;
     if (
-      name.k !== "id" || tokens[i - 1]?.t !== "*" || tokens[i + 1]?.t !== "=" ||
-      vars.has(name.t) || out.has(name.t)
+      name.k !== "id" || tokens[i - 1]?.t !== "*" ||
+      (after !== "=" && after !== ";" && after !== ",") || vars.has(name.t)
     ) continue;
-    // The type's words (`unsigned char *`, `const u8 *`) back to the declaration's start.
     let j = i - 1;
     while (tokens[j]?.t === "*") j--;
     if (tokens[j]?.k !== "id") continue;
     while (tokens[j]?.k === "id" && tokens[j].t !== "return") j--;
-    if (tokens[j + 1]?.t === "struct" || tokens[j + 1]?.t === "union") continue;
     const before = tokens[j]?.t;
     if (before !== ";" && before !== "{" && before !== "}") continue;
-    let k = i + 2;
+    const first = tokens[j + 1];
+    const struct = first?.t === "struct" || first?.t === "union"
+      ? tokens[j + 2]?.t
+      : undefined;
+    if (struct && isKernel(struct)) continue;
+    pointers.set(name.t, { struct });
+  }
+  const out = new Map<string, Pointer>();
+  if (!pointers.size) return out;
+  // Their values: a declarator's initializer, or an assignment statement.
+  for (let i = from; i < to; i++) {
+    const name = tokens[i];
+    const decl = name.k === "id" ? pointers.get(name.t) : undefined;
+    if (!decl || tokens[i + 1]?.t !== "=" || out.has(name.t)) continue;
+    const prev = tokens[i - 1]?.t;
+    if (prev === "." || prev === "->") continue;
     let source: Pointer | undefined;
-    for (let depth = 0; k < to; k++) {
+    for (let k = i + 2, depth = 0; k < to; k++) {
       const t = tokens[k].t;
       if (t === "(" || t === "[") depth++;
       else if (t === ")" || t === "]") depth--;
       else if ((t === ";" || t === ",") && depth <= 0) break;
-      // Only a read through a known pointer counts (not `&sk` passed to a map lookup).
       const v = tokens[k].k === "id" ? vars.get(t) : undefined;
       const through = tokens[k + 1]?.t === "->" || tokens[k + 1]?.t === "[";
-      if (
-        v && through && tokens[k - 1]?.t !== "." && tokens[k - 1]?.t !== "->"
-      ) source ??= v;
+      const member = tokens[k - 1]?.t === "." || tokens[k - 1]?.t === "->";
+      if (v && through && !member) source ??= v;
     }
-    if (source) out.set(name.t, { user: source.user });
+    if (source) {
+      out.set(name.t, { user: source.user, plain: decl.struct !== undefined });
+    }
   }
   return out;
 }
@@ -377,7 +402,9 @@ function chain(
   if (next && (next.t === "(" || WRITE_OPS.has(next.t))) return j;
   if (before && (before.t === "++" || before.t === "--")) return j;
   const root = textOf(text, tokens, rootFrom, rootTo + 1);
-  const read = ptr.user ? "BPF_CORE_READ_USER" : "BPF_CORE_READ";
+  const read = ptr.plain
+    ? (ptr.user ? "BPF_PROBE_READ_USER" : "BPF_PROBE_READ")
+    : (ptr.user ? "BPF_CORE_READ_USER" : "BPF_CORE_READ");
   const last = segs[segs.length - 1];
   const head = segs.slice(0, -1);
   const address = head.length

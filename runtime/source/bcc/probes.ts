@@ -275,17 +275,26 @@ function prefixed(
   if ((m = /^lsm__(\w+)$/.exec(name))) return btfProg(`lsm/${m[1]}`, "lsm__");
   // BCC's `int hello(void *ctx)`: typed when attached (attach_kprobe, attach_perf_event, ...,
   // as in BCC's hello_world), then loaded as that kind (runtime/late.ts).
-  if (
-    f.params.length === 1 && /^void\s*\*$/.test(first?.type ?? "") && first.name
-  ) {
+  // So is one taking nothing (runqlen's `int do_perf_event()`).
+  const untyped = f.params.length === 0
+    ? "void"
+    : f.params.length === 1 && /^void\s*\*$/.test(first?.type ?? "") &&
+        first.name
+    ? `void *${first.name}`
+    : undefined;
+  if (untyped) {
     // On a declaration before the code, so that the user's text stays as written.
     const R = returnType(text, tokens, f);
-    state.programs.push({ name, section: LATE_SECTION, form: "void *ctx" });
+    state.programs.push({
+      name,
+      section: LATE_SECTION,
+      form: untyped === "void" ? "()" : "void *ctx",
+    });
     state.bcc = true;
     ctx.declare(
       `section:${name}`,
       () =>
-        `${R} ${name}(void *${first.name}) __attribute__((section("${LATE_SECTION}"), used));`,
+        `${R} ${name}(${untyped}) __attribute__((section("${LATE_SECTION}"), used));`,
     );
     return [];
   }
@@ -394,15 +403,42 @@ function kprobe(
   ].join(", ");
   state.readModes.set(inner, "probe");
   if (o.syscall) state.userPointerFunctions.add(inner);
-  const call = (ctxExpr: string, r: Reader) =>
-    `${r.setup ?? ""}return ${inner}(${
+  // PT_REGS_PARMn(ctx) and PT_REGS_RC(ctx) in the body read the hidden parameters; only
+  // the arguments used (here or as parameters) are read, each once (a CO-RE read of a
+  // syscall's registers takes stack, which a big event struct may need).
+  const bodyEdits: Edit[] = [];
+  const used = new Set<number>(extra.map((_, i) => i + 1));
+  let rcUsed = false;
+  for (let i = f.bodyOpen; i < f.bodyClose; i++) {
+    const t = tokens[i];
+    const m = /^PT_REGS_(?:PARM([1-6])|RC)(?:_CORE)?$/.exec(t.t);
+    if (
+      t.k !== "id" || !m || tokens[i + 1]?.t !== "(" ||
+      tokens[i + 2]?.t !== ctxName || tokens[i + 3]?.t !== ")"
+    ) continue;
+    if (m[1]) used.add(Number(m[1]));
+    else rcUsed = true;
+    bodyEdits.push({
+      start: t.s,
+      end: tokens[i + 3].e,
+      text: m[1] ? `__bcc_arg${m[1]}` : "__bcc_rc",
+    });
+    i += 3;
+  }
+  const call = (ctxExpr: string, r: Reader) => {
+    const reads = [...used].sort().map((n) =>
+      `unsigned long __bcc_a${n} = ${r.arg(n)}; `
+    ).join("");
+    const arg = (n: number) => used.has(n) ? `__bcc_a${n}` : "0";
+    return `${r.setup ?? ""}${reads}return ${inner}(${
       [
         ctxExpr,
-        ...extra.map((p, i) => castTo(p, r.arg(i + 1), bad)),
-        ...[1, 2, 3, 4, 5, 6].map(r.arg),
-        r.rc,
+        ...extra.map((p, i) => castTo(p, arg(i + 1), bad)),
+        ...[1, 2, 3, 4, 5, 6].map(arg),
+        rcUsed ? r.rc : "0",
       ].join(", ")
     });`;
+  };
   // Registers of a syscall's wrapper (`__x64_sys_X(struct pt_regs *regs)`), or of the call.
   const syscallRegs: Reader = o.ret
     ? { arg: () => "0", rc: `PT_REGS_RC(${ctxName})` }
@@ -481,22 +517,7 @@ function kprobe(
     text: `static __always_inline ${R} ${inner}(${params}); ${wrappers} ` +
       `static __always_inline ${R} ${inner}(${params})`,
   }];
-  // PT_REGS_PARMn(ctx) and PT_REGS_RC(ctx) in the body read the hidden parameters.
-  for (let i = f.bodyOpen; i < f.bodyClose; i++) {
-    const t = tokens[i];
-    const m = /^PT_REGS_(?:PARM([1-6])|RC)(?:_CORE)?$/.exec(t.t);
-    if (
-      t.k !== "id" || !m || tokens[i + 1]?.t !== "(" ||
-      tokens[i + 2]?.t !== ctxName || tokens[i + 3]?.t !== ")"
-    ) continue;
-    edits.push({
-      start: t.s,
-      end: tokens[i + 3].e,
-      text: m[1] ? `__bcc_arg${m[1]}` : "__bcc_rc",
-    });
-    i += 3;
-  }
-  return edits;
+  return [...edits, ...bodyEdits];
 }
 
 function decl(p: Param): string {
