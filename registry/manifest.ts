@@ -51,6 +51,118 @@ export interface KernelRequirements {
   tracepoints?: string[];
 }
 
+/** Where a metric's value or label comes from: `key`, `key.pid`, `value.count`. */
+export type FieldPath = string;
+
+/** A unit of declared values. */
+export type Unit =
+  | "count"
+  | "nanoseconds"
+  | "microseconds"
+  | "milliseconds"
+  | "seconds"
+  | "bytes"
+  | "kibibytes"
+  | "pages"
+  | "percent"
+  | "packets";
+
+/** One label of a metric: a key (or value) field. */
+export interface MetricLabel {
+  /** The label name. */
+  name: string;
+  /** The field it comes from. */
+  from: FieldPath;
+  /** How the raw value is shown (`syscall`: the x86-64 syscall name, ...). */
+  format?:
+    | "number"
+    | "string"
+    | "syscall"
+    | "errno"
+    | "ipv4"
+    | "ipv6"
+    | "comm"
+    | "signal";
+}
+
+/** A map exported as a metric (docs/fleet.md). */
+export interface MetricDeclaration {
+  /** The BPF map's name. */
+  map: string;
+  /** The metric's name, without unit or `_total` suffix. */
+  name: string;
+  /** Counter, gauge or histogram. */
+  kind: "counter" | "gauge" | "histogram";
+  /** One line of help. */
+  help?: string;
+  /** The unit of the values (of the bucket bounds, for a histogram). */
+  unit?: Unit;
+  /** The value field: a number, or counts by slot for a histogram. */
+  value: FieldPath;
+  /** Fields that become labels. */
+  labels?: MetricLabel[];
+  /** A histogram's slots: log2 (slot i holds values below 2^i) or linear. */
+  buckets?: { layout: "log2" | "linear"; step?: number };
+}
+
+/** One field of an event record. */
+export interface EventField {
+  /** The field's name, as the record decodes it. */
+  name: string;
+  /** Its type. */
+  type:
+    | "u8"
+    | "u16"
+    | "u32"
+    | "u64"
+    | "s8"
+    | "s16"
+    | "s32"
+    | "s64"
+    | "bool"
+    | "string"
+    | "bytes"
+    | "string[]";
+  /** Its unit. */
+  unit?: Unit;
+  /** What it means (`ktime`: CLOCK_MONOTONIC ns; `errno`: a negative errno; ...). */
+  format?: string;
+  /** One line saying what it is. */
+  description?: string;
+}
+
+/** A ring or perf buffer and its records' fields. */
+export interface EventDeclaration {
+  /** The buffer map's name. */
+  buffer: string;
+  /** Ring buffer or perf buffer. */
+  kind?: "ringbuf" | "perf";
+  /** The record's fields. */
+  fields: EventField[];
+}
+
+/** A typed setting of the program, and the entry's CLI flag for it. */
+export interface ParameterDeclaration {
+  /** The long flag, without `--`. */
+  name: string;
+  /** A one-letter alias. */
+  short?: string;
+  /** Its type. */
+  type: "boolean" | "integer" | "string" | "duration";
+  /** The value when the flag is not given. */
+  default?: boolean | number | string;
+  /** One line of help. */
+  description: string;
+  /** The global it sets before the program runs (`cfg.targ_pid`). */
+  variable: string;
+  /** The section of that global (default `.rodata`). */
+  section?: ".rodata" | ".bss" | ".data";
+  /** The lowest integer value. */
+  minimum?: number;
+  /** The highest integer value. */
+  maximum?: number;
+}
+
 /** The `bpf` field of a probe package's `package.json`. */
 export interface BpfManifest {
   /** The TypeScript CLI entry, relative to the package root. */
@@ -63,6 +175,12 @@ export interface BpfManifest {
   grants?: Grants;
   /** Deno permission flags the entry runs with. */
   deno?: string[];
+  /** Maps exported as metrics. */
+  metrics?: MetricDeclaration[];
+  /** Ring/perf buffers and their records' fields. */
+  events?: EventDeclaration[];
+  /** Typed settings, each a CLI flag. */
+  parameters?: ParameterDeclaration[];
 }
 
 /** The result of {@linkcode validateBpfManifest}. */
@@ -157,6 +275,46 @@ function describeFormat(path: string): string {
   return "has an invalid format";
 }
 
+/** What the schema cannot say: names unique, defaults of the declared type. */
+function declarationProblems(m: BpfManifest): string[] {
+  const out: string[] = [];
+  const seen = new Set<string>();
+  m.metrics?.forEach((d, i) => {
+    if (seen.has(d.name)) {
+      out.push(`bpf.metrics[${i}].name: ${d.name} is declared twice`);
+    }
+    seen.add(d.name);
+    if ((d.kind === "histogram") !== (d.buckets !== undefined)) {
+      out.push(
+        `bpf.metrics[${i}].buckets: ${
+          d.kind === "histogram"
+            ? "a histogram needs its bucket layout"
+            : `a ${d.kind} has no buckets`
+        }`,
+      );
+    }
+  });
+  const flags = new Set<string>();
+  m.parameters?.forEach((p, i) => {
+    const where = `bpf.parameters[${i}]`;
+    for (const f of [p.name, p.short]) {
+      if (f === undefined) continue;
+      if (flags.has(f)) out.push(`${where}: flag ${f} is declared twice`);
+      flags.add(f);
+    }
+    if (p.default === undefined) return;
+    const ok = p.type === "boolean"
+      ? typeof p.default === "boolean"
+      : p.type === "integer"
+      ? Number.isInteger(p.default)
+      : typeof p.default === "string";
+    if (!ok) {
+      out.push(`${where}.default: must be of type ${p.type}`);
+    }
+  });
+  return out;
+}
+
 /**
  * Checks a `bpf` manifest against the JSON schema.
  *
@@ -170,7 +328,10 @@ function describeFormat(path: string): string {
  * ```
  */
 export function validateBpfManifest(value: unknown): ManifestValidation {
-  if (validate(value)) return { ok: true };
+  if (validate(value)) {
+    const errors = declarationProblems(value as unknown as BpfManifest);
+    return errors.length ? { ok: false, errors } : { ok: true };
+  }
   const errors = [
     ...new Set(
       (validate.errors ?? []).filter((e) => e.keyword !== "oneOf").map((e) =>
