@@ -7,6 +7,10 @@
  * 2. Per-syscall cost of a BCC program counting getpid per pid with `counts.increment(pid)`
  *    and a `task->real_parent->tgid` CO-RE read, against the hand-written libbpf C doing the
  *    same, and against nothing attached.
+ * 3. The extra cost of a program typed at attach time (BCC's `int on_event(void *ctx)`,
+ *    loaded when attached, with the object's maps): load + attach of it, against the same
+ *    program typed at load (`SEC("tracepoint")`), both from the compile cache; and the late
+ *    load alone (the attach call, against the typed program's attach call).
  *
  * `deno task bench bcc [calls] [rounds]` (defaults: 1,000,000 calls, 5 rounds). Medians.
  *
@@ -92,6 +96,42 @@ async function timedRun(
   return ms;
 }
 
+const LATE_BODY = `{
+  u32 pid = bpf_get_current_pid_tgid() >> 32;
+  counts.increment(pid);
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  u32 ppid = task->real_parent->tgid;
+  parents.update(&pid, &ppid);
+  return 0;
+}`;
+const LATE_MAPS = `BPF_HASH(counts, u32, u64);\nBPF_HASH(parents, u32, u32);\n`;
+/** Typed at attach time. */
+const LATE = `${LATE_MAPS}int on_event(void *ctx) ${LATE_BODY}`;
+/** The same program typed at load (no auto-attach target). */
+const TYPED =
+  `${LATE_MAPS}SEC("tracepoint") int on_event(void *ctx) ${LATE_BODY}`;
+
+/** Medians of load + attach and of the attach call alone, over `rounds` warm loads. */
+async function loadAndAttach(
+  text: string,
+  rounds: number,
+): Promise<{ total: number; attach: number }> {
+  (await BPF.load({ text, autoAttach: false })).close(); // fill the compile cache
+  const totals: number[] = [];
+  const attaches: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    const b = await BPF.load({ text, autoAttach: false });
+    const t1 = performance.now();
+    b.attachTracepoint("on_event", "syscalls:sys_enter_getppid");
+    const t2 = performance.now();
+    totals.push(t2 - t0);
+    attaches.push(t2 - t1);
+    b.close();
+  }
+  return { total: median(totals), attach: median(attaches) };
+}
+
 /** Runs the benchmark; prints figures. */
 export async function main(args: string[]): Promise<number> {
   const calls = Number(args[0] ?? 1_000_000);
@@ -113,6 +153,17 @@ export async function main(args: string[]): Promise<number> {
   console.log(
     `rewrite: BCC program ${(bccMs * 1000).toFixed(0)} µs; ` +
       `baseline (libbpf C, same rewriter) ${(libbpfMs * 1000).toFixed(0)} µs`,
+  );
+
+  // 3. Programs typed at attach time.
+  const late = await loadAndAttach(LATE, Math.max(rounds, 11));
+  const typed = await loadAndAttach(TYPED, Math.max(rounds, 11));
+  console.log(
+    `typed at attach time: load + attach ${late.total.toFixed(1)} ms ` +
+      `(attach with its late load ${late.attach.toFixed(1)} ms); ` +
+      `baseline typed at load ${typed.total.toFixed(1)} ms (attach ${
+        typed.attach.toFixed(1)
+      } ms): extra ${(late.total - typed.total).toFixed(1)} ms`,
   );
 
   // 2. Per-syscall cost.

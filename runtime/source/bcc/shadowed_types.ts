@@ -41,16 +41,29 @@ function trailing(kind: number, vlen: number): number {
   }
 }
 
+/** The kernel's struct and union names, read once per process and BTF file. */
+const kernelStructNames = new Map<string, Set<string>>();
+
 /**
- * Which of `names` the kernel's BTF has as a struct or union. Reads the raw BTF once per call
- * and compares string offsets only (a full parse of vmlinux BTF takes seconds).
+ * Which of `names` the kernel's BTF has as a struct or union. The names are read once per
+ * process (a walk of the raw type section: a full parse of vmlinux BTF takes seconds), and
+ * only when the program defines a struct at all.
  */
 export function kernelStructsAmong(
   names: ReadonlySet<string>,
   btfPath = kernelBtfPath(),
 ): Set<string> {
+  if (!names.size) return new Set();
+  let all = kernelStructNames.get(btfPath);
+  if (!all) {
+    all = readStructNames(btfPath);
+    kernelStructNames.set(btfPath, all);
+  }
+  return new Set([...names].filter((n) => all.has(n)));
+}
+
+function readStructNames(btfPath: string): Set<string> {
   const found = new Set<string>();
-  if (!names.size) return found;
   let b: Uint8Array;
   try {
     b = Deno.readFileSync(btfPath);
@@ -64,25 +77,15 @@ export function kernelStructsAmong(
   const typeOff = hdr + dv.getUint32(8, true);
   const typeEnd = typeOff + dv.getUint32(12, true);
   const strOff = hdr + dv.getUint32(16, true);
-  const strings = new TextDecoder("latin1").decode(
-    b.subarray(strOff, strOff + dv.getUint32(20, true)),
-  );
-  const offsets = new Map<number, string>();
-  for (const name of names) {
-    for (
-      let at = strings.indexOf(`\0${name}\0`);
-      at >= 0;
-      at = strings.indexOf(`\0${name}\0`, at + 1)
-    ) offsets.set(at + 1, name);
-  }
-  if (!offsets.size) return found;
+  const decoder = new TextDecoder();
   for (let p = typeOff; p + 12 <= typeEnd;) {
     const nameOff = dv.getUint32(p, true);
     const info = dv.getUint32(p + 4, true);
     const kind = (info >>> 24) & 0x1f;
-    if (kind === BTF_KIND_STRUCT || kind === BTF_KIND_UNION) {
-      const name = offsets.get(nameOff);
-      if (name) found.add(name);
+    if ((kind === BTF_KIND_STRUCT || kind === BTF_KIND_UNION) && nameOff) {
+      const start = strOff + nameOff;
+      const end = b.indexOf(0, start);
+      found.add(decoder.decode(b.subarray(start, end)));
     }
     p += 12 + trailing(kind, info & 0xffff);
   }
