@@ -220,6 +220,22 @@ export interface AccountOptions {
   registry?: string;
 }
 
+// The CouchDB user document npm registries take at /-/user/org.couchdb.user:NAME.
+function userDocument(
+  user: string,
+  password: string,
+  extra: Record<string, string> = {},
+): string {
+  return JSON.stringify({
+    _id: `org.couchdb.user:${user}`,
+    name: user,
+    password,
+    type: "user",
+    roles: [],
+    ...extra,
+  });
+}
+
 function checkCredentials(user: string, password: string): void {
   if (!user || !password) {
     throw new TypeError("A user name and a password are needed");
@@ -281,13 +297,7 @@ export async function login(
     {
       method: "PUT",
       headers: { authorization: `Basic ${btoa(`${user}:${password}`)}` },
-      body: JSON.stringify({
-        _id: `org.couchdb.user:${user}`,
-        name: user,
-        password,
-        type: "user",
-        roles: [],
-      }),
+      body: userDocument(user, password),
       what: `Login of ${user}`,
       allow: [401],
     },
@@ -332,13 +342,8 @@ export async function adduser(
     `-/user/org.couchdb.user:${encodeURIComponent(user)}`,
     {
       method: "PUT",
-      body: JSON.stringify({
-        _id: `org.couchdb.user:${user}`,
-        name: user,
-        password,
+      body: userDocument(user, password, {
         email: options.email ?? `${user}@localhost`,
-        type: "user",
-        roles: [],
         date: new Date().toISOString(),
       }),
       what: `Sign-up of ${user}`,

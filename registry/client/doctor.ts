@@ -192,30 +192,27 @@ function featureChecks(): Check[] {
       detail: `cannot probe the kernel: ${(e as Error).message.split("\n")[0]}`,
     }];
   }
-  const out: Check[] = [];
-  const count = (r: Record<string, boolean>) => {
-    const yes = Object.entries(r).filter(([, v]) => v).map(([k]) => k);
-    const no = Object.entries(r).filter(([, v]) => !v).map(([k]) => k);
-    return { yes, no };
+  const summary = (
+    area: string,
+    name: string,
+    found: Record<string, boolean>,
+    verb: string,
+  ): Check => {
+    const yes = Object.keys(found).filter((k) => found[k]);
+    const no = Object.keys(found).filter((k) => !found[k]);
+    return {
+      area,
+      name,
+      status: yes.length ? "ok" : "fail",
+      detail: `${yes.length} of ${yes.length + no.length} ${verb}${
+        no.length ? `; missing: ${no.join(", ")}` : ""
+      }`,
+    };
   };
-  const p = count(f.programTypes);
-  out.push({
-    area: "programs",
-    name: "program types",
-    status: p.yes.length ? "ok" : "fail",
-    detail: `${p.yes.length} of ${p.yes.length + p.no.length} load${
-      p.no.length ? `; missing: ${p.no.join(", ")}` : ""
-    }`,
-  });
-  const mt = count(f.mapTypes);
-  out.push({
-    area: "maps",
-    name: "map types",
-    status: mt.yes.length ? "ok" : "fail",
-    detail: `${mt.yes.length} of ${mt.yes.length + mt.no.length} work${
-      mt.no.length ? `; missing: ${mt.no.join(", ")}` : ""
-    }`,
-  });
+  const out: Check[] = [
+    summary("programs", "program types", f.programTypes, "load"),
+    summary("maps", "map types", f.mapTypes, "work"),
+  ];
   for (const [kind, s] of Object.entries(f.attach)) {
     out.push({
       area: "attach",

@@ -56,6 +56,25 @@ async function writeBack(
   );
 }
 
+// GET, PUT or DELETE on /-/package/NAME/dist-tags[/TAG]: the tags afterwards.
+async function distTagRequest(
+  config: ClientConfig,
+  name: string,
+  tag?: string,
+  init: { method?: string; body?: string } = {},
+): Promise<Record<string, string>> {
+  const path = `-/package/${packagePath(name)}/dist-tags${
+    tag === undefined ? "" : `/${encodeURIComponent(tag)}`
+  }`;
+  const { body } = await new RegistryClient(config).json<
+    Record<string, string>
+  >(registryFor(config, name), path, {
+    ...init,
+    what: tag === undefined ? `Package ${name}` : `Tag ${tag} of ${name}`,
+  });
+  return body;
+}
+
 /**
  * The package's dist-tags.
  *
@@ -66,17 +85,11 @@ async function writeBack(
  * console.log(await distTagList(loadConfig(), "tcplife")); // { latest: "1.2.0" }
  * ```
  */
-export async function distTagList(
+export function distTagList(
   config: ClientConfig,
   name: string,
 ): Promise<Record<string, string>> {
-  const registry = registryFor(config, name);
-  const { body } = await new RegistryClient(config).json<
-    Record<string, string>
-  >(registry, `-/package/${packagePath(name)}/dist-tags`, {
-    what: `Package ${name}`,
-  });
-  return body;
+  return distTagRequest(config, name);
 }
 
 /**
@@ -109,19 +122,10 @@ export async function distTagAdd(
       } cannot be a tag: a tag must not look like a version or range`,
     );
   }
-  const registry = registryFor(config, name);
-  const { body } = await new RegistryClient(config).json<
-    Record<string, string>
-  >(
-    registry,
-    `-/package/${packagePath(name)}/dist-tags/${encodeURIComponent(tag)}`,
-    {
-      method: "PUT",
-      body: JSON.stringify(range),
-      what: `Tag ${tag} of ${name}`,
-    },
-  );
-  return body;
+  return await distTagRequest(config, name, tag, {
+    method: "PUT",
+    body: JSON.stringify(range),
+  });
 }
 
 /**
@@ -146,15 +150,7 @@ export async function distTagRemove(
       "The latest tag cannot be removed; move it with bpfpm dist-tag add NAME@VERSION latest",
     );
   }
-  const registry = registryFor(config, name);
-  const { body } = await new RegistryClient(config).json<
-    Record<string, string>
-  >(
-    registry,
-    `-/package/${packagePath(name)}/dist-tags/${encodeURIComponent(tag)}`,
-    { method: "DELETE", what: `Tag ${tag} of ${name}` },
-  );
-  return body;
+  return await distTagRequest(config, name, tag, { method: "DELETE" });
 }
 
 /**

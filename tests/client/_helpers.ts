@@ -213,23 +213,34 @@ export async function sandbox(registry?: string): Promise<Sandbox> {
   };
 }
 
-/** Runs the CLI as a child process. */
-export async function bpfpm(
-  args: string[],
-  opts: { cwd: string; env: Record<string, string>; stdin?: string },
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      "--config",
-      join(REPO, "deno.json"),
-      CLI,
-      ...args,
-    ],
+/** The command line that starts this checkout's CLI (add the arguments after it). */
+export const CLI_ARGV: readonly string[] = [
+  Deno.execPath(),
+  "run",
+  "-A",
+  "--quiet",
+  "--config",
+  join(REPO, "deno.json"),
+  CLI,
+];
+
+/** What a child process printed and how it ended. */
+export interface Output {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command to completion with no stdin; `clearEnv` drops the inherited environment. */
+export async function run(
+  cmd: readonly string[],
+  opts: { cwd?: string; env: Record<string, string>; clearEnv?: boolean },
+): Promise<Output> {
+  const out = await new Deno.Command(cmd[0], {
+    args: cmd.slice(1),
     cwd: opts.cwd,
-    env: { ...opts.env, NO_COLOR: "1" },
+    env: opts.env,
+    clearEnv: opts.clearEnv,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -240,6 +251,17 @@ export async function bpfpm(
     stdout: dec.decode(out.stdout),
     stderr: dec.decode(out.stderr),
   };
+}
+
+/** Runs the CLI as a child process. */
+export function bpfpm(
+  args: string[],
+  opts: { cwd: string; env: Record<string, string> },
+): Promise<Output> {
+  return run([...CLI_ARGV, ...args], {
+    cwd: opts.cwd,
+    env: { ...opts.env, NO_COLOR: "1" },
+  });
 }
 
 /** Reads a file tree into { relativePath: contents } (following the bpf_modules symlink). */

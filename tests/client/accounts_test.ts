@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startRegistry } from "../../registry/server/cli.ts";
-import { bpfpm, CLI, onPty, publishRaw, REPO, sandbox } from "./_helpers.ts";
+import { bpfpm, CLI_ARGV, onPty, publishRaw, sandbox } from "./_helpers.ts";
 
 function oneLine(text: string): string {
   const lines = text.trim().split("\n");
@@ -65,15 +65,7 @@ Deno.test("accounts: adduser creates, login never does, the password is not echo
     await cli(["logout"]);
     const password = "pty-Visible-Check-77";
     await using t = await sandbox(`${reg.url}/`);
-    const argv = [
-      Deno.execPath(),
-      "run",
-      "-A",
-      "--quiet",
-      "--config",
-      join(REPO, "deno.json"),
-      CLI,
-    ];
+    const argv = CLI_ARGV;
     const env = { ...t.env, PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" };
     let tty = await onPty(
       [...argv, "adduser"],

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { bpfpm, CLI, REPO, sandbox } from "./_helpers.ts";
+import { bpfpm, CLI_ARGV, run, sandbox } from "./_helpers.ts";
 
 const COMMAND_LIST = /^ {2}([a-z-]+) {2,}/gm;
 
@@ -42,17 +42,9 @@ async function complete(
   env: Record<string, string>,
 ) {
   const words = line.split(" ");
-  const cmd = [
-    Deno.execPath(),
-    "run",
-    "-A",
-    "--quiet",
-    "--config",
-    join(REPO, "deno.json"),
-    CLI,
-    "completion",
-    "bash",
-  ].map((a) => `'${a}'`).join(" ");
+  const cmd = [...CLI_ARGV, "completion", "bash"].map((a) => `'${a}'`).join(
+    " ",
+  );
   const script = `source <(${cmd}) || exit 9
 complete -p bpfpm || exit 8
 COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")})
@@ -61,15 +53,12 @@ COMP_LINE='${line}'
 COMP_POINT=${line.length}
 _bpfpm bpfpm '${words.at(-1)}' '${words.at(-2) ?? ""}'
 printf '%s\\n' "\${COMPREPLY[@]}"`;
-  const out = await new Deno.Command("bash", {
-    args: ["-c", script],
+  const out = await run(["bash", "-c", script], {
     cwd,
     env: { ...env, PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = new TextDecoder().decode(out.stdout);
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  });
+  assert.equal(out.code, 0, out.stderr);
+  const text = out.stdout;
   const [spec, ...reply] = text.trimEnd().split("\n");
   return { spec, reply: reply.filter(Boolean).sort() };
 }
@@ -123,15 +112,7 @@ Deno.test({
       );
     }
     // fish: the loaded completions offer the commands.
-    const cmd = [
-      Deno.execPath(),
-      "run",
-      "-A",
-      "--quiet",
-      "--config",
-      join(REPO, "deno.json"),
-      CLI,
-    ];
+    const cmd = CLI_ARGV;
     const fish = await new Deno.Command("fish", {
       args: [
         "--no-config",

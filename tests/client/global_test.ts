@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { startRegistry } from "../../registry/server/cli.ts";
-import { onPty, publishRaw, REPO } from "./_helpers.ts";
+import { onPty, publishRaw, REPO, run } from "./_helpers.ts";
 
 const PATH = "/usr/local/bin:/usr/bin:/bin";
 
@@ -28,25 +28,11 @@ function probe(version: string, helpers: string[] = []) {
 }
 const ENTRY = 'console.log(`hello-probe ${Deno.args.join(",")} done`);\n';
 
-async function sh(
+function sh(
   cmd: string[],
-  opts: { cwd?: string; env: Record<string, string>; clearEnv?: boolean },
+  opts: { cwd?: string; env: Record<string, string> },
 ) {
-  const out = await new Deno.Command(cmd[0], {
-    args: cmd.slice(1),
-    cwd: opts.cwd,
-    env: opts.env,
-    clearEnv: opts.clearEnv ?? true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-  };
+  return run(cmd, { ...opts, clearEnv: true });
 }
 
 Deno.test("the installed bpfpm outlives its checkout; install -g makes a command for any HOME; x and run from a subdirectory", async () => {

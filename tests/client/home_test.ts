@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { cacheDir, SYSTEM_CACHE_DIR } from "../../runtime/cache_dir.ts";
-import { REPO } from "./_helpers.ts";
+import { REPO, run } from "./_helpers.ts";
 
 Deno.test("the cache location: BPFPM_CACHE_DIR, XDG_CACHE_HOME, HOME, then the system's for root", () => {
   const env = (e: Record<string, string>) => (n: string) => e[n];
@@ -50,26 +50,24 @@ for (let i = 0; i < 3; i++) await new Deno.Command("/bin/true").output();
 console.log(\`hits=\${b.map("nohome_hits").get(0)} home=\${Deno.env.get("HOME") ?? "unset"}\`);
 `,
     );
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--quiet",
-        "--config",
-        join(REPO, "deno.json"),
-        script,
-      ],
+    const out = await run([
+      Deno.execPath(),
+      "run",
+      "-A",
+      "--quiet",
+      "--config",
+      join(REPO, "deno.json"),
+      script,
+    ], {
       clearEnv: true,
       env: {
         PATH: "/usr/local/bin:/usr/bin:/bin",
         XDG_CACHE_HOME: join(dir, "xdg"),
         DENO_DIR: join(dir, "deno"),
       },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const text = new TextDecoder().decode(out.stdout);
-    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    });
+    const text = out.stdout;
+    assert.equal(out.code, 0, out.stderr);
     const m = /^hits=(\d+) home=unset$/m.exec(text);
     assert.ok(m, text);
     assert.ok(Number(m[1]) >= 3, text);
