@@ -8,11 +8,10 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
-import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createTarball } from "../registry/pack/mod.ts";
+import { publishDocument } from "../registry/common/publish_document.ts";
 import { startRegistry } from "../registry/server/cli.ts";
 
 const REPO = new URL("../", import.meta.url).pathname;
@@ -29,32 +28,7 @@ async function publish(
     "package.json": JSON.stringify(pkg, null, 2),
     ...files,
   });
-  const fname = `${pkg.name}-${pkg.version}.tgz`;
-  const integrity = "sha512-" +
-    createHash("sha512").update(tgz).digest("base64");
-  const body = {
-    _id: pkg.name,
-    name: pkg.name,
-    "dist-tags": { latest: pkg.version },
-    versions: {
-      [pkg.version]: {
-        ...pkg,
-        _id: `${pkg.name}@${pkg.version}`,
-        dist: {
-          integrity,
-          shasum: createHash("sha1").update(tgz).digest("hex"),
-          tarball: `${registry}${pkg.name}/-/${fname}`,
-        },
-      },
-    },
-    _attachments: {
-      [fname]: {
-        content_type: "application/octet-stream",
-        data: Buffer.from(tgz).toString("base64"),
-        length: tgz.length,
-      },
-    },
-  };
+  const body = publishDocument({ manifest: pkg, tarball: tgz, registry });
   const r = await fetch(registry + pkg.name, {
     method: "PUT",
     headers: {

@@ -1,9 +1,18 @@
 /**
  * The `bpfpm` command: the package client (install, run, publish, …) and, as
- * `bpfpm registry …`, the registry server. Run `bpfpm --help`.
+ * `bpfpm registry …`, the registry server. Run `bpfpm --help`. This is the one place
+ * that composes the two: neither registry/client nor registry/server imports the other,
+ * and the server loads only when `bpfpm registry` runs.
  *
  * @module
  */
 import { main } from "../registry/client/cli.ts";
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) {
+  Deno.exit(
+    await main(Deno.args, {
+      registry: async (args) =>
+        await (await import("../registry/server/cli.ts")).registryCommand(args),
+    }),
+  );
+}

@@ -375,10 +375,17 @@ function commandHelp(name: string): string {
   ].join("\n");
 }
 
+/** Commands the `bpfpm` entry composes in from outside the client. */
+export interface ComposedCommands {
+  /** `bpfpm registry …`: the registry server's command (it lives in registry/server). */
+  registry?: (args: string[]) => Promise<number>;
+}
+
 /**
  * Runs the CLI.
  *
  * @param argv the arguments after `bpfpm`
+ * @param composed commands from outside the client (scripts/bpfpm.ts passes the server's)
  * @returns the exit status
  *
  * @example
@@ -387,7 +394,10 @@ function commandHelp(name: string): string {
  * Deno.exit(await main(["list", "--json"]));
  * ```
  */
-export async function main(argv: string[]): Promise<number> {
+export async function main(
+  argv: string[],
+  composed: ComposedCommands = {},
+): Promise<number> {
   const [first, ...rest] = argv;
   if (!first || first === "--help" || first === "-h") {
     console.log(usage());
@@ -408,14 +418,13 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (name === "registry") {
-    const mod = await import("../server/cli.ts").catch((cause) => {
+    if (!composed.registry) {
       throw new ClientError(
         "ENOSERVER",
-        "The registry server is not part of this checkout (registry/server/cli.ts)",
-        { cause },
+        "This bpfpm has no registry server: run scripts/bpfpm.ts, which composes it in",
       );
-    });
-    return await mod.registryCommand(rest) ?? 0;
+    }
+    return await composed.registry(rest);
   }
   let dash = rest.indexOf("--");
   if (name === "x") {
@@ -542,18 +551,6 @@ export async function main(argv: string[]): Promise<number> {
           ui,
         });
         recordApprovals(config.projectDir, r.lock, !!v.yes || ui.confirmed);
-        if (name !== "uninstall") {
-          const { packageKernelProblems } = await import("./kernel_check.ts");
-          const { parseSpec } = await import("./resolve.ts");
-          for (const p of pos) {
-            const dir = join(
-              config.projectDir,
-              "bpf_modules",
-              parseSpec(p).name,
-            );
-            for (const line of packageKernelProblems(dir)) ui.warn(line);
-          }
-        }
         if (layout) {
           const { parseSpec } = await import("./resolve.ts");
           const g = await import("./global.ts");
@@ -616,15 +613,6 @@ export async function main(argv: string[]): Promise<number> {
         const target = /^[./]/.test(pos[0])
           ? resolve(Deno.cwd(), pos[0])
           : pos[0];
-        const { packageKernelProblems } = await import("./kernel_check.ts");
-        const problems = packageKernelProblems(
-          target.startsWith("/")
-            ? target
-            : join(config.projectDir, "bpf_modules", target),
-        );
-        if (problems.length) {
-          throw new ClientError("EKERNEL", problems.join("; "));
-        }
         const { runPackage } = await import("./run.ts");
         return await runPackage(config, target, [
           ...pos.slice(1),

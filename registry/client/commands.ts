@@ -35,10 +35,8 @@ import {
 } from "./project.ts";
 import { RegistryClient } from "./registry.ts";
 import { pickVersion } from "./resolve.ts";
-import {
-  verifyPublisherSignature,
-  verifyRegistrySignature,
-} from "./signatures.ts";
+import { verifyPublisherSignature } from "../common/publisher_signature.ts";
+import { verifyRegistrySignature } from "./signatures.ts";
 
 /** One installed package as `list` reports it. */
 export interface ListedPackage {

@@ -11,7 +11,9 @@ import { cpSync, linkSync, mkdirSync, readdirSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { TarballEntry } from "../pack/mod.ts";
 import { type ClientConfig, registryFor } from "./config.ts";
-import { ClientError, SignatureError } from "./errors.ts";
+import { SignatureError } from "../common/errors.ts";
+import { verifyPublisherSignature } from "../common/publisher_signature.ts";
+import { ClientError } from "./errors.ts";
 import { diffGrants, grantLines } from "./grants.ts";
 import {
   type LockedBpf,
@@ -34,11 +36,7 @@ import {
   writeProjectManifest,
 } from "./project.ts";
 import { RegistryClient } from "./registry.ts";
-import {
-  trustedKeys,
-  verifyPublisherSignature,
-  verifyRegistrySignature,
-} from "./signatures.ts";
+import { trustedKeys, verifyRegistrySignature } from "./signatures.ts";
 import { Ui } from "./ui.ts";
 
 /** Options of {@linkcode install}. */

@@ -8,24 +8,9 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Grants } from "../manifest.ts";
+import { isPackageName } from "../common/names.ts";
+import { stableStringify } from "../common/stable_json.ts";
 import { ClientError } from "./errors.ts";
-
-/**
- * Whether a string is a safe package name for a path under `bpf_modules/`: an optional
- * `@scope/` and a name of letters, digits and `. _ ~ -` not starting with `.` or `_` (so
- * never `..`, never a second `/`). Legacy mixed-case names are allowed here.
- *
- * @example
- * ```ts
- * import { isPackageName } from "./lockfile.ts";
- * isPackageName("@acme/tool"); // true
- * isPackageName("../../etc"); // false
- * ```
- */
-export function isPackageName(name: string): boolean {
-  return typeof name === "string" && name.length <= 214 &&
-    /^(@[a-z0-9][a-z0-9._~-]*\/)?[A-Za-z0-9][A-Za-z0-9._~-]*$/.test(name);
-}
 
 /** Whether an install path is `bpf_modules/<name>(/bpf_modules/<name>)*` with safe names. */
 function isInstallPath(path: string): boolean {
@@ -74,31 +59,6 @@ export interface Lockfile {
   root: { dependencies: Record<string, string> };
   /** Every installed package by install path. */
   packages: Record<string, LockEntry>;
-}
-
-/**
- * JSON with object keys sorted at every level, 2-space indented, ending in a newline.
- *
- * @example
- * ```ts
- * import { stableStringify } from "./lockfile.ts";
- * stableStringify({ b: 1, a: 2 }) === stableStringify({ a: 2, b: 1 }); // true
- * ```
- */
-export function stableStringify(value: unknown): string {
-  const sort = (v: unknown): unknown => {
-    if (Array.isArray(v)) return v.map(sort);
-    if (v && typeof v === "object") {
-      const out: Record<string, unknown> = {};
-      for (const k of Object.keys(v as Record<string, unknown>).sort()) {
-        const x = (v as Record<string, unknown>)[k];
-        if (x !== undefined) out[k] = sort(x);
-      }
-      return out;
-    }
-    return v;
-  };
-  return JSON.stringify(sort(value), null, 2) + "\n";
 }
 
 /**

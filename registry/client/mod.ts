@@ -43,16 +43,10 @@ export {
   RegistryError,
   type RegistryErrorCode,
   ResolveError,
-  SignatureError,
 } from "./errors.ts";
-export {
-  ContentCache,
-  integrityOf,
-  maskMode,
-  sha512Hex,
-  shasumOf,
-  writeEntries,
-} from "./cache.ts";
+export { SignatureError, type SignatureRefusal } from "../common/errors.ts";
+export { ContentCache, maskMode, writeEntries } from "./cache.ts";
+export { integrityOf, sha512Hex, shasumOf } from "../common/digests.ts";
 export {
   packagePath,
   type Packument,
@@ -62,16 +56,16 @@ export {
   type VersionManifest,
 } from "./registry.ts";
 export {
-  isPackageName,
   type LockedBpf,
   type LockEntry,
   LOCKFILE,
   type Lockfile,
   lockMatches,
   readLockfile,
-  stableStringify,
   writeLockfile,
 } from "./lockfile.ts";
+export { isPackageName, packageNameProblem } from "../common/names.ts";
+export { stableStringify } from "../common/stable_json.ts";
 export {
   type PackageSpec,
   parseSpec,
@@ -122,16 +116,18 @@ export {
 } from "./maintain.ts";
 export { diffGrants, type GrantDiff, grantLines } from "./grants.ts";
 export {
-  keyidOf,
   publisherKey,
-  type PublisherSignature,
   setTrustedKeys,
-  SIGNATURE_FILE,
-  signPackage,
   trustedKeys,
-  verifyPublisherSignature,
   verifyRegistrySignature,
 } from "./signatures.ts";
+export {
+  keyidOf,
+  type PublisherSignature,
+  SIGNATURE_FILE,
+  signPackage,
+  verifyPublisherSignature,
+} from "../common/publisher_signature.ts";
 export {
   checkLauncher,
   commandName,

@@ -25,9 +25,9 @@ import {
   type LockedBpf,
   LOCKFILE,
   type Lockfile,
-  stableStringify,
   writeLockfile,
 } from "./lockfile.ts";
+import { stableStringify } from "../common/stable_json.ts";
 
 /** The install directory's name. */
 export const MODULES_DIR = "bpf_modules";

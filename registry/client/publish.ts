@@ -22,24 +22,20 @@ import {
 import semver from "semver";
 import { createTarball } from "../pack/mod.ts";
 import { validateBpfManifest } from "../manifest.ts";
-import { integrityOf, shasumOf } from "./cache.ts";
+import { integrityOf, shasumOf } from "../common/digests.ts";
+import { publishDocument } from "../common/publish_document.ts";
 import { compileCheck } from "./compile_check.ts";
 import { type ClientConfig, registryFor } from "./config.ts";
 import { ClientError } from "./errors.ts";
 import { grantLines } from "./grants.ts";
-import {
-  describeMissing,
-  type KernelManifest,
-  missingKernelTargets,
-} from "./kernel_check.ts";
 import { packagePath, RegistryClient } from "./registry.ts";
 import { parseSpec } from "./resolve.ts";
 import {
-  publisherKey,
   SIGNATURE_FILE,
   signKeyProof,
   signPackage,
-} from "./signatures.ts";
+} from "../common/publisher_signature.ts";
+import { publisherKey } from "./signatures.ts";
 import { Ui } from "./ui.ts";
 
 const ALWAYS_IGNORED = [
@@ -344,21 +340,6 @@ export async function pack(
         `The bpf manifest is invalid:\n  ${v.errors.join("\n  ")}`,
       );
     }
-    // A name this kernel lacks is most likely a typo: refused here, not on users' machines.
-    let missing;
-    try {
-      missing = missingKernelTargets(bpf as KernelManifest);
-    } catch (e) {
-      throw new ClientError("EKERNEL", (e as Error).message);
-    }
-    if (missing.length) {
-      throw new ClientError(
-        "EKERNEL",
-        `${
-          missing.map(describeMissing).join("; ")
-        }: fix the name in package.json (or publish from a kernel that has it)`,
-      );
-    }
     for (const f of [bpf.entry, ...(bpf.sources ?? [])]) {
       if (!data.has(f)) {
         throw new ClientError(
@@ -470,32 +451,12 @@ export async function publish(
   }
   const registry = registryFor(config, summary.name);
   const client = new RegistryClient(config);
-  const fname = `${summary.name.split("/").pop()}-${summary.version}.tgz`;
-  const tag = options.tag ?? "latest";
-  const doc = {
-    _id: summary.name,
-    name: summary.name,
-    description: manifest.description,
-    "dist-tags": { [tag]: summary.version },
-    versions: {
-      [summary.version]: {
-        ...manifest,
-        _id: `${summary.name}@${summary.version}`,
-        dist: {
-          integrity: summary.integrity,
-          shasum: summary.shasum,
-          tarball: `${registry}${summary.name}/-/${fname}`,
-        },
-      },
-    },
-    _attachments: {
-      [fname]: {
-        content_type: "application/octet-stream",
-        data: Buffer.from(tarball).toString("base64"),
-        length: tarball.length,
-      },
-    },
-  };
+  const doc = publishDocument({
+    manifest,
+    tarball,
+    registry,
+    tag: options.tag,
+  });
   // The key goes first, so the registry can check the signature against it at publish.
   if (summary.signedBy) {
     await registerPublisherKey(client, config, registry, ui);

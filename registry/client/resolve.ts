@@ -9,7 +9,8 @@
  */
 import semver from "semver";
 import { ClientError, ResolveError } from "./errors.ts";
-import { isPackageName, type LockEntry, type Lockfile } from "./lockfile.ts";
+import { isPackageName, packageNameProblem } from "../common/names.ts";
+import type { LockEntry, Lockfile } from "./lockfile.ts";
 import type { Packument, RegistryClient, VersionManifest } from "./registry.ts";
 
 /**
@@ -52,7 +53,7 @@ export function parseSpec(spec: string): PackageSpec {
   const at = spec.indexOf("@", spec.startsWith("@") ? 1 : 0);
   const name = at < 0 ? spec : spec.slice(0, at);
   const range = at < 0 ? "" : spec.slice(at + 1);
-  if (!/^(@[a-z0-9][a-z0-9._~-]*\/)?[a-z0-9][a-z0-9._~-]*$/.test(name)) {
+  if (packageNameProblem(name)) {
     throw new TypeError(
       `Package name ${
         JSON.stringify(name)

@@ -78,16 +78,6 @@ export function randomHex(bytes: number): string {
   return randomBytes(bytes).toString("hex");
 }
 
-/** sha512 (as an SRI string) and sha1 (hex) of a tarball. */
-export function tarballDigests(
-  data: Uint8Array,
-): { integrity: string; shasum: string } {
-  return {
-    integrity: `sha512-${createHash("sha512").update(data).digest("base64")}`,
-    shasum: createHash("sha1").update(data).digest("hex"),
-  };
-}
-
 /** The registry's signing key. */
 export class SigningKey {
   #key: KeyObject;

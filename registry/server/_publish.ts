@@ -15,9 +15,14 @@ import {
   TarballError,
   type TarballLimits,
 } from "../pack/mod.ts";
-import { SignatureError } from "../client/errors.ts";
-import { verifyPublisherSignature } from "../client/signatures.ts";
-import { tarballDigests } from "./_crypto.ts";
+import { integrityOf, shasumOf } from "../common/digests.ts";
+import { SignatureError } from "../common/errors.ts";
+import {
+  packageNameProblem,
+  tarballFilename,
+  unscopedName,
+} from "../common/names.ts";
+import { verifyPublisherSignature } from "../common/publisher_signature.ts";
 import { BASE } from "./_docs.ts";
 
 /** A request the registry refuses; `status` is the HTTP status to answer with. */
@@ -108,43 +113,6 @@ export function ownRecord<T>(
   return Object.assign(Object.create(null), record);
 }
 
-/** Returns why `name` is not a valid package name, or null if it is. */
-export function packageNameProblem(name: string): string | null {
-  if (!name) return "the package name is empty";
-  if (name.length > 214) {
-    return "the package name is longer than 214 characters";
-  }
-  if (name !== name.toLowerCase()) {
-    return "the package name has uppercase letters";
-  }
-  if (/^[._]/.test(name)) return "the package name starts with . or _";
-  if (/[~'!()*\s]/.test(name)) {
-    return "the package name has a character npm forbids";
-  }
-  const m = /^@([^/]+)\/([^/]+)$/.exec(name);
-  const parts = m ? [m[1], m[2]] : [name];
-  for (const p of parts) {
-    if (encodeURIComponent(p) !== p) return "the package name is not URL-safe";
-    if (p === "." || p === ".." || /^[._]/.test(p)) {
-      return "the package name has a . or _ part";
-    }
-  }
-  if (["node_modules", "favicon.ico"].includes(name)) {
-    return "the package name is reserved";
-  }
-  return null;
-}
-
-/** The part after the scope: `@s/x` → `x`. */
-export function basename(name: string): string {
-  return name.startsWith("@") ? name.slice(name.indexOf("/") + 1) : name;
-}
-
-/** The tarball file name npm uses. */
-export function tarballFilename(name: string, version: string): string {
-  return `${basename(name)}-${version}.tgz`;
-}
-
 /** Checks a dist-tag name. */
 export function tagProblem(tag: string): string | null {
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(tag)) {
@@ -165,7 +133,7 @@ export function normalizeBin(
 ): Record<string, string> | undefined {
   if (bin === undefined || bin === null) return undefined;
   const raw: Record<string, unknown> = typeof bin === "string"
-    ? { [basename(name)]: bin }
+    ? { [unscopedName(name)]: bin }
     : bin as Record<string, unknown>;
   if (typeof raw !== "object" || Array.isArray(raw)) return undefined;
   const out: Record<string, string> = {};
@@ -500,7 +468,8 @@ export async function preparePublish(
     manifest.hasInstallScript = true;
   }
   if (files.has("package/npm-shrinkwrap.json")) manifest._hasShrinkwrap = true;
-  const { integrity, shasum } = tarballDigests(tarball);
+  const integrity = integrityOf(tarball);
+  const shasum = shasumOf(tarball);
   manifest.dist = {
     integrity,
     shasum,

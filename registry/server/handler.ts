@@ -9,7 +9,8 @@
  *
  * @module
  */
-import { packageNameProblem, RegistryError } from "./_publish.ts";
+import { packageNameProblem } from "../common/names.ts";
+import { RegistryError } from "./_publish.ts";
 import { Registry, type RegistryHandlerOptions } from "./_context.ts";
 import { json } from "./_http.ts";
 import { type RequestContext, Router } from "./_router.ts";

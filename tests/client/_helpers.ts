@@ -4,11 +4,11 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
-import { createHash } from "node:crypto";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { createTarball, type PackFile } from "../../registry/pack/mod.ts";
+import { integrityOf } from "../../registry/common/digests.ts";
+import { publishDocument } from "../../registry/common/publish_document.ts";
 
 export const REPO = new URL("../../", import.meta.url).pathname;
 export const CLI = join(REPO, "scripts", "bpfpm.ts");
@@ -134,36 +134,10 @@ export async function publishRaw(
   }];
   for (const [path, data] of Object.entries(files)) list.push({ path, data });
   const tarball = tgz ?? await createTarball(list);
-  const integrity = "sha512-" +
-    createHash("sha512").update(tarball).digest("base64");
-  const base = pkg.name.split("/").pop()!;
-  const fname = `${base}-${pkg.version}.tgz`;
   const pathName = pkg.name.startsWith("@")
     ? "@" + encodeURIComponent(pkg.name.slice(1))
     : pkg.name;
-  const doc = {
-    _id: pkg.name,
-    name: pkg.name,
-    "dist-tags": { latest: pkg.version },
-    versions: {
-      [pkg.version]: {
-        ...pkg,
-        _id: `${pkg.name}@${pkg.version}`,
-        dist: {
-          integrity,
-          shasum: createHash("sha1").update(tarball).digest("hex"),
-          tarball: `${registry}${pkg.name}/-/${fname}`,
-        },
-      },
-    },
-    _attachments: {
-      [fname]: {
-        content_type: "application/octet-stream",
-        data: Buffer.from(tarball).toString("base64"),
-        length: tarball.length,
-      },
-    },
-  };
+  const doc = publishDocument({ manifest: pkg, tarball, registry });
   const r = await fetch(registry + pathName, {
     method: "PUT",
     headers: {
@@ -178,7 +152,7 @@ export async function publishRaw(
       `publish ${pkg.name}@${pkg.version} failed: ${r.status} ${text}`,
     );
   }
-  return { integrity, tarball };
+  return { integrity: integrityOf(tarball), tarball };
 }
 
 /** A temp project, cache and config dir, removed on dispose. */

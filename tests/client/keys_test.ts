@@ -10,7 +10,8 @@ import { join } from "node:path";
 import { startRegistry } from "../../registry/server/cli.ts";
 import { adduser } from "../../registry/client/commands.ts";
 import { type ClientConfig, loadConfig } from "../../registry/client/config.ts";
-import { ClientError, SignatureError } from "../../registry/client/errors.ts";
+import { ClientError } from "../../registry/client/errors.ts";
+import { SignatureError } from "../../registry/common/errors.ts";
 import { install } from "../../registry/client/install.ts";
 import { publish } from "../../registry/client/publish.ts";
 import {

@@ -3,10 +3,10 @@ import { join } from "node:path";
 import { inspectTarball } from "../../registry/pack/mod.ts";
 import { loadConfig } from "../../registry/client/config.ts";
 import { pack, stopBundler } from "../../registry/client/publish.ts";
-import { verifyPublisherSignature } from "../../registry/client/signatures.ts";
+import { verifyPublisherSignature } from "../../registry/common/publisher_signature.ts";
 import { Ui } from "../../registry/client/ui.ts";
 import { bpfpm, sandbox } from "./_helpers.ts";
-import { integrityOf } from "../../registry/client/cache.ts";
+import { integrityOf } from "../../registry/common/digests.ts";
 
 const quiet = new Ui({ quiet: true, tty: false });
 

@@ -5,7 +5,7 @@ import { loadConfig } from "../../registry/client/config.ts";
 import { ResolveError } from "../../registry/client/errors.ts";
 import { install } from "../../registry/client/install.ts";
 import { verifyInstalled } from "../../registry/client/commands.ts";
-import { stableStringify } from "../../registry/client/lockfile.ts";
+import { stableStringify } from "../../registry/common/stable_json.ts";
 import { RegistryClient } from "../../registry/client/registry.ts";
 import { parseSpec, resolveTree } from "../../registry/client/resolve.ts";
 import { Ui } from "../../registry/client/ui.ts";

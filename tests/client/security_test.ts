@@ -4,13 +4,12 @@ import { join } from "node:path";
 import tarStream from "tar-stream";
 import { createTarball } from "../../registry/pack/mod.ts";
 import { loadConfig } from "../../registry/client/config.ts";
-import {
-  IntegrityError,
-  SignatureError,
-} from "../../registry/client/errors.ts";
+import { IntegrityError } from "../../registry/client/errors.ts";
+import { SignatureError } from "../../registry/common/errors.ts";
 import { install } from "../../registry/client/install.ts";
 import { verifyInstalled } from "../../registry/client/commands.ts";
-import { publisherKey, signPackage } from "../../registry/client/signatures.ts";
+import { publisherKey } from "../../registry/client/signatures.ts";
+import { signPackage } from "../../registry/common/publisher_signature.ts";
 import { Ui } from "../../registry/client/ui.ts";
 import { fakeRegistry, sha512 } from "./_fake_registry.ts";
 import { sandbox, snapshot } from "./_helpers.ts";

@@ -8,7 +8,7 @@ import {
 } from "../../registry/client/config.ts";
 import { diffGrants, grantLines } from "../../registry/client/grants.ts";
 import { ConfigError } from "../../registry/client/errors.ts";
-import { stableStringify } from "../../registry/client/lockfile.ts";
+import { stableStringify } from "../../registry/common/stable_json.ts";
 import { globToRegExp, selectFiles } from "../../registry/client/publish.ts";
 import { trustedKeys } from "../../registry/client/signatures.ts";
 import { bpfpm, sandbox } from "./_helpers.ts";

@@ -4,10 +4,14 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { createTarball } from "../../registry/pack/mod.ts";
-import { keyidOf, signKeyProof } from "../../registry/client/signatures.ts";
+import { publishDocument } from "../../registry/common/publish_document.ts";
+import {
+  keyidOf,
+  signKeyProof,
+} from "../../registry/common/publisher_signature.ts";
 
 /** Creates an account (or logs in) over HTTP and returns its token. */
 export async function signup(
@@ -47,28 +51,14 @@ export async function publishDoc(
     docManifest?: Record<string, unknown>;
   } = {},
 ): Promise<Record<string, unknown>> {
-  const tgz = opts.tarball ??
+  const tarball = opts.tarball ??
     await createTarball({ "package.json": JSON.stringify(pj), ...files });
-  const name = String(pj.name);
-  const version = String(pj.version);
-  const base = name.startsWith("@") ? name.split("/")[1] : name;
-  return {
-    _id: name,
-    name,
-    description: pj.description ?? "",
-    "dist-tags": { [opts.tag ?? "latest"]: version },
-    versions: {
-      [version]: { ...(opts.docManifest ?? pj), _id: `${name}@${version}` },
-    },
-    access: null,
-    _attachments: {
-      [`${base}-${version}.tgz`]: {
-        content_type: "application/octet-stream",
-        data: Buffer.from(tgz).toString("base64"),
-        length: tgz.length,
-      },
-    },
-  };
+  return publishDocument({
+    manifest: pj,
+    tarball,
+    tag: opts.tag,
+    versionManifest: opts.docManifest,
+  });
 }
 
 /** A JSON request with an optional bearer token. */

@@ -11,7 +11,7 @@ import {
   signup,
 } from "./_helpers.ts";
 import { createTarball } from "../../registry/pack/mod.ts";
-import { signPackage } from "../../registry/client/signatures.ts";
+import { signPackage } from "../../registry/common/publisher_signature.ts";
 import { createRegistryHandler } from "../../registry/server/handler.ts";
 import { hasPostgres, startPostgres, type TestPostgres } from "./_pg.ts";
 import { startRegistry } from "../../registry/server/cli.ts";

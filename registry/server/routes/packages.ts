@@ -16,12 +16,8 @@ import {
   JSON_TYPE,
   readObject,
 } from "../_http.ts";
-import {
-  ownRecord,
-  preparePublish,
-  RegistryError,
-  tarballFilename,
-} from "../_publish.ts";
+import { ownRecord, preparePublish, RegistryError } from "../_publish.ts";
+import { tarballFilename } from "../../common/names.ts";
 import { fault } from "../_test_hooks.ts";
 import {
   type Auth,

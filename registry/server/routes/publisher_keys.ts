@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { keyProblem } from "../../client/signatures.ts";
+import { keyProblem } from "../../common/publisher_signature.ts";
 import { json, readObject } from "../_http.ts";
 import { RegistryError } from "../_publish.ts";
 import type { Registry, RequestContext, Route } from "../_context.ts";

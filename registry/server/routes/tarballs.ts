@@ -5,7 +5,7 @@
  * @module
  */
 import { etagMatches, json } from "../_http.ts";
-import { tarballFilename } from "../_publish.ts";
+import { tarballFilename } from "../../common/names.ts";
 import type { Registry, RequestContext, Route } from "../_context.ts";
 
 const TARBALL_CACHE_ENTRY = 1024 * 1024;
