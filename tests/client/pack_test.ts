@@ -24,7 +24,7 @@ Deno.test("pack bundles the entry (bpf external), signs, and gives the same byte
       bpf: {
         entry: "main.ts",
         grants: { attach: [{ kind: "raw_tp" }] },
-        deno: ["--allow-ffi"],
+        deno: ["--allow-net=127.0.0.1"],
       },
     }),
   );
@@ -64,7 +64,10 @@ Deno.test("pack bundles the entry (bpf external), signs, and gives the same byte
     verifyPublisherSignature("packme", "2.0.0", entries),
     a.summary.signedBy,
   );
-  assert.deepEqual(a.summary.grants, ["attach raw_tp", "deno --allow-ffi"]);
+  assert.deepEqual(a.summary.grants, [
+    "attach raw_tp",
+    "deno --allow-net=127.0.0.1",
+  ]);
 });
 
 Deno.test("pack refuses an invalid manifest, a missing entry, and an entry that does not bundle", async () => {

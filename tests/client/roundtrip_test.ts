@@ -62,7 +62,7 @@ function probeManifest(version: string, helpers: string[] = []) {
         helpers,
         mapMemory: "1MiB",
       },
-      deno: ["--allow-ffi"],
+      deno: ["--allow-net=127.0.0.1"],
     },
   };
 }

@@ -47,7 +47,7 @@ Deno.test({
         grants: {
           attach: [{ kind: "tracepoint", target: "sched:sched_switch" }],
         },
-        deno: ["--allow-ffi"],
+        deno: ["--allow-net=127.0.0.1"],
       },
     };
     const tgz = await createTarball({

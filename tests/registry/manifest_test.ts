@@ -29,7 +29,7 @@ const DOC_EXAMPLE = {
     helpers: [],
     mapMemory: "16MiB",
   },
-  deno: ["--allow-ffi", "--allow-read", "--allow-write=/sys/kernel/tracing"],
+  deno: ["--allow-net=127.0.0.1:9100"],
 };
 
 Deno.test("the example in docs/manifest.md is valid", () => {
@@ -74,10 +74,13 @@ Deno.test("validateBpfManifest names every problem", () => {
       { entry: "a.ts", grants: { attach: [{ kind: "xdp" }], surprise: true } },
       /grants: unknown field "surprise"/,
     ],
-    [{ entry: "a.ts", deno: ["-A"] }, /deno\[0\]: must be a Deno flag/],
+    [
+      { entry: "a.ts", deno: ["-A"] },
+      /deno\[0\]: "-A" gives the package native code/,
+    ],
     [
       { entry: "a.ts", deno: ["--allow-all"] },
-      /deno\[0\]: must be a Deno flag/,
+      /deno\[0\]: "--allow-all" gives the package native code/,
     ],
     [
       { entry: "a.ts", kernel: { minVersion: "5" } },

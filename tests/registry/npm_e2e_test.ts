@@ -38,7 +38,7 @@ const PROBE = {
     grants: {
       attach: [{ kind: "tracepoint", target: "syscalls:sys_enter_execve" }],
     },
-    deno: ["--allow-ffi"],
+    deno: ["--allow-net=127.0.0.1"],
   },
 };
 

@@ -72,7 +72,7 @@ Deno.test({
             helpers: ["send_signal"],
             mapMemory: "16MiB",
           },
-          deno: ["--allow-ffi"],
+          deno: ["--allow-net=127.0.0.1"],
         },
       };
       const readme =
