@@ -237,15 +237,8 @@ function element(
   ptr: Pointer,
   edits: Edit[],
 ): number {
-  let j = to + 1;
-  for (;;) {
-    if (tokens[j]?.t === "." && tokens[j + 1]?.k === "id") j += 2;
-    else if (tokens[j]?.t === "[") {
-      const c = matching(tokens, j);
-      if (c < 0) return 0;
-      j = c + 1;
-    } else break;
-  }
+  const j = members(tokens, to + 1);
+  if (j < 0) return 0;
   const next = tokens[j];
   const before = tokens[from - 1];
   if (
@@ -267,6 +260,18 @@ function element(
     { start: tokens[j - 1].e, end: tokens[j - 1].e, text: ")" },
   );
   return j;
+}
+
+/** The index after the `.f` and `[i]` suffixes from token `j` on (-1 if a bracket is open). */
+function members(tokens: Token[], j: number): number {
+  for (;;) {
+    if (tokens[j]?.t === "." && tokens[j + 1]?.k === "id") j += 2;
+    else if (tokens[j]?.t === "[") {
+      const c = matching(tokens, j);
+      if (c < 0) return -1;
+      j = c + 1;
+    } else return j;
+  }
 }
 
 /** Whether token `i` starts an operand (so a `*` before it is a dereference). */
@@ -385,15 +390,8 @@ function chain(
   let j = rootTo + 1;
   while (tokens[j]?.t === "->" && tokens[j + 1]?.k === "id") {
     const segFrom = j + 1;
-    j += 2;
-    for (;;) {
-      if (tokens[j]?.t === "." && tokens[j + 1]?.k === "id") j += 2;
-      else if (tokens[j]?.t === "[") {
-        const c = matching(tokens, j);
-        if (c < 0) return 0;
-        j = c + 1;
-      } else break;
-    }
+    j = members(tokens, j + 2);
+    if (j < 0) return 0;
     segs.push(textOf(text, tokens, segFrom, j).replace(/\s+/g, ""));
   }
   if (!segs.length) return 0;
