@@ -14,7 +14,7 @@ import { type ClientConfig, registryFor } from "./config.ts";
 import { SignatureError } from "../common/errors.ts";
 import { verifyPublisherSignature } from "../common/publisher_signature.ts";
 import { ClientError } from "./errors.ts";
-import { diffGrants, grantLines } from "./grants.ts";
+import { diffGrants, explainGrant, grantLines } from "./grants.ts";
 import {
   type LockedBpf,
   type LockEntry,
@@ -373,9 +373,13 @@ async function installLocked(
         } declares:${lines.length ? "" : " no permissions"}`,
       );
       for (const l of lines) {
-        ui.info(`  ${diff.added.includes(l) && before ? "+ " : "  "}${l}`);
+        ui.info(
+          `  ${diff.added.includes(l) && before ? "+ " : "  "}${
+            explainGrant(l)
+          }`,
+        );
       }
-      for (const l of diff.removed) ui.info(`  - ${l}`);
+      for (const l of diff.removed) ui.info(`  - ${explainGrant(l)}`);
       if (diff.added.length) needsConsent = true;
     }
   }
