@@ -404,8 +404,23 @@ function buckets(
   return { vals };
 }
 
-const LOG2_SLOTS = 65;
-const LINEAR_SLOTS = 1025;
+const SLOTS = { log2: 65, linear: 1025 } as const;
+
+function histText(
+  entries: HistogramEntries,
+  kind: "log2" | "linear",
+  options: MapHistogramOptions,
+): string {
+  const d = buckets(entries, SLOTS[kind], options);
+  if (d.sections) return formatSectionHist(d.sections, kind, options);
+  return kind === "log2"
+    ? formatLog2Hist(d.vals!, options)
+    : formatLinearHist(d.vals!, options);
+}
+
+function print(text: string): void {
+  if (text) console.log(text.replace(/\n$/, ""));
+}
 
 /**
  * Entries as a log2 histogram in BCC's text layout (keys are slots; a struct key
@@ -426,11 +441,7 @@ export function log2HistText<S>(
   entries: HistogramEntries,
   options: MapHistogramOptions<S> = {},
 ): string {
-  const o = options as MapHistogramOptions;
-  const d = buckets(entries, LOG2_SLOTS, o);
-  return d.sections
-    ? formatSectionHist(d.sections, "log2", o)
-    : formatLog2Hist(d.vals!, o);
+  return histText(entries, "log2", options as MapHistogramOptions);
 }
 
 /**
@@ -451,11 +462,7 @@ export function linearHistText<S>(
   entries: HistogramEntries,
   options: MapHistogramOptions<S> = {},
 ): string {
-  const o = options as MapHistogramOptions;
-  const d = buckets(entries, LINEAR_SLOTS, o);
-  return d.sections
-    ? formatSectionHist(d.sections, "linear", o)
-    : formatLinearHist(d.vals!, o);
+  return histText(entries, "linear", options as MapHistogramOptions);
 }
 
 /**
@@ -476,8 +483,7 @@ export function printLog2Hist<S>(
   entries: HistogramEntries,
   options: MapHistogramOptions<S> = {},
 ): void {
-  const text = log2HistText(entries, options);
-  if (text) console.log(text.replace(/\n$/, ""));
+  print(log2HistText(entries, options));
 }
 
 /**
@@ -497,8 +503,7 @@ export function printLinearHist<S>(
   entries: HistogramEntries,
   options: MapHistogramOptions<S> = {},
 ): void {
-  const text = linearHistText(entries, options);
-  if (text) console.log(text.replace(/\n$/, ""));
+  print(linearHistText(entries, options));
 }
 
 /**
@@ -522,7 +527,7 @@ export function histogramJsonOf<S>(
 ): JsonHistogram[] {
   const o = options as MapHistogramOptions & { kind?: "log2" | "linear" };
   const kind = o.kind ?? "log2";
-  const d = buckets(entries, kind === "log2" ? LOG2_SLOTS : LINEAR_SLOTS, o);
+  const d = buckets(entries, SLOTS[kind], o);
   if (!d.sections) {
     return [histogramJson(d.vals!, { kind, valType: o.valType })];
   }
