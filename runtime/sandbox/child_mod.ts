@@ -20,7 +20,6 @@ export {
   ksymAddress,
   readIter,
   RemoteLink as Link,
-  RemoteProgram as Program,
   sym,
   usdtProbes,
 } from "./remote.ts";

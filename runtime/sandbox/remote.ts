@@ -13,6 +13,8 @@ import type { LoadOptions } from "../bpf.ts";
 import { checkLoadOptions } from "../_options.ts";
 import type { ProgramDescription } from "../_describe.ts";
 import { ObjectMap } from "../object_map.ts";
+import { Program } from "../program.ts";
+import type { ProgramHandle } from "../_ffi.ts";
 import type { MapDescription } from "../_describe.ts";
 import { type SourceSite, sourceSite } from "../_location.ts";
 import { type MapCalls, useMapCalls } from "../maps/_native.ts";
@@ -321,43 +323,6 @@ function install(): void {
   });
 }
 
-/** A program of a sandboxed package's object: its description, no native handle. */
-export class RemoteProgram {
-  /** The program's name: its C function name. */
-  readonly name: string;
-  /** Its ELF section. */
-  readonly section: string;
-  /** `enum bpf_prog_type`. */
-  readonly type: number;
-  /** `enum bpf_attach_type` it was loaded for. */
-  readonly expectedAttachType: number;
-  /** Its fd in the trusted process. */
-  readonly fd: number;
-  /** The kernel's program id. */
-  readonly id: number;
-
-  /**
-   * Describes a program the trusted side loaded.
-   *
-   * @param info its description
-   */
-  constructor(info: ProgramDescription) {
-    this.name = info.name;
-    this.section = info.section;
-    this.type = info.type;
-    this.expectedAttachType = info.expectedAttachType;
-    this.fd = info.fd;
-    this.id = info.id;
-  }
-
-  /** Not available in a sandbox: the native program lives in the trusted process. */
-  get handle(): never {
-    throw new TypeError(
-      `Program '${this.name}' has no native handle in a sandboxed package: attach it with the BPF object's attach methods`,
-    );
-  }
-}
-
 /** What the trusted side says of a link. */
 interface LinkInfo {
   link: number;
@@ -489,7 +454,7 @@ export class BPF implements Disposable {
   #readers = new Set<Cancellable>();
   #untrack: () => void;
   /** The programs, by name. */
-  readonly programs: ReadonlyMap<string, RemoteProgram>;
+  readonly programs: ReadonlyMap<string, Program>;
   /** The maps, by name. */
   readonly maps: ReadonlyMap<string, ObjectMap>;
   /** The loaded ELF object's bytes. */
@@ -501,8 +466,13 @@ export class BPF implements Disposable {
     this.#obj = loaded.obj;
     this.object = object;
     this.cached = loaded.cached;
+    // The native program lives in the trusted process: the handle is null here.
+    const isOpen = () => this.#open;
     this.programs = new Map(
-      loaded.programs.map((p) => [p.name, new RemoteProgram(p)]),
+      loaded.programs.map((p) => [
+        p.name,
+        new Program(null as unknown as ProgramHandle, isOpen, p),
+      ]),
     );
     this.maps = new Map(loaded.maps.map((m) => [m.name, new ObjectMap(m)]));
     for (const l of loaded.links) this.#links.add(new RemoteLink(l));
@@ -578,67 +548,67 @@ export class BPF implements Disposable {
   }
 
   /** See the in-process `attachTracepoint`. */
-  attachTracepoint(program: RemoteProgram | string, tp: string): RemoteLink {
+  attachTracepoint(program: Program | string, tp: string): RemoteLink {
     return this.#attach("attachTracepoint", program, [tp]);
   }
   /** See the in-process `attachRawTracepoint`. */
-  attachRawTracepoint(program: RemoteProgram | string, n: string): RemoteLink {
+  attachRawTracepoint(program: Program | string, n: string): RemoteLink {
     return this.#attach("attachRawTracepoint", program, [n]);
   }
   /** See the in-process `attachKprobe`. */
-  attachKprobe(p: RemoteProgram | string, ...a: unknown[]): RemoteLink {
+  attachKprobe(p: Program | string, ...a: unknown[]): RemoteLink {
     return this.#attach("attachKprobe", p, a);
   }
   /** See the in-process `attachKretprobe`. */
-  attachKretprobe(p: RemoteProgram | string, ...a: unknown[]): RemoteLink {
+  attachKretprobe(p: Program | string, ...a: unknown[]): RemoteLink {
     return this.#attach("attachKretprobe", p, a);
   }
   /** See the in-process `attachFentry`. */
-  attachFentry(p: RemoteProgram | string): RemoteLink {
+  attachFentry(p: Program | string): RemoteLink {
     return this.#attach("attachFentry", p, []);
   }
   /** See the in-process `attachFexit`. */
-  attachFexit(p: RemoteProgram | string): RemoteLink {
+  attachFexit(p: Program | string): RemoteLink {
     return this.#attach("attachFexit", p, []);
   }
   /** See the in-process `attachUprobe`. */
-  attachUprobe(p: RemoteProgram | string, ...a: unknown[]): RemoteLink {
+  attachUprobe(p: Program | string, ...a: unknown[]): RemoteLink {
     return this.#attach("attachUprobe", p, a);
   }
   /** See the in-process `attachUretprobe`. */
-  attachUretprobe(p: RemoteProgram | string, ...a: unknown[]): RemoteLink {
+  attachUretprobe(p: Program | string, ...a: unknown[]): RemoteLink {
     return this.#attach("attachUretprobe", p, a);
   }
   /** See the in-process `attachUsdt`. */
-  attachUsdt(p: RemoteProgram | string, ...a: unknown[]): RemoteLink {
+  attachUsdt(p: Program | string, ...a: unknown[]): RemoteLink {
     return this.#attach("attachUsdt", p, a);
   }
   /** See the in-process `attachPerfEvent`. */
-  attachPerfEvent(p: RemoteProgram | string, ...a: unknown[]): RemoteLink {
+  attachPerfEvent(p: Program | string, ...a: unknown[]): RemoteLink {
     return this.#attach("attachPerfEvent", p, a);
   }
   /** See the in-process `attachXdp`. */
-  attachXdp(p: RemoteProgram | string, ...a: unknown[]): RemoteLink {
+  attachXdp(p: Program | string, ...a: unknown[]): RemoteLink {
     return this.#attach("attachXdp", p, a);
   }
   /** See the in-process `attachTc`. */
-  attachTc(p: RemoteProgram | string, ...a: unknown[]): RemoteLink {
+  attachTc(p: Program | string, ...a: unknown[]): RemoteLink {
     return this.#attach("attachTc", p, a);
   }
   /** See the in-process `attachSocketFilter`. */
-  attachSocketFilter(p: RemoteProgram | string, ...a: unknown[]): RemoteLink {
+  attachSocketFilter(p: Program | string, ...a: unknown[]): RemoteLink {
     return this.#attach("attachSocketFilter", p, a);
   }
   /** See the in-process `attachCgroup`. */
-  attachCgroup(p: RemoteProgram | string, ...a: unknown[]): RemoteLink {
+  attachCgroup(p: Program | string, ...a: unknown[]): RemoteLink {
     return this.#attach("attachCgroup", p, a);
   }
   /** See the in-process `attachLsm`. */
-  attachLsm(p: RemoteProgram | string): RemoteLink {
+  attachLsm(p: Program | string): RemoteLink {
     return this.#attach("attachLsm", p, []);
   }
   /** See the in-process `attachIter`. */
-  attachIter(p: RemoteProgram | string): RemoteLink {
+  attachIter(p: Program | string): RemoteLink {
     return this.#attach("attachIter", p, []);
   }
 

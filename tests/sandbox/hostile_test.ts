@@ -12,6 +12,7 @@ import { loadConfig } from "../../registry/client/config.ts";
 import { install } from "../../registry/client/install.ts";
 import { Ui } from "../../registry/client/ui.ts";
 import { fakeRegistry } from "../client/_fake_registry.ts";
+import { startBpfpm } from "../probes/_helpers.ts";
 import {
   bpfpm,
   hostilePackage,
@@ -395,31 +396,16 @@ console.log("loaded");
 await new Promise(() => {});`,
   );
   for (let i = 0; i < 20; i++) {
-    const p = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--quiet",
-        "--config",
-        join(REPO, "deno.json"),
-        join(REPO, "scripts", "bpfpm.ts"),
-        "run",
-        dir,
-        "--yes",
-      ],
+    const p = startBpfpm(["run", dir, "--yes"], {
       cwd: join(w.root, "project"),
       env: { ...w.env, NO_COLOR: "1" },
-      stdin: "null",
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
+    });
     await new Promise((r) => setTimeout(r, 200 + Math.random() * 1300));
     const children = (await Deno.readTextFile(
       `/proc/${p.pid}/task/${p.pid}/children`,
     ).catch(() => "")).trim().split(/\s+/).filter(Boolean).map(Number);
-    if (i % 2 === 0 || !children.length) p.kill("SIGKILL");
-    else Deno.kill(children[0], "SIGKILL");
-    await p.status;
+    Deno.kill(i % 2 === 0 || !children.length ? p.pid : children[0], "SIGKILL");
+    await p[Symbol.asyncDispose]();
     // Detaching a tracepoint link waits for the kernel's grace period.
     const end = Date.now() + 3000;
     while ((await programsNamed(`kx_${t}`)).length && Date.now() < end) {
