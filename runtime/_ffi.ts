@@ -84,17 +84,10 @@ const symbols = {
     parameters: ["pointer", "buffer", "u64"],
     result: "i64",
   },
-  // int bpfpm_object__program_count(const struct bpfpm_object *obj)
-  bpfpm_object__program_count: { parameters: ["pointer"], result: "i32" },
   // struct bpf_program *bpfpm_object__program(const struct bpfpm_object *obj, int index)
   bpfpm_object__program: { parameters: ["pointer", "i32"], result: "pointer" },
   // void bpfpm_object__close(struct bpfpm_object *obj)
   bpfpm_object__close: { parameters: ["pointer"], result: "void" },
-
-  // const char *bpfpm_program__name(const struct bpf_program *prog)
-  bpfpm_program__name: { parameters: ["pointer"], result: "pointer" },
-  // const char *bpfpm_program__section(const struct bpf_program *prog)
-  bpfpm_program__section: { parameters: ["pointer"], result: "pointer" },
 
   // --- links (bpfpm_link.h) ---
   // struct bpfpm_link *bpfpm_program__attach_tracepoint(int prog_fd, const char *category,

@@ -44,7 +44,7 @@ BPFPM_API int bpfpm_object__load(struct bpfpm_object *obj);
 BPFPM_API const char *bpfpm_object__verifier_log(const struct bpfpm_object *obj);
 /* The name of the program that failed to load ("" if none). */
 BPFPM_API const char *bpfpm_object__failed_program(const struct bpfpm_object *obj);
-BPFPM_API int bpfpm_object__program_count(const struct bpfpm_object *obj);
+/* The program at index (0..program_count-1, the order of bpfpm_object__describe), or NULL. */
 BPFPM_API struct bpf_program *bpfpm_object__program(const struct bpfpm_object *obj, int index);
 /* Describes every program and map in one call, into buf; returns the bytes needed (call
  * again with a bigger buf if > cap). Layout, little-endian u32s: [program_count, map_count];
@@ -61,9 +61,6 @@ BPFPM_API void bpfpm_object__close(struct bpfpm_object *obj);
  * Then bpfpm_object__load(obj). */
 BPFPM_API int bpfpm_object__prepare_late(struct bpfpm_object *obj, const struct bpfpm_object *base,
 					 const char *program, int type, int expected_attach_type);
-
-BPFPM_API const char *bpfpm_program__name(const struct bpf_program *prog);
-BPFPM_API const char *bpfpm_program__section(const struct bpf_program *prog);
 
 /* ---- tracefs and trace_pipe (trace.c) ---- */
 

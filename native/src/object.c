@@ -148,8 +148,6 @@ BPFPM_API const char *bpfpm_object__verifier_log(const struct bpfpm_object *o)
 
 BPFPM_API const char *bpfpm_object__failed_program(const struct bpfpm_object *o) { return o->failed_program; }
 
-BPFPM_API int bpfpm_object__program_count(const struct bpfpm_object *o) { return o->program_count; }
-
 BPFPM_API struct bpf_program *bpfpm_object__program(const struct bpfpm_object *o, int index)
 {
 	return index >= 0 && index < o->program_count ? o->programs[index] : NULL;
@@ -165,13 +163,6 @@ BPFPM_API void bpfpm_object__close(struct bpfpm_object *o)
 	free(o->programs);
 	free(o->maps);
 	free(o);
-}
-
-BPFPM_API const char *bpfpm_program__name(const struct bpf_program *prog) { return bpf_program__name(prog); }
-
-BPFPM_API const char *bpfpm_program__section(const struct bpf_program *prog)
-{
-	return bpf_program__section_name(prog);
 }
 
 /* What bpfpm_object__describe reports of a program (its first four u32s). */
