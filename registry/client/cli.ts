@@ -118,6 +118,20 @@ const COMMANDS: Record<string, Command> = {
       "with BPFPM_GRANTS set to the declared grants; asks first on a TTY unless --yes.",
     ],
   },
+  agent: {
+    usage: "bpfpm agent --config FILE [--yes]",
+    summary:
+      "run probes on this node, follow their dist-tags, export to Prometheus and OTLP",
+    options: {
+      config: { type: "string" },
+      yes: { type: "boolean", short: "y" },
+    },
+    help: [
+      "Installs each configured probe (locked, verified), runs it as bpfpm run does, restarts",
+      "it on failure and upgrades it when its range or dist-tag moves (wider grants are held).",
+      "Serves /metrics, /healthz and /status; pushes OTLP/HTTP. See docs/fleet.md.",
+    ],
+  },
   x: {
     usage: "bpfpm x [--yes] <pkg[@range]> [args...]",
     summary: "fetch, verify and run a package without a project (as npx does)",
@@ -618,6 +632,14 @@ export async function main(
           ...pos.slice(1),
           ...passthrough,
         ], { yes: !!v.yes || approvedInstall(config.projectDir, target), ui });
+      }
+      case "agent": {
+        const { agentCommand } = await import("../agent/mod.ts");
+        return await agentCommand({
+          config: v.config as string | undefined,
+          yes: !!v.yes,
+          ui,
+        });
       }
       case "doctor": {
         const { doctor, formatReport } = await import("./doctor.ts");

@@ -1,0 +1,336 @@
+/**
+ * `bpfpm agent --config FILE [--yes]`: a long-running supervisor that runs the configured
+ * probe packages as `bpfpm run` does, follows their ranges or dist-tags in the registry,
+ * and exports what their manifests declare. Metrics go through OpenTelemetry's SDK: one
+ * producer reads the declared maps at collection time, the Prometheus exporter's
+ * serializer answers `/metrics`, and the OTLP/HTTP (protobuf) exporter pushes the same
+ * data; the probes' records go out as OTLP log records. `/healthz` and `/status` say how
+ * each probe is doing.
+ *
+ * @module
+ */
+import { mkdirSync, readFileSync } from "node:fs";
+import { release as kernelRelease } from "node:os";
+import { SeverityNumber } from "@opentelemetry/api";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import {
+  type CollectionResult,
+  MeterProvider,
+  type MetricData,
+  type MetricReader,
+  PeriodicExportingMetricReader,
+} from "@opentelemetry/sdk-metrics";
+import {
+  BatchLogRecordProcessor,
+  LoggerProvider,
+} from "@opentelemetry/sdk-logs";
+import {
+  PrometheusExporter,
+  PrometheusSerializer,
+} from "@opentelemetry/exporter-prometheus";
+import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-proto";
+import { OTLPLogExporter } from "@opentelemetry/exporter-logs-otlp-proto";
+import { interrupted } from "../../runtime/lifecycle.ts";
+import { ClientError } from "../client/errors.ts";
+import { grantLines } from "../client/grants.ts";
+import { Ui } from "../client/ui.ts";
+import type { MetricDeclaration } from "../manifest.ts";
+import { type AgentConfig, parseAgentConfig } from "./config.ts";
+import { hrTime, type MapSample, toMetricData } from "./metrics.ts";
+import { type Release, Supervisor } from "./probe.ts";
+
+/** Resource attributes that become labels of every Prometheus series. */
+const NODE_LABELS = /^(host\.name|kernel\.release)$/;
+
+/** Options of an {@linkcode Agent}. */
+export interface AgentOptions {
+  /** Approve every probe's declared grants without asking. */
+  yes?: boolean;
+  /** Where messages go. */
+  ui?: Ui;
+}
+
+/**
+ * The agent: probes, exports and the HTTP endpoints.
+ *
+ * @example
+ * ```ts
+ * import { Agent } from "./agent.ts";
+ * import { parseAgentConfig } from "./config.ts";
+ * const agent = new Agent(parseAgentConfig(Deno.readTextFileSync("agent.json"), "agent.json"), { yes: true });
+ * await agent.start();
+ * // ... later
+ * await agent.close();
+ * ```
+ */
+export class Agent {
+  readonly probes: Supervisor[];
+  #ui: Ui;
+  #yes: boolean;
+  #meters: MeterProvider;
+  #prometheus: PrometheusExporter;
+  #serializer = new PrometheusSerializer(
+    undefined,
+    false,
+    NODE_LABELS,
+    false,
+    true,
+  );
+  #logs?: LoggerProvider;
+  #server?: Deno.HttpServer;
+  #timer?: ReturnType<typeof setInterval>;
+  #started = Date.now();
+
+  constructor(readonly config: AgentConfig, options: AgentOptions = {}) {
+    this.#ui = options.ui ?? new Ui();
+    this.#yes = options.yes ?? false;
+    mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+    const host = {
+      registry: config.registry,
+      stateDir: config.stateDir,
+      requireSigned: config.requireSigned,
+      approve: (r: Release) => this.#approve(r),
+      log: (line: string) => this.#ui.info(`bpfpm agent: ${line}`),
+      onEvent: (p: Supervisor, r: Release, record: unknown) =>
+        this.#event(p, r, record),
+    };
+    this.probes = config.probes.map((p) => new Supervisor(p, host));
+    const resource = resourceFromAttributes({
+      "service.name": "bpfpm-agent",
+      "host.name": config.instance,
+      "kernel.release": kernelRelease(),
+      "os.type": "linux",
+    });
+    const producer = { collect: () => this.#collect() };
+    this.#prometheus = new PrometheusExporter({
+      preventServerStart: true,
+      metricProducers: [producer],
+    });
+    const readers: MetricReader[] = [this.#prometheus];
+    if (config.otlp) {
+      readers.push(
+        new PeriodicExportingMetricReader({
+          exporter: new OTLPMetricExporter({
+            url: `${config.otlp.endpoint}/v1/metrics`,
+            headers: config.otlp.headers,
+          }),
+          exportIntervalMillis: config.otlp.intervalMs,
+          exportTimeoutMillis: Math.min(config.otlp.intervalMs, 30_000),
+          metricProducers: [producer],
+        }),
+      );
+      this.#logs = new LoggerProvider({
+        resource,
+        processors: [
+          new BatchLogRecordProcessor({
+            exporter: new OTLPLogExporter({
+              url: `${config.otlp.endpoint}/v1/logs`,
+              headers: config.otlp.headers,
+            }),
+            scheduledDelayMillis: config.otlp.intervalMs,
+          }),
+        ],
+      });
+    }
+    this.#meters = new MeterProvider({ resource, readers });
+  }
+
+  #approve(r: Release): void {
+    const lines = grantLines(r.plan.bpf);
+    this.#ui.info(
+      `bpfpm agent: ${r.plan.spec} runs with:${
+        lines.length ? "" : " no BPF grants and no Deno permissions"
+      }`,
+    );
+    for (const l of lines) this.#ui.info(`  ${l}`);
+    if (this.#yes) return;
+    if (
+      !this.#ui.interactive || !this.#ui.confirm("Run with these permissions?")
+    ) {
+      throw new ClientError(
+        "EGRANTS",
+        `${r.plan.spec}'s permissions were not accepted: run bpfpm agent with --yes to approve the declared grants`,
+      );
+    }
+  }
+
+  #event(p: Supervisor, r: Release, record: unknown): void {
+    this.#logs?.getLogger("bpfpm-agent").emit({
+      timestamp: Date.now(),
+      severityNumber: SeverityNumber.INFO,
+      severityText: "INFO",
+      eventName: `${p.probe.name}.event`,
+      body: record as never,
+      attributes: { probe: p.probe.name, probe_version: r.version },
+    });
+  }
+
+  /** Reads every declared metric of every running probe. */
+  #collect(): Promise<CollectionResult> {
+    const now = hrTime(Date.now());
+    const byName = new Map<string, { d: MetricDeclaration; s: MapSample[] }>();
+    const errors: unknown[] = [];
+    for (const p of this.probes) {
+      const r = p.release;
+      if (!r) continue;
+      for (const d of r.manifest.metrics ?? []) {
+        const b = p.objects.find((o) => o.maps.has(d.map));
+        if (!b) continue;
+        let entries: [unknown, unknown][];
+        try {
+          entries = b.map(d.map).dump();
+        } catch (e) {
+          errors.push(e);
+          continue;
+        }
+        const slot = byName.get(d.name) ?? { d, s: [] };
+        slot.s.push({
+          entries,
+          attributes: { probe: p.probe.name, probe_version: r.version },
+          start: hrTime(p.started),
+        });
+        byName.set(d.name, slot);
+      }
+    }
+    const metrics: MetricData[] = [...byName.values()].map(({ d, s }) =>
+      toMetricData(d, s, now)
+    );
+    return Promise.resolve({
+      resourceMetrics: {
+        resource: resourceFromAttributes({}),
+        scopeMetrics: [{ scope: { name: "bpfpm-agent" }, metrics }],
+      },
+      errors,
+    });
+  }
+
+  /** The Prometheus text of every declared metric now. */
+  async metricsText(): Promise<string> {
+    const { resourceMetrics } = await this.#prometheus.collect();
+    return this.#serializer.serialize(resourceMetrics);
+  }
+
+  /** Every probe's status. */
+  status(): Record<string, unknown> {
+    return {
+      instance: this.config.instance,
+      kernel: kernelRelease(),
+      uptimeSeconds: Math.round((Date.now() - this.#started) / 1000),
+      probes: this.probes.map((p) => p.status()),
+    };
+  }
+
+  /**
+   * The HTTP API: `/metrics` (Prometheus text), `/healthz`, `/status` (JSON).
+   *
+   * @param req the request
+   * @returns the response
+   */
+  async handler(req: Request): Promise<Response> {
+    const path = new URL(req.url).pathname;
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      return new Response("Method not allowed\n", { status: 405 });
+    }
+    if (path === "/metrics") {
+      return new Response(await this.metricsText(), {
+        headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+      });
+    }
+    if (path === "/healthz") {
+      const down = this.probes.filter((p) => p.state !== "running");
+      return down.length
+        ? new Response(
+          `not ready: ${
+            down.map((p) => `${p.probe.name} ${p.state}`).join(", ")
+          }\n`,
+          { status: 503 },
+        )
+        : new Response("ok\n");
+    }
+    if (path === "/status") {
+      return Response.json(this.status());
+    }
+    return new Response("Not found: try /metrics, /healthz or /status\n", {
+      status: 404,
+    });
+  }
+
+  /** Installs and starts every probe, the HTTP listener and the registry poll. */
+  async start(): Promise<void> {
+    const listen = this.config.prometheus?.listen;
+    if (listen) {
+      const i = listen.lastIndexOf(":");
+      this.#server = Deno.serve({
+        hostname: listen.slice(0, i) || "0.0.0.0",
+        port: Number(listen.slice(i + 1)),
+        onListen: () => {},
+      }, (req) => this.handler(req));
+    }
+    await Promise.all(this.probes.map((p) => p.poll()));
+    const refused = this.probes.find((p) =>
+      !p.release && /not accepted/.test(p.lastError ?? "")
+    );
+    if (refused) throw new ClientError("EGRANTS", refused.lastError!);
+    this.#timer = setInterval(() => {
+      for (const p of this.probes) p.poll();
+    }, this.config.pollMs);
+  }
+
+  /** Stops the probes (nothing they loaded remains), flushes the exports, closes the listener. */
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    await Promise.all(this.probes.map((p) => p.close()));
+    await Promise.allSettled([
+      this.#meters.shutdown(),
+      this.#logs?.shutdown(),
+    ]);
+    await this.#server?.shutdown();
+  }
+}
+
+/**
+ * The `bpfpm agent` command: `--config FILE` (required) and `--yes`. Runs until SIGTERM or
+ * Ctrl-C, then stops every probe (nothing they loaded remains) and returns 0.
+ *
+ * @param options the config file, `yes`, where messages go
+ * @returns the exit code
+ *
+ * @example
+ * ```ts
+ * import { agentCommand } from "./agent.ts";
+ * Deno.exitCode = await agentCommand({ config: "/etc/bpfpm/agent.json", yes: true });
+ * ```
+ */
+export async function agentCommand(
+  options: { config?: string; yes?: boolean; ui?: Ui },
+): Promise<number> {
+  const file = options.config;
+  if (!file) {
+    throw new ClientError(
+      "EUSAGE",
+      "bpfpm agent needs --config FILE (docs/fleet.md shows one)",
+    );
+  }
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (e) {
+    throw new ClientError(
+      "ECONFIG",
+      `Cannot read the agent config ${file} (${
+        (e as Error).message
+      }): check the path`,
+    );
+  }
+  const agent = new Agent(parseAgentConfig(text, file), options);
+  const stop = interrupted();
+  try {
+    await agent.start();
+  } catch (e) {
+    await agent.close();
+    throw e;
+  }
+  await stop;
+  await agent.close();
+  return 0;
+}

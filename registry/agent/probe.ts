@@ -1,0 +1,447 @@
+/**
+ * One probe under `bpfpm agent`: installed (locked, verified) into its own project per
+ * version, run exactly as `bpfpm run` runs it (`planRun` → `sandboxRun` → `runSandboxed`),
+ * restarted with backoff when it fails, and moved to the version its range or dist-tag
+ * names when that changes. A new version starts beside the old one and replaces it only
+ * once it has loaded its programs; an upgrade whose grants widen is held unless the
+ * configuration allows it. Either way the old version keeps running.
+ *
+ * @module
+ */
+import { mkdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import type { BPF } from "../../runtime/bpf.ts";
+import type { SandboxResult } from "../../runtime/sandbox/host.ts";
+import { loadConfig } from "../client/config.ts";
+import { diffGrants } from "../client/grants.ts";
+import { install } from "../client/install.ts";
+import { RegistryClient } from "../client/registry.ts";
+import { pickVersion } from "../client/resolve.ts";
+import { planRun, type RunPlan, sandboxRun } from "../client/run.ts";
+import { Ui } from "../client/ui.ts";
+import { ClientError } from "../client/errors.ts";
+import type { BpfManifest } from "../manifest.ts";
+import type { AgentProbe } from "./config.ts";
+
+/** Where a probe is in its life. */
+export type ProbeState =
+  | "installing"
+  | "starting"
+  | "running"
+  | "restarting"
+  | "failed"
+  | "stopped";
+
+/** An installed version: its run plan and its manifest's declarations. */
+export interface Release {
+  /** The exact version. */
+  version: string;
+  /** How it runs (lockfile grants, verified files). */
+  plan: RunPlan;
+  /** Its `bpf` manifest (metrics, events, parameters), from the verified tarball. */
+  manifest: BpfManifest;
+  /** Its project directory. */
+  dir: string;
+}
+
+/** What the supervisor needs from the agent. */
+export interface ProbeHost {
+  /** The registry URL. */
+  registry: string;
+  /** Where versions are installed. */
+  stateDir: string;
+  /** Refuse unsigned packages. */
+  requireSigned: boolean;
+  /** Approves a first version's grants (throws to refuse). */
+  approve(release: Release): void;
+  /** A line for the agent's log. */
+  log(line: string): void;
+  /** One record the probe printed (`--json`), as an event. */
+  onEvent(probe: Supervisor, release: Release, record: unknown): void;
+}
+
+/** A running (or ended) process of one release. */
+class Instance {
+  readonly objects: BPF[] = [];
+  readonly started = Date.now();
+  child?: Deno.ChildProcess;
+  stopping = false;
+  lastLine = "";
+  readonly done: Promise<SandboxResult>;
+  readonly ready: Promise<boolean>;
+  #setReady!: (ok: boolean) => void;
+
+  constructor(
+    readonly release: Release,
+    args: string[],
+    onRecord: (record: unknown) => void,
+  ) {
+    this.ready = new Promise((r) => this.#setReady = r);
+    const pumps: Promise<void>[] = [];
+    this.done = (async () => {
+      const { runSandboxed } = await import(
+        "../../runtime/sandbox/host.ts"
+      );
+      return await runSandboxed(sandboxRun(release.plan, args, {
+        stdio: "piped",
+        onStart: (child) => {
+          this.child = child;
+          pumps.push(lines(child.stdout, (l) => {
+            let record: unknown;
+            try {
+              record = JSON.parse(l);
+            } catch {
+              return;
+            }
+            onRecord(record);
+          }));
+          pumps.push(lines(child.stderr, (l) => {
+            if (l.trim()) this.lastLine = l.trim();
+          }));
+        },
+        onObject: (b) => {
+          this.objects.push(b);
+          this.#setReady(true);
+        },
+      }));
+    })().finally(async () => {
+      this.#setReady(false);
+      await Promise.allSettled(pumps);
+    });
+    this.done.catch(() => {});
+  }
+
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process is gone. */
+  async stop(graceMs = 5000): Promise<void> {
+    this.stopping = true;
+    const kill = (sig: Deno.Signal) => {
+      try {
+        this.child?.kill(sig);
+      } catch { /* gone */ }
+    };
+    kill("SIGTERM");
+    const timer = setTimeout(() => kill("SIGKILL"), graceMs);
+    await this.done.catch(() => {});
+    clearTimeout(timer);
+  }
+}
+
+async function lines(
+  stream: ReadableStream<Uint8Array>,
+  each: (line: string) => void,
+): Promise<void> {
+  let rest = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    const parts = (rest + chunk).split("\n");
+    rest = parts.pop()!;
+    for (const p of parts) each(p);
+  }
+  if (rest) each(rest);
+}
+
+/**
+ * The arguments of a probe's entry: `--json` (records for the events export), the
+ * configured parameters as the flags their declarations name, then the configured args.
+ *
+ * @example
+ * ```ts
+ * import { probeArgs } from "./probe.ts";
+ * probeArgs("syscount@1.0.0", { entry: "mod.ts", parameters: [
+ *   { name: "latency", type: "boolean", description: "d", variable: "cfg.latency" },
+ * ] }, { latency: true }, []);
+ * // ["--json", "--latency"]
+ * ```
+ */
+export function probeArgs(
+  spec: string,
+  manifest: BpfManifest,
+  params: AgentProbe["params"],
+  args: string[],
+): string[] {
+  const out = args.includes("--json") ? [] : ["--json"];
+  const decls = manifest.parameters ?? [];
+  for (const [name, value] of Object.entries(params)) {
+    const d = decls.find((p) => p.name === name);
+    if (!d) {
+      throw new ClientError(
+        "ECONFIG",
+        `${spec} has no parameter ${name}; its parameters are ${
+          decls.map((p) => p.name).join(", ") || "none"
+        }`,
+      );
+    }
+    const bad = (want: string) =>
+      new ClientError(
+        "ECONFIG",
+        `${spec}'s parameter ${name} takes ${want}, not ${
+          JSON.stringify(value)
+        }`,
+      );
+    if (d.type === "boolean") {
+      if (typeof value !== "boolean") throw bad("true or false");
+      if (value) out.push(`--${name}`);
+      continue;
+    }
+    if (d.type === "integer") {
+      if (
+        typeof value !== "number" || !Number.isInteger(value) ||
+        (d.minimum !== undefined && value < d.minimum) ||
+        (d.maximum !== undefined && value > d.maximum)
+      ) {
+        throw bad(
+          `an integer${d.minimum !== undefined ? ` ≥ ${d.minimum}` : ""}${
+            d.maximum !== undefined ? ` ≤ ${d.maximum}` : ""
+          }`,
+        );
+      }
+    } else if (typeof value !== "string") throw bad("a string");
+    out.push(`--${name}=${value}`);
+  }
+  return [...out, ...args];
+}
+
+/** What `/status` shows of a probe. */
+export interface ProbeStatus {
+  /** The package name. */
+  name: string;
+  /** The range or dist-tag it follows. */
+  follows: string;
+  /** The running (or last) version. */
+  version: string | null;
+  /** Where it is in its life. */
+  state: ProbeState;
+  /** The sandboxed process's pid. */
+  pid: number | null;
+  /** Restarts after failures. */
+  restarts: number;
+  /** Records printed since start. */
+  events: number;
+  /** Records per second over the last status interval. */
+  eventsPerSecond: number;
+  /** Records lost in the kernel (not reported through the sandbox yet: null). */
+  drops: number | null;
+  /** The last failure. */
+  lastError: string | null;
+  /** A version not taken, and why. */
+  held: { version: string; reason: string } | null;
+}
+
+/** Supervises one configured probe. */
+export class Supervisor {
+  state: ProbeState = "installing";
+  restarts = 0;
+  events = 0;
+  lastError: string | null = null;
+  held: { version: string; reason: string } | null = null;
+  #current?: Instance;
+  #closing = false;
+  #wake?: () => void;
+  #looping?: Promise<void>;
+  #rate = { at: Date.now(), events: 0, perSecond: 0 };
+  #busy = false;
+
+  constructor(readonly probe: AgentProbe, readonly host: ProbeHost) {}
+
+  /** The running release, if any. */
+  get release(): Release | undefined {
+    return this.#current?.release;
+  }
+
+  /** The objects the running version loaded (the trusted side's own). */
+  get objects(): readonly BPF[] {
+    return this.#current?.objects ?? [];
+  }
+
+  /** When the running version started. */
+  get started(): number {
+    return this.#current?.started ?? Date.now();
+  }
+
+  /**
+   * Resolves the followed range or tag, installs it (or a newer one) and starts it, or
+   * moves to it; an error is recorded (and logged), never thrown.
+   */
+  async poll(): Promise<void> {
+    if (this.#busy || this.#closing) return;
+    this.#busy = true;
+    try {
+      await this.#poll();
+    } catch (e) {
+      this.lastError = (e as Error).message;
+      if (!this.#current) this.state = "failed";
+      this.host.log(`${this.probe.name}: ${this.lastError}`);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #poll(): Promise<void> {
+    const version = await this.#resolve();
+    const cur = this.#current?.release;
+    if (version === cur?.version || version === this.held?.version) return;
+    const next = await this.#install(version);
+    if (!cur) {
+      this.host.approve(next);
+      this.#current = this.#launch(next);
+      this.#looping = this.#supervise();
+      return;
+    }
+    const added = diffGrants(cur.plan.bpf, next.plan.bpf).added;
+    if (added.length && !this.probe.allowWiderGrants) {
+      this.held = {
+        version,
+        reason: `${next.plan.spec} widens its grants (${
+          added.join("; ")
+        }): set allowWiderGrants for ${this.probe.name} in the agent config to take it`,
+      };
+      this.host.log(
+        `${this.probe.name}: upgrade to ${version} held, ${cur.version} keeps running: ${this.held.reason}`,
+      );
+      return;
+    }
+    const inst = this.#launch(next);
+    if (!await inst.ready || this.#closing) {
+      const r = await inst.done.catch((e) => ({
+        code: -1,
+        violation: String(e),
+      }));
+      await inst.stop();
+      this.held = {
+        version,
+        reason: `${next.plan.spec} failed to start (exit ${r.code}${
+          inst.lastLine ? `: ${inst.lastLine}` : ""
+        })`,
+      };
+      this.host.log(
+        `${this.probe.name}: upgrade to ${version} failed, ${cur.version} keeps running: ${this.held.reason}`,
+      );
+      return;
+    }
+    const old = this.#current!;
+    this.#current = inst;
+    this.held = null;
+    this.state = "running";
+    this.host.log(`${this.probe.name}: upgraded ${cur.version} → ${version}`);
+    await old.stop();
+    if (old.release.dir !== next.dir) {
+      rmSync(old.release.dir, { recursive: true, force: true });
+    }
+  }
+
+  async #resolve(): Promise<string> {
+    const config = loadConfig({
+      cwd: this.host.stateDir,
+      registry: this.host.registry,
+    });
+    const doc = await new RegistryClient(config).packument(this.probe.name);
+    return pickVersion(doc, this.probe.range).version;
+  }
+
+  async #install(version: string): Promise<Release> {
+    const dir = join(
+      this.host.stateDir,
+      "probes",
+      `${this.probe.name}@${version}`,
+    );
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const config = loadConfig({ cwd: dir, registry: this.host.registry });
+    await install(config, {
+      add: [`${this.probe.name}@${version}`],
+      yes: true,
+      requireSigned: this.host.requireSigned,
+      ui: new Ui({ quiet: true, tty: false }),
+    });
+    const plan = await planRun(config, this.probe.name);
+    const pj = plan.files?.get("package.json");
+    const manifest = pj
+      ? JSON.parse(new TextDecoder().decode(pj)).bpf as BpfManifest
+      : { entry: plan.entry };
+    return { version, plan, manifest, dir };
+  }
+
+  #launch(release: Release): Instance {
+    this.state = "starting";
+    const args = probeArgs(
+      release.plan.spec,
+      release.manifest,
+      this.probe.params,
+      this.probe.args,
+    );
+    const inst = new Instance(release, args, (record) => {
+      this.events++;
+      this.host.onEvent(this, release, record);
+    });
+    inst.ready.then((ok) => {
+      if (ok && inst === this.#current) this.state = "running";
+    });
+    return inst;
+  }
+
+  async #supervise(): Promise<void> {
+    let backoff = 1000;
+    while (!this.#closing) {
+      const inst = this.#current!;
+      const r = await inst.done.catch((e): SandboxResult => ({
+        code: -1,
+        violation: (e as Error).message,
+      }));
+      if (this.#closing) break;
+      if (inst !== this.#current) continue;
+      this.restarts++;
+      this.lastError = `${inst.release.plan.spec} exited (${
+        r.violation ?? (r.signal ? `signal ${r.signal}` : `code ${r.code}`)
+      })${inst.lastLine ? `: ${inst.lastLine}` : ""}`;
+      if (Date.now() - inst.started > 60_000) backoff = 1000;
+      this.state = "restarting";
+      this.host.log(
+        `${this.probe.name}: ${this.lastError}; restarting in ${backoff} ms`,
+      );
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, backoff);
+        this.#wake = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
+      backoff = Math.min(backoff * 2, 30_000);
+      if (this.#closing) break;
+      if (inst === this.#current) this.#current = this.#launch(inst.release);
+    }
+  }
+
+  /** The status line of this probe. */
+  status(): ProbeStatus {
+    const now = Date.now();
+    if (now - this.#rate.at >= 1000) {
+      this.#rate.perSecond = (this.events - this.#rate.events) * 1000 /
+        (now - this.#rate.at);
+      this.#rate = {
+        at: now,
+        events: this.events,
+        perSecond: this.#rate.perSecond,
+      };
+    }
+    return {
+      name: this.probe.name,
+      follows: this.probe.range,
+      version: this.#current?.release.version ?? null,
+      state: this.state,
+      pid: this.#current?.child?.pid ?? null,
+      restarts: this.restarts,
+      events: this.events,
+      eventsPerSecond: Math.round(this.#rate.perSecond * 100) / 100,
+      drops: null,
+      lastError: this.lastError,
+      held: this.held,
+    };
+  }
+
+  /** Stops the probe (SIGTERM, then SIGKILL); everything it loaded is unloaded. */
+  async close(): Promise<void> {
+    this.#closing = true;
+    this.#wake?.();
+    await this.#current?.stop();
+    await this.#looping;
+    this.state = "stopped";
+  }
+}
