@@ -6,9 +6,8 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { startRegistry } from "../../registry/server/cli.ts";
-import { CLI, REPO } from "../client/_helpers.ts";
+import { CLI_ARGV } from "../client/_helpers.ts";
 
 /** A running bpfpm registry (in this process) and a publish token for it. */
 export interface RealRegistry extends AsyncDisposable {
@@ -72,15 +71,12 @@ export async function runCli(
   },
 ): Promise<CliRun> {
   const t0 = performance.now();
-  const child = new Deno.Command(Deno.execPath(), {
+  const [deno, run, ...rest] = CLI_ARGV;
+  const child = new Deno.Command(deno, {
     args: [
-      "run",
-      "-A",
-      "--quiet",
+      run,
       `--v8-flags=--max-old-space-size=${opts.heapMb ?? 512}`,
-      "--config",
-      join(REPO, "deno.json"),
-      CLI,
+      ...rest,
       ...args,
     ],
     cwd: opts.cwd,
