@@ -37,7 +37,7 @@ import type { EventReader } from "../events/event_reader.ts";
 import { type EventSource, useEventSources } from "../events/_source.ts";
 import { parseTraceLine, type TraceFields } from "../trace/trace_pipe.ts";
 import { track } from "../lifecycle.ts";
-import { BpfError } from "../errors.ts";
+import { BpfError, ClosedError } from "../errors.ts";
 import { PermissionDeniedError } from "../policy/check.ts";
 import type { Features } from "../features.ts";
 import type { SymOptions } from "../output/symbols.ts";
@@ -709,9 +709,10 @@ export class BPF implements Disposable {
 
   #live(): void {
     if (!this.#open) {
-      throw new BpfError("This BPF object is closed: load it again to use it", {
-        errno: 9,
-      });
+      throw new ClosedError(
+        "This BPF object is closed: load it again to use it",
+        { resource: "BPF object" },
+      );
     }
   }
 

@@ -10,6 +10,7 @@
 import { dirname, normalize, resolve as resolvePath, sep } from "node:path";
 import { mkdirSync, realpathSync } from "node:fs";
 import { BPF, loadLocated } from "../bpf.ts";
+import { Errno } from "../errors.ts";
 import { type ObjectFacts, objectFacts } from "../_warm.ts";
 import { cstr, lastError, lib } from "../_ffi.ts";
 import type { SourceSite } from "../_location.ts";
@@ -88,8 +89,6 @@ interface OwnedSource {
   freeAfterWait: boolean;
 }
 
-const EBADF = 9;
-const EINVAL = 22;
 /** The most bytes one map page or event batch may be. */
 const MAX_TRANSFER = 64 << 20;
 /** The most staging memory a package's event reader may ask for. */
@@ -586,7 +585,7 @@ export class SandboxSession {
     if (!m) {
       throw Object.assign(
         new RangeError(`fd ${fd} is not one of this package's maps`),
-        { errno: EBADF },
+        { errno: Errno.EBADF },
       );
     }
     return m;
@@ -617,7 +616,7 @@ export class SandboxSession {
     try {
       owned = this.#owned(int(h, "fd"));
     } catch (error) {
-      return fail(EBADF, (error as Error).message);
+      return fail(Errno.EBADF, (error as Error).message);
     }
     const { info } = owned;
     const fd = info.fd;
@@ -691,12 +690,18 @@ export class SandboxSession {
       case "update_many": {
         const count = int(h, "count", 1 << 24);
         if (int(h, "keySize") !== ks || int(h, "valueSize") !== vs) {
-          return fail(EINVAL, `wrong key or value size for map "${info.name}"`);
+          return fail(
+            Errno.EINVAL,
+            `wrong key or value size for map "${info.name}"`,
+          );
         }
         const keys = (parts[0] ?? new Uint8Array(0)).slice();
         const values = (parts[1] ?? new Uint8Array(0)).slice();
         if (keys.length !== ks * count) {
-          return fail(EINVAL, `${keys.length} key bytes for ${count} keys`);
+          return fail(
+            Errno.EINVAL,
+            `${keys.length} key bytes for ${count} keys`,
+          );
         }
         checkValues(values, count);
         return done(
@@ -707,21 +712,24 @@ export class SandboxSession {
         const count = int(h, "count", 1 << 24);
         const keys = (parts[0] ?? new Uint8Array(0)).slice();
         if (int(h, "keySize") !== ks || keys.length !== ks * count) {
-          return fail(EINVAL, `wrong keys for map "${info.name}"`);
+          return fail(Errno.EINVAL, `wrong keys for map "${info.name}"`);
         }
         return done(s.bpfpm_map__delete_many(fd, keys, count, ks));
       }
       case "count":
         if (int(h, "keySize") !== ks) {
-          return fail(EINVAL, `wrong key size for map "${info.name}"`);
+          return fail(Errno.EINVAL, `wrong key size for map "${info.name}"`);
         }
         return done(s.bpfpm_map__count(fd, ks));
       case "iter_new": {
         if (int(h, "keySize") !== ks || int(h, "valueSize") !== vs) {
-          return fail(EINVAL, `wrong key or value size for map "${info.name}"`);
+          return fail(
+            Errno.EINVAL,
+            `wrong key or value size for map "${info.name}"`,
+          );
         }
         const it = s.bpfpm_map__iter_new(fd, ks, vs, int(h, "options", 255));
-        if (it === null) return done(-(lastError().errno || EINVAL));
+        if (it === null) return done(-(lastError().errno || Errno.EINVAL));
         const id = this.#next++;
         this.#iters.set(id, { fd, it, ks, vs });
         return done(id);
@@ -729,7 +737,7 @@ export class SandboxSession {
       case "pin":
         return done(s.bpfpm_obj__pin(fd, cstr(this.#pinPath(h.path))));
       default:
-        return fail(EINVAL, `unknown map call ${JSON.stringify(fn)}`);
+        return fail(Errno.EINVAL, `unknown map call ${JSON.stringify(fn)}`);
     }
   }
 
@@ -741,7 +749,9 @@ export class SandboxSession {
     }
     const id = int(h, "iter");
     const it = this.#iters.get(id);
-    if (!it) return fail(EBADF, `no iterator ${id} belongs to this package`);
+    if (!it) {
+      return fail(Errno.EBADF, `no iterator ${id} belongs to this package`);
+    }
     const s = lib();
     if (fn === "iter_free") {
       this.#iters.delete(id);
@@ -781,7 +791,7 @@ export class SandboxSession {
       ? MapType.ringbuf
       : MapType.perf_event_array;
     if (info.type !== want) {
-      return fail(EINVAL, `map "${info.name}" is not a ${kind} map`);
+      return fail(Errno.EINVAL, `map "${info.name}" is not a ${kind} map`);
     }
     const pageCount = int(h, "pageCount", 4096);
     const stagingBytes = int(h, "stagingBytes", MAX_STAGING);
@@ -831,14 +841,18 @@ export class SandboxSession {
 
   #evConsume(h: Record<string, unknown>): Reply {
     const s = this.#source(h);
-    if (s.waiting) return fail(EINVAL, "the event source is being waited on");
+    if (s.waiting) {
+      return fail(Errno.EINVAL, "the event source is being waited on");
+    }
     const buf = this.#batch(s, int(h, "cap", MAX_TRANSFER));
     return this.#batchReply(s, buf, s.source.consume(buf, s.stats));
   }
 
   async #evWait(h: Record<string, unknown>): Promise<Reply> {
     const s = this.#source(h);
-    if (s.waiting) return fail(EINVAL, "the event source is being waited on");
+    if (s.waiting) {
+      return fail(Errno.EINVAL, "the event source is being waited on");
+    }
     const buf = this.#batch(s, int(h, "cap", MAX_TRANSFER));
     const timeout = int(h, "timeoutMs", 86_400_000);
     s.waiting = s.source.wait(buf, timeout, s.stats);
