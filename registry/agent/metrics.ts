@@ -118,7 +118,15 @@ export function labelValue(raw: unknown, label: MetricLabel): string {
   }
 }
 
-/** Seconds and nanoseconds of a `Date.now()`-style millisecond time. */
+/**
+ * Seconds and nanoseconds of a `Date.now()`-style millisecond time.
+ *
+ * @example
+ * ```ts
+ * import { hrTime } from "./metrics.ts";
+ * hrTime(1500); // [1, 500000000]
+ * ```
+ */
 export function hrTime(ms: number): HrTime {
   const s = Math.floor(ms / 1000);
   return [s, Math.round((ms - s * 1000) * 1e6)];

@@ -20,6 +20,7 @@ export {
 } from "./config.ts";
 export {
   fieldAt,
+  hrTime,
   labelValue,
   type MapSample,
   metricName,

@@ -1,0 +1,203 @@
+/**
+ * The agent's pieces without a kernel or servers: its config file's errors, parameters
+ * turned into flags, declared maps turned into metric data, and that data as Prometheus
+ * text accepted by promtool.
+ */
+import assert from "node:assert/strict";
+import {
+  AggregationTemporality,
+  DataPointType,
+  type HistogramMetricData,
+  type SumMetricData,
+} from "@opentelemetry/sdk-metrics";
+import { PrometheusSerializer } from "@opentelemetry/exporter-prometheus";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import {
+  hrTime,
+  labelValue,
+  metricName,
+  parseAgentConfig,
+  probeArgs,
+  toMetricData,
+} from "../../registry/agent/mod.ts";
+import type { BpfManifest } from "../../registry/manifest.ts";
+
+Deno.test("agent config: defaults, and one line naming the file and field for each mistake", () => {
+  const c = parseAgentConfig(
+    JSON.stringify({
+      registry: "http://127.0.0.1:4873",
+      probes: [{ name: "runqlat" }],
+      otlp: { endpoint: "http://collector:4318/", interval: "500ms" },
+    }),
+    "agent.json",
+  );
+  assert.equal(c.probes[0].range, "latest");
+  assert.equal(c.pollMs, 30_000);
+  assert.deepEqual(c.otlp, {
+    endpoint: "http://collector:4318",
+    intervalMs: 500,
+    headers: {},
+  });
+  const bad = (v: unknown) => {
+    try {
+      parseAgentConfig(typeof v === "string" ? v : JSON.stringify(v), "a.json");
+    } catch (e) {
+      return (e as Error).message;
+    }
+    assert.fail("accepted");
+  };
+  assert.match(bad("{"), /^a\.json is not valid JSON .*: fix the file$/);
+  assert.equal(
+    bad({
+      registry: "ftp://x",
+      probes: [{ name: "a", rnage: "^1" }],
+      poll: "5",
+    }),
+    'a.json: registry: must be an http(s) URL; probes.0: unknown field "rnage"; poll: must be a duration such as 10s',
+  );
+  assert.equal(
+    bad({ registry: "http://r", probes: [{ name: "a" }, { name: "a" }] }),
+    "a.json: probe a is listed twice; keep one entry per package",
+  );
+  assert.equal(
+    bad({
+      registry: "http://r",
+      probes: [{ name: "a" }],
+      prometheus: { listen: "9464" },
+    }),
+    "a.json: prometheus.listen: must be host:port, such as 127.0.0.1:9464",
+  );
+});
+
+const SYSCOUNT: BpfManifest = JSON.parse(
+  Deno.readTextFileSync(
+    new URL("../../probes/syscount/package.json", import.meta.url),
+  ),
+).bpf;
+
+Deno.test("parameters become the flags their declarations name, checked by type", () => {
+  assert.deepEqual(
+    probeArgs("syscount@1.0.0", SYSCOUNT, {
+      latency: true,
+      pid: 42,
+      failures: false,
+    }, [
+      "-T",
+      "5",
+    ]),
+    ["--json", "--latency", "--pid=42", "-T", "5"],
+  );
+  assert.throws(
+    () => probeArgs("syscount@1.0.0", SYSCOUNT, { pdi: 1 }, []),
+    /^ClientError: syscount@1\.0\.0 has no parameter pdi; its parameters are pid, failures, errno, latency, process$/,
+  );
+  assert.throws(
+    () => probeArgs("syscount@1.0.0", SYSCOUNT, { pid: -1 }, []),
+    /parameter pid takes an integer ≥ 0, not -1/,
+  );
+  assert.throws(
+    () => probeArgs("syscount@1.0.0", SYSCOUNT, { latency: "yes" }, []),
+    /parameter latency takes true or false, not "yes"/,
+  );
+});
+
+Deno.test("declared maps become OpenTelemetry metric data: units, labels, log2 buckets", () => {
+  const [calls, time] = SYSCOUNT.metrics!;
+  const now = hrTime(2_000);
+  const sample = {
+    entries: [[59, { count: 3n, total_ns: 1_500_000_000n, comm: "" }], [
+      0,
+      { count: 2n ** 53n + 2n, total_ns: 0n, comm: "" },
+    ]] as [unknown, unknown][],
+    attributes: { probe: "syscount", probe_version: "1.0.0" },
+    start: hrTime(1_000),
+  };
+  const c = toMetricData(calls, [sample], now) as SumMetricData;
+  assert.equal(c.dataPointType, DataPointType.SUM);
+  assert.equal(c.isMonotonic, true);
+  assert.equal(c.aggregationTemporality, AggregationTemporality.CUMULATIVE);
+  assert.equal(c.descriptor.name, "syscount_syscalls");
+  assert.deepEqual(c.dataPoints.map((p) => [p.attributes.syscall, p.value]), [
+    ["execve", 3],
+    ["read", 2 ** 53 + 2],
+  ]);
+  const t = toMetricData(time, [sample], now) as SumMetricData;
+  assert.equal(metricName(time), "syscount_syscall_time_seconds");
+  assert.equal(t.descriptor.unit, "s");
+  assert.equal(t.dataPoints[0].value, 1.5);
+
+  const RUNQLAT: BpfManifest = JSON.parse(
+    Deno.readTextFileSync(
+      new URL("../../probes/runqlat/package.json", import.meta.url),
+    ),
+  ).bpf;
+  const h = toMetricData(RUNQLAT.metrics![0], [{
+    entries: [[0, { slots: [1, 0, 4, 0, 2], comm: "" }]],
+    attributes: { probe: "runqlat", probe_version: "1.0.0" },
+    start: hrTime(1_000),
+  }], now) as HistogramMetricData;
+  const v = h.dataPoints[0].value;
+  // Slot i holds values below 2^i µs; the last slot is open-ended.
+  assert.deepEqual(v.buckets.boundaries, [1e-6, 2e-6, 4e-6, 8e-6]);
+  assert.deepEqual(v.buckets.counts, [1, 0, 4, 0, 2]);
+  assert.equal(v.count, 7);
+  assert.deepEqual(h.dataPoints[0].attributes, {
+    probe: "runqlat",
+    probe_version: "1.0.0",
+    pid: "0",
+    comm: "",
+  });
+
+  const text = new PrometheusSerializer(
+    undefined,
+    false,
+    /^host\.name$/,
+    false,
+    true,
+  )
+    .serialize({
+      resource: resourceFromAttributes({ "host.name": "n1" }),
+      scopeMetrics: [{ scope: { name: "t" }, metrics: [c, t, h] }],
+    });
+  assert.match(
+    text,
+    /^syscount_syscalls_total\{probe="syscount",probe_version="1.0.0",syscall="execve",host_name="n1"\} 3$/m,
+  );
+  assert.match(
+    text,
+    /^runqlat_run_queue_latency_seconds_bucket\{.*le="\+Inf"\} 7$/m,
+  );
+  const check = new Deno.Command("promtool", {
+    args: ["check", "metrics"],
+    stdin: "piped",
+    stderr: "piped",
+    stdout: "piped",
+  });
+  const p = check.spawn();
+  const w = p.stdin.getWriter();
+  return w.write(new TextEncoder().encode(text)).then(() => w.close()).then(
+    () => p.output(),
+  )
+    .then((out) =>
+      assert.ok(out.success, new TextDecoder().decode(out.stderr))
+    );
+});
+
+Deno.test("labels are shown by their declared format", () => {
+  assert.equal(
+    labelValue(2, { name: "e", from: "key", format: "errno" }),
+    "ENOENT",
+  );
+  assert.equal(
+    labelValue(-13, { name: "e", from: "key", format: "errno" }),
+    "EACCES",
+  );
+  assert.equal(
+    labelValue(0x0100007f, { name: "a", from: "key", format: "ipv4" }),
+    "127.0.0.1",
+  );
+  assert.equal(
+    labelValue(9999, { name: "s", from: "key", format: "syscall" }),
+    "9999",
+  );
+});
