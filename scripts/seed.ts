@@ -114,10 +114,9 @@ async function hasVersion(
   if (!r.ok) {
     await r.body?.cancel();
     throw new RegistryError(
-      "EHTTP",
-      registry,
       r.status,
       `${registry} answered ${r.status} for the packument of ${name}: check the registry URL`,
+      { code: "EHTTP", url: registry },
     );
   }
   const doc = await r.json() as { versions?: Record<string, unknown> };

@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { SignatureError } from "../common/errors.ts";
+import { RegistryError, SignatureError } from "../common/errors.ts";
 
-/** Why a registry request failed. */
+/** Why a registry request failed: the `code` of the client's `RegistryError`s. */
 export type RegistryErrorCode =
   | "EUNREACHABLE"
   | "E404"
@@ -16,51 +16,6 @@ export type RegistryErrorCode =
   | "EOFFLINE"
   | "ETIMEOUT"
   | "ETOOLARGE";
-
-/**
- * A registry request failed: unreachable, not found, unauthorized, forbidden, or another
- * HTTP status.
- *
- * @example Telling a missing package from an auth failure
- * ```ts
- * import { RegistryError } from "./errors.ts";
- * try {
- *   throw new RegistryError("E404", "http://127.0.0.1:4873/nope", 404, "Package nope not found");
- * } catch (e) {
- *   if (e instanceof RegistryError && e.code === "E404") console.log(e.url);
- * }
- * ```
- */
-export class RegistryError extends Error {
-  /** The failure class. */
-  readonly code: RegistryErrorCode;
-  /** The URL requested. */
-  readonly url: string;
-  /** The HTTP status, 0 when no response came. */
-  readonly status: number;
-  /**
-   * Creates the error.
-   *
-   * @param code the failure class
-   * @param url the URL requested
-   * @param status the HTTP status, 0 when no response came
-   * @param message what happened and what to do
-   * @param options the underlying cause
-   */
-  constructor(
-    code: RegistryErrorCode,
-    url: string,
-    status: number,
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
-    this.name = "RegistryError";
-    this.code = code;
-    this.url = url;
-    this.status = status;
-  }
-}
 
 /**
  * A tarball's sha512 does not match the integrity the registry or the lockfile recorded.

@@ -40,11 +40,14 @@ export {
 export {
   ClientError,
   IntegrityError,
-  RegistryError,
   type RegistryErrorCode,
   ResolveError,
 } from "./errors.ts";
-export { SignatureError, type SignatureRefusal } from "../common/errors.ts";
+export {
+  RegistryError,
+  SignatureError,
+  type SignatureRefusal,
+} from "../common/errors.ts";
 export { ContentCache, maskMode, writeEntries } from "./cache.ts";
 export { integrityOf, sha512Hex, shasumOf } from "../common/digests.ts";
 export {

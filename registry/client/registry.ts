@@ -23,7 +23,7 @@ import {
   tokenFor,
 } from "./config.ts";
 import { ContentCache } from "./cache.ts";
-import { RegistryError } from "./errors.ts";
+import { RegistryError } from "../common/errors.ts";
 
 /** One version in a packument (abbreviated or full). */
 export interface VersionManifest {
@@ -197,12 +197,11 @@ function guardBody(
 
 function tooLarge(url: string, what: string, max: number): RegistryError {
   return new RegistryError(
-    "ETOOLARGE",
-    url,
     0,
     `${what} from ${new URL(url).origin} is over the ${
       max / 1024 / 1024
     } MiB cap registries enforce; refused, nothing was stored (the registry or a proxy misbehaves: tell its operator)`,
+    { code: "ETOOLARGE", url },
   );
 }
 
@@ -228,7 +227,9 @@ function withAttempts(e: unknown, attempt: number): unknown {
     : `${e.message.slice(0, i)} (after ${attempt + 1} attempts)${
       e.message.slice(i)
     }`;
-  return new RegistryError(e.code, e.url, e.status, message, {
+  return new RegistryError(e.status, message, {
+    code: e.code,
+    url: e.url,
     cause: e.cause,
   });
 }
@@ -310,10 +311,9 @@ export class RegistryClient {
   ): Promise<Response> {
     if (this.#options.offline) {
       throw new RegistryError(
-        "EOFFLINE",
-        url,
         0,
         `Offline mode: ${url} is not in the cache; run without --offline`,
+        { code: "EOFFLINE", url },
       );
     }
     const headers = new Headers(init.headers);
@@ -325,10 +325,9 @@ export class RegistryClient {
     const protocol = new URL(url).protocol;
     if (protocol !== "http:" && protocol !== "https:") {
       throw new RegistryError(
-        "EHTTP",
-        url,
         0,
         `Refusing to fetch ${url}: registries and tarballs must be http or https URLs`,
+        { code: "EHTTP", url },
       );
     }
     const method = (init.method ?? "GET").toUpperCase();
@@ -372,10 +371,9 @@ export class RegistryClient {
       await res.body?.cancel();
       if (redirects >= 5) {
         throw new RegistryError(
-          "EHTTP",
-          url,
           res.status,
           `Too many redirects from ${url}; check the registry URL`,
+          { code: "EHTTP", url },
         );
       }
       const next = new URL(location, url).href;
@@ -399,35 +397,31 @@ export class RegistryClient {
     const suffix = reason ? ` (${reason})` : "";
     if (res.status === 404) {
       throw new RegistryError(
-        "E404",
-        url,
         404,
         `${what} was not found at ${origin}${suffix}; check the name and the registry configured for its scope`,
+        { code: "E404", url },
       );
     }
     if (res.status === 401) {
       throw new RegistryError(
-        "EAUTH",
-        url,
         401,
         `${origin} needs authentication for ${what}${suffix}; run bpfpm login --registry ${origin}/`,
+        { code: "EAUTH", url },
       );
     }
     if (res.status === 403) {
       throw new RegistryError(
-        "EFORBIDDEN",
-        url,
         403,
         `${origin} refused ${what}: forbidden${suffix}; check that your account may do this`,
+        { code: "EFORBIDDEN", url },
       );
     }
     throw new RegistryError(
-      "EHTTP",
-      url,
       res.status,
       `${origin} answered ${res.status} for ${what}${suffix}${
         res.status >= 500 ? "; the registry failed, retry later" : ""
       }`,
+      { code: "EHTTP", url },
     );
   }
 
@@ -487,23 +481,19 @@ export class RegistryClient {
     const tries = attempt ? ` (after ${attempt + 1} attempts)` : "";
     if (timedOut) {
       return new RegistryError(
-        "ETIMEOUT",
-        url,
         0,
         `${origin} stalled: no data for ${
           this.#timeoutMs / 1000
         } s while fetching ${what}${tries}; retry later, or raise the limit with --fetch-timeout, BPFPM_FETCH_TIMEOUT or fetch-timeout in .bpfpmrc`,
-        { cause },
+        { code: "ETIMEOUT", url, cause },
       );
     }
     return new RegistryError(
-      "EUNREACHABLE",
-      url,
       0,
       `Cannot reach the registry at ${origin}${tries} (${
         String(innermost(cause)).split("\n")[0]
       }); check that it runs, or set --registry or BPFPM_REGISTRY`,
-      { cause },
+      { code: "EUNREACHABLE", url, cause },
     );
   }
 
@@ -547,10 +537,9 @@ export class RegistryClient {
     }
     if (this.#options.offline) {
       throw new RegistryError(
-        "EOFFLINE",
-        url,
         0,
         `Offline mode: no cached metadata for ${name}; run once online first`,
+        { code: "EOFFLINE", url },
       );
     }
     const headers: Record<string, string> = {
@@ -569,19 +558,16 @@ export class RegistryClient {
       data = JSON.parse(text);
     } catch (cause) {
       throw new RegistryError(
-        "EHTTP",
-        url,
         res.status,
         `${new URL(url).origin} sent invalid JSON for ${name}`,
-        { cause },
+        { code: "EHTTP", url, cause },
       );
     }
     if (!data.versions || typeof data.versions !== "object") {
       throw new RegistryError(
-        "EHTTP",
-        url,
         res.status,
         `${new URL(url).origin} sent a document without versions for ${name}`,
+        { code: "EHTTP", url },
       );
     }
     const etag = res.headers.get("etag") ?? undefined;
@@ -605,10 +591,9 @@ export class RegistryClient {
     if (hit) return hit;
     if (this.#options.offline) {
       throw new RegistryError(
-        "EOFFLINE",
-        url,
         0,
         `Offline mode: ${spec} is not in the cache; run once online first`,
+        { code: "EOFFLINE", url },
       );
     }
     const { body: bytes } = await this.get(url, {
@@ -635,11 +620,9 @@ export class RegistryClient {
           j = JSON.parse(new TextDecoder().decode(res.body));
         } catch (cause) {
           throw new RegistryError(
-            "EHTTP",
-            registry + "-/npm/v1/keys",
             res.status,
             `${registry} sent invalid JSON for its signing keys; the registry misbehaves, tell its operator`,
-            { cause },
+            { code: "EHTTP", url: registry + "-/npm/v1/keys", cause },
           );
         }
         return Array.isArray(j?.keys) ? j.keys as RegistryKey[] : null;

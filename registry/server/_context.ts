@@ -9,7 +9,8 @@
 import type { TarballLimits } from "../pack/mod.ts";
 import { randomHex, sha256Hex, SigningKey } from "./_crypto.ts";
 import { buildDocs, highestVersion } from "./_docs.ts";
-import { ownRecord, RegistryError } from "./_publish.ts";
+import { ownRecord } from "./_publish.ts";
+import { RegistryError } from "../common/errors.ts";
 import { PublishGate, type PublishLimits } from "./_publish_gate.ts";
 import { RateLimiter } from "./_rate_limit.ts";
 import type { RequestContext, Route } from "./_router.ts";

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { parseJson, RegistryError } from "./_publish.ts";
+import { parseJson } from "./_publish.ts";
+import { RegistryError } from "../common/errors.ts";
 
 /** `application/json` with its charset. */
 export const JSON_TYPE = "application/json; charset=utf-8";

@@ -16,7 +16,7 @@ import {
   type TarballLimits,
 } from "../pack/mod.ts";
 import { integrityOf, shasumOf } from "../common/digests.ts";
-import { SignatureError } from "../common/errors.ts";
+import { RegistryError, SignatureError } from "../common/errors.ts";
 import {
   packageNameProblem,
   tarballFilename,
@@ -24,29 +24,6 @@ import {
 } from "../common/names.ts";
 import { verifyPublisherSignature } from "../common/publisher_signature.ts";
 import { BASE } from "./_docs.ts";
-
-/** A request the registry refuses; `status` is the HTTP status to answer with. */
-export class RegistryError extends Error {
-  /** HTTP status. */
-  readonly status: number;
-  /** A stable code, when there is one (such as a tarball reason). */
-  readonly code?: string;
-  /**
-   * @param status The HTTP status.
-   * @param message What is wrong and how to fix it.
-   * @param options A code and the underlying error.
-   */
-  constructor(
-    status: number,
-    message: string,
-    options: { code?: string; cause?: unknown } = {},
-  ) {
-    super(message, { cause: options.cause });
-    this.name = "RegistryError";
-    this.status = status;
-    this.code = options.code;
-  }
-}
 
 /** How deep JSON from a request or a tarball may nest; manifests need far less. */
 export const MAX_JSON_DEPTH = 64;

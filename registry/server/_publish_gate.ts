@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { RegistryError } from "./_publish.ts";
+import { RegistryError } from "../common/errors.ts";
 
 /** Limits of a {@linkcode PublishGate}. */
 export interface PublishLimits {

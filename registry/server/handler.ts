@@ -10,7 +10,7 @@
  * @module
  */
 import { packageNameProblem } from "../common/names.ts";
-import { RegistryError } from "./_publish.ts";
+import { RegistryError } from "../common/errors.ts";
 import { Registry, type RegistryHandlerOptions } from "./_context.ts";
 import { json } from "./_http.ts";
 import { type RequestContext, Router } from "./_router.ts";

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { loadConfig } from "../../registry/client/config.ts";
-import { RegistryError } from "../../registry/client/errors.ts";
+import { RegistryError } from "../../registry/common/errors.ts";
 import { RegistryClient } from "../../registry/client/registry.ts";
 import { DEFAULT_TARBALL_LIMITS } from "../../registry/limits.ts";
 import { sandbox } from "../client/_helpers.ts";

@@ -5,7 +5,8 @@
  * @module
  */
 import { json, readJson } from "../_http.ts";
-import { ownRecord, RegistryError, tagProblem } from "../_publish.ts";
+import { ownRecord, tagProblem } from "../_publish.ts";
+import { RegistryError } from "../../common/errors.ts";
 import type { Registry, RequestContext, Route } from "../_context.ts";
 import { tagOf } from "./packages.ts";
 

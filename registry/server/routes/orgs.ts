@@ -5,7 +5,7 @@
  * @module
  */
 import { json, readObject } from "../_http.ts";
-import { RegistryError } from "../_publish.ts";
+import { RegistryError } from "../../common/errors.ts";
 import type { Registry, RequestContext, Route } from "../_context.ts";
 
 /** The org routes. */

@@ -16,7 +16,8 @@ import {
   JSON_TYPE,
   readObject,
 } from "../_http.ts";
-import { ownRecord, preparePublish, RegistryError } from "../_publish.ts";
+import { ownRecord, preparePublish } from "../_publish.ts";
+import { RegistryError } from "../../common/errors.ts";
 import { tarballFilename } from "../../common/names.ts";
 import { fault } from "../_test_hooks.ts";
 import {
@@ -54,6 +55,42 @@ export function packageRoutes(registry: Registry): Route[] {
   const { store } = registry;
   const cache = new Map<string, CachedDoc>();
 
+  const reloads = new Map<string, Promise<CachedDoc | null>>();
+
+  /** Revalidates (and if changed, reloads) a cached packument; null when there is none. */
+  async function reload(
+    name: string,
+    abbreviated: boolean,
+    base: string,
+    generation: number | undefined,
+  ): Promise<CachedDoc | null> {
+    const kind = abbreviated ? "a" : "f";
+    const cacheKey = `${kind}:${name}`;
+    let hit = cache.get(cacheKey);
+    const rev = await store.getPackageRev(name);
+    if (!rev) return null;
+    if (!hit || hit.rev !== rev || hit.base !== base) {
+      const pkg = await store.getPackage(name);
+      if (!pkg) return null;
+      const body = (abbreviated ? pkg.abbrevDoc : pkg.fullDoc).replaceAll(
+        BASE,
+        base,
+      );
+      if (cache.size > 2000) cache.delete(cache.keys().next().value!);
+      hit = {
+        rev: pkg.rev,
+        base,
+        bytes: new TextEncoder().encode(body),
+        generation,
+        etag: `"${pkg.rev}-${kind}"`,
+      };
+    } else {
+      hit = { ...hit, generation };
+    }
+    cache.set(cacheKey, hit);
+    return hit;
+  }
+
   async function getPackument(ctx: RequestContext): Promise<Response> {
     const { req, query } = ctx;
     const name = ctx.params.pkg;
@@ -73,27 +110,18 @@ export function packageRoutes(registry: Registry): Route[] {
       !hit || generation === undefined || hit.generation !== generation ||
       write || hit.base !== base
     ) {
-      const rev = await store.getPackageRev(name);
-      if (!rev) return json(404, { error: `Package ${name} not found` });
-      if (!hit || hit.rev !== rev || hit.base !== base) {
-        const pkg = await store.getPackage(name);
-        if (!pkg) return json(404, { error: `Package ${name} not found` });
-        const body = (abbreviated ? pkg.abbrevDoc : pkg.fullDoc).replaceAll(
-          BASE,
-          base,
+      // After a publish, the clients waiting on this packument share one reload.
+      const key = `${cacheKey}\n${base}\n${generation}\n${write}`;
+      let loading = reloads.get(key);
+      if (!loading) {
+        loading = reload(name, abbreviated, base, generation).finally(() =>
+          reloads.delete(key)
         );
-        if (cache.size > 2000) cache.delete(cache.keys().next().value!);
-        hit = {
-          rev: pkg.rev,
-          base,
-          bytes: new TextEncoder().encode(body),
-          generation,
-          etag: `"${pkg.rev}-${kind}"`,
-        };
-      } else {
-        hit = { ...hit, generation };
+        reloads.set(key, loading);
       }
-      cache.set(cacheKey, hit);
+      const loaded = await loading;
+      if (!loaded) return json(404, { error: `Package ${name} not found` });
+      hit = loaded;
     }
     const headers: Record<string, string> = {
       "content-type": abbreviated ? ABBREV_TYPE : JSON_TYPE,

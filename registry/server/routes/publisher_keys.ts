@@ -7,7 +7,7 @@
  */
 import { keyProblem } from "../../common/publisher_signature.ts";
 import { json, readObject } from "../_http.ts";
-import { RegistryError } from "../_publish.ts";
+import { RegistryError } from "../../common/errors.ts";
 import type { Registry, RequestContext, Route } from "../_context.ts";
 import {
   type PublisherKeyRow,

@@ -12,7 +12,7 @@ import {
   verifyPassword,
 } from "../_crypto.ts";
 import { json, readObject } from "../_http.ts";
-import { RegistryError } from "../_publish.ts";
+import { RegistryError } from "../../common/errors.ts";
 import type { Registry, RequestContext, Route } from "../_context.ts";
 import { StoreConflictError, type StoreTx, type UserRow } from "../store.ts";
 
