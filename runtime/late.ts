@@ -19,7 +19,7 @@ import {
 } from "./_ffi.ts";
 import { describeObject } from "./_describe.ts";
 import { Program } from "./program.ts";
-import { BpfError, VerifierError } from "./errors.ts";
+import { BpfError, Errno, VerifierError } from "./errors.ts";
 import { isLateSection } from "./_late_sections.ts";
 
 /** The program types a late program can be loaded as, by the attach kind that loads it. */
@@ -102,7 +102,7 @@ export class LatePrograms {
       const { errno, message } = lastError();
       throw new BpfError(
         `Cannot open the BPF object again to load program '${name}' as ${kind}: ${message}`,
-        { errno: errno || 22 },
+        { errno: errno || Errno.EINVAL },
       );
     }
     try {
@@ -152,11 +152,11 @@ function lateLoadError(
     const summary = log.trim().split("\n").slice(-2).join("; ");
     return new VerifierError(
       `The verifier rejected program '${name}' loaded as ${kind} at attach time: ${summary}; change the C so the verifier can prove it safe as a ${kind} program (the error's .log holds the full verifier log)`,
-      { program: name, log, summary, errno: errno || 22 },
+      { program: name, log, summary, errno: errno || Errno.EINVAL },
     );
   }
   return new BpfError(
     `Cannot load program '${name}' as ${kind} at attach time: ${message}`,
-    { errno: errno || 22 },
+    { errno: errno || Errno.EINVAL },
   );
 }

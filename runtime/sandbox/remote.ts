@@ -37,7 +37,7 @@ import type { EventReader } from "../events/event_reader.ts";
 import { type EventSource, useEventSources } from "../events/_source.ts";
 import { parseTraceLine, type TraceFields } from "../trace/trace_pipe.ts";
 import { track } from "../lifecycle.ts";
-import { BpfError, ClosedError } from "../errors.ts";
+import { BpfError, ClosedError, Errno } from "../errors.ts";
 import { PermissionDeniedError } from "../policy/check.ts";
 import type { Features } from "../features.ts";
 import type { SymOptions } from "../output/symbols.ts";
@@ -102,7 +102,7 @@ function ch(): Channel {
   if (!dir) {
     throw new BpfError(
       "This module is the API of a package run by bpfpm run, and bpfpm run did not start this process: import mod.ts to load BPF programs in process",
-      { errno: 1 },
+      { errno: Errno.EPERM },
     );
   }
   channel = new Channel(dir, rebuild);
@@ -145,7 +145,7 @@ function mapCall(
 
 const denied = (what: string) => {
   last = {
-    errno: 1,
+    errno: Errno.EPERM,
     message:
       `${what} is not available to a sandboxed package (it could reach maps that are not its own)`,
   };
