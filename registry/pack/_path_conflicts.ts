@@ -34,23 +34,16 @@ export class PathConflicts {
       if (!this.#dirs.has(key)) this.#dirs.set(key, dir);
     }
     const key = keyOf(path);
-    if (type === "file") {
-      const dir = this.#dirs.get(key);
-      if (dir !== undefined) {
-        return `File ${JSON.stringify(path)} is also the directory ${
-          JSON.stringify(dir)
-        }`;
-      }
-      this.#files.set(key, path);
-    } else {
-      const file = this.#files.get(key);
-      if (file !== undefined) {
-        return `Directory ${JSON.stringify(path)} is also the file ${
-          JSON.stringify(file)
-        }`;
-      }
-      this.#dirs.set(key, path);
+    const [own, other, what, otherWhat] = type === "file"
+      ? [this.#files, this.#dirs, "File", "directory"]
+      : [this.#dirs, this.#files, "Directory", "file"];
+    const clash = other.get(key);
+    if (clash !== undefined) {
+      return `${what} ${JSON.stringify(path)} is also the ${otherWhat} ${
+        JSON.stringify(clash)
+      }`;
     }
+    own.set(key, path);
     return null;
   }
 }
