@@ -195,34 +195,47 @@ export function toMetricData(
     return a;
   };
   if (d.kind === "histogram") {
-    const points: DataPoint<Histogram>[] = [];
+    // Entries that differ only in fields that are not labels (a stack id, a flag) fold into
+    // one series: Prometheus refuses two series with the same labels.
+    const merged = new Map<
+      string,
+      { s: MapSample; e: [unknown, unknown]; counts: number[] }
+    >();
     for (const s of samples) {
       for (const e of s.entries) {
         const slots = fieldAt(e, d.value);
         if (!Array.isArray(slots) || !slots.length) continue;
-        const counts = slots.map(Number);
-        const boundaries = bounds(d, counts.length);
-        const count = counts.reduce((x, y) => x + y, 0);
-        // The map keeps counts by slot, not the values: the sum is estimated from each
-        // slot's midpoint (its lower bound for the last, open-ended slot).
-        let sum = 0;
-        counts.forEach((c, i) => {
-          const lo = i ? boundaries[i - 1] : 0;
-          const hi = boundaries[i] ?? lo;
-          sum += c * (lo + hi) / 2;
-        });
-        points.push({
-          startTime: s.start,
-          endTime: now,
-          attributes: attrsOf(s, e),
-          value: {
-            buckets: { boundaries, counts },
-            count,
-            sum,
-            hasMinMax: false,
-          } as Histogram,
-        });
+        const id = JSON.stringify(attrsOf(s, e));
+        const m = merged.get(id);
+        if (!m) merged.set(id, { s, e, counts: slots.map(Number) });
+        else {slots.forEach((c, i) =>
+            m.counts[i] = (m.counts[i] ?? 0) + Number(c)
+          );}
       }
+    }
+    const points: DataPoint<Histogram>[] = [];
+    for (const { s, e, counts } of merged.values()) {
+      const boundaries = bounds(d, counts.length);
+      const count = counts.reduce((x, y) => x + y, 0);
+      // The map keeps counts by slot, not the values: the sum is estimated from each
+      // slot's midpoint (its lower bound for the last, open-ended slot).
+      let sum = 0;
+      counts.forEach((c, i) => {
+        const lo = i ? boundaries[i - 1] : 0;
+        const hi = boundaries[i] ?? lo;
+        sum += c * (lo + hi) / 2;
+      });
+      points.push({
+        startTime: s.start,
+        endTime: now,
+        attributes: attrsOf(s, e),
+        value: {
+          buckets: { boundaries, counts },
+          count,
+          sum,
+          hasMinMax: false,
+        } as Histogram,
+      });
     }
     return {
       descriptor,
@@ -231,19 +244,18 @@ export function toMetricData(
       dataPoints: points,
     };
   }
-  const points: DataPoint<number>[] = [];
+  const byAttrs = new Map<string, DataPoint<number>>();
   for (const s of samples) {
     for (const e of s.entries) {
       const raw = fieldAt(e, d.value);
       if (typeof raw !== "number" && typeof raw !== "bigint") continue;
-      points.push({
-        startTime: s.start,
-        endTime: now,
-        attributes: attrsOf(s, e),
-        value: Number(raw) * unit.scale,
-      });
+      const attributes = attrsOf(s, e);
+      const id = JSON.stringify(attributes);
+      const value = Number(raw) * unit.scale + (byAttrs.get(id)?.value ?? 0);
+      byAttrs.set(id, { startTime: s.start, endTime: now, attributes, value });
     }
   }
+  const points = [...byAttrs.values()];
   return d.kind === "counter"
     ? {
       descriptor,

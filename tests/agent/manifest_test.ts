@@ -118,7 +118,8 @@ Deno.test("every shipped probe's manifest is valid, and its declarations name wh
     }
     if (m.metrics?.length || m.events?.length) declared.push(name);
   }
-  // runqlat and syscount declare metrics and parameters in full.
+  // Every probe declares its output; runqlat and syscount their parameters in full.
+  assert.deepEqual(declared, probeDirs().map((d) => d.split("/").pop()!));
   for (const n of ["runqlat", "syscount"]) {
     assert.ok(declared.includes(n), n);
     const m = manifest(probeDirs().find((d) => d.endsWith(`/${n}`))!);

@@ -201,3 +201,27 @@ Deno.test("labels are shown by their declared format", () => {
     "9999",
   );
 });
+
+Deno.test("entries that differ only in fields that are not labels fold into one series", () => {
+  const PROFILE: BpfManifest = JSON.parse(
+    Deno.readTextFileSync(
+      new URL("../../probes/profile/package.json", import.meta.url),
+    ),
+  ).bpf;
+  const key = (stack: number) => ({
+    pid: 7,
+    tgid: 7,
+    user_stack_id: stack,
+    kern_stack_id: -1,
+    comm: "x",
+  });
+  const d = toMetricData(PROFILE.metrics![0], [{
+    entries: [[key(1), 5n], [key(2), 3n], [{ ...key(1), tgid: 8 }, 1n]],
+    attributes: { probe: "profile", probe_version: "1.0.0" },
+    start: hrTime(0),
+  }], hrTime(1000)) as SumMetricData;
+  assert.deepEqual(d.dataPoints.map((p) => [p.attributes.pid, p.value]), [[
+    "7",
+    8,
+  ], ["8", 1]]);
+});
