@@ -298,18 +298,53 @@ export class Table<R extends object> {
 }
 
 /**
- * The `cfg` fields of a `-u UID` filter: `filter_uid` (0 without `-u`) and `targ_uid`.
+ * The uid of `-u USER`: a number, or a user name looked up in /etc/passwd (as BCC's
+ * tools do with `pwd.getpwnam`).
+ *
+ * @example
+ * ```ts
+ * import { userArg } from "./cli.ts";
+ * userArg("root"); // 0
+ * userArg("1000"); // 1000
+ * ```
+ */
+export function userArg(value: unknown): number | undefined {
+  if (typeof value !== "string" || /^\d+$/.test(value)) {
+    return intArg(value, "-u UID");
+  }
+  let passwd: string;
+  try {
+    passwd = Deno.readTextFileSync("/etc/passwd");
+  } catch (e) {
+    throw new UsageError(
+      `-u ${value}: cannot read /etc/passwd to find the user (${
+        (e as Error).message.split("\n")[0]
+      }); pass the numeric UID`,
+    );
+  }
+  for (const line of passwd.split("\n")) {
+    const f = line.split(":");
+    if (f[0] === value && /^\d+$/.test(f[2] ?? "")) return Number(f[2]);
+  }
+  throw new UsageError(
+    `-u ${value}: no such user in /etc/passwd; pass a user name or a numeric UID`,
+  );
+}
+
+/**
+ * The `cfg` fields of a `-u USER` filter: `filter_uid` (0 without `-u`) and `targ_uid`.
  *
  * @example
  * ```ts
  * import { uidFilter } from "./cli.ts";
  * uidFilter("0"); // { filter_uid: 1, targ_uid: 0 }
+ * uidFilter("root"); // { filter_uid: 1, targ_uid: 0 }
  * ```
  */
 export function uidFilter(
   value: unknown,
 ): { filter_uid: number; targ_uid: number } {
-  const uid = intArg(value, "-u UID");
+  const uid = userArg(value);
   return { filter_uid: uid === undefined ? 0 : 1, targ_uid: uid ?? 0 };
 }
 

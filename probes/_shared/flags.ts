@@ -31,11 +31,11 @@ export const PID: Flag = {
   help: "trace this PID only",
 };
 
-/** `-u UID`: one user only. */
+/** `-u USER`: one user only, by UID or name. */
 export const UID: Flag = {
   type: "string",
   short: "u",
-  help: "trace this UID only",
+  help: "trace this UID (or user name) only",
 };
 
 /** `-U`: a UID column. */

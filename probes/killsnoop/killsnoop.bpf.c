@@ -18,6 +18,7 @@ struct config {
   u32 targ_pid;
   u32 targ_sig;
   u32 failed_only;
+  u32 targ_tpid;
 };
 
 struct config cfg = {};
@@ -47,6 +48,7 @@ static __always_inline int on_enter(int tpid, int sig, u32 call) {
   u32 tid = (u32)id;
   if (cfg.targ_pid && cfg.targ_pid != id >> 32) return 0;
   if (cfg.targ_sig && cfg.targ_sig != (u32)sig) return 0;
+  if (cfg.targ_tpid && cfg.targ_tpid != (u32)tpid) return 0;
   struct entry e = { .tpid = tpid, .sig = sig, .call = call };
   bpf_map_update_elem(&start, &tid, &e, BPF_ANY);
   return 0;

@@ -42,6 +42,11 @@ const spec = {
       short: "s",
       help: "trace this signal only (a number)",
     },
+    tpid: {
+      type: "string",
+      short: "T",
+      help: "trace this target PID only",
+    },
     duration: DURATION,
   },
   examples: [
@@ -49,6 +54,7 @@ const spec = {
     "killsnoop -x        # only show failed kills",
     "killsnoop -p 181    # only trace PID 181",
     "killsnoop -s 9      # only trace signal 9",
+    "killsnoop -T 181    # only trace signals sent to PID 181",
   ],
 } as const;
 
@@ -83,6 +89,7 @@ await runMain(spec, async ({ values: v, json }) => {
     targ_pid: intArg(v.pid, "-p PID") ?? 0,
     targ_sig: intArg(v.signal, "-s SIGNAL", { min: 1 }) ?? 0,
     failed_only: v.failed ? 1 : 0,
+    targ_tpid: intArg(v.tpid, "-T TPID", { min: 1 }) ?? 0,
   });
   const columns: Column<Row>[] = [
     { header: "TIME", key: "time", width: 9 },

@@ -34,6 +34,7 @@ const spec = {
       help: "include a timestamp column (seconds)",
     },
     failed: { type: "boolean", short: "x", help: "only show failed stats" },
+    sys: { type: "boolean", short: "s", help: "show syscall name" },
     pid: PID,
     duration: DURATION,
   },
@@ -41,6 +42,7 @@ const spec = {
     "statsnoop           # trace all stat() syscalls",
     "statsnoop -t        # include timestamps",
     "statsnoop -x        # only show failed stats",
+    "statsnoop -s        # show the syscall's name",
     "statsnoop -p 181    # only trace PID 181",
   ],
 } as const;
@@ -82,8 +84,9 @@ await runMain(spec, async ({ values: v, json }) => {
     { header: "COMM", key: "comm", width: 16 },
     { header: "RET", key: "ret", width: 4, right: true },
     { header: "ERR", key: "err", width: 3, right: true },
-    { header: "PATH", key: "path" },
   );
+  if (v.sys) columns.push({ header: "SYSCALL", key: "call", width: 9 });
+  columns.push({ header: "PATH", key: "path" });
   const table = new Table<Row>(columns, json);
   const events = eventStream<Event>(b, v.duration);
   table.header();
