@@ -778,11 +778,11 @@ export class BPF implements Disposable {
       );
     } catch (error) {
       // The kernel refuses (EACCES) a program reading past the tracepoint's record (the
-      // capabilities were checked at load): registers read through ctx outside the probe
-      // function, which the twin cannot map.
+      // capabilities were checked at load): registers read through ctx directly, which the
+      // twin cannot map.
       if (!(error instanceof CapabilityError)) throw error;
       throw new AttachError(
-        `Cannot attach program '${p.name}' to ${func} through tracepoint ${tracepoint} (this kernel has no kprobes): it reads registers through ctx beyond the syscall's record, which only PT_REGS_PARMn(ctx)/PT_REGS_RC(ctx) in the probe function itself are mapped to; read them there and pass the values to helpers`,
+        `Cannot attach program '${p.name}' to ${func} through tracepoint ${tracepoint} (this kernel has no kprobes): it reads registers through ctx beyond the syscall's record: only PT_REGS_PARMn(ctx) and PT_REGS_RC(ctx), in the probe function or a static helper it passes ctx to, are mapped to the record (a direct ctx->di or ctx->ax is not)`,
         {
           program: p.name,
           target: `${ret ? "kretprobe" : "kprobe"} ${func}`,

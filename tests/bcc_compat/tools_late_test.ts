@@ -219,18 +219,48 @@ Deno.test("mountsnoop-style: a syscall__ with five arguments and a 400-byte even
   }
 });
 
-Deno.test("without kprobes, a kretprobe whose static helper reads PT_REGS_RC(ctx) is refused with the reason", async () => {
+Deno.test("mountsnoop-style: a kretprobe's static helper reads PT_REGS_RC(ctx), the entry's helper PT_REGS_PARM1(ctx)", async () => {
+  using b = await load(
+    `
+    struct val_t { u64 arg; long ret; };
+    BPF_HASH(pids, u32, u32);
+    BPF_HASH(vals, u32, struct val_t);
+    static int __note_arg(struct pt_regs *ctx, u32 pid) {
+      struct val_t v = { .arg = PT_REGS_PARM1(ctx) };
+      vals.update(&pid, &v);
+      return 0;
+    }
+    static int __do_ret_sys(struct pt_regs *ctx, u32 pid) {
+      struct val_t *v = vals.lookup(&pid);
+      if (v) v->ret = PT_REGS_RC(ctx);
+      return 0;
+    }
+    int syscall__kill(struct pt_regs *ctx) {
+      ${REGISTERED}
+      return __note_arg(ctx, pid);
+    }
+    int do_ret_sys_kill(struct pt_regs *ctx) {
+      ${REGISTERED}
+      return __do_ret_sys(ctx, pid);
+    }`,
+  );
+  b.attachKprobe("syscall__kill", "__x64_sys_kill");
+  b.attachKretprobe("do_ret_sys_kill", "__x64_sys_kill");
+  const pid = await runRegistered(b.map("pids"), "kill0:1");
+  assert.deepEqual(b.map("vals").get(pid), { arg: BigInt(Deno.pid), ret: 0n });
+});
+
+Deno.test("without kprobes, a syscall probe reading registers through ctx directly is refused with the reason", async () => {
   if (haveKprobes()) return;
   using b = await load(
     `
     BPF_HASH(rets, u32, long);
-    static int __do_ret(struct pt_regs *ctx) {
+    int do_ret(struct pt_regs *ctx) {
       u32 pid = bpf_get_current_pid_tgid() >> 32;
-      long rc = PT_REGS_RC(ctx);
+      long rc = ctx->ax;
       rets.update(&pid, &rc);
       return 0;
-    }
-    int do_ret(struct pt_regs *ctx) { return __do_ret(ctx); }`,
+    }`,
     { autoAttach: false },
   );
   assert.throws(

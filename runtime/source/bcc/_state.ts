@@ -6,6 +6,7 @@
  */
 import type { RewriteContext } from "../rewrite.ts";
 import { maskC } from "../_scan.ts";
+import type { RegsHelper } from "./regs_helpers.ts";
 
 /** A map declared with one of BCC's macros (or a libbpf `SEC(".maps")` struct). */
 export interface BccMap {
@@ -59,6 +60,10 @@ export interface BccState {
   /** Functions whose struct pointer parameters point at user memory (syscall arguments). */
   userPointerFunctions: Set<string>;
   programs: BccProgram[];
+  /** Static helpers reading registers through a `struct pt_regs *` parameter (regs_helpers.ts). */
+  regsHelpers: Map<string, RegsHelper>;
+  /** Functions whose bodies have the hidden register parameters (and pass them on). */
+  hiddenRegs: Set<string>;
   /** Whether the source uses BCC's dialect (then the BCC header is included). */
   bcc: boolean;
   /** Whether the source as written declares sections itself (libbpf style). */
@@ -79,6 +84,8 @@ export function bccState(ctx: RewriteContext, options?: BccOptions): BccState {
       readModes: new Map(),
       userPointerFunctions: new Set(),
       programs: [],
+      regsHelpers: new Map(),
+      hiddenRegs: new Set(),
       bcc: false,
       hasSec: /\bSEC\s*\(/.test(maskC(ctx.text)),
       source: ctx.text,

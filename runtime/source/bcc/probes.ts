@@ -33,6 +33,12 @@ import {
   tokenize,
 } from "./_lex.ts";
 import { type BccState, bccState, NAMING_MACROS } from "./_state.ts";
+import {
+  helperCalls,
+  HIDDEN_PARAMS,
+  regsHelpers,
+  regsReads,
+} from "./regs_helpers.ts";
 
 /** Sections of programs whose pointers are BTF-typed (direct kernel memory access works). */
 const BTF_SECTIONS =
@@ -81,10 +87,6 @@ function castTo(p: Param, expr: string, fail: (why: string) => never): string {
   return `(${p.type})${expr}`;
 }
 
-const HIDDEN_PARAMS =
-  [1, 2, 3, 4, 5, 6].map((n) => `unsigned long __bcc_arg${n}`)
-    .join(", ") + ", long __bcc_rc";
-
 /** The pass over BCC's probe forms. */
 export const bccProbes: RewritePass = {
   name: "BCC probe forms",
@@ -93,7 +95,9 @@ export const bccProbes: RewritePass = {
     const text = ctx.text;
     const tokens = tokenize(text);
     const edits: Edit[] = [];
-    for (const f of functions(text, tokens)) {
+    const fns = functions(text, tokens);
+    if (!state.hasSec) state.regsHelpers = regsHelpers(tokens, fns);
+    for (const f of fns) {
       const fail = (construct: string, why: string): never => {
         const { line, column } = lineCol(text, tokens[f.nameIndex].s);
         throw new BccRewriteError(why, { construct, line, column });
@@ -182,12 +186,31 @@ export const bccProbes: RewritePass = {
             text: "__attribute__((always_inline)) ",
           });
         }
+        const helper = state.regsHelpers.get(f.name);
+        if (helper) {
+          // It reads registers: it gets them as hidden parameters, as its callers have them.
+          const at = tokens[f.close].s;
+          edits.push(
+            { start: at, end: at, text: `, ${HIDDEN_PARAMS}` },
+            ...regsReads(tokens, f, f.params[helper.param].name).edits,
+            ...helperCalls(text, tokens, f, state.regsHelpers, true).edits,
+          );
+          state.hiddenRegs.add(f.name);
+        }
         continue;
       }
       // libbpf-style sources keep their unsectioned functions as subprograms.
       if (state.hasSec && !state.bcc && !PREFIXES.test(f.name)) continue;
       const edit = prefixed(ctx, state, text, tokens, f, fail);
       if (edit) edits.push(...edit);
+    }
+    // Calls to register-reading helpers from functions without the hidden parameters read
+    // the registers from the `struct pt_regs *` they pass.
+    for (const f of fns) {
+      if (state.hiddenRegs.has(f.name)) continue;
+      edits.push(
+        ...helperCalls(text, tokens, f, state.regsHelpers, false).edits,
+      );
     }
     if (edits.length) ctx.edit(edits);
   },
@@ -406,25 +429,16 @@ function kprobe(
   // PT_REGS_PARMn(ctx) and PT_REGS_RC(ctx) in the body read the hidden parameters; only
   // the arguments used (here or as parameters) are read, each once (a CO-RE read of a
   // syscall's registers takes stack, which a big event struct may need).
-  const bodyEdits: Edit[] = [];
-  const used = new Set<number>(extra.map((_, i) => i + 1));
-  let rcUsed = false;
-  for (let i = f.bodyOpen; i < f.bodyClose; i++) {
-    const t = tokens[i];
-    const m = /^PT_REGS_(?:PARM([1-6])|RC)(?:_CORE)?$/.exec(t.t);
-    if (
-      t.k !== "id" || !m || tokens[i + 1]?.t !== "(" ||
-      tokens[i + 2]?.t !== ctxName || tokens[i + 3]?.t !== ")"
-    ) continue;
-    if (m[1]) used.add(Number(m[1]));
-    else rcUsed = true;
-    bodyEdits.push({
-      start: t.s,
-      end: tokens[i + 3].e,
-      text: m[1] ? `__bcc_arg${m[1]}` : "__bcc_rc",
-    });
-    i += 3;
-  }
+  const own = regsReads(tokens, f, ctxName);
+  const passedOn = helperCalls(text, tokens, f, state.regsHelpers, true);
+  state.hiddenRegs.add(name);
+  const bodyEdits = [...own.edits, ...passedOn.edits];
+  const used = new Set<number>([
+    ...extra.map((_, i) => i + 1),
+    ...own.used,
+    ...passedOn.used,
+  ]);
+  const rcUsed = own.rc || passedOn.rc;
   const call = (ctxExpr: string, r: Reader) => {
     const reads = [...used].sort().map((n) =>
       `unsigned long __bcc_a${n} = ${r.arg(n)}; `
