@@ -82,6 +82,7 @@ function match(
   pattern: Segment[],
   segs: string[],
 ): Record<string, string> | null {
+  if (pattern.length > segs.length + 1) return null;
   const params: Record<string, string> = Object.create(null);
   let i = 0;
   for (const p of pattern) {
@@ -136,11 +137,24 @@ export type RouteMatch =
 
 /** A route table, matched in order. */
 export class Router {
-  #routes: Compiled[];
+  // Routes by their first segment when it is a literal (`-`, `""` for `/`); the rest
+  // (`/:pkg...`) in `#open`. A path tries its first segment's routes, then the open ones,
+  // so a packument GET does not walk the `/-/` routes. Order within each list is kept.
+  #byFirst = new Map<string, Compiled[]>();
+  #open: Compiled[] = [];
 
   /** @param routes The table. */
   constructor(routes: Route[]) {
-    this.#routes = routes.map(compile);
+    for (const r of routes.map(compile)) {
+      const first = r.segments[0];
+      if (first?.kind === "literal") {
+        const list = this.#byFirst.get(first.text) ?? [];
+        list.push(r);
+        this.#byFirst.set(first.text, list);
+      } else {
+        this.#open.push(r);
+      }
+    }
   }
 
   /**
@@ -152,14 +166,16 @@ export class Router {
   find(method: string, path: string): RouteMatch {
     const segs = path.split("/").slice(1);
     let notAllowed = false;
-    for (const r of this.#routes) {
-      const params = match(r.segments, segs);
-      if (!params) continue;
-      if (r.methods && !r.methods.has(method)) {
-        notAllowed = true;
-        continue;
+    for (const list of [this.#byFirst.get(segs[0]), this.#open]) {
+      for (const r of list ?? []) {
+        const params = match(r.segments, segs);
+        if (!params) continue;
+        if (r.methods && !r.methods.has(method)) {
+          notAllowed = true;
+          continue;
+        }
+        return { handler: r.handler, params };
       }
-      return { handler: r.handler, params };
     }
     return notAllowed ? { notAllowed } : null;
   }
