@@ -181,3 +181,40 @@ Deno.test("a kernel header bpfpm has no shim for never reaches the system's UAPI
   );
   assert.ok(lines.some((l) => l.startsWith("#include <stdint.h>")));
 });
+
+Deno.test("the running kernel's CONFIG_* options, as BCC has them from the kernel's headers", async () => {
+  const { gunzipSync } = await import("node:zlib");
+  const config = new TextDecoder().decode(
+    gunzipSync(await Deno.readFile("/proc/config.gz")),
+  );
+  const option = (name: string) =>
+    new RegExp(`^${name}=(.*)$`, "m").exec(config)?.[1];
+  using b = await load(`
+    struct cfg_t { u32 net_ns; u32 wrapper; u32 hz; u32 no_such; };
+    BPF_HASH(cfgs, u32, struct cfg_t);
+    TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+      ${PID}
+      struct cfg_t c = {};
+    #ifdef CONFIG_NET_NS
+      c.net_ns = 1;
+    #endif
+    #if defined(CONFIG_ARCH_HAS_SYSCALL_WRAPPER)
+      c.wrapper = 1;
+    #endif
+    #ifdef CONFIG_HZ
+      c.hz = CONFIG_HZ;
+    #endif
+    #ifdef CONFIG_BPFPM_NO_SUCH_OPTION
+      c.no_such = 1;
+    #endif
+      cfgs.update(&pid, &c);
+      return 0;
+    }`);
+  const pid = await runChild("getppid:1");
+  assert.deepEqual(b.map("cfgs").get(pid), {
+    net_ns: option("CONFIG_NET_NS") === "y" ? 1 : 0,
+    wrapper: option("CONFIG_ARCH_HAS_SYSCALL_WRAPPER") === "y" ? 1 : 0,
+    hz: Number(option("CONFIG_HZ") ?? 0),
+    no_such: 0,
+  });
+});

@@ -7,6 +7,7 @@ import type { RewritePass } from "../rewrite.ts";
 import { bccMaps } from "./maps.ts";
 import { bccShadowedTypes } from "./shadowed_types.ts";
 import { bccKernelHeaders } from "./kernel_headers.ts";
+import { bccKernelConfig } from "./kernel_config.ts";
 import { bccMethods } from "./methods.ts";
 import { bccProbes } from "./probes.ts";
 import { bccKernelReads } from "./kernel_reads.ts";
@@ -21,6 +22,7 @@ import { bccState } from "./_state.ts";
  */
 export const bccPasses: RewritePass[] = [
   bccKernelHeaders,
+  bccKernelConfig,
   bccShadowedTypes,
   bccMaps,
   bccMethods,
