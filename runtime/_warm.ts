@@ -81,6 +81,7 @@ export const REWRITE_MODULES: readonly string[] = [
   "source/bcc/_lex.ts",
   "source/bcc/_state.ts",
   "source/bcc/keep_types.ts",
+  "source/bcc/kernel_config.ts",
   "source/bcc/kernel_headers.ts",
   "source/bcc/kernel_reads.ts",
   "source/bcc/maps.ts",
@@ -88,6 +89,7 @@ export const REWRITE_MODULES: readonly string[] = [
   "source/bcc/passes.ts",
   "source/bcc/printk.ts",
   "source/bcc/probes.ts",
+  "source/bcc/regs_helpers.ts",
   "source/bcc/shadowed_types.ts",
 ];
 

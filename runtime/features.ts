@@ -12,43 +12,11 @@ import { Errno } from "./errors.ts";
 import { cstr, lastError, lib } from "./_ffi.ts";
 import { kernelPathExists, readKernelFile } from "./_kernel_files.ts";
 import { MAP_TYPES } from "./spec/map_types.ts";
-import { type AttachKind, sectionDef } from "./spec/section_kinds.ts";
-
-/** enum bpf_prog_type, in order. */
-export const PROGRAM_TYPES = [
-  "unspec",
-  "socket_filter",
-  "kprobe",
-  "sched_cls",
-  "sched_act",
-  "tracepoint",
-  "xdp",
-  "perf_event",
-  "cgroup_skb",
-  "cgroup_sock",
-  "lwt_in",
-  "lwt_out",
-  "lwt_xmit",
-  "sock_ops",
-  "sk_skb",
-  "cgroup_device",
-  "sk_msg",
-  "raw_tracepoint",
-  "cgroup_sock_addr",
-  "lwt_seg6local",
-  "lirc_mode2",
-  "sk_reuseport",
-  "flow_dissector",
-  "cgroup_sysctl",
-  "raw_tracepoint_writable",
-  "cgroup_sockopt",
-  "tracing",
-  "struct_ops",
-  "ext",
-  "lsm",
-  "sk_lookup",
-  "syscall",
-] as const;
+import {
+  type AttachKind,
+  PROGRAM_TYPES,
+  sectionDef,
+} from "./spec/section_kinds.ts";
 
 /**
  * Whether a kind works here, and why not when it does not.

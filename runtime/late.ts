@@ -21,17 +21,18 @@ import { describeObject } from "./_describe.ts";
 import { Program } from "./program.ts";
 import { BpfError, Errno, VerifierError } from "./errors.ts";
 import { isLateSection } from "./_late_sections.ts";
+import { programTypeNumber } from "./spec/section_kinds.ts";
 
 /** The program types a late program can be loaded as, by the attach kind that loads it. */
-const PROGRAM_TYPES = {
-  kprobe: 2,
-  tracepoint: 5,
-  perf_event: 7,
-  raw_tp: 17,
+const LATE_TYPES = {
+  kprobe: programTypeNumber("kprobe"),
+  tracepoint: programTypeNumber("tracepoint"),
+  perf_event: programTypeNumber("perf_event"),
+  raw_tp: programTypeNumber("raw_tracepoint"),
 } as const;
 
 /** An attach kind that loads a late program (uprobes are kprobe programs). */
-export type LateKind = keyof typeof PROGRAM_TYPES;
+export type LateKind = keyof typeof LATE_TYPES;
 
 /** Counts of late loads this process made (for the bench and tests). */
 export const lateStats = { loads: 0 };
@@ -111,7 +112,7 @@ export class LatePrograms {
             handle,
             this.#base,
             cstr(name),
-            PROGRAM_TYPES[kind],
+            LATE_TYPES[kind],
             0,
           ) !== 0 || s.bpfpm_object__load(handle) !== 0
       ) {

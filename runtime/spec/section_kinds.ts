@@ -105,6 +105,61 @@ export const PROGRAM_KINDS: readonly ProgramKind[] = [
   "syscall",
 ];
 
+/**
+ * The kernel's program types (`enum bpf_prog_type`), indexed by number: what libbpf loads a
+ * section's program as, and what `features()` probes.
+ */
+export const PROGRAM_TYPES = [
+  "unspec",
+  "socket_filter",
+  "kprobe",
+  "sched_cls",
+  "sched_act",
+  "tracepoint",
+  "xdp",
+  "perf_event",
+  "cgroup_skb",
+  "cgroup_sock",
+  "lwt_in",
+  "lwt_out",
+  "lwt_xmit",
+  "sock_ops",
+  "sk_skb",
+  "cgroup_device",
+  "sk_msg",
+  "raw_tracepoint",
+  "cgroup_sock_addr",
+  "lwt_seg6local",
+  "lirc_mode2",
+  "sk_reuseport",
+  "flow_dissector",
+  "cgroup_sysctl",
+  "raw_tracepoint_writable",
+  "cgroup_sockopt",
+  "tracing",
+  "struct_ops",
+  "ext",
+  "lsm",
+  "sk_lookup",
+  "syscall",
+] as const;
+
+/**
+ * The number of a program type.
+ *
+ * @param name a name from {@linkcode PROGRAM_TYPES}, e.g. `"kprobe"`
+ * @returns its `enum bpf_prog_type` value
+ *
+ * @example
+ * ```ts
+ * import { programTypeNumber } from "./section_kinds.ts";
+ * programTypeNumber("raw_tracepoint"); // 17
+ * ```
+ */
+export function programTypeNumber(name: typeof PROGRAM_TYPES[number]): number {
+  return PROGRAM_TYPES.indexOf(name);
+}
+
 /** What a section name (or BCC function name) says about a program. */
 export interface SectionInfo {
   /** The program kind. */
