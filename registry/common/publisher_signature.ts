@@ -39,8 +39,10 @@ export interface PublisherSignature {
  *
  * @example
  * ```ts
- * import { keyidOf, publisherKey } from "./publisher_signature.ts";
- * keyidOf(publisherKey("/tmp/bpfpm-config")!.publicKeyDer); // "ed25519:…"
+ * import { generateKeyPairSync } from "node:crypto";
+ * import { keyidOf } from "./publisher_signature.ts";
+ * const { publicKey } = generateKeyPairSync("ed25519");
+ * keyidOf(publicKey.export({ format: "der", type: "spki" })); // "ed25519:…"
  * ```
  */
 export function keyidOf(publicKeyDer: Uint8Array): string {
@@ -61,8 +63,10 @@ function keyProofPayload(keyid: string, user: string): Buffer {
  *
  * @example
  * ```ts
- * import { publisherKey, signKeyProof } from "./publisher_signature.ts";
- * const proof = signKeyProof(publisherKey("/tmp/bpfpm-config")!, "alice");
+ * import { generateKeyPairSync } from "node:crypto";
+ * import { signKeyProof } from "./publisher_signature.ts";
+ * const { privateKey } = generateKeyPairSync("ed25519");
+ * const proof = signKeyProof({ keyid: "ed25519:…", privateKey }, "alice");
  * ```
  */
 export function signKeyProof(
@@ -139,8 +143,11 @@ function payload(
  *
  * @example
  * ```ts
- * import { publisherKey, signPackage } from "./publisher_signature.ts";
- * const key = publisherKey("/tmp/bpfpm-config")!;
+ * import { generateKeyPairSync } from "node:crypto";
+ * import { keyidOf, signPackage } from "./publisher_signature.ts";
+ * const { privateKey, publicKey } = generateKeyPairSync("ed25519");
+ * const publicKeyDer = publicKey.export({ format: "der", type: "spki" });
+ * const key = { keyid: keyidOf(publicKeyDer), privateKey, publicKeyDer };
  * const text = signPackage("x", "1.0.0", [{ path: "package.json", data: new Uint8Array() }], key);
  * ```
  */
