@@ -183,7 +183,8 @@ export class FrameReader {
   #need = -1;
 
   /**
-   * Adds bytes; returns the frames they completed.
+   * Adds bytes; returns the frames they completed. The reader keeps a copy of what it
+   * holds past the call, so the caller may read into the same buffer again.
    *
    * @param chunk bytes read from the channel
    * @returns the complete frames, in order
@@ -204,6 +205,11 @@ export class FrameReader {
       const rest = this.#take(this.#need);
       this.#need = -1;
       out.push(decodeFrame(rest));
+    }
+    // Only the rest of this chunk can be a view of the caller's buffer (earlier ones are copies).
+    const last = this.#chunks.length - 1;
+    if (last >= 0 && this.#chunks[last].buffer === chunk.buffer) {
+      this.#chunks[last] = this.#chunks[last].slice();
     }
     return out;
   }
