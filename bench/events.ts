@@ -6,11 +6,23 @@
  * its callback; ours builds a JS object per record). Prints a table and
  * `result events ours_per_s=… c_per_s=… ratio=… drops=…` for the better policy.
  *
+ * Sandboxed rows: the same program and loops in a probe package run under `bpfpm run` (the
+ * trusted parent drains the ring buffer and sends batches over the sandbox channel; the
+ * package's code, as nobody, decodes and counts them), with the peak RSS of parent + child;
+ * `result events-sandboxed …` gives its rate against the C consumer's with the same policy.
+ *
  * @module
  */
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { BPF } from "../runtime/bpf.ts";
+import {
+  type BenchPackage,
+  Lines,
+  sandboxedCommand,
+  treePeakRss,
+  writePackage,
+} from "./_sandbox.ts";
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -19,6 +31,64 @@ interface Run {
   drops: number;
   seconds: number;
   wakeups: number;
+  /** Peak RSS (KiB) of the trusted parent + the sandboxed child, for sandboxed runs. */
+  rssKb?: number;
+}
+
+/**
+ * The package's entry: loads the bench program, targets the producer, says READY, counts
+ * records (each decoded to an object, as in process) until all the producer's records that
+ * were not dropped are in, then prints `DONE records drops wakeups lastRecordEpochMs` and
+ * waits for stdin to close (so its peak RSS can be read).
+ */
+const PACKAGE_MAIN = `import { BPF } from "bpf";
+const [pid, countArg, policy, mode] = Deno.args;
+const count = Number(countArg);
+using b = await BPF.load({ file: new URL("./events.bpf.c", import.meta.url) });
+const reader = b.ringbuf("events", { type: "struct event", onFull: () => {} });
+const config = b.map("bench_cfg");
+config.set(0, { pid: Number(pid), policy: Number(policy), count: BigInt(count), seq: 0n, drops: 0n });
+let records = 0;
+let checksum = 0n;
+let last = 0;
+let lastProgress = performance.now();
+const watchdog = setInterval(() => {
+  const c = config.get(0);
+  if (c.seq < BigInt(count)) return;
+  if (records + Number(c.drops) >= count || performance.now() - lastProgress > 2000) {
+    reader.close();
+  }
+}, 20);
+console.log("READY");
+if (mode === "iterator") {
+  for await (const e of reader) {
+    records++;
+    checksum += e.seq;
+    if ((records & 4095) === 0) lastProgress = performance.now();
+    if (records === count) break;
+  }
+  last = performance.now();
+} else {
+  for await (const batch of reader.batches()) {
+    for (const e of batch) checksum += e.seq;
+    records += batch.length;
+    last = lastProgress = performance.now();
+    if (records === count) break;
+  }
+}
+clearInterval(watchdog);
+reader.close();
+if (checksum < 0n) throw new Error("unreachable");
+console.log(\`DONE \${records} \${config.get(0).drops} \${reader.wakeups} \${performance.timeOrigin + last}\`);
+await Deno.stdin.readable.pipeTo(new WritableStream());
+`;
+
+function eventsPackage(source: string): Promise<BenchPackage> {
+  return writePackage("bench-events", {
+    attach: [{ kind: "tracepoint", target: "syscalls:sys_enter_getppid" }],
+    helpers: [],
+    mapMemory: "1MiB",
+  }, { "main.ts": PACKAGE_MAIN, "events.bpf.c": source });
 }
 
 interface Cfg {
@@ -188,6 +258,68 @@ async function runOurs(
   };
 }
 
+/** The same loops in a package under `bpfpm run`: the clock runs from the producer's start to the last record. */
+async function runSandboxed(
+  pkg: BenchPackage,
+  producer: string,
+  count: number,
+  policy: number,
+  mode: "iterator" | "batches",
+): Promise<Run> {
+  const prod = new Deno.Command("sh", {
+    args: ["-c", `echo ready; read _; exec ${producer} ${count}`],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const prodOut = new Lines(prod.stdout);
+  await prodOut.next("ready");
+  await prodOut.cancel();
+  const [cmd, args] = sandboxedCommand(pkg, [
+    String(prod.pid),
+    String(count),
+    String(policy),
+    mode,
+  ]);
+  const run = new Deno.Command(cmd, {
+    args,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const stderr = new Response(run.stderr).text();
+  const lines = new Lines(run.stdout);
+  const stdin = run.stdin.getWriter();
+  try {
+    if (!(await lines.next("READY"))) {
+      throw new Error(
+        `the sandboxed package did not start: ${lines.seen}${await stderr}`,
+      );
+    }
+    const w = prod.stdin.getWriter();
+    const t0 = performance.timeOrigin + performance.now();
+    await w.write(new Uint8Array([10]));
+    await w.close();
+    const done = await lines.next("DONE");
+    if (!done) {
+      throw new Error(
+        `the sandboxed package stopped: ${lines.seen}${await stderr}`,
+      );
+    }
+    const rssKb = treePeakRss(run.pid).kb;
+    const [records, drops, wakeups, last] = done.split(" ").slice(1).map(
+      Number,
+    );
+    return { records, drops, seconds: (last - t0) / 1000, wakeups, rssKb };
+  } finally {
+    await stdin.close().catch(() => {});
+    await lines.cancel();
+    const status = await run.status;
+    await prod.status;
+    if (!status.success) console.error(await stderr);
+  }
+}
+
 /**
  * Runs the benchmark.
  *
@@ -211,8 +343,10 @@ export async function main(args: string[]): Promise<number> {
       join(here, "events_c", "events.bpf.c"),
     );
     using b = await BPF.load({ text: source });
+    await using pkg = await eventsPackage(source);
     const rows: { policy: string; consumer: string; run: Run }[] = [];
     const best: { ours: Run; c: Run; policy: string }[] = [];
+    const sandboxedBest: { run: Run; c: Run; policy: string }[] = [];
     for (
       const [policy, label] of [[0, "wakeup/record"], [1, "wakeup/64"]] as const
     ) {
@@ -234,23 +368,44 @@ export async function main(args: string[]): Promise<number> {
       const batches = await bestOf(() =>
         runOurs(b, tools.producer, count, policy, "batches")
       );
+      const sbIter = await bestOf(() =>
+        runSandboxed(pkg, tools.producer, count, policy, "iterator")
+      );
+      const sbBatches = await bestOf(() =>
+        runSandboxed(pkg, tools.producer, count, policy, "batches")
+      );
       rows.push({ policy: label, consumer: "C libbpf", run: c });
       rows.push({ policy: label, consumer: "ours (for await)", run: ours });
       rows.push({ policy: label, consumer: "ours (batches)", run: batches });
+      rows.push({
+        policy: label,
+        consumer: "sandboxed (for await)",
+        run: sbIter,
+      });
+      rows.push({
+        policy: label,
+        consumer: "sandboxed (batches)",
+        run: sbBatches,
+      });
       best.push({ ours, c, policy: label });
+      sandboxedBest.push({ run: sbIter, c, policy: label });
     }
     const rate = (r: Run) => r.records / r.seconds;
     console.log(
-      "policy         consumer           records    drops   seconds   M rec/s  wakeups",
+      "policy         consumer                 records    drops   seconds   M rec/s  wakeups  peak RSS",
     );
     for (const { policy, consumer, run } of rows) {
       console.log(
-        `${policy.padEnd(14)} ${consumer.padEnd(18)} ${
+        `${policy.padEnd(14)} ${consumer.padEnd(24)} ${
           String(run.records).padStart(8)
         } ${String(run.drops).padStart(8)} ${
           run.seconds.toFixed(3).padStart(9)
         } ${(rate(run) / 1e6).toFixed(3).padStart(9)} ${
           String(run.wakeups).padStart(8)
+        } ${
+          run.rssKb === undefined
+            ? ""
+            : `${(run.rssKb / 1024).toFixed(1).padStart(6)} MB`
         }`,
       );
     }
@@ -261,6 +416,20 @@ export async function main(args: string[]): Promise<number> {
       `result events ours_per_s=${Math.round(rate(ours))} c_per_s=${
         Math.round(rate(c))
       } ratio=${(rate(ours) / rate(c)).toFixed(2)} drops=${ours.drops}`,
+    );
+    // The sandboxed package's loop is the for-await one, as the in-process result's.
+    sandboxedBest.sort((x, y) => rate(y.run) - rate(x.run));
+    const sb = sandboxedBest[0];
+    console.log(
+      `result events-sandboxed policy=${
+        sb.policy.replace("/", "-")
+      } sandboxed_per_s=${Math.round(rate(sb.run))} c_per_s=${
+        Math.round(rate(sb.c))
+      } ratio=${
+        (rate(sb.run) / rate(sb.c)).toFixed(2)
+      } drops=${sb.run.drops} rss_mb=${
+        ((sb.run.rssKb ?? 0) / 1024).toFixed(1)
+      }`,
     );
     return 0;
   } finally {

@@ -10,12 +10,26 @@
  * source stays the same, so the warm runs hit the cache); bpftrace filters in the kernel.
  * Also reports the peak RSS of a running examples/hello.ts and of bpftrace.
  *
+ * Sandboxed rows: a probe package (a tracepoint program filtering the helper's pid through an
+ * array map, a ring buffer, an entry printing its first event) in a temp directory nobody can
+ * read, run under `bpfpm run` (the trusted parent compiles, loads and drains; the package's
+ * code runs in a child as nobody), warm; and the same package's entry run in process
+ * (`deno run -A`, `"bpf"` mapped to mod.ts), so the row beside it shows what the boundary
+ * costs. Their peak RSS is the parent's plus the child's.
+ *
  * `deno task bench startup [runs]` (default 11 runs per tool).
  *
  * @module
  */
 
-const REPO = decodeURIComponent(new URL("../", import.meta.url).pathname);
+import {
+  type BenchPackage,
+  inProcessCommand,
+  REPO,
+  sandboxedCommand,
+  treePeakRss,
+  writePackage,
+} from "./_sandbox.ts";
 
 const HELPER_C = `
 #include <time.h>
@@ -26,6 +40,57 @@ int main(void) {
   for (;;) { syscall(SYS_getppid); nanosleep(&ts, 0); }
 }
 `;
+
+const PACKAGE_C = `#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 4096);
+} events SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, u32);
+  __type(value, u32);
+} target SEC(".maps");
+
+SEC("tracepoint/syscalls/sys_enter_getppid")
+int on_getppid(void *ctx)
+{
+  u32 k = 0, pid = bpf_get_current_pid_tgid() >> 32;
+  u32 *want = bpf_map_lookup_elem(&target, &k);
+  if (!want || *want != pid)
+    return 0;
+  u32 *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e)
+    return 0;
+  *e = pid;
+  bpf_ringbuf_submit(e, 0);
+  return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
+`;
+
+const PACKAGE_MAIN = `import { BPF } from "bpf";
+const pid = Number(Deno.args[0]);
+using b = await BPF.load({ file: new URL("./probe.bpf.c", import.meta.url) });
+b.map("target").set(0, pid);
+for await (const e of b.ringbuf("events")) {
+  console.log(\`EVENT \${new DataView(e.buffer, e.byteOffset).getUint32(0, true)}\`);
+  break;
+}
+`;
+
+function startupPackage(): Promise<BenchPackage> {
+  return writePackage("bench-startup", {
+    attach: [{ kind: "tracepoint", target: "syscalls:sys_enter_getppid" }],
+    helpers: [],
+    mapMemory: "1MiB",
+  }, { "main.ts": PACKAGE_MAIN, "probe.bpf.c": PACKAGE_C });
+}
 
 function probeScript(): string {
   return `
@@ -98,7 +163,7 @@ async function timeToEvent(
       buf += value;
       if (/^EVENT/m.test(buf)) {
         ms = performance.now() - t0;
-        rssKb = peakRss(child.pid);
+        rssKb = treePeakRss(child.pid).kb;
         break;
       }
     }
@@ -185,6 +250,7 @@ export async function main(args: string[]): Promise<number> {
   const runs = Math.max(10, Number(args[0] ?? 11) || 11);
   const bpftrace = await ensureBpftrace();
   const dir = await Deno.makeTempDir({ prefix: "bpfpm-bench-startup-" });
+  await using pkg = await startupPackage();
   try {
     const helperBin = `${dir}/getppid_loop`;
     await Deno.writeTextFile(`${dir}/getppid_loop.c`, HELPER_C);
@@ -206,16 +272,28 @@ export async function main(args: string[]): Promise<number> {
         `tracepoint:syscalls:sys_enter_getppid /pid == ${pid}/ { printf("EVENT %d\\n", pid); exit(); }`,
       ]);
 
-    // Warm-up: Deno's module cache, our compile cache (and the PCH), bpftrace's page cache.
+    const sandboxed = (pid: number) =>
+      timeToEvent(...sandboxedCommand(pkg, [String(pid)]));
+    const inProcess = (pid: number) =>
+      timeToEvent(...inProcessCommand(pkg, [String(pid)]));
+
+    // Warm-up: Deno's module caches (ours and the sandbox user's), our compile cache (and the
+    // PCH), bpftrace's page cache.
     await withHelper(helperBin, (pid) => ours(pid));
     await withHelper(helperBin, (pid) => ours(pid, `warmup-${Date.now()}`));
     await withHelper(helperBin, (pid) => theirs(pid));
+    await withHelper(helperBin, (pid) => sandboxed(pid));
+    await withHelper(helperBin, (pid) => inProcess(pid));
 
     const warm: number[] = [];
     const cold: number[] = [];
     const bt: number[] = [];
+    const sb: number[] = [];
+    const ip: number[] = [];
     let warmRss = 0;
     let btRss = 0;
+    let sbRss = 0;
+    let ipRss = 0;
     for (let i = 0; i < runs; i++) {
       const w = await withHelper(helperBin, (pid) => ours(pid));
       warm.push(w.ms);
@@ -228,6 +306,12 @@ export async function main(args: string[]): Promise<number> {
       const b = await withHelper(helperBin, (pid) => theirs(pid));
       bt.push(b.ms);
       btRss = Math.max(btRss, b.rssKb);
+      const s = await withHelper(helperBin, (pid) => sandboxed(pid));
+      sb.push(s.ms);
+      sbRss = Math.max(sbRss, s.rssKb);
+      const p = await withHelper(helperBin, (pid) => inProcess(pid));
+      ip.push(p.ms);
+      ipRss = Math.max(ipRss, p.rssKb);
     }
     await helloRss(); // fills the compile cache if hello.ts is not in it yet
     const helloKb = await helloRss();
@@ -235,20 +319,24 @@ export async function main(args: string[]): Promise<number> {
     const w = median(warm);
     const c = median(cold);
     const b = median(bt);
+    const sbm = median(sb);
+    const ipm = median(ip);
     const fmt = (x: number) => x.toFixed(1);
     console.log(
       `startup: spawn -> first event line, median of ${runs} runs (ms)`,
     );
-    console.log("tool                      median    min    max");
+    console.log("tool                              median    min    max");
     for (
       const [name, xs] of [
         ["bpfpm warm (cache hit)", warm],
         ["bpfpm cold (PCH, no hit)", cold],
         ["bpftrace", bt],
+        ["package in process (ringbuf)", ip],
+        ["package sandboxed (bpfpm run)", sb],
       ] as const
     ) {
       console.log(
-        `${name.padEnd(24)} ${fmt(median(xs)).padStart(7)} ${
+        `${name.padEnd(32)} ${fmt(median(xs)).padStart(7)} ${
           fmt(Math.min(...xs)).padStart(6)
         } ${fmt(Math.max(...xs)).padStart(6)}`,
       );
@@ -258,12 +346,18 @@ export async function main(args: string[]): Promise<number> {
         (helloKb / 1024).toFixed(1)
       } MB, bpfpm probe ${(warmRss / 1024).toFixed(1)} MB, bpftrace ${
         (btRss / 1024).toFixed(1)
-      } MB`,
+      } MB, package in process ${
+        (ipRss / 1024).toFixed(1)
+      } MB, package sandboxed (parent + child) ${(sbRss / 1024).toFixed(1)} MB`,
     );
     console.log(
       `result startup warm_ms=${fmt(w)} cold_ms=${fmt(c)} bpftrace_ms=${
         fmt(b)
-      } warm_ratio=${(w / b).toFixed(2)} cold_ratio=${(c / b).toFixed(2)}`,
+      } warm_ratio=${(w / b).toFixed(2)} cold_ratio=${
+        (c / b).toFixed(2)
+      } inprocess_pkg_ms=${fmt(ipm)} sandboxed_ms=${fmt(sbm)} sandboxed_ratio=${
+        (sbm / b).toFixed(2)
+      } sandboxed_rss_mb=${(sbRss / 1024).toFixed(1)}`,
     );
     return 0;
   } finally {

@@ -1,5 +1,5 @@
 // The maps benchmark's C baseline: dump a pinned u64 -> u64 hash map into arrays, with batch
-// lookups and with get_next_key + lookup. Usage: dump <pinned map> <runs>
+// lookups and with get_next_key + lookup. Usage: dump <pinned map | id:N> <runs>
 // Prints "entries batch_ms walk_ms" (the best of <runs> each).
 #include <errno.h>
 #include <stdint.h>
@@ -52,10 +52,11 @@ static long dump_walk(int fd, uint64_t *keys, uint64_t *values, uint32_t cap)
 int main(int argc, char **argv)
 {
 	if (argc != 3) {
-		fprintf(stderr, "usage: %s <pinned map> <runs>\n", argv[0]);
+		fprintf(stderr, "usage: %s <pinned map | id:N> <runs>\n", argv[0]);
 		return 2;
 	}
-	int fd = bpf_obj_get(argv[1]);
+	int fd = strncmp(argv[1], "id:", 3) ? bpf_obj_get(argv[1])
+					     : bpf_map_get_fd_by_id(atoi(argv[1] + 3));
 	if (fd < 0) {
 		fprintf(stderr, "cannot open %s: %s\n", argv[1], strerror(errno));
 		return 1;
