@@ -218,3 +218,86 @@ Deno.test("the running kernel's CONFIG_* options, as BCC has them from the kerne
     no_such: 0,
   });
 });
+
+/** Every kernel header BCC's tools (tools/*.py) and libbpf-tools include. */
+const TOOL_HEADERS = [
+  "asm-generic/errno.h",
+  "bcc/proto.h",
+  "linux/bio.h",
+  "linux/blk-mq.h",
+  "linux/blk_types.h",
+  "linux/blkdev.h",
+  "linux/bpf.h",
+  "linux/compaction.h",
+  "linux/dcache.h",
+  "linux/delay.h",
+  "linux/ethtool.h",
+  "linux/fcntl.h",
+  "linux/fs.h",
+  "linux/fs_struct.h",
+  "linux/init_task.h",
+  "linux/interrupt.h",
+  "linux/irq.h",
+  "linux/irqdesc.h",
+  "linux/kasan.h",
+  "linux/mm.h",
+  "linux/mm_types.h",
+  "linux/mmzone.h",
+  "linux/mount.h",
+  "linux/net.h",
+  "linux/netdevice.h",
+  "linux/nfs_fs.h",
+  "linux/ns_common.h",
+  "linux/nsproxy.h",
+  "linux/oom.h",
+  "linux/pid_namespace.h",
+  "linux/ptrace.h",
+  "linux/sched.h",
+  "linux/security.h",
+  "linux/skbuff.h",
+  "linux/slab_def.h",
+  "linux/slub_def.h",
+  "linux/socket.h",
+  "linux/string.h",
+  "linux/tcp.h",
+  "linux/time64.h",
+  "linux/topology.h",
+  "linux/uio.h",
+  "linux/virtio.h",
+  "linux/workqueue.h",
+  "net/inet_connection_sock.h",
+  "net/inet_sock.h",
+  "net/net_namespace.h",
+  "net/sock.h",
+  "net/tcp.h",
+  "net/tcp_states.h",
+  "rdma/rdma_cm.h",
+  "uapi/linux/bpf_perf_event.h",
+  "uapi/linux/in.h",
+  "uapi/linux/ip.h",
+  "uapi/linux/limits.h",
+  "uapi/linux/openat2.h",
+  "uapi/linux/ptrace.h",
+  "uapi/linux/tcp.h",
+  "uapi/linux/udp.h",
+];
+
+Deno.test("every kernel header BCC's tools and libbpf-tools include resolves on BTF alone, together", async () => {
+  for (const h of TOOL_HEADERS) {
+    const found = await Deno.stat(
+      new URL(`../../runtime/include/${h}`, import.meta.url),
+    ).then(() => true, () => false);
+    assert.ok(found, `no shim for <${h}>`);
+  }
+  using b = await load(`
+    ${TOOL_HEADERS.map((h) => `#include <${h}>`).join("\n")}
+    BPF_HASH(seen, u32, u32);
+    TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+      ${PID}
+      u32 v = TASK_COMM_LEN + O_CREAT + AF_INET6 + SCM_RIGHTS;
+      seen.update(&pid, &v);
+      return 0;
+    }`);
+  const pid = await runChild("getppid:1");
+  assert.equal(b.map<number, number>("seen").get(pid), 16 + 0o100 + 10 + 1);
+});
