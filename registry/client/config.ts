@@ -46,10 +46,26 @@ export interface ClientConfig {
   fetchRetries: number;
 }
 
-/** The default stall timeout: 30 s without a byte. */
+/**
+ * The default stall timeout: 30 s without a byte.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_FETCH_TIMEOUT_MS, loadConfig } from "./config.ts";
+ * loadConfig({ env: {} }).fetchTimeoutMs === DEFAULT_FETCH_TIMEOUT_MS; // true
+ * ```
+ */
 export const DEFAULT_FETCH_TIMEOUT_MS = 30_000;
 
-/** The default number of retries of a GET (npm's `fetch-retries` default). */
+/**
+ * The default number of retries of a GET (npm's `fetch-retries` default).
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_FETCH_RETRIES, loadConfig } from "./config.ts";
+ * loadConfig({ env: { BPFPM_FETCH_RETRIES: "0" } }).fetchRetries < DEFAULT_FETCH_RETRIES; // true
+ * ```
+ */
 export const DEFAULT_FETCH_RETRIES = 2;
 
 /** Overrides from the command line. */

@@ -26,6 +26,8 @@ export type { TarballEntry } from "../pack/mod.ts";
 export {
   type ClientConfig,
   type ConfigOptions,
+  DEFAULT_FETCH_RETRIES,
+  DEFAULT_FETCH_TIMEOUT_MS,
   DEFAULT_REGISTRY,
   loadConfig,
   nerfDart,
@@ -39,6 +41,8 @@ export {
 } from "./config.ts";
 export {
   ClientError,
+  ConfigError,
+  exitCodeOf,
   IntegrityError,
   type RegistryErrorCode,
   ResolveError,
@@ -70,6 +74,7 @@ export {
 export { isPackageName, packageNameProblem } from "../common/names.ts";
 export { stableStringify } from "../common/stable_json.ts";
 export {
+  MAX_PACKAGES,
   type PackageSpec,
   parseSpec,
   pickVersion,

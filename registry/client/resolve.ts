@@ -126,7 +126,18 @@ export interface ResolveOptions {
   maxPackages?: number;
 }
 
-/** The default bound on a resolved tree's size: far above any real probe's tree. */
+/**
+ * The default bound on a resolved tree's size: far above any real probe's tree.
+ *
+ * @example A tighter bound
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * import { RegistryClient } from "./registry.ts";
+ * import { MAX_PACKAGES, resolveTree } from "./resolve.ts";
+ * const client = new RegistryClient(loadConfig());
+ * await resolveTree(client, { tcplife: "^1" }, { maxPackages: MAX_PACKAGES / 10 });
+ * ```
+ */
 export const MAX_PACKAGES = 10_000;
 
 /**
