@@ -28,6 +28,8 @@ int make_waiter(int *epfd, int *evfd);
 /* Waits; returns 1 if data may be ready, 0 on timeout, -ECANCELED when woken by wake_fd(). */
 int wait_ready(int epfd, int evfd, int timeout_ms);
 int wake_fd(int evfd);
+/* wait_ready on a kernel source, counting the wakeup in stats[ST_WAKEUPS]. */
+int wait_counted(int epfd, int evfd, int timeout_ms, uint64_t *stats);
 
 /* ---- ring buffers (ringbuf.c): the ring walker ---- */
 

@@ -216,10 +216,7 @@ int64_t perfbuf_consume(struct perfbuf *pb, void *buf, uint64_t cap, uint64_t *s
 
 int perfbuf_wait(struct perfbuf *pb, int timeout_ms, uint64_t *stats)
 {
-	int w = wait_ready(pb->epfd, pb->evfd, timeout_ms);
-	if (w >= 0)
-		stats[ST_WAKEUPS]++;
-	return w;
+	return wait_counted(pb->epfd, pb->evfd, timeout_ms, stats);
 }
 
 int perfbuf_wake(struct perfbuf *pb) { return wake_fd(pb->evfd); }

@@ -165,10 +165,7 @@ int64_t ringbuf_consume(struct ringbuf *rb, void *buf, uint64_t cap, uint64_t *s
 
 int ringbuf_wait(struct ringbuf *rb, int timeout_ms, uint64_t *stats)
 {
-	int w = wait_ready(rb->epfd, rb->evfd, timeout_ms);
-	if (w >= 0)
-		stats[ST_WAKEUPS]++;
-	return w;
+	return wait_counted(rb->epfd, rb->evfd, timeout_ms, stats);
 }
 
 int ringbuf_wake(struct ringbuf *rb) { return wake_fd(rb->evfd); }

@@ -53,3 +53,11 @@ int wake_fd(int evfd)
 	uint64_t one = 1;
 	return write(evfd, &one, sizeof(one)) < 0 && errno != EAGAIN ? -errno : 0;
 }
+
+int wait_counted(int epfd, int evfd, int timeout_ms, uint64_t *stats)
+{
+	int w = wait_ready(epfd, evfd, timeout_ms);
+	if (w >= 0)
+		stats[ST_WAKEUPS]++;
+	return w;
+}
