@@ -116,7 +116,9 @@ export {
   CapabilityError,
   ClosedError,
   DenoPermissionError,
+  ElfFormatError,
   Errno,
+  FormatError,
   KernelBtfError,
   NativeLibraryError,
   ObjectFormatError,
@@ -125,7 +127,6 @@ export {
   TracepointNotFoundError,
   VerifierError,
 } from "./runtime/errors.ts";
-export { ElfFormatError } from "./runtime/spec/elf.ts";
 export { PermissionDeniedError } from "./runtime/policy/check.ts";
 export { GrantsEnvironmentError } from "./runtime/policy/effective.ts";
 export {

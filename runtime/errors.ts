@@ -535,25 +535,66 @@ export class ObjectFormatError extends BpfError {
   }
 }
 
-/** Thrown when bytes are not valid BTF. */
-export class BtfFormatError extends BpfError {
-  /** Byte offset where parsing failed, when known. */
+/**
+ * Bytes that are not the format they should be: the base of {@linkcode ElfFormatError} and
+ * {@linkcode BtfFormatError}.
+ *
+ * @example Any malformed input
+ * ```ts
+ * import { BpfError, FormatError } from "bpf";
+ * const e: BpfError = new FormatError("truncated header", { offset: 12 });
+ * console.log(e instanceof FormatError, (e as FormatError).offset);
+ * ```
+ */
+export class FormatError extends BpfError {
+  /** Byte offset where reading failed, when known. */
   readonly offset?: number;
   /**
    * Creates the error with its fields.
    *
    * @param message what is wrong
-   * @param options offset and cause
+   * @param options the offset and cause
    */
   constructor(
     message: string,
     options: { offset?: number; cause?: unknown } = {},
   ) {
     super(message, { cause: options.cause });
-    this.name = "BtfFormatError";
+    this.name = new.target.name;
     this.offset = options.offset;
   }
 }
+
+/**
+ * Thrown when bytes are not a readable ELF64 file (an object, or a uprobe's binary).
+ *
+ * @example A uprobe on a file that is not ELF
+ * ```ts
+ * import { BPF, ElfFormatError } from "bpf";
+ * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+ * try {
+ *   b.attachUprobe("on_call", { binary: "/etc/hostname", symbol: "main" });
+ * } catch (e) {
+ *   if (e instanceof ElfFormatError) console.error(e.message);
+ * }
+ * ```
+ */
+export class ElfFormatError extends FormatError {}
+
+/**
+ * Thrown when bytes are not valid BTF (an object's `.BTF`, or the kernel's).
+ *
+ * @example Where the BTF broke
+ * ```ts
+ * import { BPF, BtfFormatError } from "bpf";
+ * try {
+ *   await BPF.load({ object: await Deno.readFile("./damaged.bpf.o") });
+ * } catch (e) {
+ *   if (e instanceof BtfFormatError) console.error(e.offset, e.message);
+ * }
+ * ```
+ */
+export class BtfFormatError extends FormatError {}
 
 /** Whether `error` is Deno's missing-permission error. */
 export function isPermissionDenied(error: unknown): boolean {

@@ -7,8 +7,13 @@
  */
 import { cstr, lib } from "../_ffi.ts";
 import { attachCall, checkOptions, UPROBE_OPTIONS } from "../_options.ts";
-import { AttachError, Errno, withPermission } from "../errors.ts";
-import { type ElfFile, ElfFormatError, PT, readElf } from "../spec/elf.ts";
+import {
+  AttachError,
+  ElfFormatError,
+  Errno,
+  withPermission,
+} from "../errors.ts";
+import { type ElfFile, PT, readElf } from "../spec/elf.ts";
 import { type AttachableProgram, attachNative } from "./attachment.ts";
 import type { Link } from "./link.ts";
 import { resolveBinary } from "./find_library.ts";

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { BpfError } from "../errors.ts";
+import { ElfFormatError } from "../errors.ts";
 
 /** Section header types used by callers (`sh_type`). */
 export const SHT = {
@@ -171,39 +171,6 @@ export interface ElfFile {
    * symbolizer subtracts from a mapping's start; 0n when there are no PT_LOAD segments.
    */
   loadBase(): bigint;
-}
-
-/**
- * Thrown when bytes are not a readable ELF64 file (an object, or a uprobe's binary).
- *
- * @example A uprobe on a file that is not ELF
- * ```ts
- * import { BPF, ElfFormatError } from "bpf";
- * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
- * try {
- *   b.attachUprobe("on_call", { binary: "/etc/hostname", symbol: "main" });
- * } catch (e) {
- *   if (e instanceof ElfFormatError) console.error(e.message);
- * }
- * ```
- */
-export class ElfFormatError extends BpfError {
-  /** Byte offset where reading failed, when known. */
-  readonly offset?: number;
-  /**
-   * Creates the error with its fields.
-   *
-   * @param message what is wrong
-   * @param options the offset and cause
-   */
-  constructor(
-    message: string,
-    options: { offset?: number; cause?: unknown } = {},
-  ) {
-    super(message, { cause: options.cause });
-    this.name = "ElfFormatError";
-    this.offset = options.offset;
-  }
 }
 
 const decoder = new TextDecoder();

@@ -7,17 +7,9 @@
  */
 
 import { type Btf, type BtfExt, parseBtf, parseBtfExt } from "../btf/btf.ts";
-import {
-  type ElfFile,
-  ElfFormatError,
-  type ElfSection,
-  EM,
-  readElf,
-  SHF,
-  SHT,
-} from "./elf.ts";
+import { type ElfFile, type ElfSection, EM, readElf, SHF, SHT } from "./elf.ts";
 import { possibleCpus } from "./_cpus.ts";
-import { ObjectFormatError } from "../errors.ts";
+import { ElfFormatError, ObjectFormatError } from "../errors.ts";
 import {
   kindFromBccName,
   kindFromSection,

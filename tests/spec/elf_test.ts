@@ -1,12 +1,6 @@
 import assert from "node:assert/strict";
-import {
-  ElfFormatError,
-  EM,
-  ET,
-  PT,
-  readElf,
-  SHT,
-} from "../../runtime/spec/elf.ts";
+import { EM, ET, PT, readElf, SHT } from "../../runtime/spec/elf.ts";
+import { ElfFormatError } from "../../runtime/errors.ts";
 
 async function run(cmd: string, args: string[], cwd?: string): Promise<string> {
   const out = await new Deno.Command(cmd, {
