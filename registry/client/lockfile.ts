@@ -119,22 +119,51 @@ export function readLockfile(projectDir: string): Lockfile | undefined {
   return lock;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
+/**
+ * Whether a JSON value is an object (not null, not an array).
+ *
+ * @example
+ * ```ts
+ * import { isObject } from "./lockfile.ts";
+ * isObject([]); // false
+ * ```
+ */
+export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function isStringMap(v: unknown): v is Record<string, string> {
+/**
+ * Whether a JSON value is an object whose values are all strings (dependency ranges).
+ *
+ * @example
+ * ```ts
+ * import { isStringMap } from "./lockfile.ts";
+ * isStringMap({ tcplife: "^1" }); // true
+ * ```
+ */
+export function isStringMap(v: unknown): v is Record<string, string> {
   return isObject(v) && Object.values(v).every((x) => typeof x === "string");
+}
+
+/**
+ * Whether a string is a semver version (`1.2.3`, `1.0.0-rc.1+build`), checked without
+ * loading semver.
+ *
+ * @example
+ * ```ts
+ * import { isVersion } from "./lockfile.ts";
+ * isVersion("1.0.0-rc.1"); // true
+ * isVersion("latest"); // false
+ * ```
+ */
+export function isVersion(v: unknown): v is string {
+  return typeof v === "string" &&
+    /^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/.test(v);
 }
 
 /** What is wrong with a lock entry's fields, or undefined (its name is checked apart). */
 function entryProblem(e: LockEntry): string | undefined {
-  if (
-    typeof e.version !== "string" ||
-    !/^\d+\.\d+\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/.test(e.version)
-  ) {
-    return "no valid version";
-  }
+  if (!isVersion(e.version)) return "no valid version";
   if (
     typeof e.integrity !== "string" ||
     !/^sha512-[A-Za-z0-9+/]{86}==$/.test(e.integrity)

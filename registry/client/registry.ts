@@ -23,6 +23,7 @@ import {
   tokenFor,
 } from "./config.ts";
 import { ContentCache } from "./cache.ts";
+import { isObject, isStringMap, isVersion } from "./lockfile.ts";
 import { RegistryError } from "../common/errors.ts";
 
 /** One version in a packument (abbreviated or full). */
@@ -203,6 +204,31 @@ function tooLarge(url: string, what: string, max: number): RegistryError {
     } MiB cap registries enforce; refused, nothing was stored (the registry or a proxy misbehaves: tell its operator)`,
     { code: "ETOOLARGE", url },
   );
+}
+
+/**
+ * What makes a package document unusable, or undefined. Versions whose keys are not
+ * semver are dropped, as npm ignores them.
+ */
+function packumentProblem(data: unknown): string | undefined {
+  if (!isObject(data)) return "not a JSON object";
+  const versions = data.versions;
+  if (!isObject(versions)) return "versions is not an object";
+  const tags = data["dist-tags"];
+  if (tags !== undefined && !isObject(tags)) {
+    return "dist-tags is not an object";
+  }
+  for (const [v, m] of Object.entries(versions)) {
+    if (!isVersion(v)) {
+      delete versions[v];
+      continue;
+    }
+    if (!isObject(m)) return `version ${v} is not an object`;
+    if (m.dependencies !== undefined && !isStringMap(m.dependencies)) {
+      return `version ${v}'s dependencies are not an object of ranges`;
+    }
+  }
+  return undefined;
 }
 
 /** The message of the innermost cause ("fetch failed" says less than its cause). */
@@ -563,10 +589,13 @@ export class RegistryClient {
         { code: "EHTTP", url, cause },
       );
     }
-    if (!data.versions || typeof data.versions !== "object") {
+    const problem = packumentProblem(data);
+    if (problem) {
       throw new RegistryError(
         res.status,
-        `${new URL(url).origin} sent a document without versions for ${name}`,
+        `${
+          new URL(url).origin
+        } sent a malformed document for ${name}: ${problem}; the registry misbehaves, tell its operator`,
         { code: "EHTTP", url },
       );
     }
