@@ -192,7 +192,8 @@ async function pump(
 }
 
 /**
- * Starts `probes/<name>/mod.ts` under `deno run -A` with `args` (add `--json` yourself).
+ * Starts probe `name` as users run it: `bpfpm run ./probes/<name> --yes -- args`, its code
+ * in the sandbox (add `--json` yourself). The process holding the programs is `bpfpm`.
  *
  * @example
  * ```ts
@@ -205,22 +206,10 @@ export function startProbe(
   args: string[],
   options: { env?: Record<string, string> } = {},
 ): RunningProbe {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--config",
-      join(REPO, "deno.json"),
-      join(REPO, "probes", name, "mod.ts"),
-      ...args,
-    ],
-    cwd: REPO,
-    env: options.env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  return new RunningProbe(child);
+  return startBpfpm(
+    ["run", `./probes/${name}`, "--yes", "--", ...args],
+    { cwd: REPO, env: options.env },
+  );
 }
 
 /** Starts `bpfpm <args>` (the CLI entry under deno) as a child. */
