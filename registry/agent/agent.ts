@@ -170,19 +170,24 @@ export class Agent {
     const now = hrTime(Date.now());
     const byName = new Map<string, { d: MetricDeclaration; s: MapSample[] }>();
     const errors: unknown[] = [];
+    // A map several metrics read is dumped once per collection.
+    const dumps = new Map<object, Map<string, [unknown, unknown][]>>();
     for (const p of this.probes) {
       const r = p.release;
       if (!r) continue;
       for (const d of r.manifest.metrics ?? []) {
         const b = p.objects.find((o) => o.maps.has(d.map));
         if (!b) continue;
-        let entries: [unknown, unknown][];
+        const byMap = dumps.get(b) ?? new Map<string, [unknown, unknown][]>();
+        dumps.set(b, byMap);
+        let entries = byMap.get(d.map);
         try {
-          entries = b.map(d.map).dump();
+          entries ??= b.map(d.map).dump();
         } catch (e) {
           errors.push(e);
           continue;
         }
+        byMap.set(d.map, entries);
         const slot = byName.get(d.name) ?? { d, s: [] };
         slot.s.push({
           entries,

@@ -187,11 +187,15 @@ export function toMetricData(
     unit: unit.ucum,
     valueType: ValueType.DOUBLE,
   };
-  const attrsOf = (s: MapSample, e: [unknown, unknown]): Attributes => {
+  const labels = d.labels ?? [];
+  // A series is its sample (probe version) and its label values.
+  const seriesOf = (si: number, e: [unknown, unknown]) => {
+    const values = labels.map((l) => labelValue(fieldAt(e, l.from), l));
+    return { id: `${si}\u0000${values.join("\u0000")}`, values };
+  };
+  const attrsOf = (s: MapSample, values: string[]): Attributes => {
     const a: Attributes = { ...s.attributes };
-    for (const l of d.labels ?? []) {
-      a[l.name] = labelValue(fieldAt(e, l.from), l);
-    }
+    labels.forEach((l, i) => a[l.name] = values[i]);
     return a;
   };
   if (d.kind === "histogram") {
@@ -199,22 +203,22 @@ export function toMetricData(
     // one series: Prometheus refuses two series with the same labels.
     const merged = new Map<
       string,
-      { s: MapSample; e: [unknown, unknown]; counts: number[] }
+      { s: MapSample; values: string[]; counts: number[] }
     >();
-    for (const s of samples) {
+    for (const [si, s] of samples.entries()) {
       for (const e of s.entries) {
         const slots = fieldAt(e, d.value);
         if (!Array.isArray(slots) || !slots.length) continue;
-        const id = JSON.stringify(attrsOf(s, e));
+        const { id, values } = seriesOf(si, e);
         const m = merged.get(id);
-        if (!m) merged.set(id, { s, e, counts: slots.map(Number) });
+        if (!m) merged.set(id, { s, values, counts: slots.map(Number) });
         else {slots.forEach((c, i) =>
             m.counts[i] = (m.counts[i] ?? 0) + Number(c)
           );}
       }
     }
     const points: DataPoint<Histogram>[] = [];
-    for (const { s, e, counts } of merged.values()) {
+    for (const { s, values, counts } of merged.values()) {
       const boundaries = bounds(d, counts.length);
       const count = counts.reduce((x, y) => x + y, 0);
       // The map keeps counts by slot, not the values: the sum is estimated from each
@@ -228,7 +232,7 @@ export function toMetricData(
       points.push({
         startTime: s.start,
         endTime: now,
-        attributes: attrsOf(s, e),
+        attributes: attrsOf(s, values),
         value: {
           buckets: { boundaries, counts },
           count,
@@ -245,14 +249,22 @@ export function toMetricData(
     };
   }
   const byAttrs = new Map<string, DataPoint<number>>();
-  for (const s of samples) {
+  for (const [si, s] of samples.entries()) {
     for (const e of s.entries) {
       const raw = fieldAt(e, d.value);
       if (typeof raw !== "number" && typeof raw !== "bigint") continue;
-      const attributes = attrsOf(s, e);
-      const id = JSON.stringify(attributes);
-      const value = Number(raw) * unit.scale + (byAttrs.get(id)?.value ?? 0);
-      byAttrs.set(id, { startTime: s.start, endTime: now, attributes, value });
+      const { id, values } = seriesOf(si, e);
+      const value = Number(raw) * unit.scale;
+      const p = byAttrs.get(id);
+      if (p) (p as { value: number }).value += value;
+      else {
+        byAttrs.set(id, {
+          startTime: s.start,
+          endTime: now,
+          attributes: attrsOf(s, values),
+          value,
+        });
+      }
     }
   }
   const points = [...byAttrs.values()];

@@ -52,7 +52,7 @@ const proto = (root as any).opentelemetry.proto;
 
 /** What an OTLP receiver got, decoded to plain objects. */
 export interface Received {
-  /** ExportMetricsServiceRequest messages. */
+  /** ExportMetricsServiceRequest messages (plus `receivedAt`, ms since the epoch). */
   metrics: Record<string, unknown>[];
   /** ExportLogsServiceRequest messages. */
   logs: Record<string, unknown>[];
@@ -86,6 +86,7 @@ export function startOtlpReceiver(): {
         enums: String,
         defaults: true,
       });
+      msg.receivedAt = Date.now();
       (path === "/v1/metrics" ? received.metrics : received.logs).push(msg);
       return new Response(new Uint8Array(0), {
         headers: { "content-type": "application/x-protobuf" },
