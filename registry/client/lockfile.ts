@@ -8,6 +8,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Grants } from "../manifest.ts";
+import { validateGrants } from "../../runtime/policy/grants.ts";
 import { isPackageName } from "../common/names.ts";
 import { stableStringify } from "../common/stable_json.ts";
 import { ClientError } from "./errors.ts";
@@ -180,8 +181,25 @@ function entryProblem(e: LockEntry): string | undefined {
   if (e.dependencies !== undefined && !isStringMap(e.dependencies)) {
     return "dependencies that are not an object of ranges";
   }
-  if (e.bpf !== undefined && !isObject(e.bpf)) {
-    return "a bpf manifest that is not an object";
+  if (e.bpf !== undefined) {
+    if (!isObject(e.bpf)) return "a bpf manifest that is not an object";
+    const { entry, deno, grants } = e.bpf;
+    if (entry !== undefined && typeof entry !== "string") {
+      return "a bpf.entry that is not a path";
+    }
+    if (
+      deno !== undefined &&
+      !(Array.isArray(deno) && deno.every((f) => typeof f === "string"))
+    ) {
+      return "a bpf.deno that is not an array of flags";
+    }
+    if (grants !== undefined) {
+      try {
+        validateGrants(grants, "bpf.grants");
+      } catch (err) {
+        return `an invalid bpf manifest (${(err as Error).message})`;
+      }
+    }
   }
   if (e.publisherKey !== undefined && typeof e.publisherKey !== "string") {
     return "a publisherKey that is not a string";

@@ -35,6 +35,13 @@ const CASES: [string, (e: Entry) => void, RegExp][] = [
   ["no version", (e) => delete e.version, /version/],
   ["dependencies as a string", (e) => e.dependencies = "lkdep", /dependencies/],
   ["bpf as an array", (e) => e.bpf = [], /bpf/],
+  [
+    "grants.attach a number",
+    (e) => e.bpf = { grants: { attach: 5 } },
+    /invalid bpf manifest \(bpf\.grants\.attach must be/,
+  ],
+  ["an entry that is not a path", (e) => e.bpf = { entry: 5 }, /bpf\.entry/],
+  ["deno flags as a string", (e) => e.bpf = { deno: "-A" }, /bpf\.deno/],
 ];
 
 Deno.test("a malformed lockfile entry is one line naming bpfpm.lock and the fix", async (t) => {
