@@ -414,3 +414,44 @@ await new Promise(() => {});`,
     assert.deepEqual(await programsNamed(`kx_${t}`), [], `round ${i}`);
   }
 });
+
+Deno.test("install refuses a package declaring FFI, subprocesses, the whole disk or BPFPM_* variables, naming the flag", async () => {
+  await using w = await world();
+  for (
+    const flag of [
+      "--allow-ffi",
+      "--allow-run=/bin/sh",
+      "--allow-read",
+      "--allow-env=BPFPM_GRANTS",
+      "--allow-net=a --allow-all",
+    ]
+  ) {
+    const name = `wide-${tag()}`;
+    const tgz = await createTarball({
+      "package.json": JSON.stringify({
+        name,
+        version: "1.0.0",
+        bpf: { entry: "mod.ts", deno: [flag] },
+      }),
+      "mod.ts": "console.log(1);",
+    });
+    await using reg = await fakeRegistry([{
+      name,
+      version: "1.0.0",
+      tarball: tgz,
+    }]);
+    const project = join(w.root, "project");
+    const config = loadConfig({
+      cwd: project,
+      env: { ...w.env, BPFPM_REGISTRY: reg.url },
+    });
+    const err = await install(config, {
+      add: [name],
+      yes: true,
+      ui: new Ui({ quiet: true, tty: false }),
+    }).then(() => undefined, (e) => e as Error);
+    assert.ok(err, flag);
+    assert.ok(err.message.includes(JSON.stringify(flag)), err.message);
+    assert.equal(existsSync(join(project, "bpf_modules", name)), false, flag);
+  }
+});
