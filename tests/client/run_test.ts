@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { loadConfig } from "../../registry/client/config.ts";
 import { planRun } from "../../registry/client/run.ts";
-import { bpfpm, REPO, sandbox } from "./_helpers.ts";
+import { bpfpm, sandbox } from "./_helpers.ts";
 
 const grants = {
   attach: [{ kind: "tracepoint", target: "sched:sched_switch" }],
