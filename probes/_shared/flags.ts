@@ -142,3 +142,10 @@ export const DELIMITED: Flag = {
   short: "d",
   help: "insert delimiter between kernel/user stacks",
 };
+
+/** `-e`: BCC's extension summary (average, total, count) after each histogram. */
+export const EXTENSION: Flag = {
+  type: "boolean",
+  short: "e",
+  help: "show the average, total and count after each histogram",
+};

@@ -15,11 +15,43 @@ import {
 } from "./flags.ts";
 
 /** A histogram as the probes keep it: counts by slot, and the task's comm. */
-export interface SlotHist {
+export interface SlotHist extends Partial<Totals> {
   /** Counts by log2 slot. */
   slots: number[];
   /** The comm, for per-process and per-thread histograms. */
   comm: string;
+}
+
+/** The summed values of a histogram and how many there were (for `-e`; absent: 0). */
+export interface Totals {
+  /** The sum of every value counted. */
+  total: bigint;
+  /** How many values were counted. */
+  count: bigint;
+}
+
+/**
+ * `-e`'s summary of a histogram: the average, total and count, as BCC prints it
+ * (`avg = 12 usecs, total: 120 usecs, count: 10`), and as JSON fields.
+ *
+ * @example
+ * ```ts
+ * import { extension } from "./hist.ts";
+ * extension({ total: 120n, count: 10n }, "usecs").line; // "avg = 12 usecs, total: 120 usecs, count: 10"
+ * ```
+ */
+export function extension(
+  t: Partial<Totals>,
+  valType: string,
+): { line: string; json: { avg: number; total: number; count: number } } {
+  const total = Number(t.total ?? 0n);
+  const count = Number(t.count ?? 0n);
+  const avg = count ? Math.floor(total / count) : 0;
+  return {
+    line:
+      `avg = ${avg} ${valType}, total: ${total} ${valType}, count: ${count}`,
+    json: { avg, total, count },
+  };
 }
 
 /**
@@ -33,7 +65,12 @@ export interface SlotHist {
  */
 export function printHists(
   entries: [number, SlotHist][],
-  options: { valType: string; json: boolean; section?: "pid" | "tid" },
+  options: {
+    valType: string;
+    json: boolean;
+    section?: "pid" | "tid";
+    extension?: boolean;
+  },
 ): void {
   entries.sort(([a], [b]) => a - b);
   for (const [key, h] of entries) {
@@ -43,11 +80,17 @@ export function printHists(
     if (options.json) {
       const out = histogramJson(h.slots, { valType: options.valType, section });
       if (section) out.comm = h.comm;
+      if (options.extension) {
+        Object.assign(out, extension(h, options.valType).json);
+      }
       console.log(JSON.stringify(out));
       continue;
     }
     if (section) console.log(`\n${section[0]} = ${key} ${h.comm}`);
     console.log(formatLog2Hist(h.slots, { valType: options.valType }));
+    if (options.extension) {
+      console.log(`\n${extension(h, options.valType).line}`);
+    }
   }
 }
 

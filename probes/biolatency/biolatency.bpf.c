@@ -15,6 +15,8 @@ struct hist_key {
 struct hist {
   u32 slots[MAX_SLOTS];
   char disk[32];
+  u64 total; /* the summed latencies and their count, for -e's average */
+  u64 count;
 };
 
 struct config {
@@ -100,6 +102,8 @@ int BPF_PROG(block_rq_complete, struct request *rq, blk_status_t error, unsigned
   u32 slot = bpf_log2l(delta);
   if (slot >= MAX_SLOTS) slot = MAX_SLOTS - 1;
   __sync_fetch_and_add(&h->slots[slot], 1);
+  __sync_fetch_and_add(&h->total, delta);
+  __sync_fetch_and_add(&h->count, 1);
   return 0;
 }
 

@@ -12,9 +12,14 @@
  */
 import { BPF, formatLog2Hist, histogramJson } from "bpf";
 import { announce, configure, intArg, runMain } from "../_shared/cli.ts";
-import { DISK, HIST_TIMESTAMP, MILLISECONDS } from "../_shared/flags.ts";
+import {
+  DISK,
+  EXTENSION,
+  HIST_TIMESTAMP,
+  MILLISECONDS,
+} from "../_shared/flags.ts";
 import { diskDev, flagsText } from "../_shared/block.ts";
-import { summarizeHists } from "../_shared/hist.ts";
+import { extension, summarizeHists, type Totals } from "../_shared/hist.ts";
 
 const spec = {
   name: "biolatency",
@@ -39,6 +44,7 @@ const spec = {
       help: "print a histogram per set of I/O flags",
     },
     disk: DISK,
+    extension: EXTENSION,
   },
   examples: [
     "biolatency              # summarize block I/O latency as a histogram",
@@ -48,6 +54,7 @@ const spec = {
     "biolatency -D           # show each disk device separately",
     "biolatency -F           # show I/O flags separately",
     "biolatency -d vda       # trace vda only",
+    "biolatency -e           # with the average, total and count of each histogram",
   ],
 } as const;
 
@@ -56,7 +63,7 @@ interface Key {
   flags: number;
 }
 
-interface Hist {
+interface Hist extends Totals {
   slots: number[];
   disk: string;
 }
@@ -88,14 +95,17 @@ await runMain(spec, async ({ values: v, positionals, json }) => {
         : v.flags
         ? ["flags", flagsText(key.flags)]
         : undefined;
+      const ext = v.extension ? extension(h, valType) : undefined;
       if (json) {
-        console.log(
-          JSON.stringify(histogramJson(h.slots, { valType, section })),
-        );
+        console.log(JSON.stringify({
+          ...histogramJson(h.slots, { valType, section }),
+          ...ext?.json,
+        }));
         continue;
       }
       if (section) console.log(`\n${section[0]} = ${section[1]}`);
       console.log(formatLog2Hist(h.slots, { valType }));
+      if (ext) console.log(`\n${ext.line}`);
     }
   });
 });

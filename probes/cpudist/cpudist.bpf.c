@@ -9,6 +9,8 @@
 struct hist {
   u32 slots[MAX_SLOTS];
   char comm[16];
+  u64 total; /* the summed times and their count, for -e's average */
+  u64 count;
 };
 
 struct config {
@@ -62,6 +64,8 @@ static __always_inline void update_hist(struct task_struct *t, u64 ts) {
   u32 slot = bpf_log2l(delta);
   if (slot >= MAX_SLOTS) slot = MAX_SLOTS - 1;
   __sync_fetch_and_add(&h->slots[slot], 1);
+  __sync_fetch_and_add(&h->total, delta);
+  __sync_fetch_and_add(&h->count, 1);
 }
 
 SEC("tp_btf/sched_switch")

@@ -11,6 +11,7 @@
  */
 import { BPF } from "bpf";
 import { announce, configure, runMain } from "../_shared/cli.ts";
+import { EXTENSION } from "../_shared/flags.ts";
 import {
   printHists,
   SCHED_HIST_FLAGS,
@@ -30,6 +31,7 @@ const spec = {
       short: "O",
       help: "measure off-CPU time instead of on-CPU time",
     },
+    extension: EXTENSION,
   },
   examples: [
     "cpudist            # summarize until Ctrl-C",
@@ -37,6 +39,7 @@ const spec = {
     "cpudist -mT 1      # 1s summaries, milliseconds, and timestamps",
     "cpudist -P         # show each PID separately",
     "cpudist -p 185     # trace PID 185 only",
+    "cpudist -e         # with the average, total and count of each histogram",
   ],
 } as const;
 
@@ -53,6 +56,7 @@ await runMain(spec, async ({ values: v, positionals, json }) => {
   await summarizeHists(
     b.map<number, SlotHist>("hists"),
     { ...h, json },
-    (entries) => printHists(entries, { ...h, json }),
+    (entries) =>
+      printHists(entries, { ...h, json, extension: v.extension === true }),
   );
 });

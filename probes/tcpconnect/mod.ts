@@ -55,6 +55,11 @@ const spec = {
       short: "c",
       help: "count connects per source IP and destination IP/port",
     },
+    lport: {
+      type: "boolean",
+      short: "L",
+      help: "include LPORT on output",
+    },
     ipv4: IPV4,
     ipv6: IPV6,
     duration: DURATION,
@@ -66,6 +71,7 @@ const spec = {
     "tcpconnect -P 80,81  # only trace ports 80 and 81",
     "tcpconnect -U        # include UID",
     "tcpconnect -c        # count connects per src ip and dest ip/port",
+    "tcpconnect -L        # include the local port",
   ],
 } as const;
 
@@ -76,6 +82,7 @@ interface Event {
   uid: number;
   family: number;
   dport: number;
+  lport: number;
   saddr: Uint8Array;
   daddr: Uint8Array;
   comm: string;
@@ -89,6 +96,7 @@ interface Row {
   comm: string;
   ip: 4 | 6;
   saddr: string;
+  lport: number;
   daddr: string;
   dport: number;
 }
@@ -112,6 +120,7 @@ await runMain(spec, async ({ values: v, json }) => {
     targ_pid: intArg(v.pid, "-p PID") ?? 0,
     ...uid,
     family,
+    lport: v.lport ? 1 : 0,
   });
   const events = eventStream<Event>(b, v.duration);
   if (v.count) {
@@ -158,6 +167,9 @@ await runMain(spec, async ({ values: v, json }) => {
     },
     { header: "IP", key: "ip", width: 2 },
     { header: "SADDR", key: "saddr", width: 16 },
+  );
+  if (v.lport) columns.push({ header: "LPORT", key: "lport", width: 6 });
+  columns.push(
     { header: "DADDR", key: "daddr", width: 16 },
     { header: "DPORT", key: "dport" },
   );
@@ -174,6 +186,7 @@ await runMain(spec, async ({ values: v, json }) => {
       comm: e.comm,
       ip: e.family === 2 ? 4 : 6,
       saddr: formatAddr(e.family, e.saddr),
+      lport: e.lport,
       daddr: formatAddr(e.family, e.daddr),
       dport: e.dport,
     });

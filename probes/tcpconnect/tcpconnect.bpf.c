@@ -1,6 +1,8 @@
 // tcpconnect: active TCP connections (connect()), seen where the kernel moves the socket to
 // SYN_SENT (sock:inet_sock_set_state, in the connecting process's context) rather than with
-// a kprobe on tcp_v4_connect/tcp_v6_connect, so it needs no kprobes.
+// a kprobe on tcp_v4_connect/tcp_v6_connect, so it needs no kprobes. The local port is only
+// bound after that transition, so with lport the event waits (by socket) for the socket's
+// next state, which carries it.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
@@ -16,6 +18,8 @@ struct event {
   u32 uid;
   u16 family;
   u16 dport;
+  u16 lport;
+  u16 pad;
   u8 saddr[16];
   u8 daddr[16];
   char comm[16];
@@ -27,6 +31,7 @@ struct config {
   u32 filter_uid;
   u32 targ_uid;
   u32 family;
+  u32 lport;
 };
 
 struct config cfg = {};
@@ -37,9 +42,29 @@ struct {
   __uint(max_entries, 1 << 20);
 } events SEC(".maps");
 
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 4096);
+  __type(key, u64);
+  __type(value, struct event);
+} pending SEC(".maps");
+
 SEC("tracepoint/sock/inet_sock_set_state")
 int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *args) {
   if (!cfg.ready || args->protocol != IPPROTO_TCP) return 0;
+  u64 sk = (u64)args->skaddr;
+  if (cfg.lport && args->oldstate == TCP_SYN_SENT) {
+    struct event *p = bpf_map_lookup_elem(&pending, &sk);
+    if (!p) return 0;
+    struct event *out = bpf_ringbuf_reserve(&events, sizeof(*out), 0);
+    if (out) {
+      *out = *p;
+      out->lport = args->sport;
+      bpf_ringbuf_submit(out, 0);
+    }
+    bpf_map_delete_elem(&pending, &sk);
+    return 0;
+  }
   if (args->oldstate != TCP_CLOSE || args->newstate != TCP_SYN_SENT) return 0;
   if (cfg.family && cfg.family != args->family) return 0;
   u64 id = bpf_get_current_pid_tgid();
@@ -47,24 +72,29 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *args) {
   if (cfg.targ_pid && cfg.targ_pid != pid) return 0;
   u32 uid = (u32)bpf_get_current_uid_gid();
   if (cfg.filter_uid && cfg.targ_uid != uid) return 0;
+  struct event held = {};
+  held.ts = bpf_ktime_get_ns();
+  held.pid = pid;
+  held.tid = (u32)id;
+  held.uid = uid;
+  held.family = args->family;
+  held.dport = args->dport;
+  held.lport = args->sport;
+  if (args->family == AF_INET) {
+    bpf_probe_read_kernel(held.saddr, 4, args->saddr);
+    bpf_probe_read_kernel(held.daddr, 4, args->daddr);
+  } else {
+    bpf_probe_read_kernel(held.saddr, 16, args->saddr_v6);
+    bpf_probe_read_kernel(held.daddr, 16, args->daddr_v6);
+  }
+  bpf_get_current_comm(held.comm, sizeof(held.comm));
+  if (cfg.lport) {
+    bpf_map_update_elem(&pending, &sk, &held, BPF_ANY);
+    return 0;
+  }
   struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
   if (!e) return 0;
-  e->ts = bpf_ktime_get_ns();
-  e->pid = pid;
-  e->tid = (u32)id;
-  e->uid = uid;
-  e->family = args->family;
-  e->dport = args->dport;
-  __builtin_memset(e->saddr, 0, sizeof(e->saddr));
-  __builtin_memset(e->daddr, 0, sizeof(e->daddr));
-  if (args->family == AF_INET) {
-    bpf_probe_read_kernel(e->saddr, 4, args->saddr);
-    bpf_probe_read_kernel(e->daddr, 4, args->daddr);
-  } else {
-    bpf_probe_read_kernel(e->saddr, 16, args->saddr_v6);
-    bpf_probe_read_kernel(e->daddr, 16, args->daddr_v6);
-  }
-  bpf_get_current_comm(e->comm, sizeof(e->comm));
+  *e = held;
   bpf_ringbuf_submit(e, 0);
   return 0;
 }

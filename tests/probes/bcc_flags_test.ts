@@ -103,3 +103,102 @@ Deno.test("execsnoop -u takes a user name: root's execs shown, and an unknown na
     /-u no-such-user-bpfpm: no such user in \/etc\/passwd; pass a user name or a numeric UID/,
   );
 });
+
+interface ExtHist {
+  data: { "interval-start": number; count: number }[];
+  pid?: number;
+  avg: number;
+  total: number;
+  count: number;
+}
+
+/** The count of a histogram equals its slots' sum; avg is total / count; each value is at least its slot's start. */
+function assertExtension(h: ExtHist) {
+  const inSlots = h.data.reduce((n, b) => n + b.count, 0);
+  assert.ok(h.count > 0, JSON.stringify(h));
+  assert.equal(h.count, inSlots);
+  assert.equal(h.avg, Math.floor(h.total / h.count));
+  const floor = h.data.reduce((n, b) => n + b.count * b["interval-start"], 0);
+  assert.ok(h.total >= floor, `total ${h.total} < ${floor}`);
+}
+
+Deno.test("cpudist -e: the average, total and count of each histogram", async () => {
+  await using p = startProbe("cpudist", ["--json", "-P", "-e"]);
+  await p.attached();
+  const kid = new Deno.Command("sh", {
+    args: ["-c", "while :; do :; done"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  await new Promise((r) => setTimeout(r, 1000));
+  kid.kill("SIGKILL");
+  await kid.status;
+  assert.equal((await p.stop()).code, 0, p.stderr);
+  const h = p.rows<ExtHist>().find((x) => x.pid === kid.pid);
+  assert.ok(h, `no histogram for ${kid.pid}`);
+  assertExtension(h);
+  await p.assertUnloaded();
+
+  // Table mode: BCC's line after the histogram.
+  await using q = startProbe("cpudist", ["-e", "1", "1"]);
+  assert.equal((await q.exited()).code, 0, q.stderr);
+  assert.match(
+    q.stdout,
+    /\n\navg = \d+ usecs, total: \d+ usecs, count: [1-9]\d*\n/,
+  );
+});
+
+Deno.test("biolatency -e: direct writes' average latency", async () => {
+  await using p = startProbe("biolatency", ["--json", "-e"]);
+  await p.attached();
+  const dir = await Deno.makeTempDir({
+    dir: "/var/tmp",
+    prefix: "bpfpm-bio-e-",
+  });
+  try {
+    const dd = await runCmd("dd", [
+      "if=/dev/zero",
+      `of=${join(dir, "data")}`,
+      "bs=4k",
+      "count=20",
+      "oflag=direct,sync",
+    ]);
+    assert.equal(dd.code, 0, dd.stderr);
+    assert.equal((await p.stop()).code, 0, p.stderr);
+    const [h] = p.rows<ExtHist>();
+    assert.ok(h, p.stdout);
+    assert.ok(h.count >= 20, JSON.stringify(h));
+    assertExtension(h);
+    await p.assertUnloaded();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("tcpconnect -L: an LPORT column with the connecting socket's local port", async () => {
+  using server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (server.addr as Deno.NetAddr).port;
+  await using p = startProbe("tcpconnect", ["-L", "-p", String(Deno.pid)]);
+  await p.attached();
+  const accepted = server.accept();
+  const c = await Deno.connect({ hostname: "127.0.0.1", port });
+  const lport = (c.localAddr as Deno.NetAddr).port;
+  (await accepted).close();
+  c.close();
+  await p.until(
+    () => p.stdout.split("\n").some((l) => l.endsWith(` ${port}`)),
+    15_000,
+    "the connect's line",
+  );
+  const lines = p.stdout.split("\n");
+  assert.match(lines[0], /^PID +COMM +IP +SADDR +LPORT +DADDR +DPORT$/);
+  const line = lines.find((l) => l.endsWith(` ${port}`))!;
+  assert.match(
+    line,
+    new RegExp(
+      `^${Deno.pid} +\\S+ +4 +127\\.0\\.0\\.1 +${lport} +127\\.0\\.0\\.1 +${port}$`,
+    ),
+  );
+  assert.equal((await p.stop()).code, 0, p.stderr);
+  await p.assertUnloaded();
+});
