@@ -231,3 +231,45 @@ Deno.test("a slow but moving download is not a stall", async () => {
   assert.deepEqual(Object.keys(got.versions), ["1.0.0"]);
   assert.equal(server.paths.length, 1);
 });
+
+Deno.test("a gzip-encoded packument that inflates past the cap is refused with bounded RSS", async () => {
+  // 256 MiB of zeros, sent as about 250 KB with Content-Encoding: gzip.
+  const zeros = new Uint8Array(1024 * 1024);
+  const bomb = new Uint8Array(
+    await new Response(
+      new ReadableStream<Uint8Array>({
+        start(c) {
+          for (let i = 0; i < 256; i++) c.enqueue(zeros);
+          c.close();
+        },
+      }).pipeThrough(
+        new CompressionStream("gzip") as unknown as TransformStream<
+          Uint8Array,
+          Uint8Array
+        >,
+      ),
+    ).arrayBuffer(),
+  );
+  await using server = rawServer(async (_path, conn) => {
+    await writeHead(conn, 200, {
+      "content-type": "application/json",
+      "content-encoding": "gzip",
+      "content-length": bomb.length,
+    });
+    await writeAll(conn, bomb);
+  });
+  await using s = await sandbox(server.url);
+  const client = new RegistryClient(
+    loadConfig({ cwd: s.project, env: { ...s.env, BPFPM_FETCH_RETRIES: "0" } }),
+  );
+  let error: unknown;
+  const growth = await rssGrowth(() =>
+    client.packument("bomb").catch((e) => error = e)
+  );
+  assert.ok(error instanceof RegistryError, String(error));
+  assert.equal(error.code, "ETOOLARGE");
+  console.log(
+    `${bomb.length} gzip bytes; RSS growth: ${(growth / MB).toFixed(1)} MB`,
+  );
+  assert.ok(growth < 300 * MB, `RSS grew ${growth / MB} MB`);
+});
