@@ -273,3 +273,42 @@ Deno.test("a gzip-encoded packument that inflates past the cap is refused with b
   );
   assert.ok(growth < 300 * MB, `RSS grew ${growth / MB} MB`);
 });
+
+Deno.test("GETs are retried after a 5xx, and give up in one line", async () => {
+  const doc = new TextEncoder().encode(
+    packumentFor("flaky", "http://127.0.0.1:1/x.tgz"),
+  );
+  let answered = 0;
+  await using server = rawServer(async (path, conn) => {
+    // flaky: two 503s, then the document; broken: always 500.
+    if (path === "/flaky" && ++answered > 2) {
+      await writeHead(conn, 200, { "content-length": doc.length });
+      await writeAll(conn, doc);
+    } else {
+      const body = new TextEncoder().encode('{"error":"down for repairs"}');
+      await writeHead(conn, path === "/flaky" ? 503 : 500, {
+        "content-length": body.length,
+      });
+      await writeAll(conn, body);
+    }
+  });
+  await using s = await sandbox(server.url);
+  const env = { ...baseEnv(), ...s.env, BPFPM_FETCH_RETRIES: "2" };
+  const ok = await runCli(["info", "flaky"], { cwd: s.project, env });
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /^flaky@1\.0\.0$/m);
+  const broken = await runCli(["info", "broken"], { cwd: s.project, env });
+  assertOneLineError(
+    broken,
+    1,
+    /^bpfpm info: http:\/\/127\.0\.0\.1:\d+ answered 500 for Package broken \(down for repairs\) \(after 3 attempts\); the registry failed, retry later$/,
+  );
+  assert.deepEqual(server.paths, [
+    "/flaky",
+    "/flaky",
+    "/flaky",
+    "/broken",
+    "/broken",
+    "/broken",
+  ]);
+});
