@@ -42,6 +42,24 @@ const PREFIX = "bpfpm-sandbox-";
  */
 const SANDBOX_CACHE_ROOT = "/var/cache/bpfpm-sandbox";
 
+/**
+ * The child's import map: `"bpf"` is the forwarding API; the other `bpf/...` entry points
+ * are the repository's own (deno.json), whose kernel calls go through the same seams.
+ */
+function childImports(): Record<string, string> {
+  const root = new URL("../../", import.meta.url);
+  const config = JSON.parse(
+    Deno.readTextFileSync(new URL("deno.json", root)),
+  ) as { imports?: Record<string, string> };
+  const imports: Record<string, string> = {
+    bpf: pathToFileURL(CHILD_MOD).href,
+  };
+  for (const [k, v] of Object.entries(config.imports ?? {})) {
+    if (k.startsWith("bpf/")) imports[k] = new URL(v, root).href;
+  }
+  return imports;
+}
+
 /** A package to run in the sandbox. */
 export interface SandboxRun {
   /** `name@version`, for messages. */
@@ -245,7 +263,7 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
     const importMap = join(dir, "import_map.json");
     writeFileSync(
       importMap,
-      JSON.stringify({ imports: { bpf: pathToFileURL(CHILD_MOD).href } }),
+      JSON.stringify({ imports: childImports() }),
       { mode: 0o644 },
     );
     let denoDir = drop ? sandboxDenoDir() : undefined;
