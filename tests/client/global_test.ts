@@ -125,6 +125,7 @@ Deno.test("the installed bpfpm outlives its checkout; install -g makes a command
     assert.equal(r.code, 0, r.stderr);
     const launcher = join(prefix, "bin", "hello-probe");
     assert.match(r.stderr, new RegExp(`${launcher} runs hello-probe`));
+    assert.doesNotMatch(r.stderr, /not on PATH/);
     assert.ok(existsSync(join(prefix, "lib", "bpfpm", "global", "bpfpm.lock")));
 
     // The bare command: under another HOME, with HOME unset, from any directory.
@@ -195,6 +196,31 @@ Deno.test("the installed bpfpm outlives its checkout; install -g makes a command
       cwd: "/",
     });
     assert.equal(r.code, 127, `still on PATH: ${r.stdout}`);
+
+    // Another prefix, not on PATH: said so; its launcher runs by path.
+    const prefix2 = join(root, "prefix2");
+    r = await sh([
+      bpfpmBin,
+      "install",
+      "-g",
+      "hello-probe",
+      "--prefix",
+      prefix2,
+      "--registry",
+      url,
+      "--yes",
+    ], { env: asUser, cwd: root });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(`warning: ${prefix2}/bin is not on PATH: add it`),
+    );
+    r = await sh([join(prefix2, "bin", "hello-probe"), "z"], {
+      env: { ...base },
+      cwd: "/",
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^hello-probe z done$/m);
 
     // bpfpm x: no project, fetched, verified, run; args after the name are the package's.
     const nowhere = join(root, "nowhere");
