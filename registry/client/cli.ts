@@ -577,12 +577,6 @@ export async function main(
               ui.info(`${g.writeLauncher(layout, p)} runs ${p}`);
             }
           }
-          const path = (Deno.env.get("PATH") ?? "").split(":");
-          if (name === "install" && !path.includes(layout.binDir)) {
-            ui.warn(
-              `${layout.binDir} is not on PATH: add it (export PATH="${layout.binDir}:$PATH") to run the commands by name`,
-            );
-          }
         }
         for (const a of r.added) ui.info(`+ ${a}`);
         for (const a of r.removed) ui.info(`- ${a}`);
@@ -958,9 +952,10 @@ export async function main(
     }
     return 2;
   } catch (e) {
-    // One line with the status docs/client.md gives; anything else is a bug: its stack.
+    // One line with the status docs/client.md gives (a bad argument, a TypeError, is a
+    // usage error); anything else is a bug: its stack.
     const code = exitCodeOf(e) ??
-      (e instanceof TypeError || e instanceof RangeError ? 1 : undefined);
+      (e instanceof TypeError ? 2 : e instanceof RangeError ? 1 : undefined);
     if (code === undefined) throw e;
     console.error(`bpfpm ${name}: ${(e as Error).message}`);
     return code;

@@ -14,7 +14,7 @@ import {
   runCli,
 } from "./_client.ts";
 
-Deno.test("bad configuration: one line naming the setting and where it was set, exit 2", async (t) => {
+Deno.test("usage and configuration errors: one line naming the argument or setting (and where it was set), exit 2", async (t) => {
   await using s = await sandbox();
   const env = { ...baseEnv(), ...s.env };
   const cases: [string, string[], Record<string, string>, string, RegExp][] = [
@@ -66,6 +66,20 @@ Deno.test("bad configuration: one line naming the setting and where it was set, 
       {},
       "fetch-retries=many\n",
       /\.bpfpmrc:1: fetch-retries="many" is not a retry count; use a whole number/,
+    ],
+    [
+      "a missing argument",
+      ["info"],
+      {},
+      "",
+      /^bpfpm info: info needs a package name$/,
+    ],
+    [
+      "an invalid package name",
+      ["install", "Bad Name"],
+      {},
+      "",
+      /^bpfpm install: Package name "Bad Name" is invalid; use lowercase letters/,
     ],
     [
       "an unknown option",
