@@ -40,6 +40,8 @@ export class Channel {
   >();
   #reading = false;
   #rebuild: Rebuild;
+  /** What the asynchronous replies are read into (the frame reader copies what it keeps). */
+  #buf = new Uint8Array(1 << 20);
 
   /**
    * Opens the channel's FIFOs in `dir`.
@@ -135,7 +137,7 @@ export class Channel {
     if (this.#reading) return;
     this.#reading = true;
     const reader = new FrameReader();
-    const buf = new Uint8Array(1 << 20);
+    const buf = this.#buf;
     try {
       while (this.#pending.size) {
         const n = await this.#async.read(buf);
@@ -144,7 +146,7 @@ export class Channel {
             "the trusted side (bpfpm) closed the channel: it has exited",
           );
         }
-        for (const frame of reader.push(buf.slice(0, n))) {
+        for (const frame of reader.push(buf.subarray(0, n))) {
           const waiter = this.#pending.get(frame.head.id as number);
           if (!waiter) continue;
           this.#pending.delete(frame.head.id as number);
