@@ -577,6 +577,12 @@ export async function main(
               ui.info(`${g.writeLauncher(layout, p)} runs ${p}`);
             }
           }
+          const path = (Deno.env.get("PATH") ?? "").split(":");
+          if (name === "install" && !path.includes(layout.binDir)) {
+            ui.warn(
+              `${layout.binDir} is not on PATH: add it (export PATH="${layout.binDir}:$PATH") to run the commands by name`,
+            );
+          }
         }
         for (const a of r.added) ui.info(`+ ${a}`);
         for (const a of r.removed) ui.info(`- ${a}`);
