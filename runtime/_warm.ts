@@ -3,12 +3,13 @@
  * skips the two pure steps around the compile cache by reading their results from the cache
  * root, next to the objects (`obj/`, pruned with them):
  *
- * - `obj/<64-bit hash of the C and BPFPM_TRACEFS>.src`: the rewritten C (runtime/source), its
- *   prelude and its position map (for diagnostics).
+ * - `obj/<64-bit hash of the C, BPFPM_TRACEFS and BPFPM_BTF_PATH>.src`: the rewritten C
+ *   (runtime/source), its prelude and its position map (for diagnostics).
  *   The rewrite reads the source text, the running kernel (tracepoint format files, whether
- *   the kprobe PMU exists, the release for `LINUX_VERSION_CODE`) and its own code. A memo is
- *   used only when the source and the tracefs override are the same (the memo holds both and
- *   they are compared in full; the hash, sync and cheap, only names the file), the kernel
+ *   the kprobe PMU exists, the release for `LINUX_VERSION_CODE`, its BTF's struct names) and
+ *   its own code. A memo is used only when the source and the tracefs and BTF overrides are
+ *   the same (the memo holds them and they are compared in full; the hash, sync and cheap,
+ *   only names the file), the kernel
  *   release and the boot are the same (boot time from `Deno.osUptime()`, ±2 s: format files
  *   and the kprobe PMU are fixed for a booted kernel), and each module of the rewriter is
  *   unchanged (size, mtime and inode, as the compile cache checks headers). The rewritten C
@@ -66,12 +67,8 @@ export const REWRITE_MODULES: readonly string[] = [
   "_location.ts",
   "_system.ts",
   "_warm.ts",
-  "cache_dir.ts",
   "errors.ts",
-  "compile/_cache.ts",
-  "compile/_ffi.ts",
-  "compile/_pch.ts",
-  "compile/_run.ts",
+  "compile/_include_dir.ts",
   "source/_positions.ts",
   "source/_scan.ts",
   "source/rewrite.ts",
@@ -282,16 +279,19 @@ export async function rewrittenSource(
   caller?: Error,
 ): Promise<RewrittenSource> {
   const dir = memosUsable() ? root() : undefined;
-  // A tracefs other than the kernel's (tests) may hold other format files.
+  // A tracefs other than the kernel's (tests) may hold other format files, and a BTF file
+  // other than the kernel's other structs (the program's own copies of kernel structs).
   const tracefs = optionalEnv("BPFPM_TRACEFS") ?? "";
-  const key = dir ? nameHash(`${tracefs}\0${source}`) : "";
+  const btf = optionalEnv("BPFPM_BTF_PATH") ?? "";
+  const key = dir ? nameHash(`${tracefs}\0${btf}\0${source}`) : "";
   const path = `${dir}/obj/${key}.src`;
   const release = dir ? Deno.osRelease() : "";
   const boot = dir ? bootTime() : 0;
   if (dir) {
     const memo = readMemo(path);
     if (
-      memo && memo.tracefs === tracefs && memo.source === source &&
+      memo && memo.tracefs === tracefs && memo.btf === btf &&
+      memo.source === source &&
       memo.release === release &&
       typeof memo.boot === "number" && Math.abs(memo.boot - boot) <= 2 &&
       typeof memo.text === "string" && unchanged(memo.deps)
@@ -317,6 +317,7 @@ export async function rewrittenSource(
     writeMemo(path, {
       v: VERSION,
       tracefs,
+      btf,
       source,
       release,
       boot,

@@ -15,12 +15,10 @@ import {
   writeAtomic,
 } from "./_cache.ts";
 import { runCompile } from "./_run.ts";
+import { INCLUDE_DIR } from "./_include_dir.ts";
 
 /** How many vmlinux.h and PCH builds this process did. */
 export const buildStats = { vmlinuxBuilds: 0, pchBuilds: 0 };
-
-/** bpfpm's own headers (bpfpm.h), added to every compile. */
-export const INCLUDE_DIR = new URL("../include", import.meta.url).pathname;
 
 /** The name of a kernel's directory under `kernel/`. */
 export function kernelDirName(btf: string): string {

@@ -7,7 +7,7 @@
 
 import { cacheRoot, kernelBtfPath } from "./_cache.ts";
 import { compilerLibPath } from "./_ffi.ts";
-import { INCLUDE_DIR } from "./_pch.ts";
+import { INCLUDE_DIR } from "./_include_dir.ts";
 
 /** One permission compile() needs, and why (same shape as the policy layer's `DenoNeed`). */
 export interface CompilePermission {

@@ -9,7 +9,7 @@
  * @module
  */
 import type { RewritePass } from "../rewrite.ts";
-import { INCLUDE_DIR } from "../../compile/_pch.ts";
+import { INCLUDE_DIR } from "../../compile/_include_dir.ts";
 import { type Edit, tokenize } from "./_lex.ts";
 import { bccState } from "./_state.ts";
 
