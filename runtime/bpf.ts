@@ -60,6 +60,7 @@ import {
   haveKprobes,
   type KprobeOptions,
   syscallName,
+  unreachableSyscall,
 } from "./attach/kprobe.ts";
 import { attachFentry, attachFexit } from "./attach/fentry.ts";
 import {
@@ -773,8 +774,10 @@ export class BPF implements Disposable {
     if (!this.#late.has(name)) return undefined;
     const tracepoint = `syscalls:sys_${ret ? "exit" : "enter"}_${syscall}`;
     try {
+      const twin = this.#late.load(name, "tracepoint");
       return this.adopt(
-        attachTracepoint(this.#late.load(name, "tracepoint"), tracepoint),
+        unreachableSyscall(p.name, func, ret) ??
+          attachTracepoint(twin, tracepoint),
       );
     } catch (error) {
       // The kernel refuses (EACCES) a program reading past the tracepoint's record (the

@@ -8,7 +8,9 @@
  * kretprobes `sys_exit_*`) and says so once on stderr. The fallback reloads the program's
  * instructions as a tracepoint program, so it works for programs that do not read registers
  * (counting, pid/comm/stack from helpers); one that reads `PT_REGS_PARMn(ctx)` is refused by
- * the verifier with a message pointing at `TRACEPOINT_PROBE(syscalls, ...)`.
+ * the verifier with a message pointing at `TRACEPOINT_PROBE(syscalls, ...)`. A syscall
+ * function outside the syscall table (no tracepoint: x86-64's old `__x64_sys_stat`) gets a
+ * link attached to nothing, as BCC's kprobe there never fires (`unreachableSyscall`).
  *
  * @module
  */
@@ -22,7 +24,7 @@ import {
 } from "../_options.ts";
 import { AttachError, Errno } from "../errors.ts";
 import { tracefsDir } from "../trace/tracefs.ts";
-import { readKernelFile } from "../_kernel_files.ts";
+import { kernelPathExists, readKernelFile } from "../_kernel_files.ts";
 import {
   type AttachableProgram,
   attachNative,
@@ -95,6 +97,61 @@ export function haveKprobes(): boolean {
   return lib().bpfpm_probe__kprobes() === 1;
 }
 
+/** Whether kernel function `func` exists (a text symbol in /proc/kallsyms). */
+function kernelHasFunction(func: string): boolean {
+  const text = readKernelFile("/proc/kallsyms", 8 << 20) ?? "";
+  for (const type of "tTwW") {
+    const at = text.indexOf(` ${type} ${func}\n`);
+    if (at >= 0) return true;
+  }
+  return false;
+}
+
+/**
+ * A kprobe on a syscall function that nothing can reach, on a kernel without kprobes: the
+ * kernel makes a syscall tracepoint for every syscall of its syscall table, so a syscall
+ * function it has (kallsyms) without one is outside the table (x86-64's old
+ * `__x64_sys_stat`, whose `stat` the table maps to `newstat`), nothing enters it, and BCC's
+ * kprobe there is attached and never fires. This says so once on stderr and gives a link
+ * attached to nothing. `undefined` when the syscall has a tracepoint, the function does not
+ * exist, or the kernel has no syscall tracepoints at all: the caller's error applies then.
+ *
+ * @param program The program's name.
+ * @param func The kernel function, e.g. `__x64_sys_stat`.
+ * @param ret A kretprobe rather than a kprobe.
+ * @returns The link, or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { unreachableSyscall } from "./kprobe.ts";
+ * const link = unreachableSyscall("on_stat", "__x64_sys_stat", false); // count 0, or undefined
+ * ```
+ */
+export function unreachableSyscall(
+  program: string,
+  func: string,
+  ret: boolean,
+): Link | undefined {
+  const syscall = syscallName(func);
+  const events = `${tracefsDir()}/events/syscalls`;
+  if (
+    !syscall || !kernelPathExists(events) ||
+    kernelPathExists(`${events}/sys_enter_${syscall}`) ||
+    !kernelHasFunction(func)
+  ) return undefined;
+  if (!warned.has(func)) {
+    warned.add(func);
+    console.error(
+      `bpfpm: ${func} is not in this kernel's syscall table (it has no tracepoint syscalls:sys_enter_${syscall}), so nothing calls it: kprobes and kretprobes on it (program '${program}') are attached to nothing and never fire, as in BCC`,
+    );
+  }
+  return Link.unattached({
+    kind: ret ? "kretprobe" : "kprobe",
+    target: func,
+    program,
+  });
+}
+
 function fallbackToTracepoint(
   program: AttachableProgram,
   func: string,
@@ -106,7 +163,11 @@ function fallbackToTracepoint(
   let id: number;
   try {
     const text = readKernelFile(`${tracefsDir()}/events/syscalls/${event}/id`);
-    if (text === undefined) throw new Error(`no tracepoint ${tracepoint}`);
+    if (text === undefined) {
+      const nothing = unreachableSyscall(program.name, func, ret);
+      if (nothing) return nothing;
+      throw new Error(`no tracepoint ${tracepoint}`);
+    }
     id = Number(text.trim());
   } catch (error) {
     throw new AttachError(

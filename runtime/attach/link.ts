@@ -53,6 +53,13 @@ const registry = new FinalizationRegistry<LinkHandle>((handle) => {
 
 let handleOf: (link: Link) => LinkHandle;
 
+/** Stands for the native link of a link attached to nothing (`Link.unattached`). */
+const NOTHING: unique symbol = Symbol("attached to nothing");
+
+function isNothing(handle: LinkHandle): boolean {
+  return (handle as unknown) === NOTHING;
+}
+
 /**
  * A program attached to a hook: what every `b.attachX(...)` (and auto-attach) returns.
  * `close()`, or leaving a `using` block, detaches it; closing the BPF object that made it
@@ -84,7 +91,8 @@ let handleOf: (link: Link) => LinkHandle;
  * ```
  */
 export class Link implements Disposable {
-  #handle: LinkHandle | null;
+  /** The native link; `NOTHING` for a link attached to nothing; null once closed. */
+  #handle: LinkHandle | typeof NOTHING | null;
   #pinned: string | undefined;
   #untrack: () => void;
   /** The attach kind, e.g. `tracepoint`, `uprobe`, `xdp`: also for a link opened from a pin. */
@@ -99,7 +107,7 @@ export class Link implements Disposable {
   readonly program: string;
 
   static {
-    handleOf = (link) => link.#live();
+    handleOf = (link) => link.#native() ?? link.#nothingError("use");
   }
 
   /**
@@ -114,8 +122,28 @@ export class Link implements Disposable {
     this.target = init.target;
     this.program = init.program;
     this.#pinned = init.pinned;
-    registry.register(this, handle, this);
+    if (!isNothing(handle)) registry.register(this, handle, this);
     this.#untrack = track(this);
+  }
+
+  /**
+   * A link attached to nothing, for a hook that exists but that nothing can reach (a kprobe
+   * on a syscall function outside this kernel's syscall table): what BCC's attach gives
+   * there, a probe that never fires. `fd` is -1, `id` and `count` are 0, it cannot be
+   * pinned, and `close()` only marks it closed. The attach functions make these.
+   *
+   * @param init Its kind, target and program.
+   * @returns The link.
+   *
+   * @example
+   * ```ts
+   * import { Link } from "bpf";
+   * using link = Link.unattached({ kind: "kprobe", target: "__x64_sys_stat", program: "on_stat" });
+   * console.log(link.count); // 0
+   * ```
+   */
+  static unattached(init: LinkInit): Link {
+    return new Link(NOTHING as unknown as LinkHandle, init);
   }
 
   /**
@@ -146,7 +174,8 @@ export class Link implements Disposable {
    * ```
    */
   get fd(): number {
-    return lib().bpfpm_link__fd(this.#live());
+    const handle = this.#native();
+    return handle ? lib().bpfpm_link__fd(handle) : -1;
   }
 
   /**
@@ -162,7 +191,8 @@ export class Link implements Disposable {
    * ```
    */
   get id(): number {
-    return Number(lib().bpfpm_link__id(this.#live()));
+    const handle = this.#native();
+    return handle ? Number(lib().bpfpm_link__id(handle)) : 0;
   }
 
   /**
@@ -193,7 +223,8 @@ export class Link implements Disposable {
    * ```
    */
   get count(): number {
-    return lib().bpfpm_link__count(this.#live());
+    const handle = this.#native();
+    return handle ? lib().bpfpm_link__count(handle) : 0;
   }
 
   /**
@@ -233,7 +264,8 @@ export class Link implements Disposable {
     if (typeof path !== "string" || !path.startsWith("/")) {
       throw new TypeError(`Pin path must be absolute, got ${String(path)}`);
     }
-    const rc = lib().bpfpm_link__pin(this.#live(), cstr(path));
+    const handle = this.#native() ?? this.#nothingError("pin");
+    const rc = lib().bpfpm_link__pin(handle, cstr(path));
     if (rc !== 0) throw nativeError(`Cannot pin ${this.kind} ${this.target}`);
     this.#pinned = path;
   }
@@ -251,7 +283,8 @@ export class Link implements Disposable {
    * ```
    */
   unpin(): void {
-    const rc = lib().bpfpm_link__unpin(this.#live());
+    const handle = this.#native() ?? this.#nothingError("unpin");
+    const rc = lib().bpfpm_link__unpin(handle);
     if (rc !== 0) throw nativeError(`Cannot unpin ${this.kind} ${this.target}`);
     this.#pinned = undefined;
   }
@@ -312,6 +345,7 @@ export class Link implements Disposable {
     this.#handle = null;
     registry.unregister(this);
     this.#untrack();
+    if (handle === NOTHING) return;
     if (lib().bpfpm_link__destroy(handle) !== 0) {
       throw nativeError(`Cannot detach ${this.kind} ${this.target}`);
     }
@@ -333,14 +367,22 @@ export class Link implements Disposable {
     this.close();
   }
 
-  #live(): LinkHandle {
+  /** The native link; undefined for a link attached to nothing; throws once closed. */
+  #native(): LinkHandle | undefined {
     if (this.#handle === null) {
       throw new ClosedError(
         `The ${this.kind} link on ${this.target} is closed: attach again to use it`,
         { resource: `${this.kind} link on ${this.target}` },
       );
     }
-    return this.#handle;
+    return this.#handle === NOTHING ? undefined : this.#handle;
+  }
+
+  #nothingError(what: string): never {
+    throw new BpfError(
+      `Cannot ${what} ${this.kind} ${this.target}: it is attached to nothing (nothing on this kernel reaches it)`,
+      { errno: Errno.EINVAL },
+    );
   }
 }
 

@@ -65,6 +65,13 @@ int main(int argc, char **argv)
 			} else if (!strcmp(op, "stat")) {
 				struct stat st;
 				stat(arg, &st);
+			} else if (!strcmp(op, "sysstat")) {
+				/* the stat syscall itself (glibc's stat() is newfstatat) */
+				struct stat st;
+				syscall(SYS_stat, arg, &st);
+			} else if (!strcmp(op, "statx")) {
+				struct statx stx;
+				statx(AT_FDCWD, arg, 0, STATX_BASIC_STATS, &stx);
 			} else if (!strcmp(op, "lstat")) {
 				struct stat st;
 				lstat(arg, &st);
