@@ -50,6 +50,8 @@ export interface StackOptions {
   userOnly?: boolean;
   /** `-K`: kernel frames only. */
   kernelOnly?: boolean;
+  /** `-a`: kernel frames marked `_[k]` (profile), as in flame graphs. */
+  annotations?: boolean;
 }
 
 /**
@@ -75,6 +77,7 @@ export function stackOptions(
     delimited: values.delimited === true,
     userOnly: values["user-stacks-only"] === true,
     kernelOnly: values["kernel-stacks-only"] === true,
+    annotations: values.annotations === true,
   };
 }
 
@@ -178,16 +181,19 @@ export function printStacks(
       };
       console.log(JSON.stringify(row));
     } else if (options.folded) {
+      const kf = options.annotations ? ks.map((f) => `${f}_[k]`) : ks;
       const parts = [k.comm, ...[...us].reverse()];
-      if (options.delimited && us.length && ks.length) parts.push("-");
-      parts.push(...[...ks].reverse());
+      if (options.delimited && us.length && kf.length) parts.push("-");
+      parts.push(...[...kf].reverse());
       console.log(`${parts.join(";")} ${value}`);
     } else {
       if (!options.userOnly) {
         if (k.kern_stack_id < 0 && k.kern_stack_id !== -EFAULT) {
           console.log("    [Missed Kernel Stack]");
         }
-        for (const f of ks) console.log(`    ${f}`);
+        for (const f of ks) {
+          console.log(`    ${f}${options.annotations ? "_[k]" : ""}`);
+        }
       }
       if (!options.kernelOnly) {
         if (options.delimited && ks.length && us.length) console.log("    --");

@@ -65,6 +65,11 @@ const spec = {
       short: "M",
       help: "the amount of time in microseconds under which we store traces",
     },
+    state: {
+      type: "string",
+      help:
+        "filter on this thread state bitmask (eg, 2 == TASK_UNINTERRUPTIBLE, 0 == running) see include/linux/sched.h",
+    },
   },
   examples: [
     "offcputime             # trace off-CPU stack time until Ctrl-C",
@@ -73,6 +78,7 @@ const spec = {
     "offcputime -m 1000     # trace only events that last more than 1000 usec",
     "offcputime -p 185      # only trace threads for PID 185",
     "offcputime -u          # only trace user threads (no kernel)",
+    "offcputime --state 2   # only threads blocked uninterruptibly (D state)",
   ],
 } as const;
 
@@ -94,6 +100,8 @@ await runMain(spec, async ({ values: v, positionals, json }) => {
     max_us: BigInt(
       intArg(v["max-block-time"], "-M") ?? Number.MAX_SAFE_INTEGER,
     ),
+    filter_state: v.state === undefined ? 0 : 1,
+    state: intArg(v.state, "--state") ?? 0,
   });
   announce(
     `Tracing off-CPU time (us) ${stackScope(v.pid, stacks, duration)}`,

@@ -28,6 +28,8 @@ struct config {
   u32 kernel_threads_only;
   u64 min_us;
   u64 max_us;
+  u32 filter_state;
+  u32 state;
 };
 
 struct config cfg = {};
@@ -67,7 +69,10 @@ SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next) {
   if (!cfg.ready) return 0;
   u64 now = bpf_ktime_get_ns();
-  if (wanted(prev)) {
+  /* --state as BCC reads it: 0 is TASK_RUNNING (preempted), else a bitmask of states. */
+  u32 st = prev->__state;
+  bool state_ok = !cfg.filter_state || (cfg.state ? (st & cfg.state) != 0 : st == 0);
+  if (state_ok && wanted(prev)) {
     struct start_t s = {};
     s.ts = now;
     s.key.pid = prev->pid;

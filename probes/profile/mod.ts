@@ -51,6 +51,11 @@ const spec = {
       short: "K",
       help: "show stacks from kernel space only (no user space stacks)",
     },
+    annotations: {
+      type: "boolean",
+      short: "a",
+      help: "add _[k] annotations to kernel frames",
+    },
     frequency: {
       type: "string",
       short: "F",

@@ -202,3 +202,93 @@ Deno.test("tcpconnect -L: an LPORT column with the connecting socket's local por
   assert.equal((await p.stop()).code, 0, p.stderr);
   await p.assertUnloaded();
 });
+
+/**
+ * A child that blocks reading its stdin (an interruptible sleep) a second time once the
+ * probe is attached (off-CPU time is taken from when a thread leaves the CPU), for 300 ms.
+ */
+async function offcpuWithState(state: string) {
+  const child = new Deno.Command("sh", {
+    args: ["-c", "read x; read y"],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    await using p = startProbe("offcputime", [
+      "--json",
+      "--state",
+      state,
+      "-p",
+      String(child.pid),
+    ]);
+    await p.attached();
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode("one\n"));
+    await new Promise((r) => setTimeout(r, 300));
+    await w.write(new TextEncoder().encode("two\n"));
+    await w.close();
+    assert.equal((await child.status).code, 0);
+    assert.equal((await p.stop()).code, 0, p.stderr);
+    await p.assertUnloaded();
+    return p.rows<{ pid: number; value: number }>();
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+  }
+}
+
+Deno.test("offcputime --state: 1 (TASK_INTERRUPTIBLE) keeps a read() wait, 2 (uninterruptible) leaves it out", async () => {
+  const interruptible = await offcpuWithState("1");
+  const blocked = interruptible.find((r) => r.value >= 250_000);
+  assert.ok(blocked, JSON.stringify(interruptible));
+  const uninterruptible = await offcpuWithState("2");
+  assert.ok(
+    !uninterruptible.some((r) => r.value >= 250_000),
+    JSON.stringify(uninterruptible),
+  );
+});
+
+Deno.test("profile -a: kernel frames end in _[k], user frames do not", async () => {
+  const dd = new Deno.Command("dd", {
+    args: ["if=/dev/zero", "of=/dev/null", "bs=1"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    const run = async (extra: string[]) => {
+      await using p = startProbe("profile", [
+        "-f",
+        "-F",
+        "99",
+        "-p",
+        String(dd.pid),
+        ...extra,
+        "2",
+      ]);
+      assert.equal((await p.exited()).code, 0, p.stderr);
+      return p.stdout.split("\n").filter((l) => l.startsWith("dd;"));
+    };
+    const annotated = await run(["-a"]);
+    const kernelFrames = annotated.flatMap((l) =>
+      l.replace(/ \d+$/, "").split(";").slice(1)
+    ).filter((f) => f.endsWith("_[k]"));
+    assert.ok(kernelFrames.length > 0, annotated.join("\n"));
+    assert.ok(kernelFrames.some((f) => /^(entry_SYSCALL|do_syscall)/.test(f)));
+    // In a folded line user frames come first: none of them is annotated.
+    for (const l of annotated) {
+      const frames = l.replace(/ \d+$/, "").split(";").slice(1);
+      const firstK = frames.findIndex((f) => f.endsWith("_[k]"));
+      if (firstK >= 0) {
+        assert.ok(frames.slice(firstK).every((f) => f.endsWith("_[k]")), l);
+      }
+    }
+    const plain = await run([]);
+    assert.ok(plain.length > 0);
+    assert.ok(!plain.some((l) => l.includes("_[k]")), plain.join("\n"));
+  } finally {
+    dd.kill("SIGKILL");
+    await dd.status;
+  }
+});
