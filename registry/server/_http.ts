@@ -5,6 +5,7 @@
  * @module
  */
 import { parseJson } from "./_publish.ts";
+import { Buffer } from "node:buffer";
 import { RegistryError } from "../common/errors.ts";
 
 /** `application/json` with its charset. */
@@ -101,13 +102,8 @@ export async function readBody(
       } s: send it without pauses`,
     );
   }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
+  const out = Buffer.concat(chunks, total);
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
 }
 
 /** Reads a JSON body (see {@linkcode parseJson}: depth-capped, null-prototype objects). */

@@ -1,8 +1,10 @@
 /**
  * SQLite for the SQL store: one file through `node:sqlite`, in WAL mode. Writes go
  * through one connection, one transaction at a time (`BEGIN IMMEDIATE`, so several
- * processes on one file also serialise); reads use a second connection and so only
- * ever see committed data. A lock file keeps a second server off the file.
+ * processes on one file also serialise), held by a worker (`_sqlite_writer.ts`) so that
+ * a commit waiting for the disk never stalls the event loop; reads use a second
+ * connection and so only ever see committed data. A lock file keeps a second server off
+ * the file.
  *
  * @module
  */
@@ -14,6 +16,7 @@ import {
 import { schemaSql } from "./_schema.ts";
 import type { SqlConn, SqlDialect, SqlRow } from "./sql_store.ts";
 import { StoreConflictError } from "./store.ts";
+import type { WriterAnswer, WriterRequest } from "./_sqlite_writer.ts";
 
 class SqliteConn implements SqlConn {
   #db: DatabaseSync;
@@ -53,6 +56,71 @@ class SqliteConn implements SqlConn {
   }
 }
 
+/** The writer worker's side in this thread: numbered requests, answers by id. */
+class Writer {
+  #worker: Worker;
+  #next = 0;
+  #pending = new Map<number, (a: WriterAnswer) => void>();
+  constructor(path: string) {
+    this.#worker = new Worker(
+      new URL("./_sqlite_writer.ts", import.meta.url).href,
+      { type: "module" },
+    );
+    this.#worker.onmessage = (e: MessageEvent<WriterAnswer>) => {
+      const done = this.#pending.get(e.data.id);
+      this.#pending.delete(e.data.id);
+      done?.(e.data);
+    };
+    this.#worker.onerror = (e) => {
+      e.preventDefault();
+      for (const [id, done] of this.#pending) {
+        done({ id, error: `The SQLite writer failed: ${e.message}` });
+      }
+      this.#pending.clear();
+    };
+    this.#opened = this.call("open", path).then(() => undefined);
+    this.#opened.catch(() => {});
+  }
+  #opened: Promise<void>;
+  /** Sends a request; a failed one rejects (a conflict as StoreConflictError). */
+  async call(
+    op: WriterRequest["op"],
+    sql: string,
+    args?: unknown[],
+  ): Promise<WriterAnswer> {
+    if (op !== "open") await this.#opened;
+    const id = this.#next++;
+    const answer = await new Promise<WriterAnswer>((resolve) => {
+      this.#pending.set(id, resolve);
+      this.#worker.postMessage({ id, op, sql, args } satisfies WriterRequest);
+    });
+    if (answer.error !== undefined) {
+      throw answer.conflict
+        ? new StoreConflictError(answer.error)
+        : new Error(answer.error);
+    }
+    return answer;
+  }
+  terminate(): void {
+    this.#worker.terminate();
+  }
+}
+
+/** A transaction's connection: every statement goes to the writer. */
+class WriterConn implements SqlConn {
+  #writer: Writer;
+  constructor(writer: Writer) {
+    this.#writer = writer;
+  }
+  async query(
+    sql: string,
+    args: unknown[],
+  ): Promise<{ rows: SqlRow[]; changes: number }> {
+    const a = await this.#writer.call("query", sql, args);
+    return { rows: a.rows ?? [], changes: a.changes ?? 0 };
+  }
+}
+
 /** The SQLite dialect: the file's connections, its lock, and the write queue. */
 export class SqliteDialect implements SqlDialect {
   /** Always `sqlite`. */
@@ -61,8 +129,8 @@ export class SqliteDialect implements SqlDialect {
   readonly reads: SqlConn;
   /** Not needed: a transaction holds the file's write lock. */
   readonly lockPackageSql = null;
-  #write: DatabaseSync;
-  #writeConn: SqliteConn;
+  #writer: Writer;
+  #writeConn: WriterConn;
   #read: DatabaseSync;
   #lock: DatabaseSync;
   #queue: Promise<unknown> = Promise.resolve();
@@ -94,24 +162,27 @@ export class SqliteDialect implements SqlDialect {
         { cause: e },
       );
     }
-    const write = new DatabaseSync(path);
-    write.exec(`PRAGMA busy_timeout = 10000`);
-    write.exec(`PRAGMA journal_mode = WAL`);
-    write.exec(`PRAGMA synchronous = FULL`);
-    write.exec(`PRAGMA foreign_keys = ON`);
-    write.exec(`BEGIN IMMEDIATE`);
+    // The tables are made here, before any read; the writer then holds the file.
+    const setup = new DatabaseSync(path);
     try {
-      for (const sql of schemaSql("BLOB")) write.exec(sql);
-      write.exec(`COMMIT`);
-    } catch (e) {
-      write.exec(`ROLLBACK`);
-      throw e;
+      setup.exec(`PRAGMA busy_timeout = 10000`);
+      setup.exec(`PRAGMA journal_mode = WAL`);
+      setup.exec(`BEGIN IMMEDIATE`);
+      try {
+        for (const sql of schemaSql("BLOB")) setup.exec(sql);
+        setup.exec(`COMMIT`);
+      } catch (e) {
+        setup.exec(`ROLLBACK`);
+        throw e;
+      }
+    } finally {
+      setup.close();
     }
     const read = new DatabaseSync(path);
     read.exec(`PRAGMA busy_timeout = 10000`);
     this.reads = new SqliteConn(read);
-    this.#write = write;
-    this.#writeConn = new SqliteConn(write);
+    this.#writer = new Writer(path);
+    this.#writeConn = new WriterConn(this.#writer);
     this.#read = read;
     this.#lock = lock;
     this.#temp = temp;
@@ -127,14 +198,15 @@ export class SqliteDialect implements SqlDialect {
 
   transaction<T>(fn: (conn: SqlConn) => Promise<T>): Promise<T> {
     const run = async () => {
-      this.#write.exec(`BEGIN IMMEDIATE`);
+      await this.#writer.call("exec", `BEGIN IMMEDIATE`);
       try {
         const result = await fn(this.#writeConn);
-        this.#write.exec(`COMMIT`);
+        await this.#writer.call("exec", `COMMIT`);
         this.#generation++;
         return result;
       } catch (e) {
-        if (this.#write.isTransaction) this.#write.exec(`ROLLBACK`);
+        const a = await this.#writer.call("exec", `SELECT 1`).catch(() => null);
+        if (a?.inTransaction) await this.#writer.call("exec", `ROLLBACK`);
         throw e;
       }
     };
@@ -143,11 +215,12 @@ export class SqliteDialect implements SqlDialect {
     return p;
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    await this.#queue;
+    await this.#writer.call("close", "").catch(() => {});
+    this.#writer.terminate();
     this.#read.close();
-    this.#write.close();
     this.#lock.close();
     if (this.#temp) Deno.removeSync(this.#temp, { recursive: true });
-    return Promise.resolve();
   }
 }
