@@ -16,29 +16,16 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { startRegistry } from "../registry/server/cli.ts";
-import { seed } from "../scripts/seed.ts";
-import { freePort, startOtlpReceiver } from "../tests/agent/_helpers.ts";
+import {
+  freePort,
+  seededRegistry,
+  startOtlpReceiver,
+} from "../tests/agent/_helpers.ts";
+import { tree } from "../tests/probes/_helpers.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const PROBES = ["runqlat", "syscount", "cpudist", "biolatency", "execsnoop"];
 const TICK = 100; // clock ticks per second (Linux USER_HZ)
-
-/** The pid and every descendant of it. */
-function tree(pid: number): number[] {
-  const kids = new Map<number, number[]>();
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    try {
-      const st = Deno.readTextFileSync(`/proc/${e.name}/stat`);
-      const ppid = Number(st.slice(st.lastIndexOf(")") + 2).split(" ")[1]);
-      kids.set(ppid, [...(kids.get(ppid) ?? []), Number(e.name)]);
-    } catch { /* gone */ }
-  }
-  const out = [pid];
-  for (let i = 0; i < out.length; i++) out.push(...kids.get(out[i]) ?? []);
-  return out;
-}
 
 /** utime + stime of a process, in ticks. */
 function cpuTicks(pid: number): number {
@@ -180,27 +167,13 @@ export async function main(argv: string[]): Promise<number> {
     },
   });
   const seconds = Number(values.duration);
-  const tmp = await Deno.makeTempDir({ prefix: "bpfpm-bench-agent-" });
-  const registry = await startRegistry({
-    db: join(tmp, "r.sqlite"),
-    quiet: true,
-  });
+  const { tmp, url: registryUrl, env, close } = await seededRegistry(
+    "bpfpm-bench-agent-",
+    PROBES,
+  );
   const otlp = startOtlpReceiver();
   const children: Deno.ChildProcess[] = [];
   try {
-    const env = {
-      ...Deno.env.toObject(),
-      BPFPM_REGISTRY: `${registry.url}/`,
-      BPFPM_CONFIG_DIR: join(tmp, "config"),
-      BPFPM_CACHE_DIR: join(tmp, "cache"),
-    };
-    await seed({
-      registry: `${registry.url}/`,
-      env,
-      only: PROBES,
-      quiet: true,
-    });
-
     // Baseline: the same probes under bpfpm run, the same load.
     const project = join(tmp, "project");
     Deno.mkdirSync(project);
@@ -240,7 +213,7 @@ export async function main(argv: string[]): Promise<number> {
     Deno.writeTextFileSync(
       config,
       JSON.stringify({
-        registry: registry.url,
+        registry: registryUrl,
         stateDir: join(tmp, "state"),
         probes: PROBES.map((name) => ({
           name,
@@ -326,7 +299,6 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     await stop(children);
     await otlp.close();
-    await registry.close();
-    await Deno.remove(tmp, { recursive: true });
+    await close();
   }
 }

@@ -11,7 +11,58 @@ import root from "@opentelemetry/otlp-proto-root";
 import { loadConfig } from "../../registry/client/config.ts";
 import { publish } from "../../registry/client/publish.ts";
 import { Ui } from "../../registry/client/ui.ts";
+import { startRegistry } from "../../registry/server/cli.ts";
+import { seed } from "../../scripts/seed.ts";
 import { REPO, sleep } from "../probes/_helpers.ts";
+
+/** A registry in this process, seeded with probe packages, and a client environment for it. */
+export interface SeededRegistry {
+  /** A temp directory for the caller's files (removed by `close`). */
+  tmp: string;
+  /** The registry's URL (no trailing slash). */
+  url: string;
+  /** An environment whose bpfpm config and cache live in `tmp`. */
+  env: Record<string, string>;
+  /** Stops the registry and removes `tmp`. */
+  close: () => Promise<void>;
+}
+
+/**
+ * Starts a registry (SQLite in a temp directory) and publishes `probes` to it with
+ * scripts/seed.ts.
+ */
+export async function seededRegistry(
+  prefix: string,
+  probes: string[],
+): Promise<SeededRegistry> {
+  const tmp = await Deno.makeTempDir({ prefix });
+  const registry = await startRegistry({
+    db: join(tmp, "registry.sqlite"),
+    quiet: true,
+  });
+  const close = async () => {
+    await registry.close();
+    await Deno.remove(tmp, { recursive: true });
+  };
+  const env = {
+    ...Deno.env.toObject(),
+    BPFPM_REGISTRY: `${registry.url}/`,
+    BPFPM_CONFIG_DIR: join(tmp, "config"),
+    BPFPM_CACHE_DIR: join(tmp, "cache"),
+  };
+  try {
+    await seed({
+      registry: `${registry.url}/`,
+      env,
+      only: probes,
+      quiet: true,
+    });
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { tmp, url: registry.url, env, close };
+}
 
 /** A loopback port nobody listens on now. */
 export function freePort(): number {

@@ -11,8 +11,6 @@ import { release } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../registry/client/config.ts";
 import { distTagAdd } from "../../registry/client/maintain.ts";
-import { startRegistry } from "../../registry/server/cli.ts";
-import { seed } from "../../scripts/seed.ts";
 import {
   progIdsOfTree,
   runCmd,
@@ -22,6 +20,7 @@ import {
 import {
   freePort,
   publishVariant,
+  seededRegistry,
   startOtlpReceiver,
   startPrometheus,
   until,
@@ -54,27 +53,16 @@ Deno.test("bpfpm agent: two nodes scraped by Prometheus, OTLP push, restart, dis
     args: [join(import.meta.dirname!, "setup.sh")],
   }).output();
   assert.ok(setup.success, new TextDecoder().decode(setup.stderr));
-  const tmp = await Deno.makeTempDir({ prefix: "bpfpm-agent-test-" });
-  const registry = await startRegistry({
-    db: join(tmp, "registry.sqlite"),
-    quiet: true,
-  });
+  const { tmp, url, env, close } = await seededRegistry("bpfpm-agent-test-", [
+    "runqlat",
+    "syscount",
+    "execsnoop",
+  ]);
+  const registry = { url };
   const otlp = startOtlpReceiver();
   const agents: RunningProbe[] = [];
   let prom: Awaited<ReturnType<typeof startPrometheus>> | undefined;
   try {
-    const env = {
-      ...Deno.env.toObject(),
-      BPFPM_REGISTRY: `${registry.url}/`,
-      BPFPM_CONFIG_DIR: join(tmp, "config"),
-      BPFPM_CACHE_DIR: join(tmp, "cache"),
-    };
-    await seed({
-      registry: `${registry.url}/`,
-      env,
-      only: ["runqlat", "syscount", "execsnoop"],
-      quiet: true,
-    });
     const client = loadConfig({ registry: `${registry.url}/`, env });
     await distTagAdd(client, "runqlat@1.0.0", "stable");
 
@@ -364,7 +352,6 @@ Deno.test("bpfpm agent: two nodes scraped by Prometheus, OTLP push, restart, dis
     for (const a of agents) await a[Symbol.asyncDispose]();
     await prom?.close();
     await otlp.close();
-    await registry.close();
-    await Deno.remove(tmp, { recursive: true });
+    await close();
   }
 });

@@ -265,7 +265,7 @@ export async function bpfpm(
 }
 
 /** The pids of `pid` and all its descendants. */
-function tree(pid: number): number[] {
+export function tree(pid: number): number[] {
   const children = new Map<number, number[]>();
   for (const e of Deno.readDirSync("/proc")) {
     if (!/^\d+$/.test(e.name)) continue;
