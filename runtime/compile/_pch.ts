@@ -16,6 +16,7 @@ import {
 } from "./_cache.ts";
 import { runCompile } from "./_run.ts";
 import { INCLUDE_DIR } from "./_include_dir.ts";
+import { TARGET_CPU } from "./_target.ts";
 
 /** How many vmlinux.h and PCH builds this process did. */
 export const buildStats = { vmlinuxBuilds: 0, pchBuilds: 0 };
@@ -36,13 +37,22 @@ export async function pchPath(
   btf: string,
   compiler: string,
 ): Promise<string> {
-  const key = await sha256(JSON.stringify([compiler, btf, INCLUDE_DIR]));
+  const key = await sha256(
+    JSON.stringify([compiler, btf, INCLUDE_DIR, TARGET_CPU]),
+  );
   return `${kernelDir(root, btf)}/pch-${key.slice(0, 24)}/bpfpm_pch.h.pch`;
 }
 
 /** Arguments every compile (and the PCH build) gets. */
 export function baseArgs(root: string, btf: string): string[] {
-  return ["-I", INCLUDE_DIR, "-I", kernelDir(root, btf)];
+  return [
+    "-I",
+    INCLUDE_DIR,
+    "-I",
+    kernelDir(root, btf),
+    "-target-cpu",
+    TARGET_CPU,
+  ];
 }
 
 async function withLock<T>(dir: string, fn: () => Promise<T>): Promise<T> {

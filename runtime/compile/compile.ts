@@ -25,6 +25,7 @@ import {
   kernelDirName,
   pchPath,
 } from "./_pch.ts";
+import { bpfCpuOf, TARGET_CPU } from "./_target.ts";
 import { runCompile } from "./_run.ts";
 import {
   CompileError,
@@ -39,8 +40,9 @@ import { DenoPermissionError, isPermissionDenied } from "../errors.ts";
 export interface CompileOptions {
   /**
    * Extra clang flags, given to `clang -cc1` after bpfpm's own (`-target bpf -O2 -g
-   * -D__TARGET_ARCH_x86`): `-DNAME[=V]`, `-UNAME`, `-Idir`, `-W...` and `-w` keep the
-   * precompiled vmlinux.h; other flags (`-O1`, `-std=`, `-f...`) compile without it (slower).
+   * -mcpu=v3 -D__TARGET_ARCH_x86`): `-DNAME[=V]`, `-UNAME`, `-Idir`, `-W...` and `-w` keep
+   * the precompiled vmlinux.h; other flags (`-O1`, `-std=`, `-f...`, another `-mcpu=` of
+   * generic, v1, v2, v3 or probe) compile without it (slower).
    * Macros from cflags do not reach vmlinux.h and bpfpm.h, which are precompiled.
    */
   cflags?: readonly string[];
@@ -128,11 +130,15 @@ const EINVAL = -22;
 const DEFAULT_NAME = "/bpfpm/script.bpf.c";
 const PCH_SAFE = /^-(D|U|I|W|w$)/;
 
-/** Whether cflags leave the language as the PCH was built (`-I dir` counts as one flag). */
+/**
+ * Whether normalized cflags leave the language and target as the PCH was built (`-I dir`
+ * counts as one flag).
+ */
 function pchSafe(cflags: readonly string[]): boolean {
   for (let i = 0; i < cflags.length; i++) {
-    if (!PCH_SAFE.test(cflags[i])) return false;
-    if (/^-[DUI]$/.test(cflags[i])) i++;
+    if (cflags[i] === "-target-cpu" && cflags[i + 1] === TARGET_CPU) i++;
+    else if (!PCH_SAFE.test(cflags[i])) return false;
+    else if (/^-[DUI]$/.test(cflags[i])) i++;
   }
   return true;
 }
@@ -140,7 +146,10 @@ function pchSafe(cflags: readonly string[]): boolean {
 /** The file name diagnostics give the prelude. */
 const PRELUDE_NAME = "<bpfpm prelude>";
 
-/** Relative -I paths made absolute, so the key does not depend on the working directory. */
+/**
+ * Relative -I paths made absolute, so the key does not depend on the working directory;
+ * clang's `-mcpu=X` as the `-target-cpu X` of cc1 (after bpfpm's own, so it wins).
+ */
 function normalizeCflags(cflags: readonly string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < cflags.length; i++) {
@@ -152,6 +161,16 @@ function normalizeCflags(cflags: readonly string[]): string[] {
       out.push(f, absolute(cflags[++i]));
     } else if (f.startsWith("-I") && f.length > 2) {
       out.push(`-I${absolute(f.slice(2))}`);
+    } else if (f.startsWith("-mcpu=")) {
+      const cpu = bpfCpuOf(f);
+      if (cpu === undefined) {
+        throw new TypeError(
+          `cflags[${i}] ${
+            JSON.stringify(f)
+          } names no BPF CPU clang 14 knows: use -mcpu=v3 (the default), v2, v1, generic or probe`,
+        );
+      }
+      out.push("-target-cpu", cpu);
     } else {
       out.push(f);
     }

@@ -438,7 +438,7 @@ export function crashError(
     }
   }
   const hint = /XADD/.test(what ?? "")
-    ? 'LLVM 14 cannot use the result of a 32-bit atomic add: make the variable 64-bit (u64), drop the use of the result (call __sync_fetch_and_add as a statement), or compile with cflags ["-target-cpu", "v3"]'
+    ? 'LLVM 14 cannot use the result of a 32-bit atomic add: make the variable 64-bit (u64), drop the use of the result (call __sync_fetch_and_add as a statement), or compile for BPF CPU v3 (the default; cflags ["-mcpu=v3"])'
     : "change the construct it stopped at (the compiler's output is in the error's text)";
   const why = `the compiler crashed on this C (an LLVM 14 bug, signal ${
     crashed[1]

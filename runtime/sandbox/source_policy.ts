@@ -3,11 +3,12 @@
  * trusted side's rights, so the C must not make it read files the package may not: every
  * `#include` names a header by a literal, relative path (a system or runtime header, or a
  * file of the package), never an absolute path, `..`, or a macro; cflags only define
- * macros, choose warnings or optimisation.
+ * macros, choose warnings, optimisation or the BPF CPU.
  *
  * @module
  */
 import { PermissionDeniedError } from "../policy/check.ts";
+import { bpfCpuOf } from "../compile/_target.ts";
 
 const SAFE_CFLAG =
   /^(-[DU][A-Za-z_][A-Za-z0-9_]*(=[^\n]*)?|-W[A-Za-z0-9=,_-]+|-O[0-3sz]?|-g|-w)$/;
@@ -54,10 +55,12 @@ export function checkSandboxSource(
       throw new TypeError("cflags must be an array of strings");
     }
     for (const f of cflags) {
-      if (typeof f !== "string" || !SAFE_CFLAG.test(f)) {
+      if (
+        typeof f !== "string" || !(SAFE_CFLAG.test(f) || bpfCpuOf(f))
+      ) {
         refuse(
           `the clang flag ${JSON.stringify(f)}`,
-          "use only -D/-U macros, -W warnings, -O levels and -g",
+          "use only -D/-U macros, -W warnings, -O levels, -g and -mcpu=",
         );
       }
     }

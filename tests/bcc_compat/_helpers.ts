@@ -79,7 +79,15 @@ export async function runRegistered(
   pids: { set(key: number, value: number): unknown },
   ...ops: string[]
 ): Promise<number> {
-  const bin = await childPath();
+  return runBinaryRegistered(pids, await childPath(), ...ops);
+}
+
+/** {@linkcode runRegistered} for another program `bin` with arguments `args`. */
+export async function runBinaryRegistered(
+  pids: { set(key: number, value: number): unknown },
+  bin: string,
+  ...ops: string[]
+): Promise<number> {
   const sh = new Deno.Command("sh", {
     args: ["-c", 'kill -STOP $$; exec "$0" "$@"', bin, ...ops],
     stdout: "null",
