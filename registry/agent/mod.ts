@@ -30,6 +30,7 @@ export {
   probeArgs,
   type ProbeState,
   type ProbeStatus,
+  readLines,
   type Release,
   Supervisor,
 } from "./probe.ts";

@@ -86,7 +86,7 @@ class Instance {
         stdio: "piped",
         onStart: (child) => {
           this.child = child;
-          pumps.push(lines(child.stdout, (l) => {
+          pumps.push(readLines(child.stdout, (l) => {
             let record: unknown;
             try {
               record = JSON.parse(l);
@@ -95,7 +95,7 @@ class Instance {
             }
             onRecord(record);
           }));
-          pumps.push(lines(child.stderr, (l) => {
+          pumps.push(readLines(child.stderr, (l) => {
             if (l.trim()) this.lastLine = l.trim();
           }));
         },
@@ -126,17 +126,37 @@ class Instance {
   }
 }
 
-async function lines(
+/** The longest line kept from a probe's output: a package cannot grow the agent's memory. */
+const MAX_LINE = 1 << 20;
+
+/**
+ * Calls `each` with every line of `stream`; a line longer than 1 MiB is skipped whole.
+ *
+ * @example
+ * ```ts
+ * import { readLines } from "./probe.ts";
+ * await readLines(new Response("a\nb\n").body!, console.log); // a, b
+ * ```
+ */
+export async function readLines(
   stream: ReadableStream<Uint8Array>,
   each: (line: string) => void,
 ): Promise<void> {
   let rest = "";
+  let skipping = false; // inside a line already too long
   for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
     const parts = (rest + chunk).split("\n");
     rest = parts.pop()!;
-    for (const p of parts) each(p);
+    for (const p of parts) {
+      if (!skipping && p.length <= MAX_LINE) each(p);
+      skipping = false;
+    }
+    if (rest.length > MAX_LINE) {
+      rest = "";
+      skipping = true;
+    }
   }
-  if (rest) each(rest);
+  if (rest && !skipping) each(rest);
 }
 
 /**

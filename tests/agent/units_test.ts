@@ -18,6 +18,7 @@ import {
   metricName,
   parseAgentConfig,
   probeArgs,
+  readLines,
   toMetricData,
 } from "../../registry/agent/mod.ts";
 import type { BpfManifest } from "../../registry/manifest.ts";
@@ -224,4 +225,24 @@ Deno.test("entries that differ only in fields that are not labels fold into one 
     "7",
     8,
   ], ["8", 1]]);
+});
+
+Deno.test("a probe's output lines: a line over 1 MiB is skipped whole, memory stays bounded", async () => {
+  const big = "x".repeat((1 << 20) + 10);
+  const chunks = [
+    '{"a":1}\n',
+    big.slice(0, 700_000),
+    big.slice(700_000),
+    'tail\n{"b"',
+    ":2}",
+  ];
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      for (const x of chunks) c.enqueue(new TextEncoder().encode(x));
+      c.close();
+    },
+  });
+  const got: string[] = [];
+  await readLines(body, (l) => got.push(l));
+  assert.deepEqual(got, ['{"a":1}', '{"b":2}']);
 });
