@@ -11,7 +11,12 @@ import { inspectObject } from "../../runtime/spec/object.ts";
 import { VerifierError } from "../../runtime/errors.ts";
 import { checkSandboxSource } from "../../runtime/sandbox/source_policy.ts";
 import { PermissionDeniedError } from "../../runtime/policy/check.ts";
-import { load, rejects, runBinaryRegistered } from "./_helpers.ts";
+import {
+  load,
+  rejects,
+  runBinaryRegistered,
+  runRegistered,
+} from "./_helpers.ts";
 
 const SNIFF = `
 #include <linux/ptrace.h>
@@ -149,6 +154,23 @@ Deno.test("-mcpu=v1 (clang 14's own default) is what the verifier rejects there"
     VerifierError,
   );
   assert.match(e.message, /R2 min value is negative/);
+});
+
+Deno.test("a 32-bit counter's __sync_add_and_fetch result is usable (LLVM 14 aborts on it for v1)", async () => {
+  using b = await load(`
+    BPF_HASH(watched, u32, u32);
+    BPF_ARRAY(last, u32, 1);
+    u32 calls;
+    TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+      u32 pid = bpf_get_current_pid_tgid() >> 32;
+      if (!watched.lookup(&pid)) return 0;
+      u32 n = __sync_add_and_fetch(&calls, 1);
+      int k = 0;
+      last.update(&k, &n);
+      return 0;
+    }`);
+  await runRegistered(b.map<number, number>("watched"), "getppid:5");
+  assert.equal(b.map<number, number>("last").get(0), 5);
 });
 
 /** How many instructions of the object's programs are 32-bit jumps (BPF_JMP32, class 6). */
