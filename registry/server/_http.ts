@@ -79,7 +79,13 @@ export async function readBody(
   let total = 0;
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      const { done, value } = await reader.read().catch((cause) => {
+        throw new RegistryError(
+          400,
+          "The request body could not be read: the client closed the connection; send it again",
+          { cause },
+        );
+      });
       if (done) break;
       total += value.length;
       if (total > max) {

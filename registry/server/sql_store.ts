@@ -91,6 +91,18 @@ class SqlReads implements StoreReads {
     const r = await this.one(`SELECT rev FROM packages WHERE name = ?`, name);
     return r ? (r.rev as string) : null;
   }
+  async getPackageDoc(
+    name: string,
+    abbreviated: boolean,
+  ): Promise<{ rev: string; doc: string } | null> {
+    const r = await this.one(
+      abbreviated
+        ? `SELECT rev, abbrev_doc AS doc FROM packages WHERE name = ?`
+        : `SELECT rev, full_doc AS doc FROM packages WHERE name = ?`,
+      name,
+    );
+    return r ? { rev: r.rev as string, doc: r.doc as string } : null;
+  }
   async getVersions(name: string): Promise<VersionRow[]> {
     return (await this.rows(
       `SELECT * FROM versions WHERE name = ? ORDER BY published, version`,

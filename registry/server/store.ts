@@ -126,6 +126,11 @@ export interface StoreReads {
   getPackage(name: string): Promise<PackageRow | null>;
   /** Only the revision, for cheap cache validation; null if absent. */
   getPackageRev(name: string): Promise<string | null>;
+  /** One stored packument (full or abbreviated) with its revision; null if absent. */
+  getPackageDoc(
+    name: string,
+    abbreviated: boolean,
+  ): Promise<{ rev: string; doc: string } | null>;
   /** Every version of a package, oldest first. */
   getVersions(name: string): Promise<VersionRow[]>;
   /** A tarball's bytes, or null. */

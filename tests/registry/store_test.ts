@@ -95,6 +95,16 @@ async function storeSuite(t: Deno.TestContext, store: Store) {
       latest: "1.0.0",
     });
     assertEquals(await store.getPackageRev("atomic"), "1-a");
+    const row = (await store.getPackage("atomic"))!;
+    assertEquals(await store.getPackageDoc("atomic", true), {
+      rev: "1-a",
+      doc: row.abbrevDoc,
+    });
+    assertEquals(await store.getPackageDoc("atomic", false), {
+      rev: "1-a",
+      doc: row.fullDoc,
+    });
+    assertEquals(await store.getPackageDoc("nope", true), null);
     assertEquals(await store.getTarball("atomic", "atomic-1.0.0.tgz"), bytes);
   });
 

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { gzipSync } from "node:zlib";
+import { gzip } from "node:zlib";
+import { promisify } from "node:util";
 import semver from "semver";
 import { BASE } from "../_docs.ts";
 import {
@@ -30,6 +31,8 @@ import {
 import { StoreConflictError, type StoreTx, type VersionRow } from "../store.ts";
 import { checkSigningKey } from "./publisher_keys.ts";
 
+const gzipAsync = promisify(gzip);
+
 /** How long a publish's body may take to arrive once it has its turn. */
 const PUBLISH_BODY_TIMEOUT_MS = 60_000;
 
@@ -37,7 +40,8 @@ interface CachedDoc {
   rev: string;
   base: string;
   bytes: Uint8Array;
-  gzip?: Uint8Array;
+  /** The gzipped body, compressed once per revision off the event loop. */
+  gzip?: Promise<Uint8Array>;
   etag: string;
   generation?: number;
 }
@@ -70,12 +74,9 @@ export function packageRoutes(registry: Registry): Route[] {
     const rev = await store.getPackageRev(name);
     if (!rev) return null;
     if (!hit || hit.rev !== rev || hit.base !== base) {
-      const pkg = await store.getPackage(name);
+      const pkg = await store.getPackageDoc(name, abbreviated);
       if (!pkg) return null;
-      const body = (abbreviated ? pkg.abbrevDoc : pkg.fullDoc).replaceAll(
-        BASE,
-        base,
-      );
+      const body = pkg.doc.replaceAll(BASE, base);
       if (cache.size > 2000) cache.delete(cache.keys().next().value!);
       hit = {
         rev: pkg.rev,
@@ -139,9 +140,10 @@ export function packageRoutes(registry: Registry): Route[] {
       hit.bytes.length > 4096 &&
       /\bgzip\b/.test(req.headers.get("accept-encoding") ?? "")
     ) {
-      hit.gzip ??= new Uint8Array(gzipSync(hit.bytes));
+      hit.gzip ??= gzipAsync(hit.bytes).then((b) => new Uint8Array(b));
       headers["content-encoding"] = "gzip";
-      return new Response(hit.gzip as Uint8Array<ArrayBuffer>, { headers });
+      const body = await hit.gzip;
+      return new Response(body as Uint8Array<ArrayBuffer>, { headers });
     }
     return new Response(hit.bytes as Uint8Array<ArrayBuffer>, { headers });
   }
