@@ -118,10 +118,25 @@ const symbols = {
     parameters: ["i32", "buffer", "u64", "u32", "i32", "u64"],
     result: "pointer",
   },
+  // struct bpfpm_link *bpfpm_program__attach_multi(int prog_fd, const char *binary,
+  //     const char *names, const u64 *offsets, const u64 *cookies, u32 cnt, i32 pid, u32 flags)
+  bpfpm_program__attach_multi: {
+    parameters: [
+      "i32",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "u32",
+      "i32",
+      "u32",
+    ],
+    result: "pointer",
+  },
   // struct bpfpm_link *bpfpm_program__attach_syscall_twin(const struct bpf_program *prog,
-  //                                                       int tp_id, const char *tracepoint)
+  //                                                       const i32 *tp_ids, u32 n, const char *what)
   bpfpm_program__attach_syscall_twin: {
-    parameters: ["pointer", "i32", "buffer"],
+    parameters: ["pointer", "buffer", "u32", "buffer"],
     result: "pointer",
   },
   // struct bpfpm_link *bpfpm_program__attach_perf_event(int prog_fd, u32 type, u64 config,

@@ -19,8 +19,10 @@ extern "C" {
 
 struct bpfpm_link;
 
-/* flags of uprobe/kprobe */
+/* flags of uprobe/kprobe (and multi) */
 #define BPFPM_PROBE_RETURN 1u
+/* flags of multi: a session program (runs at entry and at return) */
+#define BPFPM_PROBE_SESSION 2u
 /* flags of perf_event: sample is a frequency (Hz), not a period */
 #define BPFPM_PERF_FREQ 1u
 /* flags of xdp */
@@ -53,11 +55,21 @@ BPFPM_API struct bpfpm_link *bpfpm_program__attach_uprobe(int prog_fd, const cha
 /* kprobe/kretprobe on kernel function func+offset; maxactive > 0 uses kprobe_events. */
 BPFPM_API struct bpfpm_link *bpfpm_program__attach_kprobe(int prog_fd, const char *func, uint64_t offset,
 							   uint32_t flags, int32_t maxactive, uint64_t cookie);
+/* Multi-attach: one bpf link on many places. binary NULL or "": kprobe.multi, kretprobe.multi
+ * (BPFPM_PROBE_RETURN) or kprobe.session (BPFPM_PROBE_SESSION) on cnt kernel functions, whose
+ * names lie back to back, NUL-terminated, in names. binary a path: uprobe.multi,
+ * uretprobe.multi or uprobe.session on cnt file offsets of it (offsets), pid -1 for every
+ * process. cookies: cnt bpf_get_attach_cookie() values, or NULL. bpfpm_link__count is cnt. */
+BPFPM_API struct bpfpm_link *bpfpm_program__attach_multi(int prog_fd, const char *binary, const char *names,
+							  const uint64_t *offsets, const uint64_t *cookies,
+							  uint32_t cnt, int32_t pid, uint32_t flags);
 /* Syscall kprobe fallback: reloads prog's instructions as a tracepoint program and attaches that
- * twin to the tracepoint whose perf id is tp_id (tracefs events/<cat>/<event>/id); the link
- * owns the twin (bpfpm_link__own_program_id). */
-BPFPM_API struct bpfpm_link *bpfpm_program__attach_syscall_twin(const struct bpf_program *prog, int tp_id,
-								 const char *tracepoint);
+ * twin to the n tracepoints whose perf ids are tp_ids (tracefs events/<cat>/<event>/id; what
+ * names them in errors); the link owns the twin (bpfpm_link__own_program_id) and groups the n
+ * events (bpfpm_link__count). */
+BPFPM_API struct bpfpm_link *bpfpm_program__attach_syscall_twin(const struct bpf_program *prog,
+								 const int32_t *tp_ids, uint32_t n,
+								 const char *what);
 /* perf event type/config sampled every `sample` events (or at `sample` Hz with BPFPM_PERF_FREQ);
  * pid -1 and cpu -1: one event per online CPU, all in this link. */
 BPFPM_API struct bpfpm_link *bpfpm_program__attach_perf_event(int prog_fd, uint32_t type, uint64_t config,

@@ -20,6 +20,10 @@ int bpfpm_read_int_file(const char *path, int *out);
  * -ENOENT when neither has events (system.c). */
 int bpfpm_tracefs_dir(char *out, size_t n);
 
+/* Registers with libbpf the multi-attach sections it does not know (uprobe.multi, ...), once
+ * per process, before an object is opened (link/multi.c). */
+void bpfpm_register_sections(void);
+
 /* A growable text buffer. */
 struct bpfpm_text {
 	char *data;

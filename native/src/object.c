@@ -94,6 +94,7 @@ BPFPM_API struct bpfpm_object *bpfpm_object__open_mem(const void *buf, size_t si
 		bpfpm_fail(ENOMEM, "out of memory opening a BPF object");
 		return NULL;
 	}
+	bpfpm_register_sections();
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name,
 		    .btf_custom_path = btf_path && *btf_path ? btf_path : NULL);
 	bpfpm_log_capture_begin(&o->log);

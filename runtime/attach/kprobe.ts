@@ -152,33 +152,59 @@ export function unreachableSyscall(
   });
 }
 
-function fallbackToTracepoint(
+/**
+ * Syscall kprobes on a kernel without kprobes: one tracepoint twin of the program attached to
+ * the syscall tracepoint of every function (`sys_enter_*`, kretprobes `sys_exit_*`), said once
+ * on stderr. A function outside the syscall table is attached to nothing (see
+ * {@linkcode unreachableSyscall}).
+ *
+ * @param program The kprobe (or kprobe.multi) program.
+ * @param funcs Syscall functions, each with a {@linkcode syscallName}.
+ * @param ret Kretprobes rather than kprobes.
+ * @returns One link grouping the tracepoints (`count`), or an unattached one.
+ */
+export function fallbackToTracepoints(
   program: AttachableProgram,
-  func: string,
-  syscall: string,
+  funcs: readonly string[],
   ret: boolean,
 ): Link {
-  const event = `sys_${ret ? "exit" : "enter"}_${syscall}`;
-  const tracepoint = `syscalls:${event}`;
-  let id: number;
-  try {
-    const text = readKernelFile(`${tracefsDir()}/events/syscalls/${event}/id`);
-    if (text === undefined) {
-      const nothing = unreachableSyscall(program.name, func, ret);
-      if (nothing) return nothing;
-      throw new Error(`no tracepoint ${tracepoint}`);
+  const kind = ret ? "kretprobe" : "kprobe";
+  const ids: number[] = [];
+  const tracepoints: string[] = [];
+  for (const func of funcs) {
+    const event = `sys_${ret ? "exit" : "enter"}_${syscallName(func)}`;
+    const tracepoint = `syscalls:${event}`;
+    let text: string | undefined;
+    let cause: unknown;
+    try {
+      text = readKernelFile(`${tracefsDir()}/events/syscalls/${event}/id`);
+    } catch (error) {
+      cause = error;
     }
-    id = Number(text.trim());
-  } catch (error) {
-    throw new AttachError(
-      `Cannot attach program '${program.name}' to ${func}: this kernel has no kprobes (CONFIG_KPROBES is not set) and no tracepoint ${tracepoint} to fall back to`,
-      {
-        program: program.name,
-        target: `kprobe ${func}`,
-        errno: Errno.EOPNOTSUPP,
-        cause: error,
-      },
-    );
+    if (text === undefined && !cause) {
+      if (unreachableSyscall(program.name, func, ret)) continue;
+    }
+    if (text === undefined) {
+      throw new AttachError(
+        `Cannot attach program '${program.name}' to ${func}: this kernel has no kprobes (CONFIG_KPROBES is not set) and no tracepoint ${tracepoint} to fall back to`,
+        {
+          program: program.name,
+          target: `${kind} ${func}`,
+          errno: Errno.EOPNOTSUPP,
+          cause: cause ?? new Error(`no tracepoint ${tracepoint}`),
+        },
+      );
+    }
+    ids.push(Number(text.trim()));
+    tracepoints.push(tracepoint);
+  }
+  const target = tracepoints.join(",");
+  if (ids.length === 0) {
+    return Link.unattached({
+      kind,
+      target: funcs.join(","),
+      program: program.name,
+    });
   }
   if (!program.handle) {
     throw new TypeError(
@@ -187,27 +213,25 @@ function fallbackToTracepoint(
   }
   const handle = lib().bpfpm_program__attach_syscall_twin(
     program.handle,
-    id,
-    cstr(tracepoint),
+    new Int32Array(ids),
+    ids.length,
+    cstr(target),
   );
-  if (handle === null) {
-    throw attachFailure(program, ret ? "kretprobe" : "kprobe", func);
-  }
-  if (!warned.has(`${func}:${ret}`)) {
-    warned.add(`${func}:${ret}`);
+  if (handle === null) throw attachFailure(program, kind, funcs.join(","));
+  const key = `${funcs.join(",")}:${ret}`;
+  if (!warned.has(key)) {
+    warned.add(key);
     console.error(
-      `bpfpm: this kernel has no kprobes (CONFIG_KPROBES is not set): ${
-        ret ? "kretprobe" : "kprobe"
-      } ${func} of program '${program.name}' is attached to tracepoint ${tracepoint} instead`,
+      `bpfpm: this kernel has no kprobes (CONFIG_KPROBES is not set): ${kind} ${
+        funcs.join(", ")
+      } of program '${program.name}' ${
+        tracepoints.length === 1 ? "is" : "are"
+      } attached to tracepoint ${tracepoints.join(", ")} instead`,
     );
   }
   return new SyscallFallback(
     handle as LinkHandle,
-    {
-      kind: ret ? "kretprobe" : "kprobe",
-      target: tracepoint,
-      program: program.name,
-    },
+    { kind, target, program: program.name },
   );
 }
 
@@ -249,7 +273,7 @@ function attach(
   checkOptions(attachCall(kind), opts, KPROBE_OPTIONS);
   const syscall = syscallName(func);
   if (syscall && !haveKprobes() && opts.fallback !== "error") {
-    return fallbackToTracepoint(program, func, syscall, ret);
+    return fallbackToTracepoints(program, [func], ret);
   }
   const offset = BigInt(opts.offset ?? 0);
   const target = offset ? `${func}+${offset}` : func;

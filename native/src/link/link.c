@@ -88,7 +88,7 @@ BPFPM_API int64_t bpfpm_link__own_program_id(const struct bpfpm_link *l)
 BPFPM_API int bpfpm_link__pin(struct bpfpm_link *l, const char *path)
 {
 	bpfpm_clear_error();
-	if (!l || !l->bpf_link || l->count != 1 || l->fd < 0)
+	if (!l || !l->bpf_link || (l->count != 1 && !l->one_link) || l->fd < 0)
 		return bpfpm_fail(EOPNOTSUPP, "only a single bpf link can be pinned (not a socket filter, a "
 					      "netlink XDP/TC attachment, a USDT link or a per-CPU perf event group)");
 	char *copy = strdup(path);

@@ -19,6 +19,7 @@ struct bpfpm_link {
 	void (*dealloc)(struct bpfpm_link *l);
 	int fd;		 /* what stands for it (a bpf link fd, a perf event, a socket); -1 if none */
 	int count;	 /* kernel attachments it groups */
+	int one_link;	 /* fd is one bpf link for all count attachments (a multi link) */
 	int bpf_link;	 /* fd is a bpf link: it has a kernel id and can be pinned */
 	int own_prog_fd; /* a program loaded for this link (the syscall fallback twin), -1 if none */
 	char *pin_path;	 /* where bpfpm_link__pin pinned it, NULL if not */

@@ -2,7 +2,7 @@
  * link loads a twin of a loaded kprobe program as a tracepoint program (same instructions, map
  * fds already relocated in them), owns it, and attaches it to the tracepoint. Works for
  * programs that do not read pt_regs (the verifier refuses those: a tracepoint's context is
- * its record, not registers). */
+ * its record, not registers). One twin serves every tracepoint of a multi kprobe's syscalls. */
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,7 +12,8 @@
 
 #include "link.h"
 
-BPFPM_API struct bpfpm_link *bpfpm_program__attach_syscall_twin(const struct bpf_program *prog, int tp_id,
+BPFPM_API struct bpfpm_link *bpfpm_program__attach_syscall_twin(const struct bpf_program *prog,
+								 const int32_t *tp_ids, uint32_t n,
 								 const char *tracepoint)
 {
 	bpfpm_clear_error();
@@ -46,30 +47,32 @@ BPFPM_API struct bpfpm_link *bpfpm_program__attach_syscall_twin(const struct bpf
 				       "fall back; use TRACEPOINT_PROBE(syscalls, ...) and args->... instead",
 				       bpf_program__name(prog), tracepoint, last ? last : strerror(err));
 	}
-	int pfd = perf_open_tracepoint(tp_id);
-	if (pfd < 0) {
-		int err = errno;
-		close(twin);
-		return bpfpm_fail_null(err, "opening tracepoint %s failed: %s", tracepoint, strerror(err));
-	}
-	struct perf_link *pl = perf_link_new(1);
+	struct perf_link *pl = perf_link_new(n);
 	if (!pl) {
-		close(pfd);
 		close(twin);
 		return NULL;
 	}
 	pl->link.own_prog_fd = twin; /* destroying pl closes the twin */
-	int ret = perf_link_connect(pl, 0, twin, pfd, 0);
-	if (ret < 0) {
-		close(pfd);
-		bpfpm_link__destroy(&pl->link);
-		if (ret == -EACCES)
-			return bpfpm_fail_null(EACCES,
-					       "program '%s' reads past the record of tracepoint %s: it reads its "
-					       "arguments from pt_regs, which a syscall tracepoint does not have; use "
-					       "TRACEPOINT_PROBE(syscalls, ...) and args->... instead",
-					       bpf_program__name(prog), tracepoint);
-		return bpfpm_fail_null(-ret, "attaching to tracepoint %s failed: %s", tracepoint, strerror(-ret));
+	for (uint32_t i = 0; i < n; i++) {
+		int pfd = perf_open_tracepoint(tp_ids[i]);
+		if (pfd < 0) {
+			int err = errno;
+			bpfpm_link__destroy(&pl->link);
+			return bpfpm_fail_null(err, "opening tracepoint %s failed: %s", tracepoint, strerror(err));
+		}
+		int ret = perf_link_connect(pl, i, twin, pfd, 0);
+		if (ret < 0) {
+			close(pfd);
+			bpfpm_link__destroy(&pl->link);
+			if (ret == -EACCES)
+				return bpfpm_fail_null(EACCES,
+						       "program '%s' reads past the record of tracepoint %s: it reads its "
+						       "arguments from pt_regs, which a syscall tracepoint does not have; use "
+						       "TRACEPOINT_PROBE(syscalls, ...) and args->... instead",
+						       bpf_program__name(prog), tracepoint);
+			return bpfpm_fail_null(-ret, "attaching to tracepoint %s failed: %s", tracepoint,
+					       strerror(-ret));
+		}
 	}
 	return &pl->link;
 }
