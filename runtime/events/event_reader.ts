@@ -118,6 +118,7 @@ export class EventReader<T = Uint8Array>
   #name: string;
   #source: EventSource | null;
   #codec: Codec<T> | undefined;
+  #padShort: boolean;
   #buf: Uint8Array<ArrayBuffer>;
   #view: DataView;
   #stats = new BigUint64Array(8);
@@ -142,7 +143,9 @@ export class EventReader<T = Uint8Array>
    * @param kind "ringbuf" or "perf"
    * @param map the map's fd and name
    * @param options codec, signal, sizes, loss handler
-   * @param owner the owner's liveness and a hook it uses to cancel this reader on close
+   * @param owner the owner's liveness, a hook it uses to cancel this reader on close, and
+   *   whether a record shorter than the codec decodes with the rest zero (`padShort`: a
+   *   type taken from the C, as BCC's `event()` casts any record to it) instead of throwing
    */
   constructor(
     kind: EventKind,
@@ -151,6 +154,7 @@ export class EventReader<T = Uint8Array>
     owner: {
       isOpen?: () => boolean;
       register?: (r: { cancel(): void }) => () => void;
+      padShort?: boolean;
     } = {},
   ) {
     const batch = options.batchBytes ?? 256 * 1024;
@@ -162,6 +166,7 @@ export class EventReader<T = Uint8Array>
     this.#kind = kind;
     this.#name = map.name;
     this.#codec = options.codec;
+    this.#padShort = owner.padShort ?? false;
     this.#onLost = options.onLost;
     this.#onFull = options.onFull;
     this.#isOpen = owner.isOpen ?? (() => true);
@@ -413,7 +418,11 @@ export class EventReader<T = Uint8Array>
     while (off < n) {
       const len = view.getUint32(off, true);
       const at = off + 8;
-      if (codec) {
+      if (codec && len < codec.size && this.#padShort) {
+        const whole = new Uint8Array(codec.size);
+        whole.set(this.#buf.subarray(at, at + len));
+        out.push(codec.decode(new DataView(whole.buffer), 0));
+      } else if (codec) {
         if (len < codec.size) {
           throw new RecordSizeError(
             `A ${len}-byte record of the ${this.#label()} is shorter than ${codec.describe}: decode it as a smaller type`,

@@ -198,7 +198,9 @@ export interface ObjectEventOptions<T> extends EventReaderOptions<T> {
 
 /**
  * A record read without a type or codec: decoded as an object when the C shows its type (the
- * struct BCC's `perf_submit`, `ringbuf_output` or `ringbuf_submit` is given), else its bytes.
+ * struct BCC's `perf_submit`, `ringbuf_output` or `ringbuf_submit` is given; a record
+ * shorter than it, of a C that submits part of the struct, with the rest zero), else its
+ * bytes.
  *
  * @example Narrowing a record
  * ```ts
@@ -285,6 +287,7 @@ export function openObjectEvents<T>(
     );
   }
   let codec = options.codec;
+  let inferred = false;
   const what = `records of "${name}"`;
   if (!codec && options.type) {
     const btf = objectBtf(owner.object);
@@ -298,10 +301,16 @@ export function openObjectEvents<T>(
     // No type given: the one the C passes to perf_submit/ringbuf_output/ringbuf_submit.
     const btf = objectBtf(owner.object);
     const id = btf && recordTypeId(btf, name);
-    if (btf && id !== undefined) codec = recordCodec<T>(btf, id, what);
+    if (btf && id !== undefined) {
+      codec = recordCodec<T>(btf, id, what);
+      inferred = true;
+    }
   }
+  // A C that submits part of its struct (sslsniff's EVENT_SIZE(len)) is read as BCC reads
+  // it, the struct over the record, here with the rest zero.
   return new EventReader<T>(kind, info, { ...options, codec }, {
     isOpen: owner.isOpen,
     register: owner.register,
+    padShort: inferred,
   });
 }

@@ -4,7 +4,7 @@
  * records; a map given raw or mixed data stays bytes.
  */
 import assert from "node:assert/strict";
-import type { EventRecord } from "../../mod.ts";
+import { type EventRecord, RecordSizeError } from "../../mod.ts";
 import { CHILD_COMM, load, runRegistered } from "./_helpers.ts";
 
 const FILL = `
@@ -42,6 +42,37 @@ Deno.test("perf_submit(ctx, &data, sizeof(data)): b.perfBuffer(name) with no typ
     { pid, ts: 7n, comm: CHILD_COMM },
     { pid, ts: 7n, comm: CHILD_COMM },
   ]);
+});
+
+Deno.test("a record cut short (offsetof + length, as sslsniff submits) decodes with no type, the rest zero; a given type refuses it", async () => {
+  const text = `
+    struct line_t { u32 pid; u32 len; char comm[TASK_COMM_LEN]; char text[64]; };
+    ${FILL}
+    BPF_PERF_OUTPUT(lines);
+    TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+      struct line_t l = {};
+      FILL(&l)
+      l.len = 3;
+      __builtin_memcpy(l.text, "abcdefgh", 8);
+      lines.perf_submit(args, &l, offsetof(struct line_t, text) + l.len);
+      return 0;
+    }`;
+  {
+    using b = await load(text);
+    const lines = b.perfBuffer("lines", {
+      signal: AbortSignal.timeout(10_000),
+    });
+    const pid = await runRegistered(b.map("pids"), "getppid:1");
+    const [line] = await first(lines, 1);
+    assert.deepEqual(line, { pid, len: 3, comm: CHILD_COMM, text: "abc" });
+  }
+  using b = await load(text);
+  const typed = b.perfBuffer("lines", {
+    type: "struct line_t",
+    signal: AbortSignal.timeout(10_000),
+  });
+  await runRegistered(b.map("pids"), "getppid:1");
+  await assert.rejects(first(typed, 1), RecordSizeError);
 });
 
 Deno.test("ringbuf_output(&data, ...) and ringbuf_reserve/submit decode with no type", async () => {
