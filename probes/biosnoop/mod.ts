@@ -30,6 +30,11 @@ const spec = {
   description: "Trace block I/O",
   flags: {
     queue: { type: "boolean", short: "Q", help: "include OS queued time" },
+    pattern: {
+      type: "boolean",
+      short: "P",
+      help: "display IO pattern (sequential or random)",
+    },
     disk: DISK,
     pid: { type: "string", short: "p", help: "show I/O of this PID only" },
     duration: { type: "string", help: "total duration of trace in seconds" },
@@ -37,6 +42,7 @@ const spec = {
   examples: [
     "biosnoop            # trace all block I/O",
     "biosnoop -Q         # include OS queued time",
+    "biosnoop -P         # show whether each I/O follows the disk's previous one",
     "biosnoop -d vda     # trace vda only",
   ],
 } as const;
@@ -61,6 +67,8 @@ interface Row {
   pid: number;
   disk: string;
   t: "R" | "W" | "";
+  /** S: starts where the disk's previous I/O ended; R: elsewhere; ?: the first seen. */
+  pattern: "S" | "R" | "?";
   flags: string;
   sector: number;
   bytes: number;
@@ -91,6 +99,9 @@ await runMain(spec, async ({ values: v, json }) => {
     { header: "PID", key: "pid", width: 7 },
     { header: "DISK", key: "disk", width: 9 },
     { header: "T", key: "t", width: 1 },
+    ...(v.pattern
+      ? [{ header: "PAT", key: "pattern", width: 3 } as const]
+      : []),
     { header: "SECTOR", key: "sector", width: 10, right: true },
     { header: "BYTES", key: "bytes", width: 7, right: true },
   ];
@@ -115,7 +126,11 @@ await runMain(spec, async ({ values: v, json }) => {
   announce();
   const events = eventStream<Event>(b, v.duration, "--duration");
   const elapsed = sinceFirst();
+  // Where each disk's last completed I/O ended, in 512-byte sectors (BCC's -P).
+  const lastEnd = new Map<number, bigint>();
   for await (const e of events) {
+    const last = lastEnd.get(e.dev);
+    lastEnd.set(e.dev, e.sector + BigInt(e.len >>> 9));
     if (pid !== undefined && e.pid !== pid) continue;
     const op = e.flags & 0xff;
     table.row({
@@ -124,6 +139,7 @@ await runMain(spec, async ({ values: v, json }) => {
       pid: e.pid,
       disk: e.disk || `${e.dev >>> 20}:${e.dev & 0xfffff}`,
       t: op === 0 ? "R" : op === 1 ? "W" : "",
+      pattern: last === undefined ? "?" : last === e.sector ? "S" : "R",
       flags: flagsText(e.flags),
       sector: Number(e.sector),
       bytes: e.len,

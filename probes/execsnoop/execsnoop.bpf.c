@@ -27,7 +27,8 @@ struct config {
   u32 filter_uid;
   u32 targ_uid;
   u32 ignore_failed;
-  u32 max_args;   /* 0: MAXARG */
+  u32 max_args;   /* 0: MAXARG */  u32 filter_cg;
+  u64 targ_cgid; /* --cgroup: bpf_get_current_cgroup_id() */
 };
 
 struct config cfg = {};
@@ -53,6 +54,7 @@ static __always_inline int on_enter(const char *filename, const char *const *arg
   u32 uid = (u32)bpf_get_current_uid_gid();
   if (cfg.targ_pid && cfg.targ_pid != pid) return 0;
   if (cfg.filter_uid && cfg.targ_uid != uid) return 0;
+  if (cfg.filter_cg && bpf_get_current_cgroup_id() != cfg.targ_cgid) return 0;
   struct task_struct *task = (struct task_struct *)bpf_get_current_task();
   u32 ppid = BPF_CORE_READ(task, real_parent, tgid);
   if (cfg.targ_ppid && cfg.targ_ppid != ppid) return 0;

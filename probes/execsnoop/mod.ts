@@ -13,6 +13,7 @@
 import { BPF } from "bpf";
 import {
   announce,
+  cgroupFilter,
   clock,
   type Column,
   configure,
@@ -25,7 +26,7 @@ import {
   uidFilter,
   UsageError,
 } from "../_shared/cli.ts";
-import { DURATION, PID, PRINT_UID, UID } from "../_shared/flags.ts";
+import { CGROUP, DURATION, PID, PRINT_UID, UID } from "../_shared/flags.ts";
 
 const spec = {
   name: "execsnoop",
@@ -65,6 +66,7 @@ const spec = {
       type: "string",
       help: "maximum number of arguments parsed and displayed, default 20",
     },
+    cgroup: CGROUP,
     duration: DURATION,
   },
   examples: [
@@ -113,6 +115,7 @@ await runMain(spec, async ({ values: v, json }) => {
     targ_pid: intArg(v.pid, "-p PID") ?? 0,
     targ_ppid: intArg(v.ppid, "-P PPID") ?? 0,
     ...uid,
+    ...cgroupFilter(v.cgroup),
     ignore_failed: v.fails ? 0 : 1,
     max_args: maxArgs,
   });

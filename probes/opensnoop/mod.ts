@@ -13,6 +13,7 @@
 import { BPF } from "bpf";
 import {
   announce,
+  cgroupFilter,
   type Column,
   configure,
   eventStream,
@@ -23,7 +24,7 @@ import {
   timestampColumn,
   uidFilter,
 } from "../_shared/cli.ts";
-import { DURATION, PID, PRINT_UID, UID } from "../_shared/flags.ts";
+import { CGROUP, DURATION, PID, PRINT_UID, UID } from "../_shared/flags.ts";
 
 const spec = {
   name: "opensnoop",
@@ -39,6 +40,7 @@ const spec = {
     pid: PID,
     tid: { type: "string", short: "t", help: "trace this TID only" },
     uid: UID,
+    cgroup: CGROUP,
     duration: DURATION,
     name: {
       type: "string",
@@ -132,6 +134,7 @@ await runMain(spec, async ({ values: v, json }) => {
     targ_pid: intArg(v.pid, "-p PID") ?? 0,
     targ_tid: intArg(v.tid, "-t TID") ?? 0,
     ...uid,
+    ...cgroupFilter(v.cgroup),
     failed: v.failed ? 1 : 0,
   });
   const columns: Column<Row>[] = [];

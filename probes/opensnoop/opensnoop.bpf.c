@@ -27,7 +27,8 @@ struct config {
   u32 targ_tid;
   u32 filter_uid;
   u32 targ_uid;
-  u32 failed;
+  u32 failed;  u32 filter_cg;
+  u64 targ_cgid; /* --cgroup: bpf_get_current_cgroup_id() */
 };
 
 struct config cfg = {};
@@ -53,6 +54,7 @@ static __always_inline int on_enter(const char *fname, int flags) {
   if (cfg.targ_pid && cfg.targ_pid != pid) return 0;
   if (cfg.targ_tid && cfg.targ_tid != tid) return 0;
   if (cfg.filter_uid && cfg.targ_uid != (u32)bpf_get_current_uid_gid()) return 0;
+  if (cfg.filter_cg && bpf_get_current_cgroup_id() != cfg.targ_cgid) return 0;
   struct args_t args = { .fname = fname, .flags = flags };
   bpf_map_update_elem(&start, &tid, &args, BPF_ANY);
   return 0;

@@ -13,6 +13,7 @@
 import { BPF } from "bpf";
 import {
   announce,
+  cgroupFilter,
   type Column,
   configure,
   eventStream,
@@ -24,6 +25,7 @@ import {
   uidFilter,
 } from "../_shared/cli.ts";
 import {
+  CGROUP,
   DURATION,
   IPV4,
   IPV6,
@@ -62,6 +64,7 @@ const spec = {
     },
     ipv4: IPV4,
     ipv6: IPV6,
+    cgroup: CGROUP,
     duration: DURATION,
   },
   examples: [
@@ -119,6 +122,7 @@ await runMain(spec, async ({ values: v, json }) => {
   configure(b, {
     targ_pid: intArg(v.pid, "-p PID") ?? 0,
     ...uid,
+    ...cgroupFilter(v.cgroup),
     family,
     lport: v.lport ? 1 : 0,
   });

@@ -31,7 +31,8 @@ struct config {
   u32 filter_uid;
   u32 targ_uid;
   u32 family;
-  u32 lport;
+  u32 lport;  u32 filter_cg;
+  u64 targ_cgid; /* --cgroup: bpf_get_current_cgroup_id() */
 };
 
 struct config cfg = {};
@@ -72,6 +73,7 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *args) {
   if (cfg.targ_pid && cfg.targ_pid != pid) return 0;
   u32 uid = (u32)bpf_get_current_uid_gid();
   if (cfg.filter_uid && cfg.targ_uid != uid) return 0;
+  if (cfg.filter_cg && bpf_get_current_cgroup_id() != cfg.targ_cgid) return 0;
   struct event held = {};
   held.ts = bpf_ktime_get_ns();
   held.pid = pid;

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runCmd, startProbe } from "./_helpers.ts";
+import { REPO, runCmd, startProbe } from "./_helpers.ts";
 
 Deno.test("killsnoop -T: only signals sent to that PID", async () => {
   const a = new Deno.Command("sleep", { args: ["30"] }).spawn();
@@ -290,5 +290,109 @@ Deno.test("profile -a: kernel frames end in _[k], user frames do not", async () 
   } finally {
     dd.kill("SIGKILL");
     await dd.status;
+  }
+});
+
+Deno.test("execsnoop --cgroup: only the execs of processes in that cgroup", async () => {
+  const cg = `/sys/fs/cgroup/unified/bpfpm-test-${Deno.pid}`;
+  await Deno.mkdir(cg);
+  try {
+    // Under bpfpm run the probe may not stat /sys: the cgroup goes by its id.
+    const id = String(Deno.statSync(cg).ino);
+    await using p = startProbe("execsnoop", ["--json", "--cgroup", id]);
+    await p.attached();
+    const outside = await runCmd("/bin/true", []);
+    const inside = await runCmd("/bin/sh", [
+      "-c",
+      `echo $$ > ${cg}/cgroup.procs && exec /bin/true`,
+    ]);
+    assert.equal(inside.code, 0, inside.stderr);
+    interface Row {
+      pid: number;
+      comm: string;
+    }
+    const row = await p.row<Row>((r) => r.pid === inside.pid);
+    assert.equal(row.comm, "true");
+    assert.ok(!p.rows<Row>().some((r) => r.pid === outside.pid));
+    assert.deepEqual(
+      [...new Set(p.rows<Row>().map((r) => r.pid))],
+      [inside.pid],
+    );
+    assert.equal((await p.stop()).code, 0, p.stderr);
+    await p.assertUnloaded();
+    // Run directly (deno run -A), the probe takes the directory itself.
+    const direct = await runCmd(Deno.execPath(), [
+      "run",
+      "-A",
+      "--quiet",
+      "--config",
+      join(REPO, "deno.json"),
+      join(REPO, "probes", "execsnoop", "mod.ts"),
+      "--cgroup",
+      cg,
+      "-d",
+      "1",
+    ]);
+    assert.equal(direct.code, 0, direct.stderr);
+    assert.match(direct.stdout, /^PCOMM +PID +PPID +RET +ARGS$/m);
+  } finally {
+    await Deno.remove(cg);
+  }
+
+  await using bad = startProbe("execsnoop", [
+    "--cgroup",
+    "/sys/fs/cgroup/unified",
+  ]);
+  assert.equal((await bad.exited()).code, 2, bad.stderr);
+  assert.match(
+    bad.stderr,
+    /--cgroup \/sys\/fs\/cgroup\/unified: this process may not look under \/sys; pass the cgroup's id instead: --cgroup \$\(stat -c %i \/sys\/fs\/cgroup\/unified\)/,
+  );
+});
+
+Deno.test("biosnoop -P: S when an I/O starts where the disk's previous one ended, else R", async () => {
+  await using p = startProbe("biosnoop", ["--json", "-P"]);
+  await p.attached();
+  const dir = await Deno.makeTempDir({
+    dir: "/var/tmp",
+    prefix: "bpfpm-bio-P-",
+  });
+  try {
+    const dd = await runCmd("dd", [
+      "if=/dev/zero",
+      `of=${join(dir, "data")}`,
+      "bs=64k",
+      "count=100",
+      "oflag=direct",
+    ]);
+    assert.equal(dd.code, 0, dd.stderr);
+    interface Row {
+      comm: string;
+      disk: string;
+      sector: number;
+      bytes: number;
+      pattern: string;
+    }
+    await p.until(
+      () => p.rows<Row>().filter((r) => r.comm === "dd").length >= 100,
+      30_000,
+      "dd's 100 writes",
+    );
+    assert.equal((await p.stop()).code, 0, p.stderr);
+    const rows = p.rows<Row>();
+    const end = new Map<string, number>();
+    for (const r of rows) {
+      const last = end.get(r.disk);
+      const want = last === undefined ? "?" : last === r.sector ? "S" : "R";
+      assert.equal(r.pattern, want, JSON.stringify(r));
+      end.set(r.disk, r.sector + r.bytes / 512);
+    }
+    // One file written front to back: mostly sequential.
+    const dds = rows.filter((r) => r.comm === "dd");
+    const seq = dds.filter((r) => r.pattern === "S").length;
+    assert.ok(seq > dds.length / 2, dds.map((r) => r.pattern).join(""));
+    await p.assertUnloaded();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });
