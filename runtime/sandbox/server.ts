@@ -45,6 +45,7 @@ import {
 } from "./protocol.ts";
 import { fromWire, toWire } from "./_values.ts";
 import { checkSandboxSource } from "./source_policy.ts";
+import { widenPipes } from "./_pipe.ts";
 
 /** What the trusted side enforces for one package. */
 export interface SessionPolicy {
@@ -234,6 +235,7 @@ export class SandboxSession {
       open("async"),
     ]);
     this.#files = [req, sync, async];
+    widenPipes(["req", "sync", "async"].map((n) => `${this.#dir}/${n}`));
     const reader = new FrameReader();
     const buf = new Uint8Array(1 << 20);
     while (!this.#closed) {
