@@ -67,41 +67,106 @@ export async function writePackage(
   };
 }
 
-/** The command line that runs `pkg` under `bpfpm run --yes -- args` (the sandboxed row). */
-export function sandboxedCommand(
-  pkg: BenchPackage,
-  args: string[],
-): [string, string[]] {
-  return [Deno.execPath(), [
+/** `deno run` arguments that start the bpfpm CLI from this checkout (its arguments follow). */
+export function bpfpmCli(): string[] {
+  return [
     "run",
     "-A",
     "--quiet",
     "--config",
     join(REPO, "deno.json"),
     join(REPO, "scripts", "bpfpm.ts"),
-    "run",
-    pkg.dir,
-    "--yes",
-    "--",
-    ...args,
-  ]];
+  ];
 }
 
-/** The command line that runs `pkg`'s entry in process (`"bpf"` is mod.ts). */
-export function inProcessCommand(
+/** How a package's entry runs: under `bpfpm run` or, with `"bpf"` as mod.ts, in process. */
+export type RunMode = "sandboxed" | "in process";
+
+/**
+ * The command line that runs `pkg`'s entry with `args`: `bpfpm run <dir> --yes -- args`
+ * (sandboxed), or `deno run -A` with the import map (in process).
+ */
+export function packageCommand(
   pkg: BenchPackage,
+  mode: RunMode,
   args: string[],
 ): [string, string[]] {
-  return [Deno.execPath(), [
-    "run",
-    "-A",
-    "--quiet",
-    "--no-config",
-    "--no-lock",
-    `--import-map=${pkg.importMap}`,
-    join(pkg.dir, "main.ts"),
-    ...args,
-  ]];
+  return [
+    Deno.execPath(),
+    mode === "sandboxed"
+      ? [...bpfpmCli(), "run", pkg.dir, "--yes", "--", ...args]
+      : [
+        "run",
+        "-A",
+        "--quiet",
+        "--no-config",
+        "--no-lock",
+        `--import-map=${pkg.importMap}`,
+        join(pkg.dir, "main.ts"),
+        ...args,
+      ],
+  ];
+}
+
+/** A package's run whose stdin, stdout lines and stderr the bench holds. */
+export interface StartedPackage extends AsyncDisposable {
+  /** The process (`bpfpm run`, or deno in process). */
+  process: Deno.ChildProcess;
+  /** Its stdout, line by line. */
+  lines: Lines;
+  /** Writes a line to its stdin. */
+  send(line: string): Promise<void>;
+  /**
+   * The next stdout line starting with `prefix`; throws with what it printed if it ends first.
+   *
+   * @param prefix what the line starts with
+   * @returns the line
+   */
+  expect(prefix: string): Promise<string>;
+}
+
+/**
+ * Starts `pkg` (stdin, stdout and stderr piped); disposing closes its stdin (the bench
+ * packages exit then) and waits for it, printing its stderr if it failed.
+ *
+ * @param pkg the package
+ * @param mode sandboxed or in process
+ * @param args the entry's arguments
+ * @returns the started package
+ */
+export function startPackage(
+  pkg: BenchPackage,
+  mode: RunMode,
+  args: string[],
+): StartedPackage {
+  const [cmd, cmdArgs] = packageCommand(pkg, mode, args);
+  const process = new Deno.Command(cmd, {
+    args: cmdArgs,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const stderr = new Response(process.stderr).text();
+  const lines = new Lines(process.stdout);
+  const stdin = process.stdin.getWriter();
+  return {
+    process,
+    lines,
+    send: (line) => stdin.write(new TextEncoder().encode(`${line}\n`)),
+    async expect(prefix) {
+      const line = await lines.next(prefix);
+      if (line !== undefined) return line;
+      throw new Error(
+        `${pkg.dir} (${mode}) ended before printing ${prefix}: ${lines.seen}${await stderr}`,
+      );
+    },
+    async [Symbol.asyncDispose]() {
+      await stdin.close().catch(() => {});
+      await lines.cancel();
+      if (!(await process.status).success) console.error(await stderr);
+    },
+  };
 }
 
 function children(pid: number): number[] {

@@ -3,23 +3,22 @@
  * libbpf consumer, in the same run and on the same BPF program (bench/events_c/events.bpf.c):
  * a tight getppid() loop writes 64-byte records into a 256 KiB ring buffer, with a wakeup per
  * record and with one per 64 records. Both consumers decode every record (C reads fields in
- * its callback; ours builds a JS object per record). Prints a table and
- * `result events ours_per_s=… c_per_s=… ratio=… drops=…` for the better policy.
- *
- * Sandboxed rows: the same program and loops in a probe package run under `bpfpm run` (the
- * trusted parent drains the ring buffer and sends batches over the sandbox channel; the
- * package's code, as nobody, decodes and counts them), with the peak RSS of parent + child;
- * `result events-sandboxed …` gives its rate against the C consumer's with the same policy.
+ * its callback; ours builds a JS object per record). Ours is one probe package (its entry
+ * below), run two ways: in process (`deno run -A`, `"bpf"` is mod.ts) and sandboxed, under
+ * `bpfpm run` (the trusted parent drains the ring buffer and sends batches over the sandbox
+ * channel; the package's code, as nobody, decodes and counts them; its row gives the peak
+ * RSS of parent + child). Prints a table, `result events ours_per_s=… c_per_s=… ratio=…
+ * drops=…` (in process) and `result events-sandboxed …`, each for its better policy.
  *
  * @module
  */
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { BPF } from "../runtime/bpf.ts";
 import {
   type BenchPackage,
   Lines,
-  sandboxedCommand,
+  type RunMode,
+  startPackage,
   treePeakRss,
   writePackage,
 } from "./_sandbox.ts";
@@ -31,7 +30,7 @@ interface Run {
   drops: number;
   seconds: number;
   wakeups: number;
-  /** Peak RSS (KiB) of the trusted parent + the sandboxed child, for sandboxed runs. */
+  /** Peak RSS (KiB) of the package's processes (sandboxed: the trusted parent + the child). */
   rssKb?: number;
 }
 
@@ -89,23 +88,6 @@ function eventsPackage(source: string): Promise<BenchPackage> {
     helpers: [],
     mapMemory: "1MiB",
   }, { "main.ts": PACKAGE_MAIN, "events.bpf.c": source });
-}
-
-interface Cfg {
-  pid: number;
-  policy: number;
-  count: bigint;
-  seq: bigint;
-  drops: bigint;
-}
-
-interface Event {
-  seq: bigint;
-  ts: bigint;
-  pid: number;
-  cpu: number;
-  comm: string;
-  pad: bigint[];
 }
 
 async function exec(
@@ -178,145 +160,48 @@ async function runC(
   return { records, drops, seconds, wakeups };
 }
 
-async function runOurs(
-  b: BPF,
-  producer: string,
-  count: number,
-  policy: number,
-  mode: "iterator" | "batches",
-): Promise<Run> {
-  // Drops are counted by the program (bench_cfg.drops), so full-buffer warnings are left out.
-  const reader = b.ringbuf<Event>("events", {
-    type: "struct event",
-    onFull: () => {},
-  });
-  const config = b.map<number, Cfg>("bench_cfg");
-  // The shell calls getppid() while starting: target it only once it says it is ready.
-  const child = new Deno.Command("sh", {
-    args: ["-c", `echo ready; read _; exec ${producer} ${count}`],
-    stdin: "piped",
-    stdout: "piped",
-  }).spawn();
-  const out = child.stdout.getReader();
-  await out.read();
-  out.releaseLock();
-  await child.stdout.cancel();
-  config.set(0, {
-    pid: child.pid,
-    policy,
-    count: BigInt(count),
-    seq: 0n,
-    drops: 0n,
-  });
-  let exited = false;
-  const status = child.status.then(() => (exited = true));
-  let records = 0;
-  let checksum = 0n;
-  let last = 0;
-  let lastProgress = performance.now();
-  // Stops the reader once the producer is done and the records that were not dropped are in.
-  const watchdog = setInterval(() => {
-    if (!exited) return;
-    const drops = Number(config.get(0)!.drops);
-    if (records + drops >= count || performance.now() - lastProgress > 2000) {
-      reader.close();
-    }
-  }, 20);
-  const w = child.stdin.getWriter();
-  const t0 = performance.now();
-  await w.write(new Uint8Array([10]));
-  await w.close();
-  try {
-    if (mode === "iterator") {
-      for await (const e of reader) {
-        records++;
-        checksum += e.seq;
-        if ((records & 4095) === 0) lastProgress = performance.now();
-        if (records === count) break;
-      }
-      last = performance.now();
-    } else {
-      for await (const batch of reader.batches()) {
-        for (const e of batch) checksum += e.seq;
-        records += batch.length;
-        last = lastProgress = performance.now();
-        if (records === count) break;
-      }
-    }
-  } finally {
-    clearInterval(watchdog);
-    reader.close();
-  }
-  await status;
-  const drops = Number(config.get(0)!.drops);
-  if (checksum < 0n) throw new Error("unreachable");
-  return {
-    records,
-    drops,
-    seconds: (last - t0) / 1000,
-    wakeups: reader.wakeups,
-  };
-}
-
-/** The same loops in a package under `bpfpm run`: the clock runs from the producer's start to the last record. */
-async function runSandboxed(
+/**
+ * One run of the package (`loop`: for await or batches): the clock runs from the producer's
+ * start to the package's last record.
+ */
+async function runPackage(
   pkg: BenchPackage,
+  mode: RunMode,
   producer: string,
   count: number,
   policy: number,
-  mode: "iterator" | "batches",
+  loop: "iterator" | "batches",
 ): Promise<Run> {
+  // The shell calls getppid() while starting: target it only once it says it is ready.
   const prod = new Deno.Command("sh", {
     args: ["-c", `echo ready; read _; exec ${producer} ${count}`],
     stdin: "piped",
     stdout: "piped",
   }).spawn();
-  const prodOut = new Lines(prod.stdout);
-  await prodOut.next("ready");
-  await prodOut.cancel();
-  const [cmd, args] = sandboxedCommand(pkg, [
-    String(prod.pid),
-    String(count),
-    String(policy),
-    mode,
-  ]);
-  const run = new Deno.Command(cmd, {
-    args,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const stderr = new Response(run.stderr).text();
-  const lines = new Lines(run.stdout);
-  const stdin = run.stdin.getWriter();
   try {
-    if (!(await lines.next("READY"))) {
-      throw new Error(
-        `the sandboxed package did not start: ${lines.seen}${await stderr}`,
-      );
-    }
-    const w = prod.stdin.getWriter();
+    const prodOut = new Lines(prod.stdout);
+    await prodOut.next("ready");
+    await prodOut.cancel();
+    await using run = startPackage(pkg, mode, [
+      String(prod.pid),
+      String(count),
+      String(policy),
+      loop,
+    ]);
+    await run.expect("READY");
+    const go = prod.stdin.getWriter();
     const t0 = performance.timeOrigin + performance.now();
-    await w.write(new Uint8Array([10]));
-    await w.close();
-    const done = await lines.next("DONE");
-    if (!done) {
-      throw new Error(
-        `the sandboxed package stopped: ${lines.seen}${await stderr}`,
-      );
-    }
-    const rssKb = treePeakRss(run.pid).kb;
+    await go.write(new Uint8Array([10]));
+    await go.close();
+    const done = await run.expect("DONE");
+    const rssKb = treePeakRss(run.process.pid).kb;
     const [records, drops, wakeups, last] = done.split(" ").slice(1).map(
       Number,
     );
     return { records, drops, seconds: (last - t0) / 1000, wakeups, rssKb };
   } finally {
-    await stdin.close().catch(() => {});
-    await lines.cancel();
-    const status = await run.status;
+    await prod.stdin.close().catch(() => {});
     await prod.status;
-    if (!status.success) console.error(await stderr);
   }
 }
 
@@ -342,7 +227,6 @@ export async function main(args: string[]): Promise<number> {
     const source = await Deno.readTextFile(
       join(here, "events_c", "events.bpf.c"),
     );
-    using b = await BPF.load({ text: source });
     await using pkg = await eventsPackage(source);
     const rows: { policy: string; consumer: string; run: Run }[] = [];
     const best: { ours: Run; c: Run; policy: string }[] = [];
@@ -363,16 +247,16 @@ export async function main(args: string[]): Promise<number> {
       };
       const c = await bestOf(() => runC(tools, count, policy));
       const ours = await bestOf(() =>
-        runOurs(b, tools.producer, count, policy, "iterator")
+        runPackage(pkg, "in process", tools.producer, count, policy, "iterator")
       );
       const batches = await bestOf(() =>
-        runOurs(b, tools.producer, count, policy, "batches")
+        runPackage(pkg, "in process", tools.producer, count, policy, "batches")
       );
       const sbIter = await bestOf(() =>
-        runSandboxed(pkg, tools.producer, count, policy, "iterator")
+        runPackage(pkg, "sandboxed", tools.producer, count, policy, "iterator")
       );
       const sbBatches = await bestOf(() =>
-        runSandboxed(pkg, tools.producer, count, policy, "batches")
+        runPackage(pkg, "sandboxed", tools.producer, count, policy, "batches")
       );
       rows.push({ policy: label, consumer: "C libbpf", run: c });
       rows.push({ policy: label, consumer: "ours (for await)", run: ours });

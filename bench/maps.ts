@@ -18,8 +18,7 @@ import { BpfMap } from "../runtime/maps/bpf_map.ts";
 import { u64 } from "../runtime/btf/codec.ts";
 import {
   type BenchPackage,
-  Lines,
-  sandboxedCommand,
+  startPackage,
   treePeakRss,
   writePackage,
 } from "./_sandbox.ts";
@@ -98,41 +97,15 @@ async function runSandboxed(
   entries: number,
   dumpBin: string,
 ): Promise<{ n: number; ms: number; cN: number; cMs: number; rssKb: number }> {
-  const [cmd, args] = sandboxedCommand(pkg, [String(entries)]);
-  const run = new Deno.Command(cmd, {
-    args,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).spawn();
-  const stderr = new Response(run.stderr).text();
-  const lines = new Lines(run.stdout);
-  const stdin = run.stdin.getWriter();
-  try {
-    const ready = await lines.next("READY");
-    if (!ready) {
-      throw new Error(
-        `the sandboxed package did not start: ${lines.seen}${await stderr}`,
-      );
-    }
-    const [cN, cMs] = (await exec(dumpBin, [`id:${ready.split(" ")[1]}`, "3"]))
-      .trim().split(/\s+/).map(Number);
-    await stdin.write(new Uint8Array([10]));
-    const done = await lines.next("DONE");
-    if (!done) {
-      throw new Error(
-        `the sandboxed package stopped: ${lines.seen}${await stderr}`,
-      );
-    }
-    const rssKb = treePeakRss(run.pid).kb;
-    const [n, ms] = done.split(" ").slice(1).map(Number);
-    return { n, ms, cN, cMs, rssKb };
-  } finally {
-    await stdin.close().catch(() => {});
-    await lines.cancel();
-    if (!(await run.status).success) console.error(await stderr);
-  }
+  await using run = startPackage(pkg, "sandboxed", [String(entries)]);
+  const ready = await run.expect("READY");
+  const [cN, cMs] = (await exec(dumpBin, [`id:${ready.split(" ")[1]}`, "3"]))
+    .trim().split(/\s+/).map(Number);
+  await run.send("go");
+  const done = await run.expect("DONE");
+  const rssKb = treePeakRss(run.process.pid).kb;
+  const [n, ms] = done.split(" ").slice(1).map(Number);
+  return { n, ms, cN, cMs, rssKb };
 }
 
 function best(runs: number, fn: () => number): { ms: number; n: number } {

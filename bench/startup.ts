@@ -24,9 +24,8 @@
 
 import {
   type BenchPackage,
-  inProcessCommand,
+  packageCommand,
   REPO,
-  sandboxedCommand,
   treePeakRss,
   writePackage,
 } from "./_sandbox.ts";
@@ -273,9 +272,9 @@ export async function main(args: string[]): Promise<number> {
       ]);
 
     const sandboxed = (pid: number) =>
-      timeToEvent(...sandboxedCommand(pkg, [String(pid)]));
+      timeToEvent(...packageCommand(pkg, "sandboxed", [String(pid)]));
     const inProcess = (pid: number) =>
-      timeToEvent(...inProcessCommand(pkg, [String(pid)]));
+      timeToEvent(...packageCommand(pkg, "in process", [String(pid)]));
 
     // Warm-up: Deno's module caches (ours and the sandbox user's), our compile cache (and the
     // PCH), bpftrace's page cache.
