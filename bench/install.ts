@@ -13,8 +13,8 @@ import { join } from "node:path";
 import { createTarball } from "../registry/pack/mod.ts";
 import { publishDocument } from "../registry/common/publish_document.ts";
 import { startRegistry } from "../registry/server/cli.ts";
+import { bpfpmCli } from "./_sandbox.ts";
 
-const REPO = new URL("../", import.meta.url).pathname;
 const DEPS = 10;
 const FILES_PER_PACKAGE = 20;
 
@@ -150,12 +150,7 @@ export async function main(args: string[]): Promise<number> {
       npm_config_update_notifier: "false",
     };
     const bpfpmArgs = [
-      "run",
-      "-A",
-      "--quiet",
-      "--config",
-      join(REPO, "deno.json"),
-      join(REPO, "scripts", "bpfpm.ts"),
+      ...bpfpmCli(),
       "install",
       "--yes",
       "--quiet",
