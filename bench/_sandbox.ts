@@ -1,9 +1,9 @@
 /**
- * Shared by the benches: the bpfpm CLI's command line, and for the sandboxed rows a probe
- * package written to a temp directory that
- * nobody (uid 65534) can read, run under `bpfpm run` (the trusted parent plus the sandboxed
- * child) or, for the in-process row, with `deno run -A` and `"bpf"` mapped to mod.ts; its
- * stdout read line by line; and the peak RSS of a process tree.
+ * Shared by the benches: the bpfpm CLI's command line; and, for the sandboxed rows, a probe
+ * package written to a temp directory that nobody (uid 65534) can read, run under `bpfpm run`
+ * (the trusted parent plus the sandboxed child) or, for the in-process row, with
+ * `deno run -A` and `"bpf"` mapped to mod.ts; its stdout read line by line; and the peak RSS
+ * of a process tree.
  *
  * @module
  */
