@@ -132,6 +132,40 @@ export const KPROBE_OPTIONS: Rules = {
   fallback: oneOf("tracepoint", "error"),
 };
 
+const multiMode = oneOf("entry", "return", "session");
+const symbols = rule(
+  'a glob or a list of names (e.g. "str*cmp", ["malloc", "free"])',
+  (v) =>
+    (typeof v === "string" && !!v) ||
+    (Array.isArray(v) && v.length > 0 &&
+      v.every((x) => typeof x === "string" && !!x)),
+);
+const cookies = rule(
+  "an array of bigints, one per place",
+  (v) => Array.isArray(v) && v.every((x) => typeof x === "bigint" && x >= 0n),
+);
+
+/** `attachUprobeMulti`'s options (runtime/attach/multi.ts). */
+export const UPROBE_MULTI_OPTIONS: Rules = {
+  "binary!": UPROBE_OPTIONS["binary!"],
+  symbols,
+  offsets: rule(
+    "an array of file offsets (non-negative integers)",
+    (v) => Array.isArray(v) && v.every((x) => isInteger(x, 0)),
+  ),
+  cookies,
+  pid,
+  mode: multiMode,
+};
+
+/** `attachKprobeMulti`'s options (runtime/attach/multi.ts). */
+export const KPROBE_MULTI_OPTIONS: Rules = {
+  "symbols!": symbols,
+  cookies,
+  mode: multiMode,
+  fallback: KPROBE_OPTIONS.fallback,
+};
+
 /** `attachXdp`'s options. */
 export const XDP_OPTIONS: Rules = {
   netns,

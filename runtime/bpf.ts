@@ -374,9 +374,15 @@ export class BPF implements Disposable {
   }
 
   #autoAttach(): void {
+    const grants = attachGrants.get(this);
     for (const program of this.programs.values()) {
       const found = autoAttachRule(program.section);
-      if (found) this.adopt(found.rule.attach(program, found.target));
+      if (!found) continue;
+      // A multi section's glob is checked against the grants place by place.
+      const check = grants &&
+        ((kind: string, target: string) =>
+          checkAttachTarget(grants, { program: program.name, kind, target }));
+      this.adopt(found.rule.attach(program, found.target, check));
     }
   }
 

@@ -22,6 +22,12 @@ import {
 } from "./kprobe.ts";
 import { attachLsm } from "./lsm.ts";
 import { attachUprobe, attachUretprobe } from "./uprobe.ts";
+import {
+  attachKprobeMulti,
+  attachUprobeMulti,
+  type MultiMode,
+  type UprobeMultiOptions,
+} from "./multi.ts";
 import { attachUsdt } from "./usdt.ts";
 
 /** `func+off` → [func, off]. */
@@ -39,6 +45,12 @@ function splitUprobe(target: string): { binary: string; symbol: string } {
     );
   }
   return { binary: target.slice(0, at), symbol: target.slice(at + 1) };
+}
+
+/** `binary:pattern` of a uprobe.multi section as its attach options. */
+function multiUprobe(target: string, mode: MultiMode): UprobeMultiOptions {
+  const { binary, symbol } = splitUprobe(target);
+  return { binary, symbols: symbol, mode };
 }
 
 const SYSCALL_PREFIX: Record<string, string> = {
@@ -69,13 +81,17 @@ function requireKind(
     );
   }
 }
-/** Refuses before load a kprobe on a kernel without kprobes, unless a syscall can fall back. */
+/**
+ * Refuses before load a kprobe on a kernel without kprobes, unless a syscall can fall back
+ * (a session cannot: its return half has no tracepoint program to run).
+ */
 function requireKprobe(
   kind: "kprobe" | "kretprobe",
   func: string,
   program?: string,
+  session = false,
 ): void {
-  if (syscallName(func) !== undefined || haveKprobes()) return;
+  if ((!session && syscallName(func) !== undefined) || haveKprobes()) return;
   throw new AttachError(
     `Cannot attach ${whose(program)}${kind} ${func}: ${
       features().attach[kind].reason
@@ -121,8 +137,16 @@ export interface AutoAttachRule {
   check?(target: string, program?: string): void;
   /** Loads what `attach` needs; awaited (after load) before `attach` is called. */
   prepare?(): Promise<void>;
-  /** Attaches a loaded program to `target`. */
-  attach(program: Program, target: string): Detachable;
+  /**
+   * Attaches a loaded program to `target`. A rule whose target names many places (a glob)
+   * calls `check` with the kind and each place it resolved, before attaching: the grants
+   * check of places the section name does not spell out.
+   */
+  attach(
+    program: Program,
+    target: string,
+    check?: (kind: string, target: string) => void,
+  ): Detachable;
 }
 
 /**
@@ -193,6 +217,36 @@ const RULES: Record<AutoAttachName, AutoAttachRule> = {
       const provider = parts.pop()!;
       return attachUsdt(program, { binary: parts.join(":"), provider, name });
     },
+  },
+  kprobe_multi: {
+    check: (target, program) => requireKprobe("kprobe", target, program),
+    attach: (program, symbols, check) =>
+      attachKprobeMulti(program, { symbols }, check),
+  },
+  kretprobe_multi: {
+    check: (target, program) => requireKprobe("kretprobe", target, program),
+    attach: (program, symbols, check) =>
+      attachKprobeMulti(program, { symbols, mode: "return" }, check),
+  },
+  kprobe_session: {
+    check: (target, program) => requireKprobe("kprobe", target, program, true),
+    attach: (program, symbols, check) =>
+      attachKprobeMulti(program, { symbols, mode: "session" }, check),
+  },
+  uprobe_multi: {
+    check: (target) => void splitUprobe(target),
+    attach: (program, target, check) =>
+      attachUprobeMulti(program, multiUprobe(target, "entry"), check),
+  },
+  uretprobe_multi: {
+    check: (target) => void splitUprobe(target),
+    attach: (program, target, check) =>
+      attachUprobeMulti(program, multiUprobe(target, "return"), check),
+  },
+  uprobe_session: {
+    check: (target) => void splitUprobe(target),
+    attach: (program, target, check) =>
+      attachUprobeMulti(program, multiUprobe(target, "session"), check),
   },
   fentry: {
     check: (target, program) => requireKind("fentry", target, program),

@@ -196,7 +196,13 @@ export type AutoAttachName =
   | "usdt"
   | "fentry"
   | "fexit"
-  | "lsm";
+  | "lsm"
+  | "kprobe_multi"
+  | "kretprobe_multi"
+  | "kprobe_session"
+  | "uprobe_multi"
+  | "uretprobe_multi"
+  | "uprobe_session";
 
 /**
  * One section definition, as libbpf's `section_defs[]`: a prefix and what a program under
@@ -245,9 +251,24 @@ export const SECTION_DEFS: readonly SectionDef[] = [
   { prefix: "socket", kind: "socket_filter" },
   { prefix: "sk_reuseport/migrate", kind: "sk_reuseport", variant: "migrate" },
   { prefix: "sk_reuseport", kind: "sk_reuseport" },
-  { prefix: "kprobe.multi", kind: "kprobe", variant: "multi" },
-  { prefix: "kretprobe.multi", kind: "kretprobe", variant: "multi" },
-  { prefix: "kprobe.session", kind: "kprobe", variant: "session" },
+  {
+    prefix: "kprobe.multi",
+    kind: "kprobe",
+    variant: "multi",
+    autoAttach: "kprobe_multi",
+  },
+  {
+    prefix: "kretprobe.multi",
+    kind: "kretprobe",
+    variant: "multi",
+    autoAttach: "kretprobe_multi",
+  },
+  {
+    prefix: "kprobe.session",
+    kind: "kprobe",
+    variant: "session",
+    autoAttach: "kprobe_session",
+  },
   { prefix: "kprobe", kind: "kprobe", autoAttach: "kprobe" },
   { prefix: "kretprobe", kind: "kretprobe", autoAttach: "kretprobe" },
   {
@@ -266,16 +287,19 @@ export const SECTION_DEFS: readonly SectionDef[] = [
     prefix: "uprobe.multi",
     kind: "uprobe",
     variant: "multi",
+    autoAttach: "uprobe_multi",
   }),
   ...withSleepable({
     prefix: "uretprobe.multi",
     kind: "uretprobe",
     variant: "multi",
+    autoAttach: "uretprobe_multi",
   }),
   ...withSleepable({
     prefix: "uprobe.session",
     kind: "uprobe",
     variant: "session",
+    autoAttach: "uprobe_session",
   }),
   ...withSleepable({ prefix: "uprobe", kind: "uprobe", autoAttach: "uprobe" }),
   ...withSleepable({
