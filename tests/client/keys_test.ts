@@ -217,7 +217,7 @@ Deno.test("bpfpm keys registers, lists and revokes publisher keys", async () => 
       new RegExp(`^${keyid}  kim  \\S+  revoked \\d{4}-`),
     );
     const bad = await cli(["keys", "revoke", "rsa:1"]);
-    assert.equal(bad.code, 1);
+    assert.equal(bad.code, 2); // a bad argument: a usage error
     assert.match(bad.stderr, /"rsa:1" is not a publisher key id/);
   } finally {
     await reg.close();

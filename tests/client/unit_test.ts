@@ -161,7 +161,7 @@ Deno.test("bpfpm trust adds, lists and removes publisher keys", async () => {
   assert.equal((await cli(["trust"])).stdout, `trusted: ${id}\n`);
   assert.deepEqual([...trustedKeys(s.config)], [id]);
   const bad = await cli(["trust", "rsa:1"]);
-  assert.equal(bad.code, 1);
+  assert.equal(bad.code, 2); // a bad argument: a usage error
   assert.match(bad.stderr, /"rsa:1" is not a publisher key id/);
   assert.equal((await cli(["trust", "--remove", id])).code, 0);
   assert.equal((await cli(["trust"])).stdout, "");
