@@ -91,6 +91,11 @@ export {
 } from "./runtime/attach/attachment.ts";
 export type { KprobeOptions } from "./runtime/attach/kprobe.ts";
 export type { UprobeOptions } from "./runtime/attach/uprobe.ts";
+export type {
+  KprobeMultiOptions,
+  MultiMode,
+  UprobeMultiOptions,
+} from "./runtime/attach/multi.ts";
 export {
   type UsdtOptions,
   type UsdtProbe,

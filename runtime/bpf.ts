@@ -69,6 +69,12 @@ import {
   type UprobeOptions,
 } from "./attach/uprobe.ts";
 import { attachUsdt, type UsdtOptions } from "./attach/usdt.ts";
+import {
+  attachKprobeMulti,
+  attachUprobeMulti,
+  type KprobeMultiOptions,
+  type UprobeMultiOptions,
+} from "./attach/multi.ts";
 import { attachPerfEvent, type PerfEventOptions } from "./attach/perf_event.ts";
 import { attachXdp, type XdpOptions } from "./attach/xdp.ts";
 import { attachTc, type TcOptions } from "./attach/tc.ts";
@@ -374,15 +380,14 @@ export class BPF implements Disposable {
   }
 
   #autoAttach(): void {
-    const grants = attachGrants.get(this);
     for (const program of this.programs.values()) {
       const found = autoAttachRule(program.section);
-      if (!found) continue;
       // A multi section's glob is checked against the grants place by place.
-      const check = grants &&
-        ((kind: string, target: string) =>
-          checkAttachTarget(grants, { program: program.name, kind, target }));
-      this.adopt(found.rule.attach(program, found.target, check));
+      if (found) {
+        this.adopt(
+          found.rule.attach(program, found.target, this.#placeCheck(program)),
+        );
+      }
     }
   }
 
@@ -573,6 +578,64 @@ export class BPF implements Disposable {
   ): Link {
     const p = this.#granted("uretprobe", program, uprobeTarget(options));
     return this.adopt(attachUretprobe(this.#typed(p, "kprobe"), options));
+  }
+
+  /**
+   * Attaches a `uprobe.multi`, `uretprobe.multi` or `uprobe.session` program at many functions
+   * of a binary as one link; each function is checked against the grants' targets.
+   *
+   * @param program The program or its name.
+   * @param options `{ binary, symbols (a glob or names) | offsets, cookies?, pid?, mode? }`.
+   * @returns The link (`count` places); closing this object detaches it too.
+   *
+   * @example Every str*cmp of libc
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * b.attachUprobeMulti("on_cmp", { binary: "c", symbols: "str*cmp" });
+   * ```
+   */
+  attachUprobeMulti(
+    program: Program | string,
+    options: UprobeMultiOptions,
+  ): Link {
+    const p = this.#program(program, "uprobe");
+    return this.adopt(attachUprobeMulti(p, options, this.#placeCheck(p)));
+  }
+
+  /**
+   * Attaches a `kprobe.multi`, `kretprobe.multi` or `kprobe.session` program at many kernel
+   * functions as one link; each function is checked against the grants' targets. Without
+   * kprobes (CONFIG_KPROBES unset) it throws an AttachError naming that, except that syscall
+   * functions fall back to their syscall tracepoints.
+   *
+   * @param program The program or its name.
+   * @param options `{ symbols (a glob or names), cookies?, mode?, fallback? }`.
+   * @returns The link; closing this object detaches it too.
+   *
+   * @example
+   * ```ts
+   * import { BPF } from "bpf";
+   * using b = await BPF.load({ file: "./probe.bpf.c", autoAttach: false });
+   * b.attachKprobeMulti("on_open", { symbols: ["__x64_sys_openat", "__x64_sys_openat2"] });
+   * ```
+   */
+  attachKprobeMulti(
+    program: Program | string,
+    options: KprobeMultiOptions,
+  ): Link {
+    const p = this.#program(program, "kprobe");
+    return this.adopt(attachKprobeMulti(p, options, this.#placeCheck(p)));
+  }
+
+  /** The grants check of each place a multi attach resolves, if this object has grants. */
+  #placeCheck(
+    p: Program,
+  ): ((kind: string, target: string) => void) | undefined {
+    const grants = attachGrants.get(this);
+    return grants &&
+      ((kind, target) =>
+        checkAttachTarget(grants, { program: p.name, kind, target }));
   }
 
   /**

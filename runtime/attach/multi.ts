@@ -14,7 +14,6 @@
  */
 import { cstr, lib } from "../_ffi.ts";
 import {
-  attachCall,
   checkOptions,
   KPROBE_MULTI_OPTIONS,
   UPROBE_MULTI_OPTIONS,
@@ -236,16 +235,14 @@ function modeFlags(mode: MultiMode | undefined): number {
 }
 
 function cookiesFor(
-  kind: string,
+  call: string,
   cookies: readonly bigint[] | undefined,
   count: number,
 ): BigUint64Array<ArrayBuffer> | null {
   if (!cookies) return null;
   if (cookies.length !== count) {
     throw new TypeError(
-      `${
-        attachCall(kind)
-      }: ${cookies.length} cookies for ${count} places: give one per place`,
+      `${call}: ${cookies.length} cookies for ${count} places: give one per place`,
     );
   }
   return new BigUint64Array(cookies.map(BigInt));
@@ -298,12 +295,10 @@ export function attachUprobeMulti(
   check?: (kind: string, target: string) => void,
 ): Link {
   const kind = opts?.mode === "return" ? "uretprobe" : "uprobe";
-  checkOptions(`${attachCall(kind)}Multi`, opts, UPROBE_MULTI_OPTIONS);
+  checkOptions("attachUprobeMulti", opts, UPROBE_MULTI_OPTIONS);
   if (opts.symbols === undefined && opts.offsets === undefined) {
     throw new TypeError(
-      `${
-        attachCall(kind)
-      }Multi: give symbols or offsets to probe in ${opts.binary}`,
+      `attachUprobeMulti: give symbols or offsets to probe in ${opts.binary}`,
     );
   }
   let places: MultiTargets;
@@ -313,7 +308,11 @@ export function attachUprobeMulti(
     withProgram(error, program);
   }
   places.targets.forEach((t) => check?.(kind, t));
-  const cookies = cookiesFor(kind, opts.cookies, places.offsets.length);
+  const cookies = cookiesFor(
+    "attachUprobeMulti",
+    opts.cookies,
+    places.offsets.length,
+  );
   const pattern = list(opts.symbols).concat(
     (opts.offsets ?? []).map((o) => `0x${BigInt(o).toString(16)}`),
   ).join(",");
@@ -360,7 +359,7 @@ export function attachKprobeMulti(
   check?: (kind: string, target: string) => void,
 ): Link {
   const kind = opts?.mode === "return" ? "kretprobe" : "kprobe";
-  checkOptions(`${attachCall(kind)}Multi`, opts, KPROBE_MULTI_OPTIONS);
+  checkOptions("attachKprobeMulti", opts, KPROBE_MULTI_OPTIONS);
   let places: MultiTargets;
   try {
     places = resolveKprobeMulti(opts);
@@ -392,7 +391,7 @@ export function attachKprobeMulti(
       program.name,
     );
   }
-  const cookies = cookiesFor(kind, opts.cookies, funcs.length);
+  const cookies = cookiesFor("attachKprobeMulti", opts.cookies, funcs.length);
   return attachNative(
     program,
     kind,

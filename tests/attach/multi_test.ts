@@ -171,6 +171,29 @@ Deno.test("uprobe.multi/ grants: every function the glob matches must be granted
     });
     await runTarget(bin, 2);
     assert.equal(u64(b, "calls"), 5n);
+    // By hand: the same check, place by place, before anything is attached.
+    using hand = await BPF.load({
+      text: COUNT("uprobe.multi"),
+      autoAttach: false,
+      grants: { attach: [{ kind: "uprobe", target: `${bin}:target_fn_a` }] },
+    });
+    const denied = thrown(
+      () =>
+        hand.attachUprobeMulti("on_call", {
+          binary: bin,
+          symbols: "target_fn_*",
+        }),
+      PermissionDeniedError,
+    );
+    // target_fn_b or target_fn_bb, whichever the symbol table lists first: both are refused.
+    assert.match(denied.target!, /:target_fn_bb?$/);
+    assert.equal(hand.links.length, 0);
+    hand.attachUprobeMulti("on_call", {
+      binary: bin,
+      symbols: ["target_fn_a"],
+    });
+    await runTarget(bin, 3);
+    assert.equal(u64(hand, "calls"), 3n);
   });
 });
 
