@@ -23,17 +23,22 @@ function rule(accepts: string, test: (value: unknown) => boolean): Rule {
   return { accepts, test };
 }
 
+/** A number that is a safe integer of at least `min`. */
+const isCount = (v: unknown, min: number) =>
+  typeof v === "number" && Number.isSafeInteger(v) && v >= min;
+/** A non-empty string. */
+const isText = (v: unknown) => typeof v === "string" && v !== "";
 const isInteger = (v: unknown, min: number) =>
   (typeof v === "number" && Number.isSafeInteger(v) && v >= min) ||
   (typeof v === "bigint" && v >= BigInt(min));
 
 /** Rules shared by several option sets. */
 const string = rule("a string", (v) => typeof v === "string");
-const name = rule("a non-empty string", (v) => typeof v === "string" && !!v);
+const name = rule("a non-empty string", isText);
 const boolean = rule("true or false", (v) => typeof v === "boolean");
 const pid = rule(
   "a process id (a positive integer)",
-  (v) => typeof v === "number" && Number.isSafeInteger(v) && v > 0,
+  (v) => isCount(v, 1),
 );
 const u64 = rule(
   "a non-negative integer (number or bigint)",
@@ -41,7 +46,7 @@ const u64 = rule(
 );
 const netns = rule(
   'a network namespace: a name under /run/netns or a path (e.g. "/proc/42/ns/net")',
-  (v) => typeof v === "string" && !!v,
+  isText,
 );
 const oneOf = (...values: string[]) =>
   rule(
@@ -79,7 +84,7 @@ export const PERF_EVENT_OPTIONS: Rules = {
   ),
   type: rule(
     "perf_event_attr.type as a number (0 hardware, 1 software, or a PMU's type); for a named event use { event }",
-    (v) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0,
+    (v) => isCount(v, 0),
   ),
   config: rule(
     "perf_event_attr.config as a non-negative integer (number or bigint); for a named event use { event }",
@@ -96,7 +101,7 @@ export const PERF_EVENT_OPTIONS: Rules = {
   pid,
   cpu: rule(
     "a CPU number (a non-negative integer)",
-    (v) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0,
+    (v) => isCount(v, 0),
   ),
 };
 
@@ -104,7 +109,7 @@ export const PERF_EVENT_OPTIONS: Rules = {
 export const UPROBE_OPTIONS: Rules = {
   "binary!": rule(
     'a binary\'s path or a library name (e.g. "/bin/bash", "libc")',
-    (v) => typeof v === "string" && !!v,
+    isText,
   ),
   symbol: name,
   offset: u64,
@@ -126,7 +131,7 @@ export const KPROBE_OPTIONS: Rules = {
   offset: u64,
   maxactive: rule(
     "a non-negative integer",
-    (v) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0,
+    (v) => isCount(v, 0),
   ),
   cookie: u64,
   fallback: oneOf("tracepoint", "error"),
@@ -186,7 +191,7 @@ export const SOCKET_FILTER_OPTIONS: Rules = {
   ifname: string,
   fd: rule(
     "a socket's file descriptor (a non-negative integer)",
-    (v) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0,
+    (v) => isCount(v, 0),
   ),
 };
 
@@ -194,7 +199,7 @@ export const SOCKET_FILTER_OPTIONS: Rules = {
 export const CGROUP_OPTIONS: Rules = {
   "path!": rule(
     'a cgroup v2 directory (e.g. "/sys/fs/cgroup/app")',
-    (v) => typeof v === "string" && !!v,
+    isText,
   ),
   attach: rule(
     'an attach point name as a string (e.g. "ingress", "sock_create")',
@@ -227,13 +232,13 @@ export const RAW_TRACEPOINT: Rule = rule(
 /** A kernel function argument. */
 export const KERNEL_FUNCTION: Rule = rule(
   'a kernel function\'s name (e.g. "do_sys_openat2")',
-  (v) => typeof v === "string" && !!v,
+  isText,
 );
 
 /** A network interface argument. */
 export const INTERFACE: Rule = rule(
   'a network interface\'s name (e.g. "eth0")',
-  (v) => typeof v === "string" && !!v,
+  isText,
 );
 
 /**
