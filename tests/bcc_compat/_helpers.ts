@@ -6,6 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { BPF, type LoadOptions } from "../../runtime/bpf.ts";
+import type { TraceFields } from "../../runtime/trace/trace_pipe.ts";
+import { BpfError, Errno } from "../../runtime/errors.ts";
 
 /** The child's comm (its file name, truncated by the kernel to 15 characters). */
 export const CHILD_COMM = "bpfpmbccchild";
@@ -101,6 +103,47 @@ export async function runBinaryRegistered(
   const status = await sh.status;
   assert.ok(status.success, `child ${ops.join(" ")} failed`);
   return sh.pid;
+}
+
+/**
+ * `b.traceFields()` once this process holds trace_pipe. The kernel lets one process read it
+ * at a time, and other processes on this machine (probes, benches, other tests) read it too:
+ * a test that opened it whenever, and made its line before, would fail (EBUSY) or lose the
+ * line to the other reader. This waits its turn (up to 60 s), so the caller makes its events
+ * only while it is the reader.
+ */
+export async function holdTraceFields(
+  b: BPF,
+): Promise<{ next(): Promise<TraceFields | undefined> }> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const fields = b.traceFields();
+    // Opening happens in the first next(), at once: an EBUSY has settled it by the next turn.
+    let busy: unknown;
+    const first = fields.next().then(
+      (r) => r,
+      (e) => {
+        busy = e;
+        return undefined;
+      },
+    );
+    await new Promise((r) => setTimeout(r, 0));
+    if (busy === undefined) {
+      let pending: typeof first | undefined = first;
+      return {
+        async next() {
+          const r = await (pending ?? fields.next());
+          pending = undefined;
+          return r && !r.done ? r.value : undefined;
+        },
+      };
+    }
+    if (
+      !(busy instanceof BpfError && busy.errno === Errno.EBUSY) ||
+      Date.now() > deadline
+    ) throw busy;
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
 
 async function waitStopped(pid: number): Promise<void> {

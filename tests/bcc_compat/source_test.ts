@@ -9,7 +9,13 @@ import { BPF } from "../../runtime/bpf.ts";
 import { CompileError } from "../../runtime/compile/compile_error.ts";
 import { rewriteBcc } from "../../runtime/source/bcc/mod.ts";
 import { BccRewriteError } from "../../runtime/errors.ts";
-import { CHILD_COMM, load, rejects, runChild } from "./_helpers.ts";
+import {
+  CHILD_COMM,
+  holdTraceFields,
+  load,
+  rejects,
+  runChild,
+} from "./_helpers.ts";
 
 const PID = "u32 pid = bpf_get_current_pid_tgid() >> 32;";
 
@@ -70,11 +76,11 @@ Deno.test("bpf_trace_printk with BCC's format and arguments reaches b.traceField
       bpf_trace_printk("bcc-compat %d %s %x\\n", 42, comm, 255);
       return 0;
     }`);
-  const fields = b.traceFields();
+  const fields = await holdTraceFields(b);
   const pid = await runChild("getppid:1");
   const timer = setTimeout(() => b.close(), 10_000);
   try {
-    for await (const f of fields) {
+    for (let f = await fields.next(); f; f = await fields.next()) {
       if (f.pid !== pid) continue;
       assert.equal(f.msg, `bcc-compat 42 ${CHILD_COMM} ff`);
       assert.equal(f.task, CHILD_COMM);
