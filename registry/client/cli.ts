@@ -565,6 +565,18 @@ export async function main(
           ui,
         });
         recordApprovals(config.projectDir, r.lock, !!v.yes || ui.confirmed);
+        if (name !== "uninstall") {
+          const { packageKernelProblems } = await import("./kernel_check.ts");
+          const { parseSpec } = await import("./resolve.ts");
+          for (const p of pos) {
+            const dir = join(
+              config.projectDir,
+              "bpf_modules",
+              parseSpec(p).name,
+            );
+            for (const line of packageKernelProblems(dir)) ui.warn(line);
+          }
+        }
         if (layout) {
           const { parseSpec } = await import("./resolve.ts");
           const g = await import("./global.ts");
@@ -633,6 +645,15 @@ export async function main(
         const target = /^[./]/.test(pos[0])
           ? resolve(Deno.cwd(), pos[0])
           : pos[0];
+        const { packageKernelProblems } = await import("./kernel_check.ts");
+        const problems = packageKernelProblems(
+          target.startsWith("/")
+            ? target
+            : join(config.projectDir, "bpf_modules", target),
+        );
+        if (problems.length) {
+          throw new ClientError("EKERNEL", problems.join("; "));
+        }
         const { runPackage } = await import("./run.ts");
         return await runPackage(config, target, [
           ...pos.slice(1),

@@ -28,6 +28,11 @@ import { compileCheck } from "./compile_check.ts";
 import { type ClientConfig, registryFor } from "./config.ts";
 import { ClientError } from "./errors.ts";
 import { grantLines } from "./grants.ts";
+import {
+  describeMissing,
+  type KernelManifest,
+  missingKernelTargets,
+} from "./kernel_check.ts";
 import { packagePath, RegistryClient } from "./registry.ts";
 import { parseSpec } from "./resolve.ts";
 import {
@@ -338,6 +343,21 @@ export async function pack(
       throw new ClientError(
         "EMANIFEST",
         `The bpf manifest is invalid:\n  ${v.errors.join("\n  ")}`,
+      );
+    }
+    // A name this kernel lacks is most likely a typo: refused here, not on users' machines.
+    let missing;
+    try {
+      missing = missingKernelTargets(bpf as KernelManifest);
+    } catch (e) {
+      throw new ClientError("EKERNEL", (e as Error).message);
+    }
+    if (missing.length) {
+      throw new ClientError(
+        "EKERNEL",
+        `${
+          missing.map(describeMissing).join("; ")
+        }: fix the name in package.json (or publish from a kernel that has it)`,
       );
     }
     for (const f of [bpf.entry, ...(bpf.sources ?? [])]) {
