@@ -46,6 +46,23 @@ interface CachedDoc {
   generation?: number;
 }
 
+/** Reads a request body to its end (for at most the publish body timeout), keeping nothing. */
+async function discardBody(req: Request): Promise<void> {
+  if (!req.body) return;
+  const reader = req.body.getReader();
+  const timer = setTimeout(
+    () => reader.cancel().catch(() => {}),
+    PUBLISH_BODY_TIMEOUT_MS,
+  );
+  try {
+    while (!(await reader.read()).done) { /* dropped */ }
+  } catch {
+    /* the client went away */
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** The version `tag` points at: own keys only, so `constructor` is just a name. */
 export function tagOf(
   tags: Record<string, string>,
@@ -175,7 +192,14 @@ export function packageRoutes(registry: Registry): Route[] {
   ): Promise<Response> {
     checkDeclaredLength(req, registry.maxBody);
     const auth = await registry.requireUser(req, true);
-    const leave = await registry.publishGate.enter(auth.user.name);
+    const leave = await registry.publishGate.enter(auth.user.name).catch(
+      async (e) => {
+        // Refused before reading: the body (within the declared cap) is dropped unread
+        // and unkept, so the connection stays usable for the client's next request.
+        await discardBody(req);
+        throw e;
+      },
+    );
     try {
       return await fn(
         auth,
