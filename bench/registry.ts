@@ -4,17 +4,20 @@
  * machine, with the same package published to both, measured with autocannon (50
  * connections, 10 s each by default). Both tools are installed by the bench itself into
  * `.cache/bench-registry/` (npm `verdaccio@5.33`, `autocannon@8`; Node here is v20, and
- * Verdaccio 6 needs 22). Ends with
+ * Verdaccio 6 needs 22). Then a mixed load on ours alone: `--mixed-connections`
+ * (50) clients for `--mixed-duration` (30) s, one request in ten a publish of a new
+ * version, the rest abbreviated-packument GETs (gzip accepted, as npm asks) of a package
+ * whose packument is 1 MiB; the default publish limits are on. Ends with
+ * `result registry-mixed p99_ms=… read_p99_ms=… publish_p99_ms=…` and
  * `result registry ours_rps=… verdaccio_rps=… ratio=… p99_ms=…` (abbreviated packuments).
  *
  * @module
  */
-import { Buffer } from "node:buffer";
-import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { createTarball } from "../registry/pack/mod.ts";
+import { publishDocument } from "../registry/common/publish_document.ts";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const TOOLS = `${ROOT}.cache/bench-registry`;
@@ -86,62 +89,36 @@ async function waitFor(url: string, child: Deno.ChildProcess, what: string) {
 }
 
 async function publishAll(base: string, tarballs: Map<string, Uint8Array>) {
-  const signup = await fetch(`${base}/-/user/org.couchdb.user:bench`, {
-    method: "PUT",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      _id: "org.couchdb.user:bench",
-      name: "bench",
-      password: "bench-password-1",
-      type: "user",
-      roles: [],
-    }),
-  });
-  const { token } = await signup.json();
-  if (!token) throw new Error(`signup at ${base} failed: ${signup.status}`);
+  const token = await signupToken(base, "bench");
   for (const v of VERSIONS) {
-    const tgz = tarballs.get(v)!;
-    const pj = packageJson(v);
-    const res = await fetch(`${base}/${PKG}`, {
-      method: "PUT",
-      headers: {
-        "content-type": "application/json",
-        authorization: `Bearer ${token}`,
-      },
-      body: JSON.stringify({
-        _id: PKG,
-        name: PKG,
-        description: pj.description,
-        "dist-tags": { latest: v },
-        versions: {
-          [v]: {
-            ...pj,
-            _id: `${PKG}@${v}`,
-            dist: {
-              integrity: `sha512-${
-                createHash("sha512").update(tgz).digest("base64")
-              }`,
-              shasum: createHash("sha1").update(tgz).digest("hex"),
-              tarball: `${base}/${PKG}/-/${PKG}-${v}.tgz`,
-            },
-          },
-        },
-        _attachments: {
-          [`${PKG}-${v}.tgz`]: {
-            content_type: "application/octet-stream",
-            data: Buffer.from(tgz).toString("base64"),
-            length: tgz.length,
-          },
-        },
-      }),
-    });
-    if (!res.ok) {
-      throw new Error(
-        `publish ${v} to ${base}: ${res.status} ${await res.text()}`,
-      );
-    }
-    await res.body?.cancel();
+    await publishTo(base, token, packageJson(v), tarballs.get(v)!);
   }
+}
+
+/** Publishes one version (npm's publish document); throws unless it is accepted. */
+async function publishTo(
+  base: string,
+  token: string,
+  manifest: Record<string, unknown>,
+  tarball: Uint8Array,
+): Promise<void> {
+  const res = await fetch(`${base}/${manifest.name}`, {
+    method: "PUT",
+    headers: {
+      "content-type": "application/json",
+      authorization: `Bearer ${token}`,
+    },
+    body: JSON.stringify(
+      publishDocument({ manifest, tarball, registry: `${base}/` }),
+    ),
+  });
+  if (!res.ok) {
+    throw new Error(
+      `publish ${manifest.name}@${manifest.version} to ${base}: ${res.status} ${await res
+        .text()}`,
+    );
+  }
+  await res.body?.cancel();
 }
 
 function packageJson(version: string) {
@@ -194,6 +171,181 @@ async function autocannon(
   };
 }
 
+const BIG = "bench-big";
+
+/** A manifest of about 8 KiB (many dependencies), so 128 versions make a 1 MiB packument. */
+function bigManifest(version: string, deps = 180): Record<string, unknown> {
+  const dependencies: Record<string, string> = {};
+  for (let i = 0; i < deps; i++) {
+    dependencies[`bench-dependency-with-a-long-name-${i}`] = "^1.0.0";
+  }
+  return { ...packageJson(version), name: BIG, dependencies };
+}
+
+async function signupToken(base: string, name: string): Promise<string> {
+  const r = await fetch(`${base}/-/user/org.couchdb.user:${name}`, {
+    method: "PUT",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      _id: `org.couchdb.user:${name}`,
+      name,
+      password: `${name}-password-1`,
+      type: "user",
+      roles: [],
+    }),
+  });
+  const { token } = await r.json();
+  if (!token) throw new Error(`signup ${name} at ${base}: ${r.status}`);
+  return token;
+}
+
+/** Serialized publish documents of `bench-big` for `versions`, with small manifests. */
+async function publishBodies(base: string, versions: string[]) {
+  const out: string[] = [];
+  for (const v of versions) {
+    const pj = bigManifest(v, 0);
+    const tarball = await createTarball({
+      "package.json": JSON.stringify(pj),
+      "mod.ts": `export const version = "${v}";\n`,
+    });
+    out.push(JSON.stringify(
+      publishDocument({ manifest: pj, tarball, registry: `${base}/` }),
+    ));
+  }
+  return out;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (!sorted.length) return 0;
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))];
+}
+
+interface MixedResult {
+  reads: number[];
+  publishes: number[];
+  /** Answers other than 2xx, by status. */
+  non2xx: Record<string, number>;
+  seconds: number;
+  packumentBytes: number;
+}
+
+/**
+ * `connections` clients (autocannon), each sending its next request as soon as the last
+ * answered: every tenth a publish of a new version, the others abbreviated-packument
+ * GETs of `bench-big`, whose packument is 1 MiB. Latencies in ms.
+ */
+async function mixedLoad(
+  base: string,
+  seconds: number,
+  connections: number,
+): Promise<MixedResult> {
+  // 1 MiB of packument: 128 versions of an 8 KiB manifest.
+  const owner = await signupToken(base, "bench-mixed");
+  const seed = Array.from({ length: 128 }, (_, i) => `1.${i}.0`);
+  for (const v of seed) {
+    const pj = bigManifest(v);
+    const tarball = await createTarball({
+      "package.json": JSON.stringify(pj),
+      "mod.ts": `export const version = "${v}";\n`,
+    });
+    await publishTo(base, owner, pj, tarball);
+  }
+  // Five maintainers publish, so the per-user publish limit is not what is measured.
+  const names = ["bench-mixed", ...[1, 2, 3, 4].map((i) => `bench-mixed-${i}`)];
+  const tokens = [owner];
+  for (const n of names.slice(1)) tokens.push(await signupToken(base, n));
+  const owners = await fetch(`${base}/${BIG}`, {
+    method: "PUT",
+    headers: {
+      "content-type": "application/json",
+      authorization: `Bearer ${owner}`,
+    },
+    body: JSON.stringify({ maintainers: names.map((name) => ({ name })) }),
+  });
+  if (!owners.ok) throw new Error(`maintainers: ${await owners.text()}`);
+  const accept = { accept: "application/vnd.npm.install-v1+json" };
+  const packumentBytes =
+    (await (await fetch(`${base}/${BIG}`, { headers: accept })).arrayBuffer())
+      .byteLength;
+  const bodies = await publishBodies(
+    base,
+    Array.from({ length: 3000 }, (_, i) => `2.0.${i}`),
+  );
+  // autocannon (Node, a process of its own) cycles each connection through nine reads
+  // and one publish; its response events say which was which.
+  const work = await Deno.makeTempDir({ prefix: "bpfpm-bench-mixed-" });
+  try {
+    await Deno.writeTextFile(`${work}/bodies.jsonl`, bodies.join("\n"));
+    await Deno.writeTextFile(`${work}/load.cjs`, MIXED_DRIVER);
+    const out = JSON.parse(
+      await run("node", [
+        `${work}/load.cjs`,
+        `${TOOLS}/node_modules/autocannon`,
+        `${base}/${BIG}`,
+        tokens.join(","),
+        `${work}/bodies.jsonl`,
+        String(seconds),
+        String(connections),
+      ]),
+    );
+    return { ...out, packumentBytes };
+  } finally {
+    await Deno.remove(work, { recursive: true });
+  }
+}
+
+/** The Node side of {@linkcode mixedLoad}: prints `{ reads, publishes, non2xx, seconds }`. */
+const MIXED_DRIVER = `
+const [autocannonPath, url, tokenList, bodiesPath, seconds, connections] = process.argv.slice(2);
+const tokens = tokenList.split(",");
+const autocannon = require(autocannonPath);
+const bodies = require("fs").readFileSync(bodiesPath, "utf8").split("\\n");
+let next = 0;
+// As npm asks: the abbreviated document, gzipped.
+const read = {
+  method: "GET",
+  headers: {
+    accept: "application/vnd.npm.install-v1+json",
+    "accept-encoding": "gzip",
+  },
+};
+const publish = {
+  method: "PUT",
+  setupRequest: (req) => {
+    const n = next++;
+    return {
+      ...req,
+      headers: {
+        "content-type": "application/json",
+        authorization: "Bearer " + tokens[n % tokens.length],
+      },
+      body: bodies[n % bodies.length],
+    };
+  },
+};
+const reads = [], publishes = [];
+const counters = new Map();
+const non2xx = {};
+const started = Date.now();
+const instance = autocannon({
+  url,
+  connections: Number(connections),
+  duration: Number(seconds),
+  requests: [read, read, read, read, read, read, read, read, read, publish],
+}, (err) => {
+  if (err) { console.error(err); process.exit(1); }
+  console.log(JSON.stringify({
+    reads, publishes, non2xx, seconds: (Date.now() - started) / 1000,
+  }));
+});
+instance.on("response", (client, status, bytes, ms) => {
+  const n = (counters.get(client) ?? 0) + 1;
+  counters.set(client, n);
+  (n % 10 === 0 ? publishes : reads).push(ms);
+  if (status >= 300) non2xx[status] = (non2xx[status] ?? 0) + 1;
+});
+`;
+
 /** Runs the benchmark. */
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
@@ -201,6 +353,8 @@ export async function main(argv: string[]): Promise<number> {
     options: {
       duration: { type: "string", default: "10" },
       connections: { type: "string", default: "50" },
+      "mixed-duration": { type: "string", default: "30" },
+      "mixed-connections": { type: "string", default: "50" },
     },
   });
   const seconds = Number(values.duration);
@@ -335,6 +489,39 @@ export async function main(argv: string[]): Promise<number> {
         }`,
       );
     }
+    const mixed = await mixedLoad(
+      oursUrl,
+      Number(values["mixed-duration"]),
+      Number(values["mixed-connections"]),
+    );
+    const all = [...mixed.reads, ...mixed.publishes].sort((a, b) => a - b);
+    const reads = mixed.reads.sort((a, b) => a - b);
+    const pubs = mixed.publishes.sort((a, b) => a - b);
+    const ms = (x: number) => x.toFixed(1);
+    console.log(
+      `mixed load on ours: ${values["mixed-connections"]} connections, ${
+        ms(mixed.seconds)
+      } s, ${all.length} requests (${pubs.length} publishes), a ${
+        (mixed.packumentBytes / 1024).toFixed(0)
+      } KiB abbreviated packument, non-2xx by status ${
+        JSON.stringify(mixed.non2xx)
+      }`,
+    );
+    console.log(
+      `  all      p50 ${ms(percentile(all, 0.5))} ms  p99 ${
+        ms(percentile(all, 0.99))
+      } ms  (${(all.length / mixed.seconds).toFixed(0)} req/s)`,
+    );
+    console.log(
+      `  reads    p50 ${ms(percentile(reads, 0.5))} ms  p99 ${
+        ms(percentile(reads, 0.99))
+      } ms`,
+    );
+    console.log(
+      `  publish  p50 ${ms(percentile(pubs, 0.5))} ms  p99 ${
+        ms(percentile(pubs, 0.99))
+      } ms  (${(pubs.length / mixed.seconds).toFixed(1)} /s)`,
+    );
     const p = results.oursPackument, vp = results.verdaccioPackument;
     const t = results.oursTarball, vt = results.verdaccioTarball;
     console.log(
@@ -346,6 +533,15 @@ export async function main(argv: string[]): Promise<number> {
       `result registry ours_rps=${p.rps.toFixed(0)} verdaccio_rps=${
         vp.rps.toFixed(0)
       } ratio=${(p.rps / vp.rps).toFixed(1)} p99_ms=${p.p99}`,
+    );
+    console.log(
+      `result registry-mixed p99_ms=${ms(percentile(all, 0.99))} read_p99_ms=${
+        ms(percentile(reads, 0.99))
+      } publish_p99_ms=${ms(percentile(pubs, 0.99))} rps=${
+        (all.length / mixed.seconds).toFixed(0)
+      } publishes=${pubs.length} non2xx=${
+        Object.values(mixed.non2xx).reduce((a, b) => a + b, 0)
+      }`,
     );
     return 0;
   } finally {
