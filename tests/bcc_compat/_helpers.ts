@@ -12,26 +12,50 @@ import { BpfError, Errno } from "../../runtime/errors.ts";
 /** The child's comm (its file name, truncated by the kernel to 15 characters). */
 export const CHILD_COMM = "bpfpmbccchild";
 
-let built: Promise<string> | undefined;
+const built = new Map<string, Promise<string>>();
 
-/** Builds the workload (tests/bcc_compat/_child.c) into a temp dir once; returns its path. */
+/**
+ * Builds a program of this folder (`source`, e.g. `_child.c`) into a temp dir once per
+ * process, as `name` (its comm), linked with `libs`; returns its path.
+ */
+export function buildProgram(
+  source: string,
+  name: string,
+  libs: string[] = [],
+): Promise<string> {
+  let bin = built.get(source);
+  if (!bin) {
+    bin = (async () => {
+      const dir = await Deno.makeTempDir({ prefix: "bpfpm_bcc_" });
+      const path = `${dir}/${name}`;
+      const src = new URL(`./${source}`, import.meta.url).pathname;
+      const out = await new Deno.Command("gcc", {
+        args: [
+          "-O1",
+          "-g",
+          "-fno-omit-frame-pointer",
+          "-o",
+          path,
+          src,
+          ...libs,
+        ],
+      }).output();
+      assert.ok(out.success, new TextDecoder().decode(out.stderr));
+      globalThis.addEventListener("unload", () => {
+        try {
+          Deno.removeSync(dir, { recursive: true });
+        } catch { /* already gone */ }
+      });
+      return path;
+    })();
+    built.set(source, bin);
+  }
+  return bin;
+}
+
+/** Builds the workload (tests/bcc_compat/_child.c) once; returns its path. */
 export function childPath(): Promise<string> {
-  built ??= (async () => {
-    const dir = await Deno.makeTempDir({ prefix: "bpfpm_bcc_" });
-    const bin = `${dir}/${CHILD_COMM}`;
-    const src = new URL("./_child.c", import.meta.url).pathname;
-    const out = await new Deno.Command("gcc", {
-      args: ["-O1", "-g", "-fno-omit-frame-pointer", "-o", bin, src],
-    }).output();
-    assert.ok(out.success, new TextDecoder().decode(out.stderr));
-    globalThis.addEventListener("unload", () => {
-      try {
-        Deno.removeSync(dir, { recursive: true });
-      } catch { /* already gone */ }
-    });
-    return bin;
-  })();
-  return built;
+  return buildProgram("_child.c", CHILD_COMM);
 }
 
 /** Runs the child with `ops` (e.g. `getpid:5`) to completion; returns its pid. */

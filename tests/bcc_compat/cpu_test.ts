@@ -12,6 +12,7 @@ import { VerifierError } from "../../runtime/errors.ts";
 import { checkSandboxSource } from "../../runtime/sandbox/source_policy.ts";
 import { PermissionDeniedError } from "../../runtime/policy/check.ts";
 import {
+  buildProgram,
   load,
   rejects,
   runBinaryRegistered,
@@ -80,34 +81,6 @@ int on_tls_read_done(struct pt_regs *ctx) { return tls_done(ctx, 0); }
 int on_tls_write_done(struct pt_regs *ctx) { return tls_done(ctx, 1); }
 `;
 
-let tlsBuilt: Promise<string> | undefined;
-
-/** Builds tests/bcc_compat/_tls.c (two TLS endpoints over memory BIOs) once. */
-function tlsPath(): Promise<string> {
-  tlsBuilt ??= (async () => {
-    const dir = await Deno.makeTempDir({ prefix: "bpfpm_bcc_tls_" });
-    const bin = `${dir}/bpfpmtls`;
-    const out = await new Deno.Command("gcc", {
-      args: [
-        "-O1",
-        "-o",
-        bin,
-        new URL("./_tls.c", import.meta.url).pathname,
-        "-lssl",
-        "-lcrypto",
-      ],
-    }).output();
-    assert.ok(out.success, new TextDecoder().decode(out.stderr));
-    globalThis.addEventListener("unload", () => {
-      try {
-        Deno.removeSync(dir, { recursive: true });
-      } catch { /* already gone */ }
-    });
-    return bin;
-  })();
-  return tlsBuilt;
-}
-
 interface Chunk {
   pid: number;
   len: number;
@@ -134,7 +107,7 @@ Deno.test("sslsniff-style: a clamped bpf_probe_read_user of SSL_read's result lo
   const secret = `GET /${crypto.randomUUID()} HTTP/1.1`;
   const pid = await runBinaryRegistered(
     b.map<number, number>("watched"),
-    await tlsPath(),
+    await buildProgram("_tls.c", "bpfpmtls", ["-lssl", "-lcrypto"]),
     secret,
     "2",
   );
