@@ -63,7 +63,6 @@ export const REWRITE_MODULES: readonly string[] = [
   "_env.ts",
   "_ffi.ts",
   "_kernel_files.ts",
-  "_late_sections.ts",
   "_location.ts",
   "_system.ts",
   "_warm.ts",
@@ -88,11 +87,11 @@ export const REWRITE_MODULES: readonly string[] = [
   "source/bcc/probes.ts",
   "source/bcc/regs_helpers.ts",
   "source/bcc/shadowed_types.ts",
+  "spec/section_kinds.ts",
 ];
 
 /** The modules whose code decides `inspectObject`'s result (a test checks the module graph). */
 export const INSPECT_MODULES: readonly string[] = [
-  "_late_sections.ts",
   "_location.ts",
   "_warm.ts",
   "errors.ts",

@@ -46,7 +46,7 @@ import {
   isLateSection,
   isSyscallTwin,
   syscallTwinName,
-} from "./_late_sections.ts";
+} from "./spec/section_kinds.ts";
 import { describeObject } from "./_describe.ts";
 import type { LocatedSource } from "./_load_error.ts";
 import { ObjectMap } from "./object_map.ts";

@@ -20,8 +20,7 @@ import {
 import { describeObject } from "./_describe.ts";
 import { Program } from "./program.ts";
 import { BpfError, Errno, VerifierError } from "./errors.ts";
-import { isLateSection } from "./_late_sections.ts";
-import { programTypeNumber } from "./spec/section_kinds.ts";
+import { isLateSection, programTypeNumber } from "./spec/section_kinds.ts";
 
 /** The program types a late program can be loaded as, by the attach kind that loads it. */
 const LATE_TYPES = {

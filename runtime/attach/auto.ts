@@ -272,6 +272,8 @@ const RULES: Record<AutoAttachName, AutoAttachRule> = {
 export function autoAttachRule(
   section: string,
 ): { rule: AutoAttachRule; target: string } | undefined {
+  // libbpf's `?`: not loaded with the object, so not attached with it either.
+  if (section.startsWith("?")) return undefined;
   const found = sectionDef(section);
   const name = found?.def.autoAttach;
   if (!name || !found.rest) return undefined;

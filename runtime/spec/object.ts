@@ -14,21 +14,9 @@ import {
   kindFromBccName,
   kindFromSection,
   type ProgramKind,
-  type SectionInfo,
 } from "./section_kinds.ts";
-import { isLateSection } from "../_late_sections.ts";
 import { mapTypeName } from "./map_types.ts";
 import { CALL, INSN_SIZE, LD_IMM64, Pseudo, readInsn } from "./insn.ts";
-
-/**
- * BCC's programs typed at attach time: their helpers are checked with the object's, their
- * kind and target when they are attached (runtime/late.ts).
- */
-function lateKind(section: string): SectionInfo | undefined {
-  return isLateSection(section)
-    ? { kind: "unknown", target: "", sleepable: false, from: "section" }
-    : undefined;
-}
 
 /** One BPF program found in the object. */
 export interface ProgramSpec {
@@ -405,10 +393,13 @@ function readPrograms(elf: ElfFile): ProgramSpec[] {
   const programs: ProgramSpec[] = [];
   for (const f of funcs) {
     const secName = f.section.name;
+    // A BCC name says more than a late section's `unknown` (typed at attach time).
+    const section = secName === ".text" ? undefined : kindFromSection(secName);
     const info = secName === ".text"
       ? kindFromBccName(f.name)
-      : kindFromSection(secName) ??
-        kindFromBccName(f.name) ?? lateKind(secName);
+      : section?.kind === "unknown"
+      ? kindFromBccName(f.name) ?? section
+      : section ?? kindFromBccName(f.name);
     if (!info || (secName === ".text" && !f.global)) continue;
     const { helpers, kfuncs, subs } = scan(f);
     programs.push({

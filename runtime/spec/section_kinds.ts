@@ -229,7 +229,28 @@ export interface SectionDef {
    * load that fails with ESRCH names a target the kernel's BTF does not have).
    */
   kernelBtf?: (target: string) => string;
+  /**
+   * A BCC program typed at attach time (runtime/late.ts): `typed` for a function whose kind
+   * the C does not say (loaded as whatever it is attached as), `sys_enter`/`sys_exit` for the
+   * syscall tracepoint twin of a `struct pt_regs *` function. Its kind is `unknown`: checked
+   * when it is attached.
+   */
+  late?: "typed" | "sys_enter" | "sys_exit";
 }
+
+/**
+ * The sections of BCC's programs typed at attach time: the rewriter writes them (with
+ * libbpf's `?`, which keeps them out of the object's own load), the object inspector
+ * classifies them, `BPF` loads them when they are attached.
+ */
+export const LATE_SECTIONS = {
+  /** A function taking `void *ctx`: loaded as whatever kind it is attached as. */
+  typed: "bcc/late",
+  /** The syscall-entry tracepoint twin of a `struct pt_regs *` function. */
+  sys_enter: "bcc/sys_enter",
+  /** The syscall-exit tracepoint twin of a `struct pt_regs *` function. */
+  sys_exit: "bcc/sys_exit",
+} as const;
 
 const slashToColon = (rest: string) => rest.replace("/", ":");
 const btfFunc = (target: string) => target;
@@ -248,6 +269,11 @@ function withSleepable(def: SectionDef): SectionDef[] {
  * prefixes first within a family so that `kprobe.multi` wins over `kprobe`.
  */
 export const SECTION_DEFS: readonly SectionDef[] = [
+  ...(["typed", "sys_enter", "sys_exit"] as const).map((late) => ({
+    prefix: LATE_SECTIONS[late],
+    kind: "unknown" as const,
+    late,
+  })),
   { prefix: "socket", kind: "socket_filter" },
   { prefix: "sk_reuseport/migrate", kind: "sk_reuseport", variant: "migrate" },
   { prefix: "sk_reuseport", kind: "sk_reuseport" },
@@ -425,6 +451,7 @@ export const SECTION_DEFS: readonly SectionDef[] = [
 
 /**
  * The definition a section name falls under, and the rest of the name after its prefix.
+ * libbpf's `?` (not loaded with the object) is not part of the name.
  *
  * @param section an ELF section name
  * @returns the definition and the rest (`""` when the name is the prefix), or `undefined`
@@ -439,6 +466,7 @@ export const SECTION_DEFS: readonly SectionDef[] = [
 export function sectionDef(
   section: string,
 ): { def: SectionDef; rest: string } | undefined {
+  if (section.startsWith("?")) section = section.slice(1);
   for (const def of SECTION_DEFS) {
     if (section === def.prefix) return { def, rest: "" };
     if (section.startsWith(def.prefix + "/")) {
@@ -473,6 +501,58 @@ export function kindFromSection(section: string): SectionInfo | undefined {
     ...(def.variant ? { variant: def.variant } : {}),
     from: "section",
   };
+}
+
+/**
+ * Whether a section holds a BCC program typed at attach time (runtime/late.ts).
+ *
+ * @param section an ELF section name, with or without libbpf's `?`
+ * @returns whether its definition is one of the {@linkcode LATE_SECTIONS}
+ *
+ * @example
+ * ```ts
+ * import { isLateSection } from "./section_kinds.ts";
+ * isLateSection("?bcc/late"); // true
+ * ```
+ */
+export function isLateSection(section: string): boolean {
+  return sectionDef(section)?.def.late !== undefined;
+}
+
+/**
+ * Whether a section holds a syscall tracepoint twin (loaded in place of its function's
+ * kprobe, never by name).
+ *
+ * @param section an ELF section name, with or without libbpf's `?`
+ * @returns whether it is a twin's section
+ *
+ * @example
+ * ```ts
+ * import { isSyscallTwin } from "./section_kinds.ts";
+ * isSyscallTwin("?bcc/sys_exit"); // true
+ * ```
+ */
+export function isSyscallTwin(section: string): boolean {
+  const late = sectionDef(section)?.def.late;
+  return late === "sys_enter" || late === "sys_exit";
+}
+
+/**
+ * The name of the syscall tracepoint twin of program `name` (`<name>__bcc_enter`,
+ * `<name>__bcc_exit`).
+ *
+ * @param name the `struct pt_regs *` function's name
+ * @param ret the exit twin (for a kretprobe) rather than the entry one
+ * @returns the twin's program name
+ *
+ * @example
+ * ```ts
+ * import { syscallTwinName } from "./section_kinds.ts";
+ * syscallTwinName("trace_open", true); // "trace_open__bcc_exit"
+ * ```
+ */
+export function syscallTwinName(name: string, ret: boolean): string {
+  return `${name}__bcc_${ret ? "exit" : "enter"}`;
 }
 
 const BCC_PREFIXES: {

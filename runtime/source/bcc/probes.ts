@@ -15,12 +15,7 @@ import { formatToStruct, tracepointStructName } from "../tracepoint_format.ts";
 import { readTracepointFormat } from "../../trace/tracefs.ts";
 import { kernelPathExists } from "../../_kernel_files.ts";
 import { BccRewriteError } from "../../errors.ts";
-import {
-  LATE,
-  SYS_ENTER_TWIN,
-  SYS_EXIT_TWIN,
-  syscallTwinName,
-} from "../../_late_sections.ts";
+import { LATE_SECTIONS, syscallTwinName } from "../../spec/section_kinds.ts";
 import {
   type Edit,
   type FunctionDef,
@@ -345,9 +340,9 @@ function prefixed(
 }
 
 /** The sections of programs typed at attach time, with libbpf's `?` (not loaded with the object). */
-const LATE_SECTION = `?${LATE}`;
-const SYS_ENTER_SECTION = `?${SYS_ENTER_TWIN}`;
-const SYS_EXIT_SECTION = `?${SYS_EXIT_TWIN}`;
+const LATE_SECTION = `?${LATE_SECTIONS.typed}`;
+const SYS_ENTER_SECTION = `?${LATE_SECTIONS.sys_enter}`;
+const SYS_EXIT_SECTION = `?${LATE_SECTIONS.sys_exit}`;
 
 /** How a hidden-argument wrapper reads the six arguments and the return value. */
 type Reader = { arg: (n: number) => string; rc: string; setup?: string };
