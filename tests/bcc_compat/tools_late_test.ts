@@ -7,7 +7,13 @@
 import assert from "node:assert/strict";
 import { AttachError } from "../../runtime/errors.ts";
 import { haveKprobes } from "../../runtime/attach/kprobe.ts";
-import { CHILD_COMM, childPath, load, runRegistered } from "./_helpers.ts";
+import {
+  CHILD_COMM,
+  childPath,
+  holdTraceFields,
+  load,
+  runRegistered,
+} from "./_helpers.ts";
 
 const REGISTERED =
   "u32 pid = bpf_get_current_pid_tgid() >> 32; if (!pids.lookup(&pid)) return 0;";
@@ -144,13 +150,19 @@ Deno.test("hello_world: int hello(void *ctx) attached as a kprobe on a syscall, 
     { autoAttach: false },
   );
   b.attachKprobe("hello", "__x64_sys_getppid");
-  const lines = b.traceFields();
+  const lines = await holdTraceFields(b);
   const pid = await runRegistered(b.map("pids"), "getppid:1");
-  for await (const f of lines) {
-    if (!f.msg.startsWith(tag)) continue;
-    assert.equal(f.msg, `${tag} ${pid}`);
-    assert.equal(f.pid, pid);
-    break;
+  const timer = setTimeout(() => b.close(), 10_000);
+  try {
+    for (let f = await lines.next(); f; f = await lines.next()) {
+      if (!f.msg.startsWith(tag)) continue;
+      assert.equal(f.msg, `${tag} ${pid}`);
+      assert.equal(f.pid, pid);
+      return;
+    }
+    assert.fail("no trace line from the child");
+  } finally {
+    clearTimeout(timer);
   }
 });
 
