@@ -137,6 +137,8 @@ export interface EventDeclaration {
   buffer: string;
   /** Ring buffer or perf buffer. */
   kind?: "ringbuf" | "perf";
+  /** The record's C type (`struct event`), which decodes it. */
+  record?: string;
   /** The record's fields. */
   fields: EventField[];
 }
@@ -181,6 +183,8 @@ export interface BpfManifest {
   events?: EventDeclaration[];
   /** Typed settings, each a CLI flag. */
   parameters?: ParameterDeclaration[];
+  /** A global the programs wait for, set to 1 once the parameters are written. */
+  ready?: string;
 }
 
 /** The result of {@linkcode validateBpfManifest}. */

@@ -32,7 +32,7 @@ import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-proto";
 import { OTLPLogExporter } from "@opentelemetry/exporter-logs-otlp-proto";
 import { interrupted } from "../../runtime/lifecycle.ts";
 import { ClientError } from "../client/errors.ts";
-import { grantLines } from "../client/grants.ts";
+import { confirmGrants } from "../client/run.ts";
 import { Ui } from "../client/ui.ts";
 import type { MetricDeclaration } from "../manifest.ts";
 import { type AgentConfig, parseAgentConfig } from "./config.ts";
@@ -136,17 +136,8 @@ export class Agent {
   }
 
   #approve(r: Release): void {
-    const lines = grantLines(r.plan.bpf);
-    this.#ui.info(
-      `bpfpm agent: ${r.plan.spec} runs with:${
-        lines.length ? "" : " no BPF grants and no Deno permissions"
-      }`,
-    );
-    for (const l of lines) this.#ui.info(`  ${l}`);
-    if (this.#yes) return;
-    if (
-      !this.#ui.interactive || !this.#ui.confirm("Run with these permissions?")
-    ) {
+    confirmGrants(r.plan, { yes: this.#yes, ui: this.#ui });
+    if (!this.#yes && !this.#ui.interactive) {
       throw new ClientError(
         "EGRANTS",
         `${r.plan.spec}'s permissions were not accepted: run bpfpm agent with --yes to approve the declared grants`,

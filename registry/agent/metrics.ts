@@ -68,9 +68,12 @@ export function fieldAt(entry: [unknown, unknown], path: string): unknown {
   return v;
 }
 
-/** Errno names by number, from Node's table of the platform's errnos. */
+/** Errno and signal names by number, from Node's tables of the platform's. */
 const ERRNO_NAMES = new Map<number, string>(
   Object.entries(constants.errno).map(([k, v]) => [v, k]),
+);
+const SIGNAL_NAMES = new Map<number, string>(
+  Object.entries(constants.signals).map(([k, v]) => [v, k]),
 );
 
 function ip(bytes: unknown, v6: boolean): string {
@@ -108,6 +111,10 @@ export function labelValue(raw: unknown, label: MetricLabel): string {
     case "errno": {
       const n = Math.abs(Number(raw));
       return ERRNO_NAMES.get(n) ?? String(n);
+    }
+    case "signal": {
+      const n = Number(raw);
+      return SIGNAL_NAMES.get(n) ?? String(n);
     }
     case "ipv4":
       return ip(raw, false);

@@ -110,8 +110,16 @@ const COMMANDS: Record<string, Command> = {
     usage: "bpfpm run <pkg|dir> [--yes] [-g [--prefix DIR]] [-- args...]",
     summary: "run a probe with exactly its declared grants and Deno flags",
     args: "packages",
-    options: { ...GLOBAL, yes: { type: "boolean", short: "y" } },
+    options: {
+      ...GLOBAL,
+      yes: { type: "boolean", short: "y" },
+      output: { type: "string" },
+      fields: { type: "string" },
+    },
     help: [
+      "--output table|json|ndjson [--fields a,b] runs the probe from its manifest's declarations",
+      "alone (no package code): declared events as they come, declared metrics at Ctrl-C;",
+      "the declared parameters are its flags after --. RFC 3339 times, units in field names.",
       "Finds the project from a subdirectory (the nearest bpfpm.lock, bpf_modules or",
       "package.json); -g runs a global package. Grants accepted at install are not asked again.",
       "Starts `deno run --no-prompt <declared flags> --config <bpfpm>/deno.json <entry> args`",
@@ -653,6 +661,20 @@ export async function main(
         );
         if (problems.length) {
           throw new ClientError("EKERNEL", problems.join("; "));
+        }
+        if (v.output || v.fields) {
+          const { runDeclared } = await import("../render/mod.ts");
+          return await runDeclared(config, target, [
+            ...pos.slice(1),
+            ...passthrough,
+          ], {
+            output: (v.output ?? "table") as "table",
+            fields: (v.fields as string | undefined)?.split(",").filter(
+              Boolean,
+            ),
+            yes: !!v.yes || approvedInstall(config.projectDir, target),
+            ui,
+          });
         }
         const { runPackage } = await import("./run.ts");
         return await runPackage(config, target, [

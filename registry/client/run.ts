@@ -208,6 +208,32 @@ export async function runPackage(
 ): Promise<number> {
   const ui = options.ui ?? new Ui();
   const plan = await planRun(config, target);
+  confirmGrants(plan, { yes: options.yes, ui });
+  const { runSandboxed } = await import("../../runtime/sandbox/host.ts");
+  const result = await runSandboxed(sandboxRun(plan, args));
+  if (result.violation) ui.warn(result.violation);
+  return result.code;
+}
+
+/**
+ * Shows what a probe may do, in plain words, and asks on a TTY (unless `yes`); throws when
+ * the answer is no.
+ *
+ * @param plan from {@linkcode planRun}
+ * @param options `yes` skips the question; `ui` is where it goes
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * import { confirmGrants, planRun } from "./run.ts";
+ * confirmGrants(await planRun(loadConfig(), "tcplife"), { yes: true });
+ * ```
+ */
+export function confirmGrants(
+  plan: RunPlan,
+  options: { yes?: boolean; ui: Ui },
+): void {
+  const { ui } = options;
   const lines = grantLines(plan.bpf);
   ui.info(
     `${plan.spec} runs with:${
@@ -223,10 +249,6 @@ export async function runPackage(
       "Permissions not accepted; the probe was not started",
     );
   }
-  const { runSandboxed } = await import("../../runtime/sandbox/host.ts");
-  const result = await runSandboxed(sandboxRun(plan, args));
-  if (result.violation) ui.warn(result.violation);
-  return result.code;
 }
 
 /**

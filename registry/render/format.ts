@@ -1,0 +1,277 @@
+/**
+ * Records and metric rows as a probe's declaration describes them, for `bpfpm run NAME
+ * --output table|json|ndjson --fields a,b`: every field, units in the names (`span_ns`,
+ * `delta_us`), times as RFC 3339 with their zone, errnos and addresses by name, 64-bit
+ * values as JSON numbers while exact and as strings beyond 2^53 (never a thrown
+ * `JSON.stringify`).
+ *
+ * @module
+ */
+import type { EventField, Unit } from "../manifest.ts";
+import { labelValue } from "../agent/metrics.ts";
+
+/** The short unit suffix a field name carries. */
+const SUFFIX: Partial<Record<Unit, string>> = {
+  nanoseconds: "_ns",
+  microseconds: "_us",
+  milliseconds: "_ms",
+  seconds: "_s",
+  bytes: "_bytes",
+  kibibytes: "_kib",
+  pages: "_pages",
+  percent: "_pct",
+  packets: "_packets",
+};
+
+/**
+ * A 64-bit-safe JSON value: a number while exact, else a decimal string.
+ *
+ * @example
+ * ```ts
+ * import { jsonSafe } from "./format.ts";
+ * jsonSafe(2n ** 64n - 1n); // "18446744073709551615"
+ * jsonSafe(42n); // 42
+ * ```
+ */
+export function jsonSafe(v: unknown): unknown {
+  if (typeof v === "bigint") {
+    return v <= BigInt(Number.MAX_SAFE_INTEGER) &&
+        v >= BigInt(Number.MIN_SAFE_INTEGER)
+      ? Number(v)
+      : v.toString();
+  }
+  if (v instanceof Uint8Array) return [...v];
+  if (Array.isArray(v)) return v.map(jsonSafe);
+  if (v && typeof v === "object") {
+    return Object.fromEntries(
+      Object.entries(v).map(([k, x]) => [k, jsonSafe(x)]),
+    );
+  }
+  return v;
+}
+
+/**
+ * A field's name in rendered output: its unit appended unless the name has it (a time
+ * shown as RFC 3339 keeps its name).
+ */
+export function fieldName(f: EventField): string {
+  const s = f.unit && f.format !== "ktime" && f.format !== "walltime"
+    ? SUFFIX[f.unit]
+    : undefined;
+  return s && !f.name.endsWith(s) ? f.name + s : f.name;
+}
+
+/** Converts CLOCK_MONOTONIC nanoseconds to wall-clock time. */
+export interface Clock {
+  /** Wall-clock nanoseconds since the epoch at monotonic time 0 (boot). */
+  bootNs: bigint;
+}
+
+/**
+ * The wall clock at boot, from `/proc/uptime` (CLOCK_BOOTTIME; the monotonic clock BPF's
+ * `bpf_ktime_get_ns` reads differs by the time spent suspended).
+ */
+export function systemClock(): Clock {
+  const up = Number(Deno.readTextFileSync("/proc/uptime").split(" ")[0]);
+  return {
+    bootNs: BigInt(Date.now()) * 1_000_000n - BigInt(Math.round(up * 1e9)),
+  };
+}
+
+/**
+ * RFC 3339 with the local zone's offset, to the microsecond.
+ *
+ * @example
+ * ```ts
+ * import { rfc3339 } from "./format.ts";
+ * rfc3339(0n); // "1970-01-01T00:00:00.000000Z" with TZ=UTC
+ * ```
+ */
+export function rfc3339(epochNs: bigint): string {
+  const ms = Number(epochNs / 1_000_000n);
+  const d = new Date(ms);
+  const off = -d.getTimezoneOffset();
+  const local = new Date(ms + off * 60_000).toISOString().slice(0, 19);
+  const frac = (epochNs % 1_000_000_000n + 1_000_000_000n) % 1_000_000_000n;
+  const us = String(frac / 1000n).padStart(6, "0");
+  const zone = off === 0
+    ? "Z"
+    : `${off > 0 ? "+" : "-"}${
+      String(Math.floor(Math.abs(off) / 60)).padStart(2, "0")
+    }:${String(Math.abs(off) % 60).padStart(2, "0")}`;
+  return `${local}.${us}${zone}`;
+}
+
+function formatValue(
+  raw: unknown,
+  f: EventField,
+  record: Record<string, unknown>,
+  clock: Clock,
+): unknown {
+  switch (f.format) {
+    case "ktime":
+      return typeof raw === "bigint" || typeof raw === "number"
+        ? rfc3339(clock.bootNs + BigInt(raw))
+        : raw;
+    case "errno":
+      // A negative value is an errno; zero or more is a result (an fd, a count).
+      return Number(raw) < 0
+        ? labelValue(raw, { name: f.name, from: "value", format: "errno" })
+        : jsonSafe(raw);
+    case "signal":
+    case "ipv4":
+    case "ipv6":
+      return labelValue(raw, { name: f.name, from: "value", format: f.format });
+    case "ip":
+      return labelValue(raw, {
+        name: f.name,
+        from: "value",
+        format: Number(record.family) === 2 ? "ipv4" : "ipv6",
+      });
+    case "syscall":
+      return labelValue(raw, {
+        name: f.name,
+        from: "value",
+        format: "syscall",
+      });
+    case "hex":
+      return typeof raw === "bigint" || typeof raw === "number"
+        ? `0x${raw.toString(16)}`
+        : raw;
+    case "walltime":
+      return typeof raw === "bigint" || typeof raw === "number"
+        ? rfc3339(BigInt(raw))
+        : raw;
+    default:
+      // A fixed array of strings (argv) ends at its first unused slot.
+      if (f.type === "string[]" && Array.isArray(raw)) {
+        const end = raw.findLastIndex((x) => x !== "");
+        return raw.slice(0, end + 1);
+      }
+      return jsonSafe(raw);
+  }
+}
+
+/**
+ * One decoded record as its declaration says: declared fields in order, renamed with their
+ * units and formatted; a field the record lacks is left out.
+ *
+ * @example
+ * ```ts
+ * import { formatRecord } from "./format.ts";
+ * formatRecord({ pid: 7, retval: -2, span_ns: 5n }, [
+ *   { name: "pid", type: "u32" },
+ *   { name: "retval", type: "s32", format: "errno" },
+ *   { name: "span_ns", type: "u64", unit: "nanoseconds" },
+ * ], { bootNs: 0n });
+ * // { pid: 7, retval: "ENOENT", span_ns: 5 }
+ * ```
+ */
+export function formatRecord(
+  record: Record<string, unknown>,
+  fields: readonly EventField[],
+  clock: Clock,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of fields) {
+    if (!(f.name in record)) continue;
+    out[fieldName(f)] = formatValue(record[f.name], f, record, clock);
+  }
+  return out;
+}
+
+/** How `bpfpm run --output` prints. */
+export type OutputFormat = "table" | "json" | "ndjson";
+
+/**
+ * Prints rows as a table (a header, then padded columns), NDJSON (one object a line) or
+ * one JSON array (opened at the first row, closed by `end()`), keeping only `fields` when
+ * given.
+ *
+ * @example
+ * ```ts
+ * import { RowWriter } from "./format.ts";
+ * const w = new RowWriter("table", ["pid", "comm"], (l) => console.log(l));
+ * w.row({ pid: 1, comm: "init", extra: true });
+ * w.end();
+ * ```
+ */
+export class RowWriter {
+  #format: OutputFormat;
+  #fields?: string[];
+  #out: (line: string) => void;
+  #columns?: string[];
+  #widths: number[] = [];
+  #pending: string[][] = [];
+  #count = 0;
+
+  constructor(
+    format: OutputFormat,
+    fields: string[] | undefined,
+    out: (line: string) => void,
+  ) {
+    if (!["table", "json", "ndjson"].includes(format)) {
+      throw new RangeError(
+        `--output ${format} is not an output: use table, json or ndjson`,
+      );
+    }
+    this.#format = format;
+    this.#fields = fields?.length ? fields : undefined;
+    this.#out = out;
+  }
+
+  /** Prints one row. */
+  row(row: Record<string, unknown>): void {
+    const picked: Record<string, unknown> = this.#fields
+      ? Object.fromEntries(
+        this.#fields.filter((f) => f in row).map((f) => [f, row[f]]),
+      )
+      : row;
+    const safe = jsonSafe(picked) as Record<string, unknown>;
+    if (this.#format === "ndjson") {
+      this.#out(JSON.stringify(safe));
+    } else if (this.#format === "json") {
+      this.#out(`${this.#count ? "," : "["}${JSON.stringify(safe)}`);
+    } else {
+      this.#columns ??= this.#fields ?? Object.keys(safe);
+      this.#pending.push(this.#columns.map((c) => {
+        const v = safe[c];
+        return v === undefined
+          ? "-"
+          : typeof v === "object"
+          ? JSON.stringify(v)
+          : String(v);
+      }));
+    }
+    this.#count++;
+  }
+
+  /**
+   * Prints the table rows held back so far, with columns as wide as every row printed yet
+   * needs (the header first); NDJSON and JSON rows are printed as they come.
+   */
+  flush(): void {
+    if (!this.#columns || !this.#pending.length) return;
+    const head = !this.#widths.length;
+    if (head) this.#widths = this.#columns.map((c) => c.length);
+    for (const r of this.#pending) {
+      r.forEach((c, i) =>
+        this.#widths[i] = Math.max(this.#widths[i], c.length)
+      );
+    }
+    const line = (cells: string[]) =>
+      cells.map((c, i) =>
+        i === cells.length - 1 ? c : c.padEnd(this.#widths[i])
+      )
+        .join("  ");
+    if (head) this.#out(line(this.#columns.map((c) => c.toUpperCase())));
+    for (const r of this.#pending) this.#out(line(r));
+    this.#pending = [];
+  }
+
+  /** Ends the output: the held-back table rows, or the JSON array's end. */
+  end(): void {
+    this.flush();
+    if (this.#format === "json") this.#out(this.#count ? "]" : "[]");
+  }
+}

@@ -1,0 +1,296 @@
+/**
+ * `bpfpm run NAME --output table|json|ndjson [--fields a,b] [-- --param value ...]`: runs a
+ * probe from its declaration alone. The package's own code does not run: this (trusted)
+ * process compiles the declared sources, checks them against the locked grants as the
+ * sandbox does, writes the declared parameters (typed flags after `--`) and the `ready`
+ * flag, prints every declared event record as it arrives, and on Ctrl-C or SIGTERM the
+ * declared metrics, then unloads everything.
+ *
+ * @module
+ */
+import { constants } from "node:os";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import type { BPF } from "../../runtime/bpf.ts";
+import type { ClientConfig } from "../client/config.ts";
+import { ClientError } from "../client/errors.ts";
+import { confirmGrants, planRun, type RunPlan } from "../client/run.ts";
+import { Ui } from "../client/ui.ts";
+import type { BpfManifest, ParameterDeclaration } from "../manifest.ts";
+import { hrTime, metricName, toMetricData } from "../agent/metrics.ts";
+import {
+  formatRecord,
+  type OutputFormat,
+  rfc3339,
+  RowWriter,
+  systemClock,
+} from "./format.ts";
+
+/** Options of {@linkcode runDeclared}. */
+export interface RenderOptions {
+  /** Table, JSON array or NDJSON. */
+  output: OutputFormat;
+  /** Only these fields (and in this order, for a table). */
+  fields?: string[];
+  /** Approve the grants without asking. */
+  yes?: boolean;
+  /** Where messages go. */
+  ui?: Ui;
+  /** Where rows go (default: stdout). */
+  out?: (line: string) => void;
+}
+
+function manifestOf(plan: RunPlan): BpfManifest {
+  const bytes = plan.files?.get("package.json") ??
+    readFileSync(join(plan.dir, "package.json"));
+  return JSON.parse(new TextDecoder().decode(bytes)).bpf;
+}
+
+function sourceOf(plan: RunPlan, rel: string): string {
+  const bytes = plan.files?.get(rel) ?? readFileSync(join(plan.dir, rel));
+  return new TextDecoder().decode(bytes);
+}
+
+/** The declared parameters as `parseArgs` options. */
+function flagOptions(
+  params: readonly ParameterDeclaration[],
+): NonNullable<ParseArgsConfig["options"]> {
+  return Object.fromEntries(params.map((p) => [p.name, {
+    type: p.type === "boolean" ? "boolean" as const : "string" as const,
+    ...(p.short ? { short: p.short } : {}),
+  }]));
+}
+
+/** A parameter's value as the number or text its variable holds. */
+function parameterValue(
+  spec: string,
+  p: ParameterDeclaration,
+  raw: string | boolean,
+  current: unknown,
+): unknown {
+  if (typeof raw === "boolean") {
+    return typeof current === "boolean" ? raw : raw ? 1 : 0;
+  }
+  if (p.type === "integer") {
+    const n = Number(raw);
+    if (
+      !/^-?\d+$/.test(raw) || (p.minimum !== undefined && n < p.minimum) ||
+      (p.maximum !== undefined && n > p.maximum)
+    ) {
+      throw new ClientError(
+        "EUSAGE",
+        `${spec}: --${p.name} takes an integer${
+          p.minimum !== undefined ? ` ≥ ${p.minimum}` : ""
+        }, not ${JSON.stringify(raw)}`,
+      );
+    }
+    return typeof current === "bigint" ? BigInt(n) : n;
+  }
+  if (typeof current !== "number" && typeof current !== "bigint") return raw;
+  // A text flag read into a number: a number, or an errno's name (ENOENT).
+  const errno = (constants.errno as Record<string, number>)[raw.toUpperCase()];
+  const n = /^-?\d+$/.test(raw) ? Number(raw) : errno;
+  if (n === undefined) {
+    throw new ClientError(
+      "EUSAGE",
+      `${spec}: --${p.name} takes a number or an errno name such as ENOENT, not ${
+        JSON.stringify(raw)
+      }`,
+    );
+  }
+  return typeof current === "bigint" ? BigInt(n) : n;
+}
+
+/** Writes `value` to a global (`cfg.targ_pid`) of the object that has it. */
+function setVariable(
+  spec: string,
+  objects: BPF[],
+  path: string,
+  section: string,
+  value: (current: unknown) => unknown,
+): void {
+  if (section === ".rodata") {
+    throw new ClientError(
+      "EMANIFEST",
+      `${spec}: ${path} is a .rodata constant, which must be set before load; bpfpm run --output cannot set it yet: run the probe without --output`,
+    );
+  }
+  const [root, ...fields] = path.split(".");
+  for (const b of objects) {
+    const name = [...b.maps.keys()].find((n) => n.endsWith(section));
+    if (!name) continue;
+    const m = b.map<number, Record<string, unknown>>(name);
+    const data = m.get(0);
+    if (!data || !(root in data)) continue;
+    const next = structuredClone(data);
+    let at: Record<string, unknown> = next;
+    let key = root;
+    for (const f of fields) {
+      at = at[key] as Record<string, unknown>;
+      key = f;
+    }
+    if (!at || !(key in at)) break;
+    at[key] = value(at[key]);
+    m.set(0, next);
+    return;
+  }
+  throw new ClientError(
+    "EMANIFEST",
+    `${spec} declares ${path} in ${section}, which its programs do not have: ask its publisher to fix the manifest`,
+  );
+}
+
+/**
+ * Runs a probe from its declaration and renders its records and metrics.
+ *
+ * @param config the client configuration
+ * @param target an installed package or a package directory
+ * @param args the declared parameters as flags (`--pid 42 --latency`)
+ * @param options output format, fields, approval
+ * @returns the exit code
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "../client/config.ts";
+ * import { runDeclared } from "./run.ts";
+ * await runDeclared(loadConfig(), "execsnoop", [], { output: "ndjson", fields: ["pid", "comm"], yes: true });
+ * ```
+ */
+export async function runDeclared(
+  config: ClientConfig,
+  target: string,
+  args: string[],
+  options: RenderOptions,
+): Promise<number> {
+  const ui = options.ui ?? new Ui();
+  const writer = new RowWriter(
+    options.output,
+    options.fields,
+    options.out ?? ((l) => console.log(l)),
+  );
+  const plan = await planRun(config, target);
+  const manifest = manifestOf(plan);
+  if (!manifest.events?.length && !manifest.metrics?.length) {
+    throw new ClientError(
+      "EMANIFEST",
+      `${plan.spec} declares no metrics or events, so there is nothing for --output to render: run it without --output`,
+    );
+  }
+  const params = manifest.parameters ?? [];
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args,
+      options: flagOptions(params),
+      strict: true,
+      allowPositionals: false,
+    }).values as Record<string, string | boolean | undefined>;
+  } catch (e) {
+    throw new ClientError(
+      "EUSAGE",
+      `${plan.spec}: ${
+        (e as Error).message.split("\n")[0]
+      }; its parameters are ${
+        params.map((p) => `--${p.name}`).join(", ") || "none"
+      }`,
+    );
+  }
+  confirmGrants(plan, { yes: options.yes, ui });
+  const { BPF, interrupted } = await import("../../mod.ts");
+  const objects: BPF[] = [];
+  const stop = new AbortController();
+  try {
+    for (const src of manifest.sources ?? []) {
+      objects.push(
+        await BPF.load({
+          text: sourceOf(plan, src),
+          grants: { attach: [], helpers: [], ...plan.bpf.grants },
+        }),
+      );
+    }
+    for (const p of params) {
+      const raw = values[p.name] ?? p.default;
+      if (raw === undefined) continue;
+      setVariable(
+        plan.spec,
+        objects,
+        p.variable,
+        p.section ?? ".rodata",
+        (cur) => parameterValue(plan.spec, p, raw as string | boolean, cur),
+      );
+    }
+    if (manifest.ready) {
+      setVariable(
+        plan.spec,
+        objects,
+        manifest.ready,
+        ".bss",
+        (cur) => typeof cur === "bigint" ? 1n : 1,
+      );
+    }
+    const clock = systemClock();
+    const streams = (manifest.events ?? []).map(async (e) => {
+      const b = objects.find((o) => o.maps.has(e.buffer));
+      if (!b) {
+        throw new ClientError(
+          "EMANIFEST",
+          `${plan.spec} declares events of ${e.buffer}, which its programs do not have`,
+        );
+      }
+      const opts = { type: e.record, signal: stop.signal };
+      const reader = e.kind === "perf"
+        ? b.perfBuffer<Record<string, unknown>>(e.buffer, opts)
+        : b.ringbuf<Record<string, unknown>>(e.buffer, opts);
+      for await (const r of reader) {
+        writer.row(formatRecord(r, e.fields, clock));
+      }
+    });
+    ui.info(`Tracing ${plan.spec} from its declaration... Hit Ctrl-C to end.`);
+    const flusher = setInterval(() => writer.flush(), 250);
+    stop.signal.addEventListener("abort", () => clearInterval(flusher));
+    // Until Ctrl-C or SIGTERM; a reader that fails ends the run with its error.
+    const failed = new Promise<never>((_, reject) =>
+      streams.forEach((s) => s.catch(reject))
+    );
+    await Promise.race([interrupted(), failed]);
+    stop.abort();
+    await Promise.allSettled(streams);
+    const now = Date.now();
+    for (const d of manifest.metrics ?? []) {
+      const b = objects.find((o) => o.maps.has(d.map));
+      if (!b) continue;
+      const data = toMetricData(d, [{
+        entries: b.map(d.map).dump(),
+        attributes: {},
+        start: hrTime(now),
+      }], hrTime(now));
+      const time = rfc3339(BigInt(now) * 1_000_000n);
+      const name = metricName(d);
+      for (const p of data.dataPoints) {
+        if (typeof p.value === "number") {
+          writer.row({ time, metric: name, ...p.attributes, value: p.value });
+          continue;
+        }
+        const h = p.value as {
+          buckets: { boundaries: number[]; counts: number[] };
+        };
+        h.buckets.counts.forEach((count, i) => {
+          if (!count) return;
+          writer.row({
+            time,
+            metric: name,
+            ...p.attributes,
+            le: h.buckets.boundaries[i] ?? "+Inf",
+            count,
+          });
+        });
+      }
+    }
+  } finally {
+    stop.abort();
+    for (const b of objects) b.close();
+    writer.end();
+  }
+  return 0;
+}
