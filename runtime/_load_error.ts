@@ -2,7 +2,9 @@
  * Why `BPF.load` failed, as one error, from structured facts: the errno of the load, the
  * verifier log libbpfpm keeps apart, the program libbpfpm names as failed, the section
  * definitions (runtime/spec/section_kinds.ts) and the kernel's BTF. libbpf's own log is
- * only quoted in messages, never parsed. Loaded only when a load fails.
+ * only quoted in messages, never parsed. The one classifier of load failures: `BPF.load`'s
+ * (imported only when a load fails) and late loads' (runtime/late.ts, itself imported only
+ * for an object with BCC programs typed at attach time).
  *
  * @module
  */
@@ -38,6 +40,11 @@ export interface LoadFailure {
   message: string;
   /** Where the C came from. */
   locate: () => LocatedSource | undefined;
+  /**
+   * A BCC program typed at attach time (runtime/late.ts): the one program that load was
+   * for, and the kind it was loaded as.
+   */
+  late?: { program: string; kind: string };
 }
 
 /**
@@ -104,11 +111,13 @@ function unresolvedTarget(
  */
 export function loadError(
   handle: ObjectHandle,
-  { errno, message, locate }: LoadFailure,
+  { errno, message, locate, late }: LoadFailure,
 ): BpfError {
   const s = lib();
   const log = readCString(s.bpfpm_object__verifier_log(handle));
-  const program = readCString(s.bpfpm_object__failed_program(handle));
+  const program = late?.program ??
+    readCString(s.bpfpm_object__failed_program(handle));
+  const asKind = late ? ` loaded as ${late.kind} at attach time` : "";
   // fentry/fexit/LSM programs are refused at load where the kernel cannot attach them.
   for (const { name, section } of describeObject(handle).programs) {
     if (program && name !== program) continue;
@@ -120,7 +129,7 @@ export function loadError(
       );
     }
   }
-  const unresolved = errno === Errno.ESRCH && !log.trim()
+  const unresolved = errno === Errno.ESRCH && !log.trim() && !late
     ? unresolvedTarget(handle)
     : undefined;
   if (unresolved) {
@@ -145,12 +154,16 @@ export function loadError(
   if (log.trim()) {
     const summary = mapVerifierLines(summarizeVerifierLog(log), locate);
     return new VerifierError(
-      `The verifier rejected program '${program}': ${summary}; change the C so the verifier can prove it safe (the error's .log holds the full verifier log)`,
+      `The verifier rejected program '${program}'${asKind}: ${summary}; change the C so the verifier can prove it safe${
+        late ? ` as a ${late.kind} program` : ""
+      } (the error's .log holds the full verifier log)`,
       { program, log, summary, errno: errno || Errno.EINVAL },
     );
   }
   return new BpfError(
-    `Cannot load the BPF object: ${message}`,
+    late
+      ? `Cannot load program '${program}'${asKind}: ${message}`
+      : `Cannot load the BPF object: ${message}`,
     { errno: errno || Errno.EINVAL },
   );
 }

@@ -41,7 +41,7 @@ import {
   rewrittenSource,
 } from "./_warm.ts";
 import { Program } from "./program.ts";
-import { type LateKind, LatePrograms } from "./late.ts";
+import type { LateKind, LatePrograms } from "./late.ts";
 import {
   isLateSection,
   isSyscallTwin,
@@ -236,6 +236,7 @@ export class BPF implements Disposable {
     handle: ObjectHandle,
     object: Uint8Array,
     cached: boolean,
+    late?: typeof LatePrograms,
   ) {
     this.#handle = handle;
     this.object = object;
@@ -245,8 +246,8 @@ export class BPF implements Disposable {
     const described = describeObject(handle);
     const programs = new Map<string, Program>();
     for (const info of described.programs) {
-      if (isLateSection(info.section)) {
-        this.#late ??= new LatePrograms(
+      if (late && isLateSection(info.section)) {
+        this.#late ??= new late(
           handle,
           object,
           optionalEnv("BPFPM_BTF_PATH") ? kernelBtfPath() : "",
@@ -327,6 +328,12 @@ export class BPF implements Disposable {
     checkGrants(facts, grants);
     located.get(options)?.check?.(facts);
 
+    // BCC's programs typed at attach time (runtime/late.ts, with the load-failure classifier)
+    // are loaded by a module only an object that has them imports.
+    const late = facts.programs.some((p) => isLateSection(p.section))
+      ? (await import("./late.ts")).LatePrograms
+      : undefined;
+
     const s = lib();
     const btfOverride = optionalEnv("BPFPM_BTF_PATH");
     const handle = s.bpfpm_object__open_mem(
@@ -355,7 +362,7 @@ export class BPF implements Disposable {
       s.bpfpm_object__close(handle);
       throw error;
     }
-    const b = new BPF(handle, object, cached);
+    const b = new BPF(handle, object, cached, late);
     attachGrants.set(b, grants); // targets given at attach time are checked too
     if ([...b.maps.keys()].some((name) => !READ_ONLY_DATA.test(name))) {
       await loadObjectMaps();

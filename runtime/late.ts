@@ -15,11 +15,11 @@ import {
   lib,
   type ObjectHandle,
   type ProgramHandle,
-  readCString,
 } from "./_ffi.ts";
 import { describeObject } from "./_describe.ts";
 import { Program } from "./program.ts";
-import { BpfError, Errno, VerifierError } from "./errors.ts";
+import { BpfError, Errno } from "./errors.ts";
+import { loadError } from "./_load_error.ts";
 import { isLateSection, programTypeNumber } from "./spec/section_kinds.ts";
 
 /** The program types a late program can be loaded as, by the attach kind that loads it. */
@@ -115,7 +115,11 @@ export class LatePrograms {
             0,
           ) !== 0 || s.bpfpm_object__load(handle) !== 0
       ) {
-        throw lateLoadError(handle, name, kind);
+        throw loadError(handle, {
+          ...lastError(),
+          locate: () => undefined,
+          late: { program: name, kind },
+        });
       }
     } catch (error) {
       s.bpfpm_object__close(handle);
@@ -139,24 +143,4 @@ export class LatePrograms {
     }
     this.#loaded.clear();
   }
-}
-
-function lateLoadError(
-  handle: ObjectHandle,
-  name: string,
-  kind: LateKind,
-): Error {
-  const { errno, message } = lastError();
-  const log = readCString(lib().bpfpm_object__verifier_log(handle));
-  if (log.trim()) {
-    const summary = log.trim().split("\n").slice(-2).join("; ");
-    return new VerifierError(
-      `The verifier rejected program '${name}' loaded as ${kind} at attach time: ${summary}; change the C so the verifier can prove it safe as a ${kind} program (the error's .log holds the full verifier log)`,
-      { program: name, log, summary, errno: errno || Errno.EINVAL },
-    );
-  }
-  return new BpfError(
-    `Cannot load program '${name}' as ${kind} at attach time: ${message}`,
-    { errno: errno || Errno.EINVAL },
-  );
 }
