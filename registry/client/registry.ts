@@ -135,65 +135,71 @@ class Stall {
   }
 }
 
+/** How a response's body must be read: its stall timer, cap and error makers. */
+interface Guard {
+  stall: Stall;
+  max: number;
+  failure: (cause: unknown) => RegistryError;
+  tooLarge: (max: number) => RegistryError;
+}
+
+/** The guard of each response {@linkcode RegistryClient.request} returned. */
+const guards = new WeakMap<Response, Guard>();
+
 /**
- * Wraps a response's body so that reading it re-arms the stall timer per piece and stops
- * past `max` bytes (at once when Content-Length already says so): a hostile server can
- * neither hold the client forever nor make it buffer more than the cap. Errors are the
- * RegistryErrors `failure` and `tooLarge` make.
+ * Reads a response's body into one buffer under its guard: the stall timer is re-armed
+ * for each piece (a slow but moving download goes on, a silent one is cut off), and the
+ * read stops past the cap (at once when Content-Length already says so), so a hostile
+ * server can neither hold the client forever nor make it buffer more than the cap. Each
+ * piece is copied as it comes: Deno hands out 8 KiB views of 64 KiB buffers, and a body
+ * kept as views would hold eight times its size.
  */
-function guardBody(
-  res: Response,
-  o: {
-    stall: Stall;
-    max: number;
-    failure: (cause: unknown) => RegistryError;
-    tooLarge: (max: number) => RegistryError;
-  },
-): Response {
-  if (!res.body || NULL_BODY.has(res.status)) return res;
-  const reader = res.body.getReader();
-  const length = Number(res.headers.get("content-length") ?? NaN);
+async function readGuarded(res: Response, cap?: number): Promise<Uint8Array> {
+  const g = guards.get(res);
+  if (!res.body || NULL_BODY.has(res.status)) return new Uint8Array();
+  const max = Math.min(cap ?? Infinity, g?.max ?? MAX_PACKUMENT_SIZE);
+  const tooBig = () => g ? g.tooLarge(max) : new RangeError("Body too large");
+  const length = Number(res.headers.get("content-length"));
   const identity =
     (res.headers.get("content-encoding") ?? "identity") === "identity";
-  let total = 0;
-  const body = new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      if (identity && length > o.max) {
-        await reader.cancel().catch(() => {});
-        throw o.tooLarge(o.max);
-      }
-      o.stall.arm();
-      let r: ReadableStreamReadResult<Uint8Array>;
-      try {
-        r = await reader.read();
-      } catch (cause) {
-        o.stall.clear();
-        throw o.failure(cause);
-      }
-      if (r.done) {
-        o.stall.clear();
-        return controller.close();
-      }
-      total += r.value.length;
-      if (total > o.max) {
-        o.stall.clear();
-        await reader.cancel().catch(() => {});
-        throw o.tooLarge(o.max);
-      }
-      // A copy: Deno hands out 8 KiB views of 64 KiB buffers, and a body kept as views
-      // would hold eight times its size.
-      controller.enqueue(r.value.slice());
-    },
-    cancel(reason) {
-      o.stall.clear();
-      return reader.cancel(reason);
-    },
-  }, { highWaterMark: 0 });
-  return new Response(body, {
-    status: res.status,
-    statusText: res.statusText,
-    headers: res.headers,
-  });
+  const reader = res.body.getReader();
+  if (identity && length > max) {
+    await reader.cancel().catch(() => {});
+    throw tooBig();
+  }
+  let buf = new Uint8Array(
+    Number.isSafeInteger(length) && length > 0 && length <= max
+      ? length
+      : 64 * 1024,
+  );
+  let n = 0;
+  for (;;) {
+    g?.stall.arm();
+    let r: ReadableStreamReadResult<Uint8Array>;
+    try {
+      r = await reader.read();
+    } catch (cause) {
+      throw g ? g.failure(cause) : cause;
+    } finally {
+      g?.stall.clear();
+    }
+    if (r.done) break;
+    const piece = r.value;
+    if (n + piece.length > max) {
+      await reader.cancel().catch(() => {});
+      throw tooBig();
+    }
+    if (n + piece.length > buf.length) {
+      const next = new Uint8Array(
+        Math.min(max, Math.max(buf.length * 2, n + piece.length)),
+      );
+      next.set(buf.subarray(0, n));
+      buf = next;
+    }
+    buf.set(piece, n);
+    n += piece.length;
+  }
+  return n === buf.length ? buf : buf.slice(0, n);
 }
 
 function tooLarge(url: string, what: string, max: number): RegistryError {
@@ -319,11 +325,11 @@ export class RegistryClient {
 
   /**
    * Sends a request with the token bound to the URL's registry (if any) and maps network
-   * failures and 401/403/404 to RegistryError. No more than the timeout may pass without
-   * a byte, for the headers and then for each piece of the body, and the body is cut off
-   * past `maxBytes` (default: the packument cap); both are RegistryErrors. An idempotent
-   * request (GET, HEAD) whose connection fails is retried with backoff; use
-   * {@linkcode RegistryClient.get} to retry body stalls too.
+   * failures and 401/403/404 to RegistryError. No more than the timeout may pass before
+   * the headers. An idempotent request (GET, HEAD) whose connection fails is retried with
+   * backoff. Read a body with {@linkcode RegistryClient.get} or
+   * {@linkcode RegistryClient.json}: they re-arm the timeout for each piece and stop past
+   * `maxBytes` (default: the packument cap); the Response's own readers do neither.
    */
   async request(
     url: string,
@@ -383,7 +389,7 @@ export class RegistryClient {
         }
         throw err;
       }
-      res = guardBody(res, {
+      guards.set(res, {
         stall,
         max: init.maxBytes ?? MAX_PACKUMENT_SIZE,
         failure: (cause) => this.#failure(url, what, cause, stall.fired, 0),
@@ -410,7 +416,9 @@ export class RegistryClient {
     if (res.ok || res.status === 304 || init.allow?.includes(res.status)) {
       return res;
     }
-    const detail = await res.text().catch(() => "");
+    const detail = new TextDecoder().decode(
+      await readGuarded(res, 64 * 1024).catch(() => new Uint8Array()),
+    );
     let reason = "";
     try {
       const j = JSON.parse(detail);
@@ -471,7 +479,7 @@ export class RegistryClient {
         return {
           status: res.status,
           headers: res.headers,
-          body: await res.bytes(),
+          body: await readGuarded(res),
         };
       } catch (e) {
         if (!(e instanceof RegistryError) || attempt >= this.#retries) {
@@ -676,7 +684,7 @@ export class RegistryClient {
       ...init,
       headers,
     });
-    const text = await res.text();
+    const text = new TextDecoder().decode(await readGuarded(res));
     let body: T;
     try {
       body = (text ? JSON.parse(text) : {}) as T;
