@@ -27,7 +27,8 @@ struct config {
   u32 filter_uid;
   u32 targ_uid;
   u32 ignore_failed;
-  u32 max_args;   /* 0: MAXARG */  u32 filter_cg;
+  u32 max_args;   /* 0: MAXARG */
+  u32 filter_cg;
   u64 targ_cgid; /* --cgroup: bpf_get_current_cgroup_id() */
 };
 

@@ -58,6 +58,11 @@ const spec = {
       help: "filter on the flags argument (e.g. O_WRONLY)",
       multiple: true,
     },
+    "full-path": {
+      type: "boolean",
+      short: "F",
+      help: "show full path for an open file with relative path",
+    },
   },
   examples: [
     "opensnoop           # trace all open() syscalls",
@@ -99,6 +104,15 @@ interface Event {
   flags: number;
   comm: string;
   fname: string;
+  /** -F: the working directory's names, innermost first; "" where a mount was crossed. */
+  dirs: string[];
+}
+
+/** The path an open named: relative ones joined to the working directory (-F). */
+function fullPath(e: Event): string {
+  if (e.fname.startsWith("/") || !e.dirs.some(Boolean)) return e.fname;
+  const dirs = e.dirs.filter((d) => d && d !== "/").reverse();
+  return `/${[...dirs, e.fname].join("/")}`;
 }
 
 /** One output row. */
@@ -136,6 +150,7 @@ await runMain(spec, async ({ values: v, json }) => {
     ...uid,
     ...cgroupFilter(v.cgroup),
     failed: v.failed ? 1 : 0,
+    full_path: v["full-path"] ? 1 : 0,
   });
   const columns: Column<Row>[] = [];
   if (v.timestamp) columns.push(timestampColumn(14, 6));
@@ -170,7 +185,7 @@ await runMain(spec, async ({ values: v, json }) => {
       fd: e.ret >= 0 ? e.ret : -1,
       err: e.ret >= 0 ? 0 : -e.ret,
       flags: e.flags.toString(8).padStart(8, "0"),
-      path: e.fname,
+      path: v["full-path"] ? fullPath(e) : e.fname,
     });
   }
 });

@@ -2,8 +2,12 @@
 // pointer and the flags are kept per thread at entry; the row is sent at return.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 
 #define NAME_MAX 255
+/* -F: the working directory's components, innermost first (BCC's --full-path). */
+#define MAX_DIRS 16
+#define DNAME_LEN 64
 
 struct args_t {
   const char *fname;
@@ -19,6 +23,7 @@ struct event {
   int flags;
   char comm[16];
   char fname[NAME_MAX + 1];
+  char dirs[MAX_DIRS][DNAME_LEN];
 };
 
 struct config {
@@ -27,7 +32,9 @@ struct config {
   u32 targ_tid;
   u32 filter_uid;
   u32 targ_uid;
-  u32 failed;  u32 filter_cg;
+  u32 failed;
+  u32 full_path;
+  u32 filter_cg;
   u64 targ_cgid; /* --cgroup: bpf_get_current_cgroup_id() */
 };
 
@@ -60,6 +67,28 @@ static __always_inline int on_enter(const char *fname, int flags) {
   return 0;
 }
 
+/* The names from the current task's working directory up to the root, crossing mounts; a
+ * slot left empty where a mount was crossed. */
+static __always_inline void read_pwd(struct event *e) {
+  struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+  struct fs_struct *fs = BPF_CORE_READ(t, fs);
+  struct dentry *d = BPF_CORE_READ(fs, pwd.dentry);
+  struct vfsmount *vm = BPF_CORE_READ(fs, pwd.mnt);
+  struct mount *mnt = container_of(vm, struct mount, mnt);
+  for (int i = 0; i < MAX_DIRS; i++) {
+    struct dentry *parent = BPF_CORE_READ(d, d_parent);
+    if (d == parent) {
+      struct mount *up = BPF_CORE_READ(mnt, mnt_parent);
+      if (up == mnt) break;
+      d = BPF_CORE_READ(mnt, mnt_mountpoint);
+      mnt = up;
+      continue;
+    }
+    bpf_probe_read_kernel_str(e->dirs[i], DNAME_LEN, BPF_CORE_READ(d, d_name.name));
+    d = parent;
+  }
+}
+
 static __always_inline int on_exit(long ret) {
   u64 id = bpf_get_current_pid_tgid();
   u32 tid = (u32)id;
@@ -76,6 +105,8 @@ static __always_inline int on_exit(long ret) {
   e->flags = ap->flags;
   bpf_get_current_comm(e->comm, sizeof(e->comm));
   bpf_probe_read_user_str(e->fname, sizeof(e->fname), ap->fname);
+  __builtin_memset(e->dirs, 0, sizeof(e->dirs));
+  if (cfg.full_path && e->fname[0] != '/') read_pwd(e);
   bpf_ringbuf_submit(e, 0);
 cleanup:
   bpf_map_delete_elem(&start, &tid);

@@ -31,7 +31,8 @@ struct config {
   u32 filter_uid;
   u32 targ_uid;
   u32 family;
-  u32 lport;  u32 filter_cg;
+  u32 lport;
+  u32 filter_cg;
   u64 targ_cgid; /* --cgroup: bpf_get_current_cgroup_id() */
 };
 

@@ -396,3 +396,37 @@ Deno.test("biosnoop -P: S when an I/O starts where the disk's previous one ended
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("opensnoop -F: a relative path is shown joined to the opener's working directory", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bpfpm-opensnoop-F-" });
+  try {
+    await Deno.mkdir(join(dir, "sub"));
+    const name = `missing-${Deno.pid}`;
+    const run = async (extra: string[]) => {
+      await using p = startProbe("opensnoop", ["--json", "-x", ...extra]);
+      await p.attached();
+      const cat = await runCmd("/bin/sh", [
+        "-c",
+        `cd ${join(dir, "sub")} && exec cat ${name}`,
+      ]);
+      assert.notEqual(cat.code, 0);
+      interface Row {
+        pid: number;
+        path: string;
+        err: number;
+      }
+      const row = await p.row<Row>((r) =>
+        r.pid === cat.pid && r.path.endsWith(name)
+      );
+      assert.equal((await p.stop()).code, 0, p.stderr);
+      await p.assertUnloaded();
+      return row;
+    };
+    const full = await run(["-F"]);
+    assert.deepEqual([full.path, full.err], [join(dir, "sub", name), 2]);
+    const plain = await run([]);
+    assert.equal(plain.path, name);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
