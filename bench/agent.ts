@@ -15,15 +15,18 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { fileURLToPath } from "node:url";
 import {
   freePort,
   seededRegistry,
   startOtlpReceiver,
 } from "../tests/agent/_helpers.ts";
-import { tree } from "../tests/probes/_helpers.ts";
+import {
+  bpfpm,
+  RunningProbe,
+  startBpfpm,
+  tree,
+} from "../tests/probes/_helpers.ts";
 
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
 const PROBES = ["runqlat", "syscount", "cpudist", "biolatency", "execsnoop"];
 const TICK = 100; // clock ticks per second (Linux USER_HZ)
 
@@ -47,30 +50,6 @@ function rssMb(pid: number): number {
   } catch {
     return 0;
   }
-}
-
-function bpfpm(
-  args: string[],
-  env: Record<string, string>,
-  cwd: string,
-  stderr: "piped" | "null" = "null",
-) {
-  return new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      "--config",
-      join(ROOT, "deno.json"),
-      join(ROOT, "scripts", "bpfpm.ts"),
-      ...args,
-    ],
-    env,
-    cwd,
-    stdin: "null",
-    stdout: "null",
-    stderr,
-  }).spawn();
 }
 
 /** A steady load: about 100 execs a second, each with its syscalls. */
@@ -140,19 +119,21 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor(p / 100 * s.length))] ?? NaN;
 }
 
-async function stop(children: Deno.ChildProcess[]): Promise<void> {
-  for (const c of children) {
-    try {
-      c.kill("SIGTERM");
-    } catch { /* gone */ }
-  }
+/** SIGTERM (SIGKILL after 15 s) to `bpfpm` children and load loops; waits for them. */
+async function stop(
+  children: (Deno.ChildProcess | RunningProbe)[],
+): Promise<void> {
   await Promise.all(children.map(async (c) => {
+    try {
+      Deno.kill(c.pid, "SIGTERM");
+    } catch { /* gone */ }
     const t = setTimeout(() => {
       try {
-        c.kill("SIGKILL");
+        Deno.kill(c.pid, "SIGKILL");
       } catch { /* gone */ }
     }, 15_000);
-    await c.status;
+    if (c instanceof RunningProbe) await c.exited(30_000).catch(() => {});
+    else await c.status;
     clearTimeout(t);
   }));
 }
@@ -172,16 +153,18 @@ export async function main(argv: string[]): Promise<number> {
     PROBES,
   );
   const otlp = startOtlpReceiver();
-  const children: Deno.ChildProcess[] = [];
+  const children: (Deno.ChildProcess | RunningProbe)[] = [];
   try {
     // Baseline: the same probes under bpfpm run, the same load.
     const project = join(tmp, "project");
     Deno.mkdirSync(project);
-    const inst = bpfpm(["install", ...PROBES, "--yes"], env, project, "piped");
-    const ist = await inst.output();
-    if (!ist.success) throw new Error(new TextDecoder().decode(ist.stderr));
+    const inst = await bpfpm(["install", ...PROBES, "--yes"], {
+      cwd: project,
+      env,
+    });
+    if (inst.code !== 0) throw new Error(inst.stderr);
     const runs = PROBES.map((p) =>
-      bpfpm(
+      startBpfpm(
         [
           "run",
           p,
@@ -190,8 +173,7 @@ export async function main(argv: string[]): Promise<number> {
           "--json",
           ...(p === "syscount" ? ["-P"] : []),
         ],
-        env,
-        project,
+        { cwd: project, env },
       )
     );
     children.push(...runs);
@@ -223,7 +205,10 @@ export async function main(argv: string[]): Promise<number> {
         otlp: { endpoint: otlp.url, interval: "10s" },
       }),
     );
-    const agent = bpfpm(["agent", "--config", config, "--yes"], env, tmp);
+    const agent = startBpfpm(["agent", "--config", config, "--yes"], {
+      cwd: tmp,
+      env,
+    });
     children.push(agent);
     const url = `http://127.0.0.1:${port}`;
     await waitFor(

@@ -246,6 +246,24 @@ function describe(e: ErrorObject, value: unknown): string {
   if (e.instancePath === "/grants/mapMemory") {
     return `${where}: ${describeFormat(e.instancePath)}`;
   }
+  if (e.keyword === "pattern") {
+    return `${where}: ${describeFormat(e.instancePath)}`;
+  }
+  return schemaProblem(e, where);
+}
+
+/**
+ * One line for an Ajv error at `where`: an unknown field by name, an enum's choices, else
+ * Ajv's message. Shared by the JSON files bpfpm checks against a schema.
+ *
+ * @example
+ * ```ts
+ * import { schemaProblem } from "./manifest.ts";
+ * schemaProblem({ keyword: "enum", params: { allowedValues: ["a", "b"] } } as never, "x");
+ * // "x: must be one of a, b"
+ * ```
+ */
+export function schemaProblem(e: ErrorObject, where: string): string {
   switch (e.keyword) {
     case "additionalProperties":
       return `${where}: unknown field ${
@@ -257,8 +275,6 @@ function describe(e: ErrorObject, value: unknown): string {
       return `${where}: must be one of ${
         (e.params as { allowedValues: unknown[] }).allowedValues.join(", ")
       }`;
-    case "pattern":
-      return `${where}: ${describeFormat(e.instancePath)}`;
     default:
       return `${where}: ${e.message}`;
   }

@@ -8,6 +8,7 @@
  */
 import { Ajv, type ErrorObject } from "ajv";
 import { ClientError } from "../client/errors.ts";
+import { schemaProblem } from "../manifest.ts";
 
 /** One probe the agent runs. */
 export interface AgentProbe {
@@ -134,22 +135,12 @@ export function parseDuration(text: string): number {
 function describe(e: ErrorObject): string {
   const where = e.instancePath.replaceAll("/", ".").replace(/^\./, "") ||
     "(top level)";
-  switch (e.keyword) {
-    case "additionalProperties":
-      return `${where}: unknown field ${
-        JSON.stringify(
-          (e.params as { additionalProperty: string }).additionalProperty,
-        )
-      }`;
-    case "pattern":
-      return /interval|poll/.test(where)
-        ? `${where}: must be a duration such as 10s`
-        : /listen/.test(where)
-        ? `${where}: must be host:port, such as 127.0.0.1:9464`
-        : `${where}: must be an http(s) URL`;
-    default:
-      return `${where}: ${e.message}`;
-  }
+  if (e.keyword !== "pattern") return schemaProblem(e, where);
+  return /interval|poll/.test(where)
+    ? `${where}: must be a duration such as 10s`
+    : /listen/.test(where)
+    ? `${where}: must be host:port, such as 127.0.0.1:9464`
+    : `${where}: must be an http(s) URL`;
 }
 
 /**
