@@ -92,8 +92,21 @@ Deno.test("the installed bpfpm outlives its checkout; install -g makes a command
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^\d+\.\d+\.\d+/);
 
-    // Publish a package, with the moved CLI.
     const url = `${reg.url}/`;
+    const installG = (pkg: string, at: string) =>
+      sh([
+        bpfpmBin,
+        "install",
+        "-g",
+        pkg,
+        "--prefix",
+        at,
+        "--registry",
+        url,
+        "--yes",
+      ], { env: asUser, cwd: root });
+
+    // Publish a package, with the moved CLI.
     r = await sh([
       bpfpmBin,
       "adduser",
@@ -111,17 +124,7 @@ Deno.test("the installed bpfpm outlives its checkout; install -g makes a command
     await publishRaw(url, token, probe("1.0.0"), { "mod.ts": ENTRY });
 
     // install -g: the command lands in <prefix>/bin.
-    r = await sh([
-      bpfpmBin,
-      "install",
-      "-g",
-      "hello-probe",
-      "--prefix",
-      prefix,
-      "--registry",
-      url,
-      "--yes",
-    ], { env: asUser, cwd: root });
+    r = await installG("hello-probe", prefix);
     assert.equal(r.code, 0, r.stderr);
     const launcher = join(prefix, "bin", "hello-probe");
     assert.match(r.stderr, new RegExp(`${launcher} runs hello-probe`));
@@ -155,17 +158,7 @@ Deno.test("the installed bpfpm outlives its checkout; install -g makes a command
     await publishRaw(url, token, { ...probe("1.0.0"), name: "mine" }, {
       "mod.ts": ENTRY,
     });
-    r = await sh([
-      bpfpmBin,
-      "install",
-      "-g",
-      "mine",
-      "--prefix",
-      prefix,
-      "--registry",
-      url,
-      "--yes",
-    ], { env: asUser, cwd: root });
+    r = await installG("mine", prefix);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /mine exists and is not a bpfpm launcher/);
     assert.equal(
@@ -199,17 +192,7 @@ Deno.test("the installed bpfpm outlives its checkout; install -g makes a command
 
     // Another prefix, not on PATH: said so; its launcher runs by path.
     const prefix2 = join(root, "prefix2");
-    r = await sh([
-      bpfpmBin,
-      "install",
-      "-g",
-      "hello-probe",
-      "--prefix",
-      prefix2,
-      "--registry",
-      url,
-      "--yes",
-    ], { env: asUser, cwd: root });
+    r = await installG("hello-probe", prefix2);
     assert.equal(r.code, 0, r.stderr);
     assert.match(
       r.stderr,

@@ -104,6 +104,23 @@ Deno.test("execsnoop -u takes a user name: root's execs shown, and an unknown na
   );
 });
 
+/** Writes `count` blocks of `bs` with O_DIRECT (and O_SYNC) into a new file under `dir`. */
+async function directWrites(
+  dir: string,
+  bs: string,
+  count: number,
+  sync: boolean,
+) {
+  const dd = await runCmd("dd", [
+    "if=/dev/zero",
+    `of=${join(dir, "data")}`,
+    `bs=${bs}`,
+    `count=${count}`,
+    `oflag=direct${sync ? ",sync" : ""}`,
+  ]);
+  assert.equal(dd.code, 0, dd.stderr);
+}
+
 interface ExtHist {
   data: { "interval-start": number; count: number }[];
   pid?: number;
@@ -156,14 +173,7 @@ Deno.test("biolatency -e: direct writes' average latency", async () => {
     prefix: "bpfpm-bio-e-",
   });
   try {
-    const dd = await runCmd("dd", [
-      "if=/dev/zero",
-      `of=${join(dir, "data")}`,
-      "bs=4k",
-      "count=20",
-      "oflag=direct,sync",
-    ]);
-    assert.equal(dd.code, 0, dd.stderr);
+    await directWrites(dir, "4k", 20, true);
     assert.equal((await p.stop()).code, 0, p.stderr);
     const [h] = p.rows<ExtHist>();
     assert.ok(h, p.stdout);
@@ -358,14 +368,7 @@ Deno.test("biosnoop -P: S when an I/O starts where the disk's previous one ended
     prefix: "bpfpm-bio-P-",
   });
   try {
-    const dd = await runCmd("dd", [
-      "if=/dev/zero",
-      `of=${join(dir, "data")}`,
-      "bs=64k",
-      "count=100",
-      "oflag=direct",
-    ]);
-    assert.equal(dd.code, 0, dd.stderr);
+    await directWrites(dir, "64k", 100, false);
     interface Row {
       comm: string;
       disk: string;
