@@ -20,7 +20,7 @@ import {
   statSync,
   writeFileSync,
 } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { tmpdir } from "node:os";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import type { Grants } from "../policy/grants.ts";
@@ -166,13 +166,21 @@ function childFlags(
 }
 
 /**
- * The unprivileged user's Deno cache (transpiled modules, V8 code cache), kept across runs:
- * `<SANDBOX_CACHE_ROOT>/deno-<uid>`, 0700 and owned by that user, below a root-owned 0711
- * directory. Undefined (the run gets a fresh cache in its private directory) when either is
- * not as expected.
+ * A package's Deno cache (transpiled modules, V8 code cache), kept across its runs:
+ * `<SANDBOX_CACHE_ROOT>/<uid>-<name>`, 0700 and owned by the unprivileged user, directly below
+ * a root-owned 0711 directory (so nothing the user controls lies on the path this process
+ * creates and chowns). One per package: a package's runs cannot plant code in another's
+ * cache. Undefined (the run gets a fresh cache in its private directory) when either is not
+ * as expected.
  */
-function sandboxDenoDir(): string | undefined {
-  const dir = join(SANDBOX_CACHE_ROOT, `deno-${SANDBOX_UID}`);
+function sandboxDenoDir(name: string): string | undefined {
+  const dir = join(
+    SANDBOX_CACHE_ROOT,
+    `${SANDBOX_UID}-${encodeURIComponent(name)}`,
+  );
+  if (dirname(dir) !== SANDBOX_CACHE_ROOT || basename(dir).length > 255) {
+    return undefined;
+  }
   const is = (path: string, uid: number, mode: number) => {
     const st = lstatSync(path, { throwIfNoEntry: false });
     return st?.isDirectory() && st.uid === uid && (st.mode & 0o777) === mode;
@@ -190,6 +198,30 @@ function sandboxDenoDir(): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** `rm -rf path` as the unprivileged user (the tree is theirs: root does not walk it). */
+async function removeAsSandboxUser(path: string): Promise<void> {
+  try {
+    await new Deno.Command("setpriv", {
+      args: [
+        `--reuid=${SANDBOX_UID}`,
+        `--regid=${SANDBOX_GID}`,
+        "--clear-groups",
+        "--no-new-privs",
+        "--",
+        "rm",
+        "-rf",
+        "--",
+        path,
+      ],
+      clearEnv: true,
+      env: { PATH: "/usr/bin:/bin" },
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+    }).output();
+  } catch { /* only disk space depends on it */ }
 }
 
 function writeFiles(root: string, files: Map<string, Uint8Array>): void {
@@ -244,6 +276,7 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
   });
   let child: Deno.ChildProcess | undefined;
   let session: SandboxSession | undefined;
+  let forget: string | undefined;
   try {
     chmodSync(dir, 0o711);
     const root0 = Deno.uid() === 0;
@@ -266,7 +299,12 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
       JSON.stringify({ imports: childImports() }),
       { mode: 0o644 },
     );
-    let denoDir = drop ? sandboxDenoDir() : undefined;
+    let denoDir = drop ? sandboxDenoDir(run.name) : undefined;
+    // What Deno caches of files in the private directory (an installed package's) is of no
+    // use to a later run: removed after this one, as the user who wrote it.
+    if (denoDir && packageDir.startsWith(dir + "/")) {
+      forget = join(denoDir, "gen", "file", dir);
+    }
     if (!denoDir) {
       denoDir = join(dir, "deno");
       mkdirSync(denoDir, { mode: 0o700 });
@@ -377,6 +415,7 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
     await child?.status.catch(() => {});
     session?.close();
     rmSync(dir, { recursive: true, force: true });
+    if (forget) await removeAsSandboxUser(forget);
   }
 }
 
