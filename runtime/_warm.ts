@@ -6,13 +6,14 @@
  * - `obj/<64-bit hash of the C, BPFPM_TRACEFS and BPFPM_BTF_PATH>.src`: the rewritten C
  *   (runtime/source), its prelude and its position map (for diagnostics).
  *   The rewrite reads the source text, the running kernel (tracepoint format files, whether
- *   the kprobe PMU exists, the release for `LINUX_VERSION_CODE`, its BTF's struct names) and
- *   its own code. A memo is used only when the source and the tracefs and BTF overrides are
- *   the same (the memo holds them and they are compared in full; the hash, sync and cheap,
- *   only names the file), the kernel
- *   release and the boot are the same (boot time from `Deno.osUptime()`, ±2 s: format files
- *   and the kprobe PMU are fixed for a booted kernel), and each module of the rewriter is
- *   unchanged (size, mtime and inode, as the compile cache checks headers). The rewritten C
+ *   the kprobe PMU exists, the release for `LINUX_VERSION_CODE`, its BTF's struct names), its
+ *   own code and which header shims exist. A memo is used only when the source and the
+ *   tracefs and BTF overrides are the same (the memo holds them and they are compared in
+ *   full; the hash, sync and cheap, only names the file), the kernel release and the boot
+ *   are the same (boot time from `Deno.osUptime()`, ±2 s: format files and the kprobe PMU
+ *   are fixed for a booted kernel), and each module of the rewriter and each directory of
+ *   runtime/include is unchanged (size, mtime and inode, as the compile cache checks
+ *   headers). The rewritten C
  *   then goes through the compile cache as before, whose key and checks are untouched. Within
  *   one boot, a module's tracepoint can disappear (module unloaded) after its memo was made:
  *   auto-attach still refuses it before load (`requireTracepoint`), with the same
@@ -55,6 +56,7 @@ import { BccRewriteError } from "./errors.ts";
 import type { PositionMap } from "./compile/compile_error.ts";
 import type { ObjectSpec, ProgramSpec } from "./spec/object.ts";
 import { possibleCpus } from "./spec/_cpus.ts";
+import { INCLUDE_DIR } from "./compile/_include_dir.ts";
 
 const VERSION = 2;
 
@@ -127,6 +129,29 @@ function codeDeps(modules: readonly string[]): Dep[] | undefined {
     deps.push(fp);
   }
   return deps;
+}
+
+/**
+ * The directories of bpfpm's headers, as dependencies: which kernel-header shims exist decides
+ * the rewrite (source/bcc/kernel_headers.ts), and a shim added or removed changes the mtime
+ * of its directory (a new directory, that of its parent).
+ */
+function shimDirDeps(): Dep[] | undefined {
+  const deps: Dep[] = [];
+  const walk = (dir: string): boolean => {
+    const fp = fingerprint(dir);
+    if (!fp) return false;
+    deps.push(fp);
+    for (const e of Deno.readDirSync(dir)) {
+      if (e.isDirectory && !walk(`${dir}/${e.name}`)) return false;
+    }
+    return true;
+  };
+  try {
+    return walk(INCLUDE_DIR) ? deps : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -311,7 +336,9 @@ export async function rewrittenSource(
     }
     throw error;
   }
-  const deps = dir ? codeDeps(REWRITE_MODULES) : undefined;
+  const code = dir ? codeDeps(REWRITE_MODULES) : undefined;
+  const shims = code && shimDirDeps();
+  const deps = code && shims ? [...code, ...shims] : undefined;
   if (deps) {
     writeMemo(path, {
       v: VERSION,
