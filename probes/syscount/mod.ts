@@ -24,11 +24,37 @@ import {
 } from "../_shared/cli.ts";
 import { syscallName, SYSCALLS_X86_64 } from "./syscalls.ts";
 
+/** `--syscall`'s number: a number as is, a name from the syscall table. */
+function syscallArg(value: unknown): number {
+  if (value === undefined) return 0;
+  const v = String(value);
+  if (/^\d+$/.test(v)) return Number(v);
+  const nr = SYSCALLS_X86_64.indexOf(v);
+  if (nr < 0 || Deno.build.arch !== "x86_64") {
+    throw new UsageError(
+      `--syscall ${v}: ${
+        nr < 0 ? "no syscall of that name" : "names are known on x86_64 only"
+      }; pass its number, or see syscount -l`,
+    );
+  }
+  return nr;
+}
+
 const spec = {
   name: "syscount",
   description: "Summarize syscall counts and latencies",
   flags: {
     pid: { type: "string", short: "p", help: "trace only this pid" },
+    tid: { type: "string", short: "t", help: "trace only this tid" },
+    ppid: {
+      type: "string",
+      short: "c",
+      help: "trace only children of this pid",
+    },
+    syscall: {
+      type: "string",
+      help: "trace this syscall only (a name, or its number)",
+    },
     interval: {
       type: "string",
       short: "i",
@@ -78,6 +104,7 @@ const spec = {
     "syscount -i 1 -d 5       # a summary every second, for five seconds",
     "syscount -L -m           # with total latency in milliseconds",
     "syscount -P              # count by process",
+    "syscount --syscall openat # count openat only",
     "syscount -x -e ENOENT    # only calls failing with ENOENT",
   ],
 } as const;
@@ -153,6 +180,10 @@ await runMain(spec, async ({ values: v, json }) => {
   });
   configure(b, {
     targ_pid: intArg(v.pid, "-p PID") ?? 0,
+    targ_tid: intArg(v.tid, "-t TID") ?? 0,
+    targ_ppid: intArg(v.ppid, "-c PPID", { min: 1 }) ?? 0,
+    filter_sys: v.syscall === undefined ? 0 : 1,
+    targ_sys: syscallArg(v.syscall),
     failed_only: v.failures ? 1 : 0,
     filter_errno: errno,
     by_process: v.process ? 1 : 0,

@@ -2,6 +2,7 @@
 // raw_syscalls:sys_enter/sys_exit tracepoints.
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
 
 struct data_t {
   u64 count;
@@ -16,6 +17,10 @@ struct config {
   int filter_errno; /* 0: any; else the errno (positive) */
   u32 by_process;
   u32 latency;
+  u32 targ_tid;    /* -t */
+  u32 targ_ppid;   /* -c: children of this process only */
+  u32 filter_sys;  /* --syscall */
+  u32 targ_sys;
 };
 
 struct config cfg = {};
@@ -34,11 +39,24 @@ struct {
   __type(value, struct data_t);
 } data SEC(".maps");
 
+/* -p, -t, -c and --syscall. */
+static __always_inline bool wanted(u64 id, long sys) {
+  if (cfg.targ_pid && cfg.targ_pid != id >> 32) return false;
+  if (cfg.targ_tid && cfg.targ_tid != (u32)id) return false;
+  if (cfg.filter_sys && cfg.targ_sys != (u32)sys) return false;
+  if (cfg.targ_ppid) {
+    struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+    if ((u32)BPF_CORE_READ(t, real_parent, tgid) != cfg.targ_ppid) return false;
+  }
+  return true;
+}
+
 SEC("tracepoint/raw_syscalls/sys_enter")
 int sys_enter(struct trace_event_raw_sys_enter *args) {
   if (!cfg.ready || !cfg.latency) return 0;
+  long sys = args->id;
   u64 id = bpf_get_current_pid_tgid();
-  if (cfg.targ_pid && cfg.targ_pid != id >> 32) return 0;
+  if (!wanted(id, sys)) return 0;
   u32 tid = (u32)id;
   u64 ts = bpf_ktime_get_ns();
   bpf_map_update_elem(&start, &tid, &ts, BPF_ANY);
@@ -48,11 +66,12 @@ int sys_enter(struct trace_event_raw_sys_enter *args) {
 SEC("tracepoint/raw_syscalls/sys_exit")
 int sys_exit(struct trace_event_raw_sys_exit *args) {
   if (!cfg.ready) return 0;
+  /* The context is read first: the compiler may not keep a ctx pointer it offset. */
+  long sys = args->id, ret = args->ret;
   u64 id = bpf_get_current_pid_tgid();
   u32 pid = id >> 32, tid = (u32)id;
-  if (cfg.targ_pid && cfg.targ_pid != pid) return 0;
-  long ret = args->ret;
-  if (args->id < 0) return 0;
+  if (!wanted(id, sys)) return 0;
+  if (sys < 0) return 0;
   u64 delta = 0;
   if (cfg.latency) {
     u64 *ts = bpf_map_lookup_elem(&start, &tid);
@@ -62,7 +81,7 @@ int sys_exit(struct trace_event_raw_sys_exit *args) {
   }
   if (cfg.failed_only && ret >= 0) return 0;
   if (cfg.filter_errno && ret != -cfg.filter_errno) return 0;
-  u32 key = cfg.by_process ? pid : (u32)args->id;
+  u32 key = cfg.by_process ? pid : (u32)sys;
   struct data_t *d = bpf_map_lookup_elem(&data, &key);
   if (!d) {
     struct data_t zero = {};

@@ -433,3 +433,48 @@ Deno.test("opensnoop -F: a relative path is shown joined to the opener's working
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("syscount -t and --syscall: only this thread's statx calls", async () => {
+  // The thread running this test (under deno test, not always the process's first).
+  const tid = Deno.readLinkSync("/proc/thread-self").split("/").pop()!;
+  await using p = startProbe("syscount", [
+    "--json",
+    "-t",
+    tid,
+    "--syscall",
+    "statx",
+  ]);
+  await p.attached();
+  for (let i = 0; i < 200; i++) Deno.statSync("/");
+  assert.equal((await p.stop()).code, 0, p.stderr);
+  await p.assertUnloaded();
+  const rows = p.rows<{ syscall: string; count: number }>();
+  assert.equal(rows.length, 1, JSON.stringify(rows));
+  assert.equal(rows[0].syscall, "statx");
+  assert.ok(rows[0].count >= 200, JSON.stringify(rows));
+});
+
+Deno.test("syscount -c PPID: only the calls of that process's children", async () => {
+  await using p = startProbe("syscount", [
+    "--json",
+    "-P",
+    "-c",
+    String(Deno.pid),
+    "-T",
+    "1000",
+  ]);
+  await p.attached();
+  const kids = [];
+  for (let i = 0; i < 3; i++) kids.push(await runCmd("/bin/true", []));
+  assert.equal((await p.stop()).code, 0, p.stderr);
+  await p.assertUnloaded();
+  const rows = p.rows<{ pid: number; comm: string; count: number }>();
+  for (const k of kids) {
+    assert.ok(rows.some((r) => r.pid === k.pid), `no row for ${k.pid}`);
+  }
+  assert.ok(!rows.some((r) => r.pid === Deno.pid), "the parent was counted");
+
+  await using bad = startProbe("syscount", ["--syscall", "no_such_call"]);
+  assert.equal((await bad.exited()).code, 2, bad.stderr);
+  assert.match(bad.stderr, /--syscall no_such_call: no syscall of that name/);
+});
