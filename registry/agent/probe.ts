@@ -60,6 +60,10 @@ export interface ProbeHost {
   onEvent(probe: Supervisor, release: Release, record: unknown): void;
 }
 
+/** Terminal colour codes, which a log line does without. */
+// deno-lint-ignore no-control-regex
+const ANSI = /\x1b\[[0-9;]*m/g;
+
 /** A running (or ended) process of one release. */
 class Instance {
   readonly objects: BPF[] = [];
@@ -96,7 +100,15 @@ class Instance {
             onRecord(record);
           }));
           pumps.push(readLines(child.stderr, (l) => {
-            if (l.trim()) this.lastLine = l.trim();
+            // Deno's "error: ..." line, else the last message (not a stack frame or the
+            // caret under a source line), without colours.
+            const t = l.replace(ANSI, "").trim();
+            if (/^error: /.test(t)) this.lastLine = t;
+            else if (
+              t && !/^(at |\^)/.test(t) && !/^error: /.test(this.lastLine)
+            ) {
+              this.lastLine = t;
+            }
           }));
         },
         onObject: (b) => {
@@ -319,7 +331,7 @@ export class Supervisor {
       );
       return;
     }
-    const inst = this.#launch(next);
+    const inst = this.#launch(next, false);
     if (!await inst.ready || this.#closing) {
       const r = await inst.done.catch((e) => ({
         code: -1,
@@ -379,8 +391,9 @@ export class Supervisor {
     return { version, plan, manifest, dir };
   }
 
-  #launch(release: Release): Instance {
-    this.state = "starting";
+  /** Starts a release; only one that becomes current (not an upgrade's trial) sets the state. */
+  #launch(release: Release, current = true): Instance {
+    if (current) this.state = "starting";
     const args = probeArgs(
       release.plan.spec,
       release.manifest,

@@ -74,7 +74,8 @@ export function freePort(): number {
 
 /**
  * Publishes a copy of `probes/<name>` with another version and `edit` applied to its
- * package.json (its `_shared` imports resolve through a symlink to the repository's).
+ * package.json (and, through `dir`, to its files); its `_shared` imports resolve through a
+ * symlink to the repository's.
  */
 export async function publishVariant(
   tmp: string,
@@ -82,7 +83,7 @@ export async function publishVariant(
   registry: string,
   name: string,
   version: string,
-  edit: (pj: Record<string, unknown>) => void = () => {},
+  edit: (pj: Record<string, unknown>, dir: string) => void = () => {},
 ): Promise<void> {
   const base = join(tmp, `variant-${name}-${version}`);
   const dir = join(base, name);
@@ -90,7 +91,7 @@ export async function publishVariant(
   symlinkSync(join(REPO, "probes", "_shared"), join(base, "_shared"));
   const pj = JSON.parse(Deno.readTextFileSync(join(dir, "package.json")));
   pj.version = version;
-  edit(pj);
+  edit(pj, dir);
   Deno.writeTextFileSync(join(dir, "package.json"), JSON.stringify(pj));
   await publish(loadConfig({ registry, env, cwd: dir }), dir, {
     tag: "next",

@@ -3,8 +3,9 @@
  * two ports) install runqlat and syscount from a registry this test starts, Debian's
  * Prometheus scrapes both, and an OTLP/HTTP receiver decodes agent A's pushes with
  * OpenTelemetry's own protobuf definitions. Then: a killed probe process is restarted, a
- * dist-tag move upgrades both agents, an upgrade with wider grants is held (the old
- * version keeps running), and SIGTERM leaves none of the agents' programs loaded.
+ * dist-tag move upgrades both agents, an upgrade with wider grants is held and one that
+ * fails to start is not taken (the old version keeps running), and SIGTERM leaves none of
+ * the agents' programs loaded.
  */
 import assert from "node:assert/strict";
 import { release } from "node:os";
@@ -334,6 +335,44 @@ Deno.test("bpfpm agent: two nodes scraped by Prometheus, OTLP push, restart, dis
       assert.match(
         agents[i].stderr,
         /runqlat: upgrade to 1\.0\.2 held, 1\.0\.1 keeps running/,
+      );
+    }
+
+    // A version that fails to start is not taken either; 1.0.1 keeps running.
+    await publishVariant(
+      tmp,
+      env,
+      `${registry.url}/`,
+      "runqlat",
+      "1.0.3",
+      (_, dir) => {
+        const mod = join(dir, "mod.ts");
+        Deno.writeTextFileSync(
+          mod,
+          `throw new Error("1.0.3 is broken on purpose");\n${
+            Deno.readTextFileSync(mod)
+          }`,
+        );
+      },
+    );
+    await distTagAdd(client, "runqlat@1.0.3", "stable");
+    for (const [i, port] of ports.entries()) {
+      const failed = await until(
+        () => `runqlat 1.0.3 refused on :${port}`,
+        async () => {
+          const p = await probe(port, "runqlat");
+          return p.held?.version === "1.0.3" ? p : undefined;
+        },
+      );
+      assert.equal(failed.version, "1.0.1");
+      assert.equal(failed.state, "running");
+      assert.match(
+        failed.held!.reason,
+        /runqlat@1\.0\.3 failed to start \(exit 1: .*broken on purpose/,
+      );
+      assert.match(
+        agents[i].stderr,
+        /runqlat: upgrade to 1\.0\.3 failed, 1\.0\.1 keeps running/,
       );
     }
 
