@@ -271,7 +271,9 @@ function saveToken(
 /**
  * Logs in to an existing account (CouchDB's basic-auth login, which never creates one) and
  * saves the token in the user rc file, bound to that registry only. An unknown user name
- * is an error naming `bpfpm adduser`, so a typo never becomes an account.
+ * is an error naming `bpfpm adduser`, so a typo never becomes an account; on registries
+ * that read basic auth everywhere (Verdaccio), the credentials are checked with whoami
+ * first, since their login endpoint would create the account.
  *
  * @example
  * ```ts
@@ -289,12 +291,27 @@ export async function login(
   checkCredentials(user, password);
   const registry = options.registry ?? config.registry;
   const client = new RegistryClient(config);
+  const basic = `Basic ${btoa(`${user}:${password}`)}`;
+  // Registries that read basic auth on every request (Verdaccio) answer whoami as
+  // anonymous for unknown credentials, and would create the account on the PUT below:
+  // ask them first. The bpfpm registry answers 401 here and never creates on that PUT.
+  const probe = await client.json<{ username?: string }>(registry, "-/whoami", {
+    headers: { authorization: basic },
+    what: "whoami",
+    allow: [401, 403, 404, 405],
+  });
+  if (probe.status === 200 && probe.body.username !== user) {
+    throw new ClientError(
+      "EAUTH",
+      `${registry} did not accept ${user} with that password; check both, or create the account with bpfpm adduser --user ${user}`,
+    );
+  }
   const { status, body } = await client.json<{ token?: string }>(
     registry,
     `-/user/org.couchdb.user:${encodeURIComponent(user)}/-rev/undefined`,
     {
       method: "PUT",
-      headers: { authorization: `Basic ${btoa(`${user}:${password}`)}` },
+      headers: { authorization: basic },
       body: userDocument(user, password),
       what: `Login of ${user}`,
       allow: [401],

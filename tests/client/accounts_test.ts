@@ -7,7 +7,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startRegistry } from "../../registry/server/cli.ts";
-import { bpfpm, CLI_ARGV, onPty, publishRaw, sandbox } from "./_helpers.ts";
+import {
+  bpfpm,
+  CLI_ARGV,
+  onPty,
+  publishRaw,
+  sandbox,
+  startVerdaccio,
+} from "./_helpers.ts";
 
 function oneLine(text: string): string {
   const lines = text.trim().split("\n");
@@ -221,4 +228,31 @@ Deno.test("dist-tag, deprecate, owner and unpublish change what the registry ser
     await reg.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("login against Verdaccio: a typo is refused and no account appears; the right password logs in", async () => {
+  await using v = await startVerdaccio();
+  await using s = await sandbox(v.url);
+  const login = (user: string, password: string) =>
+    bpfpm(["login", "--user", user], {
+      cwd: s.project,
+      env: { ...s.env, BPFPM_PASSWORD: password },
+    });
+  let r = await login("testr", "tester-pass-1");
+  assert.equal(r.code, 1);
+  assert.match(
+    oneLine(r.stderr),
+    /did not accept testr with that password; check both, or create the account with bpfpm adduser --user testr$/,
+  );
+  r = await login("tester", "not-the-password");
+  assert.equal(r.code, 1);
+  const htpasswd = await Deno.readTextFile(join(v.dir, "htpasswd"));
+  assert.deepEqual(
+    htpasswd.trim().split("\n").map((l) => l.split(":")[0]),
+    ["tester"],
+  );
+  r = await login("tester", "tester-pass-1");
+  assert.equal(r.code, 0, r.stderr);
+  const who = await bpfpm(["whoami"], { cwd: s.project, env: s.env });
+  assert.equal(who.stdout.trim(), "tester");
 });
