@@ -213,7 +213,7 @@ function versionNumber(v: string): number {
 
 /**
  * What the running kernel lacks of a package's `kernel` requirements (`minVersion`,
- * `btf`), one line each with the fix; empty when it runs here.
+ * `btf`, `tracepoints`), one line each with the fix; empty when it runs here.
  *
  * @example
  * ```ts
@@ -237,6 +237,22 @@ export function unmetKernelRequirements(
   if (bpf.kernel?.btf && !existsSync("/sys/kernel/btf/vmlinux")) {
     out.push(
       `${spec} needs kernel BTF (/sys/kernel/btf/vmlinux), which this kernel lacks: use a kernel built with CONFIG_DEBUG_INFO_BTF=y`,
+    );
+  }
+  // One stat per required tracepoint (not a walk of tracefs): this runs before every run.
+  const events = TRACEFS.map((d) => `${d}/events`).find((d) => existsSync(d));
+  const missing = events
+    ? (bpf.kernel?.tracepoints ?? []).filter((t) =>
+      !existsSync(`${events}/${t.replace(":", "/")}`)
+    )
+    : [];
+  if (missing.length) {
+    out.push(
+      `${spec} needs the tracepoint${missing.length > 1 ? "s" : ""} ${
+        missing.join(", ")
+      }, which this kernel lacks: run it on a kernel that has ${
+        missing.length > 1 ? "them" : "it"
+      }`,
     );
   }
   return out;

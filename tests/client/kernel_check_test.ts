@@ -105,6 +105,28 @@ Deno.test("publish refuses names this kernel lacks; minVersion is checked at ins
       `bpfpm run: future-probe@1.0.0 needs Linux 99.0 or newer; this kernel is ${Deno.osRelease()}: run it on a newer kernel`,
     );
     assert.doesNotMatch(r.stdout, /ran/);
+
+    // A tracepoint this kernel lacks (published past the publish check, as by another
+    // kernel's publisher): warned at install, refused at run.
+    const elsewhere = manifest("elsewhere-probe", [
+      { kind: "tracepoint", target: "syscalls:sys_enter_execve" },
+    ]);
+    elsewhere.bpf.kernel.tracepoints = ["nosuchcat:nosuch_event"];
+    await publishRaw(url, token, elsewhere, {
+      "mod.ts": "console.log('ran');\n",
+    });
+    r = await cli(["install", "elsewhere-probe", "--yes"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      /warning: elsewhere-probe@1\.0\.0 needs the tracepoint nosuchcat:nosuch_event, which this kernel lacks/,
+    );
+    r = await cli(["run", "elsewhere-probe", "--yes"]);
+    assert.equal(r.code, 1);
+    assert.match(
+      r.stderr.trim(),
+      /^bpfpm run: elsewhere-probe@1\.0\.0 needs the tracepoint nosuchcat:nosuch_event, which this kernel lacks: run it on a kernel that has it$/,
+    );
   } finally {
     await reg.close();
     await Deno.remove(dir, { recursive: true });
