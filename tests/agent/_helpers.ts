@@ -247,3 +247,21 @@ export async function until<T>(
     await sleep(500);
   }
 }
+
+/** `promtool check metrics` on `text`: its complaints, or "" when it accepts it. */
+export async function promtoolProblems(text: string): Promise<string> {
+  const check = new Deno.Command("promtool", {
+    args: ["check", "metrics"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const w = check.stdin.getWriter();
+  await w.write(new TextEncoder().encode(text));
+  await w.close();
+  const out = await check.output();
+  const dec = new TextDecoder();
+  return out.success
+    ? ""
+    : `promtool: ${dec.decode(out.stderr)}${dec.decode(out.stdout)}`;
+}

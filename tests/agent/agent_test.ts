@@ -20,6 +20,7 @@ import {
 } from "../probes/_helpers.ts";
 import {
   freePort,
+  promtoolProblems,
   publishVariant,
   seededRegistry,
   startOtlpReceiver,
@@ -105,22 +106,7 @@ Deno.test("bpfpm agent: two nodes scraped by Prometheus, OTLP push, restart, dis
     for (const [i, port] of ports.entries()) {
       const text = await (await fetch(`http://127.0.0.1:${port}/metrics`))
         .text();
-      const check = new Deno.Command("promtool", {
-        args: ["check", "metrics"],
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
-      const w = check.stdin.getWriter();
-      await w.write(new TextEncoder().encode(text));
-      await w.close();
-      const out = await check.output();
-      assert.ok(
-        out.success,
-        `promtool: ${new TextDecoder().decode(out.stderr)}${
-          new TextDecoder().decode(out.stdout)
-        }`,
-      );
+      assert.equal(await promtoolProblems(text), "");
       const series = text.split("\n").filter((l) => /^[a-z]/.test(l));
       assert.ok(series.length > 10, text);
       for (const s of series) {
@@ -282,6 +268,23 @@ Deno.test("bpfpm agent: two nodes scraped by Prometheus, OTLP push, restart, dis
       /syscount: syscount@1\.0\.0 exited \(signal SIGKILL/,
     );
 
+    /** Both agents keep runqlat 1.0.1 running and show `version` held, and why. */
+    const heldOnBoth = async (version: string, reason: RegExp, log: RegExp) => {
+      for (const [i, port] of ports.entries()) {
+        const p = await until(
+          () => `runqlat ${version} held on :${port}`,
+          async () => {
+            const p = await probe(port, "runqlat");
+            return p.held?.version === version ? p : undefined;
+          },
+        );
+        assert.equal(p.version, "1.0.1");
+        assert.equal(p.state, "running");
+        assert.match(p.held!.reason, reason);
+        assert.match(agents[i].stderr, log);
+      }
+    };
+
     // A dist-tag move upgrades both agents within a poll interval (plus install and start).
     await publishVariant(tmp, env, `${registry.url}/`, "runqlat", "1.0.1");
     await distTagAdd(client, "runqlat@1.0.1", "stable");
@@ -318,25 +321,11 @@ Deno.test("bpfpm agent: two nodes scraped by Prometheus, OTLP push, restart, dis
       },
     );
     await distTagAdd(client, "runqlat@1.0.2", "stable");
-    for (const [i, port] of ports.entries()) {
-      const held = await until(
-        () => `runqlat 1.0.2 held on :${port}`,
-        async () => {
-          const p = await probe(port, "runqlat");
-          return p.held?.version === "1.0.2" ? p : undefined;
-        },
-      );
-      assert.equal(held.version, "1.0.1");
-      assert.equal(held.state, "running");
-      assert.match(
-        held.held!.reason,
-        /attach tracepoint sched:sched_process_exit/,
-      );
-      assert.match(
-        agents[i].stderr,
-        /runqlat: upgrade to 1\.0\.2 held, 1\.0\.1 keeps running/,
-      );
-    }
+    await heldOnBoth(
+      "1.0.2",
+      /attach tracepoint sched:sched_process_exit/,
+      /runqlat: upgrade to 1\.0\.2 held, 1\.0\.1 keeps running/,
+    );
 
     // A version that fails to start is not taken either; 1.0.1 keeps running.
     await publishVariant(
@@ -356,25 +345,11 @@ Deno.test("bpfpm agent: two nodes scraped by Prometheus, OTLP push, restart, dis
       },
     );
     await distTagAdd(client, "runqlat@1.0.3", "stable");
-    for (const [i, port] of ports.entries()) {
-      const failed = await until(
-        () => `runqlat 1.0.3 refused on :${port}`,
-        async () => {
-          const p = await probe(port, "runqlat");
-          return p.held?.version === "1.0.3" ? p : undefined;
-        },
-      );
-      assert.equal(failed.version, "1.0.1");
-      assert.equal(failed.state, "running");
-      assert.match(
-        failed.held!.reason,
-        /runqlat@1\.0\.3 failed to start \(exit 1: .*broken on purpose/,
-      );
-      assert.match(
-        agents[i].stderr,
-        /runqlat: upgrade to 1\.0\.3 failed, 1\.0\.1 keeps running/,
-      );
-    }
+    await heldOnBoth(
+      "1.0.3",
+      /runqlat@1\.0\.3 failed to start \(exit 1: .*broken on purpose/,
+      /runqlat: upgrade to 1\.0\.3 failed, 1\.0\.1 keeps running/,
+    );
 
     // SIGTERM: every probe stops, the agent exits 0, none of its programs stays loaded.
     for (const a of agents) {
