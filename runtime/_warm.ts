@@ -12,8 +12,8 @@
  *   full; the hash, sync and cheap, only names the file), the kernel release and the boot
  *   are the same (boot time from `Deno.osUptime()`, ±2 s: format files and the kprobe PMU
  *   are fixed for a booted kernel), and each module of the rewriter and each directory of
- *   runtime/include is unchanged (size, mtime and inode, as the compile cache checks
- *   headers). The rewritten C
+ *   runtime/include that holds (or would hold) a shim of a kernel header the C includes is
+ *   unchanged (size, mtime and inode, as the compile cache checks headers). The rewritten C
  *   then goes through the compile cache as before, whose key and checks are untouched. Within
  *   one boot, a module's tracepoint can disappear (module unloaded) after its memo was made:
  *   auto-attach still refuses it before load (`requireTracepoint`), with the same
@@ -56,7 +56,6 @@ import { BccRewriteError } from "./errors.ts";
 import type { PositionMap } from "./compile/compile_error.ts";
 import type { ObjectSpec, ProgramSpec } from "./spec/object.ts";
 import { possibleCpus } from "./spec/_cpus.ts";
-import { INCLUDE_DIR } from "./compile/_include_dir.ts";
 
 const VERSION = 2;
 
@@ -129,29 +128,6 @@ function codeDeps(modules: readonly string[]): Dep[] | undefined {
     deps.push(fp);
   }
   return deps;
-}
-
-/**
- * The directories of bpfpm's headers, as dependencies: which kernel-header shims exist decides
- * the rewrite (source/bcc/kernel_headers.ts), and a shim added or removed changes the mtime
- * of its directory (a new directory, that of its parent).
- */
-function shimDirDeps(): Dep[] | undefined {
-  const deps: Dep[] = [];
-  const walk = (dir: string): boolean => {
-    const fp = fingerprint(dir);
-    if (!fp) return false;
-    deps.push(fp);
-    for (const e of Deno.readDirSync(dir)) {
-      if (e.isDirectory && !walk(`${dir}/${e.name}`)) return false;
-    }
-    return true;
-  };
-  try {
-    return walk(INCLUDE_DIR) ? deps : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -336,9 +312,10 @@ export async function rewrittenSource(
     }
     throw error;
   }
-  const code = dir ? codeDeps(REWRITE_MODULES) : undefined;
-  const shims = code && shimDirDeps();
-  const deps = code && shims ? [...code, ...shims] : undefined;
+  const { shimDirectories } = await import("./source/bcc/kernel_headers.ts");
+  const deps = dir
+    ? codeDeps([...REWRITE_MODULES, ...shimDirectories(source)])
+    : undefined;
   if (deps) {
     writeMemo(path, {
       v: VERSION,

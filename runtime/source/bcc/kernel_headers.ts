@@ -33,6 +33,32 @@ function hasShim(path: string): boolean {
   return found;
 }
 
+/**
+ * The directories whose entries decide this pass for `source`: for each kernel header it
+ * includes, the deepest existing directory on the way to its shim (a shim added or removed
+ * there changes that directory's mtime). The warm start's rewrite memo depends on them.
+ *
+ * @param source The C as the user wrote it.
+ * @returns Absolute directory paths, each once.
+ */
+export function shimDirectories(source: string): string[] {
+  const dirs = new Set<string>();
+  for (const t of tokenize(source)) {
+    if (t.k !== "pp") continue;
+    const m = KERNEL_HEADER.exec(t.t);
+    if (!m) continue;
+    const parts = m[1].split("/").slice(0, -1);
+    for (; parts.length; parts.pop()) {
+      const dir = `${INCLUDE_DIR}/${parts.join("/")}`;
+      try {
+        if (Deno.statSync(dir).isDirectory) break;
+      } catch { /* not there: its parent decides */ }
+    }
+    dirs.add(parts.length ? `${INCLUDE_DIR}/${parts.join("/")}` : INCLUDE_DIR);
+  }
+  return [...dirs];
+}
+
 /** The pass keeping kernel-header includes on bpfpm's shims. */
 export const bccKernelHeaders: RewritePass = {
   name: "BCC kernel headers",
