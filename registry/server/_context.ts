@@ -129,8 +129,14 @@ export class Registry {
 
   /** The registry's public URL, without a trailing slash. */
   baseOf(origin: string): string {
-    return (this.#publicUrl ?? origin).replace(/\/+$/, "");
+    if (origin !== this.#lastOrigin) {
+      this.#lastOrigin = origin;
+      this.#lastBase = (this.#publicUrl ?? origin).replace(/\/+$/, "");
+    }
+    return this.#lastBase;
   }
+  #lastOrigin = "";
+  #lastBase = "";
 
   /** The user a bearer token names, or null without one. */
   async authenticate(req: Request): Promise<Auth | null> {

@@ -13,7 +13,7 @@ import { packageNameProblem } from "../common/names.ts";
 import { RegistryError } from "../common/errors.ts";
 import { Registry, type RegistryHandlerOptions } from "./_context.ts";
 import { json } from "./_http.ts";
-import { type RequestContext, Router } from "./_router.ts";
+import { type RequestContext, type RouteHandler, Router } from "./_router.ts";
 import { distTagRoutes } from "./routes/dist_tags.ts";
 import { npmMetaRoutes } from "./routes/npm_meta.ts";
 import { orgRoutes } from "./routes/orgs.ts";
@@ -25,6 +25,11 @@ import { userRoutes } from "./routes/users.ts";
 import { webRoutes } from "./routes/web.ts";
 
 export { RegistryError };
+
+type Found =
+  | { handler: RouteHandler; params: Record<string, string> }
+  | { handler: RouteHandler; params: Record<string, string>; badName: true };
+type NotFound = { notAllowed: true } | null;
 export type { RegistryHandlerOptions };
 
 /** Connection facts the handler may use (the client's address, for rate limits). */
@@ -71,6 +76,28 @@ export async function createRegistryHandler(
     ...packageRoutes(registry),
   ]);
 
+  // The routes of recent GET and HEAD paths (packuments, tarballs: the hot paths), with
+  // their package name checked; bounded, and parameters are never changed by handlers.
+  const recent = new Map<string, Found>();
+
+  function findRoute(method: string, path: string): Found | NotFound {
+    const cacheable = method === "GET" || method === "HEAD";
+    const key = `${method} ${path}`;
+    const hit = cacheable ? recent.get(key) : undefined;
+    if (hit) return hit;
+    const m = router.find(method, path);
+    if (!m || "notAllowed" in m) return m;
+    const pkg = m.params.pkg;
+    const found: Found = pkg !== undefined && packageNameProblem(pkg)
+      ? { ...m, badName: true }
+      : m;
+    if (cacheable) {
+      if (recent.size >= 10_000) recent.clear();
+      recent.set(key, found);
+    }
+    return found;
+  }
+
   async function route(req: Request, info?: RequestInfo): Promise<Response> {
     // Split the URL by hand: the hot path (a packument or tarball GET) needs no URL object.
     const raw = req.url;
@@ -78,7 +105,7 @@ export async function createRegistryHandler(
     const mark = raw.indexOf("?", slash);
     const path = mark < 0 ? raw.slice(slash) : raw.slice(slash, mark);
     const method = req.method;
-    const found = router.find(method, path);
+    const found = findRoute(method, path);
     if (!found || "notAllowed" in found) {
       if (path.startsWith("/-/") || !found) {
         return json(found ? 405 : 404, {
@@ -90,7 +117,7 @@ export async function createRegistryHandler(
       return json(405, { error: `${method} ${path} is not supported` });
     }
     const { params } = found;
-    if (params.pkg !== undefined && packageNameProblem(params.pkg)) {
+    if ("badName" in found) {
       return json(404, {
         error: `Not found: ${params.pkg} is not a package name`,
       });
