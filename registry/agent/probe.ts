@@ -270,7 +270,7 @@ export class Supervisor {
   #wake?: () => void;
   #looping?: Promise<void>;
   #rate = { at: Date.now(), events: 0, perSecond: 0 };
-  #busy = false;
+  #polling?: Promise<void>;
 
   constructor(readonly probe: AgentProbe, readonly host: ProbeHost) {}
 
@@ -293,18 +293,16 @@ export class Supervisor {
    * Resolves the followed range or tag, installs it (or a newer one) and starts it, or
    * moves to it; an error is recorded (and logged), never thrown.
    */
-  async poll(): Promise<void> {
-    if (this.#busy || this.#closing) return;
-    this.#busy = true;
-    try {
-      await this.#poll();
-    } catch (e) {
+  poll(): Promise<void> {
+    if (this.#polling || this.#closing) {
+      return this.#polling ?? Promise.resolve();
+    }
+    this.#polling = this.#poll().catch((e) => {
       this.lastError = (e as Error).message;
       if (!this.#current) this.state = "failed";
       this.host.log(`${this.probe.name}: ${this.lastError}`);
-    } finally {
-      this.#busy = false;
-    }
+    }).finally(() => this.#polling = undefined);
+    return this.#polling;
   }
 
   async #poll(): Promise<void> {
@@ -332,12 +330,14 @@ export class Supervisor {
       return;
     }
     const inst = this.#launch(next, false);
-    if (!await inst.ready || this.#closing) {
+    const ready = await inst.ready;
+    if (!ready || this.#closing) {
+      await inst.stop();
+      if (this.#closing) return;
       const r = await inst.done.catch((e) => ({
         code: -1,
         violation: String(e),
       }));
-      await inst.stop();
       this.held = {
         version,
         reason: `${next.plan.spec} failed to start (exit ${r.code}${
@@ -473,6 +473,8 @@ export class Supervisor {
   async close(): Promise<void> {
     this.#closing = true;
     this.#wake?.();
+    // An upgrade under way stops its trial version itself once it sees #closing.
+    await Promise.all([this.#current?.stop(), this.#polling]);
     await this.#current?.stop();
     await this.#looping;
     this.state = "stopped";
