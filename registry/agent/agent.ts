@@ -302,9 +302,9 @@ export async function agentCommand(
 ): Promise<number> {
   const file = options.config;
   if (!file) {
-    throw new ClientError(
-      "EUSAGE",
-      "bpfpm agent needs --config FILE (docs/fleet.md shows one)",
+    // A usage error (exit 2), as every missing argument of the CLI.
+    throw new TypeError(
+      "agent needs --config FILE: bpfpm agent --config /etc/bpfpm/agent.json --yes (docs/fleet.md shows one)",
     );
   }
   let text: string;

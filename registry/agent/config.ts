@@ -135,6 +135,9 @@ export function parseDuration(text: string): number {
 function describe(e: ErrorObject): string {
   const where = e.instancePath.replaceAll("/", ".").replace(/^\./, "") ||
     "(top level)";
+  if (e.keyword === "minItems" && where === "probes") {
+    return 'probes: list at least one probe, such as {"name": "runqlat"}';
+  }
   if (e.keyword !== "pattern") return schemaProblem(e, where);
   return /interval|poll/.test(where)
     ? `${where}: must be a duration such as 10s`

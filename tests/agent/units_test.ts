@@ -58,6 +58,10 @@ Deno.test("agent config: defaults, and one line naming the file and field for ea
     'a.json: registry: must be an http(s) URL; probes.0: unknown field "rnage"; poll: must be a duration such as 10s',
   );
   assert.equal(
+    bad({ registry: "http://r", probes: [] }),
+    'a.json: probes: list at least one probe, such as {"name": "runqlat"}',
+  );
+  assert.equal(
     bad({ registry: "http://r", probes: [{ name: "a" }, { name: "a" }] }),
     "a.json: probe a is listed twice; keep one entry per package",
   );
