@@ -1,10 +1,11 @@
 /**
- * Widens the sandbox channel's FIFOs from the kernel's default 64 KiB to the largest size an
- * unprivileged pipe may have (`/proc/sys/fs/pipe-max-size`, 1 MiB by default), so that an
- * event batch or a map page crosses in a few writes instead of one per 64 KiB, each a hand-off
- * between the two processes (on a busy machine, a wait for the CPU). Linux only, and only
- * where this process may use FFI (the trusted side does); elsewhere, or on any failure, the
- * pipes keep their size: only speed depends on it.
+ * The sandbox channel's FIFOs, through libc where this process may use FFI (the trusted side
+ * does; Linux only): made with mkfifo(3) rather than a `mkfifo` process on the start-up path,
+ * and widened from the kernel's default 64 KiB to the largest size an unprivileged pipe may
+ * have (`/proc/sys/fs/pipe-max-size`, 1 MiB by default), so that an event batch or a map page
+ * crosses in a few writes instead of one per 64 KiB, each a hand-off between the two
+ * processes (on a busy machine, a wait for the CPU). Where libc cannot be called, the caller
+ * makes the FIFOs another way and the pipes keep their size: only speed depends on these.
  *
  * @module
  */
@@ -16,6 +17,7 @@ const O_CLOEXEC = 0o2000000;
 const MAX = 16 << 20;
 
 const SYMBOLS = {
+  mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
   open: { parameters: ["buffer", "i32"], result: "i32" },
   fcntl: { parameters: ["i32", "i32", "i32"], result: "i32" },
   close: { parameters: ["i32"], result: "i32" },
@@ -35,6 +37,35 @@ function symbols() {
     }
   } catch { /* no libc to call: the pipes keep their size */ }
   return libc;
+}
+
+const cPath = (path: string) => new TextEncoder().encode(`${path}\0`);
+
+/**
+ * Makes FIFOs of mode 0600 at `paths` with mkfifo(3).
+ *
+ * @param paths where (none may exist)
+ * @returns false, having made none, where libc cannot be called or a mkfifo failed
+ *
+ * @example
+ * ```ts
+ * import { makeFifos } from "./_pipe.ts";
+ * if (!makeFifos(["/tmp/bpfpm-sandbox-1-x/req"])) console.log("use mkfifo(1)");
+ * ```
+ */
+export function makeFifos(paths: readonly string[]): boolean {
+  const s = symbols();
+  if (!s) return false;
+  const made: string[] = [];
+  for (const path of paths) {
+    if (s.mkfifo(cPath(path), 0o600) !== 0) {
+      for (const p of made) Deno.removeSync(p);
+      return false;
+    }
+    made.push(path);
+    Deno.chmodSync(path, 0o600); // exactly, whatever the umask
+  }
+  return true;
 }
 
 function maxPipeSize(): number {
@@ -65,10 +96,7 @@ export function widenPipes(paths: readonly string[]): number {
   if (!s || size <= 65536) return 0;
   let done = 0;
   for (const path of paths) {
-    const fd = s.open(
-      new TextEncoder().encode(`${path}\0`),
-      O_RDWR | O_NONBLOCK | O_CLOEXEC,
-    );
+    const fd = s.open(cPath(path), O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) continue;
     if (s.fcntl(fd, F_SETPIPE_SZ, size) >= size) done++;
     s.close(fd);

@@ -27,6 +27,7 @@ import type { Grants } from "../policy/grants.ts";
 import type { BPF } from "../bpf.ts";
 import type { SandboxSession } from "./server.ts";
 import { ProtocolError } from "./protocol.ts";
+import { makeFifos } from "./_pipe.ts";
 import { interrupted } from "../lifecycle.ts";
 
 /** The unprivileged user a package runs as, where this process may switch to it. */
@@ -237,6 +238,7 @@ function writeFiles(root: string, files: Map<string, Uint8Array>): void {
 }
 
 function mkfifo(paths: string[]): void {
+  if (makeFifos(paths)) return;
   const out = new Deno.Command("mkfifo", { args: ["-m", "600", ...paths] })
     .outputSync();
   if (!out.success) {
