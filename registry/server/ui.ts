@@ -1,14 +1,25 @@
 /**
  * The registry's web pages, rendered on the server with no script: a package list with
- * search, and a package page with its README, versions, declared grants and install
- * command. Every value from a package is HTML-escaped; the README's Markdown is turned
- * into a small safe subset (headings, paragraphs, lists, code, emphasis, http(s) links).
+ * search (and by keyword or maintainer), a package page per version with its README,
+ * versions, maintainers, keywords, repository, declared grants, signatures, integrity,
+ * size, dependencies and install command, and a view of a package's text files (where
+ * the README's relative links lead when the package names no repository).
+ *
+ * Every value from a package is HTML-escaped. The README's Markdown is rendered by
+ * `marked` (GitHub-flavoured: tables, task lists, strikethrough) with raw HTML shown as
+ * text, then passed through `sanitize-html` with an allowlist of tags, attributes and
+ * URL schemes (http, https, mailto), so neither a README nor a bug in the Markdown
+ * library can place a script, a style or an event handler on the page.
  *
  * @module
  */
+import { Marked, type Tokens } from "marked";
+// @ts-types="npm:@types/sanitize-html@2.16.2"
+import sanitizeHtml from "sanitize-html";
 import type { SearchRow } from "./store.ts";
 
-function esc(s: unknown): string {
+/** Escapes text for HTML content and attribute values. */
+export function esc(s: unknown): string {
   return String(s ?? "").replace(
     /[&<>"']/g,
     (c) =>
@@ -18,68 +29,245 @@ function esc(s: unknown): string {
   );
 }
 
-function inline(text: string): string {
-  return esc(text)
-    .replace(/`([^`]+)`/g, "<code>$1</code>")
-    .replace(/\*\*([^*]+)\*\*/g, "<strong>$1</strong>")
-    .replace(/(^|[^*])\*([^*]+)\*/g, "$1<em>$2</em>")
-    .replace(
-      /\[([^\]]+)\]\((https?:\/\/[^)\s]+)\)/g,
-      (_m, label, href) =>
-        `<a href="${href}" rel="nofollow noopener">${label}</a>`,
-    );
+/** A package's repository as a web address, from `package.json`'s `repository`. */
+export interface RepositoryLink {
+  /** `https://host/owner/name`. */
+  web: string;
+  /** The package's directory inside the repository (`repository.directory`), or "". */
+  directory: string;
 }
 
-/** Renders a safe subset of Markdown. */
-export function renderMarkdown(md: string): string {
-  const out: string[] = [];
-  const lines = md.replace(/\r\n?/g, "\n").split("\n");
-  let para: string[] = [];
-  let list: string[] | null = null;
-  const flush = () => {
-    if (para.length) out.push(`<p>${inline(para.join(" "))}</p>`);
-    para = [];
-    if (list) {
-      out.push(`<ul>${list.map((l) => `<li>${inline(l)}</li>`).join("")}</ul>`);
-    }
-    list = null;
-  };
-  for (let i = 0; i < lines.length; i++) {
-    const line = lines[i];
-    const fence = /^\s*(```|~~~)/.exec(line);
-    if (fence) {
-      flush();
-      const code: string[] = [];
-      for (
-        i++;
-        i < lines.length && !lines[i].trim().startsWith(fence[1]);
-        i++
-      ) code.push(lines[i]);
-      out.push(`<pre><code>${esc(code.join("\n"))}</code></pre>`);
-      continue;
-    }
-    const h = /^(#{1,6})\s+(.*)$/.exec(line);
-    if (h) {
-      flush();
-      const level = Math.min(h[1].length + 1, 6);
-      out.push(`<h${level}>${inline(h[2])}</h${level}>`);
-      continue;
-    }
-    const li = /^\s*[-*+]\s+(.*)$/.exec(line);
-    if (li) {
-      if (para.length) flush();
-      (list ??= []).push(li[1]);
-      continue;
-    }
-    if (!line.trim()) {
-      flush();
-      continue;
-    }
-    if (list) flush();
-    para.push(line.trim());
+const SHORTHAND_HOSTS: Record<string, string> = {
+  github: "https://github.com/",
+  gitlab: "https://gitlab.com/",
+  bitbucket: "https://bitbucket.org/",
+};
+
+/** The path segments of `path` below `root` (a list), or null if it climbs out. */
+function normalizePath(root: string[], path: string): string[] | null {
+  const out = [...root];
+  for (const seg of path.split("/")) {
+    if (seg === "" || seg === ".") continue;
+    if (seg === "..") {
+      if (!out.length) return null;
+      out.pop();
+    } else out.push(seg);
   }
-  flush();
-  return out.join("\n");
+  return out;
+}
+
+/**
+ * Reads `package.json`'s `repository` (a URL, `{ url, directory }`, or npm's
+ * `github:owner/name` and `owner/name` shorthands) as a web address; null when it is
+ * not one (no http(s) URL can be made of it).
+ *
+ * @example
+ * ```ts
+ * import { repositoryOf } from "./ui.ts";
+ * repositoryOf({ url: "git+https://github.com/o/r.git", directory: "probes/x" });
+ * // { web: "https://github.com/o/r", directory: "probes/x" }
+ * ```
+ */
+export function repositoryOf(repo: unknown): RepositoryLink | null {
+  let url: unknown = repo;
+  let directory = "";
+  if (repo && typeof repo === "object") {
+    url = (repo as { url?: unknown }).url;
+    const d = (repo as { directory?: unknown }).directory;
+    if (typeof d === "string") {
+      const parts = normalizePath([], d);
+      if (!parts) return null;
+      directory = parts.join("/");
+    }
+  }
+  if (typeof url !== "string") return null;
+  let u = url.trim();
+  const short = /^(?:(github|gitlab|bitbucket):)?([\w.-]+\/[\w.-]+)$/.exec(u);
+  if (short) u = SHORTHAND_HOSTS[short[1] ?? "github"] + short[2];
+  u = u.replace(/^git\+/, "")
+    .replace(/^git:\/\//, "https://")
+    .replace(/^ssh:\/\/(?:[^@/]+@)?/, "https://")
+    .replace(/^[\w.-]+@([\w.-]+):(?!\/)/, "https://$1/");
+  let parsed: URL;
+  try {
+    parsed = new URL(u);
+  } catch {
+    return null;
+  }
+  if (parsed.protocol !== "https:" && parsed.protocol !== "http:") return null;
+  const path = parsed.pathname.replace(/\/+$/, "").replace(/\.git$/, "");
+  return { web: `${parsed.protocol}//${parsed.host}${path}`, directory };
+}
+
+/** The web address of a file at the repository's default branch. */
+function repositoryFile(repo: RepositoryLink, path: string): string {
+  const host = new URL(repo.web).host;
+  const blob = host === "gitlab.com"
+    ? "/-/blob/HEAD/"
+    : host === "bitbucket.org"
+    ? "/src/HEAD/"
+    : "/blob/HEAD/";
+  return repo.web + blob + path.split("/").map(encodeURIComponent).join("/");
+}
+
+/** Where a README's relative links lead. */
+export interface LinkBase {
+  /** The package name. */
+  name: string;
+  /** The version whose files the links name. */
+  version: string;
+  /** The repository, when the package names one. */
+  repository: RepositoryLink | null;
+  /** The directory, inside the package, of the file the links are in ("" or absent: its root). */
+  dir?: string;
+}
+
+/** The web UI's address of a file in a package. */
+export function packageFileUrl(
+  name: string,
+  version: string,
+  path: string,
+): string {
+  return `/-/web/file/${name}/${encodeURIComponent(version)}/${
+    path.split("/").map(encodeURIComponent).join("/")
+  }`;
+}
+
+/**
+ * Resolves a link found in a README: `#anchor`, http(s) and mailto stay; a relative
+ * path is resolved against the package's directory in its repository, or, without a
+ * repository, against the package's own files (the registry's file view); anything
+ * else (another scheme, a path that climbs out of what it is resolved against) is
+ * null, and the link is shown as its text.
+ *
+ * @example
+ * ```ts
+ * import { resolveLink } from "./ui.ts";
+ * resolveLink("../../README.md", {
+ *   name: "x",
+ *   version: "1.0.0",
+ *   repository: { web: "https://github.com/o/r", directory: "probes/x" },
+ * }); // "https://github.com/o/r/blob/HEAD/README.md"
+ * ```
+ */
+export function resolveLink(href: string, base: LinkBase): string | null {
+  const h = href.trim();
+  if (!h) return null;
+  if (h.startsWith("#")) return h;
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(h);
+  if (scheme) {
+    return ["http", "https", "mailto"].includes(scheme[1].toLowerCase())
+      ? h
+      : null;
+  }
+  if (h.startsWith("//") || h.startsWith("\\")) return null;
+  const cut = h.search(/[?#]/);
+  const path = cut < 0 ? h : h.slice(0, cut);
+  const hash = cut >= 0 && h[cut] === "#" ? h.slice(cut) : "";
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(path);
+  } catch {
+    return null;
+  }
+  const inPackage = (base.dir ?? "").split("/").filter(Boolean);
+  if (base.repository) {
+    const root = [
+      ...base.repository.directory.split("/").filter(Boolean),
+      ...inPackage,
+    ];
+    const parts = normalizePath(decoded.startsWith("/") ? [] : root, decoded);
+    return parts
+      ? repositoryFile(base.repository, parts.join("/")) + hash
+      : null;
+  }
+  const parts = decoded.startsWith("/")
+    ? null
+    : normalizePath(inPackage, decoded);
+  if (!parts || !parts.length) return null;
+  return packageFileUrl(base.name, base.version, parts.join("/")) + hash;
+}
+
+const SANITIZE: sanitizeHtml.IOptions = {
+  allowedTags: [
+    ...sanitizeHtml.defaults.allowedTags.filter((t) => t !== "img"),
+    "del",
+  ],
+  allowedAttributes: {
+    a: ["href", "title", "rel"],
+    th: ["align"],
+    td: ["align"],
+    ol: ["start"],
+    span: ["class", "title"],
+  },
+  allowedClasses: { span: ["unlinked"] },
+  allowedSchemes: ["http", "https", "mailto"],
+  allowedSchemesAppliedToAttributes: ["href"],
+  allowProtocolRelative: false,
+  transformTags: {
+    a: (tagName, attribs) => ({
+      tagName,
+      attribs: attribs.href?.startsWith("/") || attribs.href?.startsWith("#")
+        ? attribs
+        : { ...attribs, rel: "nofollow noopener noreferrer" },
+    }),
+  },
+};
+
+/**
+ * Renders a README's Markdown (GitHub-flavoured) to sanitized HTML: raw HTML in it is
+ * shown as text, headings start at `<h2>` (the page's title is the `<h1>`), relative
+ * links are resolved by {@linkcode resolveLink}, images (which the page's CSP would not
+ * load) become links to the image.
+ *
+ * @example
+ * ```ts
+ * import { renderMarkdown } from "./ui.ts";
+ * renderMarkdown("| a |\n|---|\n| 1 |\n\n[docs](docs/x.md)", {
+ *   name: "x",
+ *   version: "1.0.0",
+ *   repository: null,
+ * }); // a <table>, and a link to /-/web/file/x/1.0.0/docs/x.md
+ * ```
+ */
+export function renderMarkdown(md: string, base: LinkBase): string {
+  const marked = new Marked({
+    gfm: true,
+    async: false,
+    walkTokens(token) {
+      if (token.type === "heading") {
+        (token as Tokens.Heading).depth = Math.min(
+          (token as Tokens.Heading).depth + 1,
+          6,
+        );
+      }
+    },
+    renderer: {
+      html(token: Tokens.HTML | Tokens.Tag): string {
+        return esc(token.text);
+      },
+      link(token: Tokens.Link): string {
+        const text = this.parser.parseInline(token.tokens);
+        const href = resolveLink(token.href, base);
+        if (href === null) {
+          return `<span class="unlinked" title="${
+            esc(token.href)
+          }">${text}</span>`;
+        }
+        const title = token.title ? ` title="${esc(token.title)}"` : "";
+        return `<a href="${esc(href)}"${title}>${text}</a>`;
+      },
+      image(token: Tokens.Image): string {
+        const href = resolveLink(token.href, base);
+        const label = `image: ${esc(token.text || token.href)}`;
+        return href === null
+          ? `<span class="unlinked">[${label}]</span>`
+          : `<a href="${esc(href)}">[${label}]</a>`;
+      },
+    },
+  });
+  const html = marked.parse(md.replace(/\r\n?/g, "\n"), { async: false });
+  return sanitizeHtml(html as string, SANITIZE);
 }
 
 function page(title: string, body: string): string {
@@ -95,47 +283,79 @@ header input{flex:1;max-width:480px;padding:6px 10px;border-radius:4px;border:0;
 main{max-width:1000px;margin:24px auto;padding:0 24px}
 .pkg{background:#fff;border:1px solid #e2e2e2;border-radius:6px;padding:12px 16px;margin:10px 0}
 .pkg h3{margin:0 0 4px}.muted{color:#666;font-size:13px}
-.cols{display:grid;grid-template-columns:1fr 300px;gap:24px}
+.cols{display:grid;grid-template-columns:minmax(0,1fr) 300px;gap:24px}
 aside section{background:#fff;border:1px solid #e2e2e2;border-radius:6px;padding:10px 14px;margin-bottom:14px}
 aside h2{font-size:14px;margin:0 0 6px;text-transform:uppercase;color:#555}
 pre{background:#f0f0f0;padding:10px;overflow:auto;border-radius:4px}
-aside pre{white-space:pre-wrap;word-break:break-all}
+aside pre,aside code,.digest{white-space:pre-wrap;word-break:break-all}
 code{font-family:ui-monospace,monospace;font-size:13px}
 .risky{color:#b00020;font-weight:600}table{border-collapse:collapse;width:100%}
-td{padding:2px 6px;border-bottom:1px solid #eee;font-size:13px}
-.deprecated{color:#b00020}
+td,th{padding:2px 6px;border-bottom:1px solid #eee;font-size:13px;text-align:left}
+.readme table{width:auto}.readme td,.readme th{border:1px solid #ddd;padding:4px 8px}
+.deprecated{color:#b00020}.unlinked{border-bottom:1px dotted #999}
+.tag{display:inline-block;background:#eef;border-radius:3px;padding:0 6px;margin:0 4px 4px 0;font-size:13px}
 </style></head><body>
 <header><a href="/">bpfpm registry</a>
 <form action="/" method="get"><input name="q" placeholder="Search probes" aria-label="Search"></form></header>
 <main>${body}</main></body></html>`;
 }
 
-/** The front page: packages matching `query` (all when empty). */
+function webPackage(name: string, version?: string): string {
+  return `/-/web/package/${esc(name)}${
+    version ? `?v=${esc(encodeURIComponent(version))}` : ""
+  }`;
+}
+
+function keywordLink(k: string): string {
+  return `<a class="tag" href="/?keyword=${esc(encodeURIComponent(k))}">${
+    esc(k)
+  }</a>`;
+}
+
+function maintainerLink(m: string): string {
+  return `<a href="/?maintainer=${esc(encodeURIComponent(m))}">${esc(m)}</a>`;
+}
+
+/** What the front page lists: a search, or the packages with a keyword or maintainer. */
+export interface IndexFilter {
+  /** Free text. */
+  query: string;
+  /** An exact keyword. */
+  keyword?: string;
+  /** An owner's user name. */
+  maintainer?: string;
+}
+
+/** The front page: packages matching the filter (all when empty). */
 export function renderIndex(
-  opts: { query: string; rows: SearchRow[]; total: number; base: string },
+  opts: IndexFilter & { rows: SearchRow[]; total: number; base: string },
 ): string {
-  const heading = opts.query
-    ? `${opts.total} package${opts.total === 1 ? "" : "s"} matching “${
-      esc(opts.query)
-    }”`
-    : `${opts.total} package${opts.total === 1 ? "" : "s"}`;
+  const n = `${opts.total} package${opts.total === 1 ? "" : "s"}`;
+  const what = opts.keyword !== undefined
+    ? `${n} with keyword “${esc(opts.keyword)}”`
+    : opts.maintainer !== undefined
+    ? `${n} maintained by ${esc(opts.maintainer)}`
+    : opts.query
+    ? `${n} matching “${esc(opts.query)}”`
+    : n;
   const items = opts.rows.map((r) =>
-    `<div class="pkg"><h3><a href="/-/web/package/${esc(r.name)}">${
-      esc(r.name)
-    }</a>
+    `<div class="pkg"><h3><a href="${webPackage(r.name)}">${esc(r.name)}</a>
 <span class="muted">${esc(r.latest)}</span></h3>
 <div>${esc(r.description)}</div>
-<div class="muted">${r.keywords.map(esc).join(" · ")}${
-      r.keywords.length ? " — " : ""
-    }updated ${esc(r.modified.slice(0, 10))} by ${
-      r.owners.map(esc).join(", ")
-    }</div></div>`
+<div class="muted">${r.keywords.map(keywordLink).join("")}updated ${
+      esc(r.modified.slice(0, 10))
+    } by ${r.owners.map(maintainerLink).join(", ")}</div></div>`
   ).join("\n");
+  const filtered = opts.query || opts.keyword !== undefined ||
+    opts.maintainer !== undefined;
+  const title = opts.keyword ?? opts.maintainer ?? opts.query;
   return page(
-    opts.query ? `${opts.query} - bpfpm registry` : "bpfpm registry",
-    `<h1>${heading}</h1>\n${
+    title ? `${title} - bpfpm registry` : "bpfpm registry",
+    `<h1>${what}</h1>\n${
       items ||
-      "<p>No packages yet: publish one with <code>bpfpm publish</code>.</p>"
+      (filtered
+        ? "<p>No package matches.</p>"
+        : "<p>No packages yet: publish one with <code>bpfpm publish</code>.</p>")
     }`,
   );
 }
@@ -183,10 +403,95 @@ function grantsHtml(bpf: Record<string, unknown> | undefined): string {
   }</table>`;
 }
 
-/** A package page from its full packument. */
+/** A byte count for people: `1.2 kB`. */
+function bytes(n: unknown): string {
+  const v = Number(n);
+  if (!Number.isFinite(v) || v < 0) return "";
+  if (v < 1000) return `${v} B`;
+  const units = ["kB", "MB", "GB"];
+  let x = v / 1000;
+  let i = 0;
+  while (x >= 1000 && i < units.length - 1) {
+    x /= 1000;
+    i++;
+  }
+  return `${x.toFixed(1)} ${units[i]}`;
+}
+
+/** A version's publisher signature as the registry checked it. */
+export type PublisherFacts =
+  | { keyid: string; user?: string; revoked?: string }
+  | null;
+
+/** What a package page shows beyond the packument: one version's tarball facts. */
+export interface VersionFacts {
+  /** The version shown. */
+  version: string;
+  /** Its README (the packument carries only the latest one's). */
+  readme: string;
+  /** Its verified publisher signature; null when unsigned. */
+  publisher: PublisherFacts;
+  /** The tarball's size in bytes, when read. */
+  tarballSize?: number;
+}
+
+function dependencyRows(m: Record<string, unknown>): string {
+  const rows: string[] = [];
+  for (
+    const [field, label] of [
+      ["dependencies", ""],
+      ["optionalDependencies", "optional"],
+      ["peerDependencies", "peer"],
+    ]
+  ) {
+    const deps = m[field];
+    if (!deps || typeof deps !== "object") continue;
+    for (const [dep, range] of Object.entries(deps)) {
+      rows.push(
+        `<tr><td><a href="${webPackage(dep)}">${esc(dep)}</a></td><td><code>${
+          esc(range)
+        }</code></td><td class="muted">${label}</td></tr>`,
+      );
+    }
+  }
+  return rows.length
+    ? `<table class="dependencies">${rows.join("")}</table>`
+    : "<p class=muted>No dependencies.</p>";
+}
+
+function signatureHtml(
+  dist: Record<string, unknown>,
+  publisher: PublisherFacts,
+): string {
+  const registrySigs = Array.isArray(dist.signatures)
+    ? dist.signatures as { keyid?: unknown; sig?: unknown }[]
+    : [];
+  const pub = publisher
+    ? `<p class="publisher-signature">Signed by the publisher: key <code>${
+      esc(publisher.keyid)
+    }</code>${publisher.user ? ` of ${maintainerLink(publisher.user)}` : ""}${
+      publisher.revoked
+        ? ` <span class="deprecated">(revoked ${
+          esc(publisher.revoked.slice(0, 10))
+        })</span>`
+        : ""
+    }</p>`
+    : `<p class="publisher-signature muted">No publisher signature.</p>`;
+  const reg = registrySigs.map((s) =>
+    `<p class="registry-signature">Registry signature: key <code>${
+      esc(s.keyid)
+    }</code><br><code class="digest muted">${esc(s.sig)}</code></p>`
+  ).join("");
+  return pub + reg;
+}
+
+/**
+ * A package page from its full packument, for one version (the latest unless `facts`
+ * names another).
+ */
 export function renderPackage(
   doc: Record<string, unknown>,
-  base: string,
+  facts: VersionFacts,
 ): string {
   const name = String(doc.name);
   const tags = (doc["dist-tags"] ?? {}) as Record<string, string>;
@@ -195,12 +500,18 @@ export function renderPackage(
     Record<string, unknown>
   >;
   const time = (doc.time ?? {}) as Record<string, string>;
-  const latest = versions[tags.latest] ?? {};
+  const shown = facts.version;
+  const m = versions[shown] ?? {};
+  const isLatest = shown === tags.latest;
+  const dist = (m.dist ?? {}) as Record<string, unknown>;
+  const repository = repositoryOf(m.repository ?? doc.repository);
   const order = Object.keys(versions).sort((a, b) =>
     (time[b] ?? "").localeCompare(time[a] ?? "")
   );
   const versionRows = order.map((v) =>
-    `<tr><td>${esc(v)}${
+    `<tr${v === shown ? ' class="shown"' : ""}><td><a href="${
+      webPackage(name, v === tags.latest ? undefined : v)
+    }">${esc(v)}</a>${
       Object.entries(tags).filter(([, x]) => x === v).map(([t]) =>
         ` <span class="muted">${esc(t)}</span>`
       ).join("")
@@ -210,43 +521,103 @@ export function renderPackage(
       versions[v].deprecated ? `deprecated: ${esc(versions[v].deprecated)}` : ""
     }</td></tr>`
   ).join("");
-  const maintainers = ((doc.maintainers ?? []) as { name: string }[]).map((m) =>
-    esc(m.name)
-  ).join(", ");
-  const body = `<h1>${esc(name)} <span class="muted">${
-    esc(tags.latest)
+  const maintainers = ((m.maintainers ?? doc.maintainers ?? []) as {
+    name: string;
+  }[]).map((x) => maintainerLink(x.name)).join(", ");
+  const keywords = Array.isArray(m.keywords)
+    ? (m.keywords as unknown[]).map((k) => keywordLink(String(k))).join("")
+    : "";
+  const spec = isLatest ? name : `${name}@${shown}`;
+  const sizes = [
+    dist.unpackedSize !== undefined
+      ? `${bytes(dist.unpackedSize)} unpacked`
+      : "",
+    dist.fileCount !== undefined ? `${esc(dist.fileCount)} files` : "",
+    facts.tarballSize !== undefined
+      ? `${bytes(facts.tarballSize)} tarball`
+      : "",
+  ].filter(Boolean).join(" · ");
+  const body = `<h1>${esc(name)} <span class="muted">${esc(shown)}${
+    isLatest
+      ? ""
+      : ` (latest: <a href="${webPackage(name)}">${esc(tags.latest)}</a>)`
   }</span></h1>
-<p>${esc(doc.description)}</p>
+<p>${esc(m.description ?? doc.description)}</p>
 ${
-    latest.deprecated
-      ? `<p class="deprecated">Deprecated: ${esc(latest.deprecated)}</p>`
+    m.deprecated
+      ? `<p class="deprecated">Deprecated: ${esc(m.deprecated)}</p>`
       : ""
   }
 <div class="cols"><article class="readme">${
-    doc.readme
-      ? renderMarkdown(String(doc.readme))
+    facts.readme
+      ? renderMarkdown(facts.readme, { name, version: shown, repository })
       : "<p class=muted>No README.</p>"
   }</article>
 <aside>
-<section><h2>Install</h2><pre><code>bpfpm install ${esc(name)}</code></pre>
-<pre><code>npm install ${esc(name)} --registry ${
-    esc(base)
+<section><h2>Install</h2><pre class="install"><code>bpfpm install ${
+    esc(spec)
   }</code></pre></section>
-<section class="grants-section"><h2>Declared grants</h2>${
-    grantsHtml(latest.bpf as Record<string, unknown> | undefined)
-  }</section>
-<section><h2>Versions</h2><table class="versions">${versionRows}</table></section>
-<section><h2>Maintainers</h2><p>${maintainers}</p>
 ${
-    latest.license
-      ? `<h2>License</h2><p>${esc(latest.license)}</p>`
+    repository
+      ? `<section><h2>Repository</h2><p><a class="repository" href="${
+        esc(repository.web)
+      }" rel="nofollow noopener noreferrer">${
+        esc(repository.web.replace(/^https?:\/\//, ""))
+      }</a></p></section>`
       : ""
+  }
+<section class="grants-section"><h2>Declared grants</h2>${
+    grantsHtml(m.bpf as Record<string, unknown> | undefined)
   }</section>
+<section class="signatures"><h2>Signatures</h2>${
+    signatureHtml(dist, facts.publisher)
+  }</section>
+<section><h2>Integrity</h2><p><code class="digest integrity">${
+    esc(dist.integrity)
+  }</code></p>${sizes ? `<p class="size">${sizes}</p>` : ""}</section>
+<section><h2>Dependencies</h2>${dependencyRows(m)}</section>
+<section><h2>Versions</h2><table class="versions">${versionRows}</table></section>
+<section><h2>Maintainers</h2><p class="maintainers">${maintainers}</p>
+${keywords ? `<h2>Keywords</h2><p class="keywords">${keywords}</p>` : ""}
+${m.license ? `<h2>License</h2><p>${esc(m.license)}</p>` : ""}</section>
 </aside></div>`;
-  return page(`${name} - bpfpm registry`, body);
+  return page(`${spec} - bpfpm registry`, body);
 }
 
-/** The page for a package that does not exist. */
+/**
+ * One file of a package: Markdown rendered as the README is, other text in a `<pre>`,
+ * and a line for a file that is not UTF-8 text.
+ */
+export function renderFile(
+  name: string,
+  version: string,
+  path: string,
+  data: Uint8Array,
+  repository: RepositoryLink | null,
+): string {
+  let text: string | null;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(data);
+  } catch {
+    text = null;
+  }
+  const dir = path.split("/").slice(0, -1).join("/");
+  const content = text === null
+    ? `<p class=muted>Not a text file (${bytes(data.length)}).</p>`
+    : /\.(md|markdown)$/i.test(path)
+    ? `<article class="readme">${
+      renderMarkdown(text, { name, version, repository, dir })
+    }</article>`
+    : `<pre><code>${esc(text)}</code></pre>`;
+  return page(
+    `${path} - ${name}@${version} - bpfpm registry`,
+    `<h1><a href="${webPackage(name, version)}">${esc(name)}@${
+      esc(version)
+    }</a> / ${esc(path)}</h1>\n${content}`,
+  );
+}
+
+/** The page for a package (or file) that does not exist. */
 export function renderNotFound(name: string): string {
   return page(
     "Not found - bpfpm registry",
