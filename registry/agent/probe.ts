@@ -327,6 +327,7 @@ export class Supervisor {
       this.host.log(
         `${this.probe.name}: upgrade to ${version} held, ${cur.version} keeps running: ${this.held.reason}`,
       );
+      rmSync(next.dir, { recursive: true, force: true });
       return;
     }
     const inst = this.#launch(next, false);
@@ -347,6 +348,7 @@ export class Supervisor {
       this.host.log(
         `${this.probe.name}: upgrade to ${version} failed, ${cur.version} keeps running: ${this.held.reason}`,
       );
+      rmSync(next.dir, { recursive: true, force: true });
       return;
     }
     const old = this.#current!;

@@ -8,6 +8,7 @@
  * the agents' programs loaded.
  */
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { release } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../registry/client/config.ts";
@@ -271,6 +272,12 @@ Deno.test("bpfpm agent: two nodes scraped by Prometheus, OTLP push, restart, dis
     /** Both agents keep runqlat 1.0.1 running and show `version` held, and why. */
     const heldOnBoth = async (version: string, reason: RegExp, log: RegExp) => {
       for (const [i, port] of ports.entries()) {
+        const installed = join(
+          tmp,
+          `state-${i}`,
+          "probes",
+          `runqlat@${version}`,
+        );
         const p = await until(
           () => `runqlat ${version} held on :${port}`,
           async () => {
@@ -282,6 +289,11 @@ Deno.test("bpfpm agent: two nodes scraped by Prometheus, OTLP push, restart, dis
         assert.equal(p.state, "running");
         assert.match(p.held!.reason, reason);
         assert.match(agents[i].stderr, log);
+        // A version not taken is not kept on disk; the running one is.
+        assert.ok(!existsSync(installed), installed);
+        assert.ok(
+          existsSync(join(tmp, `state-${i}`, "probes", "runqlat@1.0.1")),
+        );
       }
     };
 
