@@ -27,6 +27,7 @@ export {
   toMetricData,
 } from "./metrics.ts";
 export {
+  declarations,
   probeArgs,
   type ProbeState,
   type ProbeStatus,

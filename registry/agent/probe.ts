@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { mkdirSync, rmSync } from "node:fs";
+import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { BPF } from "../../runtime/bpf.ts";
 import type { SandboxResult } from "../../runtime/sandbox/host.ts";
@@ -20,7 +20,7 @@ import { pickVersion } from "../client/resolve.ts";
 import { planRun, type RunPlan, sandboxRun } from "../client/run.ts";
 import { Ui } from "../client/ui.ts";
 import { ClientError } from "../client/errors.ts";
-import type { BpfManifest } from "../manifest.ts";
+import { type BpfManifest, validateBpfManifest } from "../manifest.ts";
 import type { AgentProbe } from "./config.ts";
 
 /** Where a probe is in its life. */
@@ -42,6 +42,37 @@ export interface Release {
   manifest: BpfManifest;
   /** Its project directory. */
   dir: string;
+}
+
+/**
+ * A probe's `bpf` manifest from its verified files (or its directory), checked against the
+ * schema: its declared metrics, events and parameters are safe to act on.
+ *
+ * @param plan from `planRun`
+ * @returns the manifest
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "../client/config.ts";
+ * import { planRun } from "../client/run.ts";
+ * import { declarations } from "./probe.ts";
+ * console.log(declarations(await planRun(loadConfig(), "runqlat")).metrics);
+ * ```
+ */
+export function declarations(plan: RunPlan): BpfManifest {
+  const bytes = plan.files?.get("package.json") ??
+    readFileSync(join(plan.dir, "package.json"));
+  const bpf = JSON.parse(new TextDecoder().decode(bytes)).bpf;
+  const v = validateBpfManifest(bpf);
+  if (!v.ok) {
+    throw new ClientError(
+      "EMANIFEST",
+      `${plan.spec} has an invalid bpf manifest: ${
+        v.errors.join("; ")
+      }; ask its publisher for a fixed version`,
+    );
+  }
+  return bpf;
 }
 
 /** What the supervisor needs from the agent. */
@@ -386,11 +417,7 @@ export class Supervisor {
       ui: new Ui({ quiet: true, tty: false }),
     });
     const plan = await planRun(config, this.probe.name);
-    const pj = plan.files?.get("package.json");
-    const manifest = pj
-      ? JSON.parse(new TextDecoder().decode(pj)).bpf as BpfManifest
-      : { entry: plan.entry };
-    return { version, plan, manifest, dir };
+    return { version, plan, manifest: declarations(plan), dir };
   }
 
   /** Starts a release; only one that becomes current (not an upgrade's trial) sets the state. */

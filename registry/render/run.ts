@@ -17,8 +17,9 @@ import type { ClientConfig } from "../client/config.ts";
 import { ClientError } from "../client/errors.ts";
 import { confirmGrants, planRun, type RunPlan } from "../client/run.ts";
 import { Ui } from "../client/ui.ts";
-import type { BpfManifest, ParameterDeclaration } from "../manifest.ts";
+import type { ParameterDeclaration } from "../manifest.ts";
 import { hrTime, metricName, toMetricData } from "../agent/metrics.ts";
+import { declarations } from "../agent/probe.ts";
 import {
   formatRecord,
   type OutputFormat,
@@ -39,12 +40,6 @@ export interface RenderOptions {
   ui?: Ui;
   /** Where rows go (default: stdout). */
   out?: (line: string) => void;
-}
-
-function manifestOf(plan: RunPlan): BpfManifest {
-  const bytes = plan.files?.get("package.json") ??
-    readFileSync(join(plan.dir, "package.json"));
-  return JSON.parse(new TextDecoder().decode(bytes)).bpf;
 }
 
 function sourceOf(plan: RunPlan, rel: string): string {
@@ -170,7 +165,7 @@ export async function runDeclared(
     options.out ?? ((l) => console.log(l)),
   );
   const plan = await planRun(config, target);
-  const manifest = manifestOf(plan);
+  const manifest = declarations(plan);
   if (!manifest.events?.length && !manifest.metrics?.length) {
     throw new ClientError(
       "EMANIFEST",

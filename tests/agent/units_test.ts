@@ -13,6 +13,7 @@ import {
 import { PrometheusSerializer } from "@opentelemetry/exporter-prometheus";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import {
+  declarations,
   hrTime,
   labelValue,
   metricName,
@@ -237,4 +238,33 @@ Deno.test("a probe's output lines: a line over 1 MiB is skipped whole, memory st
   const got: string[] = [];
   await readLines(body, (l) => got.push(l));
   assert.deepEqual(got, ['{"a":1}', '{"b":2}']);
+});
+
+Deno.test("a package's declarations are checked before the agent or --output acts on them", () => {
+  const plan = (bpf: unknown) => ({
+    dir: "/nonexistent",
+    spec: "evil@1.0.0",
+    name: "evil",
+    entry: "mod.ts",
+    bpf: {},
+    files: new Map([[
+      "package.json",
+      new TextEncoder().encode(JSON.stringify({ bpf })),
+    ]]),
+  });
+  assert.throws(
+    () =>
+      declarations(plan({
+        entry: "mod.ts",
+        metrics: [{
+          map: "m",
+          name: "x",
+          kind: "counter",
+          unit: "furlongs",
+          value: "value",
+        }],
+      })),
+    /^ClientError: evil@1\.0\.0 has an invalid bpf manifest: bpf\.metrics\[0\]\.unit: must be one of count, .*; ask its publisher for a fixed version$/,
+  );
+  assert.equal(declarations(plan(SYSCOUNT)).metrics?.length, 2);
 });
