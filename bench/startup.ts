@@ -195,13 +195,24 @@ async function withHelper<T>(
   helperBin: string,
   fn: (pid: number) => Promise<T>,
 ): Promise<T> {
-  const helper = new Deno.Command(helperBin, { stdout: "null", stderr: "null" })
-    .spawn();
-  try {
-    return await fn(helper.pid);
-  } finally {
-    helper.kill("SIGKILL");
-    await helper.status;
+  // trace_pipe has one reader at a time: on a shared machine, another program may hold it
+  // for a while; such a run is tried again (up to 10 times, a second apart).
+  for (let attempt = 1;; attempt++) {
+    const helper = new Deno.Command(helperBin, {
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      return await fn(helper.pid);
+    } catch (error) {
+      if (attempt >= 10 || !/another process is reading/.test(String(error))) {
+        throw error;
+      }
+    } finally {
+      helper.kill("SIGKILL");
+      await helper.status;
+    }
+    await new Promise((r) => setTimeout(r, 1000));
   }
 }
 
