@@ -70,6 +70,13 @@ export {
   printLinearHist,
   printLog2Hist,
 } from "./runtime/output/histogram.ts";
+export { jsonSafe, toJson } from "./runtime/output/json.ts";
+export {
+  checkDenoPermissions,
+  type DenoNeed,
+  missingDenoPermissions,
+  requiredDenoFlags,
+} from "./runtime/policy/deno_permissions.ts";
 export {
   ksym,
   ksymAddress,

@@ -8,7 +8,7 @@
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { type BPF, type EventReader, interrupted } from "bpf";
+import { type BPF, type EventReader, interrupted, toJson } from "bpf";
 
 /** One `parseArgs` option, plus its line in the usage text. */
 export interface Flag {
@@ -267,7 +267,7 @@ export class Table<R extends object> {
   /** Prints one row. */
   row(row: R): void {
     if (this.#json) {
-      console.log(JSON.stringify(row, jsonSafe));
+      console.log(toJson(row));
       return;
     }
     if (this.#csv) {
@@ -377,16 +377,6 @@ export function cgroupFilter(
         : `--cgroup ${arg} is not a cgroup v2 directory (no cgroup.controllers in it); pass one under the cgroup2 mount (or its id: stat -c %i DIR)`,
     );
   }
-}
-
-/** JSON.stringify's replacer: bigints as numbers when exact, else strings. */
-export function jsonSafe(_key: string, value: unknown): unknown {
-  if (typeof value === "bigint") {
-    return value <= BigInt(Number.MAX_SAFE_INTEGER)
-      ? Number(value)
-      : String(value);
-  }
-  return value;
 }
 
 /**

@@ -314,6 +314,18 @@ const COMMANDS: Record<string, Command> = {
       "(reachable, logged in as whom). Exits 1 when a check fails.",
     ],
   },
+  "gen-types": {
+    usage:
+      "bpfpm gen-types <script.ts | probe.bpf.c | probe.bpf.o> [--out types.ts]",
+    summary: "print TypeScript types for a probe's maps and structs",
+    args: "dirs",
+    options: { out: { type: "string" } },
+    help: [
+      "Reads the C a script passes to BPF.load (text: or file:), a .bpf.c, or a compiled .o, and",
+      "prints interfaces for its map keys and values and the structs its C defines, for",
+      "b.map<K, V>(name) and b.ringbuf<T>(name, { type }).",
+    ],
+  },
   completion: {
     usage: "bpfpm completion bash|zsh|fish",
     summary: "print a shell completion script",
@@ -689,6 +701,13 @@ export async function main(
           yes: !!v.yes,
           ui,
         });
+      }
+      case "gen-types": {
+        const { main } = await import("../../runtime/btf/gen_types_cli.ts");
+        return await main([
+          ...pos,
+          ...(v.out !== undefined ? ["--out", v.out as string] : []),
+        ]);
       }
       case "doctor": {
         const { doctor, formatReport } = await import("./doctor.ts");

@@ -9,6 +9,7 @@
  */
 import type { EventField, Unit } from "../manifest.ts";
 import { labelValue } from "../agent/metrics.ts";
+import { jsonSafe } from "../../runtime/output/json.ts";
 
 /** The short unit suffix a field name carries. */
 const SUFFIX: Partial<Record<Unit, string>> = {
@@ -23,32 +24,8 @@ const SUFFIX: Partial<Record<Unit, string>> = {
   packets: "_packets",
 };
 
-/**
- * A 64-bit-safe JSON value: a number while exact, else a decimal string.
- *
- * @example
- * ```ts
- * import { jsonSafe } from "./format.ts";
- * jsonSafe(2n ** 64n - 1n); // "18446744073709551615"
- * jsonSafe(42n); // 42
- * ```
- */
-export function jsonSafe(v: unknown): unknown {
-  if (typeof v === "bigint") {
-    return v <= BigInt(Number.MAX_SAFE_INTEGER) &&
-        v >= BigInt(Number.MIN_SAFE_INTEGER)
-      ? Number(v)
-      : v.toString();
-  }
-  if (v instanceof Uint8Array) return [...v];
-  if (Array.isArray(v)) return v.map(jsonSafe);
-  if (v && typeof v === "object") {
-    return Object.fromEntries(
-      Object.entries(v).map(([k, x]) => [k, jsonSafe(x)]),
-    );
-  }
-  return v;
-}
+/** A 64-bit-safe JSON value (the runtime's one rule: `jsonSafe` in runtime/output/json.ts). */
+export { jsonSafe };
 
 /**
  * A field's name in rendered output: its unit appended unless the name has it (a time

@@ -1,6 +1,8 @@
 /**
- * `deno task gen-types <script.ts | probe.bpf.c | probe.bpf.o> [--out file.ts]`: prints
- * TypeScript interfaces for a probe's map keys/values and the structs its C defines.
+ * `bpfpm gen-types <script.ts | probe.bpf.c | probe.bpf.o> [--out file.ts]` (and, in a
+ * checkout, `deno task gen-types`): prints TypeScript interfaces for a probe's map
+ * keys/values and the structs its C defines. It lives in the runtime, which the installed
+ * bpfpm carries, so it works outside the repository.
  *
  * Where the C is found in a script: the template literal given as `text:` (the `BPF.load`
  * option; it must not interpolate `${...}`), else a `file:` option's path (a string, or
@@ -11,11 +13,7 @@
  * @module
  */
 
-import {
-  definedStructs,
-  generateTypes,
-  typeAnchors,
-} from "../runtime/btf/gen_types.ts";
+import { definedStructs, generateTypes, typeAnchors } from "./gen_types.ts";
 
 /** Thrown when no BPF C can be found in a script. */
 export class SourceNotFoundError extends Error {
@@ -68,7 +66,7 @@ function cook(raw: string): string {
  *
  * @example
  * ```ts
- * import { findBpfSource } from "./gen_types.ts";
+ * import { findBpfSource } from "./gen_types_cli.ts";
  * findBpfSource("BPF.load({ text: `int x;` })", "a.ts").text; // "int x;"
  * ```
  */
@@ -116,7 +114,7 @@ export function findBpfSource(
  *
  * @example
  * ```ts
- * import { typesFor } from "./gen_types.ts";
+ * import { typesFor } from "./gen_types_cli.ts";
  * console.log(await typesFor("examples/hello.ts"));
  * ```
  */
@@ -131,8 +129,8 @@ export async function typesFor(path: string): Promise<string> {
     c = found.text ?? await Deno.readTextFile(found.path!);
   }
   // Loaded lazily: the compiler needs the native library, the .o path does not.
-  const { rewrite } = await import("../runtime/source/rewrite.ts");
-  const { compile } = await import("../runtime/compile/mod.ts");
+  const { rewrite } = await import("../source/rewrite.ts");
+  const { compile } = await import("../compile/mod.ts");
   const { object } = await compile(rewrite(c).text + typeAnchors(c), {
     file: path,
   });
@@ -140,18 +138,22 @@ export async function typesFor(path: string): Promise<string> {
 }
 
 /**
- * The CLI: `gen_types.ts <file> [--out out.ts]`.
+ * The CLI: `<file> [--out out.ts]`.
  *
  * @param args command-line arguments
+ * @param command how the usage line names the command
  * @returns the exit code
  *
  * @example
  * ```ts
- * import { main } from "./gen_types.ts";
+ * import { main } from "./gen_types_cli.ts";
  * await main(["probe.bpf.o"]);
  * ```
  */
-export async function main(args: string[]): Promise<number> {
+export async function main(
+  args: string[],
+  command = "bpfpm gen-types",
+): Promise<number> {
   const outAt = args.indexOf("--out");
   const out = outAt >= 0 ? args[outAt + 1] : undefined;
   const files = outAt < 0
@@ -159,7 +161,7 @@ export async function main(args: string[]): Promise<number> {
     : args.filter((_, i) => i !== outAt && i !== outAt + 1);
   if (files.length !== 1 || (outAt >= 0 && !out)) {
     console.error(
-      "usage: deno task gen-types <script.ts | probe.bpf.c | probe.bpf.o> [--out types.ts]",
+      `usage: ${command} <script.ts | probe.bpf.c | probe.bpf.o> [--out types.ts]`,
     );
     return 2;
   }
@@ -173,5 +175,3 @@ export async function main(args: string[]): Promise<number> {
     return 1;
   }
 }
-
-if (import.meta.main) Deno.exit(await main(Deno.args));

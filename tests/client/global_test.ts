@@ -92,6 +92,38 @@ Deno.test("the installed bpfpm outlives its checkout; install -g makes a command
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^\d+\.\d+\.\d+/);
 
+    // gen-types outside any checkout: types for a probe's C in a directory of its own.
+    const work = join(root, "work");
+    await Deno.mkdir(work);
+    await Deno.writeTextFile(
+      join(work, "probe.bpf.c"),
+      `#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+struct event { __u32 pid; __u64 ts; char comm[16]; };
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 16);
+  __type(key, __u32);
+  __type(value, struct event);
+} seen SEC(".maps");
+char LICENSE[] SEC("license") = "GPL";
+`,
+    );
+    r = await sh([bpfpmBin, "gen-types", "probe.bpf.c", "--out", "types.ts"], {
+      env: asUser,
+      cwd: work,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    const types = await Deno.readTextFile(join(work, "types.ts"));
+    assert.match(
+      types,
+      /export interface Event \{[^}]*pid: number;[^}]*ts: bigint;[^}]*comm: string;/,
+    );
+    assert.match(types, /seen: \{ key: number; value: Event \}/);
+    r = await sh([bpfpmBin, "gen-types"], { env: asUser, cwd: work });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^usage: bpfpm gen-types </);
+
     const url = `${reg.url}/`;
     const installG = (pkg: string, at: string) =>
       sh([
