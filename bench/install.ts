@@ -2,9 +2,12 @@
  * `deno task bench install`: installs a package with 10 dependencies from a local registry
  * (the bpfpm registry, in this process, on 127.0.0.1), cold (empty cache, no lockfile) and
  * warm (cache filled, lockfile present, install dir removed), with `bpfpm install` and with
- * `npm install` of the same package.json from the same registry, in the same run. Both are
- * timed as whole CLI processes. Prints medians and ends with
- * `result install cold_ratio=… warm_ratio=…` (ours / npm).
+ * `npm install`, `pnpm install` and `bun install` of the same package.json from the same
+ * registry, in the same run, interleaved run by run. All are timed as whole CLI processes.
+ * pnpm and bun come from npm: the bench installs them itself into a tools directory
+ * (`BPFPM_BENCH_TOOLS`, default /var/tmp/bpfpm-bench-tools), once (a second run finds them).
+ * Prints medians and ends with `result install cold_ratio=… warm_ratio=…` (ours / npm) and
+ * `result install_fastest cold_vs_pnpm=… warm_vs_pnpm=… cold_vs_bun=… warm_vs_bun=…`.
  *
  * @module
  */
@@ -16,6 +19,8 @@ import { startRegistry } from "../registry/server/cli.ts";
 import { bpfpmCli } from "./_sandbox.ts";
 
 const DEPS = 10;
+/** The pnpm and bun the bench compares with (pnpm 11 and later need Node 22; this has 20). */
+const TOOLS = { pnpm: "10.34.9", bun: "1.4.4" } as const;
 const FILES_PER_PACKAGE = 20;
 
 async function publish(
@@ -83,6 +88,58 @@ async function timed(
     wall: ms,
     cpu: m ? (Number(m[1]) + Number(m[2])) * 1000 : undefined,
   };
+}
+
+/**
+ * pnpm and bun, installed from npm into the tools directory unless the wanted versions are
+ * there already; returns their executables.
+ */
+async function benchTools(): Promise<{ pnpm: string; bun: string }> {
+  const dir = Deno.env.get("BPFPM_BENCH_TOOLS") ?? "/var/tmp/bpfpm-bench-tools";
+  const bin = (n: string) => join(dir, "node_modules", ".bin", n);
+  const version = async (n: string) => {
+    try {
+      const out = await new Deno.Command(bin(n), {
+        args: ["--version"],
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      return new TextDecoder().decode(out.stdout).trim();
+    } catch {
+      return "";
+    }
+  };
+  if (
+    (await version("pnpm")) !== TOOLS.pnpm ||
+    (await version("bun")) !== TOOLS.bun
+  ) {
+    await Deno.mkdir(dir, { recursive: true });
+    const pj = join(dir, "package.json");
+    if (!existsSync(pj)) await Deno.writeTextFile(pj, '{"private":true}\n');
+    console.log(
+      `installing pnpm@${TOOLS.pnpm} and bun@${TOOLS.bun} into ${dir}`,
+    );
+    const out = await new Deno.Command("npm", {
+      args: [
+        "install",
+        "--no-audit",
+        "--no-fund",
+        "--loglevel=error",
+        "--save-exact",
+        `pnpm@${TOOLS.pnpm}`,
+        `bun@${TOOLS.bun}`,
+      ],
+      cwd: dir,
+      stdout: "inherit",
+      stderr: "inherit",
+    }).output();
+    if (!out.success) {
+      throw new Error(
+        `npm install pnpm bun in ${dir} failed: see above (set BPFPM_BENCH_TOOLS to another directory)`,
+      );
+    }
+  }
+  return { pnpm: bin("pnpm"), bun: bin("bun") };
 }
 
 function median(xs: number[]): number {
@@ -168,47 +225,102 @@ export async function main(args: string[]): Promise<number> {
       "--registry",
       registry,
     ];
-    const results = {
-      ours: { cold: [] as Timing[], warm: [] as Timing[] },
-      npm: { cold: [] as Timing[], warm: [] as Timing[] },
-    };
+    const tools = await benchTools();
+    /** One installer: its command line, and what a warm run removes first. */
+    interface Installer {
+      label: string;
+      cmd: string;
+      args: (r: number) => string[];
+      env: (r: number) => Record<string, string>;
+      installed: string[];
+    }
+    const installers: Installer[] = [
+      {
+        label: "bpfpm install",
+        cmd: Deno.execPath(),
+        args: () => bpfpmArgs,
+        env: (r) => ({
+          ...env,
+          BPFPM_CACHE_DIR: join(root, `ours-cache-${r}`),
+          BPFPM_CONFIG_DIR: join(root, "ours-config"),
+          BPFPM_REGISTRY: registry,
+        }),
+        installed: ["bpf_modules", ".bpfpm"],
+      },
+      {
+        label: "npm install",
+        cmd: "npm",
+        args: (r) => npmArgs(join(root, `npm-cache-${r}`)),
+        env: () => env,
+        installed: ["node_modules"],
+      },
+      {
+        label: "pnpm install",
+        cmd: tools.pnpm,
+        args: (r) => [
+          "install",
+          "--ignore-scripts",
+          "--reporter=silent",
+          "--registry",
+          registry,
+          "--store-dir",
+          join(root, `pnpm-store-${r}`),
+          "--cache-dir",
+          join(root, `pnpm-cache-${r}`),
+        ],
+        env: () => ({ ...env, CI: "1" }),
+        installed: ["node_modules"],
+      },
+      {
+        label: "bun install",
+        cmd: tools.bun,
+        args: () => [
+          "install",
+          "--ignore-scripts",
+          "--silent",
+          "--no-progress",
+          "--registry",
+          registry,
+        ],
+        env: (r) => ({
+          ...env,
+          BUN_INSTALL_CACHE_DIR: join(root, `bun-cache-${r}`),
+          BUN_INSTALL: join(root, `bun-home-${r}`),
+        }),
+        installed: ["node_modules"],
+      },
+    ];
+    const results = installers.map(() => ({
+      cold: [] as Timing[],
+      warm: [] as Timing[],
+    }));
+    // The floor under any bpfpm command: the Deno process starting the CLI.
+    const floor: Timing[] = [];
     for (let r = 0; r < runs; r++) {
-      // Ours.
-      const oursDir = join(root, `ours-${r}`);
-      await Deno.mkdir(oursDir);
-      await Deno.writeTextFile(join(oursDir, "package.json"), manifest);
-      const oursEnv = {
-        ...env,
-        BPFPM_CACHE_DIR: join(root, `ours-cache-${r}`),
-        BPFPM_CONFIG_DIR: join(root, "ours-config"),
-        BPFPM_REGISTRY: registry,
-      };
-      results.ours.cold.push(
-        await timed(Deno.execPath(), bpfpmArgs, oursDir, oursEnv),
+      floor.push(
+        await timed(
+          Deno.execPath(),
+          [...bpfpmCli(), "--version"],
+          root,
+          env,
+        ),
       );
-      await Deno.remove(join(oursDir, "bpf_modules"));
-      await Deno.remove(join(oursDir, ".bpfpm"), { recursive: true });
-      results.ours.warm.push(
-        await timed(Deno.execPath(), bpfpmArgs, oursDir, oursEnv),
-      );
-      // npm.
-      const npmDir = join(root, `npm-${r}`);
-      await Deno.mkdir(npmDir);
-      await Deno.writeTextFile(join(npmDir, "package.json"), manifest);
-      const npmCache = join(root, `npm-cache-${r}`);
-      results.npm.cold.push(await timed("npm", npmArgs(npmCache), npmDir, env));
-      await Deno.remove(join(npmDir, "node_modules"), { recursive: true });
-      results.npm.warm.push(await timed("npm", npmArgs(npmCache), npmDir, env));
+      for (const [i, t] of installers.entries()) {
+        const dir = join(root, `${t.label.split(" ")[0]}-${r}`);
+        await Deno.mkdir(dir);
+        await Deno.writeTextFile(join(dir, "package.json"), manifest);
+        results[i].cold.push(await timed(t.cmd, t.args(r), dir, t.env(r)));
+        for (const x of t.installed) {
+          await Deno.remove(join(dir, x), { recursive: true });
+        }
+        results[i].warm.push(await timed(t.cmd, t.args(r), dir, t.env(r)));
+      }
     }
     const wall = (xs: Timing[]) => median(xs.map((x) => x.wall));
     const cpu = (xs: Timing[]) =>
       xs.every((x) => x.cpu !== undefined)
         ? median(xs.map((x) => x.cpu!))
         : NaN;
-    const oursCold = wall(results.ours.cold);
-    const oursWarm = wall(results.ours.warm);
-    const npmCold = wall(results.npm.cold);
-    const npmWarm = wall(results.npm.warm);
     const f = (x: number) => (Number.isNaN(x) ? "-" : x.toFixed(0)).padStart(7);
     const load = (await Deno.readTextFile("/proc/loadavg").catch(() =>
       "?"
@@ -217,29 +329,42 @@ export async function main(args: string[]): Promise<number> {
       `medians, ms (load average ${load} on ${navigator.hardwareConcurrency} CPUs)`,
     );
     console.log("                 cold wall  warm wall   cold cpu  warm cpu");
-    for (
-      const [label, r] of [["bpfpm install", results.ours], [
-        "npm install  ",
-        results.npm,
-      ]] as const
-    ) {
+    for (const [i, t] of installers.entries()) {
+      const r = results[i];
       console.log(
-        `${label}    ${f(wall(r.cold))}    ${f(wall(r.warm))}    ${
+        `${t.label.padEnd(13)}    ${f(wall(r.cold))}    ${f(wall(r.warm))}    ${
           f(cpu(r.cold))
         }   ${f(cpu(r.warm))}`,
       );
     }
     console.log(
+      `bpfpm --version  ${f(wall(floor))}               ${
+        f(cpu(floor))
+      }   (the CLI's start alone)`,
+    );
+    const [ours, npm, pnpm, bun] = results;
+    const ratio = (a: Timing[], b: Timing[]) => (wall(a) / wall(b)).toFixed(3);
+    const cpuRatio = (a: Timing[], b: Timing[]) => (cpu(a) / cpu(b)).toFixed(3);
+    console.log(
       `cpu install cold_cpu_ratio=${
-        (cpu(results.ours.cold) / cpu(results.npm.cold)).toFixed(3)
-      } warm_cpu_ratio=${
-        (cpu(results.ours.warm) / cpu(results.npm.warm)).toFixed(3)
+        cpuRatio(ours.cold, npm.cold)
+      } warm_cpu_ratio=${cpuRatio(ours.warm, npm.warm)} cold_cpu_vs_pnpm=${
+        cpuRatio(ours.cold, pnpm.cold)
+      } warm_cpu_vs_pnpm=${cpuRatio(ours.warm, pnpm.warm)} cold_cpu_vs_bun=${
+        cpuRatio(ours.cold, bun.cold)
+      } warm_cpu_vs_bun=${cpuRatio(ours.warm, bun.warm)}`,
+    );
+    console.log(
+      `result install cold_ratio=${ratio(ours.cold, npm.cold)} warm_ratio=${
+        ratio(ours.warm, npm.warm)
       }`,
     );
     console.log(
-      `result install cold_ratio=${
-        (oursCold / npmCold).toFixed(3)
-      } warm_ratio=${(oursWarm / npmWarm).toFixed(3)}`,
+      `result install_fastest cold_vs_pnpm=${
+        ratio(ours.cold, pnpm.cold)
+      } warm_vs_pnpm=${ratio(ours.warm, pnpm.warm)} cold_vs_bun=${
+        ratio(ours.cold, bun.cold)
+      } warm_vs_bun=${ratio(ours.warm, bun.warm)} (targets: each <= 1.0)`,
     );
     return 0;
   } finally {
