@@ -55,71 +55,55 @@ export type EventReaderHandle = Handle<"bpfpm_event_reader">;
 /** `struct bpfpm_trace_pipe *` */
 export type TracePipeHandle = Handle<"bpfpm_trace_pipe">;
 
-const symbols = {
-  // const char *bpfpm_last_error(void)
+/**
+ * The core library's symbols as `Deno.dlopen` types them, grouped by the public header that
+ * declares them (native/include: the one place their C signatures are written;
+ * tests/attach/ffi_abi_test.ts checks every entry against its declaration).
+ */
+export const SYMBOLS = {
+  // --- errors and objects (bpfpm.h) ---
   bpfpm_last_error: { parameters: [], result: "pointer" },
-  // int bpfpm_last_errno(void)
   bpfpm_last_errno: { parameters: [], result: "i32" },
 
-  // struct bpfpm_object *bpfpm_object__open_mem(const void *buf, size_t size, const char *name,
-  //                                             const char *btf_path)
   bpfpm_object__open_mem: {
     parameters: ["buffer", "usize", "buffer", "buffer"],
     result: "pointer",
   },
-  // int bpfpm_object__load(struct bpfpm_object *obj)
   bpfpm_object__load: { parameters: ["pointer"], result: "i32" },
-  // int bpfpm_object__prepare_late(struct bpfpm_object *obj, const struct bpfpm_object *base,
-  //                                const char *program, int type, int expected_attach_type)
   bpfpm_object__prepare_late: {
     parameters: ["pointer", "pointer", "buffer", "i32", "i32"],
     result: "i32",
   },
-  // const char *bpfpm_object__verifier_log(const struct bpfpm_object *obj)
   bpfpm_object__verifier_log: { parameters: ["pointer"], result: "pointer" },
-  // const char *bpfpm_object__failed_program(const struct bpfpm_object *obj)
   bpfpm_object__failed_program: { parameters: ["pointer"], result: "pointer" },
-  // int64_t bpfpm_object__describe(const struct bpfpm_object *obj, void *buf, uint64_t cap)
   bpfpm_object__describe: {
     parameters: ["pointer", "buffer", "u64"],
     result: "i64",
   },
-  // struct bpf_program *bpfpm_object__program(const struct bpfpm_object *obj, int index)
   bpfpm_object__program: { parameters: ["pointer", "i32"], result: "pointer" },
-  // void bpfpm_object__close(struct bpfpm_object *obj)
   bpfpm_object__close: { parameters: ["pointer"], result: "void" },
 
   // --- links (bpfpm_link.h) ---
-  // struct bpfpm_link *bpfpm_program__attach_tracepoint(int prog_fd, const char *category,
-  //                                                     const char *event)
   bpfpm_program__attach_tracepoint: {
     parameters: ["i32", "buffer", "buffer"],
     result: "pointer",
   },
-  // struct bpfpm_link *bpfpm_program__attach_raw_tracepoint(int prog_fd, const char *name)
   bpfpm_program__attach_raw_tracepoint: {
     parameters: ["i32", "buffer"],
     result: "pointer",
   },
-  // struct bpfpm_link *bpfpm_program__attach_tracing(int prog_fd, const char *what, u32 flags)
   bpfpm_program__attach_tracing: {
     parameters: ["i32", "buffer", "u32"],
     result: "pointer",
   },
-  // struct bpfpm_link *bpfpm_program__attach_uprobe(int prog_fd, const char *binary, u64 offset,
-  //                                                 i32 pid, u32 flags, u64 ref_ctr_offset, u64 cookie)
   bpfpm_program__attach_uprobe: {
     parameters: ["i32", "buffer", "u64", "i32", "u32", "u64", "u64"],
     result: "pointer",
   },
-  // struct bpfpm_link *bpfpm_program__attach_kprobe(int prog_fd, const char *func, u64 offset,
-  //                                                 u32 flags, i32 maxactive, u64 cookie)
   bpfpm_program__attach_kprobe: {
     parameters: ["i32", "buffer", "u64", "u32", "i32", "u64"],
     result: "pointer",
   },
-  // struct bpfpm_link *bpfpm_program__attach_multi(int prog_fd, const char *binary,
-  //     const char *names, const u64 *offsets, const u64 *cookies, u32 cnt, i32 pid, u32 flags)
   bpfpm_program__attach_multi: {
     parameters: [
       "i32",
@@ -133,220 +117,153 @@ const symbols = {
     ],
     result: "pointer",
   },
-  // struct bpfpm_link *bpfpm_program__attach_syscall_twin(const struct bpf_program *prog,
-  //                                                       const i32 *tp_ids, u32 n, const char *what)
   bpfpm_program__attach_syscall_twin: {
     parameters: ["pointer", "buffer", "u32", "buffer"],
     result: "pointer",
   },
-  // struct bpfpm_link *bpfpm_program__attach_perf_event(int prog_fd, u32 type, u64 config,
-  //                                                     u64 sample, u32 flags, i32 pid, i32 cpu)
   bpfpm_program__attach_perf_event: {
     parameters: ["i32", "u32", "u64", "u64", "u32", "i32", "i32"],
     result: "pointer",
   },
-  // struct bpfpm_link *bpfpm_program__attach_xdp(int prog_fd, const char *ifname, u32 flags,
-  //                                              const char *netns)
   bpfpm_program__attach_xdp: {
     parameters: ["i32", "buffer", "u32", "buffer"],
     result: "pointer",
   },
-  // struct bpfpm_link *bpfpm_program__attach_tc(int prog_fd, const char *ifname, u32 flags,
-  //                                             const char *netns)
   bpfpm_program__attach_tc: {
     parameters: ["i32", "buffer", "u32", "buffer"],
     result: "pointer",
   },
-  // struct bpfpm_link *bpfpm_program__attach_socket(int prog_fd, const char *ifname, int sock_fd,
-  //                                                 const char *netns)
   bpfpm_program__attach_socket: {
     parameters: ["i32", "buffer", "i32", "buffer"],
     result: "pointer",
   },
-  // struct bpfpm_link *bpfpm_program__attach_cgroup(int prog_fd, const char *path, u32 attach_type)
   bpfpm_program__attach_cgroup: {
     parameters: ["i32", "buffer", "u32"],
     result: "pointer",
   },
-  // struct bpfpm_link *bpfpm_program__attach_iter(int prog_fd)
   bpfpm_program__attach_iter: { parameters: ["i32"], result: "pointer" },
-  // struct bpfpm_link *bpfpm_program__attach_usdt(const struct bpf_program *prog, i32 pid,
-  //     const char *binary, const char *provider, const char *name, u64 cookie)
   bpfpm_program__attach_usdt: {
     parameters: ["pointer", "i32", "buffer", "buffer", "buffer", "u64"],
     result: "pointer",
   },
-  // int bpfpm_link__destroy(struct bpfpm_link *link)
   bpfpm_link__destroy: { parameters: ["pointer"], result: "i32" },
-  // int bpfpm_link__fd(const struct bpfpm_link *link)
   bpfpm_link__fd: { parameters: ["pointer"], result: "i32" },
-  // int bpfpm_link__count(const struct bpfpm_link *link)
   bpfpm_link__count: { parameters: ["pointer"], result: "i32" },
-  // int64_t bpfpm_link__id(const struct bpfpm_link *link)
   bpfpm_link__id: { parameters: ["pointer"], result: "i64" },
-  // int64_t bpfpm_link__own_program_id(const struct bpfpm_link *link)
   bpfpm_link__own_program_id: { parameters: ["pointer"], result: "i64" },
-  // int bpfpm_link__pin(struct bpfpm_link *link, const char *path)
   bpfpm_link__pin: { parameters: ["pointer", "buffer"], result: "i32" },
-  // int bpfpm_link__unpin(struct bpfpm_link *link)
   bpfpm_link__unpin: { parameters: ["pointer"], result: "i32" },
-  // struct bpfpm_link *bpfpm_link__open_pinned(const char *path)
   bpfpm_link__open_pinned: { parameters: ["buffer"], result: "pointer" },
-  // int bpfpm_link__iter_open(const struct bpfpm_link *link)
   bpfpm_link__iter_open: { parameters: ["pointer"], result: "i32" },
-  // int64_t bpfpm_iter__read(int fd, u8 *buf, u64 cap)
   bpfpm_iter__read: { parameters: ["i32", "buffer", "u64"], result: "i64" },
-  // int bpfpm_fd__close(int fd)
   bpfpm_fd__close: { parameters: ["i32"], result: "i32" },
 
-  // int bpfpm_tracefs__mount(const char *path)
+  // --- trace pipe, files, processes (bpfpm.h) ---
   bpfpm_tracefs__mount: { parameters: ["buffer"], result: "i32" },
-  // struct bpfpm_trace_pipe *bpfpm_trace_pipe__open(const char *path)
   bpfpm_trace_pipe__open: { parameters: ["buffer"], result: "pointer" },
-  // int64_t bpfpm_trace_pipe__read(struct bpfpm_trace_pipe *tp, void *buf, uint64_t len)
   bpfpm_trace_pipe__read: {
     parameters: ["pointer", "buffer", "u64"],
     result: "i64",
     nonblocking: true,
   },
-  // void bpfpm_trace_pipe__cancel(struct bpfpm_trace_pipe *tp)
   bpfpm_trace_pipe__cancel: { parameters: ["pointer"], result: "void" },
-  // void bpfpm_trace_pipe__close(struct bpfpm_trace_pipe *tp)
   bpfpm_trace_pipe__close: { parameters: ["pointer"], result: "void" },
 
-  // int64_t bpfpm_file__read(const char *path, void *buf, uint64_t cap)
   bpfpm_file__read: { parameters: ["buffer", "buffer", "u64"], result: "i64" },
-  // int bpfpm_file__exists(const char *path)
   bpfpm_file__exists: { parameters: ["buffer"], result: "i32" },
-  // int bpfpm_process__effective_caps(uint64_t *out)
   bpfpm_process__effective_caps: { parameters: ["buffer"], result: "i32" },
-  // uint64_t bpfpm_string__copy(const char *s, void *buf, uint64_t cap)
   bpfpm_string__copy: {
     parameters: ["pointer", "buffer", "u64"],
     result: "u64",
   },
 
   // --- maps (bpfpm_maps.h) ---
-  // int bpfpm_map__create(u32 type, const char *name, u32 key_size, u32 value_size,
-  //                       u32 max_entries, u32 flags, int inner_map_fd, u64 map_extra)
   bpfpm_map__create: {
     parameters: ["u32", "buffer", "u32", "u32", "u32", "u32", "i32", "u64"],
     result: "i32",
   },
-  // int bpfpm_map__fd_info(int fd, void *out64)
   bpfpm_map__fd_info: { parameters: ["i32", "buffer"], result: "i32" },
-  // int bpfpm_map__lookup(int fd, const void *key, void *value, u64 flags)
   bpfpm_map__lookup: {
     parameters: ["i32", "buffer", "buffer", "u64"],
     result: "i32",
   },
-  // int bpfpm_map__update(int fd, const void *key, const void *value, u64 flags)
   bpfpm_map__update: {
     parameters: ["i32", "buffer", "buffer", "u64"],
     result: "i32",
   },
-  // int bpfpm_map__delete(int fd, const void *key)
   bpfpm_map__delete: { parameters: ["i32", "buffer"], result: "i32" },
-  // int bpfpm_map__lookup_and_delete(int fd, const void *key, void *value)
   bpfpm_map__lookup_and_delete: {
     parameters: ["i32", "buffer", "buffer"],
     result: "i32",
   },
-  // int64_t bpfpm_map__count(int fd, u32 key_size)
   bpfpm_map__count: { parameters: ["i32", "u32"], result: "i64" },
-  // int bpfpm_map__close(int fd)
   bpfpm_map__close: { parameters: ["i32"], result: "i32" },
-  // int bpfpm_num_possible_cpus(void)
   bpfpm_num_possible_cpus: { parameters: [], result: "i32" },
-  // int bpfpm_map__update_many(int fd, const void *keys, const void *values, u32 count,
-  //                            u32 key_size, u32 value_size, u64 flags)
   bpfpm_map__update_many: {
     parameters: ["i32", "buffer", "buffer", "u32", "u32", "u32", "u64"],
     result: "i32",
   },
-  // int bpfpm_map__delete_many(int fd, const void *keys, u32 count, u32 key_size)
   bpfpm_map__delete_many: {
     parameters: ["i32", "buffer", "u32", "u32"],
     result: "i32",
   },
-  // struct bpfpm_map_iter *bpfpm_map__iter_new(int fd, u32 key_size, u32 value_size, u32 options)
   bpfpm_map__iter_new: {
     parameters: ["i32", "u32", "u32", "u32"],
     result: "pointer",
   },
-  // int64_t bpfpm_map__iter_next(struct bpfpm_map_iter *it, void *keys, void *values, u32 cap)
   bpfpm_map__iter_next: {
     parameters: ["pointer", "buffer", "buffer", "u32"],
     result: "i64",
   },
-  // int bpfpm_map__iter_batched(struct bpfpm_map_iter *it)
   bpfpm_map__iter_batched: { parameters: ["pointer"], result: "i32" },
-  // void bpfpm_map__iter_free(struct bpfpm_map_iter *it)
   bpfpm_map__iter_free: { parameters: ["pointer"], result: "void" },
-  // int bpfpm_obj__pin(int fd, const char *path)
   bpfpm_obj__pin: { parameters: ["i32", "buffer"], result: "i32" },
-  // int bpfpm_obj__unpin(const char *path)
   bpfpm_obj__unpin: { parameters: ["buffer"], result: "i32" },
-  // int bpfpm_obj__open_pinned(const char *path)
   bpfpm_obj__open_pinned: { parameters: ["buffer"], result: "i32" },
   // --- events (bpfpm_events.h) ---
-  // struct bpfpm_event_reader *bpfpm_event_reader__new(u32 kind, int map_fd, u32 page_count,
-  //     u32 wakeup_events, u64 staging_bytes, u32 flags)
   bpfpm_event_reader__new: {
     parameters: ["u32", "i32", "u32", "u32", "u64", "u32"],
     result: "pointer",
   },
-  // int64_t bpfpm_event_reader__consume(struct bpfpm_event_reader *r, void *buf, u64 cap,
-  //                                     u64 *stats)
   bpfpm_event_reader__consume: {
     parameters: ["pointer", "buffer", "u64", "buffer"],
     result: "i64",
   },
-  // int64_t bpfpm_event_reader__wait_drain(struct bpfpm_event_reader *r, void *buf, u64 cap,
-  //                                        int timeout_ms, u64 *stats)
   bpfpm_event_reader__wait_drain: {
     parameters: ["pointer", "buffer", "u64", "i32", "buffer"],
     result: "i64",
     nonblocking: true,
   },
-  // int bpfpm_event_reader__wake(struct bpfpm_event_reader *r)
   bpfpm_event_reader__wake: { parameters: ["pointer"], result: "i32" },
-  // int bpfpm_event_reader__drainers(struct bpfpm_event_reader *r, u32 out[4])
   bpfpm_event_reader__drainers: {
     parameters: ["pointer", "buffer"],
     result: "i32",
   },
-  // void bpfpm_event_reader__free(struct bpfpm_event_reader *r)
   bpfpm_event_reader__free: { parameters: ["pointer"], result: "void" },
   // --- feature probes (bpfpm_features.h) ---
-  // int bpfpm_probe__prog_type(u32 type)
   bpfpm_probe__prog_type: { parameters: ["u32"], result: "i32" },
-  // int bpfpm_probe__map_type(u32 type)
   bpfpm_probe__map_type: { parameters: ["u32"], result: "i32" },
-  // int bpfpm_probe__tracing(u32 attach_type, const char *func, int do_attach)
   bpfpm_probe__tracing: {
     parameters: ["u32", "buffer", "i32"],
     result: "i32",
   },
-  // int bpfpm_probe__tcx(void)
   bpfpm_probe__tcx: { parameters: [], result: "i32" },
-  // int bpfpm_probe__kprobes(void)
   bpfpm_probe__kprobes: { parameters: [], result: "i32" },
 } as const;
 
 /**
  * The test hooks of libbpfpm.so (native/include/bpfpm_test.h): not part of its ABI, so not in
- * `symbols`; only tests reach them, through {@link testLib}.
+ * `SYMBOLS`; only tests reach them, through {@link testLib}.
  */
 const testSymbols = {
-  // void bpfpm_test__drainer_stall(struct bpfpm_event_reader *r, int ms)
+  // --- test hooks (bpfpm_test.h) ---
   bpfpm_test__drainer_stall: { parameters: ["pointer", "i32"], result: "void" },
 } as const;
 
 /** The core library's symbols, as `Deno.dlopen` types them. */
-export type Symbols = Deno.DynamicLibrary<typeof symbols>["symbols"];
+export type Symbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
-type SymbolName = keyof typeof symbols;
+type SymbolName = keyof typeof SYMBOLS;
 
 let bound: Symbols | undefined;
 /** The libraries opened so far: one per bound symbol, kept so none is ever collected. */
@@ -368,8 +285,8 @@ function open(
   try {
     library = Deno.dlopen(
       path,
-      Object.fromEntries(names.map((n) => [n, symbols[n]])) as Partial<
-        typeof symbols
+      Object.fromEntries(names.map((n) => [n, SYMBOLS[n]])) as Partial<
+        typeof SYMBOLS
       >,
     );
   } catch (error) {
@@ -420,7 +337,7 @@ export function lib(): Symbols {
   if (bound) return bound;
   const path = libraryPath();
   const table: Record<string, unknown> = { ...open(path, WARM_PATH) };
-  for (const name of Object.keys(symbols) as SymbolName[]) {
+  for (const name of Object.keys(SYMBOLS) as SymbolName[]) {
     if (name in table) continue;
     Object.defineProperty(table, name, {
       configurable: true,

@@ -13,22 +13,35 @@
 #include "bpfpm_features.h"
 #include "internal.h"
 
+/* libbpf's probe answer r (1 yes, 0 no, -errno), a no recorded as "this kernel cannot <what> %u". */
+static int probe_answer(int r, const char *what, uint32_t type)
+{
+	if (r == 0)
+		bpfpm_fail(EOPNOTSUPP, "this kernel cannot %s %u", what, type);
+	return r;
+}
+
+/* Loads "r0 = 0; exit" as a program of type with opts: its fd, or -1 with errno. */
+static int load_noop(enum bpf_prog_type type, const struct bpf_prog_load_opts *opts)
+{
+	static const struct bpf_insn insns[] = {
+		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
+		{.code = BPF_JMP | BPF_EXIT},
+	};
+	return bpf_prog_load(type, "bpfpm_probe", "GPL", insns, 2, opts);
+}
+
 BPFPM_API int bpfpm_probe__prog_type(uint32_t type)
 {
 	bpfpm_clear_error();
-	int r = libbpf_probe_bpf_prog_type((enum bpf_prog_type)type, NULL);
-	if (r == 0)
-		bpfpm_fail(EOPNOTSUPP, "this kernel cannot load BPF program type %u", type);
-	return r;
+	return probe_answer(libbpf_probe_bpf_prog_type((enum bpf_prog_type)type, NULL), "load BPF program type",
+			    type);
 }
 
 BPFPM_API int bpfpm_probe__map_type(uint32_t type)
 {
 	bpfpm_clear_error();
-	int r = libbpf_probe_bpf_map_type((enum bpf_map_type)type, NULL);
-	if (r == 0)
-		bpfpm_fail(EOPNOTSUPP, "this kernel cannot create BPF map type %u", type);
-	return r;
+	return probe_answer(libbpf_probe_bpf_map_type((enum bpf_map_type)type, NULL), "create BPF map type", type);
 }
 
 /* Loads "r0 = 0; exit" as a tracing program of attach_type on vmlinux function func and, if
@@ -51,13 +64,9 @@ BPFPM_API int bpfpm_probe__tracing(uint32_t attach_type, const char *func, int d
 	btf__free(btf);
 	if (id < 0)
 		return bpfpm_fail(ENOENT, "kernel function %s has no BTF", func);
-	struct bpf_insn insns[] = {
-		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
-		{.code = BPF_JMP | BPF_EXIT},
-	};
 	LIBBPF_OPTS(bpf_prog_load_opts, opts, .expected_attach_type = attach_type, .attach_btf_id = id);
 	enum bpf_prog_type type = attach_type == BPF_LSM_MAC ? BPF_PROG_TYPE_LSM : BPF_PROG_TYPE_TRACING;
-	int fd = bpf_prog_load(type, "bpfpm_probe", "GPL", insns, 2, &opts);
+	int fd = load_noop(type, &opts);
 	if (fd < 0) {
 		int err = errno;
 		bpfpm_fail(err, "loading a probe program on %s failed: %s", func, strerror(err));
@@ -83,18 +92,14 @@ BPFPM_API int bpfpm_probe__tracing(uint32_t attach_type, const char *func, int d
 BPFPM_API int bpfpm_probe__tcx(void)
 {
 	bpfpm_clear_error();
-	struct bpf_insn insns[] = {
-		{.code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0, .imm = 0},
-		{.code = BPF_JMP | BPF_EXIT},
-	};
-	int fd = bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "bpfpm_probe", "GPL", insns, 2, NULL);
+	int fd = load_noop(BPF_PROG_TYPE_SCHED_CLS, NULL);
 	if (fd < 0)
 		return bpfpm_fail(errno, "loading a TC probe program failed: %s", strerror(errno));
 	union bpf_attr attr;
 	memset(&attr, 0, sizeof(attr));
 	attr.link_create.prog_fd = fd;
 	attr.link_create.target_fd = 0;
-	attr.link_create.attach_type = 46; /* BPF_TCX_INGRESS */
+	attr.link_create.attach_type = BPFPM_TCX_INGRESS;
 	int lfd = syscall(__NR_bpf, BPF_LINK_CREATE, &attr, sizeof(attr));
 	int err = errno;
 	close(fd);

@@ -20,6 +20,17 @@ int bpfpm_read_int_file(const char *path, int *out);
  * -ENOENT when neither has events (system.c). */
 int bpfpm_tracefs_dir(char *out, size_t n);
 
+/* The enum bpf_attach_type values newer than the system's UAPI header (Debian 12's, with
+ * libbpf 1.1), in one place. */
+enum {
+	BPFPM_TRACE_KPROBE_MULTI = 42,
+	BPFPM_TCX_INGRESS = 46, /* 6.6 */
+	BPFPM_TCX_EGRESS = 47,
+	BPFPM_TRACE_UPROBE_MULTI = 48, /* 6.6 */
+	BPFPM_TRACE_KPROBE_SESSION = 56, /* 6.10 */
+	BPFPM_TRACE_UPROBE_SESSION = 57, /* 6.13 */
+};
+
 /* Registers with libbpf the multi-attach sections it does not know (uprobe.multi, ...), once
  * per process, before an object is opened (link/multi.c). */
 void bpfpm_register_sections(void);

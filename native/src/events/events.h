@@ -23,18 +23,29 @@ enum { ST_LOST, ST_RECORDS, ST_NEED, ST_WAKEUPS, ST_FULL, ST_COUNT };
 
 /* ---- waiting (waiter.c) ---- */
 
-/* An epoll fd with an eventfd in it (data UINT64_MAX) for wakes. */
-int make_waiter(int *epfd, int *evfd);
-/* Waits; returns 1 if data may be ready, 0 on timeout, -ECANCELED when woken by wake_fd(). */
-int wait_ready(int epfd, int evfd, int timeout_ms);
+/* What a reader waits on: an epoll fd over a source's fds, with an eventfd in it (data
+ * UINT64_MAX) that a wake writes. The ring buffer, the perf buffer and the pump each begin
+ * with one, so the reader waits on and wakes any of them through it. */
+struct waiter {
+	int epfd, evfd;
+};
+
+/* Creates both fds; -errno (none left open) on failure. */
+int make_waiter(struct waiter *w);
+/* Closes what make_waiter opened (-1s are skipped). */
+void waiter_close(struct waiter *w);
+/* Waits; returns 1 if data may be ready, 0 on timeout, -ECANCELED when woken. */
+int wait_ready(const struct waiter *w, int timeout_ms);
+/* Wakes a waiter (or signals any eventfd). */
 int wake_fd(int evfd);
 /* wait_ready on a kernel source, counting the wakeup in stats[ST_WAKEUPS]. */
-int wait_counted(int epfd, int evfd, int timeout_ms, uint64_t *stats);
+int wait_counted(const struct waiter *w, int timeout_ms, uint64_t *stats);
 
 /* ---- ring buffers (ringbuf.c): the ring walker ---- */
 
 struct ringbuf {
-	int map_fd, epfd, evfd;
+	struct waiter wait; /* first: the reader waits through it */
+	int map_fd;
 	size_t page_size;
 	uint64_t mask;
 	uint64_t *consumer_pos;
@@ -51,26 +62,20 @@ int64_t rb_walk(struct ringbuf *rb, uint64_t from, uint64_t prod, uint8_t *out, 
 /* Whether the ring is (nearly) full at producer position prod. */
 int rb_nearly_full(struct ringbuf *rb, uint64_t prod);
 int64_t ringbuf_consume(struct ringbuf *rb, void *buf, uint64_t cap, uint64_t *stats);
-/* Waits (wait_ready) for the ring, counting a wakeup in stats. */
-int ringbuf_wait(struct ringbuf *rb, int timeout_ms, uint64_t *stats);
-int ringbuf_wake(struct ringbuf *rb);
 void ringbuf_free(struct ringbuf *rb);
 
 /* ---- perf buffers (perfbuf.c) ---- */
 
-struct perfbuf;
+struct perfbuf; /* begins with its struct waiter, as struct ringbuf does */
 struct perfbuf *perfbuf_new(int map_fd, uint32_t page_count, uint32_t wakeup_events);
 /* The epoll fd that is ready when any CPU's buffer is. */
 int perfbuf_epoll_fd(const struct perfbuf *pb);
 int64_t perfbuf_consume(struct perfbuf *pb, void *buf, uint64_t cap, uint64_t *stats);
-/* Waits (wait_ready) for any CPU's buffer, counting a wakeup in stats. */
-int perfbuf_wait(struct perfbuf *pb, int timeout_ms, uint64_t *stats);
-int perfbuf_wake(struct perfbuf *pb);
 void perfbuf_free(struct perfbuf *pb);
 
 /* ---- pumps (pump.c, drainer.c, queue.c) ---- */
 
-struct pump;
+struct pump; /* begins with its struct waiter (woken by the drainers) */
 /* A pump over a ring buffer (rb) or a perf buffer (pb); the source must outlive it. */
 struct pump *pump_new(struct ringbuf *rb, struct perfbuf *pb, uint64_t max_bytes, uint32_t flags);
 int pump_info(struct pump *p, uint32_t *out);
@@ -78,7 +83,6 @@ void pump_test_stall(struct pump *p, int ms);
 int64_t pump_consume(struct pump *p, void *buf, uint64_t cap, uint64_t *stats);
 /* Waits (wait_ready) for the drainers to queue something. */
 int pump_wait(struct pump *p, int timeout_ms, uint64_t *stats);
-int pump_wake(struct pump *p);
 void pump_free(struct pump *p);
 
 #endif

@@ -25,7 +25,8 @@ struct perf_ring {
 };
 
 struct perfbuf {
-	int map_fd, epfd, evfd;
+	struct waiter wait; /* first: the reader waits through it */
+	int map_fd;
 	size_t page_size, data_size, mmap_size;
 	int n, next;
 	struct perf_ring *rings;
@@ -71,7 +72,7 @@ struct perfbuf *perfbuf_new(int map_fd, uint32_t page_count, uint32_t wakeup_eve
 	pb->page_size = sysconf(_SC_PAGESIZE);
 	pb->data_size = (size_t)page_count * pb->page_size;
 	pb->mmap_size = pb->data_size + pb->page_size;
-	pb->evfd = pb->epfd = -1;
+	pb->wait.evfd = pb->wait.epfd = -1;
 	if (pb->map_fd < 0) {
 		int e = errno;
 		perfbuf_free(pb);
@@ -79,7 +80,7 @@ struct perfbuf *perfbuf_new(int map_fd, uint32_t page_count, uint32_t wakeup_eve
 		errno = e;
 		return NULL;
 	}
-	if ((r = make_waiter(&pb->epfd, &pb->evfd))) {
+	if ((r = make_waiter(&pb->wait))) {
 		perfbuf_free(pb);
 		bpfpm_fail(-r, "cannot create the perf buffer's epoll/eventfd: %s", strerror(-r));
 		errno = -r;
@@ -121,7 +122,7 @@ struct perfbuf *perfbuf_new(int map_fd, uint32_t page_count, uint32_t wakeup_eve
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = (uint64_t)cpu };
 		if (ioctl(fd, PERF_EVENT_IOC_ENABLE, 0) ||
 		    bpf_map_update_elem(pb->map_fd, &cpu, &fd, BPF_ANY) ||
-		    epoll_ctl(pb->epfd, EPOLL_CTL_ADD, fd, &ev)) {
+		    epoll_ctl(pb->wait.epfd, EPOLL_CTL_ADD, fd, &ev)) {
 			int e = errno;
 			perfbuf_free(pb);
 			bpfpm_fail(e, "cannot set up the perf buffer of CPU %d: %s", cpu,
@@ -214,13 +215,6 @@ int64_t perfbuf_consume(struct perfbuf *pb, void *buf, uint64_t cap, uint64_t *s
 	return (int64_t)written;
 }
 
-int perfbuf_wait(struct perfbuf *pb, int timeout_ms, uint64_t *stats)
-{
-	return wait_counted(pb->epfd, pb->evfd, timeout_ms, stats);
-}
-
-int perfbuf_wake(struct perfbuf *pb) { return wake_fd(pb->evfd); }
-
 void perfbuf_free(struct perfbuf *pb)
 {
 	if (!pb)
@@ -234,12 +228,9 @@ void perfbuf_free(struct perfbuf *pb)
 	}
 	if (pb->map_fd >= 0)
 		close(pb->map_fd);
-	if (pb->evfd >= 0)
-		close(pb->evfd);
-	if (pb->epfd >= 0)
-		close(pb->epfd);
+	waiter_close(&pb->wait);
 	free(pb->rings);
 	free(pb);
 }
 
-int perfbuf_epoll_fd(const struct perfbuf *pb) { return pb->epfd; }
+int perfbuf_epoll_fd(const struct perfbuf *pb) { return pb->wait.epfd; }

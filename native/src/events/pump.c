@@ -30,10 +30,7 @@ static void pump_destroy(struct pump *p)
 		close(p->stop_fd);
 	if (p->ready_fd >= 0)
 		close(p->ready_fd);
-	if (p->epfd >= 0) {
-		close(p->epfd);
-		close(p->wake_fd);
-	}
+	waiter_close(&p->wait);
 	free(p);
 }
 
@@ -47,10 +44,10 @@ struct pump *pump_new(struct ringbuf *rb, struct perfbuf *pb, uint64_t max_bytes
 	}
 	p->rb = rb;
 	p->pb = pb;
-	int src_epfd = rb ? rb->epfd : perfbuf_epoll_fd(pb);
+	int src_epfd = rb ? rb->wait.epfd : perfbuf_epoll_fd(pb);
 	p->max_bytes = max_bytes ? max_bytes : 1;
 	p->want_realtime = flags & BPFPM_PUMP_REALTIME;
-	p->stop_fd = p->ready_fd = p->epfd = -1;
+	p->stop_fd = p->ready_fd = p->wait.epfd = p->wait.evfd = -1;
 	p->primary_cpu = -1;
 	if (rb)
 		p->claim = p->next = __atomic_load_n(rb->consumer_pos, __ATOMIC_ACQUIRE);
@@ -58,13 +55,13 @@ struct pump *pump_new(struct ringbuf *rb, struct perfbuf *pb, uint64_t max_bytes
 		CPU_ZERO(&p->allowed);
 	/* A ring buffer gets a watchdog drainer when there is another CPU for it. */
 	p->n = rb && CPU_COUNT(&p->allowed) >= 2 ? 2 : 1;
-	int r = make_waiter(&p->epfd, &p->wake_fd);
+	int r = make_waiter(&p->wait);
 	if (!r) {
 		p->ready_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		p->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
 		if (p->ready_fd < 0 || p->stop_fd < 0 ||
-		    epoll_ctl(p->epfd, EPOLL_CTL_ADD, p->ready_fd, &ev))
+		    epoll_ctl(p->wait.epfd, EPOLL_CTL_ADD, p->ready_fd, &ev))
 			r = -errno;
 	}
 	for (int i = 0; !r && i < p->n; i++) {
@@ -135,7 +132,7 @@ int64_t pump_consume(struct pump *p, void *buf, uint64_t cap, uint64_t *stats)
 
 int pump_wait(struct pump *p, int timeout_ms, uint64_t *stats)
 {
-	int w = wait_ready(p->epfd, p->wake_fd, timeout_ms);
+	int w = wait_ready(&p->wait, timeout_ms);
 	if (w < 0)
 		return w;
 	uint64_t v; /* re-arm the drainers' signal (the drainers count the kernel's wakeups) */
@@ -143,8 +140,6 @@ int pump_wait(struct pump *p, int timeout_ms, uint64_t *stats)
 		return bpfpm_fail(errno, "eventfd read failed: %s", strerror(errno));
 	return w;
 }
-
-int pump_wake(struct pump *p) { return wake_fd(p->wake_fd); }
 
 void pump_free(struct pump *p)
 {

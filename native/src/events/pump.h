@@ -50,6 +50,7 @@ struct drainer {
 };
 
 struct pump {
+	struct waiter wait; /* first: the consumer waits through it (drainers' ready_fd, wakes) */
 	struct ringbuf *rb; /* the source: a ring buffer, or */
 	struct perfbuf *pb; /* a perf buffer */
 	int n;
@@ -66,7 +67,7 @@ struct pump {
 	cpu_set_t allowed;
 	/* the consumer's side */
 	uint64_t next, delivered;
-	int epfd, ready_fd, wake_fd;
+	int ready_fd;
 };
 
 /* ---- drainer threads (drainer.c) ---- */

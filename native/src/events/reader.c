@@ -21,19 +21,18 @@ struct bpfpm_event_reader {
 	struct pump *pump;
 };
 
-/* The read functions of each source, over the reader's active pointer. */
+/* The read functions of each source, over the reader's active pointer. The sources and the
+ * pump begin with their struct waiter: the kernel sources are waited on alike, and all three
+ * are woken alike. */
 static int64_t rb_consume(void *s, void *b, uint64_t c, uint64_t *st) { return ringbuf_consume(s, b, c, st); }
-static int rb_wait(void *s, int t, uint64_t *st) { return ringbuf_wait(s, t, st); }
-static int rb_wake(void *s) { return ringbuf_wake(s); }
 static int64_t pb_consume(void *s, void *b, uint64_t c, uint64_t *st) { return perfbuf_consume(s, b, c, st); }
-static int pb_wait(void *s, int t, uint64_t *st) { return perfbuf_wait(s, t, st); }
-static int pb_wake(void *s) { return perfbuf_wake(s); }
 static int64_t pu_consume(void *s, void *b, uint64_t c, uint64_t *st) { return pump_consume(s, b, c, st); }
+static int source_wait(void *s, int t, uint64_t *st) { return wait_counted(s, t, st); }
 static int pu_wait(void *s, int t, uint64_t *st) { return pump_wait(s, t, st); }
-static int pu_wake(void *s) { return pump_wake(s); }
-static const struct read_ops ringbuf_ops = {rb_consume, rb_wait, rb_wake};
-static const struct read_ops perfbuf_ops = {pb_consume, pb_wait, pb_wake};
-static const struct read_ops pump_ops = {pu_consume, pu_wait, pu_wake};
+static int any_wake(void *s) { return wake_fd(((struct waiter *)s)->evfd); }
+static const struct read_ops ringbuf_ops = {rb_consume, source_wait, any_wake};
+static const struct read_ops perfbuf_ops = {pb_consume, source_wait, any_wake};
+static const struct read_ops pump_ops = {pu_consume, pu_wait, any_wake};
 
 BPFPM_API struct bpfpm_event_reader *bpfpm_event_reader__new(uint32_t kind, int map_fd, uint32_t page_count,
 							      uint32_t wakeup_events, uint64_t staging_bytes,

@@ -67,7 +67,7 @@ struct ringbuf *ringbuf_new(int map_fd)
 	rb->consumer_pos = c;
 	rb->producer_pos = p;
 	rb->data = (uint8_t *)p + rb->page_size;
-	if ((r = make_waiter(&rb->epfd, &rb->evfd))) {
+	if ((r = make_waiter(&rb->wait))) {
 		munmap(p, rb->ro_len);
 		munmap(c, rb->page_size);
 		close(rb->map_fd);
@@ -77,7 +77,7 @@ struct ringbuf *ringbuf_new(int map_fd)
 		return NULL;
 	}
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = 0 };
-	if (epoll_ctl(rb->epfd, EPOLL_CTL_ADD, map_fd, &ev)) {
+	if (epoll_ctl(rb->wait.epfd, EPOLL_CTL_ADD, map_fd, &ev)) {
 		int e = errno;
 		ringbuf_free(rb);
 		bpfpm_fail(e, "cannot poll the ring buffer: %s", strerror(e));
@@ -163,19 +163,11 @@ int64_t ringbuf_consume(struct ringbuf *rb, void *buf, uint64_t cap, uint64_t *s
 	return (int64_t)written;
 }
 
-int ringbuf_wait(struct ringbuf *rb, int timeout_ms, uint64_t *stats)
-{
-	return wait_counted(rb->epfd, rb->evfd, timeout_ms, stats);
-}
-
-int ringbuf_wake(struct ringbuf *rb) { return wake_fd(rb->evfd); }
-
 void ringbuf_free(struct ringbuf *rb)
 {
 	if (!rb)
 		return;
-	close(rb->evfd);
-	close(rb->epfd);
+	waiter_close(&rb->wait);
 	munmap(rb->producer_pos, rb->ro_len);
 	munmap(rb->consumer_pos, rb->page_size);
 	close(rb->map_fd);

@@ -8,29 +8,31 @@
 
 #include "events.h"
 
-int make_waiter(int *epfd, int *evfd)
+void waiter_close(struct waiter *w)
 {
-	*epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (*epfd < 0)
-		return -errno;
-	*evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (*evfd < 0) {
-		int e = errno;
-		close(*epfd);
-		return -e;
-	}
+	if (w->evfd >= 0)
+		close(w->evfd);
+	if (w->epfd >= 0)
+		close(w->epfd);
+	w->epfd = w->evfd = -1;
+}
+
+int make_waiter(struct waiter *w)
+{
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	w->evfd = w->epfd < 0 ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = UINT64_MAX };
-	if (epoll_ctl(*epfd, EPOLL_CTL_ADD, *evfd, &ev)) {
+	if (w->evfd < 0 || epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->evfd, &ev)) {
 		int e = errno;
-		close(*evfd);
-		close(*epfd);
+		waiter_close(w);
 		return -e;
 	}
 	return 0;
 }
 
-int wait_ready(int epfd, int evfd, int timeout_ms)
+int wait_ready(const struct waiter *w, int timeout_ms)
 {
+	int epfd = w->epfd, evfd = w->evfd;
 	struct epoll_event evs[8];
 	int n;
 	do
@@ -54,10 +56,10 @@ int wake_fd(int evfd)
 	return write(evfd, &one, sizeof(one)) < 0 && errno != EAGAIN ? -errno : 0;
 }
 
-int wait_counted(int epfd, int evfd, int timeout_ms, uint64_t *stats)
+int wait_counted(const struct waiter *w, int timeout_ms, uint64_t *stats)
 {
-	int w = wait_ready(epfd, evfd, timeout_ms);
-	if (w >= 0)
+	int r = wait_ready(w, timeout_ms);
+	if (r >= 0)
 		stats[ST_WAKEUPS]++;
-	return w;
+	return r;
 }

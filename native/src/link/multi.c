@@ -2,8 +2,8 @@
  * kretprobe.multi, kprobe.session: 5.18, sessions 6.10, through fprobe) or at many offsets
  * of one binary (uprobe.multi, uretprobe.multi, uprobe.session: 6.6, sessions 6.13), through
  * BPF_LINK_CREATE's kprobe_multi and uprobe_multi attributes. The system's UAPI header and
- * libbpf 1.1 predate most of them, so the attributes, attach types and the sections libbpf
- * does not know are declared here. */
+ * libbpf 1.1 predate most of them, so the attributes and the sections libbpf does not know are
+ * declared here (the attach types in internal.h). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -19,10 +19,6 @@
 #include "link.h"
 
 enum {
-	ATTACH_KPROBE_MULTI = 42,
-	ATTACH_UPROBE_MULTI = 48,
-	ATTACH_KPROBE_SESSION = 56,
-	ATTACH_UPROBE_SESSION = 57,
 	MULTI_RETURN = 1,  /* BPF_F_KPROBE_MULTI_RETURN, BPF_F_UPROBE_MULTI_RETURN */
 	PROG_SLEEPABLE = 16, /* BPF_F_SLEEPABLE */
 };
@@ -50,10 +46,10 @@ static const struct {
 	int attach_type;
 	long sleepable;
 } multi_sections[] = {
-	{"uprobe.multi.s+", ATTACH_UPROBE_MULTI, 1},   {"uprobe.multi+", ATTACH_UPROBE_MULTI, 0},
-	{"uretprobe.multi.s+", ATTACH_UPROBE_MULTI, 1}, {"uretprobe.multi+", ATTACH_UPROBE_MULTI, 0},
-	{"uprobe.session.s+", ATTACH_UPROBE_SESSION, 1}, {"uprobe.session+", ATTACH_UPROBE_SESSION, 0},
-	{"kprobe.session+", ATTACH_KPROBE_SESSION, 0},
+	{"uprobe.multi.s+", BPFPM_TRACE_UPROBE_MULTI, 1},   {"uprobe.multi+", BPFPM_TRACE_UPROBE_MULTI, 0},
+	{"uretprobe.multi.s+", BPFPM_TRACE_UPROBE_MULTI, 1}, {"uretprobe.multi+", BPFPM_TRACE_UPROBE_MULTI, 0},
+	{"uprobe.session.s+", BPFPM_TRACE_UPROBE_SESSION, 1}, {"uprobe.session+", BPFPM_TRACE_UPROBE_SESSION, 0},
+	{"kprobe.session+", BPFPM_TRACE_KPROBE_SESSION, 0},
 };
 
 static int set_sleepable(struct bpf_program *prog, long cookie)
@@ -117,13 +113,13 @@ BPFPM_API struct bpfpm_link *bpfpm_program__attach_multi(int prog_fd, const char
 		const char *p = names;
 		for (uint32_t i = 0; i < cnt; p += strlen(p) + 1)
 			syms[i++] = p;
-		attr.attach_type = session ? ATTACH_KPROBE_SESSION : ATTACH_KPROBE_MULTI;
+		attr.attach_type = session ? BPFPM_TRACE_KPROBE_SESSION : BPFPM_TRACE_KPROBE_MULTI;
 		attr.kprobe.flags = !session && (flags & BPFPM_PROBE_RETURN) ? MULTI_RETURN : 0;
 		attr.kprobe.cnt = cnt;
 		attr.kprobe.syms = (uint64_t)(uintptr_t)syms;
 		attr.kprobe.cookies = (uint64_t)(uintptr_t)cookies;
 	} else {
-		attr.attach_type = session ? ATTACH_UPROBE_SESSION : ATTACH_UPROBE_MULTI;
+		attr.attach_type = session ? BPFPM_TRACE_UPROBE_SESSION : BPFPM_TRACE_UPROBE_MULTI;
 		attr.uprobe.flags = !session && (flags & BPFPM_PROBE_RETURN) ? MULTI_RETURN : 0;
 		attr.uprobe.cnt = cnt;
 		attr.uprobe.path = (uint64_t)(uintptr_t)binary;

@@ -13,10 +13,6 @@
 
 #include "link.h"
 
-/* tcx (kernel 6.6) postdates the uapi headers of Debian 12's libbpf 1.1. */
-#define BPFPM_TCX_INGRESS 46
-#define BPFPM_TCX_EGRESS 47
-
 struct tc_netlink_link {
 	struct bpfpm_link link;
 	struct bpf_tc_hook hook;
