@@ -5,8 +5,10 @@
  * `bpfpm run`, with the same load, in the same run. Measures over `--duration` (60) s:
  * RSS of the agent (the trusted side, which holds every BPF object) and of its sandboxed
  * probes; CPU % of one core of each tree (agent overhead = agent tree − the five
- * `bpfpm run` trees); `/metrics` scrape latency once `--pids` (5000) short-lived
- * processes have made syscount keep one series pair each (≈ 10k series); and OTLP export
+ * `bpfpm run` trees); `/metrics` scrape latency (syscount keeps a series pair for every
+ * process that made syscalls, up to its map's 10,240 entries, which the load's processes
+ * fill: about 20k series; `--pids N` spawns N more first), after the agent has settled;
+ * and OTLP export
  * lag (receipt time − the points' collection time; pushes every 10 s, the default). Ends with
  * `result agent rss_mb=… probes_rss_mb=… cpu_pct=… baseline_cpu_pct=… overhead_pct=…
  * scrape_p50_ms=… scrape_p99_ms=… series=… otlp_lag_p50_ms=… otlp_lag_max_ms=…`.
@@ -144,7 +146,7 @@ export async function main(argv: string[]): Promise<number> {
     args: argv,
     options: {
       duration: { type: "string", default: "60" },
-      pids: { type: "string", default: "5000" },
+      pids: { type: "string", default: "0" },
     },
   });
   const seconds = Number(values.duration);
@@ -241,6 +243,8 @@ export async function main(argv: string[]): Promise<number> {
       ],
     });
     await spawn.output();
+    // Let the agent finish exporting those processes' exec records before timing scrapes.
+    await new Promise((r) => setTimeout(r, 10_000));
     const lat: number[] = [];
     let series = 0;
     for (let i = 0; i < 30; i++) {
