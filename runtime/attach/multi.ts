@@ -253,8 +253,21 @@ function packNames(names: readonly string[]): Uint8Array<ArrayBuffer> {
   return cstr(names.join("\0"));
 }
 
-function withProgram(error: unknown, program: AttachableProgram): never {
-  if (error instanceof AttachError && !error.program) {
+/**
+ * The places `resolve` finds, each passed to the grants `check`; a refusal of the resolution
+ * names the program.
+ */
+function placesOf(
+  program: AttachableProgram,
+  kind: string,
+  resolve: () => MultiTargets,
+  check: ((kind: string, target: string) => void) | undefined,
+): MultiTargets {
+  let places: MultiTargets;
+  try {
+    places = resolve();
+  } catch (error) {
+    if (!(error instanceof AttachError) || error.program) throw error;
     throw new AttachError(
       `Cannot attach program '${program.name}': ${error.message}`,
       {
@@ -265,7 +278,8 @@ function withProgram(error: unknown, program: AttachableProgram): never {
       },
     );
   }
-  throw error;
+  for (const target of places.targets) check?.(kind, target);
+  return places;
 }
 
 /**
@@ -301,13 +315,7 @@ export function attachUprobeMulti(
       `attachUprobeMulti: give symbols or offsets to probe in ${opts.binary}`,
     );
   }
-  let places: MultiTargets;
-  try {
-    places = resolveUprobeMulti(opts);
-  } catch (error) {
-    withProgram(error, program);
-  }
-  places.targets.forEach((t) => check?.(kind, t));
+  const places = placesOf(program, kind, () => resolveUprobeMulti(opts), check);
   const cookies = cookiesFor(
     "attachUprobeMulti",
     opts.cookies,
@@ -360,13 +368,7 @@ export function attachKprobeMulti(
 ): Link {
   const kind = opts?.mode === "return" ? "kretprobe" : "kprobe";
   checkOptions("attachKprobeMulti", opts, KPROBE_MULTI_OPTIONS);
-  let places: MultiTargets;
-  try {
-    places = resolveKprobeMulti(opts);
-  } catch (error) {
-    withProgram(error, program);
-  }
-  places.targets.forEach((t) => check?.(kind, t));
+  const places = placesOf(program, kind, () => resolveKprobeMulti(opts), check);
   const funcs = places.names;
   const target = list(opts.symbols).join(",");
   if (!haveKprobes()) {

@@ -121,3 +121,46 @@ export function thrown<T extends Error>(
   }
   throw new Error(`expected ${cls.name}, nothing was thrown`);
 }
+
+/** Runs `fn` in a new temp dir, removed after whatever happens. */
+export async function inTempDir<T>(
+  prefix: string,
+  fn: (dir: string) => Promise<T>,
+): Promise<T> {
+  const dir = await Deno.makeTempDir({ prefix });
+  try {
+    return await fn(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/**
+ * A C program opening file argv[1] argv[2] times with open() (the openat syscall) and closing
+ * it: build it as `bpfpmopen`, the name {@linkcode opensCounter} counts.
+ */
+export const OPENER = `
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  int n = atoi(argv[2]);
+  for (int i = 0; i < n; i++) { int fd = open(argv[1], O_RDONLY); if (fd >= 0) close(fd); }
+  return 0;
+}`;
+
+/** A program `count_opens` in `section` counting, in map `opens`, calls by processes named bpfpmopen. */
+export function opensCounter(section: string): string {
+  return `
+${u64Array("opens")}
+SEC("${section}") int count_opens(void *ctx) {
+  char comm[16] = {};
+  bpf_get_current_comm(comm, sizeof comm);
+  const char want[] = "bpfpmopen";
+  for (int i = 0; i < sizeof want; i++) if (comm[i] != want[i]) return 0;
+  __u32 k = 0; __u64 *v = bpf_map_lookup_elem(&opens, &k);
+  if (v) __sync_fetch_and_add(v, 1);
+  return 0;
+}
+char LICENSE[] SEC("license") = "GPL";`;
+}

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { AttachError, BPF, Errno, features, Link } from "bpf";
-import { buildC, thrown } from "./_helpers.ts";
+import { buildC, inTempDir, thrown } from "./_helpers.ts";
 
 const TARGET = `
 #include <stdlib.h>
@@ -26,13 +26,11 @@ char LICENSE[] SEC("license") = "GPL";`;
 }
 
 /** Runs `fn` with the target binary built in a temp dir, removed after. */
-async function withTarget(fn: (bin: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "bpfpm_load_" });
-  try {
-    await fn(await buildC(dir, "target", TARGET));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+function withTarget(fn: (bin: string) => Promise<void>): Promise<void> {
+  return inTempDir(
+    "bpfpm_load_",
+    async (dir) => fn(await buildC(dir, "target", TARGET)),
+  );
 }
 
 Deno.test("BPF.load auto-attaches uprobe sections; close() detaches", async () => {

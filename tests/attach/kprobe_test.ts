@@ -5,36 +5,18 @@ import {
   haveKprobes,
 } from "../../runtime/attach/kprobe.ts";
 import { AttachError } from "../../runtime/errors.ts";
-import { buildC, load, progLoaded, thrown, u64Array } from "./_helpers.ts";
-
-// Opens a file argv[2] times with open() (the openat syscall), after reading a line if argv[3].
-const OPENER = `
-#include <fcntl.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <unistd.h>
-int main(int argc, char **argv) {
-  int n = atoi(argv[2]);
-  for (int i = 0; i < n; i++) { int fd = open(argv[1], O_RDONLY); if (fd >= 0) close(fd); }
-  return 0;
-}`;
-
-// Counts openat calls of processes whose comm is "bpfpmopen".
-const COUNTER = (section: string) => `
-${u64Array("opens")}
-SEC("${section}") int count_opens(void *ctx) {
-  char comm[16] = {};
-  bpf_get_current_comm(comm, sizeof comm);
-  const char want[] = "bpfpmopen";
-  for (int i = 0; i < sizeof want; i++) if (comm[i] != want[i]) return 0;
-  __u32 k = 0; __u64 *v = bpf_map_lookup_elem(&opens, &k);
-  if (v) __sync_fetch_and_add(v, 1);
-  return 0;
-}
-char LICENSE[] SEC("license") = "GPL";`;
+import {
+  buildC,
+  inTempDir,
+  load,
+  OPENER,
+  opensCounter,
+  progLoaded,
+  thrown,
+} from "./_helpers.ts";
 
 Deno.test("kprobe on a non-syscall function names the missing kernel feature", async () => {
-  using obj = await load(COUNTER("kprobe/do_sys_openat2"));
+  using obj = await load(opensCounter("kprobe/do_sys_openat2"));
   const prog = obj.programs.get("count_opens")!;
   if (haveKprobes()) {
     using link = attachKprobe(prog, "do_sys_openat2");
@@ -58,11 +40,10 @@ Deno.test("kprobe on a non-syscall function names the missing kernel feature", a
 });
 
 Deno.test("a syscall kprobe falls back to the syscall tracepoint and counts a child's opens", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "bpfpm_kprobe_" });
-  try {
+  await inTempDir("bpfpm_kprobe_", async (dir) => {
     const bin = await buildC(dir, "bpfpmopen", OPENER);
     await Deno.writeTextFile(`${dir}/file`, "x");
-    using obj = await load(COUNTER("kprobe/__x64_sys_openat"));
+    using obj = await load(opensCounter("kprobe/__x64_sys_openat"));
     const prog = obj.programs.get("count_opens")!;
     let twin = 0;
     {
@@ -88,9 +69,7 @@ Deno.test("a syscall kprobe falls back to the syscall tracepoint and counts a ch
         "the fallback program is unloaded",
       );
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("a syscall kprobe reading pt_regs cannot fall back and says why", async () => {

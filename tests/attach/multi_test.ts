@@ -7,7 +7,16 @@ import {
 import { haveKprobes } from "../../runtime/attach/kprobe.ts";
 import { AttachError } from "../../runtime/errors.ts";
 import { PermissionDeniedError } from "../../runtime/policy/check.ts";
-import { buildC, load, progLoaded, thrown, u64Array } from "./_helpers.ts";
+import {
+  buildC,
+  inTempDir,
+  load,
+  OPENER,
+  opensCounter,
+  progLoaded,
+  thrown,
+  u64Array,
+} from "./_helpers.ts";
 
 // target_fn_a and target_fn_b are called argv[1] times each, target_fn_bb once.
 const TARGET = `
@@ -47,13 +56,11 @@ async function runTarget(bin: string, n: number): Promise<void> {
   assert.ok(out.success);
 }
 
-async function withTarget(fn: (bin: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "bpfpm_multi_" });
-  try {
-    await fn(await buildC(dir, "target", TARGET));
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+function withTarget(fn: (bin: string) => Promise<void>): Promise<void> {
+  return inTempDir(
+    "bpfpm_multi_",
+    async (dir) => fn(await buildC(dir, "target", TARGET)),
+  );
 }
 
 Deno.test("uprobe.multi/ auto-attaches to every function its glob matches, as one link", async () => {
@@ -197,30 +204,6 @@ Deno.test("uprobe.multi/ grants: every function the glob matches must be granted
   });
 });
 
-// Opens a file argv[2] times with open() (openat) and closes it, in a process named bpfpmopen.
-const OPENER = `
-#include <fcntl.h>
-#include <stdlib.h>
-#include <unistd.h>
-int main(int argc, char **argv) {
-  int n = atoi(argv[2]);
-  for (int i = 0; i < n; i++) { int fd = open(argv[1], O_RDONLY); if (fd >= 0) close(fd); }
-  return 0;
-}`;
-
-const OPENS = (section: string) => `
-${u64Array("opens")}
-SEC("${section}") int count_opens(void *ctx) {
-  char comm[16] = {};
-  bpf_get_current_comm(comm, sizeof comm);
-  const char want[] = "bpfpmopen";
-  for (int i = 0; i < sizeof want; i++) if (comm[i] != want[i]) return 0;
-  __u32 k = 0; __u64 *v = bpf_map_lookup_elem(&opens, &k);
-  if (v) __sync_fetch_and_add(v, 1);
-  return 0;
-}
-char LICENSE[] SEC("license") = "GPL";`;
-
 Deno.test("kprobe.multi/ on a kernel without kprobes names CONFIG_KPROBES before loading", async () => {
   if (haveKprobes()) return;
   for (
@@ -230,7 +213,7 @@ Deno.test("kprobe.multi/ on a kernel without kprobes names CONFIG_KPROBES before
       "kprobe.session/__x64_sys_openat",
     ]
   ) {
-    const e = await BPF.load({ text: OPENS(section) }).then(
+    const e = await BPF.load({ text: opensCounter(section) }).then(
       () => undefined,
       (error) => error,
     );
@@ -239,7 +222,7 @@ Deno.test("kprobe.multi/ on a kernel without kprobes names CONFIG_KPROBES before
     assert.equal(e.errno, 95);
     assert.equal(e.program, "count_opens");
   }
-  using obj = await load(OPENS("kprobe.multi"));
+  using obj = await load(opensCounter("kprobe.multi"));
   const e = thrown(
     () =>
       attachKprobeMulti(obj.programs.get("count_opens")!, {
@@ -253,8 +236,7 @@ Deno.test("kprobe.multi/ on a kernel without kprobes names CONFIG_KPROBES before
 
 Deno.test("kprobe.multi on syscall functions falls back to their tracepoints as one link", async () => {
   if (haveKprobes()) return;
-  const dir = await Deno.makeTempDir({ prefix: "bpfpm_multi_" });
-  try {
+  await inTempDir("bpfpm_multi_", async (dir) => {
     const bin = await buildC(dir, "bpfpmopen", OPENER);
     await Deno.writeTextFile(`${dir}/file`, "x");
     const opens = async (n: number) => {
@@ -265,7 +247,7 @@ Deno.test("kprobe.multi on syscall functions falls back to their tracepoints as 
     // Auto-attached from the section.
     {
       using b = await BPF.load({
-        text: OPENS("kprobe.multi/__x64_sys_openat"),
+        text: opensCounter("kprobe.multi/__x64_sys_openat"),
       });
       assert.equal(b.links[0].target, "syscalls:sys_enter_openat");
       await opens(9);
@@ -274,7 +256,7 @@ Deno.test("kprobe.multi on syscall functions falls back to their tracepoints as 
       assert.ok(counted >= 9n && counted <= 12n, `counted ${counted}`);
     }
     // By hand, two syscalls: one twin on both tracepoints.
-    using obj = await load(OPENS("kretprobe.multi"));
+    using obj = await load(opensCounter("kretprobe.multi"));
     let twin = 0;
     {
       using link = attachKprobeMulti(obj.programs.get("count_opens")!, {
@@ -295,7 +277,5 @@ Deno.test("kprobe.multi on syscall functions falls back to their tracepoints as 
       assert.ok(counted >= 14n && counted <= 20n, `counted ${counted}`);
     }
     assert.equal(await progLoaded(twin), false, "the twin is unloaded");
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
