@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { Ajv, type ErrorObject } from "ajv";
+import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import schema from "./bpf-manifest.schema.json" with { type: "json" };
 import {
   type Grants,
@@ -190,8 +190,11 @@ export interface BpfManifest {
 /** The result of {@linkcode validateBpfManifest}. */
 export type ManifestValidation = { ok: true } | { ok: false; errors: string[] };
 
-const ajv = new Ajv({ allErrors: true, strict: true });
-const validate = ajv.compile(schema);
+// Compiled on first use: compiling the schema costs a start (~60 ms) that `bpfpm run` of an
+// installed package, which reads its manifest from the lockfile, does not need.
+let compiled: ValidateFunction | undefined;
+const validator = (): ValidateFunction =>
+  compiled ??= new Ajv({ allErrors: true, strict: true }).compile(schema);
 
 /**
  * Why a declared Deno flag is refused, naming it, or `undefined` when it is allowed. A
@@ -348,6 +351,7 @@ function declarationProblems(m: BpfManifest): string[] {
  * ```
  */
 export function validateBpfManifest(value: unknown): ManifestValidation {
+  const validate = validator();
   if (validate(value)) {
     const errors = declarationProblems(value as unknown as BpfManifest);
     return errors.length ? { ok: false, errors } : { ok: true };
