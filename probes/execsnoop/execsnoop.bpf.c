@@ -16,7 +16,9 @@ struct event {
   int retval;
   u32 args_count;
   u32 truncated;
+  u32 cpu;        /* -C: the CPU the exec returned on */
   char comm[16];
+  char pcomm[16]; /* -M: the parent's comm */
   char args[MAXARG][ARGSIZE];
 };
 
@@ -93,6 +95,10 @@ static __always_inline int on_exit(long ret) {
     e->retval = ret;
     e->ts = bpf_ktime_get_ns();
     bpf_get_current_comm(e->comm, sizeof(e->comm));
+    e->cpu = bpf_get_smp_processor_id();
+    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+    struct task_struct *parent = BPF_CORE_READ(task, real_parent);
+    bpf_probe_read_kernel_str(e->pcomm, sizeof(e->pcomm), &parent->comm);
     bpf_ringbuf_output(&events, e, sizeof(*e), 0);
   }
   bpf_map_delete_elem(&execs, &tid);

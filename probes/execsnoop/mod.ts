@@ -47,6 +47,12 @@ const spec = {
     ppid: { type: "string", short: "P", help: "trace this parent PID only" },
     uid: UID,
     "print-uid": PRINT_UID,
+    "print-cpu": { type: "boolean", short: "C", help: "print CPU column" },
+    "print-pcomm": {
+      type: "boolean",
+      short: "M",
+      help: "print parent command",
+    },
     quote: {
       type: "boolean",
       short: "q",
@@ -74,6 +80,7 @@ const spec = {
     "execsnoop -x         # include failed exec()s",
     "execsnoop -T         # include time (HH:MM:SS)",
     "execsnoop -P 181     # only trace new processes whose parent PID is 181",
+    "execsnoop -C -M      # include the CPU and the parent's command",
     "execsnoop --json     # one JSON object per line",
   ],
 } as const;
@@ -86,7 +93,9 @@ interface Event {
   retval: number;
   args_count: number;
   truncated: number;
+  cpu: number;
   comm: string;
+  pcomm: string;
   args: string[];
 }
 
@@ -97,7 +106,9 @@ interface Row {
   uid: number;
   comm: string;
   pid: number;
+  pcomm: string;
   ppid: number;
+  cpu: number;
   ret: number;
   args: string[];
 }
@@ -126,7 +137,14 @@ await runMain(spec, async ({ values: v, json }) => {
   columns.push(
     { header: "PCOMM", key: "comm", width: 16 },
     { header: "PID", key: "pid", width: 7 },
-    { header: "PPID", key: "ppid", width: 7 },
+  );
+  // BCC's -M names the parent's command PCOMM too, after PID.
+  if (v["print-pcomm"]) {
+    columns.push({ header: "PCOMM", key: "pcomm", width: 16 });
+  }
+  columns.push({ header: "PPID", key: "ppid", width: 7 });
+  if (v["print-cpu"]) columns.push({ header: "CPU", key: "cpu", width: 4 });
+  columns.push(
     { header: "RET", key: "ret", width: 3, right: true },
     {
       header: "ARGS",
@@ -153,7 +171,9 @@ await runMain(spec, async ({ values: v, json }) => {
       uid: e.uid,
       comm: e.comm,
       pid: e.pid,
+      pcomm: e.pcomm,
       ppid: e.ppid,
+      cpu: e.cpu,
       ret: e.retval,
       args: e.args.slice(0, e.args_count),
     };

@@ -23,12 +23,18 @@ Deno.test("execsnoop: a successful and a failed exec, with pid, ppid, comm, ret 
     args: string[];
     uid: number;
   }
-  const echo = await p.row<Row>((r) => r.pid === ok.pid && r.ret === 0);
+  const echo = await p.row<Row & { cpu: number; pcomm: string }>((r) =>
+    r.pid === ok.pid && r.ret === 0
+  );
+  assert.ok(echo.cpu >= 0 && echo.cpu < navigator.hardwareConcurrency);
+  assert.equal(typeof echo.pcomm, "string");
   assert.deepEqual(
-    { ...echo, time: undefined, ts: undefined },
+    { ...echo, time: undefined, ts: undefined, cpu: 0, pcomm: "" },
     {
       time: undefined,
       ts: undefined,
+      cpu: 0,
+      pcomm: "",
       pid: ok.pid,
       ppid: Deno.pid,
       uid: 0,
