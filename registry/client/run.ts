@@ -12,7 +12,7 @@
 import { Buffer } from "node:buffer";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { isAbsolute, join, normalize, resolve, sep } from "node:path";
-import { denoFlagProblem, validateBpfManifest } from "../manifest.ts";
+import { denoFlagProblem } from "../common/deno_flags.ts";
 import { inspectTarball } from "../pack/mod.ts";
 import { ContentCache } from "./cache.ts";
 import type { ClientConfig } from "./config.ts";
@@ -123,7 +123,8 @@ async function planInstalled(
   };
 }
 
-function planDirectory(dir: string): RunPlan {
+async function planDirectory(dir: string): Promise<RunPlan> {
+  const { validateBpfManifest } = await import("../manifest.ts");
   const pj = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
   const spec = `${pj.name}@${pj.version}`;
   if (!pj.bpf) {
@@ -182,7 +183,7 @@ export async function planRun(
     ? resolve(config.projectDir, target)
     : undefined;
   if (asDir && existsSync(join(asDir, "package.json"))) {
-    return planDirectory(asDir);
+    return await planDirectory(asDir);
   }
   return await planInstalled(config, target);
 }
