@@ -149,13 +149,14 @@ export function resolveUprobeMulti(opts: UprobeMultiOptions): MultiTargets {
       continue;
     }
     const before = places.size;
-    for (const s of readBinary(path).symbols) {
+    const elf = readBinary(path);
+    for (const s of elf.symbols) {
       const name = s.name.split("@")[0];
       if (
         s.type !== "func" || s.sectionIndex === 0 || s.value === 0n ||
         !globMatch(symbol, name)
       ) continue;
-      const offset = addressToOffset(readBinary(path), s.value);
+      const offset = addressToOffset(elf, s.value);
       if (offset !== undefined && !places.has(offset)) {
         places.set(offset, name);
       }
@@ -373,10 +374,17 @@ export function attachKprobeMulti(
   const target = list(opts.symbols).join(",");
   if (!haveKprobes()) {
     const syscalls = funcs.every((f) => syscallName(f) !== undefined);
-    if (
-      syscalls && opts.mode !== "session" && opts.fallback !== "error" &&
-      opts.cookies === undefined
-    ) {
+    // What keeps the syscall tracepoint fallback from applying, if anything.
+    const why = !syscalls
+      ? "only syscall functions (__x64_sys_*) fall back to their tracepoints"
+      : opts.mode === "session"
+      ? "a session has no tracepoint fallback"
+      : opts.cookies !== undefined
+      ? "cookies need kprobes (a tracepoint fallback has none)"
+      : opts.fallback === "error"
+      ? 'fallback: "error" was asked'
+      : undefined;
+    if (!why) {
       return fallbackToTracepoints(program, funcs, opts.mode === "return");
     }
     throw refuse(
@@ -384,11 +392,7 @@ export function attachKprobeMulti(
       target,
       `Cannot attach program '${program.name}' as ${kind}.${
         opts.mode === "session" ? "session" : "multi"
-      } to ${target}: this kernel has no kprobes (CONFIG_KPROBES is not set)${
-        syscalls
-          ? ""
-          : "; only syscall functions (__x64_sys_*) fall back to their tracepoints"
-      }: use a tracepoint (e.g. syscalls:sys_enter_*) instead`,
+      } to ${target}: this kernel has no kprobes (CONFIG_KPROBES is not set) and ${why}: use a tracepoint (e.g. syscalls:sys_enter_*) instead`,
       Errno.EOPNOTSUPP,
       program.name,
     );

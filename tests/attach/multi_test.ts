@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BPF } from "../../mod.ts";
+import { BPF, Link } from "../../mod.ts";
 import {
   attachKprobeMulti,
   attachUprobeMulti,
@@ -70,7 +70,7 @@ Deno.test("uprobe.multi/ auto-attaches to every function its glob matches, as on
     });
     try {
       assert.equal(b.links.length, 1);
-      const link = b.links[0] as import("../../mod.ts").Link;
+      const link = b.links[0] as Link;
       assert.equal(link.kind, "uprobe");
       assert.equal(link.count, 3, "target_fn_a, target_fn_b, target_fn_bb");
       assert.ok(link.id > 0, "one kernel bpf link");
@@ -82,6 +82,33 @@ Deno.test("uprobe.multi/ auto-attaches to every function its glob matches, as on
     }
     // Detached with the object: a new object sees nothing from the old link.
     await runTarget(bin, 3);
+  });
+});
+
+Deno.test("a uprobe.multi link is one bpf link: pinned, it keeps counting; reopened, it is a uprobe", async () => {
+  await withTarget(async (bin) => {
+    const pin = `/sys/fs/bpf/bpfpm_multi_${Deno.pid}`;
+    using b = await BPF.load({
+      text: COUNT(`uprobe.multi/${bin}:target_fn_*`),
+    });
+    const link = b.links[0] as Link;
+    const id = link.id;
+    try {
+      link.pin(pin);
+      link.close(); // the pin keeps it attached
+      await runTarget(bin, 2);
+      assert.equal(u64(b, "calls"), 5n);
+      using reopened = Link.openPinned(pin);
+      assert.equal(reopened.kind, "uprobe");
+      assert.equal(reopened.id, id);
+      reopened.unpin();
+    } finally {
+      try {
+        Deno.removeSync(pin);
+      } catch { /* unpinned */ }
+    }
+    await runTarget(bin, 2); // detached now
+    assert.equal(u64(b, "calls"), 5n);
   });
 });
 
@@ -232,6 +259,15 @@ Deno.test("kprobe.multi/ on a kernel without kprobes names CONFIG_KPROBES before
   );
   assert.match(e.message, /CONFIG_KPROBES is not set/);
   assert.match(e.message, /only syscall functions/);
+  const cookies = thrown(
+    () =>
+      attachKprobeMulti(obj.programs.get("count_opens")!, {
+        symbols: ["__x64_sys_openat"],
+        cookies: [7n],
+      }),
+    AttachError,
+  );
+  assert.match(cookies.message, /cookies need kprobes/);
 });
 
 Deno.test("kprobe.multi on syscall functions falls back to their tracepoints as one link", async () => {
