@@ -22,6 +22,12 @@ export interface AgentProbe {
   params: Record<string, boolean | number | string>;
   /** Upgrade even when the new version declares wider grants. */
   allowWiderGrants: boolean;
+  /**
+   * `package` (default): the package's code runs in the sandbox, as `bpfpm run` runs it;
+   * `declared`: no package code, the agent runs the declared programs, events and
+   * parameters itself (as `bpfpm run --output` does).
+   */
+  run: "package" | "declared";
 }
 
 /** The agent's configuration, with defaults filled in. */
@@ -79,6 +85,7 @@ const schema = {
             },
           },
           allowWiderGrants: { type: "boolean" },
+          run: { enum: ["package", "declared"] },
         },
       },
     },
@@ -202,6 +209,7 @@ export function parseAgentConfig(text: string, source: string): AgentConfig {
       params: (p.params as AgentProbe["params"] | undefined) ?? {},
       allowWiderGrants:
         (p.allowWiderGrants ?? raw.allowWiderGrants ?? false) as boolean,
+      run: (p.run as AgentProbe["run"] | undefined) ?? "package",
     })),
     prometheus: raw.prometheus as AgentConfig["prometheus"],
     otlp: otlp && {

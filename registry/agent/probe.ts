@@ -22,6 +22,7 @@ import { Ui } from "../client/ui.ts";
 import { ClientError } from "../client/errors.ts";
 import { type BpfManifest, validateBpfManifest } from "../manifest.ts";
 import type { AgentProbe } from "./config.ts";
+import type { DeclaredRun } from "../render/run.ts";
 
 /** Where a probe is in its life. */
 export type ProbeState =
@@ -169,6 +170,68 @@ class Instance {
   }
 }
 
+/**
+ * A release run from its declaration (`"run": "declared"`): no package code, the trusted
+ * side reads the declared buffers itself, so records are formatted by their declared fields
+ * and the kernel's drops are known.
+ */
+class DeclaredInstance {
+  readonly objects: BPF[] = [];
+  readonly started = Date.now();
+  readonly child?: Deno.ChildProcess;
+  stopping = false;
+  lastLine = "";
+  readonly done: Promise<SandboxResult>;
+  readonly ready: Promise<boolean>;
+  #run?: DeclaredRun;
+
+  constructor(
+    readonly release: Release,
+    params: AgentProbe["params"],
+    onRecord: (record: unknown) => void,
+  ) {
+    let setReady!: (ok: boolean) => void;
+    this.ready = new Promise((r) => setReady = r);
+    this.done = (async (): Promise<SandboxResult> => {
+      try {
+        const { startDeclared } = await import("../render/run.ts");
+        this.#run = await startDeclared(
+          release.plan,
+          release.manifest,
+          params,
+          (_, r) => onRecord(r),
+        );
+        this.objects.push(...this.#run.objects);
+        setReady(true);
+        if (this.stopping) this.#run.stop();
+        await this.#run.done;
+        return { code: 0 };
+      } catch (e) {
+        this.lastLine = (e as Error).message;
+        return { code: 1, violation: this.lastLine };
+      } finally {
+        this.#run?.close();
+        setReady(false);
+      }
+    })();
+  }
+
+  /** Records the kernel lost. */
+  get lost(): number {
+    return this.#run?.lost() ?? 0;
+  }
+
+  /** Ends the readers and frees the objects. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.#run?.stop();
+    await this.done;
+  }
+}
+
+/** A release's run, either way. */
+type Running = Instance | DeclaredInstance;
+
 /** The longest line kept from a probe's output: a package cannot grow the agent's memory. */
 const MAX_LINE = 1 << 20;
 
@@ -296,7 +359,7 @@ export class Supervisor {
   events = 0;
   lastError: string | null = null;
   held: { version: string; reason: string } | null = null;
-  #current?: Instance;
+  #current?: Running;
   #closing = false;
   #wake?: () => void;
   #looping?: Promise<void>;
@@ -421,18 +484,24 @@ export class Supervisor {
   }
 
   /** Starts a release; only one that becomes current (not an upgrade's trial) sets the state. */
-  #launch(release: Release, current = true): Instance {
+  #launch(release: Release, current = true): Running {
     if (current) this.state = "starting";
-    const args = probeArgs(
-      release.plan.spec,
-      release.manifest,
-      this.probe.params,
-      this.probe.args,
-    );
-    const inst = new Instance(release, args, (record) => {
+    const onRecord = (record: unknown) => {
       this.events++;
       this.host.onEvent(this, release, record);
-    });
+    };
+    const inst = this.probe.run === "declared"
+      ? new DeclaredInstance(release, this.probe.params, onRecord)
+      : new Instance(
+        release,
+        probeArgs(
+          release.plan.spec,
+          release.manifest,
+          this.probe.params,
+          this.probe.args,
+        ),
+        onRecord,
+      );
     inst.ready.then((ok) => {
       if (ok && inst === this.#current) this.state = "running";
     });
@@ -492,7 +561,9 @@ export class Supervisor {
       restarts: this.restarts,
       events: this.events,
       eventsPerSecond: Math.round(this.#rate.perSecond * 100) / 100,
-      drops: null,
+      drops: this.#current instanceof DeclaredInstance
+        ? this.#current.lost
+        : null,
       lastError: this.lastError,
       held: this.held,
     };

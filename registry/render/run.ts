@@ -17,7 +17,7 @@ import type { ClientConfig } from "../client/config.ts";
 import { ClientError } from "../client/errors.ts";
 import { confirmGrants, planRun, type RunPlan } from "../client/run.ts";
 import { Ui } from "../client/ui.ts";
-import type { ParameterDeclaration } from "../manifest.ts";
+import type { BpfManifest, ParameterDeclaration } from "../manifest.ts";
 import { hrTime, metricName, toMetricData } from "../agent/metrics.ts";
 import { declarations } from "../agent/probe.ts";
 import {
@@ -192,65 +192,25 @@ export async function runDeclared(
     );
   }
   confirmGrants(plan, { yes: options.yes, ui });
-  const { BPF, interrupted } = await import("../../mod.ts");
-  const objects: BPF[] = [];
-  const stop = new AbortController();
+  const { interrupted } = await import("../../mod.ts");
+  const run = await startDeclared(
+    plan,
+    manifest,
+    values,
+    (_, r) => writer.row(r),
+  );
+  const objects = run.objects;
   try {
-    for (const src of manifest.sources ?? []) {
-      objects.push(
-        await BPF.load({
-          text: sourceOf(plan, src),
-          grants: { attach: [], helpers: [], ...plan.bpf.grants },
-        }),
-      );
-    }
-    for (const p of params) {
-      const raw = values[p.name] ?? p.default;
-      if (raw === undefined) continue;
-      setVariable(
-        plan.spec,
-        objects,
-        p.variable,
-        p.section ?? ".rodata",
-        (cur) => parameterValue(plan.spec, p, raw as string | boolean, cur),
-      );
-    }
-    if (manifest.ready) {
-      setVariable(
-        plan.spec,
-        objects,
-        manifest.ready,
-        ".bss",
-        (cur) => typeof cur === "bigint" ? 1n : 1,
-      );
-    }
-    const clock = systemClock();
-    const streams = (manifest.events ?? []).map(async (e) => {
-      const b = objects.find((o) => o.maps.has(e.buffer));
-      if (!b) {
-        throw new ClientError(
-          "EMANIFEST",
-          `${plan.spec} declares events of ${e.buffer}, which its programs do not have`,
-        );
-      }
-      const opts = { type: e.record, signal: stop.signal };
-      const reader = e.kind === "perf"
-        ? b.perfBuffer<Record<string, unknown>>(e.buffer, opts)
-        : b.ringbuf<Record<string, unknown>>(e.buffer, opts);
-      for await (const r of reader) {
-        writer.row(formatRecord(r, e.fields, clock));
-      }
-    });
     ui.info(`Tracing ${plan.spec} from its declaration... Hit Ctrl-C to end.`);
     const flusher = setInterval(() => writer.flush(), 250);
-    stop.signal.addEventListener("abort", () => clearInterval(flusher));
     // Until Ctrl-C or SIGTERM; a reader that fails ends the run with its error.
-    const failed = new Promise<never>((_, reject) =>
-      streams.forEach((s) => s.catch(reject))
-    );
-    await Promise.race([interrupted(), failed]);
-    stop.abort();
-    await Promise.allSettled(streams);
+    try {
+      await Promise.race([interrupted(), run.done]);
+    } finally {
+      clearInterval(flusher);
+      run.stop();
+    }
+    await run.done;
     const now = Date.now();
     for (const d of manifest.metrics ?? []) {
       const b = objects.find((o) => o.maps.has(d.map));
@@ -283,9 +243,130 @@ export async function runDeclared(
       }
     }
   } finally {
-    stop.abort();
-    for (const b of objects) b.close();
+    run.stop();
+    run.close();
     writer.end();
   }
   return 0;
+}
+
+/** A probe running from its declaration, in this process. */
+export interface DeclaredRun {
+  /** The loaded objects. */
+  objects: BPF[];
+  /** Records the kernel lost, summed over the declared buffers. */
+  lost(): number;
+  /** Settles once stopped and every reader has ended; rejects when a reader fails. */
+  done: Promise<void>;
+  /** Ends the readers. */
+  stop(): void;
+  /** Frees the objects (detaching everything). */
+  close(): void;
+}
+
+/**
+ * Loads a probe's declared sources under its locked grants, writes its declared parameters
+ * (`values` by name, as flags give them) and its `ready` flag, and passes every record of
+ * its declared event buffers, formatted by their fields, to `onRecord`. The package's own
+ * code does not run.
+ *
+ * @param plan from `planRun`
+ * @param manifest its checked declarations
+ * @param values parameter values by name
+ * @param onRecord called with the buffer's name and each formatted record
+ * @returns the running probe
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "../client/config.ts";
+ * import { planRun } from "../client/run.ts";
+ * import { declarations } from "../agent/probe.ts";
+ * import { startDeclared } from "./run.ts";
+ * const plan = await planRun(loadConfig(), "./probes/execsnoop");
+ * const run = await startDeclared(plan, declarations(plan), {}, (_, r) => console.log(r));
+ * run.stop();
+ * await run.done;
+ * run.close();
+ * ```
+ */
+export async function startDeclared(
+  plan: RunPlan,
+  manifest: BpfManifest,
+  values: Record<string, string | boolean | number | undefined>,
+  onRecord: (buffer: string, record: Record<string, unknown>) => void,
+): Promise<DeclaredRun> {
+  const { BPF } = await import("../../mod.ts");
+  const objects: BPF[] = [];
+  const stop = new AbortController();
+  const close = () => {
+    stop.abort();
+    for (const b of objects.splice(0)) b.close();
+  };
+  const readers: { lost: number }[] = [];
+  try {
+    for (const src of manifest.sources ?? []) {
+      objects.push(
+        await BPF.load({
+          text: sourceOf(plan, src),
+          grants: { attach: [], helpers: [], ...plan.bpf.grants },
+        }),
+      );
+    }
+    for (const p of manifest.parameters ?? []) {
+      const given = values[p.name] ?? p.default;
+      if (given === undefined) continue;
+      const raw = typeof given === "number" ? String(given) : given;
+      setVariable(
+        plan.spec,
+        objects,
+        p.variable,
+        p.section ?? ".rodata",
+        (cur) => parameterValue(plan.spec, p, raw, cur),
+      );
+    }
+    if (manifest.ready) {
+      setVariable(
+        plan.spec,
+        objects,
+        manifest.ready,
+        ".bss",
+        (cur) => typeof cur === "bigint" ? 1n : 1,
+      );
+    }
+    const clock = systemClock();
+    const streams = (manifest.events ?? []).map((e) => {
+      const b = objects.find((o) => o.maps.has(e.buffer));
+      if (!b) {
+        throw new ClientError(
+          "EMANIFEST",
+          `${plan.spec} declares events of ${e.buffer}, which its programs do not have`,
+        );
+      }
+      const opts = { type: e.record, signal: stop.signal };
+      const reader = e.kind === "perf"
+        ? b.perfBuffer<Record<string, unknown>>(e.buffer, opts)
+        : b.ringbuf<Record<string, unknown>>(e.buffer, opts);
+      readers.push(reader);
+      return (async () => {
+        for await (const r of reader) {
+          onRecord(e.buffer, formatRecord(r, e.fields, clock));
+        }
+      })();
+    });
+    const stopped = new Promise<void>((r) =>
+      stop.signal.addEventListener("abort", () => r(), { once: true })
+    );
+    const done = Promise.all([...streams, stopped]).then(() => {});
+    done.catch(() => {});
+    return {
+      objects,
+      lost: () => readers.reduce((n, r) => n + r.lost, 0),
+      done,
+      stop: () => stop.abort(),
+      close,
+    };
+  } catch (e) {
+    close();
+    throw e;
+  }
 }

@@ -36,6 +36,7 @@ interface ProbeStatus {
   pid: number | null;
   restarts: number;
   events: number;
+  drops: number | null;
   held: { version: string; reason: string } | null;
 }
 
@@ -83,7 +84,11 @@ Deno.test("bpfpm agent: two nodes scraped by Prometheus, OTLP push, restart, dis
           probes: [
             { name: "runqlat", range: "stable" },
             { name: "syscount", range: "^1", params: { latency: true } },
-            ...(i === 0 ? [{ name: "execsnoop" }] : []),
+            // Node A runs execsnoop from its declaration, node B its package code.
+            {
+              name: "execsnoop",
+              ...(i === 0 ? { run: "declared" } : {}),
+            },
           ],
           prometheus: { listen: `127.0.0.1:${port}` },
           ...(i === 0 ? { otlp: { endpoint: otlp.url, interval: "1s" } } : {}),
@@ -249,6 +254,31 @@ Deno.test("bpfpm agent: two nodes scraped by Prometheus, OTLP push, restart, dis
       kv.key === "comm"
     );
     assert.equal(comm.value.stringValue, "echo");
+    // Declared mode: the record as its declaration formats it, and the kernel's drops.
+    const field = (k: string) =>
+      event.body.kvlistValue.values.find((kv: Obj) => kv.key === k)?.value;
+    assert.match(
+      field("ts").stringValue,
+      /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$/,
+    );
+    assert.deepEqual(
+      field("args").arrayValue.values.map((v: Obj) => v.stringValue),
+      ["/bin/echo", "agent", "otlp"],
+    );
+    const declared = await probe(ports[0], "execsnoop");
+    assert.equal(declared.pid, null);
+    assert.equal(declared.drops, 0);
+    assert.ok(declared.events > 0);
+    // Package mode (node B): the records its code prints are counted; drops are unknown.
+    const packaged = await until(
+      () => "node B's execsnoop counting records",
+      async () => {
+        const p = await probe(ports[1], "execsnoop");
+        return p.events > 0 ? p : undefined;
+      },
+    );
+    assert.equal(packaged.drops, null);
+    assert.ok(packaged.pid);
 
     // A probe's process killed: the agent restarts it.
     const before = await probe(ports[1], "syscount");

@@ -35,6 +35,7 @@ Deno.test("agent config: defaults, and one line naming the file and field for ea
     "agent.json",
   );
   assert.equal(c.probes[0].range, "latest");
+  assert.equal(c.probes[0].run, "package");
   assert.equal(c.pollMs, 30_000);
   assert.deepEqual(c.otlp, {
     endpoint: "http://collector:4318",
@@ -57,6 +58,10 @@ Deno.test("agent config: defaults, and one line naming the file and field for ea
       poll: "5",
     }),
     'a.json: registry: must be an http(s) URL; probes.0: unknown field "rnage"; poll: must be a duration such as 10s',
+  );
+  assert.equal(
+    bad({ registry: "http://r", probes: [{ name: "a", run: "inline" }] }),
+    "a.json: probes.0.run: must be one of package, declared",
   );
   assert.equal(
     bad({ registry: "http://r", probes: [] }),
