@@ -21,6 +21,8 @@ export const ATTACH_METHODS: readonly string[] = [
   "attachFexit",
   "attachUprobe",
   "attachUretprobe",
+  "attachUprobeMulti",
+  "attachKprobeMulti",
   "attachUsdt",
   "attachPerfEvent",
   "attachXdp",

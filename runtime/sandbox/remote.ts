@@ -579,6 +579,14 @@ export class BPF implements Disposable {
   attachUretprobe(p: Program | string, ...a: unknown[]): RemoteLink {
     return this.#attach("attachUretprobe", p, a);
   }
+  /** See the in-process `attachUprobeMulti`. */
+  attachUprobeMulti(p: Program | string, ...a: unknown[]): RemoteLink {
+    return this.#attach("attachUprobeMulti", p, a);
+  }
+  /** See the in-process `attachKprobeMulti`. */
+  attachKprobeMulti(p: Program | string, ...a: unknown[]): RemoteLink {
+    return this.#attach("attachKprobeMulti", p, a);
+  }
   /** See the in-process `attachUsdt`. */
   attachUsdt(p: Program | string, ...a: unknown[]): RemoteLink {
     return this.#attach("attachUsdt", p, a);
