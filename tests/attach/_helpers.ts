@@ -135,6 +135,17 @@ export async function inTempDir<T>(
   }
 }
 
+/** Runs `fn` with C `source` built as `<temp dir>/target`, the dir removed after. */
+export function withBuilt(
+  source: string,
+  fn: (bin: string) => Promise<void>,
+): Promise<void> {
+  return inTempDir(
+    "bpfpm_attach_",
+    async (dir) => fn(await buildC(dir, "target", source)),
+  );
+}
+
 /**
  * A C program opening file argv[1] argv[2] times with open() (the openat syscall) and closing
  * it: build it as `bpfpmopen`, the name {@linkcode opensCounter} counts.

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { AttachError, BPF, Errno, features, Link } from "bpf";
-import { buildC, inTempDir, thrown } from "./_helpers.ts";
+import { thrown, withBuilt } from "./_helpers.ts";
 
 const TARGET = `
 #include <stdlib.h>
@@ -26,12 +26,8 @@ char LICENSE[] SEC("license") = "GPL";`;
 }
 
 /** Runs `fn` with the target binary built in a temp dir, removed after. */
-function withTarget(fn: (bin: string) => Promise<void>): Promise<void> {
-  return inTempDir(
-    "bpfpm_load_",
-    async (dir) => fn(await buildC(dir, "target", TARGET)),
-  );
-}
+const withTarget = (fn: (bin: string) => Promise<void>) =>
+  withBuilt(TARGET, fn);
 
 Deno.test("BPF.load auto-attaches uprobe sections; close() detaches", async () => {
   await withTarget(async (bin) => {

@@ -16,6 +16,7 @@ import {
   progLoaded,
   thrown,
   u64Array,
+  withBuilt,
 } from "./_helpers.ts";
 
 // target_fn_a and target_fn_b are called argv[1] times each, target_fn_bb once.
@@ -56,12 +57,8 @@ async function runTarget(bin: string, n: number): Promise<void> {
   assert.ok(out.success);
 }
 
-function withTarget(fn: (bin: string) => Promise<void>): Promise<void> {
-  return inTempDir(
-    "bpfpm_multi_",
-    async (dir) => fn(await buildC(dir, "target", TARGET)),
-  );
-}
+const withTarget = (fn: (bin: string) => Promise<void>) =>
+  withBuilt(TARGET, fn);
 
 Deno.test("uprobe.multi/ auto-attaches to every function its glob matches, as one link", async () => {
   await withTarget(async (bin) => {
