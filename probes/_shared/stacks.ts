@@ -36,6 +36,10 @@ export interface StackRow {
   user_stack: string[];
   /** Samples (profile) or microseconds (offcputime). */
   value: number;
+  /** With `-A`: the kernel frames' addresses (hex), as `kernel_stack`. */
+  kernel_addresses?: string[];
+  /** With `-A`: the user frames' addresses (hex), as `user_stack`. */
+  user_addresses?: string[];
 }
 
 /** How the stacks are printed: BCC's `-U`, `-K`, `-f`, `-d` and `--json`. */
@@ -52,6 +56,10 @@ export interface StackOptions {
   kernelOnly?: boolean;
   /** `-a`: kernel frames marked `_[k]` (profile), as in flame graphs. */
   annotations?: boolean;
+  /** `-A` (profile): each frame's raw address before its symbol. */
+  address?: boolean;
+  /** `-s` (offcputime): `+0x<offset>` after each symbol. */
+  offset?: boolean;
 }
 
 /**
@@ -71,6 +79,9 @@ export function stackOptions(
   if (values["user-stacks-only"] && values["kernel-stacks-only"]) {
     throw new UsageError("-U and -K exclude each other");
   }
+  if (values.folded && values.offset) {
+    throw new UsageError("-f and -s exclude each other: use one of them");
+  }
   return {
     json,
     folded: values.folded === true,
@@ -78,6 +89,8 @@ export function stackOptions(
     userOnly: values["user-stacks-only"] === true,
     kernelOnly: values["kernel-stacks-only"] === true,
     annotations: values.annotations === true,
+    address: values.address === true,
+    offset: values.offset === true,
   };
 }
 
@@ -149,27 +162,44 @@ export function printStacks(
   const stacks = b.stackTraces("stacks");
   // A stack taken in a BTF-typed tracepoint starts in the BPF program and the tracepoint's
   // dispatch: those frames are the probe's own, not the traced task's.
-  const kernel = (k: StackKey) => {
+  // Frames as [address, symbol]; -s adds offsets, and -A prints the symbol as BCC does
+  // beside the address: with its offset and module.
+  const symOpts = {
+    offset: options.offset || options.address,
+    module: options.address,
+  };
+  const kernel = (k: StackKey): [bigint, string][] => {
     if (options.userOnly || k.kern_stack_id < 0) return [];
-    const frames = stacks.stack(k.kern_stack_id).map((a) => ksym(a));
+    const frames = stacks.stack(k.kern_stack_id).map((a) =>
+      [BigInt(a), ksym(a, symOpts)] as [bigint, string]
+    );
     let i = 0;
-    while (i < frames.length && PROBE_FRAME.test(frames[i])) i++;
+    while (i < frames.length && PROBE_FRAME.test(frames[i][1])) i++;
     return frames.slice(i);
   };
-  const user = (k: StackKey) =>
+  const user = (k: StackKey): [bigint, string][] =>
     options.kernelOnly || k.user_stack_id < 0
       ? []
       : stacks.stack(k.user_stack_id).map((a) => {
         try {
-          return sym(a, k.tgid);
+          return [BigInt(a), sym(a, k.tgid, symOpts)];
         } catch {
-          return "[unknown]"; // the process is gone: its mappings with it
+          return [BigInt(a), "[unknown]"]; // the process is gone: its mappings with it
         }
       });
+  const hex = (frames: [bigint, string][]) =>
+    frames.map(([a]) => `0x${a.toString(16)}`);
+  // BCC's -A: "0x%-16x sym" for kernel frames, "0x%016x sym" for user frames.
+  const kLine = ([a, f]: [bigint, string]) =>
+    options.address ? `0x${a.toString(16).padEnd(16)} ${f}` : f;
+  const uLine = ([a, f]: [bigint, string]) =>
+    options.address ? `0x${a.toString(16).padStart(16, "0")} ${f}` : f;
   const sorted = [...entries].sort(([, a], [, b]) => Number(a) - Number(b));
   for (const [k, value] of sorted) {
-    const ks = kernel(k);
-    const us = user(k);
+    const kFrames = kernel(k);
+    const uFrames = user(k);
+    const ks = kFrames.map(([, f]) => f);
+    const us = uFrames.map(([, f]) => f);
     if (options.json) {
       const row: StackRow = {
         pid: k.tgid,
@@ -179,6 +209,10 @@ export function printStacks(
         user_stack: us,
         value: Number(value),
       };
+      if (options.address) {
+        row.kernel_addresses = hex(kFrames);
+        row.user_addresses = hex(uFrames);
+      }
       console.log(JSON.stringify(row));
     } else if (options.folded) {
       const kf = options.annotations ? ks.map((f) => `${f}_[k]`) : ks;
@@ -191,8 +225,8 @@ export function printStacks(
         if (k.kern_stack_id < 0 && k.kern_stack_id !== -EFAULT) {
           console.log("    [Missed Kernel Stack]");
         }
-        for (const f of ks) {
-          console.log(`    ${f}${options.annotations ? "_[k]" : ""}`);
+        for (const f of kFrames) {
+          console.log(`    ${kLine(f)}${options.annotations ? "_[k]" : ""}`);
         }
       }
       if (!options.kernelOnly) {
@@ -200,7 +234,7 @@ export function printStacks(
         if (k.user_stack_id < 0 && k.user_stack_id !== -EFAULT) {
           console.log("    [Missed User Stack]");
         }
-        for (const f of us) console.log(`    ${f}`);
+        for (const f of uFrames) console.log(`    ${uLine(f)}`);
       }
       console.log(`    ${"-".padEnd(16)} ${k.comm} (${k.tgid})`);
       console.log(`        ${value}\n`);

@@ -54,6 +54,7 @@ const spec = {
     },
     delimited: DELIMITED,
     folded: { type: "boolean", short: "f", help: "output folded format" },
+    offset: { type: "boolean", short: "s", help: "show address offsets" },
     "min-block-time": {
       type: "string",
       short: "m",
@@ -75,6 +76,7 @@ const spec = {
     "offcputime             # trace off-CPU stack time until Ctrl-C",
     "offcputime 5           # trace for 5 seconds only",
     "offcputime -f 5        # 5 seconds, and output in folded format",
+    "offcputime -s 5        # 5 seconds, and show symbol offsets",
     "offcputime -m 1000     # trace only events that last more than 1000 usec",
     "offcputime -p 185      # only trace threads for PID 185",
     "offcputime -u          # only trace user threads (no kernel)",

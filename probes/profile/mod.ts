@@ -56,6 +56,7 @@ const spec = {
       short: "a",
       help: "add _[k] annotations to kernel frames",
     },
+    address: { type: "boolean", short: "A", help: "show raw addresses" },
     frequency: {
       type: "string",
       short: "F",
@@ -88,6 +89,7 @@ const spec = {
     "profile -p 185      # only profile process with PID 185",
     "profile -U          # only show user space stacks (no kernel)",
     "profile -K          # only show kernel space stacks (no user)",
+    "profile -A          # each frame's raw address before its symbol",
   ],
 } as const;
 

@@ -38,3 +38,88 @@ Deno.test("execsnoop -C -M: the CPU the exec ran on and the parent's command", a
   assert.equal((await p.stop()).code, 0, p.stderr);
   await p.assertUnloaded();
 });
+
+Deno.test("profile -A: each frame's raw address, then its symbol with offset and module", async () => {
+  const dd = new Deno.Command("dd", {
+    args: ["if=/dev/zero", "of=/dev/null", "bs=1"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    await using p = startProbe("profile", [
+      "-A",
+      "-F",
+      "99",
+      "-p",
+      String(dd.pid),
+      "2",
+    ]);
+    assert.equal((await p.exited()).code, 0, p.stderr);
+    const frames = p.stdout.split("\n").filter((l) => /^ {4}0x/.test(l));
+    // Kernel frames: "0x%-16x name+0xoff [kernel]"; user frames: "0x%016x name+0xoff [file]".
+    const kernel = frames.filter((l) => l.endsWith(" [kernel]"));
+    const user = frames.filter((l) => !l.endsWith(" [kernel]"));
+    assert.ok(kernel.length > 0, p.stdout);
+    for (const l of kernel) {
+      assert.match(l, /^ {4}0xffff[0-9a-f]{12} +\S+\+0x[0-9a-f]+ \[kernel\]$/);
+    }
+    assert.ok(
+      kernel.some((l) => /(entry_SYSCALL|do_syscall)\S*\+0x/.test(l)),
+      kernel.join("\n"),
+    );
+    for (const l of user) {
+      assert.match(
+        l,
+        /^ {4}0x[0-9a-f]{16} (\S+\+0x[0-9a-f]+ \[\S+\]|\[unknown\])$/,
+      );
+    }
+    // The addresses are the symbols': a kernel address resolves to its printed symbol.
+    const { ksym } = await import("../../mod.ts");
+    const [, addr, name] = /^ {4}(0x[0-9a-f]+) +(\S+) /.exec(kernel[0])!;
+    assert.equal(ksym(BigInt(addr), { offset: true }), name);
+  } finally {
+    dd.kill("SIGKILL");
+    await dd.status;
+  }
+});
+
+Deno.test("offcputime -s: symbols with offsets; -s with -f is refused", async () => {
+  const child = new Deno.Command("sh", {
+    args: ["-c", "read x; read y"],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    await using p = startProbe("offcputime", [
+      "-s",
+      "-K",
+      "-p",
+      String(child.pid),
+    ]);
+    await p.attached();
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode("one\n"));
+    await new Promise((r) => setTimeout(r, 300));
+    await w.write(new TextEncoder().encode("two\n"));
+    await w.close();
+    assert.equal((await child.status).code, 0);
+    assert.equal((await p.stop()).code, 0, p.stderr);
+    const frames = p.stdout.split("\n").filter((l) =>
+      /^ {4}[A-Za-z_.]/.test(l) && !l.trim().startsWith("-")
+    );
+    assert.ok(frames.length > 0, p.stdout);
+    for (const f of frames) {
+      assert.match(f, /^ {4}\S+\+0x[0-9a-f]+$|^ {4}\[unknown\]$/);
+    }
+    assert.ok(frames.some((f) => /^ {4}schedule\+0x/.test(f)), p.stdout);
+    await p.assertUnloaded();
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+  }
+  await using q = startProbe("offcputime", ["-s", "-f", "1"]);
+  assert.equal((await q.exited()).code, 2, q.stderr);
+  assert.match(q.stderr, /-f and -s exclude each other/);
+});
