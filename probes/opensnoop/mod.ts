@@ -23,6 +23,7 @@ import {
   Table,
   timestampColumn,
   uidFilter,
+  UsageError,
 } from "../_shared/cli.ts";
 import { CGROUP, DURATION, PID, PRINT_UID, UID } from "../_shared/flags.ts";
 
@@ -63,6 +64,12 @@ const spec = {
       short: "F",
       help: "show full path for an open file with relative path",
     },
+    "buffer-pages": {
+      type: "string",
+      short: "b",
+      help:
+        "size of the ring buffer in pages (a power of two, default 256; one ring for all CPUs)",
+    },
   },
   examples: [
     "opensnoop           # trace all open() syscalls",
@@ -70,6 +77,7 @@ const spec = {
     "opensnoop -x        # only show failed opens",
     "opensnoop -p 181    # only trace PID 181",
     "opensnoop -e -f O_WRONLY -f O_RDWR  # show flags, only opens for writing",
+    "opensnoop -b 512    # a 2 MiB ring buffer, for bursts of opens",
   ],
 } as const;
 
@@ -141,8 +149,22 @@ await runMain(spec, async ({ values: v, json }) => {
     return O_FLAGS[name];
   });
   const uid = uidFilter(v.uid);
+  const pages = intArg(v["buffer-pages"], "-b BUFFER_PAGES", { min: 1 });
+  if (pages !== undefined && pages > 1 << 18) {
+    throw new UsageError(
+      `-b BUFFER_PAGES must be at most ${1 << 18} (1 GiB), got ${pages}`,
+    );
+  }
+  if (pages !== undefined && (pages & (pages - 1)) !== 0) {
+    throw new UsageError(
+      `-b BUFFER_PAGES must be a power of two, got ${pages}: try ${
+        2 ** Math.ceil(Math.log2(pages))
+      }`,
+    );
+  }
   using b = await BPF.load({
     file: new URL("./opensnoop.bpf.c", import.meta.url),
+    cflags: pages === undefined ? undefined : [`-DRING_PAGES=${pages}`],
   });
   configure(b, {
     targ_pid: intArg(v.pid, "-p PID") ?? 0,

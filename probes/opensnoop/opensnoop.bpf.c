@@ -49,9 +49,14 @@ struct {
   __type(value, struct args_t);
 } start SEC(".maps");
 
+/* -b: the ring's size in pages (a power of two; mod.ts passes -DRING_PAGES=N). */
+#ifndef RING_PAGES
+#define RING_PAGES 256
+#endif
+
 struct {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
-  __uint(max_entries, 1 << 20);
+  __uint(max_entries, RING_PAGES * 4096);
 } events SEC(".maps");
 
 static __always_inline int on_enter(const char *fname, int flags) {

@@ -3,6 +3,7 @@
  * prints: execsnoop -C (CPU) and -M (the parent's command).
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { runCmd, startProbe } from "./_helpers.ts";
 
 /** The comms of this process's threads (the parent of a child is the thread that forked it). */
@@ -122,4 +123,50 @@ Deno.test("offcputime -s: symbols with offsets; -s with -f is refused", async ()
   await using q = startProbe("offcputime", ["-s", "-f", "1"]);
   assert.equal((await q.exited()).code, 2, q.stderr);
   assert.match(q.stderr, /-f and -s exclude each other/);
+});
+
+/** The ring buffer maps the probe's programs use, with their sizes (bpftool). */
+async function ringSizes(progIds: number[]): Promise<number[]> {
+  const json = async (args: string[]) =>
+    JSON.parse((await runCmd("bpftool", ["-j", ...args])).stdout);
+  const mapIds = new Set<number>();
+  for (const id of progIds) {
+    for (
+      const m of (await json(["prog", "show", "id", String(id)])).map_ids ?? []
+    ) {
+      mapIds.add(m);
+    }
+  }
+  const sizes: number[] = [];
+  for (const id of mapIds) {
+    const m = await json(["map", "show", "id", String(id)]);
+    if (m.type === "ringbuf") sizes.push(m.max_entries);
+  }
+  return sizes;
+}
+
+Deno.test("opensnoop -b: the ring buffer's size in pages; not a power of two is refused", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bpfpm-opensnoop-b-" });
+  try {
+    const missing = join(dir, "missing");
+    await using p = startProbe("opensnoop", ["--json", "-b", "8"]);
+    await p.attached();
+    assert.deepEqual(await ringSizes(p.progIds), [8 * 4096]);
+    const cat = await runCmd("cat", [missing]);
+    assert.notEqual(cat.code, 0);
+    const row = await p.row<{ pid: number; path: string; err: number }>((r) =>
+      r.pid === cat.pid && r.path === missing
+    );
+    assert.equal(row.err, 2);
+    assert.equal((await p.stop()).code, 0, p.stderr);
+    await p.assertUnloaded();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+  await using q = startProbe("opensnoop", ["-b", "12"]);
+  assert.equal((await q.exited()).code, 2, q.stderr);
+  assert.match(
+    q.stderr,
+    /-b BUFFER_PAGES must be a power of two, got 12: try 16/,
+  );
 });
