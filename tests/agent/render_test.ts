@@ -12,6 +12,7 @@ import {
   RowWriter,
 } from "../../registry/render/mod.ts";
 import { REPO, runCmd, startBpfpm } from "../probes/_helpers.ts";
+import { probeDirs } from "../../scripts/seed.ts";
 
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$/;
 
@@ -173,4 +174,30 @@ Deno.test("bpfpm run ./probes/syscount --output ndjson --fields: declared metric
     bad.stderr,
     /syscount@1\.0\.0: Unknown option '--pdi'.*; its parameters are --pid, --failures, --errno, --latency, --process/,
   );
+});
+
+Deno.test("every probe that declares events or metrics starts from its declaration and unloads at Ctrl-C", async () => {
+  const failures: string[] = [];
+  for (const dir of probeDirs()) {
+    const name = dir.split("/").pop()!;
+    await using p = startBpfpm(
+      ["run", `./probes/${name}`, "--yes", "--output", "ndjson"],
+      { cwd: REPO },
+    );
+    try {
+      await p.attached(60_000);
+      const status = await p.stop();
+      if (status.code !== 0) {
+        failures.push(`${name}: exit ${status.code}: ${p.stderr}`);
+      }
+      await p.assertUnloaded();
+    } catch (e) {
+      failures.push(
+        `${name}: ${(e as Error).message.split("\n")[0]}: ${
+          p.stderr.slice(-400)
+        }`,
+      );
+    }
+  }
+  assert.deepEqual(failures, []);
 });
