@@ -109,6 +109,25 @@ Deno.test("a uprobe.multi link is one bpf link: pinned, it keeps counting; reope
   });
 });
 
+Deno.test("uprobe.multi.s/ loads sleepable: it may fault user memory in (bpf_copy_from_user)", async () => {
+  await withTarget(async (bin) => {
+    using b = await BPF.load({
+      text: `
+${u64Array("calls")}
+SEC("uprobe.multi.s/${bin}:target_fn_?") int on_call(struct pt_regs *ctx) {
+  __u64 word = 0;
+  if (bpf_copy_from_user(&word, sizeof word, (void *)PT_REGS_SP(ctx))) return 0;
+  __u32 k = 0; __u64 *v = bpf_map_lookup_elem(&calls, &k);
+  if (v) __sync_fetch_and_add(v, 1);
+  return 0;
+}
+char LICENSE[] SEC("license") = "GPL";`,
+    });
+    await runTarget(bin, 3);
+    assert.equal(u64(b, "calls"), 6n);
+  });
+});
+
 Deno.test("uretprobe.multi/ sums the return values of every matched function", async () => {
   await withTarget(async (bin) => {
     using b = await BPF.load({
