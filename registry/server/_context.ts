@@ -8,7 +8,7 @@
  */
 import type { TarballLimits } from "../pack/mod.ts";
 import { randomHex, sha256Hex, SigningKey } from "./_crypto.ts";
-import { buildDocs, highestVersion } from "./_docs.ts";
+import { buildHead, highestVersion } from "./_docs.ts";
 import { ownRecord } from "./_publish.ts";
 import { RegistryError } from "../common/errors.ts";
 import { PublishGate, type PublishLimits } from "./_publish_gate.ts";
@@ -241,19 +241,13 @@ export class Registry {
     );
   }
 
-  /** Owners with their emails, as packuments list maintainers. */
-  async ownersWithEmail(
-    tx: StoreTx,
-    owners: string[],
-  ): Promise<{ name: string; email: string | null }[]> {
-    const out = [];
-    for (const o of owners) {
-      out.push({ name: o, email: (await tx.getUser(o))?.email ?? null });
-    }
-    return out;
-  }
-
-  /** Rebuilds and stores a package's documents under a new revision. */
+  /**
+   * Stores a package's head under a new revision (its packuments are assembled from it
+   * and the version rows when read).
+   *
+   * @param known Version rows at hand; the row `latest` names is read if it is not among them.
+   * @returns The new revision.
+   */
   async save(
     tx: StoreTx,
     name: string,
@@ -261,18 +255,20 @@ export class Registry {
     prevRev: string | undefined,
     distTags: Record<string, string>,
     owners: string[],
-    versions: VersionRow[],
+    known: VersionRow[],
   ): Promise<string> {
     const rev = nextRev(prevRev);
-    const doc = buildDocs({
+    const latest = distTags.latest;
+    const latestRow = known.find((v) => v.version === latest) ??
+      (latest ? await tx.getVersion(name, latest) : null) ?? undefined;
+    await tx.putPackage(buildHead({
       name,
       rev,
       created,
       modified: this.now().toISOString(),
       distTags,
-      owners: await this.ownersWithEmail(tx, owners),
-    }, versions);
-    await tx.putPackage(doc);
+      owners,
+    }, latestRow));
     return rev;
   }
 

@@ -1,7 +1,9 @@
 /**
- * Builds the packuments (full and abbreviated) from a package's rows. They are built
- * once per change, inside the changing transaction, and stored, so a `GET /:pkg` is
- * one row read. Tarball URLs carry {@linkcode BASE} in place of the registry's URL.
+ * Builds a package's head row when it changes, and its packuments (full and abbreviated)
+ * from its rows when they are read: each version's manifest is a row of its own, so a
+ * publish writes only what it adds, and a server assembles a packument once per revision
+ * (`routes/packages.ts` caches it). Tarball URLs carry {@linkcode BASE} in place of the
+ * registry's URL.
  *
  * @module
  */
@@ -43,7 +45,7 @@ export function highestVersion(versions: string[]): string | undefined {
   return sorted.filter((v) => !semver.prerelease(v)).pop() ?? sorted.pop();
 }
 
-/** What {@linkcode buildDocs} needs besides the version rows. */
+/** What {@linkcode buildDoc} needs besides the version rows. */
 export interface DocInput {
   name: string;
   rev: string;
@@ -54,15 +56,15 @@ export interface DocInput {
 }
 
 /**
- * Each version's abbreviated manifest, by its stored manifest text: a publish rebuilds
- * the documents of every version, and only the new one has not been seen. Bounded.
+ * Each version's abbreviated manifest, by its stored manifest text: a new revision's
+ * document has every version, and only a new one has not been seen. Bounded.
  */
 const abbreviatedMemo = new Map<string, string>();
 let abbreviatedMemoBytes = 0;
 const ABBREVIATED_MEMO_MAX = 64 * 1024 * 1024;
 
 /** A version manifest as the full packument serves it (its deprecation merged in). */
-function fullVersionText(v: VersionRow): string {
+function fullVersionText(v: DocVersion): string {
   if (!v.deprecated) return v.manifest;
   const m = JSON.parse(v.manifest) as Record<string, unknown>;
   m.deprecated = v.deprecated;
@@ -70,7 +72,7 @@ function fullVersionText(v: VersionRow): string {
 }
 
 /** A version manifest as the abbreviated packument serves it. */
-function abbreviatedVersionText(v: VersionRow): string {
+function abbreviatedVersionText(v: DocVersion): string {
   const key = v.deprecated ? `${v.manifest}\n${v.deprecated}` : v.manifest;
   const hit = abbreviatedMemo.get(key);
   if (hit !== undefined) return hit;
@@ -93,31 +95,98 @@ function objectText(members: [string, string][]): string {
   return `{${members.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(",")}}`;
 }
 
+/** A version row as the packuments need it: `readme` is only read for the latest version. */
+export type DocVersion = Pick<
+  VersionRow,
+  "version" | "manifest" | "published" | "deprecated" | "readme"
+>;
+
+/** The parsed manifest of the version `latest` names, or an empty object. */
+function latestManifestOf(
+  versions: DocVersion[],
+  latest: string,
+): { row?: DocVersion; manifest: Record<string, unknown> } {
+  const row = versions.find((v) => v.version === latest);
+  return {
+    row,
+    manifest: row
+      ? JSON.parse(fullVersionText(row)) as Record<string, unknown>
+      : {},
+  };
+}
+
+/** The latest manifest's keywords, as the packument and the head row list them. */
+function keywordsOf(latest: Record<string, unknown>): unknown[] {
+  return Array.isArray(latest.keywords) ? latest.keywords : [];
+}
+
 /**
- * Rebuilds the stored head of a package from its versions. The version manifests are
- * stored as JSON text, and the documents are assembled from that text: only the latest
- * manifest (and an abbreviated one not seen before) is parsed, so a publish to a package
- * with a large packument costs little more than writing it.
+ * The stored head of a package: what search lists and what the packuments are
+ * assembled around. Only the latest version's manifest is read, so a publish writes a
+ * few hundred bytes here whatever the size of the packument.
+ *
+ * @param input The package's name, revision, times, tags and owners.
+ * @param latestRow The row of the version `latest` names (undefined if there is none).
  */
-export function buildDocs(input: DocInput, versions: VersionRow[]): PackageRow {
+export function buildHead(
+  input: Omit<DocInput, "owners"> & { owners: string[] },
+  latestRow: DocVersion | undefined,
+): PackageRow {
+  const latest = input.distTags.latest ?? "";
+  const { manifest } = latestManifestOf(latestRow ? [latestRow] : [], latest);
+  return {
+    name: input.name,
+    rev: input.rev,
+    created: input.created,
+    modified: input.modified,
+    distTags: input.distTags,
+    owners: input.owners,
+    description: String(manifest.description ?? ""),
+    keywords: keywordsOf(manifest).map(String),
+    latest,
+  };
+}
+
+/**
+ * Assembles a packument from the package's head and its version rows (oldest first).
+ * The version manifests are stored as JSON text and the document is assembled from that
+ * text: only the latest manifest (and an abbreviated one not seen before) is parsed.
+ *
+ * @param input The head's fields, the owners with their emails.
+ * @param versions The version rows, oldest first.
+ * @param abbreviated The abbreviated (`application/vnd.npm.install-v1+json`) document.
+ * @returns The document's JSON text, with {@linkcode BASE} for the registry URL.
+ */
+export function buildDoc(
+  input: DocInput,
+  versions: DocVersion[],
+  abbreviated: boolean,
+): string {
+  const j = JSON.stringify;
+  if (abbreviated) {
+    return objectText([
+      ["name", j(input.name)],
+      ["modified", j(input.modified)],
+      ["dist-tags", j(input.distTags)],
+      [
+        "versions",
+        objectText(versions.map((v) => [v.version, abbreviatedVersionText(v)])),
+      ],
+    ]);
+  }
   const time: Record<string, string> = {
     created: input.created,
     modified: input.modified,
   };
   for (const v of versions) time[v.version] = v.published;
-  const latest = input.distTags.latest ?? "";
-  const latestRow = versions.find((v) => v.version === latest);
-  const latestManifest = latestRow
-    ? JSON.parse(fullVersionText(latestRow)) as Record<string, unknown>
-    : {};
+  const { row: latestRow, manifest: latestManifest } = latestManifestOf(
+    versions,
+    input.distTags.latest ?? "",
+  );
   const maintainers = input.owners.map((o) => ({
     name: o.name,
     email: o.email ?? "",
   }));
-  const keywords = Array.isArray(latestManifest.keywords)
-    ? latestManifest.keywords
-    : [];
-  const j = JSON.stringify;
   const full: [string, string][] = [
     ["_id", j(input.name)],
     ["_rev", j(input.rev)],
@@ -132,31 +201,10 @@ export function buildDocs(input: DocInput, versions: VersionRow[]): PackageRow {
     ["maintainers", j(maintainers)],
     ["readme", j(latestRow?.readme ?? "")],
     ["readmeFilename", j(latestRow?.readme ? "README.md" : "")],
-    ["keywords", j(keywords)],
+    ["keywords", j(keywordsOf(latestManifest))],
   ];
   for (const f of PACKAGE_FIELDS) {
     if (latestManifest[f] !== undefined) full.push([f, j(latestManifest[f])]);
   }
-  const abbrev: [string, string][] = [
-    ["name", j(input.name)],
-    ["modified", j(input.modified)],
-    ["dist-tags", j(input.distTags)],
-    [
-      "versions",
-      objectText(versions.map((v) => [v.version, abbreviatedVersionText(v)])),
-    ],
-  ];
-  return {
-    name: input.name,
-    rev: input.rev,
-    created: input.created,
-    modified: input.modified,
-    distTags: input.distTags,
-    owners: input.owners.map((o) => o.name),
-    description: String(latestManifest.description ?? ""),
-    keywords: keywords.map(String),
-    latest,
-    fullDoc: objectText(full),
-    abbrevDoc: objectText(abbrev),
-  };
+  return objectText(full);
 }

@@ -20,6 +20,8 @@ export function schemaSql(blob: "BLOB" | "BYTEA"): string[] {
       dist_tags TEXT NOT NULL, owners TEXT NOT NULL, description TEXT NOT NULL,
       keywords TEXT NOT NULL, latest TEXT NOT NULL, full_doc TEXT NOT NULL,
       abbrev_doc TEXT NOT NULL)`,
+    // full_doc and abbrev_doc are written empty: the packuments are assembled from the
+    // version rows when read (_docs.ts). The columns stay so older files keep working.
     `CREATE TABLE IF NOT EXISTS versions (
       name TEXT NOT NULL, version TEXT NOT NULL, manifest TEXT NOT NULL, readme TEXT NOT NULL,
       published TEXT NOT NULL, deprecated TEXT, PRIMARY KEY (name, version))`,
@@ -50,8 +52,6 @@ export interface RawPackage {
   description: string;
   keywords: string;
   latest: string;
-  full_doc: string;
-  abbrev_doc: string;
 }
 
 export function packageFromRaw(r: RawPackage) {
@@ -65,8 +65,6 @@ export function packageFromRaw(r: RawPackage) {
     description: r.description,
     keywords: JSON.parse(r.keywords),
     latest: r.latest,
-    fullDoc: r.full_doc,
-    abbrevDoc: r.abbrev_doc,
   };
 }
 

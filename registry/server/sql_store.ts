@@ -15,6 +15,7 @@ import {
   type RawPackage,
 } from "./_schema.ts";
 import { SqliteDialect } from "./_sqlite.ts";
+import { buildDoc } from "./_docs.ts";
 import {
   type OrgMemberRow,
   type PackageRow,
@@ -84,7 +85,11 @@ class SqlReads implements StoreReads {
     return (await this.conn.query(sql, args)).changes;
   }
   async getPackage(name: string): Promise<PackageRow | null> {
-    const r = await this.one(`SELECT * FROM packages WHERE name = ?`, name);
+    const r = await this.one(
+      `SELECT name, rev, created, modified, dist_tags, owners, description, keywords, latest
+       FROM packages WHERE name = ?`,
+      name,
+    );
     return r ? packageFromRaw(r as unknown as RawPackage) : null;
   }
   async getPackageRev(name: string): Promise<string | null> {
@@ -95,19 +100,67 @@ class SqlReads implements StoreReads {
     name: string,
     abbreviated: boolean,
   ): Promise<{ rev: string; doc: string } | null> {
-    const r = await this.one(
-      abbreviated
-        ? `SELECT rev, abbrev_doc AS doc FROM packages WHERE name = ?`
-        : `SELECT rev, full_doc AS doc FROM packages WHERE name = ?`,
+    // One statement, so the head and the versions are one snapshot on both databases.
+    const rows = await this.rows(
+      `SELECT p.rev, p.created, p.modified, p.dist_tags, p.owners,
+         v.version, v.manifest, v.published, v.deprecated,
+         ${
+        abbreviated
+          ? "''"
+          : "CASE WHEN v.version = p.latest THEN v.readme ELSE '' END"
+      } AS readme
+       FROM packages p LEFT JOIN versions v ON v.name = p.name
+       WHERE p.name = ? ORDER BY v.published, v.version`,
       name,
     );
-    return r ? { rev: r.rev as string, doc: r.doc as string } : null;
+    if (!rows.length) return null;
+    const head = rows[0];
+    const versions = rows.filter((r) => r.version !== null).map((r) => ({
+      version: r.version as string,
+      manifest: r.manifest as string,
+      published: r.published as string,
+      deprecated: (r.deprecated as string | null) ?? null,
+      readme: r.readme as string,
+    }));
+    const rev = head.rev as string;
+    const doc = buildDoc(
+      {
+        name,
+        rev,
+        created: head.created as string,
+        modified: head.modified as string,
+        distTags: JSON.parse(head.dist_tags as string),
+        owners: abbreviated
+          ? []
+          : await this.ownersWithEmail(JSON.parse(head.owners as string)),
+      },
+      versions,
+      abbreviated,
+    );
+    return { rev, doc };
+  }
+  async ownersWithEmail(
+    owners: string[],
+  ): Promise<{ name: string; email: string | null }[]> {
+    const out = [];
+    for (const o of owners) {
+      out.push({ name: o, email: (await this.getUser(o))?.email ?? null });
+    }
+    return out;
   }
   async getVersions(name: string): Promise<VersionRow[]> {
     return (await this.rows(
       `SELECT * FROM versions WHERE name = ? ORDER BY published, version`,
       name,
     )).map(toVersion);
+  }
+  async getVersion(name: string, version: string): Promise<VersionRow | null> {
+    const r = await this.one(
+      `SELECT * FROM versions WHERE name = ? AND version = ?`,
+      name,
+      version,
+    );
+    return r ? toVersion(r) : null;
   }
   async getTarball(name: string, filename: string): Promise<Uint8Array | null> {
     const r = await this.one(
@@ -235,8 +288,8 @@ class SqlTx extends SqlReads implements StoreTx {
       p.description,
       JSON.stringify(p.keywords),
       p.latest,
-      p.fullDoc,
-      p.abbrevDoc,
+      "",
+      "",
     );
   }
   async deletePackage(name: string): Promise<void> {

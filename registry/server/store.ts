@@ -35,7 +35,10 @@ export interface TokenRow {
   created: string;
 }
 
-/** A package's head row: everything served at `GET /:pkg` is precomputed here. */
+/**
+ * A package's head row: its tags, owners and what search lists. The packuments are
+ * assembled from it and the package's version rows (`_docs.ts`).
+ */
 export interface PackageRow {
   /** The package name. */
   name: string;
@@ -55,10 +58,6 @@ export interface PackageRow {
   keywords: string[];
   /** The version `latest` points at. */
   latest: string;
-  /** The full packument (`application/json`), with `{{BASE}}` for the registry URL. */
-  fullDoc: string;
-  /** The abbreviated packument (`application/vnd.npm.install-v1+json`), likewise. */
-  abbrevDoc: string;
 }
 
 /** One published version. */
@@ -126,13 +125,22 @@ export interface StoreReads {
   getPackage(name: string): Promise<PackageRow | null>;
   /** Only the revision, for cheap cache validation; null if absent. */
   getPackageRev(name: string): Promise<string | null>;
-  /** One stored packument (full or abbreviated) with its revision; null if absent. */
+  /**
+   * A packument (full or abbreviated, with `{{BASE}}` for the registry URL), assembled
+   * from the head and version rows of one snapshot, with its revision; null if absent.
+   */
   getPackageDoc(
     name: string,
     abbreviated: boolean,
   ): Promise<{ rev: string; doc: string } | null>;
   /** Every version of a package, oldest first. */
   getVersions(name: string): Promise<VersionRow[]>;
+  /** The owners with their emails (null for a user who has none or is gone). */
+  ownersWithEmail(
+    owners: string[],
+  ): Promise<{ name: string; email: string | null }[]>;
+  /** One version's row, or null. */
+  getVersion(name: string, version: string): Promise<VersionRow | null>;
   /** A tarball's bytes, or null. */
   getTarball(name: string, filename: string): Promise<Uint8Array | null>;
   /** A stored provenance bundle (JSON text), or null. */

@@ -41,8 +41,6 @@ function pkgRow(
     description: "A 100% _probe_",
     keywords: ["bpf"],
     latest: "1.0.0",
-    fullDoc: `{"name":"${name}"}`,
-    abbrevDoc: `{"name":"${name}","a":1}`,
     ...extra,
   };
 }
@@ -95,14 +93,21 @@ async function storeSuite(t: Deno.TestContext, store: Store) {
       latest: "1.0.0",
     });
     assertEquals(await store.getPackageRev("atomic"), "1-a");
-    const row = (await store.getPackage("atomic"))!;
+    // The packuments are assembled from the head and the version rows.
+    const published = (await store.getVersions("atomic"))[0].published;
     assertEquals(await store.getPackageDoc("atomic", true), {
       rev: "1-a",
-      doc: row.abbrevDoc,
+      doc: `{"name":"atomic","modified":"2026-01-01T00:00:00.000Z",` +
+        `"dist-tags":{"latest":"1.0.0"},"versions":{"1.0.0":{"version":"1.0.0"}}}`,
     });
     assertEquals(await store.getPackageDoc("atomic", false), {
       rev: "1-a",
-      doc: row.fullDoc,
+      doc: `{"_id":"atomic","_rev":"1-a","name":"atomic","description":"",` +
+        `"dist-tags":{"latest":"1.0.0"},"versions":{"1.0.0":{"version":"1.0.0"}},` +
+        `"time":{"created":"2026-01-01T00:00:00.000Z","modified":"2026-01-01T00:00:00.000Z",` +
+        `"1.0.0":${JSON.stringify(published)}},` +
+        `"maintainers":[{"name":"alice","email":""}],"readme":"# r",` +
+        `"readmeFilename":"README.md","keywords":[]}`,
     });
     assertEquals(await store.getPackageDoc("nope", true), null);
     assertEquals(await store.getTarball("atomic", "atomic-1.0.0.tgz"), bytes);

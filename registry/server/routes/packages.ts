@@ -167,12 +167,15 @@ export function packageRoutes(registry: Registry): Route[] {
 
   async function getVersion(ctx: RequestContext): Promise<Response> {
     const { pkg: name, version: spec } = ctx.params;
-    const pkg = await store.getPackage(name);
+    const pkg = await store.getPackageDoc(name, false);
     if (!pkg) return json(404, { error: `Package ${name} not found` });
     const doc = JSON.parse(
-      pkg.fullDoc.replaceAll(BASE, registry.baseOf(ctx.origin)),
-    ) as { versions: Record<string, unknown> };
-    const version = tagOf(pkg.distTags, spec) ??
+      pkg.doc.replaceAll(BASE, registry.baseOf(ctx.origin)),
+    ) as {
+      versions: Record<string, unknown>;
+      "dist-tags": Record<string, string>;
+    };
+    const version = tagOf(doc["dist-tags"], spec) ??
       semver.maxSatisfying(Object.keys(doc.versions), spec) ?? spec;
     const m = Object.hasOwn(doc.versions, version)
       ? doc.versions[version]
@@ -240,8 +243,7 @@ export function packageRoutes(registry: Registry): Route[] {
             `${name}@${prepared.version} was unpublished and its version number cannot be reused: bump the version`,
           );
         }
-        const versions = await tx.getVersions(name);
-        if (versions.some((v) => v.version === prepared.version)) {
+        if (await tx.getVersion(name, prepared.version)) {
           throw new RegistryError(
             403,
             `You cannot publish over the previously published version ${prepared.version} of ${name}: bump the version`,
@@ -252,7 +254,7 @@ export function packageRoutes(registry: Registry): Route[] {
         const manifest = {
           ...prepared.manifest,
           _npmUser: { name: auth.user.name, email: auth.user.email ?? "" },
-          maintainers: (await registry.ownersWithEmail(tx, owners)).map((
+          maintainers: (await tx.ownersWithEmail(owners)).map((
             o,
           ) => ({
             name: o.name,
@@ -301,7 +303,7 @@ export function packageRoutes(registry: Registry): Route[] {
           pkg?.rev,
           distTags,
           owners,
-          [...versions, row],
+          [row],
         );
       });
     } catch (e) {

@@ -109,10 +109,10 @@ export function webRoutes(registry: Registry): Route[] {
 
   async function packagePage(ctx: RequestContext): Promise<Response> {
     const name = ctx.params.name;
-    const pkg = await store.getPackage(name);
+    const pkg = await store.getPackageDoc(name, false);
     if (!pkg) return html(renderNotFound(name), 404);
     const base = registry.baseOf(ctx.origin);
-    const doc = JSON.parse(pkg.fullDoc.replaceAll(BASE, base));
+    const doc = JSON.parse(pkg.doc.replaceAll(BASE, base));
     const tags = (doc["dist-tags"] ?? {}) as Record<string, string>;
     const version = ctx.url.searchParams.get("v") ?? tags.latest;
     const manifest = doc.versions?.[version] as
