@@ -41,6 +41,11 @@ int wake_fd(int evfd);
 /* wait_ready on a kernel source, counting the wakeup in stats[ST_WAKEUPS]. */
 int wait_counted(const struct waiter *w, int timeout_ms, uint64_t *stats);
 
+/* Reads map_fd's info (bpfpm_map__fd_info: info[0] its type, info[4] max_entries) and checks
+ * that it is a map of type, which `what` names in the error: 0, or -1 with errno and the
+ * error set (reader.c). */
+int source_map_info(int map_fd, uint32_t type, const char *what, uint32_t info[16]);
+
 /* ---- ring buffers (ringbuf.c): the ring walker ---- */
 
 struct ringbuf {

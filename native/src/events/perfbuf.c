@@ -15,7 +15,6 @@
 #include <bpf/libbpf.h>
 #include <linux/bpf.h>
 
-#include "bpfpm_maps.h"
 #include "events.h"
 
 struct perf_ring {
@@ -36,17 +35,8 @@ struct perfbuf {
 struct perfbuf *perfbuf_new(int map_fd, uint32_t page_count, uint32_t wakeup_events)
 {
 	uint32_t info[16];
-	int r = bpfpm_map__fd_info(map_fd, info);
-	if (r) {
-		errno = -r;
+	if (source_map_info(map_fd, BPF_MAP_TYPE_PERF_EVENT_ARRAY, "a perf event array", info))
 		return NULL;
-	}
-	if (info[0] != BPF_MAP_TYPE_PERF_EVENT_ARRAY) {
-		bpfpm_fail(EINVAL, "map fd %d is not a perf event array (its type is %u)", map_fd,
-			   info[0]);
-		errno = EINVAL;
-		return NULL;
-	}
 	if (page_count == 0 || (page_count & (page_count - 1))) {
 		bpfpm_fail(EINVAL, "pageCount must be a power of two, got %u", page_count);
 		errno = EINVAL;
@@ -80,7 +70,8 @@ struct perfbuf *perfbuf_new(int map_fd, uint32_t page_count, uint32_t wakeup_eve
 		errno = e;
 		return NULL;
 	}
-	if ((r = make_waiter(&pb->wait))) {
+	int r = make_waiter(&pb->wait);
+	if (r) {
 		perfbuf_free(pb);
 		bpfpm_fail(-r, "cannot create the perf buffer's epoll/eventfd: %s", strerror(-r));
 		errno = -r;

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "bpfpm_maps.h"
 #include "bpfpm_test.h"
 #include "events.h"
 
@@ -33,6 +34,16 @@ static int any_wake(void *s) { return wake_fd(((struct waiter *)s)->evfd); }
 static const struct read_ops ringbuf_ops = {rb_consume, source_wait, any_wake};
 static const struct read_ops perfbuf_ops = {pb_consume, source_wait, any_wake};
 static const struct read_ops pump_ops = {pu_consume, pu_wait, any_wake};
+
+int source_map_info(int map_fd, uint32_t type, const char *what, uint32_t info[16])
+{
+	int r = bpfpm_map__fd_info(map_fd, info);
+	if (!r && info[0] != type)
+		r = bpfpm_fail(EINVAL, "map fd %d is not %s (its type is %u)", map_fd, what, info[0]);
+	if (r)
+		errno = -r;
+	return r ? -1 : 0;
+}
 
 BPFPM_API struct bpfpm_event_reader *bpfpm_event_reader__new(uint32_t kind, int map_fd, uint32_t page_count,
 							      uint32_t wakeup_events, uint64_t staging_bytes,

@@ -10,22 +10,13 @@
 
 #include <linux/bpf.h>
 
-#include "bpfpm_maps.h"
 #include "events.h"
 
 struct ringbuf *ringbuf_new(int map_fd)
 {
 	uint32_t info[16];
-	int r = bpfpm_map__fd_info(map_fd, info);
-	if (r) {
-		errno = -r;
+	if (source_map_info(map_fd, BPF_MAP_TYPE_RINGBUF, "a ring buffer", info))
 		return NULL;
-	}
-	if (info[0] != BPF_MAP_TYPE_RINGBUF) {
-		bpfpm_fail(EINVAL, "map fd %d is not a ring buffer (its type is %u)", map_fd, info[0]);
-		errno = EINVAL;
-		return NULL;
-	}
 	struct ringbuf *rb = calloc(1, sizeof(*rb));
 	if (!rb) {
 		bpfpm_fail(ENOMEM, "out of memory");
@@ -67,7 +58,8 @@ struct ringbuf *ringbuf_new(int map_fd)
 	rb->consumer_pos = c;
 	rb->producer_pos = p;
 	rb->data = (uint8_t *)p + rb->page_size;
-	if ((r = make_waiter(&rb->wait))) {
+	int r = make_waiter(&rb->wait);
+	if (r) {
 		munmap(p, rb->ro_len);
 		munmap(c, rb->page_size);
 		close(rb->map_fd);
