@@ -12,6 +12,7 @@ import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { BPF } from "../../runtime/bpf.ts";
 import type { SandboxResult } from "../../runtime/sandbox/host.ts";
+import type { SandboxSession } from "../../runtime/sandbox/server.ts";
 import { loadConfig } from "../client/config.ts";
 import { diffGrants } from "../client/grants.ts";
 import { install } from "../client/install.ts";
@@ -99,6 +100,8 @@ const ANSI = /\x1b\[[0-9;]*m/g;
 /** A running (or ended) process of one release. */
 class Instance {
   readonly objects: BPF[] = [];
+  /** The trusted side's session: the package's event counters. */
+  session?: SandboxSession;
   readonly started = Date.now();
   child?: Deno.ChildProcess;
   stopping = false;
@@ -147,6 +150,7 @@ class Instance {
           this.objects.push(b);
           this.#setReady(true);
         },
+        onSession: (session) => this.session = session,
       }));
     })().finally(async () => {
       this.#setReady(false);
@@ -177,6 +181,8 @@ class Instance {
  */
 class DeclaredInstance {
   readonly objects: BPF[] = [];
+  /** The trusted side's session: the package's event counters. */
+  session?: SandboxSession;
   readonly started = Date.now();
   readonly child?: Deno.ChildProcess;
   stopping = false;
@@ -563,7 +569,7 @@ export class Supervisor {
       eventsPerSecond: Math.round(this.#rate.perSecond * 100) / 100,
       drops: this.#current instanceof DeclaredInstance
         ? this.#current.lost
-        : null,
+        : this.#current?.session?.eventStats().lost ?? null,
       lastError: this.lastError,
       held: this.held,
     };

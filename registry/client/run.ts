@@ -273,7 +273,7 @@ export function confirmGrants(
 export function sandboxRun(
   plan: RunPlan,
   args: string[],
-  extra: Pick<SandboxRun, "stdio" | "onStart" | "onObject"> = {},
+  extra: Pick<SandboxRun, "stdio" | "onStart" | "onObject" | "onSession"> = {},
 ): SandboxRun {
   return {
     spec: plan.spec,

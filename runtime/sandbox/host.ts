@@ -85,6 +85,8 @@ export interface SandboxRun {
   onStart?: (child: Deno.ChildProcess) => void;
   /** Called with each object the package loads (the trusted side's own `BPF`). */
   onObject?: (object: BPF) => void;
+  /** Called with the session serving the package (its `eventStats()`, for an agent). */
+  onSession?: (session: SandboxSession) => void;
 }
 
 /** How a sandboxed run ended. */
@@ -372,6 +374,7 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
       packageDir,
       onObject: run.onObject,
     });
+    run.onSession?.(session);
     const serving = session.serve();
     // Ctrl-C and SIGTERM go to the package, which decides how to end; this side waits for
     // it (a second signal, as for any script, ends both).

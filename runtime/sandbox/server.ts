@@ -125,6 +125,24 @@ function str(h: Record<string, unknown>, key: string, max = 4096): string {
   return v;
 }
 
+/** Counters of a package's event readers. */
+export interface EventStats {
+  /** Records read. */
+  records: number;
+  /** Records the kernel lost (perf buffers). */
+  lost: number;
+  /** Times a ring buffer was found (nearly) full: the program's records may be refused. */
+  full: number;
+}
+
+/** Adds a source's counters (`u64` lost, records, need, wakeups, full) to `sum`. */
+function addStats(sum: EventStats, stats: Uint8Array): void {
+  const v = new DataView(stats.buffer, stats.byteOffset, stats.byteLength);
+  sum.lost += Number(v.getBigUint64(0, true));
+  sum.records += Number(v.getBigUint64(8, true));
+  sum.full += Number(v.getBigUint64(32, true));
+}
+
 /** The serving side of one package's channel. */
 export class SandboxSession {
   #policy: SessionPolicy;
@@ -872,10 +890,26 @@ export class SandboxSession {
     return {};
   }
 
+  /** Event counters of the sources freed so far. */
+  #retired: EventStats = { records: 0, lost: 0, full: 0 };
+
+  /**
+   * What the package's event readers got and what the kernel could not deliver, over every
+   * ring and perf buffer it read: the trusted side's own counters (an agent reports them).
+   *
+   * @returns records read, records lost (perf buffers), times a ring buffer was full
+   */
+  eventStats(): EventStats {
+    const sum = { ...this.#retired };
+    for (const s of this.#sources.values()) addStats(sum, s.stats);
+    return sum;
+  }
+
   #freeSource(id: number): void {
     const s = this.#sources.get(id);
     if (!s) return;
     this.#sources.delete(id);
+    addStats(this.#retired, s.stats);
     if (s.waiting) {
       s.freeAfterWait = true;
       s.source.wake();
