@@ -74,6 +74,15 @@ export const LOAD_OPTIONS: Rules = {
     (v) => typeof v === "object" && v !== null && !Array.isArray(v),
   ),
   autoAttach: boolean,
+  constants: rule(
+    "an object of the program's const volatile values by name, each a number, bigint or boolean (e.g. { target_pid: 42 })",
+    (v) =>
+      typeof v === "object" && v !== null && !Array.isArray(v) &&
+      Object.values(v).every((x) =>
+        (typeof x === "number" && Number.isFinite(x)) ||
+        typeof x === "bigint" || typeof x === "boolean"
+      ),
+  ),
 };
 
 /** `attachPerfEvent`'s options. */

@@ -148,6 +148,12 @@ function objectMaps(): typeof import("./maps/object_maps.ts") {
  * const options: LoadOptions = { file: "./probe.bpf.c", cflags: ["-DDEBUG"], autoAttach: false };
  * using b = await BPF.load(options);
  * ```
+ *
+ * @example Set a `const volatile u32 target_pid` before load
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({ file: "./probe.bpf.c", constants: { target_pid: 42 } });
+ * ```
  */
 export interface LoadOptions {
   /** BPF C (libbpf style, or BCC's dialect such as `TRACEPOINT_PROBE`). */
@@ -162,6 +168,13 @@ export interface LoadOptions {
   grants?: Grants;
   /** Attach programs by section name (`tracepoint/`, `raw_tp/`, `tp_btf/`, ...); default true. */
   autoAttach?: boolean;
+  /**
+   * The program's `const volatile` values (its `.rodata`) by name, set between open and load
+   * so the verifier sees them as constants (`if (target_pid && ...)` is pruned when 0). Each
+   * is checked against the variable's BTF type: a number or bigint for an integer or enum, a
+   * boolean for a `bool`.
+   */
+  constants?: Readonly<Record<string, number | bigint | boolean>>;
 }
 
 /** C whose place is known to the caller of {@link loadLocated}, by the options it loads. */
@@ -327,6 +340,13 @@ export class BPF implements Disposable {
     const facts = await objectFacts(object);
     checkGrants(facts, grants);
     located.get(options)?.check?.(facts);
+    // Constants are checked against the object's BTF before anything is opened.
+    const constants = options.constants && Object.keys(options.constants).length
+      ? (await import("./_constants.ts")).constantBytes(
+        object,
+        options.constants,
+      )
+      : [];
 
     // BCC's programs typed at attach time (runtime/late.ts, with the load-failure classifier)
     // are loaded by a module only an object that has them imports.
@@ -351,6 +371,22 @@ export class BPF implements Disposable {
     }
     try {
       if (options.autoAttach !== false) checkAutoAttachTargets(handle);
+      for (const c of constants) {
+        const rc = s.bpfpm_object__set_initial_bytes(
+          handle,
+          cstr(c.section),
+          BigInt(c.offset),
+          c.bytes,
+          BigInt(c.bytes.length),
+        );
+        if (rc !== 0) {
+          const { errno, message } = lastError();
+          throw new BpfError(
+            `Cannot set the constant ${c.name} (${message}): check that the object's ${c.section} holds it`,
+            { errno: errno || Errno.EINVAL },
+          );
+        }
+      }
       if (s.bpfpm_object__load(handle) !== 0) {
         // The thread's last error is read before the await; the failure's classifier (and
         // the verifier's log reader) is loaded only when a load fails.

@@ -55,6 +55,12 @@ BPFPM_API struct bpf_program *bpfpm_object__program(const struct bpfpm_object *o
 BPFPM_API int64_t bpfpm_object__describe(const struct bpfpm_object *obj, void *buf, uint64_t cap);
 /* Unloads the programs, frees the maps and the object (links must be destroyed first). */
 BPFPM_API void bpfpm_object__close(struct bpfpm_object *obj);
+/* Writes len bytes of buf at offset into the initial value of the object's internal map
+ * named section (".rodata", ".data", ".bss"): its `const volatile` values, set between open
+ * and load so the verifier sees them as constants. -EINVAL if no such map or the bytes do
+ * not fit in it, -EBUSY once the object is loaded. */
+BPFPM_API int bpfpm_object__set_initial_bytes(struct bpfpm_object *obj, const char *section,
+					      uint64_t offset, const void *buf, uint64_t len);
 /* Prepares obj, a second opening of the ELF base was loaded from, to load one program late
  * (BCC's programs typed at attach time): only `program` loads, as `type` and
  * `expected_attach_type`, and every map base has already created is shared (its fd reused).

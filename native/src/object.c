@@ -166,6 +166,36 @@ BPFPM_API void bpfpm_object__close(struct bpfpm_object *o)
 	free(o);
 }
 
+BPFPM_API int bpfpm_object__set_initial_bytes(struct bpfpm_object *o, const char *section,
+					      uint64_t offset, const void *buf, uint64_t len)
+{
+	bpfpm_clear_error();
+	/* libbpf finds an internal map by its section name (its real name). */
+	struct bpf_map *m = bpf_object__find_map_by_name(o->obj, section);
+	if (!m)
+		return bpfpm_fail(EINVAL, "the object has no %s section", section);
+	if (bpf_map__fd(m) >= 0)
+		return bpfpm_fail(EBUSY, "the object is loaded: %s is set before load", section);
+	size_t size = 0;
+	const void *data = bpf_map__initial_value(m, &size);
+	if (!data)
+		return bpfpm_fail(EINVAL, "%s has no initial value", section);
+	if (offset > size || len > size - offset)
+		return bpfpm_fail(EINVAL, "%llu bytes at offset %llu do not fit in %s (%zu bytes)",
+				  (unsigned long long)len, (unsigned long long)offset, section, size);
+	/* libbpf's initial value is read through its getter and replaced through its setter. */
+	char *copy = malloc(size);
+	if (!copy)
+		return bpfpm_fail(ENOMEM, "out of memory setting %s", section);
+	memcpy(copy, data, size);
+	memcpy(copy + offset, buf, len);
+	int err = bpf_map__set_initial_value(m, copy, size);
+	free(copy);
+	if (err)
+		return bpfpm_fail(-err, "cannot set the initial value of %s: %s", section, strerror(-err));
+	return 0;
+}
+
 /* What bpfpm_object__describe reports of a program (its first four u32s). */
 struct program_info {
 	uint32_t type;                 /* enum bpf_prog_type */
