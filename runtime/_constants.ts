@@ -9,6 +9,7 @@ import type { BtfType } from "./btf/btf.ts";
 import { codecForLayout, encodeBytes } from "./btf/codec.ts";
 import { type Layout, layoutOf } from "./btf/layout.ts";
 import { objectBtf } from "./maps/object_btf.ts";
+import { readElf } from "./spec/elf.ts";
 import { describeValue } from "./_options.ts";
 
 /** A value `constants` may give: an integer, a bigint or a boolean. */
@@ -33,20 +34,35 @@ interface Variable {
   type: number;
 }
 
-/** Every variable placed in a data section, by name, with its section. */
+/**
+ * Every variable placed in a data section, by name, with its section. The offsets and sizes
+ * are the ELF symbols' (clang leaves a DATASEC's offsets for libbpf to fix up at open).
+ */
 function variables(
+  object: Uint8Array,
   types: readonly BtfType[],
 ): Map<string, Variable> {
+  const elf = readElf(object);
+  const symbols = new Map<string, { offset: number; size: number }>();
+  for (const sym of elf.symbols) {
+    const section = elf.sections[sym.sectionIndex]?.name;
+    if (sym.type !== "object" || !section) continue;
+    symbols.set(`${section}\0${sym.name}`, {
+      offset: Number(sym.value),
+      size: Number(sym.size),
+    });
+  }
   const out = new Map<string, Variable>();
   for (const t of types) {
     if (t.kind !== "datasec") continue;
     for (const v of t.vars) {
       const variable = types[v.type];
       if (variable?.kind !== "var") continue;
+      const sym = symbols.get(`${t.name}\0${variable.name}`);
       out.set(variable.name, {
         section: t.name,
-        offset: v.offset,
-        size: v.size,
+        offset: sym?.offset ?? v.offset,
+        size: sym?.size ?? v.size,
         type: variable.type,
       });
     }
@@ -116,7 +132,7 @@ export function constantBytes(
       "BPF.load: option constants needs the object's BTF: compile it with -g",
     );
   }
-  const vars = variables(btf.types);
+  const vars = variables(object, btf.types);
   const rodata = [...vars].filter(([, v]) => isRodata(v.section)).map(([n]) =>
     n
   );

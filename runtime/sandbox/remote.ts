@@ -515,6 +515,7 @@ export class BPF implements Disposable {
         cflags: options.cflags,
         grants: options.grants,
         autoAttach: options.autoAttach,
+        constants: options.constants && toWire(options.constants),
       },
       options.object ? [options.object] : [],
     );

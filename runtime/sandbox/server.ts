@@ -9,7 +9,7 @@
  */
 import { dirname, normalize, resolve as resolvePath, sep } from "node:path";
 import { mkdirSync, realpathSync } from "node:fs";
-import { BPF, loadLocated } from "../bpf.ts";
+import { BPF, loadLocated, type LoadOptions } from "../bpf.ts";
 import { Errno } from "../errors.ts";
 import { type ObjectFacts, objectFacts } from "../_warm.ts";
 import { cstr, lastError, lib } from "../_ffi.ts";
@@ -377,6 +377,10 @@ export class SandboxSession {
     const autoAttach = h.autoAttach === undefined || h.autoAttach === null
       ? undefined
       : h.autoAttach;
+    // Checked by BPF.load's rules (runtime/_options.ts) and against the object's BTF.
+    const constants = h.constants === undefined || h.constants === null
+      ? undefined
+      : fromWire(h.constants) as LoadOptions["constants"];
     let b: BPF;
     if (typeof h.text === "string") {
       const name = typeof h.name === "string"
@@ -391,7 +395,13 @@ export class SandboxSession {
       checkSandboxSource(h.text, cflags, this.#packageDir);
       const site = this.#site(h.site);
       b = await loadLocated(
-        { text: h.text, cflags, grants, autoAttach: autoAttach as boolean },
+        {
+          text: h.text,
+          cflags,
+          grants,
+          autoAttach: autoAttach as boolean,
+          constants,
+        },
         {
           name: name ?? `${this.#packageDir}/script.bpf.c`,
           site,
@@ -405,6 +415,7 @@ export class SandboxSession {
         object: parts[0].slice(),
         grants,
         autoAttach: autoAttach as boolean,
+        constants,
       });
     } else {
       throw new TypeError("BPF.load needs exactly one of text, file or object");

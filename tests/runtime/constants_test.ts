@@ -10,6 +10,7 @@ import { uniqueName, waitGone } from "./_helpers.ts";
 const FILTER = (name: string) => `
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
+const volatile u64 step = 1;
 const volatile u32 target_pid = 0;
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -22,8 +23,8 @@ SEC("tracepoint/syscalls/sys_enter_getppid")
 int ${name}(void *ctx) {
   u32 pid = bpf_get_current_pid_tgid() >> 32;
   if (target_pid && pid != target_pid) return 0;
-  u64 one = 1, *v = bpf_map_lookup_elem(&counts, &pid);
-  if (v) __sync_fetch_and_add(v, 1);
+  u64 one = step, *v = bpf_map_lookup_elem(&counts, &pid);
+  if (v) __sync_fetch_and_add(v, step);
   else bpf_map_update_elem(&counts, &pid, &one, BPF_NOEXIST);
   return 0;
 }
@@ -75,7 +76,7 @@ Deno.test("constants: a const volatile target_pid set before load filters to its
   try {
     using filtered = await BPF.load({
       text: FILTER(name),
-      constants: { target_pid: target.pid },
+      constants: { target_pid: target.pid, step: 3n },
     });
     using all = await BPF.load({ text: FILTER(name) });
     ids.push(
@@ -86,7 +87,9 @@ Deno.test("constants: a const volatile target_pid set before load filters to its
     await release(other);
     const seen = new Map(filtered.map<number, bigint>("counts").entries());
     assert.deepEqual([...seen.keys()], [target.pid]);
-    assert.ok(seen.get(target.pid)! >= 50n, String(seen.get(target.pid)));
+    // Each call adds step (3): both values landed at their own offsets.
+    const n = seen.get(target.pid)!;
+    assert.ok(n >= 150n && n % 3n === 0n, String(n));
     // Without constants, target_pid stays 0: both processes are counted.
     const both = all.map<number, bigint>("counts");
     assert.ok((both.get(target.pid) ?? 0n) >= 50n);
@@ -144,7 +147,7 @@ Deno.test("constants: an unknown name or a wrong type is a TypeError naming it",
   };
   await refused(
     { target_pdi: 1 },
-    /constants names target_pdi, which the program does not declare; its const volatile values are target_pid$/,
+    /constants names target_pdi, which the program does not declare; its const volatile values are step, target_pid$/,
   );
   await refused(
     { target_pid: true },
