@@ -158,7 +158,11 @@ export interface ParameterDeclaration {
   description: string;
   /** The global it sets before the program runs (`cfg.targ_pid`). */
   variable: string;
-  /** The section of that global (default `.rodata`). */
+  /**
+   * The section of that global: `.rodata` (the default) is a `const volatile` set before
+   * load (`BPF.load`'s `constants`), so the verifier sees it as a constant; `.bss`/`.data`
+   * is written after load.
+   */
   section?: ".rodata" | ".bss" | ".data";
   /** The lowest integer value. */
   minimum?: number;
@@ -287,6 +291,11 @@ function declarationProblems(m: BpfManifest): string[] {
       if (f === undefined) continue;
       if (flags.has(f)) out.push(`${where}: flag ${f} is declared twice`);
       flags.add(f);
+    }
+    if ((p.section ?? ".rodata") === ".rodata" && p.variable.includes(".")) {
+      out.push(
+        `${where}.variable: ${p.variable} is a field, but a .rodata parameter is a const volatile global set before load: name the global, or set section to .bss or .data`,
+      );
     }
     if (p.default === undefined) return;
     const ok = p.type === "boolean"

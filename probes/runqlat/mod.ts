@@ -10,7 +10,7 @@
  * @module
  */
 import { BPF } from "bpf";
-import { announce, configure, runMain } from "../_shared/cli.ts";
+import { announce, runMain } from "../_shared/cli.ts";
 import {
   printHists,
   SCHED_HIST_FLAGS,
@@ -37,10 +37,17 @@ const spec = {
 
 await runMain(spec, async ({ values: v, positionals, json }) => {
   const h = schedHistArgs(v, positionals);
+  // The flags are the program's const volatile values, set before load.
+  const c = h.config;
   using b = await BPF.load({
     file: new URL("./runqlat.bpf.c", import.meta.url),
+    constants: {
+      targ_tgid: c.targ_tgid,
+      per_process: c.per_process === 1,
+      per_thread: c.per_thread === 1,
+      ms: c.ms === 1,
+    },
   });
-  configure(b, h.config);
   announce(`Tracing run queue latency`);
   await summarizeHists(
     b.map<number, SlotHist>("hists"),

@@ -12,15 +12,12 @@ struct hist {
   char comm[16];
 };
 
-struct config {
-  u32 ready;
-  u32 targ_tgid;
-  u32 per_process;
-  u32 per_thread;
-  u32 ms;
-};
-
-struct config cfg = {};
+/* Set before load (BPF.load's constants, the manifest's .rodata parameters): the verifier
+ * sees them as constants and prunes the branches they turn off. */
+const volatile u32 targ_tgid = 0;
+const volatile bool per_process = false;
+const volatile bool per_thread = false;
+const volatile bool ms = false;
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -37,10 +34,9 @@ struct {
 } hists SEC(".maps");
 
 static __always_inline int enqueue(struct task_struct *p) {
-  if (!cfg.ready) return 0;
   u32 tgid = p->tgid, pid = p->pid;
   if (!pid) return 0;
-  if (cfg.targ_tgid && cfg.targ_tgid != tgid) return 0;
+  if (targ_tgid && targ_tgid != tgid) return 0;
   u64 ts = bpf_ktime_get_ns();
   bpf_map_update_elem(&start, &pid, &ts, BPF_ANY);
   return 0;
@@ -54,7 +50,6 @@ int BPF_PROG(sched_wakeup_new, struct task_struct *p) { return enqueue(p); }
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next) {
-  if (!cfg.ready) return 0;
   /* Preempted while runnable: it waits in the run queue from now. */
   if (prev->__state == TASK_RUNNING) enqueue(prev);
   u32 pid = next->pid;
@@ -62,8 +57,8 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
   if (!tsp) return 0;
   u64 delta = bpf_ktime_get_ns() - *tsp;
   bpf_map_delete_elem(&start, &pid);
-  delta /= cfg.ms ? 1000000 : 1000;
-  u32 key = cfg.per_process ? (u32)next->tgid : cfg.per_thread ? pid : 0;
+  delta /= ms ? 1000000 : 1000;
+  u32 key = per_process ? (u32)next->tgid : per_thread ? pid : 0;
   struct hist *h = bpf_map_lookup_elem(&hists, &key);
   if (!h) {
     struct hist zero = {};

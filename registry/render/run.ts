@@ -2,9 +2,10 @@
  * `bpfpm run NAME --output table|json|ndjson [--fields a,b] [-- --param value ...]`: runs a
  * probe from its declaration alone. The package's own code does not run: this (trusted)
  * process compiles the declared sources, checks them against the locked grants as the
- * sandbox does, writes the declared parameters (typed flags after `--`) and the `ready`
- * flag, prints every declared event record as it arrives, and on Ctrl-C or SIGTERM the
- * declared metrics, then unloads everything.
+ * sandbox does, sets the declared parameters (typed flags after `--`: `.rodata` ones as
+ * `BPF.load`'s constants before load, `.bss`/`.data` ones after) and the `ready` flag,
+ * prints every declared event record as it arrives, and on Ctrl-C or SIGTERM the declared
+ * metrics, then unloads everything.
  *
  * @module
  */
@@ -97,6 +98,42 @@ function parameterValue(
   return typeof current === "bigint" ? BigInt(n) : n;
 }
 
+/**
+ * The `.rodata` parameters (`const volatile` values, the default section) as `BPF.load`'s
+ * `constants` of each source: all of them for a single source, else each to the source that
+ * declares it `const volatile` (the load checks the name and type against the object's BTF).
+ */
+function sourceConstants(
+  spec: string,
+  params: readonly ParameterDeclaration[],
+  values: Record<string, string | boolean | number | undefined>,
+  texts: readonly string[],
+): Record<string, number | bigint | boolean>[] {
+  const out = texts.map(
+    () => ({} as Record<string, number | bigint | boolean>),
+  );
+  for (const p of params) {
+    if ((p.section ?? ".rodata") !== ".rodata") continue;
+    const given = values[p.name] ?? p.default;
+    if (given === undefined) continue;
+    const raw = typeof given === "number" ? String(given) : given;
+    const value = parameterValue(
+      spec,
+      p,
+      raw,
+      p.type === "boolean" ? false : 0,
+    );
+    const declares = new RegExp(
+      `\\bconst\\s+volatile\\b[^;]*\\b${p.variable}\\b`,
+    );
+    const at = texts.length === 1
+      ? 0
+      : Math.max(0, texts.findIndex((t) => declares.test(t)));
+    out[at][p.variable] = value as number | bigint | boolean;
+  }
+  return out;
+}
+
 /** Writes `value` to a global (`cfg.targ_pid`) of the object that has it. */
 function setVariable(
   spec: string,
@@ -105,12 +142,6 @@ function setVariable(
   section: string,
   value: (current: unknown) => unknown,
 ): void {
-  if (section === ".rodata") {
-    throw new ClientError(
-      "EMANIFEST",
-      `${spec}: ${path} is a .rodata constant, which must be set before load; bpfpm run --output cannot set it yet: run the probe without --output`,
-    );
-  }
   const [root, ...fields] = path.split(".");
   for (const b of objects) {
     const name = [...b.maps.keys()].find((n) => n.endsWith(section));
@@ -304,15 +335,31 @@ export async function startDeclared(
   };
   const readers: { lost: number }[] = [];
   try {
-    for (const src of manifest.sources ?? []) {
-      objects.push(
-        await BPF.load({
-          text: sourceOf(plan, src),
-          grants: { attach: [], helpers: [], ...plan.bpf.grants },
-        }),
-      );
+    const texts = (manifest.sources ?? []).map((src) => sourceOf(plan, src));
+    const params = manifest.parameters ?? [];
+    const preset = sourceConstants(plan.spec, params, values, texts);
+    for (const [i, text] of texts.entries()) {
+      try {
+        objects.push(
+          await BPF.load({
+            text,
+            grants: { attach: [], helpers: [], ...plan.bpf.grants },
+            constants: preset[i],
+          }),
+        );
+      } catch (e) {
+        // A declared .rodata parameter the program lacks, or of another type.
+        if (!(e instanceof TypeError) || !/constant/.test(e.message)) throw e;
+        throw new ClientError(
+          "EMANIFEST",
+          `${plan.spec}'s parameters do not match its program: ${
+            e.message.replace(/^BPF\.load: /, "")
+          }; ask its publisher to fix the manifest`,
+        );
+      }
     }
-    for (const p of manifest.parameters ?? []) {
+    for (const p of params) {
+      if ((p.section ?? ".rodata") === ".rodata") continue; // set before load
       const given = values[p.name] ?? p.default;
       if (given === undefined) continue;
       const raw = typeof given === "number" ? String(given) : given;
@@ -320,7 +367,7 @@ export async function startDeclared(
         plan.spec,
         objects,
         p.variable,
-        p.section ?? ".rodata",
+        p.section!,
         (cur) => parameterValue(plan.spec, p, raw, cur),
       );
     }

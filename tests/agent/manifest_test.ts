@@ -65,8 +65,17 @@ Deno.test("metrics, events and parameters are validated with one line per proble
         default: "1",
         description: "d",
         variable: "cfg.pid",
+        section: ".bss",
       },
-      { name: "pid", type: "boolean", description: "d", variable: "cfg.x" },
+      {
+        name: "pid",
+        type: "boolean",
+        description: "d",
+        variable: "cfg.x",
+        section: ".data",
+      },
+      // .rodata (the default) is a const volatile global, set before load: not a field.
+      { name: "tgid", type: "integer", description: "d", variable: "cfg.tgid" },
     ],
   });
   assert.deepEqual(semantic, {
@@ -76,6 +85,7 @@ Deno.test("metrics, events and parameters are validated with one line per proble
       "bpf.metrics[1].name: x_latency is declared twice",
       "bpf.parameters[0].default: must be of type integer",
       "bpf.parameters[1]: flag pid is declared twice",
+      "bpf.parameters[2].variable: cfg.tgid is a field, but a .rodata parameter is a const volatile global set before load: name the global, or set section to .bss or .data",
     ],
   });
 });
@@ -106,7 +116,13 @@ Deno.test("every shipped probe's manifest is valid, and its declarations name wh
     const cfg = /struct config \{([^}]*)\}/.exec(source)?.[1] ?? "";
     for (const p of m.parameters ?? []) {
       const [root, field] = p.variable.split(".");
-      if (root === "cfg") {
+      if ((p.section ?? ".rodata") === ".rodata") {
+        assert.match(
+          source,
+          new RegExp(`\\bconst volatile [^;]*\\b${root} =`),
+          `${name}: ${p.variable} is a const volatile global`,
+        );
+      } else if (root === "cfg") {
         assert.match(cfg, new RegExp(`\\b${field};`), `${name}: ${p.variable}`);
       } else {
         assert.match(

@@ -176,6 +176,45 @@ Deno.test("bpfpm run ./probes/syscount --output ndjson --fields: declared metric
   );
 });
 
+Deno.test("bpfpm run ./probes/runqlat --output ndjson -- --pid N --pids: .rodata parameters, set before load, keep only the target", async () => {
+  // A process that sleeps and wakes, waiting in a run queue each time it wakes.
+  const sleeper = new Deno.Command("python3", {
+    args: ["-c", "import time\nwhile True: time.sleep(0.002)"],
+  }).spawn();
+  try {
+    await using p = startBpfpm(
+      [
+        "run",
+        "./probes/runqlat",
+        "--yes",
+        "--output",
+        "ndjson",
+        "--",
+        "--pid",
+        String(sleeper.pid),
+        "--pids",
+      ],
+      { cwd: REPO },
+    );
+    await p.attached();
+    await new Promise((r) => setTimeout(r, 1500));
+    const status = await p.stop();
+    assert.equal(status.code, 0, p.stderr);
+    await p.assertUnloaded();
+    const rows = p.rows<{ metric: string; pid: string; count: number }>()
+      .filter((r) => r.metric === "runqlat_run_queue_latency_seconds");
+    // Labels are text: only the target's histogram.
+    assert.deepEqual([...new Set(rows.map((r) => r.pid))], [
+      String(sleeper.pid),
+    ]);
+    const waits = rows.reduce((n, r) => n + r.count, 0);
+    assert.ok(waits >= 50, `${waits} waits of ${sleeper.pid}`);
+  } finally {
+    sleeper.kill();
+    await sleeper.status;
+  }
+});
+
 Deno.test("every probe that declares events or metrics starts from its declaration and unloads at Ctrl-C", async () => {
   const failures: string[] = [];
   for (const dir of probeDirs()) {
