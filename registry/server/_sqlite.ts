@@ -106,9 +106,14 @@ class Writer {
   }
 }
 
-/** A transaction's connection: every statement goes to the writer. */
+/**
+ * A transaction's connection: every statement goes to the writer, in order. A write
+ * sent without a wait ({@linkcode WriterConn.send}) costs no round trip between the
+ * threads; {@linkcode WriterConn.settle} waits for them before the commit.
+ */
 class WriterConn implements SqlConn {
   #writer: Writer;
+  #sent: Promise<unknown>[] = [];
   constructor(writer: Writer) {
     this.#writer = writer;
   }
@@ -118,6 +123,17 @@ class WriterConn implements SqlConn {
   ): Promise<{ rows: SqlRow[]; changes: number }> {
     const a = await this.#writer.call("query", sql, args);
     return { rows: a.rows ?? [], changes: a.changes ?? 0 };
+  }
+  send(sql: string, args: unknown[]): void {
+    const p = this.#writer.call("query", sql, args);
+    p.catch(() => {});
+    this.#sent.push(p);
+  }
+  /** Waits for the writes sent so far; throws the first one's error. */
+  async settle(): Promise<void> {
+    const sent = this.#sent;
+    this.#sent = [];
+    for (const p of sent) await p;
   }
 }
 
@@ -201,10 +217,12 @@ export class SqliteDialect implements SqlDialect {
       await this.#writer.call("exec", `BEGIN IMMEDIATE`);
       try {
         const result = await fn(this.#writeConn);
+        await this.#writeConn.settle();
         await this.#writer.call("exec", `COMMIT`);
         this.#generation++;
         return result;
       } catch (e) {
+        await this.#writeConn.settle().catch(() => {});
         const a = await this.#writer.call("exec", `SELECT 1`).catch(() => null);
         if (a?.inTransaction) await this.#writer.call("exec", `ROLLBACK`);
         throw e;

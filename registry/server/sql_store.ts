@@ -45,6 +45,12 @@ export interface SqlConn {
     sql: string,
     args: unknown[],
   ): Promise<{ rows: SqlRow[]; changes: number }>;
+  /**
+   * Runs a write whose answer the caller does not need, without waiting for it (a
+   * transaction's connection may have it): statements still run in order, and a
+   * failed one fails the transaction when it commits. Absent: `query` is awaited.
+   */
+  send?(sql: string, args: unknown[]): void;
 }
 
 /** What differs between the databases. */
@@ -64,6 +70,17 @@ export interface SqlDialect {
   /** Closes connections. */
   close(): Promise<void>;
 }
+
+/**
+ * Each database's stored version manifests by `name@version`. A version's manifest is
+ * never changed and its number never reused (`removed_versions`), so an entry can never
+ * be stale, on any server of a shared database. Bounded: cleared when it passes the cap.
+ */
+const manifestCaches = new WeakMap<
+  SqlDialect,
+  { map: Map<string, string>; bytes: number }
+>();
+const MANIFEST_CACHE_MAX = 64 * 1024 * 1024;
 
 class SqlReads implements StoreReads {
   protected conn: SqlConn;
@@ -96,14 +113,19 @@ class SqlReads implements StoreReads {
     const r = await this.one(`SELECT rev FROM packages WHERE name = ?`, name);
     return r ? (r.rev as string) : null;
   }
+  /**
+   * Assembles a packument. The head and the versions' small columns are read in one
+   * statement (one snapshot on both databases); a version's manifest never changes once
+   * stored (its number is never reused), so manifests come from a bounded cache and only
+   * new versions' are read: after a publish, one row.
+   */
   async getPackageDoc(
     name: string,
     abbreviated: boolean,
   ): Promise<{ rev: string; doc: string } | null> {
-    // One statement, so the head and the versions are one snapshot on both databases.
     const rows = await this.rows(
       `SELECT p.rev, p.created, p.modified, p.dist_tags, p.owners,
-         v.version, v.manifest, v.published, v.deprecated,
+         v.version, v.published, v.deprecated,
          ${
         abbreviated
           ? "''"
@@ -115,13 +137,18 @@ class SqlReads implements StoreReads {
     );
     if (!rows.length) return null;
     const head = rows[0];
-    const versions = rows.filter((r) => r.version !== null).map((r) => ({
+    const listed = rows.filter((r) => r.version !== null);
+    const manifests = await this.manifestsOf(
+      name,
+      listed.map((r) => r.version as string),
+    );
+    const versions = listed.map((r) => ({
       version: r.version as string,
-      manifest: r.manifest as string,
+      manifest: manifests.get(r.version as string)!,
       published: r.published as string,
       deprecated: (r.deprecated as string | null) ?? null,
       readme: r.readme as string,
-    }));
+    })).filter((v) => v.manifest !== undefined);
     const rev = head.rev as string;
     const doc = buildDoc(
       {
@@ -138,6 +165,46 @@ class SqlReads implements StoreReads {
       abbreviated,
     );
     return { rev, doc };
+  }
+  /** The manifests of `versions`: from {@linkcode manifestCaches}, the rest read. */
+  private async manifestsOf(
+    name: string,
+    versions: string[],
+  ): Promise<Map<string, string>> {
+    let cache = manifestCaches.get(this.dialect);
+    if (!cache) {
+      manifestCaches.set(this.dialect, cache = { map: new Map(), bytes: 0 });
+    }
+    const out = new Map<string, string>();
+    const missing: string[] = [];
+    for (const v of versions) {
+      const hit = cache.map.get(`${name}@${v}`);
+      if (hit === undefined) missing.push(v);
+      else out.set(v, hit);
+    }
+    const found = missing.length > 8
+      ? await this.rows(
+        `SELECT version, manifest FROM versions WHERE name = ?`,
+        name,
+      )
+      : (await Promise.all(missing.map((v) =>
+        this.rows(
+          `SELECT version, manifest FROM versions WHERE name = ? AND version = ?`,
+          name,
+          v,
+        )
+      ))).flat();
+    for (const r of found) {
+      const text = r.manifest as string;
+      out.set(r.version as string, text);
+      if (cache.bytes > MANIFEST_CACHE_MAX) {
+        cache.map.clear();
+        cache.bytes = 0;
+      }
+      cache.map.set(`${name}@${r.version}`, text);
+      cache.bytes += text.length;
+    }
+    return out;
   }
   async ownersWithEmail(
     owners: string[],
@@ -266,12 +333,17 @@ class SqlReads implements StoreReads {
 }
 
 class SqlTx extends SqlReads implements StoreTx {
+  /** A write whose answer is not needed: sent without a wait where the connection can. */
+  private async write(sql: string, ...args: unknown[]): Promise<void> {
+    if (this.conn.send) this.conn.send(sql, args);
+    else await this.conn.query(sql, args);
+  }
   async lockPackage(name: string): Promise<void> {
     const sql = this.dialect.lockPackageSql;
     if (sql) await this.rows(sql, `package:${name}`);
   }
   async putPackage(p: PackageRow): Promise<void> {
-    await this.rows(
+    await this.write(
       `INSERT INTO packages
        (name, rev, created, modified, dist_tags, owners, description, keywords, latest, full_doc, abbrev_doc)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -304,7 +376,7 @@ class SqlTx extends SqlReads implements StoreTx {
     }
   }
   async insertVersion(v: VersionRow): Promise<void> {
-    await this.rows(
+    await this.write(
       `INSERT INTO versions (name, version, manifest, readme, published, deprecated)
        VALUES (?, ?, ?, ?, ?, ?)`,
       v.name,
@@ -360,7 +432,7 @@ class SqlTx extends SqlReads implements StoreTx {
     filename: string,
     data: Uint8Array,
   ): Promise<void> {
-    await this.rows(
+    await this.write(
       `INSERT INTO tarballs (name, filename, data) VALUES (?, ?, ?)`,
       name,
       filename,
@@ -372,7 +444,7 @@ class SqlTx extends SqlReads implements StoreTx {
     version: string,
     bundle: string,
   ): Promise<void> {
-    await this.rows(
+    await this.write(
       `INSERT INTO attestations (name, version, bundle) VALUES (?, ?, ?)`,
       name,
       version,
