@@ -15,7 +15,6 @@ import {
   announce,
   clock,
   type Column,
-  configure,
   intArg,
   runMain,
   summaryLoop,
@@ -175,19 +174,20 @@ await runMain(spec, async ({ values: v, json }) => {
   const interval = intArg(v.interval, "-i INTERVAL", { min: 1 });
   const duration = intArg(v.duration, "-d DURATION", { min: 1 });
   const ms = v.milliseconds === true;
+  // The flags are the program's const volatile values, set before load.
   using b = await BPF.load({
     file: new URL("./syscount.bpf.c", import.meta.url),
-  });
-  configure(b, {
-    targ_pid: intArg(v.pid, "-p PID") ?? 0,
-    targ_tid: intArg(v.tid, "-t TID") ?? 0,
-    targ_ppid: intArg(v.ppid, "-c PPID", { min: 1 }) ?? 0,
-    filter_sys: v.syscall === undefined ? 0 : 1,
-    targ_sys: syscallArg(v.syscall),
-    failed_only: v.failures ? 1 : 0,
-    filter_errno: errno,
-    by_process: v.process ? 1 : 0,
-    latency: v.latency ? 1 : 0,
+    constants: {
+      targ_pid: intArg(v.pid, "-p PID") ?? 0,
+      targ_tid: intArg(v.tid, "-t TID") ?? 0,
+      targ_ppid: intArg(v.ppid, "-c PPID", { min: 1 }) ?? 0,
+      filter_sys: v.syscall !== undefined,
+      targ_sys: syscallArg(v.syscall),
+      failed_only: v.failures === true,
+      filter_errno: errno,
+      by_process: v.process === true,
+      latency: v.latency === true,
+    },
   });
   const data = b.map<number, Data>("data");
   const columns: Column<Row>[] = v.process

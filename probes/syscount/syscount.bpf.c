@@ -10,20 +10,17 @@ struct data_t {
   char comm[16];
 };
 
-struct config {
-  u32 ready;
-  u32 targ_pid;
-  u32 failed_only;
-  int filter_errno; /* 0: any; else the errno (positive) */
-  u32 by_process;
-  u32 latency;
-  u32 targ_tid;    /* -t */
-  u32 targ_ppid;   /* -c: children of this process only */
-  u32 filter_sys;  /* --syscall */
-  u32 targ_sys;
-};
-
-struct config cfg = {};
+/* Set before load (BPF.load's constants, the manifest's .rodata parameters): the verifier
+ * sees them as constants and prunes the branches they turn off. */
+const volatile u32 targ_pid = 0;
+const volatile bool failed_only = false;
+const volatile int filter_errno = 0; /* 0: any; else the errno (positive) */
+const volatile bool by_process = false;
+const volatile bool latency = false;
+const volatile u32 targ_tid = 0;     /* -t */
+const volatile u32 targ_ppid = 0;    /* -c: children of this process only */
+const volatile bool filter_sys = false; /* --syscall */
+const volatile u32 targ_sys = 0;
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -41,19 +38,19 @@ struct {
 
 /* -p, -t, -c and --syscall. */
 static __always_inline bool wanted(u64 id, long sys) {
-  if (cfg.targ_pid && cfg.targ_pid != id >> 32) return false;
-  if (cfg.targ_tid && cfg.targ_tid != (u32)id) return false;
-  if (cfg.filter_sys && cfg.targ_sys != (u32)sys) return false;
-  if (cfg.targ_ppid) {
+  if (targ_pid && targ_pid != id >> 32) return false;
+  if (targ_tid && targ_tid != (u32)id) return false;
+  if (filter_sys && targ_sys != (u32)sys) return false;
+  if (targ_ppid) {
     struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-    if ((u32)BPF_CORE_READ(t, real_parent, tgid) != cfg.targ_ppid) return false;
+    if ((u32)BPF_CORE_READ(t, real_parent, tgid) != targ_ppid) return false;
   }
   return true;
 }
 
 SEC("tracepoint/raw_syscalls/sys_enter")
 int sys_enter(struct trace_event_raw_sys_enter *args) {
-  if (!cfg.ready || !cfg.latency) return 0;
+  if (!latency) return 0;
   long sys = args->id;
   u64 id = bpf_get_current_pid_tgid();
   if (!wanted(id, sys)) return 0;
@@ -65,7 +62,6 @@ int sys_enter(struct trace_event_raw_sys_enter *args) {
 
 SEC("tracepoint/raw_syscalls/sys_exit")
 int sys_exit(struct trace_event_raw_sys_exit *args) {
-  if (!cfg.ready) return 0;
   /* The context is read first: the compiler may not keep a ctx pointer it offset. */
   long sys = args->id, ret = args->ret;
   u64 id = bpf_get_current_pid_tgid();
@@ -73,25 +69,25 @@ int sys_exit(struct trace_event_raw_sys_exit *args) {
   if (!wanted(id, sys)) return 0;
   if (sys < 0) return 0;
   u64 delta = 0;
-  if (cfg.latency) {
+  if (latency) {
     u64 *ts = bpf_map_lookup_elem(&start, &tid);
     if (!ts) return 0;
     delta = bpf_ktime_get_ns() - *ts;
     bpf_map_delete_elem(&start, &tid);
   }
-  if (cfg.failed_only && ret >= 0) return 0;
-  if (cfg.filter_errno && ret != -cfg.filter_errno) return 0;
-  u32 key = cfg.by_process ? pid : (u32)sys;
+  if (failed_only && ret >= 0) return 0;
+  if (filter_errno && ret != -filter_errno) return 0;
+  u32 key = by_process ? pid : (u32)sys;
   struct data_t *d = bpf_map_lookup_elem(&data, &key);
   if (!d) {
     struct data_t zero = {};
     bpf_map_update_elem(&data, &key, &zero, BPF_NOEXIST);
     d = bpf_map_lookup_elem(&data, &key);
     if (!d) return 0;
-    if (cfg.by_process) bpf_get_current_comm(d->comm, sizeof(d->comm));
+    if (by_process) bpf_get_current_comm(d->comm, sizeof(d->comm));
   }
   __sync_fetch_and_add(&d->count, 1);
-  if (cfg.latency) __sync_fetch_and_add(&d->total_ns, delta);
+  if (latency) __sync_fetch_and_add(&d->total_ns, delta);
   return 0;
 }
 
