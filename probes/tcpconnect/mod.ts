@@ -62,10 +62,16 @@ const spec = {
       short: "L",
       help: "include LPORT on output",
     },
+    dns: {
+      type: "boolean",
+      short: "d",
+      help: "include likely DNS query associated with each connect",
+    },
     ipv4: IPV4,
     ipv6: IPV6,
     cgroup: CGROUP,
-    duration: DURATION,
+    // -d is BCC's --dns here, so the duration has its long name only.
+    duration: { type: DURATION.type, help: DURATION.help },
   },
   examples: [
     "tcpconnect           # trace all TCP connect()s",
@@ -75,6 +81,7 @@ const spec = {
     "tcpconnect -U        # include UID",
     "tcpconnect -c        # count connects per src ip and dest ip/port",
     "tcpconnect -L        # include the local port",
+    "tcpconnect -d        # include the DNS query that likely led to each connect",
   ],
 } as const;
 
@@ -91,6 +98,62 @@ interface Event {
   comm: string;
 }
 
+interface DnsEvent {
+  len: number;
+  data: Uint8Array;
+}
+
+/**
+ * The names a DNS reply answers, as `address → query name`: each A and AAAA record of
+ * the answer section under the (first) question's name, as BCC's --dns keeps them.
+ * A reply cut short or malformed yields what was read before the fault.
+ */
+function dnsAnswers(msg: Uint8Array): Map<string, string> {
+  const out = new Map<string, string>();
+  const u16 = (o: number) => (msg[o] << 8) | msg[o + 1];
+  // A name at `o`: its text and the offset after it (pointers followed, bounded).
+  const name = (o: number): [string, number] => {
+    const labels: string[] = [];
+    let end = -1;
+    for (let hops = 0; o < msg.length && hops < 64; hops++) {
+      const n = msg[o];
+      if (n === 0) {
+        o++;
+        break;
+      }
+      if ((n & 0xc0) === 0xc0) {
+        if (end < 0) end = o + 2;
+        o = ((n & 0x3f) << 8) | msg[o + 1];
+        continue;
+      }
+      labels.push(new TextDecoder().decode(msg.subarray(o + 1, o + 1 + n)));
+      o += 1 + n;
+    }
+    return [labels.join("."), end < 0 ? o : end];
+  };
+  if (msg.length < 12 || !(msg[2] & 0x80)) return out; // not a response
+  const questions = u16(4), answers = u16(6);
+  let o = 12;
+  let query = "";
+  for (let i = 0; i < questions && o < msg.length; i++) {
+    const [q, next] = name(o);
+    if (i === 0) query = q;
+    o = next + 4;
+  }
+  for (let i = 0; i < answers && o + 10 <= msg.length; i++) {
+    const [, next] = name(o);
+    o = next;
+    const type = u16(o), rdlength = u16(o + 8);
+    const rdata = msg.subarray(o + 10, o + 10 + rdlength);
+    o += 10 + rdlength;
+    if (type === 1 && rdata.length === 4) out.set(formatAddr(2, rdata), query);
+    if (type === 28 && rdata.length === 16) {
+      out.set(formatAddr(10, rdata), query);
+    }
+  }
+  return out;
+}
+
 /** One output row. */
 interface Row {
   ts: number;
@@ -102,6 +165,7 @@ interface Row {
   lport: number;
   daddr: string;
   dport: number;
+  query?: string;
 }
 
 /** One row of `-c`. */
@@ -125,8 +189,26 @@ await runMain(spec, async ({ values: v, json }) => {
     ...cgroupFilter(v.cgroup),
     family,
     lport: v.lport ? 1 : 0,
+    dns: v.dns ? 1 : 0,
   });
   const events = eventStream<Event>(b, v.duration);
+  // -d: the addresses recent DNS replies gave, with the name asked (the last 10000).
+  const resolved = new Map<string, string>();
+  if (v.dns) {
+    (async () => {
+      for await (
+        const d of b.ringbuf<DnsEvent>("dns", { type: "struct dns_event" })
+      ) {
+        for (const [addr, query] of dnsAnswers(d.data.subarray(0, d.len))) {
+          resolved.delete(addr);
+          resolved.set(addr, query);
+          if (resolved.size > 10_000) {
+            resolved.delete(resolved.keys().next().value!);
+          }
+        }
+      }
+    })().catch(() => {});
+  }
   if (v.count) {
     announce("Tracing connect");
     const counts = new Map<string, CountRow>();
@@ -175,14 +257,24 @@ await runMain(spec, async ({ values: v, json }) => {
   if (v.lport) columns.push({ header: "LPORT", key: "lport", width: 6 });
   columns.push(
     { header: "DADDR", key: "daddr", width: 16 },
-    { header: "DPORT", key: "dport" },
+    { header: "DPORT", key: "dport", width: v.dns ? 5 : undefined },
   );
+  if (v.dns) columns.push({ header: "QUERY", key: "query" });
+  // The reply and the connect come through two rings read apart: a connect whose address
+  // no reply named yet waits up to 50 ms for a reply that may still be on its way.
+  async function queryOf(daddr: string): Promise<string> {
+    for (let waited = 0; !resolved.has(daddr) && waited < 50; waited += 10) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return resolved.get(daddr) ?? "No DNS Query";
+  }
   const table = new Table<Row>(columns, json);
   table.header();
   announce();
   const elapsed = sinceFirst();
   for await (const e of events) {
     if (ports && !ports.has(e.dport)) continue;
+    const daddr = formatAddr(e.family, e.daddr);
     table.row({
       ts: elapsed(e.ts),
       uid: e.uid,
@@ -191,8 +283,9 @@ await runMain(spec, async ({ values: v, json }) => {
       ip: e.family === 2 ? 4 : 6,
       saddr: formatAddr(e.family, e.saddr),
       lport: e.lport,
-      daddr: formatAddr(e.family, e.daddr),
+      daddr,
       dport: e.dport,
+      ...(v.dns ? { query: await queryOf(daddr) } : {}),
     });
   }
 });

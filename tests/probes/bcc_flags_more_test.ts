@@ -170,3 +170,64 @@ Deno.test("opensnoop -b: the ring buffer's size in pages; not a power of two is 
     /-b BUFFER_PAGES must be a power of two, got 12: try 16/,
   );
 });
+
+/**
+ * A resolver on 127.77.0.1:53 answering `name` with 127.77.0.2, a client that asks it
+ * and then connects to the answer (where a listener waits): python3, one process.
+ */
+const DNS_CLIENT = `
+import socket, struct, sys, threading
+name = sys.argv[1]
+srv = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+srv.bind(("127.77.0.1", 53))
+lst = socket.socket(); lst.bind(("127.77.0.2", 0)); lst.listen(1)
+port = lst.getsockname()[1]
+def serve():
+    q, peer = srv.recvfrom(512)
+    qend = 12 + q[12:].index(0) + 5
+    ans = b"\\xc0\\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + socket.inet_aton("127.77.0.2")
+    srv.sendto(q[:2] + b"\\x81\\x80" + q[4:6] + b"\\x00\\x01\\x00\\x00\\x00\\x00" + q[12:qend] + ans, peer)
+threading.Thread(target=serve).start()
+qname = b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\\x00"
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+c.sendto(b"\\x12\\x34\\x01\\x00\\x00\\x01\\x00\\x00\\x00\\x00\\x00\\x00" + qname + b"\\x00\\x01\\x00\\x01", ("127.77.0.1", 53))
+reply, _ = c.recvfrom(512)
+addr = socket.inet_ntoa(reply[-4:])
+t = socket.create_connection((addr, port)); lst.accept()[0].close(); t.close()
+print(addr, port)
+`;
+
+Deno.test("tcpconnect -d: the DNS query whose answer the connect went to", async () => {
+  const name = `svc-${Deno.pid}.bpfpm.test`;
+  await using p = startProbe("tcpconnect", ["-d"]);
+  await p.attached();
+  const py = await runCmd("python3", ["-c", DNS_CLIENT, name]);
+  assert.equal(py.code, 0, py.stderr);
+  const [addr, port] = py.stdout.trim().split(" ");
+  assert.equal(addr, "127.77.0.2");
+  const row = new RegExp(
+    `^${py.pid} +python3 +4 +\\S+ +127\\.77\\.0\\.2 +${port} +${
+      name.replaceAll(".", "\\.")
+    }$`,
+    "m",
+  );
+  await p.until(() => row.test(p.stdout), 15_000, "the connect's row");
+  assert.match(
+    p.stdout.split("\n")[0],
+    /^PID +COMM +IP +SADDR +DADDR +DPORT +QUERY$/,
+  );
+  // A connect no DNS reply named.
+  using server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const plain = (server.addr as Deno.NetAddr).port;
+  const accepted = server.accept();
+  const c = await Deno.connect({ hostname: "127.0.0.1", port: plain });
+  (await accepted).close();
+  c.close();
+  await p.until(
+    () => new RegExp(` ${plain} +No DNS Query$`, "m").test(p.stdout),
+    15_000,
+    "the plain connect's row",
+  );
+  assert.equal((await p.stop()).code, 0, p.stderr);
+  await p.assertUnloaded();
+});

@@ -117,7 +117,7 @@ const SHORT_RUN: Record<string, string[]> = {
   syscount: ["-d", "1"],
   tcplife: ["-d", "1"],
   tcpstates: ["-d", "1"],
-  tcpconnect: ["-d", "1"],
+  tcpconnect: ["--duration", "1"],
   biolatency: ["1", "1"],
   biosnoop: ["--duration", "1"],
   runqlat: ["1", "1"],
