@@ -7,29 +7,10 @@ import assert from "node:assert/strict";
 import { BPF } from "../../mod.ts";
 import { uniqueName, waitGone } from "./_helpers.ts";
 
-const FILTER = (name: string) => `
-#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
-const volatile u64 step = 1;
-const volatile u32 target_pid = 0;
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 1024);
-  __type(key, u32);
-  __type(value, u64);
-} counts SEC(".maps");
-
-SEC("tracepoint/syscalls/sys_enter_getppid")
-int ${name}(void *ctx) {
-  u32 pid = bpf_get_current_pid_tgid() >> 32;
-  if (target_pid && pid != target_pid) return 0;
-  u64 one = step, *v = bpf_map_lookup_elem(&counts, &pid);
-  if (v) __sync_fetch_and_add(v, step);
-  else bpf_map_update_elem(&counts, &pid, &one, BPF_NOEXIST);
-  return 0;
-}
-char LICENSE[] SEC("license") = "GPL";
-`;
+/** tests/runtime/fixtures/target_pid.bpf.c, its program named `name`. */
+const FILTER = (name: string) =>
+  Deno.readTextFileSync(new URL("./fixtures/target_pid.bpf.c", import.meta.url))
+    .replace("PROG_NAME", name);
 
 /** A scalar dereferenced behind `strict`: the verifier rejects it unless strict is false. */
 const PRUNED = (name: string) => `

@@ -12,35 +12,18 @@ import {
   world,
 } from "./_helpers.ts";
 
-const C = (name: string) =>
-  `#include "vmlinux.h"
-#include <bpf/bpf_helpers.h>
-const volatile u32 target_pid = 0;
-const volatile u64 seen_min = 0;
-struct {
-  __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 1024);
-  __type(key, u32);
-  __type(value, u64);
-} counts SEC(".maps");
-SEC("tracepoint/syscalls/sys_enter_getppid")
-int ${name}(void *ctx) {
-  u32 pid = bpf_get_current_pid_tgid() >> 32;
-  if (target_pid && pid != target_pid) return 0;
-  u64 one = 1 + seen_min, *v = bpf_map_lookup_elem(&counts, &pid);
-  if (v) __sync_fetch_and_add(v, 1);
-  else bpf_map_update_elem(&counts, &pid, &one, BPF_NOEXIST);
-  return 0;
-}
-char LICENSE[] SEC("license") = "GPL";
-`;
+/** The C of tests/runtime/constants_test.ts, its program named `name`. */
+const FILTER = (name: string) =>
+  Deno.readTextFileSync(
+    new URL("../runtime/fixtures/target_pid.bpf.c", import.meta.url),
+  ).replace("PROG_NAME", name);
 
 // Waits until the target has 50 calls counted, then prints every pid the map holds.
 const MOD = `import { BPF } from "bpf";
 const target = Number(Deno.args[0]);
 using b = await BPF.load({
   file: new URL("./probe.bpf.c", import.meta.url),
-  constants: { target_pid: target, seen_min: 0n },
+  constants: { target_pid: target, step: 1n },
 });
 const counts = b.map("counts");
 for (let i = 0; i < 200; i++) {
@@ -66,7 +49,7 @@ Deno.test("bpfpm run: a package's constants reach the trusted side's load and fi
   await using w = await world();
   const name = `k${tag()}`;
   const dir = await hostilePackage(w.root, "constants-pkg", MOD, {}, {
-    "probe.bpf.c": C(name),
+    "probe.bpf.c": FILTER(name),
   });
   const target = pinger();
   const other = pinger();
