@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { REPO } from "./_helpers.ts";
+import { REPO, run } from "./_helpers.ts";
 
 const C = `#include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -55,20 +55,8 @@ for await (const e of events) {
 console.log(requiredDenoFlags().join(" "));
 `;
 
-async function deno(args: string[], cwd: string) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args,
-    cwd,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-  };
+function deno(args: string[], cwd: string) {
+  return run([Deno.execPath(), ...args], { cwd, env: { NO_COLOR: "1" } });
 }
 
 Deno.test("a user's script: typed map and ring buffer, toJson of 64-bit values, requiredDenoFlags", async () => {

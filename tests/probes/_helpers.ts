@@ -346,3 +346,40 @@ export async function runCmd(
     stderr: dec.decode(out.stderr),
   };
 }
+
+/**
+ * offcputime with `args` (and `-p` of the reader) on a child that blocks reading its
+ * stdin a second time once the probe is attached (off-CPU time is taken from when a
+ * thread leaves the CPU), for 300 ms; what the probe printed once stopped.
+ */
+export async function offcpuOfBlockedReader(
+  args: string[],
+): Promise<{ stdout: string; rows: Record<string, unknown>[] }> {
+  const child = new Deno.Command("sh", {
+    args: ["-c", "read x; read y"],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    await using p = startProbe("offcputime", [
+      ...args,
+      "-p",
+      String(child.pid),
+    ]);
+    await p.attached();
+    const w = child.stdin.getWriter();
+    await w.write(new TextEncoder().encode("one\n"));
+    await new Promise((r) => setTimeout(r, 300));
+    await w.write(new TextEncoder().encode("two\n"));
+    await w.close();
+    assert.equal((await child.status).code, 0);
+    assert.equal((await p.stop()).code, 0, p.stderr);
+    await p.assertUnloaded();
+    return { stdout: p.stdout, rows: p.rows() };
+  } finally {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited */ }
+  }
+}

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runCmd, startProbe } from "./_helpers.ts";
+import { offcpuOfBlockedReader, runCmd, startProbe } from "./_helpers.ts";
 
 /** The comms of this process's threads (the parent of a child is the thread that forked it). */
 function threadComms(): Set<string> {
@@ -85,41 +85,15 @@ Deno.test("profile -A: each frame's raw address, then its symbol with offset and
 });
 
 Deno.test("offcputime -s: symbols with offsets; -s with -f is refused", async () => {
-  const child = new Deno.Command("sh", {
-    args: ["-c", "read x; read y"],
-    stdin: "piped",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  try {
-    await using p = startProbe("offcputime", [
-      "-s",
-      "-K",
-      "-p",
-      String(child.pid),
-    ]);
-    await p.attached();
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode("one\n"));
-    await new Promise((r) => setTimeout(r, 300));
-    await w.write(new TextEncoder().encode("two\n"));
-    await w.close();
-    assert.equal((await child.status).code, 0);
-    assert.equal((await p.stop()).code, 0, p.stderr);
-    const frames = p.stdout.split("\n").filter((l) =>
-      /^ {4}[A-Za-z_.]/.test(l) && !l.trim().startsWith("-")
-    );
-    assert.ok(frames.length > 0, p.stdout);
-    for (const f of frames) {
-      assert.match(f, /^ {4}\S+\+0x[0-9a-f]+$|^ {4}\[unknown\]$/);
-    }
-    assert.ok(frames.some((f) => /^ {4}schedule\+0x/.test(f)), p.stdout);
-    await p.assertUnloaded();
-  } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited */ }
+  const { stdout } = await offcpuOfBlockedReader(["-s", "-K"]);
+  const frames = stdout.split("\n").filter((l) =>
+    /^ {4}[A-Za-z_.]/.test(l) && !l.trim().startsWith("-")
+  );
+  assert.ok(frames.length > 0, stdout);
+  for (const f of frames) {
+    assert.match(f, /^ {4}\S+\+0x[0-9a-f]+$|^ {4}\[unknown\]$/);
   }
+  assert.ok(frames.some((f) => /^ {4}schedule\+0x/.test(f)), stdout);
   await using q = startProbe("offcputime", ["-s", "-f", "1"]);
   assert.equal((await q.exited()).code, 2, q.stderr);
   assert.match(q.stderr, /-f and -s exclude each other/);

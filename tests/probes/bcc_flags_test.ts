@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { REPO, runCmd, startProbe } from "./_helpers.ts";
+import { offcpuOfBlockedReader, REPO, runCmd, startProbe } from "./_helpers.ts";
 
 Deno.test("killsnoop -T: only signals sent to that PID", async () => {
   const a = new Deno.Command("sleep", { args: ["30"] }).spawn();
@@ -213,40 +213,10 @@ Deno.test("tcpconnect -L: an LPORT column with the connecting socket's local por
   await p.assertUnloaded();
 });
 
-/**
- * A child that blocks reading its stdin (an interruptible sleep) a second time once the
- * probe is attached (off-CPU time is taken from when a thread leaves the CPU), for 300 ms.
- */
+/** offcputime --state STATE's rows for a reader blocked in read() for 300 ms. */
 async function offcpuWithState(state: string) {
-  const child = new Deno.Command("sh", {
-    args: ["-c", "read x; read y"],
-    stdin: "piped",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  try {
-    await using p = startProbe("offcputime", [
-      "--json",
-      "--state",
-      state,
-      "-p",
-      String(child.pid),
-    ]);
-    await p.attached();
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode("one\n"));
-    await new Promise((r) => setTimeout(r, 300));
-    await w.write(new TextEncoder().encode("two\n"));
-    await w.close();
-    assert.equal((await child.status).code, 0);
-    assert.equal((await p.stop()).code, 0, p.stderr);
-    await p.assertUnloaded();
-    return p.rows<{ pid: number; value: number }>();
-  } finally {
-    try {
-      child.kill("SIGKILL");
-    } catch { /* exited */ }
-  }
+  const { rows } = await offcpuOfBlockedReader(["--json", "--state", state]);
+  return rows as { pid: number; value: number }[];
 }
 
 Deno.test("offcputime --state: 1 (TASK_INTERRUPTIBLE) keeps a read() wait, 2 (uninterruptible) leaves it out", async () => {
