@@ -383,3 +383,12 @@ export async function offcpuOfBlockedReader(
     } catch { /* exited */ }
   }
 }
+
+/** A `dd` copying /dev/zero to /dev/null a byte at a time: a process always on a CPU. */
+export function spawnBusyDd(): Deno.ChildProcess {
+  return new Deno.Command("dd", {
+    args: ["if=/dev/zero", "of=/dev/null", "bs=1"],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+}

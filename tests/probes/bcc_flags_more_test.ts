@@ -4,7 +4,12 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { offcpuOfBlockedReader, runCmd, startProbe } from "./_helpers.ts";
+import {
+  offcpuOfBlockedReader,
+  runCmd,
+  spawnBusyDd,
+  startProbe,
+} from "./_helpers.ts";
 
 /** The comms of this process's threads (the parent of a child is the thread that forked it). */
 function threadComms(): Set<string> {
@@ -41,11 +46,7 @@ Deno.test("execsnoop -C -M: the CPU the exec ran on and the parent's command", a
 });
 
 Deno.test("profile -A: each frame's raw address, then its symbol with offset and module", async () => {
-  const dd = new Deno.Command("dd", {
-    args: ["if=/dev/zero", "of=/dev/null", "bs=1"],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const dd = spawnBusyDd();
   try {
     await using p = startProbe("profile", [
       "-A",

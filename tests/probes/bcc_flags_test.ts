@@ -4,7 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { offcpuOfBlockedReader, REPO, runCmd, startProbe } from "./_helpers.ts";
+import {
+  offcpuOfBlockedReader,
+  REPO,
+  runCmd,
+  spawnBusyDd,
+  startProbe,
+} from "./_helpers.ts";
 
 Deno.test("killsnoop -T: only signals sent to that PID", async () => {
   const a = new Deno.Command("sleep", { args: ["30"] }).spawn();
@@ -231,11 +237,7 @@ Deno.test("offcputime --state: 1 (TASK_INTERRUPTIBLE) keeps a read() wait, 2 (un
 });
 
 Deno.test("profile -a: kernel frames end in _[k], user frames do not", async () => {
-  const dd = new Deno.Command("dd", {
-    args: ["if=/dev/zero", "of=/dev/null", "bs=1"],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const dd = spawnBusyDd();
   try {
     const run = async (extra: string[]) => {
       await using p = startProbe("profile", [
