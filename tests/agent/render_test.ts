@@ -215,6 +215,63 @@ Deno.test("bpfpm run ./probes/runqlat --output ndjson -- --pid N --pids: .rodata
   }
 });
 
+Deno.test("bpfpm run DIR --output: a .rodata parameter its program does not declare is refused, naming both", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bpfpm-render-rodata-" });
+  try {
+    await Deno.writeTextFile(
+      `${dir}/package.json`,
+      JSON.stringify({
+        name: "misdeclared",
+        version: "1.0.0",
+        bpf: {
+          entry: "mod.ts",
+          sources: ["p.bpf.c"],
+          grants: {
+            attach: [{
+              kind: "tracepoint",
+              target: "syscalls:sys_enter_getppid",
+            }],
+            helpers: [],
+          },
+          metrics: [{
+            map: "counts",
+            name: "x_calls",
+            kind: "counter",
+            value: "value",
+          }],
+          parameters: [{
+            name: "pid",
+            type: "integer",
+            default: 0,
+            description: "d",
+            variable: "targ_pid",
+          }],
+        },
+      }),
+    );
+    await Deno.writeTextFile(`${dir}/mod.ts`, "");
+    await Deno.writeTextFile(
+      `${dir}/p.bpf.c`,
+      Deno.readTextFileSync(
+        new URL("../runtime/fixtures/target_pid.bpf.c", import.meta.url),
+      ).replace("PROG_NAME", "misdeclared"),
+    );
+    const p = startBpfpm(
+      ["run", dir, "--yes", "--output", "ndjson", "--", "--pid", "1"],
+      { cwd: REPO },
+    );
+    const s = await p.exited();
+    assert.notEqual(s.code, 0);
+    assert.match(
+      p.stderr,
+      /misdeclared@1\.0\.0's parameters do not match its program: option constants names targ_pid, which the program does not declare; its const volatile values are step, target_pid; ask its publisher to fix the manifest/,
+    );
+    await p.assertUnloaded();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("every probe that declares events or metrics starts from its declaration and unloads at Ctrl-C", async () => {
   const failures: string[] = [];
   for (const dir of probeDirs()) {
