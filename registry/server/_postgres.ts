@@ -34,10 +34,24 @@ function placeholders(sql: string): string {
 
 class PgConn implements SqlConn {
   #q: Queryable;
+  #turn: Promise<unknown> = Promise.resolve();
   constructor(q: Queryable) {
     this.#q = q;
   }
-  async query(
+  /**
+   * Runs one statement. A transaction's connection is one client, which must not be
+   * given a query while it runs another: statements asked for together take turns.
+   */
+  query(
+    sql: string,
+    args: unknown[],
+  ): Promise<{ rows: SqlRow[]; changes: number }> {
+    const run = () => this.#run(sql, args);
+    const p = this.#turn.then(run, run);
+    this.#turn = p.catch(() => {});
+    return p;
+  }
+  async #run(
     sql: string,
     args: unknown[],
   ): Promise<{ rows: SqlRow[]; changes: number }> {

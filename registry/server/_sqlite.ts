@@ -125,15 +125,31 @@ class WriterConn implements SqlConn {
     return { rows: a.rows ?? [], changes: a.changes ?? 0 };
   }
   send(sql: string, args: unknown[]): void {
-    const p = this.#writer.call("query", sql, args);
-    p.catch(() => {});
-    this.#sent.push(p);
+    this.#track(this.#writer.call("query", sql, args));
   }
-  /** Waits for the writes sent so far; throws the first one's error. */
+  /** Sends `BEGIN IMMEDIATE` without a wait: statements after it refuse to run outside it. */
+  begin(): void {
+    this.#track(this.#writer.call("begin", ""));
+  }
+  /**
+   * Commits: one round trip, in which the writer refuses (and rolls back) if anything
+   * sent without a wait failed; throws that error.
+   */
+  async commit(): Promise<void> {
+    const sent = this.#sent;
+    this.#sent = [];
+    await this.#writer.call("commit", "");
+    for (const p of sent) await p;
+  }
+  /** Waits for what was sent; ignores its errors (the transaction is being abandoned). */
   async settle(): Promise<void> {
     const sent = this.#sent;
     this.#sent = [];
-    for (const p of sent) await p;
+    for (const p of sent) await p.catch(() => {});
+  }
+  #track(p: Promise<unknown>): void {
+    p.catch(() => {});
+    this.#sent.push(p);
   }
 }
 
@@ -214,15 +230,14 @@ export class SqliteDialect implements SqlDialect {
 
   transaction<T>(fn: (conn: SqlConn) => Promise<T>): Promise<T> {
     const run = async () => {
-      await this.#writer.call("exec", `BEGIN IMMEDIATE`);
+      this.#writeConn.begin();
       try {
         const result = await fn(this.#writeConn);
-        await this.#writeConn.settle();
-        await this.#writer.call("exec", `COMMIT`);
+        await this.#writeConn.commit();
         this.#generation++;
         return result;
       } catch (e) {
-        await this.#writeConn.settle().catch(() => {});
+        await this.#writeConn.settle();
         const a = await this.#writer.call("exec", `SELECT 1`).catch(() => null);
         if (a?.inTransaction) await this.#writer.call("exec", `ROLLBACK`);
         throw e;

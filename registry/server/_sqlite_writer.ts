@@ -17,8 +17,11 @@ import {
 export interface WriterRequest {
   /** Matches the answer to the request. */
   id: number;
-  /** Opens the file (the first request), runs a script, or runs a statement. */
-  op: "open" | "exec" | "query" | "close";
+  /**
+   * Opens the file (the first request), runs a script, begins a transaction, runs one
+   * of its statements, commits it, or closes the file.
+   */
+  op: "open" | "exec" | "begin" | "query" | "commit" | "close";
   /** The file (`open`) or the SQL. */
   sql: string;
   /** Statement arguments. */
@@ -43,6 +46,10 @@ export interface WriterAnswer {
 
 let db: DatabaseSync | undefined;
 const statements = new Map<string, StatementSync>();
+/** The first statement of the open transaction that failed: its commit is refused. */
+let failed: WriterAnswer | null = null;
+/** Why the last `begin` failed, for the statements sent after it. */
+let beginError = "";
 
 function answer(req: WriterRequest): WriterAnswer {
   switch (req.op) {
@@ -56,11 +63,39 @@ function answer(req: WriterRequest): WriterAnswer {
     case "exec":
       db!.exec(req.sql);
       return { id: req.id, inTransaction: db!.isTransaction };
+    case "begin":
+      failed = null;
+      beginError = "";
+      try {
+        db!.exec(`BEGIN IMMEDIATE`);
+      } catch (e) {
+        beginError = (e as Error).message;
+        throw e;
+      }
+      return { id: req.id, inTransaction: true };
+    case "commit":
+      // Statements may have been sent without a wait for their answers: one that
+      // failed rolls the transaction back here, and its error is the commit's.
+      if (failed) {
+        if (db!.isTransaction) db!.exec(`ROLLBACK`);
+        return { ...failed, id: req.id, inTransaction: false };
+      }
+      db!.exec(`COMMIT`);
+      return { id: req.id, inTransaction: false };
     case "close":
       db?.close();
       db = undefined;
       return { id: req.id };
     case "query": {
+      // A statement never runs outside the transaction it was sent in (after a BEGIN
+      // that failed, it would commit on its own).
+      if (!db!.isTransaction) {
+        throw new Error(
+          `No transaction is open${
+            beginError ? ` (BEGIN failed: ${beginError})` : ""
+          }`,
+        );
+      }
       let s = statements.get(req.sql);
       if (!s) {
         s = db!.prepare(req.sql);
@@ -95,6 +130,7 @@ scope.onmessage = (e) => {
       conflict: /UNIQUE constraint|PRIMARY KEY/i.test(message),
       inTransaction: db?.isTransaction,
     };
+    if (e.data.op === "query" && db?.isTransaction) failed ??= out;
   }
   scope.postMessage(out);
 };

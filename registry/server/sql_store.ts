@@ -209,11 +209,8 @@ class SqlReads implements StoreReads {
   async ownersWithEmail(
     owners: string[],
   ): Promise<{ name: string; email: string | null }[]> {
-    const out = [];
-    for (const o of owners) {
-      out.push({ name: o, email: (await this.getUser(o))?.email ?? null });
-    }
-    return out;
+    const users = await Promise.all(owners.map((o) => this.getUser(o)));
+    return owners.map((name, i) => ({ name, email: users[i]?.email ?? null }));
   }
   async getVersions(name: string): Promise<VersionRow[]> {
     return (await this.rows(

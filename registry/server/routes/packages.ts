@@ -237,24 +237,30 @@ export function packageRoutes(registry: Registry): Route[] {
         if (prepared.publisherKeyid) {
           await checkSigningKey(tx, auth.user, prepared.publisherKeyid);
         }
-        if (await tx.isVersionRemoved(name, prepared.version)) {
+        const owners = pkg?.owners ?? [auth.user.name];
+        // Asked for together: a store that can answers them in one round trip.
+        const [removed, existing, withEmail] = await Promise.all([
+          tx.isVersionRemoved(name, prepared.version),
+          tx.getVersion(name, prepared.version),
+          tx.ownersWithEmail(owners),
+        ]);
+        if (removed) {
           throw new RegistryError(
             403,
             `${name}@${prepared.version} was unpublished and its version number cannot be reused: bump the version`,
           );
         }
-        if (await tx.getVersion(name, prepared.version)) {
+        if (existing) {
           throw new RegistryError(
             403,
             `You cannot publish over the previously published version ${prepared.version} of ${name}: bump the version`,
           );
         }
         const published = registry.now().toISOString();
-        const owners = pkg?.owners ?? [auth.user.name];
         const manifest = {
           ...prepared.manifest,
           _npmUser: { name: auth.user.name, email: auth.user.email ?? "" },
-          maintainers: (await tx.ownersWithEmail(owners)).map((
+          maintainers: withEmail.map((
             o,
           ) => ({
             name: o.name,
