@@ -42,8 +42,17 @@ char LICENSE[] SEC("license") = "GPL";`;
       /^BPF\.load: option autoAttach must be true or false, got the string "yes"$/,
     ],
     [
+      { text, constants: [1] },
+      /^BPF\.load: option constants must be an object of the program's const volatile values by name, each a number, bigint or boolean \(e\.g\. \{ target_pid: 42 \}\), got an array$/,
+    ],
+    [
+      // A constant the program does not declare: named, before anything is loaded.
+      { text, constants: { target_pid: 1 } },
+      /^BPF\.load: option constants names target_pid, which the program does not declare; it has no const volatile values \(declare one: const volatile u32 target_pid = 0;\)$/,
+    ],
+    [
       { text, autoattach: false },
-      /^BPF\.load: unknown option autoattach \(did you mean autoAttach\?\); the options are text, file, object, cflags, grants, autoAttach$/,
+      /^BPF\.load: unknown option autoattach \(did you mean autoAttach\?\); the options are text, file, object, cflags, grants, autoAttach, constants$/,
     ],
     [
       { text, cflag: ["-O2"] },
