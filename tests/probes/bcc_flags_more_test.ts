@@ -206,3 +206,85 @@ Deno.test("tcpconnect -d: the DNS query whose answer the connect went to", async
   assert.equal((await p.stop()).code, 0, p.stderr);
   await p.assertUnloaded();
 });
+
+const JOURNAL_DIR = "/run/systemd/journal";
+
+Deno.test({
+  name:
+    "tcpstates -Y: each state change logged to the journal's stream socket as BCC words it",
+  // A stand-in journald on journald's own socket path: only where no journald runs.
+  ignore: (() => {
+    try {
+      Deno.statSync(JOURNAL_DIR);
+      return true;
+    } catch {
+      return false;
+    }
+  })(),
+  async fn() {
+    // Only what this test makes is removed after it: the journal directory, and /run/systemd
+    // if it was not there.
+    let madeParent = false;
+    try {
+      Deno.statSync("/run/systemd");
+    } catch {
+      madeParent = true;
+    }
+    await Deno.mkdir(JOURNAL_DIR, { recursive: true });
+    const journal = Deno.listen({
+      transport: "unix",
+      path: `${JOURNAL_DIR}/stdout`,
+    });
+    // As journald makes it: any user may log (a sandboxed package runs as nobody).
+    await Deno.chmod(`${JOURNAL_DIR}/stdout`, 0o666);
+    let received = "";
+    const reading = (async () => {
+      const conn = await journal.accept();
+      const dec = new TextDecoder();
+      for await (const chunk of conn.readable) received += dec.decode(chunk);
+    })();
+    reading.catch(() => {}); // the listener closed before a connection: the test fails anyway
+    try {
+      using server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const port = (server.addr as Deno.NetAddr).port;
+      await using p = startProbe("tcpstates", ["-Y", "-D", String(port)]);
+      await p.attached();
+      const accepted = server.accept();
+      const c = await Deno.connect({ hostname: "127.0.0.1", port });
+      (await accepted).close();
+      c.close();
+      const line = new RegExp(
+        `^\\S+ 127\\.0\\.0\\.1 \\d+ → 127\\.0\\.0\\.1 ${port} CLOSE → SYN_SENT$`,
+        "m",
+      );
+      await p.until(() => line.test(received), 15_000, "the journal's line");
+      // The stream header: identifier tcpstates, no unit, priority 5 (BCC's), no prefixes.
+      assert.ok(
+        received.startsWith("tcpstates\n\n5\n0\n0\n0\n0\n"),
+        JSON.stringify(received.slice(0, 40)),
+      );
+      // The table is printed as without -Y.
+      assert.match(p.stdout, new RegExp(` ${port} +CLOSE +-> SYN_SENT `));
+      assert.equal((await p.stop()).code, 0, p.stderr);
+      await p.assertUnloaded();
+      await reading;
+    } finally {
+      journal.close();
+      await Deno.remove(JOURNAL_DIR, { recursive: true });
+      if (madeParent) await Deno.remove("/run/systemd");
+    }
+  },
+});
+
+Deno.test("tcpstates -Y without a journal: one line naming the socket, exit 1", async () => {
+  try {
+    Deno.statSync(`${JOURNAL_DIR}/stdout`);
+    return; // a journal runs here
+  } catch { /* none: the case under test */ }
+  await using p = startProbe("tcpstates", ["-Y"]);
+  assert.equal((await p.exited()).code, 1, p.stderr);
+  assert.match(
+    p.stderr,
+    /-Y: cannot reach the journal at \/run\/systemd\/journal\/stdout \(.*\): is systemd-journald running\?/,
+  );
+});
