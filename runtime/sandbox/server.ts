@@ -88,6 +88,8 @@ interface OwnedSource {
   stats: Uint8Array<ArrayBuffer>;
   waiting: Promise<number> | null;
   freeAfterWait: boolean;
+  /** Records handed to the package (counted here: the native counters lag the batches). */
+  records: number;
 }
 
 /** The most bytes one map page or event batch may be. */
@@ -135,11 +137,15 @@ export interface EventStats {
   full: number;
 }
 
-/** Adds a source's counters (`u64` lost, records, need, wakeups, full) to `sum`. */
-function addStats(sum: EventStats, stats: Uint8Array): void {
-  const v = new DataView(stats.buffer, stats.byteOffset, stats.byteLength);
+/** Adds a source's counters to `sum`: its records, and the kernel's lost and full counts. */
+function addStats(sum: EventStats, s: OwnedSource): void {
+  const v = new DataView(
+    s.stats.buffer,
+    s.stats.byteOffset,
+    s.stats.byteLength,
+  );
   sum.lost += Number(v.getBigUint64(0, true));
-  sum.records += Number(v.getBigUint64(8, true));
+  sum.records += s.records;
   sum.full += Number(v.getBigUint64(32, true));
 }
 
@@ -840,6 +846,7 @@ export class SandboxSession {
       stats: new Uint8Array(64),
       waiting: null,
       freeAfterWait: false,
+      records: 0,
     });
     return { value: { rc: id } };
   }
@@ -866,6 +873,10 @@ export class SandboxSession {
         value: { rc: n, errno: -n, message: lastError().message },
         parts: [new Uint8Array(0), s.stats],
       };
+    }
+    const v = new DataView(buf.buffer, buf.byteOffset, n);
+    for (let off = 0; off < n; off += 8 + ((v.getUint32(off, true) + 7) & ~7)) {
+      s.records++;
     }
     return { value: { rc: n }, parts: [buf.subarray(0, n), s.stats] };
   }
@@ -912,7 +923,7 @@ export class SandboxSession {
    */
   eventStats(): EventStats {
     const sum = { ...this.#retired };
-    for (const s of this.#sources.values()) addStats(sum, s.stats);
+    for (const s of this.#sources.values()) addStats(sum, s);
     return sum;
   }
 
@@ -920,7 +931,7 @@ export class SandboxSession {
     const s = this.#sources.get(id);
     if (!s) return;
     this.#sources.delete(id);
-    addStats(this.#retired, s.stats);
+    addStats(this.#retired, s);
     if (s.waiting) {
       s.freeAfterWait = true;
       s.source.wake();

@@ -389,7 +389,7 @@ Deno.test("SIGKILL of the package or of bpfpm run, at random points, 20 times: n
     `killed-${t}`,
     `import { BPF } from "bpf";
 using a = await BPF.load({ text: \`TRACEPOINT_PROBE(syscalls, sys_enter_getppid) { return 0; }
-int kx_${t}(struct pt_regs *ctx) { return 0; }\`, autoAttach: false });
+int kx_${t}(void *ctx) { return 0; }\`, autoAttach: false });
 a.attachTracepoint("kx_${t}", "syscalls:sys_enter_getppid");
 using b = await BPF.load({ text: \`BPF_HASH(m, u32, u64); TRACEPOINT_PROBE(syscalls, sys_enter_getppid) { u32 k = 1; m.increment(k); return 0; }\` });
 console.log("loaded");
