@@ -10,7 +10,8 @@
  * ten a publish of a new version, the rest abbreviated-packument GETs (gzip accepted, as
  * npm asks) of a package whose packument is 1 MiB; the default publish limits are on.
  * Ends with `result registry-mixed p99_ms=… read_p99_ms=… publish_p99_ms=…` and
- * `result registry ours_rps=… verdaccio_rps=… ratio=… p99_ms=…` (abbreviated packuments).
+ * `result registry ours_rps=… verdaccio_rps=… ratio=… p99_ms=…` (abbreviated packuments),
+ * each with `load=` (the 1-minute load average: the machine is shared).
  *
  * @module
  */
@@ -214,6 +215,15 @@ async function publishBodies(base: string, versions: string[]) {
     ));
   }
   return out;
+}
+
+/** The 1-minute load average (the machine is shared: figures follow it). */
+function loadAverage(): string {
+  try {
+    return Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
+  } catch {
+    return "?";
+  }
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -453,6 +463,7 @@ export async function main(argv: string[]): Promise<number> {
     await autocannon(`${vUrl}/${PKG}`, 2, connections, [accept]);
     // Ours and Verdaccio take turns in short slices, so that load from elsewhere on the
     // machine falls on both alike rather than on whichever ran second.
+    const loadRatio = loadAverage();
     const slices = Math.max(1, Math.round(seconds / 2));
     const slice = seconds / slices;
     const runs: Record<string, Load[]> = {
@@ -503,11 +514,13 @@ export async function main(argv: string[]): Promise<number> {
         }`,
       );
     }
+    const loadBefore = loadAverage();
     const mixed = await mixedLoad(
       oursUrl,
       Number(values["mixed-duration"]),
       Number(values["mixed-connections"]),
     );
+    const loadAfter = loadAverage();
     const all = [...mixed.reads, ...mixed.publishes].sort((a, b) => a - b);
     const reads = mixed.reads.sort((a, b) => a - b);
     const pubs = mixed.publishes.sort((a, b) => a - b);
@@ -519,7 +532,7 @@ export async function main(argv: string[]): Promise<number> {
         (mixed.packumentBytes / 1024).toFixed(0)
       } KiB abbreviated packument, non-2xx by status ${
         JSON.stringify(mixed.non2xx)
-      }`,
+      }; load average ${loadBefore} before, ${loadAfter} after`,
     );
     console.log(
       `  all      p50 ${ms(percentile(all, 0.5))} ms  p99 ${
@@ -541,12 +554,12 @@ export async function main(argv: string[]): Promise<number> {
     console.log(
       `result registry-tarball ours_rps=${t.rps.toFixed(0)} verdaccio_rps=${
         vt.rps.toFixed(0)
-      } ratio=${(t.rps / vt.rps).toFixed(1)} p99_ms=${t.p99}`,
+      } ratio=${(t.rps / vt.rps).toFixed(1)} p99_ms=${t.p99} load=${loadRatio}`,
     );
     console.log(
       `result registry ours_rps=${p.rps.toFixed(0)} verdaccio_rps=${
         vp.rps.toFixed(0)
-      } ratio=${(p.rps / vp.rps).toFixed(1)} p99_ms=${p.p99}`,
+      } ratio=${(p.rps / vp.rps).toFixed(1)} p99_ms=${p.p99} load=${loadRatio}`,
     );
     console.log(
       `result registry-mixed p99_ms=${ms(percentile(all, 0.99))} read_p99_ms=${
@@ -555,7 +568,7 @@ export async function main(argv: string[]): Promise<number> {
         (all.length / mixed.seconds).toFixed(0)
       } publishes=${pubs.length} non2xx=${
         Object.values(mixed.non2xx).reduce((a, b) => a + b, 0)
-      }`,
+      } load=${loadAfter}`,
     );
     return 0;
   } finally {
