@@ -312,7 +312,11 @@ char LICENSE[] SEC("license") = "GPL";
                       Deno.readLinkSync(`/proc/${pid}/fd/${e.name}`)
                     }`
                   );
-                  if (fds.length) seen = fds; // none: a zombie, already done
+                  // Only the compile child holds clang's stderr memfd: other children
+                  // of this test process (other tests' servers and probes) are not it.
+                  if (fds.some((f) => f.includes("bpfpm-compiler-stderr"))) {
+                    seen = fds;
+                  }
                 } catch {
                   // Exited meanwhile.
                 }
