@@ -13,6 +13,7 @@ import { Buffer } from "node:buffer";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { isAbsolute, join, normalize, resolve, sep } from "node:path";
 import { denoFlagProblem } from "../common/deno_flags.ts";
+import { validateGrants } from "../../runtime/policy/grants.ts";
 import { inspectTarball } from "../pack/mod.ts";
 import { ContentCache } from "./cache.ts";
 import type { ClientConfig } from "./config.ts";
@@ -123,8 +124,34 @@ async function planInstalled(
   };
 }
 
-async function planDirectory(dir: string): Promise<RunPlan> {
-  const { validateBpfManifest } = await import("../manifest.ts");
+/**
+ * The problems of the manifest parts a run reads (entry, grants, Deno flags), by the rules
+ * that own them (runtime/policy/grants.ts, registry/common/deno_flags.ts); the whole schema,
+ * whose compile costs a start ~60 ms, is publish's and install's.
+ */
+function runnableProblems(bpf: Record<string, unknown>): string[] {
+  const out: string[] = [];
+  if (typeof bpf.entry !== "string" || !bpf.entry) {
+    out.push("bpf.entry: must be the entry file's path in the package");
+  }
+  if (bpf.grants !== undefined) {
+    try {
+      validateGrants(bpf.grants, "bpf.grants");
+    } catch (e) {
+      out.push((e as Error).message);
+    }
+  }
+  if (bpf.deno !== undefined && !Array.isArray(bpf.deno)) {
+    out.push("bpf.deno: must be an array of Deno flags");
+  }
+  for (const [i, f] of ((bpf.deno ?? []) as unknown[]).entries()) {
+    const problem = denoFlagProblem(f as string);
+    if (problem) out.push(`bpf.deno[${i}]: ${problem}`);
+  }
+  return out;
+}
+
+function planDirectory(dir: string): RunPlan {
   const pj = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
   const spec = `${pj.name}@${pj.version}`;
   if (!pj.bpf) {
@@ -133,11 +160,11 @@ async function planDirectory(dir: string): Promise<RunPlan> {
       `${spec} has no bpf manifest, so it is not a probe package bpfpm can run`,
     );
   }
-  const v = validateBpfManifest(pj.bpf);
-  if (!v.ok) {
+  const problems = runnableProblems(pj.bpf);
+  if (problems.length) {
     throw new ClientError(
       "EMANIFEST",
-      `${spec} has an invalid bpf manifest: ${v.errors.join("; ")}`,
+      `${spec} has an invalid bpf manifest: ${problems.join("; ")}`,
     );
   }
   const entry = inside(resolve(dir), pj.bpf.entry);
@@ -183,7 +210,7 @@ export async function planRun(
     ? resolve(config.projectDir, target)
     : undefined;
   if (asDir && existsSync(join(asDir, "package.json"))) {
-    return await planDirectory(asDir);
+    return planDirectory(asDir);
   }
   return await planInstalled(config, target);
 }
