@@ -170,17 +170,16 @@ function childFlags(
 
 /**
  * A package's Deno cache (transpiled modules, V8 code cache), kept across its runs:
- * `<SANDBOX_CACHE_ROOT>/<uid>-<name>`, 0700 and owned by the unprivileged user, directly below
+ * `<SANDBOX_CACHE_ROOT>/<uid>-<name>`, 0700 and owned by the user the child runs as (nobody,
+ * or root without capabilities when nobody cannot read the package), directly below
  * a root-owned 0711 directory (so nothing the user controls lies on the path this process
  * creates and chowns). One per package: a package's runs cannot plant code in another's
  * cache. Undefined (the run gets a fresh cache in its private directory) when either is not
  * as expected.
  */
-function sandboxDenoDir(name: string): string | undefined {
-  const dir = join(
-    SANDBOX_CACHE_ROOT,
-    `${SANDBOX_UID}-${encodeURIComponent(name)}`,
-  );
+function sandboxDenoDir(name: string, uid: number): string | undefined {
+  const gid = uid === SANDBOX_UID ? SANDBOX_GID : uid;
+  const dir = join(SANDBOX_CACHE_ROOT, `${uid}-${encodeURIComponent(name)}`);
   if (dirname(dir) !== SANDBOX_CACHE_ROOT || basename(dir).length > 255) {
     return undefined;
   }
@@ -195,9 +194,9 @@ function sandboxDenoDir(name: string): string | undefined {
     if (!is(SANDBOX_CACHE_ROOT, 0, 0o711)) return undefined;
     if (!lstatSync(dir, { throwIfNoEntry: false })) {
       mkdirSync(dir, { mode: 0o700 });
-      chownSync(dir, SANDBOX_UID, SANDBOX_GID);
+      chownSync(dir, uid, gid);
     }
-    return is(dir, SANDBOX_UID, 0o700) ? dir : undefined;
+    return is(dir, uid, 0o700) ? dir : undefined;
   } catch {
     return undefined;
   }
@@ -303,7 +302,11 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
       JSON.stringify({ imports: childImports() }),
       { mode: 0o644 },
     );
-    let denoDir = drop ? sandboxDenoDir(run.name) : undefined;
+    // Deno's module cache, kept per package and user across runs (a fresh one would
+    // transpile the runtime on every start).
+    let denoDir = root0
+      ? sandboxDenoDir(run.name, drop ? SANDBOX_UID : 0)
+      : undefined;
     // What Deno caches of files in the private directory (an installed package's) is of no
     // use to a later run: removed after this one, as the user who wrote it.
     if (denoDir && packageDir.startsWith(dir + "/")) {
