@@ -254,7 +254,8 @@ export async function runPackage(
  * ```ts
  * import { loadConfig } from "./config.ts";
  * import { confirmGrants, planRun } from "./run.ts";
- * confirmGrants(await planRun(loadConfig(), "tcplife"), { yes: true });
+ * import { Ui } from "./ui.ts";
+ * confirmGrants(await planRun(loadConfig(), "tcplife"), { yes: true, ui: new Ui() });
  * ```
  */
 export function confirmGrants(
