@@ -7,7 +7,7 @@ import { findLibrary } from "../../mod.ts";
 import {
   hostilePackage,
   lastJson,
-  programsNamed,
+  programsLeft,
   runPackageDir,
   tag,
   world,
@@ -50,5 +50,5 @@ console.log(JSON.stringify(out));`,
   assert.equal(out.wide[0], "PermissionDeniedError", String(out.wide[1]));
   assert.match(String(out.wide[1]), /getp/);
   assert.deepEqual(out.granted, ["uprobe", `${libc}:getpid,getppid`, true]);
-  assert.deepEqual(await programsNamed(`um_${t}`), []);
+  assert.deepEqual(await programsLeft(`um_${t}`), []);
 });

@@ -88,6 +88,24 @@ export async function programsNamed(prefix: string): Promise<number[]> {
   );
 }
 
+/**
+ * The programs named `prefix*` still loaded after up to `ms`: the kernel frees a program
+ * after a grace period once its last link and fd are closed, so a check right after a
+ * process exits must wait a little.
+ */
+export async function programsLeft(
+  prefix: string,
+  ms = 5000,
+): Promise<number[]> {
+  const end = Date.now() + ms;
+  let left = await programsNamed(prefix);
+  while (left.length && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 50));
+    left = await programsNamed(prefix);
+  }
+  return left;
+}
+
 /** The last JSON line a package printed. */
 export function lastJson(stdout: string): Record<string, unknown> {
   const line = stdout.trim().split("\n").filter((l) => l.startsWith("{")).pop();
