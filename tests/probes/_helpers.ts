@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { bpfpmCli } from "../../bench/_sandbox.ts";
 
 /** The repository root. */
 export const REPO: string = decodeURIComponent(
@@ -218,15 +219,7 @@ export function startBpfpm(
   options: { cwd: string; env?: Record<string, string> },
 ): RunningProbe {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      "--config",
-      join(REPO, "deno.json"),
-      join(REPO, "scripts", "bpfpm.ts"),
-      ...args,
-    ],
+    args: [...bpfpmCli(), ...args],
     cwd: options.cwd,
     env: options.env,
     stdin: "null",
@@ -242,15 +235,7 @@ export async function bpfpm(
   options: { cwd: string; env?: Record<string, string> },
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--quiet",
-      "--config",
-      join(REPO, "deno.json"),
-      join(REPO, "scripts", "bpfpm.ts"),
-      ...args,
-    ],
+    args: [...bpfpmCli(), ...args],
     cwd: options.cwd,
     env: options.env,
     stdout: "piped",
