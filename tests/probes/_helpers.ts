@@ -6,7 +6,6 @@
  * @module
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { bpfpmCli } from "../../bench/_sandbox.ts";
 
 /** The repository root. */
