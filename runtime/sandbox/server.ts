@@ -540,12 +540,7 @@ export class SandboxSession {
       (p: string, ...a: unknown[]) => Detachable
     >)[method];
     const link = attach.call(b, program, ...args);
-    return { value: this.#addLink(this.#objectId(b), link) };
-  }
-
-  #objectId(b: BPF): number {
-    for (const [id, o] of this.#objects) if (o === b) return id;
-    return -1;
+    return { value: this.#addLink(int(h, "obj"), link) };
   }
 
   #link(h: Record<string, unknown>) {
