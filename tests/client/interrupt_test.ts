@@ -3,7 +3,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { createTarball } from "../../registry/pack/mod.ts";
 import { fakeRegistry } from "./_fake_registry.ts";
-import { bpfpm, CLI, REPO, sandbox, snapshot } from "./_helpers.ts";
+import { bpfpm, CLI_ARGV, sandbox, snapshot } from "./_helpers.ts";
 
 Deno.test("an install killed mid-download leaves the previous state intact", async () => {
   const v1 = await createTarball({
@@ -35,14 +35,9 @@ Deno.test("an install killed mid-download leaves the previous state intact", asy
       { name: "tool", version: "1.0.0", tarball: v1 },
       { name: "tool", version: "2.0.0", tarball: v2 },
     ], { tarballDelayMs: 40 });
-    const child = new Deno.Command(Deno.execPath(), {
+    const child = new Deno.Command(CLI_ARGV[0], {
       args: [
-        "run",
-        "-A",
-        "--quiet",
-        "--config",
-        join(REPO, "deno.json"),
-        CLI,
+        ...CLI_ARGV.slice(1),
         "install",
         "tool@2.0.0",
         "--yes",
@@ -113,14 +108,9 @@ Deno.test("kills at any point leave either the whole old or the whole new instal
   for (const f of [0.3, 0.5, 0.65, 0.8, 0.95, 1.1]) {
     const delay = Math.round(f * took);
     const target = seen.has("2.0.0") ? "1.0.0" : "2.0.0";
-    const child = new Deno.Command(Deno.execPath(), {
+    const child = new Deno.Command(CLI_ARGV[0], {
       args: [
-        "run",
-        "-A",
-        "--quiet",
-        "--config",
-        join(REPO, "deno.json"),
-        CLI,
+        ...CLI_ARGV.slice(1),
         "install",
         ...names.map((n) => `${n}@${target}`),
         "--yes",

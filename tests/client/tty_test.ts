@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createTarball } from "../../registry/pack/mod.ts";
 import { fakeRegistry } from "./_fake_registry.ts";
-import { CLI, REPO, sandbox } from "./_helpers.ts";
+import { CLI_ARGV, sandbox } from "./_helpers.ts";
 
 async function onTty(
   cmd: string[],
@@ -61,13 +61,7 @@ Deno.test({
     }]);
     await using s = await sandbox(reg.url);
     const cmd = [
-      Deno.execPath(),
-      "run",
-      "-A",
-      "--quiet",
-      "--config",
-      join(REPO, "deno.json"),
-      CLI,
+      ...CLI_ARGV,
       "install",
       "ttyprobe",
     ];
