@@ -6,6 +6,7 @@
  */
 import { homedir } from "node:os";
 import { join } from "node:path";
+import { bpfpmCli } from "../../bench/_sandbox.ts";
 import { createTarball, type PackFile } from "../../registry/pack/mod.ts";
 import { integrityOf } from "../../registry/common/digests.ts";
 import { publishDocument } from "../../registry/common/publish_document.ts";
@@ -188,15 +189,7 @@ export async function sandbox(registry?: string): Promise<Sandbox> {
 }
 
 /** The command line that starts this checkout's CLI (add the arguments after it). */
-export const CLI_ARGV: readonly string[] = [
-  Deno.execPath(),
-  "run",
-  "-A",
-  "--quiet",
-  "--config",
-  join(REPO, "deno.json"),
-  CLI,
-];
+export const CLI_ARGV: readonly string[] = [Deno.execPath(), ...bpfpmCli()];
 
 /** What a child process printed and how it ended. */
 export interface Output {
