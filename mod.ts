@@ -72,6 +72,13 @@ export {
 } from "./runtime/output/histogram.ts";
 export { jsonSafe, toJson } from "./runtime/output/json.ts";
 export {
+  type Clock,
+  rfc3339,
+  systemClock,
+  UNIT_SUFFIX,
+  unitKey,
+} from "./runtime/output/time.ts";
+export {
   checkDenoPermissions,
   type DenoNeed,
   missingDenoPermissions,

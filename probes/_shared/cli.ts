@@ -8,7 +8,8 @@
  * @module
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { type BPF, type EventReader, interrupted, toJson } from "bpf";
+import { type BPF, type EventReader, interrupted, unitKey } from "bpf";
+import { checkJsonKey, printJsonLine, type Unit } from "./json.ts";
 
 /** One `parseArgs` option, plus its line in the usage text. */
 export interface Flag {
@@ -199,12 +200,22 @@ export async function runMain(
   Deno.exit(0);
 }
 
-/** A column of a probe's table. */
+/** A column of a probe's table, and the field it is in `--json`. */
 export interface Column<R> {
   /** The header, as BCC prints it. */
   header: string;
-  /** The field's JSON key. */
+  /** The row's field. */
   key: keyof R & string;
+  /** The field's JSON key before its unit's suffix, when not `key`. */
+  jsonKey?: string;
+  /** The value's unit: its JSON key ends with the unit's suffix (`_us`, `_bytes`, ...). */
+  unit?: Unit;
+  /** `false`: only in the table, not in JSON (e.g. an `HH:MM:SS` column `time` replaces). */
+  json?: boolean;
+  /** `false`: only in JSON, not in the table. */
+  table?: boolean;
+  /** The JSON value, when not the field's (64-bit safe either way). */
+  jsonFormat?: (value: R[keyof R], row: R) => unknown;
   /** Width (padded); the last column is never padded. */
   width?: number;
   /** Right-align (numbers). */
@@ -219,26 +230,31 @@ export interface Column<R> {
 
 /**
  * Rows printed as BCC's columns, as comma separated values with `csv` (BCC's `-s`), or as
- * JSON lines with `--json` (which wins over `csv`).
+ * JSON lines with `--json` (which wins over `csv`) by the convention of json.ts: `time`
+ * first (the event's kernel timestamp given to `row`, else now), then each column's field
+ * under its JSON key with its unit's suffix, then the row's fields no column names.
  *
  * @example
  * ```ts
  * import { Table } from "./cli.ts";
- * const t = new Table<{ pid: number; comm: string }>([
+ * const t = new Table<{ pid: number; comm: string; lat: number }>([
  *   { header: "PID", key: "pid", width: 7 },
- *   { header: "COMM", key: "comm" },
+ *   { header: "COMM", key: "comm", width: 16 },
+ *   { header: "LAT(us)", key: "lat", jsonKey: "latency", unit: "microseconds" },
  * ], false);
  * t.header();
- * t.row({ pid: 1, comm: "init" });
+ * t.row({ pid: 1, comm: "init", lat: 12 }, 5_000_000_000n); // JSON: latency_us
  * ```
  */
 export class Table<R extends object> {
   #columns: Column<R>[];
+  #shown: Column<R>[];
   #json: boolean;
   #csv: boolean;
 
   /**
-   * Makes a table.
+   * Makes a table; throws a TypeError when two columns have one JSON key or a key is not
+   * snake_case.
    *
    * @param columns the columns, in order
    * @param json print JSON lines instead
@@ -250,29 +266,56 @@ export class Table<R extends object> {
     options: { csv?: boolean } = {},
   ) {
     this.#columns = columns;
+    this.#shown = columns.filter((c) => c.table !== false);
     this.#json = json;
     this.#csv = options.csv === true && !json;
+    const seen = new Set<string>();
+    for (const c of columns) {
+      if (c.json === false) continue;
+      const k = jsonKeyOf(c);
+      checkJsonKey(k);
+      if (seen.has(k)) {
+        throw new TypeError(`Two columns have the JSON key ${k}`);
+      }
+      seen.add(k);
+    }
   }
 
   /** Prints the header line (nothing in JSON mode). */
   header(): void {
     if (this.#json) return;
     if (this.#csv) {
-      console.log(this.#columns.map((c) => c.csvHeader ?? c.header).join(","));
+      console.log(this.#shown.map((c) => c.csvHeader ?? c.header).join(","));
       return;
     }
-    console.log(this.#line(this.#columns.map((c) => c.header)));
+    console.log(this.#line(this.#shown.map((c) => c.header)));
   }
 
-  /** Prints one row. */
-  row(row: R): void {
+  /**
+   * Prints one row; `ktime`, the event's `bpf_ktime_get_ns()`, is its JSON `time`.
+   *
+   * @param row the row
+   * @param ktime the event's kernel timestamp (absent: now)
+   */
+  row(row: R, ktime?: bigint): void {
     if (this.#json) {
-      console.log(toJson(row));
+      const out: Record<string, unknown> = {};
+      const claimed = new Set<string>(["time"]);
+      for (const c of this.#columns) {
+        claimed.add(c.key);
+        if (c.json === false) continue;
+        const v = row[c.key];
+        out[jsonKeyOf(c)] = c.jsonFormat ? c.jsonFormat(v, row) : v;
+      }
+      for (const [k, v] of Object.entries(row)) {
+        if (!claimed.has(k) && !(k in out)) out[k] = v;
+      }
+      printJsonLine(out, ktime);
       return;
     }
     if (this.#csv) {
       console.log(
-        this.#columns.map((c) =>
+        this.#shown.map((c) =>
           (c.csvFormat ?? c.format ?? String)(row[c.key], row)
         ).join(","),
       );
@@ -280,7 +323,7 @@ export class Table<R extends object> {
     }
     console.log(
       this.#line(
-        this.#columns.map((c) =>
+        this.#shown.map((c) =>
           c.format ? c.format(row[c.key], row) : String(row[c.key])
         ),
       ),
@@ -289,12 +332,16 @@ export class Table<R extends object> {
 
   #line(cells: string[]): string {
     return cells.map((cell, i) => {
-      const c = this.#columns[i];
+      const c = this.#shown[i];
       if (i === cells.length - 1 && !c.right) return cell;
       const w = c.width ?? cell.length;
       return c.right ? cell.padStart(w) : cell.padEnd(w);
     }).join(" ").trimEnd();
   }
+}
+
+function jsonKeyOf<R>(c: Column<R>): string {
+  return unitKey(c.jsonKey ?? c.key, c.unit);
 }
 
 /**
@@ -422,7 +469,7 @@ export function sinceFirst(): (ts: bigint) => number {
 }
 
 /**
- * The `-t` column: seconds since the first event, with `digits` decimals.
+ * The `-t` column: seconds since the first event, with `digits` decimals (`ts_s` in JSON).
  *
  * @example
  * ```ts
@@ -437,6 +484,7 @@ export function timestampColumn<R extends { ts: number }>(
   return {
     header: "TIME(s)",
     key: "ts",
+    unit: "seconds",
     width,
     format: (t) => (t as number).toFixed(digits),
   };

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { type BpfMap, formatLog2Hist, histogramJson } from "bpf";
+import { type BpfMap, formatLog2Hist } from "bpf";
+import { printHistJson, unitOfValType } from "./json.ts";
 import { clock, intArg, summaryLoop, UsageError } from "./cli.ts";
 import {
   HIST_TIMESTAMP,
@@ -30,9 +31,19 @@ export interface Totals {
   count: bigint;
 }
 
+/** `-e`'s figures of a histogram, in its unit: average (rounded down), total and count. */
+export interface Extension {
+  /** The average value. */
+  avg: number;
+  /** The sum of the values. */
+  total: number;
+  /** How many values. */
+  count: number;
+}
+
 /**
- * `-e`'s summary of a histogram: the average, total and count, as BCC prints it
- * (`avg = 12 usecs, total: 120 usecs, count: 10`), and as JSON fields.
+ * `-e`'s summary of a histogram: the average, total and count, and the line BCC prints
+ * (`avg = 12 usecs, total: 120 usecs, count: 10`).
  *
  * @example
  * ```ts
@@ -43,19 +54,22 @@ export interface Totals {
 export function extension(
   t: Partial<Totals>,
   valType: string,
-): { line: string; json: { avg: number; total: number; count: number } } {
+): Extension & { line: string } {
   const total = Number(t.total ?? 0n);
   const count = Number(t.count ?? 0n);
   const avg = count ? Math.floor(total / count) : 0;
   return {
+    avg,
+    total,
+    count,
     line:
       `avg = ${avg} ${valType}, total: ${total} ${valType}, count: ${count}`,
-    json: { avg, total, count },
   };
 }
 
 /**
- * Prints `entries` (key 0: the one histogram; else a pid or tid section).
+ * Prints `entries` (key 0: the one histogram; else a pid or tid section), in JSON one line
+ * a histogram by json.ts's `printHistJson` (`pid`/`tid` and `comm` labels with a section).
  *
  * @example
  * ```ts
@@ -78,12 +92,13 @@ export function printHists(
       ? [options.section, key]
       : undefined;
     if (options.json) {
-      const out = histogramJson(h.slots, { valType: options.valType, section });
-      if (section) out.comm = h.comm;
-      if (options.extension) {
-        Object.assign(out, extension(h, options.valType).json);
-      }
-      console.log(JSON.stringify(out));
+      printHistJson(h.slots, {
+        unit: unitOfValType(options.valType),
+        labels: section ? { [section[0]]: key, comm: h.comm } : undefined,
+        extension: options.extension
+          ? extension(h, options.valType)
+          : undefined,
+      });
       continue;
     }
     if (section) console.log(`\n${section[0]} = ${key} ${h.comm}`);

@@ -5,7 +5,8 @@
  *
  * @module
  */
-import { type BPF, ksym, sym } from "bpf";
+import { type BPF, ksym, sym, unitKey } from "bpf";
+import { printJsonLine, type Unit } from "./json.ts";
 import { summaryLoop, UsageError } from "./cli.ts";
 
 /** A counted stack, as the probes key their `counts` map. */
@@ -22,7 +23,7 @@ export interface StackKey {
   comm: string;
 }
 
-/** One stack row of `--json`. */
+/** One stack row of `--json` (after its `time`; `value` is named by `StackOptions.value`). */
 export interface StackRow {
   /** The process. */
   pid: number;
@@ -60,6 +61,11 @@ export interface StackOptions {
   address?: boolean;
   /** `-s` (offcputime): `+0x<offset>` after each symbol. */
   offset?: boolean;
+  /**
+   * The JSON key and unit of a stack's value (`samples`; `off_cpu` in microseconds is
+   * `off_cpu_us`); absent: `value`.
+   */
+  value?: { key: string; unit?: Unit };
 }
 
 /**
@@ -201,19 +207,19 @@ export function printStacks(
     const ks = kFrames.map(([, f]) => f);
     const us = uFrames.map(([, f]) => f);
     if (options.json) {
-      const row: StackRow = {
+      const row: Record<string, unknown> = {
         pid: k.tgid,
         tid: k.pid,
         comm: k.comm,
         kernel_stack: ks,
         user_stack: us,
-        value: Number(value),
+        [unitKey(options.value?.key ?? "value", options.value?.unit)]: value,
       };
       if (options.address) {
         row.kernel_addresses = hex(kFrames);
         row.user_addresses = hex(uFrames);
       }
-      console.log(JSON.stringify(row));
+      printJsonLine(row);
     } else if (options.folded) {
       const kf = options.annotations ? ks.map((f) => `${f}_[k]`) : ks;
       const parts = [k.comm, ...[...us].reverse()];

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { BPF, formatLog2Hist, histogramJson } from "bpf";
+import { BPF, formatLog2Hist } from "bpf";
 import { announce, configure, intArg, runMain } from "../_shared/cli.ts";
 import {
   DISK,
@@ -20,6 +20,7 @@ import {
 } from "../_shared/flags.ts";
 import { diskDev, flagsText } from "../_shared/block.ts";
 import { extension, summarizeHists, type Totals } from "../_shared/hist.ts";
+import { printHistJson, unitOfValType } from "../_shared/json.ts";
 
 const spec = {
   name: "biolatency",
@@ -97,10 +98,11 @@ await runMain(spec, async ({ values: v, positionals, json }) => {
         : undefined;
       const ext = v.extension ? extension(h, valType) : undefined;
       if (json) {
-        console.log(JSON.stringify({
-          ...histogramJson(h.slots, { valType, section }),
-          ...ext?.json,
-        }));
+        printHistJson(h.slots, {
+          unit: unitOfValType(valType),
+          labels: section ? { [section[0]]: section[1] } : undefined,
+          extension: ext,
+        });
         continue;
       }
       if (section) console.log(`\n${section[0]} = ${section[1]}`);

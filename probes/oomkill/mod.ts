@@ -1,7 +1,9 @@
 /**
  * oomkill: traces the Linux out-of-memory killer, one line per victim with the task that
  * triggered it, as BCC's tool:
- * `HH:MM:SS Triggered by PID 3297 ("ntpd"), OOM kill of PID 22516 ("perl"), 3850642 pages, loadavg: …`.
+ * `HH:MM:SS Triggered by PID 3297 ("ntpd"), OOM kill of PID 22516 ("perl"), 15402568 kB total-vm, loadavg: …`
+ * (the victim's total-vm as the `oom:mark_victim` tracepoint gives it, in kB, where BCC's
+ * kprobe prints the OOM's total pages).
  *
  * @example
  * ```sh
@@ -20,6 +22,7 @@ import {
   runMain,
 } from "../_shared/cli.ts";
 import { DURATION } from "../_shared/flags.ts";
+import { printJsonLine } from "../_shared/json.ts";
 
 const spec = {
   name: "oomkill",
@@ -41,19 +44,6 @@ interface Event {
   vcomm: string;
 }
 
-/** One output row. */
-interface Row {
-  time: string;
-  tpid: number;
-  tcomm: string;
-  pid: number;
-  comm: string;
-  pages: number;
-  anon_rss_kb: number;
-  file_rss_kb: number;
-  loadavg: string;
-}
-
 await runMain(spec, async ({ values: v, json }) => {
   using b = await BPF.load({
     file: new URL("./oomkill.bpf.c", import.meta.url),
@@ -67,25 +57,25 @@ await runMain(spec, async ({ values: v, json }) => {
       // Deno.loadavg, not /proc/loadavg: Deno lets a sandboxed package read no /proc file.
       loadavg = Deno.loadavg().map((n) => n.toFixed(2)).join(" ");
     } catch { /* not permitted: left empty */ }
-    const row: Row = {
-      time: clock(),
-      tpid: e.tpid,
-      tcomm: e.tcomm,
-      pid: e.vpid,
-      comm: e.vcomm,
-      pages: Number(e.total_vm),
-      anon_rss_kb: Number(e.anon_rss),
-      file_rss_kb: Number(e.file_rss),
-      loadavg,
-    };
+    if (json) {
+      printJsonLine({
+        tpid: e.tpid,
+        tcomm: e.tcomm,
+        pid: e.vpid,
+        comm: e.vcomm,
+        total_vm_kib: e.total_vm,
+        anon_rss_kib: e.anon_rss,
+        file_rss_kib: e.file_rss,
+        loadavg,
+      }, e.ts);
+      continue;
+    }
     console.log(
-      json
-        ? JSON.stringify(row)
-        : `${row.time} Triggered by PID ${row.tpid} (${
-          JSON.stringify(row.tcomm)
-        }), OOM kill of PID ${row.pid} (${
-          JSON.stringify(row.comm)
-        }), ${row.pages} pages, loadavg: ${row.loadavg}`,
+      `${clock()} Triggered by PID ${e.tpid} (${
+        JSON.stringify(e.tcomm)
+      }), OOM kill of PID ${e.vpid} (${
+        JSON.stringify(e.vcomm)
+      }), ${e.total_vm} kB total-vm, loadavg: ${loadavg}`,
     );
   }
 });

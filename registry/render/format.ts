@@ -7,22 +7,15 @@
  *
  * @module
  */
-import type { EventField, Unit } from "../manifest.ts";
+import type { EventField } from "../manifest.ts";
 import { labelValue } from "../agent/metrics.ts";
 import { jsonSafe } from "../../runtime/output/json.ts";
-
-/** The short unit suffix a field name carries. */
-const SUFFIX: Partial<Record<Unit, string>> = {
-  nanoseconds: "_ns",
-  microseconds: "_us",
-  milliseconds: "_ms",
-  seconds: "_s",
-  bytes: "_bytes",
-  kibibytes: "_kib",
-  pages: "_pages",
-  percent: "_pct",
-  packets: "_packets",
-};
+import {
+  type Clock,
+  rfc3339,
+  systemClock,
+  unitKey,
+} from "../../runtime/output/time.ts";
 
 /** A 64-bit-safe JSON value (the runtime's one rule: `jsonSafe` in runtime/output/json.ts). */
 export { jsonSafe };
@@ -32,52 +25,13 @@ export { jsonSafe };
  * shown as RFC 3339 keeps its name).
  */
 export function fieldName(f: EventField): string {
-  const s = f.unit && f.format !== "ktime" && f.format !== "walltime"
-    ? SUFFIX[f.unit]
-    : undefined;
-  return s && !f.name.endsWith(s) ? f.name + s : f.name;
+  return f.format === "ktime" || f.format === "walltime"
+    ? f.name
+    : unitKey(f.name, f.unit);
 }
 
-/** Converts CLOCK_MONOTONIC nanoseconds to wall-clock time. */
-export interface Clock {
-  /** Wall-clock nanoseconds since the epoch at monotonic time 0 (boot). */
-  bootNs: bigint;
-}
-
-/**
- * The wall clock at boot, from `/proc/uptime` (CLOCK_BOOTTIME; the monotonic clock BPF's
- * `bpf_ktime_get_ns` reads differs by the time spent suspended).
- */
-export function systemClock(): Clock {
-  const up = Number(Deno.readTextFileSync("/proc/uptime").split(" ")[0]);
-  return {
-    bootNs: BigInt(Date.now()) * 1_000_000n - BigInt(Math.round(up * 1e9)),
-  };
-}
-
-/**
- * RFC 3339 with the local zone's offset, to the microsecond.
- *
- * @example
- * ```ts
- * import { rfc3339 } from "./format.ts";
- * rfc3339(0n); // "1970-01-01T00:00:00.000000Z" with TZ=UTC
- * ```
- */
-export function rfc3339(epochNs: bigint): string {
-  const ms = Number(epochNs / 1_000_000n);
-  const d = new Date(ms);
-  const off = -d.getTimezoneOffset();
-  const local = new Date(ms + off * 60_000).toISOString().slice(0, 19);
-  const frac = (epochNs % 1_000_000_000n + 1_000_000_000n) % 1_000_000_000n;
-  const us = String(frac / 1000n).padStart(6, "0");
-  const zone = off === 0
-    ? "Z"
-    : `${off > 0 ? "+" : "-"}${
-      String(Math.floor(Math.abs(off) / 60)).padStart(2, "0")
-    }:${String(Math.abs(off) % 60).padStart(2, "0")}`;
-  return `${local}.${us}${zone}`;
-}
+/** The boot clock and RFC 3339 times (the runtime's one rule: runtime/output/time.ts). */
+export { type Clock, rfc3339, systemClock };
 
 function formatValue(
   raw: unknown,

@@ -21,5 +21,6 @@ export {
   readIter,
   RemoteLink as Link,
   sym,
+  systemClock,
   usdtProbes,
 } from "./remote.ts";

@@ -42,6 +42,7 @@ import { PermissionDeniedError } from "../policy/check.ts";
 import type { Features } from "../features.ts";
 import type { SymOptions } from "../output/symbols.ts";
 import type { UsdtProbe } from "../attach/usdt.ts";
+import type { Clock } from "../output/time.ts";
 import { Channel } from "./_channel.ts";
 import { ProtocolError, type WireError } from "./protocol.ts";
 import { fromWire, toWire } from "./_values.ts";
@@ -773,6 +774,11 @@ export function sym(
       options: toWire(options),
     }).value,
   ) as string;
+}
+
+/** The wall clock at boot, read by the trusted side (the package may not read /proc). */
+export function systemClock(): Clock {
+  return fromWire(ch().call("systemClock").value) as Clock;
 }
 
 /** What this kernel supports, as the trusted side found it. */

@@ -35,6 +35,7 @@ import { features } from "../features.ts";
 import { usdtProbes } from "../attach/usdt.ts";
 import { findLibrary } from "../attach/find_library.ts";
 import { readIter } from "../attach/iter.ts";
+import { systemClock } from "../output/time.ts";
 import {
   ATTACH_METHODS,
   encodeFrame,
@@ -234,6 +235,7 @@ export class SandboxSession {
         };
       }],
       ["features", () => ({ value: features() })],
+      ["systemClock", () => ({ value: toWire(systemClock()) })],
       ["usdtProbes", (h) => ({ value: toWire(usdtProbes(str(h, "binary"))) })],
       ["findLibrary", (h) => ({ value: findLibrary(str(h, "name")) })],
       ["readIter", (h) => ({ value: readIter(this.#link(h).link as Link) })],

@@ -376,3 +376,30 @@ export function spawnBusyDd(): Deno.ChildProcess {
     stderr: "null",
   }).spawn();
 }
+
+/** A histogram line of a probe's `--json` (probes/README.md), in microseconds. */
+export interface JsonHist {
+  /** RFC 3339. */
+  time: string;
+  /** Buckets up to the last non-empty one. */
+  buckets: { min_us: number; max_us: number; count: number }[];
+  /** With -P/-L. */
+  pid?: number;
+  /** With -P/-L. */
+  comm?: string;
+  /** biolatency -D. */
+  disk?: string;
+  /** biolatency -F. */
+  flags?: string;
+  /** With -e. */
+  avg_us?: number;
+  /** With -e. */
+  total_us?: number;
+  /** With -e. */
+  count?: number;
+}
+
+/** How many values a histogram line counts (the sum of its buckets). */
+export function histCount(h: JsonHist): number {
+  return h.buckets.reduce((n, b) => n + b.count, 0);
+}

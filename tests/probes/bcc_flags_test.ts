@@ -5,6 +5,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  histCount,
+  type JsonHist,
   offcpuOfBlockedReader,
   REPO,
   runCmd,
@@ -127,22 +129,14 @@ async function directWrites(
   assert.equal(dd.code, 0, dd.stderr);
 }
 
-interface ExtHist {
-  data: { "interval-start": number; count: number }[];
-  pid?: number;
-  avg: number;
-  total: number;
-  count: number;
-}
-
 /** The count of a histogram equals its slots' sum; avg is total / count; each value is at least its slot's start. */
-function assertExtension(h: ExtHist) {
-  const inSlots = h.data.reduce((n, b) => n + b.count, 0);
-  assert.ok(h.count > 0, JSON.stringify(h));
-  assert.equal(h.count, inSlots);
-  assert.equal(h.avg, Math.floor(h.total / h.count));
-  const floor = h.data.reduce((n, b) => n + b.count * b["interval-start"], 0);
-  assert.ok(h.total >= floor, `total ${h.total} < ${floor}`);
+function assertExtension(h: JsonHist) {
+  const count = h.count!, total = h.total_us!;
+  assert.ok(count > 0, JSON.stringify(h));
+  assert.equal(count, histCount(h));
+  assert.equal(h.avg_us, Math.floor(total / count));
+  const floor = h.buckets.reduce((n, b) => n + b.count * b.min_us, 0);
+  assert.ok(total >= floor, `total ${total} < ${floor}`);
 }
 
 Deno.test("cpudist -e: the average, total and count of each histogram", async () => {
@@ -157,7 +151,7 @@ Deno.test("cpudist -e: the average, total and count of each histogram", async ()
   kid.kill("SIGKILL");
   await kid.status;
   assert.equal((await p.stop()).code, 0, p.stderr);
-  const h = p.rows<ExtHist>().find((x) => x.pid === kid.pid);
+  const h = p.rows<JsonHist>().find((x) => x.pid === kid.pid);
   assert.ok(h, `no histogram for ${kid.pid}`);
   assertExtension(h);
   await p.assertUnloaded();
@@ -181,9 +175,9 @@ Deno.test("biolatency -e: direct writes' average latency", async () => {
   try {
     await directWrites(dir, "4k", 20, true);
     assert.equal((await p.stop()).code, 0, p.stderr);
-    const [h] = p.rows<ExtHist>();
+    const [h] = p.rows<JsonHist>();
     assert.ok(h, p.stdout);
-    assert.ok(h.count >= 20, JSON.stringify(h));
+    assert.ok(h.count! >= 20, JSON.stringify(h));
     assertExtension(h);
     await p.assertUnloaded();
   } finally {

@@ -4,7 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runCmd, sleep, startProbe } from "./_helpers.ts";
+import {
+  histCount,
+  type JsonHist,
+  runCmd,
+  sleep,
+  startProbe,
+} from "./_helpers.ts";
 
 Deno.test("execsnoop without -x leaves failed exec()s out", async () => {
   await using p = startProbe("execsnoop", ["--json"]);
@@ -160,18 +166,11 @@ Deno.test("biolatency -F: direct synchronous writes are Sync-Write I/O", async (
     ]);
     assert.equal(dd.code, 0, dd.stderr);
     assert.equal((await p.stop()).code, 0, p.stderr);
-    interface Hist {
-      flags: string;
-      data: { count: number }[];
-    }
-    const hists = p.rows<Hist>();
-    const writes = hists.filter((h) => /Write$/.test(h.flags));
-    const n = writes.reduce(
-      (t, h) => t + h.data.reduce((s, b) => s + b.count, 0),
-      0,
-    );
+    const hists = p.rows<JsonHist>();
+    const writes = hists.filter((h) => /Write$/.test(h.flags!));
+    const n = writes.reduce((t, h) => t + histCount(h), 0);
     assert.ok(n >= 50, JSON.stringify(hists.map((h) => h.flags)));
-    assert.ok(writes.some((h) => h.flags.includes("Sync")));
+    assert.ok(writes.some((h) => h.flags!.includes("Sync")));
     await p.assertUnloaded();
   } finally {
     await Deno.remove(dir, { recursive: true });
