@@ -42,14 +42,34 @@ export { RISKY_HELPERS, type RiskyHelper };
 /** What a package (or a `BPF.load` call) is allowed to do: the runtime's own types. */
 export type { AttachGrant, Grants } from "../runtime/policy/grants.ts";
 
+/**
+ * A kernel name a package uses: the name alone when the package needs it, or
+ * `{ name, optional: true }` when it runs without it (publish accepts it missing from the
+ * publisher's kernel; install and run say when this kernel lacks it).
+ *
+ * @example One needed tracepoint, one optional
+ * ```ts
+ * import type { KernelName } from "./manifest.ts";
+ * const tracepoints: KernelName[] = [
+ *   "syscalls:sys_enter_openat",
+ *   { name: "syscalls:sys_enter_open", optional: true },
+ * ];
+ * ```
+ */
+export type KernelName = string | { name: string; optional?: boolean };
+
 /** What the kernel must offer for the probe to run. */
 export interface KernelRequirements {
   /** Needs `/sys/kernel/btf/vmlinux`. */
   btf?: boolean;
   /** Lowest kernel `major.minor`. */
   minVersion?: string;
-  /** `category:event` tracepoints that must exist. */
-  tracepoints?: string[];
+  /** `category:event` tracepoints the programs use. */
+  tracepoints?: KernelName[];
+  /** Kernel functions (as /proc/kallsyms names them) the programs use. */
+  functions?: KernelName[];
+  /** Kernel BTF types the programs' CO-RE reads need: `struct request`, or a bare name. */
+  btfTypes?: KernelName[];
 }
 
 /** Where a metric's value or label comes from: `key`, `key.pid`, `value.count`. */
@@ -219,6 +239,12 @@ function describe(e: ErrorObject, value: unknown): string {
   if (e.keyword === "pattern") {
     return `${where}: ${describeFormat(e.instancePath)}`;
   }
+  if (
+    e.keyword === "type" &&
+    /^\/kernel\/(tracepoints|functions|btfTypes)\/\d+$/.test(e.instancePath)
+  ) {
+    return `${where}: must be a name, or { "name": NAME, "optional": true }`;
+  }
   return schemaProblem(e, where);
 }
 
@@ -255,6 +281,12 @@ function describeFormat(path: string): string {
     return "must be --allow-read=PATHS, --allow-write=PATHS, --allow-net[=HOSTS], --allow-env=NAMES (not BPFPM_*), --allow-sys[=NAMES] or --allow-import[=HOSTS] (comma-separated, no spaces, no empty items)";
   }
   if (/^\/kernel\/tracepoints\//.test(path)) return "must be category:event";
+  if (/^\/kernel\/functions\//.test(path)) {
+    return "must be a kernel function name, such as tcp_v4_connect";
+  }
+  if (/^\/kernel\/btfTypes\//.test(path)) {
+    return "must be a type name, such as struct request or task_struct";
+  }
   if (path === "/kernel/minVersion") return "must be major.minor, such as 5.8";
   if (path === "/grants/mapMemory") {
     return "must be bytes or a size such as 64MiB";
@@ -330,9 +362,9 @@ export function validateBpfManifest(value: unknown): ManifestValidation {
   }
   const errors = [
     ...new Set(
-      (validate.errors ?? []).filter((e) => e.keyword !== "oneOf").map((e) =>
-        describe(e, value)
-      ),
+      (validate.errors ?? []).filter((e) =>
+        e.keyword !== "oneOf" && e.keyword !== "if"
+      ).map((e) => describe(e, value)),
     ),
   ];
   return {

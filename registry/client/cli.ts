@@ -12,6 +12,12 @@ import type { CompletionCommand } from "./completion.ts";
 import { readLockfile } from "./lockfile.ts";
 import { findProjectDir, isApproved } from "./project.ts";
 import { Ui } from "./ui.ts";
+import { importLater } from "../../runtime/_import_later.ts";
+
+/** A command's module, imported when the command runs (runtime/_import_later.ts says why). */
+function later<M>(path: string): Promise<M> {
+  return importLater<M>(new URL(path, import.meta.url));
+}
 
 type OptSpec = Record<
   string,
@@ -519,7 +525,9 @@ export async function main(
       console.error(`usage: ${COMMANDS.completion.usage}`);
       return 2;
     }
-    const { completionScript } = await import("./completion.ts");
+    const { completionScript } = await later<typeof import("./completion.ts")>(
+      "./completion.ts",
+    );
     try {
       Deno.stdout.writeSync(
         new TextEncoder().encode(
@@ -535,7 +543,9 @@ export async function main(
   const ui = new Ui({ quiet: v.quiet as boolean | undefined });
   const json = (x: unknown) => ui.out(JSON.stringify(x, null, 2));
   try {
-    const { globalLayout } = await import("./global.ts");
+    const { globalLayout } = await later<typeof import("./global.ts")>(
+      "./global.ts",
+    );
     const layout = v.global || v.prefix
       ? globalLayout(v.prefix as string | undefined)
       : undefined;
@@ -548,7 +558,9 @@ export async function main(
     if (layout) config.cacheDir = layout.cacheDir;
     switch (name) {
       case "init": {
-        const { initPackage } = await import("./commands.ts");
+        const { initPackage } = await later<typeof import("./commands.ts")>(
+          "./commands.ts",
+        );
         const dir = resolve(pos[0] ?? ".");
         const files = initPackage(dir, v.name as string | undefined);
         ui.out(`Created ${files.join(", ")} in ${dir}`);
@@ -567,12 +579,18 @@ export async function main(
         }
         const t0 = performance.now();
         if (layout && name === "install") {
-          const { parseSpec } = await import("./resolve.ts");
-          const g = await import("./global.ts");
+          const { parseSpec } = await later<typeof import("./resolve.ts")>(
+            "./resolve.ts",
+          );
+          const g = await later<typeof import("./global.ts")>("./global.ts");
           for (const p of pos) g.checkLauncher(layout, parseSpec(p).name);
         }
-        const { install } = await import("./install.ts");
-        const { recordApprovals } = await import("./project.ts");
+        const { install } = await later<typeof import("./install.ts")>(
+          "./install.ts",
+        );
+        const { recordApprovals } = await later<typeof import("./project.ts")>(
+          "./project.ts",
+        );
         const r = await install(config, {
           add: name === "install" ? pos : undefined,
           remove: name === "uninstall" ? pos : undefined,
@@ -586,20 +604,29 @@ export async function main(
         });
         recordApprovals(config.projectDir, r.lock, !!v.yes || ui.confirmed);
         if (name !== "uninstall") {
-          const { packageKernelProblems } = await import("./kernel_check.ts");
-          const { parseSpec } = await import("./resolve.ts");
+          const { packageKernelReport } = await later<
+            typeof import("./kernel_check.ts")
+          >("./kernel_check.ts");
+          const { parseSpec } = await later<typeof import("./resolve.ts")>(
+            "./resolve.ts",
+          );
           for (const p of pos) {
             const dir = join(
               config.projectDir,
               "bpf_modules",
               parseSpec(p).name,
             );
-            for (const line of packageKernelProblems(dir)) ui.warn(line);
+            const kernel = await packageKernelReport(dir);
+            for (const line of [...kernel.problems, ...kernel.notes]) {
+              ui.warn(line);
+            }
           }
         }
         if (layout) {
-          const { parseSpec } = await import("./resolve.ts");
-          const g = await import("./global.ts");
+          const { parseSpec } = await later<typeof import("./resolve.ts")>(
+            "./resolve.ts",
+          );
+          const g = await later<typeof import("./global.ts")>("./global.ts");
           for (const p of pos.map((x) => parseSpec(x).name)) {
             if (name === "uninstall") {
               if (g.removeLauncher(layout, p)) {
@@ -629,7 +656,9 @@ export async function main(
         return 0;
       }
       case "list": {
-        const { listInstalled } = await import("./commands.ts");
+        const { listInstalled } = await later<typeof import("./commands.ts")>(
+          "./commands.ts",
+        );
         const list = listInstalled(config);
         if (v.json) json(list);
         else {
@@ -644,7 +673,9 @@ export async function main(
         return 0;
       }
       case "outdated": {
-        const { outdated } = await import("./commands.ts");
+        const { outdated } = await later<typeof import("./commands.ts")>(
+          "./commands.ts",
+        );
         const rows = await outdated(config);
         if (v.json) json(rows);
         else {for (const r of rows) {
@@ -665,17 +696,22 @@ export async function main(
         const target = /^[./]/.test(pos[0])
           ? resolve(Deno.cwd(), pos[0])
           : pos[0];
-        const { packageKernelProblems } = await import("./kernel_check.ts");
-        const problems = packageKernelProblems(
+        const { packageKernelReport } = await later<
+          typeof import("./kernel_check.ts")
+        >("./kernel_check.ts");
+        const kernel = await packageKernelReport(
           target.startsWith("/")
             ? target
             : join(config.projectDir, "bpf_modules", target),
         );
-        if (problems.length) {
-          throw new ClientError("EKERNEL", problems.join("; "));
+        if (kernel.problems.length) {
+          throw new ClientError("EKERNEL", kernel.problems.join("; "));
         }
+        for (const line of kernel.notes) ui.warn(line);
         if (v.output || v.fields) {
-          const { runDeclared } = await import("../render/mod.ts");
+          const { runDeclared } = await later<
+            typeof import("../render/mod.ts")
+          >("../render/mod.ts");
           return await runDeclared(config, target, [
             ...pos.slice(1),
             ...passthrough,
@@ -688,14 +724,18 @@ export async function main(
             ui,
           });
         }
-        const { runPackage } = await import("./run.ts");
+        const { runPackage } = await later<typeof import("./run.ts")>(
+          "./run.ts",
+        );
         return await runPackage(config, target, [
           ...pos.slice(1),
           ...passthrough,
         ], { yes: !!v.yes || approvedInstall(config.projectDir, target), ui });
       }
       case "agent": {
-        const { agentCommand } = await import("../agent/mod.ts");
+        const { agentCommand } = await later<typeof import("../agent/mod.ts")>(
+          "../agent/mod.ts",
+        );
         return await agentCommand({
           config: v.config as string | undefined,
           yes: !!v.yes,
@@ -703,14 +743,18 @@ export async function main(
         });
       }
       case "gen-types": {
-        const { main } = await import("../../runtime/btf/gen_types_cli.ts");
+        const { main } = await later<
+          typeof import("../../runtime/btf/gen_types_cli.ts")
+        >("../../runtime/btf/gen_types_cli.ts");
         return await main([
           ...pos,
           ...(v.out !== undefined ? ["--out", v.out as string] : []),
         ]);
       }
       case "doctor": {
-        const { doctor, formatReport } = await import("./doctor.ts");
+        const { doctor, formatReport } = await later<
+          typeof import("./doctor.ts")
+        >("./doctor.ts");
         const checks = await doctor(config);
         if (v.json) json(checks);
         else ui.out(formatReport(checks));
@@ -720,7 +764,9 @@ export async function main(
         if (!pos[0]) {
           throw new TypeError(`usage: ${COMMANDS.x.usage}`);
         }
-        const { execPackage } = await import("./exec.ts");
+        const { execPackage } = await later<typeof import("./exec.ts")>(
+          "./exec.ts",
+        );
         return await execPackage(config, pos[0], [
           ...pos.slice(1),
           ...passthrough,
@@ -728,7 +774,9 @@ export async function main(
       }
       case "info": {
         if (!pos[0]) throw new TypeError("info needs a package name");
-        const { info } = await import("./commands.ts");
+        const { info } = await later<typeof import("./commands.ts")>(
+          "./commands.ts",
+        );
         const i = await info(config, pos[0]);
         if (v.json) json(i);
         else {
@@ -752,7 +800,9 @@ export async function main(
       }
       case "search": {
         if (!pos.length) throw new TypeError("search needs some text");
-        const { search } = await import("./commands.ts");
+        const { search } = await later<typeof import("./commands.ts")>(
+          "./commands.ts",
+        );
         const hits = await search(config, pos.join(" "));
         if (v.json) json(hits);
         else if (!hits.length) {
@@ -772,7 +822,9 @@ export async function main(
       }
       case "publish":
       case "pack": {
-        const { pack, publish, stopBundler } = await import("./publish.ts");
+        const { pack, publish, stopBundler } = await later<
+          typeof import("./publish.ts")
+        >("./publish.ts");
         const dir = resolve(pos[0] ?? ".");
         try {
           if (name === "pack") {
@@ -818,7 +870,9 @@ export async function main(
             `${name} needs a password: type it on a terminal, or set BPFPM_PASSWORD`,
           );
         }
-        const commands = await import("./commands.ts");
+        const commands = await later<typeof import("./commands.ts")>(
+          "./commands.ts",
+        );
         if (name === "login") {
           await commands.login(config, user, password);
           ui.out(`Logged in as ${user} at ${config.registry}`);
@@ -831,7 +885,7 @@ export async function main(
         return 0;
       }
       case "dist-tag": {
-        const m = await import("./maintain.ts");
+        const m = await later<typeof import("./maintain.ts")>("./maintain.ts");
         const [sub, a, b] = pos;
         if (sub === "add" && a && b && pos.length === 3) {
           await m.distTagAdd(config, a, b);
@@ -840,7 +894,9 @@ export async function main(
           await m.distTagRemove(config, a, b);
           ui.out(`-${b}: ${a}`);
         } else if ((sub === "ls" || sub === "list") && a && pos.length === 2) {
-          const { parseSpec } = await import("./resolve.ts");
+          const { parseSpec } = await later<typeof import("./resolve.ts")>(
+            "./resolve.ts",
+          );
           const tags = await m.distTagList(config, parseSpec(a).name);
           if (v.json) json(tags);
           else for (const [t, x] of Object.entries(tags)) ui.out(`${t}: ${x}`);
@@ -853,7 +909,9 @@ export async function main(
         if (pos.length !== 2) {
           throw new TypeError(`usage: ${COMMANDS[name].usage}`);
         }
-        const { deprecate } = await import("./maintain.ts");
+        const { deprecate } = await later<typeof import("./maintain.ts")>(
+          "./maintain.ts",
+        );
         const changed = await deprecate(config, pos[0], pos[1]);
         ui.out(
           changed.length
@@ -863,7 +921,7 @@ export async function main(
         return 0;
       }
       case "owner": {
-        const m = await import("./maintain.ts");
+        const m = await later<typeof import("./maintain.ts")>("./maintain.ts");
         const [sub, a, b] = pos;
         let owners;
         if ((sub === "add" || sub === "rm" || sub === "remove") && a && b) {
@@ -890,16 +948,22 @@ export async function main(
         if (pos.length !== 1) {
           throw new TypeError(`usage: ${COMMANDS[name].usage}`);
         }
-        const { unpublish } = await import("./maintain.ts");
+        const { unpublish } = await later<typeof import("./maintain.ts")>(
+          "./maintain.ts",
+        );
         const gone = await unpublish(config, pos[0], {
           force: v.force as boolean,
         });
-        const { parseSpec } = await import("./resolve.ts");
+        const { parseSpec } = await later<typeof import("./resolve.ts")>(
+          "./resolve.ts",
+        );
         for (const g of gone) ui.out(`- ${parseSpec(pos[0]).name}@${g}`);
         return 0;
       }
       case "logout": {
-        const { logout } = await import("./commands.ts");
+        const { logout } = await later<typeof import("./commands.ts")>(
+          "./commands.ts",
+        );
         ui.out(
           (await logout(config))
             ? `Logged out of ${config.registry}`
@@ -908,12 +972,16 @@ export async function main(
         return 0;
       }
       case "whoami": {
-        const { whoami } = await import("./commands.ts");
+        const { whoami } = await later<typeof import("./commands.ts")>(
+          "./commands.ts",
+        );
         ui.out(await whoami(config));
         return 0;
       }
       case "cache": {
-        const { ContentCache } = await import("./cache.ts");
+        const { ContentCache } = await later<typeof import("./cache.ts")>(
+          "./cache.ts",
+        );
         const cache = new ContentCache(config.cacheDir);
         if (pos[0] === "verify") {
           const r = await cache.verify();
@@ -928,9 +996,9 @@ export async function main(
         return 0;
       }
       case "trust": {
-        const { publisherKey, setTrustedKeys, trustedKeys } = await import(
-          "./signatures.ts"
-        );
+        const { publisherKey, setTrustedKeys, trustedKeys } = await later<
+          typeof import("./signatures.ts")
+        >("./signatures.ts");
         if (pos.length) {
           const keys = setTrustedKeys(
             config.configDir,
@@ -952,10 +1020,16 @@ export async function main(
         return 0;
       }
       case "keys": {
-        const commands = await import("./commands.ts");
+        const commands = await later<typeof import("./commands.ts")>(
+          "./commands.ts",
+        );
         if (pos[0] === "register") {
-          const { registerPublisherKey } = await import("./publish.ts");
-          const { RegistryClient } = await import("./registry.ts");
+          const { registerPublisherKey } = await later<
+            typeof import("./publish.ts")
+          >("./publish.ts");
+          const { RegistryClient } = await later<
+            typeof import("./registry.ts")
+          >("./registry.ts");
           const r = await registerPublisherKey(
             new RegistryClient(config),
             config,
@@ -1001,7 +1075,9 @@ export async function main(
         return 0;
       }
       case "verify": {
-        const { verifyInstalled } = await import("./commands.ts");
+        const { verifyInstalled } = await later<typeof import("./commands.ts")>(
+          "./commands.ts",
+        );
         const r = await verifyInstalled(config);
         if (v.json) json(r);
         else {

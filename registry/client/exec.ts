@@ -11,7 +11,7 @@ import { join } from "node:path";
 import type { ClientConfig } from "./config.ts";
 import { ClientError } from "./errors.ts";
 import { install } from "./install.ts";
-import { packageKernelProblems } from "./kernel_check.ts";
+import { packageKernelReport } from "./kernel_check.ts";
 import { isApproved, MODULES_DIR, recordApprovals } from "./project.ts";
 import { parseSpec } from "./resolve.ts";
 import { runPackage } from "./run.ts";
@@ -58,8 +58,11 @@ export async function execPackage(
   const own: ClientConfig = { ...config, projectDir };
   const r = await install(own, { add: [spec], yes: options.yes, ui });
   recordApprovals(projectDir, r.lock, !!options.yes || ui.confirmed);
-  const problems = packageKernelProblems(join(projectDir, MODULES_DIR, name));
-  if (problems.length) throw new ClientError("EKERNEL", problems.join("; "));
+  const kernel = await packageKernelReport(join(projectDir, MODULES_DIR, name));
+  if (kernel.problems.length) {
+    throw new ClientError("EKERNEL", kernel.problems.join("; "));
+  }
+  for (const line of kernel.notes) ui.warn(line);
   return await runPackage(own, name, args, {
     yes: !!options.yes || isApproved(projectDir, r.lock, name),
     ui,

@@ -1,60 +1,88 @@
 /**
- * Does this kernel have what a package names? At publish, every tracepoint, kernel
- * function and iterator its grants and `kernel.tracepoints` name must exist on the
- * publisher's kernel (a typo would otherwise be published and fail on users' machines);
- * before a run, `kernel.minVersion` and `kernel.btf` are checked against the running kernel.
+ * Does this kernel have what a package names? Every tracepoint, kernel function and BTF type
+ * its grants and `kernel` lists name (each needed, or marked `optional`) is looked up here:
+ * at publish on the publisher's kernel, where a needed name that is missing (most likely a
+ * typo) is refused; at install and run on this kernel, where a needed one that is missing
+ * stops the run and an optional one is named. `kernel.minVersion`, `kernel.btf` and the
+ * attach kinds kernels are built without are checked at install and run.
  *
- * Tracepoints come from tracefs (`events/<category>/<event>`), functions and iterators from
- * /proc/kallsyms.
+ * Tracepoints come from tracefs (`available_events`), functions, LSM hooks and iterators from
+ * /proc/kallsyms, BTF types from /sys/kernel/btf/vmlinux; each is read only when a name
+ * needs it.
  *
  * @module
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { globMatch } from "../../runtime/policy/grants.ts";
+import type { Support } from "../../runtime/features.ts";
 
 /** A name the manifest gives that this kernel lacks. */
 export interface MissingTarget {
   /** Where in the manifest: `grants.attach[2]`, `kernel.tracepoints[0]`. */
   where: string;
-  /** The kind of thing: tracepoint, kernel function, iterator. */
+  /** The kind of thing: tracepoint, kernel function, iterator, BTF type. */
   what: string;
   /** The name as written. */
   name: string;
+  /** True when the manifest marks it optional. */
+  optional: boolean;
   /** The nearest name this kernel has, when one is close. */
   suggestion?: string;
 }
 
+/** A name in a `kernel` list: the name alone, or `{ name, optional }`. */
+type KernelName = string | { name: string; optional?: boolean };
+
 /** The parts of a bpf manifest this checks. */
 export interface KernelManifest {
-  kernel?: { btf?: boolean; minVersion?: string; tracepoints?: string[] };
-  grants?: { attach?: { kind: string; target?: string }[] };
+  kernel?: {
+    btf?: boolean;
+    minVersion?: string;
+    tracepoints?: KernelName[];
+    functions?: KernelName[];
+    btfTypes?: KernelName[];
+  };
+  grants?: { attach?: { kind: string; target?: string; optional?: boolean }[] };
 }
 
 const TRACEFS = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 
-/** What this kernel has, read once per check. */
+/** What this kernel has, each source read once, when first needed. */
 class KernelNames {
   #tracepoints?: string[];
   #symbols?: Set<string>;
+  #btf?: import("../../runtime/btf/btf.ts").Btf;
 
   tracepoints(): string[] {
     if (this.#tracepoints) return this.#tracepoints;
-    const root = TRACEFS.map((d) => `${d}/events`).find((d) => existsSync(d));
+    const root = TRACEFS.find((d) => existsSync(`${d}/events`));
     if (!root) {
       throw new Error(
         "tracefs is not mounted, so tracepoint names cannot be checked: mount -t tracefs tracefs /sys/kernel/tracing",
       );
     }
-    const out: string[] = [];
-    for (const cat of readdirSync(root, { withFileTypes: true })) {
-      if (!cat.isDirectory()) continue;
+    try {
+      // One read: the list tracefs keeps of every category:event.
+      return this.#tracepoints = readFileSync(
+        `${root}/available_events`,
+        "utf8",
+      ).split("\n").filter(Boolean);
+    } catch {
+      const out: string[] = [];
       for (
-        const ev of readdirSync(`${root}/${cat.name}`, { withFileTypes: true })
+        const cat of readdirSync(`${root}/events`, { withFileTypes: true })
       ) {
-        if (ev.isDirectory()) out.push(`${cat.name}:${ev.name}`);
+        if (!cat.isDirectory()) continue;
+        for (
+          const ev of readdirSync(`${root}/events/${cat.name}`, {
+            withFileTypes: true,
+          })
+        ) {
+          if (ev.isDirectory()) out.push(`${cat.name}:${ev.name}`);
+        }
       }
+      return this.#tracepoints = out;
     }
-    return this.#tracepoints = out;
   }
 
   symbols(): Set<string> {
@@ -65,6 +93,18 @@ class KernelNames {
       if (f[1] === "T" || f[1] === "t") out.add(f[2]);
     }
     return this.#symbols = out;
+  }
+
+  async btf(): Promise<import("../../runtime/btf/btf.ts").Btf> {
+    if (this.#btf) return this.#btf;
+    const path = "/sys/kernel/btf/vmlinux";
+    if (!existsSync(path)) {
+      throw new Error(
+        `${path} is missing, so BTF type names cannot be checked: use a kernel built with CONFIG_DEBUG_INFO_BTF=y`,
+      );
+    }
+    const { parseBtf } = await import("../../runtime/btf/btf.ts");
+    return this.#btf = parseBtf(readFileSync(path));
   }
 }
 
@@ -106,87 +146,111 @@ function matches(pattern: string, names: Iterable<string>): boolean {
   return false;
 }
 
+function kernelName(n: KernelName): { name: string; optional: boolean } {
+  return typeof n === "string"
+    ? { name: n, optional: false }
+    : { name: n.name, optional: n.optional === true };
+}
+
 /**
- * The names a manifest gives that this kernel lacks: tracepoint, raw_tp and tp_btf
- * targets; kprobe, kretprobe, fentry, fexit and lsm functions; iterators; and
- * `kernel.tracepoints`. Globs must match at least one name. User-space targets (uprobes,
- * USDT) and attach points (XDP, tc, cgroup) are not kernel names and are not checked.
+ * The names a manifest gives that this kernel lacks, needed and optional: tracepoint, raw_tp
+ * and tp_btf targets; kprobe, kretprobe, fentry, fexit and lsm functions; iterators; and the
+ * `kernel` lists of tracepoints, functions and BTF types. Globs must match at least one name.
+ * User-space targets (uprobes, USDT) and attach points (XDP, tc, cgroup) are not kernel
+ * names and are not checked.
  *
  * @example
  * ```ts
  * import { missingKernelTargets } from "./kernel_check.ts";
- * missingKernelTargets({ grants: { attach: [{ kind: "tracepoint", target: "syscalls:sys_enter_exceve" }] } });
- * // [{ where: "grants.attach[0]", what: "tracepoint", name: "syscalls:sys_enter_exceve", suggestion: "syscalls:sys_enter_execve" }]
+ * await missingKernelTargets({ grants: { attach: [{ kind: "tracepoint", target: "syscalls:sys_enter_exceve" }] } });
+ * // [{ where: "grants.attach[0]", what: "tracepoint", name: "syscalls:sys_enter_exceve", optional: false, suggestion: "syscalls:sys_enter_execve" }]
  * ```
  */
-export function missingKernelTargets(bpf: KernelManifest): MissingTarget[] {
+export async function missingKernelTargets(
+  bpf: KernelManifest,
+): Promise<MissingTarget[]> {
   const k = new KernelNames();
   const out: MissingTarget[] = [];
-  const tracepoint = (where: string, name: string) => {
+  type At = { where: string; name: string; optional: boolean };
+  const miss = (at: At, what: string, suggestion?: string) =>
+    out.push({ ...at, what, ...(suggestion ? { suggestion } : {}) });
+  const tracepoint = (at: At) => {
     const names = k.tracepoints();
-    if (!matches(name, names)) {
-      out.push({
-        where,
-        what: "tracepoint",
-        name,
-        suggestion: nearest(name, names),
-      });
+    if (!matches(at.name, names)) {
+      miss(at, "tracepoint", nearest(at.name, names));
     }
   };
-  const event = (where: string, name: string) => {
+  const event = (at: At) => {
     // raw_tp and tp_btf take the event name without its category.
     const names = k.tracepoints().map((t) => t.slice(t.indexOf(":") + 1));
-    if (!matches(name, names)) {
-      out.push({
-        where,
-        what: "raw tracepoint",
-        name,
-        suggestion: nearest(name, names),
-      });
+    if (!matches(at.name, names)) {
+      miss(at, "raw tracepoint", nearest(at.name, names));
     }
   };
-  const symbol = (where: string, what: string, name: string, prefix = "") => {
+  const symbol = (at: At, what: string, prefix = "") => {
     const syms = k.symbols();
     const names = prefix
       ? [...syms].filter((s) => s.startsWith(prefix)).map((s) =>
         s.slice(prefix.length)
       )
       : syms;
-    if (!matches(name, names)) {
-      out.push({
-        where,
+    if (!matches(at.name, names)) {
+      miss(
+        at,
         what,
-        name,
-        suggestion: nearest(
-          name,
-          prefix ? names : [...syms].filter((s) => s[0] === name[0]),
+        nearest(
+          at.name,
+          prefix ? names : [...syms].filter((s) => s[0] === at.name[0]),
         ),
-      });
+      );
     }
   };
-  (bpf.grants?.attach ?? []).forEach((a, i) => {
-    const where = `grants.attach[${i}]`;
-    if (!a.target) return;
+  const btfType = async (at: At) => {
+    const m = /^(?:(struct|union|enum|typedef) )?(.+)$/.exec(at.name)!;
+    const btf = await k.btf();
+    const kinds = m[1] === "enum" ? ["enum", "enum64"] : m[1] ? [m[1]] : [];
+    const found = btf.find(m[2]).some((t) =>
+      !kinds.length || kinds.includes(t.kind)
+    );
+    if (!found) miss(at, "BTF type");
+  };
+  for (const [i, a] of (bpf.grants?.attach ?? []).entries()) {
+    if (!a.target) continue;
+    const at = {
+      where: `grants.attach[${i}]`,
+      name: a.target,
+      optional: a.optional === true,
+    };
     switch (a.kind) {
       case "tracepoint":
-        return tracepoint(where, a.target);
+        tracepoint(at);
+        break;
       case "raw_tp":
       case "tp_btf":
-        return event(where, a.target);
+        event(at);
+        break;
       case "kprobe":
       case "kretprobe":
       case "fentry":
       case "fexit":
-        return symbol(where, "kernel function", a.target);
+        symbol(at, "kernel function");
+        break;
       case "lsm":
-        return symbol(where, "LSM hook", a.target, "bpf_lsm_");
+        symbol(at, "LSM hook", "bpf_lsm_");
+        break;
       case "iter":
-        return symbol(where, "iterator", a.target, "bpf_iter_");
+        symbol(at, "iterator", "bpf_iter_");
+        break;
     }
-  });
-  (bpf.kernel?.tracepoints ?? []).forEach((t, i) =>
-    tracepoint(`kernel.tracepoints[${i}]`, t)
-  );
+  }
+  const list = (field: "tracepoints" | "functions" | "btfTypes") =>
+    (bpf.kernel?.[field] ?? []).map((n, i) => ({
+      where: `kernel.${field}[${i}]`,
+      ...kernelName(n),
+    }));
+  list("tracepoints").forEach(tracepoint);
+  list("functions").forEach((at) => symbol(at, "kernel function"));
+  for (const at of list("btfTypes")) await btfType(at);
   return out;
 }
 
@@ -196,12 +260,14 @@ export function missingKernelTargets(bpf: KernelManifest): MissingTarget[] {
  * @example
  * ```ts
  * import { describeMissing } from "./kernel_check.ts";
- * describeMissing({ where: "grants.attach[0]", what: "tracepoint", name: "sched:sched_swtich", suggestion: "sched:sched_switch" });
+ * describeMissing({ where: "grants.attach[0]", what: "tracepoint", name: "sched:sched_swtich", optional: false, suggestion: "sched:sched_switch" });
  * // "grants.attach[0]: tracepoint sched:sched_swtich does not exist on this kernel (did you mean sched:sched_switch?)"
  * ```
  */
 export function describeMissing(m: MissingTarget): string {
-  return `${m.where}: ${m.what} ${m.name} does not exist on this kernel${
+  return `${m.where}: ${
+    m.optional ? "optional " : ""
+  }${m.what} ${m.name} does not exist on this kernel${
     m.suggestion ? ` (did you mean ${m.suggestion}?)` : ""
   }`;
 }
@@ -211,71 +277,134 @@ function versionNumber(v: string): number {
   return (maj || 0) * 1000 + (min || 0);
 }
 
+/** What {@linkcode kernelReport} found: what stops a run, and what the user should know. */
+export interface KernelReport {
+  /** Needed things this kernel lacks, one line each with the fix: install warns, run stops. */
+  problems: string[];
+  /** Optional targets this kernel lacks, and attach kinds it cannot attach: said, not fatal. */
+  notes: string[];
+}
+
+// Attach kinds kernels are often built without (CONFIG_KPROBES, ftrace direct calls, the
+// BPF LSM, iterators before 5.8): only these ask features(), which loads the native library.
+const OFTEN_MISSING = new Set([
+  "kprobe",
+  "kretprobe",
+  "fentry",
+  "fexit",
+  "lsm",
+  "iter",
+]);
+
 /**
- * What the running kernel lacks of a package's `kernel` requirements (`minVersion`,
- * `btf`, `tracepoints`), one line each with the fix; empty when it runs here.
+ * What the running kernel lacks of what a package names: `minVersion`, `btf`, the
+ * tracepoints, functions and BTF types of its grants and `kernel` lists (needed ones are
+ * problems, optional ones notes), and attach kinds this kernel cannot attach (notes: the
+ * runtime falls back where it can, e.g. a syscall kprobe to its tracepoint).
+ *
+ * @param bpf the package's `bpf` manifest
+ * @param spec `name@version`, for the messages
+ * @param release the kernel release to compare `minVersion` with
+ * @returns one line per finding; both lists empty when everything is here
  *
  * @example
  * ```ts
- * import { unmetKernelRequirements } from "./kernel_check.ts";
- * unmetKernelRequirements({ kernel: { minVersion: "99.0" } }, "tcplife@1.0.0");
- * // ["tcplife@1.0.0 needs Linux 99.0 or newer; this kernel is 6.18…: run it on a newer kernel"]
+ * import { kernelReport } from "./kernel_check.ts";
+ * const r = await kernelReport({ kernel: { minVersion: "99.0" } }, "tcplife@1.0.0");
+ * // r.problems: ["tcplife@1.0.0 needs Linux 99.0 or newer; this kernel is 6.18…: run it on a newer kernel"]
  * ```
  */
-export function unmetKernelRequirements(
+export async function kernelReport(
   bpf: KernelManifest,
   spec: string,
   release: string = Deno.osRelease(),
-): string[] {
-  const out: string[] = [];
+): Promise<KernelReport> {
+  const problems: string[] = [];
+  const notes: string[] = [];
   const min = bpf.kernel?.minVersion;
   if (min && versionNumber(release) < versionNumber(min)) {
-    out.push(
+    problems.push(
       `${spec} needs Linux ${min} or newer; this kernel is ${release}: run it on a newer kernel`,
     );
   }
-  if (bpf.kernel?.btf && !existsSync("/sys/kernel/btf/vmlinux")) {
-    out.push(
+  const btf = existsSync("/sys/kernel/btf/vmlinux");
+  if (bpf.kernel?.btf && !btf) {
+    problems.push(
       `${spec} needs kernel BTF (/sys/kernel/btf/vmlinux), which this kernel lacks: use a kernel built with CONFIG_DEBUG_INFO_BTF=y`,
     );
   }
-  // One stat per required tracepoint (not a walk of tracefs): this runs before every run.
-  const events = TRACEFS.map((d) => `${d}/events`).find((d) => existsSync(d));
-  const missing = events
-    ? (bpf.kernel?.tracepoints ?? []).filter((t) =>
-      !existsSync(`${events}/${t.replace(":", "/")}`)
-    )
-    : [];
-  if (missing.length) {
-    out.push(
-      `${spec} needs the tracepoint${missing.length > 1 ? "s" : ""} ${
-        missing.join(", ")
+  let missing: MissingTarget[] = [];
+  try {
+    missing = await missingKernelTargets(
+      btf ? bpf : { ...bpf, kernel: { ...bpf.kernel, btfTypes: [] } },
+    );
+  } catch (e) {
+    notes.push(
+      `${spec}: its kernel names were not checked: ${(e as Error).message}`,
+    );
+  }
+  const named = (ms: MissingTarget[]) =>
+    ms.map((m) => `the ${m.what} ${m.name}`).join(", ");
+  const needed = missing.filter((m) => !m.optional);
+  const optional = missing.filter((m) => m.optional);
+  if (needed.length) {
+    problems.push(
+      `${spec} needs ${
+        named(needed)
       }, which this kernel lacks: run it on a kernel that has ${
-        missing.length > 1 ? "them" : "it"
+        needed.length > 1 ? "them" : "it"
       }`,
     );
   }
-  return out;
+  if (optional.length) {
+    notes.push(
+      `${spec} runs without ${
+        named(optional)
+      } (optional), which this kernel lacks`,
+    );
+  }
+  const kinds = new Map<string, boolean>();
+  for (const a of bpf.grants?.attach ?? []) {
+    if (OFTEN_MISSING.has(a.kind)) {
+      kinds.set(a.kind, (kinds.get(a.kind) ?? true) && a.optional === true);
+    }
+  }
+  if (kinds.size) {
+    const { features } = await import("../../runtime/features.ts");
+    const attach = features().attach as Record<string, Support>;
+    for (const [kind, optional] of kinds) {
+      const s = attach[kind];
+      if (s && !s.supported) {
+        notes.push(
+          `${spec} attaches ${kind} programs${
+            optional ? " (optional)" : ""
+          }, which this kernel cannot: ${s.reason}`,
+        );
+      }
+    }
+  }
+  return { problems, notes };
 }
 
 /**
- * {@linkcode unmetKernelRequirements} of the package in `dir` (its package.json's `bpf`);
- * empty when it has none or runs here.
+ * {@linkcode kernelReport} of the package in `dir` (its package.json's `bpf`); empty when it
+ * has none or runs here.
  *
  * @example
  * ```ts
- * import { packageKernelProblems } from "./kernel_check.ts";
- * for (const line of packageKernelProblems("bpf_modules/tcplife")) console.error(line);
+ * import { packageKernelReport } from "./kernel_check.ts";
+ * const r = await packageKernelReport("bpf_modules/tcplife");
+ * for (const line of [...r.problems, ...r.notes]) console.error(line);
  * ```
  */
-export function packageKernelProblems(dir: string): string[] {
+export async function packageKernelReport(dir: string): Promise<KernelReport> {
   let pj: { name?: string; version?: string; bpf?: KernelManifest };
   try {
     pj = JSON.parse(readFileSync(`${dir}/package.json`, "utf8"));
   } catch {
-    return [];
+    return { problems: [], notes: [] };
   }
   return pj.bpf
-    ? unmetKernelRequirements(pj.bpf, `${pj.name}@${pj.version}`)
-    : [];
+    ? await kernelReport(pj.bpf, `${pj.name}@${pj.version}`)
+    : { problems: [], notes: [] };
 }

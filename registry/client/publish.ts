@@ -348,18 +348,20 @@ export async function pack(
     // A name this kernel lacks is most likely a typo: refused here, not on users' machines.
     let missing;
     try {
-      missing = missingKernelTargets(bpf as KernelManifest);
+      missing = await missingKernelTargets(bpf as KernelManifest);
     } catch (e) {
       throw new ClientError("EKERNEL", (e as Error).message);
     }
-    if (missing.length) {
+    const needed = missing.filter((m) => !m.optional);
+    if (needed.length) {
       throw new ClientError(
         "EKERNEL",
         `${
-          missing.map(describeMissing).join("; ")
-        }: fix the name in package.json (or publish from a kernel that has it)`,
+          needed.map(describeMissing).join("; ")
+        }: fix the name in package.json, or mark it "optional": true if the package runs without it`,
       );
     }
+    for (const m of missing) ui.info(describeMissing(m));
     for (const f of [bpf.entry, ...(bpf.sources ?? [])]) {
       if (!data.has(f)) {
         throw new ClientError(

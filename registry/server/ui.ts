@@ -365,20 +365,22 @@ function grantsHtml(bpf: Record<string, unknown> | undefined): string {
     return "<p class=muted>Not a probe package (no <code>bpf</code> manifest).</p>";
   }
   const g = (bpf.grants ?? {}) as {
-    attach?: { kind: string; target?: string }[];
+    attach?: { kind: string; target?: string; optional?: boolean }[];
     helpers?: string[];
     mapMemory?: unknown;
   };
   const k = (bpf.kernel ?? {}) as {
     btf?: boolean;
     minVersion?: string;
-    tracepoints?: string[];
+    tracepoints?: (string | { name: string; optional?: boolean })[];
   };
+  const optional = (o: { optional?: boolean }) =>
+    o.optional ? " (optional)" : "";
   const rows: string[] = [];
   for (const a of g.attach ?? []) {
     rows.push(
       `<tr><td>attach</td><td>${esc(a.kind)}${
-        a.target ? ` <code>${esc(a.target)}</code>` : ""
+        a.target ? ` <code>${esc(a.target)}</code>${optional(a)}` : ""
       }</td></tr>`,
     );
   }
@@ -396,7 +398,12 @@ function grantsHtml(bpf: Record<string, unknown> | undefined): string {
     rows.push(`<tr><td>kernel</td><td>≥ ${esc(k.minVersion)}</td></tr>`);
   }
   for (const t of k.tracepoints ?? []) {
-    rows.push(`<tr><td>tracepoint</td><td><code>${esc(t)}</code></td></tr>`);
+    const n = typeof t === "string" ? { name: t } : t;
+    rows.push(
+      `<tr><td>tracepoint</td><td><code>${esc(n.name)}</code>${
+        optional(n)
+      }</td></tr>`,
+    );
   }
   return `<p>Entry <code>${esc(bpf.entry)}</code></p><table class="grants">${
     rows.join("")

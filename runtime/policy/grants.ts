@@ -55,6 +55,12 @@ export interface AttachGrant {
    * (`skb/ingress`, `connect4`) for cgroup programs, the interface name for XDP. Absent: any.
    */
   target?: string;
+  /**
+   * True when the package runs without this target: `bpfpm publish` accepts it missing
+   * from the publisher's kernel, install and run say when this kernel lacks it. It grants
+   * nothing more or less.
+   */
+  optional?: boolean;
 }
 
 /**
@@ -222,13 +228,19 @@ export function validateGrants(value: unknown, where = "grants"): Grants {
       if (a === null || typeof a !== "object" || Array.isArray(a)) {
         throw new TypeError(`${at} must be an object { kind, target? }`);
       }
-      const { kind, target, ...rest } = a as Record<string, unknown>;
+      const { kind, target, optional, ...rest } = a as Record<
+        string,
+        unknown
+      >;
       if (Object.keys(rest).length) {
         throw new TypeError(
           `${at} has an unknown field ${
             JSON.stringify(Object.keys(rest)[0])
-          }: only kind and target`,
+          }: only kind, target and optional`,
         );
+      }
+      if (optional !== undefined && typeof optional !== "boolean") {
+        throw new TypeError(`${at}.optional must be true or false when given`);
       }
       if (
         typeof kind !== "string" ||

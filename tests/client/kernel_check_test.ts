@@ -132,3 +132,119 @@ Deno.test("publish refuses names this kernel lacks; minVersion is checked at ins
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a target marked optional publishes, and install and run name it as missing here", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "bpfpm-kopt-" });
+  const reg = await startRegistry({ db: join(dir, "registry.db") });
+  try {
+    const url = `${reg.url}/`;
+    await using s = await sandbox(url);
+    const cli = (args: string[]) => bpfpm(args, { cwd: s.project, env: s.env });
+    let r = await cli([
+      "adduser",
+      "--user",
+      "ko",
+      "--password",
+      "ko-secret-pw",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const pkg = join(s.root, "maybe");
+    await Deno.mkdir(pkg);
+    await Deno.writeTextFile(join(pkg, "mod.ts"), "console.log('ran');\n");
+    const write = (
+      bpf: { kernel: Record<string, unknown>; grants: unknown },
+    ) =>
+      Deno.writeTextFile(
+        join(pkg, "package.json"),
+        JSON.stringify({
+          name: "maybe-probe",
+          version: "1.0.0",
+          type: "module",
+          files: ["mod.ts"],
+          bpf: { entry: "mod.ts", deno: [], ...bpf },
+        }),
+      );
+    const refused = async (line: RegExp) => {
+      r = await cli(["publish", pkg]);
+      assert.equal(r.code, 1, r.stderr);
+      const lines = r.stderr.trim().split("\n").filter((l) =>
+        !/^(compiling|bundling) /.test(l)
+      );
+      assert.equal(lines.length, 1, r.stderr);
+      assert.match(lines[0], line);
+      assert.match(
+        lines[0],
+        /: fix the name in package\.json, or mark it "optional": true if the package runs without it$/,
+      );
+    };
+    const execve = { kind: "tracepoint", target: "syscalls:sys_enter_execve" };
+
+    // Needed names a typo broke, in each list: refused, naming the list entry.
+    await write({
+      kernel: { functions: ["tcp_v4_conect"] },
+      grants: { attach: [execve] },
+    });
+    await refused(
+      /^bpfpm publish: kernel\.functions\[0\]: kernel function tcp_v4_conect does not exist on this kernel \(did you mean tcp_v4_connect\?\)/,
+    );
+    await write({
+      kernel: { btfTypes: ["struct task_strct"] },
+      grants: { attach: [execve] },
+    });
+    await refused(
+      /kernel\.btfTypes\[0\]: BTF type struct task_strct does not exist on this kernel/,
+    );
+    await write({
+      kernel: { tracepoints: [{ name: "sched:sched_swtich" }] },
+      grants: { attach: [execve] },
+    });
+    await refused(
+      /kernel\.tracepoints\[0\]: tracepoint sched:sched_swtich does not exist on this kernel \(did you mean sched:sched_switch\?\)/,
+    );
+
+    // The same names marked optional: published, each named as missing here.
+    await write({
+      kernel: {
+        tracepoints: [{ name: "sched:sched_swtich", optional: true }],
+        functions: ["tcp_v4_connect", {
+          name: "tcp_v4_conect",
+          optional: true,
+        }],
+        btfTypes: ["struct task_struct", {
+          name: "struct task_strct",
+          optional: true,
+        }],
+      },
+      grants: {
+        attach: [execve, {
+          kind: "tracepoint",
+          target: "syscalls:sys_enter_exceve",
+          optional: true,
+        }],
+      },
+    });
+    r = await cli(["publish", pkg]);
+    assert.equal(r.code, 0, r.stderr);
+    for (
+      const line of [
+        "grants.attach[1]: optional tracepoint syscalls:sys_enter_exceve does not exist on this kernel (did you mean syscalls:sys_enter_execve?)",
+        "kernel.tracepoints[0]: optional tracepoint sched:sched_swtich does not exist on this kernel (did you mean sched:sched_switch?)",
+        "kernel.functions[1]: optional kernel function tcp_v4_conect does not exist on this kernel (did you mean tcp_v4_connect?)",
+        "kernel.btfTypes[1]: optional BTF type struct task_strct does not exist on this kernel",
+      ]
+    ) assert.ok(r.stderr.includes(line), `${line}\nnot in:\n${r.stderr}`);
+
+    const note =
+      "maybe-probe@1.0.0 runs without the tracepoint syscalls:sys_enter_exceve, the tracepoint sched:sched_swtich, the kernel function tcp_v4_conect, the BTF type struct task_strct (optional), which this kernel lacks";
+    r = await cli(["install", "maybe-probe", "--yes"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(r.stderr.includes(`warning: ${note}\n`), r.stderr);
+    r = await cli(["run", "maybe-probe", "--yes"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "ran\n");
+    assert.ok(r.stderr.includes(`warning: ${note}\n`), r.stderr);
+  } finally {
+    await reg.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -13,6 +13,7 @@ import {
   MAP_MEMORY_UNITS,
   mapMemoryBytes,
   RISKY_HELPERS as RUNTIME_RISKY_HELPERS,
+  validateGrants,
 } from "../../runtime/policy/grants.ts";
 import { throws } from "node:assert/strict";
 
@@ -160,4 +161,74 @@ Deno.test("the schema's mapMemory sizes are the runtime's units", () => {
       `accepted ${mapMemory}`,
     );
   }
+});
+
+Deno.test("kernel names and attach targets may be marked optional, one way everywhere", () => {
+  const manifest = {
+    entry: "a.ts",
+    kernel: {
+      tracepoints: ["sched:sched_switch", {
+        name: "syscalls:sys_enter_open",
+        optional: true,
+      }],
+      functions: ["tcp_v4_connect", { name: "tcp_v6_connect", optional: true }],
+      btfTypes: ["struct request", { name: "task_struct" }],
+    },
+    grants: {
+      attach: [{
+        kind: "tracepoint",
+        target: "syscalls:sys_enter_open",
+        optional: true,
+      }],
+    },
+  };
+  assertEquals(validateBpfManifest(manifest), { ok: true });
+  // The runtime reads the same grants (the lockfile's), optional included.
+  assertEquals(validateGrants(manifest.grants).attach?.length, 1);
+  const cases: [unknown, string][] = [
+    [
+      { tracepoints: ["sched_switch"] },
+      "bpf.kernel.tracepoints[0]: must be category:event",
+    ],
+    [
+      { tracepoints: [{ name: "sched_switch", optional: true }] },
+      "bpf.kernel.tracepoints[0].name: must be category:event",
+    ],
+    [
+      { functions: [{ name: "f", optional: "yes" }] },
+      "bpf.kernel.functions[0].optional: must be boolean",
+    ],
+    [
+      { functions: [7] },
+      'bpf.kernel.functions[0]: must be a name, or { "name": NAME, "optional": true }',
+    ],
+    [
+      { btfTypes: ["class request"] },
+      "bpf.kernel.btfTypes[0]: must be a type name, such as struct request or task_struct",
+    ],
+    [
+      { btfTypes: [{ name: "request", maybe: true }] },
+      'bpf.kernel.btfTypes[0]: unknown field "maybe"',
+    ],
+  ];
+  for (const [kernel, line] of cases) {
+    assertEquals(validateBpfManifest({ entry: "a.ts", kernel }), {
+      ok: false,
+      errors: [line],
+    });
+  }
+  assertEquals(
+    validateBpfManifest({
+      entry: "a.ts",
+      grants: { attach: [{ kind: "xdp", optional: 1 }] },
+    }),
+    { ok: false, errors: ["bpf.grants.attach[0].optional: must be boolean"] },
+  );
+  throws(
+    () => validateGrants({ attach: [{ kind: "xdp", optional: 1 }] }),
+    {
+      name: "TypeError",
+      message: /attach\[0\]\.optional must be true or false/,
+    },
+  );
 });
