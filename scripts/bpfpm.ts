@@ -7,12 +7,15 @@
  * @module
  */
 import { main } from "../registry/client/cli.ts";
+import { importLater } from "../runtime/_import_later.ts";
 
 if (import.meta.main) {
   Deno.exit(
     await main(Deno.args, {
       registry: async (args) =>
-        await (await import("../registry/server/cli.ts")).registryCommand(args),
+        await (await importLater<typeof import("../registry/server/cli.ts")>(
+          new URL("../registry/server/cli.ts", import.meta.url),
+        )).registryCommand(args),
     }),
   );
 }
