@@ -14,7 +14,6 @@ import { BPF } from "bpf";
 import {
   announce,
   clock,
-  configure,
   eventStream,
   runMain,
   Table,
@@ -63,8 +62,8 @@ await runMain(spec, async ({ values: v, json }) => {
   using b = await BPF.load({
     file: new URL("./bashreadline.bpf.c", import.meta.url),
     autoAttach: false,
+    constants: { any_comm: v.shared !== undefined },
   });
-  configure(b, { any_comm: v.shared ? 1 : 0 });
   b.attachUretprobe("printret", { binary, symbol: "readline" });
   const table = new Table<Row>([
     { header: "TIME", key: "time", width: 8 },

@@ -16,14 +16,12 @@ struct event {
   char comm[16];
 };
 
-struct config {
-  u32 ready;
-  u32 targ_pid;
-  u32 per_thread;
-  u32 failed_only;
-};
+/* Set before load (BPF.load's constants, the manifest's .rodata parameters): the verifier
+ * sees them as constants and prunes the branches they turn off. */
+const volatile u32 targ_pid = 0;
+const volatile bool per_thread = false;
+const volatile bool failed_only = false;
 
-struct config cfg = {};
 struct event *_event_type __attribute__((unused));
 
 struct {
@@ -33,15 +31,14 @@ struct {
 
 SEC("tracepoint/sched/sched_process_exit")
 int sched_process_exit(void *ctx) {
-  if (!cfg.ready) return 0;
   u64 id = bpf_get_current_pid_tgid();
   u32 pid = id >> 32, tid = (u32)id;
-  if (cfg.targ_pid && cfg.targ_pid != pid) return 0;
+  if (targ_pid && targ_pid != pid) return 0;
   /* A process exits when its last thread does; its leader's exit is the one reported. */
-  if (!cfg.per_thread && pid != tid) return 0;
+  if (!per_thread && pid != tid) return 0;
   struct task_struct *task = (struct task_struct *)bpf_get_current_task();
   int exit_code = BPF_CORE_READ(task, exit_code);
-  if (cfg.failed_only && exit_code == 0) return 0;
+  if (failed_only && exit_code == 0) return 0;
   struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
   if (!e) return 0;
   e->ts = bpf_ktime_get_ns();

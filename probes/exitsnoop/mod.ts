@@ -15,7 +15,6 @@ import {
   announce,
   clock,
   type Column,
-  configure,
   eventStream,
   intArg,
   runMain,
@@ -117,13 +116,14 @@ function exitText(code: number, sig: number): string {
 }
 
 await runMain(spec, async ({ values: v, json }) => {
+  // The flags are the program's const volatile values, set before load.
   using b = await BPF.load({
     file: new URL("./exitsnoop.bpf.c", import.meta.url),
-  });
-  configure(b, {
-    targ_pid: intArg(v.pid, "-p PID") ?? 0,
-    per_thread: v["per-thread"] ? 1 : 0,
-    failed_only: v.failed ? 1 : 0,
+    constants: {
+      targ_pid: intArg(v.pid, "-p PID") ?? 0,
+      per_thread: v["per-thread"] === true,
+      failed_only: v.failed === true,
+    },
   });
   const columns: Column<Row>[] = [];
   if (v.timestamp || v.utc) {

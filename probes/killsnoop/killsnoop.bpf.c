@@ -13,15 +13,13 @@ struct event {
   char comm[16];
 };
 
-struct config {
-  u32 ready;
-  u32 targ_pid;
-  u32 targ_sig;
-  u32 failed_only;
-  u32 targ_tpid;
-};
+/* Set before load (BPF.load's constants, the manifest's .rodata parameters): the verifier
+ * sees them as constants and prunes the branches they turn off. */
+const volatile u32 targ_pid = 0;
+const volatile u32 targ_sig = 0;  /* 0: any signal */
+const volatile u32 targ_tpid = 0; /* 0: any target */
+const volatile bool failed_only = false;
 
-struct config cfg = {};
 struct event *_event_type __attribute__((unused));
 
 struct entry {
@@ -43,12 +41,11 @@ struct {
 } events SEC(".maps");
 
 static __always_inline int on_enter(int tpid, int sig, u32 call) {
-  if (!cfg.ready) return 0;
   u64 id = bpf_get_current_pid_tgid();
   u32 tid = (u32)id;
-  if (cfg.targ_pid && cfg.targ_pid != id >> 32) return 0;
-  if (cfg.targ_sig && cfg.targ_sig != (u32)sig) return 0;
-  if (cfg.targ_tpid && cfg.targ_tpid != (u32)tpid) return 0;
+  if (targ_pid && targ_pid != id >> 32) return 0;
+  if (targ_sig && targ_sig != (u32)sig) return 0;
+  if (targ_tpid && targ_tpid != (u32)tpid) return 0;
   struct entry e = { .tpid = tpid, .sig = sig, .call = call };
   bpf_map_update_elem(&start, &tid, &e, BPF_ANY);
   return 0;
@@ -59,7 +56,7 @@ static __always_inline int on_exit(long ret) {
   u32 tid = (u32)id;
   struct entry *s = bpf_map_lookup_elem(&start, &tid);
   if (!s) return 0;
-  if (cfg.failed_only && ret >= 0) goto cleanup;
+  if (failed_only && ret >= 0) goto cleanup;
   struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
   if (!e) goto cleanup;
   e->ts = bpf_ktime_get_ns();

@@ -15,7 +15,6 @@ import {
   announce,
   clock,
   type Column,
-  configure,
   eventStream,
   intArg,
   runMain,
@@ -82,14 +81,15 @@ interface Row {
 }
 
 await runMain(spec, async ({ values: v, json }) => {
+  // The flags are the program's const volatile values, set before load.
   using b = await BPF.load({
     file: new URL("./killsnoop.bpf.c", import.meta.url),
-  });
-  configure(b, {
-    targ_pid: intArg(v.pid, "-p PID") ?? 0,
-    targ_sig: intArg(v.signal, "-s SIGNAL", { min: 1 }) ?? 0,
-    failed_only: v.failed ? 1 : 0,
-    targ_tpid: intArg(v.tpid, "-T TPID", { min: 1 }) ?? 0,
+    constants: {
+      targ_pid: intArg(v.pid, "-p PID") ?? 0,
+      targ_sig: intArg(v.signal, "-s SIGNAL", { min: 1 }) ?? 0,
+      failed_only: v.failed === true,
+      targ_tpid: intArg(v.tpid, "-T TPID", { min: 1 }) ?? 0,
+    },
   });
   const columns: Column<Row>[] = [
     { header: "TIME", key: "time", width: 9 },

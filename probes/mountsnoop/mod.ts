@@ -15,7 +15,6 @@ import { BPF } from "bpf";
 import {
   announce,
   type Column,
-  configure,
   eventStream,
   intArg,
   runMain,
@@ -143,10 +142,11 @@ interface Row {
 }
 
 await runMain(spec, async ({ values: v, json }) => {
+  // The flags are the program's const volatile values, set before load.
   using b = await BPF.load({
     file: new URL("./mountsnoop.bpf.c", import.meta.url),
+    constants: { targ_pid: intArg(v.pid, "-p PID") ?? 0 },
   });
-  configure(b, { targ_pid: intArg(v.pid, "-p PID") ?? 0 });
   const columns: Column<Row>[] = [
     { header: "COMM", key: "comm", width: 16 },
     { header: "PID", key: "pid", width: 7 },

@@ -11,13 +11,7 @@
  * @module
  */
 import { BPF } from "bpf";
-import {
-  announce,
-  configure,
-  intArg,
-  runMain,
-  UsageError,
-} from "../_shared/cli.ts";
+import { announce, intArg, runMain, UsageError } from "../_shared/cli.ts";
 import { DELIMITED, PID } from "../_shared/flags.ts";
 import {
   stackOptions,
@@ -90,20 +84,18 @@ await runMain(spec, async ({ values: v, positionals, json }) => {
   }
   const stacks = stackOptions(v, json);
   const duration = intArg(positionals[0], "duration", { min: 1 });
+  // The flags are the program's const volatile values, set before load.
   using b = await BPF.load({
     file: new URL("./offcputime.bpf.c", import.meta.url),
-  });
-  configure(b, {
-    targ_tgid: intArg(v.pid, "-p PID") ?? 0,
-    targ_pid: intArg(v.tid, "-t TID") ?? 0,
-    user_threads_only: v["user-threads-only"] ? 1 : 0,
-    kernel_threads_only: v["kernel-threads-only"] ? 1 : 0,
-    min_us: BigInt(intArg(v["min-block-time"], "-m") ?? 1),
-    max_us: BigInt(
-      intArg(v["max-block-time"], "-M") ?? Number.MAX_SAFE_INTEGER,
-    ),
-    filter_state: v.state === undefined ? 0 : 1,
-    state: intArg(v.state, "--state") ?? 0,
+    constants: {
+      targ_tgid: intArg(v.pid, "-p PID") ?? 0,
+      targ_pid: intArg(v.tid, "-t TID") ?? 0,
+      user_threads_only: v["user-threads-only"] === true,
+      kernel_threads_only: v["kernel-threads-only"] === true,
+      min_us: intArg(v["min-block-time"], "-m") ?? 1,
+      max_us: intArg(v["max-block-time"], "-M") ?? 2n ** 64n - 1n,
+      targ_state: intArg(v.state, "--state") ?? -1,
+    },
   });
   announce(
     `Tracing off-CPU time (us) ${stackScope(v.pid, stacks, duration)}`,

@@ -20,19 +20,16 @@ struct start_t {
   struct key_t key;
 };
 
-struct config {
-  u32 ready;
-  u32 targ_tgid;
-  u32 targ_pid;
-  u32 user_threads_only;
-  u32 kernel_threads_only;
-  u64 min_us;
-  u64 max_us;
-  u32 filter_state;
-  u32 state;
-};
-
-struct config cfg = {};
+/* Set before load (BPF.load's constants, the manifest's .rodata parameters): the verifier
+ * sees them as constants and prunes the branches they turn off. */
+const volatile u32 targ_tgid = 0;
+const volatile u32 targ_pid = 0;
+const volatile bool user_threads_only = false;
+const volatile bool kernel_threads_only = false;
+const volatile u64 min_us = 1;
+const volatile u64 max_us = ~0ULL;
+/* --state as BCC reads it: -1 any; 0 TASK_RUNNING (preempted); else a bitmask of states. */
+const volatile int targ_state = -1;
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -57,21 +54,19 @@ struct {
 
 static __always_inline bool wanted(struct task_struct *t) {
   if (!t->pid) return false; /* idle */
-  if (cfg.targ_tgid && cfg.targ_tgid != (u32)t->tgid) return false;
-  if (cfg.targ_pid && cfg.targ_pid != (u32)t->pid) return false;
+  if (targ_tgid && targ_tgid != (u32)t->tgid) return false;
+  if (targ_pid && targ_pid != (u32)t->pid) return false;
   bool kthread = t->flags & PF_KTHREAD;
-  if (cfg.user_threads_only && kthread) return false;
-  if (cfg.kernel_threads_only && !kthread) return false;
+  if (user_threads_only && kthread) return false;
+  if (kernel_threads_only && !kthread) return false;
   return true;
 }
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next) {
-  if (!cfg.ready) return 0;
   u64 now = bpf_ktime_get_ns();
-  /* --state as BCC reads it: 0 is TASK_RUNNING (preempted), else a bitmask of states. */
   u32 st = prev->__state;
-  bool state_ok = !cfg.filter_state || (cfg.state ? (st & cfg.state) != 0 : st == 0);
+  bool state_ok = targ_state < 0 || (targ_state ? (st & targ_state) != 0 : st == 0);
   if (state_ok && wanted(prev)) {
     struct start_t s = {};
     s.ts = now;
@@ -89,7 +84,7 @@ int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_s
   u64 delta_us = (now - s->ts) / 1000;
   struct key_t key = s->key;
   bpf_map_delete_elem(&start, &pid);
-  if (delta_us < cfg.min_us || delta_us > cfg.max_us) return 0;
+  if (delta_us < min_us || delta_us > max_us) return 0;
   u64 zero = 0, *v = bpf_map_lookup_elem(&counts, &key);
   if (!v) {
     bpf_map_update_elem(&counts, &key, &zero, BPF_NOEXIST);

@@ -14,7 +14,6 @@ import { BPF } from "bpf";
 import {
   announce,
   type Column,
-  configure,
   eventStream,
   intArg,
   runMain,
@@ -70,12 +69,13 @@ interface Row {
 }
 
 await runMain(spec, async ({ values: v, json }) => {
+  // The flags are the program's const volatile values, set before load.
   using b = await BPF.load({
     file: new URL("./statsnoop.bpf.c", import.meta.url),
-  });
-  configure(b, {
-    targ_pid: intArg(v.pid, "-p PID") ?? 0,
-    failed_only: v.failed ? 1 : 0,
+    constants: {
+      targ_pid: intArg(v.pid, "-p PID") ?? 0,
+      failed_only: v.failed === true,
+    },
   });
   const columns: Column<Row>[] = [];
   if (v.timestamp) columns.push(timestampColumn(12, 6));

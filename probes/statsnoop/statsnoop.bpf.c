@@ -12,13 +12,11 @@ struct event {
   char pathname[256];
 };
 
-struct config {
-  u32 ready;
-  u32 targ_pid;
-  u32 failed_only;
-};
+/* Set before load (BPF.load's constants, the manifest's .rodata parameters): the verifier
+ * sees them as constants and prunes the branches they turn off. */
+const volatile u32 targ_pid = 0;
+const volatile bool failed_only = false;
 
-struct config cfg = {};
 struct event *_event_type __attribute__((unused));
 
 struct entry {
@@ -39,10 +37,9 @@ struct {
 } events SEC(".maps");
 
 static __always_inline int on_enter(const char *path, u32 call) {
-  if (!cfg.ready) return 0;
   u64 id = bpf_get_current_pid_tgid();
   u32 tid = (u32)id;
-  if (cfg.targ_pid && cfg.targ_pid != id >> 32) return 0;
+  if (targ_pid && targ_pid != id >> 32) return 0;
   struct entry e = { .path = path, .call = call };
   bpf_map_update_elem(&start, &tid, &e, BPF_ANY);
   return 0;
@@ -53,7 +50,7 @@ static __always_inline int on_exit(long ret) {
   u32 tid = (u32)id;
   struct entry *s = bpf_map_lookup_elem(&start, &tid);
   if (!s) return 0;
-  if (cfg.failed_only && ret >= 0) goto cleanup;
+  if (failed_only && ret >= 0) goto cleanup;
   struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
   if (!e) goto cleanup;
   e->ts = bpf_ktime_get_ns();

@@ -15,7 +15,6 @@ import {
   announce,
   clock,
   type Column,
-  configure,
   eventStream,
   intArg,
   runMain,
@@ -109,12 +108,14 @@ await runMain(spec, async ({ values: v, json }) => {
   const family = familyFilter(v);
   const lports = portList(v.localport, "-L");
   const rports = portList(v.remoteport ?? v.port, "-D");
+  // The flags are the program's const volatile values, set before load.
   using b = await BPF.load({
     file: new URL("./tcplife.bpf.c", import.meta.url),
-  });
-  configure(b, {
-    targ_pid: intArg(v.pid, "-p PID") ?? 0,
-    family,
+    constants: {
+      targ_pid: intArg(v.pid, "-p PID") ?? 0,
+      only_ipv4: family === 2,
+      only_ipv6: family === 10,
+    },
   });
   const wide = v.wide === true;
   const columns: Column<Row>[] = [];

@@ -35,13 +35,12 @@ struct event {
   char comm[16];
 };
 
-struct config {
-  u32 ready;
-  u32 targ_pid;
-  u32 family; /* 0: both */
-};
+/* Set before load (BPF.load's constants, the manifest's .rodata parameters): the verifier
+ * sees them as constants and prunes the branches they turn off. */
+const volatile u32 targ_pid = 0;
+const volatile bool only_ipv4 = false;
+const volatile bool only_ipv6 = false;
 
-struct config cfg = {};
 struct event *_event_type __attribute__((unused));
 
 struct {
@@ -65,8 +64,9 @@ struct {
 
 SEC("tracepoint/sock/inet_sock_set_state")
 int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *args) {
-  if (!cfg.ready || args->protocol != IPPROTO_TCP) return 0;
-  if (cfg.family && cfg.family != args->family) return 0;
+  if (args->protocol != IPPROTO_TCP) return 0;
+  if (only_ipv4 && args->family != AF_INET) return 0;
+  if (only_ipv6 && args->family != AF_INET6) return 0;
   u64 sk = (u64)args->skaddr;
   int state = args->newstate;
   if (state < TCP_FIN_WAIT1) {
@@ -88,7 +88,7 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *args) {
   u64 now = bpf_ktime_get_ns(), span = now - *start;
   struct ident *id = bpf_map_lookup_elem(&idents, &sk);
   u32 pid = id ? id->pid : bpf_get_current_pid_tgid() >> 32;
-  if (cfg.targ_pid && cfg.targ_pid != pid) goto cleanup;
+  if (targ_pid && targ_pid != pid) goto cleanup;
   struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
   if (!e) goto cleanup;
   e->ts = now;
