@@ -1068,17 +1068,19 @@ export class BPF implements Disposable {
    * `using`, or by closing this object.
    *
    * @param name The map's name.
-   * @param options `type` names the record's C type, or `codec`; without either, records are
-   *   decoded with the type the C passes to `ringbuf_output`/`ringbuf_submit` (BCC's dialect),
-   *   else they are bytes.
+   * @param options `type` names the record's C type (`"bytes"`: keep bytes), or `codec`;
+   *   without either, records are decoded with the struct the C passes to
+   *   `bpf_ringbuf_output`, `bpf_ringbuf_reserve`/`bpf_ringbuf_submit` (or BCC's
+   *   `ringbuf_output`/`ringbuf_submit`); where the C shows no one struct they are bytes, and
+   *   one line says so, naming the `type` option.
    * @returns The reader; `lost`, `records`, `batches()`, `read()`.
    *
    * @example
    * ```ts
    * import { BPF } from "bpf";
    * using b = await BPF.load({ file: "./exec.bpf.c" });
-   * for await (const e of b.ringbuf<{ pid: number }>("events", { type: "struct event" })) {
-   *   console.log(e.pid);
+   * for await (const e of b.ringbuf<{ pid: number }>("events")) {
+   *   console.log(e.pid); // struct event, as the C reserves and submits it
    * }
    * ```
    */
@@ -1099,8 +1101,9 @@ export class BPF implements Disposable {
    * iterable; `lost` counts what the kernel dropped (and each loss is reported).
    *
    * @param name The map's name.
-   * @param options `type` or `codec` (without either: the type the C passes to `perf_submit`,
-   *   else bytes), `pageCount` per CPU, `wakeupEvents`, `onLost`, `signal`.
+   * @param options `type` or `codec` (without either: the struct the C passes to
+   *   `bpf_perf_event_output` or BCC's `perf_submit`, else bytes and one line naming `type`),
+   *   `pageCount` per CPU, `wakeupEvents`, `onLost`, `signal`.
    * @returns The reader.
    *
    * @example

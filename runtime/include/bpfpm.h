@@ -39,4 +39,39 @@ static __always_inline unsigned int bpf_log2l(unsigned long v)
 	return bpf_log2(v) + 1;
 }
 
+/* The record type of an event map, for b.ringbuf(name)/b.perfBuffer(name) without a type:
+ * each call of the helpers that write records leaves a typed, never-read marker in
+ * .bcc.events (the section of BCC's markers, bcc/helpers.h, which libbpf skips), so the
+ * object's BTF says which struct goes to which map (runtime/maps/object_maps.ts reads them).
+ * An output names the map and the data; a reserve the map and the size; a submit only the
+ * data, which the reserve's size ties to its map. The data's type is an array of its pointer
+ * (clang's BTF keeps only a forward declaration of a struct a static points to directly).
+ * The helpers are called as before, arguments evaluated once (typeof evaluates nothing). */
+#define __bpfpm_cat_(a, b) a##b
+#define __bpfpm_cat(a, b) __bpfpm_cat_(a, b)
+#define __bpfpm_marker(kind) \
+	__bpfpm_cat(__bpfpm_cat(__bpfpm_, kind), __COUNTER__) __attribute__((section(".bcc.events"), used))
+#define __bpfpm_constant(n) __builtin_choose_expr(__builtin_constant_p(n), (n), 0)
+#define bpf_ringbuf_output(m_, d_, size_, flags_)                                                 \
+	({                                                                                        \
+		static struct { __typeof__(m_) map; __typeof__(d_) record[0]; } *__bpfpm_marker(output_); \
+		(bpf_ringbuf_output)(m_, d_, size_, flags_);                                      \
+	})
+#define bpf_ringbuf_reserve(m_, size_, flags_)                                                    \
+	({                                                                                        \
+		static struct { __typeof__(m_) map; char size[__bpfpm_constant(size_)]; }            \
+			*__bpfpm_marker(reserve_);                                                  \
+		(bpf_ringbuf_reserve)(m_, size_, flags_);                                         \
+	})
+#define bpf_ringbuf_submit(d_, flags_)                                                            \
+	({                                                                                        \
+		static struct { __typeof__(d_) record[0]; } *__bpfpm_marker(submit_);                 \
+		(bpf_ringbuf_submit)(d_, flags_);                                                 \
+	})
+#define bpf_perf_event_output(ctx_, m_, flags_, d_, size_)                                         \
+	({                                                                                        \
+		static struct { __typeof__(m_) map; __typeof__(d_) record[0]; } *__bpfpm_marker(output_); \
+		(bpf_perf_event_output)(ctx_, m_, flags_, d_, size_);                             \
+	})
+
 #endif

@@ -192,15 +192,21 @@ export function openQueue(owner: MapOwner, name: string): QueueMap<unknown> {
  * ```
  */
 export interface ObjectEventOptions<T> extends EventReaderOptions<T> {
-  /** The C type of a record in the object's BTF, e.g. `"struct event"`. */
+  /**
+   * The C type of a record in the object's BTF, e.g. `"struct event"`; `"bytes"` keeps
+   * records as bytes. Without it (or a codec) the type is the one the C passes to the
+   * helpers that write records (`bpf_ringbuf_output`, `bpf_ringbuf_reserve` and
+   * `bpf_ringbuf_submit`, `bpf_perf_event_output`, BCC's `perf_submit`, ...).
+   */
   type?: string;
 }
 
 /**
  * A record read without a type or codec: decoded as an object when the C shows its type (the
- * struct BCC's `perf_submit`, `ringbuf_output` or `ringbuf_submit` is given; a record
- * shorter than it, of a C that submits part of the struct, with the rest zero), else its
- * bytes.
+ * struct given to `bpf_ringbuf_output`, `bpf_ringbuf_reserve`/`bpf_ringbuf_submit`,
+ * `bpf_perf_event_output`, or BCC's `perf_submit`, `ringbuf_output` or `ringbuf_submit`; a
+ * record shorter than it, of a C that submits part of the struct, with the rest zero), else
+ * its bytes.
  *
  * @example Narrowing a record
  * ```ts
@@ -221,24 +227,81 @@ function recordCodec<T>(btf: Btf, id: number, what: string): Codec<T> {
 }
 
 /**
- * The record type of event map `name` as the C shows it: the struct or union the BCC helpers
- * recorded for it (`__bcc_event_type__<name>` in `.bcc.events`, bcc/helpers.h), when the
- * program passes one type only.
+ * The struct or union a marker points at (a pointer, or bpfpm.h's array of one pointer), or
+ * undefined.
+ */
+function pointee(btf: Btf, id: number | undefined): number | undefined {
+  if (id === undefined) return undefined;
+  let p = btf.resolve(id);
+  if (p.kind === "array") p = btf.resolve(p.type);
+  if (p.kind !== "ptr") return undefined;
+  const t = btf.resolve(p.type);
+  return t.kind === "struct" || t.kind === "union" ? t.id : undefined;
+}
+
+/**
+ * The record type of event map `name` as the C shows it, from the markers the helpers leave
+ * in `.bcc.events`: BCC's `__bcc_event_type__<name>` (bcc/helpers.h: the data given to
+ * perf_submit, ringbuf_output and ringbuf_submit), and bpfpm.h's `__bpfpm_output_N` (a map
+ * and the data given to bpf_ringbuf_output or bpf_perf_event_output), `__bpfpm_reserve_N` (a
+ * map and the size given to bpf_ringbuf_reserve) and `__bpfpm_submit_N` (the data given to
+ * bpf_ringbuf_submit, tied to the map whose reserve has its size). One struct or union only.
  */
 function recordTypeId(btf: Btf, name: string): number | undefined {
   // A function's static is `<function>.<name>`, and a second one in it `<name>.1`, ...
-  const marker = new RegExp(`(^|\\.)__bcc_event_type__${name}(\\.\\d+)?$`);
+  const bcc = new RegExp(`(^|\\.)__bcc_event_type__${name}(\\.\\d+)?$`);
+  const ours = /(?:^|\.)__bpfpm_(output|reserve|submit)_\d+$/;
+  const maps = btf.find(".maps", "datasec")[0];
+  const mapVar = maps?.kind === "datasec"
+    ? maps.vars.map((v) => btf.type(v.type)).find((v) =>
+      v.kind === "var" && v.name === name
+    )
+    : undefined;
+  const mapType = mapVar?.kind === "var" ? btf.resolve(mapVar.type).id : -1;
   const ids = new Set<number>();
+  const sizes = new Set<number>();
+  const submitted = new Set<number>();
   for (const sec of btf.find(".bcc.events", "datasec")) {
     if (sec.kind !== "datasec") continue;
     for (const v of sec.vars) {
       const variable = btf.type(v.type);
-      if (variable.kind !== "var" || !marker.test(variable.name)) continue;
-      const ptr = btf.type(variable.type);
-      const record = ptr.kind === "ptr" ? btf.resolve(ptr.type) : undefined;
-      if (record?.kind !== "struct" && record?.kind !== "union") return;
-      ids.add(record.id);
+      if (variable.kind !== "var") continue;
+      if (bcc.test(variable.name)) {
+        const record = pointee(btf, variable.type);
+        if (record === undefined) return;
+        ids.add(record);
+        continue;
+      }
+      const kind = ours.exec(variable.name)?.[1];
+      const ptr = btf.resolve(variable.type);
+      const marker = kind && ptr.kind === "ptr" && btf.resolve(ptr.type);
+      if (!marker || marker.kind !== "struct") continue;
+      const member = (n: string) => marker.members.find((m) => m.name === n);
+      if (kind === "submit") {
+        const record = pointee(btf, member("record")?.type);
+        if (record !== undefined) submitted.add(record);
+        continue;
+      }
+      const map = member("map");
+      const mapPtr = map && btf.resolve(map.type);
+      if (mapPtr?.kind !== "ptr" || btf.resolve(mapPtr.type).id !== mapType) {
+        continue;
+      }
+      if (kind === "output") {
+        const record = pointee(btf, member("record")?.type);
+        if (record === undefined) return;
+        ids.add(record);
+      } else {
+        const size = btf.resolve(member("size")!.type);
+        if (size.kind !== "array" || size.length === 0) return;
+        sizes.add(size.length);
+      }
     }
+  }
+  for (const size of sizes) {
+    const fits = [...submitted].filter((id) => btf.sizeOf(id) === size);
+    if (fits.length === 1) ids.add(fits[0]);
+    else if (!ids.size) return;
   }
   return ids.size === 1 ? [...ids][0] : undefined;
 }
@@ -289,7 +352,7 @@ export function openObjectEvents<T>(
   let codec = options.codec;
   let inferred = false;
   const what = `records of "${name}"`;
-  if (!codec && options.type) {
+  if (!codec && options.type && options.type !== "bytes") {
     const btf = objectBtf(owner.object);
     if (!btf) {
       throw new TypeError(
@@ -297,13 +360,19 @@ export function openObjectEvents<T>(
       );
     }
     codec = recordCodec<T>(btf, typeIdForName(btf, options.type, what), what);
-  } else if (!codec) {
-    // No type given: the one the C passes to perf_submit/ringbuf_output/ringbuf_submit.
+  } else if (!codec && options.type !== "bytes") {
+    // No type given: the one the C passes to the helpers that write records.
     const btf = objectBtf(owner.object);
     const id = btf && recordTypeId(btf, name);
     if (btf && id !== undefined) {
       codec = recordCodec<T>(btf, id, what);
       inferred = true;
+    } else {
+      console.warn(
+        `bpfpm: ${what} are bytes: the C does not show one struct for them; pass { type: "struct NAME" } to b.${
+          kind === "ringbuf" ? "ringbuf" : "perfBuffer"
+        }("${name}", ...) to decode them (or { type: "bytes" } to keep bytes)`,
+      );
     }
   }
   // A C that submits part of its struct (sslsniff's EVENT_SIZE(len)) is read as BCC reads

@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { BPF } from "../../runtime/bpf.ts";
 import { testStall } from "../../runtime/events/event_reader.ts";
 import { buildC, GETPPID_LOOP } from "../maps/_helpers.ts";
+import { runTargeted as runTargetedBy } from "./_helpers.ts";
 
 const PROGRAM = `
 #include "vmlinux.h"
@@ -65,47 +66,21 @@ interface Event {
   pad: Uint8Array;
 }
 
-interface Globals {
-  target_pid: number;
-  mode: number;
-  rseq: number;
-  pseq: number;
-  rseq2: number;
-}
-
-/** Runs `path count` (on one CPU if given) with the program's target set to its pid before it starts. */
-async function runTargeted(
+/** Runs `path count` with the program's target set to its pid, and `mode`, sequences zeroed. */
+function runTargeted(
   b: BPF,
   path: string,
   count: number,
   mode: number,
   cpu?: number,
 ): Promise<number> {
-  const pin = cpu === undefined ? "" : `taskset -c ${cpu} `;
-  // The shell calls getppid() itself while starting: target it only once it is ready.
-  const shell = new Deno.Command("sh", {
-    args: ["-c", `echo ready; read _; exec ${pin}${path} ${count}`],
-    stdin: "piped",
-    stdout: "piped",
-  }).spawn();
-  const reader = shell.stdout.getReader();
-  await reader.read();
-  reader.releaseLock();
-  const bss = b.map<number, Globals>("bpfpm.bss");
-  bss.set(0, {
-    ...bss.get(0)!,
-    target_pid: shell.pid,
-    mode,
-    rseq: 0,
-    pseq: 0,
-    rseq2: 0,
-  });
-  const w = shell.stdin.getWriter();
-  await w.write(new TextEncoder().encode("go\n"));
-  await w.close();
-  await shell.stdout.cancel();
-  assert.equal((await shell.status).success, true);
-  return shell.pid;
+  return runTargetedBy(
+    b,
+    path,
+    count,
+    { mode, rseq: 0, pseq: 0, rseq2: 0 },
+    cpu,
+  );
 }
 
 async function collect<T>(it: AsyncIterable<T>, n: number): Promise<T[]> {
