@@ -210,7 +210,10 @@ export interface Column<R> {
   jsonKey?: string;
   /** The value's unit: its JSON key ends with the unit's suffix (`_us`, `_bytes`, ...). */
   unit?: Unit;
-  /** `false`: only in the table, not in JSON (e.g. an `HH:MM:SS` column `time` replaces). */
+  /**
+   * `false`: only in the table, not in JSON. A column whose JSON key would be `time` (BCC's
+   * `HH:MM:SS`) is table-only too: the line's own `time` replaces it.
+   */
   json?: boolean;
   /** `false`: only in JSON, not in the table. */
   table?: boolean;
@@ -265,12 +268,14 @@ export class Table<R extends object> {
     json: boolean,
     options: { csv?: boolean } = {},
   ) {
-    this.#columns = columns;
-    this.#shown = columns.filter((c) => c.table !== false);
+    this.#columns = columns.map((c) =>
+      c.json !== false && jsonKeyOf(c) === "time" ? { ...c, json: false } : c
+    );
+    this.#shown = this.#columns.filter((c) => c.table !== false);
     this.#json = json;
     this.#csv = options.csv === true && !json;
     const seen = new Set<string>();
-    for (const c of columns) {
+    for (const c of this.#columns) {
       if (c.json === false) continue;
       const k = jsonKeyOf(c);
       checkJsonKey(k);
@@ -477,7 +482,7 @@ export function sinceFirst(): (ts: bigint) => number {
  * const columns: Column<{ ts: number }>[] = [timestampColumn(9, 3)];
  * ```
  */
-export function timestampColumn<R extends { ts: number }>(
+export function timestampColumn<R extends { ts?: number }>(
   width: number,
   digits: number,
 ): Column<R> {
