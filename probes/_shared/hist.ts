@@ -130,12 +130,12 @@ export interface SchedHistArgs {
   valType: "msecs" | "usecs";
   /** One histogram per process (`-P`) or thread (`-L`). */
   section?: "pid" | "tid";
-  /** The `cfg` fields every scheduler histogram probe has. */
+  /** The `const volatile` globals every scheduler histogram probe has (`BPF.load`'s constants). */
   config: {
     targ_tgid: number;
-    per_process: number;
-    per_thread: number;
-    ms: number;
+    per_process: boolean;
+    per_thread: boolean;
+    ms: boolean;
   };
 }
 
@@ -163,9 +163,9 @@ export function schedHistArgs(
     section: values.pids ? "pid" : values.tids ? "tid" : undefined,
     config: {
       targ_tgid: intArg(values.pid, "-p PID") ?? 0,
-      per_process: values.pids ? 1 : 0,
-      per_thread: values.tids ? 1 : 0,
-      ms: values.milliseconds ? 1 : 0,
+      per_process: values.pids === true,
+      per_thread: values.tids === true,
+      ms: values.milliseconds === true,
     },
   };
 }

@@ -19,17 +19,13 @@ struct hist {
   u64 count;
 };
 
-struct config {
-  u32 ready;
-  u32 queued;
-  u32 ms;
-  u32 per_disk;
-  u32 per_flag;
-  u32 filter_dev;
-  u32 targ_dev;
-};
-
-struct config cfg = {};
+/* Set before load (BPF.load's constants, the manifest's .rodata parameters): the verifier
+ * sees them as constants and prunes the branches they turn off. */
+const volatile bool queued = false;
+const volatile bool ms = false;
+const volatile bool per_disk = false;
+const volatile bool per_flag = false;
+const volatile u32 targ_dev = 0; /* -d DISK's device number, 0 for every disk */
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -53,17 +49,16 @@ static __always_inline u32 rq_dev(struct request *rq) {
 }
 
 static __always_inline int trace_start(struct request *rq, bool insert) {
-  if (!cfg.ready) return 0;
-  if (cfg.filter_dev && rq_dev(rq) != cfg.targ_dev) return 0;
+  if (targ_dev && rq_dev(rq) != targ_dev) return 0;
   u64 key = (u64)rq, ts = bpf_ktime_get_ns();
   /* With -Q the time starts at insert; an issue without insert (no scheduler) starts it. */
-  bpf_map_update_elem(&start, &key, &ts, insert ? BPF_ANY : (cfg.queued ? BPF_NOEXIST : BPF_ANY));
+  bpf_map_update_elem(&start, &key, &ts, insert ? BPF_ANY : (queued ? BPF_NOEXIST : BPF_ANY));
   return 0;
 }
 
 SEC("tp_btf/block_rq_insert")
 int BPF_PROG(block_rq_insert, struct request *rq) {
-  if (!cfg.queued) return 0;
+  if (!queued) return 0;
   return trace_start(rq, true);
 }
 
@@ -79,10 +74,10 @@ int BPF_PROG(block_rq_complete, struct request *rq, blk_status_t error, unsigned
   if (!tsp) return 0;
   u64 delta = bpf_ktime_get_ns() - *tsp;
   bpf_map_delete_elem(&start, &key);
-  delta /= cfg.ms ? 1000000 : 1000;
+  delta /= ms ? 1000000 : 1000;
   struct hist_key hk = {};
-  if (cfg.per_disk) hk.dev = rq_dev(rq);
-  if (cfg.per_flag) {
+  if (per_disk) hk.dev = rq_dev(rq);
+  if (per_flag) {
     u32 f = rq->cmd_flags;
     hk.flags = f & 0xff;
     if (f & (1u << bpf_core_enum_value(enum req_flag_bits, __REQ_SYNC))) hk.flags |= 1 << 8;
@@ -97,7 +92,7 @@ int BPF_PROG(block_rq_complete, struct request *rq, blk_status_t error, unsigned
     h = bpf_map_lookup_elem(&hists, &hk);
     if (!h) return 0;
     struct gendisk *disk = rq->q->disk;
-    if (cfg.per_disk && disk) bpf_probe_read_kernel_str(h->disk, sizeof(h->disk), disk->disk_name);
+    if (per_disk && disk) bpf_probe_read_kernel_str(h->disk, sizeof(h->disk), disk->disk_name);
   }
   u32 slot = bpf_log2l(delta);
   if (slot >= MAX_SLOTS) slot = MAX_SLOTS - 1;

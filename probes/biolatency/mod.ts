@@ -11,7 +11,7 @@
  * @module
  */
 import { BPF, formatLog2Hist } from "bpf";
-import { announce, configure, intArg, runMain } from "../_shared/cli.ts";
+import { announce, intArg, runMain } from "../_shared/cli.ts";
 import {
   DISK,
   EXTENSION,
@@ -74,16 +74,16 @@ await runMain(spec, async ({ values: v, positionals, json }) => {
   const count = intArg(positionals[1], "count", { min: 1 });
   const valType = v.milliseconds ? "msecs" : "usecs";
   const targ = v.disk ? diskDev(v.disk as string) : 0;
+  // The flags are the program's const volatile values, set before load.
   using b = await BPF.load({
     file: new URL("./biolatency.bpf.c", import.meta.url),
-  });
-  configure(b, {
-    queued: v.queued ? 1 : 0,
-    ms: v.milliseconds ? 1 : 0,
-    per_disk: v.disks ? 1 : 0,
-    per_flag: v.flags ? 1 : 0,
-    filter_dev: v.disk ? 1 : 0,
-    targ_dev: targ,
+    constants: {
+      queued: v.queued === true,
+      ms: v.milliseconds === true,
+      per_disk: v.disks === true,
+      per_flag: v.flags === true,
+      targ_dev: targ,
+    },
   });
   const hists = b.map<Key, Hist>("hists");
   announce("Tracing block device I/O");

@@ -26,13 +26,9 @@ struct event {
   char disk[32];
 };
 
-struct config {
-  u32 ready;
-  u32 filter_dev;
-  u32 targ_dev;
-};
+/* Set before load (BPF.load's constants): -d DISK's device number, 0 for every disk. */
+const volatile u32 targ_dev = 0;
 
-struct config cfg = {};
 struct event *_event_type __attribute__((unused));
 
 struct {
@@ -54,8 +50,7 @@ static __always_inline u32 rq_dev(struct request *rq) {
 }
 
 static __always_inline int note(struct request *rq, bool insert) {
-  if (!cfg.ready) return 0;
-  if (cfg.filter_dev && rq_dev(rq) != cfg.targ_dev) return 0;
+  if (targ_dev && rq_dev(rq) != targ_dev) return 0;
   u64 key = (u64)rq, now = bpf_ktime_get_ns();
   struct piddata *p = bpf_map_lookup_elem(&infos, &key);
   if (p) {

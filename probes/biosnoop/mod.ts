@@ -15,7 +15,6 @@ import { BPF } from "bpf";
 import {
   announce,
   type Column,
-  configure,
   eventStream,
   intArg,
   runMain,
@@ -81,12 +80,13 @@ await runMain(spec, async ({ values: v, json }) => {
   const targ = v.disk ? diskDev(v.disk as string) : 0;
   using b = await BPF.load({
     file: new URL("./biosnoop.bpf.c", import.meta.url),
+    constants: { targ_dev: targ },
   });
-  configure(b, { filter_dev: v.disk ? 1 : 0, targ_dev: targ });
   const columns: Column<Row>[] = [
     {
       header: "TIME(s)",
       key: "ts",
+      unit: "seconds",
       width: 11,
       format: (t) => (t as number).toFixed(6),
     },
@@ -103,12 +103,13 @@ await runMain(spec, async ({ values: v, json }) => {
       ? [{ header: "PAT", key: "pattern", width: 3 } as const]
       : []),
     { header: "SECTOR", key: "sector", width: 10, right: true },
-    { header: "BYTES", key: "bytes", width: 7, right: true },
+    { header: "BYTES", key: "bytes", unit: "bytes", width: 7, right: true },
   ];
   if (v.queue) {
     columns.push({
       header: "QUE(ms)",
       key: "que_ms",
+      unit: "milliseconds",
       width: 7,
       right: true,
       format: (q) => (q as number).toFixed(2),
@@ -117,6 +118,7 @@ await runMain(spec, async ({ values: v, json }) => {
   columns.push({
     header: "LAT(ms)",
     key: "lat_ms",
+    unit: "milliseconds",
     width: 7,
     right: true,
     format: (l) => (l as number).toFixed(2),
@@ -145,6 +147,6 @@ await runMain(spec, async ({ values: v, json }) => {
       bytes: e.len,
       que_ms: Number(e.qdelta_ns) / 1e6,
       lat_ms: Number(e.delta_ns) / 1e6,
-    });
+    }, e.ts);
   }
 });

@@ -13,16 +13,13 @@ struct hist {
   u64 count;
 };
 
-struct config {
-  u32 ready;
-  u32 targ_tgid;
-  u32 per_process;
-  u32 per_thread;
-  u32 ms;
-  u32 offcpu;
-};
-
-struct config cfg = {};
+/* Set before load (BPF.load's constants, the manifest's .rodata parameters): the verifier
+ * sees them as constants and prunes the branches they turn off. */
+const volatile u32 targ_tgid = 0;
+const volatile bool per_process = false;
+const volatile bool per_thread = false;
+const volatile bool ms = false;
+const volatile bool offcpu = false;
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -39,7 +36,7 @@ struct {
 } hists SEC(".maps");
 
 static __always_inline void store_start(struct task_struct *t, u64 ts) {
-  if (cfg.targ_tgid && cfg.targ_tgid != (u32)t->tgid) return;
+  if (targ_tgid && targ_tgid != (u32)t->tgid) return;
   u32 pid = t->pid;
   if (!pid) return;
   bpf_map_update_elem(&start, &pid, &ts, BPF_ANY);
@@ -50,8 +47,8 @@ static __always_inline void update_hist(struct task_struct *t, u64 ts) {
   u64 *tsp = bpf_map_lookup_elem(&start, &pid);
   if (!tsp) return;
   if (ts < *tsp) return;
-  u64 delta = (ts - *tsp) / (cfg.ms ? 1000000 : 1000);
-  u32 key = cfg.per_process ? (u32)t->tgid : cfg.per_thread ? pid : 0;
+  u64 delta = (ts - *tsp) / (ms ? 1000000 : 1000);
+  u32 key = per_process ? (u32)t->tgid : per_thread ? pid : 0;
   struct hist *h = bpf_map_lookup_elem(&hists, &key);
   if (!h) {
     struct hist zero = {};
@@ -70,13 +67,12 @@ static __always_inline void update_hist(struct task_struct *t, u64 ts) {
 
 SEC("tp_btf/sched_switch")
 int BPF_PROG(sched_switch, bool preempt, struct task_struct *prev, struct task_struct *next) {
-  if (!cfg.ready) return 0;
   u64 ts = bpf_ktime_get_ns();
-  if (cfg.offcpu) {
+  if (offcpu) {
     store_start(prev, ts);
-    if (!cfg.targ_tgid || cfg.targ_tgid == (u32)next->tgid) update_hist(next, ts);
+    if (!targ_tgid || targ_tgid == (u32)next->tgid) update_hist(next, ts);
   } else {
-    if (!cfg.targ_tgid || cfg.targ_tgid == (u32)prev->tgid) update_hist(prev, ts);
+    if (!targ_tgid || targ_tgid == (u32)prev->tgid) update_hist(prev, ts);
     store_start(next, ts);
   }
   return 0;

@@ -10,7 +10,7 @@
  * @module
  */
 import { BPF } from "bpf";
-import { announce, configure, runMain } from "../_shared/cli.ts";
+import { announce, runMain } from "../_shared/cli.ts";
 import { EXTENSION } from "../_shared/flags.ts";
 import {
   printHists,
@@ -45,12 +45,10 @@ const spec = {
 
 await runMain(spec, async ({ values: v, positionals, json }) => {
   const h = schedHistArgs(v, positionals);
+  // The flags are the program's const volatile values, set before load.
   using b = await BPF.load({
     file: new URL("./cpudist.bpf.c", import.meta.url),
-  });
-  configure(b, {
-    ...h.config,
-    offcpu: v.offcpu ? 1 : 0,
+    constants: { ...h.config, offcpu: v.offcpu === true },
   });
   announce(`Tracing ${v.offcpu ? "off" : "on"}-CPU time`);
   await summarizeHists(

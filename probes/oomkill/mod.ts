@@ -14,13 +14,7 @@
  * @module
  */
 import { BPF } from "bpf";
-import {
-  announce,
-  clock,
-  configure,
-  eventStream,
-  runMain,
-} from "../_shared/cli.ts";
+import { announce, clock, eventStream, runMain } from "../_shared/cli.ts";
 import { DURATION } from "../_shared/flags.ts";
 import { printJsonLine } from "../_shared/json.ts";
 
@@ -48,7 +42,6 @@ await runMain(spec, async ({ values: v, json }) => {
   using b = await BPF.load({
     file: new URL("./oomkill.bpf.c", import.meta.url),
   });
-  configure(b, {});
   announce("Tracing OOM kills");
   const events = eventStream<Event>(b, v.duration);
   for await (const e of events) {

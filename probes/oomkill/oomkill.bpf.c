@@ -14,11 +14,6 @@ struct event {
   char vcomm[16];
 };
 
-struct config {
-  u32 ready;
-};
-
-struct config cfg = {};
 struct event *_event_type __attribute__((unused));
 
 struct {
@@ -28,7 +23,6 @@ struct {
 
 SEC("tracepoint/oom/mark_victim")
 int mark_victim(struct trace_event_raw_mark_victim *ctx) {
-  if (!cfg.ready) return 0;
   struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
   if (!e) return 0;
   e->ts = bpf_ktime_get_ns();

@@ -38,15 +38,9 @@ const spec = {
 await runMain(spec, async ({ values: v, positionals, json }) => {
   const h = schedHistArgs(v, positionals);
   // The flags are the program's const volatile values, set before load.
-  const c = h.config;
   using b = await BPF.load({
     file: new URL("./runqlat.bpf.c", import.meta.url),
-    constants: {
-      targ_tgid: c.targ_tgid,
-      per_process: c.per_process === 1,
-      per_thread: c.per_thread === 1,
-      ms: c.ms === 1,
-    },
+    constants: h.config,
   });
   announce(`Tracing run queue latency`);
   await summarizeHists(

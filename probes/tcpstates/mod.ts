@@ -16,7 +16,6 @@ import {
   announce,
   clock,
   type Column,
-  configure,
   eventStream,
   runMain,
   sinceFirst,
@@ -157,12 +156,14 @@ await runMain(spec, async ({ values: v, json }) => {
   const rports = portList(v.remoteport, "-D");
   using b = await BPF.load({
     file: new URL("./tcpstates.bpf.c", import.meta.url),
+    constants: { targ_family: family },
   });
-  configure(b, { family });
   const wide = v.wide === true;
   const addrWidth = wide ? 39 : 15;
   const columns: Column<Row>[] = [];
-  if (v.time) columns.push({ header: "TIME", key: "time", width: 8 });
+  if (v.time) {
+    columns.push({ header: "TIME", key: "time", width: 8, json: false });
+  }
   if (v.timestamp) columns.push(timestampColumn(9, 6));
   columns.push(
     { header: "SKADDR", key: "skaddr", width: 16 },
@@ -185,7 +186,13 @@ await runMain(spec, async ({ values: v, json }) => {
       csvHeader: "NEWSTATE",
       csvFormat: String,
     },
-    { header: "MS", key: "ms", format: (ms) => (ms as number).toFixed(3) },
+    {
+      header: "MS",
+      key: "ms",
+      jsonKey: "delta",
+      unit: "milliseconds",
+      format: (ms) => (ms as number).toFixed(3),
+    },
   );
   const table = new Table<Row>(columns, json, { csv: v.csv === true });
   const journal = v.journal ? await openJournal() : undefined;
@@ -211,7 +218,7 @@ await runMain(spec, async ({ values: v, json }) => {
       newstate: STATES[e.newstate] ?? String(e.newstate),
       ms: Number(e.delta_us) / 1000,
     };
-    table.row(row);
+    table.row(row, e.ts);
     await journal?.(
       `${row.comm} ${row.laddr} ${row.lport} → ${row.raddr} ${row.rport} ${row.oldstate} → ${row.newstate}`,
     );

@@ -23,12 +23,9 @@ struct event {
   char comm[16];
 };
 
-struct config {
-  u32 ready;
-  u32 family;
-};
+/* Set before load (BPF.load's constants): -4/-6's address family, 0 for both. */
+const volatile u32 targ_family = 0;
 
-struct config cfg = {};
 struct event *_event_type __attribute__((unused));
 
 struct {
@@ -45,8 +42,8 @@ struct {
 
 SEC("tracepoint/sock/inet_sock_set_state")
 int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *args) {
-  if (!cfg.ready || args->protocol != IPPROTO_TCP) return 0;
-  if (cfg.family && cfg.family != args->family) return 0;
+  if (args->protocol != IPPROTO_TCP) return 0;
+  if (targ_family && targ_family != args->family) return 0;
   u64 sk = (u64)args->skaddr;
   u64 now = bpf_ktime_get_ns();
   u64 *last = bpf_map_lookup_elem(&timestamps, &sk);

@@ -403,3 +403,108 @@ export interface JsonHist {
 export function histCount(h: JsonHist): number {
   return h.buckets.reduce((n, b) => n + b.count, 0);
 }
+
+/** One loopback session: the client sends `up` bytes, the server answers `down`, both close. */
+export async function loopbackSession(
+  up: number,
+  down: number,
+): Promise<{ port: number; clientPort: number }> {
+  using l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  const served = (async () => {
+    using c = await l.accept();
+    const buf = new Uint8Array(65536);
+    let n = 0;
+    while (n < up) {
+      const r = await c.read(buf);
+      if (r === null) break;
+      n += r;
+    }
+    await c.write(new Uint8Array(down));
+    return n;
+  })();
+  using c = await Deno.connect({ hostname: "127.0.0.1", port });
+  const clientPort = (c.localAddr as Deno.NetAddr).port;
+  await c.write(new Uint8Array(up));
+  const buf = new Uint8Array(65536);
+  let got = 0;
+  while (got < down) {
+    const r = await c.read(buf);
+    if (r === null) break;
+    got += r;
+  }
+  assert.equal(await served, up);
+  assert.equal(got, down);
+  return { port, clientPort };
+}
+
+/** A memory-limited cgroup (v2 `memory.max`, or v1's memory controller); removed by the caller. */
+function memoryCgroup(
+  name: string,
+  limit: string,
+): { dir: string; procs: string } {
+  let v2 = false;
+  try {
+    v2 = Deno.readTextFileSync("/sys/fs/cgroup/cgroup.controllers").split(/\s+/)
+      .includes("memory");
+  } catch { /* not a v2 root */ }
+  const dir = v2 ? `/sys/fs/cgroup/${name}` : `/sys/fs/cgroup/memory/${name}`;
+  Deno.mkdirSync(dir);
+  try {
+    if (v2) {
+      Deno.writeTextFileSync(`${dir}/memory.max`, limit);
+      try {
+        Deno.writeTextFileSync(`${dir}/memory.swap.max`, "0");
+      } catch { /* no swap accounting */ }
+    } else {
+      Deno.writeTextFileSync(`${dir}/memory.limit_in_bytes`, limit);
+    }
+  } catch (e) {
+    Deno.removeSync(dir);
+    throw e;
+  }
+  return { dir, procs: `${dir}/cgroup.procs` };
+}
+
+/**
+ * Makes the OOM killer kill a `tail` (a line that never ends) that outgrows a 32 MiB memory
+ * cgroup made for it; the cgroup is removed after.
+ */
+export async function oomKillTail(): Promise<void> {
+  const cg = memoryCgroup(
+    `bpfpm-oomkill-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`,
+    String(32 * 1024 * 1024),
+  );
+  try {
+    // The shell moves itself into the cgroup, then tail grows past it.
+    const r = await runCmd("sh", [
+      "-c",
+      `echo $$ > ${cg.procs} && head -c 400000000 /dev/zero | tail -n 1 > /dev/null`,
+    ]);
+    assert.notEqual(r.code, 0, "tail should have been killed");
+  } finally {
+    for (let i = 0; i < 50; i++) {
+      try {
+        Deno.removeSync(cg.dir);
+        break;
+      } catch {
+        await sleep(100); // its processes are still exiting
+      }
+    }
+  }
+}
+
+/** The `time` of every `--json` line (probes/README.md): RFC 3339 to the microsecond, with its zone. */
+export const RFC3339: RegExp =
+  /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$/;
+
+/**
+ * Asserts a `--json` line's `time` is RFC 3339 with a zone and, as an event's kernel
+ * timestamp put on the wall clock, within `ms` of now.
+ */
+export function assertEventTime(row: object, ms = 60_000): void {
+  const time = String((row as { time?: unknown }).time);
+  assert.match(time, RFC3339);
+  const off = Math.abs(new Date(time).getTime() - Date.now());
+  assert.ok(off < ms, `time ${time} is ${off} ms from now`);
+}

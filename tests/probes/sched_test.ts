@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import {
   histCount,
   type JsonHist,
+  oomKillTail,
   runCmd,
   sleep,
   startProbe,
@@ -134,69 +135,23 @@ Deno.test("bashreadline: the line an interactive bash reads", async () => {
   await p.assertUnloaded();
 });
 
-/** A memory-limited cgroup (v2 `memory.max`, or v1's memory controller); removed by the caller. */
-function memoryCgroup(
-  name: string,
-  limit: string,
-): { dir: string; procs: string } {
-  let v2 = false;
-  try {
-    v2 = Deno.readTextFileSync("/sys/fs/cgroup/cgroup.controllers").split(/\s+/)
-      .includes("memory");
-  } catch { /* not a v2 root */ }
-  const dir = v2 ? `/sys/fs/cgroup/${name}` : `/sys/fs/cgroup/memory/${name}`;
-  Deno.mkdirSync(dir);
-  try {
-    if (v2) {
-      Deno.writeTextFileSync(`${dir}/memory.max`, limit);
-      try {
-        Deno.writeTextFileSync(`${dir}/memory.swap.max`, "0");
-      } catch { /* no swap accounting */ }
-    } else {
-      Deno.writeTextFileSync(`${dir}/memory.limit_in_bytes`, limit);
-    }
-  } catch (e) {
-    Deno.removeSync(dir);
-    throw e;
-  }
-  return { dir, procs: `${dir}/cgroup.procs` };
-}
-
 Deno.test("oomkill: a child that outgrows its memory cgroup is the OOM victim", async () => {
-  const name = `bpfpm-oomkill-${Date.now()}`;
-  const cg = memoryCgroup(name, String(32 * 1024 * 1024));
-  try {
-    await using p = startProbe("oomkill", ["--json"]);
-    await p.attached();
-    // The shell moves itself into the cgroup, then tail (a line never ends) grows past it.
-    const r = await runCmd("sh", [
-      "-c",
-      `echo $$ > ${cg.procs} && head -c 400000000 /dev/zero | tail -n 1 > /dev/null`,
-    ]);
-    assert.notEqual(r.code, 0, "tail should have been killed");
-    interface Row {
-      tpid: number;
-      tcomm: string;
-      pid: number;
-      comm: string;
-      total_vm_kib: number;
-      loadavg: string;
-    }
-    const row = await p.row<Row>((x) => x.comm === "tail");
-    assert.ok(row.pid > 0 && row.tpid > 0);
-    // tail grew to the cgroup's 32 MiB before it was killed.
-    assert.ok(row.total_vm_kib > 32 * 1024 / 2, `${row.total_vm_kib} kB`);
-    assert.match(row.loadavg, /^\d+\.\d\d \d+\.\d\d \d+\.\d\d$/);
-    assert.equal((await p.stop()).code, 0, p.stderr);
-    await p.assertUnloaded();
-  } finally {
-    for (let i = 0; i < 50; i++) {
-      try {
-        Deno.removeSync(cg.dir);
-        break;
-      } catch {
-        await sleep(100); // its processes are still exiting
-      }
-    }
+  await using p = startProbe("oomkill", ["--json"]);
+  await p.attached();
+  await oomKillTail();
+  interface Row {
+    tpid: number;
+    tcomm: string;
+    pid: number;
+    comm: string;
+    total_vm_kib: number;
+    loadavg: string;
   }
+  const row = await p.row<Row>((x) => x.comm === "tail");
+  assert.ok(row.pid > 0 && row.tpid > 0);
+  // tail grew to the cgroup's 32 MiB before it was killed.
+  assert.ok(row.total_vm_kib > 32 * 1024 / 2, `${row.total_vm_kib} kB`);
+  assert.match(row.loadavg, /^\d+\.\d\d \d+\.\d\d \d+\.\d\d$/);
+  assert.equal((await p.stop()).code, 0, p.stderr);
+  await p.assertUnloaded();
 });

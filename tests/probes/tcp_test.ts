@@ -3,41 +3,7 @@
  * Deno.listen and Deno.connect.
  */
 import assert from "node:assert/strict";
-import { startProbe } from "./_helpers.ts";
-
-/** One loopback session: the client sends `up` bytes, the server answers `down`, both close. */
-export async function loopbackSession(
-  up: number,
-  down: number,
-): Promise<{ port: number; clientPort: number }> {
-  using l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  const served = (async () => {
-    using c = await l.accept();
-    const buf = new Uint8Array(65536);
-    let n = 0;
-    while (n < up) {
-      const r = await c.read(buf);
-      if (r === null) break;
-      n += r;
-    }
-    await c.write(new Uint8Array(down));
-    return n;
-  })();
-  using c = await Deno.connect({ hostname: "127.0.0.1", port });
-  const clientPort = (c.localAddr as Deno.NetAddr).port;
-  await c.write(new Uint8Array(up));
-  const buf = new Uint8Array(65536);
-  let got = 0;
-  while (got < down) {
-    const r = await c.read(buf);
-    if (r === null) break;
-    got += r;
-  }
-  assert.equal(await served, up);
-  assert.equal(got, down);
-  return { port, clientPort };
-}
+import { loopbackSession, startProbe } from "./_helpers.ts";
 
 interface LifeRow {
   pid: number;
@@ -119,7 +85,7 @@ Deno.test("tcpstates: the client's and the server's state sequences of one sessi
     rport: number;
     oldstate: string;
     newstate: string;
-    ms: number;
+    delta_ms: number;
   }
   const moves = (rows: Row[]) =>
     rows.map((r) => `${r.oldstate}->${r.newstate}`);
@@ -166,7 +132,9 @@ Deno.test("tcpstates: the client's and the server's state sequences of one sessi
     "CLOSE_WAIT->LAST_ACK",
     "LAST_ACK->CLOSE",
   ]);
-  assert.ok([...client, ...server].every((r) => r.ms >= 0 && r.ms < 15_000));
+  assert.ok(
+    [...client, ...server].every((r) => r.delta_ms >= 0 && r.delta_ms < 15_000),
+  );
   assert.equal((await p.stop()).code, 0, p.stderr);
   await p.assertUnloaded();
 });
