@@ -74,6 +74,9 @@ await runMain(spec, async ({ values: v, json }) => {
   announce();
   const events = eventStream<Event>(b, v.duration);
   for await (const e of events) {
-    table.row({ time: clock(), pid: e.pid, comm: e.comm, command: e.str });
+    table.row(
+      { time: clock(), pid: e.pid, comm: e.comm, command: e.str },
+      e.ts,
+    );
   }
 });

@@ -11,8 +11,9 @@ struct event {
   u32 pid;
   u32 tid;
   u32 ppid;
-  u32 sig;
-  int exit_code;
+  u32 sig;       /* the fatal signal, 0 for an exit() */
+  int exit_code; /* exit()'s status */
+  u32 core;      /* 1: the signal dumped core */
   char comm[16];
 };
 
@@ -47,7 +48,8 @@ int sched_process_exit(void *ctx) {
   e->pid = pid;
   e->tid = tid;
   e->ppid = BPF_CORE_READ(task, real_parent, tgid);
-  e->sig = exit_code & 0xff;
+  e->sig = exit_code & 0x7f;
+  e->core = (exit_code & 0x80) != 0;
   e->exit_code = exit_code >> 8;
   bpf_get_current_comm(e->comm, sizeof(e->comm));
   bpf_ringbuf_submit(e, 0);

@@ -90,6 +90,7 @@ interface Event {
   ppid: number;
   sig: number;
   exit_code: number;
+  core: number;
   comm: string;
 }
 
@@ -101,17 +102,17 @@ interface Row {
   ppid: number;
   tid: number;
   age: number;
-  code: number;
-  signal: number;
-  core: boolean;
+  exit_code: number;
+  /** The fatal signal's name; null after an exit(). */
+  signal: string | null;
+  core_dumped: boolean;
   exit: string;
 }
 
-function exitText(code: number, sig: number): string {
-  const signo = sig & 0x7f;
-  if (signo === 0) return code === 0 ? "0" : `code ${code}`;
-  return `signal ${signo} (${SIGNALS[signo] ?? "?"})${
-    sig & 0x80 ? ", core dumped" : ""
+function exitText(e: Event): string {
+  if (e.sig === 0) return e.exit_code === 0 ? "0" : `code ${e.exit_code}`;
+  return `signal ${e.sig} (${SIGNALS[e.sig] ?? "?"})${
+    e.core ? ", core dumped" : ""
   }`;
 }
 
@@ -141,6 +142,7 @@ await runMain(spec, async ({ values: v, json }) => {
     {
       header: "AGE(s)",
       key: "age",
+      unit: "seconds",
       width: 7,
       format: (a) => (a as number).toFixed(2),
     },
@@ -161,10 +163,10 @@ await runMain(spec, async ({ values: v, json }) => {
       ppid: e.ppid,
       tid: e.tid,
       age: Number(e.exit_time - e.start_time) / 1e9,
-      code: e.exit_code,
-      signal: e.sig & 0x7f,
-      core: (e.sig & 0x80) !== 0,
-      exit: exitText(e.exit_code, e.sig),
-    });
+      exit_code: e.exit_code,
+      signal: e.sig ? SIGNALS[e.sig] ?? `signal ${e.sig}` : null,
+      core_dumped: e.core !== 0,
+      exit: exitText(e),
+    }, e.ts);
   }
 });

@@ -9,7 +9,7 @@ struct event {
   int tpid;
   int sig;
   int ret;
-  u32 call;
+  char call[8]; /* kill, tkill or tgkill: the name, so the record says it on any arch */
   char comm[16];
 };
 
@@ -25,8 +25,10 @@ struct event *_event_type __attribute__((unused));
 struct entry {
   int tpid;
   int sig;
-  u32 call;
+  char call[8];
 };
+
+static const char call_kill[8] = "kill", call_tkill[8] = "tkill", call_tgkill[8] = "tgkill";
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -40,13 +42,14 @@ struct {
   __uint(max_entries, 1 << 20);
 } events SEC(".maps");
 
-static __always_inline int on_enter(int tpid, int sig, u32 call) {
+static __always_inline int on_enter(int tpid, int sig, const char *call) {
   u64 id = bpf_get_current_pid_tgid();
   u32 tid = (u32)id;
   if (targ_pid && targ_pid != id >> 32) return 0;
   if (targ_sig && targ_sig != (u32)sig) return 0;
   if (targ_tpid && targ_tpid != (u32)tpid) return 0;
-  struct entry e = { .tpid = tpid, .sig = sig, .call = call };
+  struct entry e = { .tpid = tpid, .sig = sig };
+  __builtin_memcpy(e.call, call, sizeof(e.call));
   bpf_map_update_elem(&start, &tid, &e, BPF_ANY);
   return 0;
 }
@@ -64,7 +67,7 @@ static __always_inline int on_exit(long ret) {
   e->tpid = s->tpid;
   e->sig = s->sig;
   e->ret = ret;
-  e->call = s->call;
+  __builtin_memcpy(e->call, s->call, sizeof(e->call));
   bpf_get_current_comm(e->comm, sizeof(e->comm));
   bpf_ringbuf_submit(e, 0);
 cleanup:
@@ -74,21 +77,21 @@ cleanup:
 
 SEC("tracepoint/syscalls/sys_enter_kill")
 int kill_enter(struct trace_event_raw_sys_enter *ctx) {
-  return on_enter((int)ctx->args[0], (int)ctx->args[1], 0);
+  return on_enter((int)ctx->args[0], (int)ctx->args[1], call_kill);
 }
 SEC("tracepoint/syscalls/sys_exit_kill")
 int kill_exit(struct trace_event_raw_sys_exit *ctx) { return on_exit(ctx->ret); }
 
 SEC("tracepoint/syscalls/sys_enter_tkill")
 int tkill_enter(struct trace_event_raw_sys_enter *ctx) {
-  return on_enter((int)ctx->args[0], (int)ctx->args[1], 1);
+  return on_enter((int)ctx->args[0], (int)ctx->args[1], call_tkill);
 }
 SEC("tracepoint/syscalls/sys_exit_tkill")
 int tkill_exit(struct trace_event_raw_sys_exit *ctx) { return on_exit(ctx->ret); }
 
 SEC("tracepoint/syscalls/sys_enter_tgkill")
 int tgkill_enter(struct trace_event_raw_sys_enter *ctx) {
-  return on_enter((int)ctx->args[1], (int)ctx->args[2], 2);
+  return on_enter((int)ctx->args[1], (int)ctx->args[2], call_tgkill);
 }
 SEC("tracepoint/syscalls/sys_exit_tgkill")
 int tgkill_exit(struct trace_event_raw_sys_exit *ctx) { return on_exit(ctx->ret); }

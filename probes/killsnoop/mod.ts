@@ -57,15 +57,13 @@ const spec = {
   ],
 } as const;
 
-const CALLS = ["kill", "tkill", "tgkill"];
-
 interface Event {
   ts: bigint;
   pid: number;
   tpid: number;
   sig: number;
   ret: number;
-  call: number;
+  call: string;
   comm: string;
 }
 
@@ -108,10 +106,10 @@ await runMain(spec, async ({ values: v, json }) => {
       time: clock(),
       pid: e.pid,
       comm: e.comm,
-      call: CALLS[e.call] ?? "?",
+      call: e.call,
       sig: e.sig,
       tpid: e.tpid,
       result: e.ret,
-    });
+    }, e.ts);
   }
 });

@@ -197,6 +197,6 @@ await runMain(spec, async ({ values: v, json }) => {
       data: e.data,
       ret: e.ret,
       call: `${OPS[e.op] ?? e.op}(${args.join(", ")}) = ${result}`,
-    });
+    }, e.ts);
   }
 });

@@ -82,7 +82,10 @@ await runMain(spec, async ({ values: v, positionals, json }) => {
   if (v["user-threads-only"] && v["kernel-threads-only"]) {
     throw new UsageError("-u and -k exclude each other");
   }
-  const stacks = stackOptions(v, json);
+  const stacks = {
+    ...stackOptions(v, json),
+    value: { key: "off_cpu", unit: "microseconds" as const },
+  };
   const duration = intArg(positionals[0], "duration", { min: 1 });
   // The flags are the program's const volatile values, set before load.
   using b = await BPF.load({

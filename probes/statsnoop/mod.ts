@@ -46,20 +46,19 @@ const spec = {
   ],
 } as const;
 
-const CALLS = ["stat", "lstat", "fstatat", "statx", "statfs"];
-
 interface Event {
   ts: bigint;
   pid: number;
   ret: number;
-  call: number;
+  call: string;
   comm: string;
   pathname: string;
 }
 
 /** One output row. */
 interface Row {
-  ts: number;
+  /** Seconds since the first event (-t only). */
+  ts?: number;
   pid: number;
   comm: string;
   call: string;
@@ -94,13 +93,13 @@ await runMain(spec, async ({ values: v, json }) => {
   const elapsed = sinceFirst();
   for await (const e of events) {
     table.row({
-      ts: elapsed(e.ts),
+      ts: v.timestamp ? elapsed(e.ts) : undefined,
       pid: e.pid,
       comm: e.comm,
-      call: CALLS[e.call] ?? "?",
+      call: e.call,
       ret: e.ret >= 0 ? e.ret : -1,
       err: e.ret >= 0 ? 0 : -e.ret,
       path: e.pathname,
-    });
+    }, e.ts);
   }
 });

@@ -7,7 +7,7 @@ struct event {
   u64 ts;
   u32 pid;
   int ret;
-  u32 call;
+  char call[8]; /* stat, lstat, fstatat, statx or statfs */
   char comm[16];
   char pathname[256];
 };
@@ -21,7 +21,7 @@ struct event *_event_type __attribute__((unused));
 
 struct entry {
   const char *path;
-  u32 call;
+  char call[8];
 };
 
 struct {
@@ -36,11 +36,12 @@ struct {
   __uint(max_entries, 1 << 20);
 } events SEC(".maps");
 
-static __always_inline int on_enter(const char *path, u32 call) {
+static __always_inline int on_enter(const char *path, const char *call) {
   u64 id = bpf_get_current_pid_tgid();
   u32 tid = (u32)id;
   if (targ_pid && targ_pid != id >> 32) return 0;
-  struct entry e = { .path = path, .call = call };
+  struct entry e = { .path = path };
+  __builtin_memcpy(e.call, call, sizeof(e.call));
   bpf_map_update_elem(&start, &tid, &e, BPF_ANY);
   return 0;
 }
@@ -56,7 +57,7 @@ static __always_inline int on_exit(long ret) {
   e->ts = bpf_ktime_get_ns();
   e->pid = id >> 32;
   e->ret = ret;
-  e->call = s->call;
+  __builtin_memcpy(e->call, s->call, sizeof(e->call));
   bpf_get_current_comm(e->comm, sizeof(e->comm));
   bpf_probe_read_user_str(e->pathname, sizeof(e->pathname), s->path);
   bpf_ringbuf_submit(e, 0);
@@ -66,19 +67,20 @@ cleanup:
 }
 
 #define STAT_PROBES(name, argn, call)                                      \
+  static const char name##_call[8] = #call;                                \
   SEC("tracepoint/syscalls/sys_enter_" #name)                              \
   int name##_enter(struct trace_event_raw_sys_enter *ctx) {                \
-    return on_enter((const char *)ctx->args[argn], call);                  \
+    return on_enter((const char *)ctx->args[argn], name##_call);           \
   }                                                                        \
   SEC("tracepoint/syscalls/sys_exit_" #name)                               \
   int name##_exit(struct trace_event_raw_sys_exit *ctx) {                  \
     return on_exit(ctx->ret);                                              \
   }
 
-STAT_PROBES(newstat, 0, 0)
-STAT_PROBES(newlstat, 0, 1)
-STAT_PROBES(newfstatat, 1, 2)
-STAT_PROBES(statx, 1, 3)
-STAT_PROBES(statfs, 0, 4)
+STAT_PROBES(newstat, 0, stat)
+STAT_PROBES(newlstat, 0, lstat)
+STAT_PROBES(newfstatat, 1, fstatat)
+STAT_PROBES(statx, 1, statx)
+STAT_PROBES(statfs, 0, statfs)
 
 char LICENSE[] SEC("license") = "GPL";

@@ -75,8 +75,8 @@ const spec = {
 interface Event {
   ts: bigint;
   span_ns: bigint;
-  rx_b: bigint;
-  tx_b: bigint;
+  rx_bytes: bigint;
+  tx_bytes: bigint;
   pid: number;
   family: number;
   lport: number;
@@ -89,7 +89,8 @@ interface Event {
 /** One output row. */
 interface Row {
   time: string;
-  ts: number;
+  /** Seconds since the first session (-t only). */
+  ts?: number;
   pid: number;
   comm: string;
   ip: 4 | 6;
@@ -97,8 +98,8 @@ interface Row {
   lport: number;
   raddr: string;
   rport: number;
-  tx_b: number;
-  rx_b: number;
+  tx_bytes: bigint;
+  rx_bytes: bigint;
   tx_kb: number;
   rx_kb: number;
   ms: number;
@@ -133,9 +134,28 @@ await runMain(spec, async ({ values: v, json }) => {
   );
   columns.push(
     ...endpointColumns<Row>(addrWidth, wide || v.csv === true),
-    { header: "TX_KB", key: "tx_kb", width: wide ? 6 : 5, right: true },
-    { header: "RX_KB", key: "rx_kb", width: wide ? 6 : 5, right: true },
-    { header: "MS", key: "ms", format: (ms) => (ms as number).toFixed(2) },
+    // JSON has the exact tx_bytes and rx_bytes instead.
+    {
+      header: "TX_KB",
+      key: "tx_kb",
+      width: wide ? 6 : 5,
+      right: true,
+      json: false,
+    },
+    {
+      header: "RX_KB",
+      key: "rx_kb",
+      width: wide ? 6 : 5,
+      right: true,
+      json: false,
+    },
+    {
+      header: "MS",
+      key: "ms",
+      jsonKey: "duration",
+      unit: "milliseconds",
+      format: (ms) => (ms as number).toFixed(2),
+    },
   );
   const table = new Table<Row>(columns, json, { csv: v.csv === true });
   table.header();
@@ -147,7 +167,7 @@ await runMain(spec, async ({ values: v, json }) => {
     if (rports && !rports.has(e.rport)) continue;
     table.row({
       time: clock(),
-      ts: elapsed(e.ts),
+      ts: v.timestamp ? elapsed(e.ts) : undefined,
       pid: e.pid,
       comm: e.comm,
       ...endpoints(
@@ -155,11 +175,11 @@ await runMain(spec, async ({ values: v, json }) => {
         { addr: e.saddr, port: e.lport },
         { addr: e.daddr, port: e.rport },
       ),
-      tx_b: Number(e.tx_b),
-      rx_b: Number(e.rx_b),
-      tx_kb: Math.floor(Number(e.tx_b) / 1024),
-      rx_kb: Math.floor(Number(e.rx_b) / 1024),
+      tx_bytes: e.tx_bytes,
+      rx_bytes: e.rx_bytes,
+      tx_kb: Number(e.tx_bytes / 1024n),
+      rx_kb: Number(e.rx_bytes / 1024n),
       ms: Number(e.span_ns) / 1e6,
-    });
+    }, e.ts);
   }
 });

@@ -24,8 +24,8 @@ struct ident {
 struct event {
   u64 ts;
   u64 span_ns;
-  u64 rx_b;
-  u64 tx_b;
+  u64 rx_bytes;
+  u64 tx_bytes;
   u32 pid;
   u16 family;
   u16 lport;
@@ -94,8 +94,8 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *args) {
   e->ts = now;
   e->span_ns = span;
   struct tcp_sock *tp = (struct tcp_sock *)args->skaddr;
-  e->rx_b = BPF_CORE_READ(tp, bytes_received);
-  e->tx_b = BPF_CORE_READ(tp, bytes_acked);
+  e->rx_bytes = BPF_CORE_READ(tp, bytes_received);
+  e->tx_bytes = BPF_CORE_READ(tp, bytes_acked);
   e->pid = pid;
   e->family = args->family;
   e->lport = args->sport;

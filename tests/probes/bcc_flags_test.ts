@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  assertEventTime,
   histCount,
   type JsonHist,
   offcpuOfBlockedReader,
@@ -30,12 +31,15 @@ Deno.test("killsnoop -T: only signals sent to that PID", async () => {
     Deno.kill(b.pid, "SIGTERM");
     Deno.kill(a.pid, "SIGTERM");
     interface Row {
+      time: string;
       tpid: number;
       sig: number;
       result: number;
+      call: string;
     }
     const row = await p.row<Row>((r) => r.tpid === a.pid);
-    assert.deepEqual([row.sig, row.result], [15, 0]);
+    assertEventTime(row);
+    assert.deepEqual([row.sig, row.result, row.call], [15, 0, "kill"]);
     const tpids = new Set(p.rows<Row>().map((r) => r.tpid));
     assert.deepEqual(
       [...tpids],
@@ -216,16 +220,16 @@ Deno.test("tcpconnect -L: an LPORT column with the connecting socket's local por
 /** offcputime --state STATE's rows for a reader blocked in read() for 300 ms. */
 async function offcpuWithState(state: string) {
   const { rows } = await offcpuOfBlockedReader(["--json", "--state", state]);
-  return rows as { pid: number; value: number }[];
+  return rows as { pid: number; off_cpu_us: number }[];
 }
 
 Deno.test("offcputime --state: 1 (TASK_INTERRUPTIBLE) keeps a read() wait, 2 (uninterruptible) leaves it out", async () => {
   const interruptible = await offcpuWithState("1");
-  const blocked = interruptible.find((r) => r.value >= 250_000);
+  const blocked = interruptible.find((r) => r.off_cpu_us >= 250_000);
   assert.ok(blocked, JSON.stringify(interruptible));
   const uninterruptible = await offcpuWithState("2");
   assert.ok(
-    !uninterruptible.some((r) => r.value >= 250_000),
+    !uninterruptible.some((r) => r.off_cpu_us >= 250_000),
     JSON.stringify(uninterruptible),
   );
 });

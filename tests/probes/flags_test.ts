@@ -73,10 +73,10 @@ Deno.test("exitsnoop -x: an exit(0) is left out, an exit(5) is shown", async () 
   const five = await runCmd("/bin/sh", ["-c", "exit 5"]);
   interface Row {
     pid: number;
-    code: number;
+    exit_code: number;
   }
   const row = await p.row<Row>((r) => r.pid === five.pid);
-  assert.equal(row.code, 5);
+  assert.equal(row.exit_code, 5);
   assert.ok(!p.rows<Row>().some((r) => r.pid === zero.pid));
   assert.equal((await p.stop()).code, 0, p.stderr);
   await p.assertUnloaded();

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import {
+  assertEventTime,
   histCount,
   type JsonHist,
   oomKillTail,
@@ -71,7 +72,7 @@ Deno.test("offcputime: a sleeping child's blocked time, with its kernel stack", 
     comm: string;
     kernel_stack: string[];
     user_stack: string[];
-    value: number;
+    off_cpu_us: number;
   }
   const rows = p.rows<Row>().filter((r) => r.pid === child.pid);
   assert.ok(rows.length > 0, "no stack of the sleeping child");
@@ -79,11 +80,11 @@ Deno.test("offcputime: a sleeping child's blocked time, with its kernel stack", 
   assert.ok(slept, JSON.stringify(rows));
   assert.equal(slept.comm, "sleep");
   assert.ok(
-    slept.value >= 400_000 && slept.value < 5_000_000,
-    `${slept.value}`,
+    slept.off_cpu_us >= 400_000 && slept.off_cpu_us < 5_000_000,
+    `${slept.off_cpu_us}`,
   );
   assert.ok(
-    p.rows<Row>().every((r) => r.value >= 100_000),
+    p.rows<Row>().every((r) => r.off_cpu_us >= 100_000),
     "-m 100000 keeps only blocks of at least 100 ms",
   );
   await p.assertUnloaded();
@@ -121,11 +122,14 @@ Deno.test("bashreadline: the line an interactive bash reads", async () => {
   );
   assert.ok(r.stdout.includes(marker), r.stdout);
   interface Row {
+    time: string;
     pid: number;
     comm: string;
     command: string;
   }
   const line = await p.row<Row>((x) => x.command === `echo ${marker}`);
+  assertEventTime(line);
+  assert.deepEqual(Object.keys(line), ["time", "pid", "command", "comm"]);
   assert.equal(line.comm, "bash");
   const exit = await p.row<Row>((x) =>
     x.pid === line.pid && x.command === "exit"

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { runCmd, startProbe } from "./_helpers.ts";
+import { assertEventTime, runCmd, startProbe } from "./_helpers.ts";
 
 Deno.test("execsnoop: a successful and a failed exec, with pid, ppid, comm, ret and args", async () => {
   await using p = startProbe("execsnoop", ["--json", "-x"]);
@@ -95,28 +95,46 @@ Deno.test("exitsnoop: an exit code and a fatal signal, with ppid and age", async
   killed.kill("SIGKILL");
   await killed.status;
   interface Row {
+    time: string;
     pid: number;
     ppid: number;
     tid: number;
     comm: string;
-    code: number;
-    signal: number;
+    exit_code: number;
+    signal: string | null;
+    core_dumped: boolean;
     exit: string;
-    age: number;
+    age_s: number;
   }
   const a = await p.row<Row>((r) => r.pid === three.pid);
+  assertEventTime(a);
+  assert.deepEqual(Object.keys(a), [
+    "time",
+    "comm",
+    "pid",
+    "ppid",
+    "tid",
+    "age_s",
+    "exit",
+    "exit_code",
+    "signal",
+    "core_dumped",
+  ]);
   assert.deepEqual(
-    [a.comm, a.ppid, a.tid, a.code, a.signal, a.exit],
-    ["sh", Deno.pid, three.pid, 3, 0, "code 3"],
+    [a.comm, a.ppid, a.tid, a.exit_code, a.signal, a.core_dumped, a.exit],
+    ["sh", Deno.pid, three.pid, 3, null, false, "code 3"],
   );
-  assert.ok(a.age >= 0 && a.age < 10, `age ${a.age}`);
+  assert.ok(a.age_s >= 0 && a.age_s < 10, `age ${a.age_s}`);
   const k = await p.row<Row>((r) => r.pid === killed.pid);
-  assert.deepEqual([k.comm, k.signal, k.exit], [
+  assert.deepEqual([k.comm, k.signal, k.exit_code, k.exit], [
     "sleep",
-    9,
+    "SIGKILL",
+    0,
     "signal 9 (SIGKILL)",
   ]);
-  assert.ok(k.age >= 0.2, `age ${k.age}`);
+  assert.ok(k.age_s >= 0.2, `age ${k.age_s}`);
+  // The exit's time is the kernel's: after the kill was sent, before it was reaped.
+  assert.ok(new Date(k.time) >= new Date(a.time), `${k.time} < ${a.time}`);
   assert.equal((await p.stop()).code, 0, p.stderr);
   await p.assertUnloaded();
 });
@@ -131,6 +149,7 @@ Deno.test("statsnoop: stat of a present and of a missing file", async () => {
     Deno.statSync(file);
     assert.throws(() => Deno.statSync(join(dir, "absent")));
     interface Row {
+      time: string;
       pid: number;
       ret: number;
       err: number;
@@ -138,6 +157,18 @@ Deno.test("statsnoop: stat of a present and of a missing file", async () => {
       call: string;
     }
     const ok = await p.row<Row>((r) => r.path === file);
+    assertEventTime(ok);
+    // No -t: no ts_s; the syscall by name, from the record.
+    assert.deepEqual(Object.keys(ok), [
+      "time",
+      "pid",
+      "comm",
+      "ret",
+      "err",
+      "path",
+      "call",
+    ]);
+    assert.match(ok.call, /^(stat|lstat|fstatat|statx)$/);
     assert.deepEqual([ok.pid, ok.ret, ok.err], [Deno.pid, 0, 0]);
     const bad = await p.row<Row>((r) => r.path === join(dir, "absent"));
     assert.deepEqual([bad.pid, bad.ret, bad.err], [Deno.pid, -1, 2]);
@@ -159,6 +190,7 @@ Deno.test("killsnoop: a SIGTERM to a sleeping child and a kill that fails", asyn
   // No process has this pid (pid_max is at most 2^22).
   assert.throws(() => Deno.kill(4_194_305, "SIGUSR1"));
   interface Row {
+    time: string;
     pid: number;
     comm: string;
     sig: number;
@@ -167,6 +199,16 @@ Deno.test("killsnoop: a SIGTERM to a sleeping child and a kill that fails", asyn
     call: string;
   }
   const term = await p.row<Row>((r) => r.tpid === child.pid);
+  assertEventTime(term);
+  assert.deepEqual(Object.keys(term), [
+    "time",
+    "pid",
+    "comm",
+    "sig",
+    "tpid",
+    "result",
+    "call",
+  ]);
   assert.deepEqual([term.pid, term.sig, term.result, term.call], [
     Deno.pid,
     15,
@@ -210,6 +252,7 @@ Deno.test("mountsnoop: mount and umount of a tmpfs", async () => {
       call: string;
     }
     const mr = await p.row<Row>((r) => r.op === "mount" && r.target === dir);
+    assertEventTime(mr);
     assert.deepEqual(
       [mr.pid, mr.comm, mr.source, mr.fstype, mr.data, mr.ret],
       [m.pid, "mount", "bpfpmprobetest", "tmpfs", "size=1m", 0],

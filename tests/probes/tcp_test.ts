@@ -3,20 +3,19 @@
  * Deno.listen and Deno.connect.
  */
 import assert from "node:assert/strict";
-import { loopbackSession, startProbe } from "./_helpers.ts";
+import { assertEventTime, loopbackSession, startProbe } from "./_helpers.ts";
 
 interface LifeRow {
+  time: string;
   pid: number;
   comm: string;
   laddr: string;
   lport: number;
   raddr: string;
   rport: number;
-  tx_b: number;
-  rx_b: number;
-  tx_kb: number;
-  rx_kb: number;
-  ms: number;
+  tx_bytes: number;
+  rx_bytes: number;
+  duration_ms: number;
 }
 
 Deno.test("tcplife: both ends of a loopback session, with pid, ports, bytes and duration", async () => {
@@ -32,17 +31,36 @@ Deno.test("tcplife: both ends of a loopback session, with pid, ports, bytes and 
     r.lport === port && r.rport === clientPort
   );
   for (const r of [client, server]) {
+    assertEventTime(r);
+    // The KB columns are the table's; JSON has the exact byte counts.
+    assert.deepEqual(Object.keys(r), [
+      "time",
+      "pid",
+      "comm",
+      "laddr",
+      "lport",
+      "raddr",
+      "rport",
+      "duration_ms",
+      "ip",
+      "tx_bytes",
+      "rx_bytes",
+    ]);
     assert.equal(r.pid, Deno.pid);
     assert.equal(r.laddr, "127.0.0.1");
     assert.equal(r.raddr, "127.0.0.1");
-    assert.ok(r.ms > 0 && r.ms < wall + 1000, `ms ${r.ms}, wall ${wall}`);
+    assert.ok(
+      r.duration_ms > 0 && r.duration_ms < wall + 1000,
+      `duration ${r.duration_ms} ms, wall ${wall}`,
+    );
   }
   // bytes_acked counts the SYN and FIN too; bytes_received the FIN.
-  assert.ok(client.tx_b >= 20_000 && client.tx_b <= 20_002, `${client.tx_b}`);
-  assert.ok(client.rx_b >= 3_000 && client.rx_b <= 3_001, `${client.rx_b}`);
-  assert.ok(server.rx_b >= 20_000 && server.rx_b <= 20_001, `${server.rx_b}`);
-  assert.ok(server.tx_b >= 3_000 && server.tx_b <= 3_002, `${server.tx_b}`);
-  assert.deepEqual([client.tx_kb, client.rx_kb], [19, 2]);
+  const { tx_bytes: ctx, rx_bytes: crx } = client;
+  const { tx_bytes: stx, rx_bytes: srx } = server;
+  assert.ok(ctx >= 20_000 && ctx <= 20_002, `${ctx}`);
+  assert.ok(crx >= 3_000 && crx <= 3_001, `${crx}`);
+  assert.ok(srx >= 20_000 && srx <= 20_001, `${srx}`);
+  assert.ok(stx >= 3_000 && stx <= 3_002, `${stx}`);
   assert.equal((await p.stop()).code, 0, p.stderr);
   await p.assertUnloaded();
 });
