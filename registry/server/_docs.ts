@@ -5,10 +5,18 @@
  * (`routes/packages.ts` caches it). Tarball URLs carry {@linkcode BASE} in place of the
  * registry's URL.
  *
+ * Assembling costs what changed, not the size of the document: each version's entry is
+ * made once (its manifest never changes) and kept as UTF-8 with the URL in place; the
+ * entries are grouped in blocks of about 128 KiB, each compressed once and reused by the
+ * next revision while its entries are the same ones, so a publish costs one entry, the
+ * last block, and the few head fields (`_stitched_gzip.ts` joins the blocks into one
+ * gzip body).
+ *
  * @module
  */
 import semver from "semver";
-import type { PackageRow, VersionRow } from "./store.ts";
+import type { PackageRow, StoreReads, VersionRow } from "./store.ts";
+import { gzipRuns, Run } from "./_stitched_gzip.ts";
 
 /** Stands for the registry's public URL inside stored documents. */
 export const BASE = "{{BPFPM_REGISTRY_BASE}}";
@@ -45,74 +53,19 @@ export function highestVersion(versions: string[]): string | undefined {
   return sorted.filter((v) => !semver.prerelease(v)).pop() ?? sorted.pop();
 }
 
-/** What {@linkcode buildDoc} needs besides the version rows. */
-export interface DocInput {
+/** The fields of a head row besides what a publish reads from the latest manifest. */
+export interface HeadInput {
   name: string;
   rev: string;
   created: string;
   modified: string;
   distTags: Record<string, string>;
-  owners: { name: string; email: string | null }[];
+  owners: string[];
 }
 
-/**
- * Each version's abbreviated manifest, by its stored manifest text: a new revision's
- * document has every version, and only a new one has not been seen. Bounded.
- */
-const abbreviatedMemo = new Map<string, string>();
-let abbreviatedMemoBytes = 0;
-const ABBREVIATED_MEMO_MAX = 64 * 1024 * 1024;
-
-/** A version manifest as the full packument serves it (its deprecation merged in). */
-function fullVersionText(v: DocVersion): string {
-  if (!v.deprecated) return v.manifest;
-  const m = JSON.parse(v.manifest) as Record<string, unknown>;
-  m.deprecated = v.deprecated;
-  return JSON.stringify(m);
-}
-
-/** A version manifest as the abbreviated packument serves it. */
-function abbreviatedVersionText(v: DocVersion): string {
-  const key = v.deprecated ? `${v.manifest}\n${v.deprecated}` : v.manifest;
-  const hit = abbreviatedMemo.get(key);
-  if (hit !== undefined) return hit;
-  const m = JSON.parse(v.manifest) as Record<string, unknown>;
-  if (v.deprecated) m.deprecated = v.deprecated;
-  const a: Record<string, unknown> = {};
-  for (const f of ABBREVIATED_FIELDS) if (m[f] !== undefined) a[f] = m[f];
-  const text = JSON.stringify(a);
-  if (abbreviatedMemoBytes > ABBREVIATED_MEMO_MAX) {
-    abbreviatedMemo.clear();
-    abbreviatedMemoBytes = 0;
-  }
-  abbreviatedMemo.set(key, text);
-  abbreviatedMemoBytes += key.length + text.length;
-  return text;
-}
-
-/** `{"k":v,...}` from members whose values are JSON text already. */
-function objectText(members: [string, string][]): string {
-  return `{${members.map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(",")}}`;
-}
-
-/** A version row as the packuments need it: `readme` is only read for the latest version. */
-export type DocVersion = Pick<
-  VersionRow,
-  "version" | "manifest" | "published" | "deprecated" | "readme"
->;
-
-/** The parsed manifest of the version `latest` names, or an empty object. */
-function latestManifestOf(
-  versions: DocVersion[],
-  latest: string,
-): { row?: DocVersion; manifest: Record<string, unknown> } {
-  const row = versions.find((v) => v.version === latest);
-  return {
-    row,
-    manifest: row
-      ? JSON.parse(fullVersionText(row)) as Record<string, unknown>
-      : {},
-  };
+/** The parsed manifest of a version row, or an empty object. */
+function manifestOf(row: Pick<VersionRow, "manifest"> | undefined) {
+  return row ? JSON.parse(row.manifest) as Record<string, unknown> : {};
 }
 
 /** The latest manifest's keywords, as the packument and the head row list them. */
@@ -129,82 +82,332 @@ function keywordsOf(latest: Record<string, unknown>): unknown[] {
  * @param latestRow The row of the version `latest` names (undefined if there is none).
  */
 export function buildHead(
-  input: Omit<DocInput, "owners"> & { owners: string[] },
-  latestRow: DocVersion | undefined,
+  input: HeadInput,
+  latestRow: Pick<VersionRow, "manifest"> | undefined,
 ): PackageRow {
-  const latest = input.distTags.latest ?? "";
-  const { manifest } = latestManifestOf(latestRow ? [latestRow] : [], latest);
+  const manifest = manifestOf(latestRow);
   return {
-    name: input.name,
-    rev: input.rev,
-    created: input.created,
-    modified: input.modified,
-    distTags: input.distTags,
-    owners: input.owners,
+    ...input,
     description: String(manifest.description ?? ""),
     keywords: keywordsOf(manifest).map(String),
-    latest,
+    latest: input.distTags.latest ?? "",
   };
 }
 
 /**
- * Assembles a packument from the package's head and its version rows (oldest first).
- * The version manifests are stored as JSON text and the document is assembled from that
- * text: only the latest manifest (and an abbreviated one not seen before) is parsed.
- *
- * @param input The head's fields, the owners with their emails.
- * @param versions The version rows, oldest first.
- * @param abbreviated The abbreviated (`application/vnd.npm.install-v1+json`) document.
- * @returns The document's JSON text, with {@linkcode BASE} for the registry URL.
+ * Each version's entry (`"1.0.0":{...}`, UTF-8, the URL in place) by what makes it:
+ * kind, registry URL, name, version and deprecation (or publish time, for `time`).
+ * Entries never go stale: a manifest is never changed and a version number never
+ * reused. One per database (name@version means one thing there). Bounded: cleared
+ * when it passes the cap (documents keep what they use).
  */
-export function buildDoc(
-  input: DocInput,
-  versions: DocVersion[],
+export class DocCache {
+  #entries = new Map<string, Uint8Array>();
+  #bytes = 0;
+
+  /** The entry made under `key`, if any. */
+  get(key: string): Uint8Array | undefined {
+    return this.#entries.get(key);
+  }
+
+  /** Makes (and keeps) the entry `text` under `key`. */
+  keep(key: string, text: string): Uint8Array {
+    const bytes = encoder.encode(text);
+    if (this.#bytes > ENTRIES_MAX) {
+      this.#entries.clear();
+      this.#bytes = 0;
+    }
+    this.#entries.set(key, bytes);
+    this.#bytes += key.length + bytes.length;
+    return bytes;
+  }
+}
+
+const ENTRIES_MAX = 64 * 1024 * 1024;
+
+const encoder = new TextEncoder();
+
+/** A version manifest's text as a packument serves it (its deprecation merged in). */
+function versionText(
+  manifest: string,
+  deprecated: string | null,
   abbreviated: boolean,
 ): string {
-  const j = JSON.stringify;
-  if (abbreviated) {
-    return objectText([
-      ["name", j(input.name)],
-      ["modified", j(input.modified)],
-      ["dist-tags", j(input.distTags)],
-      [
-        "versions",
-        objectText(versions.map((v) => [v.version, abbreviatedVersionText(v)])),
-      ],
-    ]);
+  if (!abbreviated && !deprecated) return manifest;
+  const m = JSON.parse(manifest) as Record<string, unknown>;
+  if (deprecated) m.deprecated = deprecated;
+  if (!abbreviated) return JSON.stringify(m);
+  const a: Record<string, unknown> = {};
+  for (const f of ABBREVIATED_FIELDS) if (m[f] !== undefined) a[f] = m[f];
+  return JSON.stringify(a);
+}
+
+/**
+ * A block of consecutive entries of one list, compressed as one run. A block is
+ * closed once it holds {@linkcode BLOCK_BYTES}: its entries are then fixed, and the
+ * entries after it start another, so appending to a list leaves every closed block
+ * as it was.
+ */
+interface Block {
+  run: Run;
+  entries: Uint8Array[];
+  /** Whether it starts its list (and so carries the list's lead, not a comma). */
+  first: boolean;
+  closed: boolean;
+}
+
+const BLOCK_BYTES = 128 * 1024;
+
+/** The last block made starting with each entry (entries are kept by the documents). */
+const blocksByFirst = new WeakMap<Uint8Array, Block>();
+
+/**
+ * The runs of a list: the entries joined by commas, `lead` before the first. Blocks of
+ * an earlier revision are reused when they hold the same entries (closed, or the
+ * list's whole rest); others are made.
+ */
+function listRuns(list: Uint8Array[], lead: Uint8Array, out: Run[]): void {
+  let i = 0;
+  while (i < list.length) {
+    const first = i === 0;
+    const known = blocksByFirst.get(list[i]);
+    if (
+      known && known.first === first &&
+      (known.closed || i + known.entries.length === list.length) &&
+      known.entries.every((e, k) => list[i + k] === e)
+    ) {
+      out.push(known.run);
+      i += known.entries.length;
+      continue;
+    }
+    const start = i;
+    let size = 0;
+    while (i < list.length && size < BLOCK_BYTES) size += list[i++].length + 1;
+    const taken = list.slice(start, i);
+    const plain = new Uint8Array(size - 1 + (first ? lead.length : 1));
+    let at = 0;
+    for (const e of taken) {
+      const sep = at === 0 ? (first ? lead : COMMA) : COMMA;
+      plain.set(sep, at);
+      at += sep.length;
+      plain.set(e, at);
+      at += e.length;
+    }
+    const block = {
+      run: new Run(plain),
+      entries: taken,
+      first,
+      closed: size >= BLOCK_BYTES,
+    };
+    blocksByFirst.set(list[start], block);
+    out.push(block.run);
   }
-  const time: Record<string, string> = {
-    created: input.created,
-    modified: input.modified,
+}
+
+const COMMA = encoder.encode(",");
+const NOTHING = new Uint8Array(0);
+
+/** A packument of one revision for one registry URL: its bytes and its gzip body. */
+export class Packument {
+  /** The revision it shows. */
+  readonly rev: string;
+  /** Its length in bytes. */
+  readonly size: number;
+  #runs: Run[];
+  #bytes?: Uint8Array;
+  #gzip?: Uint8Array;
+
+  /**
+   * @param rev The revision.
+   * @param runs The document's runs, in order.
+   *
+   * @example
+   * ```ts
+   * import { Packument } from "./_docs.ts";
+   * import { Run } from "./_stitched_gzip.ts";
+   * const doc = new Packument("1-a", [new Run(new TextEncoder().encode("{}"))]);
+   * console.log(doc.size); // 2
+   * ```
+   */
+  constructor(rev: string, runs: Run[]) {
+    this.rev = rev;
+    this.#runs = runs;
+    this.size = runs.reduce((n, r) => n + r.plain.length, 0);
+  }
+
+  /** The document's bytes; joined once. */
+  get bytes(): Uint8Array {
+    if (!this.#bytes) {
+      this.#bytes = new Uint8Array(this.size);
+      let at = 0;
+      for (const r of this.#runs) {
+        this.#bytes.set(r.plain, at);
+        at += r.plain.length;
+      }
+    }
+    return this.#bytes;
+  }
+
+  /** The document gzipped; made once, compressing only the runs not compressed before. */
+  get gzip(): Uint8Array {
+    return this.#gzip ??= gzipRuns(this.#runs);
+  }
+}
+
+/**
+ * What a package's packuments are assembled from, read in one snapshot: the head and
+ * the small columns of every version, oldest first. The manifests, which never change
+ * once stored, are read apart, and only those not assembled before.
+ */
+export interface PackumentRows {
+  /** The package's head. */
+  head: {
+    /** The package name. */
+    name: string;
+    /** The revision. */
+    rev: string;
+    /** ISO time of the first publish. */
+    created: string;
+    /** ISO time of the last change. */
+    modified: string;
+    /** `dist-tags`, tag to version. */
+    distTags: Record<string, string>;
+    /** Owner user names. */
+    owners: string[];
+    /** The README of the version `latest` names (empty unless asked for). */
+    readme: string;
   };
-  for (const v of versions) time[v.version] = v.published;
-  const { row: latestRow, manifest: latestManifest } = latestManifestOf(
-    versions,
-    input.distTags.latest ?? "",
+  /** The versions, oldest first. */
+  versions: Pick<VersionRow, "version" | "published" | "deprecated">[];
+}
+
+/** What {@linkcode assemblePackument} reads besides the rows. */
+export interface DocReads extends Pick<StoreReads, "ownersWithEmail"> {
+  /** The stored manifests (JSON text) of some versions of a package, by version. */
+  getManifests(name: string, versions: string[]): Promise<Map<string, string>>;
+}
+
+/**
+ * Assembles a packument from a package's rows. Entries made before are reused; the
+ * manifests of the others (and, for the full document, the latest one's) are read.
+ * A version whose manifest is gone (removed since the rows were read) is left out.
+ *
+ * @param store Where manifests and owners' emails are read.
+ * @param cache The database's entries.
+ * @param rows The head and version rows of one snapshot.
+ * @param abbreviated The abbreviated (`application/vnd.npm.install-v1+json`) document.
+ * @param base The registry URL that replaces {@linkcode BASE} (BASE itself keeps it).
+ * @returns The document.
+ *
+ * @example
+ * ```ts
+ * import { assemblePackument, DocCache } from "./_docs.ts";
+ * const store = {
+ *   getManifests: () => Promise.resolve(new Map([["1.0.0", '{"version":"1.0.0"}']])),
+ *   ownersWithEmail: () => Promise.resolve([]),
+ * };
+ * const head = {
+ *   name: "a", rev: "1-x", created: "", modified: "", distTags: { latest: "1.0.0" },
+ *   owners: [], readme: "",
+ * };
+ * const versions = [{ version: "1.0.0", published: "", deprecated: null }];
+ * const doc = await assemblePackument(store, new DocCache(), { head, versions }, true, "");
+ * console.log(new TextDecoder().decode(doc.bytes));
+ * ```
+ */
+export async function assemblePackument(
+  store: DocReads,
+  cache: DocCache,
+  rows: PackumentRows,
+  abbreviated: boolean,
+  base: string,
+): Promise<Packument> {
+  const { head } = rows;
+  const kind = abbreviated ? "a" : "f";
+  const keys = rows.versions.map((v) =>
+    `${kind}\0${base}\0${head.name}@${v.version}\0${v.deprecated ?? ""}`
   );
-  const maintainers = input.owners.map((o) => ({
+  const found = keys.map((k) => cache.get(k));
+  const latest = head.distTags.latest ?? "";
+  const wanted = rows.versions.filter((v, i) =>
+    !found[i] || (!abbreviated && v.version === latest)
+  ).map((v) => v.version);
+  const manifests = wanted.length
+    ? await store.getManifests(head.name, wanted)
+    : new Map<string, string>();
+  const j = JSON.stringify;
+  const text = (s: string) => new Run(encoder.encode(s.replaceAll(BASE, base)));
+  const list: Uint8Array[] = [];
+  const present: typeof rows.versions = [];
+  rows.versions.forEach((v, i) => {
+    let entry = found[i];
+    if (!entry) {
+      const manifest = manifests.get(v.version);
+      if (manifest === undefined) return;
+      entry = cache.keep(
+        keys[i],
+        `${j(v.version)}:${versionText(manifest, v.deprecated, abbreviated)}`
+          .replaceAll(BASE, base),
+      );
+    }
+    list.push(entry);
+    present.push(v);
+  });
+  const runs: Run[] = [];
+  if (abbreviated) {
+    runs.push(
+      text(
+        `{"name":${j(head.name)},"modified":${j(head.modified)},"dist-tags":${
+          j(head.distTags)
+        },"versions":{`,
+      ),
+    );
+    listRuns(list, NOTHING, runs);
+    runs.push(text("}}"));
+    return new Packument(head.rev, runs);
+  }
+  const latestText = present.some((v) => v.version === latest)
+    ? manifests.get(latest)
+    : undefined;
+  const latestManifest = manifestOf(
+    latestText === undefined ? undefined : { manifest: latestText },
+  );
+  const times = present.map((v) => {
+    const key = `t\0${head.name}@${v.version}\0${v.published}`;
+    return cache.get(key) ??
+      cache.keep(key, `${j(v.version)}:${j(v.published)}`);
+  });
+  const maintainers = (await store.ownersWithEmail(head.owners)).map((o) => ({
     name: o.name,
     email: o.email ?? "",
   }));
-  const full: [string, string][] = [
-    ["_id", j(input.name)],
-    ["_rev", j(input.rev)],
-    ["name", j(input.name)],
-    ["description", j(latestManifest.description ?? "")],
-    ["dist-tags", j(input.distTags)],
-    [
-      "versions",
-      objectText(versions.map((v) => [v.version, fullVersionText(v)])),
-    ],
-    ["time", j(time)],
-    ["maintainers", j(maintainers)],
-    ["readme", j(latestRow?.readme ?? "")],
-    ["readmeFilename", j(latestRow?.readme ? "README.md" : "")],
-    ["keywords", j(keywordsOf(latestManifest))],
-  ];
+  runs.push(
+    text(
+      `{"_id":${j(head.name)},"_rev":${j(head.rev)},"name":${
+        j(head.name)
+      },"description":${j(latestManifest.description ?? "")},"dist-tags":${
+        j(head.distTags)
+      },"versions":{`,
+    ),
+  );
+  listRuns(list, NOTHING, runs);
+  runs.push(
+    text(
+      `},"time":{"created":${j(head.created)},"modified":${j(head.modified)}`,
+    ),
+  );
+  listRuns(times, COMMA, runs);
+  const readme = latestText === undefined ? "" : head.readme;
+  let tail = `},"maintainers":${j(maintainers)},"readme":${
+    j(readme)
+  },"readmeFilename":${j(readme ? "README.md" : "")},"keywords":${
+    j(keywordsOf(latestManifest))
+  }`;
   for (const f of PACKAGE_FIELDS) {
-    if (latestManifest[f] !== undefined) full.push([f, j(latestManifest[f])]);
+    if (latestManifest[f] !== undefined) {
+      tail += `,${j(f)}:${j(latestManifest[f])}`;
+    }
   }
-  return objectText(full);
+  runs.push(text(`${tail}}`));
+  return new Packument(head.rev, runs);
 }

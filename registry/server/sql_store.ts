@@ -15,7 +15,13 @@ import {
   type RawPackage,
 } from "./_schema.ts";
 import { SqliteDialect } from "./_sqlite.ts";
-import { buildDoc } from "./_docs.ts";
+import {
+  assemblePackument,
+  BASE,
+  DocCache,
+  type Packument,
+  type PackumentRows,
+} from "./_docs.ts";
 import {
   type OrgMemberRow,
   type PackageRow,
@@ -71,16 +77,8 @@ export interface SqlDialect {
   close(): Promise<void>;
 }
 
-/**
- * Each database's stored version manifests by `name@version`. A version's manifest is
- * never changed and its number never reused (`removed_versions`), so an entry can never
- * be stale, on any server of a shared database. Bounded: cleared when it passes the cap.
- */
-const manifestCaches = new WeakMap<
-  SqlDialect,
-  { map: Map<string, string>; bytes: number }
->();
-const MANIFEST_CACHE_MAX = 64 * 1024 * 1024;
+/** Each database's packument entries (see {@linkcode DocCache}). */
+const docCaches = new WeakMap<SqlDialect, DocCache>();
 
 class SqlReads implements StoreReads {
   protected conn: SqlConn;
@@ -114,97 +112,89 @@ class SqlReads implements StoreReads {
     return r ? (r.rev as string) : null;
   }
   /**
-   * Assembles a packument. The head and the versions' small columns are read in one
-   * statement (one snapshot on both databases); a version's manifest never changes once
-   * stored (its number is never reused), so manifests come from a bounded cache and only
-   * new versions' are read: after a publish, one row.
+   * The head and the versions' small columns in one statement (so one snapshot on both
+   * databases), the head first; the manifests are read apart, and only those not
+   * assembled before (`_docs.ts`).
    */
-  async getPackageDoc(
+  protected async getPackumentRows(
     name: string,
-    abbreviated: boolean,
-  ): Promise<{ rev: string; doc: string } | null> {
+    withReadme: boolean,
+  ): Promise<PackumentRows | null> {
     const rows = await this.rows(
-      `SELECT p.rev, p.created, p.modified, p.dist_tags, p.owners,
-         v.version, v.published, v.deprecated,
+      `SELECT 0 AS k, rev AS a, created AS b, modified AS c, dist_tags AS d, owners AS e,
          ${
-        abbreviated
-          ? "''"
-          : "CASE WHEN v.version = p.latest THEN v.readme ELSE '' END"
-      } AS readme
-       FROM packages p LEFT JOIN versions v ON v.name = p.name
-       WHERE p.name = ? ORDER BY v.published, v.version`,
+        withReadme
+          ? "(SELECT readme FROM versions v WHERE v.name = packages.name AND v.version = packages.latest)"
+          : "''"
+      } AS f
+       FROM packages WHERE name = ?
+       UNION ALL
+       SELECT 1, version, published, deprecated, NULL, NULL, NULL FROM versions WHERE name = ?
+       ORDER BY k, b, a`,
+      name,
       name,
     );
-    if (!rows.length) return null;
     const head = rows[0];
-    const listed = rows.filter((r) => r.version !== null);
-    const manifests = await this.manifestsOf(
-      name,
-      listed.map((r) => r.version as string),
-    );
-    const versions = listed.map((r) => ({
-      version: r.version as string,
-      manifest: manifests.get(r.version as string)!,
-      published: r.published as string,
-      deprecated: (r.deprecated as string | null) ?? null,
-      readme: r.readme as string,
-    })).filter((v) => v.manifest !== undefined);
-    const rev = head.rev as string;
-    const doc = buildDoc(
-      {
+    if (!head || Number(head.k) !== 0) return null;
+    return {
+      head: {
         name,
-        rev,
-        created: head.created as string,
-        modified: head.modified as string,
-        distTags: JSON.parse(head.dist_tags as string),
-        owners: abbreviated
-          ? []
-          : await this.ownersWithEmail(JSON.parse(head.owners as string)),
+        rev: head.a as string,
+        created: head.b as string,
+        modified: head.c as string,
+        distTags: JSON.parse(head.d as string),
+        owners: JSON.parse(head.e as string),
+        readme: (head.f as string | null) ?? "",
       },
-      versions,
-      abbreviated,
-    );
-    return { rev, doc };
+      versions: rows.slice(1).map((r) => ({
+        version: r.a as string,
+        published: r.b as string,
+        deprecated: (r.c as string | null) ?? null,
+      })),
+    };
   }
-  /** The manifests of `versions`: from {@linkcode manifestCaches}, the rest read. */
-  private async manifestsOf(
+  /**
+   * The stored manifests of some versions, by version: many are read in one statement
+   * for the package, a few one by one.
+   */
+  async getManifests(
     name: string,
     versions: string[],
   ): Promise<Map<string, string>> {
-    let cache = manifestCaches.get(this.dialect);
-    if (!cache) {
-      manifestCaches.set(this.dialect, cache = { map: new Map(), bytes: 0 });
-    }
-    const out = new Map<string, string>();
-    const missing: string[] = [];
-    for (const v of versions) {
-      const hit = cache.map.get(`${name}@${v}`);
-      if (hit === undefined) missing.push(v);
-      else out.set(v, hit);
-    }
-    const found = missing.length > 8
+    const found = versions.length > 8
       ? await this.rows(
         `SELECT version, manifest FROM versions WHERE name = ?`,
         name,
       )
-      : (await Promise.all(missing.map((v) =>
+      : (await Promise.all(versions.map((v) =>
         this.rows(
           `SELECT version, manifest FROM versions WHERE name = ? AND version = ?`,
           name,
           v,
         )
       ))).flat();
-    for (const r of found) {
-      const text = r.manifest as string;
-      out.set(r.version as string, text);
-      if (cache.bytes > MANIFEST_CACHE_MAX) {
-        cache.map.clear();
-        cache.bytes = 0;
-      }
-      cache.map.set(`${name}@${r.version}`, text);
-      cache.bytes += text.length;
-    }
-    return out;
+    return new Map(
+      found.map((r) => [r.version as string, r.manifest as string]),
+    );
+  }
+  async getPackument(
+    name: string,
+    abbreviated: boolean,
+    base: string,
+  ): Promise<Packument | null> {
+    const rows = await this.getPackumentRows(name, !abbreviated);
+    if (!rows) return null;
+    let cache = docCaches.get(this.dialect);
+    if (!cache) docCaches.set(this.dialect, cache = new DocCache());
+    return await assemblePackument(this, cache, rows, abbreviated, base);
+  }
+  /** A packument's text, with {@linkcode BASE} for the registry URL. */
+  async getPackageDoc(
+    name: string,
+    abbreviated: boolean,
+  ): Promise<{ rev: string; doc: string } | null> {
+    const doc = await this.getPackument(name, abbreviated, BASE);
+    return doc && { rev: doc.rev, doc: new TextDecoder().decode(doc.bytes) };
   }
   async ownersWithEmail(
     owners: string[],

@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { Packument } from "./_docs.ts";
+
 /** A registry user. */
 export interface UserRow {
   /** The login name. */
@@ -133,6 +135,16 @@ export interface StoreReads {
     name: string,
     abbreviated: boolean,
   ): Promise<{ rev: string; doc: string } | null>;
+  /**
+   * A packument (full or abbreviated) for the registry URL `base`, assembled from the
+   * head and version rows of one snapshot; null if absent. Parts made for an earlier
+   * revision are reused, so a new revision costs what changed.
+   */
+  getPackument(
+    name: string,
+    abbreviated: boolean,
+    base: string,
+  ): Promise<Packument | null>;
   /** Every version of a package, oldest first. */
   getVersions(name: string): Promise<VersionRow[]>;
   /** The owners with their emails (null for a user who has none or is gone). */

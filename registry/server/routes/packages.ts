@@ -5,10 +5,8 @@
  *
  * @module
  */
-import { gzip } from "node:zlib";
-import { promisify } from "node:util";
 import semver from "semver";
-import { BASE } from "../_docs.ts";
+import { BASE, type Packument } from "../_docs.ts";
 import {
   ABBREV_TYPE,
   checkDeclaredLength,
@@ -31,20 +29,20 @@ import {
 import { StoreConflictError, type StoreTx, type VersionRow } from "../store.ts";
 import { checkSigningKey } from "./publisher_keys.ts";
 
-const gzipAsync = promisify(gzip);
-
 /** How long a publish's body may take to arrive once it has its turn. */
 const PUBLISH_BODY_TIMEOUT_MS = 60_000;
 
 interface CachedDoc {
   rev: string;
   base: string;
-  bytes: Uint8Array;
-  /** The gzipped body, compressed once per revision off the event loop. */
-  gzip?: Promise<Uint8Array>;
+  doc: Packument;
   etag: string;
   generation?: number;
 }
+
+/** Cached packuments: at most this many, and this many bytes (plain), oldest out first. */
+const CACHE_MAX_DOCS = 2000;
+const CACHE_MAX_BYTES = 256 * 1024 * 1024;
 
 /** Reads a request body to its end (for at most the publish body timeout), keeping nothing. */
 async function discardBody(req: Request): Promise<void> {
@@ -75,10 +73,30 @@ export function tagOf(
 export function packageRoutes(registry: Registry): Route[] {
   const { store } = registry;
   const cache = new Map<string, CachedDoc>();
+  let cachedBytes = 0;
+
+  /** Files a packument (the key moves to the newest end), evicting the oldest over the caps. */
+  function remember(key: string, entry: CachedDoc): void {
+    const old = cache.get(key);
+    if (old) {
+      cache.delete(key);
+      cachedBytes -= old.doc.size;
+    }
+    while (
+      cache.size && (cache.size >= CACHE_MAX_DOCS ||
+        cachedBytes + entry.doc.size > CACHE_MAX_BYTES)
+    ) {
+      const [k, v] = cache.entries().next().value!;
+      cache.delete(k);
+      cachedBytes -= v.doc.size;
+    }
+    cache.set(key, entry);
+    cachedBytes += entry.doc.size;
+  }
 
   const reloads = new Map<string, Promise<CachedDoc | null>>();
 
-  /** Revalidates (and if changed, reloads) a cached packument; null when there is none. */
+  /** Revalidates (and if changed, reassembles) a cached packument; null when there is none. */
   async function reload(
     name: string,
     abbreviated: boolean,
@@ -91,21 +109,19 @@ export function packageRoutes(registry: Registry): Route[] {
     const rev = await store.getPackageRev(name);
     if (!rev) return null;
     if (!hit || hit.rev !== rev || hit.base !== base) {
-      const pkg = await store.getPackageDoc(name, abbreviated);
-      if (!pkg) return null;
-      const body = pkg.doc.replaceAll(BASE, base);
-      if (cache.size > 2000) cache.delete(cache.keys().next().value!);
+      const doc = await store.getPackument(name, abbreviated, base);
+      if (!doc) return null;
       hit = {
-        rev: pkg.rev,
+        rev: doc.rev,
         base,
-        bytes: new TextEncoder().encode(body),
+        doc,
         generation,
-        etag: `"${pkg.rev}-${kind}"`,
+        etag: `"${doc.rev}-${kind}"`,
       };
     } else {
       hit = { ...hit, generation };
     }
-    cache.set(cacheKey, hit);
+    remember(cacheKey, hit);
     return hit;
   }
 
@@ -152,17 +168,16 @@ export function packageRoutes(registry: Registry): Route[] {
     if (!write && etagMatches(req.headers.get("if-none-match"), hit.etag)) {
       return new Response(null, { status: 304, headers });
     }
-    // npm asks for gzip; a large packument is compressed once per revision, not per request.
+    // npm asks for gzip; a large packument is compressed once per revision, and then
+    // only in the blocks the revision changed.
     if (
-      hit.bytes.length > 4096 &&
+      hit.doc.size > 4096 &&
       /\bgzip\b/.test(req.headers.get("accept-encoding") ?? "")
     ) {
-      hit.gzip ??= gzipAsync(hit.bytes).then((b) => new Uint8Array(b));
       headers["content-encoding"] = "gzip";
-      const body = await hit.gzip;
-      return new Response(body as Uint8Array<ArrayBuffer>, { headers });
+      return new Response(hit.doc.gzip as Uint8Array<ArrayBuffer>, { headers });
     }
-    return new Response(hit.bytes as Uint8Array<ArrayBuffer>, { headers });
+    return new Response(hit.doc.bytes as Uint8Array<ArrayBuffer>, { headers });
   }
 
   async function getVersion(ctx: RequestContext): Promise<Response> {
