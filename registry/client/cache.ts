@@ -14,10 +14,8 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
-  renameSync,
   rmSync,
   statSync,
-  writeFileSync,
 } from "node:fs";
 import { dirname, join, resolve, sep } from "node:path";
 import type { TarballEntry } from "../pack/mod.ts";
@@ -67,7 +65,15 @@ export function maskMode(mode: number): number {
  */
 export function writeEntries(entries: TarballEntry[], root: string): void {
   const base = resolve(root);
-  mkdirSync(base, { recursive: true, mode: 0o755 });
+  // Deno's own calls (node:fs's wrappers cost several times more per file), and each
+  // directory made once.
+  const made = new Set<string>();
+  const mkdir = (dir: string) => {
+    if (made.has(dir)) return;
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    made.add(dir);
+  };
+  mkdir(base);
   for (const e of entries) {
     const rel = e.path.replace(/^package\//, "");
     if (!rel || rel === "package") continue;
@@ -81,13 +87,13 @@ export function writeEntries(entries: TarballEntry[], root: string): void {
     }
     try {
       if (e.type === "directory") {
-        mkdirSync(target, { recursive: true, mode: 0o755 });
+        mkdir(target);
         continue;
       }
-      mkdirSync(dirname(target), { recursive: true, mode: 0o755 });
-      writeFileSync(target, e.data ?? new Uint8Array(), {
+      mkdir(dirname(target));
+      Deno.writeFileSync(target, e.data ?? new Uint8Array(), {
         mode: maskMode(e.mode),
-        flag: "wx",
+        createNew: true,
       });
     } catch (cause) {
       const code = (cause as { code?: string }).code;
@@ -182,9 +188,11 @@ export class ContentCache {
   get(integrity: string): Uint8Array | undefined {
     this.#root();
     const path = this.contentPath(integrity);
+    // A miss is the common case of a first install: no exception for it.
+    if (!existsSync(path)) return undefined;
     let bytes: Uint8Array;
     try {
-      bytes = readFileSync(path);
+      bytes = Deno.readFileSync(path);
     } catch {
       return undefined;
     }
@@ -213,10 +221,10 @@ export class ContentCache {
     }
     const path = this.contentPath(actual);
     if (!existsSync(path)) {
-      mkdirSync(dirname(path), { recursive: true });
+      Deno.mkdirSync(dirname(path), { recursive: true });
       const tmp = tmpName(path);
-      writeFileSync(tmp, bytes);
-      renameSync(tmp, path);
+      Deno.writeFileSync(tmp, bytes);
+      Deno.renameSync(tmp, path);
     }
     return actual;
   }
@@ -239,7 +247,7 @@ export class ContentCache {
     const dir = this.unpackedPath(integrity);
     const pj = join(dir, "package.json");
     if (existsSync(pj)) {
-      return { dir, packageJson: JSON.parse(readFileSync(pj, "utf8")) };
+      return { dir, packageJson: JSON.parse(Deno.readTextFileSync(pj)) };
     }
     const data = bytes ?? this.get(integrity);
     if (!data) {
@@ -253,9 +261,9 @@ export class ContentCache {
     const tmp = tmpName(dir);
     try {
       writeEntries(entries, tmp);
-      mkdirSync(dirname(dir), { recursive: true });
+      Deno.mkdirSync(dirname(dir), { recursive: true });
       try {
-        renameSync(tmp, dir);
+        Deno.renameSync(tmp, dir);
       } catch (e) {
         // Another process unpacked the same tarball first: theirs is identical.
         if (!existsSync(pj)) throw e;
@@ -268,10 +276,10 @@ export class ContentCache {
 
   /** The checks recorded for a tarball (see `writeMeta`), if any. */
   readMeta<T>(integrity: string): T | undefined {
+    const path = this.unpackedPath(integrity) + ".json";
+    if (!existsSync(path)) return undefined;
     try {
-      return JSON.parse(
-        readFileSync(this.unpackedPath(integrity) + ".json", "utf8"),
-      );
+      return JSON.parse(Deno.readTextFileSync(path));
     } catch {
       return undefined;
     }
@@ -283,10 +291,10 @@ export class ContentCache {
    */
   writeMeta(integrity: string, meta: unknown): void {
     const path = this.unpackedPath(integrity) + ".json";
-    mkdirSync(dirname(path), { recursive: true });
+    Deno.mkdirSync(dirname(path), { recursive: true });
     const tmp = tmpName(path);
-    writeFileSync(tmp, JSON.stringify(meta));
-    renameSync(tmp, path);
+    Deno.writeTextFileSync(tmp, JSON.stringify(meta));
+    Deno.renameSync(tmp, path);
   }
 
   /**
