@@ -74,6 +74,10 @@ export const SYMBOLS = {
     parameters: ["pointer", "pointer", "buffer", "i32", "i32"],
     result: "i32",
   },
+  bpfpm_object__reuse_map: {
+    parameters: ["pointer", "buffer", "i32"],
+    result: "i32",
+  },
   bpfpm_object__set_initial_bytes: {
     parameters: ["pointer", "buffer", "u64", "buffer", "u64"],
     result: "i32",

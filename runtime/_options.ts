@@ -83,6 +83,12 @@ export const LOAD_OPTIONS: Rules = {
         typeof x === "bigint" || typeof x === "boolean"
       ),
   ),
+  reuseMaps: rule(
+    'an object of pin paths by map name (e.g. { cgroup_map: "/sys/fs/bpf/cgroupset" })',
+    (v) =>
+      typeof v === "object" && v !== null && !Array.isArray(v) &&
+      Object.values(v).every(isText),
+  ),
 };
 
 /** `attachPerfEvent`'s options. */

@@ -154,6 +154,15 @@ function objectMaps(): typeof import("./maps/object_maps.ts") {
  * import { BPF } from "bpf";
  * using b = await BPF.load({ file: "./probe.bpf.c", constants: { target_pid: 42 } });
  * ```
+ *
+ * @example Use a hash map the user pinned as the object's `cgroup_map`
+ * ```ts
+ * import { BPF } from "bpf";
+ * using b = await BPF.load({
+ *   file: "./probe.bpf.c",
+ *   reuseMaps: { cgroup_map: "/sys/fs/bpf/cgroupset" },
+ * });
+ * ```
  */
 export interface LoadOptions {
   /** BPF C (libbpf style, or BCC's dialect such as `TRACEPOINT_PROBE`). */
@@ -175,6 +184,13 @@ export interface LoadOptions {
    * boolean for a `bool`.
    */
   constants?: Readonly<Record<string, number | bigint | boolean>>;
+  /**
+   * Maps to take from bpffs instead of creating them, by map name: each path must be a pin
+   * of a map with the type and key size the object declares (its value size and capacity
+   * are the pin's), e.g. a filter set the user keeps, as BCC's `BPF_TABLE_PINNED`. Under
+   * `bpfpm run` only the pins the user named on the command line (docs/security.md).
+   */
+  reuseMaps?: Readonly<Record<string, string>>;
 }
 
 /** C whose place is known to the caller of {@link loadLocated}, by the options it loads. */
@@ -386,6 +402,13 @@ export class BPF implements Disposable {
             { errno: errno || Errno.EINVAL },
           );
         }
+      }
+      if (options.reuseMaps && Object.keys(options.reuseMaps).length) {
+        (await import("./_pinned_maps.ts")).reusePinnedMaps(
+          handle,
+          facts,
+          options.reuseMaps,
+        );
       }
       if (s.bpfpm_object__load(handle) !== 0) {
         // The thread's last error is read before the await; the failure's classifier (and

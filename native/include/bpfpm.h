@@ -61,6 +61,10 @@ BPFPM_API void bpfpm_object__close(struct bpfpm_object *obj);
  * not fit in it, -EBUSY once the object is loaded. */
 BPFPM_API int bpfpm_object__set_initial_bytes(struct bpfpm_object *obj, const char *section,
 					      uint64_t offset, const void *buf, uint64_t len);
+/* Makes the object's map named `map` the existing map behind fd (a pinned map the caller
+ * opened and checked) instead of creating it at load; fd is duplicated (the caller closes
+ * its own). Between open and load. -ENOENT if no such map. */
+BPFPM_API int bpfpm_object__reuse_map(struct bpfpm_object *obj, const char *map, int fd);
 /* Prepares obj, a second opening of the ELF base was loaded from, to load one program late
  * (BCC's programs typed at attach time): only `program` loads, as `type` and
  * `expected_attach_type`, and every map base has already created is shared (its fd reused).

@@ -17,7 +17,16 @@ struct bpfpm_object {
 	int program_count, map_count;
 	struct bpf_program **programs;
 	struct bpf_map **maps;
+	/* The declared names of maps made the user's (bpfpm_object__reuse_map): libbpf renames a
+	 * reused map after the kernel's, and the object's own name is what callers ask for. */
+	char **declared_names;
 };
+
+static const char *declared_name(const struct bpfpm_object *o, int i)
+{
+	return o->declared_names && o->declared_names[i] ? o->declared_names[i]
+							 : bpf_map__name(o->maps[i]);
+}
 
 static const char verifier_begin[] = "-- BEGIN PROG LOAD LOG --\n";
 static const char verifier_end[] = "-- END PROG LOAD LOG --";
@@ -162,6 +171,9 @@ BPFPM_API void bpfpm_object__close(struct bpfpm_object *o)
 	bpfpm_text_free(&o->log);
 	free(o->verifier_log);
 	free(o->programs);
+	for (int i = 0; o->declared_names && i < o->map_count; i++)
+		free(o->declared_names[i]);
+	free(o->declared_names);
 	free(o->maps);
 	free(o);
 }
@@ -290,12 +302,35 @@ BPFPM_API int64_t bpfpm_object__describe(const struct bpfpm_object *o, void *buf
 		map_info(o->maps[i], &info);
 		memset(rec, 0, sizeof(rec));
 		memcpy(rec, &info, 9 * 4);
-		rec[9] = put_string(out, cap, &at, bpf_map__name(o->maps[i]));
+		rec[9] = put_string(out, cap, &at, declared_name(o, i));
 		uint64_t pos = 8 + (uint64_t)o->program_count * 32 + (uint64_t)i * 48;
 		if (pos + 48 <= cap)
 			memcpy(out + pos, rec, 48);
 	}
 	return (int64_t)at;
+}
+
+BPFPM_API int bpfpm_object__reuse_map(struct bpfpm_object *o, const char *map, int fd)
+{
+	bpfpm_clear_error();
+	int i = 0;
+	while (i < o->map_count && strcmp(declared_name(o, i), map))
+		i++;
+	if (i == o->map_count)
+		return bpfpm_fail(ENOENT, "no map '%s' in the object", map);
+	if (!o->declared_names && !(o->declared_names = calloc(o->map_count, sizeof(char *))))
+		return bpfpm_fail(ENOMEM, "out of memory");
+	char *name = o->declared_names[i] ? NULL : strdup(map);
+	if (!o->declared_names[i] && !name)
+		return bpfpm_fail(ENOMEM, "out of memory");
+	int err = bpf_map__reuse_fd(o->maps[i], fd);
+	if (err) {
+		free(name);
+		return bpfpm_fail(-err, "cannot use fd %d as map '%s': %s", fd, map, strerror(-err));
+	}
+	if (name)
+		o->declared_names[i] = name;
+	return 0;
 }
 
 BPFPM_API int bpfpm_object__prepare_late(struct bpfpm_object *o, const struct bpfpm_object *base,
@@ -316,7 +351,10 @@ BPFPM_API int bpfpm_object__prepare_late(struct bpfpm_object *o, const struct bp
 	if (!found)
 		return bpfpm_fail(ENOENT, "no program '%s' in the object", program);
 	for (int i = 0; i < o->map_count; i++) {
-		struct bpf_map *from = bpf_object__find_map_by_name(base->obj, bpf_map__name(o->maps[i]));
+		struct bpf_map *from = NULL;
+		for (int j = 0; j < base->map_count && !from; j++)
+			if (!strcmp(declared_name(base, j), bpf_map__name(o->maps[i])))
+				from = base->maps[j];
 		if (!from || bpf_map__fd(from) < 0)
 			continue;
 		int err = bpf_map__reuse_fd(o->maps[i], bpf_map__fd(from));

@@ -384,51 +384,21 @@ export function userArg(value: unknown): number | undefined {
 }
 
 /**
- * The `cfg` fields of a `-u USER` filter: `filter_uid` (0 without `-u`) and `targ_uid`.
+ * The constants of a `-u USER` filter (`const volatile bool filter_uid` and `u32
+ * targ_uid`), to spread into `BPF.load`'s `constants`.
  *
  * @example
  * ```ts
  * import { uidFilter } from "./cli.ts";
- * uidFilter("0"); // { filter_uid: 1, targ_uid: 0 }
- * uidFilter("root"); // { filter_uid: 1, targ_uid: 0 }
+ * uidFilter(undefined); // { filter_uid: false, targ_uid: 0 }
+ * uidFilter("root"); // { filter_uid: true, targ_uid: 0 }
  * ```
  */
 export function uidFilter(
   value: unknown,
-): { filter_uid: number; targ_uid: number } {
+): { filter_uid: boolean; targ_uid: number } {
   const uid = userArg(value);
-  return { filter_uid: uid === undefined ? 0 : 1, targ_uid: uid ?? 0 };
-}
-
-/**
- * The `cfg` fields of a `--cgroup` filter: `filter_cg` (0 without it) and `targ_cgid`, the
- * cgroup's id as `bpf_get_current_cgroup_id()` returns it: the inode of its directory in
- * the cgroup v2 hierarchy. The value is that directory or the id itself (`stat -c %i DIR`):
- * Deno lets a script stat under /sys only with --allow-all, so a probe run by `bpfpm run`
- * (sandboxed) takes the id.
- *
- * @example
- * ```ts
- * import { cgroupFilter } from "./cli.ts";
- * cgroupFilter("4242"); // { filter_cg: 1, targ_cgid: 4242n }
- * ```
- */
-export function cgroupFilter(
-  value: unknown,
-): { filter_cg: number; targ_cgid: bigint } {
-  if (value === undefined) return { filter_cg: 0, targ_cgid: 0n };
-  const arg = String(value);
-  if (/^\d+$/.test(arg)) return { filter_cg: 1, targ_cgid: BigInt(arg) };
-  try {
-    if (!Deno.statSync(`${arg}/cgroup.controllers`).isFile) throw new Error();
-    return { filter_cg: 1, targ_cgid: BigInt(Deno.statSync(arg).ino ?? 0) };
-  } catch (e) {
-    throw new UsageError(
-      e instanceof Deno.errors.NotCapable
-        ? `--cgroup ${arg}: this process may not look under /sys; pass the cgroup's id instead: --cgroup $(stat -c %i ${arg})`
-        : `--cgroup ${arg} is not a cgroup v2 directory (no cgroup.controllers in it); pass one under the cgroup2 mount (or its id: stat -c %i DIR)`,
-    );
-  }
+  return { filter_uid: uid !== undefined, targ_uid: uid ?? 0 };
 }
 
 /**

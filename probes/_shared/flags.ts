@@ -149,10 +149,3 @@ export const EXTENSION: Flag = {
   short: "e",
   help: "show the average, total and count after each histogram",
 };
-
-/** `--cgroup DIR|ID`: processes in one cgroup (v2) only. */
-export const CGROUP: Flag = {
-  type: "string",
-  help:
-    "trace only processes in this cgroup v2 (its directory, or its id: stat -c %i DIR)",
-};

@@ -4,6 +4,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <bpfpm/container.h>
 
 #define ARGSIZE 128
 #define MAXARG 20
@@ -22,19 +23,14 @@ struct event {
   char args[MAXARG][ARGSIZE];
 };
 
-struct config {
-  u32 ready;
-  u32 targ_pid;   /* 0: any */
-  u32 targ_ppid;  /* 0: any */
-  u32 filter_uid;
-  u32 targ_uid;
-  u32 ignore_failed;
-  u32 max_args;   /* 0: MAXARG */
-  u32 filter_cg;
-  u64 targ_cgid; /* --cgroup: bpf_get_current_cgroup_id() */
-};
-
-struct config cfg = {};
+/* Set before load (BPF.load's constants, the manifest's .rodata parameters): the verifier
+ * sees them as constants and prunes the filters left off. */
+const volatile u32 targ_pid = 0;  /* 0: any */
+const volatile u32 targ_ppid = 0; /* 0: any */
+const volatile bool filter_uid = false;
+const volatile u32 targ_uid = 0;
+const volatile bool include_failed = false; /* -x */
+const volatile u32 max_args = MAXARG;
 
 static const struct event empty_event = {};
 
@@ -51,16 +47,15 @@ struct {
 } events SEC(".maps");
 
 static __always_inline int on_enter(const char *filename, const char *const *argv) {
-  if (!cfg.ready) return 0;
   u64 id = bpf_get_current_pid_tgid();
   u32 pid = id >> 32, tid = (u32)id;
   u32 uid = (u32)bpf_get_current_uid_gid();
-  if (cfg.targ_pid && cfg.targ_pid != pid) return 0;
-  if (cfg.filter_uid && cfg.targ_uid != uid) return 0;
-  if (cfg.filter_cg && bpf_get_current_cgroup_id() != cfg.targ_cgid) return 0;
+  if (targ_pid && targ_pid != pid) return 0;
+  if (filter_uid && targ_uid != uid) return 0;
+  if (container_excluded()) return 0;
   struct task_struct *task = (struct task_struct *)bpf_get_current_task();
   u32 ppid = BPF_CORE_READ(task, real_parent, tgid);
-  if (cfg.targ_ppid && cfg.targ_ppid != ppid) return 0;
+  if (targ_ppid && targ_ppid != ppid) return 0;
   if (bpf_map_update_elem(&execs, &tid, &empty_event, BPF_NOEXIST)) return 0;
   struct event *e = bpf_map_lookup_elem(&execs, &tid);
   if (!e) return 0;
@@ -69,7 +64,7 @@ static __always_inline int on_enter(const char *filename, const char *const *arg
   e->uid = uid;
   bpf_probe_read_user_str(e->args[0], ARGSIZE, filename);
   e->args_count = 1;
-  u32 max = cfg.max_args && cfg.max_args < MAXARG ? cfg.max_args : MAXARG;
+  u32 max = max_args && max_args < MAXARG ? max_args : MAXARG;
   for (u32 i = 1; i < MAXARG; i++) {
     const char *arg = NULL;
     if (bpf_probe_read_user(&arg, sizeof(arg), &argv[i]) || !arg) return 0;
@@ -87,11 +82,10 @@ static __always_inline int on_enter(const char *filename, const char *const *arg
 }
 
 static __always_inline int on_exit(long ret) {
-  if (!cfg.ready) return 0;
   u32 tid = (u32)bpf_get_current_pid_tgid();
   struct event *e = bpf_map_lookup_elem(&execs, &tid);
   if (!e) return 0;
-  if (!(cfg.ignore_failed && ret < 0)) {
+  if (include_failed || ret >= 0) {
     e->retval = ret;
     e->ts = bpf_ktime_get_ns();
     bpf_get_current_comm(e->comm, sizeof(e->comm));

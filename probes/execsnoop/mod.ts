@@ -13,10 +13,8 @@
 import { BPF } from "bpf";
 import {
   announce,
-  cgroupFilter,
   clock,
   type Column,
-  configure,
   eventStream,
   intArg,
   runMain,
@@ -26,7 +24,8 @@ import {
   uidFilter,
   UsageError,
 } from "../_shared/cli.ts";
-import { CGROUP, DURATION, PID, PRINT_UID, UID } from "../_shared/flags.ts";
+import { DURATION, PID, PRINT_UID, UID } from "../_shared/flags.ts";
+import { CONTAINER_FLAGS, containerFilter } from "../_shared/container.ts";
 
 const spec = {
   name: "execsnoop",
@@ -72,7 +71,7 @@ const spec = {
       type: "string",
       help: "maximum number of arguments parsed and displayed, default 20",
     },
-    cgroup: CGROUP,
+    ...CONTAINER_FLAGS,
     duration: DURATION,
   },
   examples: [
@@ -81,6 +80,8 @@ const spec = {
     "execsnoop -T         # include time (HH:MM:SS)",
     "execsnoop -P 181     # only trace new processes whose parent PID is 181",
     "execsnoop -C -M      # include the CPU and the parent's command",
+    "execsnoop --cgroupmap /sys/fs/bpf/test01  # only trace cgroups in this BPF map",
+    "execsnoop --mntnsmap /sys/fs/bpf/mnt_ns_set  # only trace mount namespaces in this map",
     "execsnoop --json     # one JSON object per line",
   ],
 } as const;
@@ -102,7 +103,8 @@ interface Event {
 /** One output row. */
 interface Row {
   time: string;
-  ts: number;
+  /** -t: seconds since the first event (`ts_s` in JSON). */
+  ts?: number;
   uid: number;
   comm: string;
   pid: number;
@@ -119,19 +121,24 @@ await runMain(spec, async ({ values: v, json }) => {
   const name = v.name ? new RegExp(v.name as string) : undefined;
   const line = v.line ? new RegExp(v.line as string) : undefined;
   const uid = uidFilter(v.uid);
+  const container = containerFilter(v);
+  // The flags are the program's const volatile values, set before load.
   using b = await BPF.load({
     file: new URL("./execsnoop.bpf.c", import.meta.url),
-  });
-  configure(b, {
-    targ_pid: intArg(v.pid, "-p PID") ?? 0,
-    targ_ppid: intArg(v.ppid, "-P PPID") ?? 0,
-    ...uid,
-    ...cgroupFilter(v.cgroup),
-    ignore_failed: v.fails ? 0 : 1,
-    max_args: maxArgs,
+    constants: {
+      targ_pid: intArg(v.pid, "-p PID") ?? 0,
+      targ_ppid: intArg(v.ppid, "-P PPID") ?? 0,
+      ...uid,
+      include_failed: v.fails === true,
+      max_args: maxArgs,
+      ...container.constants,
+    },
+    reuseMaps: container.reuseMaps,
   });
   const columns: Column<Row>[] = [];
-  if (v.time) columns.push({ header: "TIME", key: "time", width: 8 });
+  if (v.time) {
+    columns.push({ header: "TIME", key: "time", width: 8, json: false });
+  }
   if (v.timestamp) columns.push(timestampColumn(8, 3));
   if (v["print-uid"]) columns.push({ header: "UID", key: "uid", width: 6 });
   columns.push(
@@ -167,7 +174,7 @@ await runMain(spec, async ({ values: v, json }) => {
   for await (const e of events) {
     const row: Row = {
       time: clock(),
-      ts: elapsed(e.ts),
+      ...(v.timestamp ? { ts: elapsed(e.ts) } : {}),
       uid: e.uid,
       comm: e.comm,
       pid: e.pid,
@@ -180,6 +187,6 @@ await runMain(spec, async ({ values: v, json }) => {
     if (e.truncated) truncated.add(row);
     if (name && !name.test(row.comm)) continue;
     if (line && !line.test(row.args.join(" "))) continue;
-    table.row(row);
+    table.row(row, e.ts);
   }
 });

@@ -13,9 +13,7 @@
 import { BPF } from "bpf";
 import {
   announce,
-  cgroupFilter,
   type Column,
-  configure,
   eventStream,
   intArg,
   runMain,
@@ -25,7 +23,8 @@ import {
   uidFilter,
   UsageError,
 } from "../_shared/cli.ts";
-import { CGROUP, DURATION, PID, PRINT_UID, UID } from "../_shared/flags.ts";
+import { DURATION, PID, PRINT_UID, UID } from "../_shared/flags.ts";
+import { CONTAINER_FLAGS, containerFilter } from "../_shared/container.ts";
 
 const spec = {
   name: "opensnoop",
@@ -41,7 +40,7 @@ const spec = {
     pid: PID,
     tid: { type: "string", short: "t", help: "trace this TID only" },
     uid: UID,
-    cgroup: CGROUP,
+    ...CONTAINER_FLAGS,
     duration: DURATION,
     name: {
       type: "string",
@@ -78,6 +77,8 @@ const spec = {
     "opensnoop -p 181    # only trace PID 181",
     "opensnoop -e -f O_WRONLY -f O_RDWR  # show flags, only opens for writing",
     "opensnoop -b 512    # a 2 MiB ring buffer, for bursts of opens",
+    "opensnoop --cgroupmap /sys/fs/bpf/test01  # only trace cgroups in this BPF map",
+    "opensnoop --mntnsmap /sys/fs/bpf/mnt_ns_set  # only trace mount namespaces in this map",
   ],
 } as const;
 
@@ -125,7 +126,8 @@ function fullPath(e: Event): string {
 
 /** One output row. */
 interface Row {
-  ts: number;
+  /** -t: seconds since the first event (`ts_s` in JSON). */
+  ts?: number;
   uid: number;
   pid: number;
   tid: number;
@@ -162,17 +164,20 @@ await runMain(spec, async ({ values: v, json }) => {
       }`,
     );
   }
+  const container = containerFilter(v);
+  // The flags are the program's const volatile values, set before load.
   using b = await BPF.load({
     file: new URL("./opensnoop.bpf.c", import.meta.url),
     cflags: pages === undefined ? undefined : [`-DRING_PAGES=${pages}`],
-  });
-  configure(b, {
-    targ_pid: intArg(v.pid, "-p PID") ?? 0,
-    targ_tid: intArg(v.tid, "-t TID") ?? 0,
-    ...uid,
-    ...cgroupFilter(v.cgroup),
-    failed: v.failed ? 1 : 0,
-    full_path: v["full-path"] ? 1 : 0,
+    constants: {
+      targ_pid: intArg(v.pid, "-p PID") ?? 0,
+      targ_tid: intArg(v.tid, "-t TID") ?? 0,
+      ...uid,
+      failed_only: v.failed === true,
+      full_path: v["full-path"] === true,
+      ...container.constants,
+    },
+    reuseMaps: container.reuseMaps,
   });
   const columns: Column<Row>[] = [];
   if (v.timestamp) columns.push(timestampColumn(14, 6));
@@ -199,7 +204,7 @@ await runMain(spec, async ({ values: v, json }) => {
       continue;
     }
     table.row({
-      ts: elapsed(e.ts),
+      ...(v.timestamp ? { ts: elapsed(e.ts) } : {}),
       uid: e.uid,
       pid: e.pid,
       tid: e.tid,
@@ -208,6 +213,6 @@ await runMain(spec, async ({ values: v, json }) => {
       err: e.ret >= 0 ? 0 : -e.ret,
       flags: e.flags.toString(8).padStart(8, "0"),
       path: v["full-path"] ? fullPath(e) : e.fname,
-    });
+    }, e.ts);
   }
 });

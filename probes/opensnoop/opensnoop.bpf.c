@@ -3,6 +3,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <bpfpm/container.h>
 
 #define NAME_MAX 255
 /* -F: the working directory's components, innermost first (BCC's --full-path). */
@@ -26,19 +27,15 @@ struct event {
   char dirs[MAX_DIRS][DNAME_LEN];
 };
 
-struct config {
-  u32 ready;
-  u32 targ_pid;
-  u32 targ_tid;
-  u32 filter_uid;
-  u32 targ_uid;
-  u32 failed;
-  u32 full_path;
-  u32 filter_cg;
-  u64 targ_cgid; /* --cgroup: bpf_get_current_cgroup_id() */
-};
+/* Set before load (BPF.load's constants, the manifest's .rodata parameters): the verifier
+ * sees them as constants and prunes the filters left off. */
+const volatile u32 targ_pid = 0; /* 0: any */
+const volatile u32 targ_tid = 0; /* 0: any */
+const volatile bool filter_uid = false;
+const volatile u32 targ_uid = 0;
+const volatile bool failed_only = false; /* -x */
+const volatile bool full_path = false;   /* -F */
 
-struct config cfg = {};
 /* The record type, kept in BTF for the reader (ring buffers carry no type). */
 struct event *_event_type __attribute__((unused));
 
@@ -60,13 +57,12 @@ struct {
 } events SEC(".maps");
 
 static __always_inline int on_enter(const char *fname, int flags) {
-  if (!cfg.ready) return 0;
   u64 id = bpf_get_current_pid_tgid();
   u32 pid = id >> 32, tid = (u32)id;
-  if (cfg.targ_pid && cfg.targ_pid != pid) return 0;
-  if (cfg.targ_tid && cfg.targ_tid != tid) return 0;
-  if (cfg.filter_uid && cfg.targ_uid != (u32)bpf_get_current_uid_gid()) return 0;
-  if (cfg.filter_cg && bpf_get_current_cgroup_id() != cfg.targ_cgid) return 0;
+  if (targ_pid && targ_pid != pid) return 0;
+  if (targ_tid && targ_tid != tid) return 0;
+  if (filter_uid && targ_uid != (u32)bpf_get_current_uid_gid()) return 0;
+  if (container_excluded()) return 0;
   struct args_t args = { .fname = fname, .flags = flags };
   bpf_map_update_elem(&start, &tid, &args, BPF_ANY);
   return 0;
@@ -99,7 +95,7 @@ static __always_inline int on_exit(long ret) {
   u32 tid = (u32)id;
   struct args_t *ap = bpf_map_lookup_elem(&start, &tid);
   if (!ap) return 0;
-  if (cfg.failed && ret >= 0) goto cleanup;
+  if (failed_only && ret >= 0) goto cleanup;
   struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
   if (!e) goto cleanup;
   e->ts = bpf_ktime_get_ns();
@@ -111,7 +107,7 @@ static __always_inline int on_exit(long ret) {
   bpf_get_current_comm(e->comm, sizeof(e->comm));
   bpf_probe_read_user_str(e->fname, sizeof(e->fname), ap->fname);
   __builtin_memset(e->dirs, 0, sizeof(e->dirs));
-  if (cfg.full_path && e->fname[0] != '/') read_pwd(e);
+  if (full_path && e->fname[0] != '/') read_pwd(e);
   bpf_ringbuf_submit(e, 0);
 cleanup:
   bpf_map_delete_elem(&start, &tid);

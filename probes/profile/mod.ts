@@ -12,14 +12,9 @@
  * @module
  */
 import { BPF } from "bpf";
-import {
-  announce,
-  configure,
-  intArg,
-  runMain,
-  UsageError,
-} from "../_shared/cli.ts";
+import { announce, intArg, runMain, UsageError } from "../_shared/cli.ts";
 import { DELIMITED } from "../_shared/flags.ts";
+import { CONTAINER_FLAGS, containerFilter } from "../_shared/container.ts";
 import {
   stackOptions,
   stackScope,
@@ -79,6 +74,7 @@ const spec = {
       help: "output folded format, one line per stack (for flame graphs)",
     },
     cpu: { type: "string", short: "C", help: "cpu number to run profile on" },
+    ...CONTAINER_FLAGS,
   },
   examples: [
     "profile             # profile stack traces at 49 Hertz until Ctrl-C",
@@ -90,11 +86,13 @@ const spec = {
     "profile -U          # only show user space stacks (no kernel)",
     "profile -K          # only show kernel space stacks (no user)",
     "profile -A          # each frame's raw address before its symbol",
+    "profile --cgroupmap /sys/fs/bpf/test01  # only profile cgroups in this BPF map",
+    "profile --mntnsmap /sys/fs/bpf/mnt_ns_set  # only profile mount namespaces in this map",
   ],
 } as const;
 
 await runMain(spec, async ({ values: v, positionals, json }) => {
-  const stacks = stackOptions(v, json);
+  const stacks = { ...stackOptions(v, json), value: { key: "samples" } };
   if (v.frequency !== undefined && v.count !== undefined) {
     throw new UsageError("-F and -c exclude each other");
   }
@@ -102,15 +100,19 @@ await runMain(spec, async ({ values: v, positionals, json }) => {
   const frequency = intArg(v.frequency, "-F FREQUENCY", { min: 1 });
   const period = intArg(v.count, "-c COUNT", { min: 1 });
   const cpu = intArg(v.cpu, "-C CPU");
+  const container = containerFilter(v);
+  // The flags are the program's const volatile values, set before load.
   using b = await BPF.load({
     file: new URL("./profile.bpf.c", import.meta.url),
-  });
-  configure(b, {
-    targ_tgid: intArg(v.pid, "-p PID") ?? 0,
-    targ_pid: intArg(v.tid, "-L TID") ?? 0,
-    include_idle: v["include-idle"] ? 1 : 0,
-    user_only: stacks.userOnly ? 1 : 0,
-    kernel_only: stacks.kernelOnly ? 1 : 0,
+    constants: {
+      targ_tgid: intArg(v.pid, "-p PID") ?? 0,
+      targ_pid: intArg(v.tid, "-L TID") ?? 0,
+      include_idle: v["include-idle"] === true,
+      user_only: stacks.userOnly === true,
+      kernel_only: stacks.kernelOnly === true,
+      ...container.constants,
+    },
+    reuseMaps: container.reuseMaps,
   });
   b.attachPerfEvent("do_perf_event", {
     event: "cpu-clock",

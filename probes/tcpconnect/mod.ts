@@ -13,9 +13,7 @@
 import { BPF } from "bpf";
 import {
   announce,
-  cgroupFilter,
   type Column,
-  configure,
   eventStream,
   intArg,
   runMain,
@@ -25,7 +23,6 @@ import {
   uidFilter,
 } from "../_shared/cli.ts";
 import {
-  CGROUP,
   DURATION,
   IPV4,
   IPV6,
@@ -34,6 +31,7 @@ import {
   UID,
 } from "../_shared/flags.ts";
 import { familyFilter, formatAddr, portList } from "../_shared/net.ts";
+import { CONTAINER_FLAGS, containerFilter } from "../_shared/container.ts";
 
 const spec = {
   name: "tcpconnect",
@@ -69,7 +67,7 @@ const spec = {
     },
     ipv4: IPV4,
     ipv6: IPV6,
-    cgroup: CGROUP,
+    ...CONTAINER_FLAGS,
     // -d is BCC's --dns here, so the duration has its long name only.
     duration: { type: DURATION.type, help: DURATION.help },
   },
@@ -82,6 +80,8 @@ const spec = {
     "tcpconnect -c        # count connects per src ip and dest ip/port",
     "tcpconnect -L        # include the local port",
     "tcpconnect -d        # include the DNS query that likely led to each connect",
+    "tcpconnect --cgroupmap /sys/fs/bpf/test01  # only trace cgroups in this BPF map",
+    "tcpconnect --mntnsmap /sys/fs/bpf/mnt_ns_set  # only trace mount namespaces in this map",
   ],
 } as const;
 
@@ -156,7 +156,8 @@ function dnsAnswers(msg: Uint8Array): Map<string, string> {
 
 /** One output row. */
 interface Row {
-  ts: number;
+  /** -t: seconds since the first event (`ts_s` in JSON). */
+  ts?: number;
   uid: number;
   pid: number;
   comm: string;
@@ -180,16 +181,19 @@ await runMain(spec, async ({ values: v, json }) => {
   const family = familyFilter(v);
   const ports = portList(v.port, "-P");
   const uid = uidFilter(v.uid);
+  const container = containerFilter(v);
+  // The flags are the program's const volatile values, set before load.
   using b = await BPF.load({
     file: new URL("./tcpconnect.bpf.c", import.meta.url),
-  });
-  configure(b, {
-    targ_pid: intArg(v.pid, "-p PID") ?? 0,
-    ...uid,
-    ...cgroupFilter(v.cgroup),
-    family,
-    lport: v.lport ? 1 : 0,
-    dns: v.dns ? 1 : 0,
+    constants: {
+      targ_pid: intArg(v.pid, "-p PID") ?? 0,
+      ...uid,
+      targ_family: family,
+      with_lport: v.lport === true,
+      with_dns: v.dns === true,
+      ...container.constants,
+    },
+    reuseMaps: container.reuseMaps,
   });
   const events = eventStream<Event>(b, v.duration);
   // -d: the addresses recent DNS replies gave, with the name asked (the last 10000).
@@ -276,7 +280,7 @@ await runMain(spec, async ({ values: v, json }) => {
     if (ports && !ports.has(e.dport)) continue;
     const daddr = formatAddr(e.family, e.daddr);
     table.row({
-      ts: elapsed(e.ts),
+      ...(v.timestamp ? { ts: elapsed(e.ts) } : {}),
       uid: e.uid,
       pid: e.pid,
       comm: e.comm,
@@ -286,6 +290,6 @@ await runMain(spec, async ({ values: v, json }) => {
       daddr,
       dport: e.dport,
       ...(v.dns ? { query: await queryOf(daddr) } : {}),
-    });
+    }, e.ts);
   }
 });

@@ -7,6 +7,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
+#include <bpfpm/container.h>
 
 #define AF_INET 2
 #define IPPROTO_TCP 6
@@ -29,17 +30,14 @@ struct event {
   char comm[16];
 };
 
-struct config {
-  u32 ready;
-  u32 targ_pid;
-  u32 filter_uid;
-  u32 targ_uid;
-  u32 family;
-  u32 lport;
-  u32 filter_cg;
-  u64 targ_cgid; /* --cgroup: bpf_get_current_cgroup_id() */
-  u32 dns;       /* -d: send DNS replies (UDP from port 53) as they are read */
-};
+/* Set before load (BPF.load's constants, the manifest's .rodata parameters): the verifier
+ * sees them as constants and prunes the filters left off. */
+const volatile u32 targ_pid = 0; /* 0: any */
+const volatile bool filter_uid = false;
+const volatile u32 targ_uid = 0;
+const volatile u32 targ_family = 0; /* -4/-6: AF_INET or AF_INET6, 0: both */
+const volatile bool with_lport = false; /* -L */
+const volatile bool with_dns = false;   /* -d: send DNS replies (UDP from port 53) as they are read */
 
 /* -d: a DNS reply's payload, as the receiving process reads it (BCC's --dns). */
 struct dns_event {
@@ -47,7 +45,6 @@ struct dns_event {
   u8 data[DNS_MAX];
 };
 
-struct config cfg = {};
 struct event *_event_type __attribute__((unused));
 struct dns_event *_dns_event_type __attribute__((unused));
 
@@ -65,9 +62,9 @@ struct {
 
 SEC("tracepoint/sock/inet_sock_set_state")
 int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *args) {
-  if (!cfg.ready || args->protocol != IPPROTO_TCP) return 0;
+  if (args->protocol != IPPROTO_TCP) return 0;
   u64 sk = (u64)args->skaddr;
-  if (cfg.lport && args->oldstate == TCP_SYN_SENT) {
+  if (with_lport && args->oldstate == TCP_SYN_SENT) {
     struct event *p = bpf_map_lookup_elem(&pending, &sk);
     if (!p) return 0;
     struct event *out = bpf_ringbuf_reserve(&events, sizeof(*out), 0);
@@ -80,13 +77,13 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *args) {
     return 0;
   }
   if (args->oldstate != TCP_CLOSE || args->newstate != TCP_SYN_SENT) return 0;
-  if (cfg.family && cfg.family != args->family) return 0;
+  if (targ_family && targ_family != args->family) return 0;
   u64 id = bpf_get_current_pid_tgid();
   u32 pid = id >> 32;
-  if (cfg.targ_pid && cfg.targ_pid != pid) return 0;
+  if (targ_pid && targ_pid != pid) return 0;
   u32 uid = (u32)bpf_get_current_uid_gid();
-  if (cfg.filter_uid && cfg.targ_uid != uid) return 0;
-  if (cfg.filter_cg && bpf_get_current_cgroup_id() != cfg.targ_cgid) return 0;
+  if (filter_uid && targ_uid != uid) return 0;
+  if (container_excluded()) return 0;
   struct event held = {};
   held.ts = bpf_ktime_get_ns();
   held.pid = pid;
@@ -103,7 +100,7 @@ int inet_sock_set_state(struct trace_event_raw_inet_sock_set_state *args) {
     bpf_probe_read_kernel(held.daddr, 16, args->daddr_v6);
   }
   bpf_get_current_comm(held.comm, sizeof(held.comm));
-  if (cfg.lport) {
+  if (with_lport) {
     bpf_map_update_elem(&pending, &sk, &held, BPF_ANY);
     return 0;
   }
@@ -127,7 +124,7 @@ struct {
  */
 SEC("tracepoint/net/netif_receive_skb")
 int dns_reply(struct trace_event_raw_net_dev_template *args) {
-  if (!cfg.ready || !cfg.dns) return 0;
+  if (!with_dns) return 0;
   struct sk_buff *skb = (struct sk_buff *)args->skbaddr;
   unsigned char *nh = BPF_CORE_READ(skb, data);
   u16 proto = BPF_CORE_READ(skb, protocol);

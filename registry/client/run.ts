@@ -10,19 +10,20 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { isAbsolute, join, normalize, resolve, sep } from "node:path";
 import { denoFlagProblem } from "../common/deno_flags.ts";
 import { validateGrants } from "../../runtime/policy/grants.ts";
 import { inspectTarball } from "../pack/mod.ts";
 import { ContentCache } from "./cache.ts";
 import type { ClientConfig } from "./config.ts";
-import { ClientError } from "./errors.ts";
+import { ClientError, ConfigError } from "./errors.ts";
 import { explainGrant, grantLines } from "./grants.ts";
 import { type LockedBpf, readLockfile } from "./lockfile.ts";
 import { MODULES_DIR } from "./project.ts";
 import { Ui } from "./ui.ts";
 import type { SandboxRun } from "../../runtime/sandbox/host.ts";
+import { importLater } from "../../runtime/_import_later.ts";
 
 /** A probe ready to start. */
 export interface RunPlan {
@@ -236,9 +237,10 @@ export async function runPackage(
 ): Promise<number> {
   const ui = options.ui ?? new Ui();
   const plan = await planRun(config, target);
+  const userPins = await namedPins(args);
   confirmGrants(plan, { yes: options.yes, ui });
   const { runSandboxed } = await import("../../runtime/sandbox/host.ts");
-  const result = await runSandboxed(sandboxRun(plan, args));
+  const result = await runSandboxed(sandboxRun(plan, args, { userPins }));
   if (result.violation) ui.warn(result.violation);
   return result.code;
 }
@@ -280,6 +282,74 @@ export function confirmGrants(
   }
 }
 
+/** The flags by which a user hands a package a pinned map (BCC's container filters). */
+const PIN_FLAGS = ["--cgroupmap", "--mntnsmap"] as const;
+
+/**
+ * The pinned maps the user named in a package's arguments (`--cgroupmap PATH`,
+ * `--mntnsmap PATH`, or `--flag=PATH`): naming one is the user's consent to the package's
+ * programs using it. Each must resolve to a bpffs pin of a hash map with 8-byte keys (a
+ * cgroup id or a mount namespace's inode, as BCC's tools key them); anything else is a
+ * ConfigError of one line.
+ *
+ * @param args the package's arguments
+ * @returns the path as typed → the resolved pin (empty when none is named)
+ *
+ * @example
+ * ```ts
+ * import { namedPins } from "./run.ts";
+ * const pins = await namedPins(["--cgroupmap", "/sys/fs/bpf/cgroupset", "-T"]);
+ * console.log(pins.get("/sys/fs/bpf/cgroupset"));
+ * ```
+ */
+export async function namedPins(
+  args: readonly string[],
+): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  for (const [i, arg] of args.entries()) {
+    for (const flag of PIN_FLAGS) {
+      const path = arg === flag
+        ? args[i + 1]
+        : arg.startsWith(`${flag}=`)
+        ? arg.slice(flag.length + 1)
+        : undefined;
+      if (path === undefined || out.has(path)) continue;
+      // The runtime's map code loads only for a run that names a pin.
+      const [{ createCommand, openPinnedMap }, { MapType }, { mapCalls }] =
+        await Promise.all([
+          importLater<typeof import("../../runtime/_pinned_maps.ts")>(
+            new URL("../../runtime/_pinned_maps.ts", import.meta.url),
+          ),
+          importLater<typeof import("../../runtime/spec/map_types.ts")>(
+            new URL("../../runtime/spec/map_types.ts", import.meta.url),
+          ),
+          importLater<typeof import("../../runtime/maps/_native.ts")>(
+            new URL("../../runtime/maps/_native.ts", import.meta.url),
+          ),
+        ]);
+      const need = { type: MapType.hash, keySize: 8, what: flag };
+      let real: string;
+      try {
+        real = realpathSync(resolve(path));
+      } catch (e) {
+        throw new ConfigError(
+          `${flag} ${path}: no such pin (${
+            (e as Error).message.split("\n")[0]
+          }); create and pin the map first, e.g. ${createCommand(path, need)}`,
+        );
+      }
+      try {
+        const { fd } = openPinnedMap(real, need);
+        mapCalls().bpfpm_map__close(fd);
+      } catch (e) {
+        throw new ConfigError(`${flag} ${path}: ${(e as Error).message}`);
+      }
+      out.set(path, real);
+    }
+  }
+  return out;
+}
+
 /**
  * What the sandbox runs for a plan: its verified files (or directory), entry, the locked
  * grants and Deno flags. `bpfpm run` and `bpfpm agent` both start probes from it.
@@ -301,7 +371,10 @@ export function confirmGrants(
 export function sandboxRun(
   plan: RunPlan,
   args: string[],
-  extra: Pick<SandboxRun, "stdio" | "onStart" | "onObject" | "onSession"> = {},
+  extra: Pick<
+    SandboxRun,
+    "stdio" | "onStart" | "onObject" | "onSession" | "userPins"
+  > = {},
 ): SandboxRun {
   return {
     spec: plan.spec,

@@ -79,6 +79,8 @@ export interface SandboxRun {
   grants: Grants;
   /** The extra Deno flags the package declared (validated by the manifest rules). */
   deno: readonly string[];
+  /** Pins the user named on the command line, as typed → resolved (SessionPolicy.userPins). */
+  userPins?: ReadonlyMap<string, string>;
   /** The child's stdio (default inherit). */
   stdio?: "inherit" | "piped";
   /** Called once the child is started (tests read its pid). */
@@ -375,6 +377,7 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
       name: run.name,
       grants: run.grants,
       packageDir,
+      userPins: run.userPins,
       onObject: run.onObject,
     });
     run.onSession?.(session);

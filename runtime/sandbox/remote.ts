@@ -517,6 +517,7 @@ export class BPF implements Disposable {
         grants: options.grants,
         autoAttach: options.autoAttach,
         constants: options.constants && toWire(options.constants),
+        reuseMaps: options.reuseMaps && toWire(options.reuseMaps),
       },
       options.object ? [options.object] : [],
     );

@@ -59,6 +59,12 @@ export interface SessionPolicy {
   /** bpffs directory under which the package may pin (default /sys/fs/bpf/bpfpm/<name>). */
   pinRoot?: string;
   /**
+   * Maps pinned outside the pin directory that the user named on the package's command line
+   * (`--cgroupmap PATH`, `--mntnsmap PATH`): the path as typed → its resolved path. A load's
+   * `reuseMaps` may name these and no other pin.
+   */
+  userPins?: ReadonlyMap<string, string>;
+  /**
    * Called with each object the package loads, before its reply: the trusted side's own
    * view (an agent reads the maps a manifest declares as metrics from here).
    */
@@ -389,6 +395,7 @@ export class SandboxSession {
     const constants = h.constants === undefined || h.constants === null
       ? undefined
       : fromWire(h.constants) as LoadOptions["constants"];
+    const reuseMaps = this.#userPins(h.reuseMaps);
     let b: BPF;
     if (typeof h.text === "string") {
       const name = typeof h.name === "string"
@@ -409,6 +416,7 @@ export class SandboxSession {
           grants,
           autoAttach: autoAttach as boolean,
           constants,
+          reuseMaps,
         },
         {
           name: name ?? `${this.#packageDir}/script.bpf.c`,
@@ -424,6 +432,7 @@ export class SandboxSession {
         grants,
         autoAttach: autoAttach as boolean,
         constants,
+        reuseMaps,
       });
     } else {
       throw new TypeError("BPF.load needs exactly one of text, file or object");
@@ -431,7 +440,10 @@ export class SandboxSession {
     const obj = this.#next++;
     this.#objects.set(obj, b);
     this.#policy.onObject?.(b);
-    for (const m of b.maps.values()) this.#maps.set(m.fd, { obj, info: m });
+    // A user's pinned map serves the package's programs only: its code gets no map calls on it.
+    for (const m of b.maps.values()) {
+      if (!reuseMaps?.[m.name]) this.#maps.set(m.fd, { obj, info: m });
+    }
     const links = b.links.map((l) => this.#addLink(obj, l));
     return {
       value: {
@@ -450,6 +462,38 @@ export class SandboxSession {
       },
       parts: [b.object],
     };
+  }
+
+  /**
+   * A load's `reuseMaps`, each pin one the user named on the command line (by the path as
+   * typed or as resolved), with the resolved path; any other pin is refused.
+   */
+  #userPins(raw: unknown): Record<string, string> | undefined {
+    if (raw === undefined || raw === null) return undefined;
+    const asked = fromWire(raw);
+    if (typeof asked !== "object" || asked === null || Array.isArray(asked)) {
+      throw new TypeError(
+        "reuseMaps must be an object of pin paths by map name",
+      );
+    }
+    const named = this.#policy.userPins ?? new Map<string, string>();
+    const resolved = new Set(named.values());
+    const out: Record<string, string> = {};
+    for (const [map, path] of Object.entries(asked)) {
+      const pin = typeof path === "string"
+        ? named.get(path) ?? (resolved.has(path) ? path : undefined)
+        : undefined;
+      if (pin === undefined) {
+        throw new PermissionDeniedError(
+          `Permission denied: map ${map} would use the pinned map ${
+            String(path)
+          }, which the user did not name on the command line; a package uses only the pins given to it with --cgroupmap PATH or --mntnsmap PATH`,
+          { missingGrant: `--cgroupmap ${String(path)} on the command line` },
+        );
+      }
+      out[map] = pin;
+    }
+    return out;
   }
 
   /**

@@ -52,7 +52,7 @@ char LICENSE[] SEC("license") = "GPL";`;
     ],
     [
       { text, autoattach: false },
-      /^BPF\.load: unknown option autoattach \(did you mean autoAttach\?\); the options are text, file, object, cflags, grants, autoAttach, constants$/,
+      /^BPF\.load: unknown option autoattach \(did you mean autoAttach\?\); the options are text, file, object, cflags, grants, autoAttach, constants, reuseMaps$/,
     ],
     [
       { text, cflag: ["-O2"] },
