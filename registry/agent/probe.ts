@@ -18,7 +18,7 @@ import { diffGrants } from "../client/grants.ts";
 import { install } from "../client/install.ts";
 import { RegistryClient } from "../client/registry.ts";
 import { pickVersion } from "../client/resolve.ts";
-import { planRun, type RunPlan, sandboxRun } from "../client/run.ts";
+import { namedPins, planRun, type RunPlan, sandboxRun } from "../client/run.ts";
 import { Ui } from "../client/ui.ts";
 import { ClientError } from "../client/errors.ts";
 import { type BpfManifest, validateBpfManifest } from "../manifest.ts";
@@ -121,7 +121,10 @@ class Instance {
       const { runSandboxed } = await import(
         "../../runtime/sandbox/host.ts"
       );
+      // Pins the config's args name (--cgroupmap/--mntnsmap) are the user's, as on a command line.
+      const userPins = await namedPins(args);
       return await runSandboxed(sandboxRun(release.plan, args, {
+        userPins,
         stdio: "piped",
         onStart: (child) => {
           this.child = child;
