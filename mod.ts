@@ -78,6 +78,7 @@ export {
   UNIT_SUFFIX,
   unitKey,
 } from "./runtime/output/time.ts";
+export { syscallTable } from "./runtime/trace/syscalls.ts";
 export {
   checkDenoPermissions,
   type DenoNeed,

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { BPF } from "bpf";
+import { BPF, syscallTable } from "bpf";
 import {
   announce,
   clock,
@@ -21,22 +21,21 @@ import {
   Table,
   UsageError,
 } from "../_shared/cli.ts";
-import { syscallName, SYSCALLS_X86_64 } from "./syscalls.ts";
 
-/** `--syscall`'s number: a number as is, a name from the syscall table. */
-function syscallArg(value: unknown): number {
+/**
+ * `--syscall`'s number: a number as is, else a name of the running kernel's syscalls
+ * (`stat` finds the kernel's `newstat` too).
+ */
+async function syscallArg(value: unknown): Promise<number> {
   if (value === undefined) return 0;
   const v = String(value);
   if (/^\d+$/.test(v)) return Number(v);
-  const nr = SYSCALLS_X86_64.indexOf(v);
-  if (nr < 0 || Deno.build.arch !== "x86_64") {
-    throw new UsageError(
-      `--syscall ${v}: ${
-        nr < 0 ? "no syscall of that name" : "names are known on x86_64 only"
-      }; pass its number, or see syscount -l`,
-    );
+  for (const [nr, name] of await syscallTable()) {
+    if (name === v || name === `new${v}`) return nr;
   }
-  return nr;
+  throw new UsageError(
+    `--syscall ${v}: this kernel has no syscall of that name; pass its number, or see syscount -l`,
+  );
 }
 
 const spec = {
@@ -147,7 +146,6 @@ interface Data {
 
 /** One output row (per syscall, or per process with `-P`), per interval. */
 interface Row {
-  time: string;
   syscall?: string;
   pid?: number;
   comm?: string;
@@ -157,9 +155,21 @@ interface Row {
 
 await runMain(spec, async ({ values: v, json }) => {
   if (v.list) {
-    for (const name of SYSCALLS_X86_64) if (name) console.log(name);
+    const names = await syscallTable();
+    for (const nr of [...names.keys()].sort((a, b) => a - b)) {
+      console.log(names.get(nr));
+    }
     return;
   }
+  // The running kernel's names, read while the program loads.
+  const names = v.process ? undefined : syscallTable().catch((e) => {
+    console.error(
+      `syscount: syscall names are unavailable, numbers are shown (${
+        (e as Error).message
+      })`,
+    );
+    return new Map<number, string>();
+  });
   let errno = 0;
   if (v.errno !== undefined) {
     const e = String(v.errno).toUpperCase();
@@ -182,7 +192,7 @@ await runMain(spec, async ({ values: v, json }) => {
       targ_tid: intArg(v.tid, "-t TID") ?? 0,
       targ_ppid: intArg(v.ppid, "-c PPID", { min: 1 }) ?? 0,
       filter_sys: v.syscall !== undefined,
-      targ_sys: syscallArg(v.syscall),
+      targ_sys: await syscallArg(v.syscall),
       failed_only: v.failures === true,
       filter_errno: errno,
       by_process: v.process === true,
@@ -201,31 +211,31 @@ await runMain(spec, async ({ values: v, json }) => {
     columns.push({
       header: ms ? "TIME (ms)" : "TIME (us)",
       key: "latency",
+      unit: ms ? "milliseconds" : "microseconds",
       width: 16,
       right: true,
       format: (t) => (t as number).toFixed(3),
     });
   }
   const table = new Table<Row>(columns, json);
+  const byNumber = await names;
   announce(
     `Tracing ${v.failures ? "failed " : ""}syscalls, printing top ${top}`,
   );
   await summaryLoop({ interval, duration }, () => {
     const entries = data.dump();
     data.clear();
-    const time = clock();
     const rows: Row[] = entries.map(([key, d]) => ({
-      time,
       ...(v.process
         ? { pid: key, comm: d.comm }
-        : { syscall: syscallName(key) }),
+        : { syscall: byNumber?.get(key) ?? `[unknown: ${key}]` }),
       count: Number(d.count),
       ...(v.latency ? { latency: Number(d.total_ns) / (ms ? 1e6 : 1e3) } : {}),
     }));
     rows.sort((a, b) =>
       v.latency ? b.latency! - a.latency! : b.count - a.count
     );
-    if (!json) console.log(`[${time}]`);
+    if (!json) console.log(`[${clock()}]`);
     table.header();
     for (const r of rows.slice(0, top)) table.row(r);
     if (!json) console.log();

@@ -21,6 +21,7 @@ export {
   readIter,
   RemoteLink as Link,
   sym,
+  syscallTable,
   systemClock,
   usdtProbes,
 } from "./remote.ts";

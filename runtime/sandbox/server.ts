@@ -36,6 +36,7 @@ import { usdtProbes } from "../attach/usdt.ts";
 import { findLibrary } from "../attach/find_library.ts";
 import { readIter } from "../attach/iter.ts";
 import { systemClock } from "../output/time.ts";
+import { syscallTable } from "../trace/syscalls.ts";
 import {
   ATTACH_METHODS,
   encodeFrame,
@@ -250,6 +251,9 @@ export class SandboxSession {
       ["load", (h, p) => this.#load(h, p)],
       ["ev.wait", (h) => this.#evWait(h)],
       ["trace.next", (h) => this.#traceNext(h)],
+      ["syscallTable", async () => ({
+        value: toWire([...await syscallTable()]),
+      })],
     ]);
   }
 

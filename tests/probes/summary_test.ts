@@ -22,15 +22,15 @@ Deno.test("syscount: counts this process's statx calls, with -p and -L", async (
   interface Row {
     syscall: string;
     count: number;
-    latency: number;
+    latency_us: number;
   }
   const rows = p.rows<Row>();
   const statx = rows.find((r) => r.syscall === "statx");
   assert.ok(statx, JSON.stringify(rows));
   assert.ok(statx.count >= 300, `count ${statx.count}`);
-  assert.ok(statx.latency > 0, `latency ${statx.latency}`);
+  assert.ok(statx.latency_us > 0, `latency ${statx.latency_us}`);
   // Sorted by latency (-L), and only this process's syscalls were counted.
-  const lat = rows.map((r) => r.latency);
+  const lat = rows.map((r) => r.latency_us);
   assert.deepEqual(lat, [...lat].sort((a, b) => b - a));
   assert.ok(!rows.some((r) => r.syscall === "execve"));
 });
