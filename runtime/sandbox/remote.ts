@@ -43,7 +43,7 @@ import type { Features } from "../features.ts";
 import type { SymOptions } from "../output/symbols.ts";
 import type { UsdtProbe } from "../attach/usdt.ts";
 import type { Clock } from "../output/time.ts";
-import { Channel, type Reply } from "./_channel.ts";
+import { Channel } from "./_channel.ts";
 import { ProtocolError, type WireError } from "./protocol.ts";
 import { fromWire, toWire } from "./_values.ts";
 
@@ -240,50 +240,26 @@ function cString(b: AllowSharedBufferSource | null): string {
   return new TextDecoder().decode(nul < 0 ? u : u.subarray(0, nul));
 }
 
-/**
- * An event source whose batches the trusted side drains and sends. While the package
- * decodes a batch, the next one is already being drained and sent (a wait of 0 ms asked
- * for as each non-empty batch arrives), so the two processes work side by side instead of
- * in turn; that early drain never waits for records, so it holds nothing up.
- */
+/** An event source whose batches the trusted side drains and sends. */
 class RemoteSource implements EventSource {
   #id: number;
-  /** The drain asked for ahead of the reader, and its reply once it came. */
-  #ahead: { reply?: Reply; done: Promise<Reply | undefined> } | null = null;
 
   constructor(id: number) {
     this.#id = id;
   }
 
-  #fill(r: Reply, buf: Uint8Array, stats: Uint8Array): number {
+  #fill(
+    r: { value: unknown; parts: Uint8Array[] },
+    buf: Uint8Array,
+    stats: Uint8Array,
+  ): number {
     const n = rc(r);
     if (r.parts[0]?.length) buf.set(r.parts[0]);
     if (r.parts[1]) stats.set(r.parts[1].subarray(0, stats.length));
-    if (n > 0) this.#askAhead(buf.length);
     return n;
   }
 
-  #askAhead(cap: number): void {
-    const ahead: { reply?: Reply; done: Promise<Reply | undefined> } = {
-      done: ch().callAsync("ev.wait", { src: this.#id, cap, timeoutMs: 0 })
-        .then((r) => ahead.reply = r, () => undefined),
-    };
-    this.#ahead = ahead;
-  }
-
-  /** The reply of the drain asked ahead, when it has come (undefined: not yet). */
-  #takeAhead(): Reply | undefined {
-    const reply = this.#ahead?.reply;
-    if (reply) this.#ahead = null;
-    return reply;
-  }
-
   consume(buf: Uint8Array<ArrayBuffer>, stats: Uint8Array<ArrayBuffer>) {
-    if (this.#ahead) {
-      // Records drained ahead are the next ones: nothing else is ready before them.
-      const reply = this.#takeAhead();
-      return reply ? this.#fill(reply, buf, stats) : 0;
-    }
     return this.#fill(
       ch().call("ev.consume", { src: this.#id, cap: buf.length }),
       buf,
@@ -296,13 +272,6 @@ class RemoteSource implements EventSource {
     timeoutMs: number,
     stats: Uint8Array<ArrayBuffer>,
   ): Promise<number> {
-    if (this.#ahead) {
-      await this.#ahead.done;
-      const reply = this.#takeAhead();
-      this.#ahead = null;
-      const n = reply ? this.#fill(reply, buf, stats) : 0;
-      if (n !== 0) return n;
-    }
     const r = await ch().callAsync("ev.wait", {
       src: this.#id,
       cap: buf.length,
