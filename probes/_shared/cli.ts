@@ -1,8 +1,8 @@
 /**
  * What every probe's CLI shares: BCC-style argument parsing (`node:util` parseArgs, usage on
- * `-h`, exit 2 on a bad flag), column output with a `--json` twin (one JSON object a line),
- * the in-kernel configuration (`cfg` in `.bss`), BCC's time columns, and the interval/count
- * loop of summary tools. `bpfpm publish` bundles it into each probe's entry, so a published
+ * `-h`, exit 2 on a bad flag), column output with a `--json` twin (one JSON object a line,
+ * by json.ts's convention), the `-u` filter's constants, BCC's time columns, and the
+ * interval/count loop of summary tools. `bpfpm publish` bundles it into each probe's entry, so a published
  * package does not need this directory.
  *
  * @module
@@ -399,26 +399,6 @@ export function uidFilter(
 ): { filter_uid: boolean; targ_uid: number } {
   const uid = userArg(value);
   return { filter_uid: uid !== undefined, targ_uid: uid ?? 0 };
-}
-
-/**
- * Sets fields of the probe's `cfg` global (in `.bss`) and then its `ready` field, which every
- * program checks first: nothing is reported before the filters are in place.
- *
- * @example
- * ```ts
- * import { BPF } from "bpf";
- * import { configure } from "./cli.ts";
- * using b = await BPF.load({ file: "./execsnoop.bpf.c" });
- * configure(b, { targ_pid: 42 });
- * ```
- */
-export function configure(b: BPF, values: Record<string, unknown>): void {
-  const name = [...b.maps.keys()].find((n) => n.endsWith(".bss"));
-  if (!name) throw new TypeError("The probe has no .bss section to configure");
-  const bss = b.map<number, { cfg: Record<string, unknown> }>(name);
-  const current = bss.get(0)!;
-  bss.set(0, { ...current, cfg: { ...current.cfg, ...values, ready: 1 } });
 }
 
 /** `HH:MM:SS`, local time, as BCC's `-T`. */
