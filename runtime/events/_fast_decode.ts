@@ -13,19 +13,60 @@ type Decode = (v: DataView, o: number) => unknown;
 
 const textDecoder = new TextDecoder();
 
-function stringDecoder(size: number): Decode {
-  return (v, o) => {
-    const bytes = new Uint8Array(v.buffer, v.byteOffset + o, size);
-    let s = "";
-    for (let i = 0; i < size; i++) {
-      const c = bytes[i];
-      if (c === 0) return s;
-      if (c >= 0x80) {
-        const end = bytes.indexOf(0, i);
-        return textDecoder.decode(bytes.subarray(0, end < 0 ? size : end));
-      }
-      s += String.fromCharCode(c);
+function decodeString(v: DataView, o: number, size: number): string {
+  let s = "";
+  for (let i = 0; i < size; i++) {
+    const c = v.getUint8(o + i);
+    if (c === 0) return s;
+    if (c >= 0x80) {
+      const bytes = new Uint8Array(v.buffer, v.byteOffset + o, size);
+      const end = bytes.indexOf(0, i);
+      return textDecoder.decode(bytes.subarray(0, end < 0 ? size : end));
     }
+    s += String.fromCharCode(c);
+  }
+  return s;
+}
+
+/** Strings of at most this many bytes go through a decoder's cache. */
+const CACHED_STRING_BYTES = 64;
+/** Entries of a string field's cache (a power of two). */
+const CACHE_SLOTS = 256;
+
+/**
+ * A `char[size]` field's decoder. Event streams repeat a few strings (a comm, a
+ * filesystem name) millions of times, and building the string is most of a small record's
+ * decode: a direct-mapped cache keyed by the field's every byte (read as 32-bit words, so
+ * a hit allocates nothing) returns the string built the first time.
+ */
+function stringDecoder(size: number): Decode {
+  if (size > CACHED_STRING_BYTES) return (v, o) => decodeString(v, o, size);
+  const words = size >> 2;
+  const stride = words + 1;
+  const keys = new Int32Array(CACHE_SLOTS * stride);
+  const values: (string | undefined)[] = new Array(CACHE_SLOTS);
+  const key = new Int32Array(stride);
+  return (v, o) => {
+    let h = 0;
+    for (let w = 0; w < words; w++) {
+      const x = v.getInt32(o + 4 * w, true);
+      key[w] = x;
+      h = Math.imul(h ^ x, 0x9e3779b1);
+    }
+    let tail = 0;
+    for (let i = words * 4; i < size; i++) {
+      tail = (tail << 8) | v.getUint8(o + i);
+    }
+    key[words] = tail;
+    h = Math.imul(h ^ tail, 0x85ebca6b);
+    const slot = (h >>> 24) & (CACHE_SLOTS - 1);
+    const at = slot * stride;
+    let hit = values[slot] !== undefined;
+    for (let w = 0; hit && w < stride; w++) hit = keys[at + w] === key[w];
+    if (hit) return values[slot];
+    const s = decodeString(v, o, size);
+    keys.set(key, at);
+    values[slot] = s;
     return s;
   };
 }

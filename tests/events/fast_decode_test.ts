@@ -70,3 +70,38 @@ Deno.test("compiled decoder equals the BTF codec on every field kind", async () 
     codec.decode(new DataView(new ArrayBuffer(codec.size)), 0),
   );
 });
+
+Deno.test("compiled string fields give the bytes' own string when thousands of strings share the decoder's cache", () => {
+  // Sizes with and without a partial last word, one past the cached sizes.
+  for (const size of [3, 7, 16, 64, 65]) {
+    const layout = {
+      kind: "string",
+      size,
+      align: 1,
+      cName: `char[${size}]`,
+    } as const;
+    const decode = compileDecoder<string>(layout);
+    const slow = (bytes: Uint8Array) => {
+      const end = bytes.indexOf(0);
+      return new TextDecoder().decode(end < 0 ? bytes : bytes.subarray(0, end));
+    };
+    const words = ["bash", "sshd", "naïve ✓", "", "x".repeat(size)];
+    const buf = new Uint8Array(size);
+    const view = new DataView(buf.buffer);
+    let seed = 7;
+    for (let i = 0; i < 5000; i++) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      buf.fill(0);
+      if (i % 3 === 0) {
+        // Random bytes: many distinct strings, colliding in the cache's slots.
+        for (let k = 0; k < size; k++) buf[k] = (seed >>> (k % 24)) & 0x7f;
+      } else {
+        const w = new TextEncoder().encode(words[seed % words.length]);
+        buf.set(w.subarray(0, size));
+        // Bytes after the NUL are not part of the string.
+        if (w.length + 1 < size) buf[w.length + 1] = seed & 0xff;
+      }
+      assert.equal(decode(view, 0), slow(buf), `char[${size}] #${i}`);
+    }
+  }
+});
