@@ -14,8 +14,6 @@ import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
 import { isAbsolute, join, normalize, resolve, sep } from "node:path";
 import { denoFlagProblem } from "../common/deno_flags.ts";
 import { validateGrants } from "../../runtime/policy/grants.ts";
-import { inspectTarball } from "../pack/mod.ts";
-import { ContentCache } from "./cache.ts";
 import type { ClientConfig } from "./config.ts";
 import { ClientError, ConfigError } from "./errors.ts";
 import { explainGrant, grantLines } from "./grants.ts";
@@ -81,6 +79,16 @@ async function planInstalled(
     );
   }
   checkFlags(spec, locked.bpf.deno);
+  // The cache and the tar reader (an npm package, which the cache's module also names)
+  // load only for an installed package's run: a directory's run starts without them.
+  const [{ ContentCache }, { inspectTarball }] = await Promise.all([
+    importLater<typeof import("./cache.ts")>(
+      new URL("./cache.ts", import.meta.url),
+    ),
+    importLater<typeof import("../pack/mod.ts")>(
+      new URL("../pack/mod.ts", import.meta.url),
+    ),
+  ]);
   const bytes = new ContentCache(config.cacheDir).get(locked.integrity);
   if (!bytes) {
     throw new ClientError(

@@ -29,6 +29,7 @@ import type { SandboxSession } from "./server.ts";
 import { ProtocolError } from "./protocol.ts";
 import { makeFifos } from "./_pipe.ts";
 import { interrupted } from "../lifecycle.ts";
+import { importLater } from "../_import_later.ts";
 
 /** The unprivileged user a package runs as, where this process may switch to it. */
 export const SANDBOX_UID = 65534;
@@ -270,8 +271,11 @@ function mkfifo(paths: string[]): void {
  * ```
  */
 export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
-  // The trusted side's runtime loads while the child starts (both take tens of ms).
-  const server = import("./server.ts");
+  // The trusted side's runtime loads while the child starts (both take tens of ms): a
+  // computed specifier, so that Deno reads its graph now and not before this module runs.
+  const server = importLater<typeof import("./server.ts")>(
+    new URL("./server.ts", import.meta.url),
+  );
   server.catch(() => {});
   const root = tmpdir();
   sweepStale(root);
