@@ -1,17 +1,27 @@
 /**
- * `deno task bench agent [--duration S] [--pids N]`: `bpfpm agent` with five probes
- * (runqlat, syscount by process, cpudist, biolatency, execsnoop) under a steady load of
- * execs and syscalls, against the baseline of the same five probes under plain
- * `bpfpm run`, with the same load, in the same run. Measures over `--duration` (60) s:
- * RSS of the agent (the trusted side, which holds every BPF object) and of its sandboxed
- * probes; CPU % of one core of each tree (agent overhead = agent tree − the five
- * `bpfpm run` trees); `/metrics` scrape latency (syscount keeps a series pair for every
- * process that made syscalls, up to its map's 10,240 entries, which the load's processes
- * fill: about 20k series; `--pids N` spawns N more first), after the agent has settled;
- * and OTLP export
- * lag (receipt time − the points' collection time; pushes every 10 s, the default). Ends with
- * `result agent rss_mb=… probes_rss_mb=… cpu_pct=… baseline_cpu_pct=… overhead_pct=…
- * scrape_p50_ms=… scrape_p99_ms=… series=… otlp_lag_p50_ms=… otlp_lag_max_ms=…`.
+ * `deno task bench agent [--duration S] [--series N] [--scrape-every S]`: `bpfpm agent` with
+ * five probes (runqlat, syscount by process, cpudist, biolatency, execsnoop) for `--duration`
+ * (60) s under a steady load of execs and syscalls, against the baseline of the same five
+ * probes under plain `bpfpm run`, with the same load, in the same run.
+ *
+ * The series are set, not left to whatever runs on the machine: syscount counts only the
+ * children of one process (its `-c PPID`), which the bench has spawn `--series` / 2 short
+ * processes before the window (syscount keeps a count and a time series per process), so
+ * `/metrics` holds `--series` (10,000) syscount series plus the three histograms and
+ * `target_info`. The load's own processes are not that process's children.
+ *
+ * Measured over the window, in each phase: CPU % of one core of each process tree (the
+ * agent overhead is the agent's tree minus the five `bpfpm run` trees: the probes' own
+ * event handling is in both); peak RSS of the agent (the trusted side, which holds every
+ * BPF object) and of its sandboxed probe processes, separately. During the agent's window
+ * `/metrics` is scraped every `--scrape-every` (5) s and the OTLP exporter pushes every 10 s
+ * (both count in its CPU); after it, 50 more scrapes 200 ms apart. Scrape latency is the
+ * time to the last byte of the body, p50 and p99 over all scrapes; OTLP export lag is
+ * receipt time − the points' collection time.
+ *
+ * Ends with `result agent rss_mb=… probes_rss_mb=… baseline_rss_mb=… cpu_pct=…
+ * baseline_cpu_pct=… overhead_pct=… scrape_p50_ms=… scrape_p99_ms=… scrapes=… series=…
+ * otlp_lag_p50_ms=… otlp_lag_max_ms=… events_per_s=… load1=…`.
  *
  * @module
  */
@@ -54,13 +64,63 @@ function rssMb(pid: number): number {
   }
 }
 
-/** A steady load: about 100 execs a second, each with its syscalls. */
+function load1(): string {
+  return Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
+}
+
+/** A steady load: about 100 execs of /bin/true a second (and as many of sleep). */
 function startLoad(): Deno.ChildProcess {
   return new Deno.Command("sh", {
     args: ["-c", "while :; do /bin/true; sleep 0.01; done"],
     stdout: "null",
     stderr: "null",
   }).spawn();
+}
+
+/**
+ * The process whose children syscount counts: it waits for a line on stdin, spawns `n`
+ * children (each makes its syscalls and exits), says `done`, and waits for stdin to close.
+ */
+class SeriesParent {
+  readonly #child: Deno.ChildProcess;
+  readonly #lines: ReadableStreamDefaultReader<string>;
+
+  constructor(readonly n: number) {
+    this.#child = new Deno.Command("sh", {
+      args: [
+        "-c",
+        `read _ || exit 0; i=0; while [ $i -lt ${n} ]; do /bin/true; i=$((i+1)); done; echo done; read _`,
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    this.#lines = this.#child.stdout.pipeThrough(new TextDecoderStream())
+      .getReader();
+  }
+
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  /** Spawns the children; resolves once they have all run. */
+  async spawn(): Promise<void> {
+    const w = this.#child.stdin.getWriter();
+    await w.write(new TextEncoder().encode("go\n"));
+    w.releaseLock();
+    let out = "";
+    while (!out.includes("done")) {
+      const { value, done } = await this.#lines.read();
+      if (done) throw new Error("bench agent: the series parent ended early");
+      out += value;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#child.stdin.close().catch(() => {});
+    await this.#lines.cancel().catch(() => {});
+    await this.#child.status;
+  }
 }
 
 /** CPU % of one core used by the trees of `roots` over `seconds`, and their peak RSS. */
@@ -140,24 +200,44 @@ async function stop(
   }));
 }
 
+/** One scrape: its latency to the last byte, and the number of series in it. */
+async function scrape(url: string): Promise<{ ms: number; series: number }> {
+  const t0 = performance.now();
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const ms = performance.now() - t0;
+  let series = 0;
+  for (let i = 0; i < text.length;) {
+    const c = text.charCodeAt(i);
+    if (c !== 35 && c !== 10) series++; // not a # comment, not an empty line
+    const nl = text.indexOf("\n", i);
+    i = nl < 0 ? text.length : nl + 1;
+  }
+  return { ms, series };
+}
+
 /** Runs the bench; prints figures and the result line. */
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
       duration: { type: "string", default: "60" },
-      pids: { type: "string", default: "0" },
+      series: { type: "string", default: "10000" },
+      "scrape-every": { type: "string", default: "5" },
     },
   });
   const seconds = Number(values.duration);
+  const perProcess = Math.ceil(Number(values.series) / 2);
+  const scrapeEvery = Number(values["scrape-every"]) * 1000;
   const { tmp, url: registryUrl, env, close } = await seededRegistry(
     "bpfpm-bench-agent-",
     PROBES,
   );
   const otlp = startOtlpReceiver();
   const children: (Deno.ChildProcess | RunningProbe)[] = [];
+  const parents: SeriesParent[] = [];
+  const loads = [load1()];
   try {
-    // Baseline: the same probes under bpfpm run, the same load.
+    // Baseline: the same probes under bpfpm run, the same series, the same load.
     const project = join(tmp, "project");
     Deno.mkdirSync(project);
     const inst = await bpfpm(["install", ...PROBES, "--yes"], {
@@ -165,6 +245,8 @@ export async function main(argv: string[]): Promise<number> {
       env,
     });
     if (inst.code !== 0) throw new Error(inst.stderr);
+    let parent = new SeriesParent(perProcess);
+    parents.push(parent);
     const runs = PROBES.map((p) =>
       startBpfpm(
         [
@@ -173,17 +255,21 @@ export async function main(argv: string[]): Promise<number> {
           "--yes",
           "--",
           "--json",
-          ...(p === "syscount" ? ["-P"] : []),
+          ...(p === "syscount" ? ["-P", "-c", String(parent.pid)] : []),
         ],
         { cwd: project, env },
       )
     );
     children.push(...runs);
     await new Promise((r) => setTimeout(r, 15_000));
+    await parent.spawn();
     let load = startLoad();
     children.push(load);
+    await new Promise((r) => setTimeout(r, 5_000));
     const base = await measure(runs.map((r) => r.pid), seconds);
+    loads.push(load1());
     await stop([...runs, load]);
+    await parent.close();
     children.length = 0;
     console.log(
       `bpfpm run × ${PROBES.length}: cpu ${
@@ -192,6 +278,8 @@ export async function main(argv: string[]): Promise<number> {
     );
 
     // The agent.
+    parent = new SeriesParent(perProcess);
+    parents.push(parent);
     const port = freePort();
     const config = join(tmp, "agent.json");
     Deno.writeTextFileSync(
@@ -201,7 +289,9 @@ export async function main(argv: string[]): Promise<number> {
         stateDir: join(tmp, "state"),
         probes: PROBES.map((name) => ({
           name,
-          ...(name === "syscount" ? { params: { process: true } } : {}),
+          ...(name === "syscount"
+            ? { params: { process: true }, args: ["-c", String(parent.pid)] }
+            : {}),
         })),
         prometheus: { listen: `127.0.0.1:${port}` },
         otlp: { endpoint: otlp.url, interval: "10s" },
@@ -217,42 +307,46 @@ export async function main(argv: string[]): Promise<number> {
       async () => (await fetch(`${url}/healthz`)).ok,
       "agent healthy",
     );
+    await parent.spawn();
     load = startLoad();
     children.push(load);
+    await new Promise((r) => setTimeout(r, 5_000));
     const probePids = new Set<number>();
-    const status = await (await fetch(`${url}/status`)).json();
-    for (const p of status.probes) if (p.pid) probePids.add(p.pid);
+    const before = await (await fetch(`${url}/status`)).json();
+    for (const p of before.probes) if (p.pid) probePids.add(p.pid);
     const probeTrees = new Set([...probePids].flatMap(tree));
+    const scrapes: { ms: number; series: number }[] = [];
+    let scraping = true;
+    const scraper = (async () => {
+      while (scraping) {
+        scrapes.push(await scrape(url));
+        await new Promise((r) => setTimeout(r, scrapeEvery));
+      }
+    })();
+    const eventsAt = (s: { probes: { events: number }[] }) =>
+      s.probes.reduce((n, p) => n + p.events, 0);
+    const t0 = performance.now();
     const ag = await measure(
       [agent.pid],
       seconds,
       (pid) => probeTrees.has(pid),
     );
+    const after = await (await fetch(`${url}/status`)).json();
+    const eventsPerSecond = (eventsAt(after) - eventsAt(before)) * 1000 /
+      (performance.now() - t0);
+    loads.push(load1());
+    scraping = false;
+    await scraper;
+    for (let i = 0; i < 50; i++) {
+      scrapes.push(await scrape(url));
+      await new Promise((r) => setTimeout(r, 200));
+    }
     const agentTreeCpu = ag.cpu + ag.splitCpu;
     console.log(
       `bpfpm agent: trusted side cpu ${ag.cpu.toFixed(2)} %, probes ${
         ag.splitCpu.toFixed(2)
       } %, rss ${ag.rss.toFixed(0)} MB (probes ${ag.splitRss.toFixed(0)} MB)`,
     );
-
-    // ≈ 10k series: syscount keeps a pair of series per process that made syscalls.
-    const spawn = new Deno.Command("sh", {
-      args: [
-        "-c",
-        `i=0; while [ $i -lt ${values.pids} ]; do /bin/true; i=$((i+1)); done`,
-      ],
-    });
-    await spawn.output();
-    // Let the agent finish exporting those processes' exec records before timing scrapes.
-    await new Promise((r) => setTimeout(r, 10_000));
-    const lat: number[] = [];
-    let series = 0;
-    for (let i = 0; i < 30; i++) {
-      const t0 = performance.now();
-      const text = await (await fetch(`${url}/metrics`)).text();
-      lat.push(performance.now() - t0);
-      series = text.split("\n").filter((l) => /^[a-z]/.test(l)).length;
-    }
     const lags: number[] = [];
     for (const req of otlp.received.metrics) {
       // deno-lint-ignore no-explicit-any
@@ -267,17 +361,23 @@ export async function main(argv: string[]): Promise<number> {
         }
       }
     }
+    const lat = scrapes.map((s) => s.ms);
+    const counts = scrapes.map((s) => s.series);
     const r = {
       rss_mb: ag.rss.toFixed(0),
       probes_rss_mb: ag.splitRss.toFixed(0),
+      baseline_rss_mb: base.rss.toFixed(0),
       cpu_pct: agentTreeCpu.toFixed(2),
       baseline_cpu_pct: base.cpu.toFixed(2),
       overhead_pct: (agentTreeCpu - base.cpu).toFixed(2),
       scrape_p50_ms: pct(lat, 50).toFixed(1),
       scrape_p99_ms: pct(lat, 99).toFixed(1),
-      series,
+      scrapes: scrapes.length,
+      series: `${Math.min(...counts)}-${Math.max(...counts)}`,
       otlp_lag_p50_ms: pct(lags, 50).toFixed(1),
       otlp_lag_max_ms: Math.max(...lags).toFixed(1),
+      events_per_s: eventsPerSecond.toFixed(0),
+      load1: loads.join("/"),
     };
     console.log(
       `result agent ${
@@ -287,6 +387,7 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   } finally {
     await stop(children);
+    await Promise.all(parents.map((p) => p.close().catch(() => {})));
     await otlp.close();
     await close();
   }
