@@ -11,36 +11,17 @@
  */
 import { mkdirSync, readFileSync } from "node:fs";
 import { release as kernelRelease } from "node:os";
-import { SeverityNumber } from "@opentelemetry/api";
-import { resourceFromAttributes } from "@opentelemetry/resources";
-import {
-  type CollectionResult,
-  MeterProvider,
-  type MetricData,
-  type MetricReader,
-  PeriodicExportingMetricReader,
-} from "@opentelemetry/sdk-metrics";
-import {
-  BatchLogRecordProcessor,
-  LoggerProvider,
-} from "@opentelemetry/sdk-logs";
-import {
-  PrometheusExporter,
-  PrometheusSerializer,
-} from "@opentelemetry/exporter-prometheus";
-import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-proto";
-import { OTLPLogExporter } from "@opentelemetry/exporter-logs-otlp-proto";
 import { interrupted } from "../../runtime/lifecycle.ts";
 import { ClientError } from "../client/errors.ts";
 import { confirmGrants } from "../client/run.ts";
 import { Ui } from "../client/ui.ts";
-import type { MetricDeclaration } from "../manifest.ts";
 import { type AgentConfig, parseAgentConfig } from "./config.ts";
-import { hrTime, type MapSample, toMetricData } from "./metrics.ts";
+import type { OtlpExport, TimedSource } from "./otlp.ts";
+import { PrometheusText } from "./prometheus.ts";
 import { type Release, Supervisor } from "./probe.ts";
 
 /** Resource attributes that become labels of every Prometheus series. */
-const NODE_LABELS = /^(host\.name|kernel\.release)$/;
+const NODE_LABELS = ["host.name", "kernel.release"];
 
 /** Options of an {@linkcode Agent}. */
 export interface AgentOptions {
@@ -67,16 +48,9 @@ export class Agent {
   readonly probes: Supervisor[];
   #ui: Ui;
   #yes: boolean;
-  #meters: MeterProvider;
-  #prometheus: PrometheusExporter;
-  #serializer = new PrometheusSerializer(
-    undefined,
-    false,
-    NODE_LABELS,
-    false,
-    true,
-  );
-  #logs?: LoggerProvider;
+  #resource: Record<string, string>;
+  #prometheus: PrometheusText;
+  #otlp?: OtlpExport;
   #server?: Deno.HttpServer;
   #timer?: ReturnType<typeof setInterval>;
   #started = Date.now();
@@ -95,44 +69,13 @@ export class Agent {
         this.#event(p, r, record),
     };
     this.probes = config.probes.map((p) => new Supervisor(p, host));
-    const resource = resourceFromAttributes({
+    this.#resource = {
       "service.name": "bpfpm-agent",
       "host.name": config.instance,
       "kernel.release": kernelRelease(),
       "os.type": "linux",
-    });
-    const producer = { collect: () => this.#collect() };
-    this.#prometheus = new PrometheusExporter({
-      preventServerStart: true,
-      metricProducers: [producer],
-    });
-    const readers: MetricReader[] = [this.#prometheus];
-    if (config.otlp) {
-      readers.push(
-        new PeriodicExportingMetricReader({
-          exporter: new OTLPMetricExporter({
-            url: `${config.otlp.endpoint}/v1/metrics`,
-            headers: config.otlp.headers,
-          }),
-          exportIntervalMillis: config.otlp.intervalMs,
-          exportTimeoutMillis: Math.min(config.otlp.intervalMs, 30_000),
-          metricProducers: [producer],
-        }),
-      );
-      this.#logs = new LoggerProvider({
-        resource,
-        processors: [
-          new BatchLogRecordProcessor({
-            exporter: new OTLPLogExporter({
-              url: `${config.otlp.endpoint}/v1/logs`,
-              headers: config.otlp.headers,
-            }),
-            scheduledDelayMillis: config.otlp.intervalMs,
-          }),
-        ],
-      });
-    }
-    this.#meters = new MeterProvider({ resource, readers });
+    };
+    this.#prometheus = new PrometheusText(this.#resource, NODE_LABELS);
   }
 
   #approve(r: Release): void {
@@ -146,64 +89,49 @@ export class Agent {
   }
 
   #event(p: Supervisor, r: Release, record: unknown): void {
-    this.#logs?.getLogger("bpfpm-agent").emit({
-      timestamp: Date.now(),
-      severityNumber: SeverityNumber.INFO,
-      severityText: "INFO",
-      eventName: `${p.probe.name}.event`,
-      body: record as never,
-      attributes: { probe: p.probe.name, probe_version: r.version },
-    });
+    this.#otlp?.emit(p.probe.name, r.version, record);
   }
 
-  /** Reads every declared metric of every running probe. */
-  #collect(): Promise<CollectionResult> {
-    const now = hrTime(Date.now());
-    const byName = new Map<string, { d: MetricDeclaration; s: MapSample[] }>();
+  /**
+   * Every declared metric of every running probe, its map read now (a map several metrics
+   * read is dumped once); a map that cannot be read (its probe is stopping) is left out.
+   */
+  #sources(): { sources: TimedSource[]; errors: unknown[] } {
+    const sources: TimedSource[] = [];
     const errors: unknown[] = [];
-    // A map several metrics read is dumped once per collection.
-    const dumps = new Map<object, Map<string, [unknown, unknown][]>>();
     for (const p of this.probes) {
       const r = p.release;
       if (!r) continue;
+      const dumps = new Map<string, [unknown, unknown][]>();
       for (const d of r.manifest.metrics ?? []) {
         const b = p.objects.find((o) => o.maps.has(d.map));
         if (!b) continue;
-        const byMap = dumps.get(b) ?? new Map<string, [unknown, unknown][]>();
-        dumps.set(b, byMap);
-        let entries = byMap.get(d.map);
+        let entries = dumps.get(d.map);
         try {
           entries ??= b.map(d.map).dump();
         } catch (e) {
           errors.push(e);
           continue;
         }
-        byMap.set(d.map, entries);
-        const slot = byName.get(d.name) ?? { d, s: [] };
-        slot.s.push({
+        dumps.set(d.map, entries);
+        sources.push({
+          probe: p.probe.name,
+          version: r.version,
+          declaration: d,
           entries,
-          attributes: { probe: p.probe.name, probe_version: r.version },
-          start: hrTime(p.started),
+          started: p.started,
         });
-        byName.set(d.name, slot);
       }
     }
-    const metrics: MetricData[] = [...byName.values()].map(({ d, s }) =>
-      toMetricData(d, s, now)
-    );
-    return Promise.resolve({
-      resourceMetrics: {
-        resource: resourceFromAttributes({}),
-        scopeMetrics: [{ scope: { name: "bpfpm-agent" }, metrics }],
-      },
-      errors,
-    });
+    return { sources, errors };
   }
 
-  /** The Prometheus text of every declared metric now. */
-  async metricsText(): Promise<string> {
-    const { resourceMetrics } = await this.#prometheus.collect();
-    return this.#serializer.serialize(resourceMetrics);
+  /**
+   * The Prometheus text of every declared metric now, as UTF-8 chunks (the parts that did
+   * not change since the last scrape are kept, not made again).
+   */
+  metrics(): Uint8Array[] {
+    return this.#prometheus.render(this.#sources().sources);
   }
 
   /** Every probe's status. */
@@ -222,15 +150,25 @@ export class Agent {
    * @param req the request
    * @returns the response
    */
-  async handler(req: Request): Promise<Response> {
+  handler(req: Request): Response {
     const path = new URL(req.url).pathname;
     if (req.method !== "GET" && req.method !== "HEAD") {
       return new Response("Method not allowed\n", { status: 405 });
     }
     if (path === "/metrics") {
-      return new Response(await this.metricsText(), {
-        headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" },
+      const headers = {
+        "content-type": "text/plain; version=0.0.4; charset=utf-8",
+      };
+      if (req.method === "HEAD") return new Response(null, { headers });
+      const chunks = this.metrics();
+      let next = 0;
+      const body = new ReadableStream<Uint8Array>({
+        pull(c) {
+          if (next < chunks.length) c.enqueue(chunks[next++]);
+          else c.close();
+        },
       });
+      return new Response(body, { headers });
     }
     if (path === "/healthz") {
       const down = this.probes.filter((p) => p.state !== "running");
@@ -253,6 +191,14 @@ export class Agent {
 
   /** Installs and starts every probe, the HTTP listener and the registry poll. */
   async start(): Promise<void> {
+    if (this.config.otlp) {
+      const { startOtlp } = await import("./otlp.ts");
+      this.#otlp = startOtlp(
+        this.config.otlp,
+        this.#resource,
+        () => this.#sources(),
+      );
+    }
     const listen = this.config.prometheus?.listen;
     if (listen) {
       const i = listen.lastIndexOf(":");
@@ -276,10 +222,7 @@ export class Agent {
   async close(): Promise<void> {
     clearInterval(this.#timer);
     await Promise.all(this.probes.map((p) => p.close()));
-    await Promise.allSettled([
-      this.#meters.shutdown(),
-      this.#logs?.shutdown(),
-    ]);
+    await this.#otlp?.shutdown();
     await this.#server?.shutdown();
   }
 }

@@ -1,7 +1,9 @@
 /**
  * `bpfpm agent`: runs probe packages on a node as `bpfpm run` does, follows their ranges
  * and dist-tags in the registry, and exports their declared metrics to Prometheus and
- * OTLP, and their records as OTLP logs (docs/fleet.md).
+ * OTLP, and their records as OTLP logs (docs/fleet.md). OpenTelemetry's SDK is loaded only
+ * for an OTLP export: its metric data comes from `./metrics.ts` (`toMetricData`, `hrTime`)
+ * and the export from `./otlp.ts`, which this module does not load.
  *
  * @example
  * ```ts
@@ -19,13 +21,16 @@ export {
   parseDuration,
 } from "./config.ts";
 export {
+  bucketBounds,
   fieldAt,
-  hrTime,
+  histogramSum,
   labelValue,
-  type MapSample,
   metricName,
-  toMetricData,
-} from "./metrics.ts";
+  type Series,
+  SeriesTable,
+  unitOf,
+} from "./series.ts";
+export { type MetricSource, PrometheusText } from "./prometheus.ts";
 export {
   declarations,
   probeArgs,

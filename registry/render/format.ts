@@ -8,7 +8,7 @@
  * @module
  */
 import type { EventField } from "../manifest.ts";
-import { labelValue } from "../agent/metrics.ts";
+import { labelValue } from "../agent/series.ts";
 import { jsonSafe } from "../../runtime/output/json.ts";
 import {
   type Clock,

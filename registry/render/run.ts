@@ -19,7 +19,7 @@ import { ClientError } from "../client/errors.ts";
 import { confirmGrants, planRun, type RunPlan } from "../client/run.ts";
 import { Ui } from "../client/ui.ts";
 import type { BpfManifest, ParameterDeclaration } from "../manifest.ts";
-import { hrTime, metricName, toMetricData } from "../agent/metrics.ts";
+import { bucketBounds, metricName, SeriesTable } from "../agent/series.ts";
 import { declarations } from "../agent/probe.ts";
 import {
   formatRecord,
@@ -246,30 +246,21 @@ export async function runDeclared(
     for (const d of manifest.metrics ?? []) {
       const b = objects.find((o) => o.maps.has(d.map));
       if (!b) continue;
-      const data = toMetricData(d, [{
-        entries: b.map(d.map).dump(),
-        attributes: {},
-        start: hrTime(now),
-      }], hrTime(now));
+      const table = new SeriesTable(d);
+      table.read(b.map(d.map).dump());
       const time = rfc3339(BigInt(now) * 1_000_000n);
       const name = metricName(d);
-      for (const p of data.dataPoints) {
-        if (typeof p.value === "number") {
-          writer.row({ time, metric: name, ...p.attributes, value: p.value });
+      const labels = d.labels ?? [];
+      for (const s of table.series.values()) {
+        const row: Record<string, unknown> = { time, metric: name };
+        labels.forEach((l, i) => row[l.name] = s.labels[i]);
+        if (!s.counts) {
+          writer.row({ ...row, value: s.value });
           continue;
         }
-        const h = p.value as {
-          buckets: { boundaries: number[]; counts: number[] };
-        };
-        h.buckets.counts.forEach((count, i) => {
-          if (!count) return;
-          writer.row({
-            time,
-            metric: name,
-            ...p.attributes,
-            le: h.buckets.boundaries[i] ?? "+Inf",
-            count,
-          });
+        const bounds = bucketBounds(d, s.counts.length);
+        s.counts.forEach((count, i) => {
+          if (count) writer.row({ ...row, le: bounds[i] ?? "+Inf", count });
         });
       }
     }

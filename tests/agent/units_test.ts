@@ -1,7 +1,8 @@
 /**
  * The agent's pieces without a kernel or servers: its config file's errors, parameters
- * turned into flags, declared maps turned into metric data, and that data as Prometheus
- * text accepted by promtool.
+ * turned into flags, declared maps turned into series and OpenTelemetry metric data, and
+ * the Prometheus text kept between scrapes: the same lines OpenTelemetry's own serializer
+ * writes for that data, accepted by promtool, rebuilt only where a value changed.
  */
 import assert from "node:assert/strict";
 import {
@@ -14,16 +15,22 @@ import { PrometheusSerializer } from "@opentelemetry/exporter-prometheus";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import {
   declarations,
-  hrTime,
   labelValue,
   metricName,
   parseAgentConfig,
   probeArgs,
+  PrometheusText,
   readLines,
-  toMetricData,
 } from "../../registry/agent/mod.ts";
+import { hrTime, toMetricData } from "../../registry/agent/metrics.ts";
 import type { BpfManifest } from "../../registry/manifest.ts";
 import { promtoolProblems } from "./_helpers.ts";
+
+/** The text of `/metrics` chunks (each ends at a line end). */
+function textOf(chunks: Uint8Array[]): string {
+  const dec = new TextDecoder();
+  return chunks.map((c) => dec.decode(c)).join("");
+}
 
 Deno.test("agent config: defaults, and one line naming the file and field for each mistake", () => {
   const c = parseAgentConfig(
@@ -160,17 +167,36 @@ Deno.test("declared maps become OpenTelemetry metric data: units, labels, log2 b
     comm: "",
   });
 
-  const text = new PrometheusSerializer(
+  // The agent's own text has the lines OpenTelemetry's serializer writes for the same data
+  // (less its `# UNIT` comments), in families promtool accepts.
+  const node = { "host.name": "n1" };
+  const otel = new PrometheusSerializer(
     undefined,
     false,
     /^host\.name$/,
     false,
     true,
-  )
-    .serialize({
-      resource: resourceFromAttributes({ "host.name": "n1" }),
-      scopeMetrics: [{ scope: { name: "t" }, metrics: [c, t, h] }],
-    });
+  ).serialize({
+    resource: resourceFromAttributes(node),
+    scopeMetrics: [{ scope: { name: "t" }, metrics: [c, t, h] }],
+  });
+  const text = textOf(new PrometheusText(node, ["host.name"]).render([
+    ...SYSCOUNT.metrics!.map((declaration) => ({
+      probe: "syscount",
+      version: "1.0.0",
+      declaration,
+      entries: sample.entries,
+    })),
+    {
+      probe: "runqlat",
+      version: "1.0.0",
+      declaration: RUNQLAT.metrics![0],
+      entries: [[0, { slots: [1, 0, 4, 0, 2], comm: "" }]],
+    },
+  ]));
+  const lines = (t: string) =>
+    t.split("\n").filter((l) => l && !l.startsWith("# UNIT")).sort();
+  assert.deepEqual(lines(text), lines(otel));
   assert.match(
     text,
     /^syscount_syscalls_total\{probe="syscount",probe_version="1.0.0",syscall="execve",host_name="n1"\} 3$/m,
@@ -180,6 +206,60 @@ Deno.test("declared maps become OpenTelemetry metric data: units, labels, log2 b
     /^runqlat_run_queue_latency_seconds_bucket\{.*le="\+Inf"\} 7$/m,
   );
   return promtoolProblems(text).then((p) => assert.equal(p, ""));
+});
+
+Deno.test("/metrics text is kept between scrapes: a series' line changes only with its value", () => {
+  const [calls] = SYSCOUNT.metrics!;
+  const p = new PrometheusText({ "host.name": "n1" }, ["host.name"]);
+  const entries = (n: number, hot: bigint) =>
+    Array.from(
+      { length: n },
+      (_, i) =>
+        [i + 1000, { count: i ? 1n : hot, total_ns: 0n, comm: "" }] as [
+          unknown,
+          unknown,
+        ],
+    );
+  const src = (e: [unknown, unknown][], version = "1.0.0") => ({
+    probe: "syscount",
+    version,
+    declaration: calls,
+    entries: e,
+  });
+  const first = textOf(p.render([src(entries(5000, 1n))]));
+  assert.equal(
+    first.split("\n").filter((l) => /^syscount/.test(l)).length,
+    5000,
+  );
+  // The same values: the same bytes (the block is reused, not made again).
+  const block = p.render([src(entries(5000, 1n))])[2];
+  assert.equal(p.render([src(entries(5000, 1n))])[2], block);
+  // One value moved: that line alone differs.
+  const second = textOf(p.render([src(entries(5000, 7n))]));
+  const a = first.split("\n"), b = second.split("\n");
+  assert.equal(a.length, b.length);
+  const changed = a.flatMap((l, i) => l === b[i] ? [] : [[l, b[i]]]);
+  assert.deepEqual(changed, [[
+    'syscount_syscalls_total{probe="syscount",probe_version="1.0.0",syscall="1000",host_name="n1"} 1',
+    'syscount_syscalls_total{probe="syscount",probe_version="1.0.0",syscall="1000",host_name="n1"} 7',
+  ]]);
+  // An entry gone from the map: its series is gone.
+  assert.doesNotMatch(
+    textOf(p.render([src(entries(4999, 7n))])),
+    /syscall="5999"/,
+  );
+  // Two versions during an upgrade share one family (one HELP and TYPE); a version no
+  // longer given is forgotten.
+  const both = textOf(
+    p.render([src(entries(2, 1n)), src(entries(1, 1n), "1.1.0")]),
+  );
+  assert.equal(
+    both.match(/^# TYPE syscount_syscalls_total counter$/gm)?.length,
+    1,
+  );
+  assert.equal(both.match(/probe_version="1\.1\.0"/g)?.length, 1);
+  assert.doesNotMatch(textOf(p.render([src(entries(1, 1n))])), /1\.1\.0/);
+  return promtoolProblems(both).then((e) => assert.equal(e, ""));
 });
 
 Deno.test("labels are shown by their declared format", () => {

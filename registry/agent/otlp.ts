@@ -1,0 +1,137 @@
+/**
+ * The agent's OTLP/HTTP export, with OpenTelemetry's own SDK and exporters: one metric
+ * producer reads the declared maps at each export and hands the SDK pre-aggregated data
+ * (`@opentelemetry/exporter-metrics-otlp-proto`); the probes' records go out as log records
+ * (`@opentelemetry/exporter-logs-otlp-proto`). The agent imports this module only when its
+ * configuration names an OTLP endpoint, so an agent that is only scraped never loads the SDK.
+ *
+ * @module
+ */
+import { type Attributes, SeverityNumber } from "@opentelemetry/api";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import {
+  type CollectionResult,
+  MeterProvider,
+  type MetricData,
+  PeriodicExportingMetricReader,
+} from "@opentelemetry/sdk-metrics";
+import {
+  BatchLogRecordProcessor,
+  LoggerProvider,
+} from "@opentelemetry/sdk-logs";
+import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-proto";
+import { OTLPLogExporter } from "@opentelemetry/exporter-logs-otlp-proto";
+import type { MetricDeclaration } from "../manifest.ts";
+import type { AgentConfig } from "./config.ts";
+import { hrTime, type MapSample, toMetricData } from "./metrics.ts";
+import type { MetricSource } from "./prometheus.ts";
+
+/** A declared metric's source, with when its probe version started (the counters' start). */
+export interface TimedSource extends MetricSource {
+  /** When the probe version started, ms since the epoch. */
+  started: number;
+}
+
+/** A running OTLP export. */
+export interface OtlpExport {
+  /** Queues one record of a probe as a log record. */
+  emit(probe: string, version: string, record: unknown): void;
+  /** Pushes what is queued and stops. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Starts pushing metrics (read from `sources()` at each interval) and log records to the
+ * configured endpoint.
+ *
+ * @param otlp the endpoint, interval and headers
+ * @param resource the node's attributes
+ * @param sources every running probe version's declared metrics, their maps read now
+ * @returns the export
+ *
+ * @example
+ * ```ts
+ * import { startOtlp } from "./otlp.ts";
+ * const otlp = startOtlp(
+ *   { endpoint: "http://127.0.0.1:4318", intervalMs: 10_000, headers: {} },
+ *   { "host.name": "n1" },
+ *   () => ({ sources: [], errors: [] }),
+ * );
+ * otlp.emit("execsnoop", "1.0.0", { pid: 1 });
+ * await otlp.shutdown();
+ * ```
+ */
+export function startOtlp(
+  otlp: NonNullable<AgentConfig["otlp"]>,
+  resource: Attributes,
+  sources: () => { sources: TimedSource[]; errors: unknown[] },
+): OtlpExport {
+  const res = resourceFromAttributes(resource);
+  const collect = (): Promise<CollectionResult> => {
+    const now = hrTime(Date.now());
+    const { sources: all, errors } = sources();
+    const byName = new Map<string, { d: MetricDeclaration; s: MapSample[] }>();
+    for (const src of all) {
+      const slot = byName.get(src.declaration.name) ??
+        { d: src.declaration, s: [] };
+      slot.s.push({
+        entries: src.entries,
+        attributes: { probe: src.probe, probe_version: src.version },
+        start: hrTime(src.started),
+      });
+      byName.set(src.declaration.name, slot);
+    }
+    const metrics: MetricData[] = [...byName.values()].map(({ d, s }) =>
+      toMetricData(d, s, now)
+    );
+    return Promise.resolve({
+      resourceMetrics: {
+        resource: resourceFromAttributes({}),
+        scopeMetrics: [{ scope: { name: "bpfpm-agent" }, metrics }],
+      },
+      errors,
+    });
+  };
+  const meters = new MeterProvider({
+    resource: res,
+    readers: [
+      new PeriodicExportingMetricReader({
+        exporter: new OTLPMetricExporter({
+          url: `${otlp.endpoint}/v1/metrics`,
+          headers: otlp.headers,
+        }),
+        exportIntervalMillis: otlp.intervalMs,
+        exportTimeoutMillis: Math.min(otlp.intervalMs, 30_000),
+        metricProducers: [{ collect }],
+      }),
+    ],
+  });
+  const logs = new LoggerProvider({
+    resource: res,
+    processors: [
+      new BatchLogRecordProcessor({
+        exporter: new OTLPLogExporter({
+          url: `${otlp.endpoint}/v1/logs`,
+          headers: otlp.headers,
+        }),
+        scheduledDelayMillis: otlp.intervalMs,
+      }),
+    ],
+  });
+  const logger = logs.getLogger("bpfpm-agent");
+  return {
+    emit(probe, version, record) {
+      logger.emit({
+        timestamp: Date.now(),
+        severityNumber: SeverityNumber.INFO,
+        severityText: "INFO",
+        eventName: `${probe}.event`,
+        body: record as never,
+        attributes: { probe, probe_version: version },
+      });
+    },
+    async shutdown() {
+      await Promise.allSettled([meters.shutdown(), logs.shutdown()]);
+    },
+  };
+}
