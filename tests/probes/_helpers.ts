@@ -6,6 +6,7 @@
  * @module
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { bpfpmCli } from "../../bench/_sandbox.ts";
 
 /** The repository root. */
@@ -507,4 +508,25 @@ export function assertEventTime(row: object, ms = 60_000): void {
   assert.match(time, RFC3339);
   const off = Math.abs(new Date(time).getTime() - Date.now());
   assert.ok(off < ms, `time ${time} is ${off} ms from now`);
+}
+
+/**
+ * Writes `count` blocks of `bs` with O_DIRECT (and with `sync` O_SYNC) into a new file under
+ * `dir` (make it under /var/tmp: a real disk, not tmpfs), with dd; returns dd's pid.
+ */
+export async function directWrites(
+  dir: string,
+  bs: string,
+  count: number,
+  sync: boolean,
+): Promise<number> {
+  const dd = await runCmd("dd", [
+    "if=/dev/zero",
+    `of=${join(dir, "data")}`,
+    `bs=${bs}`,
+    `count=${count}`,
+    `oflag=direct${sync ? ",sync" : ""}`,
+  ]);
+  assert.equal(dd.code, 0, dd.stderr);
+  return dd.pid;
 }

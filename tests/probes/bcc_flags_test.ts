@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   assertEventTime,
+  directWrites,
   histCount,
   type JsonHist,
   offcpuOfBlockedReader,
@@ -115,23 +116,6 @@ Deno.test("execsnoop -u takes a user name: root's execs shown, and an unknown na
     /-u no-such-user-bpfpm: no such user in \/etc\/passwd; pass a user name or a numeric UID/,
   );
 });
-
-/** Writes `count` blocks of `bs` with O_DIRECT (and O_SYNC) into a new file under `dir`. */
-async function directWrites(
-  dir: string,
-  bs: string,
-  count: number,
-  sync: boolean,
-) {
-  const dd = await runCmd("dd", [
-    "if=/dev/zero",
-    `of=${join(dir, "data")}`,
-    `bs=${bs}`,
-    `count=${count}`,
-    `oflag=direct${sync ? ",sync" : ""}`,
-  ]);
-  assert.equal(dd.code, 0, dd.stderr);
-}
 
 /** The count of a histogram equals its slots' sum; avg is total / count; each value is at least its slot's start. */
 function assertExtension(h: JsonHist) {

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   assertEventTime,
+  directWrites,
   histCount,
   type JsonHist,
   runCmd,
@@ -166,14 +167,7 @@ Deno.test("biolatency -F: direct synchronous writes are Sync-Write I/O", async (
   await p.attached();
   const dir = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "bpfpm-bio-" });
   try {
-    const dd = await runCmd("dd", [
-      "if=/dev/zero",
-      `of=${join(dir, "data")}`,
-      "bs=4k",
-      "count=50",
-      "oflag=direct,sync",
-    ]);
-    assert.equal(dd.code, 0, dd.stderr);
+    await directWrites(dir, "4k", 50, true);
     assert.equal((await p.stop()).code, 0, p.stderr);
     const hists = p.rows<JsonHist>();
     const writes = hists.filter((h) => /Write$/.test(h.flags!));

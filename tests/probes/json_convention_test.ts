@@ -7,9 +7,9 @@
  * `{min_<unit>, max_<unit>, count}`; and the probe ends cleanly (no thrown bigint).
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { UNIT_SUFFIX } from "../../mod.ts";
 import {
+  directWrites,
   loopbackSession,
   oomKillTail,
   runCmd,
@@ -70,20 +70,13 @@ function checkLine(line: string, from: number, to: number): void {
 }
 
 /** `n` direct synchronous 4 KiB writes under /var/tmp (a real disk, not tmpfs). */
-async function directWrites(n: number): Promise<void> {
+async function writeDisk(n: number): Promise<void> {
   const dir = await Deno.makeTempDir({
     dir: "/var/tmp",
     prefix: "bpfpm-json-",
   });
   try {
-    const dd = await runCmd("dd", [
-      "if=/dev/zero",
-      `of=${join(dir, "data")}`,
-      "bs=4k",
-      `count=${n}`,
-      "oflag=direct,sync",
-    ]);
-    assert.equal(dd.code, 0, dd.stderr);
+    await directWrites(dir, "4k", n, true);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
@@ -123,8 +116,8 @@ const CASES: Record<string, Case> = {
       ], { stdin: "echo json-convention\nexit\n" });
     },
   },
-  biolatency: { args: ["-D", "-e"], trigger: () => directWrites(20) },
-  biosnoop: { args: ["-Q"], events: true, trigger: () => directWrites(5) },
+  biolatency: { args: ["-D", "-e"], trigger: () => writeDisk(20) },
+  biosnoop: { args: ["-Q"], events: true, trigger: () => writeDisk(5) },
   cpudist: { args: ["-P", "-e"], trigger: () => busy(1, 300) },
   execsnoop: {
     events: true,

@@ -3,8 +3,13 @@
  * the probe runs, then SIGINT makes it print its summary, which is checked.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { histCount, type JsonHist, runCmd, startProbe } from "./_helpers.ts";
+import {
+  directWrites,
+  histCount,
+  type JsonHist,
+  runCmd,
+  startProbe,
+} from "./_helpers.ts";
 
 Deno.test("syscount: counts this process's statx calls, with -p and -L", async () => {
   await using p = startProbe("syscount", [
@@ -55,20 +60,6 @@ Deno.test("syscount -P: counts by process, with comm", async () => {
   assert.ok(row.count > 10, `count ${row.count}`);
 });
 
-/** A temp dir on a real disk (/var/tmp, not tmpfs), with `n` 4 KiB O_DIRECT|O_SYNC writes. */
-async function directWrites(n: number): Promise<{ pid: number; dir: string }> {
-  const dir = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "bpfpm-bio-" });
-  const dd = await runCmd("dd", [
-    "if=/dev/zero",
-    `of=${join(dir, "data")}`,
-    "bs=4k",
-    `count=${n}`,
-    "oflag=direct,sync",
-  ]);
-  assert.equal(dd.code, 0, dd.stderr);
-  return { pid: dd.pid, dir };
-}
-
 /** The disk under /var/tmp, e.g. `vda`. */
 async function diskOfVarTmp(): Promise<string> {
   const src =
@@ -83,7 +74,8 @@ Deno.test("biolatency -D: direct synchronous writes land in the disk's histogram
   const disk = await diskOfVarTmp();
   await using p = startProbe("biolatency", ["--json", "-D"]);
   await p.attached();
-  const { dir } = await directWrites(200);
+  const dir = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "bpfpm-bio-" });
+  await directWrites(dir, "4k", 200, true);
   try {
     assert.equal((await p.stop()).code, 0, p.stderr);
     await p.assertUnloaded();
@@ -101,7 +93,8 @@ Deno.test("biosnoop: each direct write is a 4096-byte W row of dd on the disk", 
   const disk = await diskOfVarTmp();
   await using p = startProbe("biosnoop", ["--json", "-Q"]);
   await p.attached();
-  const { pid, dir } = await directWrites(20);
+  const dir = await Deno.makeTempDir({ dir: "/var/tmp", prefix: "bpfpm-bio-" });
+  const pid = await directWrites(dir, "4k", 20, true);
   try {
     interface Row {
       pid: number;
