@@ -6,7 +6,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startRegistry } from "../../registry/server/cli.ts";
-import { bpfpm, publishRaw, sandbox } from "./_helpers.ts";
+import {
+  bpfpm,
+  type Output,
+  publishRaw,
+  type Sandbox,
+  sandbox,
+} from "./_helpers.ts";
 
 function manifest(name: string, attach: { kind: string; target: string }[]) {
   return {
@@ -23,23 +29,43 @@ function manifest(name: string, attach: { kind: string; target: string }[]) {
   };
 }
 
-Deno.test("publish refuses names this kernel lacks; minVersion is checked at install and run", async () => {
+/** A registry, a sandboxed project and a signed-up publisher, all gone when `body` ends. */
+async function withPublisher(
+  user: string,
+  body: (
+    ctx: {
+      url: string;
+      s: Sandbox;
+      cli: (args: string[]) => Promise<Output>;
+    },
+  ) => Promise<void>,
+): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "bpfpm-kcheck-" });
   const reg = await startRegistry({ db: join(dir, "registry.db") });
   try {
     const url = `${reg.url}/`;
     await using s = await sandbox(url);
     const cli = (args: string[]) => bpfpm(args, { cwd: s.project, env: s.env });
-    let r = await cli([
+    const r = await cli([
       "adduser",
       "--user",
-      "kc",
+      user,
       "--password",
-      "kc-secret-pw",
+      `${user}-secret-pw`,
     ]);
     assert.equal(r.code, 0, r.stderr);
+    await body({ url, s, cli });
+  } finally {
+    await reg.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("publish refuses names this kernel lacks; minVersion is checked at install and run", async () => {
+  await withPublisher("kc", async ({ url, s, cli }) => {
+    let r: Output;
     const status = async (path: string) => {
-      const res = await fetch(`${reg.url}/${path}`);
+      const res = await fetch(`${url}${path}`);
       await res.body?.cancel();
       return res.status;
     };
@@ -127,27 +153,12 @@ Deno.test("publish refuses names this kernel lacks; minVersion is checked at ins
       r.stderr.trim(),
       /^bpfpm run: elsewhere-probe@1\.0\.0 needs the tracepoint nosuchcat:nosuch_event, which this kernel lacks: run it on a kernel that has it$/,
     );
-  } finally {
-    await reg.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("a target marked optional publishes, and install and run name it as missing here", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "bpfpm-kopt-" });
-  const reg = await startRegistry({ db: join(dir, "registry.db") });
-  try {
-    const url = `${reg.url}/`;
-    await using s = await sandbox(url);
-    const cli = (args: string[]) => bpfpm(args, { cwd: s.project, env: s.env });
-    let r = await cli([
-      "adduser",
-      "--user",
-      "ko",
-      "--password",
-      "ko-secret-pw",
-    ]);
-    assert.equal(r.code, 0, r.stderr);
+  await withPublisher("ko", async ({ s, cli }) => {
+    let r: Output;
     const pkg = join(s.root, "maybe");
     await Deno.mkdir(pkg);
     // A package that runs without its optional tracepoint: it attaches by hand and skips
@@ -278,8 +289,5 @@ for (const [program, target] of [
       "attached syscalls:sys_enter_getppid\nskipped syscalls:sys_enter_exceve\n",
     );
     assert.ok(r.stderr.includes(`warning: ${note}\n`), r.stderr);
-  } finally {
-    await reg.close();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
