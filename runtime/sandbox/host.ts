@@ -376,7 +376,7 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
     }).spawn();
     run.onStart?.(child);
     // The child waits in its first open of the channel until the session opens it.
-    const { SandboxSession } = await server;
+    const { SandboxSession, warmUp } = await server;
     session = new SandboxSession(dir, {
       name: run.name,
       grants: run.grants,
@@ -386,6 +386,8 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
     });
     run.onSession?.(session);
     const serving = session.serve();
+    // Not awaited: the package's first requests are served as they come.
+    warmUp();
     // Ctrl-C and SIGTERM go to the package, which decides how to end; this side waits for
     // it (a second signal, as for any script, ends both).
     const forwarding = new AbortController();

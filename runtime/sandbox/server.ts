@@ -157,6 +157,24 @@ function addStats(sum: EventStats, s: OwnedSource): void {
   sum.full += Number(v.getBigUint64(32, true));
 }
 
+/**
+ * Does the once-per-process part of a first load while the package's process starts
+ * (tens of ms, which its first request would otherwise wait for): opens the native library
+ * and loads the map views' module. A failure is left for the request that needs them.
+ *
+ * @example
+ * ```ts
+ * import { warmUp } from "./server.ts";
+ * await warmUp();
+ * ```
+ */
+export async function warmUp(): Promise<void> {
+  try {
+    lib();
+    await import("../maps/object_maps.ts");
+  } catch { /* the load that needs them reports why */ }
+}
+
 /** The serving side of one package's channel. */
 export class SandboxSession {
   #policy: SessionPolicy;
