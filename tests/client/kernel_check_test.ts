@@ -153,6 +153,33 @@ Deno.test("publish refuses names this kernel lacks; minVersion is checked at ins
       r.stderr.trim(),
       /^bpfpm run: elsewhere-probe@1\.0\.0 needs the tracepoint nosuchcat:nosuch_event, which this kernel lacks: run it on a kernel that has it$/,
     );
+
+    // An attach kind this kernel lacks (features() says which and why): said at install
+    // and run, not fatal (a syscall kprobe falls back to its tracepoint).
+    const { features } = await import("../../runtime/features.ts");
+    const kprobe = features().attach.kprobe;
+    await publishRaw(
+      url,
+      token,
+      manifest("kprobe-probe", [{ kind: "kprobe", target: "tcp_v4_connect" }]),
+      { "mod.ts": "console.log('ran');\n" },
+    );
+    // This kernel has no kprobes (docs/attach.md); one that has them says nothing.
+    const said = (stderr: string) =>
+      assert.equal(
+        stderr.includes(
+          `warning: kprobe-probe@1.0.0 attaches kprobe programs, which this kernel cannot: ${kprobe.reason}\n`,
+        ),
+        !kprobe.supported,
+        stderr,
+      );
+    r = await cli(["install", "kprobe-probe", "--yes"]);
+    assert.equal(r.code, 0, r.stderr);
+    said(r.stderr);
+    r = await cli(["run", "kprobe-probe", "--yes"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "ran\n");
+    said(r.stderr);
   });
 });
 
