@@ -16,6 +16,7 @@ import {
   rfc3339,
   systemClock,
   toJson,
+  UNIT_SUFFIX,
   unitKey,
 } from "bpf";
 import type { Unit } from "../../registry/manifest.ts";
@@ -23,6 +24,9 @@ import type { Unit } from "../../registry/manifest.ts";
 export type { Unit };
 
 const KEY = /^[a-z][a-z0-9_]*$/;
+/** Unit spellings the convention's suffixes replace: BCC's `usecs`, `kb`, a bare `ms`. */
+const OTHER_UNIT = /(^|_)(usecs?|msecs?|nsecs?|secs|kb|kbytes|us|ms|ns)$|^s$/;
+const SUFFIXES = Object.values(UNIT_SUFFIX);
 
 let clock: Clock | undefined;
 
@@ -44,7 +48,8 @@ export function jsonTime(ktime?: bigint): string {
 
 /**
  * Throws a TypeError unless `key` may name a field of a JSON line: snake_case, not `time`
- * (which the line's printer adds).
+ * (which the line's printer adds), a unit only as one of the runtime's suffixes
+ * (`latency_us`, not `latency_usecs`, `rx_kb` or `ms`).
  *
  * @example
  * ```ts
@@ -61,6 +66,13 @@ export function checkJsonKey(key: string): void {
   if (!KEY.test(key)) {
     throw new TypeError(
       `The JSON field ${JSON.stringify(key)} is not snake_case (a-z, 0-9, _)`,
+    );
+  }
+  if (OTHER_UNIT.test(key) && !SUFFIXES.some((s) => key.endsWith(s))) {
+    throw new TypeError(
+      `The JSON field ${key} spells its unit outside the convention: give its column a unit (its key then ends with one of ${
+        SUFFIXES.join(" ")
+      })`,
     );
   }
 }
