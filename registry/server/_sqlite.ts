@@ -3,8 +3,9 @@
  * through one connection, one transaction at a time (`BEGIN IMMEDIATE`, so several
  * processes on one file also serialise), held by a worker (`_sqlite_writer.ts`) so that
  * a commit waiting for the disk never stalls the event loop; reads use a second
- * connection and so only ever see committed data. A lock file keeps a second server off
- * the file.
+ * connection and so only ever see committed data. A transaction reads on that second
+ * connection too until it writes, and sends its writes with its commit: one round trip
+ * to the worker. A lock file keeps a second server off the file.
  *
  * @module
  */
@@ -16,7 +17,14 @@ import {
 import { schemaSql } from "./_schema.ts";
 import type { SqlConn, SqlDialect, SqlRow } from "./sql_store.ts";
 import { StoreConflictError } from "./store.ts";
-import type { WriterAnswer, WriterRequest } from "./_sqlite_writer.ts";
+import type {
+  WriterAnswer,
+  WriterRequest,
+  WriterStatement,
+} from "./_sqlite_writer.ts";
+
+/** A statement that only reads. */
+const SELECT = /^\s*SELECT\b/i;
 
 class SqliteConn implements SqlConn {
   #db: DatabaseSync;
@@ -35,7 +43,7 @@ class SqliteConn implements SqlConn {
     }
     const values = args as SQLInputValue[];
     try {
-      if (/^\s*SELECT\b/i.test(sql)) {
+      if (SELECT.test(sql)) {
         return Promise.resolve({
           rows: s.all(...values) as SqlRow[],
           changes: 0,
@@ -78,21 +86,17 @@ class Writer {
       }
       this.#pending.clear();
     };
-    this.#opened = this.call("open", path).then(() => undefined);
+    this.#opened = this.call({ op: "open", path }).then(() => undefined);
     this.#opened.catch(() => {});
   }
   #opened: Promise<void>;
   /** Sends a request; a failed one rejects (a conflict as StoreConflictError). */
-  async call(
-    op: WriterRequest["op"],
-    sql: string,
-    args?: unknown[],
-  ): Promise<WriterAnswer> {
-    if (op !== "open") await this.#opened;
+  async call(req: Omit<WriterRequest, "id">): Promise<WriterAnswer> {
+    if (req.op !== "open") await this.#opened;
     const id = this.#next++;
     const answer = await new Promise<WriterAnswer>((resolve) => {
       this.#pending.set(id, resolve);
-      this.#worker.postMessage({ id, op, sql, args } satisfies WriterRequest);
+      this.#worker.postMessage({ ...req, id } satisfies WriterRequest);
     });
     if (answer.error !== undefined) {
       throw answer.conflict
@@ -107,49 +111,52 @@ class Writer {
 }
 
 /**
- * A transaction's connection: every statement goes to the writer, in order. A write
- * sent without a wait ({@linkcode WriterConn.send}) costs no round trip between the
- * threads; {@linkcode WriterConn.settle} waits for them before the commit.
+ * A transaction's connection. Its reads run on the read connection, in this thread,
+ * until it writes: the transaction holds the dialect's queue and this process is the
+ * file's only writer, so those reads see exactly what the writer would. Writes are
+ * kept and go to the writer together, with `BEGIN IMMEDIATE`, when a statement needs
+ * the writer's answer (a read after a write, a write whose count is asked for) or at
+ * the commit: a transaction that reads and then writes costs one round trip between
+ * the threads, its commit included.
  */
-class WriterConn implements SqlConn {
+class TxConn implements SqlConn {
   #writer: Writer;
-  #sent: Promise<unknown>[] = [];
-  constructor(writer: Writer) {
+  #reads: SqlConn;
+  #kept: WriterStatement[] = [];
+  /** Whether the writer has begun this transaction. */
+  begun = false;
+  constructor(writer: Writer, reads: SqlConn) {
     this.#writer = writer;
+    this.#reads = reads;
   }
   async query(
     sql: string,
     args: unknown[],
   ): Promise<{ rows: SqlRow[]; changes: number }> {
-    const a = await this.#writer.call("query", sql, args);
+    if (!this.begun && !this.#kept.length && SELECT.test(sql)) {
+      return await this.#reads.query(sql, args);
+    }
+    const a = await this.#batch([{ sql, args }], false);
     return { rows: a.rows ?? [], changes: a.changes ?? 0 };
   }
   send(sql: string, args: unknown[]): void {
-    this.#track(this.#writer.call("query", sql, args));
+    this.#kept.push({ sql, args });
   }
-  /** Sends `BEGIN IMMEDIATE` without a wait: statements after it refuse to run outside it. */
-  begin(): void {
-    this.#track(this.#writer.call("begin", ""));
+  /** Commits what was written, if anything; returns whether anything was. */
+  async commit(): Promise<boolean> {
+    if (!this.begun && !this.#kept.length) return false;
+    await this.#batch([], true);
+    return true;
   }
-  /**
-   * Commits: one round trip, in which the writer refuses (and rolls back) if anything
-   * sent without a wait failed; throws that error.
-   */
-  async commit(): Promise<void> {
-    const sent = this.#sent;
-    this.#sent = [];
-    await this.#writer.call("commit", "");
-    for (const p of sent) await p;
-  }
-  /** Waits for what was sent; ignores its errors (the transaction is being abandoned). */
-  async settle(): Promise<void> {
-    const sent = this.#sent;
-    this.#sent = [];
-    for (const p of sent) await p.catch(() => {});
-  }
-  #track(p: Promise<unknown>): void {
-    p.catch(() => {});
-    this.#sent.push(p);
+  #batch(
+    more: WriterStatement[],
+    commit: boolean,
+  ): Promise<WriterAnswer> {
+    const statements = [...this.#kept, ...more];
+    this.#kept = [];
+    const begin = !this.begun;
+    this.begun = true;
+    return this.#writer.call({ op: "batch", begin, statements, commit });
   }
 }
 
@@ -162,7 +169,6 @@ export class SqliteDialect implements SqlDialect {
   /** Not needed: a transaction holds the file's write lock. */
   readonly lockPackageSql = null;
   #writer: Writer;
-  #writeConn: WriterConn;
   #read: DatabaseSync;
   #lock: DatabaseSync;
   #queue: Promise<unknown> = Promise.resolve();
@@ -214,7 +220,6 @@ export class SqliteDialect implements SqlDialect {
     read.exec(`PRAGMA busy_timeout = 10000`);
     this.reads = new SqliteConn(read);
     this.#writer = new Writer(path);
-    this.#writeConn = new WriterConn(this.#writer);
     this.#read = read;
     this.#lock = lock;
     this.#temp = temp;
@@ -230,16 +235,13 @@ export class SqliteDialect implements SqlDialect {
 
   transaction<T>(fn: (conn: SqlConn) => Promise<T>): Promise<T> {
     const run = async () => {
-      this.#writeConn.begin();
+      const conn = new TxConn(this.#writer, this.reads);
       try {
-        const result = await fn(this.#writeConn);
-        await this.#writeConn.commit();
-        this.#generation++;
+        const result = await fn(conn);
+        if (await conn.commit()) this.#generation++;
         return result;
       } catch (e) {
-        await this.#writeConn.settle();
-        const a = await this.#writer.call("exec", `SELECT 1`).catch(() => null);
-        if (a?.inTransaction) await this.#writer.call("exec", `ROLLBACK`);
+        if (conn.begun) await this.#writer.call({ op: "rollback" });
         throw e;
       }
     };
@@ -250,7 +252,7 @@ export class SqliteDialect implements SqlDialect {
 
   async close(): Promise<void> {
     await this.#queue;
-    await this.#writer.call("close", "").catch(() => {});
+    await this.#writer.call({ op: "close" }).catch(() => {});
     this.#writer.terminate();
     this.#read.close();
     this.#lock.close();

@@ -235,6 +235,8 @@ export function packageRoutes(registry: Registry): Route[] {
   ): Promise<Response> {
     const prepared = await preparePublish(name, body, registry.limits);
     const { signingKey } = registry;
+    // Signed before the transaction: publishes take turns in it, not in this.
+    const sig = signingKey.sign(name, prepared.version, prepared.integrity);
     try {
       await store.transaction(async (tx) => {
         const pkg = await registry.requireOwner(tx, auth, name, {
@@ -285,7 +287,7 @@ export function packageRoutes(registry: Registry): Route[] {
             ...(prepared.manifest.dist as Record<string, unknown>),
             signatures: [{
               keyid: signingKey.keyid,
-              sig: signingKey.sign(name, prepared.version, prepared.integrity),
+              sig,
             }],
             ...(prepared.attestation
               ? {
