@@ -15,6 +15,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { globMatch } from "../../runtime/policy/grants.ts";
 import type { Support } from "../../runtime/features.ts";
+import type { BpfManifest, KernelName } from "../manifest.ts";
 
 /** A name the manifest gives that this kernel lacks. */
 export interface MissingTarget {
@@ -30,20 +31,8 @@ export interface MissingTarget {
   suggestion?: string;
 }
 
-/** A name in a `kernel` list: the name alone, or `{ name, optional }`. */
-type KernelName = string | { name: string; optional?: boolean };
-
 /** The parts of a bpf manifest this checks. */
-export interface KernelManifest {
-  kernel?: {
-    btf?: boolean;
-    minVersion?: string;
-    tracepoints?: KernelName[];
-    functions?: KernelName[];
-    btfTypes?: KernelName[];
-  };
-  grants?: { attach?: { kind: string; target?: string; optional?: boolean }[] };
-}
+export type KernelManifest = Pick<BpfManifest, "kernel" | "grants">;
 
 const TRACEFS = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 
