@@ -43,7 +43,7 @@ import type { Features } from "../features.ts";
 import type { SymOptions } from "../output/symbols.ts";
 import type { UsdtProbe } from "../attach/usdt.ts";
 import type { Clock } from "../output/time.ts";
-import { Channel } from "./_channel.ts";
+import { Channel, type Reply } from "./_channel.ts";
 import { ProtocolError, type WireError } from "./protocol.ts";
 import { fromWire, toWire } from "./_values.ts";
 
@@ -240,26 +240,58 @@ function cString(b: AllowSharedBufferSource | null): string {
   return new TextDecoder().decode(nul < 0 ? u : u.subarray(0, nul));
 }
 
-/** An event source whose batches the trusted side drains and sends. */
+/** A drain asked for ahead of the reader. */
+interface Ahead {
+  /** Whether its reply (or failure) came. */
+  settled: boolean;
+  /** Its reply. */
+  reply?: Reply;
+  /** Settles with it. */
+  done: Promise<void>;
+}
+
+/**
+ * An event source whose batches the trusted side drains and sends. While the package
+ * decodes a batch, the next one is already being drained and sent (a wait of 0 ms asked
+ * for as each non-empty batch arrives), so the two processes work side by side instead of
+ * in turn; that early drain never waits for records, so it holds nothing up.
+ */
 class RemoteSource implements EventSource {
   #id: number;
+  #ahead: Ahead | null = null;
 
   constructor(id: number) {
     this.#id = id;
   }
 
-  #fill(
-    r: { value: unknown; parts: Uint8Array[] },
-    buf: Uint8Array,
-    stats: Uint8Array,
-  ): number {
+  #fill(r: Reply, buf: Uint8Array, stats: Uint8Array): number {
     const n = rc(r);
     if (r.parts[0]?.length) buf.set(r.parts[0]);
     if (r.parts[1]) stats.set(r.parts[1].subarray(0, stats.length));
+    if (n > 0) this.#askAhead(buf.length);
     return n;
   }
 
+  #askAhead(cap: number): void {
+    const ahead: Ahead = {
+      settled: false,
+      done: ch().callAsync("ev.wait", { src: this.#id, cap, timeoutMs: 0 })
+        .then((r) => {
+          ahead.reply = r;
+        }, () => {/* the next request reports what went wrong */})
+        .finally(() => ahead.settled = true),
+    };
+    this.#ahead = ahead;
+  }
+
   consume(buf: Uint8Array<ArrayBuffer>, stats: Uint8Array<ArrayBuffer>) {
+    const ahead = this.#ahead;
+    if (ahead) {
+      // Records drained ahead are the next ones: nothing else is ready before them.
+      if (!ahead.settled) return 0;
+      this.#ahead = null;
+      if (ahead.reply) return this.#fill(ahead.reply, buf, stats);
+    }
     return this.#fill(
       ch().call("ev.consume", { src: this.#id, cap: buf.length }),
       buf,
@@ -272,6 +304,13 @@ class RemoteSource implements EventSource {
     timeoutMs: number,
     stats: Uint8Array<ArrayBuffer>,
   ): Promise<number> {
+    const ahead = this.#ahead;
+    if (ahead) {
+      await ahead.done;
+      this.#ahead = null;
+      const n = ahead.reply ? this.#fill(ahead.reply, buf, stats) : 0;
+      if (n !== 0) return n;
+    }
     const r = await ch().callAsync("ev.wait", {
       src: this.#id,
       cap: buf.length,

@@ -960,6 +960,11 @@ export class SandboxSession {
     }
     const buf = this.#batch(s, int(h, "cap", MAX_TRANSFER));
     const timeout = int(h, "timeoutMs", 86_400_000);
+    // A wait of 0 ms (the package's reader asking for its next batch early) is a drain now,
+    // without the native wait's thread hop.
+    if (timeout === 0) {
+      return this.#batchReply(s, buf, s.source.consume(buf, s.stats));
+    }
     s.waiting = s.source.wait(buf, timeout, s.stats);
     try {
       return this.#batchReply(s, buf, await s.waiting);

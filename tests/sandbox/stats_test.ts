@@ -60,3 +60,77 @@ console.log(n);`,
   assert.equal(stats.records, 100);
   assert.equal(stats.lost, 0);
 });
+
+Deno.test("a sandboxed reader gets every record in order whether it polls, waits with a timeout or iterates (batches drained ahead of it)", async () => {
+  await using w = await world();
+  const dir = await hostilePackage(
+    w.root,
+    "polled",
+    `import { BPF } from "bpf";
+using b = await BPF.load({ text: \`BPF_RINGBUF_OUTPUT(events, 8);
+TRACEPOINT_PROBE(syscalls, sys_enter_getppid) {
+  u32 pid = bpf_get_current_pid_tgid() >> 32;
+  if (pid != TARGET) return 0;
+  u64 t = bpf_ktime_get_ns();
+  events.ringbuf_output(&t, sizeof(t), 0);
+  return 0;
+}\`, cflags: ["-DTARGET=" + Deno.args[0]] });
+const r = b.ringbuf("events");
+const times = [];
+const deadline = Date.now() + 10_000;
+const as = (recs) => recs.map((x) => new DataView(x.buffer, x.byteOffset).getBigUint64(0, true));
+// 100 records by polling, 100 by waits with a timeout, 100 by iterating.
+while (times.length < 100 && Date.now() < deadline) {
+  times.push(...as(await r.read(0)));
+  await new Promise((ok) => setTimeout(ok, 2));
+}
+while (times.length < 200 && Date.now() < deadline) times.push(...as(await r.read(50)));
+for await (const x of r) {
+  times.push(...as([x]));
+  if (times.length >= 300 || Date.now() > deadline) break;
+}
+const ordered = times.every((t, i) => i === 0 || times[i - 1] <= t);
+console.log(JSON.stringify({ n: times.length, ordered, closed: r.closed }));`,
+  );
+  // A child that calls getppid 300 times, a few at a time, once the package is ready.
+  const pinger = new Deno.Command("python3", {
+    args: [
+      "-c",
+      "import os,sys,time; sys.stdin.read(1)\nfor i in range(300):\n  os.getppid()\n  time.sleep(0.001 if i % 7 else 0.02)",
+    ],
+    stdin: "piped",
+  }).spawn();
+  const writer = pinger.stdin.getWriter();
+  let session: SandboxSession | undefined;
+  const out: Uint8Array[] = [];
+  const result = await runSandboxed({
+    spec: "polled@1.0.0",
+    name: "polled",
+    packageDir: dir,
+    entry: "mod.ts",
+    args: [String(pinger.pid)],
+    grants: { attach: [{ kind: "tracepoint", target: "syscalls:*" }] },
+    deno: [],
+    stdio: "piped",
+    onSession: (s) => session = s,
+    onStart: (child) => {
+      child.stdout.pipeTo(
+        new WritableStream({ write: (c) => void out.push(c) }),
+      ).catch(() => {});
+    },
+    onObject: () => {
+      writer.write(new Uint8Array([10])).catch(() => {});
+    },
+  });
+  try {
+    pinger.kill("SIGKILL");
+  } catch { /* it finished */ }
+  await pinger.status;
+  await writer.close().catch(() => {});
+  assert.equal(result.code, 0);
+  const text = new TextDecoder().decode(
+    new Uint8Array(out.flatMap((c) => [...c])),
+  );
+  assert.deepEqual(JSON.parse(text), { n: 300, ordered: true, closed: true });
+  assert.equal(session?.eventStats().lost, 0);
+});
