@@ -136,7 +136,8 @@ async function openJournal(): Promise<(line: string) => Promise<void>> {
 
 interface Row {
   time: string;
-  ts: number;
+  /** With -t: seconds since the first event. */
+  ts?: number;
   skaddr: string;
   pid: number;
   comm: string;
@@ -205,7 +206,7 @@ await runMain(spec, async ({ values: v, json }) => {
     if (rports && !rports.has(e.dport)) continue;
     const row: Row = {
       time: clock(),
-      ts: elapsed(e.ts),
+      ...(v.timestamp ? { ts: elapsed(e.ts) } : {}),
       skaddr: e.skaddr.toString(16),
       pid: e.pid,
       comm: e.comm,
