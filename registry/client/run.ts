@@ -359,6 +359,42 @@ export async function namedPins(
 }
 
 /**
+ * A package's arguments with each `--cgroup DIR` (or `--cgroup=DIR`) naming a cgroup v2
+ * directory replaced by the cgroup's id (the directory's inode, what
+ * `bpf_get_current_cgroup_id()` returns): the sandboxed package may not look under /sys,
+ * so the trusted side resolves the path the user typed. Anything else is left as it was.
+ *
+ * @param args the package's arguments
+ * @returns the arguments the package gets
+ *
+ * @example
+ * ```ts
+ * import { cgroupIds } from "./run.ts";
+ * cgroupIds(["--cgroup", "/sys/fs/cgroup/system.slice", "-T"]); // ["--cgroup", "<its id>", "-T"]
+ * ```
+ */
+export function cgroupIds(args: readonly string[]): string[] {
+  const id = (dir: string): string | undefined => {
+    if (/^\d+$/.test(dir)) return undefined;
+    try {
+      if (!Deno.statSync(`${dir}/cgroup.controllers`).isFile) return undefined;
+      const ino = Deno.statSync(dir).ino;
+      return ino === null ? undefined : String(ino);
+    } catch {
+      return undefined;
+    }
+  };
+  return args.map((arg, i) => {
+    if (args[i - 1] === "--cgroup") return id(arg) ?? arg;
+    if (arg.startsWith("--cgroup=")) {
+      const found = id(arg.slice("--cgroup=".length));
+      return found === undefined ? arg : `--cgroup=${found}`;
+    }
+    return arg;
+  });
+}
+
+/**
  * What the sandbox runs for a plan: its verified files (or directory), entry, the locked
  * grants and Deno flags. `bpfpm run` and `bpfpm agent` both start probes from it.
  *
@@ -390,7 +426,7 @@ export function sandboxRun(
     packageDir: plan.files ? undefined : plan.dir,
     files: plan.files,
     entry: plan.entry,
-    args,
+    args: cgroupIds(args),
     grants: { attach: [], helpers: [], ...plan.bpf.grants },
     deno: plan.bpf.deno ?? [],
     ...extra,

@@ -219,13 +219,18 @@ interface OpenRow {
   path: string;
 }
 
-Deno.test("opensnoop --cgroupmap and --cgroup ID: only opens in that cgroup", async () => {
+Deno.test("opensnoop --cgroupmap, --cgroup ID and --cgroup DIR: only opens in that cgroup", async () => {
   await using f = await fixture();
   const pin = await f.pin();
   await f.add(pin, f.cgroupId);
   const marker = `/tmp/bpfpm-ct-open-${tag()}`;
+  // --cgroup DIR: bpfpm run resolves the directory (the package may not look under /sys).
   for (
-    const args of [["--cgroupmap", pin], ["--cgroup", String(f.cgroupId)]]
+    const args of [
+      ["--cgroupmap", pin],
+      ["--cgroup", String(f.cgroupId)],
+      ["--cgroup", f.cgroup],
+    ]
   ) {
     await using p = startProbe("opensnoop", ["--json", ...args]);
     await p.attached();
