@@ -12,9 +12,9 @@ import {
   type KeyObject,
   randomBytes,
   scrypt,
-  sign,
   timingSafeEqual,
 } from "node:crypto";
+import { joseToDer } from "ecdsa-sig-formatter";
 
 const N = 16384, R = 8, P = 1, KEYLEN = 32;
 
@@ -81,6 +81,7 @@ export function randomHex(bytes: number): string {
 /** The registry's signing key. */
 export class SigningKey {
   #key: KeyObject;
+  #webKey: Promise<CryptoKey>;
   /** `SHA256:` and the unpadded base64 SHA-256 of the public key's SPKI DER, as npm's keys have. */
   readonly keyid: string;
   /** Base64 SPKI DER of the public key. */
@@ -89,6 +90,13 @@ export class SigningKey {
   /** @param pem A PKCS#8 PEM private key. */
   constructor(pem: string) {
     this.#key = createPrivateKey(pem);
+    this.#webKey = crypto.subtle.importKey(
+      "pkcs8",
+      this.#key.export({ type: "pkcs8", format: "der" }),
+      { name: "ECDSA", namedCurve: "P-256" },
+      false,
+      ["sign"],
+    );
     const spki = createPublicKey(this.#key).export({
       type: "spki",
       format: "der",
@@ -107,14 +115,21 @@ export class SigningKey {
     return privateKey.export({ type: "pkcs8", format: "pem" }) as string;
   }
 
-  /** Signs `${name}@${version}:${integrity}` (DER ECDSA signature, base64). */
-  sign(name: string, version: string, integrity: string): string {
-    return sign(
-      "sha256",
-      Buffer.from(`${name}@${version}:${integrity}`),
-      this.#key,
-    ).toString(
-      "base64",
+  /**
+   * Signs `${name}@${version}:${integrity}` (DER ECDSA signature, base64). Web Crypto
+   * signs off the event loop, where `node:crypto` took ~0.6 ms of it per publish.
+   */
+  async sign(
+    name: string,
+    version: string,
+    integrity: string,
+  ): Promise<string> {
+    const raw = await crypto.subtle.sign(
+      { name: "ECDSA", hash: "SHA-256" },
+      await this.#webKey,
+      new TextEncoder().encode(`${name}@${version}:${integrity}`),
     );
+    // Web Crypto gives r || s; npm's registry signatures are DER.
+    return joseToDer(Buffer.from(raw), "ES256").toString("base64");
   }
 }

@@ -95,15 +95,22 @@ export function buildHead(
 }
 
 /**
- * Each version's entry (`"1.0.0":{...}`, UTF-8, the URL in place) by what makes it:
- * kind, registry URL, name, version and deprecation (or publish time, for `time`).
- * Entries never go stale: a manifest is never changed and a version number never
- * reused. One per database (name@version means one thing there). Bounded: cleared
- * when it passes the cap (documents keep what they use).
+ * What one database's packuments are assembled from, kept between revisions:
+ *
+ * - each version's entry (`"1.0.0":{...}`, UTF-8, the URL in place) by what makes it:
+ *   kind, registry URL, name, version and deprecation (or publish time, for `time`).
+ *   Entries never go stale: a manifest is never changed and a version number never
+ *   reused. Cleared when it passes its cap (documents keep what they use);
+ * - each package's rows by revision ({@linkcode DocCache.rowsOf}), which a store
+ *   validates against the stored revision and extends when it appends a version;
+ * - each document's last list of entries, so that a revision whose version rows
+ *   start with the same row objects looks up only the new ones.
  */
 export class DocCache {
   #entries = new Map<string, Uint8Array>();
   #bytes = 0;
+  #rows = new Map<string, PackumentRows>();
+  #lists = new Map<string, { rows: DocRow[]; found: Uint8Array[] }>();
 
   /** The entry made under `key`, if any. */
   get(key: string): Uint8Array | undefined {
@@ -121,8 +128,39 @@ export class DocCache {
     this.#bytes += key.length + bytes.length;
     return bytes;
   }
+
+  /** A package's rows as last kept (check `head.rev` against the stored revision). */
+  rowsOf(name: string): PackumentRows | undefined {
+    return this.#rows.get(name);
+  }
+
+  /** Keeps a package's rows (without the README), or forgets them. */
+  setRows(name: string, rows: PackumentRows | undefined): void {
+    this.#rows.delete(name);
+    if (!rows) return;
+    if (this.#rows.size >= PACKAGES_MAX) {
+      this.#rows.delete(this.#rows.keys().next().value!);
+    }
+    this.#rows.set(name, rows);
+  }
+
+  /** The entries a document was last assembled from, by its version rows. */
+  lastList(key: string): { rows: DocRow[]; found: Uint8Array[] } | undefined {
+    return this.#lists.get(key);
+  }
+
+  /** Keeps the entries a document was assembled from. */
+  setList(key: string, rows: DocRow[], found: Uint8Array[]): void {
+    this.#lists.delete(key);
+    if (this.#lists.size >= PACKAGES_MAX) {
+      this.#lists.delete(this.#lists.keys().next().value!);
+    }
+    this.#lists.set(key, { rows, found });
+  }
 }
 
+/** Packages (and documents) whose rows and entry lists are kept. */
+const PACKAGES_MAX = 2000;
 const ENTRIES_MAX = 64 * 1024 * 1024;
 
 const encoder = new TextEncoder();
@@ -278,8 +316,11 @@ export interface PackumentRows {
     readme: string;
   };
   /** The versions, oldest first. */
-  versions: Pick<VersionRow, "version" | "published" | "deprecated">[];
+  versions: DocRow[];
 }
+
+/** A version row's small columns (never changed in place: a change makes a new row). */
+export type DocRow = Pick<VersionRow, "version" | "published" | "deprecated">;
 
 /** What {@linkcode assemblePackument} reads besides the rows. */
 export interface DocReads extends Pick<StoreReads, "ownersWithEmail"> {
@@ -324,10 +365,20 @@ export async function assemblePackument(
 ): Promise<Packument> {
   const { head } = rows;
   const kind = abbreviated ? "a" : "f";
-  const keys = rows.versions.map((v) =>
-    `${kind}\0${base}\0${head.name}@${v.version}\0${v.deprecated ?? ""}`
+  const keyOf = (v: DocRow) =>
+    `${kind}\0${base}\0${head.name}@${v.version}\0${v.deprecated ?? ""}`;
+  // The rows a store kept for the last revision start this one's: their entries are
+  // the last document's.
+  const listKey = `${kind}\0${base}\0${head.name}`;
+  const last = cache.lastList(listKey);
+  let same = 0;
+  if (last) {
+    const n = Math.min(last.rows.length, rows.versions.length);
+    while (same < n && last.rows[same] === rows.versions[same]) same++;
+  }
+  const found: (Uint8Array | undefined)[] = rows.versions.map((v, i) =>
+    i < same ? last!.found[i] : cache.get(keyOf(v))
   );
-  const found = keys.map((k) => cache.get(k));
   const latest = head.distTags.latest ?? "";
   const wanted = rows.versions.filter((v, i) =>
     !found[i] || (!abbreviated && v.version === latest)
@@ -344,8 +395,8 @@ export async function assemblePackument(
     if (!entry) {
       const manifest = manifests.get(v.version);
       if (manifest === undefined) return;
-      entry = cache.keep(
-        keys[i],
+      entry = found[i] = cache.keep(
+        keyOf(v),
         `${j(v.version)}:${versionText(manifest, v.deprecated, abbreviated)}`
           .replaceAll(BASE, base),
       );
@@ -353,6 +404,9 @@ export async function assemblePackument(
     list.push(entry);
     present.push(v);
   });
+  if (present.length === rows.versions.length) {
+    cache.setList(listKey, rows.versions, list);
+  }
   const runs: Run[] = [];
   if (abbreviated) {
     runs.push(

@@ -19,6 +19,7 @@ import {
   assemblePackument,
   BASE,
   DocCache,
+  type DocRow,
   type Packument,
   type PackumentRows,
 } from "./_docs.ts";
@@ -120,6 +121,9 @@ class SqlReads implements StoreReads {
     name: string,
     withReadme: boolean,
   ): Promise<PackumentRows | null> {
+    // Rows kept for the stored revision are those rows: every change makes a revision.
+    const kept = withReadme ? undefined : this.docCache.rowsOf(name);
+    if (kept && kept.head.rev === await this.getPackageRev(name)) return kept;
     const rows = await this.rows(
       `SELECT 0 AS k, rev AS a, created AS b, modified AS c, dist_tags AS d, owners AS e,
          ${
@@ -136,7 +140,7 @@ class SqlReads implements StoreReads {
     );
     const head = rows[0];
     if (!head || Number(head.k) !== 0) return null;
-    return {
+    const read: PackumentRows = {
       head: {
         name,
         rev: head.a as string,
@@ -152,6 +156,14 @@ class SqlReads implements StoreReads {
         deprecated: (r.c as string | null) ?? null,
       })),
     };
+    if (!withReadme) this.docCache.setRows(name, read);
+    return read;
+  }
+  /** This database's packument caches. */
+  protected get docCache(): DocCache {
+    let cache = docCaches.get(this.dialect);
+    if (!cache) docCaches.set(this.dialect, cache = new DocCache());
+    return cache;
   }
   /**
    * The stored manifests of some versions, by version: many are read in one statement
@@ -184,9 +196,13 @@ class SqlReads implements StoreReads {
   ): Promise<Packument | null> {
     const rows = await this.getPackumentRows(name, !abbreviated);
     if (!rows) return null;
-    let cache = docCaches.get(this.dialect);
-    if (!cache) docCaches.set(this.dialect, cache = new DocCache());
-    return await assemblePackument(this, cache, rows, abbreviated, base);
+    return await assemblePackument(
+      this,
+      this.docCache,
+      rows,
+      abbreviated,
+      base,
+    );
   }
   /** A packument's text, with {@linkcode BASE} for the registry URL. */
   async getPackageDoc(
@@ -319,7 +335,70 @@ class SqlReads implements StoreReads {
   }
 }
 
+/**
+ * What a transaction did to a package's packument rows: versions appended after a head
+ * read at revision `from` (a publish), or anything else (`reset`).
+ */
+type RowsChange =
+  | { from: string | undefined; head?: PackageRow; appended: DocRow[] }
+  | "reset";
+
 class SqlTx extends SqlReads implements StoreTx {
+  /** The packages this transaction changed, and how. */
+  #changed = new Map<string, RowsChange>();
+  /** The revision each package had when this transaction read its head. */
+  #readRevs = new Map<string, string | undefined>();
+  #change(name: string): RowsChange {
+    let c = this.#changed.get(name);
+    if (!c) {
+      c = this.#readRevs.has(name)
+        ? { from: this.#readRevs.get(name), appended: [] }
+        : "reset";
+      this.#changed.set(name, c);
+    }
+    return c;
+  }
+  #reset(name: string): void {
+    this.#changed.set(name, "reset");
+  }
+  override async getPackage(name: string): Promise<PackageRow | null> {
+    const p = await super.getPackage(name);
+    if (!this.#changed.has(name)) this.#readRevs.set(name, p?.rev);
+    return p;
+  }
+  /**
+   * After the commit: a publish (or a change of the head alone) extends the rows kept
+   * for the revision it read, when its version sorts last; any other change forgets
+   * them, and so does a change that made no new revision (rows are checked by it).
+   */
+  committed(): void {
+    for (const [name, c] of this.#changed) {
+      const kept = this.docCache.rowsOf(name);
+      const tail = kept?.versions.at(-1);
+      const next = c === "reset" ? undefined : c.appended[0];
+      const extends_ = c !== "reset" && c.head && kept &&
+        kept.head.rev === c.from && c.appended.length <= 1 &&
+        (!tail || !next || tail.published < next.published ||
+          (tail.published === next.published && tail.version < next.version));
+      this.docCache.setRows(
+        name,
+        extends_
+          ? {
+            head: {
+              name,
+              rev: c.head!.rev,
+              created: c.head!.created,
+              modified: c.head!.modified,
+              distTags: c.head!.distTags,
+              owners: c.head!.owners,
+              readme: "",
+            },
+            versions: [...kept!.versions, ...c.appended],
+          }
+          : undefined,
+      );
+    }
+  }
   /** A write whose answer is not needed: sent without a wait where the connection can. */
   private async write(sql: string, ...args: unknown[]): Promise<void> {
     if (this.conn.send) this.conn.send(sql, args);
@@ -330,6 +409,8 @@ class SqlTx extends SqlReads implements StoreTx {
     if (sql) await this.rows(sql, `package:${name}`);
   }
   async putPackage(p: PackageRow): Promise<void> {
+    const c = this.#change(p.name);
+    if (c !== "reset") c.head = p;
     await this.write(
       `INSERT INTO packages
        (name, rev, created, modified, dist_tags, owners, description, keywords, latest, full_doc, abbrev_doc)
@@ -352,6 +433,7 @@ class SqlTx extends SqlReads implements StoreTx {
     );
   }
   async deletePackage(name: string): Promise<void> {
+    this.#reset(name);
     await this.rows(
       `INSERT INTO removed_versions (name, version, removed)
        SELECT name, version, ? FROM versions WHERE name = ? ON CONFLICT DO NOTHING`,
@@ -363,6 +445,14 @@ class SqlTx extends SqlReads implements StoreTx {
     }
   }
   async insertVersion(v: VersionRow): Promise<void> {
+    const c = this.#change(v.name);
+    if (c !== "reset") {
+      c.appended.push({
+        version: v.version,
+        published: v.published,
+        deprecated: v.deprecated,
+      });
+    }
     await this.write(
       `INSERT INTO versions (name, version, manifest, readme, published, deprecated)
        VALUES (?, ?, ?, ?, ?, ?)`,
@@ -379,6 +469,7 @@ class SqlTx extends SqlReads implements StoreTx {
     version: string,
     message: string | null,
   ): Promise<void> {
+    this.#reset(name);
     await this.rows(
       `UPDATE versions SET deprecated = ? WHERE name = ? AND version = ?`,
       message,
@@ -391,6 +482,7 @@ class SqlTx extends SqlReads implements StoreTx {
     version: string,
     tarball: string,
   ): Promise<void> {
+    this.#reset(name);
     await this.rows(
       `DELETE FROM versions WHERE name = ? AND version = ?`,
       name,
@@ -544,10 +636,13 @@ export class SqlStore extends SqlReads implements Store {
   /** See {@linkcode Store.localGeneration}. */
   localGeneration?: () => number;
 
-  transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
-    return this.dialect.transaction((conn) =>
-      fn(new SqlTx(conn, this.dialect))
+  async transaction<T>(fn: (tx: StoreTx) => Promise<T>): Promise<T> {
+    let tx: SqlTx | undefined;
+    const result = await this.dialect.transaction((conn) =>
+      fn(tx = new SqlTx(conn, this.dialect))
     );
+    tx!.committed();
+    return result;
   }
 
   close(): Promise<void> {

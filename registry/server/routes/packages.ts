@@ -236,7 +236,11 @@ export function packageRoutes(registry: Registry): Route[] {
     const prepared = await preparePublish(name, body, registry.limits);
     const { signingKey } = registry;
     // Signed before the transaction: publishes take turns in it, not in this.
-    const sig = signingKey.sign(name, prepared.version, prepared.integrity);
+    const sig = await signingKey.sign(
+      name,
+      prepared.version,
+      prepared.integrity,
+    );
     try {
       await store.transaction(async (tx) => {
         const pkg = await registry.requireOwner(tx, auth, name, {
