@@ -39,24 +39,31 @@ export function flagsText(flags: number): string {
 }
 
 /**
- * The packed device number (major << 20 | minor) of a disk name such as `vda`, from sysfs.
+ * The packed device number (major << 20 | minor) of `-d DISK`: `MAJ:MIN` as lsblk shows it,
+ * or a name such as `vda`, looked up in sysfs. Deno lets a script read /sys only with
+ * --allow-all, so a probe run by `bpfpm run` (sandboxed) takes `MAJ:MIN`.
  *
  * @example
  * ```ts
  * import { diskDev } from "./block.ts";
- * diskDev("vda"); // 266338304 (254:0)
+ * diskDev("254:0"); // 266338304
+ * diskDev("vda"); // the same, where /sys may be read
  * ```
  */
-export function diskDev(name: string): number {
-  let text: string;
-  try {
-    text = Deno.readTextFileSync(`/sys/class/block/${name}/dev`);
-  } catch (cause) {
-    throw new UsageError(
-      `No block device named ${JSON.stringify(name)} (${
-        (cause as Error).message
-      }): use a name from lsblk, e.g. vda`,
-    );
+export function diskDev(disk: string): number {
+  let text = disk;
+  if (!/^\d+:\d+$/.test(disk)) {
+    try {
+      text = Deno.readTextFileSync(`/sys/class/block/${disk}/dev`);
+    } catch (cause) {
+      throw new UsageError(
+        cause instanceof Deno.errors.NotCapable
+          ? `-d ${disk}: this process may not read /sys to find the disk; pass its MAJ:MIN instead: -d $(lsblk -dno MAJ:MIN /dev/${disk})`
+          : `No block device named ${JSON.stringify(disk)} (${
+            (cause as Error).message
+          }): use a name or MAJ:MIN from lsblk, e.g. vda or 254:0`,
+      );
+    }
   }
   const [major, minor] = text.trim().split(":").map(Number);
   return major * 2 ** 20 + minor;

@@ -133,7 +133,8 @@ export const PER_THREAD: Flag = {
 export const DISK: Flag = {
   type: "string",
   short: "d",
-  help: "trace this disk only (e.g. vda)",
+  help:
+    "trace this disk only: MAJ:MIN or a name (e.g. 254:0 or vda; bpfpm run takes MAJ:MIN)",
 };
 
 /** `-d`: a `--` between kernel and user frames. */

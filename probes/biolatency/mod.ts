@@ -54,7 +54,7 @@ const spec = {
     "biolatency -Q           # include OS queued time in I/O time",
     "biolatency -D           # show each disk device separately",
     "biolatency -F           # show I/O flags separately",
-    "biolatency -d vda       # trace vda only",
+    "biolatency -d 254:0     # trace one disk only (MAJ:MIN, or its name)",
     "biolatency -e           # with the average, total and count of each histogram",
   ],
 } as const;

@@ -5,7 +5,7 @@
  *
  * @example
  * ```sh
- * bpfpm run biosnoop -- -Q -d vda
+ * bpfpm run biosnoop -- -Q -d 254:0
  * deno run -A probes/biosnoop/mod.ts --json
  * ```
  *
@@ -42,7 +42,7 @@ const spec = {
     "biosnoop            # trace all block I/O",
     "biosnoop -Q         # include OS queued time",
     "biosnoop -P         # show whether each I/O follows the disk's previous one",
-    "biosnoop -d vda     # trace vda only",
+    "biosnoop -d 254:0   # trace one disk only (MAJ:MIN, or its name)",
   ],
 } as const;
 
