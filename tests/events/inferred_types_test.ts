@@ -20,6 +20,7 @@ struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 1 << 16); } out
 struct { __uint(type, BPF_MAP_TYPE_PERF_EVENT_ARRAY); __uint(key_size, 4); __uint(value_size, 4); } perf SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 1 << 16); } mixed SEC(".maps");
 struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 1 << 16); } raw SEC(".maps");
+struct { __uint(type, BPF_MAP_TYPE_RINGBUF); __uint(max_entries, 1 << 16); } literal SEC(".maps");
 struct rec_key { u32 pid; u32 cpu; };
 struct { __uint(type, BPF_MAP_TYPE_HASH); __uint(max_entries, 64); __type(key, struct rec_key); __type(value, u64); } counts SEC(".maps");
 u32 target_pid;
@@ -42,6 +43,8 @@ static __always_inline void emit(void *ctx, u32 pid) {
   else bpf_ringbuf_output(&mixed, &b, sizeof(b), 0);
   char text[8] = "bytes";
   bpf_ringbuf_output(&raw, text, sizeof(text), 0);
+  /* The preprocessor splits a compound literal at its commas: the call stays as written. */
+  bpf_ringbuf_output(&literal, &(struct rec_a){ .pid = pid, .a = 3 }, sizeof(struct rec_a), 0);
 }
 
 SEC("tracepoint/syscalls/sys_enter_getppid")
@@ -140,13 +143,15 @@ Deno.test("a buffer given two structs, or bytes, stays bytes and says so in one 
   const prog = await buildC("getppid_loop", GETPPID_LOOP);
   try {
     using b = await BPF.load({ text: PROGRAM });
-    const [[mixed, raw], warned] = warnings(() => [
+    const [[mixed, raw, literal], warned] = warnings(() => [
       b.ringbuf("mixed"),
       b.ringbuf("raw"),
+      b.ringbuf("literal"),
     ]);
     assert.deepEqual(warned, [
       'bpfpm: records of "mixed" are bytes: the C does not show one struct for them; pass { type: "struct NAME" } to b.ringbuf("mixed", ...) to decode them (or { type: "bytes" } to keep bytes)',
       'bpfpm: records of "raw" are bytes: the C does not show one struct for them; pass { type: "struct NAME" } to b.ringbuf("raw", ...) to decode them (or { type: "bytes" } to keep bytes)',
+      'bpfpm: records of "literal" are bytes: the C does not show one struct for them; pass { type: "struct NAME" } to b.ringbuf("literal", ...) to decode them (or { type: "bytes" } to keep bytes)',
     ]);
     const [[mixedBytes, rawBytes], quiet] = warnings(() => [
       b.ringbuf<Uint8Array>("mixed", { type: "bytes" }),
@@ -165,6 +170,10 @@ Deno.test("a buffer given two structs, or bytes, stays bytes and says so in one 
         );
       }
     }
+    const [one] = await take(literal, 1) as Uint8Array[];
+    assert.deepEqual([...one], [
+      ...new Uint8Array(new Uint32Array([pid, 3]).buffer),
+    ]);
     for (const reader of [raw, rawBytes]) {
       const got = await take(reader, 2);
       assert.equal(got.length, 2);
