@@ -453,8 +453,9 @@ export function timestampColumn<R extends { ts?: number }>(
  * ```ts
  * import type { BPF } from "bpf";
  * import { eventStream } from "./cli.ts";
- * declare const b: BPF;
- * for await (const e of eventStream<{ pid: number }>(b, "5")) console.log(e.pid);
+ * export async function pids(b: BPF) {
+ *   for await (const e of eventStream<{ pid: number }>(b, "5")) console.log(e.pid);
+ * }
  * ```
  */
 export function eventStream<E>(

@@ -179,9 +179,10 @@ export function schedHistArgs(
  * ```ts
  * import type { BPF } from "bpf";
  * import { printHists, type SlotHist, summarizeHists } from "./hist.ts";
- * declare const b: BPF;
- * await summarizeHists(b.map<number, SlotHist>("hists"), { json: false }, (e) =>
- *   printHists(e, { valType: "usecs", json: false }));
+ * export async function report(b: BPF) {
+ *   await summarizeHists(b.map<number, SlotHist>("hists"), { json: false }, (e) =>
+ *     printHists(e, { valType: "usecs", json: false }));
+ * }
  * ```
  */
 export async function summarizeHists<K, V>(

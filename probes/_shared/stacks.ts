@@ -35,7 +35,7 @@ export interface StackRow {
   kernel_stack: string[];
   /** User frames, innermost first. */
   user_stack: string[];
-  /** Samples (profile) or microseconds (offcputime). */
+  /** Samples (profile) or microseconds (offcputime), under the key `StackOptions.value` names. */
   value: number;
   /** With `-A`: the kernel frames' addresses (hex), as `kernel_stack`. */
   kernel_addresses?: string[];
@@ -132,8 +132,9 @@ export function stackScope(
  * ```ts
  * import type { BPF } from "bpf";
  * import { summarizeStacks } from "./stacks.ts";
- * declare const b: BPF;
- * await summarizeStacks(b, 5, { json: true });
+ * export async function report(b: BPF) {
+ *   await summarizeStacks(b, 5, { json: true });
+ * }
  * ```
  */
 export async function summarizeStacks(
@@ -154,10 +155,11 @@ const PROBE_FRAME = /^(bpf_prog_|bpf_trace_run|__traceiter_|__bpf_trace_)/;
  *
  * @example
  * ```ts
- * import { BPF } from "bpf";
+ * import type { BPF } from "bpf";
  * import { printStacks } from "./stacks.ts";
- * declare const b: BPF;
- * printStacks(b, [], { json: false });
+ * export function report(b: BPF) {
+ *   printStacks(b, [], { json: false });
+ * }
  * ```
  */
 export function printStacks(

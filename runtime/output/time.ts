@@ -7,7 +7,15 @@
  * @module
  */
 
-/** The key suffix of each declared unit (a count has none). */
+/**
+ * The key suffix of each declared unit (a count has none).
+ *
+ * @example
+ * ```ts
+ * import { UNIT_SUFFIX } from "./time.ts";
+ * UNIT_SUFFIX.microseconds; // "_us"
+ * ```
+ */
 export const UNIT_SUFFIX: Readonly<Record<string, string>> = {
   nanoseconds: "_ns",
   microseconds: "_us",
