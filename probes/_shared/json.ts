@@ -24,8 +24,13 @@ import type { Unit } from "../../registry/manifest.ts";
 export type { Unit };
 
 const KEY = /^[a-z][a-z0-9_]*$/;
-/** Unit spellings the convention's suffixes replace: BCC's `usecs`, `kb`, a bare `ms`. */
-const OTHER_UNIT = /(^|_)(usecs?|msecs?|nsecs?|secs|kb|kbytes|us|ms|ns)$|^s$/;
+/**
+ * Unit spellings the convention's suffixes replace (BCC's `usecs`, `kb`, a bare `ms`), and
+ * a bare `ts`/`timestamp`, whose unit is unsaid (the line's `time` is the event's time; a
+ * relative one is `ts_s`).
+ */
+const OTHER_UNIT =
+  /(^|_)(usecs?|msecs?|nsecs?|secs|kb|kbytes|us|ms|ns)$|^(s|ts|timestamp)$/;
 const SUFFIXES = Object.values(UNIT_SUFFIX);
 
 let clock: Clock | undefined;
@@ -79,7 +84,8 @@ export function checkJsonKey(key: string): void {
 
 /**
  * Prints one JSON line: `time` (from `ktime`, else now) then `fields`, whose keys are
- * checked by {@link checkJsonKey}; bigints print as numbers while exact, else as strings.
+ * checked by {@link checkJsonKey} (an undefined field is left out, as JSON does); bigints
+ * print as numbers while exact, else as strings.
  *
  * @example
  * ```ts
@@ -91,7 +97,10 @@ export function printJsonLine(
   fields: Record<string, unknown>,
   ktime?: bigint,
 ): void {
-  for (const k of Object.keys(fields)) checkJsonKey(k);
+  // A field left undefined is not printed, so its name is not checked either.
+  for (const [k, v] of Object.entries(fields)) {
+    if (v !== undefined) checkJsonKey(k);
+  }
   console.log(toJson({ time: jsonTime(ktime), ...fields }));
 }
 

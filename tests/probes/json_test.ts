@@ -89,7 +89,7 @@ Deno.test("Table: a table-only or JSON-only column, and keys the convention refu
     "clock",
     "comm",
   ]);
-  for (const jsonKey of ["rx_kb", "latency_usecs", "ms", "Latency"]) {
+  for (const jsonKey of ["rx_kb", "latency_usecs", "ms", "ts", "Latency"]) {
     assert.throws(
       () => new Table<Row>([{ header: "X", key: "lat", jsonKey }], true),
       TypeError,
@@ -105,6 +105,11 @@ Deno.test("Table: a table-only or JSON-only column, and keys the convention refu
     /Two columns have the JSON key span_s/,
   );
   assert.throws(() => printed(() => printJsonLine({ tx_kb: 1 })), TypeError);
+  // An undefined field is not printed, so not checked.
+  assert.deepEqual(
+    Object.keys(printed(() => printJsonLine({ pid: 1, ts: undefined }))[0]),
+    ["time", "pid"],
+  );
 });
 
 Deno.test("printHistJson: one object with labels, buckets in the unit, and -e's figures", () => {
