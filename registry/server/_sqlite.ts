@@ -1,11 +1,15 @@
 /**
- * SQLite for the SQL store: one file through `node:sqlite`, in WAL mode. Writes go
- * through one connection, one transaction at a time (`BEGIN IMMEDIATE`, so several
- * processes on one file also serialise), held by a worker (`_sqlite_writer.ts`) so that
- * a commit waiting for the disk never stalls the event loop; reads use a second
- * connection and so only ever see committed data. A transaction reads on that second
- * connection too until it writes, and sends its writes with its commit: one round trip
- * to the worker. A lock file keeps a second server off the file.
+ * SQLite for the SQL store: one file through `node:sqlite`, in WAL mode with
+ * `synchronous = FULL` (a commit waits for the disk). Writes go through one connection,
+ * one transaction at a time (`BEGIN IMMEDIATE`); reads use a second connection and so
+ * only ever see committed data. A lock file keeps a second server off the file.
+ *
+ * Transactions run on the event loop's thread. They used to run in a worker, so that
+ * the commit's wait for the disk (~1 ms here) would not stall the loop; but each round
+ * trip to the worker waited for a turn of the loop, several milliseconds under load,
+ * inside the section publishes take in turns, and that made publishes the bottleneck
+ * of a mixed load (`bench/registry.ts`: p50 of publishes 350 ms to 1.2 s with the
+ * worker, 55 to 70 ms without, same machine and period).
  *
  * @module
  */
@@ -17,11 +21,6 @@ import {
 import { schemaSql } from "./_schema.ts";
 import type { SqlConn, SqlDialect, SqlRow } from "./sql_store.ts";
 import { StoreConflictError } from "./store.ts";
-import type {
-  WriterAnswer,
-  WriterRequest,
-  WriterStatement,
-} from "./_sqlite_writer.ts";
 
 /** A statement that only reads. */
 const SELECT = /^\s*SELECT\b/i;
@@ -29,6 +28,8 @@ const SELECT = /^\s*SELECT\b/i;
 class SqliteConn implements SqlConn {
   #db: DatabaseSync;
   #cache = new Map<string, StatementSync>();
+  /** Statements run that may have written. */
+  writes = 0;
   constructor(db: DatabaseSync) {
     this.#db = db;
   }
@@ -49,6 +50,7 @@ class SqliteConn implements SqlConn {
           changes: 0,
         });
       }
+      this.writes++;
       return Promise.resolve({
         rows: [],
         changes: Number(s.run(...values).changes),
@@ -64,102 +66,6 @@ class SqliteConn implements SqlConn {
   }
 }
 
-/** The writer worker's side in this thread: numbered requests, answers by id. */
-class Writer {
-  #worker: Worker;
-  #next = 0;
-  #pending = new Map<number, (a: WriterAnswer) => void>();
-  constructor(path: string) {
-    this.#worker = new Worker(
-      new URL("./_sqlite_writer.ts", import.meta.url).href,
-      { type: "module" },
-    );
-    this.#worker.onmessage = (e: MessageEvent<WriterAnswer>) => {
-      const done = this.#pending.get(e.data.id);
-      this.#pending.delete(e.data.id);
-      done?.(e.data);
-    };
-    this.#worker.onerror = (e) => {
-      e.preventDefault();
-      for (const [id, done] of this.#pending) {
-        done({ id, error: `The SQLite writer failed: ${e.message}` });
-      }
-      this.#pending.clear();
-    };
-    this.#opened = this.call({ op: "open", path }).then(() => undefined);
-    this.#opened.catch(() => {});
-  }
-  #opened: Promise<void>;
-  /** Sends a request; a failed one rejects (a conflict as StoreConflictError). */
-  async call(req: Omit<WriterRequest, "id">): Promise<WriterAnswer> {
-    if (req.op !== "open") await this.#opened;
-    const id = this.#next++;
-    const answer = await new Promise<WriterAnswer>((resolve) => {
-      this.#pending.set(id, resolve);
-      this.#worker.postMessage({ ...req, id } satisfies WriterRequest);
-    });
-    if (answer.error !== undefined) {
-      throw answer.conflict
-        ? new StoreConflictError(answer.error)
-        : new Error(answer.error);
-    }
-    return answer;
-  }
-  terminate(): void {
-    this.#worker.terminate();
-  }
-}
-
-/**
- * A transaction's connection. Its reads run on the read connection, in this thread,
- * until it writes: the transaction holds the dialect's queue and this process is the
- * file's only writer, so those reads see exactly what the writer would. Writes are
- * kept and go to the writer together, with `BEGIN IMMEDIATE`, when a statement needs
- * the writer's answer (a read after a write, a write whose count is asked for) or at
- * the commit: a transaction that reads and then writes costs one round trip between
- * the threads, its commit included.
- */
-class TxConn implements SqlConn {
-  #writer: Writer;
-  #reads: SqlConn;
-  #kept: WriterStatement[] = [];
-  /** Whether the writer has begun this transaction. */
-  begun = false;
-  constructor(writer: Writer, reads: SqlConn) {
-    this.#writer = writer;
-    this.#reads = reads;
-  }
-  async query(
-    sql: string,
-    args: unknown[],
-  ): Promise<{ rows: SqlRow[]; changes: number }> {
-    if (!this.begun && !this.#kept.length && SELECT.test(sql)) {
-      return await this.#reads.query(sql, args);
-    }
-    const a = await this.#batch([{ sql, args }], false);
-    return { rows: a.rows ?? [], changes: a.changes ?? 0 };
-  }
-  send(sql: string, args: unknown[]): void {
-    this.#kept.push({ sql, args });
-  }
-  /** Commits what was written, if anything; returns whether anything was. */
-  async commit(): Promise<boolean> {
-    if (!this.begun && !this.#kept.length) return false;
-    await this.#batch([], true);
-    return true;
-  }
-  #batch(
-    more: WriterStatement[],
-    commit: boolean,
-  ): Promise<WriterAnswer> {
-    const statements = [...this.#kept, ...more];
-    this.#kept = [];
-    const begin = !this.begun;
-    this.begun = true;
-    return this.#writer.call({ op: "batch", begin, statements, commit });
-  }
-}
-
 /** The SQLite dialect: the file's connections, its lock, and the write queue. */
 export class SqliteDialect implements SqlDialect {
   /** Always `sqlite`. */
@@ -168,7 +74,8 @@ export class SqliteDialect implements SqlDialect {
   readonly reads: SqlConn;
   /** Not needed: a transaction holds the file's write lock. */
   readonly lockPackageSql = null;
-  #writer: Writer;
+  #write: DatabaseSync;
+  #writeConn: SqliteConn;
   #read: DatabaseSync;
   #lock: DatabaseSync;
   #queue: Promise<unknown> = Promise.resolve();
@@ -216,10 +123,15 @@ export class SqliteDialect implements SqlDialect {
     } finally {
       setup.close();
     }
+    const write = new DatabaseSync(path);
+    write.exec(`PRAGMA busy_timeout = 10000`);
+    write.exec(`PRAGMA synchronous = FULL`);
+    write.exec(`PRAGMA foreign_keys = ON`);
     const read = new DatabaseSync(path);
     read.exec(`PRAGMA busy_timeout = 10000`);
     this.reads = new SqliteConn(read);
-    this.#writer = new Writer(path);
+    this.#write = write;
+    this.#writeConn = new SqliteConn(write);
     this.#read = read;
     this.#lock = lock;
     this.#temp = temp;
@@ -235,13 +147,16 @@ export class SqliteDialect implements SqlDialect {
 
   transaction<T>(fn: (conn: SqlConn) => Promise<T>): Promise<T> {
     const run = async () => {
-      const conn = new TxConn(this.#writer, this.reads);
+      const conn = this.#writeConn;
+      const before = conn.writes;
+      this.#write.exec(`BEGIN IMMEDIATE`);
       try {
         const result = await fn(conn);
-        if (await conn.commit()) this.#generation++;
+        this.#write.exec(`COMMIT`);
+        if (conn.writes !== before) this.#generation++;
         return result;
       } catch (e) {
-        if (conn.begun) await this.#writer.call({ op: "rollback" });
+        if (this.#write.isTransaction) this.#write.exec(`ROLLBACK`);
         throw e;
       }
     };
@@ -252,8 +167,7 @@ export class SqliteDialect implements SqlDialect {
 
   async close(): Promise<void> {
     await this.#queue;
-    await this.#writer.call({ op: "close" }).catch(() => {});
-    this.#writer.terminate();
+    this.#write.close();
     this.#read.close();
     this.#lock.close();
     if (this.#temp) Deno.removeSync(this.#temp, { recursive: true });

@@ -52,12 +52,6 @@ export interface SqlConn {
     sql: string,
     args: unknown[],
   ): Promise<{ rows: SqlRow[]; changes: number }>;
-  /**
-   * Runs a write whose answer the caller does not need, without waiting for it (a
-   * transaction's connection may have it): statements still run in order, and a
-   * failed one fails the transaction when it commits. Absent: `query` is awaited.
-   */
-  send?(sql: string, args: unknown[]): void;
 }
 
 /** What differs between the databases. */
@@ -399,11 +393,6 @@ class SqlTx extends SqlReads implements StoreTx {
       );
     }
   }
-  /** A write whose answer is not needed: sent without a wait where the connection can. */
-  private async write(sql: string, ...args: unknown[]): Promise<void> {
-    if (this.conn.send) this.conn.send(sql, args);
-    else await this.conn.query(sql, args);
-  }
   async lockPackage(name: string): Promise<void> {
     const sql = this.dialect.lockPackageSql;
     if (sql) await this.rows(sql, `package:${name}`);
@@ -411,7 +400,7 @@ class SqlTx extends SqlReads implements StoreTx {
   async putPackage(p: PackageRow): Promise<void> {
     const c = this.#change(p.name);
     if (c !== "reset") c.head = p;
-    await this.write(
+    await this.rows(
       `INSERT INTO packages
        (name, rev, created, modified, dist_tags, owners, description, keywords, latest, full_doc, abbrev_doc)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -453,7 +442,7 @@ class SqlTx extends SqlReads implements StoreTx {
         deprecated: v.deprecated,
       });
     }
-    await this.write(
+    await this.rows(
       `INSERT INTO versions (name, version, manifest, readme, published, deprecated)
        VALUES (?, ?, ?, ?, ?, ?)`,
       v.name,
@@ -511,7 +500,7 @@ class SqlTx extends SqlReads implements StoreTx {
     filename: string,
     data: Uint8Array,
   ): Promise<void> {
-    await this.write(
+    await this.rows(
       `INSERT INTO tarballs (name, filename, data) VALUES (?, ?, ?)`,
       name,
       filename,
@@ -523,7 +512,7 @@ class SqlTx extends SqlReads implements StoreTx {
     version: string,
     bundle: string,
   ): Promise<void> {
-    await this.write(
+    await this.rows(
       `INSERT INTO attestations (name, version, bundle) VALUES (?, ?, ?)`,
       name,
       version,

@@ -259,7 +259,6 @@ export function packageRoutes(registry: Registry): Route[] {
           await checkSigningKey(tx, auth.user, prepared.publisherKeyid);
         }
         const owners = pkg?.owners ?? [auth.user.name];
-        // Asked for together: a store that can answers them in one round trip.
         const [removed, existing, withEmail] = await Promise.all([
           tx.isVersionRemoved(name, prepared.version),
           tx.getVersion(name, prepared.version),
