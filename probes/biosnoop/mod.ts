@@ -67,7 +67,7 @@ interface Row {
   disk: string;
   t: "R" | "W" | "";
   /** S: starts where the disk's previous I/O ended; R: elsewhere; ?: the first seen. */
-  pattern: "S" | "R" | "?";
+  pattern?: "S" | "R" | "?";
   flags: string;
   sector: number;
   bytes: number;
@@ -141,7 +141,9 @@ await runMain(spec, async ({ values: v, json }) => {
       pid: e.pid,
       disk: e.disk || `${e.dev >>> 20}:${e.dev & 0xfffff}`,
       t: op === 0 ? "R" : op === 1 ? "W" : "",
-      pattern: last === undefined ? "?" : last === e.sector ? "S" : "R",
+      pattern: v.pattern
+        ? last === undefined ? "?" : last === e.sector ? "S" : "R"
+        : undefined,
       flags: flagsText(e.flags),
       sector: Number(e.sector),
       bytes: e.len,
