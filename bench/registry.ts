@@ -238,6 +238,16 @@ interface MixedResult {
   non2xx: Record<string, number>;
   seconds: number;
   packumentBytes: number;
+  /** CPU time of the server and of the load driver during the load, in ms. */
+  serverCpuMs: number;
+  driverCpuMs: number;
+}
+
+/** A process's CPU time (user + system, all threads) in ms, from /proc (100 ticks/s). */
+function cpuMsOf(pid: number): number {
+  const fields = Deno.readTextFileSync(`/proc/${pid}/stat`).split(") ")[1]
+    .split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 /**
@@ -249,6 +259,7 @@ async function mixedLoad(
   base: string,
   seconds: number,
   connections: number,
+  serverPid: number,
 ): Promise<MixedResult> {
   // 1 MiB of packument: 128 versions of an 8 KiB manifest.
   const owner = await signupToken(base, "bench-mixed");
@@ -278,9 +289,11 @@ async function mixedLoad(
   const packumentBytes =
     (await (await fetch(`${base}/${BIG}`, { headers: accept })).arrayBuffer())
       .byteLength;
+  // One new version per publish: enough for 400 publishes a second (a repeated one
+  // would be refused, 403, and counted as non-2xx).
   const bodies = await publishBodies(
     base,
-    Array.from({ length: 3000 }, (_, i) => `2.0.${i}`),
+    Array.from({ length: Math.max(3000, seconds * 400) }, (_, i) => `2.0.${i}`),
   );
   // autocannon (Node, a process of its own) cycles each connection through nine reads
   // and one publish; its response events say which was which.
@@ -288,6 +301,7 @@ async function mixedLoad(
   try {
     await Deno.writeTextFile(`${work}/bodies.jsonl`, bodies.join("\n"));
     await Deno.writeTextFile(`${work}/load.cjs`, MIXED_DRIVER);
+    const cpuBefore = cpuMsOf(serverPid);
     const out = JSON.parse(
       await run("node", [
         `${work}/load.cjs`,
@@ -299,17 +313,27 @@ async function mixedLoad(
         String(connections),
       ]),
     );
-    return { ...out, packumentBytes };
+    return {
+      ...out,
+      packumentBytes,
+      serverCpuMs: cpuMsOf(serverPid) - cpuBefore,
+      driverCpuMs: (out.driverCpu.user + out.driverCpu.system) / 1000,
+    };
   } finally {
     await Deno.remove(work, { recursive: true });
   }
 }
 
-/** The Node side of {@linkcode mixedLoad}: prints `{ reads, publishes, non2xx, seconds }`. */
+/** The Node side of {@linkcode mixedLoad}: prints `{ reads, publishes, non2xx, seconds, driverCpu }`. */
 const MIXED_DRIVER = `
 const [autocannonPath, url, tokenList, bodiesPath, seconds, connections] = process.argv.slice(2);
 const tokens = tokenList.split(",");
 const autocannon = require(autocannonPath);
+// autocannon keeps every response body as a string: decoding an 80 KiB gzipped
+// packument as UTF-8 cost the driver ~1.5 ms of CPU per read, three times what the
+// server spent, so on a 2-core machine the latencies measured the driver. Nothing here
+// reads the bodies (the response event has status, bytes and time).
+require(autocannonPath + "/lib/pipelinedRequestsQueue.js").prototype.addBody = () => {};
 const bodies = require("fs").readFileSync(bodiesPath, "utf8").split("\\n");
 let next = 0;
 // As npm asks: the abbreviated document, gzipped.
@@ -347,6 +371,7 @@ const instance = autocannon({
   if (err) { console.error(err); process.exit(1); }
   console.log(JSON.stringify({
     reads, publishes, non2xx, seconds: (Date.now() - started) / 1000,
+    driverCpu: process.cpuUsage(),
   }));
 });
 instance.on("response", (client, status, bytes, ms) => {
@@ -519,6 +544,7 @@ export async function main(argv: string[]): Promise<number> {
       oursUrl,
       Number(values["mixed-duration"]),
       Number(values["mixed-connections"]),
+      ours.pid,
     );
     const loadAfter = loadAverage();
     const all = [...mixed.reads, ...mixed.publishes].sort((a, b) => a - b);
@@ -548,6 +574,14 @@ export async function main(argv: string[]): Promise<number> {
       `  publish  p50 ${ms(percentile(pubs, 0.5))} ms  p99 ${
         ms(percentile(pubs, 0.99))
       } ms  (${(pubs.length / mixed.seconds).toFixed(1)} /s)`,
+    );
+    // The driver shares the machine: its CPU per request says how much of the latency
+    // it could be.
+    const perRequest = (cpu: number) => (cpu * 1000 / all.length).toFixed(0);
+    console.log(
+      `  cpu      server ${
+        perRequest(mixed.serverCpuMs)
+      } µs per request, driver ${perRequest(mixed.driverCpuMs)} µs per request`,
     );
     const p = results.oursPackument, vp = results.verdaccioPackument;
     const t = results.oursTarball, vt = results.verdaccioTarball;
