@@ -231,11 +231,14 @@ function listRuns(list: Uint8Array[], lead: Uint8Array, out: Run[]): void {
       plain.set(e, at);
       at += e.length;
     }
+    // A closed block serves every later revision: compressed hard, once. The open one
+    // is made again by each revision: compressed fast.
+    const closed = size >= BLOCK_BYTES;
     const block = {
-      run: new Run(plain),
+      run: new Run(plain, closed ? 9 : 1),
       entries: taken,
       first,
-      closed: size >= BLOCK_BYTES,
+      closed,
     };
     blocksByFirst.set(list[start], block);
     out.push(block.run);

@@ -16,10 +16,13 @@ import { constants, crc32, deflateRawSync } from "node:zlib";
 export class Run {
   /** The run's bytes as served uncompressed. */
   readonly plain: Uint8Array;
+  /** The deflate level: high for a run that many documents reuse, low for one that few do. */
+  readonly level: number;
   #deflated?: Uint8Array;
 
   /**
    * @param plain The run's bytes (kept: a run is immutable).
+   * @param level The deflate level (zlib's default, 6, unless given).
    *
    * @example
    * ```ts
@@ -28,13 +31,15 @@ export class Run {
    * console.log(run.plain.length); // 7
    * ```
    */
-  constructor(plain: Uint8Array) {
+  constructor(plain: Uint8Array, level = 6) {
     this.plain = plain;
+    this.level = level;
   }
 
   /** Raw deflate of {@linkcode Run.plain}, ended by a sync flush; made once. */
   get deflated(): Uint8Array {
     return this.#deflated ??= deflateRawSync(this.plain, {
+      level: this.level,
       finishFlush: constants.Z_SYNC_FLUSH,
     });
   }
