@@ -2,7 +2,8 @@
  * `deno task bench agent [--duration S] [--series N] [--scrape-every S]`: `bpfpm agent` with
  * five probes (runqlat, syscount by process, cpudist, biolatency, execsnoop) for `--duration`
  * (60) s under a steady load of execs and syscalls, against the baseline of the same five
- * probes under plain `bpfpm run`, with the same load, in the same run.
+ * probes under plain `bpfpm run`, with the same load, in the same run. The agent runs with
+ * the V8 flags it is deployed with (`AGENT_V8_FLAGS` as `DENO_V8_FLAGS`, docs/fleet.md).
  *
  * The series are set, not left to whatever runs on the machine: syscount counts only the
  * children of one process (its `-c PPID`), which the bench has spawn `--series` / 2 short
@@ -27,6 +28,7 @@
  */
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { AGENT_V8_FLAGS } from "../registry/agent/mod.ts";
 import {
   freePort,
   seededRegistry,
@@ -299,7 +301,7 @@ export async function main(argv: string[]): Promise<number> {
     );
     const agent = startBpfpm(["agent", "--config", config, "--yes"], {
       cwd: tmp,
-      env,
+      env: { ...env, DENO_V8_FLAGS: AGENT_V8_FLAGS },
     });
     children.push(agent);
     const url = `http://127.0.0.1:${port}`;

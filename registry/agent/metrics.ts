@@ -48,8 +48,134 @@ export interface MapSample {
   start: HrTime;
 }
 
+/** A data point of a counter or gauge (a number) or of a histogram. */
+type Point = DataPoint<number> | DataPoint<Histogram>;
+
 /**
- * One declared metric's data from map dumps (one per running probe version).
+ * One running probe version's series of one declared metric as data points. A series'
+ * attributes are made when it appears and its value only when it changed: a collection
+ * of 10,000 idle series makes 10,000 small points that share them, nothing more.
+ *
+ * @example
+ * ```ts
+ * import { hrTime, MetricPoints } from "./metrics.ts";
+ * const p = new MetricPoints(
+ *   { map: "data", name: "syscount_syscalls", kind: "counter", value: "value.count",
+ *     labels: [{ name: "syscall", from: "key", format: "syscall" }] },
+ *   { probe: "syscount" },
+ *   hrTime(0),
+ * );
+ * p.read([[59, { count: 3n }]], hrTime(Date.now()));
+ * // [{ attributes: { probe: "syscount", syscall: "execve" }, value: 3, ... }]
+ * ```
+ */
+export class MetricPoints {
+  readonly #table: SeriesTable;
+  #kept = new WeakMap<
+    Series,
+    { attributes: Attributes; value: number | Histogram }
+  >();
+
+  /**
+   * @param declaration the declared metric
+   * @param attributes what every point carries (probe, probe_version)
+   * @param start when the probe version started (the counters' start)
+   */
+  constructor(
+    readonly declaration: MetricDeclaration,
+    readonly attributes: Attributes,
+    readonly start: HrTime,
+  ) {
+    this.#table = new SeriesTable(declaration);
+  }
+
+  #value(s: Series): number | Histogram {
+    if (!s.counts) return s.value;
+    const boundaries = bucketBounds(this.declaration, s.counts.length);
+    return {
+      buckets: { boundaries, counts: s.counts },
+      count: s.value,
+      sum: histogramSum(boundaries, s.counts),
+      hasMinMax: false,
+    } as Histogram;
+  }
+
+  /**
+   * Reads a dump of the map.
+   *
+   * @param entries the map's `[key, value]` pairs
+   * @param now the collection time
+   * @returns every series' point
+   */
+  read(entries: [unknown, unknown][], now: HrTime): Point[] {
+    this.#table.read(entries);
+    const labels = this.declaration.labels ?? [];
+    const out: Point[] = [];
+    for (const s of this.#table.series.values()) {
+      let k = this.#kept.get(s);
+      if (!k) {
+        const attributes: Attributes = { ...this.attributes };
+        labels.forEach((l, i) => attributes[l.name] = s.labels[i]);
+        k = { attributes, value: this.#value(s) };
+        this.#kept.set(s, k);
+      } else if (s.changed) k.value = this.#value(s);
+      out.push(
+        {
+          startTime: this.start,
+          endTime: now,
+          attributes: k.attributes,
+          value: k.value,
+        } as Point,
+      );
+    }
+    return out;
+  }
+}
+
+/**
+ * A declared metric's OpenTelemetry metric data from its points.
+ *
+ * @param d the declaration
+ * @param points the points of every running probe version
+ * @returns the metric data (cumulative; counters are monotonic sums)
+ *
+ * @example
+ * ```ts
+ * import { hrTime, metricData, MetricPoints } from "./metrics.ts";
+ * const d = { map: "data", name: "syscount_syscalls", kind: "counter" as const, value: "value.count" };
+ * metricData(d, new MetricPoints(d, {}, hrTime(0)).read([[59, { count: 3n }]], hrTime(1)));
+ * ```
+ */
+export function metricData(d: MetricDeclaration, points: Point[]): MetricData {
+  const common = {
+    descriptor: {
+      name: metricName(d),
+      description: d.help ?? "",
+      unit: unitOf(d).ucum,
+      valueType: ValueType.DOUBLE,
+    },
+    aggregationTemporality: AggregationTemporality.CUMULATIVE,
+  };
+  if (d.kind === "histogram") {
+    return {
+      ...common,
+      dataPointType: DataPointType.HISTOGRAM,
+      dataPoints: points as DataPoint<Histogram>[],
+    };
+  }
+  const dataPoints = points as DataPoint<number>[];
+  return d.kind === "counter"
+    ? {
+      ...common,
+      dataPointType: DataPointType.SUM,
+      dataPoints,
+      isMonotonic: true,
+    }
+    : { ...common, dataPointType: DataPointType.GAUGE, dataPoints };
+}
+
+/**
+ * One declared metric's data from map dumps (one per running probe version), made afresh.
  *
  * @param d the declaration
  * @param samples the dumps
@@ -73,55 +199,10 @@ export function toMetricData(
   samples: MapSample[],
   now: HrTime,
 ): MetricData {
-  const descriptor = {
-    name: metricName(d),
-    description: d.help ?? "",
-    unit: unitOf(d).ucum,
-    valueType: ValueType.DOUBLE,
-  };
-  const labels = d.labels ?? [];
-  const pointsOf = <T>(value: (s: Series) => T): DataPoint<T>[] =>
-    samples.flatMap((sample) => {
-      const table = new SeriesTable(d);
-      table.read(sample.entries);
-      return [...table.series.values()].map((s) => {
-        const attributes: Attributes = { ...sample.attributes };
-        labels.forEach((l, i) => attributes[l.name] = s.labels[i]);
-        return {
-          startTime: sample.start,
-          endTime: now,
-          attributes,
-          value: value(s),
-        };
-      });
-    });
-  const common = {
-    descriptor,
-    aggregationTemporality: AggregationTemporality.CUMULATIVE,
-  };
-  if (d.kind === "histogram") {
-    return {
-      ...common,
-      dataPointType: DataPointType.HISTOGRAM,
-      dataPoints: pointsOf((s): Histogram => {
-        const counts = s.counts!;
-        const boundaries = bucketBounds(d, counts.length);
-        return {
-          buckets: { boundaries, counts },
-          count: s.value,
-          sum: histogramSum(boundaries, counts),
-          hasMinMax: false,
-        } as Histogram;
-      }),
-    };
-  }
-  const dataPoints = pointsOf((s) => s.value);
-  return d.kind === "counter"
-    ? {
-      ...common,
-      dataPointType: DataPointType.SUM,
-      dataPoints,
-      isMonotonic: true,
-    }
-    : { ...common, dataPointType: DataPointType.GAUGE, dataPoints };
+  return metricData(
+    d,
+    samples.flatMap((s) =>
+      new MetricPoints(d, s.attributes, s.start).read(s.entries, now)
+    ),
+  );
 }

@@ -13,7 +13,12 @@
  *
  * @module
  */
-export { Agent, agentCommand, type AgentOptions } from "./agent.ts";
+export {
+  Agent,
+  AGENT_V8_FLAGS,
+  agentCommand,
+  type AgentOptions,
+} from "./agent.ts";
 export {
   type AgentConfig,
   type AgentProbe,

@@ -23,7 +23,7 @@ import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-proto";
 import { OTLPLogExporter } from "@opentelemetry/exporter-logs-otlp-proto";
 import type { MetricDeclaration } from "../manifest.ts";
 import type { AgentConfig } from "./config.ts";
-import { hrTime, type MapSample, toMetricData } from "./metrics.ts";
+import { hrTime, metricData, MetricPoints } from "./metrics.ts";
 import type { MetricSource } from "./prometheus.ts";
 
 /** A declared metric's source, with when its probe version started (the counters' start). */
@@ -67,22 +67,42 @@ export function startOtlp(
   sources: () => { sources: TimedSource[]; errors: unknown[] },
 ): OtlpExport {
   const res = resourceFromAttributes(resource);
+  // Each running probe version's points are kept between exports (the same series make
+  // the same points); a version no longer running is forgotten.
+  const kept = new Map<string, { points: MetricPoints; epoch: number }>();
+  let epoch = 0;
   const collect = (): Promise<CollectionResult> => {
     const now = hrTime(Date.now());
+    epoch++;
     const { sources: all, errors } = sources();
-    const byName = new Map<string, { d: MetricDeclaration; s: MapSample[] }>();
+    const byName = new Map<
+      string,
+      { d: MetricDeclaration; points: ReturnType<MetricPoints["read"]> }
+    >();
     for (const src of all) {
-      const slot = byName.get(src.declaration.name) ??
-        { d: src.declaration, s: [] };
-      slot.s.push({
-        entries: src.entries,
-        attributes: { probe: src.probe, probe_version: src.version },
-        start: hrTime(src.started),
-      });
-      byName.set(src.declaration.name, slot);
+      const d = src.declaration;
+      const id =
+        `${src.probe}\u0000${src.version}\u0000${d.name}\u0000${d.map}`;
+      let k = kept.get(id);
+      if (!k) {
+        k = {
+          points: new MetricPoints(
+            d,
+            { probe: src.probe, probe_version: src.version },
+            hrTime(src.started),
+          ),
+          epoch,
+        };
+        kept.set(id, k);
+      }
+      k.epoch = epoch;
+      const slot = byName.get(d.name) ?? { d, points: [] };
+      slot.points.push(...k.points.read(src.entries, now));
+      byName.set(d.name, slot);
     }
-    const metrics: MetricData[] = [...byName.values()].map(({ d, s }) =>
-      toMetricData(d, s, now)
+    for (const [id, k] of kept) if (k.epoch !== epoch) kept.delete(id);
+    const metrics: MetricData[] = [...byName.values()].map(({ d, points }) =>
+      metricData(d, points)
     );
     return Promise.resolve({
       resourceMetrics: {

@@ -257,19 +257,32 @@ export async function readLines(
   stream: ReadableStream<Uint8Array>,
   each: (line: string) => void,
 ): Promise<void> {
+  // A reader and a TextDecoder, not a TextDecoderStream: a probe writes a record per
+  // chunk, and a transform stream's promise hops per chunk cost more than the record.
+  const decoder = new TextDecoder();
+  const reader = stream.getReader();
   let rest = "";
   let skipping = false; // inside a line already too long
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    const parts = (rest + chunk).split("\n");
-    rest = parts.pop()!;
-    for (const p of parts) {
-      if (!skipping && p.length <= MAX_LINE) each(p);
-      skipping = false;
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      const text = rest + decoder.decode(value, { stream: true });
+      let at = 0;
+      for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n", at)) {
+        if (!skipping && nl - at <= MAX_LINE) each(text.slice(at, nl));
+        skipping = false;
+        at = nl + 1;
+      }
+      rest = text.slice(at);
+      if (rest.length > MAX_LINE) {
+        rest = "";
+        skipping = true;
+      }
     }
-    if (rest.length > MAX_LINE) {
-      rest = "";
-      skipping = true;
-    }
+    rest += decoder.decode();
+  } finally {
+    reader.releaseLock();
   }
   if (rest && !skipping) each(rest);
 }
@@ -353,7 +366,10 @@ export interface ProbeStatus {
   events: number;
   /** Records per second over the last status interval. */
   eventsPerSecond: number;
-  /** Records lost in the kernel (not reported through the sandbox yet: null). */
+  /**
+   * Records the kernel lost (perf buffers): the trusted side's own count, from the
+   * sandbox's event counters or, in declared mode, its readers; null before a start.
+   */
   drops: number | null;
   /** The last failure. */
   lastError: string | null;

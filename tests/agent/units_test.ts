@@ -22,7 +22,11 @@ import {
   PrometheusText,
   readLines,
 } from "../../registry/agent/mod.ts";
-import { hrTime, toMetricData } from "../../registry/agent/metrics.ts";
+import {
+  hrTime,
+  MetricPoints,
+  toMetricData,
+} from "../../registry/agent/metrics.ts";
 import type { BpfManifest } from "../../registry/manifest.ts";
 import { promtoolProblems } from "./_helpers.ts";
 
@@ -260,6 +264,40 @@ Deno.test("/metrics text is kept between scrapes: a series' line changes only wi
   assert.equal(both.match(/probe_version="1\.1\.0"/g)?.length, 1);
   assert.doesNotMatch(textOf(p.render([src(entries(1, 1n))])), /1\.1\.0/);
   return promtoolProblems(both).then((e) => assert.equal(e, ""));
+});
+
+Deno.test("OTLP points are kept between exports: a value is made again only when it changed", () => {
+  const RUNQLAT: BpfManifest = JSON.parse(
+    Deno.readTextFileSync(
+      new URL("../../probes/runqlat/package.json", import.meta.url),
+    ),
+  ).bpf;
+  const p = new MetricPoints(
+    RUNQLAT.metrics![0],
+    { probe: "runqlat", probe_version: "1.0.0" },
+    hrTime(0),
+  );
+  const dump = (a: number) =>
+    [[1, { slots: [a, 2], comm: "x" }], [2, { slots: [1, 1], comm: "y" }]] as [
+      unknown,
+      unknown,
+    ][];
+  const [a1, b1] = p.read(dump(1), hrTime(1000));
+  const [a2, b2] = p.read(dump(5), hrTime(2000));
+  assert.deepEqual(a2.endTime, hrTime(2000));
+  assert.deepEqual(a2.attributes, {
+    probe: "runqlat",
+    probe_version: "1.0.0",
+    pid: "1",
+    comm: "x",
+  });
+  assert.equal(a2.attributes, a1.attributes);
+  assert.deepEqual((a2.value as { buckets: unknown }).buckets, {
+    boundaries: [1e-6],
+    counts: [5, 2],
+  });
+  assert.equal(b2.value, b1.value); // unchanged: the same value, not made again
+  assert.equal(p.read(dump(5).slice(1), hrTime(3000)).length, 1);
 });
 
 Deno.test("labels are shown by their declared format", () => {
