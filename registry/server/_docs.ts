@@ -104,13 +104,18 @@ export function buildHead(
  * - each package's rows by revision ({@linkcode DocCache.rowsOf}), which a store
  *   validates against the stored revision and extends when it appends a version;
  * - each document's last list of entries, so that a revision whose version rows
- *   start with the same row objects looks up only the new ones.
+ *   start with the same row objects looks up only the new ones (bounded like the
+ *   entries).
  */
 export class DocCache {
   #entries = new Map<string, Uint8Array>();
   #bytes = 0;
   #rows = new Map<string, PackumentRows>();
-  #lists = new Map<string, { rows: DocRow[]; found: Uint8Array[] }>();
+  #lists = new Map<
+    string,
+    { rows: DocRow[]; found: Uint8Array[]; bytes: number }
+  >();
+  #listBytes = 0;
 
   /** The entry made under `key`, if any. */
   get(key: string): Uint8Array | undefined {
@@ -149,13 +154,21 @@ export class DocCache {
     return this.#lists.get(key);
   }
 
-  /** Keeps the entries a document was assembled from. */
+  /** Keeps the entries a document was assembled from (oldest out past the caps). */
   setList(key: string, rows: DocRow[], found: Uint8Array[]): void {
-    this.#lists.delete(key);
-    if (this.#lists.size >= PACKAGES_MAX) {
-      this.#lists.delete(this.#lists.keys().next().value!);
-    }
-    this.#lists.set(key, { rows, found });
+    const drop = (k: string) => {
+      this.#listBytes -= this.#lists.get(k)?.bytes ?? 0;
+      this.#lists.delete(k);
+    };
+    drop(key);
+    const bytes = found.reduce((n, e) => n + e.length, 0);
+    while (
+      this.#lists.size &&
+      (this.#lists.size >= PACKAGES_MAX ||
+        this.#listBytes + bytes > ENTRIES_MAX)
+    ) drop(this.#lists.keys().next().value!);
+    this.#lists.set(key, { rows, found, bytes });
+    this.#listBytes += bytes;
   }
 }
 
