@@ -54,14 +54,10 @@ export function highestVersion(versions: string[]): string | undefined {
 }
 
 /** The fields of a head row besides what a publish reads from the latest manifest. */
-export interface HeadInput {
-  name: string;
-  rev: string;
-  created: string;
-  modified: string;
-  distTags: Record<string, string>;
-  owners: string[];
-}
+export type HeadInput = Pick<
+  PackageRow,
+  "name" | "rev" | "created" | "modified" | "distTags" | "owners"
+>;
 
 /** The parsed manifest of a version row, or an empty object. */
 function manifestOf(row: Pick<VersionRow, "manifest"> | undefined) {
@@ -314,23 +310,8 @@ export class Packument {
  * once stored, are read apart, and only those not assembled before.
  */
 export interface PackumentRows {
-  /** The package's head. */
-  head: {
-    /** The package name. */
-    name: string;
-    /** The revision. */
-    rev: string;
-    /** ISO time of the first publish. */
-    created: string;
-    /** ISO time of the last change. */
-    modified: string;
-    /** `dist-tags`, tag to version. */
-    distTags: Record<string, string>;
-    /** Owner user names. */
-    owners: string[];
-    /** The README of the version `latest` names (empty unless asked for). */
-    readme: string;
-  };
+  /** The package's head, and the README of the version `latest` names (empty unless asked for). */
+  head: HeadInput & { readme: string };
   /** The versions, oldest first. */
   versions: DocRow[];
 }
