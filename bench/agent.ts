@@ -17,8 +17,9 @@
  * BPF object) and of its sandboxed probe processes, separately. During the agent's window
  * `/metrics` is scraped every `--scrape-every` (5) s and the OTLP exporter pushes every 10 s
  * (both count in its CPU); after it, 50 more scrapes 200 ms apart. Scrape latency is the
- * time to the last byte of the body, p50 and p99 over all scrapes; OTLP export lag is
- * receipt time − the points' collection time.
+ * time to the last byte of the body, p50 and p99 over all scrapes, taken by a scraper
+ * process of its own (bench/_agent_scrape.ts: this process walks /proc and decodes the
+ * pushes meanwhile); OTLP export lag is receipt time − the points' collection time.
  *
  * Ends with `result agent rss_mb=… probes_rss_mb=… baseline_rss_mb=… cpu_pct=…
  * baseline_cpu_pct=… overhead_pct=… scrape_p50_ms=… scrape_p99_ms=… scrapes=… series=…
@@ -202,19 +203,44 @@ async function stop(
   }));
 }
 
-/** One scrape: its latency to the last byte, and the number of series in it. */
-async function scrape(url: string): Promise<{ ms: number; series: number }> {
-  const t0 = performance.now();
-  const text = await (await fetch(`${url}/metrics`)).text();
-  const ms = performance.now() - t0;
-  let series = 0;
-  for (let i = 0; i < text.length;) {
-    const c = text.charCodeAt(i);
-    if (c !== 35 && c !== 10) series++; // not a # comment, not an empty line
-    const nl = text.indexOf("\n", i);
-    i = nl < 0 ? text.length : nl + 1;
-  }
-  return { ms, series };
+/**
+ * The scraper, a process of its own (bench/_agent_scrape.ts): every `every` ms until `burst`
+ * is called, then 50 scrapes 200 ms apart; resolves to each scrape's latency and series.
+ */
+function startScraper(url: string, every: number): {
+  burst: () => Promise<{ ms: number; series: number }[]>;
+  kill: () => void;
+} {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--no-config",
+      new URL("./_agent_scrape.ts", import.meta.url).pathname,
+      url,
+      String(every),
+      "50",
+      "200",
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const out = new Response(child.stdout).text();
+  return {
+    burst: async () => {
+      const w = child.stdin.getWriter();
+      await w.write(new TextEncoder().encode("burst\n"));
+      await w.close();
+      await child.status;
+      return (await out).trim().split("\n").map((l) => JSON.parse(l));
+    },
+    kill: () => {
+      try {
+        child.kill();
+      } catch { /* gone */ }
+    },
+  };
 }
 
 /** Runs the bench; prints figures and the result line. */
@@ -238,6 +264,7 @@ export async function main(argv: string[]): Promise<number> {
   const children: (Deno.ChildProcess | RunningProbe)[] = [];
   const parents: SeriesParent[] = [];
   const loads = [load1()];
+  let stopScraper = () => {};
   try {
     // Baseline: the same probes under bpfpm run, the same series, the same load.
     const project = join(tmp, "project");
@@ -317,14 +344,8 @@ export async function main(argv: string[]): Promise<number> {
     const before = await (await fetch(`${url}/status`)).json();
     for (const p of before.probes) if (p.pid) probePids.add(p.pid);
     const probeTrees = new Set([...probePids].flatMap(tree));
-    const scrapes: { ms: number; series: number }[] = [];
-    let scraping = true;
-    const scraper = (async () => {
-      while (scraping) {
-        scrapes.push(await scrape(url));
-        await new Promise((r) => setTimeout(r, scrapeEvery));
-      }
-    })();
+    const scraper = startScraper(url, scrapeEvery);
+    stopScraper = scraper.kill;
     const eventsAt = (s: { probes: { events: number }[] }) =>
       s.probes.reduce((n, p) => n + p.events, 0);
     const t0 = performance.now();
@@ -337,12 +358,7 @@ export async function main(argv: string[]): Promise<number> {
     const eventsPerSecond = (eventsAt(after) - eventsAt(before)) * 1000 /
       (performance.now() - t0);
     loads.push(load1());
-    scraping = false;
-    await scraper;
-    for (let i = 0; i < 50; i++) {
-      scrapes.push(await scrape(url));
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    const scrapes = await scraper.burst();
     const agentTreeCpu = ag.cpu + ag.splitCpu;
     console.log(
       `bpfpm agent: trusted side cpu ${ag.cpu.toFixed(2)} %, probes ${
@@ -388,6 +404,7 @@ export async function main(argv: string[]): Promise<number> {
     );
     return 0;
   } finally {
+    stopScraper();
     await stop(children);
     await Promise.all(parents.map((p) => p.close().catch(() => {})));
     await otlp.close();
