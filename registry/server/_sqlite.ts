@@ -1,20 +1,20 @@
 /**
- * SQLite for the SQL store: one file through `node:sqlite`, in WAL mode. Writes go
- * through one connection, one transaction at a time (`BEGIN IMMEDIATE`); reads use a
- * second connection and so only ever see committed data. A lock file keeps a second
- * server off the file.
+ * SQLite for the SQL store: one file through `node:sqlite`, in WAL mode with
+ * `synchronous = FULL` (a commit waits for the disk). Writes go through one connection,
+ * one transaction at a time (`BEGIN IMMEDIATE`); reads use a second connection and so
+ * only ever see committed data. A lock file keeps a second server off the file.
  *
- * Transactions run on the event loop's thread, and no wait for the disk does: a
- * commit writes the log (`synchronous = NORMAL`: in WAL mode that survives the
- * process dying, as `kill -9` tests), the next transaction may start, and the
- * transaction's caller waits for a sync of the log that began after its commit (one
- * sync serves every commit made while the last one ran), so a change is acknowledged
- * only once it is on disk. Checkpoints run in a worker (`_sqlite_checkpointer.ts`).
- * Reads may see a change before its sync finishes. Transactions used to run in a
- * worker, but each round trip to it waited for a turn of the busy loop inside the
- * section writers take in turns, which made publishes the bottleneck of a mixed
- * load; and a commit that synced on the loop's thread stalled every read whenever the
- * disk was slow (up to 0.4 s at the machine's busiest).
+ * Transactions run on the event loop's thread, commit included. They used to run in a
+ * worker, so that the commit's wait for the disk (~1 ms here) would not stall the
+ * loop; but each round trip to the worker waited for a turn of the loop, several
+ * milliseconds under load, inside the section publishes take in turns, and that made
+ * publishes the bottleneck of a mixed load (`bench/registry.ts`: p50 of publishes
+ * 350 ms to 1.2 s with the worker, 55 to 70 ms without, same machine and period).
+ * Committing with `synchronous = NORMAL` and syncing the log off the loop before
+ * answering was tried too: reads no longer waited for a slow disk, but each publish
+ * waited a turn more, and the mixed load's p99 went from 79 to 110-157 ms. The cost
+ * kept: when the disk is slow, the loop waits with the commit (0.4 s at worst on the
+ * shared VM at its busiest).
  *
  * @module
  */
@@ -81,13 +81,6 @@ export class SqliteDialect implements SqlDialect {
   readonly lockPackageSql = null;
   #write: DatabaseSync;
   #writeConn: SqliteConn;
-  /** The write-ahead log, opened to sync it. */
-  #log: Deno.FsFile;
-  #checkpointer: Worker;
-  /** Commits made, and how many of them a finished sync of the log covers. */
-  #commits = 0;
-  #synced = 0;
-  #syncing: Promise<void> | undefined;
   #read: DatabaseSync;
   #lock: DatabaseSync;
   #queue: Promise<unknown> = Promise.resolve();
@@ -137,19 +130,8 @@ export class SqliteDialect implements SqlDialect {
     }
     const write = new DatabaseSync(path);
     write.exec(`PRAGMA busy_timeout = 10000`);
-    // A commit writes the log without waiting for the disk; the transaction's caller
-    // waits (off the event loop) for a sync of the log that began after the commit.
-    write.exec(`PRAGMA synchronous = NORMAL`);
-    write.exec(`PRAGMA wal_autocheckpoint = 0`);
+    write.exec(`PRAGMA synchronous = FULL`);
     write.exec(`PRAGMA foreign_keys = ON`);
-    // A first read makes the log file (the setup connection's close removed it).
-    write.prepare(`SELECT count(*) FROM meta`).get();
-    this.#log = Deno.openSync(`${path}-wal`, { read: true });
-    this.#checkpointer = new Worker(
-      new URL("./_sqlite_checkpointer.ts", import.meta.url).href,
-      { type: "module" },
-    );
-    this.#checkpointer.postMessage({ path });
     const read = new DatabaseSync(path);
     read.exec(`PRAGMA busy_timeout = 10000`);
     this.reads = new SqliteConn(read);
@@ -176,48 +158,20 @@ export class SqliteDialect implements SqlDialect {
       try {
         const result = await fn(conn);
         this.#write.exec(`COMMIT`);
-        if (conn.writes === before) return { result, commit: 0 };
-        this.#generation++;
-        return { result, commit: ++this.#commits };
+        if (conn.writes !== before) this.#generation++;
+        return result;
       } catch (e) {
         if (this.#write.isTransaction) this.#write.exec(`ROLLBACK`);
         throw e;
       }
     };
     const p = this.#queue.then(run, run);
-    // The next transaction need not wait for this one's sync: only its caller does.
     this.#queue = p.catch(() => {});
-    return p.then(async ({ result, commit }) => {
-      if (commit) await this.#durable(commit);
-      return result;
-    });
-  }
-
-  /**
-   * Waits until commit number `commit` is on disk: a sync of the log that began after
-   * it has finished. Commits that come while one sync runs share the next.
-   */
-  async #durable(commit: number): Promise<void> {
-    while (this.#synced < commit) {
-      if (!this.#syncing) {
-        const upTo = this.#commits;
-        this.#syncing = this.#log.sync().then(() => {
-          this.#synced = Math.max(this.#synced, upTo);
-        }).finally(() => this.#syncing = undefined);
-      }
-      await this.#syncing;
-    }
+    return p;
   }
 
   async close(): Promise<void> {
     await this.#queue;
-    await this.#syncing?.catch(() => {});
-    await new Promise<void>((resolve) => {
-      this.#checkpointer.onmessage = () => resolve();
-      this.#checkpointer.postMessage({ close: true });
-    });
-    this.#checkpointer.terminate();
-    this.#log.close();
     this.#write.close();
     this.#read.close();
     this.#lock.close();
