@@ -336,8 +336,11 @@ class RemoteSource implements EventSource {
     return true;
   }
 
-  testStall(ms: number): void {
-    ch().call("ev.stall", { src: this.#id, ms });
+  testStall(_ms: number): void {
+    // A test hook of the in-process drain: the trusted side serves no request that slows it.
+    throw new TypeError(
+      "A sandboxed package cannot stall the trusted side's drain threads (a test hook of in-process readers)",
+    );
   }
 }
 

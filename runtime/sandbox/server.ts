@@ -224,10 +224,6 @@ export class SandboxSession {
       ["ev.wake", (h) => this.#evWake(h)],
       ["ev.free", (h) => this.#evFree(h)],
       ["ev.info", (h) => this.#evInfo(h)],
-      ["ev.stall", (h) => {
-        this.#source(h).source.testStall(int(h, "ms", 10_000));
-        return {};
-      }],
       ["trace.open", () => this.#traceOpen()],
       ["trace.cancel", (h) => this.#traceCancel(h)],
       ["link.close", (h) => this.#linkClose(h)],

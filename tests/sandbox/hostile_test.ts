@@ -257,6 +257,9 @@ for (const [name, fd] of Object.entries({ closedObject: aFd, program: progFd, st
 }
 send(frame({ id: ++id, op: "map", sync: true, fn: "lookup", fd: b.maps.get("counts").fd, flags: "0" }, new Uint8Array(4000)));
 rcs.wrongKeySize = [reply("sync").error?.name];
+// The in-process drain's test hook (stall the drain thread) is no request of the channel.
+send(frame({ id: ++id, op: "ev.stall", sync: true, src: 1, ms: 10000 }));
+rcs.stall = [reply("sync").error?.message];
 b.close();
 console.log(JSON.stringify(rcs));`,
     {},
@@ -270,6 +273,7 @@ console.log(JSON.stringify(rcs));`,
     assert.match(rcs[k][1], /is not one of this package's maps/);
   }
   assert.deepEqual(rcs.wrongKeySize, ["RangeError"]);
+  assert.match(String(rcs.stall[0]), /Unknown request "ev\.stall"/);
 
   for (
     const [label, bytes, why] of [
