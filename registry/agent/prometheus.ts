@@ -78,7 +78,7 @@ interface Kept {
  *   declaration: { map: "data", name: "syscount_syscalls", kind: "counter", value: "value.count",
  *     labels: [{ name: "syscall", from: "key", format: "syscall" }] },
  * }]);
- * await new Blob(chunks).text();
+ * chunks.map((c) => new TextDecoder().decode(c)).join("");
  * // ...syscount_syscalls_total{probe="syscount",probe_version="1.0.0",syscall="execve",host_name="n1"} 3
  * ```
  */
