@@ -39,9 +39,8 @@ if [ ! -f "$DEST/.complete" ]; then
   if [ -d "$REPO/node_modules" ]; then cp -a "$REPO/node_modules" "$STAGE/node_modules"; fi
   (cd "$STAGE" && "$DENO" install --quiet --frozen --config deno.json >/dev/null)
   # Warm the module graph so a first run does not resolve anything. The CLI imports its
-  # commands by computed specifiers, which deno cache does not follow: the trusted side of
-  # bpfpm run and gen-types are named (the agent and --output import probes/, not copied).
-  (cd "$STAGE" && "$DENO" cache --quiet --config deno.json scripts/bpfpm.ts registry/client/*.ts registry/server/cli.ts runtime/btf/gen_types_cli.ts runtime/sandbox/server.ts mod.ts >/dev/null)
+  # commands by computed specifiers, which deno cache does not follow: each is named.
+  (cd "$STAGE" && "$DENO" cache --quiet --config deno.json scripts/bpfpm.ts registry/client/*.ts registry/server/cli.ts registry/agent/mod.ts registry/render/mod.ts runtime/btf/gen_types_cli.ts runtime/sandbox/server.ts mod.ts >/dev/null)
   chmod -R a+rX,go-w "$STAGE"
   touch "$STAGE/.complete"
   rm -rf "$DEST"

@@ -13,7 +13,6 @@
  */
 import { constants } from "node:os";
 import type { MetricDeclaration, MetricLabel, Unit } from "../manifest.ts";
-import { SYSCALLS_X86_64 } from "../../probes/syscount/syscalls.ts";
 
 /** How a unit becomes the metric's base unit: the factor, the name suffix, the UCUM unit. */
 const UNITS: Record<Unit, { scale: number; suffix: string; ucum: string }> = {
@@ -113,20 +112,42 @@ function ip(bytes: unknown, v6: boolean): string {
   return groups.join(":").replace(/(^|:)0(:0)+(:|$)/, "::");
 }
 
+/** The running kernel's syscall names, once {@linkcode loadSyscallNames} has read them. */
+let syscallNames: ReadonlyMap<number, string> | undefined;
+
+/**
+ * Reads the running kernel's syscall names (the runtime's `syscallTable()`: this machine's
+ * architecture, not one table of x86_64's) for the `syscall` format; the trusted side calls
+ * it before it reads a probe declaring that format. Until then, and if the kernel's names
+ * cannot be read, a syscall is its number.
+ *
+ * @example
+ * ```ts
+ * import { labelValue, loadSyscallNames } from "./series.ts";
+ * await loadSyscallNames();
+ * labelValue(59, { name: "syscall", from: "key", format: "syscall" }); // "execve" on x86_64
+ * ```
+ */
+export async function loadSyscallNames(): Promise<void> {
+  if (syscallNames) return;
+  const { syscallTable } = await import("../../runtime/trace/syscalls.ts");
+  syscallNames = await syscallTable();
+}
+
 /**
  * A label's value as text, by its declared format.
  *
  * @example
  * ```ts
  * import { labelValue } from "./series.ts";
- * labelValue(59, { name: "syscall", from: "key", format: "syscall" }); // "execve"
+ * labelValue(2, { name: "errno", from: "key", format: "errno" }); // "ENOENT"
  * ```
  */
 export function labelValue(raw: unknown, label: MetricLabel): string {
   switch (label.format) {
     case "syscall": {
       const n = Number(raw);
-      return SYSCALLS_X86_64[n] || String(n);
+      return syscallNames?.get(n) ?? String(n);
     }
     case "errno": {
       const n = Math.abs(Number(raw));

@@ -19,7 +19,12 @@ import { ClientError } from "../client/errors.ts";
 import { confirmGrants, planRun, type RunPlan } from "../client/run.ts";
 import { Ui } from "../client/ui.ts";
 import type { BpfManifest, ParameterDeclaration } from "../manifest.ts";
-import { bucketBounds, metricName, SeriesTable } from "../agent/series.ts";
+import {
+  bucketBounds,
+  loadSyscallNames,
+  metricName,
+  SeriesTable,
+} from "../agent/series.ts";
 import { declarations } from "../agent/probe.ts";
 import {
   formatRecord,
@@ -318,6 +323,14 @@ export async function startDeclared(
   onRecord: (buffer: string, record: Record<string, unknown>) => void,
 ): Promise<DeclaredRun> {
   const { BPF } = await import("../../mod.ts");
+  const named = [
+    ...(manifest.metrics ?? []).flatMap((m) => m.labels ?? []),
+    ...(manifest.events ?? []).flatMap((e) => e.fields),
+  ];
+  if (named.some((x) => x.format === "syscall")) {
+    // Without the kernel's names (no tracefs here), a syscall shows as its number.
+    await loadSyscallNames().catch(() => {});
+  }
   const objects: BPF[] = [];
   const stop = new AbortController();
   const close = () => {

@@ -27,7 +27,9 @@ import {
   MetricPoints,
   toMetricData,
 } from "../../registry/agent/metrics.ts";
+import { loadSyscallNames } from "../../registry/agent/series.ts";
 import type { BpfManifest } from "../../registry/manifest.ts";
+import { syscallTable } from "../../runtime/trace/syscalls.ts";
 import { promtoolProblems } from "./_helpers.ts";
 
 /** The text of `/metrics` chunks (each ends at a line end). */
@@ -124,7 +126,8 @@ Deno.test("parameters become the flags their declarations name, checked by type"
   );
 });
 
-Deno.test("declared maps become OpenTelemetry metric data: units, labels, log2 buckets", () => {
+Deno.test("declared maps become OpenTelemetry metric data: units, labels, log2 buckets", async () => {
+  await loadSyscallNames();
   const [calls, time] = SYSCOUNT.metrics!;
   const now = hrTime(2_000);
   const sample = {
@@ -212,7 +215,8 @@ Deno.test("declared maps become OpenTelemetry metric data: units, labels, log2 b
   return promtoolProblems(text).then((p) => assert.equal(p, ""));
 });
 
-Deno.test("/metrics text is kept between scrapes: a series' line changes only with its value", () => {
+Deno.test("/metrics text is kept between scrapes: a series' line changes only with its value", async () => {
+  await loadSyscallNames();
   const [calls] = SYSCOUNT.metrics!;
   const p = new PrometheusText({ "host.name": "n1" }, ["host.name"]);
   const entries = (n: number, hot: bigint) =>
@@ -300,7 +304,7 @@ Deno.test("OTLP points are kept between exports: a value is made again only when
   assert.equal(p.read(dump(5).slice(1), hrTime(3000)).length, 1);
 });
 
-Deno.test("labels are shown by their declared format", () => {
+Deno.test("labels are shown by their declared format", async () => {
   assert.equal(
     labelValue(2, { name: "e", from: "key", format: "errno" }),
     "ENOENT",
@@ -316,6 +320,14 @@ Deno.test("labels are shown by their declared format", () => {
   assert.equal(
     labelValue(9999, { name: "s", from: "key", format: "syscall" }),
     "9999",
+  );
+  // Syscall names are the running kernel's, by this machine's numbers.
+  await loadSyscallNames();
+  const execve = [...(await syscallTable())].find(([, n]) => n === "execve");
+  assert.ok(execve, "the kernel names execve");
+  assert.equal(
+    labelValue(execve[0], { name: "s", from: "key", format: "syscall" }),
+    "execve",
   );
 });
 
