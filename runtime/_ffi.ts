@@ -184,6 +184,7 @@ export const SYMBOLS = {
     parameters: ["pointer", "buffer", "u64"],
     result: "u64",
   },
+  bpfpm_clock__boot_ns: { parameters: [], result: "i64" },
 
   // --- maps (bpfpm_maps.h) ---
   bpfpm_map__create: {

@@ -100,6 +100,10 @@ BPFPM_API int bpfpm_process__effective_caps(uint64_t *out);
  * returns strlen(s). Lets TypeScript read native strings without UnsafePointerView, which
  * Deno allows only under an unscoped --allow-ffi. */
 BPFPM_API uint64_t bpfpm_string__copy(const char *s, void *buf, uint64_t cap);
+/* The wall clock (CLOCK_REALTIME, ns since the epoch) at CLOCK_MONOTONIC zero, the clock of
+ * bpf_ktime_get_ns(): an event's ktime plus this is its wall-clock time. Read from the pair
+ * of clock reads closest together of a few. */
+BPFPM_API int64_t bpfpm_clock__boot_ns(void);
 
 #ifdef __cplusplus
 }

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { lib } from "../_ffi.ts";
 
 /**
  * The key suffix of each declared unit (a count has none).
@@ -52,9 +53,11 @@ export interface Clock {
 }
 
 /**
- * The wall clock at boot, from `/proc/uptime` (CLOCK_BOOTTIME; the monotonic clock BPF's
- * `bpf_ktime_get_ns` reads differs by the time spent suspended). A package run by `bpfpm
- * run` gets it from the trusted side.
+ * The wall clock at CLOCK_MONOTONIC zero, the clock of BPF's `bpf_ktime_get_ns`: read by the
+ * native library (CLOCK_REALTIME between two CLOCK_MONOTONIC reads, to the microsecond);
+ * without it (no FFI permission), from `/proc/uptime` (CLOCK_BOOTTIME in hundredths of a
+ * second, which also counts time spent suspended). A package run by `bpfpm run` gets it
+ * from the trusted side.
  *
  * @example
  * ```ts
@@ -64,6 +67,11 @@ export interface Clock {
  * ```
  */
 export function systemClock(): Clock {
+  try {
+    return { bootNs: BigInt(lib().bpfpm_clock__boot_ns()) };
+  } catch {
+    // No native library here, or no FFI permission: the coarser clock below.
+  }
   const up = Number(Deno.readTextFileSync("/proc/uptime").split(" ")[0]);
   return {
     bootNs: BigInt(Date.now()) * 1_000_000n - BigInt(Math.round(up * 1e9)),
