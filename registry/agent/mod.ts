@@ -30,6 +30,8 @@ export {
   fieldAt,
   histogramSum,
   labelValue,
+  loadFormatsOf,
+  loadSyscallNames,
   metricName,
   type Series,
   SeriesTable,

@@ -23,6 +23,7 @@ import { Ui } from "../client/ui.ts";
 import { ClientError } from "../client/errors.ts";
 import { type BpfManifest, validateBpfManifest } from "../manifest.ts";
 import type { AgentProbe } from "./config.ts";
+import { loadFormatsOf } from "./series.ts";
 import type { DeclaredRun } from "../render/run.ts";
 
 /** Where a probe is in its life. */
@@ -505,7 +506,10 @@ export class Supervisor {
       ui: new Ui({ quiet: true, tty: false }),
     });
     const plan = await planRun(config, this.probe.name);
-    return { version, plan, manifest: declarations(plan), dir };
+    const manifest = declarations(plan);
+    // Before the release runs: its series keep the label text they are first given.
+    await loadFormatsOf(manifest);
+    return { version, plan, manifest, dir };
   }
 
   /** Starts a release; only one that becomes current (not an upgrade's trial) sets the state. */

@@ -12,7 +12,12 @@
  * @module
  */
 import { constants } from "node:os";
-import type { MetricDeclaration, MetricLabel, Unit } from "../manifest.ts";
+import type {
+  BpfManifest,
+  MetricDeclaration,
+  MetricLabel,
+  Unit,
+} from "../manifest.ts";
 
 /** How a unit becomes the metric's base unit: the factor, the name suffix, the UCUM unit. */
 const UNITS: Record<Unit, { scale: number; suffix: string; ucum: string }> = {
@@ -132,6 +137,29 @@ export async function loadSyscallNames(): Promise<void> {
   if (syscallNames) return;
   const { syscallTable } = await import("../../runtime/trace/syscalls.ts");
   syscallNames = await syscallTable();
+}
+
+/**
+ * Loads what the formats a manifest declares need before its metrics or records are shown:
+ * the kernel's syscall names when a label or field has the `syscall` format. Without them
+ * (no tracefs), a syscall shows as its number.
+ *
+ * @example
+ * ```ts
+ * import { loadFormatsOf } from "./series.ts";
+ * await loadFormatsOf({ entry: "mod.ts", metrics: [{ map: "data", name: "syscalls",
+ *   kind: "counter", value: "value.count",
+ *   labels: [{ name: "syscall", from: "key", format: "syscall" }] }] });
+ * ```
+ */
+export async function loadFormatsOf(manifest: BpfManifest): Promise<void> {
+  const named = [
+    ...(manifest.metrics ?? []).flatMap((m) => m.labels ?? []),
+    ...(manifest.events ?? []).flatMap((e) => e.fields),
+  ];
+  if (named.some((x) => x.format === "syscall")) {
+    await loadSyscallNames().catch(() => {});
+  }
 }
 
 /**

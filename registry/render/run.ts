@@ -21,7 +21,7 @@ import { Ui } from "../client/ui.ts";
 import type { BpfManifest, ParameterDeclaration } from "../manifest.ts";
 import {
   bucketBounds,
-  loadSyscallNames,
+  loadFormatsOf,
   metricName,
   SeriesTable,
 } from "../agent/series.ts";
@@ -323,14 +323,7 @@ export async function startDeclared(
   onRecord: (buffer: string, record: Record<string, unknown>) => void,
 ): Promise<DeclaredRun> {
   const { BPF } = await import("../../mod.ts");
-  const named = [
-    ...(manifest.metrics ?? []).flatMap((m) => m.labels ?? []),
-    ...(manifest.events ?? []).flatMap((e) => e.fields),
-  ];
-  if (named.some((x) => x.format === "syscall")) {
-    // Without the kernel's names (no tracefs here), a syscall shows as its number.
-    await loadSyscallNames().catch(() => {});
-  }
+  await loadFormatsOf(manifest);
   const objects: BPF[] = [];
   const stop = new AbortController();
   const close = () => {
