@@ -362,7 +362,8 @@ export async function namedPins(
  * A package's arguments with each `--cgroup DIR` (or `--cgroup=DIR`) naming a cgroup v2
  * directory replaced by the cgroup's id (the directory's inode, what
  * `bpf_get_current_cgroup_id()` returns): the sandboxed package may not look under /sys,
- * so the trusted side resolves the path the user typed. Anything else is left as it was.
+ * so the trusted side resolves the path the user typed. A value that is neither an id nor
+ * a cgroup v2 directory is a ConfigError of one line.
  *
  * @param args the package's arguments
  * @returns the arguments the package gets
@@ -374,24 +375,24 @@ export async function namedPins(
  * ```
  */
 export function cgroupIds(args: readonly string[]): string[] {
-  const id = (dir: string): string | undefined => {
-    if (/^\d+$/.test(dir)) return undefined;
+  const id = (dir: string): string => {
+    if (/^\d+$/.test(dir)) return dir;
     try {
-      if (!Deno.statSync(`${dir}/cgroup.controllers`).isFile) return undefined;
-      const ino = Deno.statSync(dir).ino;
-      return ino === null ? undefined : String(ino);
-    } catch {
-      return undefined;
-    }
+      if (Deno.statSync(`${dir}/cgroup.controllers`).isFile) {
+        return String(Deno.statSync(dir).ino);
+      }
+    } catch { /* not there: said below */ }
+    throw new ConfigError(
+      `--cgroup ${dir} is not a cgroup v2 directory (no cgroup.controllers in it): name one under the cgroup2 mount, or pass its id (stat -c %i DIR)`,
+    );
   };
-  return args.map((arg, i) => {
-    if (args[i - 1] === "--cgroup") return id(arg) ?? arg;
-    if (arg.startsWith("--cgroup=")) {
-      const found = id(arg.slice("--cgroup=".length));
-      return found === undefined ? arg : `--cgroup=${found}`;
-    }
-    return arg;
-  });
+  return args.map((arg, i) =>
+    args[i - 1] === "--cgroup"
+      ? id(arg)
+      : arg.startsWith("--cgroup=")
+      ? `--cgroup=${id(arg.slice("--cgroup=".length))}`
+      : arg
+  );
 }
 
 /**

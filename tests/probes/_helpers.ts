@@ -213,6 +213,34 @@ export function startProbe(
   );
 }
 
+/**
+ * The command line (after the deno executable) that runs a probe directly, in process, as
+ * a user trusting it would: `deno run -A --quiet --config deno.json probes/NAME/mod.ts ARGS`.
+ */
+export function directArgv(name: string, args: string[]): string[] {
+  return [
+    "run",
+    "-A",
+    "--quiet",
+    "--config",
+    join(REPO, "deno.json"),
+    join(REPO, "probes", name, "mod.ts"),
+    ...args,
+  ];
+}
+
+/** Kills (SIGKILL) and reaps each child a test started; one already gone is fine. */
+export async function reap(
+  children: Iterable<Deno.ChildProcess>,
+): Promise<void> {
+  for (const c of children) {
+    try {
+      c.kill("SIGKILL");
+    } catch { /* already gone */ }
+    await c.status;
+  }
+}
+
 /** Starts `bpfpm <args>` (the CLI entry under deno) as a child. */
 export function startBpfpm(
   args: string[],

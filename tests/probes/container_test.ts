@@ -12,7 +12,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { BPF, BpfError } from "bpf";
-import { REPO, runCmd, RunningProbe, sleep, startProbe } from "./_helpers.ts";
+import {
+  directArgv,
+  reap,
+  runCmd,
+  RunningProbe,
+  sleep,
+  startProbe,
+} from "./_helpers.ts";
 import {
   hostilePackage,
   programsLeft,
@@ -108,12 +115,7 @@ async function fixture(): Promise<
       return c;
     },
     async [Symbol.asyncDispose]() {
-      for (const c of children) {
-        try {
-          c.kill("SIGKILL");
-        } catch { /* gone */ }
-        await c.status;
-      }
+      await reap(children);
       await Deno.remove(pinDir, { recursive: true }).catch(() => {});
       // The cgroup empties once its processes are reaped.
       for (let i = 0; i < 50; i++) {
@@ -421,17 +423,7 @@ Deno.test("deno run -A probes/execsnoop/mod.ts --cgroupmap: a script the user ru
   await f.add(pin, f.cgroupId);
   await using p = new RunningProbe(
     new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "--quiet",
-        "--config",
-        join(REPO, "deno.json"),
-        join(REPO, "probes", "execsnoop", "mod.ts"),
-        "--json",
-        "--cgroupmap",
-        pin,
-      ],
+      args: directArgv("execsnoop", ["--json", "--cgroupmap", pin]),
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

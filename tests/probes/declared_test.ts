@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   loopbackSession,
+  reap,
   REPO,
   RFC3339,
   runCmd,
@@ -70,12 +71,7 @@ Deno.test("declared killsnoop --pid --signal --tpid: only this process's SIGTERM
     assert.equal((await p.stop()).code, 0, p.stderr);
     await p.assertUnloaded();
   } finally {
-    for (const c of [a, b]) {
-      try {
-        c.kill("SIGKILL");
-      } catch { /* already gone */ }
-      await c.status;
-    }
+    await reap([a, b]);
   }
 });
 
