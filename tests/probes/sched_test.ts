@@ -99,11 +99,11 @@ Deno.test("profile: samples a busy loop's user and kernel stacks at 99 Hz", asyn
     pid: number;
     comm: string;
     user_stack: string[];
-    value: number;
+    samples: number;
   }
   // A sample may land between fork and exec, under the parent thread's comm.
   const rows = p.rows<Row>().filter((r) => r.pid === pid && r.comm === "sh");
-  const samples = rows.reduce((n, r) => n + r.value, 0);
+  const samples = rows.reduce((n, r) => n + r.samples, 0);
   // 1.5 s at 99 Hz is about 150 samples on an idle CPU; this machine is shared.
   assert.ok(samples >= 5 && samples <= 400, `${samples} samples`);
   assert.ok(rows.some((r) => r.user_stack.length > 0));
