@@ -68,16 +68,24 @@ export async function writePackage(
   };
 }
 
-/** `deno run` arguments that start the bpfpm CLI from this checkout (its arguments follow). */
-export function bpfpmCli(): string[] {
+/**
+ * `deno run` arguments that run a script of this checkout (a path from its root) with all
+ * permissions and the checkout's deno.json; the script's own arguments follow.
+ */
+export function checkoutRun(path: string): string[] {
   return [
     "run",
     "-A",
     "--quiet",
     "--config",
     join(REPO, "deno.json"),
-    join(REPO, "scripts", "bpfpm.ts"),
+    join(REPO, path),
   ];
+}
+
+/** `deno run` arguments that start the bpfpm CLI from this checkout (its arguments follow). */
+export function bpfpmCli(): string[] {
+  return checkoutRun("scripts/bpfpm.ts");
 }
 
 /** How a package's entry runs: under `bpfpm run` or, with `"bpf"` as mod.ts, in process. */

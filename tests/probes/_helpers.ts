@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { bpfpmCli } from "../../bench/_sandbox.ts";
+import { bpfpmCli, checkoutRun } from "../../bench/_sandbox.ts";
 
 /** The repository root. */
 export const REPO: string = decodeURIComponent(
@@ -218,15 +218,7 @@ export function startProbe(
  * a user trusting it would: `deno run -A --quiet --config deno.json probes/NAME/mod.ts ARGS`.
  */
 export function directArgv(name: string, args: string[]): string[] {
-  return [
-    "run",
-    "-A",
-    "--quiet",
-    "--config",
-    join(REPO, "deno.json"),
-    join(REPO, "probes", name, "mod.ts"),
-    ...args,
-  ];
+  return [...checkoutRun(`probes/${name}/mod.ts`), ...args];
 }
 
 /** Kills (SIGKILL) and reaps each child a test started; one already gone is fine. */
