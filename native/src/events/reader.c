@@ -1,9 +1,7 @@
 /* The event reader: one handle over a ring buffer or a perf buffer, read directly or through
  * a pump. Each reader picks its read functions once, at construction. */
 #include <errno.h>
-#include <stdint.h>
 #include <stdlib.h>
-#include <time.h>
 
 #include "bpfpm_maps.h"
 #include "bpfpm_test.h"
@@ -92,44 +90,6 @@ BPFPM_API int64_t bpfpm_event_reader__consume(struct bpfpm_event_reader *r, void
 	return r->ops->consume(r->active, buf, cap, stats);
 }
 
-/* A wait woke for records: while more keep coming (each pause of GATHER_STEP_NS brings some)
- * and the batch is under half the buffer, take them too, for at most GATHER_MAX_NS. The
- * caller is a JavaScript thread waiting on this call: each return costs it a thread hop and
- * an event-loop turn (about twice an epoll_wait in C), so a busy stream crosses in batches of
- * about a millisecond rather than one per kernel wakeup, and a quiet one waits one step more. */
-#define GATHER_STEP_NS 50000
-#define GATHER_MAX_NS 1000000
-
-static uint64_t mono_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
-static int64_t gather(struct bpfpm_event_reader *r, void *buf, uint64_t cap, int64_t n,
-		      uint64_t *stats)
-{
-	if (n <= 0)
-		return n;
-	uint64_t start = mono_ns();
-	while ((uint64_t)n < cap / 2 && mono_ns() - start < GATHER_MAX_NS) {
-		struct timespec step = { 0, GATHER_STEP_NS };
-		nanosleep(&step, NULL);
-		uint64_t need = stats[ST_NEED];
-		int64_t more = r->ops->consume(r->active, (uint8_t *)buf + n, cap - (uint64_t)n, stats);
-		if (more <= 0) {
-			/* Nothing more, or the next record waits for the next call: what is in buf
-			 * goes now, and the next call reports any failure afresh. */
-			stats[ST_NEED] = need;
-			bpfpm_clear_error();
-			break;
-		}
-		n += more;
-	}
-	return n;
-}
-
 BPFPM_API int64_t bpfpm_event_reader__wait_drain(struct bpfpm_event_reader *r, void *buf, uint64_t cap,
 						 int timeout_ms, uint64_t *stats)
 {
@@ -141,7 +101,7 @@ BPFPM_API int64_t bpfpm_event_reader__wait_drain(struct bpfpm_event_reader *r, v
 	int w = r->ops->wait(r->active, timeout_ms, stats);
 	if (w < 0)
 		return w;
-	return gather(r, buf, cap, r->ops->consume(r->active, buf, cap, stats), stats);
+	return r->ops->consume(r->active, buf, cap, stats);
 }
 
 BPFPM_API int bpfpm_event_reader__wake(struct bpfpm_event_reader *r) { return r->ops->wake(r->active); }
