@@ -259,6 +259,12 @@ interface Ahead {
 class RemoteSource implements EventSource {
   #id: number;
   #ahead: Ahead | null = null;
+  /**
+   * A wake came while no wait of the trusted side was pending (the reader was still
+   * collecting its drain-ahead): the trusted side ignores such a wake, so the wait that
+   * follows ends here instead, as a woken one would.
+   */
+  #woken = false;
 
   constructor(id: number) {
     this.#id = id;
@@ -311,6 +317,10 @@ class RemoteSource implements EventSource {
       const n = ahead.reply ? this.#fill(ahead.reply, buf, stats) : 0;
       if (n !== 0) return n;
     }
+    if (this.#woken) {
+      this.#woken = false;
+      return -Errno.ECANCELED;
+    }
     const r = await ch().callAsync("ev.wait", {
       src: this.#id,
       cap: buf.length,
@@ -320,6 +330,8 @@ class RemoteSource implements EventSource {
   }
 
   wake(): void {
+    // Requests are served in order: a wait already sent is pending there and this wakes it.
+    if (this.#ahead) this.#woken = true;
     ch().call("ev.wake", { src: this.#id });
   }
 
