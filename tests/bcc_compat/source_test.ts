@@ -83,7 +83,13 @@ Deno.test("bpf_trace_printk with BCC's format and arguments reaches b.traceField
     for (let f = await fields.next(); f; f = await fields.next()) {
       if (f.pid !== pid) continue;
       assert.equal(f.msg, `bcc-compat 42 ${CHILD_COMM} ff`);
-      assert.equal(f.task, CHILD_COMM);
+      // trace_pipe names the task from the kernel's saved_cmdlines cache (128
+      // entries by default); on a busy machine the child's entry can be gone
+      // by the time the line is read, and the kernel then prints "<...>".
+      assert.ok(
+        f.task === CHILD_COMM || f.task === "<...>",
+        `task ${JSON.stringify(f.task)}`,
+      );
       return;
     }
     assert.fail("no trace line from the child");
