@@ -11,7 +11,7 @@
  *
  * @module
  */
-export * from "../../mod.ts";
+export * from "../_common_api.ts";
 export {
   BPF,
   features,

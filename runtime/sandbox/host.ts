@@ -10,19 +10,7 @@
  *
  * @module
  */
-import {
-  chmodSync,
-  chownSync,
-  lstatSync,
-  mkdirSync,
-  readdirSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
-import { basename, dirname, join } from "node:path";
-import { tmpdir } from "node:os";
-import { fileURLToPath, pathToFileURL } from "node:url";
+import { basename, dirname, fromFileUrl, join, toFileUrl } from "../_path.ts";
 import type { Grants } from "../policy/grants.ts";
 import type { BPF } from "../bpf.ts";
 import type { SandboxSession } from "./server.ts";
@@ -36,7 +24,7 @@ export const SANDBOX_UID = 65534;
 /** Its group. */
 export const SANDBOX_GID = 65534;
 
-const CHILD_MOD = fileURLToPath(new URL("./child_mod.ts", import.meta.url));
+const CHILD_MOD = fromFileUrl(new URL("./child_mod.ts", import.meta.url));
 const PREFIX = "bpfpm-sandbox-";
 /**
  * Root-owned and 0711, so the unprivileged user reaches its own Deno cache below it (and
@@ -54,7 +42,7 @@ function childImports(): Record<string, string> {
     Deno.readTextFileSync(new URL("deno.json", root)),
   ) as { imports?: Record<string, string> };
   const imports: Record<string, string> = {
-    bpf: pathToFileURL(CHILD_MOD).href,
+    bpf: toFileUrl(CHILD_MOD).href,
   };
   for (const [k, v] of Object.entries(config.imports ?? {})) {
     if (k.startsWith("bpf/")) imports[k] = new URL(v, root).href;
@@ -115,25 +103,53 @@ function alive(pid: number): boolean {
 function sweepStale(root: string): void {
   let names: string[];
   try {
-    names = readdirSync(root);
+    names = [...Deno.readDirSync(root)].map((e) => e.name);
   } catch {
     return;
   }
   for (const name of names) {
     const m = /^bpfpm-sandbox-(\d+)-/.exec(name);
     if (!m || Number(m[1]) === Deno.pid || alive(Number(m[1]))) continue;
-    rmSync(join(root, name), { recursive: true, force: true });
+    removeTree(join(root, name));
   }
+}
+
+/** `rm -rf path` (gone already is fine). */
+function removeTree(path: string): void {
+  try {
+    Deno.removeSync(path, { recursive: true });
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+}
+
+/** The lstat of `path`, or undefined when nothing is there. */
+function lstatIfAny(path: string): Deno.FileInfo | undefined {
+  try {
+    return Deno.lstatSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return undefined;
+    throw e;
+  }
+}
+
+/** `$TMPDIR`, or /tmp (node:os's tmpdir without its Node layer). */
+function tmpdir(): string {
+  let dir: string | undefined;
+  try {
+    dir = Deno.env.get("TMPDIR");
+  } catch { /* not readable: the default */ }
+  return dir && dir.length > 1 ? dir.replace(/\/+$/, "") : "/tmp";
 }
 
 /** Whether `uid` (as "other") can read `dir`: every ancestor searchable, the dir readable. */
 function othersCanRead(dir: string): boolean {
   let p = dir;
   try {
-    if ((statSync(p).mode & 0o005) !== 0o005) return false;
+    if (((Deno.statSync(p).mode ?? 0) & 0o005) !== 0o005) return false;
     while (p !== "/") {
       p = dirname(p);
-      if ((statSync(p).mode & 0o001) === 0) return false;
+      if (((Deno.statSync(p).mode ?? 0) & 0o001) === 0) return false;
     }
     return true;
   } catch {
@@ -187,17 +203,19 @@ function sandboxDenoDir(name: string, uid: number): string | undefined {
     return undefined;
   }
   const is = (path: string, uid: number, mode: number) => {
-    const st = lstatSync(path, { throwIfNoEntry: false });
-    return st?.isDirectory() && st.uid === uid && (st.mode & 0o777) === mode;
+    const st = lstatIfAny(path);
+    return st?.isDirectory && st.uid === uid &&
+      ((st.mode ?? 0) & 0o777) === mode;
   };
   try {
-    if (mkdirSync(SANDBOX_CACHE_ROOT, { recursive: true }) !== undefined) {
-      chmodSync(SANDBOX_CACHE_ROOT, 0o711);
+    if (!lstatIfAny(SANDBOX_CACHE_ROOT)) {
+      Deno.mkdirSync(SANDBOX_CACHE_ROOT, { recursive: true });
+      Deno.chmodSync(SANDBOX_CACHE_ROOT, 0o711);
     }
     if (!is(SANDBOX_CACHE_ROOT, 0, 0o711)) return undefined;
-    if (!lstatSync(dir, { throwIfNoEntry: false })) {
-      mkdirSync(dir, { mode: 0o700 });
-      chownSync(dir, uid, gid);
+    if (!lstatIfAny(dir)) {
+      Deno.mkdirSync(dir, { mode: 0o700 });
+      Deno.chownSync(dir, uid, gid);
     }
     return is(dir, uid, 0o700) ? dir : undefined;
   } catch {
@@ -230,14 +248,14 @@ async function removeAsSandboxUser(path: string): Promise<void> {
 }
 
 function writeFiles(root: string, files: Map<string, Uint8Array>): void {
-  mkdirSync(root, { recursive: true, mode: 0o755 });
+  Deno.mkdirSync(root, { recursive: true, mode: 0o755 });
   for (const [rel, data] of files) {
     const path = join(root, rel);
     if (!path.startsWith(root + "/")) {
       throw new RangeError(`A package file path ${rel} leaves its directory`);
     }
-    mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-    writeFileSync(path, data, { mode: 0o644 });
+    Deno.mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    Deno.writeFileSync(path, data, { mode: 0o644 });
   }
 }
 
@@ -287,7 +305,7 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
   let session: SandboxSession | undefined;
   let forget: string | undefined;
   try {
-    chmodSync(dir, 0o711);
+    Deno.chmodSync(dir, 0o711);
     const root0 = Deno.uid() === 0;
     const fifos = ["req", "sync", "async"].map((n) => join(dir, n));
     mkfifo(fifos);
@@ -301,9 +319,11 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
     }
     // Drop to nobody where this process may, and where nobody can read the package.
     const drop = root0 && othersCanRead(packageDir);
-    if (drop) { for (const f of fifos) chownSync(f, SANDBOX_UID, SANDBOX_GID); }
+    if (drop) {
+      for (const f of fifos) Deno.chownSync(f, SANDBOX_UID, SANDBOX_GID);
+    }
     const importMap = join(dir, "import_map.json");
-    writeFileSync(
+    Deno.writeTextFileSync(
       importMap,
       JSON.stringify({ imports: childImports() }),
       { mode: 0o644 },
@@ -320,8 +340,8 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
     }
     if (!denoDir) {
       denoDir = join(dir, "deno");
-      mkdirSync(denoDir, { mode: 0o700 });
-      if (drop) chownSync(denoDir, SANDBOX_UID, SANDBOX_GID);
+      Deno.mkdirSync(denoDir, { mode: 0o700 });
+      if (drop) Deno.chownSync(denoDir, SANDBOX_UID, SANDBOX_GID);
     }
     const flags = childFlags(run.deno, {
       read: [packageDir, fifos[1], fifos[2]],
@@ -431,7 +451,7 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
     } catch { /* gone */ }
     await child?.status.catch(() => {});
     session?.close();
-    rmSync(dir, { recursive: true, force: true });
+    removeTree(dir);
     if (forget) await removeAsSandboxUser(forget);
   }
 }

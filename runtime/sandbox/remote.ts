@@ -8,7 +8,7 @@
  *
  * @module
  */
-import * as api from "../../mod.ts";
+import * as api from "../_common_api.ts";
 import type { LoadOptions } from "../bpf.ts";
 import { checkLoadOptions } from "../_options.ts";
 import type { ProgramDescription } from "../_describe.ts";

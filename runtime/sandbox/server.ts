@@ -7,8 +7,7 @@
  *
  * @module
  */
-import { dirname, normalize, resolve as resolvePath, sep } from "node:path";
-import { mkdirSync, realpathSync } from "node:fs";
+import { dirname, normalize, resolve as resolvePath, sep } from "../_path.ts";
 import { BPF, loadLocated, type LoadOptions } from "../bpf.ts";
 import { Errno } from "../errors.ts";
 import { type ObjectFacts, objectFacts } from "../_warm.ts";
@@ -209,7 +208,7 @@ export class SandboxSession {
   constructor(dir: string, policy: SessionPolicy) {
     this.#dir = dir;
     this.#policy = policy;
-    this.#packageDir = realpathSync(policy.packageDir);
+    this.#packageDir = Deno.realPathSync(policy.packageDir);
     this.#pinRoot = normalize(
       policy.pinRoot ??
         `/sys/fs/bpf/bpfpm/${policy.name.replace(/[^A-Za-z0-9._-]/g, "_")}`,
@@ -387,7 +386,7 @@ export class SandboxSession {
   #inPackage(path: string): string | undefined {
     let real: string;
     try {
-      real = realpathSync(path);
+      real = Deno.realPathSync(path);
     } catch {
       real = resolvePath(path);
     }
@@ -634,7 +633,7 @@ export class SandboxSession {
         { missingGrant: `a path under ${this.#pinRoot}` },
       );
     }
-    mkdirSync(dirname(path), { recursive: true });
+    Deno.mkdirSync(dirname(path), { recursive: true });
     return path;
   }
 
