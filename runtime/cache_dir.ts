@@ -41,6 +41,28 @@ function passwdHome(id: number): string | undefined {
 }
 
 /**
+ * This user's home directory: HOME, else the home of its /etc/passwd entry (what
+ * `node:os`'s `homedir()` returns, without loading Deno's Node layer).
+ *
+ * @param get reads a variable (default: this process's environment)
+ * @returns the home directory, or undefined when there is none
+ *
+ * @example
+ * ```ts
+ * import { homeDir } from "./cache_dir.ts";
+ * homeDir((name) => ({ HOME: "/home/me" } as Record<string, string>)[name]); // "/home/me"
+ * ```
+ */
+export function homeDir(
+  get: (name: string) => string | undefined = optionalEnv,
+): string | undefined {
+  const home = get("HOME");
+  if (home) return home;
+  const id = uid();
+  return id === null ? undefined : passwdHome(id);
+}
+
+/**
  * The cache directory, from the environment `get` reads (default: this process's, where a
  * variable Deno may not read counts as unset).
  *

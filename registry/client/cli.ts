@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import { join, resolve } from "node:path";
+import { join, resolve } from "../../runtime/_path.ts";
+import { type ArgOption, parseArgs } from "./_args.ts";
 import { loadConfig } from "./config.ts";
 import { ClientError, exitCodeOf } from "./errors.ts";
 import type { CompletionCommand } from "./completion.ts";
@@ -19,10 +19,7 @@ function later<M>(path: string): Promise<M> {
   return importLater<M>(new URL(path, import.meta.url));
 }
 
-type OptSpec = Record<
-  string,
-  { type: "boolean" | "string"; short?: string; multiple?: boolean }
->;
+type OptSpec = Record<string, ArgOption>;
 
 interface Command {
   usage: string;
@@ -385,10 +382,13 @@ function usage(): string {
 }
 
 /** Whether `target` is an installed package whose grants were accepted at install. */
-function approvedInstall(projectDir: string, target: string): boolean {
+async function approvedInstall(
+  projectDir: string,
+  target: string,
+): Promise<boolean> {
   if (/^[./]/.test(target)) return false;
   const lock = readLockfile(projectDir);
-  return lock ? isApproved(projectDir, lock, target) : false;
+  return lock ? await isApproved(projectDir, lock, target) : false;
 }
 
 function completionCommands(): CompletionCommand[] {
@@ -487,12 +487,7 @@ export async function main(
   const passthrough = dash < 0 ? [] : rest.slice(dash + 1);
   let parsed;
   try {
-    parsed = parseArgs({
-      args: own,
-      options: { ...COMMON, ...cmd.options },
-      allowPositionals: true,
-      strict: true,
-    });
+    parsed = parseArgs(own, { ...COMMON, ...cmd.options });
   } catch (e) {
     console.error(
       `${
@@ -602,7 +597,11 @@ export async function main(
           requireSigned: v["require-signed"] as boolean,
           ui,
         });
-        recordApprovals(config.projectDir, r.lock, !!v.yes || ui.confirmed);
+        await recordApprovals(
+          config.projectDir,
+          r.lock,
+          !!v.yes || ui.confirmed,
+        );
         if (name !== "uninstall") {
           const { packageKernelReport } = await later<
             typeof import("./kernel_check.ts")
@@ -720,7 +719,7 @@ export async function main(
             fields: (v.fields as string | undefined)?.split(",").filter(
               Boolean,
             ),
-            yes: !!v.yes || approvedInstall(config.projectDir, target),
+            yes: !!v.yes || await approvedInstall(config.projectDir, target),
             ui,
           });
         }
@@ -730,7 +729,10 @@ export async function main(
         return await runPackage(config, target, [
           ...pos.slice(1),
           ...passthrough,
-        ], { yes: !!v.yes || approvedInstall(config.projectDir, target), ui });
+        ], {
+          yes: !!v.yes || await approvedInstall(config.projectDir, target),
+          ui,
+        });
       }
       case "agent": {
         const { agentCommand } = await later<typeof import("../agent/mod.ts")>(

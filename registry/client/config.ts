@@ -8,16 +8,9 @@
  *
  * @module
  */
-import {
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  writeFileSync,
-} from "node:fs";
-import { homedir } from "node:os";
-import { join } from "node:path";
-import { cacheDir } from "../../runtime/cache_dir.ts";
+import { join } from "../../runtime/_path.ts";
+import { cacheDir, homeDir } from "../../runtime/cache_dir.ts";
+import { exists } from "../../runtime/_fs.ts";
 import { ConfigError } from "./errors.ts";
 
 /** The registry used when nothing configures one: `bpfpm registry serve`'s default. */
@@ -199,10 +192,14 @@ export function parseRc(
  */
 export function userConfigDir(env: Record<string, string>): string {
   if (env.BPFPM_CONFIG_DIR) return env.BPFPM_CONFIG_DIR;
-  return join(
-    env.XDG_CONFIG_HOME || join(env.HOME || homedir(), ".config"),
-    "bpfpm",
-  );
+  if (env.XDG_CONFIG_HOME) return join(env.XDG_CONFIG_HOME, "bpfpm");
+  const home = env.HOME || homeDir();
+  if (!home) {
+    throw new ConfigError(
+      "Cannot place the bpfpm config: HOME is not set and this user has no home directory in /etc/passwd; set BPFPM_CONFIG_DIR or XDG_CONFIG_HOME",
+    );
+  }
+  return join(home, ".config", "bpfpm");
 }
 
 /**
@@ -223,10 +220,10 @@ function readRc(
   path: string,
   env: Record<string, string>,
 ): Map<string, RcValue> {
-  if (!existsSync(path)) return new Map();
+  if (!exists(path)) return new Map();
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = Deno.readTextFileSync(path);
   } catch (cause) {
     throw new ConfigError(
       `Cannot read the rc file ${path} (${
@@ -431,16 +428,16 @@ export function setUserRc(
   key: string,
   value: string | undefined,
 ): void {
-  mkdirSync(config.configDir, { recursive: true, mode: 0o700 });
+  Deno.mkdirSync(config.configDir, { recursive: true, mode: 0o700 });
   const path = join(config.configDir, "bpfpmrc");
-  const lines = existsSync(path) ? readFileSync(path, "utf8").split("\n") : [];
+  const lines = exists(path) ? Deno.readTextFileSync(path).split("\n") : [];
   const kept = lines.filter((l) =>
     l.trim() && l.slice(0, l.indexOf("=")).trim() !== key
   );
   if (value !== undefined) kept.push(`${key}=${value}`);
   const tmp = `${path}.${Deno.pid}.tmp`;
-  writeFileSync(tmp, kept.join("\n") + "\n", { mode: 0o600 });
-  renameSync(tmp, path);
+  Deno.writeTextFileSync(tmp, kept.join("\n") + "\n", { mode: 0o600 });
+  Deno.renameSync(tmp, path);
   if (value === undefined) {
     config.tokens.delete(key.replace(/:_authToken$/, ""));
   } else if (key.endsWith(":_authToken")) {

@@ -57,14 +57,14 @@ export async function execPackage(
   await Deno.mkdir(projectDir, { recursive: true });
   const own: ClientConfig = { ...config, projectDir };
   const r = await install(own, { add: [spec], yes: options.yes, ui });
-  recordApprovals(projectDir, r.lock, !!options.yes || ui.confirmed);
+  await recordApprovals(projectDir, r.lock, !!options.yes || ui.confirmed);
   const kernel = await packageKernelReport(join(projectDir, MODULES_DIR, name));
   if (kernel.problems.length) {
     throw new ClientError("EKERNEL", kernel.problems.join("; "));
   }
   for (const line of kernel.notes) ui.warn(line);
   return await runPackage(own, name, args, {
-    yes: !!options.yes || isApproved(projectDir, r.lock, name),
+    yes: !!options.yes || await isApproved(projectDir, r.lock, name),
     ui,
   });
 }

@@ -6,16 +6,8 @@
  *
  * @module
  */
-import {
-  existsSync,
-  mkdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { dirname, fromFileUrl, join, resolve } from "../../runtime/_path.ts";
+import { exists, removeIfThere } from "../../runtime/_fs.ts";
 import { ClientError } from "./errors.ts";
 
 /** The prefix used when neither `--prefix` nor `BPFPM_PREFIX` names one. */
@@ -89,8 +81,8 @@ const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
  */
 export function selfCommand(): string[] {
   const self = Deno.env.get("BPFPM_SELF");
-  if (self && existsSync(self)) return [self];
-  const root = fileURLToPath(new URL("../../", import.meta.url));
+  if (self && exists(self)) return [self];
+  const root = fromFileUrl(new URL("../../", import.meta.url));
   return [
     Deno.execPath(),
     "run",
@@ -104,7 +96,7 @@ export function selfCommand(): string[] {
 
 function isLauncher(path: string): boolean {
   try {
-    return readFileSync(path, "utf8").split("\n")[1]?.startsWith(
+    return Deno.readTextFileSync(path).split("\n")[1]?.startsWith(
       LAUNCHER_MARK,
     ) ?? false;
   } catch {
@@ -126,7 +118,7 @@ function isLauncher(path: string): boolean {
  */
 export function checkLauncher(layout: GlobalLayout, pkg: string): string {
   const path = join(layout.binDir, commandName(pkg));
-  if (existsSync(path) && !isLauncher(path)) {
+  if (exists(path) && !isLauncher(path)) {
     throw new ClientError(
       "EEXIST",
       `${path} exists and is not a bpfpm launcher; remove it, or install with --prefix DIR`,
@@ -158,10 +150,10 @@ export function writeLauncher(layout: GlobalLayout, pkg: string): string {
     } ${q(pkg)} -- "$@"`,
     "",
   ].join("\n");
-  mkdirSync(layout.binDir, { recursive: true });
+  Deno.mkdirSync(layout.binDir, { recursive: true });
   const tmp = join(dirname(path), `.${commandName(pkg)}.${Deno.pid}.tmp`);
-  writeFileSync(tmp, text, { mode: 0o755 });
-  renameSync(tmp, path);
+  Deno.writeTextFileSync(tmp, text, { mode: 0o755 });
+  Deno.renameSync(tmp, path);
   return path;
 }
 
@@ -179,6 +171,6 @@ export function writeLauncher(layout: GlobalLayout, pkg: string): string {
 export function removeLauncher(layout: GlobalLayout, pkg: string): boolean {
   const path = join(layout.binDir, commandName(pkg));
   if (!isLauncher(path)) return false;
-  rmSync(path, { force: true });
+  removeIfThere(path);
   return true;
 }

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { exists } from "../../runtime/_fs.ts";
 import { globMatch } from "../../runtime/policy/grants.ts";
 import type { Support } from "../../runtime/features.ts";
 import type { BpfManifest, KernelName } from "../manifest.ts";
@@ -44,7 +44,7 @@ class KernelNames {
 
   tracepoints(): string[] {
     if (this.#tracepoints) return this.#tracepoints;
-    const root = TRACEFS.find((d) => existsSync(`${d}/events`));
+    const root = TRACEFS.find((d) => exists(`${d}/events`));
     if (!root) {
       throw new Error(
         "tracefs is not mounted, so tracepoint names cannot be checked: mount -t tracefs tracefs /sys/kernel/tracing",
@@ -52,22 +52,18 @@ class KernelNames {
     }
     try {
       // One read: the list tracefs keeps of every category:event.
-      return this.#tracepoints = readFileSync(
+      return this.#tracepoints = Deno.readTextFileSync(
         `${root}/available_events`,
-        "utf8",
       ).split("\n").filter(Boolean);
     } catch {
       const out: string[] = [];
-      for (
-        const cat of readdirSync(`${root}/events`, { withFileTypes: true })
-      ) {
-        if (!cat.isDirectory()) continue;
-        for (
-          const ev of readdirSync(`${root}/events/${cat.name}`, {
-            withFileTypes: true,
-          })
-        ) {
-          if (ev.isDirectory()) out.push(`${cat.name}:${ev.name}`);
+      // Sorted, as readdir(3) order is not.
+      const dirs = (path: string) =>
+        [...Deno.readDirSync(path)].filter((e) => e.isDirectory)
+          .map((e) => e.name).sort();
+      for (const cat of dirs(`${root}/events`)) {
+        for (const ev of dirs(`${root}/events/${cat}`)) {
+          out.push(`${cat}:${ev}`);
         }
       }
       return this.#tracepoints = out;
@@ -77,7 +73,7 @@ class KernelNames {
   symbols(): Set<string> {
     if (this.#symbols) return this.#symbols;
     const out = new Set<string>();
-    for (const line of readFileSync("/proc/kallsyms", "utf8").split("\n")) {
+    for (const line of Deno.readTextFileSync("/proc/kallsyms").split("\n")) {
       const f = line.split(" ");
       if (f[1] === "T" || f[1] === "t") out.add(f[2]);
     }
@@ -87,13 +83,13 @@ class KernelNames {
   async btf(): Promise<import("../../runtime/btf/btf.ts").Btf> {
     if (this.#btf) return this.#btf;
     const path = "/sys/kernel/btf/vmlinux";
-    if (!existsSync(path)) {
+    if (!exists(path)) {
       throw new Error(
         `${path} is missing, so BTF type names cannot be checked: use a kernel built with CONFIG_DEBUG_INFO_BTF=y`,
       );
     }
     const { parseBtf } = await import("../../runtime/btf/btf.ts");
-    return this.#btf = parseBtf(readFileSync(path));
+    return this.#btf = parseBtf(Deno.readFileSync(path));
   }
 }
 
@@ -316,7 +312,7 @@ export async function kernelReport(
       `${spec} needs Linux ${min} or newer; this kernel is ${release}: run it on a newer kernel`,
     );
   }
-  const btf = existsSync("/sys/kernel/btf/vmlinux");
+  const btf = exists("/sys/kernel/btf/vmlinux");
   if (bpf.kernel?.btf && !btf) {
     problems.push(
       `${spec} needs kernel BTF (/sys/kernel/btf/vmlinux), which this kernel lacks: use a kernel built with CONFIG_DEBUG_INFO_BTF=y`,
@@ -389,7 +385,7 @@ export async function kernelReport(
 export async function packageKernelReport(dir: string): Promise<KernelReport> {
   let pj: { name?: string; version?: string; bpf?: KernelManifest };
   try {
-    pj = JSON.parse(readFileSync(`${dir}/package.json`, "utf8"));
+    pj = JSON.parse(Deno.readTextFileSync(`${dir}/package.json`));
   } catch {
     return { problems: [], notes: [] };
   }

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { join } from "../../runtime/_path.ts";
+import { exists } from "../../runtime/_fs.ts";
 import type { Grants } from "../manifest.ts";
 import { validateGrants } from "../../runtime/policy/grants.ts";
 import { isPackageName } from "../common/names.ts";
@@ -73,10 +73,10 @@ export interface Lockfile {
  */
 export function readLockfile(projectDir: string): Lockfile | undefined {
   const path = join(projectDir, LOCKFILE);
-  if (!existsSync(path)) return undefined;
+  if (!exists(path)) return undefined;
   let lock: Lockfile;
   try {
-    lock = JSON.parse(readFileSync(path, "utf8"));
+    lock = JSON.parse(Deno.readTextFileSync(path));
   } catch (cause) {
     throw new ClientError(
       "ELOCKFILE",
@@ -219,8 +219,8 @@ function entryProblem(e: LockEntry): string | undefined {
 export function writeLockfile(projectDir: string, lock: Lockfile): void {
   const path = join(projectDir, LOCKFILE);
   const tmp = `${path}.${Deno.pid}.tmp`;
-  writeFileSync(tmp, stableStringify(lock));
-  renameSync(tmp, path);
+  Deno.writeTextFileSync(tmp, stableStringify(lock));
+  Deno.renameSync(tmp, path);
 }
 
 /**

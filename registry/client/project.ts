@@ -5,21 +5,13 @@
  *
  * @module
  */
+import { basename, dirname, join, resolve } from "../../runtime/_path.ts";
 import {
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  renameSync,
-  rmdirSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from "node:fs";
-import { createHash } from "node:crypto";
-import { basename, dirname, join, resolve } from "node:path";
+  exists,
+  lstatOrUndefined,
+  namesIn,
+  removeIfThere,
+} from "../../runtime/_fs.ts";
 import { ClientError } from "./errors.ts";
 import {
   type LockedBpf,
@@ -65,8 +57,8 @@ export interface Journal {
 export function writeJournal(projectDir: string, journal: Journal): void {
   const path = join(projectDir, STATE_DIR, JOURNAL);
   const tmp = `${path}.${Deno.pid}.tmp`;
-  writeFileSync(tmp, stableStringify(journal));
-  renameSync(tmp, path);
+  Deno.writeTextFileSync(tmp, stableStringify(journal));
+  Deno.renameSync(tmp, path);
 }
 
 /**
@@ -79,7 +71,7 @@ export function writeJournal(projectDir: string, journal: Journal): void {
  * ```
  */
 export function clearJournal(projectDir: string): void {
-  rmSync(join(projectDir, STATE_DIR, JOURNAL), { force: true });
+  removeIfThere(join(projectDir, STATE_DIR, JOURNAL));
 }
 
 /**
@@ -95,10 +87,10 @@ export function clearJournal(projectDir: string): void {
  */
 export function recoverProject(projectDir: string): boolean {
   const path = join(projectDir, STATE_DIR, JOURNAL);
-  if (!existsSync(path)) return false;
+  if (!exists(path)) return false;
   let journal: Journal;
   try {
-    journal = JSON.parse(readFileSync(path, "utf8"));
+    journal = JSON.parse(Deno.readTextFileSync(path));
   } catch {
     clearJournal(projectDir);
     return false;
@@ -108,7 +100,7 @@ export function recoverProject(projectDir: string): boolean {
     return false;
   }
   const lockPath = join(projectDir, LOCKFILE);
-  const lockText = existsSync(lockPath) ? readFileSync(lockPath, "utf8") : "";
+  const lockText = exists(lockPath) ? Deno.readTextFileSync(lockPath) : "";
   if (lockText !== stableStringify(journal.lock)) {
     writeLockfile(projectDir, journal.lock);
   }
@@ -137,7 +129,7 @@ export function recoverProject(projectDir: string): boolean {
  * ```
  */
 export function recoverIfIdle(projectDir: string): boolean {
-  if (!existsSync(join(projectDir, STATE_DIR, JOURNAL))) return false;
+  if (!exists(join(projectDir, STATE_DIR, JOURNAL))) return false;
   let release: () => void;
   try {
     release = lockProject(projectDir);
@@ -173,7 +165,7 @@ export function readProjectManifest(
   dir: string,
 ): { manifest: ProjectManifest; text?: string } {
   const path = join(dir, "package.json");
-  if (!existsSync(path)) {
+  if (!exists(path)) {
     return {
       manifest: {
         name: basename(dir).toLowerCase().replace(/[^a-z0-9._-]/g, "-"),
@@ -181,7 +173,7 @@ export function readProjectManifest(
       },
     };
   }
-  const text = readFileSync(path, "utf8");
+  const text = Deno.readTextFileSync(path);
   try {
     return { manifest: JSON.parse(text), text };
   } catch (cause) {
@@ -209,8 +201,8 @@ export function writeProjectManifest(
 ): void {
   const path = join(dir, "package.json");
   const tmp = `${path}.${Deno.pid}.tmp`;
-  writeFileSync(tmp, JSON.stringify(manifest, null, 2) + "\n");
-  renameSync(tmp, path);
+  Deno.writeTextFileSync(tmp, JSON.stringify(manifest, null, 2) + "\n");
+  Deno.renameSync(tmp, path);
 }
 
 /**
@@ -241,19 +233,14 @@ export function swapTree(projectDir: string, tree: string): void {
   const link = join(projectDir, MODULES_DIR);
   const state = join(projectDir, STATE_DIR);
   const rel = join(STATE_DIR, "trees", basename(tree));
-  let st;
-  try {
-    st = lstatSync(link);
-  } catch {
-    st = undefined;
-  }
-  if (st && !st.isSymbolicLink()) {
+  const st = lstatOrUndefined(link);
+  if (st && !st.isSymlink) {
     // A plain directory from an older layout: move it aside so the swap stays one rename.
-    renameSync(link, join(state, "trees", `previous-${Date.now()}`));
+    Deno.renameSync(link, join(state, "trees", `previous-${Date.now()}`));
   }
   const tmp = join(state, `link-${Deno.pid}-${Date.now()}`);
-  symlinkSync(rel, tmp);
-  renameSync(tmp, link);
+  Deno.symlinkSync(rel, tmp);
+  Deno.renameSync(tmp, link);
   collectGarbage(projectDir);
 }
 
@@ -268,7 +255,7 @@ export function swapTree(projectDir: string, tree: string): void {
  */
 export function currentTree(projectDir: string): string | undefined {
   try {
-    return basename(readlinkSync(join(projectDir, MODULES_DIR)));
+    return basename(Deno.readLinkSync(join(projectDir, MODULES_DIR)));
   } catch {
     return undefined;
   }
@@ -286,14 +273,12 @@ export function currentTree(projectDir: string): string | undefined {
 export function collectGarbage(projectDir: string): void {
   const trees = join(projectDir, STATE_DIR, "trees");
   const keep = currentTree(projectDir);
-  for (const name of existsSync(trees) ? readdirSync(trees) : []) {
-    if (name !== keep) {
-      rmSync(join(trees, name), { recursive: true, force: true });
-    }
+  for (const name of namesIn(trees)) {
+    if (name !== keep) removeIfThere(join(trees, name), { recursive: true });
   }
   const state = join(projectDir, STATE_DIR);
-  for (const name of existsSync(state) ? readdirSync(state) : []) {
-    if (name.startsWith("link-")) rmSync(join(state, name), { force: true });
+  for (const name of namesIn(state)) {
+    if (name.startsWith("link-")) removeIfThere(join(state, name));
   }
 }
 
@@ -311,16 +296,16 @@ export function collectGarbage(projectDir: string): void {
  */
 export function lockProject(projectDir: string): () => void {
   const state = join(projectDir, STATE_DIR);
-  mkdirSync(state, { recursive: true });
+  Deno.mkdirSync(state, { recursive: true });
   const path = join(state, "install.lock");
   for (let attempt = 0;; attempt++) {
     try {
-      writeFileSync(path, String(Deno.pid), { flag: "wx" });
+      Deno.writeTextFileSync(path, String(Deno.pid), { createNew: true });
       return () => {
-        rmSync(path, { force: true });
+        removeIfThere(path);
         // Leave no empty .bpfpm behind when the install stopped before building anything.
         try {
-          rmdirSync(state);
+          Deno.removeSync(state);
         } catch { /* not empty */ }
       };
     } catch (e) {
@@ -333,16 +318,16 @@ export function lockProject(projectDir: string): () => void {
       }
       let owner = 0;
       try {
-        owner = Number(readFileSync(path, "utf8").trim());
+        owner = Number(Deno.readTextFileSync(path).trim());
       } catch { /* removed meanwhile */ }
-      if (owner && owner !== Deno.pid && existsSync(`/proc/${owner}`)) {
+      if (owner && owner !== Deno.pid && exists(`/proc/${owner}`)) {
         throw new ClientError(
           "EBUSY",
           `Another bpfpm install (pid ${owner}) is running in ${projectDir}; wait for it to finish`,
         );
       }
       // The owner died (killed mid-install): take the lock over.
-      rmSync(path, { force: true });
+      removeIfThere(path);
     }
   }
 }
@@ -363,7 +348,7 @@ export function newTree(projectDir: string): string {
     "trees",
     `t${Date.now().toString(36)}-${Deno.pid}`,
   );
-  mkdirSync(dir, { recursive: true });
+  Deno.mkdirSync(dir, { recursive: true });
   return dir;
 }
 
@@ -381,7 +366,7 @@ export function newTree(projectDir: string): string {
 export function findProjectDir(start: string): string {
   for (let dir = resolve(start);; dir = dirname(dir)) {
     for (const marker of [LOCKFILE, MODULES_DIR, "package.json"]) {
-      if (existsSync(join(dir, marker))) return dir;
+      if (exists(join(dir, marker))) return dir;
     }
     if (dirname(dir) === dir) return resolve(start);
   }
@@ -392,24 +377,37 @@ export const APPROVALS = "approved.json";
 
 /**
  * A digest of what a package may do (its grants and Deno flags): an approval holds while
- * the digest is unchanged.
+ * the digest is unchanged. Web Crypto's, so `bpfpm run` loads no `node:crypto`.
+ *
+ * @returns the hex sha256 of the grants and flags, stably serialised
  *
  * @example
  * ```ts
  * import { grantsDigest } from "./project.ts";
- * grantsDigest({ grants: { helpers: [] }, deno: [] }).length; // 64
+ * (await grantsDigest({ grants: { helpers: [] }, deno: [] })).length; // 64
  * ```
  */
-export function grantsDigest(bpf: LockedBpf | undefined): string {
-  return createHash("sha256").update(
-    stableStringify({ grants: bpf?.grants ?? null, deno: bpf?.deno ?? [] }),
-  ).digest("hex");
+export async function grantsDigest(
+  bpf: LockedBpf | undefined,
+): Promise<string> {
+  const text = stableStringify({
+    grants: bpf?.grants ?? null,
+    deno: bpf?.deno ?? [],
+  });
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    new TextEncoder().encode(text),
+  );
+  return Array.from(
+    new Uint8Array(digest),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
 }
 
 function readApprovals(projectDir: string): Record<string, string> {
   try {
     const j = JSON.parse(
-      readFileSync(join(projectDir, STATE_DIR, APPROVALS), "utf8"),
+      Deno.readTextFileSync(join(projectDir, STATE_DIR, APPROVALS)),
     );
     return j && typeof j === "object" && !Array.isArray(j) ? j : {};
   } catch {
@@ -426,27 +424,27 @@ function readApprovals(projectDir: string): Record<string, string> {
  * @example
  * ```ts
  * import { recordApprovals } from "./project.ts";
- * recordApprovals("/tmp/p", { lockfileVersion: 1, root: { dependencies: {} }, packages: {} }, true);
+ * await recordApprovals("/tmp/p", { lockfileVersion: 1, root: { dependencies: {} }, packages: {} }, true);
  * ```
  */
-export function recordApprovals(
+export async function recordApprovals(
   projectDir: string,
   lock: Lockfile,
   approvedNow: boolean,
-): void {
+): Promise<void> {
   const before = readApprovals(projectDir);
   const after: Record<string, string> = {};
   for (const e of Object.values(lock.packages)) {
     if (!e.bpf) continue;
     const spec = `${e.name}@${e.version}`;
-    const digest = grantsDigest(e.bpf);
+    const digest = await grantsDigest(e.bpf);
     if (approvedNow || before[spec] === digest) after[spec] = digest;
   }
-  mkdirSync(join(projectDir, STATE_DIR), { recursive: true });
+  Deno.mkdirSync(join(projectDir, STATE_DIR), { recursive: true });
   const path = join(projectDir, STATE_DIR, APPROVALS);
   const tmp = `${path}.${Deno.pid}.tmp`;
-  writeFileSync(tmp, stableStringify(after));
-  renameSync(tmp, path);
+  Deno.writeTextFileSync(tmp, stableStringify(after));
+  Deno.renameSync(tmp, path);
 }
 
 /**
@@ -458,16 +456,16 @@ export function recordApprovals(
  * import { isApproved } from "./project.ts";
  * import { readLockfile } from "./lockfile.ts";
  * const lock = readLockfile("/tmp/p");
- * if (lock) console.log(isApproved("/tmp/p", lock, "tcplife"));
+ * if (lock) console.log(await isApproved("/tmp/p", lock, "tcplife"));
  * ```
  */
-export function isApproved(
+export async function isApproved(
   projectDir: string,
   lock: Lockfile,
   name: string,
-): boolean {
+): Promise<boolean> {
   const e = lock.packages[`${MODULES_DIR}/${name}`];
   if (!e?.bpf) return false;
   return readApprovals(projectDir)[`${e.name}@${e.version}`] ===
-    grantsDigest(e.bpf);
+    await grantsDigest(e.bpf);
 }

@@ -9,9 +9,14 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
-import { existsSync, readFileSync, realpathSync, statSync } from "node:fs";
-import { isAbsolute, join, normalize, resolve, sep } from "node:path";
+import {
+  isAbsolute,
+  join,
+  normalize,
+  resolve,
+  sep,
+} from "../../runtime/_path.ts";
+import { exists, fileHolds } from "../../runtime/_fs.ts";
 import { denoFlagProblem } from "../common/deno_flags.ts";
 import { validateGrants } from "../../runtime/policy/grants.ts";
 import type { ClientConfig } from "./config.ts";
@@ -66,7 +71,7 @@ async function planInstalled(
   if (!locked) {
     throw new ClientError(
       "ENOTINSTALLED",
-      existsSync(join(dir, "package.json"))
+      exists(join(dir, "package.json"))
         ? `${target} is in ${MODULES_DIR} but not in bpfpm.lock, so its grants are unknown: run bpfpm install ${target}`
         : `${target} is not installed in ${config.projectDir}; run bpfpm install ${target} first, or pass a package directory such as ./${target}`,
     );
@@ -104,13 +109,7 @@ async function planInstalled(
     }
   }
   for (const [rel, data] of files) {
-    const path = join(dir, rel);
-    let same = false;
-    try {
-      same = statSync(path).isFile() &&
-        Buffer.from(readFileSync(path)).equals(Buffer.from(data));
-    } catch { /* missing */ }
-    if (!same) {
+    if (!fileHolds(join(dir, rel), data)) {
       throw new ClientError(
         "EINTEGRITY",
         `${spec}'s installed ${rel} differs from its locked tarball (changed since install): run bpfpm install --force ${target} to restore it, or bpfpm verify to see every change`,
@@ -161,7 +160,7 @@ function runnableProblems(bpf: Record<string, unknown>): string[] {
 }
 
 function planDirectory(dir: string): RunPlan {
-  const pj = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
+  const pj = JSON.parse(Deno.readTextFileSync(join(dir, "package.json")));
   const spec = `${pj.name}@${pj.version}`;
   if (!pj.bpf) {
     throw new ClientError(
@@ -177,7 +176,7 @@ function planDirectory(dir: string): RunPlan {
     );
   }
   const entry = inside(resolve(dir), pj.bpf.entry);
-  if (!entry || !existsSync(entry) || !statSync(entry).isFile()) {
+  if (!entry || !exists(entry) || !Deno.statSync(entry).isFile) {
     throw new ClientError(
       "EMANIFEST",
       `${spec}'s entry ${pj.bpf.entry} is missing from the package`,
@@ -218,7 +217,7 @@ export async function planRun(
   const asDir = isAbsolute(target) || target.startsWith(".")
     ? resolve(config.projectDir, target)
     : undefined;
-  if (asDir && existsSync(join(asDir, "package.json"))) {
+  if (asDir && exists(join(asDir, "package.json"))) {
     return planDirectory(asDir);
   }
   return await planInstalled(config, target);
@@ -338,7 +337,7 @@ export async function namedPins(
       const need = { type: MapType.hash, keySize: 8, what: flag };
       let real: string;
       try {
-        real = realpathSync(resolve(path));
+        real = Deno.realPathSync(resolve(path));
       } catch (e) {
         throw new ConfigError(
           `${flag} ${path}: no such pin (${
