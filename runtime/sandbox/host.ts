@@ -16,6 +16,7 @@ import type { BPF } from "../bpf.ts";
 import type { SandboxSession } from "./server.ts";
 import { ProtocolError } from "./protocol.ts";
 import { makeFifos } from "./_pipe.ts";
+import { childBundle, childEntries } from "./_bundle.ts";
 import { interrupted } from "../lifecycle.ts";
 import { importLater } from "../_import_later.ts";
 
@@ -34,20 +35,17 @@ const SANDBOX_CACHE_ROOT = "/var/cache/bpfpm-sandbox";
 
 /**
  * The child's import map: `"bpf"` is the forwarding API; the other `bpf/...` entry points
- * are the repository's own (deno.json), whose kernel calls go through the same seams.
+ * are the repository's own (deno.json), whose kernel calls go through the same seams. As
+ * one bundle where this process can build it in the sandbox's cache root (sandbox/_bundle.ts
+ * says why), else the modules themselves.
  */
-function childImports(): Record<string, string> {
-  const root = new URL("../../", import.meta.url);
-  const config = JSON.parse(
-    Deno.readTextFileSync(new URL("deno.json", root)),
-  ) as { imports?: Record<string, string> };
-  const imports: Record<string, string> = {
-    bpf: toFileUrl(CHILD_MOD).href,
-  };
-  for (const [k, v] of Object.entries(config.imports ?? {})) {
-    if (k.startsWith("bpf/")) imports[k] = new URL(v, root).href;
-  }
-  return imports;
+function childImports(root0: boolean): Record<string, string> {
+  const names = childEntries(CHILD_MOD);
+  const bundled = root0 && sandboxCacheRoot()
+    ? childBundle(SANDBOX_CACHE_ROOT, names)
+    : undefined;
+  return bundled ??
+    Object.fromEntries([...names].map(([k, f]) => [k, toFileUrl(f).href]));
 }
 
 /** A package to run in the sandbox. */
@@ -202,24 +200,35 @@ function sandboxDenoDir(name: string, uid: number): string | undefined {
   if (dirname(dir) !== SANDBOX_CACHE_ROOT || basename(dir).length > 255) {
     return undefined;
   }
-  const is = (path: string, uid: number, mode: number) => {
-    const st = lstatIfAny(path);
-    return st?.isDirectory && st.uid === uid &&
-      ((st.mode ?? 0) & 0o777) === mode;
-  };
+  try {
+    if (!sandboxCacheRoot()) return undefined;
+    if (!lstatIfAny(dir)) {
+      Deno.mkdirSync(dir, { mode: 0o700 });
+      Deno.chownSync(dir, uid, gid);
+    }
+    return isDir(dir, uid, 0o700) ? dir : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `path` is a directory (not a link) of `uid` with exactly `mode`. */
+function isDir(path: string, uid: number, mode: number): boolean {
+  const st = lstatIfAny(path);
+  return !!st?.isDirectory && st.uid === uid &&
+    ((st.mode ?? 0) & 0o777) === mode;
+}
+
+/** Makes SANDBOX_CACHE_ROOT where missing; whether it is root's and 0711. */
+function sandboxCacheRoot(): boolean {
   try {
     if (!lstatIfAny(SANDBOX_CACHE_ROOT)) {
       Deno.mkdirSync(SANDBOX_CACHE_ROOT, { recursive: true });
       Deno.chmodSync(SANDBOX_CACHE_ROOT, 0o711);
     }
-    if (!is(SANDBOX_CACHE_ROOT, 0, 0o711)) return undefined;
-    if (!lstatIfAny(dir)) {
-      Deno.mkdirSync(dir, { mode: 0o700 });
-      Deno.chownSync(dir, uid, gid);
-    }
-    return is(dir, uid, 0o700) ? dir : undefined;
+    return isDir(SANDBOX_CACHE_ROOT, 0, 0o711);
   } catch {
-    return undefined;
+    return false;
   }
 }
 
@@ -325,7 +334,7 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
     const importMap = join(dir, "import_map.json");
     Deno.writeTextFileSync(
       importMap,
-      JSON.stringify({ imports: childImports() }),
+      JSON.stringify({ imports: childImports(root0) }),
       { mode: 0o644 },
     );
     // Deno's module cache, kept per package and user across runs (a fresh one would
