@@ -330,28 +330,7 @@ export class BPF implements Disposable {
     requireCapabilities();
     requireKernelBtf();
 
-    let object: Uint8Array;
-    let cached = false;
-    let locate: () => LocatedSource | undefined = () => undefined;
-    if (options.object) {
-      object = options.object;
-    } else {
-      const { source, site, name } = located.get(options) ??
-        readSource(options);
-      locate = () => ({
-        name: name ?? DEFAULT_C_NAME,
-        site: site ?? sourceSite(source, caller.stack),
-      });
-      const c = await rewrittenSource(source, caller);
-      const result = await compileAt(
-        c,
-        options.cflags,
-        name,
-        site ?? (() => sourceSite(source, caller.stack)),
-      );
-      object = result.object;
-      cached = result.cached;
-    }
+    const { object, cached, locate } = await objectOf(options, caller);
     // Grants (runtime/policy) are checked here: on the ELF bytes, before anything is loaded.
     const facts = await objectFacts(object);
     checkGrants(facts, grants);
@@ -1249,6 +1228,63 @@ async function* keepAlive<T>(
   } finally {
     await inner.return();
   }
+}
+
+/** The object `options` load: given, or compiled (through the cache) from their C. */
+async function objectOf(
+  options: LoadOptions,
+  caller: Error,
+): Promise<
+  {
+    object: Uint8Array;
+    cached: boolean;
+    locate: () => LocatedSource | undefined;
+  }
+> {
+  if (options.object) {
+    return { object: options.object, cached: false, locate: () => undefined };
+  }
+  const { source, site, name } = located.get(options) ?? readSource(options);
+  const c = await rewrittenSource(source, caller);
+  const result = await compileAt(
+    c,
+    options.cflags,
+    name,
+    site ?? (() => sourceSite(source, caller.stack)),
+  );
+  return {
+    object: result.object,
+    cached: result.cached,
+    locate: () => ({
+      name: name ?? DEFAULT_C_NAME,
+      site: site ?? sourceSite(source, caller.stack),
+    }),
+  };
+}
+
+/**
+ * The first half of `BPF.load` for C that a load will likely ask for soon: compiles it
+ * (through the cache) and reads the object's facts, loading nothing. The sandbox's trusted
+ * side runs it on a package's C files while the package's process starts, so that the
+ * load's first run of this code, its lazily imported modules and the cache's files are warm
+ * when the request comes. Never throws: the load itself reports what is wrong.
+ *
+ * @param text the C
+ * @param name clang's file name for it (as the load will give it)
+ *
+ * @example
+ * ```ts ignore
+ * import { warmLoad } from "./bpf.ts";
+ * await warmLoad(Deno.readTextFileSync("/pkg/probe.bpf.c"), "/pkg/probe.bpf.c");
+ * ```
+ */
+export async function warmLoad(text: string, name: string): Promise<void> {
+  try {
+    const options = { text };
+    located.set(options, { source: text, name });
+    const { object } = await objectOf(options, new Error());
+    await objectFacts(object);
+  } catch { /* the load reports it */ }
 }
 
 /**

@@ -416,7 +416,7 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
     run.onSession?.(session);
     const serving = session.serve();
     // Not awaited: the package's first requests are served as they come.
-    warmUp();
+    warmUp(Deno.realPathSync(packageDir));
     // Ctrl-C and SIGTERM go to the package, which decides how to end; this side waits for
     // it (a second signal, as for any script, ends both).
     const forwarding = new AbortController();

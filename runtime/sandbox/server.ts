@@ -8,7 +8,7 @@
  * @module
  */
 import { dirname, normalize, resolve as resolvePath, sep } from "../_path.ts";
-import { BPF, loadLocated, type LoadOptions } from "../bpf.ts";
+import { BPF, loadLocated, type LoadOptions, warmLoad } from "../bpf.ts";
 import { Errno } from "../errors.ts";
 import { type ObjectFacts, objectFacts } from "../_warm.ts";
 import { cstr, lastError, lib } from "../_ffi.ts";
@@ -158,8 +158,13 @@ function addStats(sum: EventStats, s: OwnedSource): void {
 
 /**
  * Does the once-per-process part of a first load while the package's process starts
- * (tens of ms, which its first request would otherwise wait for): opens the native library
- * and loads the map views' module. A failure is left for the request that needs them.
+ * (tens of ms, which its first request would otherwise wait for): opens the native library,
+ * loads the map views' module, and compiles the package's C files (`*.c` at its top, as its
+ * loads will name them) without loading them, which runs the compile path once and warms
+ * the compile cache's files. The C is checked as a load's is first (source_policy.ts). A
+ * failure is left for the request that needs it.
+ *
+ * @param packageDir the package's directory (its real path), when known
  *
  * @example
  * ```ts
@@ -167,12 +172,32 @@ function addStats(sum: EventStats, s: OwnedSource): void {
  * await warmUp();
  * ```
  */
-export async function warmUp(): Promise<void> {
+export async function warmUp(packageDir?: string): Promise<void> {
   try {
     lib();
     await import("../maps/object_maps.ts");
   } catch { /* the load that needs them reports why */ }
+  if (!packageDir) return;
+  let found = 0;
+  try {
+    for (const e of Deno.readDirSync(packageDir)) {
+      if (!e.isFile || !e.name.endsWith(".c") || ++found > WARM_FILES) continue;
+      const name = `${packageDir}/${e.name}`;
+      if (Deno.statSync(name).size > WARM_BYTES) continue;
+      const text = Deno.readTextFileSync(name);
+      try {
+        checkSandboxSource(text, undefined, packageDir);
+      } catch {
+        continue;
+      }
+      await warmLoad(text, name);
+    }
+  } catch { /* unreadable: nothing to warm */ }
 }
+
+/** At most this many of a package's C files are compiled ahead, each at most this big. */
+const WARM_FILES = 4;
+const WARM_BYTES = 256 * 1024;
 
 /** The serving side of one package's channel. */
 export class SandboxSession {
