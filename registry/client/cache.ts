@@ -7,20 +7,22 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
-import { createHash } from "node:crypto";
+import { dirname, join, resolve, sep } from "../../runtime/_path.ts";
 import {
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-} from "node:fs";
-import { dirname, join, resolve, sep } from "node:path";
+  exists,
+  fileHolds,
+  namesIn,
+  removeIfThere,
+} from "../../runtime/_fs.ts";
+import { importLater } from "../../runtime/_import_later.ts";
 import type { TarballEntry } from "../pack/mod.ts";
-import { integrityOf, sha512Hex } from "../common/digests.ts";
+import { integrityOfBytes, sha512Hex } from "../common/integrity.ts";
 import { ClientError, IntegrityError } from "./errors.ts";
+
+/** The tarball reader: an npm package, loaded only by the calls that read a tarball. */
+function pack(): Promise<typeof import("../pack/mod.ts")> {
+  return importLater(new URL("../pack/mod.ts", import.meta.url));
+}
 
 let tmpCounter = 0;
 function tmpName(path: string): string {
@@ -31,8 +33,8 @@ function tmpName(path: string): string {
 
 function countFiles(dir: string): number {
   let n = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    n += e.isDirectory() ? countFiles(join(dir, e.name)) : 1;
+  for (const e of Deno.readDirSync(dir)) {
+    n += e.isDirectory ? countFiles(join(dir, e.name)) : 1;
   }
   return n;
 }
@@ -119,8 +121,8 @@ export function writeEntries(entries: TarballEntry[], root: string): void {
  * ```ts
  * import { ContentCache } from "./cache.ts";
  * const cache = new ContentCache("/tmp/bpfpm-cache");
- * const integrity = cache.put(new TextEncoder().encode("hello"));
- * console.log(cache.get(integrity)?.length);
+ * const integrity = await cache.put(new TextEncoder().encode("hello"));
+ * console.log((await cache.get(integrity))?.length);
  * ```
  */
 export class ContentCache {
@@ -146,14 +148,15 @@ export class ContentCache {
    */
   #root(): void {
     if (this.#trusted) return;
-    mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
-    const st = statSync(this.#dir);
+    Deno.mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+    const st = Deno.statSync(this.#dir);
     const uid = Deno.uid();
-    if ((uid !== null && st.uid !== uid) || (st.mode & 0o022)) {
+    const mode = st.mode ?? 0;
+    if ((uid !== null && st.uid !== uid) || (mode & 0o022)) {
       throw new ClientError(
         "ECACHE",
         `The cache ${this.#dir} is ${
-          st.mode & 0o022 ? "writable by other users" : `owned by uid ${st.uid}`
+          mode & 0o022 ? "writable by other users" : `owned by uid ${st.uid}`
         }, so its contents cannot be trusted: run chmod go-w ${this.#dir} (and chown it), or set BPFPM_CACHE_DIR to a private directory`,
       );
     }
@@ -178,27 +181,27 @@ export class ContentCache {
 
   /** Whether the tarball is cached (unverified; `get` verifies). */
   has(integrity: string): boolean {
-    return existsSync(this.contentPath(integrity));
+    return exists(this.contentPath(integrity));
   }
 
   /**
    * The cached bytes, verified against the integrity; a corrupt entry is removed and
    * `undefined` returned, so the caller fetches it again.
    */
-  get(integrity: string): Uint8Array | undefined {
+  async get(integrity: string): Promise<Uint8Array | undefined> {
     this.#root();
     const path = this.contentPath(integrity);
     // A miss is the common case of a first install: no exception for it.
-    if (!existsSync(path)) return undefined;
+    if (!exists(path)) return undefined;
     let bytes: Uint8Array;
     try {
       bytes = Deno.readFileSync(path);
     } catch {
       return undefined;
     }
-    if (sha512Hex(integrityOf(bytes)) !== sha512Hex(integrity)) {
-      rmSync(path, { force: true });
-      rmSync(this.unpackedPath(integrity), { recursive: true, force: true });
+    if (sha512Hex(await integrityOfBytes(bytes)) !== sha512Hex(integrity)) {
+      removeIfThere(path);
+      removeIfThere(this.unpackedPath(integrity), { recursive: true });
       return undefined;
     }
     return bytes;
@@ -210,17 +213,17 @@ export class ContentCache {
    *
    * @returns the integrity of the stored bytes
    */
-  put(
+  async put(
     bytes: Uint8Array,
     expected?: { integrity: string; spec: string },
-  ): string {
+  ): Promise<string> {
     this.#root();
-    const actual = integrityOf(bytes);
+    const actual = await integrityOfBytes(bytes);
     if (expected && sha512Hex(expected.integrity) !== sha512Hex(actual)) {
       throw new IntegrityError(expected.spec, expected.integrity, actual);
     }
     const path = this.contentPath(actual);
-    if (!existsSync(path)) {
+    if (!exists(path)) {
       Deno.mkdirSync(dirname(path), { recursive: true });
       const tmp = tmpName(path);
       Deno.writeFileSync(tmp, bytes);
@@ -246,17 +249,17 @@ export class ContentCache {
     this.#root();
     const dir = this.unpackedPath(integrity);
     const pj = join(dir, "package.json");
-    if (existsSync(pj)) {
+    if (exists(pj)) {
       return { dir, packageJson: JSON.parse(Deno.readTextFileSync(pj)) };
     }
-    const data = bytes ?? this.get(integrity);
+    const data = bytes ?? await this.get(integrity);
     if (!data) {
       throw new RangeError(
         `Tarball ${integrity.slice(0, 20)}… is not in the cache`,
       );
     }
     // Loaded here only: a warm install never parses a tarball.
-    const { inspectTarball } = await import("../pack/mod.ts");
+    const { inspectTarball } = await pack();
     const { entries, packageJson } = await inspectTarball(data);
     const tmp = tmpName(dir);
     try {
@@ -266,10 +269,10 @@ export class ContentCache {
         Deno.renameSync(tmp, dir);
       } catch (e) {
         // Another process unpacked the same tarball first: theirs is identical.
-        if (!existsSync(pj)) throw e;
+        if (!exists(pj)) throw e;
       }
     } finally {
-      rmSync(tmp, { recursive: true, force: true });
+      removeIfThere(tmp, { recursive: true });
     }
     return { dir, packageJson, entries };
   }
@@ -277,7 +280,7 @@ export class ContentCache {
   /** The checks recorded for a tarball (see `writeMeta`), if any. */
   readMeta<T>(integrity: string): T | undefined {
     const path = this.unpackedPath(integrity) + ".json";
-    if (!existsSync(path)) return undefined;
+    if (!exists(path)) return undefined;
     try {
       return JSON.parse(Deno.readTextFileSync(path));
     } catch {
@@ -310,42 +313,36 @@ export class ContentCache {
     let removed = 0;
     const root = join(this.#dir, "content", "sha512");
     const valid = new Map<string, string>();
-    for (const sub of existsSync(root) ? readdirSync(root) : []) {
-      for (const name of readdirSync(join(root, sub))) {
+    for (const sub of namesIn(root)) {
+      for (const name of namesIn(join(root, sub))) {
         const path = join(root, sub, name);
         checked++;
-        const hex = createHash("sha512").update(readFileSync(path)).digest(
-          "hex",
-        );
+        const hex = sha512Hex(await integrityOfBytes(Deno.readFileSync(path)));
         if (hex !== name) {
-          rmSync(path, { force: true });
+          removeIfThere(path);
           removed++;
         } else valid.set(hex, path);
       }
     }
-    const { inspectTarball } = await import("../pack/mod.ts");
+    const { inspectTarball } = await pack();
     const pkgs = join(this.#dir, "pkgs");
-    for (const name of existsSync(pkgs) ? readdirSync(pkgs) : []) {
+    for (const name of namesIn(pkgs)) {
       const hex = name.replace(/\.json$/, "");
       const tarball = valid.get(hex);
       let keep = tarball !== undefined && !name.includes(".tmp-");
       if (keep && !name.endsWith(".json")) {
-        const { entries } = await inspectTarball(readFileSync(tarball!));
+        const { entries } = await inspectTarball(Deno.readFileSync(tarball!));
         const dir = join(pkgs, name);
         const files = entries.filter((e) => e.type === "file");
-        keep = files.every((e) => {
-          try {
-            return Buffer.from(
-              readFileSync(join(dir, e.path.replace(/^package\//, ""))),
-            )
-              .equals(Buffer.from(e.data ?? new Uint8Array()));
-          } catch {
-            return false;
-          }
-        }) && countFiles(dir) === files.length;
+        keep = files.every((e) =>
+          fileHolds(
+            join(dir, e.path.replace(/^package\//, "")),
+            e.data ?? new Uint8Array(),
+          )
+        ) && countFiles(dir) === files.length;
       }
       if (!keep) {
-        rmSync(join(pkgs, name), { recursive: true, force: true });
+        removeIfThere(join(pkgs, name), { recursive: true });
         removed++;
       }
     }
@@ -354,16 +351,16 @@ export class ContentCache {
 
   /** Removes the whole cache. */
   clean(): void {
-    rmSync(this.#dir, { recursive: true, force: true });
+    removeIfThere(this.#dir, { recursive: true });
   }
 
   /** Total bytes of cached tarballs. */
   size(): number {
     let total = 0;
     const root = join(this.#dir, "content", "sha512");
-    for (const sub of existsSync(root) ? readdirSync(root) : []) {
-      for (const name of readdirSync(join(root, sub))) {
-        total += statSync(join(root, sub, name)).size;
+    for (const sub of namesIn(root)) {
+      for (const name of namesIn(join(root, sub))) {
+        total += Deno.statSync(join(root, sub, name)).size;
       }
     }
     return total;

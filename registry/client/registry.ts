@@ -624,7 +624,7 @@ export class RegistryClient {
     integrity: string,
     spec: string,
   ): Promise<Uint8Array> {
-    const hit = this.#cache.get(integrity);
+    const hit = await this.#cache.get(integrity);
     if (hit) return hit;
     if (this.#options.offline) {
       throw new RegistryError(
@@ -637,7 +637,7 @@ export class RegistryClient {
       what: `Tarball of ${spec}`,
       maxBytes: DEFAULT_TARBALL_LIMITS.maxCompressedSize,
     });
-    this.#cache.put(bytes, { integrity, spec });
+    await this.#cache.put(bytes, { integrity, spec });
     this.#options.onDownload?.(bytes.length);
     return bytes;
   }

@@ -84,29 +84,37 @@ async function planInstalled(
     );
   }
   checkFlags(spec, locked.bpf.deno);
-  // The cache and the tar reader (an npm package, which the cache's module also names)
-  // load only for an installed package's run: a directory's run starts without them.
-  const [{ ContentCache }, { inspectTarball }] = await Promise.all([
+  // The cache and the tar reader load only for an installed package's run: a directory's
+  // run starts without them.
+  const [{ ContentCache }, { tarballFiles }] = await Promise.all([
     importLater<typeof import("./cache.ts")>(
       new URL("./cache.ts", import.meta.url),
     ),
-    importLater<typeof import("../pack/mod.ts")>(
-      new URL("../pack/mod.ts", import.meta.url),
+    importLater<typeof import("./_tar_files.ts")>(
+      new URL("./_tar_files.ts", import.meta.url),
     ),
   ]);
-  const bytes = new ContentCache(config.cacheDir).get(locked.integrity);
+  const bytes = await new ContentCache(config.cacheDir).get(locked.integrity);
   if (!bytes) {
     throw new ClientError(
       "EINTEGRITY",
       `${spec}'s tarball is missing from the cache or fails its locked sha512 integrity (edited since install?): run bpfpm install to fetch it again`,
     );
   }
-  const files = new Map<string, Uint8Array>();
-  for (const e of (await inspectTarball(bytes)).entries) {
-    const rel = e.path.replace(/^package\//, "");
-    if (e.type === "file" && !rel.startsWith(`${MODULES_DIR}/`)) {
-      files.set(rel, e.data ?? new Uint8Array());
-    }
+  let files: Map<string, Uint8Array>;
+  try {
+    files = await tarballFiles(bytes);
+  } catch (cause) {
+    throw new ClientError(
+      "EINTEGRITY",
+      `${spec}'s cached tarball cannot be read (${
+        (cause as Error).message
+      }): run bpfpm install --force ${target} to fetch it again`,
+      { cause },
+    );
+  }
+  for (const rel of files.keys()) {
+    if (rel.startsWith(`${MODULES_DIR}/`)) files.delete(rel);
   }
   for (const [rel, data] of files) {
     if (!fileHolds(join(dir, rel), data)) {

@@ -5,8 +5,10 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 import { createHash } from "node:crypto";
+import { sha512Integrity } from "./integrity.ts";
+
+export { sha512Hex } from "./integrity.ts";
 
 /**
  * The `sha512-<base64>` integrity of bytes.
@@ -18,7 +20,7 @@ import { createHash } from "node:crypto";
  * ```
  */
 export function integrityOf(bytes: Uint8Array): string {
-  return "sha512-" + createHash("sha512").update(bytes).digest("base64");
+  return sha512Integrity(createHash("sha512").update(bytes).digest());
 }
 
 /**
@@ -32,29 +34,4 @@ export function integrityOf(bytes: Uint8Array): string {
  */
 export function shasumOf(bytes: Uint8Array): string {
   return createHash("sha1").update(bytes).digest("hex");
-}
-
-/**
- * The hex sha512 of an SRI string's sha512 part, or a TypeError.
- *
- * @example
- * ```ts
- * import { integrityOf, sha512Hex } from "./digests.ts";
- * sha512Hex(integrityOf(new Uint8Array())).length; // 128
- * ```
- */
-export function sha512Hex(integrity: string): string {
-  const part = integrity.split(/\s+/).find((p) => p.startsWith("sha512-"));
-  if (!part) {
-    throw new TypeError(
-      `Integrity ${
-        JSON.stringify(integrity)
-      } has no sha512; bpfpm accepts only sha512 integrity`,
-    );
-  }
-  const hex = Buffer.from(part.slice(7), "base64").toString("hex");
-  if (hex.length !== 128) {
-    throw new TypeError(`Integrity ${JSON.stringify(integrity)} is malformed`);
-  }
-  return hex;
 }

@@ -16,6 +16,9 @@ const RUN_PATH = [
   "registry/client/global.ts",
   "registry/client/kernel_check.ts",
   "registry/client/run.ts",
+  // run.ts's, for an installed package (its cached tarball).
+  "registry/client/cache.ts",
+  "registry/client/_tar_files.ts",
   // kernel_check.ts's, for a package naming BTF types or a kind often missing.
   "runtime/btf/btf.ts",
   "runtime/features.ts",

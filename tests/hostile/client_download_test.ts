@@ -102,7 +102,7 @@ for (const lengthHeader of [true, false]) {
     console.log(`RSS growth: ${(growth / MB).toFixed(1)} MB`);
     assert.ok(growth < 300 * MB, `RSS grew ${growth / MB} MB`);
     // Nothing was cached.
-    assert.equal(client.cache.get(dist.integrity!), undefined);
+    assert.equal(await client.cache.get(dist.integrity!), undefined);
   });
 
   Deno.test(`a 1 GiB packument (${how}) is refused with bounded RSS`, async () => {
