@@ -454,3 +454,41 @@ Deno.test("install refuses a package declaring FFI, subprocesses, the whole disk
     assert.equal(existsSync(join(project, "bpf_modules", name)), false, flag);
   }
 });
+
+Deno.test("C files compiled ahead while the package starts are checked as a load's C: an include of a FIFO is never opened", async () => {
+  await using w = await world();
+  const t = tag();
+  const fifo = join(w.root, `trap-${t}`);
+  const made = await new Deno.Command("mkfifo", { args: ["-m", "644", fifo] })
+    .output();
+  assert.ok(made.success);
+  // Opening the FIFO for writing completes only when something opens it for reading: had
+  // the trusted side's clang compiled the package's unused C file, this open would complete.
+  let opened = false;
+  const writer = Deno.open(fifo, { write: true }).then((f) => {
+    opened = true;
+    return f;
+  });
+  const dir = await hostilePackage(
+    w.root,
+    `ahead-${t}`,
+    `const { BPF } = await import("bpf");
+     using b = await BPF.load({ text: 'SEC("tracepoint/syscalls/sys_enter_getppid") int ok_${t}(void *ctx) { return 0; }' });
+     console.log("loaded", b.programs.size);`,
+    {},
+    { "trap.c": `#include "${fifo}"\nint x;\n` },
+  );
+  const out = await runPackageDir(w, dir);
+  assert.equal(out.code, 0, out.stderr);
+  assert.match(out.stdout, /^loaded 1$/m);
+  assert.equal(
+    opened,
+    false,
+    "the trusted side opened the FIFO the C includes",
+  );
+  // Unblock our own pending open, and close both ends.
+  const reader = await Deno.open(fifo, { read: true });
+  (await writer).close();
+  reader.close();
+  assert.deepEqual(await programsLeft(`ok_${t}`), []);
+});
