@@ -538,11 +538,9 @@ export async function main(
   const ui = new Ui({ quiet: v.quiet as boolean | undefined });
   const json = (x: unknown) => ui.out(JSON.stringify(x, null, 2));
   try {
-    const { globalLayout } = await later<typeof import("./global.ts")>(
-      "./global.ts",
-    );
     const layout = v.global || v.prefix
-      ? globalLayout(v.prefix as string | undefined)
+      ? (await later<typeof import("./global.ts")>("./global.ts"))
+        .globalLayout(v.prefix as string | undefined)
       : undefined;
     const config = loadConfig({
       cwd: layout?.projectDir ?? findProjectDir(Deno.cwd()),
