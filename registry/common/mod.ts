@@ -14,6 +14,7 @@
  * @module
  */
 export { integrityOf, sha512Hex, shasumOf } from "./digests.ts";
+export { integrityOfBytes, sha512Integrity } from "./integrity.ts";
 export { denoFlagProblem } from "./deno_flags.ts";
 export {
   RegistryError,
