@@ -14,6 +14,7 @@
  * @module
  */
 import { dirname, fromFileUrl, join, relative, toFileUrl } from "../_path.ts";
+import { evaluatedModules } from "../_module_graph.ts";
 
 /** The repository (or installed copy) root the child's modules come from. */
 const ROOT = fromFileUrl(new URL("../../", import.meta.url));
@@ -74,38 +75,18 @@ function readText(path: string): string | undefined {
   }
 }
 
-/** The local modules `entry` loads when evaluated: static imports only. */
+/** The local modules `entry` loads when evaluated; undefined if it imports any lazily. */
 function moduleFiles(entryFile: string): string[] | undefined {
-  const out = new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", "--no-config", "--no-lock", entryFile],
-    stdout: "piped",
-    stderr: "null",
-  }).outputSync();
-  if (!out.success) return undefined;
-  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
-    roots: string[];
-    modules: {
-      specifier: string;
-      dependencies?: { code?: { specifier: string }; isDynamic?: boolean }[];
-    }[];
-  };
-  // Deno's graph also holds type-only and lazily imported modules: walk the static imports.
-  const deps = new Map(info.modules.map((m) => [m.specifier, m.dependencies]));
-  const seen = new Set<string>();
-  const stack = [...info.roots];
-  while (stack.length) {
-    const s = stack.pop()!;
-    if (seen.has(s)) continue;
-    seen.add(s);
-    for (const d of deps.get(s) ?? []) {
-      if (!d.code) continue;
-      // A lazily imported module would load from the repository, outside the bundle.
-      if (d.isDynamic) return undefined;
-      stack.push(d.code.specifier);
-    }
-  }
-  const files = [...seen].filter((s) => s.startsWith("file:")).map(fromFileUrl);
-  return files.length === seen.size ? files : undefined;
+  let lazy = false;
+  const graph = evaluatedModules([toFileUrl(entryFile).href], {
+    flags: ["--no-config", "--no-lock"],
+    // A lazily imported module would load from the repository, outside the bundle.
+    dynamic: () => (lazy = true, false),
+  });
+  if (!graph || lazy) return undefined;
+  const specifiers = [...graph.keys()];
+  if (!specifiers.every((s) => s.startsWith("file:"))) return undefined;
+  return specifiers.map(fromFileUrl);
 }
 
 /** The import map entries of a built bundle in `dir`, when every output is there. */

@@ -11,6 +11,7 @@
  * @module
  */
 import { basename, dirname, fromFileUrl, join, toFileUrl } from "../_path.ts";
+import { lstatOrUndefined, removeIfThere } from "../_fs.ts";
 import type { Grants } from "../policy/grants.ts";
 import type { BPF } from "../bpf.ts";
 import type { SandboxSession } from "./server.ts";
@@ -108,26 +109,7 @@ function sweepStale(root: string): void {
   for (const name of names) {
     const m = /^bpfpm-sandbox-(\d+)-/.exec(name);
     if (!m || Number(m[1]) === Deno.pid || alive(Number(m[1]))) continue;
-    removeTree(join(root, name));
-  }
-}
-
-/** `rm -rf path` (gone already is fine). */
-function removeTree(path: string): void {
-  try {
-    Deno.removeSync(path, { recursive: true });
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) throw e;
-  }
-}
-
-/** The lstat of `path`, or undefined when nothing is there. */
-function lstatIfAny(path: string): Deno.FileInfo | undefined {
-  try {
-    return Deno.lstatSync(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return undefined;
-    throw e;
+    removeIfThere(join(root, name), { recursive: true });
   }
 }
 
@@ -202,7 +184,7 @@ function sandboxDenoDir(name: string, uid: number): string | undefined {
   }
   try {
     if (!sandboxCacheRoot()) return undefined;
-    if (!lstatIfAny(dir)) {
+    if (!lstatOrUndefined(dir)) {
       Deno.mkdirSync(dir, { mode: 0o700 });
       Deno.chownSync(dir, uid, gid);
     }
@@ -214,7 +196,7 @@ function sandboxDenoDir(name: string, uid: number): string | undefined {
 
 /** Whether `path` is a directory (not a link) of `uid` with exactly `mode`. */
 function isDir(path: string, uid: number, mode: number): boolean {
-  const st = lstatIfAny(path);
+  const st = lstatOrUndefined(path);
   return !!st?.isDirectory && st.uid === uid &&
     ((st.mode ?? 0) & 0o777) === mode;
 }
@@ -222,7 +204,7 @@ function isDir(path: string, uid: number, mode: number): boolean {
 /** Makes SANDBOX_CACHE_ROOT where missing; whether it is root's and 0711. */
 function sandboxCacheRoot(): boolean {
   try {
-    if (!lstatIfAny(SANDBOX_CACHE_ROOT)) {
+    if (!lstatOrUndefined(SANDBOX_CACHE_ROOT)) {
       Deno.mkdirSync(SANDBOX_CACHE_ROOT, { recursive: true });
       Deno.chmodSync(SANDBOX_CACHE_ROOT, 0o711);
     }
@@ -460,7 +442,7 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
     } catch { /* gone */ }
     await child?.status.catch(() => {});
     session?.close();
-    removeTree(dir);
+    removeIfThere(dir, { recursive: true });
     if (forget) await removeAsSandboxUser(forget);
   }
 }

@@ -6,6 +6,7 @@
  * URLs, which `deno info` cannot follow, so they are named here).
  */
 import * as assert from "node:assert/strict";
+import { evaluatedModules } from "../../runtime/_module_graph.ts";
 
 const REPO = new URL("../../", import.meta.url);
 
@@ -31,51 +32,21 @@ const RUN_PATH = [
 /** The sandbox's own modules, which end the client's part of the run. */
 const SANDBOX = new URL("runtime/sandbox/", REPO).href;
 
-interface Module {
-  specifier: string;
-  dependencies?: {
-    code?: { specifier: string };
-    isDynamic?: boolean;
-  }[];
-}
-
 /**
  * Every module evaluated by importing `roots`: static value imports, and dynamic imports of
  * a literal, outside the sandbox, with the module that imports each.
  */
-async function evaluated(roots: string[]): Promise<Map<string, string>> {
-  const importer = new Map<string, string>();
-  for (const root of roots) {
-    const url = new URL(root, REPO).href;
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["info", "--json", url],
-      cwd: REPO,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-    const { modules } = JSON.parse(new TextDecoder().decode(out.stdout)) as {
-      modules: Module[];
-    };
-    const bySpecifier = new Map(modules.map((m) => [m.specifier, m]));
-    const todo = [url];
-    importer.set(url, "(root)");
-    while (todo.length) {
-      const from = todo.pop()!;
-      for (const d of bySpecifier.get(from)?.dependencies ?? []) {
-        const to = d.code?.specifier;
-        if (!to || importer.has(to)) continue;
-        if (d.isDynamic && to.startsWith(SANDBOX)) continue;
-        importer.set(to, from);
-        todo.push(to);
-      }
-    }
-  }
-  return importer;
+function evaluated(roots: string[]): Map<string, string> {
+  const graph = evaluatedModules(roots.map((r) => new URL(r, REPO).href), {
+    cwd: REPO.pathname,
+    dynamic: (to) => !to.startsWith(SANDBOX),
+  });
+  assert.ok(graph, "deno info failed");
+  return graph;
 }
 
-Deno.test("bpfpm run's modules import no node:* or npm: module, directly or through others", async () => {
-  const graph = await evaluated(RUN_PATH);
+Deno.test("bpfpm run's modules import no node:* or npm: module, directly or through others", () => {
+  const graph = evaluated(RUN_PATH);
   const local = [...graph.keys()].filter((s) => s.startsWith(REPO.href));
   // The graph is real: the grant rules and the lockfile reader are in it.
   for (const m of ["runtime/policy/grants.ts", "registry/client/lockfile.ts"]) {

@@ -5,45 +5,20 @@
  */
 import assert from "node:assert/strict";
 import { REPO } from "./_helpers.ts";
+import { evaluatedModules } from "../../runtime/_module_graph.ts";
 
-interface Dependency {
-  code?: { specifier: string };
-  isDynamic?: boolean;
-}
-
-/** The local modules `mod.ts` evaluates at startup (static value imports), relative to the repo. */
-async function staticGraph(): Promise<string[]> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", `${REPO}mod.ts`],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
-    modules: { specifier: string; dependencies?: Dependency[] }[];
-  };
-  const edges = new Map(
-    info.modules.map((m) => [
-      m.specifier,
-      (m.dependencies ?? []).filter((d) => d.code && !d.isDynamic)
-        .map((d) => d.code!.specifier),
-    ]),
-  );
+/** The local modules `mod.ts` evaluates at startup, relative to the repo. */
+function staticGraph(): string[] {
   const root = new URL("mod.ts", new URL(REPO, "file://")).href;
-  const seen = new Set<string>();
-  const visit = (s: string) => {
-    if (seen.has(s)) return;
-    seen.add(s);
-    for (const next of edges.get(s) ?? []) visit(next);
-  };
-  visit(root);
+  const graph = evaluatedModules([root]);
+  assert.ok(graph, "deno info failed");
   const prefix = new URL(REPO, "file://").href;
-  return [...seen].filter((s) => s.startsWith(prefix))
+  return [...graph.keys()].filter((s) => s.startsWith(prefix))
     .map((s) => s.slice(prefix.length)).sort();
 }
 
-Deno.test("startup: mod.ts evaluates none of the modules a warm tracepoint start does not use", async () => {
-  const graph = await staticGraph();
+Deno.test("startup: mod.ts evaluates none of the modules a warm tracepoint start does not use", () => {
+  const graph = staticGraph();
   // The graph is real: the load path and the tracepoint attach are in it.
   for (const m of ["runtime/bpf.ts", "runtime/attach/tracepoint.ts"]) {
     assert.ok(graph.includes(m), `${m} missing from ${graph.join(", ")}`);

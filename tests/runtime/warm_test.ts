@@ -15,23 +15,20 @@ import { inspectObject } from "../../runtime/spec/object.ts";
 import { sha256 } from "../../runtime/compile/_cache.ts";
 import { PermissionDeniedError } from "../../runtime/policy/mod.ts";
 import { REPO, runFixture, uniqueName, waitGone } from "./_helpers.ts";
+import { evaluatedModules } from "../../runtime/_module_graph.ts";
 
 const RUNTIME = `${REPO}runtime/`;
 
-/** The local modules `entry` loads, relative to runtime/. */
-async function moduleGraph(entry: string): Promise<string[]> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", `${RUNTIME}${entry}`],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
-  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
-    modules: { specifier: string }[];
-  };
+/** The local modules `entry` can run (lazily imported ones too), relative to runtime/. */
+function moduleGraph(entry: string): string[] {
+  const graph = evaluatedModules([
+    new URL(`${RUNTIME}${entry}`, "file://").href,
+  ], {
+    dynamic: () => true,
+  });
+  assert.ok(graph, "deno info failed");
   const prefix = new URL(RUNTIME, "file://").href;
-  return info.modules.map((m) => m.specifier)
-    .filter((s) => s.startsWith(prefix))
+  return [...graph.keys()].filter((s) => s.startsWith(prefix))
     .map((s) => s.slice(prefix.length));
 }
 
@@ -64,7 +61,7 @@ Deno.test("warm: the memos list every module the rewrite and the inspector load"
       ["spec/object.ts", INSPECT_MODULES],
     ] as const
   ) {
-    const missing = (await moduleGraph(entry)).filter((m) => !list.includes(m));
+    const missing = moduleGraph(entry).filter((m) => !list.includes(m));
     assert.deepEqual(missing, [], `${entry} loads modules its memo ignores`);
     for (const m of list) await Deno.stat(`${RUNTIME}${m}`);
   }

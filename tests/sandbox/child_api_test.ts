@@ -6,6 +6,7 @@
 import * as assert from "node:assert/strict";
 import * as inProcess from "../../mod.ts";
 import * as sandboxed from "../../runtime/sandbox/child_mod.ts";
+import { evaluatedModules } from "../../runtime/_module_graph.ts";
 
 Deno.test("the sandboxed API exports every name mod.ts exports, and no other", () => {
   assert.deepEqual(
@@ -20,39 +21,15 @@ Deno.test("the sandboxed API exports every name mod.ts exports, and no other", (
   assert.notEqual(sandboxed.Link, inProcess.Link);
 });
 
-/** The modules a module's evaluation loads: static imports only (types and import() aside). */
-async function runtimeGraph(entry: string): Promise<string[]> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["info", "--json", entry],
-    stdout: "piped",
-    stderr: "inherit",
-  }).output();
-  assert.ok(out.success, "deno info failed");
-  const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
-    roots: string[];
-    modules: {
-      specifier: string;
-      dependencies?: { code?: { specifier: string }; isDynamic?: boolean }[];
-    }[];
-  };
-  const deps = new Map(
-    info.modules.map((m) => [m.specifier, m.dependencies ?? []]),
-  );
-  const seen = new Set<string>();
-  const stack = [info.roots[0]];
-  while (stack.length) {
-    const s = stack.pop()!;
-    if (seen.has(s)) continue;
-    seen.add(s);
-    for (const d of deps.get(s) ?? []) {
-      if (d.code && !d.isDynamic) stack.push(d.code.specifier);
-    }
-  }
-  return [...seen];
+/** The modules importing `entry` evaluates. */
+function runtimeGraph(entry: string): string[] {
+  const graph = evaluatedModules([entry]);
+  assert.ok(graph, "deno info failed");
+  return [...graph.keys()];
 }
 
-Deno.test("the sandboxed child loads neither the in-process runtime nor node:*", async () => {
-  const graph = await runtimeGraph(
+Deno.test("the sandboxed child loads neither the in-process runtime nor node:*", () => {
+  const graph = runtimeGraph(
     new URL("../../runtime/sandbox/child_mod.ts", import.meta.url).href,
   );
   const heavy = graph.filter((s) =>
@@ -62,7 +39,7 @@ Deno.test("the sandboxed child loads neither the in-process runtime nor node:*",
   );
   assert.deepEqual(heavy, []);
   // mod.ts itself does load them: the check above can fail.
-  const full = await runtimeGraph(
+  const full = runtimeGraph(
     new URL("../../mod.ts", import.meta.url).href,
   );
   assert.ok(full.some((s) => s.endsWith("/runtime/bpf.ts")));
