@@ -19,14 +19,20 @@ import { evaluatedModules } from "../_module_graph.ts";
 /** The repository (or installed copy) root the child's modules come from. */
 const ROOT = fromFileUrl(new URL("../../", import.meta.url));
 
-/** A stable 53-bit FNV-1a hash of `text`, in base 36 (a directory name, not a secret). */
+/**
+ * A stable 64-bit hash of `text` in base 36 (a directory name, not a secret): two 32-bit
+ * FNV-1a hashes with different offsets, in 32-bit integer arithmetic (a BigInt per
+ * character cost ~2 ms on a start).
+ */
 function fnv(text: string): string {
-  let h = 0xcbf29ce484222325n;
+  let a = 0x811c9dc5;
+  let b = 0x050c5d1f;
   for (let i = 0; i < text.length; i++) {
-    h ^= BigInt(text.charCodeAt(i));
-    h = (h * 0x100000001b3n) & 0xffffffffffffffffn;
+    const c = text.charCodeAt(i);
+    a = Math.imul(a ^ c, 0x01000193);
+    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
   }
-  return (h >> 11n).toString(36);
+  return (a >>> 0).toString(36) + (b >>> 0).toString(36).padStart(7, "0");
 }
 
 /**
