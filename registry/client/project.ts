@@ -332,6 +332,9 @@ export function lockProject(projectDir: string): () => void {
   }
 }
 
+/** Trees made by this process so far: part of each new tree's name. */
+let treeSerial = 0;
+
 /**
  * A new, empty staging tree directory under `.bpfpm/trees/`.
  *
@@ -342,14 +345,22 @@ export function lockProject(projectDir: string): () => void {
  * ```
  */
 export function newTree(projectDir: string): string {
-  const dir = join(
-    projectDir,
-    STATE_DIR,
-    "trees",
-    `t${Date.now().toString(36)}-${Deno.pid}`,
-  );
-  Deno.mkdirSync(dir, { recursive: true });
-  return dir;
+  const trees = join(projectDir, STATE_DIR, "trees");
+  Deno.mkdirSync(trees, { recursive: true });
+  // The leaf is made without `recursive`, so two trees made in the same millisecond
+  // (by this process or another) can never be the same directory.
+  for (;;) {
+    const dir = join(
+      trees,
+      `t${Date.now().toString(36)}-${Deno.pid}-${(treeSerial++).toString(36)}`,
+    );
+    try {
+      Deno.mkdirSync(dir);
+      return dir;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.AlreadyExists)) throw e;
+    }
+  }
 }
 
 /**
