@@ -26,6 +26,9 @@ import type { AgentConfig } from "./config.ts";
 import { hrTime, metricData, MetricPoints } from "./metrics.ts";
 import type { MetricSource } from "./prometheus.ts";
 
+/** The most log records in one OTLP request. */
+const LOG_BATCH = 4096;
+
 /** A declared metric's source, with when its probe version started (the counters' start). */
 export interface TimedSource extends MetricSource {
   /** When the probe version started, ms since the epoch. */
@@ -135,6 +138,10 @@ export function startOtlp(
           headers: otlp.headers,
         }),
         scheduledDelayMillis: otlp.intervalMs,
+        // One request an interval, not one every 512 records (the SDK's default batch: at
+        // 150 records a second, four requests each 10 s, each through node:http).
+        maxExportBatchSize: LOG_BATCH,
+        maxQueueSize: 2 * LOG_BATCH,
       }),
     ],
   });

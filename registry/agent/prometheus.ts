@@ -35,8 +35,12 @@ function name(text: string): string {
   return /^[0-9]/.test(s) ? `_${s}` : s;
 }
 
+/** What a label value must escape. */
+const ESCAPED = /[\\\n"]/;
+
 /** A label value as Prometheus text quotes it. */
 function quoted(value: string): string {
+  if (!ESCAPED.test(value)) return `"${value}"`;
   return `"${
     value.replace(/\\/g, "\\\\").replace(/\n/g, "\\n").replace(/"/g, '\\"')
   }"`;

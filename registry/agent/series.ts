@@ -257,10 +257,24 @@ interface Live extends Series {
   accCounts?: number[];
 }
 
-/** Label values and the series id of one map key, kept while the key is in the map. */
-interface KeyLabels {
+/** A new series, every field set at once (one object shape for every series). */
+function live(labels: string[]): Live {
+  return {
+    labels,
+    value: NaN,
+    counts: undefined,
+    changed: true,
+    text: undefined,
+    epoch: -1,
+    acc: 0,
+    accCounts: undefined,
+  };
+}
+
+/** The series of one map key, kept while the key is in the map. */
+interface KeySeries {
   id: string;
-  labels: string[];
+  series: Live;
   epoch: number;
 }
 
@@ -285,8 +299,11 @@ export class SeriesTable {
   #epoch = 0;
   #value: (e: [unknown, unknown]) => unknown;
   #labels: { read: (e: [unknown, unknown]) => unknown; label: MetricLabel }[];
-  /** Label values by map key, when every label comes from a key that is a number or text. */
-  #byKey = new Map<unknown, KeyLabels>();
+  /**
+   * The series of each map key, when every label comes from a key that is a number or
+   * text: a key seen before costs one lookup, not its labels made again.
+   */
+  #byKey = new Map<unknown, KeySeries>();
   #keyOnly: boolean;
   #scale: number;
   #histogram: boolean;
@@ -303,32 +320,37 @@ export class SeriesTable {
     this.#histogram = declaration.kind === "histogram";
   }
 
-  #labelsOf(e: [unknown, unknown]): { id: string; labels: string[] } {
-    const key = e[0];
-    if (this.#keyOnly && typeof key !== "object") {
-      const k = this.#byKey.get(key);
-      if (k) {
-        k.epoch = this.#epoch;
-        return k;
-      }
-      const labels = this.#labels.map((l) => labelValue(key, l.label));
-      const made = { id: labels.join("\u0000"), labels, epoch: this.#epoch };
-      this.#byKey.set(key, made);
-      return made;
-    }
-    const labels = this.#labels.map((l) => labelValue(l.read(e), l.label));
-    return { id: labels.join("\u0000"), labels };
+  /** The series with these labels, made if it is new. */
+  #withLabels(labels: string[]): { id: string; series: Live } {
+    const id = labels.length === 1 ? labels[0] : labels.join("\u0000");
+    const all = this.series as Map<string, Live>;
+    let s = all.get(id);
+    if (!s) all.set(id, s = live(labels));
+    return { id, series: s };
   }
 
   #seriesOf(e: [unknown, unknown]): Live {
-    const { id, labels } = this.#labelsOf(e);
-    const all = this.series as Map<string, Live>;
-    let s = all.get(id);
-    if (!s) {
-      s = { labels, value: NaN, changed: true, epoch: -1, acc: 0 };
-      all.set(id, s);
+    const key = e[0];
+    if (this.#keyOnly && typeof key !== "object") {
+      const k = this.#byKey.get(key);
+      // The series may have gone (no entry made it at a read) and come back since.
+      if (k && this.series.get(k.id) === k.series) {
+        k.epoch = this.#epoch;
+        return k.series;
+      }
+      const labels = this.#labels.map((l) => labelValue(key, l.label));
+      const made = this.#withLabels(labels);
+      if (k) {
+        k.series = made.series;
+        k.epoch = this.#epoch;
+      } else {
+        this.#byKey.set(key, { ...made, epoch: this.#epoch });
+      }
+      return made.series;
     }
-    return s;
+    return this.#withLabels(
+      this.#labels.map((l) => labelValue(l.read(e), l.label)),
+    ).series;
   }
 
   /**
