@@ -236,13 +236,39 @@ function build(
   }
 }
 
-/** Bundles of this root built from older sources, an hour after they were replaced. */
+/**
+ * Bundles of this root built from older sources, an hour after they were replaced, and
+ * every bundle of a bpfpm whose modules are gone (a removed checkout or CI clone).
+ */
 function pruneOld(prefix: string, keep: string): void {
   const parent = dirname(prefix);
   const name = prefix.slice(parent.length + 1);
   const hourAgo = Date.now() - 3600_000;
+  const gone = new Set<string>();
+  for (const e of Deno.readDirSync(parent)) {
+    const m = /^(child-[0-9a-z]+)\.files$/.exec(e.name);
+    if (!m || m[1] === name) continue;
+    let files: unknown;
+    try {
+      files = JSON.parse(Deno.readTextFileSync(join(parent, e.name)));
+    } catch {
+      continue; // being written, or not ours: left alone
+    }
+    const first = Array.isArray(files) ? files[0] : undefined;
+    if (typeof first !== "string") continue;
+    try {
+      Deno.statSync(first);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) gone.add(m[1]);
+    }
+  }
   for (const e of Deno.readDirSync(parent)) {
     const p = join(parent, e.name);
+    const root = /^(child-[0-9a-z]+)(?:-|\.files$)/.exec(e.name)?.[1];
+    if (root && gone.has(root)) {
+      removeTree(p);
+      continue;
+    }
     if (!e.isDirectory || p === keep || !e.name.startsWith(`${name}-`)) {
       continue;
     }

@@ -24,9 +24,44 @@ export async function world(): Promise<
       BPFPM_CONFIG_DIR: join(root, "config"),
     },
     async [Symbol.asyncDispose]() {
+      await forgetSandboxCaches(root);
       await Deno.remove(root, { recursive: true }).catch(() => {});
     },
   };
+}
+
+/** Where the sandbox keeps each package's Deno cache (runtime/sandbox/host.ts). */
+const SANDBOX_CACHE = "/var/cache/bpfpm-sandbox";
+
+/**
+ * Removes the sandbox's Deno cache of every package under `root` (run in place or
+ * installed in its project): the tests' packages have names unique to a run, so their
+ * caches would otherwise pile up in /var/cache (about 3.5 MB each).
+ */
+async function forgetSandboxCaches(root: string): Promise<void> {
+  const names = new Set<string>();
+  const walk = async (dir: string, depth: number) => {
+    try {
+      for await (const e of Deno.readDir(dir)) {
+        if (!e.isDirectory || depth === 0) continue;
+        const pj = join(dir, e.name, "package.json");
+        try {
+          const name = JSON.parse(await Deno.readTextFile(pj)).name;
+          if (typeof name === "string") names.add(name);
+        } catch { /* not a package */ }
+        await walk(join(dir, e.name), depth - 1);
+      }
+    } catch { /* gone */ }
+  };
+  await walk(root, 5);
+  for (const name of names) {
+    for (const uid of [0, 65534]) {
+      await Deno.remove(
+        join(SANDBOX_CACHE, `${uid}-${encodeURIComponent(name)}`),
+        { recursive: true },
+      ).catch(() => {});
+    }
+  }
 }
 
 /** Writes a package directory with `mod.ts` and the given manifest parts. */

@@ -4,6 +4,8 @@
  * modules (one class per name across "bpf", "bpf/maps" and "bpf/events").
  */
 import * as assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
 import { childBundle, childEntries } from "../../runtime/sandbox/_bundle.ts";
 
 const CHILD_MOD = decodeURIComponent(
@@ -110,6 +112,25 @@ Deno.test("the child's bundle is built once, has the modules' API, and is rebuil
     const again = childBundle(root, names);
     assert.deepEqual(again, built);
     assert.notEqual(await Deno.readTextFile(`${dir}stamp`), "broken");
+
+    // A build removes the bundles of a bpfpm whose modules are gone (a deleted clone),
+    // and leaves those of one still there.
+    const goneRoot = join(root, "child-gonegone");
+    await Deno.writeTextFile(
+      `${goneRoot}.files`,
+      JSON.stringify([join(root, "no-such-clone", "mod.ts")]),
+    );
+    await Deno.mkdir(`${goneRoot}-stamp1`);
+    await Deno.writeTextFile(`${goneRoot}-stamp1/stamp`, "x");
+    const liveRoot = join(root, "child-livelive");
+    await Deno.writeTextFile(`${liveRoot}.files`, JSON.stringify([CHILD_MOD]));
+    await Deno.mkdir(`${liveRoot}-stamp1`);
+    await Deno.writeTextFile(`${dir}stamp`, "broken"); // forces a build
+    assert.deepEqual(childBundle(root, names), built);
+    assert.equal(existsSync(`${goneRoot}.files`), false);
+    assert.equal(existsSync(`${goneRoot}-stamp1`), false);
+    assert.ok(existsSync(`${liveRoot}.files`));
+    assert.ok(existsSync(`${liveRoot}-stamp1`));
   } finally {
     await Deno.remove(root, { recursive: true });
   }
