@@ -287,7 +287,6 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
   );
   server.catch(() => {});
   const root = tmpdir();
-  sweepStale(root);
   const dir = Deno.makeTempDirSync({
     dir: root,
     prefix: `${PREFIX}${Deno.pid}-`,
@@ -386,6 +385,8 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
       stderr: run.stdio ?? "inherit",
     }).spawn();
     run.onStart?.(child);
+    // Dead runs' directories go once the child is on its way (its start is the longer).
+    sweepStale(root);
     // The child waits in its first open of the channel until the session opens it.
     const { SandboxSession, warmUp } = await server;
     session = new SandboxSession(dir, {

@@ -318,3 +318,22 @@ for (const [program, target] of [
     assert.ok(r.stderr.includes(`warning: ${note}\n`), r.stderr);
   });
 });
+
+Deno.test("a literal tracepoint is found by its tracefs directory; a name that is a path is not", async () => {
+  const { missingKernelTargets } = await import(
+    "../../registry/client/kernel_check.ts"
+  );
+  const check = (target: string) =>
+    missingKernelTargets(
+      {
+        grants: { attach: [{ kind: "tracepoint", target }] },
+      } as Parameters<typeof missingKernelTargets>[0],
+    );
+  assert.deepEqual(await check("syscalls:sys_enter_openat"), []);
+  assert.deepEqual(await check("syscalls:sys_enter_open*"), []);
+  for (const target of ["syscalls:..", "syscalls:.", "syscalls:nosuch_event"]) {
+    const missing = await check(target);
+    assert.equal(missing.length, 1, target);
+    assert.equal(missing[0].what, "tracepoint");
+  }
+});
