@@ -56,6 +56,7 @@ import { BccRewriteError } from "./errors.ts";
 import type { PositionMap } from "./compile/compile_error.ts";
 import type { ObjectSpec, ProgramSpec } from "./spec/object.ts";
 import { possibleCpus } from "./spec/_cpus.ts";
+import { nameHash } from "./_name_hash.ts";
 
 const VERSION = 2;
 
@@ -188,22 +189,6 @@ function unchanged(deps: unknown): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * A 64-bit hash (two FNV-1a-style lanes) of a string's UTF-16 units, as hex: names a memo
- * file without an async digest; the memo holds what it was made from, compared in full.
- */
-function nameHash(text: string): string {
-  let lo = 0x811c9dc5;
-  let hi = 0xcbf29ce4;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    lo = Math.imul(lo ^ c, 0x01000193);
-    hi = Math.imul(hi ^ c ^ (lo >>> 16), 0x01000193);
-  }
-  return (hi >>> 0).toString(16).padStart(8, "0") +
-    (lo >>> 0).toString(16).padStart(8, "0");
 }
 
 function bootTime(): number {

@@ -15,25 +15,10 @@
  */
 import { dirname, fromFileUrl, join, relative, toFileUrl } from "../_path.ts";
 import { evaluatedModules } from "../_module_graph.ts";
+import { nameHash } from "../_name_hash.ts";
 
 /** The repository (or installed copy) root the child's modules come from. */
 const ROOT = fromFileUrl(new URL("../../", import.meta.url));
-
-/**
- * A stable 64-bit hash of `text` in base 36 (a directory name, not a secret): two 32-bit
- * FNV-1a hashes with different offsets, in 32-bit integer arithmetic (a BigInt per
- * character cost ~2 ms on a start).
- */
-function fnv(text: string): string {
-  let a = 0x811c9dc5;
-  let b = 0x050c5d1f;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    a = Math.imul(a ^ c, 0x01000193);
-    b = Math.imul(b ^ c, 0x01000193) ^ (b >>> 15);
-  }
-  return (a >>> 0).toString(36) + (b >>> 0).toString(36).padStart(7, "0");
-}
 
 /**
  * The modules a package may import as `"bpf"` (the forwarding API, `childMod`) and each
@@ -157,12 +142,12 @@ export function childBundle(
   cacheRoot: string,
   names: Map<string, string>,
 ): Record<string, string> | undefined {
-  const prefix = join(cacheRoot, `child-${fnv(ROOT)}`);
+  const prefix = join(cacheRoot, `child-${nameHash(ROOT)}`);
   const listed = readText(`${prefix}.files`);
   if (listed) {
     const stamp = stampOf(JSON.parse(listed) as string[]);
     if (stamp) {
-      const dir = `${prefix}-${fnv(stamp)}`;
+      const dir = `${prefix}-${nameHash(stamp)}`;
       if (readText(join(dir, "stamp")) === stamp) {
         const imports = importsIn(dir, names);
         if (imports) return imports;
@@ -212,7 +197,7 @@ function build(
     if (!bundled.success || !stamp) return undefined;
     Deno.writeTextFileSync(join(out, "stamp"), stamp);
     chmodTree(out);
-    const dir = `${prefix}-${fnv(stamp)}`;
+    const dir = `${prefix}-${nameHash(stamp)}`;
     try {
       Deno.renameSync(out, dir);
     } catch {
