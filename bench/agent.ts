@@ -13,18 +13,22 @@
  *
  * Measured over the window, in each phase: CPU % of one core of each process tree (the
  * agent overhead is the agent's tree minus the five `bpfpm run` trees: the probes' own
- * event handling is in both); peak RSS of the agent (the trusted side, which holds every
- * BPF object) and of its sandboxed probe processes, separately. During the agent's window
- * `/metrics` is scraped every `--scrape-every` (5) s and the OTLP exporter pushes every 10 s
- * (both count in its CPU); after it, 50 more scrapes 200 ms apart. Scrape latency is the
+ * event handling is in both), split into the trusted side (the agent's process; the five
+ * `bpfpm run` processes) and the sandboxed probe processes under it; peak RSS of the agent
+ * (the trusted side, which holds every BPF object) and of its sandboxed probe processes,
+ * separately. During the agent's window `/metrics` is scraped every `--scrape-every` (5) s
+ * and the OTLP exporter pushes every 10 s (both count in its CPU); after it, 50 more
+ * scrapes 200 ms apart. Scrape latency is the
  * time to the last byte of the body, p50 and p99 over all scrapes but the first (which makes
  * every series' text, and is reported apart as `scrape_first_ms`), taken by a scraper
  * process of its own (bench/_agent_scrape.ts: this process walks /proc and decodes the
  * pushes meanwhile); OTLP export lag is receipt time − the points' collection time.
  *
  * Ends with `result agent rss_mb=… probes_rss_mb=… baseline_rss_mb=… cpu_pct=…
- * baseline_cpu_pct=… overhead_pct=… scrape_p50_ms=… scrape_p99_ms=… scrape_first_ms=… scrapes=… series=…
- * otlp_lag_p50_ms=… otlp_lag_max_ms=… events_per_s=… load1=…`.
+ * baseline_cpu_pct=… overhead_pct=… trusted_cpu_pct=… baseline_parents_cpu_pct=…
+ * probes_cpu_pct=… baseline_probes_cpu_pct=… scrape_p50_ms=… scrape_p99_ms=…
+ * scrape_first_ms=… scrapes=… series=… otlp_lag_p50_ms=… otlp_lag_max_ms=…
+ * events_per_s=… load1=…`.
  *
  * @module
  */
@@ -296,7 +300,16 @@ export async function main(argv: string[]): Promise<number> {
     let load = startLoad();
     children.push(load);
     await new Promise((r) => setTimeout(r, 5_000));
-    const base = await measure(runs.map((r) => r.pid), seconds);
+    const parentPids = new Set(runs.map((r) => r.pid));
+    const baseSplit = await measure(
+      [...parentPids],
+      seconds,
+      (pid) => !parentPids.has(pid),
+    );
+    const base = {
+      cpu: baseSplit.cpu + baseSplit.splitCpu,
+      rss: baseSplit.rss + baseSplit.splitRss,
+    };
     loads.push(load1());
     await stop([...runs, load]);
     await parent.close();
@@ -304,7 +317,11 @@ export async function main(argv: string[]): Promise<number> {
     console.log(
       `bpfpm run × ${PROBES.length}: cpu ${
         base.cpu.toFixed(2)
-      } % of a core, rss ${base.rss.toFixed(0)} MB`,
+      } % of a core (the five bpfpm run processes ${
+        baseSplit.cpu.toFixed(2)
+      } %, their probes ${baseSplit.splitCpu.toFixed(2)} %), rss ${
+        base.rss.toFixed(0)
+      } MB`,
     );
 
     // The agent.
@@ -391,6 +408,10 @@ export async function main(argv: string[]): Promise<number> {
       cpu_pct: agentTreeCpu.toFixed(2),
       baseline_cpu_pct: base.cpu.toFixed(2),
       overhead_pct: (agentTreeCpu - base.cpu).toFixed(2),
+      trusted_cpu_pct: ag.cpu.toFixed(2),
+      baseline_parents_cpu_pct: baseSplit.cpu.toFixed(2),
+      probes_cpu_pct: ag.splitCpu.toFixed(2),
+      baseline_probes_cpu_pct: baseSplit.splitCpu.toFixed(2),
       scrape_p50_ms: pct(lat, 50).toFixed(1),
       scrape_p99_ms: pct(lat, 99).toFixed(1),
       scrape_first_ms: scrapes[0].ms.toFixed(1),

@@ -18,7 +18,7 @@ import { Ui } from "../client/ui.ts";
 import { type AgentConfig, parseAgentConfig } from "./config.ts";
 import type { OtlpExport, TimedSource } from "./otlp.ts";
 import { PrometheusText } from "./prometheus.ts";
-import { type Release, Supervisor } from "./probe.ts";
+import { type ProbeRecord, type Release, Supervisor } from "./probe.ts";
 
 /**
  * The V8 flags `bpfpm agent` is measured and deployed with, as `DENO_V8_FLAGS` (the systemd
@@ -84,7 +84,7 @@ export class Agent {
       requireSigned: config.requireSigned,
       approve: (r: Release) => this.#approve(r),
       log: (line: string) => this.#ui.info(`bpfpm agent: ${line}`),
-      onEvent: (p: Supervisor, r: Release, record: unknown) =>
+      onEvent: (p: Supervisor, r: Release, record: ProbeRecord) =>
         this.#event(p, r, record),
     };
     this.probes = config.probes.map((p) => new Supervisor(p, host));
@@ -107,7 +107,7 @@ export class Agent {
     }
   }
 
-  #event(p: Supervisor, r: Release, record: unknown): void {
+  #event(p: Supervisor, r: Release, record: ProbeRecord): void {
     this.#otlp?.emit(p.probe.name, r.version, record);
   }
 

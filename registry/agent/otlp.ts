@@ -25,9 +25,16 @@ import type { MetricDeclaration } from "../manifest.ts";
 import type { AgentConfig } from "./config.ts";
 import { hrTime, metricData, MetricPoints } from "./metrics.ts";
 import type { MetricSource } from "./prometheus.ts";
+import type { ProbeRecord } from "./probe.ts";
 
 /** The most log records in one OTLP request. */
 const LOG_BATCH = 4096;
+
+/** Log records made in one turn of the event loop at an export. */
+const LOG_SLICE = 256;
+
+/** The most log records waiting for an export; more are dropped (as the SDK's queue does). */
+const LOG_QUEUE = 2 * LOG_BATCH;
 
 /** A declared metric's source, with when its probe version started (the counters' start). */
 export interface TimedSource extends MetricSource {
@@ -37,10 +44,21 @@ export interface TimedSource extends MetricSource {
 
 /** A running OTLP export. */
 export interface OtlpExport {
-  /** Queues one record of a probe as a log record. */
-  emit(probe: string, version: string, record: unknown): void;
+  /**
+   * Queues one record of a probe, to go out as a log record at the next export: a JSON line
+   * is kept as its text and parsed then.
+   */
+  emit(probe: string, version: string, record: ProbeRecord): void;
   /** Pushes what is queued and stops. */
   shutdown(): Promise<void>;
+}
+
+/** A record waiting for the next export, with when it came. */
+interface Queued {
+  at: number;
+  probe: string;
+  version: string;
+  record: ProbeRecord;
 }
 
 /**
@@ -60,7 +78,7 @@ export interface OtlpExport {
  *   { "host.name": "n1" },
  *   () => ({ sources: [], errors: [] }),
  * );
- * otlp.emit("execsnoop", "1.0.0", { pid: 1 });
+ * otlp.emit("execsnoop", "1.0.0", { json: '{"pid":1}' });
  * await otlp.shutdown();
  * ```
  */
@@ -141,23 +159,50 @@ export function startOtlp(
         // One request an interval, not one every 512 records (the SDK's default batch: at
         // 150 records a second, four requests each 10 s, each through node:http).
         maxExportBatchSize: LOG_BATCH,
-        maxQueueSize: 2 * LOG_BATCH,
+        maxQueueSize: LOG_QUEUE,
       }),
     ],
   });
   const logger = logs.getLogger("bpfpm-agent");
-  return {
-    emit(probe, version, record) {
+  // Records wait here, as they came (a JSON line as its text), and become the SDK's log
+  // records only at the export: made, serialized and dropped in one go, they die young,
+  // where log records made as records came lived an interval and were promoted to V8's
+  // old generation, then collected there.
+  let queue: Queued[] = [];
+  const flush = async () => {
+    const batch = queue;
+    queue = [];
+    for (let i = 0; i < batch.length; i++) {
+      // A turn of the event loop between slices: a scrape waits for one slice at most.
+      if (i && i % LOG_SLICE === 0) await new Promise((r) => setTimeout(r, 0));
+      const { at, probe, version, record } = batch[i];
       logger.emit({
-        timestamp: Date.now(),
+        timestamp: at,
+        observedTimestamp: at,
         severityNumber: SeverityNumber.INFO,
         severityText: "INFO",
         eventName: `${probe}.event`,
-        body: record as never,
+        body:
+          ("json" in record ? JSON.parse(record.json) : record.value) as never,
         attributes: { probe, probe_version: version },
       });
+    }
+    if (batch.length) await logs.forceFlush();
+  };
+  const timer = setInterval(() => {
+    flush().catch(() => {});
+  }, otlp.intervalMs);
+  Deno.unrefTimer(timer);
+  return {
+    emit(probe, version, record) {
+      // As the SDK's queue: beyond its size, records are dropped.
+      if (queue.length < LOG_QUEUE) {
+        queue.push({ at: Date.now(), probe, version, record });
+      }
     },
     async shutdown() {
+      clearInterval(timer);
+      await flush().catch(() => {});
       await Promise.allSettled([meters.shutdown(), logs.shutdown()]);
     },
   };

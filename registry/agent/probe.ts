@@ -78,6 +78,13 @@ export function declarations(plan: RunPlan): BpfManifest {
   return bpf;
 }
 
+/**
+ * One record of a probe: the line a package printed (`--json`), checked to be JSON and kept
+ * as that text until it is exported (one string, not an object graph that lives until the
+ * next export), or a record the trusted side formatted itself (declared mode).
+ */
+export type ProbeRecord = { json: string } | { value: unknown };
+
 /** What the supervisor needs from the agent. */
 export interface ProbeHost {
   /** The registry URL. */
@@ -90,8 +97,8 @@ export interface ProbeHost {
   approve(release: Release): void;
   /** A line for the agent's log. */
   log(line: string): void;
-  /** One record the probe printed (`--json`), as an event. */
-  onEvent(probe: Supervisor, release: Release, record: unknown): void;
+  /** One record of the probe, as an event. */
+  onEvent(probe: Supervisor, release: Release, record: ProbeRecord): void;
 }
 
 /**
@@ -121,7 +128,7 @@ class Instance {
   constructor(
     readonly release: Release,
     args: string[],
-    onRecord: (record: unknown) => void,
+    onRecord: (record: ProbeRecord) => void,
   ) {
     this.ready = new Promise((r) => this.#setReady = r);
     const pumps: Promise<void>[] = [];
@@ -137,13 +144,14 @@ class Instance {
         onStart: (child) => {
           this.child = child;
           pumps.push(readLines(child.stdout, (l) => {
-            let record: unknown;
+            // Only JSON lines are records; the parsed value is dropped at once (the
+            // export parses the line again when it builds the log record).
             try {
-              record = JSON.parse(l);
+              JSON.parse(l);
             } catch {
               return;
             }
-            onRecord(record);
+            onRecord({ json: l });
           }, { gatherMs: RECORD_GATHER_MS }));
           pumps.push(readLines(child.stderr, (l) => {
             // Deno's "error: ..." line, else the last message (not a stack frame or the
@@ -205,7 +213,7 @@ class DeclaredInstance {
   constructor(
     readonly release: Release,
     params: AgentProbe["params"],
-    onRecord: (record: unknown) => void,
+    onRecord: (record: ProbeRecord) => void,
   ) {
     let setReady!: (ok: boolean) => void;
     this.ready = new Promise((r) => setReady = r);
@@ -216,7 +224,7 @@ class DeclaredInstance {
           release.plan,
           release.manifest,
           params,
-          (_, r) => onRecord(r),
+          (_, r) => onRecord({ value: r }),
         );
         this.objects.push(...this.#run.objects);
         setReady(true);
@@ -255,6 +263,9 @@ const MAX_LINE = 1 << 20;
 /** A read at least this long is not followed by a pause: the probe is writing fast. */
 const GATHER_BYTES = 16 << 10;
 
+/** The buffer a probe's output is read into: a pipe's capacity. */
+const READ_BYTES = 64 << 10;
+
 /**
  * Calls `each` with every line of `stream`; a line longer than 1 MiB is skipped whole.
  * With `gatherMs`, a short read is followed by a pause of that long before the next one,
@@ -281,14 +292,24 @@ export async function readLines(
   // A reader and a TextDecoder, not a TextDecoderStream: a probe writes a record per
   // chunk, and a transform stream's promise hops per chunk cost more than the record.
   const decoder = new TextDecoder();
-  const reader = stream.getReader();
+  // A byte stream (a child's pipe) is read into one buffer of ours, again and again: its
+  // default reader would allocate a 64 KiB buffer for every read.
+  let byob: ReadableStreamBYOBReader | undefined;
+  try {
+    byob = stream.getReader({ mode: "byob" });
+  } catch { /* not a byte stream */ }
+  const reader = byob ?? stream.getReader();
+  let buffer = new ArrayBuffer(byob ? READ_BYTES : 0);
   const gatherMs = options.gatherMs ?? 0;
   let rest = "";
   let skipping = false; // inside a line already too long
   try {
     for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
+      const { value, done } = byob
+        ? await byob.read(new Uint8Array(buffer))
+        : await (reader as ReadableStreamDefaultReader<Uint8Array>).read();
+      if (done || !value) break;
+      if (byob) buffer = value.buffer as ArrayBuffer;
       const text = rest + decoder.decode(value, { stream: true });
       let at = 0;
       for (let nl = text.indexOf("\n"); nl >= 0; nl = text.indexOf("\n", at)) {
@@ -539,7 +560,7 @@ export class Supervisor {
   /** Starts a release; only one that becomes current (not an upgrade's trial) sets the state. */
   #launch(release: Release, current = true): Running {
     if (current) this.state = "starting";
-    const onRecord = (record: unknown) => {
+    const onRecord = (record: ProbeRecord) => {
       this.events++;
       this.host.onEvent(this, release, record);
     };

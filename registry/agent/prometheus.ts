@@ -175,11 +175,35 @@ export class PrometheusText {
     return d.kind === "counter" && !n.endsWith("_total") ? `${n}_total` : n;
   }
 
-  /** A source's lines: each series' own, rebuilt where its value changed. */
+  /**
+   * A source's lines. A counter's or gauge's series keeps only its label values, quoted
+   * (short flat strings, made once: labels never change); its lines are joined from those,
+   * the parts every series shares and the values, in one pass: 10,000 new series make no
+   * line strings that live on. A histogram's series keeps its lines, rebuilt when a slot
+   * changed.
+   */
   #block(k: Kept, family: string): Uint8Array {
     const d = k.table.declaration;
     const labels = (d.labels ?? []).map((l) => name(l.name));
-    const texts: string[] = [];
+    const parts: string[] = [];
+    if (d.kind !== "histogram") {
+      // `family{probe="…",probe_version="…",first=` … `,host_name="…"} `
+      const head = `${family}{${k.prefix}${
+        labels.length ? `,${labels[0]}=` : ""
+      }`;
+      const tail = `${this.#suffix ? `,${this.#suffix}` : ""}} `;
+      for (const s of k.table.series.values()) {
+        if (s.text === undefined) {
+          let t = labels.length ? quoted(s.labels[0]) : "";
+          for (let i = 1; i < labels.length; i++) {
+            t += `,${labels[i]}=${quoted(s.labels[i])}`;
+          }
+          s.text = t;
+        }
+        parts.push(head, s.text, tail, number(s.value), "\n");
+      }
+      return utf8.encode(parts.join(""));
+    }
     for (const s of k.table.series.values()) {
       if (s.changed || s.text === undefined) {
         let set = k.prefix;
@@ -187,26 +211,22 @@ export class PrometheusText {
           set += `,${labels[i]}=${quoted(s.labels[i])}`;
         }
         if (this.#suffix) set += `,${this.#suffix}`;
-        if (d.kind !== "histogram") {
-          s.text = `${family}{${set}} ${number(s.value)}\n`;
-        } else {
-          const counts = s.counts!;
-          const bounds = bucketBounds(d, counts.length);
-          let lines = "";
-          let cumulative = 0;
-          for (let i = 0; i < counts.length; i++) {
-            cumulative += counts[i];
-            lines += `${family}_bucket{${set},le="${
-              i < bounds.length ? number(bounds[i]) : "+Inf"
-            }"} ${cumulative}\n`;
-          }
-          s.text = lines +
-            `${family}_sum{${set}} ${number(histogramSum(bounds, counts))}\n` +
-            `${family}_count{${set}} ${s.value}\n`;
+        const counts = s.counts!;
+        const bounds = bucketBounds(d, counts.length);
+        let lines = "";
+        let cumulative = 0;
+        for (let i = 0; i < counts.length; i++) {
+          cumulative += counts[i];
+          lines += `${family}_bucket{${set},le="${
+            i < bounds.length ? number(bounds[i]) : "+Inf"
+          }"} ${cumulative}\n`;
         }
+        s.text = lines +
+          `${family}_sum{${set}} ${number(histogramSum(bounds, counts))}\n` +
+          `${family}_count{${set}} ${s.value}\n`;
       }
-      texts.push(s.text);
+      parts.push(s.text);
     }
-    return utf8.encode(texts.join(""));
+    return utf8.encode(parts.join(""));
   }
 }

@@ -82,11 +82,23 @@ export function fieldAt(entry: [unknown, unknown], path: string): unknown {
 function pathReader(path: string): (entry: [unknown, unknown]) => unknown {
   const [root, ...rest] = path.split(".");
   const side = root === "key" ? 0 : 1;
+  // Indexed loops, no iterators: a first scrape reads 10,000 entries in code not yet
+  // optimized, where each iterator step is an object made.
+  if (rest.length === 0) return (entry) => entry[side];
+  if (rest.length === 1) {
+    const p = rest[0];
+    return (entry) => {
+      const v = entry[side];
+      return v === null || typeof v !== "object"
+        ? undefined
+        : (v as Record<string, unknown>)[p];
+    };
+  }
   return (entry) => {
     let v: unknown = entry[side];
-    for (const p of rest) {
+    for (let i = 0; i < rest.length; i++) {
       if (v === null || typeof v !== "object") return undefined;
-      v = (v as Record<string, unknown>)[p];
+      v = (v as Record<string, unknown>)[rest[i]];
     }
     return v;
   };
@@ -247,35 +259,37 @@ export interface Series {
   counts?: number[];
   /** Whether the value (or a slot) changed at the last read, or the series is new. */
   changed: boolean;
-  /** Text a reader keeps with the series (the Prometheus renderer's lines). */
+  /** Text a reader keeps with the series (the Prometheus renderer's quoted labels or lines). */
   text?: string;
 }
 
 interface Live extends Series {
+  /** Its key in the table's series. */
+  id: string;
   epoch: number;
+  /** The last read at which a map key of the series' own was seen. */
+  keyEpoch: number;
+  /** Dropped from the table (no entry made it at a read). */
+  gone: boolean;
   acc: number;
   accCounts?: number[];
 }
 
 /** A new series, every field set at once (one object shape for every series). */
-function live(labels: string[]): Live {
+function live(id: string, labels: string[]): Live {
   return {
     labels,
     value: NaN,
     counts: undefined,
     changed: true,
     text: undefined,
+    id,
     epoch: -1,
+    keyEpoch: -1,
+    gone: false,
     acc: 0,
     accCounts: undefined,
   };
-}
-
-/** The series of one map key, kept while the key is in the map. */
-interface KeySeries {
-  id: string;
-  series: Live;
-  epoch: number;
 }
 
 /**
@@ -301,9 +315,10 @@ export class SeriesTable {
   #labels: { read: (e: [unknown, unknown]) => unknown; label: MetricLabel }[];
   /**
    * The series of each map key, when every label comes from a key that is a number or
-   * text: a key seen before costs one lookup, not its labels made again.
+   * text: a key seen before costs one lookup, not its labels made again (nor an object of
+   * its own: the entry is the series).
    */
-  #byKey = new Map<unknown, KeySeries>();
+  #byKey = new Map<unknown, Live>();
   #keyOnly: boolean;
   #scale: number;
   #histogram: boolean;
@@ -321,36 +336,33 @@ export class SeriesTable {
   }
 
   /** The series with these labels, made if it is new. */
-  #withLabels(labels: string[]): { id: string; series: Live } {
+  #withLabels(labels: string[]): Live {
     const id = labels.length === 1 ? labels[0] : labels.join("\u0000");
     const all = this.series as Map<string, Live>;
     let s = all.get(id);
-    if (!s) all.set(id, s = live(labels));
-    return { id, series: s };
+    if (!s) all.set(id, s = live(id, labels));
+    return s;
   }
 
   #seriesOf(e: [unknown, unknown]): Live {
     const key = e[0];
     if (this.#keyOnly && typeof key !== "object") {
-      const k = this.#byKey.get(key);
       // The series may have gone (no entry made it at a read) and come back since.
-      if (k && this.series.get(k.id) === k.series) {
-        k.epoch = this.#epoch;
-        return k.series;
+      let s = this.#byKey.get(key);
+      if (s === undefined || s.gone) {
+        s = this.#withLabels(
+          this.#labels.length === 1
+            ? [labelValue(key, this.#labels[0].label)]
+            : this.#labels.map((l) => labelValue(key, l.label)),
+        );
+        this.#byKey.set(key, s);
       }
-      const labels = this.#labels.map((l) => labelValue(key, l.label));
-      const made = this.#withLabels(labels);
-      if (k) {
-        k.series = made.series;
-        k.epoch = this.#epoch;
-      } else {
-        this.#byKey.set(key, { ...made, epoch: this.#epoch });
-      }
-      return made.series;
+      s.keyEpoch = this.#epoch;
+      return s;
     }
     return this.#withLabels(
       this.#labels.map((l) => labelValue(l.read(e), l.label)),
-    ).series;
+    );
   }
 
   /**
@@ -361,7 +373,8 @@ export class SeriesTable {
    */
   read(entries: [unknown, unknown][]): boolean {
     const epoch = ++this.#epoch;
-    for (const e of entries) {
+    for (let n = 0; n < entries.length; n++) {
+      const e = entries[n];
       const raw = this.#value(e);
       if (this.#histogram) {
         if (!Array.isArray(raw) || !raw.length) continue;
@@ -389,9 +402,10 @@ export class SeriesTable {
       } else s.acc += v;
     }
     let dirty = false;
-    for (const [id, s] of this.series as Map<string, Live>) {
+    for (const s of (this.series as Map<string, Live>).values()) {
       if (s.epoch !== epoch) {
-        this.series.delete(id);
+        this.series.delete(s.id);
+        s.gone = true;
         dirty = true;
         continue;
       }
@@ -412,8 +426,8 @@ export class SeriesTable {
       }
     }
     if (this.#byKey.size > this.series.size) {
-      for (const [k, v] of this.#byKey) {
-        if (v.epoch !== epoch) this.#byKey.delete(k);
+      for (const [k, s] of this.#byKey) {
+        if (s.gone || s.keyEpoch !== epoch) this.#byKey.delete(k);
       }
     }
     return dirty;

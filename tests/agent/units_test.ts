@@ -21,6 +21,7 @@ import {
   probeArgs,
   PrometheusText,
   readLines,
+  SeriesTable,
 } from "../../registry/agent/mod.ts";
 import {
   hrTime,
@@ -30,7 +31,7 @@ import {
 import { loadSyscallNames } from "../../registry/agent/series.ts";
 import type { BpfManifest } from "../../registry/manifest.ts";
 import { syscallTable } from "../../runtime/trace/syscalls.ts";
-import { promtoolProblems } from "./_helpers.ts";
+import { promtoolProblems, startOtlpReceiver } from "./_helpers.ts";
 
 /** The text of `/metrics` chunks (each ends at a line end). */
 function textOf(chunks: Uint8Array[]): string {
@@ -402,4 +403,129 @@ Deno.test("a package's declarations are checked before the agent or --output act
     /^ClientError: evil@1\.0\.0 has an invalid bpf manifest: bpf\.metrics\[0\]\.unit: must be one of count, .*; ask its publisher for a fixed version$/,
   );
   assert.equal(declarations(plan(SYSCOUNT)).metrics?.length, 2);
+});
+
+Deno.test("a probe's pipe is read into one buffer of the reader's own, not a new one per read", async () => {
+  // A byte stream as a child's pipe is: a BYOB read hands the source the reader's buffer;
+  // a default read without autoAllocateChunkSize hands it none, and the source must make
+  // a chunk itself (what Deno's pipes do with a 64 KiB buffer each time).
+  const lines = Array.from({ length: 300 }, (_, i) => `{"n":${i}}\n`);
+  const bytes = new TextEncoder().encode(lines.join(""));
+  let at = 0, given = 0, made = 0;
+  const sizes = new Set<number>();
+  const body = new ReadableStream({
+    type: "bytes",
+    pull(c) {
+      if (at >= bytes.length) {
+        c.close();
+        c.byobRequest?.respond(0);
+        return;
+      }
+      const n = Math.min(100, bytes.length - at); // short reads, lines split across them
+      const view = c.byobRequest?.view;
+      if (view) {
+        given++;
+        sizes.add(view.buffer.byteLength);
+        new Uint8Array(view.buffer, view.byteOffset, n).set(
+          bytes.subarray(at, at + n),
+        );
+        c.byobRequest!.respond(n);
+      } else {
+        made++;
+        c.enqueue(bytes.slice(at, at + n));
+      }
+      at += n;
+    },
+  });
+  const got: string[] = [];
+  await readLines(body, (l) => got.push(l));
+  assert.deepEqual(got, lines.map((l) => l.trimEnd()));
+  assert.equal(made, 0, "no chunk made by the source");
+  assert.ok(given >= 29, `${given} reads`);
+  assert.equal(sizes.size, 1, "every read lands in the same 64 KiB buffer");
+  assert.equal([...sizes][0], 64 << 10);
+});
+
+Deno.test("OTLP log records: a JSON line waits as its text and goes out parsed, with the time it came", async () => {
+  const otlp = startOtlpReceiver();
+  try {
+    const { startOtlp } = await import("../../registry/agent/otlp.ts");
+    const exp = startOtlp(
+      { endpoint: otlp.url, intervalMs: 600_000, headers: {} },
+      { "host.name": "n1" },
+      () => ({ sources: [], errors: [] }),
+    );
+    const before = Date.now();
+    exp.emit("execsnoop", "1.0.0", { json: '{"pid":7,"comm":"sh"}' });
+    exp.emit("runqlat", "2.0.0", { value: { cpu: 1 } });
+    const after = Date.now();
+    // Nothing goes out before the interval; the queue's bound is the SDK's (8,192).
+    for (let i = 0; i < 9000; i++) exp.emit("x", "1", { json: "1" });
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(otlp.received.logs.length, 0);
+    await exp.shutdown();
+    // deno-lint-ignore no-explicit-any
+    const records = otlp.received.logs.flatMap((req: any) =>
+      // deno-lint-ignore no-explicit-any
+      req.resourceLogs.flatMap((rl: any) =>
+        // deno-lint-ignore no-explicit-any
+        rl.scopeLogs.flatMap((sl: any) => sl.logRecords)
+      )
+    );
+    assert.equal(records.length, 8192);
+    const [a, b] = records;
+    const kv = (r: { body: { kvlistValue: { values: [] } } }) =>
+      Object.fromEntries(
+        r.body.kvlistValue.values.map((
+          x: { key: string; value: Record<string, unknown> },
+        ) => [x.key, x.value.intValue ?? x.value.stringValue]),
+      );
+    assert.deepEqual(kv(a), { pid: 7, comm: "sh" });
+    assert.deepEqual(kv(b), { cpu: 1 });
+    const ms = Number(a.timeUnixNano) / 1e6;
+    assert.ok(ms >= before && ms <= after, `${ms} in [${before}, ${after}]`);
+    assert.equal(a.observedTimeUnixNano, a.timeUnixNano);
+    assert.equal(records[8191].body.intValue, 1);
+  } finally {
+    await otlp.close();
+  }
+});
+
+Deno.test("a map key whose series went and came back gets its series (and its text) made again", () => {
+  const d = SYSCOUNT.metrics![0];
+  const t = new SeriesTable(d);
+  const e = (keys: number[], v: bigint) =>
+    keys.map((k) => [k, { count: v }] as [unknown, unknown]);
+  assert.equal(t.read(e([1000, 1001], 1n)), true);
+  const first = t.series.get("1000")!;
+  first.text = "kept";
+  assert.equal(t.read(e([1000, 1001], 1n)), false);
+  assert.equal(t.read(e([1001], 1n)), true); // 1000 gone
+  assert.equal(t.series.has("1000"), false);
+  assert.equal(t.read(e([1000, 1001], 2n)), true); // back, with another value
+  const again = t.series.get("1000")!;
+  assert.notEqual(again, first);
+  assert.deepEqual([again.labels, again.value, again.text], [
+    ["1000"],
+    2,
+    undefined,
+  ]);
+  // Two keys with the same labels add up into one series.
+  const byErrno = new SeriesTable({
+    map: "m",
+    name: "errors",
+    kind: "counter",
+    value: "value",
+    labels: [{ name: "errno", from: "key", format: "errno" }],
+  });
+  byErrno.read([[2, 3], [-2, 4]]);
+  assert.deepEqual(
+    [...byErrno.series.values()].map((s) => [s.labels, s.value]),
+    [[["ENOENT"], 7]],
+  );
+  byErrno.read([[-2, 4]]);
+  assert.deepEqual(
+    [...byErrno.series.values()].map((s) => [s.labels, s.value]),
+    [[["ENOENT"], 4]],
+  );
 });
