@@ -29,7 +29,9 @@ import { type ProbeRecord, type Release, Supervisor } from "./probe.ts";
  * with five probes, 10,000 series and scrapes every 2 s: the trusted side's peak RSS 230 to
  * 275 MB without them, 159 to 175 MB with the semi-space alone, 133 to 156 MB with both;
  * its CPU per record a second alike within the machine's noise (0.10 % of a core without,
- * 0.11 % with both), garbage collection about 1 % of a core either way.
+ * 0.11 % with both), garbage collection about 1 % of a core either way. Two agents started
+ * together at twice the bench's records tell more: the one without `--optimize-for-size`
+ * used 1.7 to 1.9 % of a core less, at 148 to 162 MB (docs/fleet.md, "Not done yet").
  *
  * @example
  * ```ts
@@ -68,7 +70,8 @@ export class Agent {
   #ui: Ui;
   #yes: boolean;
   #resource: Record<string, string>;
-  #prometheus: PrometheusText;
+  /** The `/metrics` text, kept between scrapes. */
+  readonly prometheus: PrometheusText;
   #otlp?: OtlpExport;
   #server?: Deno.HttpServer;
   #timer?: ReturnType<typeof setInterval>;
@@ -94,7 +97,7 @@ export class Agent {
       "kernel.release": kernelRelease(),
       "os.type": "linux",
     };
-    this.#prometheus = new PrometheusText(this.#resource, NODE_LABELS);
+    this.prometheus = new PrometheusText(this.#resource, NODE_LABELS);
   }
 
   #approve(r: Release): void {
@@ -146,11 +149,25 @@ export class Agent {
   }
 
   /**
+   * Every declared metric's map read for an OTLP push. Where `/metrics` is served, its kept
+   * text is brought up to date from the same read: the next scrape remakes only what changed
+   * since (the first one after many new series finds their text made), for a pass over the
+   * entries at each push.
+   *
+   * @returns the sources, and the errors of maps that could not be read
+   */
+  collect(): { sources: TimedSource[]; errors: unknown[] } {
+    const read = this.#sources();
+    if (this.config.prometheus?.listen) this.prometheus.render(read.sources);
+    return read;
+  }
+
+  /**
    * The Prometheus text of every declared metric now, as UTF-8 chunks (the parts that did
    * not change since the last scrape are kept, not made again).
    */
   metrics(): Uint8Array[] {
-    return this.#prometheus.render(this.#sources().sources);
+    return this.prometheus.render(this.#sources().sources);
   }
 
   /** Every probe's status. */
@@ -215,7 +232,7 @@ export class Agent {
       this.#otlp = startOtlp(
         this.config.otlp,
         this.#resource,
-        () => this.#sources(),
+        () => this.collect(),
       );
     }
     const listen = this.config.prometheus?.listen;

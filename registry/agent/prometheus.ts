@@ -93,6 +93,15 @@ export class PrometheusText {
   #targetInfo: Uint8Array;
   /** Each family's `# HELP` and `# TYPE` lines, encoded. */
   #headers = new Map<string, Uint8Array>();
+  #made = 0;
+
+  /**
+   * How many series' texts were made so far: a series' text is made when it appears (a
+   * histogram's also when a slot changed), and a render of unchanged series makes none.
+   */
+  get made(): number {
+    return this.#made;
+  }
 
   /**
    * @param resource the node's attributes (`host.name`, `kernel.release`, ...), which
@@ -199,6 +208,7 @@ export class PrometheusText {
             t += `,${labels[i]}=${quoted(s.labels[i])}`;
           }
           s.text = t;
+          this.#made++;
         }
         parts.push(head, s.text, tail, number(s.value), "\n");
       }
@@ -224,6 +234,7 @@ export class PrometheusText {
         s.text = lines +
           `${family}_sum{${set}} ${number(histogramSum(bounds, counts))}\n` +
           `${family}_count{${set}} ${s.value}\n`;
+        this.#made++;
       }
       parts.push(s.text);
     }

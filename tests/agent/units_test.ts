@@ -14,6 +14,7 @@ import {
 import { PrometheusSerializer } from "@opentelemetry/exporter-prometheus";
 import { resourceFromAttributes } from "@opentelemetry/resources";
 import {
+  Agent,
   declarations,
   labelValue,
   metricName,
@@ -22,6 +23,7 @@ import {
   PrometheusText,
   readLines,
   SeriesTable,
+  type Supervisor,
 } from "../../registry/agent/mod.ts";
 import {
   hrTime,
@@ -482,7 +484,7 @@ Deno.test("OTLP log records: a JSON line waits as its text and goes out parsed, 
       );
     assert.deepEqual(kv(a), { pid: 7, comm: "sh" });
     assert.deepEqual(kv(b), { cpu: 1 });
-    const ms = Number(a.timeUnixNano) / 1e6;
+    const ms = Math.round(Number(a.timeUnixNano) / 1e6);
     assert.ok(ms >= before && ms <= after, `${ms} in [${before}, ${after}]`);
     assert.equal(a.observedTimeUnixNano, a.timeUnixNano);
     assert.equal(records[8191].body.intValue, 1);
@@ -528,4 +530,61 @@ Deno.test("a map key whose series went and came back gets its series (and its te
     [...byErrno.series.values()].map((s) => [s.labels, s.value]),
     [[["ENOENT"], 4]],
   );
+});
+
+Deno.test("an OTLP push's map read brings the /metrics text up to date: the next scrape makes no text", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "bpfpm-agent-collect-" });
+  try {
+    const config = (prometheus: boolean) =>
+      parseAgentConfig(
+        JSON.stringify({
+          registry: "http://127.0.0.1:4873",
+          stateDir: dir,
+          probes: [{ name: "syscount" }],
+          otlp: { endpoint: "http://127.0.0.1:4318" },
+          ...(prometheus ? { prometheus: { listen: "127.0.0.1:9464" } } : {}),
+        }),
+        "agent.json",
+      );
+    const entries = Array.from(
+      { length: 300 },
+      (_, i) => [i + 1000, { count: 1n, total_ns: 0n }] as [unknown, unknown],
+    );
+    let dumps = 0;
+    // A running syscount as the agent sees it: its release and the object it loaded.
+    const probe = {
+      probe: { name: "syscount" },
+      release: { version: "1.0.0", manifest: SYSCOUNT },
+      objects: [{
+        maps: new Set(["data"]),
+        map: () => ({
+          dump: () => {
+            dumps++;
+            return entries;
+          },
+        }),
+      }],
+      started: 0,
+    } as unknown as Supervisor;
+    const agent = new Agent(config(true), { yes: true });
+    agent.probes.splice(0, 1, probe);
+    const { sources } = agent.collect();
+    assert.equal(dumps, 1); // one dump for the map both metrics read
+    assert.equal(sources.length, 2);
+    const made = agent.prometheus.made;
+    assert.equal(made, 600); // two metrics × 300 series, made at the push
+    const text = textOf(agent.metrics());
+    assert.equal(agent.prometheus.made, made, "the scrape made no text");
+    assert.equal(
+      text.split("\n").filter((l) => /^syscount/.test(l)).length,
+      600,
+    );
+    // Without /metrics, a push leaves the text alone.
+    const quiet = new Agent(config(false), { yes: true });
+    quiet.probes.splice(0, 1, probe);
+    quiet.collect();
+    assert.equal(quiet.prometheus.made, 0);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 });
