@@ -167,6 +167,28 @@ function childFlags(
   ];
 }
 
+/** Where `sandboxDenoDir` keeps a package's Deno cache for the child's `uid`. */
+function packageCacheDir(name: string, uid: number): string {
+  return join(SANDBOX_CACHE_ROOT, `${uid}-${encodeURIComponent(name)}`);
+}
+
+/**
+ * The Deno caches the sandbox may keep for a package (one per user its child can run as),
+ * for whoever removes them (a test whose packages have names unique to it).
+ *
+ * @param name the package name
+ * @returns the directories, present or not
+ *
+ * @example
+ * ```ts
+ * import { packageCacheDirs } from "./host.ts";
+ * for (const d of packageCacheDirs("demo")) console.log(d);
+ * ```
+ */
+export function packageCacheDirs(name: string): string[] {
+  return [packageCacheDir(name, 0), packageCacheDir(name, SANDBOX_UID)];
+}
+
 /**
  * A package's Deno cache (transpiled modules, V8 code cache), kept across its runs:
  * `<SANDBOX_CACHE_ROOT>/<uid>-<name>`, 0700 and owned by the user the child runs as (nobody,
@@ -178,7 +200,7 @@ function childFlags(
  */
 function sandboxDenoDir(name: string, uid: number): string | undefined {
   const gid = uid === SANDBOX_UID ? SANDBOX_GID : uid;
-  const dir = join(SANDBOX_CACHE_ROOT, `${uid}-${encodeURIComponent(name)}`);
+  const dir = packageCacheDir(name, uid);
   if (dirname(dir) !== SANDBOX_CACHE_ROOT || basename(dir).length > 255) {
     return undefined;
   }

@@ -7,6 +7,7 @@
  */
 import { join } from "node:path";
 import { bpfpm } from "../client/_helpers.ts";
+import { packageCacheDirs } from "../../runtime/sandbox/host.ts";
 
 export { bpfpm };
 
@@ -30,38 +31,31 @@ export async function world(): Promise<
   };
 }
 
-/** Where the sandbox keeps each package's Deno cache (runtime/sandbox/host.ts). */
-const SANDBOX_CACHE = "/var/cache/bpfpm-sandbox";
+/** The names of the packages `hostilePackage` wrote, by the world's root. */
+const written = new Map<string, Set<string>>();
 
 /**
- * Removes the sandbox's Deno cache of every package under `root` (run in place or
- * installed in its project): the tests' packages have names unique to a run, so their
- * caches would otherwise pile up in /var/cache (about 3.5 MB each).
+ * Has the world at `root` remove the sandbox's Deno caches of package `name` when it is
+ * disposed (`hostilePackage` does it for the packages it writes).
+ */
+export function forgetOnDispose(root: string, name: string): void {
+  let names = written.get(root);
+  if (!names) written.set(root, names = new Set());
+  names.add(name);
+}
+
+/**
+ * Removes the sandbox's Deno caches of the packages written under `root`: the tests'
+ * packages have names unique to a run, so their caches would otherwise pile up in
+ * /var/cache (about 3.5 MB each).
  */
 async function forgetSandboxCaches(root: string): Promise<void> {
-  const names = new Set<string>();
-  const walk = async (dir: string, depth: number) => {
-    try {
-      for await (const e of Deno.readDir(dir)) {
-        if (!e.isDirectory || depth === 0) continue;
-        const pj = join(dir, e.name, "package.json");
-        try {
-          const name = JSON.parse(await Deno.readTextFile(pj)).name;
-          if (typeof name === "string") names.add(name);
-        } catch { /* not a package */ }
-        await walk(join(dir, e.name), depth - 1);
-      }
-    } catch { /* gone */ }
-  };
-  await walk(root, 5);
-  for (const name of names) {
-    for (const uid of [0, 65534]) {
-      await Deno.remove(
-        join(SANDBOX_CACHE, `${uid}-${encodeURIComponent(name)}`),
-        { recursive: true },
-      ).catch(() => {});
+  for (const name of written.get(root) ?? []) {
+    for (const dir of packageCacheDirs(name)) {
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
     }
   }
+  written.delete(root);
 }
 
 /** Writes a package directory with `mod.ts` and the given manifest parts. */
@@ -73,6 +67,7 @@ export async function hostilePackage(
   files: Record<string, string> = {},
 ): Promise<string> {
   const dir = join(root, name);
+  forgetOnDispose(root, name);
   await Deno.mkdir(dir, { recursive: true });
   await Deno.chmod(dir, 0o755);
   await Deno.writeTextFile(

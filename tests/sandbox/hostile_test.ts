@@ -15,6 +15,7 @@ import { fakeRegistry } from "../client/_fake_registry.ts";
 import { startBpfpm } from "../probes/_helpers.ts";
 import {
   bpfpm,
+  forgetOnDispose,
   hostilePackage,
   lastJson,
   programsLeft,
@@ -318,6 +319,7 @@ Deno.test("an installed manifest or cached file edited after install is refused;
   await using w = await world();
   const t = tag();
   const name = `edited-${t}`;
+  forgetOnDispose(w.root, name);
   const manifest = {
     name,
     version: "1.0.0",
