@@ -38,13 +38,22 @@ const TRACEFS = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
 
 /** What this kernel has, each source read once, when first needed. */
 class KernelNames {
+  #tracefs?: string | null;
   #tracepoints?: string[];
   #symbols?: Set<string>;
   #btf?: import("../../runtime/btf/btf.ts").Btf;
 
+  /** Where tracefs is mounted, or null. */
+  #root(): string | null {
+    if (this.#tracefs === undefined) {
+      this.#tracefs = TRACEFS.find((d) => exists(`${d}/events`)) ?? null;
+    }
+    return this.#tracefs;
+  }
+
   tracepoints(): string[] {
     if (this.#tracepoints) return this.#tracepoints;
-    const root = TRACEFS.find((d) => exists(`${d}/events`));
+    const root = this.#root();
     if (!root) {
       throw new Error(
         "tracefs is not mounted, so tracepoint names cannot be checked: mount -t tracefs tracefs /sys/kernel/tracing",
@@ -77,7 +86,7 @@ class KernelNames {
    */
   hasTracepoint(name: string): boolean {
     if (!/^[\w-]+:[\w-]+$/.test(name)) return false;
-    const root = TRACEFS.find((d) => exists(`${d}/events`));
+    const root = this.#root();
     return !!root && exists(`${root}/events/${name.replace(":", "/")}`);
   }
 
