@@ -229,8 +229,9 @@ function pruneOld(prefix: string, keep: string): void {
   const parent = dirname(prefix);
   const name = prefix.slice(parent.length + 1);
   const hourAgo = Date.now() - 3600_000;
+  const entries = [...Deno.readDirSync(parent)];
   const gone = new Set<string>();
-  for (const e of Deno.readDirSync(parent)) {
+  for (const e of entries) {
     const m = /^(child-[0-9a-z]+)\.files$/.exec(e.name);
     if (!m || m[1] === name) continue;
     let files: unknown;
@@ -247,7 +248,7 @@ function pruneOld(prefix: string, keep: string): void {
       if (error instanceof Deno.errors.NotFound) gone.add(m[1]);
     }
   }
-  for (const e of Deno.readDirSync(parent)) {
+  for (const e of entries) {
     const p = join(parent, e.name);
     const root = /^(child-[0-9a-z]+)(?:-|\.files$)/.exec(e.name)?.[1];
     if (root && gone.has(root)) {
