@@ -337,7 +337,7 @@ export class SeriesTable {
 
   /** The series with these labels, made if it is new. */
   #withLabels(labels: string[]): Live {
-    const id = labels.length === 1 ? labels[0] : labels.join("\u0000");
+    const id = labels.join("\u0000");
     const all = this.series as Map<string, Live>;
     let s = all.get(id);
     if (!s) all.set(id, s = live(id, labels));
@@ -351,9 +351,7 @@ export class SeriesTable {
       let s = this.#byKey.get(key);
       if (s === undefined || s.gone) {
         s = this.#withLabels(
-          this.#labels.length === 1
-            ? [labelValue(key, this.#labels[0].label)]
-            : this.#labels.map((l) => labelValue(key, l.label)),
+          this.#labels.map((l) => labelValue(key, l.label)),
         );
         this.#byKey.set(key, s);
       }
