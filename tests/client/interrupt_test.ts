@@ -253,3 +253,12 @@ Deno.test("a second install waits its turn; a lock left by a dead process is tak
   assert.equal(ok.code, 0, ok.stderr);
   assert.ok(!existsSync(join(s.project, ".bpfpm", "install.lock")));
 });
+
+Deno.test("staging trees made back to back, in the same millisecond, are never the same directory", async () => {
+  const { newTree } = await import("../../registry/client/project.ts");
+  await using s = await sandbox();
+  const made = new Set<string>();
+  for (let i = 0; i < 200; i++) made.add(newTree(s.project));
+  assert.equal(made.size, 200);
+  assert.equal(readdirSync(join(s.project, ".bpfpm", "trees")).length, 200);
+});
