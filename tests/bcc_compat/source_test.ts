@@ -85,8 +85,8 @@ Deno.test("bpf_trace_printk with BCC's format and arguments reaches b.traceField
       assert.equal(f.msg, `bcc-compat 42 ${CHILD_COMM} ff`);
       // trace_pipe names the task from the kernel's saved_cmdlines cache, a small
       // table indexed by pid bits: on a busy machine the child's slot can be empty
-      // ("<...>") or hold another task's name by the time the line is read (CI saw
-      // "tokio-runtime-w"). The child's own name is checked above, from the program;
+      // ("<...>") or hold a name from before the child's exec, that of the Deno
+      // thread that spawned it (CI saw "tokio-runtime-w"). The child's own name is checked above, from the program;
       // here, that the task field was split off whole: a comm (1 to 15 characters,
       // no padding left on it) or "<...>".
       assert.ok(
