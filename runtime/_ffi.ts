@@ -178,6 +178,8 @@ export const SYMBOLS = {
   bpfpm_trace_pipe__close: { parameters: ["pointer"], result: "void" },
 
   bpfpm_file__read: { parameters: ["buffer", "buffer", "u64"], result: "i64" },
+  bpfpm_memory__tune: { parameters: ["i32", "i32"], result: "i32" },
+  bpfpm_memory__trim: { parameters: [], result: "i32" },
   bpfpm_file__exists: { parameters: ["buffer"], result: "i32" },
   bpfpm_process__effective_caps: { parameters: ["buffer"], result: "i32" },
   bpfpm_string__copy: {

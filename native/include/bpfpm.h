@@ -104,6 +104,13 @@ BPFPM_API uint64_t bpfpm_string__copy(const char *s, void *buf, uint64_t cap);
  * bpf_ktime_get_ns(): an event's ktime plus this is its wall-clock time. Read from the pair
  * of clock reads closest together of a few. */
 BPFPM_API int64_t bpfpm_clock__boot_ns(void);
+/* Sizes the C heap of a long-running process (bpfpm agent): at most arena_max malloc arenas
+ * (the drainer and runtime threads otherwise get one each), and blocks of mmap_threshold
+ * bytes or more mapped on their own and returned whole when freed (libbpf's BTF and ELF
+ * buffers, which glibc's growing threshold would otherwise leave in the heap). 0 or -errno. */
+BPFPM_API int bpfpm_memory__tune(int arena_max, int mmap_threshold);
+/* Returns the C heap's free pages to the kernel (malloc_trim); 1 if any were. */
+BPFPM_API int bpfpm_memory__trim(void);
 
 #ifdef __cplusplus
 }

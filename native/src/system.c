@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -116,3 +117,15 @@ BPFPM_API int64_t bpfpm_clock__boot_ns(void)
 	}
 	return best;
 }
+
+BPFPM_API int bpfpm_memory__tune(int arena_max, int mmap_threshold)
+{
+	/* mallopt returns 1 on success, 0 on a value it refuses. A fixed M_MMAP_THRESHOLD also
+	 * stops glibc raising it after each large free; the trim threshold follows it. */
+	if (!mallopt(M_ARENA_MAX, arena_max) || !mallopt(M_MMAP_THRESHOLD, mmap_threshold) ||
+	    !mallopt(M_TRIM_THRESHOLD, mmap_threshold))
+		return -EINVAL;
+	return 0;
+}
+
+BPFPM_API int bpfpm_memory__trim(void) { return malloc_trim(0); }

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { tuneHeapForLongRun } from "../../runtime/_memory.ts";
 import { mkdirSync, readFileSync } from "node:fs";
 import { release as kernelRelease } from "node:os";
 import { interrupted } from "../../runtime/lifecycle.ts";
@@ -24,14 +25,13 @@ import { type ProbeRecord, type Release, Supervisor } from "./probe.ts";
  * The V8 flags `bpfpm agent` is measured and deployed with, as `DENO_V8_FLAGS` (the systemd
  * unit and the DaemonSet in docs/fleet.md set it; `deno task bench agent` runs the agent
  * with it). A 2 MiB semi-space keeps V8's young generation from growing to 3 × 16 MiB under
- * the agent's steady allocation (sandbox frames, map dumps, records), and
- * `--optimize-for-size` grows the old generation and the code less eagerly. Measured here
- * with five probes, 10,000 series and scrapes every 2 s: the trusted side's peak RSS 230 to
- * 275 MB without them, 159 to 175 MB with the semi-space alone, 133 to 156 MB with both;
- * its CPU per record a second alike within the machine's noise (0.10 % of a core without,
- * 0.11 % with both), garbage collection about 1 % of a core either way. Two agents started
- * together at twice the bench's records tell more: the one without `--optimize-for-size`
- * used 1.7 to 1.9 % of a core less, at 148 to 162 MB (docs/fleet.md, "Not done yet").
+ * the agent's steady allocation (sandbox frames, map dumps, records). Measured here with five
+ * probes and 10,000 series, the trusted side's peak RSS was 230 to 275 MB without it and 159
+ * to 175 MB with it. `--optimize-for-size`, which took it to 133 to 156 MB, cost 2.5 % of a
+ * core (two agents side by side under the same load: 21.1 % against 18.6 %); it is not used
+ * since the C heap is sized for a long run instead (runtime/_memory.ts: two malloc arenas,
+ * large blocks returned when freed), which keeps the agent at 138 to 140 MB without it.
+ * A 4 MiB semi-space saved 0.5 % of a core more at 145 MB.
  *
  * @example
  * ```ts
@@ -39,7 +39,7 @@ import { type ProbeRecord, type Release, Supervisor } from "./probe.ts";
  * const env = { DENO_V8_FLAGS: AGENT_V8_FLAGS };
  * ```
  */
-export const AGENT_V8_FLAGS = "--max-semi-space-size=2,--optimize-for-size";
+export const AGENT_V8_FLAGS = "--max-semi-space-size=2";
 
 /** Resource attributes that become labels of every Prometheus series. */
 const NODE_LABELS = ["host.name", "kernel.release"];
@@ -227,6 +227,8 @@ export class Agent {
 
   /** Installs and starts every probe, the HTTP listener and the registry poll. */
   async start(): Promise<void> {
+    // A long run: a C heap that gives back what each probe's load freed.
+    tuneHeapForLongRun();
     if (this.config.otlp) {
       const { startOtlp } = await import("./otlp.ts");
       this.#otlp = startOtlp(

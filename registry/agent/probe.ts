@@ -10,6 +10,7 @@
  */
 import { mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { trimHeap } from "../../runtime/_memory.ts";
 import type { BPF } from "../../runtime/bpf.ts";
 import type { SandboxResult } from "../../runtime/sandbox/host.ts";
 import type { SandboxSession } from "../../runtime/sandbox/server.ts";
@@ -577,6 +578,8 @@ export class Supervisor {
         onRecord,
       );
     inst.ready.then((ok) => {
+      // The load's BTF and ELF buffers are freed by now: their pages go back.
+      if (ok) trimHeap();
       if (ok && inst === this.#current) this.state = "running";
     });
     return inst;
