@@ -54,8 +54,8 @@ static int64_t rb_claim(struct pump *p, uint8_t *out, uint64_t cap, uint64_t *st
 }
 
 /* Sleeps until stopped, timeout_ms, or (unless tick) the source is ready; counts the
- * source's wakeups in stats. */
-static void drainer_wait(struct drainer *d, int timeout_ms, int tick, uint64_t *stats)
+ * source's wakeups in stats. Returns whether anything woke it before the timeout. */
+static int drainer_wait(struct drainer *d, int timeout_ms, int tick, uint64_t *stats)
 {
 	struct epoll_event evs[4];
 	int n;
@@ -65,6 +65,14 @@ static void drainer_wait(struct drainer *d, int timeout_ms, int tick, uint64_t *
 	for (int i = 0; i < n; i++)
 		if (evs[i].data.u64 == 0)
 			stats[ST_WAKEUPS]++;
+	return n > 0;
+}
+
+/* The next look's interval while busy: back to 1 ms when the last one was needed, doubled
+ * up to max when it found nothing. */
+static int backoff(int ms, int needed, int max)
+{
+	return needed ? 1 : ms * 2 > max ? max : ms * 2;
 }
 
 /* Publishes a drainer's stats for the consumer. */
@@ -100,8 +108,11 @@ void *drainer_main(void *arg)
 	uint8_t *scratch = malloc(cap);
 	uint64_t local[ST_COUNT] = { 0 };
 	uint64_t counted = 0; /* a perf drainer's stream position */
-	uint64_t last_prod = 0, last_claim = 0, stuck_since = 0;
+	uint64_t last_prod = 0, last_claim = 0, stuck_since = 0, seen_prod = 0;
 	int avoided = -1;
+	/* Busy looks: the primary's after a look that found nothing, the watchdog's while
+	 * nothing is pending; whether the last wait ended on its timer. */
+	int look_ms = 1, timed_out = 0;
 	int err = scratch ? 0 : ENOMEM;
 	while (!err && !__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
 		uint64_t t = now_ms();
@@ -132,9 +143,17 @@ void *drainer_main(void *arg)
 				stuck_since = t;
 			}
 			int pending = claim < prod, late = pending && t - stuck_since >= 2;
+			/* Records came fast since the last look: a stall could fill the ring. */
+			int fast = (prod - seen_prod) * 16 > p->rb->mask + 1;
+			seen_prod = prod;
 			if (!late && (prod - cons) * 4 < p->rb->mask + 1) {
-				/* (pending data keeps the source ready: a timer, not a spin) */
-				drainer_wait(d, busy || pending ? 1 : BUSY_MS, busy || pending, local);
+				/* (pending data keeps the source ready: a timer, not a spin) While
+				 * records wait or come fast, look every millisecond; while a slow
+				 * stream's primary keeps up, less often: a stall shows as pending
+				 * records at the next look, long before the ring could fill. */
+				look_ms = backoff(look_ms, pending || fast, WATCHDOG_BACKOFF_MS);
+				drainer_wait(d, pending ? 1 : busy ? look_ms : BUSY_MS, busy || pending,
+					     local);
 				drainer_publish(d, local);
 				continue;
 			}
@@ -186,10 +205,16 @@ void *drainer_main(void *arg)
 		drainer_publish(d, local);
 		if (c || local[ST_LOST] != lost || local[ST_FULL] != full)
 			wake_fd(p->ready_fd);
+		/* Records the timer found: the kernel did not wake us for them (the producer
+		 * wakes every N records, or late). Look again soon while the stream is busy. */
+		if (!d->watchdog && timed_out)
+			look_ms = backoff(look_ms, c != NULL, PRIMARY_BACKOFF_MS);
+		timed_out = 0;
 		if (!c) {
 			/* Nothing now. While the stream is busy, do not rely on the kernel's wakeup
 			 * alone (it may come late, or the producer may wake only every N records). */
-			drainer_wait(d, busy ? 1 : 200, d->watchdog && busy, local);
+			int ms = !busy ? 200 : d->watchdog ? 1 : look_ms;
+			timed_out = !drainer_wait(d, ms, d->watchdog && busy, local);
 			drainer_publish(d, local);
 		}
 	}

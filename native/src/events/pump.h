@@ -28,6 +28,11 @@
 
 #define DRAIN_MAX 2
 #define BUSY_MS 100 /* the stream counts as busy this long after data was last seen */
+/* While busy, a drainer looks again after 1 ms when the kernel may not wake it (records came
+ * without a wakeup), and backs off to these when its looks find nothing to do: a stream
+ * whose producer wakes it per record needs no fast timer. */
+#define PRIMARY_BACKOFF_MS 32
+#define WATCHDOG_BACKOFF_MS 8
 
 struct chunk {
 	struct chunk *next;
