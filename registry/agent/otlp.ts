@@ -10,7 +10,7 @@
  * SDK's exporter bases, its protobuf serializers and its fetch transport with retries
  * (`@opentelemetry/otlp-exporter-base/browser-http`). Their Node build sends through
  * `node:http`, which under Deno pipes each body through Node streams in JavaScript: measured
- * here on the bench's 10,000 series, 40 ms of CPU an export more than `fetch`, which sends the
+ * here on the bench's 10,000 series, about 20 ms of CPU an export more than `fetch`, which sends the
  * body from native code.
  *
  * @module
