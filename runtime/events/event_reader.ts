@@ -394,10 +394,17 @@ export class EventReader<T = Uint8Array>
         `${this.#label()} is already being read: read it from one loop`,
       );
     }
+    // A wake without records (the kernel's full or lost counts changed) waits on: only
+    // records, the timeout or a close end a read.
+    const deadline = timeoutMs > 0 ? performance.now() + timeoutMs : 0;
     for (;;) {
       if (this.#closed || !this.#isOpen()) return [];
       let n = this.#consume();
-      if (n === 0 && timeoutMs !== 0) n = await this.#wait(timeoutMs);
+      if (n === 0 && timeoutMs !== 0) {
+        const left = Math.ceil(deadline - performance.now());
+        if (timeoutMs > 0 && left <= 0) return [];
+        n = await this.#wait(timeoutMs < 0 ? -1 : left);
+      }
       if (this.#closed) return [];
       this.#reportLost();
       if (n === -Errno.ECANCELED) return [];
@@ -406,6 +413,7 @@ export class EventReader<T = Uint8Array>
         continue;
       }
       if (n < 0) check(n, `Cannot read the ${this.#label()}`);
+      if (n === 0 && timeoutMs !== 0) continue;
       return this.#decode(n);
     }
   }
