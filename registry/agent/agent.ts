@@ -9,10 +9,10 @@
  *
  * @module
  */
-import { tuneHeapForLongRun } from "../../runtime/_memory.ts";
 import { mkdirSync, readFileSync } from "node:fs";
 import { release as kernelRelease } from "node:os";
 import { interrupted } from "../../runtime/lifecycle.ts";
+import { tuneHeapForLongRun } from "../../runtime/_memory.ts";
 import { ClientError } from "../client/errors.ts";
 import { confirmGrants } from "../client/run.ts";
 import { Ui } from "../client/ui.ts";

@@ -10,8 +10,8 @@
  * SDK's exporter bases, its protobuf serializers and its fetch transport with retries
  * (`@opentelemetry/otlp-exporter-base/browser-http`). Their Node build sends through
  * `node:http`, which under Deno pipes each body through Node streams in JavaScript: measured
- * here on the bench's 10,000 series, about 20 ms of CPU an export more than `fetch`, which sends the
- * body from native code.
+ * here on the bench's 10,000 series, about 20 ms of CPU an export more than `fetch`, which
+ * sends the body from native code.
  *
  * @module
  */
@@ -56,41 +56,30 @@ const LOG_QUEUE = 2 * LOG_BATCH;
 const PROTOBUF = { "Content-Type": "application/x-protobuf" };
 
 /**
- * OpenTelemetry's OTLP/HTTP protobuf metric exporter over `fetch`, made as its browser build
- * makes it (the component names are the SDK's, for its self-observability metrics).
+ * The export delegate OpenTelemetry's OTLP/HTTP protobuf exporters get in their browser
+ * build, for `<endpoint>/v1/<signal>s`: `fetch`, retries, and the SDK's serializer for the signal (the component name and
+ * metrics helper are the SDK's, for its self-observability metrics).
  */
-function metricExporter(
-  url: string,
+function fetchDelegate<T>(
+  endpoint: string,
   headers: Record<string, string>,
-): OTLPMetricExporterBase {
-  return new OTLPMetricExporterBase(
-    createLegacyOtlpBrowserExportDelegate(
-      { url, headers },
-      ProtobufMetricsSerializer,
-      "otlp_http_metric_exporter",
-      MetricsExporterMetricsHelper,
-      undefined,
-      "v1/metrics",
-      PROTOBUF,
-    ),
-  );
-}
-
-/** The same for log records. */
-function logExporter(
-  url: string,
-  headers: Record<string, string>,
-): OTLPExporterBase<ReadableLogRecord[]> {
-  return new OTLPExporterBase(
-    createLegacyOtlpBrowserExportDelegate(
-      { url, headers },
-      ProtobufLogsSerializer,
-      "otlp_http_log_exporter",
-      LogsExporterMetricsHelper,
-      undefined,
-      "v1/logs",
-      PROTOBUF,
-    ),
+  signal: "metric" | "log",
+  serializer: Parameters<
+    typeof createLegacyOtlpBrowserExportDelegate<T, unknown>
+  >[1],
+  metricsHelper: Parameters<
+    typeof createLegacyOtlpBrowserExportDelegate<T, unknown>
+  >[3],
+) {
+  const path = `v1/${signal}s`;
+  return createLegacyOtlpBrowserExportDelegate<T, unknown>(
+    { url: `${endpoint}/${path}`, headers },
+    serializer,
+    `otlp_http_${signal}_exporter`,
+    metricsHelper,
+    undefined,
+    path,
+    PROTOBUF,
   );
 }
 
@@ -195,9 +184,14 @@ export function startOtlp(
     resource: res,
     readers: [
       new PeriodicExportingMetricReader({
-        exporter: metricExporter(
-          `${otlp.endpoint}/v1/metrics`,
-          otlp.headers,
+        exporter: new OTLPMetricExporterBase(
+          fetchDelegate(
+            otlp.endpoint,
+            otlp.headers,
+            "metric",
+            ProtobufMetricsSerializer,
+            MetricsExporterMetricsHelper,
+          ),
         ),
         exportIntervalMillis: otlp.intervalMs,
         exportTimeoutMillis: Math.min(otlp.intervalMs, 30_000),
@@ -209,7 +203,15 @@ export function startOtlp(
     resource: res,
     processors: [
       new BatchLogRecordProcessor({
-        exporter: logExporter(`${otlp.endpoint}/v1/logs`, otlp.headers),
+        exporter: new OTLPExporterBase<ReadableLogRecord[]>(
+          fetchDelegate(
+            otlp.endpoint,
+            otlp.headers,
+            "log",
+            ProtobufLogsSerializer,
+            LogsExporterMetricsHelper,
+          ),
+        ),
         scheduledDelayMillis: otlp.intervalMs,
         // One request an interval, not one every 512 records (the SDK's default batch: at
         // 150 records a second, four requests each 10 s, each through node:http).

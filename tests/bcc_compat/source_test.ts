@@ -86,9 +86,9 @@ Deno.test("bpf_trace_printk with BCC's format and arguments reaches b.traceField
       // trace_pipe names the task from the kernel's saved_cmdlines cache, a small
       // table indexed by pid bits: on a busy machine the child's slot can be empty
       // ("<...>") or hold a name from before the child's exec, that of the Deno
-      // thread that spawned it (CI saw "tokio-runtime-w"). The child's own name is checked above, from the program;
-      // here, that the task field was split off whole: a comm (1 to 15 characters,
-      // no padding left on it) or "<...>".
+      // thread that spawned it (CI saw "tokio-runtime-w"). The child's own name is
+      // checked above, from the program; here, that the task field was split off
+      // whole: a comm (1 to 15 characters, no padding left on it) or "<...>".
       assert.ok(
         f.task === "<...>" || /^\S(?:.{0,13}\S)?$/.test(f.task),
         `task ${JSON.stringify(f.task)}`,

@@ -152,8 +152,7 @@ void *drainer_main(void *arg)
 				 * stream's primary keeps up, less often: a stall shows as pending
 				 * records at the next look, long before the ring could fill. */
 				look_ms = backoff(look_ms, pending || fast, WATCHDOG_BACKOFF_MS);
-				drainer_wait(d, pending ? 1 : busy ? look_ms : BUSY_MS, busy || pending,
-					     local);
+				drainer_wait(d, busy || pending ? look_ms : BUSY_MS, busy || pending, local);
 				drainer_publish(d, local);
 				continue;
 			}
