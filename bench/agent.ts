@@ -2,27 +2,29 @@
  * `deno task bench agent [--duration S] [--series N] [--scrape-every S]`: `bpfpm agent` with
  * five probes (runqlat, syscount by process, cpudist, biolatency, execsnoop) for `--duration`
  * (60) s under a steady load of execs and syscalls, against the baseline of the same five
- * probes under plain `bpfpm run`, with the same load, in the same run. The agent runs with
- * the V8 flags it is deployed with (`AGENT_V8_FLAGS` as `DENO_V8_FLAGS`, docs/fleet.md).
+ * probes under plain `bpfpm run`, side by side: both run at once, under the same load, and
+ * are measured over the same window. The agent runs with the V8 flags it is deployed with
+ * (`AGENT_V8_FLAGS` as `DENO_V8_FLAGS`, docs/fleet.md).
  *
- * The series are set, not left to whatever runs on the machine: syscount counts only the
- * children of one process (its `-c PPID`), which the bench has spawn `--series` / 2 short
- * processes before the window (syscount keeps a count and a time series per process), so
- * `/metrics` holds `--series` (10,000) syscount series plus the three histograms and
- * `target_info`. The load's own processes are not that process's children.
+ * The series are set, not left to whatever runs on the machine: each syscount counts only
+ * the children of one process of its own (its `-c PPID`), which the bench has spawn
+ * `--series` / 2 short processes before the window (syscount keeps a count and a time
+ * series per process), so `/metrics` holds `--series` (10,000) syscount series plus the
+ * three histograms and `target_info`. The load's own processes are not those processes'
+ * children.
  *
- * Measured over the window, in each phase: CPU % of one core of each process tree (the
- * agent overhead is the agent's tree minus the five `bpfpm run` trees: the probes' own
- * event handling is in both), split into the trusted side (the agent's process; the five
- * `bpfpm run` processes) and the sandboxed probe processes under it; peak RSS of the agent
- * (the trusted side, which holds every BPF object) and of its sandboxed probe processes,
- * separately. During the agent's window `/metrics` is scraped every `--scrape-every` (5) s
- * and the OTLP exporter pushes every 10 s (both count in its CPU); after it, 50 more
- * scrapes 200 ms apart. Scrape latency is the
- * time to the last byte of the body, p50 and p99 over all scrapes but the first (which makes
- * every series' text, and is reported apart as `scrape_first_ms`), taken by a scraper
- * process of its own (bench/_agent_scrape.ts: this process walks /proc and decodes the
- * pushes meanwhile); OTLP export lag is receipt time − the points' collection time.
+ * Measured over the window: CPU % of one core of each process tree (the agent overhead is
+ * the agent's tree minus the five `bpfpm run` trees: the probes' own event handling is in
+ * both), split into the trusted side (the agent's process; the five `bpfpm run` processes)
+ * and the sandboxed probe processes under it; peak RSS of the agent (the trusted side, which
+ * holds every BPF object) and of its sandboxed probe processes, separately. During the
+ * window the agent's `/metrics` is scraped every `--scrape-every` (5) s and its OTLP
+ * exporter pushes every 10 s (both count in its CPU); after it, 50 more scrapes 200 ms
+ * apart. Scrape latency is the time to the last byte of the body, p50 and p99 over all
+ * scrapes but the first (which makes every series' text, and is reported apart as
+ * `scrape_first_ms`), taken by a scraper process of its own (bench/_agent_scrape.ts: this
+ * process walks /proc and decodes the pushes meanwhile); OTLP export lag is receipt time −
+ * the points' collection time.
  *
  * Ends with `result agent rss_mb=… probes_rss_mb=… baseline_rss_mb=… cpu_pct=…
  * baseline_cpu_pct=… overhead_pct=… trusted_cpu_pct=… baseline_parents_cpu_pct=…
@@ -271,7 +273,11 @@ export async function main(argv: string[]): Promise<number> {
   const loads = [load1()];
   let stopScraper = () => {};
   try {
-    // Baseline: the same probes under bpfpm run, the same series, the same load.
+    // The baseline (the same probes under bpfpm run) and the agent run side by side, each
+    // with its own series parent, under one load, measured over one window: a baseline
+    // measured in a window of its own drifted from the agent's by ±3 % of a core between
+    // runs (the machine's own activity, the load loop's pace), more than the overhead the
+    // bench is after.
     const project = join(tmp, "project");
     Deno.mkdirSync(project);
     const inst = await bpfpm(["install", ...PROBES, "--yes"], {
@@ -279,8 +285,9 @@ export async function main(argv: string[]): Promise<number> {
       env,
     });
     if (inst.code !== 0) throw new Error(inst.stderr);
-    let parent = new SeriesParent(perProcess);
-    parents.push(parent);
+    const baseParent = new SeriesParent(perProcess);
+    const parent = new SeriesParent(perProcess);
+    parents.push(baseParent, parent);
     const runs = PROBES.map((p) =>
       startBpfpm(
         [
@@ -289,44 +296,12 @@ export async function main(argv: string[]): Promise<number> {
           "--yes",
           "--",
           "--json",
-          ...(p === "syscount" ? ["-P", "-c", String(parent.pid)] : []),
+          ...(p === "syscount" ? ["-P", "-c", String(baseParent.pid)] : []),
         ],
         { cwd: project, env },
       )
     );
     children.push(...runs);
-    await new Promise((r) => setTimeout(r, 15_000));
-    await parent.spawn();
-    let load = startLoad();
-    children.push(load);
-    await new Promise((r) => setTimeout(r, 5_000));
-    const parentPids = new Set(runs.map((r) => r.pid));
-    const baseSplit = await measure(
-      [...parentPids],
-      seconds,
-      (pid) => !parentPids.has(pid),
-    );
-    const base = {
-      cpu: baseSplit.cpu + baseSplit.splitCpu,
-      rss: baseSplit.rss + baseSplit.splitRss,
-    };
-    loads.push(load1());
-    await stop([...runs, load]);
-    await parent.close();
-    children.length = 0;
-    console.log(
-      `bpfpm run × ${PROBES.length}: cpu ${
-        base.cpu.toFixed(2)
-      } % of a core (the five bpfpm run processes ${
-        baseSplit.cpu.toFixed(2)
-      } %, their probes ${baseSplit.splitCpu.toFixed(2)} %), rss ${
-        base.rss.toFixed(0)
-      } MB`,
-    );
-
-    // The agent.
-    parent = new SeriesParent(perProcess);
-    parents.push(parent);
     const port = freePort();
     const config = join(tmp, "agent.json");
     Deno.writeTextFileSync(
@@ -354,8 +329,10 @@ export async function main(argv: string[]): Promise<number> {
       async () => (await fetch(`${url}/healthz`)).ok,
       "agent healthy",
     );
-    await parent.spawn();
-    load = startLoad();
+    // The five bpfpm run probes have started by now (they started first; 15 s as before).
+    await new Promise((r) => setTimeout(r, 15_000));
+    await Promise.all([baseParent.spawn(), parent.spawn()]);
+    const load = startLoad();
     children.push(load);
     await new Promise((r) => setTimeout(r, 5_000));
     const probePids = new Set<number>();
@@ -366,11 +343,24 @@ export async function main(argv: string[]): Promise<number> {
     stopScraper = scraper.kill;
     const eventsAt = (s: { probes: { events: number }[] }) =>
       s.probes.reduce((n, p) => n + p.events, 0);
+    const parentPids = new Set(runs.map((r) => r.pid));
     const t0 = performance.now();
-    const ag = await measure(
-      [agent.pid],
-      seconds,
-      (pid) => probeTrees.has(pid),
+    const [baseSplit, ag] = await Promise.all([
+      measure([...parentPids], seconds, (pid) => !parentPids.has(pid)),
+      measure([agent.pid], seconds, (pid) => probeTrees.has(pid)),
+    ]);
+    const base = {
+      cpu: baseSplit.cpu + baseSplit.splitCpu,
+      rss: baseSplit.rss + baseSplit.splitRss,
+    };
+    console.log(
+      `bpfpm run × ${PROBES.length}: cpu ${
+        base.cpu.toFixed(2)
+      } % of a core (the five bpfpm run processes ${
+        baseSplit.cpu.toFixed(2)
+      } %, their probes ${baseSplit.splitCpu.toFixed(2)} %), rss ${
+        base.rss.toFixed(0)
+      } MB`,
     );
     const after = await (await fetch(`${url}/status`)).json();
     const eventsPerSecond = (eventsAt(after) - eventsAt(before)) * 1000 /

@@ -53,8 +53,10 @@ type Point = DataPoint<number> | DataPoint<Histogram>;
 
 /**
  * One running probe version's series of one declared metric as data points. A series'
- * attributes are made when it appears and its value only when it changed: a collection
- * of 10,000 idle series makes 10,000 small points that share them, nothing more.
+ * point is made when it appears and kept: a collection sets its end time, and its value
+ * only when it changed, so a collection of 10,000 idle series makes nothing new. A point
+ * returned by one read is changed by the next: the SDK serializes a collection before
+ * the next one starts.
  *
  * @example
  * ```ts
@@ -71,10 +73,7 @@ type Point = DataPoint<number> | DataPoint<Histogram>;
  */
 export class MetricPoints {
   readonly #table: SeriesTable;
-  #kept = new WeakMap<
-    Series,
-    { attributes: Attributes; value: number | Histogram }
-  >();
+  #kept = new WeakMap<Series, Point>();
 
   /**
    * @param declaration the declared metric
@@ -112,21 +111,24 @@ export class MetricPoints {
     const labels = this.declaration.labels ?? [];
     const out: Point[] = [];
     for (const s of this.#table.series.values()) {
-      let k = this.#kept.get(s);
-      if (!k) {
+      let p = this.#kept.get(s);
+      if (!p) {
         const attributes: Attributes = { ...this.attributes };
         labels.forEach((l, i) => attributes[l.name] = s.labels[i]);
-        k = { attributes, value: this.#value(s) };
-        this.#kept.set(s, k);
-      } else if (s.changed) k.value = this.#value(s);
-      out.push(
-        {
+        p = {
           startTime: this.start,
           endTime: now,
-          attributes: k.attributes,
-          value: k.value,
-        } as Point,
-      );
+          attributes,
+          value: this.#value(s),
+        } as Point;
+        this.#kept.set(s, p);
+      } else {
+        // The SDK types its points read-only; it is done with this one (above).
+        const w = p as { endTime: HrTime; value: number | Histogram };
+        w.endTime = now;
+        if (s.changed) w.value = this.#value(s);
+      }
+      out.push(p);
     }
     return out;
   }

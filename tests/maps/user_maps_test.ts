@@ -81,6 +81,69 @@ Deno.test("batch and element-by-element dumps agree on 20,000 entries", () => {
   assert.equal(m.size, 0);
 });
 
+Deno.test("a dump since an earlier one shares the pairs that did not change and decodes the rest", () => {
+  using m = BpfMap.create({
+    type: "hash",
+    key: u32,
+    value: codecForLayout<{ count: bigint; ns: bigint }>({
+      kind: "struct",
+      size: 16,
+      align: 8,
+      name: "counts",
+      cName: "struct counts",
+      fields: [
+        {
+          name: "count",
+          offset: 0,
+          layout: {
+            kind: "int",
+            size: 8,
+            align: 8,
+            cName: "u64",
+            signed: false,
+          },
+        },
+        {
+          name: "ns",
+          offset: 8,
+          layout: {
+            kind: "int",
+            size: 8,
+            align: 8,
+            cName: "u64",
+            signed: false,
+          },
+        },
+      ],
+    }),
+    maxEntries: 4096,
+  });
+  for (let i = 0; i < 3000; i++) m.set(i, { count: BigInt(i), ns: 1n });
+  const first = m.dump({ since: null });
+  assert.equal(first.length, 3000);
+  // Nothing changed: every pair is the first dump's own.
+  const second = m.dump({ since: first });
+  assert.ok(second.every((p, i) => p === first[i]));
+  // Two values change, one key goes, one comes: those are decoded, the others shared.
+  m.set(5, { count: 500n, ns: 1n });
+  m.set(2999, { count: 7n, ns: 9n });
+  m.delete(10);
+  m.set(5000, { count: 1n, ns: 1n });
+  const third = m.dump({ since: second });
+  const byKey = new Map(third.map(([k, v]) => [k, v]));
+  assert.equal(third.length, 3000);
+  assert.deepEqual(byKey.get(5), { count: 500n, ns: 1n });
+  assert.deepEqual(byKey.get(2999), { count: 7n, ns: 9n });
+  assert.deepEqual(byKey.get(5000), { count: 1n, ns: 1n });
+  assert.equal(byKey.has(10), false);
+  // Same contents as a dump made afresh, and most pairs shared.
+  const cmp = (a: [number, unknown], b: [number, unknown]) => a[0] - b[0];
+  assert.deepEqual([...third].sort(cmp), m.dump().sort(cmp));
+  const shared = new Set(second);
+  assert.ok(third.filter((p) => shared.has(p)).length > 2000);
+  assert.ok(!third.some((p) => p[0] === 5 && shared.has(p)));
+});
+
 Deno.test("array map: fixed size, delete zeroes, batch update", () => {
   using m = BpfMap.create({
     type: "array",
