@@ -151,6 +151,19 @@ export function loadError(
       { missing: ["CAP_BPF", "CAP_PERFMON"], errno },
     );
   }
+  // The verifier stops where a signal is pending and the load fails with EAGAIN (libbpf
+  // retries a few times first; an object's BTF load can fail so too, before any program):
+  // the C is not at fault, whatever log it left.
+  if (errno === Errno.EAGAIN) {
+    return new BpfError(
+      `The kernel stopped ${
+        program
+          ? `verifying program '${program}'${asKind}`
+          : "loading the BPF object"
+      } because a signal arrived while it ran (EAGAIN, after libbpf's retries): load it again, and if something signals this process that often (a sampling profiler such as V8's --prof, an interval timer), pause it during the load`,
+      { errno },
+    );
+  }
   if (log.trim()) {
     const summary = mapVerifierLines(summarizeVerifierLog(log), locate);
     return new VerifierError(

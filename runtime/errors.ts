@@ -27,6 +27,8 @@ export const Errno = {
   E2BIG: 7,
   ENOEXEC: 8,
   EBADF: 9,
+  /** Try again: the verifier stopped for a pending signal, among others. */
+  EAGAIN: 11,
   EACCES: 13,
   EBUSY: 16,
   EINVAL: 22,

@@ -28,6 +28,59 @@ Deno.test("verifier rejection: summary with the failing insn and reason; nothing
   await assertNoneNamed(name);
 });
 
+Deno.test("a load whose verification signals keep interrupting (EAGAIN) says so, not that the C is wrong; nothing stays loaded", async () => {
+  const name = uniqueName();
+  // Unsignalled, the same program loads: the C is fine.
+  const quiet = await runFixture(["slow_verify", name]);
+  assert.equal(quiet.code, 0, quiet.stderr);
+  assert.match(quiet.stdout, /READY/);
+  // A storm of SIGWINCH (which the script handles) from the moment it starts loading: the
+  // verifier stops for the pending signal at every one of libbpf's attempts.
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", FIXTURE, "slow_verify", `${name}s`],
+    cwd: REPO,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  while (!out.includes("LOADING")) {
+    const { value, done } = await lines.read();
+    if (done) break;
+    out += value;
+  }
+  const storm = new Deno.Command("sh", {
+    args: ["-c", `while kill -WINCH ${child.pid} 2>/dev/null; do :; done`],
+  }).spawn();
+  try {
+    for (;;) {
+      const { value, done } = await lines.read();
+      if (done) break;
+      out += value;
+    }
+    const status = await child.status;
+    const err = await stderr;
+    assert.notEqual(status.code, 0, out);
+    console.log(
+      JSON.stringify(status),
+      JSON.stringify(out),
+      JSON.stringify(err),
+    );
+    assert.match(
+      err,
+      new RegExp(
+        `BpfError: The kernel stopped (verifying program '${name}s'|loading the BPF object) because a signal arrived while it ran \\(EAGAIN`,
+      ),
+    );
+    assert.doesNotMatch(err, /VerifierError|change the C/);
+  } finally {
+    storm.kill("SIGKILL");
+    await storm.status;
+  }
+  await assertNoneNamed(name);
+});
+
 Deno.test("a tracepoint that does not exist (SEC) is named, with where to list them; nothing loads", async () => {
   const name = uniqueName();
   const r = await runFixture(["missing_section", name]);
