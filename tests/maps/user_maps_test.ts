@@ -81,6 +81,14 @@ Deno.test("batch and element-by-element dumps agree on 20,000 entries", () => {
   assert.equal(m.size, 0);
 });
 
+const U64 = {
+  kind: "int",
+  size: 8,
+  align: 8,
+  cName: "u64",
+  signed: false,
+} as const;
+
 Deno.test("a dump since an earlier one shares the pairs that did not change and decodes the rest", () => {
   using m = BpfMap.create({
     type: "hash",
@@ -95,24 +103,12 @@ Deno.test("a dump since an earlier one shares the pairs that did not change and 
         {
           name: "count",
           offset: 0,
-          layout: {
-            kind: "int",
-            size: 8,
-            align: 8,
-            cName: "u64",
-            signed: false,
-          },
+          layout: U64,
         },
         {
           name: "ns",
           offset: 8,
-          layout: {
-            kind: "int",
-            size: 8,
-            align: 8,
-            cName: "u64",
-            signed: false,
-          },
+          layout: U64,
         },
       ],
     }),

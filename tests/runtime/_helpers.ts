@@ -72,6 +72,33 @@ export function runFixture(
     : run(deno, full.slice(1), options.env);
 }
 
+/**
+ * Starts the fixture (`deno run -A probe.ts <args>`, stdout and stderr piped) and reads its
+ * stdout until it holds `marker` (or ends).
+ *
+ * @returns the child, its stdout reader (for what comes next) and what was read
+ */
+export async function spawnFixture(args: string[], marker: string): Promise<{
+  child: Deno.ChildProcess;
+  reader: ReadableStreamDefaultReader<string>;
+  out: string;
+}> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", FIXTURE, ...args],
+    cwd: REPO,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  let out = "";
+  while (!out.includes(marker)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    out += value;
+  }
+  return { child, reader, out };
+}
+
 /** The loaded programs whose name starts with `prefix` (bpftool, JSON). */
 export async function programsNamed(
   prefix: string,

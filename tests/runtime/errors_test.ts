@@ -8,6 +8,7 @@ import {
   FIXTURE,
   REPO,
   runFixture,
+  spawnFixture,
   uniqueName,
 } from "./_helpers.ts";
 
@@ -36,20 +37,12 @@ Deno.test("a load whose verification signals keep interrupting (EAGAIN) says so,
   assert.match(quiet.stdout, /READY/);
   // A storm of SIGWINCH (which the script handles) from the moment it starts loading: the
   // verifier stops for the pending signal at every one of libbpf's attempts.
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", FIXTURE, "slow_verify", `${name}s`],
-    cwd: REPO,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const { child, reader: lines, out: first } = await spawnFixture(
+    ["slow_verify", `${name}s`],
+    "LOADING",
+  );
+  let out = first;
   const stderr = new Response(child.stderr).text();
-  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  while (!out.includes("LOADING")) {
-    const { value, done } = await lines.read();
-    if (done) break;
-    out += value;
-  }
   const storm = new Deno.Command("sh", {
     args: ["-c", `while kill -WINCH ${child.pid} 2>/dev/null; do :; done`],
   }).spawn();

@@ -4,23 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { BPF } from "../../mod.ts";
-import { FIXTURE, REPO, uniqueName, waitGone } from "./_helpers.ts";
+import { spawnFixture, uniqueName, waitGone } from "./_helpers.ts";
 
 /** Starts the fixture, waits for READY, returns its program ids and the child. */
 async function startFixture(after: string) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", FIXTURE, "ok", uniqueName(), after],
-    cwd: REPO,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
-  let out = "";
-  while (!out.includes("\n")) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    out += value;
-  }
+  const { child, reader, out } = await spawnFixture(
+    ["ok", uniqueName(), after],
+    "\n",
+  );
   const m = /READY (\{.*\})/.exec(out);
   if (!m) {
     const err = await new Response(child.stderr).text();
