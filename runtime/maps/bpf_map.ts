@@ -96,10 +96,11 @@ export interface DumpOptions {
   chunkEntries?: number;
   /**
    * An earlier dump of this map, for a map read again and again (counters scraped every few
-   * seconds): a pair whose key and value bytes are the same as at the same position then is
-   * that dump's pair, the same array and objects, not decoded again. Where few values change
-   * between reads (the counts of processes that have exited), a dump then makes almost
-   * nothing new for the garbage collector. `null` starts such a series of dumps. The pairs
+   * seconds): a pair whose key and value bytes are the same as in that dump is that dump's
+   * pair, the same array and objects, not decoded again. Keys are matched in the order the
+   * kernel walks the map, which keys added or deleted since leave alone for the others.
+   * Where few values change between reads (the counts of processes that have exited), a
+   * dump then makes almost nothing new for the garbage collector. `null` starts such a series of dumps. The pairs
    * are shared between dumps: treat them as read-only.
    */
   since?: readonly [unknown, unknown][] | null;
@@ -111,9 +112,19 @@ const dumpBytes = new WeakMap<
   { keys: Uint8Array; values: Uint8Array }
 >();
 
-/** Whether `a` and `b` hold the same `n` bytes from `at`. */
-function sameBytes(a: Uint8Array, b: Uint8Array, at: number, n: number) {
-  for (let i = at, end = at + n; i < end; i++) if (a[i] !== b[i]) return false;
+/** How far behind and past its expected place a dump with `since` looks for a key. */
+const SINCE_BEHIND = 8;
+const SINCE_AHEAD = 64;
+
+/** Whether `a` from `i` and `b` from `j` hold the same `n` bytes. */
+function sameBytesAt(
+  a: Uint8Array,
+  i: number,
+  b: Uint8Array,
+  j: number,
+  n: number,
+): boolean {
+  for (let k = 0; k < n; k++) if (a[i + k] !== b[j + k]) return false;
   return true;
 }
 
@@ -709,15 +720,32 @@ export class BpfMap<K = unknown, V = unknown, VIn = V, KIn = K>
     if (options.since !== undefined) {
       const since = options.since as [K, V][] | null;
       const prev = since && dumpBytes.get(since);
-      const same = prev ? Math.min(n, since.length) : 0;
       const kc = this.#key;
       const vc = this.#value;
+      // The kernel walks a map in the same order each time (a hash map bucket by bucket),
+      // so the keys still there come in about the same order as before, with new ones among
+      // them and gone ones missing (an updated hash element moves to the head of its
+      // bucket): the earlier dump is walked alongside, and a key is looked for a little
+      // behind and ahead of where the walk is.
+      const m = prev ? since.length : 0;
+      let j = 0;
       for (let i = 0; i < n; i++) {
-        out[i] = i < same &&
-            sameBytes(keys, prev!.keys, i * ks, ks) &&
-            sameBytes(values, prev!.values, i * vs, vs)
-          ? since![i]
-          : [kc.decode(kv, i * ks), vc.decode(vv, i * vs)];
+        let found = -1;
+        const end = Math.min(m, j + SINCE_AHEAD);
+        for (let d = Math.max(0, j - SINCE_BEHIND); d < end; d++) {
+          if (sameBytesAt(keys, i * ks, prev!.keys, d * ks, ks)) {
+            found = d;
+            break;
+          }
+        }
+        if (found >= 0) {
+          j = Math.max(j, found + 1);
+          if (sameBytesAt(values, i * vs, prev!.values, found * vs, vs)) {
+            out[i] = since![found];
+            continue;
+          }
+        }
+        out[i] = [kc.decode(kv, i * ks), vc.decode(vv, i * vs)];
       }
       dumpBytes.set(out, { keys, values });
       return out;
