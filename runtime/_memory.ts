@@ -29,9 +29,10 @@ const ARENA_MAX = 2;
 export function tuneHeapForLongRun(): void {
   const rc = lib().bpfpm_memory__tune(ARENA_MAX, MMAP_THRESHOLD);
   if (rc < 0) {
-    throw new BpfError("glibc refused the agent's malloc settings", {
-      errno: -rc,
-    });
+    throw new BpfError(
+      `This C library refused the agent's malloc settings (mallopt M_ARENA_MAX ${ARENA_MAX}, M_MMAP_THRESHOLD ${MMAP_THRESHOLD}): run bpfpm agent on glibc, which the agent is built and measured against`,
+      { errno: -rc },
+    );
   }
 }
 

@@ -30,7 +30,7 @@ import { type ProbeRecord, type Release, Supervisor } from "./probe.ts";
  * to 175 MB with it. `--optimize-for-size`, which took it to 133 to 156 MB, cost 2.5 % of a
  * core (two agents side by side under the same load: 21.1 % against 18.6 %); it is not used
  * since the C heap is sized for a long run instead (runtime/_memory.ts: two malloc arenas,
- * large blocks returned when freed), which keeps the agent at 138 to 140 MB without it.
+ * large blocks returned when freed), which keeps the agent at 134 to 148 MB without it.
  * A 4 MiB semi-space saved 0.5 % of a core more at 145 MB.
  *
  * @example
@@ -137,8 +137,8 @@ export class Agent {
         let entries = dumps.get(d.map);
         try {
           if (!entries) {
-            const last = this.#lastDumps.get(b) ?? new Map();
-            this.#lastDumps.set(b, last);
+            let last = this.#lastDumps.get(b);
+            if (!last) this.#lastDumps.set(b, last = new Map());
             entries = b.map(d.map).dump({ since: last.get(d.map) ?? null });
             last.set(d.map, entries);
           }

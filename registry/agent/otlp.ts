@@ -57,8 +57,9 @@ const PROTOBUF = { "Content-Type": "application/x-protobuf" };
 
 /**
  * The export delegate OpenTelemetry's OTLP/HTTP protobuf exporters get in their browser
- * build, for `<endpoint>/v1/<signal>s`: `fetch`, retries, and the SDK's serializer for the signal (the component name and
- * metrics helper are the SDK's, for its self-observability metrics).
+ * build, for `<endpoint>/v1/<signal>s`: `fetch`, retries, and the SDK's serializer for the
+ * signal (the component name and metrics helper are the SDK's, for its self-observability
+ * metrics).
  */
 function fetchDelegate<T>(
   endpoint: string,

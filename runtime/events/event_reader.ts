@@ -396,14 +396,16 @@ export class EventReader<T = Uint8Array>
     }
     // A wake without records (the kernel's full or lost counts changed) waits on: only
     // records, the timeout or a close end a read.
-    const deadline = timeoutMs > 0 ? performance.now() + timeoutMs : 0;
+    const deadline = performance.now() + timeoutMs;
     for (;;) {
       if (this.#closed || !this.#isOpen()) return [];
       let n = this.#consume();
       if (n === 0 && timeoutMs !== 0) {
-        const left = Math.ceil(deadline - performance.now());
+        const left = timeoutMs < 0
+          ? -1
+          : Math.ceil(deadline - performance.now());
         if (timeoutMs > 0 && left <= 0) return [];
-        n = await this.#wait(timeoutMs < 0 ? -1 : left);
+        n = await this.#wait(left);
       }
       if (this.#closed) return [];
       this.#reportLost();

@@ -100,8 +100,8 @@ export interface DumpOptions {
    * pair, the same array and objects, not decoded again. Keys are matched in the order the
    * kernel walks the map, which keys added or deleted since leave alone for the others.
    * Where few values change between reads (the counts of processes that have exited), a
-   * dump then makes almost nothing new for the garbage collector. `null` starts such a series of dumps. The pairs
-   * are shared between dumps: treat them as read-only.
+   * dump then makes almost nothing new for the garbage collector. `null` starts such a
+   * series of dumps. The pairs are shared between dumps: treat them as read-only.
    */
   since?: readonly [unknown, unknown][] | null;
 }
