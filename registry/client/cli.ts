@@ -693,19 +693,12 @@ export async function main(
         const target = /^[./]/.test(pos[0])
           ? resolve(Deno.cwd(), pos[0])
           : pos[0];
-        const { packageKernelReport } = await later<
-          typeof import("./kernel_check.ts")
-        >("./kernel_check.ts");
-        const kernel = await packageKernelReport(
-          target.startsWith("/")
-            ? target
-            : join(config.projectDir, "bpf_modules", target),
-        );
-        if (kernel.problems.length) {
-          throw new ClientError("EKERNEL", kernel.problems.join("; "));
-        }
-        for (const line of kernel.notes) ui.warn(line);
+        // A sandboxed run checks the kernel while its child starts (runPackage).
+        const { checkKernel, runPackage } = await later<
+          typeof import("./run.ts")
+        >("./run.ts");
         if (v.output || v.fields) {
+          await checkKernel(config, target, ui);
           const { runDeclared } = await later<
             typeof import("../render/mod.ts")
           >("../render/mod.ts");
@@ -721,9 +714,6 @@ export async function main(
             ui,
           });
         }
-        const { runPackage } = await later<typeof import("./run.ts")>(
-          "./run.ts",
-        );
         return await runPackage(config, target, [
           ...pos.slice(1),
           ...passthrough,

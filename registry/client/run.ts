@@ -42,6 +42,8 @@ export interface RunPlan {
   bpf: LockedBpf;
   /** An installed package's files, from its verified tarball. */
   files?: Map<string, Uint8Array>;
+  /** An installed package's locked tarball integrity (a directory's plan has none). */
+  integrity?: string;
 }
 
 function checkFlags(spec: string, deno: readonly string[] | undefined): void {
@@ -61,10 +63,8 @@ function inside(dir: string, rel: string): string | undefined {
   return p.startsWith(dir + sep) ? p : undefined;
 }
 
-async function planInstalled(
-  config: ClientConfig,
-  target: string,
-): Promise<RunPlan> {
+/** An installed package's plan as the lockfile gives it, before its files are verified. */
+function lockedPlan(config: ClientConfig, target: string): RunPlan {
   const dir = join(config.projectDir, MODULES_DIR, target);
   const lock = readLockfile(config.projectDir);
   const locked = lock?.packages[`${MODULES_DIR}/${target}`];
@@ -84,6 +84,26 @@ async function planInstalled(
     );
   }
   checkFlags(spec, locked.bpf.deno);
+  return {
+    dir,
+    spec,
+    name: locked.name,
+    entry: normalize(locked.bpf.entry),
+    bpf: locked.bpf,
+    integrity: locked.integrity,
+  };
+}
+
+/**
+ * An installed package's files, taken out of its cached tarball after checking the
+ * tarball against the locked integrity and each installed file against the tarball.
+ */
+async function verifiedFiles(
+  config: ClientConfig,
+  plan: RunPlan,
+  target: string,
+): Promise<Map<string, Uint8Array>> {
+  const { spec, dir } = plan;
   // The cache and the tar reader load only for an installed package's run: a directory's
   // run starts without them.
   const [{ ContentCache }, { tarballFiles }] = await Promise.all([
@@ -94,7 +114,9 @@ async function planInstalled(
       new URL("./_tar_files.ts", import.meta.url),
     ),
   ]);
-  const bytes = await new ContentCache(config.cacheDir).get(locked.integrity);
+  const bytes = plan.integrity
+    ? await new ContentCache(config.cacheDir).get(plan.integrity)
+    : undefined;
   if (!bytes) {
     throw new ClientError(
       "EINTEGRITY",
@@ -124,20 +146,13 @@ async function planInstalled(
       );
     }
   }
-  if (!files.has(normalize(locked.bpf.entry))) {
+  if (!files.has(plan.entry)) {
     throw new ClientError(
       "EMANIFEST",
-      `${spec}'s entry ${locked.bpf.entry} is missing from the package; reinstall it`,
+      `${spec}'s entry ${plan.bpf.entry} is missing from the package; reinstall it`,
     );
   }
-  return {
-    dir,
-    spec,
-    name: locked.name,
-    entry: normalize(locked.bpf.entry),
-    bpf: locked.bpf,
-    files,
-  };
+  return files;
 }
 
 /**
@@ -219,6 +234,19 @@ export async function planRun(
   config: ClientConfig,
   target: string,
 ): Promise<RunPlan> {
+  const plan = startPlan(config, target);
+  if (plan.integrity !== undefined) {
+    plan.files = await verifiedFiles(config, plan, target);
+  }
+  return plan;
+}
+
+/**
+ * What a run needs to know before its child starts (entry, grants, Deno flags): a
+ * directory's checked manifest, or an installed package's locked entry; planRun's first
+ * half, without the installed files' integrity check.
+ */
+function startPlan(config: ClientConfig, target: string): RunPlan {
   if (typeof target !== "string" || !target) {
     throw new TypeError("run needs a package name or directory");
   }
@@ -228,7 +256,7 @@ export async function planRun(
   if (asDir && exists(join(asDir, "package.json"))) {
     return planDirectory(asDir);
   }
-  return await planInstalled(config, target);
+  return lockedPlan(config, target);
 }
 
 /**
@@ -251,13 +279,61 @@ export async function runPackage(
   options: { yes?: boolean; ui?: Ui } = {},
 ): Promise<number> {
   const ui = options.ui ?? new Ui();
-  const plan = await planRun(config, target);
-  const userPins = await namedPins(args);
-  confirmGrants(plan, { yes: options.yes, ui });
-  const { runSandboxed } = await import("../../runtime/sandbox/host.ts");
-  const result = await runSandboxed(sandboxRun(plan, args, { userPins }));
+  const plan = startPlan(config, target);
+  const { runSandboxed } = await importLater<
+    typeof import("../../runtime/sandbox/host.ts")
+  >(new URL("../../runtime/sandbox/host.ts", import.meta.url));
+  // The child starts held (host.ts): what must pass before the package's first line runs
+  // is done while it starts.
+  const result = await runSandboxed({
+    ...sandboxRun(plan, args),
+    admit: async () => {
+      await checkKernel(config, target, ui);
+      const files = plan.integrity === undefined
+        ? undefined
+        : await verifiedFiles(config, plan, target);
+      const userPins = await namedPins(args);
+      confirmGrants(plan, { yes: options.yes, ui });
+      return { files, userPins };
+    },
+  });
   if (result.violation) ui.warn(result.violation);
   return result.code;
+}
+
+/**
+ * Does this kernel have the tracepoints, functions and types a package names
+ * (kernel_check.ts)? Throws EKERNEL naming what is missing; warns of missing optional ones.
+ *
+ * @param config the client configuration
+ * @param target an installed package's name, or a package directory
+ * @param ui where the warnings go
+ *
+ * @example
+ * ```ts
+ * import { loadConfig } from "./config.ts";
+ * import { checkKernel } from "./run.ts";
+ * import { Ui } from "./ui.ts";
+ * await checkKernel(loadConfig(), "tcplife", new Ui());
+ * ```
+ */
+export async function checkKernel(
+  config: ClientConfig,
+  target: string,
+  ui: Ui,
+): Promise<void> {
+  const { packageKernelReport } = await importLater<
+    typeof import("./kernel_check.ts")
+  >(new URL("./kernel_check.ts", import.meta.url));
+  const kernel = await packageKernelReport(
+    target.startsWith("/")
+      ? target
+      : join(config.projectDir, MODULES_DIR, target),
+  );
+  if (kernel.problems.length) {
+    throw new ClientError("EKERNEL", kernel.problems.join("; "));
+  }
+  for (const line of kernel.notes) ui.warn(line);
 }
 
 /**

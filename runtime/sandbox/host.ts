@@ -8,6 +8,13 @@
  * unloaded; when this process dies, the kernel kills the child (parent-death signal) and
  * frees every object.
  *
+ * The child is started held: its `--preload` (child_gate.ts) opens the channel, which
+ * blocks until the session opens it, and Deno reads the package's entry only after the
+ * preload has run. So the child's Deno start (tens of ms) runs while this side does what
+ * must come before the package's first line (`SandboxRun.admit`: the kernel check, the
+ * integrity check, the user's consent) and loads its runtime; a refusal kills a child that
+ * has read none of the package's code.
+ *
  * @module
  */
 import { basename, dirname, fromFileUrl, join, toFileUrl } from "../_path.ts";
@@ -15,7 +22,6 @@ import { lstatOrUndefined, removeIfThere } from "../_fs.ts";
 import type { Grants } from "../policy/grants.ts";
 import type { BPF } from "../bpf.ts";
 import type { SandboxSession } from "./server.ts";
-import { ProtocolError } from "./protocol.ts";
 import { makeFifos } from "./_pipe.ts";
 import { childBundle, childEntries } from "./_bundle.ts";
 import { interrupted } from "../lifecycle.ts";
@@ -27,6 +33,9 @@ export const SANDBOX_UID = 65534;
 export const SANDBOX_GID = 65534;
 
 const CHILD_MOD = fromFileUrl(new URL("./child_mod.ts", import.meta.url));
+const CHILD_GATE = fromFileUrl(new URL("./child_gate.ts", import.meta.url));
+/** The gate's entry in the bundle (not an import a package can name: it has no `bpf`). */
+const GATE = "#gate";
 const PREFIX = "bpfpm-sandbox-";
 /**
  * Root-owned and 0711, so the unprivileged user reaches its own Deno cache below it (and
@@ -35,18 +44,24 @@ const PREFIX = "bpfpm-sandbox-";
 const SANDBOX_CACHE_ROOT = "/var/cache/bpfpm-sandbox";
 
 /**
- * The child's import map: `"bpf"` is the forwarding API; the other `bpf/...` entry points
- * are the repository's own (deno.json), whose kernel calls go through the same seams. As
- * one bundle where this process can build it in the sandbox's cache root (sandbox/_bundle.ts
- * says why), else the modules themselves.
+ * The child's import map and its preload: `"bpf"` is the forwarding API; the other `bpf/...`
+ * entry points are the repository's own (deno.json), whose kernel calls go through the same
+ * seams; the gate holds the child until the session opens. As one bundle where this process
+ * can build it in the sandbox's cache root (sandbox/_bundle.ts says why), else the modules
+ * themselves.
  */
-function childImports(root0: boolean): Record<string, string> {
-  const names = childEntries(CHILD_MOD);
-  const bundled = root0 && sandboxCacheRoot()
-    ? childBundle(SANDBOX_CACHE_ROOT, names)
-    : undefined;
-  return bundled ??
-    Object.fromEntries([...names].map(([k, f]) => [k, toFileUrl(f).href]));
+function childImports(
+  root0: boolean,
+): { imports: Record<string, string>; gate: string } {
+  const names = childEntries(CHILD_MOD).set(GATE, CHILD_GATE);
+  const imports =
+    (root0 && sandboxCacheRoot()
+      ? childBundle(SANDBOX_CACHE_ROOT, names)
+      : undefined) ??
+      Object.fromEntries([...names].map(([k, f]) => [k, toFileUrl(f).href]));
+  const gate = fromFileUrl(imports[GATE]);
+  delete imports[GATE];
+  return { imports, gate };
 }
 
 /** A package to run in the sandbox. */
@@ -55,10 +70,19 @@ export interface SandboxRun {
   spec: string;
   /** The package name (its pin directory). */
   name: string;
-  /** The package directory, run in place; or `files` instead. */
+  /** The package directory, run in place; or `files` instead (given here or by `admit`). */
   packageDir?: string;
   /** The package's files (relative path to bytes), verified by the caller. */
   files?: Map<string, Uint8Array>;
+  /**
+   * Called once the child is started and held (before Deno has read any of the package's
+   * modules): what must pass before the package runs (checks, the user's consent), and what
+   * takes that long to know (verified files, named pins). A throw stops the child, which
+   * then has run nothing of the package, and is rethrown.
+   */
+  admit?: () => Promise<
+    Partial<Pick<SandboxRun, "files" | "userPins">> | void
+  >;
   /** The entry, relative to the package directory. */
   entry: string;
   /** The entry's arguments. */
@@ -321,25 +345,19 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
     const root0 = Deno.uid() === 0;
     const fifos = ["req", "sync", "async"].map((n) => join(dir, n));
     mkfifo(fifos);
-    let packageDir = run.packageDir;
-    if (run.files) {
-      packageDir = join(dir, "pkg");
-      writeFiles(packageDir, run.files);
-    }
-    if (!packageDir) {
-      throw new TypeError("runSandboxed needs packageDir or files");
-    }
+    // An installed package's files are written here once admitted (writeFiles).
+    const packageDir = run.packageDir ?? join(dir, "pkg");
+    if (!run.packageDir) Deno.mkdirSync(packageDir, { mode: 0o755 });
     // Drop to nobody where this process may, and where nobody can read the package.
     const drop = root0 && othersCanRead(packageDir);
     if (drop) {
       for (const f of fifos) Deno.chownSync(f, SANDBOX_UID, SANDBOX_GID);
     }
     const importMap = join(dir, "import_map.json");
-    Deno.writeTextFileSync(
-      importMap,
-      JSON.stringify({ imports: childImports(root0) }),
-      { mode: 0o644 },
-    );
+    const { imports, gate } = childImports(root0);
+    Deno.writeTextFileSync(importMap, JSON.stringify({ imports }), {
+      mode: 0o644,
+    });
     // Deno's module cache, kept per package and user across runs (a fresh one would
     // transpile the runtime on every start).
     let denoDir = root0
@@ -347,9 +365,7 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
       : undefined;
     // What Deno caches of files in the private directory (an installed package's) is of no
     // use to a later run: removed after this one, as the user who wrote it.
-    if (denoDir && packageDir.startsWith(dir + "/")) {
-      forget = join(denoDir, "gen", "file", dir);
-    }
+    if (denoDir && !run.packageDir) forget = join(denoDir, "gen", "file", dir);
     if (!denoDir) {
       denoDir = join(dir, "deno");
       Deno.mkdirSync(denoDir, { mode: 0o700 });
@@ -367,6 +383,7 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
       "--no-lock",
       "--no-remote",
       `--import-map=${importMap}`,
+      `--preload=${gate}`,
       ...flags,
       join(packageDir, run.entry),
       ...run.args,
@@ -407,21 +424,28 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
       stderr: run.stdio ?? "inherit",
     }).spawn();
     run.onStart?.(child);
+    // The child is held in its preload until the session opens the channel (below).
+    const admitted = { ...run, ...await run.admit?.() };
+    if (!run.packageDir) {
+      if (!admitted.files) {
+        throw new TypeError("runSandboxed needs packageDir or files");
+      }
+      writeFiles(packageDir, admitted.files);
+    }
     // Dead runs' directories go once the child is on its way (its start is the longer).
     sweepStale(root);
-    // The child waits in its first open of the channel until the session opens it.
-    const { SandboxSession, warmUp } = await server;
+    const { SandboxSession, warmUp, ProtocolError } = await server;
     session = new SandboxSession(dir, {
       name: run.name,
       grants: run.grants,
       packageDir,
-      userPins: run.userPins,
+      userPins: admitted.userPins,
       onObject: run.onObject,
     });
     run.onSession?.(session);
-    const serving = session.serve();
     // Not awaited: the package's first requests are served as they come.
     warmUp(Deno.realPathSync(packageDir));
+    const serving = session.serve();
     // Ctrl-C and SIGTERM go to the package, which decides how to end; this side waits for
     // it (a second signal, as for any script, ends both).
     const forwarding = new AbortController();
@@ -458,8 +482,8 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
       forwarding.abort();
     }
   } finally {
-    // Thrown before the child ended (the session could not start): it must not wait on a
-    // channel nobody serves.
+    // Thrown before the child ended (the session could not start, or admit refused): it
+    // must not wait on a channel nobody serves.
     try {
       child?.kill("SIGKILL");
     } catch { /* gone */ }

@@ -110,6 +110,20 @@ function ch(): Channel {
   return channel;
 }
 
+/**
+ * Opens the channel now (child_gate.ts, before the package's entry loads): the open waits
+ * until the trusted side's session opens it.
+ *
+ * @example
+ * ```ts ignore
+ * import { openChannel } from "./remote.ts";
+ * openChannel();
+ * ```
+ */
+export function openChannel(): void {
+  ch();
+}
+
 /** The last error of a forwarded map or event call, as `lastError()` reports it. */
 let last = { errno: 0, message: "" };
 

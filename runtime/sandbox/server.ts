@@ -48,6 +48,9 @@ import { fromWire, toWire } from "./_values.ts";
 import { checkSandboxSource } from "./source_policy.ts";
 import { widenPipes } from "./_pipe.ts";
 
+/** What a frame that breaks the protocol rejects `serve()` with (host.ts names it). */
+export { ProtocolError };
+
 /** What the trusted side enforces for one package. */
 export interface SessionPolicy {
   /** The package's name (for messages and its pin directory). */
