@@ -507,7 +507,9 @@ export function sandboxRun(
   return {
     spec: plan.spec,
     name: plan.name,
-    packageDir: plan.files ? undefined : plan.dir,
+    // An installed package runs from a private copy of its verified tarball's files (given
+    // here, or by runSandboxed's admit), never from the installed directory.
+    packageDir: plan.integrity === undefined ? plan.dir : undefined,
     files: plan.files,
     entry: plan.entry,
     args: cgroupIds(args),

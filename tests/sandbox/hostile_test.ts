@@ -331,7 +331,8 @@ Deno.test("an installed manifest or cached file edited after install is refused;
   };
   const tgz = await createTarball({
     "package.json": JSON.stringify(manifest),
-    "mod.ts": `console.log(JSON.stringify({ ran: true }));`,
+    "mod.ts":
+      `console.log(JSON.stringify({ ran: true, at: import.meta.url, main: import.meta.main }));`,
   });
   await using reg = await fakeRegistry([{
     name,
@@ -349,7 +350,18 @@ Deno.test("an installed manifest or cached file edited after install is refused;
   const run = () => bpfpm(["run", name, "--yes"], { cwd: project, env });
   const ok = await run();
   assert.equal(ok.code, 0, ok.stderr);
-  assert.deepEqual(lastJson(ok.stdout), { ran: true });
+  const first = lastJson(ok.stdout) as {
+    ran: boolean;
+    at: string;
+    main: boolean;
+  };
+  assert.equal(first.ran, true);
+  assert.equal(first.main, true);
+  // It ran from the private copy of its verified tarball, not from the installed directory.
+  assert.match(
+    first.at,
+    /^file:\/\/\/.*\/bpfpm-sandbox-\d+-[^/]+\/pkg\/mod\.ts$/,
+  );
 
   // The installed manifest widened by hand: refused, and nothing of it runs.
   const installed = join(project, "bpf_modules", name, "package.json");
