@@ -510,6 +510,7 @@ export function sandboxRun(
     // An installed package runs from a private copy of its verified tarball's files (given
     // here, or by runSandboxed's admit), never from the installed directory.
     packageDir: plan.integrity === undefined ? plan.dir : undefined,
+    filesKey: plan.integrity,
     files: plan.files,
     entry: plan.entry,
     args: cgroupIds(args),

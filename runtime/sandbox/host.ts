@@ -18,7 +18,8 @@
  * @module
  */
 import { basename, dirname, fromFileUrl, join, toFileUrl } from "../_path.ts";
-import { lstatOrUndefined, removeIfThere } from "../_fs.ts";
+import { fileHolds, lstatOrUndefined, removeIfThere } from "../_fs.ts";
+import { nameHash } from "../_name_hash.ts";
 import type { Grants } from "../policy/grants.ts";
 import type { BPF } from "../bpf.ts";
 import type { SandboxSession } from "./server.ts";
@@ -74,6 +75,13 @@ export interface SandboxRun {
   packageDir?: string;
   /** The package's files (relative path to bytes), verified by the caller. */
   files?: Map<string, Uint8Array>;
+  /**
+   * What names the files' content (an installed package's locked integrity): the same key
+   * always holds the same files. With it, where the sandbox's cache root is usable, the files
+   * are kept there between runs (`keptFilesDir`) instead of copied for each run, so that the
+   * compile cache and Deno's module cache, both keyed by path, serve the next run.
+   */
+  filesKey?: string;
   /**
    * Called once the child is started and held (before Deno has read any of the package's
    * modules): what must pass before the package runs (checks, the user's consent), and what
@@ -210,7 +218,11 @@ function packageCacheDir(name: string, uid: number): string {
  * ```
  */
 export function packageCacheDirs(name: string): string[] {
-  return [packageCacheDir(name, 0), packageCacheDir(name, SANDBOX_UID)];
+  return [
+    packageCacheDir(name, 0),
+    packageCacheDir(name, SANDBOX_UID),
+    keptFilesParent(name),
+  ];
 }
 
 /**
@@ -284,15 +296,69 @@ async function removeAsSandboxUser(path: string): Promise<void> {
   } catch { /* only disk space depends on it */ }
 }
 
+/** Where a package's kept files live, one directory per files key (root's, 0755). */
+function keptFilesParent(name: string): string {
+  return join(SANDBOX_CACHE_ROOT, `files-${encodeURIComponent(name)}`);
+}
+
+/**
+ * The directory that keeps a package's verified files between runs: below the sandbox's
+ * root-owned cache root, in a root-owned 0755 directory of the package, named by a hash of
+ * the files key. Only root writes there (the child reads it as nobody, and neither the
+ * package nor any other user can change what a later run reads), and the files are compared
+ * with the verified ones on every run (`keepFiles`). Undefined where the cache root is not
+ * root's, or the parent is not as expected: the run then gets a copy of its own.
+ */
+function keptFilesDir(name: string, key: string): string | undefined {
+  const parent = keptFilesParent(name);
+  if (basename(parent).length > 255 || !sandboxCacheRoot()) return undefined;
+  try {
+    if (!lstatOrUndefined(parent)) {
+      Deno.mkdirSync(parent, { mode: 0o755 });
+      Deno.chmodSync(parent, 0o755);
+    }
+  } catch {
+    return undefined;
+  }
+  const dir = join(parent, nameHash(key));
+  return isDir(parent, 0, 0o755) &&
+      (!lstatOrUndefined(dir) || isDir(dir, 0, 0o755))
+    ? dir
+    : undefined;
+}
+
+/**
+ * Makes the kept copy `dir` hold the verified `files`: each file that is missing or differs
+ * is written next to its place and renamed over it, so a run never reads a half-written file
+ * (and two first runs writing the same bytes cannot break each other).
+ */
+function keepFiles(dir: string, files: Map<string, Uint8Array>): void {
+  for (const [rel, data] of files) {
+    const path = join(dir, rel);
+    if (fileHolds(path, data)) continue;
+    const tmp = `${path}.tmp-${Deno.pid}`;
+    writeFiles(dir, new Map([[`${rel}.tmp-${Deno.pid}`, data]]));
+    Deno.renameSync(tmp, path);
+  }
+}
+
+/** Writes `files` below `root`: directories 0755, files 0644, whatever the umask. */
 function writeFiles(root: string, files: Map<string, Uint8Array>): void {
-  Deno.mkdirSync(root, { recursive: true, mode: 0o755 });
+  const mkdir = (d: string) => {
+    if (lstatOrUndefined(d)) return;
+    mkdir(dirname(d));
+    Deno.mkdirSync(d, { mode: 0o755 });
+    Deno.chmodSync(d, 0o755);
+  };
+  mkdir(root);
   for (const [rel, data] of files) {
     const path = join(root, rel);
     if (!path.startsWith(root + "/")) {
       throw new RangeError(`A package file path ${rel} leaves its directory`);
     }
-    Deno.mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+    mkdir(dirname(path));
     Deno.writeFileSync(path, data, { mode: 0o644 });
+    Deno.chmodSync(path, 0o644);
   }
 }
 
@@ -345,11 +411,20 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
     const root0 = Deno.uid() === 0;
     const fifos = ["req", "sync", "async"].map((n) => join(dir, n));
     mkfifo(fifos);
-    // An installed package's files are written here once admitted (writeFiles).
-    const packageDir = run.packageDir ?? join(dir, "pkg");
-    if (!run.packageDir) Deno.mkdirSync(packageDir, { mode: 0o755 });
-    // Drop to nobody where this process may, and where nobody can read the package.
-    const drop = root0 && othersCanRead(packageDir);
+    // An installed package's files are written once admitted: kept between runs where they
+    // can be (keptFilesDir), else in this run's private directory.
+    const kept = !run.packageDir && run.filesKey && root0
+      ? keptFilesDir(run.name, run.filesKey)
+      : undefined;
+    const packageDir = run.packageDir ?? kept ?? join(dir, "pkg");
+    if (!run.packageDir && !lstatOrUndefined(packageDir)) {
+      Deno.mkdirSync(packageDir, { mode: 0o755 });
+      Deno.chmodSync(packageDir, 0o755);
+    }
+    // Drop to nobody where this process may, and where nobody can read the package (a kept
+    // copy is made 0755 in its 0755 parent).
+    const drop = root0 &&
+      othersCanRead(kept ? dirname(packageDir) : packageDir);
     if (drop) {
       for (const f of fifos) Deno.chownSync(f, SANDBOX_UID, SANDBOX_GID);
     }
@@ -365,7 +440,9 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
       : undefined;
     // What Deno caches of files in the private directory (an installed package's) is of no
     // use to a later run: removed after this one, as the user who wrote it.
-    if (denoDir && !run.packageDir) forget = join(denoDir, "gen", "file", dir);
+    if (denoDir && !run.packageDir && !kept) {
+      forget = join(denoDir, "gen", "file", dir);
+    }
     if (!denoDir) {
       denoDir = join(dir, "deno");
       Deno.mkdirSync(denoDir, { mode: 0o700 });
@@ -430,7 +507,8 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
       if (!admitted.files) {
         throw new TypeError("runSandboxed needs packageDir or files");
       }
-      writeFiles(packageDir, admitted.files);
+      if (kept) keepFiles(kept, admitted.files);
+      else writeFiles(packageDir, admitted.files);
     }
     // Dead runs' directories go once the child is on its way (its start is the longer).
     sweepStale(root);

@@ -357,11 +357,25 @@ Deno.test("an installed manifest or cached file edited after install is refused;
   };
   assert.equal(first.ran, true);
   assert.equal(first.main, true);
-  // It ran from the private copy of its verified tarball, not from the installed directory.
-  assert.match(
-    first.at,
-    /^file:\/\/\/.*\/bpfpm-sandbox-\d+-[^/]+\/pkg\/mod\.ts$/,
+  // It ran from the copy of its verified tarball's files that only root writes, kept for its
+  // next runs, not from the installed directory.
+  const keptAt = `file:///var/cache/bpfpm-sandbox/files-${name}/`;
+  assert.ok(first.at.startsWith(keptAt), first.at);
+  assert.match(first.at, /\/[0-9a-f]{16}\/mod\.ts$/);
+  const kept = decodeURIComponent(new URL(first.at).pathname);
+  const st = await Deno.stat(kept);
+  assert.equal(st.uid, 0);
+  assert.equal((st.mode ?? 0) & 0o777, 0o644);
+  // A kept copy that no longer holds the verified bytes is written again before a run.
+  const verified = await Deno.readTextFile(kept);
+  await Deno.writeTextFile(
+    kept,
+    `console.log(JSON.stringify({ ran: "stale" }));`,
   );
+  const again = await run();
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal((lastJson(again.stdout) as { ran: unknown }).ran, true);
+  assert.equal(await Deno.readTextFile(kept), verified);
 
   // The installed manifest widened by hand: refused, and nothing of it runs.
   const installed = join(project, "bpf_modules", name, "package.json");
