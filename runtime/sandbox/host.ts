@@ -321,10 +321,32 @@ function keptFilesDir(name: string, key: string): string | undefined {
     return undefined;
   }
   const dir = join(parent, nameHash(key));
-  return isDir(parent, 0, 0o755) &&
-      (!lstatOrUndefined(dir) || isDir(dir, 0, 0o755))
-    ? dir
-    : undefined;
+  if (
+    !isDir(parent, 0, 0o755) || (lstatOrUndefined(dir) && !isDir(dir, 0, 0o755))
+  ) {
+    return undefined;
+  }
+  pruneKept(parent, dir);
+  return dir;
+}
+
+/** How long a kept copy no run has used stays (other versions of the package). */
+const KEPT_UNUSED_MS = 30 * 24 * 3600_000;
+
+/** Marks `dir` used now, and removes the copies in `parent` unused for KEPT_UNUSED_MS. */
+function pruneKept(parent: string, dir: string): void {
+  const now = new Date();
+  try {
+    if (lstatOrUndefined(dir)) Deno.utimeSync(dir, now, now);
+    for (const e of Deno.readDirSync(parent)) {
+      const p = join(parent, e.name);
+      if (p === dir) continue;
+      const st = lstatOrUndefined(p);
+      if (st && now.getTime() - (st.mtime?.getTime() ?? 0) > KEPT_UNUSED_MS) {
+        removeIfThere(p, { recursive: true });
+      }
+    }
+  } catch { /* only disk space depends on it */ }
 }
 
 /**

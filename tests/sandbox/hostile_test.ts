@@ -372,8 +372,17 @@ Deno.test("an installed manifest or cached file edited after install is refused;
     kept,
     `console.log(JSON.stringify({ ran: "stale" }));`,
   );
+  // Another version's copy unused for longer than 30 days goes at the next run.
+  const stale = join(
+    decodeURIComponent(new URL(keptAt).pathname),
+    "0".repeat(16),
+  );
+  await Deno.mkdir(stale);
+  const longAgo = new Date(Date.now() - 31 * 24 * 3600_000);
+  await Deno.utime(stale, longAgo, longAgo);
   const again = await run();
   assert.equal(again.code, 0, again.stderr);
+  await assert.rejects(Deno.stat(stale), Deno.errors.NotFound);
   assert.equal((lastJson(again.stdout) as { ran: unknown }).ran, true);
   assert.equal(await Deno.readTextFile(kept), verified);
 
