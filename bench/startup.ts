@@ -15,20 +15,27 @@
  * read, run under `bpfpm run` (the trusted parent compiles, loads and drains; the package's
  * code runs in a child as nobody), warm; and the same package's entry run in process
  * (`deno run -A`, `"bpf"` mapped to mod.ts), so the row beside it shows what the boundary
- * costs. Their peak RSS is the parent's plus the child's.
+ * costs. Their peak RSS is the parent's plus the child's. And the same package installed
+ * (published to a registry on loopback that the bench starts, then `bpfpm install`ed into a
+ * project), run by name (`bpfpm run bench-startup`): a user's usual start, with the
+ * lockfile's grants, the tarball's integrity checked and the files served from the kept copy
+ * of its verified tarball.
  *
  * `deno task bench startup [runs]` (default 11 runs per tool).
  *
  * @module
  */
 
+import { join } from "node:path";
 import {
   type BenchPackage,
+  bpfpmCli,
   packageCommand,
   REPO,
   treePeakRss,
   writePackage,
 } from "./_sandbox.ts";
+import { seededRegistry } from "../tests/agent/_helpers.ts";
 
 const HELPER_C = `
 #include <time.h>
@@ -91,6 +98,55 @@ function startupPackage(): Promise<BenchPackage> {
   }, { "main.ts": PACKAGE_MAIN, "probe.bpf.c": PACKAGE_C });
 }
 
+/**
+ * The package published to a registry on loopback and installed into a fresh project: the
+ * `bpfpm run NAME` command line (cwd and environment) and a dispose that stops the registry.
+ */
+async function installedPackage(pkg: BenchPackage): Promise<
+  {
+    run: (pid: number) => [string, string[], {
+      cwd: string;
+      env: Record<string, string>;
+    }];
+  } & AsyncDisposable
+> {
+  // A registry with one shipped probe published: its seeding logs the bench's user in.
+  const reg = await seededRegistry("bpfpm-bench-startup-reg-", ["execsnoop"]);
+  try {
+    const cli = async (args: string[], cwd: string) => {
+      const o = await new Deno.Command(Deno.execPath(), {
+        args: [...bpfpmCli(), ...args],
+        cwd,
+        env: reg.env,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      if (!o.success) {
+        throw new Error(
+          `bpfpm ${args.join(" ")} failed: ${
+            new TextDecoder().decode(o.stderr)
+          }`,
+        );
+      }
+    };
+    await cli(["publish"], pkg.dir);
+    const project = join(reg.tmp, "project");
+    await Deno.mkdir(project);
+    await cli(["install", "bench-startup", "--yes"], project);
+    return {
+      run: (pid) => [
+        Deno.execPath(),
+        [...bpfpmCli(), "run", "bench-startup", "--yes", "--", String(pid)],
+        { cwd: project, env: reg.env },
+      ],
+      [Symbol.asyncDispose]: reg.close,
+    };
+  } catch (e) {
+    await reg.close();
+    throw e;
+  }
+}
+
 function probeScript(): string {
   return `
 import { BPF } from ${JSON.stringify(`${REPO}mod.ts`)};
@@ -141,14 +197,16 @@ async function ensureBpftrace(): Promise<string> {
 async function timeToEvent(
   cmd: string,
   args: string[],
+  where: { cwd?: string; env?: Record<string, string> } = {},
   timeoutMs = 20_000,
 ): Promise<{ ms: number; rssKb: number }> {
   const t0 = performance.now();
   const child = new Deno.Command(cmd, {
     args,
+    cwd: where.cwd,
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { ...where.env, NO_COLOR: "1" },
   }).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
@@ -261,6 +319,7 @@ export async function main(args: string[]): Promise<number> {
   const bpftrace = await ensureBpftrace();
   const dir = await Deno.makeTempDir({ prefix: "bpfpm-bench-startup-" });
   await using pkg = await startupPackage();
+  await using installedPkg = await installedPackage(pkg);
   try {
     const helperBin = `${dir}/getppid_loop`;
     await Deno.writeTextFile(`${dir}/getppid_loop.c`, HELPER_C);
@@ -286,6 +345,7 @@ export async function main(args: string[]): Promise<number> {
       timeToEvent(...packageCommand(pkg, "sandboxed", [String(pid)]));
     const inProcess = (pid: number) =>
       timeToEvent(...packageCommand(pkg, "in process", [String(pid)]));
+    const installed = (pid: number) => timeToEvent(...installedPkg.run(pid));
 
     // Warm-up: Deno's module caches (ours and the sandbox user's), our compile cache (and the
     // PCH), bpftrace's page cache.
@@ -294,16 +354,19 @@ export async function main(args: string[]): Promise<number> {
     await withHelper(helperBin, (pid) => theirs(pid));
     await withHelper(helperBin, (pid) => sandboxed(pid));
     await withHelper(helperBin, (pid) => inProcess(pid));
+    await withHelper(helperBin, (pid) => installed(pid));
 
     const warm: number[] = [];
     const cold: number[] = [];
     const bt: number[] = [];
     const sb: number[] = [];
     const ip: number[] = [];
+    const inst: number[] = [];
     let warmRss = 0;
     let btRss = 0;
     let sbRss = 0;
     let ipRss = 0;
+    let instRss = 0;
     for (let i = 0; i < runs; i++) {
       const w = await withHelper(helperBin, (pid) => ours(pid));
       warm.push(w.ms);
@@ -322,6 +385,9 @@ export async function main(args: string[]): Promise<number> {
       const p = await withHelper(helperBin, (pid) => inProcess(pid));
       ip.push(p.ms);
       ipRss = Math.max(ipRss, p.rssKb);
+      const n = await withHelper(helperBin, (pid) => installed(pid));
+      inst.push(n.ms);
+      instRss = Math.max(instRss, n.rssKb);
     }
     await helloRss(); // fills the compile cache if hello.ts is not in it yet
     const helloKb = await helloRss();
@@ -331,6 +397,7 @@ export async function main(args: string[]): Promise<number> {
     const b = median(bt);
     const sbm = median(sb);
     const ipm = median(ip);
+    const instm = median(inst);
     const fmt = (x: number) => x.toFixed(1);
     console.log(
       `startup: spawn -> first event line, median of ${runs} runs (ms)`,
@@ -343,6 +410,7 @@ export async function main(args: string[]): Promise<number> {
         ["bpftrace", bt],
         ["package in process (ringbuf)", ip],
         ["package sandboxed (bpfpm run)", sb],
+        ["package installed (bpfpm run)", inst],
       ] as const
     ) {
       console.log(
@@ -358,7 +426,11 @@ export async function main(args: string[]): Promise<number> {
         (btRss / 1024).toFixed(1)
       } MB, package in process ${
         (ipRss / 1024).toFixed(1)
-      } MB, package sandboxed (parent + child) ${(sbRss / 1024).toFixed(1)} MB`,
+      } MB, package sandboxed (parent + child) ${
+        (sbRss / 1024).toFixed(1)
+      } MB, package installed (parent + child) ${
+        (instRss / 1024).toFixed(1)
+      } MB`,
     );
     console.log(
       `result startup warm_ms=${fmt(w)} cold_ms=${fmt(c)} bpftrace_ms=${
@@ -367,7 +439,9 @@ export async function main(args: string[]): Promise<number> {
         (c / b).toFixed(2)
       } inprocess_pkg_ms=${fmt(ipm)} sandboxed_ms=${fmt(sbm)} sandboxed_ratio=${
         (sbm / b).toFixed(2)
-      } sandboxed_rss_mb=${(sbRss / 1024).toFixed(1)}`,
+      } sandboxed_rss_mb=${(sbRss / 1024).toFixed(1)} installed_ms=${
+        fmt(instm)
+      } installed_ratio=${(instm / b).toFixed(2)}`,
     );
     return 0;
   } finally {

@@ -53,16 +53,16 @@ const SANDBOX_CACHE_ROOT = "/var/cache/bpfpm-sandbox";
  */
 function childImports(
   root0: boolean,
-): { imports: Record<string, string>; gate: string } {
+): { imports: Record<string, string>; gate: string; bundled: boolean } {
   const names = childEntries(CHILD_MOD).set(GATE, CHILD_GATE);
-  const imports =
-    (root0 && sandboxCacheRoot()
-      ? childBundle(SANDBOX_CACHE_ROOT, names)
-      : undefined) ??
-      Object.fromEntries([...names].map(([k, f]) => [k, toFileUrl(f).href]));
+  const bundle = root0 && sandboxCacheRoot()
+    ? childBundle(SANDBOX_CACHE_ROOT, names)
+    : undefined;
+  const imports = bundle ??
+    Object.fromEntries([...names].map(([k, f]) => [k, toFileUrl(f).href]));
   const gate = fromFileUrl(imports[GATE]);
   delete imports[GATE];
-  return { imports, gate };
+  return { imports, gate, bundled: bundle !== undefined };
 }
 
 /** A package to run in the sandbox. */
@@ -443,15 +443,18 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
       Deno.mkdirSync(packageDir, { mode: 0o755 });
       Deno.chmodSync(packageDir, 0o755);
     }
+    const { imports, gate, bundled } = childImports(root0);
     // Drop to nobody where this process may, and where nobody can read the package (a kept
-    // copy is made 0755 in its 0755 parent).
+    // copy is made 0755 in its 0755 parent) and the `"bpf"` modules (the bundle is; the
+    // runtime's own modules, where no bundle could be made, need not be: an installed
+    // bpfpm under a private prefix and a fresh HOME, as in tests/client/global_test.ts).
     const drop = root0 &&
-      othersCanRead(kept ? dirname(packageDir) : packageDir);
+      othersCanRead(kept ? dirname(packageDir) : packageDir) &&
+      (bundled || othersCanRead(dirname(dirname(CHILD_MOD))));
     if (drop) {
       for (const f of fifos) Deno.chownSync(f, SANDBOX_UID, SANDBOX_GID);
     }
     const importMap = join(dir, "import_map.json");
-    const { imports, gate } = childImports(root0);
     Deno.writeTextFileSync(importMap, JSON.stringify({ imports }), {
       mode: 0o644,
     });
