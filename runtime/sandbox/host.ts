@@ -332,17 +332,29 @@ function keptFilesDir(name: string, key: string): string | undefined {
 
 /** How long a kept copy no run has used stays (other versions of the package). */
 const KEPT_UNUSED_MS = 30 * 24 * 3600_000;
+/** How many kept copies of a package stay: the one in use and the most recently used... */
+const KEPT_COPIES = 3;
+/** ...when the others have not been used for this long (a rollout runs two versions). */
+const KEPT_EXTRA_MS = 3600_000;
 
-/** Marks `dir` used now, and removes the copies in `parent` unused for KEPT_UNUSED_MS. */
+/**
+ * Marks `dir` used now, and removes the copies in `parent` unused for KEPT_UNUSED_MS, or
+ * beyond the KEPT_COPIES most recently used and unused for KEPT_EXTRA_MS.
+ */
 function pruneKept(parent: string, dir: string): void {
   const now = new Date();
   try {
     if (lstatOrUndefined(dir)) Deno.utimeSync(dir, now, now);
-    for (const e of Deno.readDirSync(parent)) {
-      const p = join(parent, e.name);
-      if (p === dir) continue;
-      const st = lstatOrUndefined(p);
-      if (st && now.getTime() - (st.mtime?.getTime() ?? 0) > KEPT_UNUSED_MS) {
+    const others = [...Deno.readDirSync(parent)]
+      .map((e) => join(parent, e.name))
+      .filter((p) => p !== dir)
+      .map((p) => ({ p, used: lstatOrUndefined(p)?.mtime?.getTime() ?? 0 }))
+      .sort((a, b) => b.used - a.used);
+    for (const [i, { p, used }] of others.entries()) {
+      const idle = now.getTime() - used;
+      if (
+        idle > KEPT_UNUSED_MS || (i >= KEPT_COPIES - 1 && idle > KEPT_EXTRA_MS)
+      ) {
         removeIfThere(p, { recursive: true });
       }
     }

@@ -372,17 +372,26 @@ Deno.test("an installed manifest or cached file edited after install is refused;
     kept,
     `console.log(JSON.stringify({ ran: "stale" }));`,
   );
-  // Another version's copy unused for longer than 30 days goes at the next run.
-  const stale = join(
-    decodeURIComponent(new URL(keptAt).pathname),
-    "0".repeat(16),
-  );
-  await Deno.mkdir(stale);
-  const longAgo = new Date(Date.now() - 31 * 24 * 3600_000);
-  await Deno.utime(stale, longAgo, longAgo);
+  // Other versions' copies: beyond the three most recently used, one unused for over an
+  // hour goes at the next run, and one unused for over 30 days goes whatever the count.
+  const keptParent = decodeURIComponent(new URL(keptAt).pathname);
+  const others = new Map<string, number>([
+    ["1".repeat(16), 2],
+    ["2".repeat(16), 3],
+    ["3".repeat(16), 4],
+    ["0".repeat(16), 31 * 24],
+  ]);
+  for (const [n, hours] of others) {
+    await Deno.mkdir(join(keptParent, n));
+    const then = new Date(Date.now() - hours * 3600_000);
+    await Deno.utime(join(keptParent, n), then, then);
+  }
   const again = await run();
   assert.equal(again.code, 0, again.stderr);
-  await assert.rejects(Deno.stat(stale), Deno.errors.NotFound);
+  assert.deepEqual(
+    [...Deno.readDirSync(keptParent)].map((e) => e.name).sort(),
+    ["1".repeat(16), "2".repeat(16), kept.split("/").at(-2)!].sort(),
+  );
   assert.equal((lastJson(again.stdout) as { ran: unknown }).ran, true);
   assert.equal(await Deno.readTextFile(kept), verified);
 
