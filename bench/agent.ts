@@ -78,10 +78,19 @@ function load1(): string {
   return Deno.readTextFileSync("/proc/loadavg").split(" ")[0];
 }
 
-/** A steady load: about 100 execs of /bin/true a second (and as many of sleep). */
+/**
+ * A steady load: about 100 execs of /bin/true a second (and as many of sleep), until killed
+ * or this process dies (its parent-death signal).
+ */
 function startLoad(): Deno.ChildProcess {
-  return new Deno.Command("sh", {
-    args: ["-c", "while :; do /bin/true; sleep 0.01; done"],
+  return new Deno.Command("setpriv", {
+    args: [
+      "--pdeathsig=KILL",
+      "--",
+      "sh",
+      "-c",
+      "while :; do /bin/true; sleep 0.01; done",
+    ],
     stdout: "null",
     stderr: "null",
   }).spawn();

@@ -37,12 +37,18 @@ import {
 } from "./_sandbox.ts";
 import { seededRegistry } from "../tests/agent/_helpers.ts";
 
+// The helper loops until killed, so it dies with whatever started it (a bench stopped by a
+// signal included).
 const HELPER_C = `
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 int main(void) {
   struct timespec ts = {0, 100000};
+  pid_t parent = getppid();
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) return 1;
   for (;;) { syscall(SYS_getppid); nanosleep(&ts, 0); }
 }
 `;
