@@ -96,14 +96,16 @@ function lockedPlan(config: ClientConfig, target: string): RunPlan {
 
 /**
  * An installed package's files, taken out of its cached tarball after checking the
- * tarball against the locked integrity and each installed file against the tarball.
+ * tarball against the locked integrity and each installed file against the tarball;
+ * undefined for a directory's plan (it runs in place).
  */
 async function verifiedFiles(
   config: ClientConfig,
   plan: RunPlan,
   target: string,
-): Promise<Map<string, Uint8Array>> {
-  const { spec, dir } = plan;
+): Promise<Map<string, Uint8Array> | undefined> {
+  const { spec, dir, integrity } = plan;
+  if (integrity === undefined) return undefined;
   // The cache and the tar reader load only for an installed package's run: a directory's
   // run starts without them.
   const [{ ContentCache }, { tarballFiles }] = await Promise.all([
@@ -114,9 +116,7 @@ async function verifiedFiles(
       new URL("./_tar_files.ts", import.meta.url),
     ),
   ]);
-  const bytes = plan.integrity
-    ? await new ContentCache(config.cacheDir).get(plan.integrity)
-    : undefined;
+  const bytes = await new ContentCache(config.cacheDir).get(integrity);
   if (!bytes) {
     throw new ClientError(
       "EINTEGRITY",
@@ -235,9 +235,7 @@ export async function planRun(
   target: string,
 ): Promise<RunPlan> {
   const plan = startPlan(config, target);
-  if (plan.integrity !== undefined) {
-    plan.files = await verifiedFiles(config, plan, target);
-  }
+  plan.files = await verifiedFiles(config, plan, target);
   return plan;
 }
 
@@ -289,9 +287,7 @@ export async function runPackage(
     ...sandboxRun(plan, args),
     admit: async () => {
       await checkKernel(config, target, ui);
-      const files = plan.integrity === undefined
-        ? undefined
-        : await verifiedFiles(config, plan, target);
+      const files = await verifiedFiles(config, plan, target);
       const userPins = await namedPins(args);
       confirmGrants(plan, { yes: options.yes, ui });
       return { files, userPins };

@@ -321,13 +321,10 @@ function keptFilesDir(name: string, key: string): string | undefined {
     return undefined;
   }
   const dir = join(parent, nameHash(key));
-  if (
-    !isDir(parent, 0, 0o755) || (lstatOrUndefined(dir) && !isDir(dir, 0, 0o755))
-  ) {
-    return undefined;
-  }
-  pruneKept(parent, dir);
-  return dir;
+  return isDir(parent, 0, 0o755) &&
+      (!lstatOrUndefined(dir) || isDir(dir, 0, 0o755))
+    ? dir
+    : undefined;
 }
 
 /** How long a kept copy no run has used stays (other versions of the package). */
@@ -338,10 +335,12 @@ const KEPT_COPIES = 3;
 const KEPT_EXTRA_MS = 3600_000;
 
 /**
- * Marks `dir` used now, and removes the copies in `parent` unused for KEPT_UNUSED_MS, or
- * beyond the KEPT_COPIES most recently used and unused for KEPT_EXTRA_MS.
+ * Marks the kept copy `dir` used now, and removes its package's other copies unused for
+ * KEPT_UNUSED_MS, or beyond the KEPT_COPIES most recently used and unused for
+ * KEPT_EXTRA_MS.
  */
-function pruneKept(parent: string, dir: string): void {
+function pruneKept(dir: string): void {
+  const parent = dirname(dir);
   const now = new Date();
   try {
     if (lstatOrUndefined(dir)) Deno.utimeSync(dir, now, now);
@@ -547,8 +546,10 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
       if (kept) keepFiles(kept, admitted.files);
       else writeFiles(packageDir, admitted.files);
     }
-    // Dead runs' directories go once the child is on its way (its start is the longer).
+    // Dead runs' directories and unused kept copies go once the child is on its way (its
+    // start is the longer).
     sweepStale(root);
+    if (kept) pruneKept(kept);
     const { SandboxSession, warmUp, ProtocolError } = await server;
     session = new SandboxSession(dir, {
       name: run.name,
