@@ -693,12 +693,9 @@ export async function main(
         const target = /^[./]/.test(pos[0])
           ? resolve(Deno.cwd(), pos[0])
           : pos[0];
-        // A sandboxed run checks the kernel while its child starts (runPackage).
-        const { checkKernel, runPackage } = await later<
-          typeof import("./run.ts")
-        >("./run.ts");
+        // Both check the kernel for the package (checkKernel): a sandboxed run while its
+        // child starts.
         if (v.output || v.fields) {
-          await checkKernel(config, target, ui);
           const { runDeclared } = await later<
             typeof import("../render/mod.ts")
           >("../render/mod.ts");
@@ -714,6 +711,9 @@ export async function main(
             ui,
           });
         }
+        const { runPackage } = await later<typeof import("./run.ts")>(
+          "./run.ts",
+        );
         return await runPackage(config, target, [
           ...pos.slice(1),
           ...passthrough,

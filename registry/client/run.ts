@@ -286,7 +286,7 @@ export async function runPackage(
   const result = await runSandboxed({
     ...sandboxRun(plan, args),
     admit: async () => {
-      await checkKernel(config, target, ui);
+      await checkKernel(plan.dir, ui);
       const files = await verifiedFiles(config, plan, target);
       const userPins = await namedPins(args);
       confirmGrants(plan, { yes: options.yes, ui });
@@ -301,31 +301,22 @@ export async function runPackage(
  * Does this kernel have the tracepoints, functions and types a package names
  * (kernel_check.ts)? Throws EKERNEL naming what is missing; warns of missing optional ones.
  *
- * @param config the client configuration
- * @param target an installed package's name, or a package directory
+ * @param dir the package's directory (its plan's `dir`)
  * @param ui where the warnings go
  *
  * @example
  * ```ts
  * import { loadConfig } from "./config.ts";
- * import { checkKernel } from "./run.ts";
+ * import { checkKernel, planRun } from "./run.ts";
  * import { Ui } from "./ui.ts";
- * await checkKernel(loadConfig(), "tcplife", new Ui());
+ * await checkKernel((await planRun(loadConfig(), "tcplife")).dir, new Ui());
  * ```
  */
-export async function checkKernel(
-  config: ClientConfig,
-  target: string,
-  ui: Ui,
-): Promise<void> {
+export async function checkKernel(dir: string, ui: Ui): Promise<void> {
   const { packageKernelReport } = await importLater<
     typeof import("./kernel_check.ts")
   >(new URL("./kernel_check.ts", import.meta.url));
-  const kernel = await packageKernelReport(
-    target.startsWith("/")
-      ? target
-      : join(config.projectDir, MODULES_DIR, target),
-  );
+  const kernel = await packageKernelReport(dir);
   if (kernel.problems.length) {
     throw new ClientError("EKERNEL", kernel.problems.join("; "));
   }

@@ -16,7 +16,12 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import type { BPF } from "../../runtime/bpf.ts";
 import type { ClientConfig } from "../client/config.ts";
 import { ClientError } from "../client/errors.ts";
-import { confirmGrants, planRun, type RunPlan } from "../client/run.ts";
+import {
+  checkKernel,
+  confirmGrants,
+  planRun,
+  type RunPlan,
+} from "../client/run.ts";
 import { Ui } from "../client/ui.ts";
 import type { BpfManifest, ParameterDeclaration } from "../manifest.ts";
 import {
@@ -201,6 +206,7 @@ export async function runDeclared(
     options.out ?? ((l) => console.log(l)),
   );
   const plan = await planRun(config, target);
+  await checkKernel(plan.dir, ui);
   const manifest = declarations(plan);
   if (!manifest.events?.length && !manifest.metrics?.length) {
     throw new ClientError(

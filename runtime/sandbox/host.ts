@@ -456,11 +456,10 @@ export async function runSandboxed(run: SandboxRun): Promise<SandboxResult> {
     }
     const { imports, gate, bundled } = childImports(root0);
     // Drop to nobody where this process may, and where nobody can read the package (a kept
-    // copy is made 0755 in its 0755 parent) and the `"bpf"` modules (the bundle is; the
+    // copy or a private one is made 0755 above) and the `"bpf"` modules (the bundle is; the
     // runtime's own modules, where no bundle could be made, need not be: an installed
     // bpfpm under a private prefix and a fresh HOME, as in tests/client/global_test.ts).
-    const drop = root0 &&
-      othersCanRead(kept ? dirname(packageDir) : packageDir) &&
+    const drop = root0 && othersCanRead(packageDir) &&
       (bundled || othersCanRead(dirname(dirname(CHILD_MOD))));
     if (drop) {
       for (const f of fifos) Deno.chownSync(f, SANDBOX_UID, SANDBOX_GID);

@@ -147,12 +147,15 @@ Deno.test("publish refuses names this kernel lacks; minVersion is checked at ins
       r.stderr,
       /warning: elsewhere-probe@1\.0\.0 needs the tracepoint nosuchcat:nosuch_event, which this kernel lacks/,
     );
-    r = await cli(["run", "elsewhere-probe", "--yes"]);
-    assert.equal(r.code, 1);
-    assert.match(
-      r.stderr.trim(),
-      /^bpfpm run: elsewhere-probe@1\.0\.0 needs the tracepoint nosuchcat:nosuch_event, which this kernel lacks: run it on a kernel that has it$/,
-    );
+    // Run as a package and rendered from its declaration (--output): the same check.
+    for (const extra of [[], ["--output", "ndjson"]]) {
+      r = await cli(["run", "elsewhere-probe", ...extra, "--yes"]);
+      assert.equal(r.code, 1, extra.join(" "));
+      assert.match(
+        r.stderr.trim(),
+        /^bpfpm run: elsewhere-probe@1\.0\.0 needs the tracepoint nosuchcat:nosuch_event, which this kernel lacks: run it on a kernel that has it$/,
+      );
+    }
 
     // An attach kind this kernel lacks (features() says which and why): said at install
     // and run, not fatal (a syscall kprobe falls back to its tracepoint).
